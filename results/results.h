@@ -1,0 +1,148 @@
+/* results.h - what a run records, and the HDF5 writer/reader (schema "hetbench/1").
+ *
+ * results/SCHEMA.md documents every group, attribute and column with its unit. The writer is
+ * used by rank 0 only; the file is flushed after every case, so a killed run leaves a valid
+ * file whose root attribute status stays "incomplete". */
+#ifndef HB_RESULTS_H
+#define HB_RESULTS_H
+
+#include <stdint.h>
+
+#include "../harness/status.h"
+#include "../workloads/workload.h"
+
+#define HB_SCHEMA "hetbench/1"
+
+/* Descriptive statistics of a sample (seconds for iteration times). */
+typedef struct hb_stats {
+    int64_t n;
+    double mean, median, p5, p95, min, max, stddev, cv; /* cv = stddev / mean */
+} hb_stats;
+
+/* One (case, rank) measurement as it travels from a worker to the writer. */
+typedef struct hb_record {
+    int32_t case_id;
+    int32_t rank;
+    char status[16];           /* "ok" | "failed" | "lost" */
+    char error[256];           /* message when not ok */
+    int64_t n_iters;
+    double *iter_seconds;      /* n_iters device-timed iteration times, owned */
+    double window_s;           /* wall time of the timed window (host clock, after syncs) */
+    int64_t n_power;
+    double *power;             /* n_power x 2: (t_s since window start, watts), owned, may be NULL */
+    double energy_counter_j;   /* NaN when not measured */
+    double energy_integral_j;  /* NaN when not measured */
+    int32_t energy_valid;
+    uint32_t energy_flags;     /* HB_ENERGY_* (backends/meter.h) */
+    double fingerprint[HB_FP_LEN];
+} hb_record;
+
+void hb_record_free(hb_record *r); /* frees the owned arrays, not r itself */
+
+/* Row of /devices (one per rank). */
+typedef struct hb_device_row {
+    int32_t rank;
+    char host[64];
+    char backend[16];
+    char vendor[32];
+    char name[128];
+    char pci_bus_id[32];
+    char driver[64];
+    char runtime[128];
+    char gemm_impl[16];
+    int64_t mem_bytes;
+    int32_t numa_node;         /* -1 unknown */
+    char cpuset[64];
+    int32_t n_compute_units;
+    int32_t n_threads;
+    double peak_tflops_f32;    /* TFLOP/s ceiling per weight dtype (NaN unknown) */
+    double peak_tflops_bf16;
+    double peak_tflops_f16;
+    double peak_tflops_fp8;
+    double peak_gbps;          /* GB/s (1e9 B/s) bandwidth ceiling */
+    char peak_source[128];     /* "datasheet: ..." or "measured: ..." */
+    double power_limit_w;      /* NaN unknown */
+    char meter[32];
+} hb_device_row;
+
+/* Row of /summary (one per (case, rank)). Rates are per device (per rank). */
+typedef struct hb_summary_row {
+    int32_t case_id;
+    int32_t rank;
+    char workload[16];
+    char model[64];
+    char dtype[8];
+    int64_t batch, prompt, gen, seq, layers, m, n, k, stream_n;
+    char backend[16];
+    char device[128];
+    char host[64];
+    char gemm_impl[16];
+    char status[16];
+    int64_t n_iters;
+    double window_s;
+    double iter_s_median, iter_s_mean, iter_s_p5, iter_s_p95, iter_cv;
+    double tokens_per_s_in, tokens_per_s_out, tokens_per_s_total;
+    char rate_unit[16];        /* "tokens/s" | "FLOP/s" | "B/s": the headline rate */
+    double rate, rate_ci_lo, rate_ci_hi;
+    double latency_p50_s, latency_p95_s;
+    double flops_per_s, bytes_per_s, mfu, bw_util;
+    double avg_w, energy_j, j_per_token_out, j_per_token_total, tokens_per_j;
+    int32_t energy_valid;
+    uint32_t energy_flags;
+} hb_summary_row;
+
+/* Root attributes. */
+typedef struct hb_run_meta {
+    char version[32];
+    char git[64];
+    char created_utc[32];
+    char command_line[1024];
+    char *plan;                /* resolved plan as YAML text, owned by the caller */
+    int32_t mpi_size;
+    char slurm_job_id[32];
+    char hosts[256];
+    char status[16];           /* "complete" | "incomplete" */
+} hb_run_meta;
+
+/* ---- writer ---- */
+typedef struct hb_h5 hb_h5;
+
+/* Creates `path` (refuses an existing file unless force). Writes root attributes with
+ * status "incomplete", /devices and /idle (idle_w[rank], NaN when not measured). */
+hb_status hb_h5_create(const char *path, int force, const hb_run_meta *meta,
+                       const hb_device_row *devices, int n_devices, const double *idle_w,
+                       hb_h5 **out, hb_err *err);
+/* Writes /cases/<id> (attrs from the case and its cost), /cases/<id>/rank<r> for every record,
+ * appends the summary rows, then flushes the file. */
+hb_status hb_h5_write_case(hb_h5 *h, const hb_case *c, const hb_cost *cost, const hb_record *recs,
+                           const hb_summary_row *rows, int n, hb_err *err);
+/* Sets the root status attribute ("complete" or "incomplete") and closes. NULL is a no-op. */
+hb_status hb_h5_close(hb_h5 *h, const char *status, hb_err *err);
+
+/* ---- reader (tests, report, compare) ---- */
+typedef struct hb_result_case {
+    int32_t id;
+    hb_case c;                 /* as far as the attributes describe it */
+    hb_cost cost;
+    int n_ranks;
+    hb_record *recs;           /* n_ranks, owned */
+} hb_result_case;
+
+typedef struct hb_results {
+    char schema[32];
+    hb_run_meta meta;          /* meta.plan owned */
+    int n_devices;
+    hb_device_row *devices;
+    double *idle_w;            /* n_devices */
+    int n_cases;
+    hb_result_case *cases;
+    int n_rows;
+    hb_summary_row *rows;
+} hb_results;
+
+/* Opens and reads everything; HB_ERR_INPUT with a message for a file that is missing, not
+ * HDF5, not hetbench, or of an unknown schema version. */
+hb_status hb_results_read(const char *path, hb_results **out, hb_err *err);
+void hb_results_free(hb_results *r); /* NULL is a no-op */
+
+#endif
