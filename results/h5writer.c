@@ -1,1 +1,436 @@
-/* placeholder: being written */
+/* h5writer.c - writes a results file, schema "hetbench/1" (layout: results/SCHEMA.md).
+ *
+ * hb_h5_create writes the root attributes (status "incomplete"), /devices, /idle, the empty
+ * /cases group and the empty, extendible /summary table, then flushes. Each hb_h5_write_case
+ * writes one case group with its rank records, appends the summary rows and flushes again, so
+ * that the file on disk is consistent between cases (HDF5 1.10 without SWMR gives no guarantee
+ * for a process killed in the middle of a case's writes). hb_h5_close sets the final status.
+ *
+ * Errors: user-facing problems (file exists, directory not writable) are HB_ERR_INPUT and are
+ * detected with access() before HDF5 is called; HDF5 failures become HB_ERR_IO with the
+ * innermost HDF5 message. HDF5's automatic error-stack printing is turned off. */
+#include "results.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "h5schema.h"
+
+/* Plans longer than this (bytes) are stored as the dataset /plan instead of the attribute. */
+#define HB_PLAN_ATTR_MAX (64 * 1024)
+#define HB_SUMMARY_CHUNK_ROWS 64
+
+struct hb_h5 {
+    char *path;
+    hid_t file;
+    hid_t cases;       /* /cases */
+    hid_t summary;     /* /summary */
+    hid_t summary_mem; /* in-memory compound of hb_summary_row */
+    hsize_t n_rows;    /* rows in /summary */
+};
+
+/* HB_ERR_IO "<path>: HDF5 error while <what>: <innermost HDF5 message>". */
+static hb_status io_error(hb_err *err, const char *path, const char *what) {
+    char h5msg[256];
+    hb_h5_last_error(h5msg, sizeof h5msg);
+    return hb_errf(err, HB_ERR_IO, "%s: HDF5 error while %s%s%s", path, what, h5msg[0] ? ": " : "",
+                   h5msg);
+}
+
+/* ---- attributes: created, or replaced when they exist ---- */
+
+static herr_t attr_write(hid_t obj, const char *name, hid_t type, hid_t space, const void *buf) {
+    htri_t exists = H5Aexists(obj, name);
+    if (exists < 0) return -1;
+    if (exists > 0 && H5Adelete(obj, name) < 0) return -1;
+    hid_t a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0) return -1;
+    herr_t r = H5Awrite(a, type, buf);
+    if (H5Aclose(a) < 0) r = -1;
+    return r;
+}
+
+/* Variable-length UTF-8 string (h5py reads it as str); NULL writes "". */
+static herr_t attr_str(hid_t obj, const char *name, const char *s) {
+    const char *v = s ? s : "";
+    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
+    herr_t r = -1;
+    if (t >= 0 && sp >= 0 && H5Tset_size(t, H5T_VARIABLE) >= 0 &&
+        H5Tset_cset(t, H5T_CSET_UTF8) >= 0)
+        r = attr_write(obj, name, t, sp, &v);
+    hb_h5_close_id(t);
+    hb_h5_close_id(sp);
+    return r;
+}
+
+/* A scalar (n == 0) or 1-D array (n > 0) of a native type. */
+static herr_t attr_num(hid_t obj, const char *name, hid_t type, hsize_t n, const void *v) {
+    hid_t sp = n ? H5Screate_simple(1, &n, NULL) : H5Screate(H5S_SCALAR);
+    if (sp < 0) return -1;
+    herr_t r = attr_write(obj, name, type, sp, v);
+    H5Sclose(sp);
+    return r;
+}
+
+static herr_t attr_i32(hid_t obj, const char *name, int32_t v) {
+    return attr_num(obj, name, H5T_NATIVE_INT32, 0, &v);
+}
+static herr_t attr_u32(hid_t obj, const char *name, uint32_t v) {
+    return attr_num(obj, name, H5T_NATIVE_UINT32, 0, &v);
+}
+static herr_t attr_i64(hid_t obj, const char *name, int64_t v) {
+    return attr_num(obj, name, H5T_NATIVE_INT64, 0, &v);
+}
+static herr_t attr_u64(hid_t obj, const char *name, uint64_t v) {
+    return attr_num(obj, name, H5T_NATIVE_UINT64, 0, &v);
+}
+static herr_t attr_f64(hid_t obj, const char *name, double v) {
+    return attr_num(obj, name, H5T_NATIVE_DOUBLE, 0, &v);
+}
+
+/* ---- datasets ---- */
+
+/* A contiguous double dataset of `rank` dims (zero-sized dims allowed), with a units attr. */
+static herr_t dset_f64(hid_t loc, const char *name, int rank, const hsize_t *dims,
+                       const double *data, const char *units) {
+    hid_t sp = H5Screate_simple(rank, dims, NULL);
+    if (sp < 0) return -1;
+    hid_t d = H5Dcreate2(loc, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t r = d < 0 ? -1 : 0;
+    if (r >= 0 && H5Sget_simple_extent_npoints(sp) > 0)
+        r = data ? H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : -1;
+    if (r >= 0 && units) r = attr_str(d, "units", units);
+    hb_h5_close_id(d);
+    H5Sclose(sp);
+    return r;
+}
+
+/* A scalar variable-length string dataset (the plan, when too long for an attribute). */
+static herr_t dset_str(hid_t loc, const char *name, const char *s) {
+    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), d = H5I_INVALID_HID;
+    herr_t r = -1;
+    if (t >= 0 && sp >= 0 && H5Tset_size(t, H5T_VARIABLE) >= 0 &&
+        H5Tset_cset(t, H5T_CSET_UTF8) >= 0) {
+        d = H5Dcreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (d >= 0) r = H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s);
+    }
+    hb_h5_close_id(d);
+    hb_h5_close_id(t);
+    hb_h5_close_id(sp);
+    return r;
+}
+
+/* A 1-D compound table of n rows from the field list (file type packed, no padding bytes). */
+static herr_t dset_table(hid_t loc, const char *name, const hb_h5_field *f, int nf,
+                         size_t row_size, const void *rows, size_t n) {
+    herr_t r = -1;
+    hsize_t dims = n;
+    void *copy = NULL;
+    hid_t mt = hb_h5_compound(f, nf, row_size, H5I_INVALID_HID);
+    hid_t ft = mt >= 0 ? H5Tcopy(mt) : H5I_INVALID_HID;
+    hid_t sp = H5Screate_simple(1, &dims, NULL), d = H5I_INVALID_HID;
+    if (ft < 0 || sp < 0 || H5Tpack(ft) < 0) goto done;
+    d = H5Dcreate2(loc, name, ft, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (d < 0) goto done;
+    r = 0;
+    if (n > 0) {
+        copy = malloc(n * row_size);
+        if (!copy) { r = -1; goto done; }
+        memcpy(copy, rows, n * row_size);
+        hb_h5_terminate(f, nf, copy, n, row_size);
+        r = H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, copy);
+    }
+done:
+    free(copy);
+    hb_h5_close_id(d);
+    hb_h5_close_id(sp);
+    hb_h5_close_id(ft);
+    hb_h5_close_id(mt);
+    return r;
+}
+
+/* The empty, chunked, extendible /summary table; returns the open dataset. */
+static hid_t create_summary(hid_t file, hid_t mem_type) {
+    hsize_t dims = 0, maxdims = H5S_UNLIMITED, chunk = HB_SUMMARY_CHUNK_ROWS;
+    hid_t ft = H5Tcopy(mem_type), sp = H5Screate_simple(1, &dims, &maxdims);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), d = H5I_INVALID_HID;
+    if (ft >= 0 && sp >= 0 && dcpl >= 0 && H5Tpack(ft) >= 0 && H5Pset_chunk(dcpl, 1, &chunk) >= 0)
+        d = H5Dcreate2(file, "summary", ft, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    hb_h5_close_id(dcpl);
+    hb_h5_close_id(sp);
+    hb_h5_close_id(ft);
+    return d;
+}
+
+/* Directory part of path ("." when there is none), into buf. */
+static void parent_dir(const char *path, char *buf, size_t len) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        snprintf(buf, len, ".");
+    } else if (slash == path) {
+        snprintf(buf, len, "/");
+    } else {
+        snprintf(buf, len, "%.*s", (int)(slash - path), path);
+    }
+}
+
+/* HB_ERR_INPUT for a path we must not or cannot create, before HDF5 is involved. */
+static hb_status check_creatable(const char *path, int force, hb_err *err) {
+    if (access(path, F_OK) == 0) {
+        if (!force)
+            return hb_errf(err, HB_ERR_INPUT, "%s: file exists (use --force to overwrite)", path);
+        if (access(path, W_OK) != 0)
+            return hb_errf(err, HB_ERR_INPUT, "%s: cannot create: %s", path, strerror(errno));
+    } else if (errno != ENOENT) {
+        return hb_errf(err, HB_ERR_INPUT, "%s: cannot create: %s", path, strerror(errno));
+    }
+    char dir[4096];
+    parent_dir(path, dir, sizeof dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return hb_errf(err, HB_ERR_INPUT, "%s: cannot create: %s", path, strerror(errno));
+    return HB_OK;
+}
+
+static herr_t write_root_attrs(hid_t file, const hb_run_meta *meta) {
+    const char *plan = meta->plan ? meta->plan : "";
+    herr_t r = 0;
+    r |= attr_str(file, "schema", HB_SCHEMA);
+    r |= attr_str(file, "version", meta->version);
+    r |= attr_str(file, "git", meta->git);
+    r |= attr_str(file, "created_utc", meta->created_utc);
+    r |= attr_str(file, "command_line", meta->command_line);
+    if (strlen(plan) > HB_PLAN_ATTR_MAX)
+        r |= dset_str(file, "plan", plan);
+    else
+        r |= attr_str(file, "plan", plan);
+    r |= attr_i32(file, "mpi_size", meta->mpi_size);
+    r |= attr_str(file, "slurm_job_id", meta->slurm_job_id);
+    r |= attr_str(file, "hosts", meta->hosts);
+    r |= attr_str(file, "status", "incomplete");
+    return r;
+}
+
+static void h5_free(hb_h5 *h) {
+    if (!h) return;
+    hb_h5_close_id(h->summary_mem);
+    hb_h5_close_id(h->summary);
+    hb_h5_close_id(h->cases);
+    hb_h5_close_id(h->file);
+    free(h->path);
+    free(h);
+}
+
+hb_status hb_h5_create(const char *path, int force, const hb_run_meta *meta,
+                       const hb_device_row *devices, int n_devices, const double *idle_w,
+                       hb_h5 **out, hb_err *err) {
+    if (out) *out = NULL;
+    if (!path || !*path || !meta || !out || n_devices < 0 || (n_devices > 0 && !devices))
+        return hb_errf(err, HB_ERR_INTERNAL, "hb_h5_create: invalid arguments");
+    HB_TRY(check_creatable(path, force, err));
+
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hb_h5 *h = calloc(1, sizeof *h);
+    double *idle = malloc((size_t)(n_devices ? n_devices : 1) * sizeof *idle);
+    if (!h || !idle || !(h->path = strdup(path))) {
+        free(idle);
+        if (h) free(h->path);
+        free(h);
+        return hb_errf(err, HB_ERR_NOMEM, "%s: out of memory", path);
+    }
+    h->file = h->cases = h->summary = h->summary_mem = H5I_INVALID_HID;
+    for (int i = 0; i < n_devices; i++) idle[i] = idle_w ? idle_w[i] : NAN;
+
+    hb_status st = HB_OK;
+    h->file = H5Fcreate(path, force ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
+    if (h->file < 0) { /* nothing of ours on disk: leave whatever is there alone */
+        st = io_error(err, path, "creating the file");
+        free(idle);
+        h5_free(h);
+        return st;
+    }
+    /* From here on the file is ours: a failure removes it. */
+    hsize_t nd = (hsize_t)n_devices;
+    if (write_root_attrs(h->file, meta) < 0) {
+        st = io_error(err, path, "writing the root attributes");
+    } else if (dset_table(h->file, "devices", hb_h5_device_fields, HB_H5_N_DEVICE_FIELDS,
+                          sizeof(hb_device_row), devices, (size_t)n_devices) < 0) {
+        st = io_error(err, path, "writing /devices");
+    } else if (dset_f64(h->file, "idle", 1, &nd, idle, "W") < 0) {
+        st = io_error(err, path, "writing /idle");
+    } else if ((h->cases = H5Gcreate2(h->file, "cases", H5P_DEFAULT, H5P_DEFAULT,
+                                      H5P_DEFAULT)) < 0) {
+        st = io_error(err, path, "creating /cases");
+    } else if ((h->summary_mem = hb_h5_compound(hb_h5_summary_fields, HB_H5_N_SUMMARY_FIELDS,
+                                                sizeof(hb_summary_row), H5I_INVALID_HID)) < 0 ||
+               (h->summary = create_summary(h->file, h->summary_mem)) < 0) {
+        st = io_error(err, path, "creating /summary");
+    } else if (H5Fflush(h->file, H5F_SCOPE_GLOBAL) < 0) {
+        st = io_error(err, path, "flushing");
+    }
+    free(idle);
+    if (st != HB_OK) {
+        h5_free(h);
+        unlink(path);
+        return st;
+    }
+    *out = h;
+    return HB_OK;
+}
+
+/* Attributes of /cases/<id>: the resolved case, its label and its cost. */
+static herr_t write_case_attrs(hid_t g, const hb_case *c, const hb_cost *cost) {
+    char label[256];
+    hb_case_label(c, label, sizeof label);
+    herr_t r = 0;
+    r |= attr_i32(g, "id", c->id);
+    r |= attr_str(g, "label", label);
+    r |= attr_str(g, "workload", hb_workload_name(c->workload));
+    r |= attr_str(g, "model", c->model.name);
+    r |= attr_str(g, "dtype", hb_dtype_name(c->dtype));
+    r |= attr_i64(g, "batch", c->batch);
+    r |= attr_i64(g, "prompt", c->prompt);
+    r |= attr_i64(g, "gen", c->gen);
+    r |= attr_i64(g, "seq", c->seq);
+    r |= attr_i64(g, "layers", c->model.n_layers);
+    r |= attr_i64(g, "layers_full", c->model.n_layers_full);
+    r |= attr_i64(g, "m", c->m);
+    r |= attr_i64(g, "n", c->n);
+    r |= attr_i64(g, "k", c->k);
+    r |= attr_i64(g, "stream_n", c->stream_n);
+    if (c->workload == HB_WL_STREAM) r |= attr_str(g, "stream_op", hb_stream_op_name(c->stream_op));
+    r |= attr_u64(g, "seed", c->seed);
+    r |= attr_f64(g, "temperature", (double)c->temperature);
+    r |= attr_i64(g, "warmup_iters", c->warmup_iters);
+    r |= attr_i64(g, "min_iters", c->min_iters);
+    r |= attr_f64(g, "min_seconds", c->min_seconds);
+    r |= attr_i64(g, "max_iters", c->max_iters);
+    if (c->workload == HB_WL_PREFILL || c->workload == HB_WL_DECODE) {
+        const hb_model *m = &c->model;
+        r |= attr_i64(g, "dim", m->dim);
+        r |= attr_i64(g, "heads", m->n_heads);
+        r |= attr_i64(g, "kv_heads", m->n_kv_heads);
+        r |= attr_i64(g, "ffn_dim", m->ffn_dim);
+        r |= attr_i64(g, "vocab", m->vocab);
+        r |= attr_i64(g, "max_seq", m->max_seq);
+        r |= attr_str(g, "norm", hb_norm_name(m->norm));
+        r |= attr_str(g, "activation", hb_act_name(m->act));
+        r |= attr_str(g, "positions", hb_pos_name(m->pos));
+        r |= attr_i32(g, "tied", m->tied);
+        r |= attr_i32(g, "bias", m->bias);
+        r |= attr_f64(g, "rope_theta", (double)m->rope_theta);
+        r |= attr_f64(g, "norm_eps", (double)m->norm_eps);
+    }
+    r |= attr_f64(g, "flops_per_iter", cost->flops);
+    r |= attr_f64(g, "bytes_per_iter", cost->bytes);
+    r |= attr_f64(g, "tokens_in_per_iter", cost->tokens_in);
+    r |= attr_f64(g, "tokens_out_per_iter", cost->tokens_out);
+    r |= attr_i64(g, "mem_bytes", cost->mem_bytes);
+    return r;
+}
+
+/* /cases/<id>/rank<r>: iter_seconds, power and the record's attributes. */
+static herr_t write_record(hid_t cg, const hb_record *rec) {
+    char name[32];
+    snprintf(name, sizeof name, "rank%d", (int)rec->rank);
+    hid_t g = H5Gcreate2(cg, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) return -1;
+    hsize_t it = (hsize_t)rec->n_iters, pw[2] = {(hsize_t)rec->n_power, 2};
+    char status[sizeof rec->status + 1], error[sizeof rec->error + 1];
+    snprintf(status, sizeof status, "%.*s", (int)sizeof rec->status, rec->status);
+    snprintf(error, sizeof error, "%.*s", (int)sizeof rec->error, rec->error);
+    herr_t r = 0;
+    r |= dset_f64(g, "iter_seconds", 1, &it, rec->iter_seconds, "s");
+    r |= dset_f64(g, "power", 2, pw, rec->power, "s, W");
+    r |= attr_str(g, "status", status);
+    r |= attr_str(g, "error", error);
+    r |= attr_i64(g, "n_iters", rec->n_iters);
+    r |= attr_f64(g, "window_s", rec->window_s);
+    r |= attr_f64(g, "energy_counter_j", rec->energy_counter_j);
+    r |= attr_f64(g, "energy_integral_j", rec->energy_integral_j);
+    r |= attr_i32(g, "energy_valid", rec->energy_valid);
+    r |= attr_u32(g, "energy_flags", rec->energy_flags);
+    r |= attr_num(g, "fingerprint", H5T_NATIVE_DOUBLE, HB_FP_LEN, rec->fingerprint);
+    if (H5Gclose(g) < 0) r = -1;
+    return r;
+}
+
+/* Appends n rows to /summary. */
+static herr_t append_summary(hb_h5 *h, const hb_summary_row *rows, int n) {
+    if (n == 0) return 0;
+    hsize_t start = h->n_rows, count = (hsize_t)n, size = h->n_rows + (hsize_t)n;
+    hb_summary_row *copy = malloc((size_t)n * sizeof *copy);
+    if (!copy) return -1;
+    memcpy(copy, rows, (size_t)n * sizeof *copy);
+    hb_h5_terminate(hb_h5_summary_fields, HB_H5_N_SUMMARY_FIELDS, copy, (size_t)n, sizeof *copy);
+    herr_t r = -1;
+    hid_t fs = H5I_INVALID_HID, ms = H5Screate_simple(1, &count, NULL);
+    if (ms >= 0 && H5Dset_extent(h->summary, &size) >= 0 &&
+        (fs = H5Dget_space(h->summary)) >= 0 &&
+        H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL) >= 0)
+        r = H5Dwrite(h->summary, h->summary_mem, ms, fs, H5P_DEFAULT, copy);
+    if (r >= 0) h->n_rows = size;
+    hb_h5_close_id(fs);
+    hb_h5_close_id(ms);
+    free(copy);
+    return r;
+}
+
+hb_status hb_h5_write_case(hb_h5 *h, const hb_case *c, const hb_cost *cost, const hb_record *recs,
+                           const hb_summary_row *rows, int n, hb_err *err) {
+    if (!h || !c || !cost || n < 0 || (n > 0 && (!recs || !rows)))
+        return hb_errf(err, HB_ERR_INTERNAL, "hb_h5_write_case: invalid arguments");
+    for (int i = 0; i < n; i++)
+        if (recs[i].n_iters < 0 || recs[i].n_power < 0 ||
+            (recs[i].n_iters > 0 && !recs[i].iter_seconds) ||
+            (recs[i].n_power > 0 && !recs[i].power))
+            return hb_errf(err, HB_ERR_INTERNAL,
+                           "hb_h5_write_case: case %d rank %d: inconsistent record arrays",
+                           (int)c->id, (int)recs[i].rank);
+
+    char name[32], what[96];
+    snprintf(name, sizeof name, "%04d", (int)c->id);
+    htri_t exists = H5Lexists(h->cases, name, H5P_DEFAULT);
+    hid_t g = exists > 0 ? H5Gopen2(h->cases, name, H5P_DEFAULT)
+                         : exists == 0 ? H5Gcreate2(h->cases, name, H5P_DEFAULT, H5P_DEFAULT,
+                                                    H5P_DEFAULT)
+                                       : H5I_INVALID_HID;
+    if (g < 0) {
+        snprintf(what, sizeof what, "creating /cases/%s", name);
+        return io_error(err, h->path, what);
+    }
+    hb_status st = HB_OK;
+    if (write_case_attrs(g, c, cost) < 0) {
+        snprintf(what, sizeof what, "writing the attributes of /cases/%s", name);
+        st = io_error(err, h->path, what);
+    }
+    for (int i = 0; st == HB_OK && i < n; i++) {
+        if (write_record(g, &recs[i]) < 0) {
+            snprintf(what, sizeof what, "writing /cases/%s/rank%d", name, (int)recs[i].rank);
+            st = io_error(err, h->path, what);
+        }
+    }
+    if (H5Gclose(g) < 0 && st == HB_OK) st = io_error(err, h->path, "closing a case group");
+    if (st == HB_OK && append_summary(h, rows, n) < 0)
+        st = io_error(err, h->path, "appending to /summary");
+    if (st == HB_OK && H5Fflush(h->file, H5F_SCOPE_GLOBAL) < 0)
+        st = io_error(err, h->path, "flushing");
+    return st;
+}
+
+hb_status hb_h5_close(hb_h5 *h, const char *status, hb_err *err) {
+    if (!h) return HB_OK;
+    hb_status st = HB_OK;
+    if (attr_str(h->file, "status", status ? status : "incomplete") < 0)
+        st = io_error(err, h->path, "writing the root status");
+    hb_h5_close_id(h->summary_mem);
+    hb_h5_close_id(h->summary);
+    hb_h5_close_id(h->cases);
+    h->summary_mem = h->summary = h->cases = H5I_INVALID_HID;
+    if (H5Fclose(h->file) < 0 && st == HB_OK) st = io_error(err, h->path, "closing the file");
+    h->file = H5I_INVALID_HID;
+    h5_free(h);
+    return st;
+}

@@ -1,0 +1,200 @@
+/* h5schema.h - private to results/: the compound layouts of /devices and /summary and small
+ * HDF5 helpers shared by the writer (h5writer.c) and the reader (h5reader.c).
+ *
+ * The column names are the C field names exactly (the tables below stringify them), so the
+ * writer, the reader and SCHEMA.md cannot drift apart silently: test_results compares every
+ * field after a round trip and check_summary.py checks the column list. */
+#ifndef HB_H5SCHEMA_H
+#define HB_H5SCHEMA_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include <hdf5.h>
+
+#include "results.h"
+
+typedef enum hb_h5_kind { HB_H5_I32, HB_H5_U32, HB_H5_I64, HB_H5_F64, HB_H5_STR } hb_h5_kind;
+
+typedef struct hb_h5_field {
+    const char *name;
+    size_t offset;
+    size_t size;
+    hb_h5_kind kind;
+} hb_h5_field;
+
+#define HB_H5_FIELD(T, f, kind) {#f, offsetof(T, f), sizeof(((T *)0)->f), kind}
+#define HB_H5_DEV(f, kind) HB_H5_FIELD(hb_device_row, f, kind)
+#define HB_H5_SUM(f, kind) HB_H5_FIELD(hb_summary_row, f, kind)
+
+/* /devices, in struct order. */
+static const hb_h5_field hb_h5_device_fields[] = {
+    HB_H5_DEV(rank, HB_H5_I32),
+    HB_H5_DEV(host, HB_H5_STR),
+    HB_H5_DEV(backend, HB_H5_STR),
+    HB_H5_DEV(vendor, HB_H5_STR),
+    HB_H5_DEV(name, HB_H5_STR),
+    HB_H5_DEV(pci_bus_id, HB_H5_STR),
+    HB_H5_DEV(driver, HB_H5_STR),
+    HB_H5_DEV(runtime, HB_H5_STR),
+    HB_H5_DEV(gemm_impl, HB_H5_STR),
+    HB_H5_DEV(mem_bytes, HB_H5_I64),
+    HB_H5_DEV(numa_node, HB_H5_I32),
+    HB_H5_DEV(cpuset, HB_H5_STR),
+    HB_H5_DEV(n_compute_units, HB_H5_I32),
+    HB_H5_DEV(n_threads, HB_H5_I32),
+    HB_H5_DEV(peak_tflops_f32, HB_H5_F64),
+    HB_H5_DEV(peak_tflops_bf16, HB_H5_F64),
+    HB_H5_DEV(peak_tflops_f16, HB_H5_F64),
+    HB_H5_DEV(peak_tflops_fp8, HB_H5_F64),
+    HB_H5_DEV(peak_gbps, HB_H5_F64),
+    HB_H5_DEV(peak_source, HB_H5_STR),
+    HB_H5_DEV(power_limit_w, HB_H5_F64),
+    HB_H5_DEV(meter, HB_H5_STR),
+};
+
+/* /summary, in struct order. */
+static const hb_h5_field hb_h5_summary_fields[] = {
+    HB_H5_SUM(case_id, HB_H5_I32),
+    HB_H5_SUM(rank, HB_H5_I32),
+    HB_H5_SUM(workload, HB_H5_STR),
+    HB_H5_SUM(model, HB_H5_STR),
+    HB_H5_SUM(dtype, HB_H5_STR),
+    HB_H5_SUM(batch, HB_H5_I64),
+    HB_H5_SUM(prompt, HB_H5_I64),
+    HB_H5_SUM(gen, HB_H5_I64),
+    HB_H5_SUM(seq, HB_H5_I64),
+    HB_H5_SUM(layers, HB_H5_I64),
+    HB_H5_SUM(m, HB_H5_I64),
+    HB_H5_SUM(n, HB_H5_I64),
+    HB_H5_SUM(k, HB_H5_I64),
+    HB_H5_SUM(stream_n, HB_H5_I64),
+    HB_H5_SUM(backend, HB_H5_STR),
+    HB_H5_SUM(device, HB_H5_STR),
+    HB_H5_SUM(host, HB_H5_STR),
+    HB_H5_SUM(gemm_impl, HB_H5_STR),
+    HB_H5_SUM(status, HB_H5_STR),
+    HB_H5_SUM(n_iters, HB_H5_I64),
+    HB_H5_SUM(window_s, HB_H5_F64),
+    HB_H5_SUM(iter_s_median, HB_H5_F64),
+    HB_H5_SUM(iter_s_mean, HB_H5_F64),
+    HB_H5_SUM(iter_s_p5, HB_H5_F64),
+    HB_H5_SUM(iter_s_p95, HB_H5_F64),
+    HB_H5_SUM(iter_cv, HB_H5_F64),
+    HB_H5_SUM(tokens_per_s_in, HB_H5_F64),
+    HB_H5_SUM(tokens_per_s_out, HB_H5_F64),
+    HB_H5_SUM(tokens_per_s_total, HB_H5_F64),
+    HB_H5_SUM(rate_unit, HB_H5_STR),
+    HB_H5_SUM(rate, HB_H5_F64),
+    HB_H5_SUM(rate_ci_lo, HB_H5_F64),
+    HB_H5_SUM(rate_ci_hi, HB_H5_F64),
+    HB_H5_SUM(latency_p50_s, HB_H5_F64),
+    HB_H5_SUM(latency_p95_s, HB_H5_F64),
+    HB_H5_SUM(flops_per_s, HB_H5_F64),
+    HB_H5_SUM(bytes_per_s, HB_H5_F64),
+    HB_H5_SUM(mfu, HB_H5_F64),
+    HB_H5_SUM(bw_util, HB_H5_F64),
+    HB_H5_SUM(avg_w, HB_H5_F64),
+    HB_H5_SUM(energy_j, HB_H5_F64),
+    HB_H5_SUM(j_per_token_out, HB_H5_F64),
+    HB_H5_SUM(j_per_token_total, HB_H5_F64),
+    HB_H5_SUM(tokens_per_j, HB_H5_F64),
+    HB_H5_SUM(energy_valid, HB_H5_I32),
+    HB_H5_SUM(energy_flags, HB_H5_U32),
+};
+
+#define HB_H5_N_DEVICE_FIELDS ((int)(sizeof hb_h5_device_fields / sizeof hb_h5_device_fields[0]))
+#define HB_H5_N_SUMMARY_FIELDS \
+    ((int)(sizeof hb_h5_summary_fields / sizeof hb_h5_summary_fields[0]))
+
+/* Fixed-length, NUL-terminated C string type of `size` bytes (caller closes). */
+static inline hid_t hb_h5_fixed_str(size_t size) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0) return H5I_INVALID_HID;
+    if (H5Tset_size(t, size) < 0 || H5Tset_strpad(t, H5T_STR_NULLTERM) < 0) {
+        H5Tclose(t);
+        return H5I_INVALID_HID;
+    }
+    return t;
+}
+
+/* In-memory compound type of a struct of `struct_size` bytes with the members in `f`. When
+ * `only_in` is a compound type (the type found in a file), members it lacks are left out, so
+ * that a reader tolerates files written before an optional column existed. Caller closes. */
+static inline hid_t hb_h5_compound(const hb_h5_field *f, int nf, size_t struct_size,
+                                   hid_t only_in) {
+    hid_t t = H5Tcreate(H5T_COMPOUND, struct_size);
+    if (t < 0) return H5I_INVALID_HID;
+    for (int i = 0; i < nf; i++) {
+        if (only_in >= 0 && H5Tget_member_index(only_in, f[i].name) < 0) continue;
+        hid_t mt = H5I_INVALID_HID;
+        int own = 0;
+        switch (f[i].kind) {
+        case HB_H5_I32: mt = H5T_NATIVE_INT32; break;
+        case HB_H5_U32: mt = H5T_NATIVE_UINT32; break;
+        case HB_H5_I64: mt = H5T_NATIVE_INT64; break;
+        case HB_H5_F64: mt = H5T_NATIVE_DOUBLE; break;
+        case HB_H5_STR: mt = hb_h5_fixed_str(f[i].size); own = 1; break;
+        }
+        if (own && mt >= 0 && only_in >= 0) { /* HDF5 won't convert ASCII <-> UTF-8 */
+            int idx = H5Tget_member_index(only_in, f[i].name);
+            hid_t ft = H5Tget_member_type(only_in, (unsigned)idx);
+            H5T_cset_t cset = ft >= 0 && H5Tget_class(ft) == H5T_STRING ? H5Tget_cset(ft)
+                                                                         : H5T_CSET_ASCII;
+            if (ft >= 0) H5Tclose(ft);
+            if (cset >= 0) H5Tset_cset(mt, cset);
+        }
+        herr_t r = mt < 0 ? -1 : H5Tinsert(t, f[i].name, f[i].offset, mt);
+        if (own && mt >= 0) H5Tclose(mt);
+        if (r < 0) {
+            H5Tclose(t);
+            return H5I_INVALID_HID;
+        }
+    }
+    return t;
+}
+
+/* Forces a NUL into the last byte of every string member of n rows (no unterminated field
+ * ever reaches the file or a caller). */
+static inline void hb_h5_terminate(const hb_h5_field *f, int nf, void *rows, size_t n,
+                                   size_t struct_size) {
+    for (size_t r = 0; r < n; r++)
+        for (int i = 0; i < nf; i++)
+            if (f[i].kind == HB_H5_STR)
+                ((char *)rows)[r * struct_size + f[i].offset + f[i].size - 1] = '\0';
+}
+
+/* Closes any HDF5 identifier we opened; negative ids are ignored. */
+static inline void hb_h5_close_id(hid_t id) {
+    if (id < 0) return;
+    switch (H5Iget_type(id)) {
+    case H5I_FILE: H5Fclose(id); break;
+    case H5I_GROUP: H5Gclose(id); break;
+    case H5I_DATATYPE: H5Tclose(id); break;
+    case H5I_DATASPACE: H5Sclose(id); break;
+    case H5I_DATASET: H5Dclose(id); break;
+    case H5I_ATTR: H5Aclose(id); break;
+    case H5I_GENPROP_LST: H5Pclose(id); break;
+    default: H5Idec_ref(id); break;
+    }
+}
+
+typedef struct hb_h5_errbuf {
+    char msg[256];
+} hb_h5_errbuf;
+
+static inline herr_t hb_h5_walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
+    hb_h5_errbuf *b = data;
+    if (n == 0 && e && e->desc) snprintf(b->msg, sizeof b->msg, "%s", e->desc);
+    return 0;
+}
+
+/* The innermost message of HDF5's current error stack ("" when empty), for our own messages:
+ * automatic stack printing is turned off, users never see HDF5's dumps. */
+static inline void hb_h5_last_error(char *buf, size_t len) {
+    hb_h5_errbuf b = {{0}};
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, hb_h5_walk_cb, &b);
+    snprintf(buf, len, "%s", b.msg);
+}
+
+#endif
