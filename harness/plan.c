@@ -1,1 +1,1182 @@
-/* placeholder: being written */
+/* plan.c - plan files (YAML, through libyaml's document API) and command-line keys, expanded
+ * into cases.
+ *
+ * Every source becomes the same intermediate form: per key, a "pval" (the scalar items written
+ * for it, each already checked and converted, with its line). An entry (one item of `cases:`,
+ * or the command line alone) is its pvals in written order; `defaults:` adds the keys the entry
+ * does not set, overrides replace or add keys, and the entry then expands into the cartesian
+ * product of its lists, first key outermost. A combination whose key does not apply to the
+ * combination's workload is kept only with that key's first item, so `workload: [gemm, stream]`
+ * with `dtype: [f32, bf16]` gives gemm twice and stream once.
+ *
+ * All scratch memory of one call lives in a small arena (ctx) freed in one place, so error
+ * paths cannot leak; only the cases and the canonical YAML go to the caller's hb_plan. */
+#include "plan.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+#include "../backends/dtype.h"
+
+#define MAX_CASES 100000
+#define MAX_INT ((int64_t)1 << 62)
+#define MAX_INT_TEXT "4611686018427387904"
+
+/* ---- the keys ---- */
+
+enum {
+    K_WORKLOAD, K_MODEL, K_DTYPE, K_BATCH, K_PROMPT, K_GEN, K_SEQ, K_LAYERS, K_M, K_N, K_K,
+    K_STREAM_N, K_STREAM_OP, K_SEED, K_TEMPERATURE, K_WARMUP, K_MIN_ITERS, K_MIN_SECONDS,
+    K_MAX_ITERS, N_KEYS
+};
+
+static const char *const key_names[N_KEYS] = {
+    "workload", "model", "dtype", "batch", "prompt", "gen", "seq", "layers", "m", "n", "k",
+    "stream_n", "stream_op", "seed", "temperature", "warmup", "min_iters", "min_seconds",
+    "max_iters",
+};
+
+typedef enum vtype {
+    T_WORKLOAD,    /* hb_workload_kind in v.e */
+    T_MODEL,       /* name in text, resolved per case */
+    T_DTYPE,       /* hb_dtype in v.e */
+    T_STREAM_OP,   /* hb_stream_op in v.e */
+    T_POS_INT,     /* 1 .. 2^62 in v.i */
+    T_NONNEG_INT,  /* 0 .. 2^62 in v.i */
+    T_U64,         /* 0 .. 2^64-1 in v.u */
+    T_NONNEG_REAL, /* finite, >= 0 in v.d */
+} vtype;
+
+#define W_GEMM (1u << HB_WL_GEMM)
+#define W_STREAM (1u << HB_WL_STREAM)
+#define W_PREFILL (1u << HB_WL_PREFILL)
+#define W_DECODE (1u << HB_WL_DECODE)
+#define W_LLM (W_PREFILL | W_DECODE)
+#define W_ALL (W_GEMM | W_STREAM | W_PREFILL | W_DECODE)
+
+/* Value type and the workloads each key applies to (seq: reserved for training). */
+static const struct { vtype type; unsigned applies; } key_info[N_KEYS] = {
+    [K_WORKLOAD] = {T_WORKLOAD, W_ALL},       [K_MODEL] = {T_MODEL, W_LLM},
+    [K_DTYPE] = {T_DTYPE, W_GEMM | W_LLM},    [K_BATCH] = {T_POS_INT, W_LLM},
+    [K_PROMPT] = {T_POS_INT, W_LLM},          [K_GEN] = {T_POS_INT, W_DECODE},
+    [K_SEQ] = {T_POS_INT, 0},                 [K_LAYERS] = {T_POS_INT, W_LLM},
+    [K_M] = {T_POS_INT, W_GEMM},              [K_N] = {T_POS_INT, W_GEMM},
+    [K_K] = {T_POS_INT, W_GEMM},              [K_STREAM_N] = {T_POS_INT, W_STREAM},
+    [K_STREAM_OP] = {T_STREAM_OP, W_STREAM},  [K_SEED] = {T_U64, W_ALL},
+    [K_TEMPERATURE] = {T_NONNEG_REAL, W_DECODE}, [K_WARMUP] = {T_NONNEG_INT, W_ALL},
+    [K_MIN_ITERS] = {T_POS_INT, W_ALL},       [K_MIN_SECONDS] = {T_NONNEG_REAL, W_ALL},
+    [K_MAX_ITERS] = {T_POS_INT, W_ALL},
+};
+
+static int applies(int key, int workload) { return (key_info[key].applies >> workload) & 1u; }
+
+/* Fields of a custom model under `models:`. */
+enum {
+    MF_DIM, MF_LAYERS, MF_HEADS, MF_KV_HEADS, MF_FFN_DIM, MF_VOCAB, MF_MAX_SEQ, MF_NORM,
+    MF_ACTIVATION, MF_POSITIONS, MF_TIED, MF_BIAS, MF_ROPE_THETA, MF_NORM_EPS, MF_BASE, N_MF
+};
+static const char *const mf_names[N_MF] = {
+    "dim", "layers", "heads", "kv_heads", "ffn_dim", "vocab", "max_seq", "norm", "activation",
+    "positions", "tied_embeddings", "bias", "rope_theta", "norm_eps", "base",
+};
+/* Needed when there is no `base:`. */
+static const int mf_required[N_MF] = {
+    [MF_DIM] = 1, [MF_LAYERS] = 1, [MF_HEADS] = 1, [MF_FFN_DIM] = 1, [MF_VOCAB] = 1,
+    [MF_MAX_SEQ] = 1, [MF_NORM] = 1, [MF_ACTIVATION] = 1, [MF_POSITIONS] = 1, [MF_TIED] = 1,
+};
+
+/* ---- intermediate form ---- */
+
+typedef struct item {
+    const char *text; /* as written (points into the YAML document or the arena) */
+    int line;         /* YAML line, 0 on the command line */
+    union { int64_t i; uint64_t u; double d; int e; } v;
+} item;
+
+typedef struct pval {
+    int key;
+    int n;               /* >= 1 */
+    item *items;
+    const char *source;  /* file name; NULL: the command line */
+    int line;            /* line of the key */
+} pval;
+
+typedef struct entry {
+    pval vals[N_KEYS];   /* in written order, each key at most once */
+    int n;
+    const char *source; /* NULL: the command line */
+    int line;
+} entry;
+
+typedef struct custom_model {
+    hb_model m;
+    int line;
+    int used;           /* by some case: written into the canonical YAML */
+} custom_model;
+
+/* An entry ready to expand: its effective pvals in product order. */
+typedef struct slots {
+    const pval *v[N_KEYS];
+    int n;
+    int wl;             /* index of the workload pval in v */
+} slots;
+
+typedef struct ctx {
+    const char *source; /* plan name, NULL for hb_plan_from_args */
+    hb_err *err;
+    void **allocs;
+    int n_allocs, cap_allocs;
+    custom_model *models;
+    int n_models;
+    entry *defaults;    /* NULL when none */
+    entry *overrides;   /* NULL when none */
+    entry *entries;
+    int n_entries;
+} ctx;
+
+static void *ctx_alloc(ctx *c, size_t n, size_t size) {
+    if (c->n_allocs == c->cap_allocs) {
+        int cap = c->cap_allocs ? 2 * c->cap_allocs : 32;
+        void **p = realloc(c->allocs, (size_t)cap * sizeof *p);
+        if (!p) return NULL;
+        c->allocs = p;
+        c->cap_allocs = cap;
+    }
+    void *p = calloc(n ? n : 1, size);
+    if (p) c->allocs[c->n_allocs++] = p;
+    return p;
+}
+
+static char *ctx_strdup(ctx *c, const char *s) {
+    size_t len = strlen(s);
+    char *p = ctx_alloc(c, len + 1, 1);
+    if (p) memcpy(p, s, len + 1);
+    return p;
+}
+
+static void ctx_free(ctx *c) {
+    for (int i = 0; i < c->n_allocs; i++) free(c->allocs[i]);
+    free(c->allocs);
+}
+
+static hb_status oom(ctx *c) { return hb_errf(c->err, HB_ERR_NOMEM, "plan: out of memory"); }
+
+/* ---- messages ---- */
+
+/* User text as it may appear in a one-line message: at most 60 characters, controls as '?'. */
+static const char *shown(const char *s, char buf[72]) {
+    int i = 0;
+    for (; s[i] && i < 60; i++) buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+    if (s[i]) { memcpy(buf + i, "...", 3); i += 3; }
+    buf[i] = '\0';
+    return buf;
+}
+
+static void cat(char *buf, size_t n, const char *s) {
+    size_t len = strlen(buf);
+    if (len + 1 < n) snprintf(buf + len, n - len, "%s", s);
+}
+
+static void workload_list(unsigned mask, char *buf, size_t n) {
+    buf[0] = '\0';
+    for (int w = 0; w < HB_WL_COUNT; w++) {
+        if (!((mask >> w) & 1u)) continue;
+        if (buf[0]) cat(buf, n, ", ");
+        cat(buf, n, hb_workload_name((hb_workload_kind)w));
+    }
+    if (!buf[0]) snprintf(buf, n, "no current workload; reserved for training");
+}
+
+static void key_list(char *buf, size_t n, const char *prefix) {
+    buf[0] = '\0';
+    for (int k = 0; k < N_KEYS; k++) {
+        if (k) cat(buf, n, ", ");
+        cat(buf, n, prefix);
+        cat(buf, n, key_names[k]);
+    }
+}
+
+/* What a key accepts, for "(accepted: ...)". */
+static void accepted(const ctx *c, int key, char *buf, size_t n) {
+    const hb_model *presets;
+    int np;
+    buf[0] = '\0';
+    switch (key_info[key].type) {
+    case T_WORKLOAD: workload_list(W_ALL, buf, n); break;
+    case T_MODEL:
+        np = hb_model_presets(&presets);
+        for (int i = 0; i < np; i++) {
+            if (i) cat(buf, n, ", ");
+            cat(buf, n, presets[i].name);
+        }
+        for (int i = 0; i < c->n_models; i++) {
+            cat(buf, n, ", ");
+            cat(buf, n, c->models[i].m.name);
+        }
+        break;
+    case T_DTYPE:
+        for (int t = 0; t < HB_DTYPE_COUNT; t++) {
+            if (t) cat(buf, n, ", ");
+            cat(buf, n, hb_dtype_name((hb_dtype)t));
+        }
+        break;
+    case T_STREAM_OP:
+        snprintf(buf, n, "%s, %s", hb_stream_op_name(HB_STREAM_COPY), hb_stream_op_name(HB_STREAM_TRIAD));
+        break;
+    case T_POS_INT: snprintf(buf, n, "integers 1 to " MAX_INT_TEXT); break;
+    case T_NONNEG_INT: snprintf(buf, n, "integers 0 to " MAX_INT_TEXT); break;
+    case T_U64: snprintf(buf, n, "integers 0 to 18446744073709551615"); break;
+    case T_NONNEG_REAL: snprintf(buf, n, "numbers >= 0"); break;
+    }
+}
+
+/* "<source>:<line>: field '<key>': <what>" for a plan, "--<key-with-dashes>: <what>" for the
+ * command line (source NULL). */
+static hb_status loc_err(hb_err *err, const char *source, int line, const char *key,
+                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static hb_status loc_err(hb_err *err, const char *source, int line, const char *key,
+                         const char *fmt, ...) {
+    char what[800], kbuf[72];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    shown(key, kbuf);
+    if (source) return hb_errf(err, HB_ERR_INPUT, "%s:%d: field '%s': %s", source, line, kbuf, what);
+    for (char *p = kbuf; *p; p++)
+        if (*p == '_') *p = '-';
+    return hb_errf(err, HB_ERR_INPUT, "--%s: %s", kbuf, what);
+}
+
+/* ---- scalars ---- */
+
+/* 0: ok; -1: not an integer; -2: magnitude above 2^62. */
+static int parse_int(const char *s, int64_t *out) {
+    const char *p = s;
+    if (*p == '+' || *p == '-') p++;
+    if (!*p) return -1;
+    for (const char *q = p; *q; q++)
+        if (*q < '0' || *q > '9') return -1;
+    errno = 0;
+    long long v = strtoll(s, NULL, 10);
+    if (errno == ERANGE || v > MAX_INT || v < -MAX_INT) return -2;
+    *out = v;
+    return 0;
+}
+
+/* 0: ok; -1: not a finite number. */
+static int parse_real(const char *s, double *out) {
+    if (!*s || isspace((unsigned char)*s)) return -1;
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !isfinite(v)) return -1;
+    *out = v;
+    return 0;
+}
+
+/* 0 / 1, or -1 if not a boolean. */
+static int parse_bool(const char *s) {
+    if (!strcasecmp(s, "true") || !strcasecmp(s, "yes")) return 1;
+    if (!strcasecmp(s, "false") || !strcasecmp(s, "no")) return 0;
+    return -1;
+}
+
+/* Checks and converts one item of pval pv. */
+static hb_status parse_item(const ctx *c, const pval *pv, item *it) {
+    const char *key = key_names[pv->key], *t = it->text;
+    char acc[512], sb[72];
+    accepted(c, pv->key, acc, sizeof acc);
+    if (!*t) return loc_err(c->err, pv->source, it->line, key, "missing value (accepted: %s)", acc);
+    hb_workload_kind w;
+    hb_dtype d;
+    int64_t i;
+    int r;
+    switch (key_info[pv->key].type) {
+    case T_WORKLOAD:
+        if (hb_workload_parse(t, &w) != 0) break;
+        it->v.e = (int)w;
+        return HB_OK;
+    case T_MODEL: return HB_OK;
+    case T_DTYPE:
+        if (hb_dtype_parse(t, &d) != 0) break;
+        it->v.e = (int)d;
+        return HB_OK;
+    case T_STREAM_OP:
+        if (!strcmp(t, hb_stream_op_name(HB_STREAM_COPY))) it->v.e = HB_STREAM_COPY;
+        else if (!strcmp(t, hb_stream_op_name(HB_STREAM_TRIAD))) it->v.e = HB_STREAM_TRIAD;
+        else break;
+        return HB_OK;
+    case T_POS_INT:
+    case T_NONNEG_INT:
+        r = parse_int(t, &i);
+        if (r == -1)
+            return loc_err(c->err, pv->source, it->line, key, "'%s' is not an integer (accepted: %s)",
+                           shown(t, sb), acc);
+        if (t[0] == '-' || (r == 0 && i == 0 && key_info[pv->key].type == T_POS_INT))
+            return loc_err(c->err, pv->source, it->line, key, "'%s' is not a %s integer (accepted: %s)",
+                           shown(t, sb), key_info[pv->key].type == T_POS_INT ? "positive" : "non-negative",
+                           acc);
+        if (r == -2)
+            return loc_err(c->err, pv->source, it->line, key, "'%s' is too large (accepted: %s)",
+                           shown(t, sb), acc);
+        it->v.i = i;
+        return HB_OK;
+    case T_U64: {
+        const char *p = t[0] == '+' ? t + 1 : t;
+        int digits = *p != '\0';
+        for (const char *q = p; *q; q++) digits = digits && *q >= '0' && *q <= '9';
+        if (!digits)
+            return loc_err(c->err, pv->source, it->line, key, "'%s' is not a non-negative integer (accepted: %s)",
+                           shown(t, sb), acc);
+        errno = 0;
+        unsigned long long u = strtoull(p, NULL, 10);
+        if (errno == ERANGE)
+            return loc_err(c->err, pv->source, it->line, key, "'%s' is too large (accepted: %s)",
+                           shown(t, sb), acc);
+        it->v.u = u;
+        return HB_OK;
+    }
+    case T_NONNEG_REAL:
+        if (parse_real(t, &it->v.d) != 0)
+            return loc_err(c->err, pv->source, it->line, key, "'%s' is not a number (accepted: %s)",
+                           shown(t, sb), acc);
+        if (it->v.d < 0)
+            return loc_err(c->err, pv->source, it->line, key, "'%s' is negative (accepted: %s)",
+                           shown(t, sb), acc);
+        return HB_OK;
+    }
+    return loc_err(c->err, pv->source, it->line, key, "unknown value '%s' (accepted: %s)", shown(t, sb), acc);
+}
+
+static int lookup_key(const char *name) {
+    for (int k = 0; k < N_KEYS; k++)
+        if (!strcmp(name, key_names[k])) return k;
+    return -1;
+}
+
+static const pval *find(const entry *e, int key) {
+    if (!e) return NULL;
+    for (int i = 0; i < e->n; i++)
+        if (e->vals[i].key == key) return &e->vals[i];
+    return NULL;
+}
+
+/* ---- the command line ---- */
+
+/* kv -> entry; "1,8" is a list. Keys may be written with '_' or '-'. */
+static hb_status cli_entry(ctx *c, const hb_kv *kv, int n, entry *e) {
+    char name[64], sb[72], acc[512];
+    e->source = NULL;
+    for (int i = 0; i < n; i++) {
+        const char *given = kv[i].key ? kv[i].key : "";
+        snprintf(name, sizeof name, "%s", given);
+        for (char *p = name; *p; p++)
+            if (*p == '-') *p = '_';
+        int key = strlen(given) < sizeof name ? lookup_key(name) : -1;
+        if (key < 0) {
+            key_list(acc, sizeof acc, "--");
+            return loc_err(c->err, NULL, 0, given, "unknown option (accepted: %s)", acc);
+        }
+        if (find(e, key)) return loc_err(c->err, NULL, 0, name, "given twice (accepted: once)");
+        pval *pv = &e->vals[e->n];
+        pv->key = key;
+        pv->source = NULL;
+        const char *value = kv[i].value ? kv[i].value : "";
+        accepted(c, key, acc, sizeof acc);
+        if (!*value) return loc_err(c->err, NULL, 0, name, "missing value (accepted: %s)", acc);
+        char *copy = ctx_strdup(c, value);
+        if (!copy) return oom(c);
+        int n_items = 1;
+        for (const char *p = copy; *p; p++) n_items += *p == ',';
+        pv->items = ctx_alloc(c, (size_t)n_items, sizeof *pv->items);
+        if (!pv->items) return oom(c);
+        char *save = copy;
+        for (int j = 0; j < n_items; j++) {
+            char *comma = strchr(save, ',');
+            if (comma) *comma = '\0';
+            while (*save == ' ' || *save == '\t') save++;
+            char *end = save + strlen(save);
+            while (end > save && (end[-1] == ' ' || end[-1] == '\t')) *--end = '\0';
+            if (!*save)
+                return loc_err(c->err, NULL, 0, name, "empty item in the list '%s' (accepted: %s)",
+                               shown(value, sb), acc);
+            pv->items[j].text = save;
+            save = comma ? comma + 1 : end;
+        }
+        pv->n = n_items;
+        e->n++;
+        for (int j = 0; j < n_items; j++) HB_TRY(parse_item(c, pv, &pv->items[j]));
+    }
+    return HB_OK;
+}
+
+/* ---- YAML ---- */
+
+static int node_line(const yaml_node_t *n) { return (int)n->start_mark.line + 1; }
+static const char *scalar(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
+static int is_null(const yaml_node_t *n) {
+    return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+           (n->data.scalar.length == 0 || !strcmp(scalar(n), "~") || !strcmp(scalar(n), "null"));
+}
+static const char *node_kind(const yaml_node_t *n) {
+    return n->type == YAML_MAPPING_NODE ? "a mapping" : n->type == YAML_SEQUENCE_NODE ? "a list" : "a value";
+}
+
+/* A mapping's key must be a plain name; returns it or NULL with the error set. */
+static const char *key_name(ctx *c, const yaml_node_t *k, hb_status *st) {
+    if (k && k->type == YAML_SCALAR_NODE) return scalar(k);
+    *st = hb_errf(c->err, HB_ERR_INPUT, "%s:%d: a key must be a plain name, not %s", c->source,
+                  k ? node_line(k) : 0, k ? node_kind(k) : "nothing");
+    return NULL;
+}
+
+/* One key's value: a scalar or a flat list of scalars. */
+static hb_status yaml_pval(ctx *c, yaml_document_t *doc, int key, int key_line, yaml_node_t *v, pval *pv) {
+    const char *name = key_names[key];
+    char acc[512];
+    accepted(c, key, acc, sizeof acc);
+    pv->key = key;
+    pv->source = c->source;
+    pv->line = key_line;
+    if (v->type == YAML_MAPPING_NODE)
+        return loc_err(c->err, c->source, node_line(v), name,
+                       "expected a value or a list of values, got a mapping (accepted: %s)", acc);
+    if (v->type == YAML_SCALAR_NODE) {
+        pv->items = ctx_alloc(c, 1, sizeof *pv->items);
+        if (!pv->items) return oom(c);
+        pv->items[0].text = scalar(v);
+        pv->items[0].line = node_line(v);
+        pv->n = 1;
+    } else {
+        int n = (int)(v->data.sequence.items.top - v->data.sequence.items.start);
+        if (n == 0) return loc_err(c->err, c->source, node_line(v), name, "empty list (accepted: %s)", acc);
+        pv->items = ctx_alloc(c, (size_t)n, sizeof *pv->items);
+        if (!pv->items) return oom(c);
+        for (int i = 0; i < n; i++) {
+            yaml_node_t *it = yaml_document_get_node(doc, v->data.sequence.items.start[i]);
+            if (it->type == YAML_SEQUENCE_NODE)
+                return loc_err(c->err, c->source, node_line(it), name,
+                               "nested lists are not allowed (accepted: %s)", acc);
+            if (it->type == YAML_MAPPING_NODE)
+                return loc_err(c->err, c->source, node_line(it), name,
+                               "expected a value in the list, got a mapping (accepted: %s)", acc);
+            pv->items[i].text = scalar(it);
+            pv->items[i].line = node_line(it);
+        }
+        pv->n = n;
+    }
+    for (int i = 0; i < pv->n; i++) HB_TRY(parse_item(c, pv, &pv->items[i]));
+    return HB_OK;
+}
+
+/* A mapping of case keys: one item of `cases:` (is_case: `id` is accepted and ignored, it is
+ * what the canonical YAML writes) or `defaults:`. */
+static hb_status yaml_entry(ctx *c, yaml_document_t *doc, yaml_node_t *map, int is_case, entry *e) {
+    char acc[512];
+    hb_status st = HB_OK;
+    e->source = c->source;
+    e->line = node_line(map);
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
+        const char *name = key_name(c, k, &st);
+        if (!name) return st;
+        if (is_case && !strcmp(name, "id")) {
+            int64_t id;
+            if (v->type != YAML_SCALAR_NODE || parse_int(scalar(v), &id) != 0 || id < 0)
+                return loc_err(c->err, c->source, node_line(v), "id",
+                               "expected a non-negative integer (accepted: integers 0 to " MAX_INT_TEXT
+                               "; ids are assigned in expansion order)");
+            continue;
+        }
+        int key = lookup_key(name);
+        if (key < 0) {
+            key_list(acc, sizeof acc, "");
+            return loc_err(c->err, c->source, node_line(k), name, "unknown key (accepted: %s)", acc);
+        }
+        const pval *first = find(e, key);
+        if (first)
+            return loc_err(c->err, c->source, node_line(k), name, "given twice (first at line %d)",
+                           first->line);
+        HB_TRY(yaml_pval(c, doc, key, node_line(k), v, &e->vals[e->n]));
+        e->n++;
+    }
+    return HB_OK;
+}
+
+/* Custom model names: also YAML-safe as plain scalars in the canonical text. */
+static int valid_model_name(const char *s) {
+    size_t n = strlen(s);
+    if (n == 0 || n >= sizeof(((hb_model *)0)->name) || !isalnum((unsigned char)s[0])) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-') return 0;
+    return 1;
+}
+
+static hb_status yaml_model(ctx *c, yaml_document_t *doc, yaml_node_t *kn, yaml_node_t *vn, custom_model *cm) {
+    char acc[512], sb[72];
+    hb_status st = HB_OK;
+    const char *name = key_name(c, kn, &st);
+    if (!name) return st;
+    int line = node_line(kn);
+    const hb_model *presets;
+    int np = hb_model_presets(&presets);
+    if (!valid_model_name(name))
+        return loc_err(c->err, c->source, line, "models",
+                       "model name '%s' is not valid (accepted: letters, digits, '.', '_', '-', starting "
+                       "with a letter or digit, at most 63 characters)", shown(name, sb));
+    for (int i = 0; i < np; i++)
+        if (!strcmp(presets[i].name, name))
+            return loc_err(c->err, c->source, line, "models",
+                           "'%s' is a preset name (accepted: a new name, with 'base: %s' to start from the preset)",
+                           name, name);
+    for (int i = 0; i < c->n_models; i++)
+        if (!strcmp(c->models[i].m.name, name))
+            return loc_err(c->err, c->source, line, "models", "model '%s' is defined twice (first at line %d)",
+                           name, c->models[i].line);
+    acc[0] = '\0';
+    for (int f = 0; f < N_MF; f++) {
+        if (f) cat(acc, sizeof acc, ", ");
+        cat(acc, sizeof acc, mf_names[f]);
+    }
+    if (vn->type != YAML_MAPPING_NODE)
+        return loc_err(c->err, c->source, node_line(vn), name, "expected a mapping of model fields, got %s "
+                       "(accepted: %s)", node_kind(vn), acc);
+
+    const yaml_node_t *fv[N_MF] = {0};
+    int fline[N_MF] = {0};
+    for (yaml_node_pair_t *p = vn->data.mapping.pairs.start; p < vn->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
+        const char *fname = key_name(c, k, &st);
+        if (!fname) return st;
+        int f = 0;
+        while (f < N_MF && strcmp(fname, mf_names[f])) f++;
+        if (f == N_MF)
+            return loc_err(c->err, c->source, node_line(k), fname, "unknown model field (accepted: %s)", acc);
+        if (fv[f])
+            return loc_err(c->err, c->source, node_line(k), fname, "given twice (first at line %d)", fline[f]);
+        if (v->type != YAML_SCALAR_NODE)
+            return loc_err(c->err, c->source, node_line(v), fname, "expected a single value, got %s", node_kind(v));
+        fv[f] = v;
+        fline[f] = node_line(v);
+    }
+
+    hb_model m;
+    memset(&m, 0, sizeof m);
+    if (fv[MF_BASE]) {
+        const char *base = scalar(fv[MF_BASE]);
+        if (hb_model_find(base, &m, NULL) != HB_OK) {
+            acc[0] = '\0';
+            for (int i = 0; i < np; i++) {
+                if (i) cat(acc, sizeof acc, ", ");
+                cat(acc, sizeof acc, presets[i].name);
+            }
+            return loc_err(c->err, c->source, fline[MF_BASE], "base", "unknown preset '%s' (accepted: %s)",
+                           shown(base, sb), acc);
+        }
+    } else {
+        for (int f = 0; f < N_MF; f++)
+            if (mf_required[f] && !fv[f])
+                return loc_err(c->err, c->source, line, mf_names[f],
+                               "required in model '%s', which has no base (accepted: a value, or "
+                               "'base: <preset>' to take the preset's)", name);
+        m.bias = 0;
+        m.rope_theta = 10000.0f;
+        m.norm_eps = 1e-5f;
+    }
+    int64_t *ints[] = {[MF_DIM] = &m.dim, [MF_LAYERS] = &m.n_layers, [MF_HEADS] = &m.n_heads,
+                       [MF_KV_HEADS] = &m.n_kv_heads, [MF_FFN_DIM] = &m.ffn_dim,
+                       [MF_VOCAB] = &m.vocab, [MF_MAX_SEQ] = &m.max_seq};
+    for (int f = 0; f < N_MF; f++) {
+        if (!fv[f] || f == MF_BASE) continue;
+        const char *t = scalar(fv[f]), *key = mf_names[f];
+        int64_t i;
+        double d;
+        int b, r;
+        switch (f) {
+        case MF_DIM: case MF_LAYERS: case MF_HEADS: case MF_KV_HEADS: case MF_FFN_DIM: case MF_VOCAB:
+        case MF_MAX_SEQ:
+            r = parse_int(t, &i);
+            if (r == -1 || !*t)
+                return loc_err(c->err, c->source, fline[f], key, "'%s' is not an integer (accepted: "
+                               "integers 1 to " MAX_INT_TEXT ")", shown(t, sb));
+            if (t[0] == '-' || (r == 0 && i == 0))
+                return loc_err(c->err, c->source, fline[f], key, "'%s' is not a positive integer "
+                               "(accepted: integers 1 to " MAX_INT_TEXT ")", shown(t, sb));
+            if (r == -2)
+                return loc_err(c->err, c->source, fline[f], key, "'%s' is too large (accepted: integers "
+                               "1 to " MAX_INT_TEXT ")", shown(t, sb));
+            *ints[f] = i;
+            break;
+        case MF_NORM:
+            if (!strcmp(t, hb_norm_name(HB_NORM_RMSNORM))) m.norm = HB_NORM_RMSNORM;
+            else if (!strcmp(t, hb_norm_name(HB_NORM_LAYERNORM))) m.norm = HB_NORM_LAYERNORM;
+            else return loc_err(c->err, c->source, fline[f], key, "unknown value '%s' (accepted: rmsnorm, layernorm)",
+                                shown(t, sb));
+            break;
+        case MF_ACTIVATION:
+            if (!strcmp(t, hb_act_name(HB_ACT_SWIGLU))) m.act = HB_ACT_SWIGLU;
+            else if (!strcmp(t, hb_act_name(HB_ACT_GELU))) m.act = HB_ACT_GELU;
+            else return loc_err(c->err, c->source, fline[f], key, "unknown value '%s' (accepted: swiglu, gelu)",
+                                shown(t, sb));
+            break;
+        case MF_POSITIONS:
+            if (!strcmp(t, hb_pos_name(HB_POS_ROPE))) m.pos = HB_POS_ROPE;
+            else if (!strcmp(t, hb_pos_name(HB_POS_LEARNED))) m.pos = HB_POS_LEARNED;
+            else return loc_err(c->err, c->source, fline[f], key, "unknown value '%s' (accepted: rope, learned)",
+                                shown(t, sb));
+            break;
+        case MF_TIED: case MF_BIAS:
+            b = parse_bool(t);
+            if (b < 0)
+                return loc_err(c->err, c->source, fline[f], key, "'%s' is not a boolean (accepted: yes, no, "
+                               "true, false)", shown(t, sb));
+            if (f == MF_TIED) m.tied = b;
+            else m.bias = b;
+            break;
+        case MF_ROPE_THETA: case MF_NORM_EPS:
+            if (parse_real(t, &d) != 0 || d < 0 || (float)d > 3.4e38f)
+                return loc_err(c->err, c->source, fline[f], key, "'%s' is not a number >= 0 (accepted: "
+                               "numbers >= 0)", shown(t, sb));
+            if (f == MF_ROPE_THETA) m.rope_theta = (float)d;
+            else m.norm_eps = (float)d;
+            break;
+        }
+    }
+    if (!fv[MF_BASE] && !fv[MF_KV_HEADS]) m.n_kv_heads = m.n_heads;
+    /* A base without rope (gpt2) switched to rope positions: the usual theta. */
+    if (m.pos == HB_POS_ROPE && !fv[MF_ROPE_THETA] && !(m.rope_theta > 0)) m.rope_theta = 10000.0f;
+    snprintf(m.name, sizeof m.name, "%s", name);
+    m.n_layers_full = m.n_layers;
+    hb_err e;
+    if (hb_model_validate(&m, &e) != HB_OK)
+        return hb_errf(c->err, HB_ERR_INPUT, "%s:%d: %s", c->source, line, e.msg);
+    cm->m = m;
+    cm->line = line;
+    return HB_OK;
+}
+
+static hb_status yaml_models(ctx *c, yaml_document_t *doc, yaml_node_t *map) {
+    int n = (int)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+    c->models = ctx_alloc(c, (size_t)n, sizeof *c->models);
+    if (!c->models) return oom(c);
+    for (int i = 0; i < n; i++) {
+        yaml_node_pair_t *p = &map->data.mapping.pairs.start[i];
+        HB_TRY(yaml_model(c, doc, yaml_document_get_node(doc, p->key), yaml_document_get_node(doc, p->value),
+                          &c->models[c->n_models]));
+        c->n_models++;
+    }
+    return HB_OK;
+}
+
+static hb_status yaml_plan(ctx *c, yaml_document_t *doc) {
+    static const char *const top[] = {"defaults", "models", "cases"};
+    char acc[512];
+    hb_status st = HB_OK;
+    yaml_node_t *root = yaml_document_get_root_node(doc);
+    if (!root || is_null(root))
+        return loc_err(c->err, c->source, root ? node_line(root) : 1, "cases",
+                       "required, and the plan is empty (accepted: a mapping with keys defaults, models, cases)");
+    if (root->type != YAML_MAPPING_NODE)
+        return hb_errf(c->err, HB_ERR_INPUT, "%s:%d: expected a mapping with keys defaults, models, cases, "
+                       "got %s", c->source, node_line(root), node_kind(root));
+    yaml_node_t *sec[3] = {0}, *sec_key[3] = {0};
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(doc, p->key);
+        const char *name = key_name(c, k, &st);
+        if (!name) return st;
+        int s = 0;
+        while (s < 3 && strcmp(name, top[s])) s++;
+        if (s == 3)
+            return loc_err(c->err, c->source, node_line(k), name,
+                           "unknown top-level key (accepted: defaults, models, cases)");
+        if (sec[s])
+            return loc_err(c->err, c->source, node_line(k), name, "given twice (first at line %d)",
+                           node_line(sec_key[s]));
+        sec[s] = yaml_document_get_node(doc, p->value);
+        sec_key[s] = k;
+    }
+    key_list(acc, sizeof acc, "");
+    if (sec[0] && !is_null(sec[0])) {
+        if (sec[0]->type != YAML_MAPPING_NODE)
+            return loc_err(c->err, c->source, node_line(sec[0]), "defaults",
+                           "expected a mapping of case keys, got %s (accepted: %s)", node_kind(sec[0]), acc);
+        c->defaults = ctx_alloc(c, 1, sizeof *c->defaults);
+        if (!c->defaults) return oom(c);
+        HB_TRY(yaml_entry(c, doc, sec[0], 0, c->defaults));
+    }
+    if (sec[1] && !is_null(sec[1])) {
+        if (sec[1]->type != YAML_MAPPING_NODE)
+            return loc_err(c->err, c->source, node_line(sec[1]), "models",
+                           "expected a mapping of model names to model fields, got %s", node_kind(sec[1]));
+        HB_TRY(yaml_models(c, doc, sec[1]));
+    }
+    yaml_node_t *cases = sec[2];
+    if (!cases)
+        return loc_err(c->err, c->source, node_line(root), "cases",
+                       "required (accepted: a list of cases, each a mapping with keys %s)", acc);
+    if (is_null(cases))
+        return loc_err(c->err, c->source, node_line(cases), "cases", "empty (accepted: a non-empty list of cases)");
+    if (cases->type != YAML_SEQUENCE_NODE)
+        return loc_err(c->err, c->source, node_line(cases), "cases", "expected a list of cases, got %s",
+                       node_kind(cases));
+    int n = (int)(cases->data.sequence.items.top - cases->data.sequence.items.start);
+    if (n == 0)
+        return loc_err(c->err, c->source, node_line(cases), "cases", "empty list (accepted: a non-empty list of cases)");
+    c->entries = ctx_alloc(c, (size_t)n, sizeof *c->entries);
+    if (!c->entries) return oom(c);
+    for (int i = 0; i < n; i++) {
+        yaml_node_t *e = yaml_document_get_node(doc, cases->data.sequence.items.start[i]);
+        if (e->type != YAML_MAPPING_NODE)
+            return loc_err(c->err, c->source, node_line(e), "cases",
+                           "each case must be a mapping, got %s (accepted keys: %s)", node_kind(e), acc);
+        HB_TRY(yaml_entry(c, doc, e, 1, &c->entries[i]));
+        c->n_entries++;
+    }
+    return HB_OK;
+}
+
+/* ---- expansion ---- */
+
+/* The entry's effective pvals: its own (overridden where an override exists), then defaults and
+ * overrides it does not set and that apply to one of its workloads. */
+static hb_status entry_slots(ctx *c, const entry *e, slots *s) {
+    char wl_names[128], ap_names[128];
+    const pval *wl = find(c->overrides, K_WORKLOAD);
+    if (!wl) wl = find(e, K_WORKLOAD);
+    if (!wl) wl = find(c->defaults, K_WORKLOAD);
+    if (!wl) {
+        accepted(c, K_WORKLOAD, wl_names, sizeof wl_names);
+        return loc_err(c->err, e->source, e->line, "workload", "required (accepted: %s)", wl_names);
+    }
+    unsigned mask = 0;
+    for (int i = 0; i < wl->n; i++) mask |= 1u << wl->items[i].v.e;
+    s->n = 0;
+    for (int i = 0; i < e->n; i++) {
+        const pval *pv = &e->vals[i];
+        if (!(key_info[pv->key].applies & mask)) {
+            workload_list(mask, wl_names, sizeof wl_names);
+            workload_list(key_info[pv->key].applies, ap_names, sizeof ap_names);
+            return loc_err(c->err, pv->source, pv->line, key_names[pv->key],
+                           "does not apply to workload%s %s (applies to: %s)",
+                           (mask & (mask - 1)) ? "s" : "", wl_names, ap_names);
+        }
+        const pval *o = find(c->overrides, pv->key);
+        s->v[s->n++] = o ? o : pv;
+    }
+    const entry *extra[2] = {c->defaults, c->overrides};
+    for (int x = 0; x < 2; x++) {
+        if (!extra[x]) continue;
+        for (int i = 0; i < extra[x]->n; i++) {
+            const pval *pv = &extra[x]->vals[i];
+            if (find(e, pv->key) || !(key_info[pv->key].applies & mask)) continue;
+            if (x == 1 && find(c->defaults, pv->key)) continue; /* took the default's place */
+            const pval *o = x == 0 ? find(c->overrides, pv->key) : NULL;
+            s->v[s->n++] = o ? o : pv;
+        }
+    }
+    for (int i = 0; i < s->n; i++)
+        if (s->v[i] == wl) s->wl = i;
+    return HB_OK;
+}
+
+/* Number of cases of an entry (MAX_CASES + 1 if more). */
+static int64_t slots_count(const slots *s) {
+    const pval *wl = s->v[s->wl];
+    int64_t total = 0;
+    for (int i = 0; i < wl->n; i++) {
+        int64_t cnt = 1;
+        for (int j = 0; j < s->n; j++) {
+            if (j == s->wl || !applies(s->v[j]->key, wl->items[i].v.e)) continue;
+            cnt *= s->v[j]->n;
+            if (cnt > MAX_CASES) return MAX_CASES + 1;
+        }
+        total += cnt;
+        if (total > MAX_CASES) return MAX_CASES + 1;
+    }
+    return total;
+}
+
+static hb_status resolve_model(ctx *c, const char *name, hb_model *m) {
+    for (int i = 0; i < c->n_models; i++)
+        if (!strcmp(c->models[i].m.name, name)) {
+            *m = c->models[i].m;
+            c->models[i].used = 1;
+            return HB_OK;
+        }
+    return hb_model_find(name, m, NULL);
+}
+
+/* One case from the combination idx of the entry's slots. */
+static hb_status build_case(ctx *c, const slots *s, const int *idx, hb_case *k) {
+    const item *val[N_KEYS] = {0};
+    const pval *src[N_KEYS] = {0};
+    int w = s->v[s->wl]->items[idx[s->wl]].v.e;
+    for (int d = 0; d < s->n; d++) {
+        int key = s->v[d]->key;
+        if (!applies(key, w)) continue;
+        val[key] = &s->v[d]->items[idx[d]];
+        src[key] = s->v[d];
+    }
+#define IVAL(key, def) (val[key] ? val[key]->v.i : (int64_t)(def))
+#define EVAL(key, def) (val[key] ? val[key]->v.e : (def))
+#define FAIL(key, ...) loc_err(c->err, src[key]->source, val[key]->line, key_names[key], __VA_ARGS__)
+    memset(k, 0, sizeof *k);
+    k->workload = (hb_workload_kind)w;
+    k->seed = val[K_SEED] ? val[K_SEED]->v.u : 1234u;
+    k->warmup_iters = IVAL(K_WARMUP, 2);
+    k->min_iters = IVAL(K_MIN_ITERS, 5);
+    k->min_seconds = val[K_MIN_SECONDS] ? val[K_MIN_SECONDS]->v.d : 1.0;
+    k->max_iters = IVAL(K_MAX_ITERS, 100000);
+    switch (k->workload) {
+    case HB_WL_GEMM:
+        k->dtype = (hb_dtype)EVAL(K_DTYPE, HB_F32);
+        k->m = IVAL(K_M, 1024);
+        k->n = IVAL(K_N, 1024);
+        k->k = IVAL(K_K, 1024);
+        break;
+    case HB_WL_STREAM:
+        k->stream_n = IVAL(K_STREAM_N, 33554432);
+        k->stream_op = (hb_stream_op)EVAL(K_STREAM_OP, HB_STREAM_TRIAD);
+        break;
+    case HB_WL_PREFILL:
+    case HB_WL_DECODE: {
+        const char *name = val[K_MODEL] ? val[K_MODEL]->text : "tiny";
+        char sb[72], acc[512];
+        if (resolve_model(c, name, &k->model) != HB_OK) {
+            accepted(c, K_MODEL, acc, sizeof acc);
+            return FAIL(K_MODEL, "unknown model '%s' (accepted: %s)", shown(name, sb), acc);
+        }
+        const hb_model *m = &k->model;
+        if (val[K_LAYERS]) {
+            int64_t l = val[K_LAYERS]->v.i;
+            if (l > m->n_layers_full)
+                return FAIL(K_LAYERS, "%lld is more than the %lld layers of model '%s' (accepted: 1 to %lld)",
+                            (long long)l, (long long)m->n_layers_full, m->name, (long long)m->n_layers_full);
+            k->model.n_layers = l;
+        }
+        k->dtype = (hb_dtype)EVAL(K_DTYPE, HB_F32);
+        k->batch = IVAL(K_BATCH, 1);
+        k->prompt = IVAL(K_PROMPT, 128);
+        if (k->workload == HB_WL_DECODE) {
+            k->gen = IVAL(K_GEN, 32);
+            k->temperature = val[K_TEMPERATURE] ? (float)val[K_TEMPERATURE]->v.d : 0.0f;
+            if (k->prompt + k->gen > m->max_seq) {
+                int blame = val[K_GEN] ? K_GEN : val[K_PROMPT] ? K_PROMPT : K_MODEL;
+                return FAIL(blame, "prompt %lld + gen %lld = %lld exceeds max_seq %lld of model '%s' "
+                            "(accepted: prompt + gen <= %lld)", (long long)k->prompt, (long long)k->gen,
+                            (long long)(k->prompt + k->gen), (long long)m->max_seq, m->name,
+                            (long long)m->max_seq);
+            }
+        } else if (k->prompt > m->max_seq) {
+            int blame = val[K_PROMPT] ? K_PROMPT : K_MODEL;
+            return FAIL(blame, "prompt %lld exceeds max_seq %lld of model '%s' (accepted: prompt <= %lld)",
+                        (long long)k->prompt, (long long)m->max_seq, m->name, (long long)m->max_seq);
+        }
+        break;
+    }
+    default: return hb_errf(c->err, HB_ERR_INTERNAL, "plan: workload %d", w);
+    }
+    if (k->max_iters < k->min_iters) {
+        if (val[K_MAX_ITERS])
+            return FAIL(K_MAX_ITERS, "%lld is less than min_iters %lld (accepted: max_iters >= min_iters)",
+                        (long long)k->max_iters, (long long)k->min_iters);
+        return FAIL(K_MIN_ITERS, "%lld is more than max_iters %lld (accepted: min_iters <= max_iters)",
+                    (long long)k->min_iters, (long long)k->max_iters);
+    }
+#undef IVAL
+#undef EVAL
+#undef FAIL
+    return HB_OK;
+}
+
+/* Odometer over the slots, first slot outermost; a combination is kept only if every slot
+ * that does not apply to its workload sits at its first item. */
+static hb_status enumerate(ctx *c, const slots *s, int depth, int *idx, hb_plan *out) {
+    if (depth == s->n) {
+        hb_case *k = &out->cases[out->n_cases];
+        HB_TRY(build_case(c, s, idx, k));
+        k->id = out->n_cases++;
+        return HB_OK;
+    }
+    const pval *pv = s->v[depth];
+    for (int j = 0; j < pv->n; j++) {
+        idx[depth] = j;
+        if (depth == s->wl) {
+            int w = pv->items[j].v.e, ok = 1;
+            for (int d = 0; d < depth && ok; d++) ok = idx[d] == 0 || applies(s->v[d]->key, w);
+            if (!ok) continue;
+        } else if (j > 0 && s->wl >= 0 && s->wl < depth && !applies(pv->key, s->v[s->wl]->items[idx[s->wl]].v.e)) {
+            break;
+        }
+        HB_TRY(enumerate(c, s, depth + 1, idx, out));
+    }
+    return HB_OK;
+}
+
+/* ---- canonical YAML ---- */
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...) {
+    if (b->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) { b->oom = 1; return; }
+        if (b->p && b->len + (size_t)n < b->cap) { b->len += (size_t)n; return; }
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap <= b->len + (size_t)n) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) { b->oom = 1; return; }
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+/* Shortest text that reads back to the same value. */
+static const char *fmt_double(double v, char buf[40]) {
+    if (v == floor(v) && fabs(v) < 1e15) {
+        snprintf(buf, 40, "%.0f", v);
+        return buf;
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, 40, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    return buf;
+}
+static const char *fmt_float(float v, char buf[40]) {
+    if (v == floorf(v) && fabsf(v) < 1e15f) {
+        snprintf(buf, 40, "%.0f", (double)v);
+        return buf;
+    }
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(buf, 40, "%.*g", prec, (double)v);
+        if ((float)strtod(buf, NULL) == v) break;
+    }
+    return buf;
+}
+
+static char *emit_yaml(const ctx *c, const hb_plan *p) {
+    sbuf b = {0};
+    char f1[40], f2[40];
+    sb_printf(&b, "# hetbench plan, expanded: %d case%s\n", p->n_cases, p->n_cases == 1 ? "" : "s");
+    int any = 0;
+    for (int i = 0; i < c->n_models; i++) {
+        const hb_model *m = &c->models[i].m;
+        if (!c->models[i].used) continue;
+        if (!any++) sb_printf(&b, "models:\n");
+        sb_printf(&b, "  %s: {dim: %lld, layers: %lld, heads: %lld, kv_heads: %lld, ffn_dim: %lld, "
+                  "vocab: %lld, max_seq: %lld, norm: %s, activation: %s, positions: %s, "
+                  "tied_embeddings: %s, bias: %s, rope_theta: %s, norm_eps: %s}\n",
+                  m->name, (long long)m->dim, (long long)m->n_layers_full, (long long)m->n_heads,
+                  (long long)m->n_kv_heads, (long long)m->ffn_dim, (long long)m->vocab,
+                  (long long)m->max_seq, hb_norm_name(m->norm), hb_act_name(m->act), hb_pos_name(m->pos),
+                  m->tied ? "true" : "false", m->bias ? "true" : "false", fmt_float(m->rope_theta, f1),
+                  fmt_float(m->norm_eps, f2));
+    }
+    sb_printf(&b, "cases:\n");
+    for (int i = 0; i < p->n_cases; i++) {
+        const hb_case *k = &p->cases[i];
+        sb_printf(&b, "  - {id: %d, workload: %s", (int)k->id, hb_workload_name(k->workload));
+        switch (k->workload) {
+        case HB_WL_GEMM:
+            sb_printf(&b, ", dtype: %s, m: %lld, n: %lld, k: %lld", hb_dtype_name(k->dtype), (long long)k->m,
+                      (long long)k->n, (long long)k->k);
+            break;
+        case HB_WL_STREAM:
+            sb_printf(&b, ", stream_n: %lld, stream_op: %s", (long long)k->stream_n,
+                      hb_stream_op_name(k->stream_op));
+            break;
+        case HB_WL_PREFILL:
+        case HB_WL_DECODE:
+            sb_printf(&b, ", model: %s, layers: %lld, dtype: %s, batch: %lld, prompt: %lld", k->model.name,
+                      (long long)k->model.n_layers, hb_dtype_name(k->dtype), (long long)k->batch,
+                      (long long)k->prompt);
+            if (k->workload == HB_WL_DECODE)
+                sb_printf(&b, ", gen: %lld, temperature: %s", (long long)k->gen, fmt_float(k->temperature, f1));
+            break;
+        default: break;
+        }
+        sb_printf(&b, ", seed: %llu, warmup: %lld, min_iters: %lld, min_seconds: %s, max_iters: %lld}\n",
+                  (unsigned long long)k->seed, (long long)k->warmup_iters, (long long)k->min_iters,
+                  fmt_double(k->min_seconds, f1), (long long)k->max_iters);
+    }
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+/* Entries (with defaults and overrides) -> out. */
+static hb_status expand(ctx *c, hb_plan *out) {
+    slots *s = ctx_alloc(c, (size_t)c->n_entries, sizeof *s);
+    if (!s) return oom(c);
+    int64_t total = 0;
+    for (int i = 0; i < c->n_entries; i++) {
+        HB_TRY(entry_slots(c, &c->entries[i], &s[i]));
+        total += slots_count(&s[i]);
+        if (total > MAX_CASES) {
+            if (c->source)
+                return loc_err(c->err, c->source, c->entries[i].line, "cases",
+                               "the plan expands to more than %d cases (accepted: at most %d)", MAX_CASES,
+                               MAX_CASES);
+            int longest = 0;
+            for (int j = 1; j < s[i].n; j++)
+                if (s[i].v[j]->n > s[i].v[longest]->n) longest = j;
+            return loc_err(c->err, NULL, 0, key_names[s[i].v[longest]->key],
+                           "the lists expand to more than %d cases (accepted: at most %d)", MAX_CASES, MAX_CASES);
+        }
+    }
+    out->cases = calloc((size_t)(total ? total : 1), sizeof *out->cases);
+    if (!out->cases) return oom(c);
+    for (int i = 0; i < c->n_entries; i++) {
+        int idx[N_KEYS] = {0};
+        HB_TRY(enumerate(c, &s[i], 0, idx, out));
+    }
+    if (out->n_cases != total) return hb_errf(c->err, HB_ERR_INTERNAL, "plan: expanded %d cases, counted %lld",
+                                              out->n_cases, (long long)total);
+    out->yaml = emit_yaml(c, out);
+    if (!out->yaml) return oom(c);
+    return HB_OK;
+}
+
+/* ---- entry points ---- */
+
+static hb_status parse_overrides(ctx *c, const hb_kv *kv, int n) {
+    if (n <= 0) return HB_OK;
+    c->overrides = ctx_alloc(c, 1, sizeof *c->overrides);
+    if (!c->overrides) return oom(c);
+    return cli_entry(c, kv, n, c->overrides);
+}
+
+hb_status hb_plan_from_args(const hb_kv *kv, int n, hb_plan *out, hb_err *err) {
+    memset(out, 0, sizeof *out);
+    ctx c = {.source = NULL, .err = err};
+    hb_status st = HB_OK;
+    c.entries = ctx_alloc(&c, 1, sizeof *c.entries);
+    if (!c.entries) st = oom(&c);
+    if (st == HB_OK) {
+        c.n_entries = 1;
+        st = cli_entry(&c, kv, n > 0 ? n : 0, &c.entries[0]);
+    }
+    if (st == HB_OK) st = expand(&c, out);
+    ctx_free(&c);
+    if (st != HB_OK) hb_plan_free(out);
+    return st;
+}
+
+static hb_status syntax_error(ctx *c, const yaml_parser_t *parser) {
+    if (parser->error == YAML_MEMORY_ERROR) return oom(c);
+    char ctxt[160] = "";
+    if (parser->context)
+        snprintf(ctxt, sizeof ctxt, " %s (line %d)", parser->context, (int)parser->context_mark.line + 1);
+    return hb_errf(c->err, HB_ERR_INPUT, "%s:%d: YAML syntax error: %s%s", c->source,
+                   (int)parser->problem_mark.line + 1, parser->problem ? parser->problem : "invalid YAML", ctxt);
+}
+
+static hb_status from_text(const char *text, size_t len, const char *source, const hb_kv *overrides,
+                           int n_overrides, hb_plan *out, hb_err *err) {
+    memset(out, 0, sizeof *out);
+    ctx c = {.source = source ? source : "<string>", .err = err};
+    yaml_parser_t parser;
+    yaml_document_t doc, next;
+    int have_parser = 0, have_doc = 0;
+    hb_status st = parse_overrides(&c, overrides, n_overrides);
+    if (st == HB_OK) {
+        if (!yaml_parser_initialize(&parser)) st = oom(&c);
+        else have_parser = 1;
+    }
+    if (st == HB_OK) {
+        yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+        if (!yaml_parser_load(&parser, &doc)) st = syntax_error(&c, &parser);
+        else have_doc = 1;
+    }
+    if (st == HB_OK) {
+        /* One document per plan: a second one would be silently ignored otherwise. */
+        if (!yaml_parser_load(&parser, &next)) {
+            st = syntax_error(&c, &parser);
+        } else {
+            yaml_node_t *r = yaml_document_get_root_node(&next);
+            if (r)
+                st = hb_errf(err, HB_ERR_INPUT, "%s:%d: a second YAML document (accepted: one plan per file)",
+                             c.source, node_line(r));
+            yaml_document_delete(&next);
+        }
+    }
+    if (st == HB_OK) st = yaml_plan(&c, &doc);
+    if (st == HB_OK) st = expand(&c, out); /* item texts point into doc: expand before deleting it */
+    if (have_doc) yaml_document_delete(&doc);
+    if (have_parser) yaml_parser_delete(&parser);
+    ctx_free(&c);
+    if (st != HB_OK) hb_plan_free(out);
+    return st;
+}
+
+hb_status hb_plan_from_string(const char *text, const char *source, const hb_kv *overrides,
+                              int n_overrides, hb_plan *out, hb_err *err) {
+    return from_text(text ? text : "", text ? strlen(text) : 0, source, overrides, n_overrides, out, err);
+}
+
+hb_status hb_plan_from_file(const char *path, const hb_kv *overrides, int n_overrides, hb_plan *out,
+                            hb_err *err) {
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f) return hb_errf(err, HB_ERR_INPUT, "%s: cannot read: %s", path, strerror(errno));
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    int e = 0;
+    for (;;) {
+        if (cap - len < 4096) {
+            cap = cap ? 2 * cap : 16384;
+            char *p = realloc(text, cap);
+            if (!p) {
+                free(text);
+                fclose(f);
+                return hb_errf(err, HB_ERR_NOMEM, "%s: out of memory", path);
+            }
+            text = p;
+        }
+        size_t got = fread(text + len, 1, cap - len, f);
+        len += got;
+        if (got == 0) {
+            if (ferror(f)) e = errno ? errno : EIO;
+            break;
+        }
+    }
+    fclose(f);
+    if (e) {
+        free(text);
+        return hb_errf(err, HB_ERR_INPUT, "%s: cannot read: %s", path, strerror(e));
+    }
+    hb_status st = from_text(text, len, path, overrides, n_overrides, out, err);
+    free(text);
+    return st;
+}
+
+void hb_plan_free(hb_plan *p) {
+    if (!p) return;
+    free(p->cases);
+    free(p->yaml);
+    memset(p, 0, sizeof *p);
+}
+
+const char *const *hb_plan_keys(int *n) {
+    if (n) *n = N_KEYS;
+    return key_names;
+}
