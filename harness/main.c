@@ -1,1 +1,345 @@
-int main(void) { return 0; }
+/* main.c - the hetbench command line: subcommands, flags, exit codes.
+ *
+ * The only place that prints results and decides exit codes: 0 success; 1 a case failed or
+ * a check/compare failed; 2 usage or input error (one line naming the file/flag and field). */
+#include <errno.h>
+#include <math.h>
+#include <mpi.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backends/backend.h"
+#include "harness/commands.h"
+#include "harness/plan.h"
+#include "harness/run.h"
+#include "hb_version.h"
+#include "workloads/model.h"
+
+static volatile sig_atomic_t g_stop = 0; /* the one global: written by the signal handler */
+
+static void on_signal(int sig) {
+    (void)sig;
+    g_stop = 1;
+}
+
+static int usage_error(const char *sub, const char *fmt, const char *arg) {
+    fprintf(stderr, "hetbench%s%s: ", sub ? " " : "", sub ? sub : "");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see 'hetbench %s--help')\n", sub ? sub : "");
+    return 2;
+}
+
+/* ---- help texts ---- */
+static const char *const help_main =
+    "usage: hetbench <command> [options]\n"
+    "\n"
+    "Runs identical LLM inference workloads on CPU, CUDA and ROCm/HIP backends and records\n"
+    "tokens/s, latency, MFU and bandwidth utilisation (and joules, where a meter exists) in HDF5.\n"
+    "\n"
+    "commands:\n"
+    "  run       run a plan (or a sweep given by flags) and write an HDF5 results file\n"
+    "  list      list models, workloads or backends\n"
+    "  info      show the host, backends and devices\n"
+    "\n"
+    "options:\n"
+    "  --help     this text ('hetbench <command> --help' for a command)\n"
+    "  --version  print the version\n"
+    "\n"
+    "exit codes: 0 success, 1 a case failed, 2 usage or input error\n";
+
+static const char *const help_run =
+    "usage: hetbench run [--plan FILE.yaml] [case flags] [options]\n"
+    "\n"
+    "Without --plan and --workload, runs the built-in default plan (a short tour of every\n"
+    "workload). Comma lists expand into a sweep (cartesian product, first flag outermost).\n"
+    "With --plan, case flags override that key in every case of the plan where it applies.\n"
+    "\n"
+    "case flags:\n"
+    "  --workload W       gemm | stream | prefill | decode (comma list allowed)\n"
+    "  --model M          tiny, gpt2-124m, gpt2-1.5b, llama3-8b, llama3-70b, or a plan's model\n"
+    "  --dtype D          weight storage type: f32 | bf16 | f16 | fp8           [f32]\n"
+    "  --batch B          sequences per step                                    [1]\n"
+    "  --prompt P         prompt tokens (decode: tokens already in the KV cache) [128]\n"
+    "  --gen G            decode: positions cycled through after the prompt     [32]\n"
+    "  --layers N         truncate the model to N layers (labelled as such)\n"
+    "  --m M --n N --k K  gemm shape                                            [1024]\n"
+    "  --stream-n N       stream: f32 elements per array                        [33554432]\n"
+    "  --stream-op OP     stream: copy | triad                                  [triad]\n"
+    "  --temperature T    decode sampling temperature, 0 = argmax               [0]\n"
+    "  --seed S           weights/inputs seed (same seed = same values on every backend) [1234]\n"
+    "measurement:\n"
+    "  --warmup N         warm-up iterations                                    [2]\n"
+    "  --min-iters N      at least N timed iterations                           [5]\n"
+    "  --min-seconds S    and at least S seconds of timed iterations            [1]\n"
+    "  --max-iters N      at most N timed iterations                            [100000]\n"
+    "options:\n"
+    "  --plan FILE        YAML plan (see README 'Plans')\n"
+    "  --backend B        auto | cpu | cuda | hip                               [auto]\n"
+    "  --out FILE.h5      results file                      [hetbench-YYYYmmdd-HHMMSS.h5]\n"
+    "  --force            overwrite --out if it exists\n"
+    "  --json             one JSON object per case on stdout instead of the table\n"
+    "  --no-progress      no progress line on stderr\n"
+    "  --no-ceilings      do not measure CPU gemm/stream ceilings (MFU and BW% become NaN)\n";
+
+static const char *const help_list =
+    "usage: hetbench list models|workloads|backends\n"
+    "\n"
+    "  models      presets with their shapes and parameter counts\n"
+    "  workloads   what each workload runs and which keys it uses\n"
+    "  backends    every backend, available or not and why\n";
+
+static const char *const help_info =
+    "usage: hetbench info [--json]\n"
+    "\n"
+    "Host, CPU, backends and devices of this process.\n";
+
+static int wants_help(int argc, char **argv) {
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return 1;
+    return 0;
+}
+
+/* ---- list ---- */
+static int cmd_list(int argc, char **argv) {
+    if (wants_help(argc, argv)) { fputs(help_list, stdout); return 0; }
+    if (argc != 1) return usage_error("list", "expected one of models, workloads, backends%s", "");
+    const char *what = argv[0];
+    if (strcmp(what, "models") == 0) {
+        const hb_model *m;
+        int n = hb_model_presets(&m);
+        printf("# %-12s %6s %6s %6s %8s %6s %7s %8s %-9s %-6s %-7s %5s %12s\n", "model", "dim", "layers", "heads",
+               "kv_heads", "ffn", "vocab", "max_seq", "norm", "act", "pos", "tied", "params");
+        for (int i = 0; i < n; i++)
+            printf("  %-12s %6lld %6lld %6lld %8lld %6lld %7lld %8lld %-9s %-6s %-7s %5s %12lld\n", m[i].name,
+                   (long long)m[i].dim, (long long)m[i].n_layers, (long long)m[i].n_heads,
+                   (long long)m[i].n_kv_heads, (long long)m[i].ffn_dim, (long long)m[i].vocab,
+                   (long long)m[i].max_seq, hb_norm_name(m[i].norm), hb_act_name(m[i].act),
+                   hb_pos_name(m[i].pos), m[i].tied ? "yes" : "no", (long long)hb_model_n_params(&m[i]));
+        return 0;
+    }
+    if (strcmp(what, "workloads") == 0) {
+        printf("# %-8s %-40s %s\n", "workload", "one iteration", "headline rate");
+        printf("  %-8s %-40s %s\n", "gemm", "M x N x K GEMM (m, n, k, dtype)", "FLOP/s");
+        printf("  %-8s %-40s %s\n", "stream", "copy or triad over stream_n f32", "B/s");
+        printf("  %-8s %-40s %s\n", "prefill", "B prompts of P tokens (model, batch, prompt)", "input tokens/s");
+        printf("  %-8s %-40s %s\n", "decode", "1 token for B sequences (prompt, gen)", "output tokens/s");
+        return 0;
+    }
+    if (strcmp(what, "backends") == 0) {
+        const hb_backend_desc *d;
+        int n = hb_backend_registry(&d);
+        printf("# %-8s %-12s %s\n", "backend", "status", "devices / reason");
+        for (int i = 0; i < n; i++) {
+            hb_err err = {{0}};
+            int c = d[i].count(&err);
+            if (c > 0) printf("  %-8s %-12s %d device%s\n", d[i].name, "available", c, c > 1 ? "s" : "");
+            else printf("  %-8s %-12s %s\n", d[i].name, "unavailable", c == 0 ? "no device" : err.msg);
+        }
+        return 0;
+    }
+    return usage_error("list", "unknown list '%s' (accepted: models, workloads, backends)", what);
+}
+
+/* ---- info ---- */
+static int cmd_info(int argc, char **argv) {
+    if (wants_help(argc, argv)) { fputs(help_info, stdout); return 0; }
+    int json = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) json = 1;
+        else return usage_error("info", "unknown option '%s'", argv[i]);
+    }
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    struct utsname u;
+    uname(&u);
+    const hb_backend_desc *d;
+    int n = hb_backend_registry(&d);
+    if (json) printf("{\"host\":\"%s\",\"os\":\"%s %s\",\"version\":\"%s\",\"backends\":[", host, u.sysname, u.release, HB_VERSION);
+    else printf("# hetbench %s (%s)\n  host      %s\n  os        %s %s %s\n", HB_VERSION, HB_GIT, host, u.sysname, u.release, u.machine);
+    for (int i = 0; i < n; i++) {
+        hb_err err = {{0}};
+        int c = d[i].count(&err);
+        if (json) printf("%s{\"name\":\"%s\",\"devices\":%d,\"reason\":\"%s\"}", i ? "," : "", d[i].name, c > 0 ? c : 0,
+                         c > 0 ? "" : (c == 0 ? "no device" : err.msg));
+        else printf("  backend   %-6s %s\n", d[i].name, c > 0 ? "available" : (c == 0 ? "no device" : err.msg));
+    }
+    if (json) printf("],\"devices\":[");
+    int first = 1;
+    for (int i = 0; i < n; i++) {
+        hb_err err = {{0}};
+        int c = d[i].count(&err);
+        for (int j = 0; j < c; j++) {
+            hb_backend *be = NULL;
+            if (hb_backend_open(d[i].name, j, &be, &err) != HB_OK) continue;
+            const hb_device_info *x = &be->info;
+            if (json)
+                printf("%s{\"backend\":\"%s\",\"index\":%d,\"vendor\":\"%s\",\"name\":\"%s\",\"pci_bus_id\":\"%s\","
+                       "\"mem_bytes\":%lld,\"compute_units\":%d,\"threads\":%d,\"driver\":\"%s\",\"runtime\":\"%s\","
+                       "\"gemm_impl\":\"%s\"}",
+                       first ? "" : ",", x->backend, j, x->vendor, x->name, x->pci_bus_id, (long long)x->mem_bytes,
+                       x->n_compute_units, x->n_threads, x->driver, x->runtime, x->gemm_impl);
+            else
+                printf("  device    %s:%d  %s %s  %.1f GiB  %d compute units, %d threads  pci %s\n"
+                       "            driver %s  runtime %s  gemm %s\n",
+                       x->backend, j, x->vendor, x->name, (double)x->mem_bytes / (1 << 30), x->n_compute_units,
+                       x->n_threads, x->pci_bus_id[0] ? x->pci_bus_id : "-", x->driver, x->runtime, x->gemm_impl);
+            first = 0;
+            hb_backend_close(be);
+        }
+    }
+    if (json) printf("]}\n");
+    return 0;
+}
+
+/* ---- run ---- */
+typedef struct run_flag {
+    const char *flag;   /* command-line spelling */
+    const char *key;    /* plan key; NULL for options that are not case keys */
+} run_flag;
+
+static const run_flag case_flags[] = {
+    {"--workload", "workload"}, {"--model", "model"}, {"--dtype", "dtype"}, {"--batch", "batch"},
+    {"--prompt", "prompt"}, {"--gen", "gen"}, {"--seq", "seq"}, {"--layers", "layers"}, {"--m", "m"},
+    {"--n", "n"}, {"--k", "k"}, {"--stream-n", "stream_n"}, {"--stream-op", "stream_op"},
+    {"--seed", "seed"}, {"--temperature", "temperature"}, {"--warmup", "warmup"},
+    {"--min-iters", "min_iters"}, {"--min-seconds", "min_seconds"}, {"--max-iters", "max_iters"},
+};
+
+static int cmd_run(int argc, char **argv, const char *command_line) {
+    if (wants_help(argc, argv)) { fputs(help_run, stdout); return 0; }
+    hb_kv kv[HB_ARRAY_LEN(case_flags)];
+    int n_kv = 0, have_workload = 0;
+    const char *plan_path = NULL, *out_path = NULL, *backend = "auto";
+    int force = 0, json = 0, progress = isatty(STDERR_FILENO), calibrate = 1;
+    for (int i = 0; i < argc; i++) {
+        char *a = argv[i], *val = NULL;
+        char name[64];
+        snprintf(name, sizeof name, "%s", a);
+        char *eq = strchr(name, '=');
+        if (eq) { *eq = 0; val = strchr(a, '=') + 1; }
+        if (strcmp(name, "--force") == 0) { force = 1; continue; }
+        if (strcmp(name, "--json") == 0) { json = 1; continue; }
+        if (strcmp(name, "--no-progress") == 0) { progress = 0; continue; }
+        if (strcmp(name, "--no-ceilings") == 0) { calibrate = 0; continue; }
+        const char *key = NULL;
+        int known = 0;
+        for (int f = 0; f < HB_ARRAY_LEN(case_flags); f++)
+            if (strcmp(name, case_flags[f].flag) == 0) { key = case_flags[f].key; known = 1; }
+        if (!known && strcmp(name, "--plan") && strcmp(name, "--out") && strcmp(name, "--backend"))
+            return usage_error("run", "unknown option '%s'", a);
+        if (!val) {
+            if (i + 1 >= argc) return usage_error("run", "%s: missing value", name);
+            val = argv[++i];
+        }
+        if (strcmp(name, "--plan") == 0) plan_path = val;
+        else if (strcmp(name, "--out") == 0) out_path = val;
+        else if (strcmp(name, "--backend") == 0) backend = val;
+        else {
+            for (int j = 0; j < n_kv; j++)
+                if (strcmp(kv[j].key, key) == 0) return usage_error("run", "%s given twice", name);
+            kv[n_kv++] = (hb_kv){key, val};
+            if (strcmp(key, "workload") == 0) have_workload = 1;
+        }
+    }
+    if (out_path && !*out_path) return usage_error("run", "--out: empty file name%s", "");
+    if (plan_path && have_workload)
+        return usage_error("run", "--workload cannot be combined with --plan%s (put the workloads in the plan)", "");
+
+    hb_plan plan = {0};
+    hb_err err = {{0}};
+    hb_status s;
+    if (plan_path) s = hb_plan_from_file(plan_path, kv, n_kv, &plan, &err);
+    else if (have_workload) s = hb_plan_from_args(kv, n_kv, &plan, &err);
+    else s = hb_plan_from_string(HB_DEFAULT_PLAN, "default plan", kv, n_kv, &plan, &err);
+    if (s != HB_OK) {
+        fprintf(stderr, "hetbench run: %s\n", err.msg);
+        return s == HB_ERR_INPUT ? 2 : 1;
+    }
+    char default_out[64];
+    if (!out_path) {
+        time_t now = time(NULL);
+        struct tm tm;
+        localtime_r(&now, &tm);
+        strftime(default_out, sizeof default_out, "hetbench-%Y%m%d-%H%M%S.h5", &tm);
+        out_path = default_out;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+
+    hb_run_opts o = {.out_path = out_path, .force = force, .backend = backend, .json = json,
+                     .progress = progress, .calibrate = calibrate, .command_line = command_line,
+                     .stop = &g_stop, .out = stdout};
+    int n_failed = 0;
+    s = hb_run(&plan, &o, &n_failed, &err);
+    hb_plan_free(&plan);
+    if (s != HB_OK) {
+        fprintf(stderr, "hetbench run: %s\n", err.msg[0] ? err.msg : hb_status_str(s));
+        return (s == HB_ERR_INPUT || s == HB_ERR_TOO_LARGE) ? 2 : 1;
+    }
+    if (n_failed) {
+        fprintf(stderr, "hetbench run: %d case%s failed (see the table and %s)\n", n_failed,
+                n_failed > 1 ? "s" : "", out_path);
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { fputs(help_main, stderr); return 2; }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(help_main, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("hetbench %s (%s)\n", HB_VERSION, HB_GIT);
+        return 0;
+    }
+    if (strcmp(cmd, "list") == 0) return cmd_list(argc - 2, argv + 2);
+    /* commands that need no MPI */
+    static const struct { const char *name; int (*fn)(int, char **); } simple[] = {
+        {"report", hb_cmd_report}, {"check", hb_cmd_check}, {"compare", hb_cmd_compare},
+        {"power", hb_cmd_power}, {"verify", hb_cmd_verify},
+    };
+    for (int i = 0; i < HB_ARRAY_LEN(simple); i++)
+        if (strcmp(cmd, simple[i].name) == 0) return simple[i].fn(argc - 2, argv + 2);
+    if (strcmp(cmd, "run") != 0 && strcmp(cmd, "info") != 0)
+        return usage_error(NULL, "unknown command '%s'", cmd);
+
+    /* the command line as typed, for the results file */
+    char command_line[1024] = "";
+    for (int i = 0; i < argc; i++) {
+        strncat(command_line, i ? " " : "", sizeof command_line - strlen(command_line) - 1);
+        strncat(command_line, argv[i], sizeof command_line - strlen(command_line) - 1);
+    }
+    if (wants_help(argc - 2, argv + 2))
+        return strcmp(cmd, "run") == 0 ? cmd_run(argc - 2, argv + 2, command_line) : cmd_info(argc - 2, argv + 2);
+
+    int provided = 0;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    int rank = 0, size = 1, rc;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (size > 1) {
+        if (rank == 0)
+            fprintf(stderr, "hetbench: this build runs one rank per job (the distributed coordinator is not "
+                            "built yet); run without mpirun\n");
+        rc = 2;
+    } else if (strcmp(cmd, "run") == 0) {
+        rc = cmd_run(argc - 2, argv + 2, command_line);
+    } else {
+        rc = cmd_info(argc - 2, argv + 2);
+    }
+    MPI_Finalize();
+    return rc;
+}

@@ -79,6 +79,9 @@ hb_status hb_workload_step(hb_workload *w);
 /* Fingerprint of the first step's output (logits for prefill/decode, C for gemm, the output
  * array for stream); valid after one step. */
 hb_status hb_workload_fingerprint(const hb_workload *w, double fp[HB_FP_LEN]);
+/* A host copy of the current output (logits (B, V) for prefill/decode, C for gemm, the output
+ * array for stream), malloc'ed into *host; for verification and tests. */
+hb_status hb_workload_output(const hb_workload *w, float **host, int64_t *n);
 void hb_workload_free(hb_workload *w); /* NULL is a no-op */
 
 #endif

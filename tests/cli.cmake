@@ -1,0 +1,5 @@
+# End-to-end command-line tests: exit codes and one-line messages for bad input, and a real
+# small run whose HDF5 file is checked with h5py.
+add_test(NAME test_cli COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_cli.sh $<TARGET_FILE:hetbench>
+         ${CMAKE_CURRENT_SOURCE_DIR})
+set_tests_properties(test_cli PROPERTIES LABELS "unit" SKIP_RETURN_CODE 77 TIMEOUT 300)
