@@ -1,4 +1,5 @@
-/* measure.c - the timed window (see measure.h). */
+/* measure.c - the timed window (see measure.h). The energy arithmetic (integration, flags) and
+ * the sampler thread live in energy.c; this file only orders the readings around the window. */
 #include "measure.h"
 
 #include <math.h>
@@ -6,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "energy.h"
 
 double hb_now_s(void) {
     struct timespec ts;
@@ -25,16 +28,98 @@ static hb_status push_time(hb_record *rec, int64_t *cap, double t) {
     return HB_OK;
 }
 
+/* Every energy field "not measured"; the power trace is dropped. */
+static void energy_reset(hb_record *rec) {
+    free(rec->power);
+    rec->power = NULL;
+    rec->n_power = 0;
+    rec->energy_counter_j = rec->energy_integral_j = rec->energy_j = rec->energy_ratio = NAN;
+    rec->avg_w = rec->peak_w = rec->idle_w = rec->energy_net_j = rec->host_energy_j = NAN;
+    rec->max_gap_s = NAN;
+    rec->power_hz = 0;
+    rec->energy_valid = 0;
+    rec->energy_flags = 0;
+    rec->meter[0] = '\0';
+    snprintf(rec->energy_source, sizeof rec->energy_source, "none");
+    rec->power_limit_w_start = rec->power_limit_w_end = NAN;
+    rec->sm_clock_mhz_start = rec->sm_clock_mhz_end = NAN;
+    rec->mem_clock_mhz_start = rec->mem_clock_mhz_end = NAN;
+    rec->temperature_c_start = rec->temperature_c_end = NAN;
+}
+
+/* Reads the counter around a point in time: *t is the middle of the read, *e NaN on failure. */
+static void read_counter(hb_meter *m, double *t, double *e) {
+    double ta = hb_now_s(), v = NAN;
+    *e = m && m->has_counter && m->ops->energy_j(m, &v) == HB_OK ? v : NAN;
+    *t = 0.5 * (ta + hb_now_s());
+}
+
+/* The window's energy from its readings, into rec. */
+static void finish_energy(hb_meter *meter, const hb_measure_opts *mo, hb_sampler *smp, double t0,
+                          double t1, double e0, double e1, double h0, double h1,
+                          const hb_meter_state *st0, const hb_meter_state *st1, hb_record *rec) {
+    const hb_samples *sm = smp ? hb_sampler_samples(smp) : NULL;
+    hb_energy_window win = {
+        .t0 = t0, .t1 = t1,
+        .has_counter = meter && meter->has_counter,
+        .has_power = meter && meter->has_power,
+        .e0_j = e0, .e1_j = e1,
+        .counter_period_s = meter ? meter->counter_period_s : 0,
+        .sample_period_s = smp ? 1.0 / mo->power_hz : 0,
+        .power_window_s = meter ? meter->info.power_window_s : NAN,
+        .power_from_counter = meter && meter->power_from_counter,
+        .pt = sm ? sm->power_t : NULL, .pw = sm ? sm->power_w : NULL,
+        .n_power = sm ? sm->n_power : 0,
+        .ct = sm ? sm->counter_t : NULL, .cj = sm ? sm->counter_j : NULL,
+        .n_counter = sm ? sm->n_counter : 0,
+    };
+    hb_energy_result r;
+    hb_energy_assess(&win, &r);
+    rec->energy_counter_j = r.counter_j;
+    rec->energy_integral_j = r.integral_j;
+    rec->energy_ratio = r.ratio;
+    rec->energy_j = r.energy_j;
+    rec->avg_w = r.avg_w;
+    rec->peak_w = r.peak_w;
+    rec->max_gap_s = r.max_gap_s;
+    rec->energy_flags = r.flags;
+    rec->energy_valid = r.valid;
+    snprintf(rec->energy_source, sizeof rec->energy_source, "%s", r.source);
+    snprintf(rec->meter, sizeof rec->meter, "%s", meter ? meter->name : "none");
+    rec->power_hz = smp ? mo->power_hz : 0;
+    double idle = mo && mo->idle_w > 0 ? mo->idle_w : NAN;
+    rec->idle_w = idle;
+    rec->energy_net_j = r.energy_j - idle * (t1 - t0);
+    rec->host_energy_j = h1 - h0;
+    rec->power_limit_w_start = st0->power_limit_w;
+    rec->power_limit_w_end = st1->power_limit_w;
+    rec->sm_clock_mhz_start = st0->sm_clock_mhz;
+    rec->sm_clock_mhz_end = st1->sm_clock_mhz;
+    rec->mem_clock_mhz_start = st0->mem_clock_mhz;
+    rec->mem_clock_mhz_end = st1->mem_clock_mhz;
+    rec->temperature_c_start = st0->temperature_c;
+    rec->temperature_c_end = st1->temperature_c;
+    /* the trace, every sample the sampler took (a first one before t0, a last one after t1),
+     * times relative to the window start */
+    if (sm && sm->n_power > 0 && (rec->power = malloc((size_t)sm->n_power * 2 * sizeof *rec->power))) {
+        for (int64_t i = 0; i < sm->n_power; i++) {
+            rec->power[2 * i] = sm->power_t[i] - t0;
+            rec->power[2 * i + 1] = sm->power_w[i];
+        }
+        rec->n_power = sm->n_power;
+    }
+}
+
 hb_status hb_measure_case(hb_backend *be, hb_meter *meter, hb_workload *w, const hb_case *c,
                           const hb_measure_opts *mo, hb_record *rec, hb_err *err) {
     volatile sig_atomic_t *stop = mo ? mo->stop : NULL;
     hb_event *ev[2] = {NULL, NULL};
+    hb_sampler *smp = NULL;
     hb_status s = HB_OK;
     int64_t cap = 0;
     rec->n_iters = 0;
-    rec->energy_counter_j = rec->energy_integral_j = NAN;
-    rec->energy_valid = 0;
-    rec->energy_flags = 0;
+    energy_reset(rec);
+    rec->energy_flags = HB_ENERGY_NO_METER; /* until a window says otherwise */
 
     for (int64_t i = 0; i < c->warmup_iters && s == HB_OK; i++) s = hb_workload_step(w);
     if (s == HB_OK) s = be->ops->sync(be);
@@ -51,9 +136,17 @@ hb_status hb_measure_case(hb_backend *be, hb_meter *meter, hb_workload *w, const
     if ((s = be->ops->event_create(be, &ev[0])) != HB_OK || (s = be->ops->event_create(be, &ev[1])) != HB_OK)
         goto done;
 
-    double e0 = NAN, e1 = NAN;
-    int have_counter = meter && meter->ops->energy_j(meter, &e0) == HB_OK;
-    double t0 = hb_now_s(), t = t0;
+    /* before the window: device state, the sampler (its first reading precedes t0), the host */
+    hb_meter_state st0, st1;
+    hb_meter_read_state(meter, &st0);
+    if (mo && mo->power_hz > 0 && meter && (meter->has_counter || meter->has_power) &&
+        hb_sampler_start(meter, mo->host, mo->power_hz, &smp, NULL) != HB_OK)
+        smp = NULL; /* no sampler: the window still has its counter; the flags say the rest */
+    double h0 = NAN, h1 = NAN, e0, e1, t0, t1;
+    hb_meter *host = mo ? mo->host : NULL;
+    if (host && host->has_counter && host->ops->energy_j(host, &h0) != HB_OK) h0 = NAN;
+    read_counter(meter, &t0, &e0);
+    double t = t0;
     /* chained events: iteration i runs from ev[i % 2] to ev[(i + 1) % 2], so the time between
      * iterations (host work, launches) is inside the iteration times and sum(iter) ~ window */
     if ((s = be->ops->event_record(be, ev[0])) != HB_OK) goto done;
@@ -76,16 +169,16 @@ hb_status hb_measure_case(hb_backend *be, hb_meter *meter, hb_workload *w, const
         hb_status s2 = be->ops->sync(be);
         if (s2 != HB_OK) s = s2;
     }
-    t = hb_now_s();
-    rec->window_s = t - t0;
-    if (have_counter && meter->ops->energy_j(meter, &e1) == HB_OK) {
-        rec->energy_counter_j = e1 - e0;
-    } else {
-        rec->energy_flags |= HB_ENERGY_NO_METER;
-    }
-    rec->energy_valid = 0; /* validity rules arrive with the vendor meters (issue: energy) */
+    /* after the window: counter, host, the sampler's last reading, device state */
+    read_counter(meter, &t1, &e1);
+    if (host && host->has_counter && host->ops->energy_j(host, &h1) != HB_OK) h1 = NAN;
+    hb_sampler_stop(smp);
+    hb_meter_read_state(meter, &st1);
+    rec->window_s = t1 - t0;
+    finish_energy(meter, mo, smp, t0, t1, e0, e1, h0, h1, &st0, &st1, rec);
 
 done:
+    hb_sampler_free(smp);
     if (ev[0]) be->ops->event_destroy(be, ev[0]);
     if (ev[1]) be->ops->event_destroy(be, ev[1]);
     if (s != HB_OK && s != HB_ERR_INTERRUPTED)

@@ -8,6 +8,7 @@
 #include "results.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,10 +335,7 @@ static hb_status read_case_attrs(const rd *c, hid_t g, const char *where, hb_cas
 }
 
 static hb_status read_record(const rd *c, hid_t g, const char *where, hb_record *rec) {
-    rec->energy_counter_j = NAN;
-    rec->energy_integral_j = NAN;
-    rec->window_s = NAN;
-    for (int i = 0; i < HB_FP_LEN; i++) rec->fingerprint[i] = NAN;
+    hb_record_init(rec, rec->case_id, rec->rank); /* absent attributes: not measured */
     HB_TRY(get_str(c, g, where, "status", rec->status, sizeof rec->status));
     HB_TRY(get_str(c, g, where, "error", rec->error, sizeof rec->error));
     HB_TRY(get_f64(c, g, where, "window_s", &rec->window_s));
@@ -346,6 +344,19 @@ static hb_status read_record(const rd *c, hid_t g, const char *where, hb_record 
     HB_TRY(get_i32(c, g, where, "energy_valid", &rec->energy_valid));
     HB_TRY(get_num(c, g, where, "energy_flags", H5T_NATIVE_UINT32, 1, &rec->energy_flags));
     HB_TRY(get_num(c, g, where, "fingerprint", H5T_NATIVE_DOUBLE, HB_FP_LEN, rec->fingerprint));
+    static const struct { const char *name; size_t off; } f64[] = {
+#define F(x) {#x, offsetof(hb_record, x)}
+        F(energy_j), F(energy_ratio), F(avg_w), F(peak_w), F(idle_w), F(energy_net_j),
+        F(host_energy_j), F(power_hz), F(max_gap_s), F(power_limit_w_start),
+        F(power_limit_w_end), F(sm_clock_mhz_start), F(sm_clock_mhz_end),
+        F(mem_clock_mhz_start), F(mem_clock_mhz_end), F(temperature_c_start),
+        F(temperature_c_end),
+#undef F
+    };
+    for (int i = 0; i < HB_ARRAY_LEN(f64); i++)
+        HB_TRY(get_f64(c, g, where, f64[i].name, (double *)((char *)rec + f64[i].off)));
+    HB_TRY(get_str(c, g, where, "meter", rec->meter, sizeof rec->meter));
+    HB_TRY(get_str(c, g, where, "energy_source", rec->energy_source, sizeof rec->energy_source));
     HB_TRY(get_f64_dset(c, g, where, "iter_seconds", 1, 1, &rec->iter_seconds, &rec->n_iters));
     int64_t n_iters = rec->n_iters;
     HB_TRY(get_i64(c, g, where, "n_iters", &n_iters));
@@ -505,6 +516,25 @@ static hb_status read_all(const rd *c, hid_t file, hb_results *r) {
     HB_TRY(get_f64_dset(c, file, "", "idle", 1, 1, &idle, &n_idle));
     for (int64_t i = 0; i < n_idle && i < r->n_devices; i++) r->idle_w[i] = idle[i];
     free(idle);
+    /* /idle_info (optional): row of each rank; ranks without one keep method "" */
+    r->idle = calloc((size_t)(r->n_devices ? r->n_devices : 1), sizeof *r->idle);
+    if (!r->idle) return nomem(c);
+    for (int i = 0; i < r->n_devices; i++) {
+        r->idle[i].rank = i;
+        r->idle[i].idle_w = r->idle_w[i];
+        r->idle[i].seconds = NAN;
+    }
+    htri_t has_info = H5Lexists(file, "idle_info", H5P_DEFAULT);
+    if (has_info < 0) return bad(c, "/idle_info");
+    if (has_info > 0) {
+        int n_info = 0;
+        HB_TRY(get_table(c, file, "idle_info", hb_h5_idle_fields, HB_H5_N_IDLE_FIELDS,
+                         sizeof(hb_idle_row), &rows, &n_info));
+        const hb_idle_row *info = rows;
+        for (int i = 0; i < n_info; i++)
+            if (info[i].rank >= 0 && info[i].rank < r->n_devices) r->idle[info[i].rank] = info[i];
+        free(rows);
+    }
     HB_TRY(read_cases(c, file, r));
     rows = NULL;
     HB_TRY(get_table(c, file, "summary", hb_h5_summary_fields, HB_H5_N_SUMMARY_FIELDS,
@@ -546,6 +576,7 @@ void hb_results_free(hb_results *r) {
     free(r->meta.plan);
     free(r->devices);
     free(r->idle_w);
+    free(r->idle);
     for (int i = 0; i < r->n_cases; i++) {
         for (int j = 0; j < r->cases[i].n_ranks; j++) hb_record_free(&r->cases[i].recs[j]);
         free(r->cases[i].recs);

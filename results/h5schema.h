@@ -1,5 +1,6 @@
-/* h5schema.h - private to results/: the compound layouts of /devices and /summary and small
- * HDF5 helpers shared by the writer (h5writer.c) and the reader (h5reader.c).
+/* h5schema.h - private to results/: the compound layouts of /devices, /summary and
+ * /idle_info, and small HDF5 helpers shared by the writer (h5writer.c) and the reader
+ * (h5reader.c).
  *
  * The column names are the C field names exactly (the tables below stringify them), so the
  * writer, the reader and SCHEMA.md cannot drift apart silently: test_results compares every
@@ -51,6 +52,19 @@ static const hb_h5_field hb_h5_device_fields[] = {
     HB_H5_DEV(peak_source, HB_H5_STR),
     HB_H5_DEV(power_limit_w, HB_H5_F64),
     HB_H5_DEV(meter, HB_H5_STR),
+    HB_H5_DEV(meter_api, HB_H5_STR),
+    HB_H5_DEV(meter_library, HB_H5_STR),
+    HB_H5_DEV(meter_version, HB_H5_STR),
+    HB_H5_DEV(meter_energy_fn, HB_H5_STR),
+    HB_H5_DEV(meter_power_fn, HB_H5_STR),
+    HB_H5_DEV(meter_scope, HB_H5_STR),
+    HB_H5_DEV(meter_resolution_j, HB_H5_F64),
+    HB_H5_DEV(meter_counter_period_s, HB_H5_F64),
+    HB_H5_DEV(meter_power_window_s, HB_H5_F64),
+    HB_H5_DEV(meter_reason, HB_H5_STR),
+    HB_H5_DEV(host_meter, HB_H5_STR),
+    HB_H5_DEV(host_meter_scope, HB_H5_STR),
+    HB_H5_DEV(host_meter_reason, HB_H5_STR),
 };
 
 /* /summary, in struct order. */
@@ -101,11 +115,35 @@ static const hb_h5_field hb_h5_summary_fields[] = {
     HB_H5_SUM(tokens_per_j, HB_H5_F64),
     HB_H5_SUM(energy_valid, HB_H5_I32),
     HB_H5_SUM(energy_flags, HB_H5_U32),
+    HB_H5_SUM(energy_counter_j, HB_H5_F64),
+    HB_H5_SUM(energy_integral_j, HB_H5_F64),
+    HB_H5_SUM(energy_ratio, HB_H5_F64),
+    HB_H5_SUM(peak_w, HB_H5_F64),
+    HB_H5_SUM(idle_w, HB_H5_F64),
+    HB_H5_SUM(energy_net_j, HB_H5_F64),
+    HB_H5_SUM(host_energy_j, HB_H5_F64),
+    HB_H5_SUM(host_avg_w, HB_H5_F64),
+    HB_H5_SUM(energy_source, HB_H5_STR),
+    HB_H5_SUM(meter, HB_H5_STR),
+};
+
+#define HB_H5_IDLE(f, kind) HB_H5_FIELD(hb_idle_row, f, kind)
+
+/* /idle_info, in struct order. */
+static const hb_h5_field hb_h5_idle_fields[] = {
+    HB_H5_IDLE(rank, HB_H5_I32),
+    HB_H5_IDLE(idle_w, HB_H5_F64),
+    HB_H5_IDLE(seconds, HB_H5_F64),
+    HB_H5_IDLE(method, HB_H5_STR),
+    HB_H5_IDLE(flags, HB_H5_U32),
+    HB_H5_IDLE(n_samples, HB_H5_I64),
+    HB_H5_IDLE(meter, HB_H5_STR),
 };
 
 #define HB_H5_N_DEVICE_FIELDS ((int)(sizeof hb_h5_device_fields / sizeof hb_h5_device_fields[0]))
 #define HB_H5_N_SUMMARY_FIELDS \
     ((int)(sizeof hb_h5_summary_fields / sizeof hb_h5_summary_fields[0]))
+#define HB_H5_N_IDLE_FIELDS ((int)(sizeof hb_h5_idle_fields / sizeof hb_h5_idle_fields[0]))
 
 /* Fixed-length, NUL-terminated C string type of `size` bytes (caller closes). */
 static inline hid_t hb_h5_fixed_str(size_t size) {

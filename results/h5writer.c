@@ -4,7 +4,8 @@
  * /cases group and the empty, extendible /summary table, then flushes. Each hb_h5_write_case
  * writes one case group with its rank records, appends the summary rows and flushes again, so
  * that the file on disk is consistent between cases (HDF5 1.10 without SWMR gives no guarantee
- * for a process killed in the middle of a case's writes). hb_h5_close sets the final status.
+ * for a process killed in the middle of a case's writes). hb_h5_write_idle adds /idle_info (how
+ * each idle baseline was measured) and updates /idle. hb_h5_close sets the final status.
  *
  * Errors: user-facing problems (file exists, directory not writable) are HB_ERR_INPUT and are
  * detected with access() before HDF5 is called; HDF5 failures become HB_ERR_IO with the
@@ -353,6 +354,29 @@ static herr_t write_record(hid_t cg, const hb_record *rec) {
     r |= attr_i32(g, "energy_valid", rec->energy_valid);
     r |= attr_u32(g, "energy_flags", rec->energy_flags);
     r |= attr_num(g, "fingerprint", H5T_NATIVE_DOUBLE, HB_FP_LEN, rec->fingerprint);
+    /* energy detail and device state (SCHEMA.md, "energy detail") */
+    char meter[sizeof rec->meter + 1], source[sizeof rec->energy_source + 1];
+    snprintf(meter, sizeof meter, "%.*s", (int)sizeof rec->meter, rec->meter);
+    snprintf(source, sizeof source, "%.*s", (int)sizeof rec->energy_source, rec->energy_source);
+    r |= attr_f64(g, "energy_j", rec->energy_j);
+    r |= attr_f64(g, "energy_ratio", rec->energy_ratio);
+    r |= attr_f64(g, "avg_w", rec->avg_w);
+    r |= attr_f64(g, "peak_w", rec->peak_w);
+    r |= attr_f64(g, "idle_w", rec->idle_w);
+    r |= attr_f64(g, "energy_net_j", rec->energy_net_j);
+    r |= attr_f64(g, "host_energy_j", rec->host_energy_j);
+    r |= attr_f64(g, "power_hz", rec->power_hz);
+    r |= attr_f64(g, "max_gap_s", rec->max_gap_s);
+    r |= attr_str(g, "meter", meter);
+    r |= attr_str(g, "energy_source", source);
+    r |= attr_f64(g, "power_limit_w_start", rec->power_limit_w_start);
+    r |= attr_f64(g, "power_limit_w_end", rec->power_limit_w_end);
+    r |= attr_f64(g, "sm_clock_mhz_start", rec->sm_clock_mhz_start);
+    r |= attr_f64(g, "sm_clock_mhz_end", rec->sm_clock_mhz_end);
+    r |= attr_f64(g, "mem_clock_mhz_start", rec->mem_clock_mhz_start);
+    r |= attr_f64(g, "mem_clock_mhz_end", rec->mem_clock_mhz_end);
+    r |= attr_f64(g, "temperature_c_start", rec->temperature_c_start);
+    r |= attr_f64(g, "temperature_c_end", rec->temperature_c_end);
     if (H5Gclose(g) < 0) r = -1;
     return r;
 }
@@ -418,6 +442,34 @@ hb_status hb_h5_write_case(hb_h5 *h, const hb_case *c, const hb_cost *cost, cons
     if (st == HB_OK && H5Fflush(h->file, H5F_SCOPE_GLOBAL) < 0)
         st = io_error(err, h->path, "flushing");
     return st;
+}
+
+hb_status hb_h5_write_idle(hb_h5 *h, const hb_idle_row *rows, int n, hb_err *err) {
+    if (!h || n < 0 || (n > 0 && !rows))
+        return hb_errf(err, HB_ERR_INTERNAL, "hb_h5_write_idle: invalid arguments");
+    htri_t e = H5Lexists(h->file, "idle_info", H5P_DEFAULT);
+    if (e < 0 || (e > 0 && H5Ldelete(h->file, "idle_info", H5P_DEFAULT) < 0))
+        return io_error(err, h->path, "replacing /idle_info");
+    if (dset_table(h->file, "idle_info", hb_h5_idle_fields, HB_H5_N_IDLE_FIELDS,
+                   sizeof(hb_idle_row), rows, (size_t)n) < 0)
+        return io_error(err, h->path, "writing /idle_info");
+    /* /idle[rank] = idle_w, for the rows whose rank is inside /idle */
+    hid_t d = H5Dopen2(h->file, "idle", H5P_DEFAULT);
+    hid_t fs = d >= 0 ? H5Dget_space(d) : H5I_INVALID_HID;
+    hsize_t len = 0;
+    herr_t r = fs >= 0 && H5Sget_simple_extent_dims(fs, &len, NULL) >= 0 ? 0 : -1;
+    double *v = r >= 0 ? malloc((len ? len : 1) * sizeof *v) : NULL;
+    if (r >= 0 && !v) r = -1;
+    if (r >= 0 && len > 0) r = H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+    for (int i = 0; r >= 0 && i < n; i++)
+        if (rows[i].rank >= 0 && (hsize_t)rows[i].rank < len) v[rows[i].rank] = rows[i].idle_w;
+    if (r >= 0 && len > 0) r = H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+    free(v);
+    hb_h5_close_id(fs);
+    hb_h5_close_id(d);
+    if (r < 0) return io_error(err, h->path, "writing /idle");
+    if (H5Fflush(h->file, H5F_SCOPE_GLOBAL) < 0) return io_error(err, h->path, "flushing");
+    return HB_OK;
 }
 
 hb_status hb_h5_close(hb_h5 *h, const char *status, hb_err *err) {

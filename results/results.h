@@ -6,6 +6,7 @@
 #ifndef HB_RESULTS_H
 #define HB_RESULTS_H
 
+#include <math.h>
 #include <stdint.h>
 
 #include "../harness/status.h"
@@ -35,9 +36,41 @@ typedef struct hb_record {
     int32_t energy_valid;
     uint32_t energy_flags;     /* HB_ENERGY_* (backends/meter.h) */
     double fingerprint[HB_FP_LEN];
+    /* ---- energy detail (harness/energy.c; every double NaN when not measured) ---- */
+    double energy_j;           /* gross headline: the counter where usable, else the integral */
+    double energy_ratio;       /* energy_counter_j / energy_integral_j */
+    double avg_w;              /* energy_j / window_s */
+    double peak_w;             /* largest power sample in the window */
+    double idle_w;             /* the device's idle baseline used for energy_net_j */
+    double energy_net_j;       /* energy above idle: energy_j - idle_w * window_s */
+    double host_energy_j;      /* host RAPL package + DRAM over the window (GPU ranks) */
+    double power_hz;           /* sampler rate; 0 when the sampler was off */
+    double max_gap_s;          /* longest interval between usable power samples in the window */
+    char meter[32];            /* meter name (provenance in /devices) */
+    char energy_source[16];    /* "counter" | "integral" | "none": what energy_j is */
+    /* device state at window start and end */
+    double power_limit_w_start, power_limit_w_end;
+    double sm_clock_mhz_start, sm_clock_mhz_end;
+    double mem_clock_mhz_start, mem_clock_mhz_end;
+    double temperature_c_start, temperature_c_end;
 } hb_record;
 
 void hb_record_free(hb_record *r); /* frees the owned arrays, not r itself */
+
+/* A record with nothing measured: zeros, every measured double NaN (energy, window, state,
+ * fingerprint). Use it for records of cases that failed before their window. */
+static inline void hb_record_init(hb_record *r, int32_t case_id, int32_t rank) {
+    const double nan = NAN;
+    *r = (hb_record){.case_id = case_id, .rank = rank};
+    r->window_s = r->energy_counter_j = r->energy_integral_j = nan;
+    for (int i = 0; i < HB_FP_LEN; i++) r->fingerprint[i] = nan;
+    r->energy_j = r->energy_ratio = r->avg_w = r->peak_w = r->idle_w = nan;
+    r->energy_net_j = r->host_energy_j = r->max_gap_s = nan;
+    r->power_hz = 0;
+    r->power_limit_w_start = r->power_limit_w_end = r->sm_clock_mhz_start = nan;
+    r->sm_clock_mhz_end = r->mem_clock_mhz_start = r->mem_clock_mhz_end = nan;
+    r->temperature_c_start = r->temperature_c_end = nan;
+}
 
 /* Row of /devices (one per rank). */
 typedef struct hb_device_row {
@@ -63,6 +96,20 @@ typedef struct hb_device_row {
     char peak_source[128];     /* "datasheet: ..." or "measured: ..." */
     double power_limit_w;      /* NaN unknown */
     char meter[32];
+    /* ---- meter provenance (harness/energy.c hb_energy_device_fill) ---- */
+    char meter_api[32];        /* "NVML", "ROCm SMI", "powercap/RAPL", "" */
+    char meter_library[128];   /* library loaded / powercap root */
+    char meter_version[64];    /* library version (kernel release for powercap) */
+    char meter_energy_fn[96];  /* counter function/file, "" without a counter */
+    char meter_power_fn[96];   /* power function, "" without power readings */
+    char meter_scope[128];     /* what the figures cover */
+    double meter_resolution_j; /* counter resolution, J; NaN unknown */
+    double meter_counter_period_s; /* counter update period, s; NaN unknown / no counter */
+    double meter_power_window_s;   /* averaging window of power readings: 0 instantaneous */
+    char meter_reason[256];    /* capabilities missing and why; "" when none */
+    char host_meter[32];       /* host energy meter of a GPU rank: "rapl", "none", "" (CPU rank) */
+    char host_meter_scope[128];
+    char host_meter_reason[256];
 } hb_device_row;
 
 /* Row of /summary (one per (case, rank)). Rates are per device (per rank). */
@@ -89,7 +136,24 @@ typedef struct hb_summary_row {
     double avg_w, energy_j, j_per_token_out, j_per_token_total, tokens_per_j;
     int32_t energy_valid;
     uint32_t energy_flags;
+    /* ---- energy detail (harness/energy.c hb_energy_summary_fill) ---- */
+    double energy_counter_j, energy_integral_j, energy_ratio, peak_w;
+    double idle_w, energy_net_j;   /* secondary figure: energy above idle */
+    double host_energy_j, host_avg_w;
+    char energy_source[16];        /* "counter" | "integral" | "none" */
+    char meter[32];
 } hb_summary_row;
+
+/* Row of /idle_info: how each rank's idle baseline was measured. */
+typedef struct hb_idle_row {
+    int32_t rank;
+    double idle_w;             /* NaN when not measured */
+    double seconds;            /* length of the idle measurement, s (0: skipped) */
+    char method[16];           /* "counter" | "integral" | "none" | "skipped" */
+    uint32_t flags;            /* HB_ENERGY_* of the idle measurement */
+    int64_t n_samples;         /* power samples taken */
+    char meter[32];
+} hb_idle_row;
 
 /* Root attributes. */
 typedef struct hb_run_meta {
@@ -116,6 +180,9 @@ hb_status hb_h5_create(const char *path, int force, const hb_run_meta *meta,
  * appends the summary rows, then flushes the file. */
 hb_status hb_h5_write_case(hb_h5 *h, const hb_case *c, const hb_cost *cost, const hb_record *recs,
                            const hb_summary_row *rows, int n, hb_err *err);
+/* Writes /idle_info (one row per rank, replacing an earlier one) and sets /idle[rank] from
+ * the rows' idle_w; for a baseline measured after hb_h5_create. Flushes. */
+hb_status hb_h5_write_idle(hb_h5 *h, const hb_idle_row *rows, int n, hb_err *err);
 /* Sets the root status attribute ("complete" or "incomplete") and closes. NULL is a no-op. */
 hb_status hb_h5_close(hb_h5 *h, const char *status, hb_err *err);
 
@@ -134,6 +201,7 @@ typedef struct hb_results {
     int n_devices;
     hb_device_row *devices;
     double *idle_w;            /* n_devices */
+    hb_idle_row *idle;         /* n_devices; method "" and NaN where the file has no /idle_info */
     int n_cases;
     hb_result_case *cases;
     int n_rows;

@@ -13,12 +13,17 @@ except ImportError as e:  # configure found h5py, but be safe
     sys.exit(77)
 
 STR = {"workload": 16, "model": 64, "dtype": 8, "backend": 16, "device": 128, "host": 64,
-       "gemm_impl": 16, "status": 16, "rate_unit": 16}
+       "gemm_impl": 16, "status": 16, "rate_unit": 16, "energy_source": 16, "meter": 32}
+ENERGY = ["avg_w", "energy_j", "j_per_token_out", "j_per_token_total", "tokens_per_j",
+          "energy_counter_j", "energy_integral_j", "energy_ratio", "peak_w", "idle_w",
+          "energy_net_j", "host_energy_j", "host_avg_w"]
 INTS = ["batch", "prompt", "gen", "seq", "layers", "m", "n", "k", "stream_n", "n_iters"]
 DBLS = ["window_s", "iter_s_median", "iter_s_mean", "iter_s_p5", "iter_s_p95", "iter_cv",
         "tokens_per_s_in", "tokens_per_s_out", "tokens_per_s_total", "rate", "rate_ci_lo",
         "rate_ci_hi", "latency_p50_s", "latency_p95_s", "flops_per_s", "bytes_per_s", "mfu",
-        "bw_util", "avg_w", "energy_j", "j_per_token_out", "j_per_token_total", "tokens_per_j"]
+        "bw_util", "avg_w", "energy_j", "j_per_token_out", "j_per_token_total", "tokens_per_j",
+        "energy_counter_j", "energy_integral_j", "energy_ratio", "peak_w", "idle_w",
+        "energy_net_j", "host_energy_j", "host_avg_w"]
 COLUMNS = ("case_id", "rank", "workload", "model", "dtype", "batch", "prompt", "gen", "seq",
            "layers", "m", "n", "k", "stream_n", "backend", "device", "host", "gemm_impl",
            "status", "n_iters", "window_s", "iter_s_median", "iter_s_mean", "iter_s_p5",
@@ -26,12 +31,17 @@ COLUMNS = ("case_id", "rank", "workload", "model", "dtype", "batch", "prompt", "
            "rate_unit", "rate", "rate_ci_lo", "rate_ci_hi", "latency_p50_s", "latency_p95_s",
            "flops_per_s", "bytes_per_s", "mfu", "bw_util", "avg_w", "energy_j",
            "j_per_token_out", "j_per_token_total", "tokens_per_j", "energy_valid",
-           "energy_flags")
+           "energy_flags", "energy_counter_j", "energy_integral_j", "energy_ratio", "peak_w",
+           "idle_w", "energy_net_j", "host_energy_j", "host_avg_w", "energy_source", "meter")
 DEVICE_COLUMNS = ("rank", "host", "backend", "vendor", "name", "pci_bus_id", "driver",
                   "runtime", "gemm_impl", "mem_bytes", "numa_node", "cpuset",
                   "n_compute_units", "n_threads", "peak_tflops_f32", "peak_tflops_bf16",
                   "peak_tflops_f16", "peak_tflops_fp8", "peak_gbps", "peak_source",
-                  "power_limit_w", "meter")
+                  "power_limit_w", "meter", "meter_api", "meter_library", "meter_version",
+                  "meter_energy_fn", "meter_power_fn", "meter_scope", "meter_resolution_j",
+                  "meter_counter_period_s", "meter_power_window_s", "meter_reason",
+                  "host_meter", "host_meter_scope", "host_meter_reason")
+IDLE_COLUMNS = ("rank", "idle_w", "seconds", "method", "flags", "n_samples", "meter")
 
 failures = 0
 
@@ -59,7 +69,7 @@ def expected_row(i):
     for j, c in enumerate(DBLS):
         row[c] = 100.0 * i + j + 0.125
     if i == 1:
-        for c in ("avg_w", "energy_j", "j_per_token_out", "j_per_token_total", "tokens_per_j"):
+        for c in ENERGY:
             row[c] = math.nan
     if i >= 2:
         row["latency_p50_s"] = row["latency_p95_s"] = math.nan
@@ -68,6 +78,8 @@ def expected_row(i):
             row[c] = math.nan
     row["energy_valid"] = 1 if i == 0 else 0
     row["energy_flags"] = [0, 1, 1 | 2, 8 | 32][i]
+    row["energy_source"] = ["counter", "none", "none", "integral"][i]
+    row["meter"] = ["nvml", "none", "none", "rapl"][i]
     return row
 
 
@@ -112,6 +124,18 @@ def main():
         idle = f["idle"][:]
         check(idle.shape == (2,) and idle[0] == 42.5 and math.isnan(idle[1]), f"idle {idle}")
         check(f["idle"].attrs["units"] == "W", "idle units")
+        info = f["idle_info"][:]
+        check(info.dtype.names == IDLE_COLUMNS, f"idle_info columns {info.dtype.names}")
+        check(info["method"].tolist() == [b"counter", b"none"], f"idle_info method {info['method']}")
+        check(info["flags"].tolist() == [0, 1] and info["n_samples"][0] == 61, "idle_info flags")
+        check(d["meter_api"][0] == b"powercap/RAPL" and d["meter_resolution_j"][0] == 1e-6,
+              "devices meter provenance")
+        check(math.isnan(d["meter_resolution_j"][1]) and d["host_meter"][1] == b"rapl",
+              "devices host meter")
+        a = f["cases/0000/rank0"].attrs
+        check(a["energy_source"] == "counter" and a["meter"] == "nvml", "record provenance attrs")
+        check(a["sm_clock_mhz_start"] == 1980 and a["temperature_c_end"] == 67.5, "record state attrs")
+        check(math.isnan(f["cases/0000/rank1"].attrs["energy_j"]), "unmeasured energy_j is NaN")
         check(f["cases/0000"].attrs["workload"] == "decode", "case 0 workload")
         label = f["cases/0000"].attrs["label"]
         check(isinstance(label, str) and label.startswith("decode"), f"label {label!r}")

@@ -85,7 +85,32 @@ static void known_devices(hb_device_row d[2]) {
                  r ? "measured: stream" : "datasheet: x");
         d[r].power_limit_w = r ? NAN : 350.5;
         snprintf(d[r].meter, sizeof d[r].meter, r ? "none" : "rapl");
+        snprintf(d[r].meter_api, sizeof d[r].meter_api, r ? "" : "powercap/RAPL");
+        snprintf(d[r].meter_library, sizeof d[r].meter_library, r ? "" : "/sys/class/powercap");
+        snprintf(d[r].meter_version, sizeof d[r].meter_version, r ? "" : "Linux 6.1.0");
+        snprintf(d[r].meter_energy_fn, sizeof d[r].meter_energy_fn, r ? "" : "energy_uj (uJ)");
+        snprintf(d[r].meter_power_fn, sizeof d[r].meter_power_fn, r ? "" : "delta energy_uj / delta t");
+        snprintf(d[r].meter_scope, sizeof d[r].meter_scope, r ? "" : "CPU package 0 + CPU DRAM 0");
+        d[r].meter_resolution_j = r ? NAN : 1e-6;
+        d[r].meter_counter_period_s = r ? NAN : 1e-3;
+        d[r].meter_power_window_s = r ? NAN : 0.0;
+        snprintf(d[r].meter_reason, sizeof d[r].meter_reason,
+                 r ? "NVML: cannot load libnvidia-ml.so.1 (\"x\")" : "");
+        snprintf(d[r].host_meter, sizeof d[r].host_meter, r ? "rapl" : "");
+        snprintf(d[r].host_meter_scope, sizeof d[r].host_meter_scope, r ? "CPU package 0" : "");
+        snprintf(d[r].host_meter_reason, sizeof d[r].host_meter_reason, r ? "RAPL: dram-0 left out" : "");
     }
+}
+
+/* /idle_info rows: rank 0 measured with the counter, rank 1 without a meter. */
+static void known_idle_rows(hb_idle_row rows[2]) {
+    memset(rows, 0, 2 * sizeof *rows);
+    rows[0] = (hb_idle_row){.rank = 0, .idle_w = 42.5, .seconds = 3.0, .flags = 0, .n_samples = 61};
+    snprintf(rows[0].method, sizeof rows[0].method, "counter");
+    snprintf(rows[0].meter, sizeof rows[0].meter, "rapl");
+    rows[1] = (hb_idle_row){.rank = 1, .idle_w = NAN, .seconds = 3.0, .flags = HB_ENERGY_NO_METER};
+    snprintf(rows[1].method, sizeof rows[1].method, "none");
+    snprintf(rows[1].meter, sizeof rows[1].meter, "none");
 }
 
 static const double known_idle[2] = {42.5, NAN};
@@ -180,6 +205,49 @@ static void known_records(hb_record r[4]) {
     snprintf(r[3].status, sizeof r[3].status, "failed");
     snprintf(r[3].error, sizeof r[3].error,
              "backend error: out of memory allocating 8 MiB (\"a\")");
+    /* energy detail: r[0] measured with a counter, r[2] integral only, r[1] and r[3] nothing */
+    for (int i = 0; i < 4; i++) {
+        hb_record x = r[i];
+        hb_record_init(&r[i], x.case_id, x.rank); /* every detail NaN ... */
+        double e_c = x.energy_counter_j, e_i = x.energy_integral_j; /* ... then the known ones */
+        memcpy(r[i].status, x.status, sizeof x.status);
+        memcpy(r[i].error, x.error, sizeof x.error);
+        r[i].n_iters = x.n_iters;
+        r[i].iter_seconds = x.iter_seconds;
+        r[i].window_s = x.window_s;
+        r[i].n_power = x.n_power;
+        r[i].power = x.power;
+        r[i].energy_counter_j = e_c;
+        r[i].energy_integral_j = e_i;
+        r[i].energy_valid = x.energy_valid;
+        r[i].energy_flags = x.energy_flags;
+        memcpy(r[i].fingerprint, x.fingerprint, sizeof x.fingerprint);
+        snprintf(r[i].meter, sizeof r[i].meter, "%s", i == 0 ? "nvml" : i == 2 ? "rapl" : "none");
+        snprintf(r[i].energy_source, sizeof r[i].energy_source, "%s",
+                 i == 0 ? "counter" : i == 2 ? "integral" : "none");
+    }
+    r[0].energy_j = 6.5;
+    r[0].energy_ratio = 6.5 / 6.4;
+    r[0].avg_w = 6.5 / 0.06;
+    r[0].peak_w = 110.25;
+    r[0].idle_w = 42.5;
+    r[0].energy_net_j = 6.5 - 42.5 * 0.06;
+    r[0].host_energy_j = 3.25;
+    r[0].power_hz = 50;
+    r[0].max_gap_s = 0.02;
+    r[0].power_limit_w_start = 700;
+    r[0].power_limit_w_end = 650.5;
+    r[0].sm_clock_mhz_start = 1980;
+    r[0].sm_clock_mhz_end = 1755;
+    r[0].mem_clock_mhz_start = 2619;
+    r[0].mem_clock_mhz_end = 2619;
+    r[0].temperature_c_start = 41;
+    r[0].temperature_c_end = 67.5;
+    r[2].energy_j = 1.25;
+    r[2].avg_w = 1.25 / 0.875;
+    r[2].peak_w = 56.75;
+    r[2].power_hz = 20;
+    r[2].max_gap_s = 0.5;
 }
 
 /* Summary row i (0, 1: case 0 ranks 0, 1; 2, 3: case 7 ranks 0, 1). check_summary.py mirrors
@@ -208,10 +276,18 @@ static void summary_row(hb_summary_row *s, int i) {
                      &s->tokens_per_s_total, &s->rate, &s->rate_ci_lo, &s->rate_ci_hi,
                      &s->latency_p50_s, &s->latency_p95_s, &s->flops_per_s, &s->bytes_per_s,
                      &s->mfu, &s->bw_util, &s->avg_w, &s->energy_j, &s->j_per_token_out,
-                     &s->j_per_token_total, &s->tokens_per_j};
+                     &s->j_per_token_total, &s->tokens_per_j, &s->energy_counter_j,
+                     &s->energy_integral_j, &s->energy_ratio, &s->peak_w, &s->idle_w,
+                     &s->energy_net_j, &s->host_energy_j, &s->host_avg_w};
     for (int j = 0; j < HB_ARRAY_LEN(dbl); j++) *dbl[j] = 100.0 * i + j + 0.125;
     if (i == 1) /* no meter */
-        s->avg_w = s->energy_j = s->j_per_token_out = s->j_per_token_total = s->tokens_per_j = NAN;
+        s->avg_w = s->energy_j = s->j_per_token_out = s->j_per_token_total = s->tokens_per_j =
+            s->energy_counter_j = s->energy_integral_j = s->energy_ratio = s->peak_w =
+                s->idle_w = s->energy_net_j = s->host_energy_j = s->host_avg_w = NAN;
+    static const char *const source[4] = {"counter", "none", "none", "integral"};
+    static const char *const meter[4] = {"nvml", "none", "none", "rapl"};
+    snprintf(s->energy_source, sizeof s->energy_source, "%s", source[i]);
+    snprintf(s->meter, sizeof s->meter, "%s", meter[i]);
     if (i >= 2) s->latency_p50_s = s->latency_p95_s = NAN;
     if (i == 2)
         for (int j = 0; j < HB_ARRAY_LEN(dbl); j++) *dbl[j] = NAN;
@@ -235,8 +311,13 @@ static hb_status write_known(const char *path, int force, hb_err *err) {
     known_records(rec);
     for (int i = 0; i < 4; i++) summary_row(&rows[i], i);
     hb_h5 *h = NULL;
-    HB_TRY(hb_h5_create(path, force, &meta, dev, 2, known_idle, &h, err));
-    hb_status st = hb_h5_write_case(h, &c[0], &cost[0], &rec[0], &rows[0], 2, err);
+    hb_idle_row idle[2];
+    known_idle_rows(idle);
+    double no_idle[2] = {NAN, NAN}; /* /idle comes from the idle rows */
+    HB_TRY(hb_h5_create(path, force, &meta, dev, 2, no_idle, &h, err));
+    hb_status st = hb_h5_write_idle(h, idle, 2, err);
+    if (st == HB_OK) st = hb_h5_write_idle(h, idle, 2, err); /* replacing works too */
+    if (st == HB_OK) st = hb_h5_write_case(h, &c[0], &cost[0], &rec[0], &rows[0], 2, err);
     if (st == HB_OK) st = hb_h5_write_case(h, &c[1], &cost[1], &rec[2], &rows[2], 2, err);
     hb_status st2 = hb_h5_close(h, "complete", err);
     return st != HB_OK ? st : st2;
@@ -267,6 +348,19 @@ static void compare_device(const hb_device_row *a, const hb_device_row *b) {
     CHECK_STR(a->peak_source, b->peak_source);
     CHECK_D(a->power_limit_w, b->power_limit_w);
     CHECK_STR(a->meter, b->meter);
+    CHECK_STR(a->meter_api, b->meter_api);
+    CHECK_STR(a->meter_library, b->meter_library);
+    CHECK_STR(a->meter_version, b->meter_version);
+    CHECK_STR(a->meter_energy_fn, b->meter_energy_fn);
+    CHECK_STR(a->meter_power_fn, b->meter_power_fn);
+    CHECK_STR(a->meter_scope, b->meter_scope);
+    CHECK_D(a->meter_resolution_j, b->meter_resolution_j);
+    CHECK_D(a->meter_counter_period_s, b->meter_counter_period_s);
+    CHECK_D(a->meter_power_window_s, b->meter_power_window_s);
+    CHECK_STR(a->meter_reason, b->meter_reason);
+    CHECK_STR(a->host_meter, b->host_meter);
+    CHECK_STR(a->host_meter_scope, b->host_meter_scope);
+    CHECK_STR(a->host_meter_reason, b->host_meter_reason);
     /* catch-all: a field added to the struct but not to the table reads back as 0 */
     CHECK_MSG(memcmp(a, b, sizeof *a) == 0, "device rows differ bytewise (rank %d)", (int)b->rank);
 }
@@ -318,6 +412,16 @@ static void compare_summary(const hb_summary_row *a, const hb_summary_row *b) {
     CHECK_D(a->tokens_per_j, b->tokens_per_j);
     CHECK_I(a->energy_valid, b->energy_valid);
     CHECK_U(a->energy_flags, b->energy_flags);
+    CHECK_D(a->energy_counter_j, b->energy_counter_j);
+    CHECK_D(a->energy_integral_j, b->energy_integral_j);
+    CHECK_D(a->energy_ratio, b->energy_ratio);
+    CHECK_D(a->peak_w, b->peak_w);
+    CHECK_D(a->idle_w, b->idle_w);
+    CHECK_D(a->energy_net_j, b->energy_net_j);
+    CHECK_D(a->host_energy_j, b->host_energy_j);
+    CHECK_D(a->host_avg_w, b->host_avg_w);
+    CHECK_STR(a->energy_source, b->energy_source);
+    CHECK_STR(a->meter, b->meter);
     CHECK_MSG(memcmp(a, b, sizeof *a) == 0, "summary rows differ bytewise (case %d rank %d)",
               (int)b->case_id, (int)b->rank);
 }
@@ -390,6 +494,25 @@ static void compare_record(const hb_record *a, const hb_record *b) {
     CHECK_I(a->energy_valid, b->energy_valid);
     CHECK_U(a->energy_flags, b->energy_flags);
     for (int i = 0; i < HB_FP_LEN; i++) CHECK_D(a->fingerprint[i], b->fingerprint[i]);
+    CHECK_D(a->energy_j, b->energy_j);
+    CHECK_D(a->energy_ratio, b->energy_ratio);
+    CHECK_D(a->avg_w, b->avg_w);
+    CHECK_D(a->peak_w, b->peak_w);
+    CHECK_D(a->idle_w, b->idle_w);
+    CHECK_D(a->energy_net_j, b->energy_net_j);
+    CHECK_D(a->host_energy_j, b->host_energy_j);
+    CHECK_D(a->power_hz, b->power_hz);
+    CHECK_D(a->max_gap_s, b->max_gap_s);
+    CHECK_STR(a->meter, b->meter);
+    CHECK_STR(a->energy_source, b->energy_source);
+    CHECK_D(a->power_limit_w_start, b->power_limit_w_start);
+    CHECK_D(a->power_limit_w_end, b->power_limit_w_end);
+    CHECK_D(a->sm_clock_mhz_start, b->sm_clock_mhz_start);
+    CHECK_D(a->sm_clock_mhz_end, b->sm_clock_mhz_end);
+    CHECK_D(a->mem_clock_mhz_start, b->mem_clock_mhz_start);
+    CHECK_D(a->mem_clock_mhz_end, b->mem_clock_mhz_end);
+    CHECK_D(a->temperature_c_start, b->temperature_c_start);
+    CHECK_D(a->temperature_c_end, b->temperature_c_end);
 }
 
 /* ---- tests ---- */
@@ -422,9 +545,19 @@ static void test_roundtrip(const char *path, int force) {
     hb_device_row dev[2];
     known_devices(dev);
     CHECK_I(r->n_devices, 2);
+    hb_idle_row idle[2];
+    known_idle_rows(idle);
     for (int i = 0; i < 2 && i < r->n_devices; i++) {
         compare_device(&r->devices[i], &dev[i]);
         CHECK_D(r->idle_w[i], known_idle[i]);
+        const hb_idle_row *x = &r->idle[i];
+        CHECK_I(x->rank, idle[i].rank);
+        CHECK_D(x->idle_w, idle[i].idle_w);
+        CHECK_D(x->seconds, idle[i].seconds);
+        CHECK_STR(x->method, idle[i].method);
+        CHECK_U(x->flags, idle[i].flags);
+        CHECK_I(x->n_samples, idle[i].n_samples);
+        CHECK_STR(x->meter, idle[i].meter);
     }
 
     hb_case c[2];
@@ -755,6 +888,12 @@ static void test_killed(const char *dir) {
         CHECK_STR(r->meta.status, "incomplete");
         CHECK_I(r->n_cases, 1);
         CHECK_I(r->n_rows, 2);
+        /* no /idle_info in this file: the rows come from /idle, method "" (not recorded) */
+        if (r->n_devices == 2) {
+            CHECK_STR(r->idle[0].method, "");
+            CHECK_D(r->idle[0].idle_w, 42.5);
+            CHECK_I(r->idle[1].rank, 1);
+        }
         if (r->n_cases == 1) CHECK_I(r->cases[0].n_ranks, 2);
         hb_results_free(r);
     }
