@@ -84,7 +84,16 @@ static const char *const help_run =
     "  --force            overwrite --out if it exists\n"
     "  --json             one JSON object per case on stdout instead of the table\n"
     "  --no-progress      no progress line on stderr\n"
-    "  --no-ceilings      do not measure CPU gemm/stream ceilings (MFU and BW% become NaN)\n";
+    "  --no-ceilings      do not measure CPU gemm/stream ceilings (MFU and BW% become NaN)\n"
+    "energy (backends/ENERGY.md):\n"
+    "  --power-hz H       power sampler rate during each timed window, 0 = off  [20]\n"
+    "  --idle-seconds S   idle power measured per device before the first case,\n"
+    "                     0 = skip                                              [3]\n"
+    "distributed (mpirun / srun; a plain run is a single rank):\n"
+    "  --schedule S       concurrent (every rank runs each case at once) | serial [concurrent]\n"
+    "  --case-timeout S   a rank whose record is later than S s after dispatch is 'lost'\n"
+    "                     [300 + 20 x min_seconds]\n"
+    "  --share-devices    allow more ranks on a node than devices (ranks share round-robin)\n";
 
 static const char *const help_list =
     "usage: hetbench list models|workloads|backends\n"
@@ -210,12 +219,44 @@ static const run_flag case_flags[] = {
     {"--min-iters", "min_iters"}, {"--min-seconds", "min_seconds"}, {"--max-iters", "max_iters"},
 };
 
-static int cmd_run(int argc, char **argv, const char *command_line) {
-    if (wants_help(argc, argv)) { fputs(help_run, stdout); return 0; }
+/* Rank 0 reads the plan; the others get its canonical YAML (the plan file may exist on rank
+ * 0's node only). Every rank ends with the same cases. */
+static hb_status load_plan(int rank, const char *plan_path, int have_workload, const hb_kv *kv, int n_kv,
+                           hb_plan *plan, hb_err *err) {
+    hb_status s = HB_OK;
+    if (rank == 0) {
+        if (plan_path) s = hb_plan_from_file(plan_path, kv, n_kv, plan, err);
+        else if (have_workload) s = hb_plan_from_args(kv, n_kv, plan, err);
+        else s = hb_plan_from_string(HB_DEFAULT_PLAN, "default plan", kv, n_kv, plan, err);
+    }
+    int st = s;
+    MPI_Bcast(&st, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (st != HB_OK) return (hb_status)st;
+    long long len = rank == 0 ? (long long)strlen(plan->yaml) + 1 : 0;
+    MPI_Bcast(&len, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
+    char *text = rank == 0 ? plan->yaml : malloc((size_t)len);
+    if (!text) return hb_errf(err, HB_ERR_NOMEM, "out of host memory");
+    MPI_Bcast(text, (int)len, MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (rank != 0) {
+        s = hb_plan_from_string(text, "plan from rank 0", NULL, 0, plan, err);
+        free(text);
+    }
+    return s;
+}
+
+static int cmd_run(int argc, char **argv, const char *command_line, int rank) {
+    if (wants_help(argc, argv)) {
+        if (rank == 0) fputs(help_run, stdout);
+        return 0;
+    }
+    if (rank != 0) { /* usage errors are printed once */
+        if (!freopen("/dev/null", "w", stderr)) return 2;
+    }
     hb_kv kv[HB_ARRAY_LEN(case_flags)];
     int n_kv = 0, have_workload = 0;
-    const char *plan_path = NULL, *out_path = NULL, *backend = "auto";
-    int force = 0, json = 0, progress = isatty(STDERR_FILENO), calibrate = 1;
+    const char *plan_path = NULL, *out_path = NULL, *backend = "auto", *schedule = "concurrent";
+    int force = 0, json = 0, progress = rank == 0 && isatty(STDERR_FILENO), calibrate = 1, share = 0;
+    double case_timeout = 0, power_hz = 20, idle_seconds = 3;
     for (int i = 0; i < argc; i++) {
         char *a = argv[i], *val = NULL;
         char name[64];
@@ -226,12 +267,15 @@ static int cmd_run(int argc, char **argv, const char *command_line) {
         if (strcmp(name, "--json") == 0) { json = 1; continue; }
         if (strcmp(name, "--no-progress") == 0) { progress = 0; continue; }
         if (strcmp(name, "--no-ceilings") == 0) { calibrate = 0; continue; }
+        if (strcmp(name, "--share-devices") == 0) { share = 1; continue; }
         const char *key = NULL;
         int known = 0;
         for (int f = 0; f < HB_ARRAY_LEN(case_flags); f++)
             if (strcmp(name, case_flags[f].flag) == 0) { key = case_flags[f].key; known = 1; }
-        if (!known && strcmp(name, "--plan") && strcmp(name, "--out") && strcmp(name, "--backend"))
-            return usage_error("run", "unknown option '%s'", a);
+        static const char *const options[] = {"--plan", "--out", "--backend", "--schedule", "--case-timeout",
+                                              "--power-hz", "--idle-seconds"};
+        for (int f = 0; f < HB_ARRAY_LEN(options); f++) known |= strcmp(name, options[f]) == 0;
+        if (!known) return usage_error("run", "unknown option '%s'", a);
         if (!val) {
             if (i + 1 >= argc) return usage_error("run", "%s: missing value", name);
             val = argv[++i];
@@ -239,7 +283,23 @@ static int cmd_run(int argc, char **argv, const char *command_line) {
         if (strcmp(name, "--plan") == 0) plan_path = val;
         else if (strcmp(name, "--out") == 0) out_path = val;
         else if (strcmp(name, "--backend") == 0) backend = val;
-        else {
+        else if (strcmp(name, "--schedule") == 0) schedule = val;
+        else if (strcmp(name, "--power-hz") == 0 || strcmp(name, "--idle-seconds") == 0) {
+            int hz = strcmp(name, "--power-hz") == 0;
+            char *end = NULL;
+            double v = strtod(val, &end);
+            if (!*val || *end || !(v >= 0) || v > (hz ? 1000 : 3600))
+                return usage_error("run", hz ? "--power-hz: '%s' is not a rate from 0 (off) to 1000 Hz"
+                                             : "--idle-seconds: '%s' is not a number of seconds from 0 to 3600",
+                                   val);
+            if (hz) power_hz = v;
+            else idle_seconds = v;
+        } else if (strcmp(name, "--case-timeout") == 0) {
+            char *end = NULL;
+            case_timeout = strtod(val, &end);
+            if (!*val || *end || !(case_timeout > 0))
+                return usage_error("run", "--case-timeout: '%s' is not a positive number of seconds", val);
+        } else {
             for (int j = 0; j < n_kv; j++)
                 if (strcmp(kv[j].key, key) == 0) return usage_error("run", "%s given twice", name);
             kv[n_kv++] = (hb_kv){key, val};
@@ -249,15 +309,19 @@ static int cmd_run(int argc, char **argv, const char *command_line) {
     if (out_path && !*out_path) return usage_error("run", "--out: empty file name%s", "");
     if (plan_path && have_workload)
         return usage_error("run", "--workload cannot be combined with --plan%s (put the workloads in the plan)", "");
+    if (strcmp(schedule, "concurrent") != 0 && strcmp(schedule, "serial") != 0)
+        return usage_error("run", "--schedule: unknown value '%s' (accepted: concurrent, serial)", schedule);
+    static const char *const backends[] = {"auto", "cpu", "cuda", "hip"};
+    int bk = 0;
+    for (int i = 0; i < HB_ARRAY_LEN(backends); i++) bk |= strcmp(backend, backends[i]) == 0;
+    if (!bk) return usage_error("run", "--backend: unknown backend '%s' (accepted: auto, cpu, cuda, hip)", backend);
 
     hb_plan plan = {0};
     hb_err err = {{0}};
-    hb_status s;
-    if (plan_path) s = hb_plan_from_file(plan_path, kv, n_kv, &plan, &err);
-    else if (have_workload) s = hb_plan_from_args(kv, n_kv, &plan, &err);
-    else s = hb_plan_from_string(HB_DEFAULT_PLAN, "default plan", kv, n_kv, &plan, &err);
+    hb_status s = load_plan(rank, plan_path, have_workload, kv, n_kv, &plan, &err);
     if (s != HB_OK) {
         fprintf(stderr, "hetbench run: %s\n", err.msg);
+        hb_plan_free(&plan);
         return s == HB_ERR_INPUT ? 2 : 1;
     }
     char default_out[64];
@@ -278,7 +342,9 @@ static int cmd_run(int argc, char **argv, const char *command_line) {
 
     hb_run_opts o = {.out_path = out_path, .force = force, .backend = backend, .json = json,
                      .progress = progress, .calibrate = calibrate, .command_line = command_line,
-                     .stop = &g_stop, .out = stdout};
+                     .stop = &g_stop, .out = stdout, .case_timeout_s = case_timeout,
+                     .serial = strcmp(schedule, "serial") == 0, .share_devices = share,
+                     .power_hz = power_hz, .idle_seconds = idle_seconds};
     int n_failed = 0;
     s = hb_run(&plan, &o, &n_failed, &err);
     hb_plan_free(&plan);
@@ -287,7 +353,7 @@ static int cmd_run(int argc, char **argv, const char *command_line) {
         return (s == HB_ERR_INPUT || s == HB_ERR_TOO_LARGE) ? 2 : 1;
     }
     if (n_failed) {
-        fprintf(stderr, "hetbench run: %d case%s failed (see the table and %s)\n", n_failed,
+        fprintf(stderr, "hetbench run: %d (case, rank) pair%s failed (see the table and %s)\n", n_failed,
                 n_failed > 1 ? "s" : "", out_path);
         return 1;
     }
@@ -323,23 +389,14 @@ int main(int argc, char **argv) {
         strncat(command_line, argv[i], sizeof command_line - strlen(command_line) - 1);
     }
     if (wants_help(argc - 2, argv + 2))
-        return strcmp(cmd, "run") == 0 ? cmd_run(argc - 2, argv + 2, command_line) : cmd_info(argc - 2, argv + 2);
+        return strcmp(cmd, "run") == 0 ? cmd_run(argc - 2, argv + 2, command_line, 0) : cmd_info(argc - 2, argv + 2);
 
     int provided = 0;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-    int rank = 0, size = 1, rc;
+    int rank = 0, rc;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    if (size > 1) {
-        if (rank == 0)
-            fprintf(stderr, "hetbench: this build runs one rank per job (the distributed coordinator is not "
-                            "built yet); run without mpirun\n");
-        rc = 2;
-    } else if (strcmp(cmd, "run") == 0) {
-        rc = cmd_run(argc - 2, argv + 2, command_line);
-    } else {
-        rc = cmd_info(argc - 2, argv + 2);
-    }
+    if (strcmp(cmd, "run") == 0) rc = cmd_run(argc - 2, argv + 2, command_line, rank);
+    else rc = cmd_info(argc - 2, argv + 2);
     MPI_Finalize();
     return rc;
 }

@@ -1,6 +1,10 @@
-/* run.h - `hetbench run`: open the backend, check every case fits, measure the ceilings,
- * create the results file, then set up / measure / tear down each case, writing the file
- * after every case and printing a table row (or a JSON line). */
+/* run.h - `hetbench run` across the ranks of MPI_COMM_WORLD (a singleton too).
+ *
+ * Before dispatch (collectives allowed, every failure agreed on by all ranks): placement and
+ * binding (hwloc), backend, fit check, ceilings, /devices gathered on rank 0, file created.
+ * Dispatch (no collective): rank 0 sends each case to the ranks, runs its own part, and
+ * collects records point to point with a deadline, so a dead or hung rank is recorded as
+ * `lost` and cannot stop the others' results from being written. */
 #ifndef HB_RUN_H
 #define HB_RUN_H
 
@@ -22,6 +26,9 @@ typedef struct hb_run_opts {
     const char *command_line;
     volatile sig_atomic_t *stop;   /* set by a signal handler */
     FILE *out;                     /* table / JSON (stdout) */
+    double case_timeout_s;         /* deadline for a rank's record, from dispatch; <= 0: default */
+    int serial;                    /* --schedule serial: one rank at a time */
+    int share_devices;             /* allow more ranks than devices */
 } hb_run_opts;
 
 /* Returns HB_OK when every case ran (n_failed counts (case, rank) pairs that failed),
@@ -29,11 +36,7 @@ typedef struct hb_run_opts {
  * HB_ERR_INTERRUPTED when stopped by a signal (the file holds every completed case). */
 hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_err *err);
 
-/* Builds the /summary row of one record (exposed for tests). */
-void hb_summary_fill(const hb_case *c, const hb_cost *cost, const hb_record *rec,
-                     const hb_device_row *dev, hb_summary_row *row);
-
-/* Device row of an open backend (ceilings unset: NaN). */
-void hb_device_row_fill(const hb_backend *be, int rank, hb_device_row *row);
+/* The default deadline of a case: generous, scaled from its min_seconds. */
+double hb_case_timeout_default(const hb_case *c);
 
 #endif

@@ -1,0 +1,428 @@
+/* run.c - the coordinator: `hetbench run` across the ranks of MPI_COMM_WORLD (see run.h).
+ *
+ * Rank 0 is the coordinator and also a worker. Messages after dispatch are point to point:
+ *   rank 0 -> r   TAG_CMD  int64[2] {CMD_RUN, case index} | {CMD_STOP, 0}
+ *   r -> rank 0   TAG_REC  a packed hb_record (fixed part, iteration times, power trace)
+ * Rank 0 polls for records with MPI_Iprobe until the case's deadline; a rank that misses it
+ * is `lost` and gets no further cases. At the end, if a rank was lost, rank 0 closes the file
+ * and calls MPI_Abort, since MPI_Finalize would wait for the lost rank forever. */
+#include "run.h"
+
+#include <math.h>
+#include <mpi.h>
+#include <omp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "energy.h"
+#include "hb_version.h"
+#include "output.h"
+#include "topology.h"
+#include "worker.h"
+
+enum { TAG_CMD = 11, TAG_REC = 12 };
+enum { CMD_RUN = 1, CMD_STOP = 2, CMD_EXIT = 3 };
+
+double hb_case_timeout_default(const hb_case *c) { return 300.0 + 20.0 * c->min_seconds; }
+
+static double case_timeout(const hb_run_opts *o, const hb_case *c) {
+    return o->case_timeout_s > 0 ? o->case_timeout_s : hb_case_timeout_default(c);
+}
+
+/* The watchdog of a rank's own case: a rank still inside a case 10 s after the coordinator
+ * gave up on it ends itself, so that a hung rank cannot keep the job alive (the coordinator
+ * has recorded it as lost by then). */
+static void on_watchdog(int sig) {
+    (void)sig;
+    static const char msg[] = "hetbench: this rank exceeded its case deadline (--case-timeout); exiting\n";
+    ssize_t rc = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)rc;
+    _exit(4);
+}
+
+static void watchdog_arm(double seconds) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_watchdog;
+    sigaction(SIGALRM, &sa, NULL);
+    alarm(seconds > 0 ? (unsigned)ceil(seconds + 10) : 0);
+}
+
+/* ---- agreement before dispatch: the first failing rank's status and message, on all ranks ---- */
+static hb_status agree(hb_status s, hb_err *err, int rank, int size) {
+    int mine = s != HB_OK ? rank : size, first = size;
+    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (first == size) return HB_OK;
+    struct {
+        int status;
+        char msg[sizeof err->msg];
+    } m = {0};
+    if (rank == first) {
+        m.status = s;
+        char host[64] = "";
+        gethostname(host, sizeof host - 1);
+        if (size > 1) snprintf(m.msg, sizeof m.msg, "rank %d (%s): %.900s", rank, host, err->msg);
+        else snprintf(m.msg, sizeof m.msg, "%s", err->msg);
+    }
+    MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, first, MPI_COMM_WORLD);
+    return hb_errf(err, (hb_status)m.status, "%s", m.msg);
+}
+
+/* ---- records on the wire ---- */
+static void *pack_record(const hb_record *r, int *nbytes) {
+    hb_record h = *r;
+    h.iter_seconds = h.power = NULL;
+    size_t n = sizeof h + (size_t)r->n_iters * sizeof(double) + (size_t)r->n_power * 2 * sizeof(double);
+    char *buf = malloc(n);
+    if (!buf) return NULL;
+    memcpy(buf, &h, sizeof h);
+    if (r->n_iters) memcpy(buf + sizeof h, r->iter_seconds, (size_t)r->n_iters * sizeof(double));
+    if (r->n_power)
+        memcpy(buf + sizeof h + (size_t)r->n_iters * sizeof(double), r->power, (size_t)r->n_power * 2 * sizeof(double));
+    *nbytes = (int)n;
+    return buf;
+}
+
+static hb_status unpack_record(const char *buf, int nbytes, hb_record *r) {
+    memset(r, 0, sizeof *r);
+    if (nbytes < (int)sizeof *r) return HB_ERR_INTERNAL;
+    memcpy(r, buf, sizeof *r);
+    r->iter_seconds = r->power = NULL;
+    size_t want = sizeof *r + (size_t)r->n_iters * sizeof(double) + (size_t)r->n_power * 2 * sizeof(double);
+    if ((size_t)nbytes != want || r->n_iters < 0 || r->n_power < 0) return HB_ERR_INTERNAL;
+    r->iter_seconds = r->n_iters ? malloc((size_t)r->n_iters * sizeof(double)) : NULL;
+    r->power = r->n_power ? malloc((size_t)r->n_power * 2 * sizeof(double)) : NULL;
+    if ((r->n_iters && !r->iter_seconds) || (r->n_power && !r->power)) return HB_ERR_NOMEM;
+    if (r->n_iters) memcpy(r->iter_seconds, buf + sizeof *r, (size_t)r->n_iters * sizeof(double));
+    if (r->n_power)
+        memcpy(r->power, buf + sizeof *r + (size_t)r->n_iters * sizeof(double), (size_t)r->n_power * 2 * sizeof(double));
+    return HB_OK;
+}
+
+static void lost_record(hb_record *r, int case_id, int rank, const char *msg) {
+    hb_record_init(r, case_id, rank);
+    snprintf(r->status, sizeof r->status, "lost");
+    snprintf(r->error, sizeof r->error, "%.255s", msg);
+    r->energy_counter_j = r->energy_integral_j = NAN;
+    r->energy_flags = HB_ENERGY_NO_METER;
+    for (int j = 0; j < HB_FP_LEN; j++) r->fingerprint[j] = NAN;
+}
+
+/* ---- this rank's device ---- */
+static hb_status open_device(hb_worker *w, const hb_run_opts *o, int local_rank, int local_size, hb_err *err) {
+    hb_topology *topo = NULL;
+    hb_placement p;
+    hb_status s = hb_topology_load(&topo, err);
+    if (s == HB_OK) s = hb_topology_place(topo, local_rank, local_size, o->backend, o->share_devices, &p, err);
+    if (s == HB_OK) s = hb_topology_bind(topo, &p, err);
+    int synthetic = topo ? hb_topology_is_synthetic(topo) : 0;
+    hb_topology_free(topo);
+    if (s != HB_OK) return s;
+    /* a CPU rank uses the cores it is bound to, unless the user said otherwise */
+    if (!p.has_device && !synthetic && !getenv("OMP_NUM_THREADS") && p.n_cpus > 0) omp_set_num_threads(p.n_cpus);
+    HB_TRY(hb_backend_open(p.backend, p.has_device ? p.device_index : 0, &w->be, err));
+    if (p.has_device && strcmp(w->be->info.pci_bus_id, p.accel.pci_bus_id) != 0 && w->be->info.pci_bus_id[0])
+        return hb_errf(err, HB_ERR_INTERNAL,
+                       "%s device %d has PCI bus id %s but topology placed this rank on %s (device order "
+                       "differs: set CUDA_DEVICE_ORDER=PCI_BUS_ID)",
+                       p.backend, p.device_index, w->be->info.pci_bus_id, p.accel.pci_bus_id);
+    hb_device_row_fill(w->be, w->rank, &w->dev);
+    w->dev.numa_node = p.numa_node;
+    snprintf(w->dev.cpuset, sizeof w->dev.cpuset, "%.63s", p.cpuset);
+    /* the device's meter (NVML / ROCm SMI / RAPL, else none with the reason) and, for a GPU
+     * rank, the host's RAPL */
+    HB_TRY(hb_meter_open_for_device(&w->be->info, &w->meter, err));
+    HB_TRY(hb_meter_open_host(&w->be->info, &w->mo.host, err));
+    hb_energy_device_fill(w->meter, w->mo.host, &w->dev);
+    return HB_OK;
+}
+
+static void meta_fill(const hb_plan *plan, const hb_run_opts *o, const hb_device_row *devs, int size,
+                      hb_run_meta *m) {
+    memset(m, 0, sizeof *m);
+    snprintf(m->version, sizeof m->version, "%s", HB_VERSION);
+    snprintf(m->git, sizeof m->git, "%s", HB_GIT);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(m->created_utc, sizeof m->created_utc, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(m->command_line, sizeof m->command_line, "%s", o->command_line ? o->command_line : "");
+    m->plan = plan->yaml;
+    m->mpi_size = size;
+    const char *job = getenv("SLURM_JOB_ID");
+    snprintf(m->slurm_job_id, sizeof m->slurm_job_id, "%s", job ? job : "");
+    snprintf(m->status, sizeof m->status, "incomplete");
+    /* distinct hosts in rank order */
+    for (int r = 0; r < size; r++) {
+        int seen = 0;
+        for (int q = 0; q < r && !seen; q++) seen = strcmp(devs[q].host, devs[r].host) == 0;
+        if (seen) continue;
+        size_t len = strlen(m->hosts);
+        if (len + strlen(devs[r].host) + 2 >= sizeof m->hosts) break;
+        snprintf(m->hosts + len, sizeof m->hosts - len, "%s%s", len ? "," : "", devs[r].host);
+    }
+}
+
+/* ---- rank 0: collect the records of `ranks` for case c until the deadline ---- */
+static void collect(hb_record *recs, int *want, int size, int case_id, double deadline, int *alive) {
+    int pending = 0;
+    for (int r = 1; r < size; r++) pending += want[r];
+    char *buf = NULL;
+    while (pending > 0) {
+        int flag = 0;
+        MPI_Status st;
+        MPI_Iprobe(MPI_ANY_SOURCE, TAG_REC, MPI_COMM_WORLD, &flag, &st);
+        if (flag) {
+            int n = 0, r = st.MPI_SOURCE;
+            MPI_Get_count(&st, MPI_BYTE, &n);
+            char *nb = realloc(buf, (size_t)n);
+            if (!nb) break;
+            buf = nb;
+            MPI_Recv(buf, n, MPI_BYTE, r, TAG_REC, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            hb_record rec;
+            hb_status us = unpack_record(buf, n, &rec);
+            if (!want[r] || us != HB_OK || rec.case_id != case_id) {
+                hb_record_free(&rec);
+                continue; /* a stale or malformed record: not this case's */
+            }
+            hb_record_free(&recs[r]);
+            recs[r] = rec;
+            recs[r].rank = r;
+            want[r] = 0;
+            pending--;
+            continue;
+        }
+        if (hb_now_s() > deadline) break;
+        usleep(200);
+    }
+    free(buf);
+    for (int r = 1; r < size; r++)
+        if (want[r]) alive[r] = 0; /* recs[r] already says lost */
+}
+
+static void send_cmd(int r, int cmd, int64_t arg, MPI_Request *req, int64_t *slot) {
+    slot[0] = cmd;
+    slot[1] = arg;
+    MPI_Isend(slot, 2, MPI_INT64_T, r, TAG_CMD, MPI_COMM_WORLD, req);
+}
+
+/* ---- the worker loop of ranks > 0 ---- */
+static void worker_loop(hb_worker *w, const hb_plan *plan, const hb_run_opts *o) {
+    for (;;) {
+        int64_t cmd[2];
+        if (MPI_Recv(cmd, 2, MPI_INT64_T, 0, TAG_CMD, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS) return;
+        if (cmd[0] == CMD_EXIT) _exit(1); /* a rank was lost: MPI_Finalize would wait for it */
+        if (cmd[0] != CMD_RUN || cmd[1] < 0 || cmd[1] >= plan->n_cases) return;
+        hb_record rec;
+        watchdog_arm(case_timeout(o, &plan->cases[cmd[1]]));
+        hb_worker_run_case(w, &plan->cases[cmd[1]], &rec);
+        watchdog_arm(0);
+        int n = 0;
+        void *buf = pack_record(&rec, &n);
+        if (buf) MPI_Send(buf, n, MPI_BYTE, 0, TAG_REC, MPI_COMM_WORLD);
+        free(buf);
+        hb_record_free(&rec);
+    }
+}
+
+/* ---- rank 0: one case on every alive rank; returns 1 if a stop was requested ---- */
+static int run_case_everywhere(hb_worker *w, const hb_plan *plan, int i, const hb_run_opts *o, int size,
+                               int *alive, hb_record *recs) {
+    const hb_case *c = &plan->cases[i];
+    double timeout = case_timeout(o, c);
+    int *want = calloc((size_t)size, sizeof *want);
+    MPI_Request *req = calloc((size_t)size, sizeof *req);
+    int64_t *slots = calloc((size_t)size * 2, sizeof *slots);
+    char msg[256];
+    for (int r = 0; r < size; r++) {
+        req[r] = MPI_REQUEST_NULL;
+        if (alive[r]) snprintf(msg, sizeof msg, "rank %d sent no record within the %.0f s deadline (dead or hung; "
+                                                "--case-timeout)", r, timeout);
+        else snprintf(msg, sizeof msg, "rank %d was lost earlier in this run", r);
+        lost_record(&recs[r], c->id, r, msg);
+    }
+    int stop = 0;
+    if (!o->serial) {
+        double deadline = hb_now_s() + timeout;
+        for (int r = 1; r < size; r++)
+            if (alive[r]) {
+                send_cmd(r, CMD_RUN, i, &req[r], &slots[2 * r]);
+                want[r] = 1;
+            }
+        hb_record_free(&recs[0]);
+        watchdog_arm(timeout);
+        stop |= hb_worker_run_case(w, c, &recs[0]) == HB_ERR_INTERRUPTED;
+        watchdog_arm(0);
+        collect(recs, want, size, c->id, deadline, alive);
+    } else {
+        hb_record_free(&recs[0]);
+        watchdog_arm(timeout);
+        stop |= hb_worker_run_case(w, c, &recs[0]) == HB_ERR_INTERRUPTED;
+        watchdog_arm(0);
+        for (int r = 1; r < size && !stop; r++) {
+            if (!alive[r]) continue;
+            double deadline = hb_now_s() + timeout;
+            send_cmd(r, CMD_RUN, i, &req[r], &slots[2 * r]);
+            want[r] = 1;
+            collect(recs, want, size, c->id, deadline, alive);
+            stop |= o->stop && *o->stop;
+        }
+    }
+    /* commands to ranks that answered have been received; the others are abandoned */
+    for (int r = 1; r < size; r++)
+        if (req[r] != MPI_REQUEST_NULL) {
+            if (alive[r]) MPI_Wait(&req[r], MPI_STATUS_IGNORE);
+            else MPI_Request_free(&req[r]);
+        }
+    for (int r = 0; r < size; r++) stop |= strcmp(recs[r].status, "interrupted") == 0;
+    free(want);
+    free(req);
+    free(slots);
+    return stop || (o->stop && *o->stop);
+}
+
+hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_err *err) {
+    int rank = 0, size = 1, local_rank = 0, local_size = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm node;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
+    MPI_Comm_rank(node, &local_rank);
+    MPI_Comm_size(node, &local_size);
+    MPI_Comm_free(&node);
+    FILE *out = o->out ? o->out : stdout;
+    *n_failed = 0;
+
+    hb_worker w = {.rank = rank, .mo = {.power_hz = o->power_hz, .stop = o->stop}};
+    hb_device_row *devs = NULL;
+    hb_record *recs = NULL;
+    int *alive = NULL;
+    hb_h5 *h5 = NULL;
+    hb_status s = hb_fault_parse(getenv("HETBENCH_FAULT"), w.faults, &w.n_faults, err);
+    if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
+    /* the output is checked before anything slow happens */
+    if (rank == 0 && !o->force && access(o->out_path, F_OK) == 0)
+        s = hb_errf(err, HB_ERR_INPUT, "%s: file exists (use --force to overwrite)", o->out_path);
+    if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
+    s = open_device(&w, o, local_rank, local_size, err);
+    if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
+    s = hb_worker_check_fit(&w, plan->cases, plan->n_cases, err);
+    if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
+    /* idle baseline: every rank at once, before anything heats the devices */
+    hb_idle_row idle_row = {.rank = rank};
+    s = hb_idle_baseline(w.meter, o->idle_seconds, o->power_hz, o->stop, &idle_row, err);
+    if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
+    w.mo.idle_w = idle_row.idle_w;
+    if (o->calibrate) s = hb_worker_calibrate(&w, plan->cases, plan->n_cases, rank == 0 && o->progress, err);
+    if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
+
+    devs = calloc((size_t)size, sizeof *devs);
+    int ok = devs != NULL, all_ok = 0;
+    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (!all_ok) {
+        s = hb_errf(err, HB_ERR_NOMEM, "out of host memory");
+        goto out;
+    }
+    MPI_Gather(&w.dev, (int)sizeof w.dev, MPI_BYTE, devs, (int)sizeof w.dev, MPI_BYTE, 0, MPI_COMM_WORLD);
+    hb_idle_row *idles = rank == 0 ? calloc((size_t)size, sizeof *idles) : NULL;
+    MPI_Gather(&idle_row, (int)sizeof idle_row, MPI_BYTE, idles, (int)sizeof idle_row, MPI_BYTE, 0,
+               MPI_COMM_WORLD);
+    if (rank == 0) {
+        hb_run_meta meta;
+        meta_fill(plan, o, devs, size, &meta);
+        double *idle = malloc((size_t)size * sizeof *idle);
+        for (int r = 0; idle && idles && r < size; r++) idle[r] = idles[r].idle_w;
+        s = idle && idles ? hb_h5_create(o->out_path, o->force, &meta, devs, size, idle, &h5, err) : HB_ERR_NOMEM;
+        if (s == HB_OK) s = hb_h5_write_idle(h5, idles, size, err);
+        free(idle);
+    }
+    free(idles);
+    if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
+
+    /* ---- dispatch: from here on, no collective ---- */
+    if (rank != 0) {
+        worker_loop(&w, plan, o);
+        goto out;
+    }
+    recs = calloc((size_t)size, sizeof *recs);
+    alive = malloc((size_t)size * sizeof *alive);
+    for (int r = 0; r < size; r++) alive[r] = 1;
+    if (!o->json) hb_print_header(out, &devs[0], size);
+    int stopped = 0, done = 0;
+    for (int i = 0; i < plan->n_cases && !stopped; i++) {
+        const hb_case *c = &plan->cases[i];
+        char label[160];
+        hb_case_label(c, label, sizeof label);
+        if (o->progress) fprintf(stderr, "\r\033[K[%d/%d] %s ...", i + 1, plan->n_cases, label);
+        stopped = run_case_everywhere(&w, plan, i, o, size, alive, recs);
+        if (o->progress) fprintf(stderr, "\r\033[K");
+        hb_cost k;
+        hb_case_cost(c, &k);
+        /* interrupted records are not results: --resume runs them again */
+        int n = 0;
+        hb_summary_row *rows = calloc((size_t)size, sizeof *rows);
+        hb_record *keep = calloc((size_t)size, sizeof *keep);
+        for (int r = 0; r < size; r++) {
+            if (strcmp(recs[r].status, "interrupted") == 0) continue;
+            hb_summary_fill(c, &k, &recs[r], &devs[r], &rows[n]);
+            keep[n++] = recs[r];
+            if (strcmp(recs[r].status, "ok") != 0) (*n_failed)++;
+        }
+        if (n > 0) s = hb_h5_write_case(h5, c, &k, keep, rows, n, err);
+        for (int j = 0; j < n; j++) {
+            if (o->json) {
+                hb_print_json(out, label, &rows[j], &keep[j]);
+            } else {
+                hb_print_row(out, label, &rows[j]);
+                if (strcmp(keep[j].status, "ok") != 0) fprintf(out, "             ^ %s\n", keep[j].error);
+            }
+        }
+        fflush(out);
+        free(rows);
+        free(keep);
+        for (int r = 0; r < size; r++) hb_record_free(&recs[r]), memset(&recs[r], 0, sizeof recs[r]);
+        if (s != HB_OK) break;
+        if (!stopped) done = i + 1;
+    }
+    int lost = 0;
+    for (int r = 1; r < size; r++) lost += !alive[r];
+    const char *status = (s == HB_OK && !stopped) ? "complete" : "incomplete";
+    hb_status cs = hb_h5_close(h5, status, s == HB_OK ? err : NULL);
+    h5 = NULL;
+    if (s == HB_OK) s = cs;
+    if (s == HB_OK && stopped)
+        s = hb_errf(err, HB_ERR_INTERRUPTED, "stopped by a signal: %d of %d cases complete in %s (status "
+                    "incomplete; finish with --resume %s)", done, plan->n_cases, o->out_path, o->out_path);
+    if (s == HB_OK && !o->json) fprintf(out, "# results: %s\n", o->out_path);
+    fflush(out);
+    /* only now that the file is closed: workers leave their loop, to MPI_Finalize, or, when a
+     * rank was lost (MPI_Finalize would wait for it), straight out */
+    for (int r = 1; r < size; r++)
+        if (alive[r]) {
+            int64_t cmd[2] = {lost ? CMD_EXIT : CMD_STOP, 0};
+            MPI_Send(cmd, 2, MPI_INT64_T, r, TAG_CMD, MPI_COMM_WORLD);
+        }
+    if (lost) {
+        fflush(out);
+        fprintf(stderr, "hetbench run: %d rank%s lost (dead or hung); results are in %s; aborting the job so "
+                        "that it does not wait for them\n", lost, lost > 1 ? "s" : "", o->out_path);
+        fflush(stderr);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+        _exit(1); /* MPI_Abort may only end this process (mpirun --enable-recovery) */
+    }
+
+out:
+    if (h5) hb_h5_close(h5, "incomplete", NULL);
+    free(recs);
+    free(alive);
+    free(devs);
+    hb_meter_close(w.meter);
+    hb_meter_close(w.mo.host);
+    hb_backend_close(w.be);
+    return s;
+}

@@ -1,0 +1,178 @@
+/* worker.c - one rank's work on one case (see worker.h). */
+#include "worker.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "stats.h"
+
+hb_status hb_fault_parse(const char *spec, hb_fault *faults, int *n, hb_err *err) {
+    *n = 0;
+    if (!spec || !*spec) return HB_OK;
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", spec);
+    char *save1 = NULL;
+    for (char *item = strtok_r(buf, ";", &save1); item; item = strtok_r(NULL, ";", &save1)) {
+        if (*n >= HB_MAX_FAULTS)
+            return hb_errf(err, HB_ERR_INPUT, "HETBENCH_FAULT: more than %d faults", HB_MAX_FAULTS);
+        hb_fault f = {.rank = -1, .case_id = -1, .kind = HB_FAULT_NONE};
+        char *save2 = NULL;
+        for (char *kv = strtok_r(item, ",", &save2); kv; kv = strtok_r(NULL, ",", &save2)) {
+            char *eq = strchr(kv, '=');
+            if (!eq)
+                return hb_errf(err, HB_ERR_INPUT, "HETBENCH_FAULT: '%s' is not key=value (keys: rank, case, kind)", kv);
+            *eq = 0;
+            const char *k = kv, *v = eq + 1;
+            char *end = NULL;
+            if (strcmp(k, "rank") == 0 || strcmp(k, "case") == 0) {
+                long x = strcmp(v, "*") == 0 ? -1 : strtol(v, &end, 10);
+                if (strcmp(v, "*") != 0 && (!*v || *end || x < 0))
+                    return hb_errf(err, HB_ERR_INPUT, "HETBENCH_FAULT: %s=%s is not a non-negative integer or *", k, v);
+                if (k[0] == 'r') f.rank = (int)x;
+                else f.case_id = (int)x;
+            } else if (strcmp(k, "kind") == 0) {
+                if (strcmp(v, "error") == 0) f.kind = HB_FAULT_ERROR;
+                else if (strcmp(v, "abort") == 0) f.kind = HB_FAULT_ABORT;
+                else if (strcmp(v, "hang") == 0) f.kind = HB_FAULT_HANG;
+                else if (strcmp(v, "exit") == 0) f.kind = HB_FAULT_EXIT;
+                else return hb_errf(err, HB_ERR_INPUT, "HETBENCH_FAULT: kind=%s (accepted: error, abort, hang, exit)", v);
+            } else {
+                return hb_errf(err, HB_ERR_INPUT, "HETBENCH_FAULT: unknown key '%s' (accepted: rank, case, kind)", k);
+            }
+        }
+        if (f.kind == HB_FAULT_NONE) return hb_errf(err, HB_ERR_INPUT, "HETBENCH_FAULT: a fault needs kind=");
+        faults[(*n)++] = f;
+    }
+    return HB_OK;
+}
+
+static hb_fault_kind fault_for(const hb_worker *w, int case_id) {
+    for (int i = 0; i < w->n_faults; i++) {
+        const hb_fault *f = &w->faults[i];
+        if ((f->rank < 0 || f->rank == w->rank) && (f->case_id < 0 || f->case_id == case_id)) return f->kind;
+    }
+    return HB_FAULT_NONE;
+}
+
+static void fail_record(hb_record *rec, const char *status, const char *msg) {
+    snprintf(rec->status, sizeof rec->status, "%s", status);
+    snprintf(rec->error, sizeof rec->error, "%.255s", msg);
+    for (int j = 0; j < HB_FP_LEN; j++) rec->fingerprint[j] = NAN;
+    rec->energy_counter_j = rec->energy_integral_j = NAN;
+    rec->energy_valid = 0;
+    rec->energy_flags |= HB_ENERGY_NO_METER;
+}
+
+hb_status hb_worker_run_case(hb_worker *w, const hb_case *c, hb_record *rec) {
+    hb_record_init(rec, c->id, w->rank);
+    if (w->mo.stop && *w->mo.stop) {
+        fail_record(rec, "interrupted", "stopped by a signal before the case started");
+        return HB_ERR_INTERRUPTED;
+    }
+    switch (fault_for(w, c->id)) {
+    case HB_FAULT_ERROR:
+        fail_record(rec, "failed", "injected fault (HETBENCH_FAULT kind=error)");
+        return HB_OK;
+    case HB_FAULT_ABORT:
+        abort();
+    case HB_FAULT_EXIT:
+        _exit(3);
+    case HB_FAULT_HANG:
+        for (;;) pause(); /* signals still set the stop flag; the coordinator's deadline ends us */
+    default:
+        break;
+    }
+    hb_err werr = {{0}};
+    hb_workload *wl = NULL;
+    w->be->err[0] = 0;
+    hb_status s = hb_workload_setup(w->be, c, &wl, &werr);
+    if (s == HB_OK) s = hb_measure_case(w->be, w->meter, wl, c, &w->mo, rec, &werr);
+    hb_workload_free(wl);
+    if (s == HB_ERR_INTERRUPTED) {
+        hb_record_free(rec); /* iteration times and power trace */
+        fail_record(rec, "interrupted", "stopped by a signal during the case");
+        return HB_ERR_INTERRUPTED;
+    }
+    if (s != HB_OK) fail_record(rec, "failed", werr.msg[0] ? werr.msg : hb_status_str(s));
+    return HB_OK;
+}
+
+/* ---- ceilings: what MFU and bandwidth utilisation divide by ---- */
+static hb_status measure_rate(hb_worker *w, hb_case *c, double *rate, hb_err *err) {
+    hb_workload *wl = NULL;
+    hb_record rec = {0};
+    hb_cost k;
+    HB_TRY(hb_case_cost(c, &k));
+    hb_status s = hb_workload_setup(w->be, c, &wl, err);
+    if (s == HB_OK) s = hb_measure_case(w->be, NULL, wl, c, NULL, &rec, err);
+    if (s == HB_OK) {
+        hb_stats st;
+        hb_stats_compute(rec.iter_seconds, rec.n_iters, &st);
+        /* the best iteration: a ceiling is what the device can do, not its average */
+        *rate = (c->workload == HB_WL_STREAM ? k.bytes : k.flops) / st.min;
+    }
+    hb_record_free(&rec);
+    hb_workload_free(wl);
+    return s;
+}
+
+hb_status hb_worker_calibrate(hb_worker *w, const hb_case *cases, int n_cases, int verbose, hb_err *err) {
+    hb_device_row *d = &w->dev;
+    if (d->peak_gbps > 0) return HB_OK; /* datasheet figures */
+    int used[HB_DTYPE_COUNT] = {0};
+    used[HB_F32] = 1;
+    for (int i = 0; i < n_cases; i++)
+        if (cases[i].workload != HB_WL_STREAM) used[cases[i].dtype] = 1;
+    hb_case c = {.seed = 42, .warmup_iters = 1, .min_iters = 3, .min_seconds = 0.3, .max_iters = 1000};
+    if (verbose) fprintf(stderr, "hetbench: measuring the %s ceilings (gemm, stream)...\n", w->be->info.backend);
+    char src[128] = "measured:";
+    for (int dt = 0; dt < HB_DTYPE_COUNT; dt++) {
+        if (!used[dt]) continue;
+        c.workload = HB_WL_GEMM;
+        c.dtype = (hb_dtype)dt;
+        c.m = c.n = c.k = 1024;
+        double r = NAN;
+        hb_status s = measure_rate(w, &c, &r, err);
+        if (s == HB_ERR_UNSUPPORTED) continue;
+        HB_TRY(s);
+        double tf = r / 1e12;
+        if (dt == HB_F32) d->peak_tflops_f32 = tf;
+        if (dt == HB_BF16) d->peak_tflops_bf16 = tf;
+        if (dt == HB_F16) d->peak_tflops_f16 = tf;
+        if (dt == HB_FP8_E4M3) d->peak_tflops_fp8 = tf;
+        strncat(src, dt == HB_F32 ? " gemm 1024^3 " : ",", sizeof src - strlen(src) - 1);
+        strncat(src, hb_dtype_name((hb_dtype)dt), sizeof src - strlen(src) - 1);
+    }
+    c.workload = HB_WL_STREAM;
+    c.stream_op = HB_STREAM_TRIAD;
+    c.stream_n = 1 << 25;
+    double bw = NAN;
+    HB_TRY(measure_rate(w, &c, &bw, err));
+    d->peak_gbps = bw / 1e9;
+    strncat(src, "; stream triad 3x128MiB (best iteration)", sizeof src - strlen(src) - 1);
+    snprintf(d->peak_source, sizeof d->peak_source, "%s", src);
+    return HB_OK;
+}
+
+hb_status hb_worker_check_fit(hb_worker *w, const hb_case *cases, int n_cases, hb_err *err) {
+    int64_t free_b = 0, total_b = 0;
+    HB_TRY(w->be->ops->mem_info(w->be, &free_b, &total_b));
+    for (int i = 0; i < n_cases; i++) {
+        const hb_case *c = &cases[i];
+        hb_cost k;
+        HB_TRY(hb_case_cost(c, &k));
+        if (k.mem_bytes > free_b) {
+            char label[160];
+            hb_case_label(c, label, sizeof label);
+            return hb_errf(err, HB_ERR_TOO_LARGE,
+                           "case %d (%s): needs %.2f GiB of memory, the %s device has %.2f GiB available "
+                           "(of %.2f GiB); use fewer layers, a smaller batch or shorter sequences",
+                           c->id, label, (double)k.mem_bytes / (1 << 30), w->be->info.backend,
+                           (double)free_b / (1 << 30), (double)total_b / (1 << 30));
+        }
+    }
+    return HB_OK;
+}

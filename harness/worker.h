@@ -1,0 +1,50 @@
+/* worker.h - what every rank (rank 0 too) does with a case: fault injection, workload
+ * setup, the timed window, teardown; and the rank's device: placement, backend, meter,
+ * ceilings. No MPI here: the coordinator (run.c) moves the records. */
+#ifndef HB_WORKER_H
+#define HB_WORKER_H
+
+#include <signal.h>
+
+#include "../backends/meter.h"
+#include "../results/results.h"
+#include "measure.h"
+
+/* HETBENCH_FAULT: a testing aid. ';'-separated faults "rank=R,case=C,kind=K" with
+ * K = error (the case fails with a message), abort (the process aborts), hang (the process
+ * stops answering), exit (the process exits 3). case=* or rank=* match any. */
+typedef enum hb_fault_kind { HB_FAULT_NONE = 0, HB_FAULT_ERROR, HB_FAULT_ABORT, HB_FAULT_HANG, HB_FAULT_EXIT } hb_fault_kind;
+
+typedef struct hb_fault {
+    int rank;      /* -1: any */
+    int case_id;   /* -1: any */
+    hb_fault_kind kind;
+} hb_fault;
+
+#define HB_MAX_FAULTS 16
+
+typedef struct hb_worker {
+    int rank;
+    hb_backend *be;
+    hb_meter *meter;
+    hb_device_row dev;            /* this rank's /devices row (ceilings included) */
+    hb_measure_opts mo;
+    int n_faults;
+    hb_fault faults[HB_MAX_FAULTS];
+} hb_worker;
+
+/* Parses HETBENCH_FAULT (NULL or "" = none); HB_ERR_INPUT with a message on a bad spec. */
+hb_status hb_fault_parse(const char *spec, hb_fault *faults, int *n, hb_err *err);
+
+/* Runs case c on this rank and fills rec (status ok | failed | interrupted). Returns
+ * HB_ERR_INTERRUPTED when a stop was requested, else HB_OK (a failed case is a record, not an
+ * error). */
+hb_status hb_worker_run_case(hb_worker *w, const hb_case *c, hb_record *rec);
+
+/* Measures the device's gemm/stream ceilings into w->dev when it has no datasheet peak. */
+hb_status hb_worker_calibrate(hb_worker *w, const hb_case *cases, int n_cases, int verbose, hb_err *err);
+
+/* Every case must fit in the device's free memory. */
+hb_status hb_worker_check_fit(hb_worker *w, const hb_case *cases, int n_cases, hb_err *err);
+
+#endif

@@ -1,0 +1,7 @@
+# Multi-rank runs under mpirun on the CPU backend: one file with every rank, fault isolation
+# (error / abort / hang), signals and --resume.
+find_program(HB_MPIRUN NAMES mpirun mpiexec)
+if(HB_MPIRUN)
+  add_test(NAME test_mpi COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_mpi.sh $<TARGET_FILE:hetbench> ${HB_MPIRUN})
+  set_tests_properties(test_mpi PROPERTIES LABELS "mpi" SKIP_RETURN_CODE 77 TIMEOUT 600 RUN_SERIAL TRUE)
+endif()

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# test_mpi.sh HETBENCH MPIRUN - the distributed contract on the CPU backend:
+#  - mpirun -np 4 writes one file with 4 ranks per case;
+#  - an injected error fails that (case, rank) only; an aborted or hung rank is `lost` and
+#    every other result is still written;
+#  - SIGTERM mid-run leaves a valid `incomplete` file; --resume completes it; --resume with a
+#    different plan is refused.
+set -u
+HB=$1
+MPIRUN=$2
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export OMP_NUM_THREADS=1
+fails=0 checks=0
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+PY=""
+for p in python3 /usr/bin/python3; do "$p" -c "import h5py" 2>/dev/null && { PY=$p; break; }; done
+[[ -n $PY ]] || { echo "SKIP: no python3 with h5py" >&2; exit 77; }
+
+# Plain mpirun propagates exit codes but takes the whole job down when a rank dies;
+# --enable-recovery keeps the other ranks alive but always exits 0 (Open MPI 4.1): the
+# dead/hung-rank cases use it and check the file and the message instead (README "Clusters").
+MPI=("$MPIRUN" --oversubscribe --bind-to none)
+MPI_FT=("$MPIRUN" --oversubscribe --bind-to none --enable-recovery)
+FAST=(--min-seconds 0 --min-iters 3 --warmup 0 --no-ceilings --no-progress --backend cpu --share-devices)
+CASES=(--workload gemm,decode --model tiny --m 32 --n 32 --k 32 --prompt 8 --gen 4 --batch 1,2)
+
+# check FILE PYTHON-ASSERTIONS: run assertions with f = h5py.File, s = summary, st = status
+check() {
+  checks=$((checks + 1))
+  "$PY" - "$1" "$2" <<'PY' || fail "h5 check on $1: $2"
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+s = f["summary"][:]
+st = f.attrs["status"]; st = st.decode() if isinstance(st, bytes) else st
+def status(case, rank):
+    return [r["status"].decode() for r in s if r["case_id"] == case and r["rank"] == rank]
+exec(sys.argv[2])
+PY
+}
+
+run() { # run EXPECTED_RC OUT -- args
+  local want=$1 out=$2; shift 3
+  checks=$((checks + 1))
+  timeout 300 "$@" >"$T/$out.out" 2>"$T/$out.err"
+  local rc=$?
+  [[ $want == any || $rc -eq $want ]] || fail "$out: exit $rc, expected $want: $(tail -5 "$T/$out.err")"
+}
+
+# ---- 4 ranks, one file ----
+run 0 four -- "${MPI[@]}" -np 4 "$HB" run "${CASES[@]}" "${FAST[@]}" --out "$T/four.h5"
+check "$T/four.h5" '
+assert st == "complete", st
+assert f.attrs["mpi_size"] == 4
+assert len(f["devices"]) == 4 and sorted(f["devices"]["rank"]) == [0, 1, 2, 3]
+assert len(s) == 4 * 3, len(s)
+for c in range(3):
+    assert sorted(r["rank"] for r in s if r["case_id"] == c) == [0, 1, 2, 3]
+    assert all(status(c, r) == ["ok"] for r in range(4))
+    assert len(f["cases/%04d" % c].keys()) == 4
+# identical workloads: every rank computed the same function
+fp = [f["cases/0001/rank%d" % r].attrs["fingerprint"] for r in range(4)]
+assert all((x == fp[0]).all() for x in fp), fp
+'
+
+# ---- an injected error: that (case, rank) fails, the rest runs; exit 1 ----
+HETBENCH_FAULT="rank=2,case=1,kind=error" run 1 err -- "${MPI[@]}" -np 4 "$HB" run "${CASES[@]}" "${FAST[@]}" --out "$T/err.h5"
+check "$T/err.h5" '
+assert st == "complete", st
+assert status(1, 2) == ["failed"], status(1, 2)
+assert all(status(c, r) == ["ok"] for c in range(3) for r in range(4) if (c, r) != (1, 2))
+e = f["cases/0001/rank2"].attrs["error"]; e = e.decode() if isinstance(e, bytes) else e
+assert "injected" in e, e
+'
+
+# ---- an aborted rank: lost from that case on, everything else written ----
+HETBENCH_FAULT="rank=3,case=1,kind=abort" run any abort -- "${MPI_FT[@]}" -np 4 "$HB" run "${CASES[@]}" "${FAST[@]}" --case-timeout 20 --out "$T/abort.h5"
+check "$T/abort.h5" '
+assert st == "complete", st
+assert status(0, 3) == ["ok"]
+assert status(1, 3) == ["lost"] and status(2, 3) == ["lost"], (status(1, 3), status(2, 3))
+assert all(status(c, r) == ["ok"] for c in range(3) for r in range(3))
+'
+
+# ---- a hung rank: lost after the deadline ----
+HETBENCH_FAULT="rank=1,case=0,kind=hang" run any hang -- "${MPI_FT[@]}" -np 3 "$HB" run "${CASES[@]}" "${FAST[@]}" --case-timeout 4 --out "$T/hang.h5"
+check "$T/hang.h5" '
+assert [status(c, 1) for c in range(3)] == [["lost"]] * 3
+assert all(status(c, r) == ["ok"] for c in range(3) for r in (0, 2))
+e = f["cases/0000/rank1"].attrs["error"]; e = e.decode() if isinstance(e, bytes) else e
+assert "deadline" in e, e
+'
+grep -q "1 rank lost" "$T/abort.err" || fail "no lost-rank message: $(cat "$T/abort.err")"
+grep -q "1 rank lost" "$T/hang.err" || fail "no 'lost' message on stderr: $(cat "$T/hang.err")"
+
+# ---- serial schedule: same file shape ----
+run 0 serial -- "${MPI[@]}" -np 2 "$HB" run "${CASES[@]}" "${FAST[@]}" --schedule serial --out "$T/serial.h5"
+check "$T/serial.h5" 'assert len(s) == 6 and all(x == b"ok" for x in s["status"])'
+
+echo "test_mpi.sh: $checks checks, $fails failed" >&2
+[[ $fails -eq 0 ]]
