@@ -1,0 +1,132 @@
+/* compare.c - `hetbench compare BASE.h5 NEW.h5`: the regression gate.
+ *
+ * Rows are matched on (case signature, device model, backend, rank). For each match: the ratio
+ * new/base of the headline rate with the interval [new_lo / base_hi, new_hi / base_lo] from the
+ * two bootstrap CIs, and the ratio of J per total token where both have valid energy. A match
+ * is a regression when NEW is slower than BASE by more than PCT percent AND the two 95% CIs do
+ * not overlap (new_hi < base_lo): a difference inside the run-to-run noise never fails the gate.
+ * Without a CI on either side (fewer than 2 iterations) the ratio alone decides. A case that
+ * ran in BASE but failed in NEW fails the gate too. */
+#include "report.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int same_key(const hb_report *ra, const hb_rentry *a, const hb_report *rb, const hb_rentry *b) {
+    const hb_rgroup *ga = &ra->groups[a->group], *gb = &rb->groups[b->group];
+    return hb_sig_cmp(&ga->sig, &gb->sig) == 0 && !strcmp(ga->device, gb->device) &&
+           !strcmp(ga->backend, gb->backend) && a->row->rank == b->row->rank;
+}
+
+static void fmt_ci(char *buf, size_t len, double v, double lo, double hi) {
+    if (!isfinite(v)) snprintf(buf, len, "n/a");
+    else if (isfinite(lo) && isfinite(hi)) snprintf(buf, len, "%.4f [%.4f, %.4f]", v, lo, hi);
+    else snprintf(buf, len, "%.4f [no CI]", v);
+}
+
+hb_status hb_compare_files(const char *base, const char *new_path, double max_regression_pct,
+                           FILE *out, hb_compare_summary *sum, hb_err *err) {
+    memset(sum, 0, sizeof *sum);
+    hb_report *rb = NULL, *rn = NULL;
+    const char *pb[1] = {base}, *pn[1] = {new_path};
+    HB_TRY(hb_report_load(pb, 1, &rb, err));
+    hb_status st = hb_report_load(pn, 1, &rn, err);
+    if (st != HB_OK) {
+        hb_report_free(rb);
+        return st;
+    }
+    char *seen = calloc((size_t)rn->n_entries + 1, 1);
+    if (!seen) {
+        hb_report_free(rb);
+        hb_report_free(rn);
+        return hb_errf(err, HB_ERR_NOMEM, "compare: out of memory");
+    }
+    double limit = 1.0 - max_regression_pct / 100.0;
+    fprintf(out, "# hetbench compare: NEW / BASE per (case, device, rank); regression: slower by more than %g%% "
+                 "with non-overlapping 95%% CIs\n", max_regression_pct);
+    fprintf(out, "# base: %s (hetbench %s)\n# new:  %s (hetbench %s)\n", base, rb->files[0].r->meta.version,
+            new_path, rn->files[0].r->meta.version);
+    fprintf(out, "%-44s %-28s %4s %12s %12s %-9s %-30s %-10s %s\n", "# case", "device (backend)", "rank",
+            "base rate", "new rate", "unit", "ratio [95% CI]", "J/tok", "verdict");
+    for (int i = 0; i < rb->n_entries; i++) {
+        const hb_rentry *a = &rb->entries[i];
+        const hb_rentry *b = NULL;
+        for (int j = 0; j < rn->n_entries && !b; j++)
+            if (!seen[j] && same_key(rb, a, rn, &rn->entries[j])) {
+                b = &rn->entries[j];
+                seen[j] = 1;
+            }
+        const hb_rgroup *g = &rb->groups[a->group];
+        char dev[64];
+        snprintf(dev, sizeof dev, "%.40s (%s)", g->device, g->backend);
+        if (!b) {
+            sum->n_only_base++;
+            fprintf(out, "%-44.44s %-28.28s %4d %12s %12s %-9s %-30s %-10s %s\n", g->label, dev, a->row->rank, "", "",
+                    "", "", "", "only in base");
+            continue;
+        }
+        sum->n_matched++;
+        const hb_summary_row *x = a->row, *y = b->row;
+        const char *verdict;
+        char ratio[64] = "", jr[32] = "n/a";
+        if (strcmp(x->status, "ok") != 0) {
+            verdict = "base not ok (not compared)";
+        } else if (strcmp(y->status, "ok") != 0) {
+            verdict = "FAILED in new";
+            sum->n_failed_new++;
+        } else {
+            double r = y->rate / x->rate;
+            double lo = y->rate_ci_lo / x->rate_ci_hi, hi = y->rate_ci_hi / x->rate_ci_lo;
+            int have_ci = isfinite(x->rate_ci_lo) && isfinite(x->rate_ci_hi) && isfinite(y->rate_ci_lo) &&
+                          isfinite(y->rate_ci_hi);
+            int slower_out = have_ci ? y->rate_ci_hi < x->rate_ci_lo : r < 1.0;
+            int faster_out = have_ci ? y->rate_ci_lo > x->rate_ci_hi : r > 1.0;
+            fmt_ci(ratio, sizeof ratio, r, have_ci ? lo : NAN, have_ci ? hi : NAN);
+            if (!isfinite(r)) {
+                verdict = "no rate (not compared)";
+            } else if (r < limit && slower_out) {
+                verdict = "REGRESSION";
+                sum->n_regressions++;
+            } else if (r < 1.0 && slower_out) {
+                verdict = "slower, within the limit";
+                sum->n_slower_noise++;
+            } else if (r < 1.0) {
+                verdict = "slower, within noise";
+                sum->n_slower_noise++;
+            } else if (faster_out) {
+                verdict = "faster";
+                sum->n_faster++;
+                if (r > 1.0 + max_regression_pct / 100.0) sum->n_improvements++;
+            } else {
+                verdict = "same (within noise)";
+            }
+            if (x->energy_valid && y->energy_valid && isfinite(x->j_per_token_total) && isfinite(y->j_per_token_total))
+                snprintf(jr, sizeof jr, "%.4f", y->j_per_token_total / x->j_per_token_total);
+        }
+        fprintf(out, "%-44.44s %-28.28s %4d %12.5g %12.5g %-9s %-30s %-10s %s\n", g->label, dev, x->rank, x->rate,
+                y->rate, x->rate_unit, ratio, jr, verdict);
+    }
+    for (int j = 0; j < rn->n_entries; j++) {
+        if (seen[j]) continue;
+        const hb_rentry *b = &rn->entries[j];
+        const hb_rgroup *g = &rn->groups[b->group];
+        char dev[64];
+        snprintf(dev, sizeof dev, "%.40s (%s)", g->device, g->backend);
+        sum->n_only_new++;
+        fprintf(out, "%-44.44s %-28.28s %4d %12s %12s %-9s %-30s %-10s %s\n", g->label, dev, b->row->rank, "", "", "",
+                "", "", "only in new");
+    }
+    free(seen);
+    hb_report_free(rb);
+    hb_report_free(rn);
+    if (sum->n_matched == 0)
+        return hb_errf(err, HB_ERR_INPUT, "%s and %s have no case in common (matched on case, device, backend and rank)",
+                       base, new_path);
+    fprintf(out, "# %d matched: %d regression%s, %d failed in new, %d slower within noise or limit, %d faster "
+                 "(%d by more than %g%%); %d only in base, %d only in new\n",
+            sum->n_matched, sum->n_regressions, sum->n_regressions == 1 ? "" : "s", sum->n_failed_new,
+            sum->n_slower_noise, sum->n_faster, sum->n_improvements, max_regression_pct, sum->n_only_base,
+            sum->n_only_new);
+    return HB_OK;
+}

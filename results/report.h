@@ -1,0 +1,231 @@
+/* report.h - from results files to answers: groups with combined metrics (report), cost per
+ * token (prices), claim verdicts (check) and the regression gate (compare).
+ *
+ * How numbers are combined is written once, in results/REPORT.md; in short:
+ *   group     = case signature x device model x backend, across ranks and files;
+ *   rate      = mean of the per-device rates (every device is one (file, case, rank) row);
+ *   95% CI    = envelope of the per-device bootstrap CIs: [min ci_lo, max ci_hi];
+ *   latency   = p50/p95 of the pooled iteration times of every device in the group;
+ *   energy    = over rows with valid energy only: J/token = sum J / sum tokens, W = sum J / sum s.
+ * Errors: HB_ERR_INPUT with a one-line message (exit 2); everything else is a bug or no memory. */
+#ifndef HB_REPORT_H
+#define HB_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "results.h"
+
+/* Token kinds, in this order everywhere: input, output, total. */
+enum { HB_TOK_IN = 0, HB_TOK_OUT, HB_TOK_TOTAL, HB_TOK_N };
+
+/* ---------------------------------------------------------------- prices */
+
+typedef struct hb_pvalue {
+    double value;              /* NaN when the file does not give it */
+    char source[256];
+    char date[16];             /* YYYY-MM or YYYY-MM-DD */
+} hb_pvalue;
+
+typedef enum hb_price_unit {
+    HB_PRICE_PER_DEVICE_HOUR = 0, /* "gpu-hour" (also "device-hour") */
+    HB_PRICE_PER_CORE_HOUR,       /* x the device row's n_compute_units (CPU cores) */
+    HB_PRICE_PER_NODE_HOUR,       /* the whole node per device: one rank per node */
+} hb_price_unit;
+
+typedef struct hb_price_tier {
+    char name[64];
+    hb_pvalue usd_per_hour;    /* per `unit` */
+    int includes_energy;       /* the price already pays for power (cloud rental): no energy term */
+} hb_price_tier;
+
+typedef struct hb_price_device {
+    char name[128];            /* what the prices file calls it */
+    int n_match;
+    char match[8][128];        /* case-insensitive substrings of /devices name; "*" = any */
+    char backend[16];          /* "" = any backend */
+    hb_price_unit unit;
+    int n_tiers;
+    hb_price_tier tiers[16];
+    hb_pvalue all_in_kw;       /* power per device incl. its share of the host; NaN unknown */
+    hb_pvalue usd_per_kwh;     /* overrides the file's energy defaults when set */
+    hb_pvalue pue;
+    int line;
+} hb_price_device;
+
+typedef struct hb_prices {
+    char path[512];
+    char currency[8];
+    char default_tier[64];
+    hb_pvalue usd_per_kwh;     /* file-wide energy price and PUE */
+    hb_pvalue pue;
+    int n_devices;
+    hb_price_device *devices;
+} hb_prices;
+
+hb_status hb_prices_load(const char *path, hb_prices **out, hb_err *err);
+void hb_prices_free(hb_prices *p); /* NULL is a no-op */
+/* The first device entry (file order) one of whose patterns is a case-insensitive substring of
+ * `device` and whose backend (if given) equals `backend`; NULL when none. */
+const hb_price_device *hb_prices_match(const hb_prices *p, const char *device, const char *backend);
+/* The tier `name` of d (NULL name: the file's default_tier, else d's first tier); NULL if none. */
+const hb_price_tier *hb_prices_tier(const hb_prices *p, const hb_price_device *d, const char *name);
+
+/* Cost of one token kind:
+ *   usd_per_mtok = usd_per_hour * 1e6 / (tokens_per_s * 3600)
+ *                + usd_per_kwh * pue * j_per_token * 1e6 / 3.6e6     (energy term)
+ * The energy term is 0 when the tier includes energy, NaN when j_per_token is NaN.
+ * Returns NaN when tokens_per_s is not > 0. */
+double hb_cost_usd_per_mtok(double usd_per_hour, double tokens_per_s, double energy_usd_per_mtok);
+double hb_cost_energy_usd_per_mtok(double usd_per_kwh, double pue, double j_per_token);
+
+/* ---------------------------------------------------------------- report */
+
+/* Case signature: what must be equal for two measurements to be the same case. */
+typedef struct hb_sig {
+    char workload[16];
+    char model[64];
+    char dtype[8];
+    char stream_op[8];
+    int64_t layers, batch, prompt, gen, seq, m, n, k, stream_n;
+} hb_sig;
+
+/* Total order of signatures (workload gemm, stream, prefill, decode, others; then the keys). */
+int hb_sig_cmp(const hb_sig *a, const hb_sig *b);
+
+/* One (file, case, rank) measurement. */
+typedef struct hb_rentry {
+    int file;                       /* index into hb_report.files */
+    const hb_result_case *rc;       /* the case (attributes, cost, records) */
+    const hb_record *rec;           /* this rank's record, NULL when the file has none */
+    const hb_summary_row *row;      /* this rank's /summary row */
+    const hb_device_row *dev;       /* /devices row of the rank, NULL when missing */
+    int group;                      /* index into hb_report.groups */
+} hb_rentry;
+
+typedef enum hb_fp_state { HB_FP_NONE = 0, HB_FP_OK, HB_FP_MISMATCH } hb_fp_state;
+
+typedef struct hb_rgroup {
+    hb_sig sig;
+    char label[160];                /* hb_case_label of the first entry */
+    char device[128], backend[16], vendor[32];
+    int n_entries;                  /* rows (ok or not) */
+    int *entries;                   /* indices into hb_report.entries */
+    int n_ok, n_failed;             /* devices counted = n_ok */
+
+    char rate_unit[16];
+    double rate, rate_lo, rate_hi;  /* mean of per-device rates; CI envelope */
+    double tps[HB_TOK_N], tps_lo[HB_TOK_N], tps_hi[HB_TOK_N];
+    double lat_p50_s, lat_p95_s;    /* pooled iteration times (prefill/decode only) */
+    double flops_per_s, bytes_per_s, mfu, bw_util; /* means */
+    double mem_bytes;               /* device memory the case allocates */
+    double peak_flops, peak_bps;    /* ceilings for the dtype (FLOP/s, B/s), NaN unknown */
+
+    int n_energy_valid, n_energy_invalid, n_no_meter;
+    uint32_t energy_flags;          /* union over the invalid rows */
+    double avg_w;                   /* sum J / sum window s over valid rows */
+    double j_per_tok[HB_TOK_N];     /* sum J / sum tokens over valid rows */
+    double tok_per_j, tok_per_j_min, tok_per_j_max; /* total tokens per J; per-device range */
+
+    /* cost (hb_report_price) */
+    int priced;                     /* 0: no price for this device */
+    char price_name[128], tier[64], price_source[320], cost_note[160];
+    double usd_per_hour;            /* per device */
+    int energy_included;            /* the tier's price pays for power: no energy term */
+    int energy_estimated;           /* energy term from all-in kW, not measured */
+    double usd_mtok[HB_TOK_N], usd_mtok_lo[HB_TOK_N], usd_mtok_hi[HB_TOK_N];
+    double usd_mtok_energy[HB_TOK_N];
+
+    /* numerics */
+    hb_fp_state fp;
+    double fp_max_rel;              /* largest relative difference seen (sum|x|, L2) */
+    double fp_tol;
+    char fp_ref[192];               /* reference device of the comparison */
+
+    /* provenance: distinct values joined by ", " */
+    char gemm_impl[96], driver[192], runtime[320], meter[96], versions[192], hosts[320], files[512];
+} hb_rgroup;
+
+typedef struct hb_rfile {
+    const char *path;
+    hb_results *r;
+} hb_rfile;
+
+typedef struct hb_report {
+    int n_files;
+    hb_rfile *files;
+    int n_entries;
+    hb_rentry *entries;
+    int n_groups;
+    hb_rgroup *groups;
+    int n_fp_mismatch;              /* groups flagged */
+    const hb_prices *prices;        /* borrowed; NULL: no cost */
+    char tier[64];                  /* tier asked for ("" = default) */
+} hb_report;
+
+/* Reads every file (all must be schema hetbench/1), joins /summary rows with their case,
+ * record and /devices row, groups them and computes every metric and the fingerprint check. */
+hb_status hb_report_load(const char *const *paths, int n_paths, hb_report **out, hb_err *err);
+/* Fills the cost fields of every group from `prices` (tier NULL: the file's default). */
+hb_status hb_report_price(hb_report *rep, const hb_prices *prices, const char *tier, hb_err *err);
+void hb_report_free(hb_report *rep); /* NULL is a no-op */
+
+/* Relative tolerance of fingerprint comparisons for a dtype name (f32 1e-3, bf16/f16 5e-2,
+ * fp8 1e-1; unknown: 1e-3). */
+double hb_report_fp_tol(const char *dtype);
+
+/* Writers: "md", "csv", "json", "html". HB_ERR_INPUT for an unknown format. */
+hb_status hb_report_write(const hb_report *rep, const char *format, FILE *f, hb_err *err);
+hb_status hb_report_write_html(const hb_report *rep, FILE *f, hb_err *err);
+
+/* Text helpers shared by the writers. hb_report_num: four significant digits, no exponent
+ * between 1e-3 and 1e9, "—" for NaN. */
+const char *hb_report_num(char *buf, size_t len, double v);
+const char *hb_report_flag_names(uint32_t flags, char *buf, size_t len);
+void hb_report_energy_note(const hb_rgroup *g, char *buf, size_t len);
+
+/* ---------------------------------------------------------------- claims */
+
+typedef enum hb_verdict {
+    HB_VERDICT_SUPPORTED = 0,
+    HB_VERDICT_REFUTED,
+    HB_VERDICT_INCONCLUSIVE,
+    HB_VERDICT_UNTESTABLE,
+} hb_verdict;
+const char *hb_verdict_name(hb_verdict v);
+
+typedef struct hb_claims hb_claims;
+
+typedef struct hb_claim_result {
+    hb_verdict verdict;
+    double value, lo, hi;           /* the compared quantity (ratio a/b, or a's value) and CI */
+    double threshold;
+    int n_pairs;                    /* pairs (ratio) or groups (value) used */
+    char why[256];                  /* untestable: why; otherwise a summary */
+} hb_claim_result;
+
+hb_status hb_claims_load(const char *path, hb_claims **out, hb_err *err);
+void hb_claims_free(hb_claims *c); /* NULL is a no-op */
+int hb_claims_count(const hb_claims *c);
+const char *hb_claims_id(const hb_claims *c, int i);
+int hb_claims_gate(const hb_claims *c, int i);
+const char *hb_claims_tier(const hb_claims *c, int i); /* the claim's price tier, NULL: default */
+/* Needs a priced report for cost metrics (untestable otherwise). `out` gets the evidence. */
+void hb_claims_eval(const hb_claims *c, int i, const hb_report *rep, hb_claim_result *res,
+                    FILE *out);
+/* The verdict line, text, source, selections and the numbers used, then hb_claims_eval's. */
+void hb_claims_print(const hb_claims *c, int i, const hb_report *rep, hb_claim_result *res,
+                     FILE *out);
+
+/* ---------------------------------------------------------------- compare */
+
+typedef struct hb_compare_summary {
+    int n_matched, n_regressions, n_slower_noise, n_faster, n_improvements, n_failed_new;
+    int n_only_base, n_only_new;
+} hb_compare_summary;
+
+/* Matches (signature, device, backend, rank) of base and new; writes the table to out. */
+hb_status hb_compare_files(const char *base, const char *new_path, double max_regression_pct,
+                           FILE *out, hb_compare_summary *sum, hb_err *err);
+
+#endif

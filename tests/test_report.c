@@ -1,0 +1,951 @@
+/* test_report.c - report, prices, claims and compare on synthetic results files with known
+ * numbers: every group value (rates, CI envelopes, pooled latency, energy over valid rows only,
+ * $/M tokens with and without the energy term, all-in-kW estimate, "no price"), the fingerprint
+ * check, each claim verdict, compare's exit codes (regression, improvement, noise, failed case,
+ * nothing matched), every bad input (truncated/foreign/unknown-schema HDF5, malformed prices and
+ * claims with file:line:field messages, bad flags) and the md/csv/json/html writers.
+ *
+ * Usage: test_report [REPORT.html] - with a path, the HTML report of the synthetic files (with a
+ * device name that tries HTML injection) is written there for the html parse/render tests. */
+#include <errno.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+
+#include "backends/dtype.h"
+#include "backends/meter.h"
+#include "harness/commands.h"
+#include "hbtest.h"
+#include "results/report.h"
+
+#define REL(a, b) CHECK_NEAR((a), (b), 1e-12 * fabs((double)(b)) + 1e-300)
+#define CHECK_NAN(a) CHECK_MSG(isnan((double)(a)), "%s = %.17g, expected NaN", #a, (double)(a))
+#define CHECK_CONTAINS(s, frag) CHECK_MSG(strstr((s), (frag)) != NULL, "'%s' lacks '%s'", (s), (frag))
+
+static char g_dir[256];
+
+static const char *path_in(const char *name, char *buf, size_t len) {
+    snprintf(buf, len, "%s/%s", g_dir, name);
+    return buf;
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Reads a whole file (or stream rewound) into a malloc'ed string. */
+static char *slurp_stream(FILE *f) {
+    fflush(f);
+    rewind(f);
+    size_t cap = 1 << 16, n = 0;
+    char *s = malloc(cap);
+    size_t got;
+    while (s && (got = fread(s + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (n + 1 == cap) s = realloc(s, cap *= 2);
+    }
+    if (s) s[n] = '\0';
+    return s;
+}
+
+/* ---- synthetic files ---- */
+
+static const char *const injected = "Test CPU <script>alert(1)</script> & \"co\"";
+
+static void device(hb_device_row *d, int rank, const char *host, const char *backend, const char *vendor,
+                   const char *name, double tf_bf16, double gbps, int cores) {
+    memset(d, 0, sizeof *d);
+    d->rank = rank;
+    snprintf(d->host, sizeof d->host, "%s", host);
+    snprintf(d->backend, sizeof d->backend, "%s", backend);
+    snprintf(d->vendor, sizeof d->vendor, "%s", vendor);
+    snprintf(d->name, sizeof d->name, "%s", name);
+    snprintf(d->driver, sizeof d->driver, "driver-%s", backend);
+    snprintf(d->runtime, sizeof d->runtime, "runtime-%s", backend);
+    snprintf(d->gemm_impl, sizeof d->gemm_impl, "blas-%s", backend);
+    d->numa_node = -1;
+    d->n_compute_units = cores;
+    d->peak_tflops_f32 = tf_bf16 / 10;
+    d->peak_tflops_bf16 = tf_bf16;
+    d->peak_tflops_f16 = tf_bf16;
+    d->peak_tflops_fp8 = 2 * tf_bf16;
+    d->peak_gbps = gbps;
+    d->power_limit_w = NAN;
+    snprintf(d->meter, sizeof d->meter, "test");
+}
+
+/* decode tiny[2L] bf16 B=batch P=16 G=8 (cost: batch output tokens per iteration) */
+static void decode_case(hb_case *c, hb_cost *k, int id, int batch) {
+    memset(c, 0, sizeof *c);
+    c->id = id;
+    c->workload = HB_WL_DECODE;
+    snprintf(c->model.name, sizeof c->model.name, "tiny");
+    c->model.n_layers = c->model.n_layers_full = 2;
+    c->dtype = HB_BF16;
+    c->batch = batch;
+    c->prompt = 16;
+    c->gen = 8;
+    c->seed = 42;
+    c->min_iters = 2;
+    c->max_iters = 100;
+    *k = (hb_cost){.flops = 1e9 * batch, .bytes = 2e9, .tokens_in = 0, .tokens_out = batch, .mem_bytes = 1000 + batch};
+}
+
+static void gemm_case(hb_case *c, hb_cost *k, int id) {
+    memset(c, 0, sizeof *c);
+    c->id = id;
+    c->workload = HB_WL_GEMM;
+    c->dtype = HB_BF16;
+    c->m = c->n = c->k = 64;
+    c->seed = 42;
+    *k = (hb_cost){.flops = 1e10, .bytes = 1e8, .mem_bytes = 5000};
+}
+
+typedef struct spec {
+    int rank;
+    const char *status;
+    int n;
+    double it[8];
+    double energy_j, window_s;     /* energy_j NaN: no meter */
+    int valid;
+    uint32_t flags;
+    double ci_lo, ci_hi, mfu, bw;
+    double fp[4];
+    int n_power;
+    double power[8];
+} spec;
+
+/* The /summary row of a record, as the harness defines its columns (results/SCHEMA.md); the
+ * report reads rates, CIs, MFU and energy from here and latency and fingerprints from records. */
+static void fill_row(const hb_case *c, const hb_cost *k, const hb_record *r, const hb_device_row *d,
+                     hb_summary_row *s) {
+    memset(s, 0, sizeof *s);
+    s->case_id = c->id;
+    s->rank = r->rank;
+    snprintf(s->workload, sizeof s->workload, "%s", hb_workload_name(c->workload));
+    int llm = c->workload == HB_WL_DECODE || c->workload == HB_WL_PREFILL;
+    snprintf(s->model, sizeof s->model, "%s", llm ? c->model.name : "");
+    snprintf(s->dtype, sizeof s->dtype, "%s", hb_dtype_name(c->dtype));
+    s->batch = llm ? c->batch : 0;
+    s->prompt = llm ? c->prompt : 0;
+    s->gen = c->workload == HB_WL_DECODE ? c->gen : 0;
+    s->layers = llm ? c->model.n_layers : 0;
+    s->m = c->m, s->n = c->n, s->k = c->k;
+    snprintf(s->backend, sizeof s->backend, "%s", d->backend);
+    snprintf(s->device, sizeof s->device, "%s", d->name);
+    snprintf(s->host, sizeof s->host, "%s", d->host);
+    snprintf(s->gemm_impl, sizeof s->gemm_impl, "%s", d->gemm_impl);
+    snprintf(s->status, sizeof s->status, "%s", r->status);
+    s->n_iters = r->n_iters;
+    s->window_s = r->window_s;
+    s->energy_valid = r->energy_valid;
+    s->energy_flags = r->energy_flags;
+    double sum = 0;
+    for (int64_t i = 0; i < r->n_iters; i++) sum += r->iter_seconds[i];
+    double per_s = r->n_iters > 0 ? (double)r->n_iters / sum : NAN;
+    s->iter_s_mean = r->n_iters > 0 ? sum / (double)r->n_iters : NAN;
+    s->tokens_per_s_in = k->tokens_in * per_s;
+    s->tokens_per_s_out = k->tokens_out * per_s;
+    s->tokens_per_s_total = (k->tokens_in + k->tokens_out) * per_s;
+    s->flops_per_s = k->flops * per_s;
+    s->bytes_per_s = k->bytes * per_s;
+    int gemm = c->workload == HB_WL_GEMM;
+    snprintf(s->rate_unit, sizeof s->rate_unit, gemm ? "FLOP/s" : "tokens/s");
+    s->rate = gemm ? s->flops_per_s : s->tokens_per_s_out;
+    s->rate_ci_lo = s->rate_ci_hi = s->mfu = s->bw_util = NAN;
+    s->latency_p50_s = s->latency_p95_s = NAN;
+    double e = r->energy_counter_j, n = (double)r->n_iters;
+    s->energy_j = e;
+    s->avg_w = e / r->window_s;
+    s->j_per_token_out = k->tokens_out > 0 ? e / (k->tokens_out * n) : NAN;
+    s->j_per_token_total = e / ((k->tokens_in + k->tokens_out) * n);
+    s->tokens_per_j = (k->tokens_in + k->tokens_out) > 0 ? (k->tokens_in + k->tokens_out) * n / e : NAN;
+}
+
+static void make(const hb_case *c, const hb_cost *k, const hb_device_row *dev, const spec *s, hb_record *r,
+                 hb_summary_row *row) {
+    memset(r, 0, sizeof *r);
+    r->case_id = c->id;
+    r->rank = s->rank;
+    snprintf(r->status, sizeof r->status, "%s", s->status);
+    r->n_iters = s->n;
+    r->iter_seconds = (double *)s->it;
+    r->window_s = s->window_s;
+    r->n_power = s->n_power;
+    r->power = s->n_power ? (double *)s->power : NULL;
+    r->energy_counter_j = s->energy_j;
+    r->energy_integral_j = NAN;
+    r->energy_valid = s->valid;
+    r->energy_flags = s->flags;
+    memcpy(r->fingerprint, s->fp, sizeof r->fingerprint);
+    fill_row(c, k, r, dev, row);
+    if (strcmp(s->status, "ok") != 0) return;
+    row->rate_ci_lo = s->ci_lo;
+    row->rate_ci_hi = s->ci_hi;
+    row->mfu = s->mfu;
+    row->bw_util = s->bw;
+}
+
+static hb_run_meta meta(const char *version, const char *hosts) {
+    hb_run_meta m;
+    memset(&m, 0, sizeof m);
+    snprintf(m.version, sizeof m.version, "%s", version);
+    snprintf(m.git, sizeof m.git, "g%s", version);
+    snprintf(m.created_utc, sizeof m.created_utc, "2025-01-02T03:04:05Z");
+    snprintf(m.command_line, sizeof m.command_line, "hetbench run (test)");
+    m.plan = "cases: []\n";
+    m.mpi_size = 2;
+    snprintf(m.hosts, sizeof m.hosts, "%s", hosts);
+    return m;
+}
+
+#define H100 "NVIDIA H100 80GB HBM3"
+#define MI300X "AMD Instinct MI300X"
+
+/* file A (version 0.1.0): two H100 ranks; case 0 decode B=1, case 1 decode B=4, case 2 gemm.
+ * file B (version 0.2.0-test): rank 0 an MI300X, rank 1 a CPU; cases 0 and 1 (same signatures). */
+static const spec A0 = {0, "ok", 4, {0.010, 0.010, 0.012, 0.008}, 20.0, 0.04, 1, 0, 95, 105, 0.3, 0.5,
+                        {1.0, 100.5, 10.02, 5}, 3, {0, 400, 0.02, 500, 0.04, 600}};
+static const spec A1 = {1, "ok", 4, {0.020, 0.020, 0.020, 0.020}, 10.0, 0.08, 0, HB_ENERGY_SHORT_WINDOW, 48, 52, 0.1, 0.3,
+                        {1.0, 100.5, 10.02, 5}, 0, {0}};
+static const spec A0b4 = {0, "ok", 4, {0.02, 0.02, 0.02, 0.02}, 40.0, 0.08, 1, 0, 190, 210, 0.4, 0.2, {2, 2, 2, 1}, 0, {0}};
+static const spec A1b4 = {1, "failed", 0, {0}, NAN, NAN, 0, HB_ENERGY_NO_METER, NAN, NAN, NAN, NAN, {NAN, NAN, NAN, NAN}, 0, {0}};
+static const spec A0g = {0, "ok", 3, {0.01, 0.01, 0.01}, NAN, 0.03, 0, HB_ENERGY_NO_METER, 0.9e12, 1.1e12, 0.5, 0.01,
+                         {3, 3, 3, 0}, 0, {0}};
+static const spec B0 = {0, "ok", 4, {0.005, 0.005, 0.005, 0.005}, 8.0, 0.02, 1, 0, 190, 210, 0.25, 0.6,
+                        {1.0, 110.0, 10.0, 7}, 0, {0}};
+static const spec B1 = {1, "ok", 2, {0.1, 0.1}, NAN, 0.2, 0, HB_ENERGY_NO_METER, 9, 11, 0.01, 0.02,
+                        {1.0, 100.0, 10.0, 5}, 0, {0}};
+static const spec B0b4 = {0, "ok", 4, {0.01, 0.01, 0.01, 0.01}, 16.0, 0.04, 0, HB_ENERGY_RATIO_BOUNDS, 380, 420, 0.5, 0.7,
+                          {2, 2, 2, 1}, 0, {0}};
+
+static hb_status write_file_a(const char *path) {
+    hb_device_row d[2];
+    device(&d[0], 0, "node01", "cuda", "NVIDIA", H100, 989.5, 3350, 132);
+    device(&d[1], 1, "node02", "cuda", "NVIDIA", H100, 989.5, 3350, 132);
+    hb_run_meta m = meta("0.1.0", "node01,node02");
+    double idle[2] = {NAN, NAN};
+    hb_h5 *h = NULL;
+    hb_err err;
+    HB_TRY(hb_h5_create(path, 1, &m, d, 2, idle, &h, &err));
+    hb_case c;
+    hb_cost k;
+    hb_record r[2];
+    hb_summary_row row[2];
+    decode_case(&c, &k, 0, 1);
+    make(&c, &k, &d[0], &A0, &r[0], &row[0]);
+    make(&c, &k, &d[1], &A1, &r[1], &row[1]);
+    hb_status st = hb_h5_write_case(h, &c, &k, r, row, 2, &err);
+    decode_case(&c, &k, 1, 4);
+    make(&c, &k, &d[0], &A0b4, &r[0], &row[0]);
+    make(&c, &k, &d[1], &A1b4, &r[1], &row[1]);
+    if (st == HB_OK) st = hb_h5_write_case(h, &c, &k, r, row, 2, &err);
+    gemm_case(&c, &k, 2);
+    make(&c, &k, &d[0], &A0g, &r[0], &row[0]);
+    if (st == HB_OK) st = hb_h5_write_case(h, &c, &k, r, row, 1, &err);
+    hb_status s2 = hb_h5_close(h, "complete", &err);
+    if (st != HB_OK || s2 != HB_OK) fprintf(stderr, "write_file_a: %s\n", err.msg);
+    return st != HB_OK ? st : s2;
+}
+
+static hb_status write_file_b(const char *path) {
+    hb_device_row d[2];
+    device(&d[0], 0, "amd01", "hip", "AMD", MI300X, 1307.4, 5300, 304);
+    device(&d[1], 1, "amd01", "cpu", "Intel", injected, 2.0, 200, 4);
+    hb_run_meta m = meta("0.2.0-test", "amd01");
+    double idle[2] = {NAN, NAN};
+    hb_h5 *h = NULL;
+    hb_err err;
+    HB_TRY(hb_h5_create(path, 1, &m, d, 2, idle, &h, &err));
+    hb_case c;
+    hb_cost k;
+    hb_record r[2];
+    hb_summary_row row[2];
+    decode_case(&c, &k, 0, 1);
+    make(&c, &k, &d[0], &B0, &r[0], &row[0]);
+    make(&c, &k, &d[1], &B1, &r[1], &row[1]);
+    hb_status st = hb_h5_write_case(h, &c, &k, r, row, 2, &err);
+    decode_case(&c, &k, 1, 4);
+    make(&c, &k, &d[0], &B0b4, &r[0], &row[0]);
+    if (st == HB_OK) st = hb_h5_write_case(h, &c, &k, r, row, 1, &err);
+    hb_status s2 = hb_h5_close(h, "complete", &err);
+    if (st != HB_OK || s2 != HB_OK) fprintf(stderr, "write_file_b: %s\n", err.msg);
+    return st != HB_OK ? st : s2;
+}
+
+/* A one-rank CPU file for compare: decode B=1 at `rate` tokens/s with CI [lo, hi]. */
+static hb_status write_compare_file(const char *path, const char *status, double rate, double lo, double hi,
+                                    int batch) {
+    hb_device_row d;
+    device(&d, 0, "ci01", "cpu", "Intel", "Test CPU", 2.0, 200, 4);
+    hb_run_meta m = meta("0.1.0", "ci01");
+    double idle = NAN;
+    hb_h5 *h = NULL;
+    hb_err err;
+    HB_TRY(hb_h5_create(path, 1, &m, &d, 1, &idle, &h, &err));
+    hb_case c;
+    hb_cost k;
+    decode_case(&c, &k, 0, batch);
+    spec s = {0, status, 2, {1.0 / rate, 1.0 / rate}, 2.0, 2.0 / rate, 1, 0, lo, hi, 0.1, 0.1, {1, 1, 1, 1}, 0, {0}};
+    hb_record r;
+    hb_summary_row row;
+    make(&c, &k, &d, &s, &r, &row);
+    if (strcmp(status, "ok") != 0) {
+        r.n_iters = 0;
+        fill_row(&c, &k, &r, &d, &row);
+    }
+    hb_status st = hb_h5_write_case(h, &c, &k, &r, &row, 1, &err);
+    hb_status s2 = hb_h5_close(h, "complete", &err);
+    return st != HB_OK ? st : s2;
+}
+
+static const hb_rgroup *find_group(const hb_report *rep, const char *workload, int64_t batch, const char *backend) {
+    for (int i = 0; i < rep->n_groups; i++) {
+        const hb_rgroup *g = &rep->groups[i];
+        if (!strcmp(g->sig.workload, workload) && (g->sig.batch == batch || batch < 0) && !strcmp(g->backend, backend))
+            return g;
+    }
+    return NULL;
+}
+
+static double mean_rate(const double *it, int n, double per_iter) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += it[i];
+    return per_iter / (s / n);
+}
+
+/* ---- report values ---- */
+
+static void test_groups(const hb_report *rep) {
+    CHECK(rep->n_files == 2);
+    CHECK_MSG(rep->n_groups == 6, "%d groups", rep->n_groups);
+    /* order: gemm first, then decode B=1 (AMD, Intel, NVIDIA by vendor), then B=4 */
+    CHECK_STR(rep->groups[0].sig.workload, "gemm");
+    CHECK_STR(rep->groups[1].vendor, "AMD");
+    CHECK_STR(rep->groups[2].vendor, "Intel");
+    CHECK_STR(rep->groups[3].vendor, "NVIDIA");
+    CHECK(rep->groups[4].sig.batch == 4);
+
+    /* H100, decode B=1: two devices from two ranks */
+    const hb_rgroup *g = find_group(rep, "decode", 1, "cuda");
+    CHECK(g != NULL);
+    if (!g) return;
+    double r0 = mean_rate(A0.it, 4, 1), r1 = mean_rate(A1.it, 4, 1);
+    CHECK(g->n_ok == 2 && g->n_failed == 0);
+    REL(g->rate, (r0 + r1) / 2);
+    CHECK_NEAR(g->rate, 75.0, 1e-9);
+    REL(g->rate_lo, 48.0); /* envelope of [95, 105] and [48, 52] */
+    REL(g->rate_hi, 105.0);
+    REL(g->tps[HB_TOK_OUT], (r0 + r1) / 2);
+    REL(g->tps[HB_TOK_TOTAL], (r0 + r1) / 2);
+    CHECK(g->tps[HB_TOK_IN] == 0);
+    REL(g->tps_lo[HB_TOK_OUT], 48.0);
+    REL(g->tps_hi[HB_TOK_TOTAL], 105.0);
+    CHECK_NAN(g->tps_lo[HB_TOK_IN]);
+    /* latency: pooled {.008 .010 .010 .012 .020 x4}: p50 = (.012 + .020)/2, p95 = .020 */
+    CHECK_NEAR(g->lat_p50_s, 0.016, 1e-15);
+    CHECK_NEAR(g->lat_p95_s, 0.020, 1e-15);
+    REL(g->mfu, 0.2);
+    REL(g->bw_util, 0.4);
+    /* energy: rank 1 is invalid (short window) and left out */
+    CHECK(g->n_energy_valid == 1 && g->n_energy_invalid == 1 && g->n_no_meter == 0);
+    CHECK(g->energy_flags == HB_ENERGY_SHORT_WINDOW);
+    REL(g->avg_w, 20.0 / 0.04);
+    REL(g->j_per_tok[HB_TOK_OUT], 20.0 / 4);
+    REL(g->j_per_tok[HB_TOK_TOTAL], 20.0 / 4);
+    CHECK_NAN(g->j_per_tok[HB_TOK_IN]);
+    REL(g->tok_per_j, 4 / 20.0);
+    char note[192];
+    hb_report_energy_note(g, note, sizeof note);
+    CHECK_CONTAINS(note, "1 of 2 devices");
+    CHECK_CONTAINS(note, "short-window");
+    CHECK_CONTAINS(g->hosts, "node01");
+    CHECK_CONTAINS(g->hosts, "node02");
+    CHECK_STR(g->versions, "0.1.0 (g0.1.0)");
+    REL(g->mem_bytes, 1001);
+    REL(g->peak_flops, 989.5e12);
+    REL(g->peak_bps, 3350e9);
+    /* fingerprints vs the CPU (reference): 0.5/100.5 on sum|x| <= 5e-2 */
+    CHECK(g->fp == HB_FP_OK);
+    REL(g->fp_max_rel, 0.5 / 100.5);
+    REL(g->fp_tol, 5e-2);
+    CHECK_CONTAINS(g->fp_ref, "(cpu, rank 1, file 2)");
+
+    /* MI300X, decode B=1: fingerprint sum|x| 110 vs 100: mismatch */
+    g = find_group(rep, "decode", 1, "hip");
+    CHECK(g && g->fp == HB_FP_MISMATCH);
+    if (g) REL(g->fp_max_rel, 10.0 / 110.0);
+    if (g) CHECK_STR(g->versions, "0.2.0-test (g0.2.0-test)");
+    CHECK(rep->n_fp_mismatch == 1);
+
+    /* CPU: no meter */
+    g = find_group(rep, "decode", 1, "cpu");
+    CHECK(g && g->n_no_meter == 1 && g->n_energy_valid == 0);
+    if (g) {
+        CHECK_NAN(g->tok_per_j);
+        CHECK_NAN(g->avg_w);
+        hb_report_energy_note(g, note, sizeof note);
+        CHECK_STR(note, "not measured (no meter)");
+        CHECK(g->fp == HB_FP_OK && g->fp_max_rel == 0);
+        REL(g->rate_lo, 9);
+    }
+
+    /* H100 B=4: rank 1 failed; one device counted */
+    g = find_group(rep, "decode", 4, "cuda");
+    CHECK(g && g->n_ok == 1 && g->n_failed == 1);
+    if (g) {
+        REL(g->rate, mean_rate(A0b4.it, 4, 4));
+        REL(g->rate_lo, 190);
+        REL(g->j_per_tok[HB_TOK_OUT], 40.0 / 16);
+        CHECK(g->n_no_meter == 0 && g->n_energy_valid == 1);
+    }
+    /* MI300X B=4: energy invalid (ratio bounds): nothing averaged in */
+    g = find_group(rep, "decode", 4, "hip");
+    CHECK(g && g->n_energy_valid == 0 && g->n_energy_invalid == 1);
+    if (g) {
+        CHECK_NAN(g->j_per_tok[HB_TOK_OUT]);
+        CHECK_NAN(g->tok_per_j);
+        hb_report_energy_note(g, note, sizeof note);
+        CHECK_STR(note, "invalid: ratio-bounds");
+    }
+    /* gemm: FLOP/s headline, no latency */
+    g = find_group(rep, "gemm", -1, "cuda");
+    CHECK(g != NULL);
+    if (g) {
+        CHECK_STR(g->rate_unit, "FLOP/s");
+        REL(g->rate, 1e10 / 0.01);
+        REL(g->rate_hi, 1.1e12);
+        CHECK_NAN(g->lat_p50_s);
+        CHECK(g->tps[HB_TOK_TOTAL] == 0);
+        CHECK(g->fp == HB_FP_NONE);
+    }
+}
+
+static const char *prices_ok =
+    "# test prices\n"
+    "currency: USD\n"
+    "default_tier: on-demand\n"
+    "energy:\n"
+    "  usd_per_kwh: {value: 0.10, source: test, date: 2025-01}\n"
+    "  pue: {value: 1.5, source: test, date: 2025-01}\n"
+    "devices:\n"
+    "  - name: H100\n"
+    "    match: [h100 80gb]\n"
+    "    tiers:\n"
+    "      on-demand: {usd_per_hour: 3.6, source: test list, date: 2025-01}\n"
+    "      rental: {usd_per_hour: 3.6, source: test, date: 2025-01, includes_energy: true}\n"
+    "  - name: MI300X\n"
+    "    match: MI300X\n"
+    "    backend: hip\n"
+    "    all_in_kw: {value: 1.0, source: test, date: 2025}\n"
+    "    tiers:\n"
+    "      on-demand: {usd_per_hour: 1.8, source: test, date: 2025-01-31}\n";
+
+static double cost(double per_hour, double tps, double kwh, double pue, double j) {
+    return per_hour * 1e6 / (tps * 3600) + kwh * pue * j * 1e6 / 3.6e6;
+}
+
+static void test_prices(hb_report *rep, const hb_prices *p) {
+    hb_err err;
+    CHECK(hb_report_price(rep, p, NULL, &err) == HB_OK);
+    const hb_rgroup *g = find_group(rep, "decode", 1, "cuda");
+    CHECK(g && g->priced);
+    if (g) {
+        CHECK_STR(g->price_name, "H100");
+        CHECK_STR(g->tier, "on-demand");
+        REL(g->usd_per_hour, 3.6);
+        REL(g->usd_mtok[HB_TOK_OUT], cost(3.6, 75, 0.10, 1.5, 5.0));
+        CHECK_NEAR(g->usd_mtok[HB_TOK_OUT], 13.3333333333333 + 0.2083333333333, 1e-9);
+        REL(g->usd_mtok_lo[HB_TOK_OUT], cost(3.6, 105, 0.10, 1.5, 5.0));
+        REL(g->usd_mtok_hi[HB_TOK_OUT], cost(3.6, 48, 0.10, 1.5, 5.0));
+        REL(g->usd_mtok_energy[HB_TOK_OUT], 0.10 * 1.5 * 5.0 / 3.6);
+        CHECK_NAN(g->usd_mtok[HB_TOK_IN]); /* no input tokens */
+        CHECK_CONTAINS(g->cost_note, "measured energy");
+        CHECK_CONTAINS(g->price_source, "test list, 2025-01");
+    }
+    g = find_group(rep, "decode", 1, "hip");
+    CHECK(g && g->priced);
+    if (g) REL(g->usd_mtok[HB_TOK_OUT], cost(1.8, mean_rate(B0.it, 4, 1), 0.10, 1.5, 8.0 / 4));
+    /* MI300X B=4: energy invalid -> all-in kW estimate, which follows the throughput */
+    g = find_group(rep, "decode", 4, "hip");
+    CHECK(g && g->priced && g->energy_estimated);
+    if (g) {
+        double t = mean_rate(B0b4.it, 4, 4);
+        REL(g->usd_mtok[HB_TOK_OUT], cost(1.8, t, 0.10, 1.5, 1000.0 / t));
+        REL(g->usd_mtok_lo[HB_TOK_OUT], cost(1.8, 420, 0.10, 1.5, 1000.0 / 420));
+        REL(g->usd_mtok_hi[HB_TOK_OUT], cost(1.8, 380, 0.10, 1.5, 1000.0 / 380));
+        CHECK_CONTAINS(g->cost_note, "all_in_kw");
+    }
+    /* CPU: no entry in the prices file */
+    g = find_group(rep, "decode", 1, "cpu");
+    CHECK(g && !g->priced);
+    if (g) {
+        CHECK_STR(g->cost_note, "no price");
+        CHECK_NAN(g->usd_mtok[HB_TOK_OUT]);
+    }
+    /* a tier that includes energy: no energy term */
+    CHECK(hb_report_price(rep, p, "rental", &err) == HB_OK);
+    g = find_group(rep, "decode", 1, "cuda");
+    if (g) {
+        REL(g->usd_mtok[HB_TOK_OUT], 3.6e6 / (75 * 3600.0));
+        CHECK(g->usd_mtok_energy[HB_TOK_OUT] == 0);
+    }
+    g = find_group(rep, "decode", 1, "hip"); /* MI300X has no "rental" tier */
+    CHECK(g && !g->priced);
+    if (g) CHECK_CONTAINS(g->cost_note, "no tier 'rental'");
+    /* matching rule */
+    CHECK(hb_prices_match(p, "NVIDIA H100 80GB HBM3", "cuda") == &p->devices[0]);
+    CHECK(hb_prices_match(p, "NVIDIA H100 PCIe", "cuda") == NULL);
+    CHECK(hb_prices_match(p, "AMD Instinct MI300X", "cpu") == NULL); /* backend filter */
+    CHECK(hb_cost_usd_per_mtok(2.0, 0, 0) != hb_cost_usd_per_mtok(2.0, 0, 0)); /* NaN */
+    CHECK(hb_prices_tier(p, &p->devices[1], NULL) == &p->devices[1].tiers[0]);
+    CHECK(hb_report_price(rep, p, NULL, &err) == HB_OK); /* back to the default tier */
+}
+
+/* ---- claims ---- */
+
+static const char *claims_ok =
+    "claims:\n"
+    "  - id: amd-cheaper\n"
+    "    text: AMD is cheaper per output token\n"
+    "    source: test\n"
+    "    metric: usd_per_mtok_out\n"
+    "    a: {workload: decode, vendor: amd, backend: hip}\n"
+    "    b: {workload: decode, vendor: NVIDIA, backend: cuda}\n"
+    "    expect: a < b\n"
+    "  - id: nvidia-faster\n"
+    "    text: NVIDIA decodes faster than AMD\n"
+    "    source: test\n"
+    "    metric: tokens_per_s_out\n"
+    "    a: {workload: decode, vendor: NVIDIA}\n"
+    "    b: {workload: decode, vendor: AMD, backend: hip}\n"
+    "    expect: ratio >= 1\n"
+    "    gate: true\n"
+    "  - id: h100-vs-cpu\n"
+    "    text: an H100 decodes 8x faster than a CPU at B=1\n"
+    "    source: test\n"
+    "    metric: tokens_per_s_out\n"
+    "    a: {device: h100, batch: 1}\n"
+    "    b: {backend: cpu, batch: 1}\n"
+    "    pair_on: [workload, model, dtype]\n"
+    "    expect: ratio >= 8\n"
+    "  - id: train-mfu\n"
+    "    text: training reaches MFU 0.3\n"
+    "    source: test\n"
+    "    metric: mfu\n"
+    "    a: {workload: train}\n"
+    "    expect: value >= 0.3\n"
+    "  - id: h100-mfu\n"
+    "    text: H100 decode B=1 MFU at least 0.1\n"
+    "    source: test\n"
+    "    metric: mfu\n"
+    "    a: {workload: decode, device: H100, batch: 1}\n"
+    "    expect: value >= 0.1\n"
+    "  - id: cpu-energy\n"
+    "    text: the CPU does one token per joule\n"
+    "    source: test\n"
+    "    metric: tokens_per_j\n"
+    "    a: {backend: cpu}\n"
+    "    expect: value >= 1\n";
+
+static void test_claims(hb_report *rep, const hb_prices *p) {
+    char path[512];
+    hb_err err;
+    hb_claims *cs = NULL;
+    write_text(path_in("claims.yaml", path, sizeof path), claims_ok);
+    hb_status st = hb_claims_load(path, &cs, &err);
+    CHECK_MSG(st == HB_OK, "%s", err.msg);
+    if (st != HB_OK) return;
+    CHECK(hb_claims_count(cs) == 6);
+    CHECK(hb_report_price(rep, p, NULL, &err) == HB_OK);
+    hb_claim_result res[6];
+    FILE *out = tmpfile();
+    for (int i = 0; i < 6; i++) hb_claims_print(cs, i, rep, &res[i], out);
+    char *text = slurp_stream(out);
+    fclose(out);
+
+    /* supported: pairs (B=1, B=4), geometric mean of a/b with its interval */
+    const hb_rgroup *a1 = find_group(rep, "decode", 1, "hip"), *b1 = find_group(rep, "decode", 1, "cuda");
+    const hb_rgroup *a4 = find_group(rep, "decode", 4, "hip"), *b4 = find_group(rep, "decode", 4, "cuda");
+    CHECK(res[0].verdict == HB_VERDICT_SUPPORTED && res[0].n_pairs == 2);
+    if (a1 && b1 && a4 && b4) {
+        int k = HB_TOK_OUT;
+        REL(res[0].value, sqrt(a1->usd_mtok[k] / b1->usd_mtok[k] * (a4->usd_mtok[k] / b4->usd_mtok[k])));
+        REL(res[0].lo, sqrt(a1->usd_mtok_lo[k] / b1->usd_mtok_hi[k] * (a4->usd_mtok_lo[k] / b4->usd_mtok_hi[k])));
+        REL(res[0].hi, sqrt(a1->usd_mtok_hi[k] / b1->usd_mtok_lo[k] * (a4->usd_mtok_hi[k] / b4->usd_mtok_lo[k])));
+        CHECK(res[0].hi < 1);
+    }
+    /* refuted: 75/200 [48/210, 105/190] and 200/400 [190/420, 210/380] */
+    CHECK(res[1].verdict == HB_VERDICT_REFUTED && res[1].n_pairs == 2);
+    REL(res[1].hi, sqrt(105.0 / 190 * (210.0 / 380)));
+    REL(res[1].lo, sqrt(48.0 / 210 * (190.0 / 420)));
+    /* inconclusive: 75/10 = 7.5 with [48/11, 105/9] straddling 8 */
+    CHECK(res[2].verdict == HB_VERDICT_INCONCLUSIVE && res[2].n_pairs == 1);
+    CHECK_NEAR(res[2].value, 7.5, 1e-9);
+    REL(res[2].lo, 48.0 / 11);
+    REL(res[2].hi, 105.0 / 9);
+    /* untestable: no train results */
+    CHECK(res[3].verdict == HB_VERDICT_UNTESTABLE);
+    CHECK_CONTAINS(res[3].why, "no result matches a (workload=train)");
+    /* value claim: MFU 0.2 with [0.2 * 48/75, 0.2 * 105/75] */
+    CHECK(res[4].verdict == HB_VERDICT_SUPPORTED);
+    REL(res[4].value, 0.2);
+    REL(res[4].lo, 0.2 * 48 / 75);
+    /* untestable: energy not measured */
+    CHECK(res[5].verdict == HB_VERDICT_UNTESTABLE);
+    CHECK_CONTAINS(res[5].why, "not measured");
+    /* the printed evidence */
+    if (text) {
+        CHECK_CONTAINS(text, "supported     amd-cheaper");
+        CHECK_CONTAINS(text, "refuted       nvidia-faster [gate]");
+        CHECK_CONTAINS(text, "inconclusive  h100-vs-cpu");
+        CHECK_CONTAINS(text, "untestable    train-mfu");
+        CHECK_CONTAINS(text, "ratio 7.5 [4.364, 11.67]");
+        CHECK_CONTAINS(text, "paired on: workload, model, dtype");
+    }
+    free(text);
+
+    /* a cost claim without prices is untestable, and says why */
+    hb_report_price(rep, NULL, NULL, &err);
+    hb_claims_eval(cs, 0, rep, &res[0], NULL);
+    CHECK(res[0].verdict == HB_VERDICT_UNTESTABLE);
+    CHECK_CONTAINS(res[0].why, "needs prices");
+    hb_claims_free(cs);
+    hb_report_price(rep, p, NULL, &err);
+}
+
+/* ---- writers ---- */
+
+static char *render(const hb_report *rep, const char *format) {
+    FILE *f = tmpfile();
+    hb_err err;
+    CHECK(hb_report_write(rep, format, f, &err) == HB_OK);
+    char *s = slurp_stream(f);
+    fclose(f);
+    return s;
+}
+
+static void test_writers(const hb_report *rep, const char *html_path) {
+    char *md = render(rep, "md"), *csv = render(rep, "csv"), *json = render(rep, "json"), *html = render(rep, "html");
+    if (md) {
+        CHECK_CONTAINS(md, "| decode tiny bf16 B=1 P=16 G=8 | NVIDIA H100 80GB HBM3 | cuda | 2 | 75.00 [48.00, 105.0] |");
+        CHECK_CONTAINS(md, "| decode tiny bf16 B=4 P=16 G=8 | NVIDIA H100 80GB HBM3 | cuda | 1 (1 failed) |");
+        CHECK_CONTAINS(md, "**MISMATCH**");
+        CHECK_CONTAINS(md, "**no price**");
+        CHECK_CONTAINS(md, "1 of 2 devices (others short-window)");
+        CHECK_CONTAINS(md, "&lt;script&gt;");
+        CHECK_MSG(!strstr(md, "<script>"), "markdown carries raw HTML");
+    }
+    if (csv) {
+        CHECK_CONTAINS(csv, "case,workload,model,layers,dtype,batch,");
+        CHECK_CONTAINS(csv, ",\"Test CPU <script>alert(1)</script> & \"\"co\"\"\",cpu,Intel,");
+        int lines = 0;
+        for (const char *p = csv; *p; p++) lines += *p == '\n';
+        CHECK_MSG(lines == 7, "%d csv lines", lines);
+    }
+    if (json) {
+        CHECK_CONTAINS(json, "\"rate_ci_lo\": 48, \"rate_ci_hi\": 105");
+        CHECK_CONTAINS(json, "\"fingerprint_mismatches\": 1");
+        CHECK_CONTAINS(json, "\"j_per_token\": [null, 5, 5]");
+        CHECK_CONTAINS(json, "\"Test CPU <script>alert(1)</script> & \\\"co\\\"\"");
+        CHECK_CONTAINS(json, "\"version\": \"0.2.0-test\"");
+    }
+    if (html) {
+        CHECK_MSG(!strstr(html, "<script"), "html has a script element");
+        CHECK_CONTAINS(html, "Test CPU &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;co&quot;");
+        CHECK_CONTAINS(html, "no power trace");
+        CHECK_CONTAINS(html, "How to read this");
+        CHECK_CONTAINS(html, ">no price<");
+        int svgs = 0;
+        for (const char *p = html; (p = strstr(p, "<svg")) != NULL; p++) svgs++;
+        CHECK_MSG(svgs >= 5, "%d svg charts", svgs);
+        CHECK_MSG(!strstr(html, "https://") && !strstr(html, "src="), "external reference in the html");
+        if (html_path) write_text(html_path, html);
+    }
+    free(md), free(csv), free(json), free(html);
+    hb_err err;
+    CHECK(hb_report_write(rep, "pdf", stdout, &err) == HB_ERR_INPUT);
+    CHECK_CONTAINS(err.msg, "accepted: md, csv, json, html");
+}
+
+/* ---- compare ---- */
+
+static int run_cmd(int (*fn)(int, char **), const char *const *args, int n) {
+    char *argv[16];
+    for (int i = 0; i < n; i++) argv[i] = (char *)args[i];
+    argv[n] = NULL;
+    fflush(stdout);
+    return fn(n, argv);
+}
+
+static void test_compare(void) {
+    char base[512], reg[512], imp[512], noise[512], small[512], failed[512], other[512];
+    CHECK(write_compare_file(path_in("base.h5", base, sizeof base), "ok", 100, 98, 102, 1) == HB_OK);
+    CHECK(write_compare_file(path_in("regress.h5", reg, sizeof reg), "ok", 90, 88, 92, 1) == HB_OK);
+    CHECK(write_compare_file(path_in("improve.h5", imp, sizeof imp), "ok", 120, 118, 122, 1) == HB_OK);
+    CHECK(write_compare_file(path_in("noise.h5", noise, sizeof noise), "ok", 90, 80, 99, 1) == HB_OK);
+    CHECK(write_compare_file(path_in("small.h5", small, sizeof small), "ok", 97, 96, 97.5, 1) == HB_OK);
+    CHECK(write_compare_file(path_in("failed.h5", failed, sizeof failed), "failed", 100, 0, 0, 1) == HB_OK);
+    CHECK(write_compare_file(path_in("other.h5", other, sizeof other), "ok", 100, 98, 102, 8) == HB_OK);
+
+    hb_compare_summary s;
+    hb_err err;
+    FILE *out = tmpfile();
+    CHECK(hb_compare_files(base, reg, 5, out, &s, &err) == HB_OK);
+    CHECK(s.n_matched == 1 && s.n_regressions == 1);
+    char *text = slurp_stream(out);
+    if (text) {
+        CHECK_CONTAINS(text, "0.9000 [0.8627, 0.9388]"); /* 90/100 [88/102, 92/98] */
+        CHECK_CONTAINS(text, "REGRESSION");
+    }
+    free(text);
+    fclose(out);
+    out = tmpfile();
+    CHECK(hb_compare_files(base, noise, 5, out, &s, &err) == HB_OK);
+    CHECK(s.n_regressions == 0 && s.n_slower_noise == 1);
+    CHECK(hb_compare_files(base, small, 5, out, &s, &err) == HB_OK);
+    CHECK(s.n_regressions == 0 && s.n_slower_noise == 1); /* 3% slower, outside noise, inside 5% */
+    CHECK(hb_compare_files(base, imp, 5, out, &s, &err) == HB_OK);
+    CHECK(s.n_faster == 1 && s.n_improvements == 1 && s.n_regressions == 0);
+    fclose(out);
+
+    /* exit codes through the command */
+    const char *a1[] = {base, reg};
+    CHECK(run_cmd(hb_cmd_compare, a1, 2) == 1);
+    const char *a2[] = {base, imp};
+    CHECK(run_cmd(hb_cmd_compare, a2, 2) == 0);
+    const char *a3[] = {base, noise};
+    CHECK(run_cmd(hb_cmd_compare, a3, 2) == 0);
+    const char *a4[] = {base, reg, "--max-regression", "15"};
+    CHECK(run_cmd(hb_cmd_compare, a4, 4) == 0);
+    const char *a5[] = {"--max-regression=5%", base, reg};
+    CHECK(run_cmd(hb_cmd_compare, a5, 3) == 1);
+    const char *a6[] = {base, failed};
+    CHECK(run_cmd(hb_cmd_compare, a6, 2) == 1);
+    const char *a7[] = {base, other}; /* nothing in common */
+    CHECK(run_cmd(hb_cmd_compare, a7, 2) == 2);
+    const char *a8[] = {base, reg, "--max-regression", "lots"};
+    CHECK(run_cmd(hb_cmd_compare, a8, 4) == 2);
+    const char *a9[] = {base};
+    CHECK(run_cmd(hb_cmd_compare, a9, 1) == 2);
+}
+
+/* ---- bad input ---- */
+
+static void expect_input_error(const char *path, const char *fragment) {
+    hb_report *rep = NULL;
+    hb_err err = {{0}};
+    const char *p[1] = {path};
+    hb_status st = hb_report_load(p, 1, &rep, &err);
+    CHECK_MSG(st == HB_ERR_INPUT, "%s: status %d", path, (int)st);
+    CHECK_CONTAINS(err.msg, fragment);
+    CHECK(rep == NULL);
+    const char *args[] = {path};
+    CHECK(run_cmd(hb_cmd_report, args, 1) == 2);
+}
+
+static void h5_with_schema(const char *path, const char *schema) {
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (schema) {
+        hid_t t = H5Tcopy(H5T_C_S1);
+        H5Tset_size(t, strlen(schema) + 1);
+        hid_t sp = H5Screate(H5S_SCALAR);
+        hid_t a = H5Acreate2(f, "schema", t, sp, H5P_DEFAULT, H5P_DEFAULT);
+        H5Awrite(a, t, schema);
+        H5Aclose(a), H5Sclose(sp), H5Tclose(t);
+    }
+    H5Fclose(f);
+}
+
+static void test_bad_files(const char *good) {
+    char p[512], q[512];
+    write_text(path_in("text.h5", p, sizeof p), "this is not HDF5\n");
+    expect_input_error(p, "not an HDF5 file");
+    h5_with_schema(path_in("foreign.h5", p, sizeof p), NULL);
+    expect_input_error(p, "not a hetbench results file");
+    h5_with_schema(path_in("future.h5", p, sizeof p), "hetbench/9");
+    expect_input_error(p, "hetbench/9");
+    expect_input_error(path_in("missing.h5", p, sizeof p), "cannot open");
+    /* truncated: the first half of a good file */
+    FILE *in = fopen(good, "rb");
+    path_in("truncated.h5", q, sizeof q);
+    FILE *out = fopen(q, "wb");
+    if (in && out) {
+        fseek(in, 0, SEEK_END);
+        long n = ftell(in);
+        rewind(in);
+        char *buf = malloc((size_t)n);
+        if (buf && fread(buf, 1, (size_t)n, in) == (size_t)n) fwrite(buf, 1, (size_t)n / 2, out);
+        free(buf);
+    }
+    if (in) fclose(in);
+    if (out) fclose(out);
+    expect_input_error(q, "truncated.h5");
+    /* one bad file among good ones spoils the report: exit 2, nothing written */
+    char html[512];
+    path_in("never.html", html, sizeof html);
+    const char *args[] = {good, q, "-o", html};
+    CHECK(run_cmd(hb_cmd_report, args, 4) == 2);
+    CHECK(access(html, F_OK) != 0);
+}
+
+/* Each malformed prices file must give HB_ERR_INPUT with "<path>:<line>: field '<key>'". */
+static void expect_yaml_error(int prices, const char *text, int line, const char *field, const char *fragment) {
+    char path[512], want[640];
+    write_text(path_in(prices ? "bad-prices.yaml" : "bad-claims.yaml", path, sizeof path), text);
+    hb_err err = {{0}};
+    hb_status st;
+    if (prices) {
+        hb_prices *p = NULL;
+        st = hb_prices_load(path, &p, &err);
+        hb_prices_free(p);
+    } else {
+        hb_claims *c = NULL;
+        st = hb_claims_load(path, &c, &err);
+        hb_claims_free(c);
+    }
+    CHECK_MSG(st == HB_ERR_INPUT, "status %d for:\n%s", (int)st, text);
+    if (field) snprintf(want, sizeof want, "%s:%d: field '%s': ", path, line, field);
+    else snprintf(want, sizeof want, "%s:%d: ", path, line);
+    CHECK_CONTAINS(err.msg, want);
+    CHECK_CONTAINS(err.msg, fragment);
+    CHECK_MSG(!strchr(err.msg, '\n'), "multi-line message: %s", err.msg);
+}
+
+#define DEV "devices:\n  - name: X\n    match: x\n"
+static void test_bad_yaml(const char *good_h5) {
+    expect_yaml_error(1, "devices: [\n", 2, NULL, "YAML syntax error");
+    expect_yaml_error(1, "currency: EUR\n" DEV "    tiers: {a: {usd_per_hour: 1, source: s, date: 2025}}\n", 1, "currency", "accepted: USD");
+    expect_yaml_error(1, DEV "    tiers: {a: {usd_per_hour: 1, date: 2025}}\n", 4, "tiers.a.source", "missing");
+    expect_yaml_error(1, DEV "    tiers:\n      a: {usd_per_hour: 1, source: s, date: 2025-13}\n", 5, "tiers.a.date", "not a date");
+    expect_yaml_error(1, DEV "    tiers:\n      a: {usd_per_hour: -2, source: s, date: 2025}\n", 5, "tiers.a.usd_per_hour", "out of range");
+    expect_yaml_error(1, DEV "    tiers:\n      a: {usd_per_hour: cheap, source: s, date: 2025}\n", 5, "tiers.a.usd_per_hour", "not a number");
+    expect_yaml_error(1, DEV "    colour: red\n    tiers: {a: {usd_per_hour: 1, source: s, date: 2025}}\n", 4, "colour", "unknown field (accepted: name, match");
+    expect_yaml_error(1, DEV "    unit: fortnight\n    tiers: {a: {usd_per_hour: 1, source: s, date: 2025}}\n", 4, "unit", "core-hour");
+    expect_yaml_error(1, DEV "    tiers: [1, 2]\n", 4, "tiers", "expected a mapping");
+    expect_yaml_error(1, "default_tier: gold\n" DEV "    tiers: {a: {usd_per_hour: 1, source: s, date: 2025}}\n", 1, "default_tier", "no device has a tier 'gold'");
+    expect_yaml_error(1, DEV "    tiers: {a: {usd_per_hour: 1, source: s, date: 2025}}\n    pue: {value: 0.5, source: s, date: 2025}\n", 5, "pue.value", "out of range");
+    expect_yaml_error(1, "devices:\n  - match: x\n    tiers: {a: {usd_per_hour: 1, source: s, date: 2025}}\n", 2, "name", "missing");
+
+#define CL "claims:\n  - id: c1\n    text: t\n    source: s\n"
+    expect_yaml_error(0, CL "    metric: speed\n    a: {}\n    expect: value > 1\n", 5, "metric", "unknown metric 'speed' (accepted: rate,");
+    expect_yaml_error(0, CL "    metric: rate\n    a: {}\n    expect: bigger\n", 7, "expect", "cannot read 'bigger'");
+    expect_yaml_error(0, CL "    metric: rate\n    a: {colour: red}\n    expect: value > 1\n", 6, "colour", "unknown field (accepted: workload, model");
+    expect_yaml_error(0, CL "    metric: rate\n    a: {dtype: fp4}\n    expect: value > 1\n", 6, "a.dtype", "unknown dtype 'fp4'");
+    expect_yaml_error(0, CL "    metric: rate\n    a: {batch: many}\n    expect: value > 1\n", 6, "a.batch", "not an integer");
+    expect_yaml_error(0, CL "    metric: rate\n    a: {}\n    expect: ratio >= 2\n", 7, "expect", "lacks");
+    expect_yaml_error(0, CL "    metric: rate\n    a: {}\n    b: {}\n    expect: value >= 2\n", 8, "expect", "b: is given");
+    expect_yaml_error(0, CL "    metric: rate\n    a: {}\n    expect: value > 1\n    gate: sometimes\n", 8, "gate", "not a boolean");
+    expect_yaml_error(0, "claims:\n  - text: t\n    source: s\n    metric: rate\n    a: {}\n    expect: value > 1\n", 2, "id", "missing");
+    expect_yaml_error(0, CL "    metric: rate\n    a: {}\n    expect: value > 1\n  - id: c1\n    text: t\n    source: s\n    metric: rate\n    a: {}\n    expect: value > 1\n",
+                      8, "id", "given twice");
+    expect_yaml_error(0, "claim:\n  - id: x\n", 1, "claim", "unknown field (accepted: claims)");
+
+    /* through the commands: exit 2 with the message, nothing else */
+    char path[512];
+    write_text(path_in("bad-prices.yaml", path, sizeof path), "devices: 3\n");
+    const char *a1[] = {good_h5, "--prices", path};
+    CHECK(run_cmd(hb_cmd_report, a1, 3) == 2);
+    write_text(path_in("bad-claims.yaml", path, sizeof path), "claims: {}\n");
+    const char *a2[] = {path, good_h5};
+    CHECK(run_cmd(hb_cmd_check, a2, 2) == 2);
+    const char *a3[] = {good_h5, "--format", "pdf"};
+    CHECK(run_cmd(hb_cmd_report, a3, 3) == 2);
+    const char *a4[] = {good_h5, "--frobnicate"};
+    CHECK(run_cmd(hb_cmd_report, a4, 2) == 2);
+    const char *a5[] = {"--prices"};
+    CHECK(run_cmd(hb_cmd_report, a5, 1) == 2);
+    const char *a6[] = {good_h5, "--tier", "gold"}; /* --tier without --prices */
+    CHECK(run_cmd(hb_cmd_report, a6, 3) == 2);
+}
+
+/* check's exit code: 1 only for a refuted gate claim */
+static void test_check_cmd(const char *fa, const char *fb) {
+    char prices[512], claims[512], out[512];
+    path_in("prices.yaml", prices, sizeof prices);
+    path_in("claims.yaml", claims, sizeof claims);
+    path_in("check.out", out, sizeof out);
+    int saved = dup(1);
+    FILE *redir = freopen(out, "w", stdout);
+    const char *a1[] = {claims, fa, fb, "--prices", prices};
+    int rc1 = run_cmd(hb_cmd_check, a1, 5);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    if (!redir) return;
+    CHECK_MSG(rc1 == 1, "check with a refuted gate claim: rc %d", rc1);
+    FILE *f = fopen(out, "r");
+    char *text = f ? slurp_stream(f) : NULL;
+    if (f) fclose(f);
+    if (text) CHECK_CONTAINS(text, "# 6 claims: 2 supported, 1 refuted, 1 inconclusive, 2 untestable; 1 gate claim refuted");
+    free(text);
+    /* without the gate claim: exit 0 */
+    write_text(claims, "claims:\n  - id: x\n    text: t\n    source: s\n    metric: rate\n    a: {workload: train}\n"
+                       "    expect: value > 1\n    gate: true\n");
+    const char *a2[] = {claims, fa};
+    CHECK(run_cmd(hb_cmd_check, a2, 2) == 0);
+    /* the shipped claims file loads and gives a verdict for each claim */
+    hb_claims *cs = NULL;
+    hb_err err;
+    CHECK_MSG(hb_claims_load(HB_SOURCE_DIR "/results/claims/press-2025.yaml", &cs, &err) == HB_OK, "%s", err.msg);
+    CHECK(hb_claims_count(cs) >= 6);
+    hb_claims_free(cs);
+    hb_prices *p = NULL;
+    CHECK_MSG(hb_prices_load(HB_SOURCE_DIR "/results/prices/default.yaml", &p, &err) == HB_OK, "%s", err.msg);
+    if (p) {
+        CHECK(hb_prices_match(p, "NVIDIA H100 80GB HBM3", "cuda") != NULL);
+        CHECK(hb_prices_match(p, "NVIDIA H200", "cuda") != NULL);
+        CHECK(hb_prices_match(p, "NVIDIA B200", "cuda") != NULL);
+        CHECK(hb_prices_match(p, "NVIDIA A100-SXM4-80GB", "cuda") != NULL);
+        CHECK(hb_prices_match(p, "AMD Instinct MI300X", "hip") != NULL);
+        CHECK(hb_prices_match(p, "AMD Instinct MI325X", "hip") != NULL);
+        CHECK(hb_prices_match(p, "AMD Instinct MI250X", "hip") != NULL);
+        const hb_price_device *cpu = hb_prices_match(p, "AMD EPYC 9654 96-Core Processor", "cpu");
+        CHECK(cpu && cpu->unit == HB_PRICE_PER_CORE_HOUR);
+        CHECK(hb_prices_match(p, "NVIDIA GeForce RTX 4090", "cuda") == NULL);
+    }
+    hb_prices_free(p);
+}
+
+int main(int argc, char **argv) {
+    const char *html_path = argc > 1 ? argv[1] : NULL;
+    snprintf(g_dir, sizeof g_dir, "/tmp/hb_test_report.XXXXXX");
+    if (!mkdtemp(g_dir)) HB_TEST_SKIP("no temporary directory");
+    char fa[512], fb[512], pp[512];
+    CHECK(write_file_a(path_in("a.h5", fa, sizeof fa)) == HB_OK);
+    CHECK(write_file_b(path_in("b.h5", fb, sizeof fb)) == HB_OK);
+    write_text(path_in("prices.yaml", pp, sizeof pp), prices_ok);
+
+    hb_report *rep = NULL;
+    hb_prices *prices = NULL;
+    hb_err err = {{0}};
+    const char *files[2] = {fa, fb};
+    hb_status st = hb_report_load(files, 2, &rep, &err);
+    CHECK_MSG(st == HB_OK, "%s", err.msg);
+    st = hb_prices_load(pp, &prices, &err);
+    CHECK_MSG(st == HB_OK, "%s", err.msg);
+    if (rep && prices) {
+        test_groups(rep);
+        test_prices(rep, prices);
+        test_claims(rep, prices);
+        test_writers(rep, html_path);
+    }
+    hb_report_free(rep);
+    test_check_cmd(fa, fb);
+    hb_prices_free(prices);
+    test_compare();
+    test_bad_files(fa);
+    test_bad_yaml(fa);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
+    HB_TEST_END();
+}
