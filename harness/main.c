@@ -17,6 +17,7 @@
 #include "harness/commands.h"
 #include "harness/plan.h"
 #include "harness/run.h"
+#include "results/results.h"
 #include "hb_version.h"
 #include "workloads/model.h"
 
@@ -30,7 +31,7 @@ static void on_signal(int sig) {
 static int usage_error(const char *sub, const char *fmt, const char *arg) {
     fprintf(stderr, "hetbench%s%s: ", sub ? " " : "", sub ? sub : "");
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, " (see 'hetbench %s--help')\n", sub ? sub : "");
+    fprintf(stderr, " (see 'hetbench %s%s--help')\n", sub ? sub : "", sub ? " " : "");
     return 2;
 }
 
@@ -93,7 +94,9 @@ static const char *const help_run =
     "  --schedule S       concurrent (every rank runs each case at once) | serial [concurrent]\n"
     "  --case-timeout S   a rank whose record is later than S s after dispatch is 'lost'\n"
     "                     [300 + 20 x min_seconds]\n"
-    "  --share-devices    allow more ranks on a node than devices (ranks share round-robin)\n";
+    "  --share-devices    allow more ranks on a node than devices (ranks share round-robin)\n"
+    "  --resume FILE.h5   finish an incomplete file: run only its missing, failed and lost\n"
+    "                     (case, rank) pairs; refused if the plan or devices differ\n";
 
 static const char *const help_list =
     "usage: hetbench list models|workloads|backends\n"
@@ -221,13 +224,24 @@ static const run_flag case_flags[] = {
 
 /* Rank 0 reads the plan; the others get its canonical YAML (the plan file may exist on rank
  * 0's node only). Every rank ends with the same cases. */
-static hb_status load_plan(int rank, const char *plan_path, int have_workload, const hb_kv *kv, int n_kv,
-                           hb_plan *plan, hb_err *err) {
+static hb_status load_plan(int rank, const char *plan_path, int have_workload, const char *resume,
+                           const hb_kv *kv, int n_kv, hb_plan *plan, hb_err *err) {
     hb_status s = HB_OK;
     if (rank == 0) {
         if (plan_path) s = hb_plan_from_file(plan_path, kv, n_kv, plan, err);
         else if (have_workload) s = hb_plan_from_args(kv, n_kv, plan, err);
-        else s = hb_plan_from_string(HB_DEFAULT_PLAN, "default plan", kv, n_kv, plan, err);
+        else if (resume) { /* the plan the file was written with */
+            hb_results *res = NULL;
+            s = hb_results_read(resume, &res, err);
+            if (s == HB_OK && (!res->meta.plan || !*res->meta.plan))
+                s = hb_errf(err, HB_ERR_INPUT, "--resume %s: the file holds no plan", resume);
+            if (s == HB_OK) {
+                char source[512];
+                snprintf(source, sizeof source, "%s (plan attribute)", resume);
+                s = hb_plan_from_string(res->meta.plan, source, kv, n_kv, plan, err);
+            }
+            hb_results_free(res);
+        } else s = hb_plan_from_string(HB_DEFAULT_PLAN, "default plan", kv, n_kv, plan, err);
     }
     int st = s;
     MPI_Bcast(&st, 1, MPI_INT, 0, MPI_COMM_WORLD);
@@ -254,7 +268,7 @@ static int cmd_run(int argc, char **argv, const char *command_line, int rank) {
     }
     hb_kv kv[HB_ARRAY_LEN(case_flags)];
     int n_kv = 0, have_workload = 0;
-    const char *plan_path = NULL, *out_path = NULL, *backend = "auto", *schedule = "concurrent";
+    const char *plan_path = NULL, *out_path = NULL, *backend = "auto", *schedule = "concurrent", *resume = NULL;
     int force = 0, json = 0, progress = rank == 0 && isatty(STDERR_FILENO), calibrate = 1, share = 0;
     double case_timeout = 0, power_hz = 20, idle_seconds = 3;
     for (int i = 0; i < argc; i++) {
@@ -273,7 +287,7 @@ static int cmd_run(int argc, char **argv, const char *command_line, int rank) {
         for (int f = 0; f < HB_ARRAY_LEN(case_flags); f++)
             if (strcmp(name, case_flags[f].flag) == 0) { key = case_flags[f].key; known = 1; }
         static const char *const options[] = {"--plan", "--out", "--backend", "--schedule", "--case-timeout",
-                                              "--power-hz", "--idle-seconds"};
+                                              "--power-hz", "--idle-seconds", "--resume"};
         for (int f = 0; f < HB_ARRAY_LEN(options); f++) known |= strcmp(name, options[f]) == 0;
         if (!known) return usage_error("run", "unknown option '%s'", a);
         if (!val) {
@@ -284,6 +298,7 @@ static int cmd_run(int argc, char **argv, const char *command_line, int rank) {
         else if (strcmp(name, "--out") == 0) out_path = val;
         else if (strcmp(name, "--backend") == 0) backend = val;
         else if (strcmp(name, "--schedule") == 0) schedule = val;
+        else if (strcmp(name, "--resume") == 0) resume = val;
         else if (strcmp(name, "--power-hz") == 0 || strcmp(name, "--idle-seconds") == 0) {
             int hz = strcmp(name, "--power-hz") == 0;
             char *end = NULL;
@@ -318,7 +333,13 @@ static int cmd_run(int argc, char **argv, const char *command_line, int rank) {
 
     hb_plan plan = {0};
     hb_err err = {{0}};
-    hb_status s = load_plan(rank, plan_path, have_workload, kv, n_kv, &plan, &err);
+    if (resume) {
+        if (out_path && strcmp(out_path, resume) != 0)
+            return usage_error("run", "--out cannot differ from --resume%s (the resumed file is the output)", "");
+        if (force) return usage_error("run", "--force cannot be combined with --resume%s", "");
+        out_path = resume;
+    }
+    hb_status s = load_plan(rank, plan_path, have_workload, resume, kv, n_kv, &plan, &err);
     if (s != HB_OK) {
         fprintf(stderr, "hetbench run: %s\n", err.msg);
         hb_plan_free(&plan);
@@ -343,7 +364,7 @@ static int cmd_run(int argc, char **argv, const char *command_line, int rank) {
     hb_run_opts o = {.out_path = out_path, .force = force, .backend = backend, .json = json,
                      .progress = progress, .calibrate = calibrate, .command_line = command_line,
                      .stop = &g_stop, .out = stdout, .case_timeout_s = case_timeout,
-                     .serial = strcmp(schedule, "serial") == 0, .share_devices = share,
+                     .serial = strcmp(schedule, "serial") == 0, .share_devices = share, .resume = resume != NULL,
                      .power_hz = power_hz, .idle_seconds = idle_seconds};
     int n_failed = 0;
     s = hb_run(&plan, &o, &n_failed, &err);

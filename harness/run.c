@@ -167,6 +167,41 @@ static void meta_fill(const hb_plan *plan, const hb_run_opts *o, const hb_device
     }
 }
 
+/* --resume: the file's plan and devices must be this run's; need[case][rank] marks the pairs
+ * with no `ok` record in the file. */
+static hb_status resume_plan(const char *path, const hb_plan *plan, const hb_device_row *devs, int size,
+                             unsigned char **need_out, hb_err *err) {
+    hb_results *res = NULL;
+    HB_TRY(hb_results_read(path, &res, err));
+    hb_status s = HB_OK;
+    if (!res->meta.plan || strcmp(res->meta.plan, plan->yaml) != 0)
+        s = hb_errf(err, HB_ERR_INPUT, "--resume %s: the plan differs from the file's (give the same --plan and "
+                    "case flags as the first run, or none to reuse the file's plan)", path);
+    else if (res->n_devices != size)
+        s = hb_errf(err, HB_ERR_INPUT, "--resume %s: the file has %d ranks, this job has %d", path, res->n_devices,
+                    size);
+    for (int r = 0; s == HB_OK && r < size; r++) {
+        const hb_device_row *a = &res->devices[r], *b = &devs[r];
+        if (strcmp(a->backend, b->backend) || strcmp(a->name, b->name))
+            s = hb_errf(err, HB_ERR_INPUT, "--resume %s: rank %d ran on %s '%s', this job gives it %s '%s' (the set "
+                        "of devices must be the same)", path, r, a->backend, a->name, b->backend, b->name);
+    }
+    unsigned char *need = s == HB_OK ? malloc((size_t)plan->n_cases * (size_t)size) : NULL;
+    if (s == HB_OK && !need) s = hb_errf(err, HB_ERR_NOMEM, "out of host memory");
+    if (s == HB_OK) {
+        memset(need, 1, (size_t)plan->n_cases * (size_t)size);
+        for (int i = 0; i < res->n_rows; i++) {
+            const hb_summary_row *row = &res->rows[i];
+            if (row->case_id >= 0 && row->case_id < plan->n_cases && row->rank >= 0 && row->rank < size &&
+                strcmp(row->status, "ok") == 0)
+                need[(size_t)row->case_id * (size_t)size + (size_t)row->rank] = 0;
+        }
+    }
+    hb_results_free(res);
+    *need_out = need;
+    return s;
+}
+
 /* ---- rank 0: collect the records of `ranks` for case c until the deadline ---- */
 static void collect(hb_record *recs, int *want, int size, int case_id, double deadline, int *alive) {
     int pending = 0;
@@ -231,7 +266,7 @@ static void worker_loop(hb_worker *w, const hb_plan *plan, const hb_run_opts *o)
 
 /* ---- rank 0: one case on every alive rank; returns 1 if a stop was requested ---- */
 static int run_case_everywhere(hb_worker *w, const hb_plan *plan, int i, const hb_run_opts *o, int size,
-                               int *alive, hb_record *recs) {
+                               int *alive, const unsigned char *need, hb_record *recs) {
     const hb_case *c = &plan->cases[i];
     double timeout = case_timeout(o, c);
     int *want = calloc((size_t)size, sizeof *want);
@@ -244,27 +279,32 @@ static int run_case_everywhere(hb_worker *w, const hb_plan *plan, int i, const h
                                                 "--case-timeout)", r, timeout);
         else snprintf(msg, sizeof msg, "rank %d was lost earlier in this run", r);
         lost_record(&recs[r], c->id, r, msg);
+        if (!need[r]) snprintf(recs[r].status, sizeof recs[r].status, "skip"); /* --resume: already ok */
     }
     int stop = 0;
     if (!o->serial) {
         double deadline = hb_now_s() + timeout;
         for (int r = 1; r < size; r++)
-            if (alive[r]) {
+            if (alive[r] && need[r]) {
                 send_cmd(r, CMD_RUN, i, &req[r], &slots[2 * r]);
                 want[r] = 1;
             }
-        hb_record_free(&recs[0]);
-        watchdog_arm(timeout);
-        stop |= hb_worker_run_case(w, c, &recs[0]) == HB_ERR_INTERRUPTED;
-        watchdog_arm(0);
+        if (need[0]) {
+            hb_record_free(&recs[0]);
+            watchdog_arm(timeout);
+            stop |= hb_worker_run_case(w, c, &recs[0]) == HB_ERR_INTERRUPTED;
+            watchdog_arm(0);
+        }
         collect(recs, want, size, c->id, deadline, alive);
     } else {
-        hb_record_free(&recs[0]);
-        watchdog_arm(timeout);
-        stop |= hb_worker_run_case(w, c, &recs[0]) == HB_ERR_INTERRUPTED;
-        watchdog_arm(0);
+        if (need[0]) {
+            hb_record_free(&recs[0]);
+            watchdog_arm(timeout);
+            stop |= hb_worker_run_case(w, c, &recs[0]) == HB_ERR_INTERRUPTED;
+            watchdog_arm(0);
+        }
         for (int r = 1; r < size && !stop; r++) {
-            if (!alive[r]) continue;
+            if (!alive[r] || !need[r]) continue;
             double deadline = hb_now_s() + timeout;
             send_cmd(r, CMD_RUN, i, &req[r], &slots[2 * r]);
             want[r] = 1;
@@ -303,10 +343,11 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
     hb_record *recs = NULL;
     int *alive = NULL;
     hb_h5 *h5 = NULL;
+    unsigned char *need = NULL; /* [case][rank]: run this pair (rank 0) */
     hb_status s = hb_fault_parse(getenv("HETBENCH_FAULT"), w.faults, &w.n_faults, err);
     if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
     /* the output is checked before anything slow happens */
-    if (rank == 0 && !o->force && access(o->out_path, F_OK) == 0)
+    if (rank == 0 && !o->resume && !o->force && access(o->out_path, F_OK) == 0)
         s = hb_errf(err, HB_ERR_INPUT, "%s: file exists (use --force to overwrite)", o->out_path);
     if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
     s = open_device(&w, o, local_rank, local_size, err);
@@ -332,7 +373,12 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
     hb_idle_row *idles = rank == 0 ? calloc((size_t)size, sizeof *idles) : NULL;
     MPI_Gather(&idle_row, (int)sizeof idle_row, MPI_BYTE, idles, (int)sizeof idle_row, MPI_BYTE, 0,
                MPI_COMM_WORLD);
-    if (rank == 0) {
+    if (rank == 0 && o->resume) {
+        /* the same devices, then only the pairs that are missing, failed or lost; the file's
+         * /devices and idle baseline stay as the first run wrote them */
+        s = resume_plan(o->out_path, plan, devs, size, &need, err);
+        if (s == HB_OK) s = hb_h5_open_resume(o->out_path, o->command_line, &h5, err);
+    } else if (rank == 0) {
         hb_run_meta meta;
         meta_fill(plan, o, devs, size, &meta);
         double *idle = malloc((size_t)size * sizeof *idle);
@@ -340,6 +386,9 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
         s = idle && idles ? hb_h5_create(o->out_path, o->force, &meta, devs, size, idle, &h5, err) : HB_ERR_NOMEM;
         if (s == HB_OK) s = hb_h5_write_idle(h5, idles, size, err);
         free(idle);
+        need = malloc((size_t)plan->n_cases * (size_t)size);
+        if (need) memset(need, 1, (size_t)plan->n_cases * (size_t)size);
+        else if (s == HB_OK) s = hb_errf(err, HB_ERR_NOMEM, "out of host memory");
     }
     free(idles);
     if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
@@ -359,7 +408,14 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
         char label[160];
         hb_case_label(c, label, sizeof label);
         if (o->progress) fprintf(stderr, "\r\033[K[%d/%d] %s ...", i + 1, plan->n_cases, label);
-        stopped = run_case_everywhere(&w, plan, i, o, size, alive, recs);
+        const unsigned char *need_i = need + (size_t)i * (size_t)size;
+        int any = 0;
+        for (int r = 0; r < size; r++) any |= need_i[r];
+        if (!any) { /* --resume: every rank has this case already */
+            done = i + 1;
+            continue;
+        }
+        stopped = run_case_everywhere(&w, plan, i, o, size, alive, need_i, recs);
         if (o->progress) fprintf(stderr, "\r\033[K");
         hb_cost k;
         hb_case_cost(c, &k);
@@ -368,7 +424,7 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
         hb_summary_row *rows = calloc((size_t)size, sizeof *rows);
         hb_record *keep = calloc((size_t)size, sizeof *keep);
         for (int r = 0; r < size; r++) {
-            if (strcmp(recs[r].status, "interrupted") == 0) continue;
+            if (strcmp(recs[r].status, "interrupted") == 0 || strcmp(recs[r].status, "skip") == 0) continue;
             hb_summary_fill(c, &k, &recs[r], &devs[r], &rows[n]);
             keep[n++] = recs[r];
             if (strcmp(recs[r].status, "ok") != 0) (*n_failed)++;
@@ -418,6 +474,7 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
 
 out:
     if (h5) hb_h5_close(h5, "incomplete", NULL);
+    free(need);
     free(recs);
     free(alive);
     free(devs);

@@ -29,6 +29,7 @@ typedef struct hb_run_opts {
     double case_timeout_s;         /* deadline for a rank's record, from dispatch; <= 0: default */
     int serial;                    /* --schedule serial: one rank at a time */
     int share_devices;             /* allow more ranks than devices */
+    int resume;                    /* out_path exists: run only its missing/failed/lost pairs */
 } hb_run_opts;
 
 /* Returns HB_OK when every case ran (n_failed counts (case, rank) pairs that failed),

@@ -40,46 +40,6 @@ static hb_status nomem(const rd *c) {
 
 /* ---- strings ---- */
 
-/* Reads a scalar string attribute (variable or fixed length) into a malloc'd string. */
-static herr_t attr_str_alloc(hid_t obj, const char *name, char **out) {
-    *out = NULL;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    hid_t ft = a >= 0 ? H5Aget_type(a) : H5I_INVALID_HID;
-    hid_t sp = a >= 0 ? H5Aget_space(a) : H5I_INVALID_HID;
-    hid_t mt = H5I_INVALID_HID;
-    herr_t r = -1;
-    if (ft < 0 || sp < 0 || H5Tget_class(ft) != H5T_STRING ||
-        H5Sget_simple_extent_npoints(sp) != 1)
-        goto done;
-    htri_t vlen = H5Tis_variable_str(ft);
-    H5T_cset_t cset = H5Tget_cset(ft); /* HDF5 does not convert between ASCII and UTF-8 */
-    if (vlen < 0 || cset < 0 || (mt = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_cset(mt, cset) < 0)
-        goto done;
-    if (vlen) {
-        char *s = NULL;
-        if (H5Tset_size(mt, H5T_VARIABLE) < 0 || H5Aread(a, mt, &s) < 0) goto done;
-        *out = strdup(s ? s : "");
-        if (s) H5free_memory(s);
-    } else {
-        size_t size = H5Tget_size(ft);
-        if (size == 0 || size > ((size_t)1 << 30)) goto done;
-        char *buf = calloc(1, size + 1);
-        if (!buf) goto done;
-        if (H5Tset_size(mt, size + 1) < 0 || H5Tset_strpad(mt, H5T_STR_NULLTERM) < 0 ||
-            H5Aread(a, mt, buf) < 0) {
-            free(buf);
-            goto done;
-        }
-        *out = buf;
-    }
-    r = *out ? 0 : -1;
-done:
-    hb_h5_close_id(mt);
-    hb_h5_close_id(sp);
-    hb_h5_close_id(ft);
-    hb_h5_close_id(a);
-    return r;
-}
 
 /* Optional string attribute into a fixed buffer (truncated, "" when absent). */
 static hb_status get_str(const rd *c, hid_t obj, const char *where, const char *name, char *buf,
@@ -90,7 +50,7 @@ static hb_status get_str(const rd *c, hid_t obj, const char *where, const char *
     snprintf(what, sizeof what, "attribute '%s' of %s", name, where);
     if (e < 0) return bad(c, what);
     if (e == 0) return HB_OK;
-    if (attr_str_alloc(obj, name, &s) < 0) return bad(c, what);
+    if (hb_h5_attr_str_alloc(obj, name, &s) < 0) return bad(c, what);
     snprintf(buf, len, "%s", s);
     free(s);
     return HB_OK;
@@ -447,7 +407,7 @@ static hb_status read_cases(const rd *c, hid_t file, hb_results *r) {
 static hb_status check_schema(const rd *c, hid_t file, hb_results *r) {
     htri_t e = H5Aexists(file, "schema");
     char *s = NULL;
-    if (e <= 0 || attr_str_alloc(file, "schema", &s) < 0)
+    if (e <= 0 || hb_h5_attr_str_alloc(file, "schema", &s) < 0)
         return hb_errf(c->err, HB_ERR_INPUT, "%s: not a hetbench results file", c->path);
     hb_status st = HB_OK;
     if (strcmp(s, HB_SCHEMA) != 0)
@@ -473,7 +433,7 @@ static hb_status read_meta(const rd *c, hid_t file, hb_run_meta *m) {
     htri_t e = H5Aexists(file, "plan");
     if (e < 0) return bad(c, "attribute 'plan' of /");
     if (e > 0) {
-        if (attr_str_alloc(file, "plan", &m->plan) < 0) return bad(c, "attribute 'plan' of /");
+        if (hb_h5_attr_str_alloc(file, "plan", &m->plan) < 0) return bad(c, "attribute 'plan' of /");
         return HB_OK;
     }
     if (H5Lexists(file, "plan", H5P_DEFAULT) <= 0) {

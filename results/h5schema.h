@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <hdf5.h>
 
@@ -233,6 +235,47 @@ static inline void hb_h5_last_error(char *buf, size_t len) {
     hb_h5_errbuf b = {{0}};
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, hb_h5_walk_cb, &b);
     snprintf(buf, len, "%s", b.msg);
+}
+
+/* Reads a scalar string attribute (variable or fixed length) into a malloc'd string. */
+static inline herr_t hb_h5_attr_str_alloc(hid_t obj, const char *name, char **out) {
+    *out = NULL;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    hid_t ft = a >= 0 ? H5Aget_type(a) : H5I_INVALID_HID;
+    hid_t sp = a >= 0 ? H5Aget_space(a) : H5I_INVALID_HID;
+    hid_t mt = H5I_INVALID_HID;
+    herr_t r = -1;
+    if (ft < 0 || sp < 0 || H5Tget_class(ft) != H5T_STRING ||
+        H5Sget_simple_extent_npoints(sp) != 1)
+        goto done;
+    htri_t vlen = H5Tis_variable_str(ft);
+    H5T_cset_t cset = H5Tget_cset(ft); /* HDF5 does not convert between ASCII and UTF-8 */
+    if (vlen < 0 || cset < 0 || (mt = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_cset(mt, cset) < 0)
+        goto done;
+    if (vlen) {
+        char *s = NULL;
+        if (H5Tset_size(mt, H5T_VARIABLE) < 0 || H5Aread(a, mt, &s) < 0) goto done;
+        *out = strdup(s ? s : "");
+        if (s) H5free_memory(s);
+    } else {
+        size_t size = H5Tget_size(ft);
+        if (size == 0 || size > ((size_t)1 << 30)) goto done;
+        char *buf = calloc(1, size + 1);
+        if (!buf) goto done;
+        if (H5Tset_size(mt, size + 1) < 0 || H5Tset_strpad(mt, H5T_STR_NULLTERM) < 0 ||
+            H5Aread(a, mt, buf) < 0) {
+            free(buf);
+            goto done;
+        }
+        *out = buf;
+    }
+    r = *out ? 0 : -1;
+done:
+    hb_h5_close_id(mt);
+    hb_h5_close_id(sp);
+    hb_h5_close_id(ft);
+    hb_h5_close_id(a);
+    return r;
 }
 
 #endif

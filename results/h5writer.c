@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "h5schema.h"
@@ -31,6 +32,7 @@ struct hb_h5 {
     hid_t summary;     /* /summary */
     hid_t summary_mem; /* in-memory compound of hb_summary_row */
     hsize_t n_rows;    /* rows in /summary */
+    int resumed;       /* opened by hb_h5_open_resume: rows and rank groups may be replaced */
 };
 
 /* HB_ERR_IO "<path>: HDF5 error while <what>: <innermost HDF5 message>". */
@@ -333,9 +335,10 @@ static herr_t write_case_attrs(hid_t g, const hb_case *c, const hb_cost *cost) {
 }
 
 /* /cases/<id>/rank<r>: iter_seconds, power and the record's attributes. */
-static herr_t write_record(hid_t cg, const hb_record *rec) {
+static herr_t write_record(hid_t cg, const hb_record *rec, int replace) {
     char name[32];
     snprintf(name, sizeof name, "rank%d", (int)rec->rank);
+    if (replace && H5Lexists(cg, name, H5P_DEFAULT) > 0 && H5Ldelete(cg, name, H5P_DEFAULT) < 0) return -1;
     hid_t g = H5Gcreate2(cg, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) return -1;
     hsize_t it = (hsize_t)rec->n_iters, pw[2] = {(hsize_t)rec->n_power, 2};
@@ -381,9 +384,52 @@ static herr_t write_record(hid_t cg, const hb_record *rec) {
     return r;
 }
 
-/* Appends n rows to /summary. */
+/* Overwrites row `index` of /summary (resume: a failed or lost pair run again). */
+static herr_t overwrite_summary_row(hb_h5 *h, hsize_t index, const hb_summary_row *row) {
+    hb_summary_row copy = *row;
+    hb_h5_terminate(hb_h5_summary_fields, HB_H5_N_SUMMARY_FIELDS, &copy, 1, sizeof copy);
+    hsize_t count = 1;
+    herr_t r = -1;
+    hid_t fs = H5Dget_space(h->summary), ms = H5Screate_simple(1, &count, NULL);
+    if (fs >= 0 && ms >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, &index, NULL, &count, NULL) >= 0)
+        r = H5Dwrite(h->summary, h->summary_mem, ms, fs, H5P_DEFAULT, &copy);
+    hb_h5_close_id(fs);
+    hb_h5_close_id(ms);
+    return r;
+}
+
+/* Index of the /summary row of (case_id, rank), or -1. */
+static int64_t find_summary_row(hb_h5 *h, int32_t case_id, int32_t rank) {
+    if (h->n_rows == 0) return -1;
+    hid_t t = H5Tcreate(H5T_COMPOUND, 2 * sizeof(int32_t));
+    int32_t *ids = malloc((size_t)h->n_rows * 2 * sizeof *ids);
+    int64_t found = -1;
+    if (t >= 0 && ids && H5Tinsert(t, "case_id", 0, H5T_NATIVE_INT32) >= 0 &&
+        H5Tinsert(t, "rank", sizeof(int32_t), H5T_NATIVE_INT32) >= 0 &&
+        H5Dread(h->summary, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, ids) >= 0)
+        for (hsize_t i = 0; i < h->n_rows && found < 0; i++)
+            if (ids[2 * i] == case_id && ids[2 * i + 1] == rank) found = (int64_t)i;
+    free(ids);
+    hb_h5_close_id(t);
+    return found;
+}
+
+/* Appends n rows to /summary; when resuming, a row of an existing (case, rank) replaces it. */
 static herr_t append_summary(hb_h5 *h, const hb_summary_row *rows, int n) {
     if (n == 0) return 0;
+    if (h->resumed) {
+        for (int i = 0; i < n; i++) {
+            int64_t at = find_summary_row(h, rows[i].case_id, rows[i].rank);
+            herr_t r = at >= 0 ? overwrite_summary_row(h, (hsize_t)at, &rows[i]) : 0;
+            if (r < 0) return r;
+            if (at >= 0) continue;
+            hb_h5 tmp = *h;
+            tmp.resumed = 0;
+            if (append_summary(&tmp, &rows[i], 1) < 0) return -1;
+            h->n_rows = tmp.n_rows;
+        }
+        return 0;
+    }
     hsize_t start = h->n_rows, count = (hsize_t)n, size = h->n_rows + (hsize_t)n;
     hb_summary_row *copy = malloc((size_t)n * sizeof *copy);
     if (!copy) return -1;
@@ -431,7 +477,7 @@ hb_status hb_h5_write_case(hb_h5 *h, const hb_case *c, const hb_cost *cost, cons
         st = io_error(err, h->path, what);
     }
     for (int i = 0; st == HB_OK && i < n; i++) {
-        if (write_record(g, &recs[i]) < 0) {
+        if (write_record(g, &recs[i], h->resumed) < 0) {
             snprintf(what, sizeof what, "writing /cases/%s/rank%d", name, (int)recs[i].rank);
             st = io_error(err, h->path, what);
         }
@@ -469,6 +515,53 @@ hb_status hb_h5_write_idle(hb_h5 *h, const hb_idle_row *rows, int n, hb_err *err
     hb_h5_close_id(d);
     if (r < 0) return io_error(err, h->path, "writing /idle");
     if (H5Fflush(h->file, H5F_SCOPE_GLOBAL) < 0) return io_error(err, h->path, "flushing");
+    return HB_OK;
+}
+
+hb_status hb_h5_open_resume(const char *path, const char *command_line, hb_h5 **out, hb_err *err) {
+    *out = NULL;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hb_h5 *h = calloc(1, sizeof *h);
+    if (!h || !(h->path = strdup(path))) {
+        free(h);
+        return hb_errf(err, HB_ERR_NOMEM, "%s: out of memory", path);
+    }
+    h->file = h->cases = h->summary = h->summary_mem = H5I_INVALID_HID;
+    h->resumed = 1;
+    hb_status st = HB_OK;
+    hid_t sp = H5I_INVALID_HID;
+    hsize_t n = 0;
+    if ((h->file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT)) < 0) st = io_error(err, path, "opening for --resume");
+    else if ((h->cases = H5Gopen2(h->file, "cases", H5P_DEFAULT)) < 0) st = io_error(err, path, "opening /cases");
+    else if ((h->summary = H5Dopen2(h->file, "summary", H5P_DEFAULT)) < 0 ||
+             (h->summary_mem = hb_h5_compound(hb_h5_summary_fields, HB_H5_N_SUMMARY_FIELDS,
+                                              sizeof(hb_summary_row), H5I_INVALID_HID)) < 0 ||
+             (sp = H5Dget_space(h->summary)) < 0 || H5Sget_simple_extent_dims(sp, &n, NULL) < 0)
+        st = io_error(err, path, "opening /summary");
+    hb_h5_close_id(sp);
+    h->n_rows = n;
+    if (st == HB_OK) {
+        /* the run stays incomplete until this resume closes it; each resume is recorded */
+        char when[32], *prev = NULL, *all = NULL;
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        if (H5Aexists(h->file, "resumed") > 0 && hb_h5_attr_str_alloc(h->file, "resumed", &prev) < 0) prev = NULL;
+        if (asprintf(&all, "%s%s%s %s", prev ? prev : "", prev ? "\n" : "", when,
+                     command_line ? command_line : "") < 0)
+            all = NULL;
+        if (!all || attr_str(h->file, "resumed", all) < 0 || attr_str(h->file, "status", "incomplete") < 0 ||
+            H5Fflush(h->file, H5F_SCOPE_GLOBAL) < 0)
+            st = io_error(err, path, "recording the resume");
+        free(prev);
+        free(all);
+    }
+    if (st != HB_OK) {
+        h5_free(h);
+        return st;
+    }
+    *out = h;
     return HB_OK;
 }
 

@@ -185,6 +185,11 @@ hb_status hb_h5_write_case(hb_h5 *h, const hb_case *c, const hb_cost *cost, cons
 hb_status hb_h5_write_idle(hb_h5 *h, const hb_idle_row *rows, int n, hb_err *err);
 /* Sets the root status attribute ("complete" or "incomplete") and closes. NULL is a no-op. */
 hb_status hb_h5_close(hb_h5 *h, const char *status, hb_err *err);
+/* Opens an existing results file to finish it (--resume): hb_h5_write_case then replaces the
+ * rank groups and /summary rows of the (case, rank) pairs it writes again. Sets the status to
+ * "incomplete" until closed and appends "<UTC time> <command_line>" to the root attribute
+ * `resumed`. */
+hb_status hb_h5_open_resume(const char *path, const char *command_line, hb_h5 **out, hb_err *err);
 
 /* ---- reader (tests, report, compare) ---- */
 typedef struct hb_result_case {

@@ -98,5 +98,43 @@ grep -q "1 rank lost" "$T/hang.err" || fail "no 'lost' message on stderr: $(cat 
 run 0 serial -- "${MPI[@]}" -np 2 "$HB" run "${CASES[@]}" "${FAST[@]}" --schedule serial --out "$T/serial.h5"
 check "$T/serial.h5" 'assert len(s) == 6 and all(x == b"ok" for x in s["status"])'
 
+# ---- a signal mid-run: valid incomplete file; --resume finishes it ----
+SLOW=(--workload gemm --m 128 --n 128 --k 128,96,64,48,32,24 --min-seconds 1 --min-iters 3 --warmup 0
+      --no-ceilings --no-progress --backend cpu --share-devices --idle-seconds 0)
+"${MPI[@]}" -np 2 "$HB" run "${SLOW[@]}" --out "$T/sig.h5" >"$T/sig.out" 2>"$T/sig.err" &
+pid=$!
+sleep 3.5
+kill -USR1 "$pid"   # mpirun forwards SIGUSR1 to the ranks (as srun --signal does)
+wait "$pid"
+rc=$?
+checks=$((checks + 1))
+[[ $rc -ne 0 ]] || fail "an interrupted run exited 0"
+grep -q "stopped by a signal" "$T/sig.err" || fail "no 'stopped by a signal' message: $(cat "$T/sig.err")"
+check "$T/sig.h5" '
+assert st == "incomplete", st
+done = sorted(set(int(c) for c in s["case_id"]))
+assert 1 <= len(done) < 6, done
+assert all(x == b"ok" for x in s["status"])
+'
+HETBENCH_FAULT="rank=1,case=5,kind=error" run 1 resume1 -- "${MPI[@]}" -np 2 "$HB" run --resume "$T/sig.h5" --backend cpu --share-devices --no-progress --idle-seconds 0
+check "$T/sig.h5" '
+assert st == "complete", st
+assert len(s) == 12, len(s)
+assert status(5, 1) == ["failed"]
+assert all(status(c, r) == ["ok"] for c in range(6) for r in range(2) if (c, r) != (5, 1))
+assert b"--resume" in f.attrs["resumed"].encode() if isinstance(f.attrs["resumed"], str) else f.attrs["resumed"]
+'
+# the failed pair only runs again
+run 0 resume2 -- "${MPI[@]}" -np 2 "$HB" run --resume "$T/sig.h5" --backend cpu --share-devices --no-progress --idle-seconds 0
+check "$T/sig.h5" 'assert len(s) == 12 and all(x == b"ok" for x in s["status"]), s["status"]'
+[[ $(grep -c " ok$" "$T/resume2.out") -eq 1 ]] || fail "resume ran more than the failed pair: $(cat "$T/resume2.out")"
+# a different plan, or different devices (rank count), is refused and the file is untouched
+cp "$T/sig.h5" "$T/sig-before.h5"
+run 2 resume3 -- "${MPI[@]}" -np 2 "$HB" run --resume "$T/sig.h5" --backend cpu --share-devices --min-seconds 2
+grep -q "plan differs" "$T/resume3.err" || fail "no 'plan differs' message: $(cat "$T/resume3.err")"
+run 2 resume4 -- "${MPI[@]}" -np 3 "$HB" run --resume "$T/sig.h5" --backend cpu --share-devices --idle-seconds 0
+grep -q "has 2 ranks, this job has 3" "$T/resume4.err" || fail "no device-set message: $(cat "$T/resume4.err")"
+cmp -s "$T/sig.h5" "$T/sig-before.h5" || fail "a refused --resume modified the file"
+
 echo "test_mpi.sh: $checks checks, $fails failed" >&2
 [[ $fails -eq 0 ]]
