@@ -9,6 +9,7 @@
 #include "run.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <mpi.h>
 #include <omp.h>
 #include <signal.h>
@@ -112,6 +113,22 @@ static void lost_record(hb_record *r, int case_id, int rank, const char *msg) {
     for (int j = 0; j < HB_FP_LEN; j++) r->fingerprint[j] = NAN;
 }
 
+/* Where Slurm ran this rank (empty outside Slurm). */
+static void slurm_fill(hb_device_row *d) {
+    static const struct { const char *var; size_t off, len; } vars[] = {
+        {"SLURM_JOB_ID", offsetof(hb_device_row, slurm_job_id), sizeof d->slurm_job_id},
+        {"SLURM_STEP_ID", offsetof(hb_device_row, slurm_step_id), sizeof d->slurm_step_id},
+        {"SLURM_JOB_NODELIST", offsetof(hb_device_row, slurm_nodelist), sizeof d->slurm_nodelist},
+        {"SLURM_JOB_PARTITION", offsetof(hb_device_row, slurm_partition), sizeof d->slurm_partition},
+    };
+    for (int i = 0; i < HB_ARRAY_LEN(vars); i++) {
+        const char *v = getenv(vars[i].var);
+        snprintf((char *)d + vars[i].off, vars[i].len, "%s", v ? v : "");
+    }
+    const char *het = getenv("SLURM_HET_JOB_COMPONENT");
+    d->slurm_het_group = het && *het ? atoi(het) : -1;
+}
+
 /* ---- this rank's device ---- */
 static hb_status open_device(hb_worker *w, const hb_run_opts *o, int local_rank, int local_size, hb_err *err) {
     hb_topology *topo = NULL;
@@ -132,7 +149,9 @@ static hb_status open_device(hb_worker *w, const hb_run_opts *o, int local_rank,
                        p.backend, p.device_index, w->be->info.pci_bus_id, p.accel.pci_bus_id);
     hb_device_row_fill(w->be, w->rank, &w->dev);
     w->dev.numa_node = p.numa_node;
-    snprintf(w->dev.cpuset, sizeof w->dev.cpuset, "%.63s", p.cpuset);
+    snprintf(w->dev.cpuset, sizeof w->dev.cpuset, "%s", p.cpuset);
+    snprintf(w->dev.binding, sizeof w->dev.binding, "%s", p.binding);
+    slurm_fill(&w->dev);
     /* the device's meter (NVML / ROCm SMI / RAPL, else none with the reason) and, for a GPU
      * rank, the host's RAPL */
     HB_TRY(hb_meter_open_for_device(&w->be->info, &w->meter, err));

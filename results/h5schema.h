@@ -67,6 +67,12 @@ static const hb_h5_field hb_h5_device_fields[] = {
     HB_H5_DEV(host_meter, HB_H5_STR),
     HB_H5_DEV(host_meter_scope, HB_H5_STR),
     HB_H5_DEV(host_meter_reason, HB_H5_STR),
+    HB_H5_DEV(binding, HB_H5_STR),
+    HB_H5_DEV(slurm_job_id, HB_H5_STR),
+    HB_H5_DEV(slurm_step_id, HB_H5_STR),
+    HB_H5_DEV(slurm_nodelist, HB_H5_STR),
+    HB_H5_DEV(slurm_partition, HB_H5_STR),
+    HB_H5_DEV(slurm_het_group, HB_H5_I32),
 };
 
 /* /summary, in struct order. */

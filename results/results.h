@@ -85,7 +85,7 @@ typedef struct hb_device_row {
     char gemm_impl[16];
     int64_t mem_bytes;
     int32_t numa_node;         /* -1 unknown */
-    char cpuset[64];
+    char cpuset[256];          /* CPUs the rank is bound to (list form) */
     int32_t n_compute_units;
     int32_t n_threads;
     double peak_tflops_f32;    /* TFLOP/s ceiling per weight dtype (NaN unknown) */
@@ -110,6 +110,12 @@ typedef struct hb_device_row {
     char host_meter[32];       /* host energy meter of a GPU rank: "rapl", "none", "" (CPU rank) */
     char host_meter_scope[128];
     char host_meter_reason[256];
+    char binding[64];          /* "bound", "not bound: <reason>", ... (harness/topology.h) */
+    char slurm_job_id[32];     /* SLURM_JOB_ID ("" outside Slurm) */
+    char slurm_step_id[32];    /* SLURM_STEP_ID */
+    char slurm_nodelist[256];  /* SLURM_JOB_NODELIST */
+    char slurm_partition[64];  /* SLURM_JOB_PARTITION */
+    int32_t slurm_het_group;   /* heterogeneous-job component of this rank, -1 if none */
 } hb_device_row;
 
 /* Row of /summary (one per (case, rank)). Rates are per device (per rank). */

@@ -40,7 +40,9 @@ DEVICE_COLUMNS = ("rank", "host", "backend", "vendor", "name", "pci_bus_id", "dr
                   "power_limit_w", "meter", "meter_api", "meter_library", "meter_version",
                   "meter_energy_fn", "meter_power_fn", "meter_scope", "meter_resolution_j",
                   "meter_counter_period_s", "meter_power_window_s", "meter_reason",
-                  "host_meter", "host_meter_scope", "host_meter_reason")
+                  "host_meter", "host_meter_scope", "host_meter_reason",
+                  "binding", "slurm_job_id", "slurm_step_id", "slurm_nodelist", "slurm_partition",
+                  "slurm_het_group")
 IDLE_COLUMNS = ("rank", "idle_w", "seconds", "method", "flags", "n_samples", "meter")
 
 failures = 0

@@ -99,6 +99,12 @@ static void known_devices(hb_device_row d[2]) {
         snprintf(d[r].host_meter, sizeof d[r].host_meter, r ? "rapl" : "");
         snprintf(d[r].host_meter_scope, sizeof d[r].host_meter_scope, r ? "CPU package 0" : "");
         snprintf(d[r].host_meter_reason, sizeof d[r].host_meter_reason, r ? "RAPL: dram-0 left out" : "");
+        snprintf(d[r].binding, sizeof d[r].binding, r ? "not bound (synthetic topology)" : "bound");
+        snprintf(d[r].slurm_job_id, sizeof d[r].slurm_job_id, "%d", 4242 + r);
+        snprintf(d[r].slurm_step_id, sizeof d[r].slurm_step_id, "0");
+        snprintf(d[r].slurm_nodelist, sizeof d[r].slurm_nodelist, "gpu[001-%03d]", 2 + r);
+        snprintf(d[r].slurm_partition, sizeof d[r].slurm_partition, r ? "amd" : "nvidia");
+        d[r].slurm_het_group = r ? 1 : -1;
     }
 }
 
@@ -361,6 +367,12 @@ static void compare_device(const hb_device_row *a, const hb_device_row *b) {
     CHECK_STR(a->host_meter, b->host_meter);
     CHECK_STR(a->host_meter_scope, b->host_meter_scope);
     CHECK_STR(a->host_meter_reason, b->host_meter_reason);
+    CHECK_STR(a->binding, b->binding);
+    CHECK_STR(a->slurm_job_id, b->slurm_job_id);
+    CHECK_STR(a->slurm_step_id, b->slurm_step_id);
+    CHECK_STR(a->slurm_nodelist, b->slurm_nodelist);
+    CHECK_STR(a->slurm_partition, b->slurm_partition);
+    CHECK(a->slurm_het_group == b->slurm_het_group);
     /* catch-all: a field added to the struct but not to the table reads back as 0 */
     CHECK_MSG(memcmp(a, b, sizeof *a) == 0, "device rows differ bytewise (rank %d)", (int)b->rank);
 }
