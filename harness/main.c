@@ -106,9 +106,11 @@ static const char *const help_list =
     "  backends    every backend, available or not and why\n";
 
 static const char *const help_info =
-    "usage: hetbench info [--json]\n"
+    "usage: hetbench info [--json] [--backend auto|cpu|cuda|hip] [--share-devices]\n"
     "\n"
-    "Host, CPU, backends and devices of this process.\n";
+    "Host, backends and devices, then every rank of this job (under mpirun/srun): host, device\n"
+    "(vendor model, PCI bus id), backend, NUMA node, cpuset and the binding `run` would apply.\n"
+    "HETBENCH_TOPOLOGY=FILE.xml shows the placement on an hwloc XML node instead of this machine.\n";
 
 static int wants_help(int argc, char **argv) {
     for (int i = 0; i < argc; i++)
@@ -158,13 +160,54 @@ static int cmd_list(int argc, char **argv) {
 }
 
 /* ---- info ---- */
-static int cmd_info(int argc, char **argv) {
-    if (wants_help(argc, argv)) { fputs(help_info, stdout); return 0; }
-    int json = 0;
+static void print_ranks(int json, const hb_rank_info *r, int n) {
+    if (!json) {
+        printf("# %4s %-16s %-6s %-28s %-13s %4s %-20s %s\n", "rank", "host", "backend", "device", "pci_bus_id",
+               "numa", "cpuset", "binding / error");
+        for (int i = 0; i < n; i++)
+            printf("  %4d %-16s %-6s %-28.28s %-13s %4d %-20.20s %s\n", r[i].rank, r[i].host, r[i].backend,
+                   r[i].device, r[i].pci_bus_id[0] ? r[i].pci_bus_id : "-", r[i].numa_node, r[i].cpuset,
+                   r[i].error[0] ? r[i].error : r[i].binding);
+        return;
+    }
+    printf(",\"ranks\":[");
+    for (int i = 0; i < n; i++) {
+        printf("%s{\"rank\":%d,\"local_rank\":%d", i ? "," : "", r[i].rank, r[i].local_rank);
+        const struct { const char *k, *v; } f[] = {
+            {"host", r[i].host}, {"backend", r[i].backend}, {"device", r[i].device},
+            {"pci_bus_id", r[i].pci_bus_id}, {"cpuset", r[i].cpuset}, {"binding", r[i].binding},
+            {"error", r[i].error},
+        };
+        for (int j = 0; j < HB_ARRAY_LEN(f); j++) {
+            printf(",\"%s\":\"", f[j].k);
+            for (const char *p = f[j].v; *p; p++) {
+                if (*p == '"' || *p == '\\') printf("\\%c", *p);
+                else if ((unsigned char)*p >= 0x20) putchar(*p);
+            }
+            putchar('"');
+        }
+        printf(",\"numa_node\":%d}", r[i].numa_node);
+    }
+    printf("]");
+}
+
+static int cmd_info(int argc, char **argv, int rank) {
+    if (wants_help(argc, argv)) {
+        if (rank == 0) fputs(help_info, stdout);
+        return 0;
+    }
+    int json = 0, share = 0;
+    const char *backend = "auto";
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) json = 1;
-        else return usage_error("info", "unknown option '%s'", argv[i]);
+        else if (strcmp(argv[i], "--share-devices") == 0) share = 1;
+        else if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc) backend = argv[++i];
+        else return rank == 0 ? usage_error("info", "unknown option '%s'", argv[i]) : 2;
     }
+    hb_rank_info *ranks = NULL;
+    int n_ranks = 0;
+    hb_info_ranks(backend, share, &ranks, &n_ranks);
+    if (rank != 0) return 0;
     char host[256] = "";
     gethostname(host, sizeof host - 1);
     struct utsname u;
@@ -204,7 +247,11 @@ static int cmd_info(int argc, char **argv) {
             hb_backend_close(be);
         }
     }
-    if (json) printf("]}\n");
+    if (json) printf("]");
+    else printf("# ranks of this job (where `hetbench run` places them; info binds nothing)\n");
+    if (ranks) print_ranks(json, ranks, n_ranks);
+    if (json) printf("}\n");
+    free(ranks);
     return 0;
 }
 
@@ -410,14 +457,14 @@ int main(int argc, char **argv) {
         strncat(command_line, argv[i], sizeof command_line - strlen(command_line) - 1);
     }
     if (wants_help(argc - 2, argv + 2))
-        return strcmp(cmd, "run") == 0 ? cmd_run(argc - 2, argv + 2, command_line, 0) : cmd_info(argc - 2, argv + 2);
+        return strcmp(cmd, "run") == 0 ? cmd_run(argc - 2, argv + 2, command_line, 0) : cmd_info(argc - 2, argv + 2, 0);
 
     int provided = 0;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     int rank = 0, rc;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     if (strcmp(cmd, "run") == 0) rc = cmd_run(argc - 2, argv + 2, command_line, rank);
-    else rc = cmd_info(argc - 2, argv + 2);
+    else rc = cmd_info(argc - 2, argv + 2, rank);
     MPI_Finalize();
     return rc;
 }

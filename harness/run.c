@@ -344,6 +344,55 @@ static int run_case_everywhere(hb_worker *w, const hb_plan *plan, int i, const h
     return stop || (o->stop && *o->stop);
 }
 
+hb_status hb_info_ranks(const char *backend, int share, hb_rank_info **rows, int *n_rows) {
+    int rank = 0, size = 1, local_rank = 0, local_size = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    MPI_Comm node;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
+    MPI_Comm_rank(node, &local_rank);
+    MPI_Comm_size(node, &local_size);
+    MPI_Comm_free(&node);
+    hb_rank_info me;
+    memset(&me, 0, sizeof me);
+    me.rank = rank;
+    me.local_rank = local_rank;
+    me.numa_node = -1;
+    gethostname(me.host, sizeof me.host - 1);
+    hb_topology *topo = NULL;
+    hb_placement p;
+    hb_err err = {{0}};
+    hb_status s = hb_topology_load(&topo, &err);
+    if (s == HB_OK) s = hb_topology_place(topo, local_rank, local_size, backend, share, &p, &err);
+    if (s == HB_OK) {
+        me.has_device = p.has_device;
+        me.numa_node = p.numa_node;
+        snprintf(me.backend, sizeof me.backend, "%s", p.backend);
+        snprintf(me.cpuset, sizeof me.cpuset, "%s", p.cpuset);
+        snprintf(me.pci_bus_id, sizeof me.pci_bus_id, "%s", p.has_device ? p.accel.pci_bus_id : "");
+        if (hb_topology_is_synthetic(topo))
+            snprintf(me.binding, sizeof me.binding, "none (synthetic topology)");
+        else
+            snprintf(me.binding, sizeof me.binding, "cpus %.40s, memory of NUMA node %d", p.cpuset, p.numa_node);
+        hb_backend *be = NULL;
+        if (hb_backend_open(p.backend, p.has_device ? p.device_index : 0, &be, &err) == HB_OK) {
+            snprintf(me.device, sizeof me.device, "%s", be->info.name);
+        } else {
+            snprintf(me.device, sizeof me.device, "%s", p.has_device ? p.accel.name : "");
+            snprintf(me.error, sizeof me.error, "%.255s", err.msg);
+        }
+        hb_backend_close(be);
+    } else {
+        snprintf(me.error, sizeof me.error, "%.255s", err.msg);
+    }
+    hb_topology_free(topo);
+    hb_rank_info *all = rank == 0 ? calloc((size_t)size, sizeof *all) : NULL;
+    MPI_Gather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me, MPI_BYTE, 0, MPI_COMM_WORLD);
+    *rows = all;
+    *n_rows = size;
+    return rank == 0 && !all ? HB_ERR_NOMEM : HB_OK;
+}
+
 hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_err *err) {
     int rank = 0, size = 1, local_rank = 0, local_size = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);

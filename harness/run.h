@@ -37,6 +37,21 @@ typedef struct hb_run_opts {
  * HB_ERR_INTERRUPTED when stopped by a signal (the file holds every completed case). */
 hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_err *err);
 
+/* `hetbench info`: where every rank of this job would run (collective over MPI_COMM_WORLD;
+ * nothing is bound). rows (size entries) is malloc'ed on rank 0 only. */
+typedef struct hb_rank_info {
+    int32_t rank, local_rank, numa_node, has_device;
+    char host[64];
+    char backend[16];
+    char device[128];        /* device model, or CPU model for a CPU rank */
+    char pci_bus_id[32];
+    char cpuset[256];
+    char binding[96];        /* what `run` would do */
+    char error[256];         /* placement or backend error, "" if none */
+} hb_rank_info;
+
+hb_status hb_info_ranks(const char *backend, int share, hb_rank_info **rows, int *n_rows);
+
 /* The default deadline of a case: generous, scaled from its min_seconds. */
 double hb_case_timeout_default(const hb_case *c);
 

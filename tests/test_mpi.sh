@@ -136,5 +136,19 @@ run 2 resume4 -- "${MPI[@]}" -np 3 "$HB" run --resume "$T/sig.h5" --backend cpu 
 grep -q "has 2 ranks, this job has 3" "$T/resume4.err" || fail "no device-set message: $(cat "$T/resume4.err")"
 cmp -s "$T/sig.h5" "$T/sig-before.h5" || fail "a refused --resume modified the file"
 
+# ---- info: every rank's placement on a synthetic 8x H100 node ----
+checks=$((checks + 1))
+HETBENCH_TOPOLOGY="$(dirname "$0")/topologies/h100x8-2socket.xml" "${MPI[@]}" -np 4 "$HB" info --json >"$T/info.json" 2>"$T/info.err" \
+  || fail "info under mpirun: $(cat "$T/info.err")"
+"$PY" - "$T/info.json" <<'PY' || fail "info --json ranks: $(cat "$T/info.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+r = d["ranks"]
+assert [x["rank"] for x in r] == [0, 1, 2, 3]
+assert [x["pci_bus_id"] for x in r] == ["0000:18:00.0", "0000:2a:00.0", "0000:3a:00.0", "0000:5d:00.0"], r
+assert all(x["backend"] == "cuda" and x["numa_node"] == 0 for x in r)
+assert len(set(x["cpuset"] for x in r)) == 4
+PY
+
 echo "test_mpi.sh: $checks checks, $fails failed" >&2
 [[ $fails -eq 0 ]]
