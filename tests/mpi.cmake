@@ -5,3 +5,6 @@ if(HB_MPIRUN)
   add_test(NAME test_mpi COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_mpi.sh $<TARGET_FILE:hetbench> ${HB_MPIRUN})
   set_tests_properties(test_mpi PROPERTIES LABELS "mpi" SKIP_RETURN_CODE 77 TIMEOUT 600 RUN_SERIAL TRUE)
 endif()
+# benchmark of the 1024-rank write (scripts/bench-coordinator.sh), not a test
+add_executable(bench_h5write bench_h5write.c)
+target_link_libraries(bench_h5write PRIVATE hbcore)
