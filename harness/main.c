@@ -45,13 +45,17 @@ static const char *const help_main =
     "commands:\n"
     "  run       run a plan (or a sweep given by flags) and write an HDF5 results file\n"
     "  list      list models, workloads or backends\n"
-    "  info      show the host, backends and devices\n"
+    "  info      show the host, backends, devices and every rank's placement\n"
+    "  power     read every energy/power meter on this node for a few seconds\n"
+    "  report    tables and charts (md, csv, json, html) from results files, with cost per token\n"
+    "  check     verdicts on claims (results/claims/*.yaml) against results files\n"
+    "  compare   regression gate: NEW vs BASE results files, exit 1 on a regression\n"
     "\n"
     "options:\n"
     "  --help     this text ('hetbench <command> --help' for a command)\n"
     "  --version  print the version\n"
     "\n"
-    "exit codes: 0 success, 1 a case failed, 2 usage or input error\n";
+    "exit codes: 0 success, 1 a case failed or a check/compare failed, 2 usage or input error\n";
 
 static const char *const help_run =
     "usage: hetbench run [--plan FILE.yaml] [case flags] [options]\n"
