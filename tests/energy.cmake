@@ -45,21 +45,6 @@ endif()
 set_tests_properties(test_sampler_valgrind PROPERTIES LABELS meter SKIP_RETURN_CODE 77 TIMEOUT 300
   ENVIRONMENT "${HB_METER_ENV};HB_TEST_UNDER_VALGRIND=1")
 
-# A python3 for the JSON and HDF5 checks: the one with h5py that results.cmake also uses.
-if(NOT HB_H5PY_PYTHON)
-  find_program(HB_PATH_PYTHON3 python3)
-  set(HB_H5PY_PYTHON "")
-  foreach(py ${HB_PATH_PYTHON3} /usr/bin/python3)
-    if(EXISTS "${py}" AND NOT HB_H5PY_PYTHON)
-      execute_process(COMMAND "${py}" -c "import h5py, numpy" RESULT_VARIABLE rv
-        OUTPUT_QUIET ERROR_QUIET)
-      if(rv EQUAL 0)
-        set(HB_H5PY_PYTHON "${py}")
-      endif()
-    endif()
-  endforeach()
-  set(HB_H5PY_PYTHON "${HB_H5PY_PYTHON}" CACHE FILEPATH "python3 with h5py for test_summary_h5py")
-endif()
 find_program(HB_ANY_PYTHON3 python3)
 set(HB_JSON_PYTHON "${HB_H5PY_PYTHON}")
 if(NOT HB_JSON_PYTHON)

@@ -1,0 +1,334 @@
+#!/usr/bin/env bash
+# test_slurm.sh HETBENCH SRCDIR - the Slurm scripts on a REAL Slurm cluster started here:
+# munged + slurmctld + two slurmd ("nodes" n0 and n1, both this machine) from a config
+# generated under a temp dir, on loopback only (in a private network namespace when
+# `unshare -n` is allowed). The daemons run as children of this script and are stopped by
+# the PIDs in their pid files, also when the test fails (trap).
+#
+#  1. scripts/slurm/hetbench.sbatch, 4 tasks, CPU backend: job exit 0, one complete file with
+#     mpi_size 4, 4 rows per case, and the Slurm fields of every rank in /devices;
+#  2. SIGUSR1 to the job's step (what --signal=USR1@120 sends before the time limit): the
+#     job exits non-zero, the file is `incomplete` and holds the cases finished before;
+#  3. a hung rank (HETBENCH_FAULT kind=hang): `lost` after --case-timeout, the others' results
+#     written, exit 1; an aborted rank (kind=abort): Slurm's mpi/pmix plugin kills the whole
+#     step (whatever --kill-on-bad-exit says), the job fails and the file holds every case
+#     completed before the abort;
+#  4. scripts/slurm/hetjob.sbatch, 2 + 2 tasks on partitions "nvidia" (node n0) and "amd"
+#     (node n1): one MPI_COMM_WORLD of 4 ranks, het group and partition recorded per rank;
+#  5. scripts/slurm/sweep-array.sbatch, --array=0-1: one file per index, each with its value.
+# Skips (77) only when Slurm/munge are absent and cannot be installed, or no python3 has h5py.
+set -uo pipefail
+HB=$(realpath "$1")
+SRC=$(realpath "$2")
+LIMIT=270 # seconds any daemon may live (a bound even if this script is SIGKILLed)
+
+# ---- a private network namespace: nothing outside this test can reach the daemons, and
+# their ports cannot collide with another test's. Falls back to the host's namespace.
+if [[ -z ${HB_SLURM_NETNS:-} ]] && command -v unshare >/dev/null && command -v ip >/dev/null &&
+    unshare -n true 2>/dev/null; then
+    # shellcheck disable=SC2016 # $0 and $@ belong to the inner bash
+    HB_SLURM_NETNS=1 exec unshare -n bash -c 'ip link set lo up && exec bash "$0" "$@"' "$0" "$@"
+fi
+
+# ---- prerequisites
+for v in $(compgen -e); do # a test started inside a Slurm job must not leak that job into ours
+    case $v in SLURM_* | SBATCH_* | SRUN_* | SALLOC_* | HETBENCH_*) unset "$v" ;; esac
+done
+need=(munged slurmctld slurmd sbatch srun squeue scontrol sinfo scancel)
+missing() { for c in "${need[@]}"; do command -v "$c" >/dev/null || return 0; done; return 1; }
+if missing && [[ $(id -u) -eq 0 && -z ${HB_TEST_NO_INSTALL:-} ]] && command -v apt-get >/dev/null; then
+    echo "test_slurm: installing slurm-wlm munge" >&2
+    inst=(timeout 600 env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300
+          install -y --no-install-recommends slurm-wlm munge)
+    "${inst[@]}" >/dev/null 2>&1 || { timeout 300 apt-get update >/dev/null 2>&1; "${inst[@]}" >/dev/null 2>&1; }
+fi
+if missing; then
+    echo "SKIP: Slurm/munge not installed (need ${need[*]}; Debian: apt-get install slurm-wlm munge)" >&2
+    exit 77
+fi
+[[ $(id -u) -eq 0 ]] || { echo "SKIP: the local Slurm cluster runs its daemons as root" >&2; exit 77; }
+PY=""
+for p in /usr/bin/python3 python3; do "$p" -c "import h5py" 2>/dev/null && { PY=$p; break; }; done
+[[ -n $PY ]] || { echo "SKIP: no python3 with h5py" >&2; exit 77; }
+
+T=$(mktemp -d /tmp/hbslurm.XXXXXX) # short: unix socket paths live under it
+W=$T/work
+export SLURM_CONF=$T/slurm.conf
+fails=0 checks=0
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+t0=$SECONDS
+
+# ---- stop everything, by PID
+stop_cluster() {
+    local pids=() f p
+    if [[ -f $T/slurm.conf ]]; then # end the jobs first so that their slurmstepd exit too
+        timeout 10 scancel --quiet --full --signal=KILL -u root 2>/dev/null
+        for _ in $(seq 50); do
+            [[ -z $(timeout 5 squeue -h -o %i 2>/dev/null) ]] && break
+            sleep 0.2
+        done
+    fi
+    for f in slurmd-n0 slurmd-n1 slurmctld munged; do
+        [[ -s $T/run/$f.pid ]] && p=$(<"$T/run/$f.pid") && kill -0 "$p" 2>/dev/null && kill -TERM "$p" && pids+=("$p")
+    done
+    for _ in $(seq 50); do
+        local alive=0
+        for p in ${pids[@]+"${pids[@]}"}; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [[ $alive -eq 0 ]] && break
+        sleep 0.1
+    done
+    for p in ${pids[@]+"${pids[@]}"}; do kill -0 "$p" 2>/dev/null && kill -KILL "$p"; done
+    # slurmstepd and job processes of THIS cluster (they carry our SLURM_CONF); never by name
+    for f in /proc/[0-9]*/environ; do
+        p=${f#/proc/}; p=${p%/environ}
+        [[ $p -ne $$ ]] && tr '\0' '\n' <"$f" 2>/dev/null | grep -qxF "SLURM_CONF=$T/slurm.conf" &&
+            kill -KILL "$p" 2>/dev/null
+    done
+    wait 2>/dev/null
+}
+cleanup() {
+    local rc=$?
+    stop_cluster
+    if [[ $rc -ne 0 && $rc -ne 77 && -d $T/log ]]; then
+        for f in "$T"/log/*.log; do echo "--- $(basename "$f") (tail)" >&2; tail -n 15 "$f" >&2; done
+    fi
+    rm -rf "$T"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# ---- munge: our own key, socket, log, pid (the system's munged, if any, is not touched)
+mkdir -p "$T"/{munge,state,log,run,spool/n0,spool/n1,tmp/n0,tmp/n1} "$W"
+chmod 700 "$T/munge"
+dd if=/dev/urandom of="$T/munge/munge.key" bs=1024 count=1 status=none
+chmod 400 "$T/munge/munge.key"
+timeout $LIMIT munged -F -f --socket="$T/munge/munge.sock" --key-file="$T/munge/munge.key" \
+    --log-file="$T/log/munged.log" --pid-file="$T/run/munged.pid" --seed-file="$T/munge/seed" \
+    --num-threads=2 >>"$T/log/munged.log" 2>&1 &
+
+# ---- slurm.conf: one controller, two nodes on this machine (n0, n1: CPUs=8 each, more than
+# the machine has - config_overrides), partitions debug (default) and nvidia on n0, amd on n1
+cat >"$SLURM_CONF" <<EOF
+ClusterName=hbtest
+SlurmctldHost=localhost(127.0.0.1)
+SlurmctldPort=$(free_port)
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$T/munge/munge.sock
+StateSaveLocation=$T/state
+SlurmdSpoolDir=$T/spool/%n
+TmpFS=$T/tmp/%n
+SlurmctldPidFile=$T/run/slurmctld.pid
+SlurmdPidFile=$T/run/slurmd-%n.pid
+SlurmctldLogFile=$T/log/slurmctld.log
+SlurmdLogFile=$T/log/slurmd-%n.log
+SlurmctldDebug=info
+SlurmdDebug=info
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+SlurmdParameters=config_overrides
+MpiDefault=pmix
+MailProg=/bin/true
+ReturnToService=2
+KillWait=5
+MinJobAge=300
+InactiveLimit=0
+# het jobs are started by the backfill scheduler only: run it every second
+SchedulerParameters=bf_interval=1,bf_hetjob_immediate
+NodeName=n0 NodeHostname=n0 NodeAddr=127.0.0.1 Port=$(free_port) CPUs=8 State=UNKNOWN
+NodeName=n1 NodeHostname=n1 NodeAddr=127.0.0.1 Port=$(free_port) CPUs=8 State=UNKNOWN
+PartitionName=debug Nodes=n0 Default=YES MaxTime=INFINITE State=UP
+PartitionName=nvidia Nodes=n0 MaxTime=INFINITE State=UP
+PartitionName=amd Nodes=n1 MaxTime=INFINITE State=UP
+EOF
+for _ in $(seq 50); do [[ -S $T/munge/munge.sock ]] && break; sleep 0.1; done
+[[ -S $T/munge/munge.sock ]] || { fail "munged did not start"; exit 1; }
+timeout $LIMIT slurmctld -D -i >>"$T/log/slurmctld.log" 2>&1 &
+timeout $LIMIT slurmd -D -N n0 >>"$T/log/slurmd-n0.log" 2>&1 &
+timeout $LIMIT slurmd -D -N n1 >>"$T/log/slurmd-n1.log" 2>&1 &
+up=0
+for _ in $(seq 100); do
+    [[ $(timeout 5 sinfo -h -N -o '%N %t' 2>/dev/null | sort -u | tr '\n' ' ') == "n0 idle n1 idle " ]] && { up=1; break; }
+    sleep 0.2
+done
+[[ $up -eq 1 ]] || { fail "nodes not idle after 20 s: $(timeout 5 sinfo -N 2>&1)"; exit 1; }
+for f in munged slurmctld slurmd-n0 slurmd-n1; do [[ -s $T/run/$f.pid ]] || fail "no pid file $f.pid"; done
+echo "test_slurm: cluster up in $((SECONDS - t0)) s ($([[ -n ${HB_SLURM_NETNS:-} ]] && echo "private network namespace" || echo "host network, loopback addresses"))" >&2
+
+# ---- helpers
+# wait_job ID SECONDS: until the job (every component / array task) has ended; sets STATE, EXIT
+wait_job() {
+    local id=$1 lim=$2 end=$((SECONDS + $2)) info
+    while :; do
+        info=$(timeout 5 scontrol -o show job "$id" 2>/dev/null)
+        if [[ -n $info ]] && ! grep -qE 'JobState=(PENDING|CONFIGURING|RUNNING|COMPLETING|SUSPENDED|REQUEUED)' <<<"$info"; then
+            STATE=$(grep -o 'JobState=[A-Z_]*' <<<"$info" | cut -d= -f2 | sort -u | tr '\n' ' ')
+            STATE=${STATE% }
+            EXIT=$(head -1 <<<"$info" | grep -o ' ExitCode=[0-9:]*' | cut -d= -f2)
+            return 0
+        fi
+        if ((SECONDS >= end)); then
+            fail "job $id did not end within $lim s: $(timeout 5 squeue -j "$id" 2>&1 | tail -n +2)"
+            timeout 5 scancel --full --signal=KILL "$id" 2>/dev/null
+            STATE=TIMEOUT EXIT=-
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+# submit NAME ENV... -- SBATCH-ARGS...: sbatch with the given environment; sets JOB
+submit() {
+    local name=$1; shift
+    local envs=()
+    while [[ $1 != -- ]]; do envs+=("$1"); shift; done
+    shift
+    checks=$((checks + 1))
+    JOB=$(cd "$W" && env ${envs[@]+"${envs[@]}"} timeout 20 sbatch --parsable --chdir="$W" "$@" 2>"$T/$name.sbatch.err")
+    JOB=${JOB%%;*}
+    [[ $JOB =~ ^[0-9]+$ ]] || { fail "$name: sbatch: $(cat "$T/$name.sbatch.err")"; JOB=""; return 1; }
+}
+expect_job() { # expect_job NAME STATE EXIT
+    checks=$((checks + 1))
+    [[ $STATE == "$2" && $EXIT == "$3" ]] ||
+        fail "$1: job $JOB ended $STATE exit $EXIT, expected $2 exit $3; log: $(tail -n 8 "$W"/*"$JOB"*.out 2>/dev/null)"
+}
+# check FILE ASSERTIONS: python with f = h5py file, s = /summary, st = root status,
+# status(case, rank), dev(column) = /devices column in rank order (strings decoded)
+check() {
+    checks=$((checks + 1))
+    [[ -f $1 ]] || { fail "no file $1"; return; }
+    "$PY" - "$1" "$2" <<'PY' || fail "h5 check on $(basename "$1") (see the assertion above)"
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+s = f["summary"][:]
+dec = lambda x: x.decode() if isinstance(x, bytes) else x
+st = dec(f.attrs["status"])
+def status(case, rank):
+    return [dec(r["status"]) for r in s if r["case_id"] == case and r["rank"] == rank]
+d = f["devices"][:]
+d = d[d["rank"].argsort()]
+def dev(col):
+    if col not in d.dtype.names:
+        raise AssertionError("/devices has no column %r (columns: %s)" % (col, ", ".join(d.dtype.names)))
+    return [dec(x) if isinstance(x, bytes) else int(x) for x in d[col]]
+exec(sys.argv[2])
+PY
+}
+SLURM_COLS='
+for c in ("slurm_job_id", "slurm_step_id", "slurm_nodelist", "slurm_partition", "slurm_het_group"):
+    assert c in d.dtype.names, "per-rank Slurm field %s missing from /devices" % c
+'
+FAST="--backend cpu --share-devices --min-seconds 0 --min-iters 3 --warmup 0 --no-ceilings --no-progress"
+RUNENV=(OMP_NUM_THREADS=1 "HETBENCH=$HB")
+CPUJOB=(--ntasks=4 --ntasks-per-node=4 --gpus-per-task=0) # the script's one-GPU-per-rank, on CPUs
+
+# ---- 1. hetbench.sbatch, 4 ranks
+submit plain "${RUNENV[@]}" "HETBENCH_ARGS=--workload gemm --m 64,32 --n 64 --k 64 $FAST" -- \
+    "${CPUJOB[@]}" "$SRC/scripts/slurm/hetbench.sbatch" &&
+    wait_job "$JOB" 60 && expect_job plain COMPLETED 0:0
+check "$W/hetbench-$JOB.h5" "
+assert st == 'complete', st
+assert f.attrs['mpi_size'] == 4, f.attrs['mpi_size']
+assert dec(f.attrs['slurm_job_id']) == '$JOB', f.attrs['slurm_job_id']
+assert len(s) == 8, len(s)
+for c in range(2):
+    assert sorted(r['rank'] for r in s if r['case_id'] == c) == [0, 1, 2, 3]
+    assert all(status(c, r) == ['ok'] for r in range(4))
+assert dev('rank') == [0, 1, 2, 3]
+$SLURM_COLS
+assert dev('slurm_job_id') == ['$JOB'] * 4, dev('slurm_job_id')
+assert dev('slurm_step_id') == ['0'] * 4, dev('slurm_step_id')
+assert dev('slurm_partition') == ['debug'] * 4, dev('slurm_partition')
+assert dev('slurm_nodelist') == ['n0'] * 4, dev('slurm_nodelist')
+assert dev('slurm_het_group') == [-1] * 4, dev('slurm_het_group')
+"
+[[ -f $W/hetbench-$JOB.out ]] || fail "plain: no job log hetbench-$JOB.out"
+
+# ---- 2. SIGUSR1 (as --signal=USR1@120 sends it) stops the run after the current iteration
+submit signal "${RUNENV[@]}" "HETBENCH_ARGS=--workload gemm --m 32,33,34,35,36,37,38,39 --n 32 --k 32 $FAST --min-seconds 1" -- \
+    "${CPUJOB[@]}" "$SRC/scripts/slurm/hetbench.sbatch"
+if [[ -n $JOB ]]; then
+    for _ in $(seq 100); do timeout 5 squeue -h -j "$JOB" -o %T 2>/dev/null | grep -q RUNNING && break; sleep 0.1; done
+    sleep 2.5 # past the first case (1 s each)
+    timeout 5 scancel --signal=USR1 "$JOB" || fail "scancel --signal=USR1 failed"
+    wait_job "$JOB" 60
+    checks=$((checks + 1))
+    [[ $STATE == FAILED && $EXIT != 0:0 ]] || fail "signal: job ended $STATE exit $EXIT, expected FAILED non-zero"
+    check "$W/hetbench-$JOB.h5" "
+assert st == 'incomplete', st
+done = sorted(set(int(r['case_id']) for r in s if dec(r['status']) == 'ok'))
+assert 1 <= len(done) < 8, done
+for c in done:
+    assert all(status(c, r) == ['ok'] for r in range(4)), [status(c, r) for r in range(4)]
+"
+fi
+
+# ---- 3a. a hung rank: lost after the deadline, every other result written, exit 1
+submit hang "${RUNENV[@]}" "HETBENCH_FAULT=rank=1,case=0,kind=hang" \
+    "HETBENCH_ARGS=--workload gemm --m 32,48 --n 32 --k 32 $FAST --case-timeout 4" -- \
+    "${CPUJOB[@]}" "$SRC/scripts/slurm/hetbench.sbatch" &&
+    wait_job "$JOB" 60 && expect_job hang FAILED 1:0
+check "$W/hetbench-$JOB.h5" "
+assert st == 'complete', st
+assert [status(c, 1) for c in range(2)] == [['lost']] * 2, [status(c, 1) for c in range(2)]
+assert all(status(c, r) == ['ok'] for c in range(2) for r in (0, 2, 3))
+"
+
+# ---- 3b. an aborted rank: under srun --mpi=pmix the plugin kills the whole step (SIGKILL,
+# exit 137) even with --kill-on-bad-exit=0; the cases completed before are in the file
+submit abort "${RUNENV[@]}" "HETBENCH_FAULT=rank=3,case=1,kind=abort" \
+    "HETBENCH_ARGS=--workload gemm --m 32,48,64 --n 32 --k 32 $FAST --case-timeout 10" -- \
+    "${CPUJOB[@]}" "$SRC/scripts/slurm/hetbench.sbatch" &&
+    wait_job "$JOB" 60 && expect_job abort FAILED 137:0
+check "$W/hetbench-$JOB.h5" "
+assert st == 'incomplete', st
+assert all(status(0, r) == ['ok'] for r in range(4)), [status(0, r) for r in range(4)]
+assert all(status(2, r) in ([], ['lost']) for r in range(4))
+"
+
+# ---- 4. hetjob.sbatch: 2 ranks on partition nvidia (n0) + 2 on amd (n1), one MPI_COMM_WORLD.
+# n0 and n1 are the same machine: Open MPI's shared-memory transport would map the same
+# segment names for "both nodes" and crash, so the ranks talk TCP over loopback here.
+submit het "${RUNENV[@]}" OMPI_MCA_btl=self,tcp OMPI_MCA_btl_tcp_if_include=lo \
+    "HETBENCH_ARGS=--workload gemm --m 64 --n 64 --k 64 $FAST" -- \
+    -p nvidia --ntasks=2 --ntasks-per-node=2 --gpus-per-task=0 : \
+    -p amd --ntasks=2 --ntasks-per-node=2 --gpus-per-task=0 "$SRC/scripts/slurm/hetjob.sbatch" &&
+    wait_job "$JOB" 60 && expect_job het COMPLETED 0:0
+check "$W/hetbench-$JOB.h5" "
+assert st == 'complete', st
+assert f.attrs['mpi_size'] == 4, f.attrs['mpi_size']
+assert len(s) == 4 and all(status(0, r) == ['ok'] for r in range(4))
+$SLURM_COLS
+assert dev('slurm_het_group') == [0, 0, 1, 1], dev('slurm_het_group')
+assert dev('slurm_partition') == ['nvidia', 'nvidia', 'amd', 'amd'], dev('slurm_partition')
+assert dev('slurm_job_id') == ['$JOB'] * 4, dev('slurm_job_id')
+assert dev('slurm_step_id') == ['0'] * 4, dev('slurm_step_id')
+nl = dev('slurm_nodelist')
+assert nl[0] in ('n0', 'n[0-1]') and nl[2] in ('n1', 'n[0-1]'), nl
+"
+
+# ---- 5. sweep-array.sbatch: one point per array index, one file each
+submit array "${RUNENV[@]}" SWEEP_FLAG=--m "SWEEP=32 48" \
+    "HETBENCH_ARGS=--workload gemm --n 32 --k 32 $FAST" -- \
+    --array=0-1 --gpus-per-task=0 --cpus-per-task=1 "$SRC/scripts/slurm/sweep-array.sbatch" &&
+    wait_job "$JOB" 60 && expect_job array COMPLETED 0:0
+for i in 0 1; do
+    check "$W/hetbench-${JOB}_$i.h5" "
+assert st == 'complete', st
+assert len(s) == 1 and status(0, 0) == ['ok']
+assert 'm: $([[ $i == 0 ]] && echo 32 || echo 48),' in dec(f.attrs['plan']), dec(f.attrs['plan'])
+"
+done
+
+echo "test_slurm.sh: $checks checks, $fails failed, $((SECONDS - t0)) s" >&2
+[[ $fails -eq 0 ]]
