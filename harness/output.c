@@ -159,6 +159,7 @@ void hb_print_json(FILE *f, const char *label, const hb_summary_row *s, const hb
     json_str(f, "error", r->error);
     fprintf(f, ",\"n_iters\":%lld", (long long)s->n_iters);
     json_num(f, "iter_s_median", s->iter_s_median);
+    json_num(f, "iter_s_mean", s->iter_s_mean);
     json_num(f, "iter_s_p95", s->iter_s_p95);
     json_num(f, "iter_cv", s->iter_cv);
     json_num(f, "rate", s->rate);
