@@ -113,20 +113,78 @@ static void lost_record(hb_record *r, int case_id, int rank, const char *msg) {
     for (int j = 0; j < HB_FP_LEN; j++) r->fingerprint[j] = NAN;
 }
 
-/* Where Slurm ran this rank (empty outside Slurm). */
-static void slurm_fill(hb_device_row *d) {
-    static const struct { const char *var; size_t off, len; } vars[] = {
-        {"SLURM_JOB_ID", offsetof(hb_device_row, slurm_job_id), sizeof d->slurm_job_id},
-        {"SLURM_STEP_ID", offsetof(hb_device_row, slurm_step_id), sizeof d->slurm_step_id},
-        {"SLURM_JOB_NODELIST", offsetof(hb_device_row, slurm_nodelist), sizeof d->slurm_nodelist},
-        {"SLURM_JOB_PARTITION", offsetof(hb_device_row, slurm_partition), sizeof d->slurm_partition},
-    };
-    for (int i = 0; i < HB_ARRAY_LEN(vars); i++) {
-        const char *v = getenv(vars[i].var);
-        snprintf((char *)d + vars[i].off, vars[i].len, "%s", v ? v : "");
+/* Does Slurm hostlist expression LIST ("n0", "gpu[01-04,07],login2") name HOST? Handles one
+ * bracket per name, ranges and zero padding - what Slurm prints for a component's nodes. */
+static int hostlist_has(const char *list, const char *host) {
+    size_t hl = strlen(host);
+    const char *p = list;
+    while (*p) {
+        const char *e = p; /* end of this top-level item: a comma outside brackets */
+        int depth = 0;
+        while (*e && (depth || *e != ',')) depth += (*e == '[') - (*e == ']'), e++;
+        const char *lb = memchr(p, '[', (size_t)(e - p));
+        if (!lb) {
+            if ((size_t)(e - p) == hl && strncmp(p, host, hl) == 0) return 1;
+        } else {
+            const char *rb = memchr(lb, ']', (size_t)(e - lb));
+            size_t pre = (size_t)(lb - p), suf = rb ? (size_t)(e - rb - 1) : 0;
+            if (rb && hl > pre + suf && strncmp(host, p, pre) == 0 &&
+                strncmp(host + hl - suf, rb + 1, suf) == 0) {
+                const char *num = host + pre;
+                size_t nl = hl - pre - suf;
+                char *end;
+                long v = strtol(num, &end, 10);
+                if (end == num + nl) /* the host's middle is a number: is it in a range? */
+                    for (const char *r = lb + 1; r < rb;) {
+                        const char *re = r;
+                        while (re < rb && *re != ',') re++;
+                        long lo = strtol(r, &end, 10), hi = lo;
+                        size_t width = (size_t)(end - r);
+                        if (end < re && *end == '-') hi = strtol(end + 1, NULL, 10);
+                        if (v >= lo && v <= hi && (width == nl || (num[0] != '0' && width <= nl))) return 1;
+                        r = re + (re < rb);
+                    }
+            }
+        }
+        p = *e ? e + 1 : e;
     }
-    const char *het = getenv("SLURM_HET_JOB_COMPONENT");
-    d->slurm_het_group = het && *het ? atoi(het) : -1;
+    return 0;
+}
+
+/* Where Slurm ran this rank (empty, het group -1 outside Slurm or a heterogeneous job).
+ * In a step spanning the components of a heterogeneous job, Slurm (22.05 .. current) gives a
+ * task no variable naming its component, and SLURM_JOB_PARTITION / SLURM_JOB_NODELIST hold the
+ * LAST component's partition and the whole job's nodes in every task. The component is
+ * HETBENCH_HET_GROUP (exported per component by scripts/slurm/hetjob.sbatch) or else the one
+ * whose node list holds this node; its partition and nodes are SLURM_JOB_*_HET_GROUP_<k>. */
+static void slurm_fill(hb_device_row *d) {
+    const char *v;
+    int k = -1, n = (v = getenv("SLURM_HET_SIZE")) && *v ? atoi(v) : 0;
+    char name[64];
+    if (n > 0) {
+        if ((v = getenv("HETBENCH_HET_GROUP")) && *v) k = atoi(v);
+        const char *node = getenv("SLURMD_NODENAME");
+        for (int g = 0; k < 0 && node && g < n; g++) {
+            snprintf(name, sizeof name, "SLURM_JOB_NODELIST_HET_GROUP_%d", g);
+            if ((v = getenv(name)) && hostlist_has(v, node)) k = g;
+        }
+    }
+    d->slurm_het_group = k;
+    const char *part = NULL, *nodes = NULL;
+    if (k >= 0) {
+        snprintf(name, sizeof name, "SLURM_JOB_PARTITION_HET_GROUP_%d", k);
+        part = getenv(name);
+        snprintf(name, sizeof name, "SLURM_JOB_NODELIST_HET_GROUP_%d", k);
+        nodes = getenv(name);
+    }
+    if (!part) part = getenv("SLURM_JOB_PARTITION");
+    if (!nodes) nodes = getenv("SLURM_JOB_NODELIST");
+    v = getenv("SLURM_JOB_ID");
+    snprintf(d->slurm_job_id, sizeof d->slurm_job_id, "%s", v ? v : "");
+    v = getenv("SLURM_STEP_ID");
+    snprintf(d->slurm_step_id, sizeof d->slurm_step_id, "%s", v ? v : "");
+    snprintf(d->slurm_partition, sizeof d->slurm_partition, "%s", part ? part : "");
+    snprintf(d->slurm_nodelist, sizeof d->slurm_nodelist, "%s", nodes ? nodes : "");
 }
 
 /* ---- this rank's device ---- */

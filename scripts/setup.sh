@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# setup.sh - make sure the Debian packages hetbench builds and tests with are installed, then
-# configure and build into ${HB_BUILD_DIR:-build}.
+# setup.sh [--tests] - make sure the Debian packages hetbench builds (and, with --tests, is
+# tested) with are installed, then configure and build into ${HB_BUILD_DIR:-build}.
 #
 # As root on Debian/Ubuntu, missing packages are installed with apt-get. Otherwise the script
 # lists exactly the missing packages and the command to install them, and exits 1.
@@ -15,8 +15,15 @@ PACKAGES=(
   libhdf5-dev hdf5-tools               # results files (h5dump for inspection)
   libopenblas-openmp-dev               # CPU GEMMs (OpenMP build: one thread pool with our ops)
   libyaml-dev                          # plans
-  python3-h5py python3-numpy           # tests: the summary table must load in h5py
+  python3-h5py python3-numpy           # the summary table loads in h5py; scripts/bench-*.sh
 )
+if [[ ${1:-} == --tests ]]; then
+  PACKAGES+=(
+    slurm-wlm munge libpmix-dev        # the slurm test starts a real local cluster (pmix for srun)
+    iproute2 util-linux                # ip + unshare: that cluster lives in a private network namespace
+    valgrind                           # the sampler's leak check
+  )
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
