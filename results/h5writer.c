@@ -16,6 +16,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,7 +28,8 @@
 #define HB_SUMMARY_CHUNK_ROWS 64
 
 struct hb_h5 {
-    char *path;
+    char *path;        /* what the user named: always a complete snapshot */
+    char *work;        /* ".<name>.partial" beside it: the file HDF5 writes */
     hid_t file;
     hid_t cases;       /* /cases */
     hid_t summary;     /* /summary */
@@ -34,6 +37,67 @@ struct hb_h5 {
     hsize_t n_rows;    /* rows in /summary */
     int resumed;       /* opened by hb_h5_open_resume: rows and rank groups may be replaced */
 };
+
+/* ---- crash safety ----
+ * HDF5 1.10 writes metadata in place, in no particular order: a process killed during a
+ * flush (or while the cache evicts) can leave a file h5dump cannot open. So HDF5 writes a
+ * work file beside the results file, and after every flush the work file is copied to a
+ * temporary name and renamed over the results file: rename() is atomic, so whenever the
+ * process dies (kill -9 included) the results file is the last complete snapshot, holding
+ * every case written before. (No fsync: this protects against a dead process, not a dead
+ * machine.) */
+static char *sibling(const char *path, const char *suffix) {
+    const char *slash = strrchr(path, '/');
+    size_t dir = slash ? (size_t)(slash - path + 1) : 0;
+    char *out = NULL;
+    if (asprintf(&out, "%.*s.%s.%s", (int)dir, path, path + dir, suffix) < 0) return NULL;
+    return out;
+}
+
+/* Copies src to dst (created or truncated); 0 on success, -1 with errno. */
+static int copy_file(const char *src, const char *dst) {
+    int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
+    struct stat st;
+    if (in < 0 || fstat(in, &st) < 0) goto done;
+    out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, st.st_mode & 0777);
+    if (out < 0) goto done;
+    off_t left = st.st_size;
+    while (left > 0) {
+        ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+        if (n <= 0) break;
+        left -= n;
+    }
+    if (left > 0) { /* copy_file_range unsupported here: plain copy */
+        static const size_t chunk = 1 << 20;
+        char *buf = malloc(chunk);
+        if (!buf || lseek(in, 0, SEEK_SET) < 0 || ftruncate(out, 0) < 0 || lseek(out, 0, SEEK_SET) < 0) {
+            free(buf);
+            goto done;
+        }
+        ssize_t n;
+        while ((n = read(in, buf, chunk)) > 0)
+            if (write(out, buf, (size_t)n) != n) { n = -1; break; }
+        free(buf);
+        if (n < 0) goto done;
+    }
+    rc = 0;
+done:
+    if (in >= 0) close(in);
+    if (out >= 0 && close(out) < 0) rc = -1;
+    return rc;
+}
+
+/* Publishes the flushed work file as the results file. */
+static hb_status snapshot(hb_h5 *h, hb_err *err) {
+    char *tmp = sibling(h->path, "snapshot");
+    hb_status st = HB_OK;
+    if (!tmp || copy_file(h->work, tmp) < 0 || rename(tmp, h->path) < 0)
+        st = hb_errf(err, HB_ERR_IO, "%s: cannot publish the results (copy of %s): %s", h->path, h->work,
+                     strerror(errno));
+    if (st != HB_OK && tmp) unlink(tmp);
+    free(tmp);
+    return st;
+}
 
 /* HB_ERR_IO "<path>: HDF5 error while <what>: <innermost HDF5 message>". */
 static hb_status io_error(hb_err *err, const char *path, const char *what) {
@@ -223,6 +287,7 @@ static void h5_free(hb_h5 *h) {
     hb_h5_close_id(h->cases);
     hb_h5_close_id(h->file);
     free(h->path);
+    free(h->work);
     free(h);
 }
 
@@ -237,7 +302,7 @@ hb_status hb_h5_create(const char *path, int force, const hb_run_meta *meta,
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hb_h5 *h = calloc(1, sizeof *h);
     double *idle = malloc((size_t)(n_devices ? n_devices : 1) * sizeof *idle);
-    if (!h || !idle || !(h->path = strdup(path))) {
+    if (!h || !idle || !(h->path = strdup(path)) || !(h->work = sibling(path, "partial"))) {
         free(idle);
         if (h) free(h->path);
         free(h);
@@ -247,7 +312,8 @@ hb_status hb_h5_create(const char *path, int force, const hb_run_meta *meta,
     for (int i = 0; i < n_devices; i++) idle[i] = idle_w ? idle_w[i] : NAN;
 
     hb_status st = HB_OK;
-    h->file = H5Fcreate(path, force ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
+    /* the work file of a killed earlier run is debris: start afresh */
+    h->file = H5Fcreate(h->work, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (h->file < 0) { /* nothing of ours on disk: leave whatever is there alone */
         st = io_error(err, path, "creating the file");
         free(idle);
@@ -272,11 +338,13 @@ hb_status hb_h5_create(const char *path, int force, const hb_run_meta *meta,
         st = io_error(err, path, "creating /summary");
     } else if (H5Fflush(h->file, H5F_SCOPE_GLOBAL) < 0) {
         st = io_error(err, path, "flushing");
+    } else {
+        st = snapshot(h, err);
     }
     free(idle);
     if (st != HB_OK) {
+        unlink(h->work);
         h5_free(h);
-        unlink(path);
         return st;
     }
     *out = h;
@@ -487,6 +555,7 @@ hb_status hb_h5_write_case(hb_h5 *h, const hb_case *c, const hb_cost *cost, cons
         st = io_error(err, h->path, "appending to /summary");
     if (st == HB_OK && H5Fflush(h->file, H5F_SCOPE_GLOBAL) < 0)
         st = io_error(err, h->path, "flushing");
+    if (st == HB_OK) st = snapshot(h, err);
     return st;
 }
 
@@ -515,23 +584,30 @@ hb_status hb_h5_write_idle(hb_h5 *h, const hb_idle_row *rows, int n, hb_err *err
     hb_h5_close_id(d);
     if (r < 0) return io_error(err, h->path, "writing /idle");
     if (H5Fflush(h->file, H5F_SCOPE_GLOBAL) < 0) return io_error(err, h->path, "flushing");
-    return HB_OK;
+    return snapshot(h, err);
 }
 
 hb_status hb_h5_open_resume(const char *path, const char *command_line, hb_h5 **out, hb_err *err) {
     *out = NULL;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hb_h5 *h = calloc(1, sizeof *h);
-    if (!h || !(h->path = strdup(path))) {
+    if (!h || !(h->path = strdup(path)) || !(h->work = sibling(path, "partial"))) {
+        if (h) free(h->path);
         free(h);
         return hb_errf(err, HB_ERR_NOMEM, "%s: out of memory", path);
     }
     h->file = h->cases = h->summary = h->summary_mem = H5I_INVALID_HID;
     h->resumed = 1;
+    if (copy_file(path, h->work) < 0) {
+        hb_status e = hb_errf(err, HB_ERR_IO, "%s: cannot copy to %s for --resume: %s", path, h->work,
+                              strerror(errno));
+        h5_free(h);
+        return e;
+    }
     hb_status st = HB_OK;
     hid_t sp = H5I_INVALID_HID;
     hsize_t n = 0;
-    if ((h->file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT)) < 0) st = io_error(err, path, "opening for --resume");
+    if ((h->file = H5Fopen(h->work, H5F_ACC_RDWR, H5P_DEFAULT)) < 0) st = io_error(err, path, "opening for --resume");
     else if ((h->cases = H5Gopen2(h->file, "cases", H5P_DEFAULT)) < 0) st = io_error(err, path, "opening /cases");
     else if ((h->summary = H5Dopen2(h->file, "summary", H5P_DEFAULT)) < 0 ||
              (h->summary_mem = hb_h5_compound(hb_h5_summary_fields, HB_H5_N_SUMMARY_FIELDS,
@@ -554,10 +630,17 @@ hb_status hb_h5_open_resume(const char *path, const char *command_line, hb_h5 **
         if (!all || attr_str(h->file, "resumed", all) < 0 || attr_str(h->file, "status", "incomplete") < 0 ||
             H5Fflush(h->file, H5F_SCOPE_GLOBAL) < 0)
             st = io_error(err, path, "recording the resume");
+        if (st == HB_OK) st = snapshot(h, err);
         free(prev);
         free(all);
     }
     if (st != HB_OK) {
+        hb_h5_close_id(h->summary_mem);
+        hb_h5_close_id(h->summary);
+        hb_h5_close_id(h->cases);
+        hb_h5_close_id(h->file);
+        h->summary_mem = h->summary = h->cases = h->file = H5I_INVALID_HID;
+        unlink(h->work);
         h5_free(h);
         return st;
     }
@@ -576,6 +659,11 @@ hb_status hb_h5_close(hb_h5 *h, const char *status, hb_err *err) {
     h->summary_mem = h->summary = h->cases = H5I_INVALID_HID;
     if (H5Fclose(h->file) < 0 && st == HB_OK) st = io_error(err, h->path, "closing the file");
     h->file = H5I_INVALID_HID;
+    /* the closed work file becomes the results file (atomically); on a failure the last
+     * complete snapshot stays the results file and the work file is dropped */
+    if (st == HB_OK && rename(h->work, h->path) < 0)
+        st = hb_errf(err, HB_ERR_IO, "%s: cannot rename %s over it: %s", h->path, h->work, strerror(errno));
+    if (st != HB_OK) unlink(h->work);
     h5_free(h);
     return st;
 }

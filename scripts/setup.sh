@@ -20,7 +20,7 @@ PACKAGES=(
 if [[ ${1:-} == --tests ]]; then
   PACKAGES+=(
     slurm-wlm munge libpmix-dev        # the slurm test starts a real local cluster (pmix for srun)
-    iproute2 util-linux                # ip + unshare: that cluster lives in a private network namespace
+    iproute2 util-linux procps         # ip + unshare (a private network namespace), pgrep
     valgrind                           # the sampler's leak check
   )
 fi

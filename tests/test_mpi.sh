@@ -150,5 +150,35 @@ assert all(x["backend"] == "cuda" and x["numa_node"] == 0 for x in r)
 assert len(set(x["cpuset"] for x in r)) == 4
 PY
 
+# ---- kill -9 at random moments: the file opens with h5dump and holds whole cases ----
+# trivial cases, so most kills land inside the writer
+KS=$(printf '8%.0s,' $(seq 1 3000)); KS=${KS%,}
+for i in 1 2 3 4 5 6 7 8; do
+  rm -f "$T/k.h5"
+  if (( i % 2 )); then # rank 0 (a singleton)
+    "$HB" run --workload gemm --m 8 --n 8 --k "$KS" --min-iters 1 --min-seconds 0 --warmup 0 --no-ceilings \
+      --no-progress --idle-seconds 0 --power-hz 0 --json --out "$T/k.h5" >/dev/null 2>&1 &
+    pid=$!
+    sleep "1.$((RANDOM % 9))"
+    kill -9 "$pid"
+  else # a worker rank of a 3-rank job: the job goes down with it, the file stays whole
+    "${MPI[@]}" -np 3 "$HB" run --workload gemm --m 8 --n 8 --k "$KS" --min-iters 1 --min-seconds 0 --warmup 0 \
+      --no-ceilings --no-progress --idle-seconds 0 --power-hz 0 --share-devices --json --out "$T/k.h5" >/dev/null 2>&1 &
+    pid=$!
+    sleep "2.$((RANDOM % 9))"
+    w=$(pgrep -f -- "--out $T/k.h5" | while read -r p; do [[ $(ps -o comm= -p "$p") == hetbench ]] && echo "$p"; done | tail -1)
+    [[ -n $w ]] && kill -9 "$w"
+  fi
+  wait "$pid" 2>/dev/null
+  [[ -f $T/k.h5 ]] || continue
+  checks=$((checks + 1))
+  h5dump -H "$T/k.h5" >/dev/null 2>&1 || fail "kill -9 trial $i: h5dump cannot open the file"
+  check "$T/k.h5" '
+n = len(f["cases"].keys())
+assert n * f.attrs["mpi_size"] == len(s) and n >= 1, (n, len(s))
+assert all(x == b"ok" for x in s["status"])
+'
+done
+
 echo "test_mpi.sh: $checks checks, $fails failed" >&2
 [[ $fails -eq 0 ]]

@@ -910,6 +910,11 @@ static void test_killed(const char *dir) {
         hb_results_free(r);
     }
     unlink(path);
+    /* the killed writer's work file stays behind (the results file is its last snapshot) */
+    char work[8300];
+    snprintf(work, sizeof work, "%s/.killed.h5.partial", dir);
+    CHECK_MSG(access(work, F_OK) == 0, "no work file %s beside the killed run's results", work);
+    unlink(work);
 }
 
 int main(int argc, char **argv) {
