@@ -46,6 +46,7 @@ static const char *const help_main =
     "  run       run a plan (or a sweep given by flags) and write an HDF5 results file\n"
     "  list      list models, workloads or backends\n"
     "  info      show the host, backends, devices and every rank's placement\n"
+    "  verify    check every op of each GPU backend against the CPU reference\n"
     "  power     read every energy/power meter on this node for a few seconds\n"
     "  report    tables and charts (md, csv, json, html) from results files, with cost per token\n"
     "  check     verdicts on claims (results/claims/*.yaml) against results files\n"

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backends/peaks.h" // defines: hb_peaks_find
 #include "hb_version.h"
 #include "energy.h"
 #include "measure.h"
@@ -35,6 +36,15 @@ void hb_device_row_fill(const hb_backend *be, int rank, hb_device_row *d) {
     d->n_threads = i->n_threads;
     d->peak_tflops_f32 = d->peak_tflops_bf16 = d->peak_tflops_f16 = d->peak_tflops_fp8 = NAN;
     d->peak_gbps = NAN;
+    hb_peaks pk; /* GPUs: datasheet ceilings; the CPU's are measured (hb_worker_calibrate) */
+    if (strcmp(i->backend, "cpu") != 0 && hb_peaks_find(i->name, i->n_compute_units, &pk) == 0) {
+        d->peak_tflops_f32 = pk.tflops_f32;
+        d->peak_tflops_bf16 = pk.tflops_bf16;
+        d->peak_tflops_f16 = pk.tflops_f16;
+        d->peak_tflops_fp8 = pk.tflops_fp8;
+        d->peak_gbps = pk.gbps;
+        snprintf(d->peak_source, sizeof d->peak_source, "datasheet: %s, %s", pk.model, pk.source);
+    }
     d->power_limit_w = NAN;
     snprintf(d->meter, sizeof d->meter, "none");
 }

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 # package: what it brings
 PACKAGES=(
-  cmake gcc make pkg-config           # toolchain
+  cmake gcc g++ make pkg-config       # toolchain (g++: nvcc's host compiler for the CUDA module)
   libopenmpi-dev openmpi-bin           # MPI (coordinator; a single rank runs as an MPI singleton)
   libhwloc-dev hwloc                   # topology
   libhdf5-dev hdf5-tools               # results files (h5dump for inspection)
@@ -22,6 +22,7 @@ if [[ ${1:-} == --tests ]]; then
     slurm-wlm munge libpmix-dev        # the slurm test starts a real local cluster (pmix for srun)
     iproute2 util-linux procps         # ip + unshare (a private network namespace), pgrep
     valgrind                           # the sampler's leak check
+    hipcc libamdhip64-dev              # CI compiles the HIP module too (built-in GEMM: no hipBLAS in Debian)
   )
 fi
 

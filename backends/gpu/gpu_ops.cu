@@ -1,0 +1,938 @@
+/* gpu_ops.cu - every op of the GPU backend except the GEMMs (gpu_gemm.cu).
+ *
+ * Each op is three layers (llm.c): a kernel, a launcher that picks the grid and checks the
+ * launch, and the op entry point that validates arguments exactly as the CPU reference does
+ * (same messages, same HB_ERR_INPUT cases). Reference semantics: backends/cpu/cpu_ops.c.
+ *
+ * Kernels index with int64_t (a llama3-70b layer overflows int); grid-stride loops cap the grid
+ * at 32 blocks per SM. Row-wise ops (norms, softmax, argmax, sample) run one block per row with
+ * block reductions whose warp size is the device's (warpSize), never the literal 32. */
+#include "gpu.cuh"
+
+#include <limits.h>
+#include <math.h>
+
+namespace HB_GPU_NS {
+
+static const int THREADS = 256; /* a multiple of 64: whole warps on every device */
+
+static int dtype_ok(hb_dtype dt) {
+    return dt == HB_F32 || dt == HB_BF16 || dt == HB_F16 || dt == HB_FP8_E4M3;
+}
+
+static hb_status dtype_unsupported(hb_backend *be, const char *op, hb_dtype dt) {
+    return fail(be, HB_ERR_UNSUPPORTED, "%s: op '%s' does not support dtype %s", HB_GPU_NAME, op,
+                dtype_name(dt));
+}
+
+#define GRID_STRIDE(i, n)                                                             \
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);         \
+         i += (int64_t)gridDim.x * blockDim.x)
+
+/* ==== generators and casts ==== */
+
+/* offset + scale * u as two separately rounded operations, as hb_rng_value on the CPU: nvcc
+ * never contracts __fmul_rn/__fadd_rn into an FMA; clang (HIP) defaults to -ffp-contract=fast,
+ * which would, so these helpers turn contraction off for their own operations (and the HIP
+ * build uses -ffp-contract=on besides). */
+static __device__ __forceinline__ float mul_rn(float a, float b) {
+#if defined(__clang__)
+#pragma clang fp contract(off)
+    return a * b;
+#else
+    return __fmul_rn(a, b);
+#endif
+}
+static __device__ __forceinline__ float add_rn(float a, float b) {
+#if defined(__clang__)
+#pragma clang fp contract(off)
+    return a + b;
+#else
+    return __fadd_rn(a, b);
+#endif
+}
+
+__global__ void fill_random_kernel(void *dst, hb_dtype dt, int64_t n, uint64_t seed, float scale,
+                                   float offset) {
+    GRID_STRIDE(i, n) {
+        const float prod = mul_rn(scale, hb_rng_pm1(seed, (uint64_t)i));
+        st_any(dst, dt, i, add_rn(offset, prod));
+    }
+}
+
+hb_status op_fill_random(hb_backend *be, void *dst, hb_dtype dt, int64_t n, uint64_t seed,
+                         float scale, float offset) {
+    if (!dtype_ok(dt)) return dtype_unsupported(be, "fill_random", dt);
+    if (n < 0) return fail(be, HB_ERR_INPUT, "%s: fill_random: n = %lld", HB_GPU_NAME, (long long)n);
+    if (n == 0) return HB_OK;
+    GPU_ENTER(be);
+    gpu_ctx *c = ctx_of(be);
+    fill_random_kernel<<<grid_for(c, n, THREADS), THREADS, 0, c->stream>>>(dst, dt, n, seed, scale,
+                                                                            offset);
+    LAUNCH_CHECK(be, "fill_random");
+    return HB_OK;
+}
+
+__global__ void fill_tokens_kernel(int32_t *dst, int64_t n, uint64_t seed, int64_t vocab) {
+    GRID_STRIDE(i, n) dst[i] = (int32_t)(hb_rng_u64(seed, (uint64_t)i) % (uint64_t)vocab);
+}
+
+hb_status op_fill_tokens(hb_backend *be, int32_t *dst, int64_t n, uint64_t seed, int64_t vocab) {
+    if (vocab <= 0 || vocab > INT32_MAX)
+        return fail(be, HB_ERR_INPUT, "%s: fill_tokens: vocab %lld out of range", HB_GPU_NAME,
+                    (long long)vocab);
+    if (n <= 0) return HB_OK;
+    GPU_ENTER(be);
+    gpu_ctx *c = ctx_of(be);
+    fill_tokens_kernel<<<grid_for(c, n, THREADS), THREADS, 0, c->stream>>>(dst, n, seed, vocab);
+    LAUNCH_CHECK(be, "fill_tokens");
+    return HB_OK;
+}
+
+__global__ void convert_kernel(void *dst, hb_dtype ddt, const void *src, hb_dtype sdt, int64_t n) {
+    /* every f16/bf16/fp8 value is exact in f32, so going through f32 rounds once (as the CPU) */
+    GRID_STRIDE(i, n) st_any(dst, ddt, i, ld_any(src, sdt, i));
+}
+
+hb_status op_convert(hb_backend *be, void *dst, hb_dtype dst_dt, const void *src, hb_dtype src_dt,
+                     int64_t n) {
+    if (!dtype_ok(dst_dt)) return dtype_unsupported(be, "convert", dst_dt);
+    if (!dtype_ok(src_dt)) return dtype_unsupported(be, "convert", src_dt);
+    if (n <= 0) return HB_OK;
+    GPU_ENTER(be);
+    gpu_ctx *c = ctx_of(be);
+    if (dst_dt == src_dt) {
+        if (dst == src) return HB_OK;
+        GPU_TRY(be, cudaMemcpyAsync(dst, src, (size_t)n * (size_t)hb_dtype_size(dst_dt),
+                                    cudaMemcpyDeviceToDevice, c->stream));
+        return HB_OK;
+    }
+    convert_kernel<<<grid_for(c, n, THREADS), THREADS, 0, c->stream>>>(dst, dst_dt, src, src_dt, n);
+    LAUNCH_CHECK(be, "convert");
+    return HB_OK;
+}
+
+/* ==== embedding and norms ==== */
+
+/* out (B*T, C) = wte[token] (+ wpe[pos0 + t]). The CPU rejects a negative token before it
+ * starts; here the tokens live on the device and checking them would cost a host round trip per
+ * step, so a negative token's row is written as NaN: visible in every check, never a value. */
+__global__ void embedding_kernel(float *out, const int32_t *tokens, const void *wte,
+                                 const void *wpe, hb_dtype dt, int64_t N, int64_t T, int64_t pos0,
+                                 int64_t C) {
+    for (int64_t i = blockIdx.x; i < N; i += gridDim.x) {
+        const int32_t tok = tokens[i];
+        float *o = out + i * C;
+        const int64_t row = (int64_t)tok * C, prow = (pos0 + i % T) * C;
+        for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+            float v = NAN;
+            if (tok >= 0) {
+                v = ld_any(wte, dt, row + c);
+                if (wpe) v += ld_any(wpe, dt, prow + c);
+            }
+            o[c] = v;
+        }
+    }
+}
+
+static unsigned rows_grid(int64_t rows) { return (unsigned)(rows < 65535 * 16 ? rows : 65535 * 16); }
+
+hb_status op_embedding(hb_backend *be, float *out, const int32_t *tokens, const void *wte,
+                       const void *wpe, hb_dtype wdt, int64_t B, int64_t T, int64_t pos0,
+                       int64_t C) {
+    if (!dtype_ok(wdt)) return dtype_unsupported(be, "embedding", wdt);
+    const int64_t N = B * T;
+    if (N <= 0 || C <= 0) return HB_OK;
+    GPU_ENTER(be);
+    gpu_ctx *c = ctx_of(be);
+    embedding_kernel<<<rows_grid(N), THREADS, 0, c->stream>>>(out, tokens, wte, wpe, wdt, N, T,
+                                                               pos0, C);
+    LAUNCH_CHECK(be, "embedding");
+    return HB_OK;
+}
+
+/* out (N, C) = in / sqrt(mean(in^2) + eps) * w: one block per row. The CPU sums in double; a
+ * block of f32 partial sums over <= C/256 elements each is as accurate for C up to 64k. */
+__global__ void rmsnorm_kernel(float *out, const float *in, const float *w, int64_t N, int64_t C,
+                               float eps) {
+    __shared__ float sh[32];
+    for (int64_t r = blockIdx.x; r < N; r += gridDim.x) {
+        const float *x = in + r * C;
+        float *o = out + r * C;
+        float ss = 0.0f;
+        for (int64_t c = threadIdx.x; c < C; c += blockDim.x) ss += x[c] * x[c];
+        ss = block_sum(ss, sh);
+        const float inv = (float)(1.0 / sqrt((double)ss / (double)C + (double)eps));
+        for (int64_t c = threadIdx.x; c < C; c += blockDim.x) o[c] = x[c] * inv * (w ? w[c] : 1.0f);
+    }
+}
+
+/* Block size for a row of C elements: enough threads for the row, at least 64. */
+static int row_threads(int64_t C) {
+    int t = 64;
+    while (t < 1024 && t * 4 < C) t *= 2;
+    return t;
+}
+
+hb_status op_rmsnorm(hb_backend *be, float *out, const float *in, const float *w, int64_t N,
+                     int64_t C, float eps) {
+    if (C <= 0) return fail(be, HB_ERR_INPUT, "%s: rmsnorm: C = %lld", HB_GPU_NAME, (long long)C);
+    if (N <= 0) return HB_OK;
+    GPU_ENTER(be);
+    gpu_ctx *c = ctx_of(be);
+    rmsnorm_kernel<<<rows_grid(N), row_threads(C), 0, c->stream>>>(out, in, w, N, C, eps);
+    LAUNCH_CHECK(be, "rmsnorm");
+    return HB_OK;
+}
+
+/* out (N, C) = (in - mean) / sqrt(var + eps) * w + b, biased variance, two passes. */
+__global__ void layernorm_kernel(float *out, const float *in, const float *w, const float *b,
+                                 int64_t N, int64_t C, float eps) {
+    __shared__ float sh[32];
+    for (int64_t r = blockIdx.x; r < N; r += gridDim.x) {
+        const float *x = in + r * C;
+        float *o = out + r * C;
+        float sum = 0.0f;
+        for (int64_t c = threadIdx.x; c < C; c += blockDim.x) sum += x[c];
+        sum = block_sum(sum, sh);
+        const float mean = (float)((double)sum / (double)C);
+        float ss = 0.0f;
+        for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+            const float d = x[c] - mean;
+            ss += d * d;
+        }
+        ss = block_sum(ss, sh);
+        const float rstd = (float)(1.0 / sqrt((double)ss / (double)C + (double)eps));
+        for (int64_t c = threadIdx.x; c < C; c += blockDim.x)
+            o[c] = (x[c] - mean) * rstd * (w ? w[c] : 1.0f) + (b ? b[c] : 0.0f);
+    }
+}
+
+hb_status op_layernorm(hb_backend *be, float *out, const float *in, const float *w,
+                       const float *b, int64_t N, int64_t C, float eps) {
+    if (C <= 0) return fail(be, HB_ERR_INPUT, "%s: layernorm: C = %lld", HB_GPU_NAME, (long long)C);
+    if (N <= 0) return HB_OK;
+    GPU_ENTER(be);
+    gpu_ctx *c = ctx_of(be);
+    layernorm_kernel<<<rows_grid(N), row_threads(C), 0, c->stream>>>(out, in, w, b, N, C, eps);
+    LAUNCH_CHECK(be, "layernorm");
+    return HB_OK;
+}
+
+/* ==== rope ==== */
+
+/* table (T, D/2) of cos, then (T, D/2) of sin, of pos * theta^(-2i/D): in double, like the
+ * CPU (an f32 angle at position ~8k is off by ~1e-3 rad). */
+__global__ void rope_table_kernel(float *tab, int64_t T, int64_t half, int64_t D, int64_t pos0,
+                                  float theta) {
+    GRID_STRIDE(idx, T * half) {
+        const int64_t t = idx / half, i = idx % half;
+        const double freq = pow((double)theta, -2.0 * (double)i / (double)D);
+        const double ang = (double)(pos0 + t) * freq;
+        tab[idx] = (float)cos(ang);
+        tab[T * half + idx] = (float)sin(ang);
+    }
+}
+
+/* x rows (B*T, ldx apart), H heads of D: rotate the pairs (i, i + D/2) in place. */
+__global__ void rope_apply_kernel(float *x, int64_t ldx, int64_t N, int64_t T, int64_t H,
+                                  int64_t D, const float *tab) {
+    const int64_t half = D / 2;
+    GRID_STRIDE(idx, N * H * half) {
+        const int64_t i = idx % half, rh = idx / half, h = rh % H, row = rh / H, t = row % T;
+        float *v = x + row * ldx + h * D;
+        const float cs = tab[t * half + i], sn = tab[T * half + t * half + i];
+        const float x0 = v[i], x1 = v[i + half];
+        v[i] = x0 * cs - x1 * sn;
+        v[i + half] = x0 * sn + x1 * cs;
+    }
+}
+
+/* Decode (few positions): the angles computed per element, in double as above, in one launch
+ * (a decode step calls rope twice per layer; a table would double the launches). */
+__global__ void rope_direct_kernel(float *x, int64_t ldx, int64_t N, int64_t T, int64_t H,
+                                   int64_t D, int64_t pos0, float theta) {
+    const int64_t half = D / 2;
+    GRID_STRIDE(idx, N * H * half) {
+        const int64_t i = idx % half, rh = idx / half, h = rh % H, row = rh / H, t = row % T;
+        const double freq = pow((double)theta, -2.0 * (double)i / (double)D);
+        const double ang = (double)(pos0 + t) * freq;
+        const float cs = (float)cos(ang), sn = (float)sin(ang);
+        float *v = x + row * ldx + h * D;
+        const float x0 = v[i], x1 = v[i + half];
+        v[i] = x0 * cs - x1 * sn;
+        v[i + half] = x0 * sn + x1 * cs;
+    }
+}
+
+static const int64_t ROPE_TABLE_MIN_T = 16;
+
+hb_status op_rope(hb_backend *be, float *x, int64_t ldx, int64_t B, int64_t T, int64_t pos0,
+                  int64_t H, int64_t D, float theta) {
+    if (D <= 0 || D % 2 != 0 || ldx < H * D || !(theta > 0.0f) || pos0 < 0)
+        return fail(be, HB_ERR_INPUT,
+                    "%s: rope: need even D > 0, ldx >= H*D, theta > 0, pos0 >= 0 "
+                    "(D=%lld H=%lld ldx=%lld theta=%g pos0=%lld)",
+                    HB_GPU_NAME, (long long)D, (long long)H, (long long)ldx, (double)theta,
+                    (long long)pos0);
+    if (B <= 0 || T <= 0 || H <= 0) return HB_OK;
+    GPU_ENTER(be);
+    gpu_ctx *c = ctx_of(be);
+    const int64_t half = D / 2;
+    if (T < ROPE_TABLE_MIN_T) {
+        rope_direct_kernel<<<grid_for(c, B * T * H * half, THREADS), THREADS, 0, c->stream>>>(
+            x, ldx, B * T, T, H, D, pos0, theta);
+        LAUNCH_CHECK(be, "rope");
+        return HB_OK;
+    }
+    TRY(ensure_buffer(be, (void **)&c->rope_tab, &c->rope_tab_bytes,
+                         (size_t)(T * D) * sizeof(float)));
+    rope_table_kernel<<<grid_for(c, T * half, THREADS), THREADS, 0, c->stream>>>(
+        c->rope_tab, T, half, D, pos0, theta);
+    LAUNCH_CHECK(be, "rope table");
+    rope_apply_kernel<<<grid_for(c, B * T * H * half, THREADS), THREADS, 0, c->stream>>>(
+        x, ldx, B * T, T, H, D, c->rope_tab);
+    LAUNCH_CHECK(be, "rope");
+    return HB_OK;
+}
+
+/* ==== KV cache ==== */
+
+/* (B*T rows, ld apart, w = Hkv*D floats) -> caches (B, S, Hkv, D) at positions pos0 + t.
+ * VEC: 4 floats at a time (w, ld multiples of 4 and 16-byte aligned pointers). */
+template <int VEC>
+__global__ void kv_store_kernel(float *kc, float *vc, const float *k, const float *v, int64_t ld,
+                                int64_t N, int64_t T, int64_t pos0, int64_t w, int64_t S) {
+    const int64_t wv = w / VEC;
+    GRID_STRIDE(idx, N * wv) {
+        const int64_t row = idx / wv, j = (idx % wv) * VEC, b = row / T, t = row % T;
+        const int64_t src = row * ld + j, dst = (b * S + pos0 + t) * w + j;
+        if (VEC == 4) {
+            *(float4 *)(kc + dst) = *(const float4 *)(k + src);
+            *(float4 *)(vc + dst) = *(const float4 *)(v + src);
+        } else {
+            kc[dst] = k[src];
+            vc[dst] = v[src];
+        }
+    }
+}
+
+hb_status op_kv_store(hb_backend *be, float *k_cache, float *v_cache, const float *k,
+                      const float *v, int64_t ld, int64_t B, int64_t T, int64_t pos0, int64_t Hkv,
+                      int64_t D, int64_t S) {
+    const int64_t w = Hkv * D;
+    if (pos0 < 0 || pos0 + T > S || ld < w)
+        return fail(be, HB_ERR_INPUT,
+                    "%s: kv_store: positions %lld..%lld outside the cache (S=%lld) or ld %lld < "
+                    "Hkv*D %lld",
+                    HB_GPU_NAME, (long long)pos0, (long long)(pos0 + T - 1), (long long)S,
+                    (long long)ld, (long long)w);
+    if (B <= 0 || T <= 0 || w <= 0) return HB_OK;
+    GPU_ENTER(be);
+    gpu_ctx *c = ctx_of(be);
+    const int vec = w % 4 == 0 && ld % 4 == 0 && is_aligned(k, 16) && is_aligned(v, 16) &&
+                    is_aligned(k_cache, 16) && is_aligned(v_cache, 16);
+    const int64_t n = B * T * (vec ? w / 4 : w);
+    if (vec)
+        kv_store_kernel<4><<<grid_for(c, n, THREADS), THREADS, 0, c->stream>>>(
+            k_cache, v_cache, k, v, ld, B * T, T, pos0, w, S);
+    else
+        kv_store_kernel<1><<<grid_for(c, n, THREADS), THREADS, 0, c->stream>>>(
+            k_cache, v_cache, k, v, ld, B * T, T, pos0, w, S);
+    LAUNCH_CHECK(be, "kv_store");
+    return HB_OK;
+}
+
+/* ==== attention ====
+ *
+ * Causal grouped-query attention over the f32 KV cache, online softmax (flash-attention's
+ * recurrence: running max m, running sum l, output rescaled by exp(m_old - m_new)).
+ *
+ * Decode (T < ATT_TILE_MIN_T): attn_split_kernel, one block per (key chunk, head, query): each
+ *   warp walks keys with the head dimension across its lanes (coalesced 128-byte rows), the
+ *   warps of a block combine in shared memory, and when the keys are split over several blocks
+ *   (flash-decoding: enough blocks to fill the device at batch 1) attn_combine_kernel merges
+ *   the chunks. Bandwidth-bound on the cache.
+ * Prefill: attn_tile_kernel, one block per (BQ queries, head, batch): Q, K, V tiles in shared
+ *   memory, each thread a TQ x TK tile of scores and TQ x D/16 of the output; keys past the
+ *   last query's position are never loaded. f32 FMA on CUDA cores (see backends/GPU.md). */
+
+static const int ATT_THREADS = 128; /* split kernel: 4 warps (NVIDIA) or 2 wavefronts (CDNA) */
+static const int ATT_DPL = 8;       /* split kernel: head dims per lane: D <= 8 * warpSize */
+static const int ATT_DMAX = 256;    /* largest head dimension either kernel takes */
+static const int64_t ATT_TILE_MIN_T = 16;
+
+__global__ void __launch_bounds__(128)
+attn_split_kernel(float *out, int64_t ldo, const float *q, int64_t ldq, const float *kc,
+                  const float *vc, int64_t T, int64_t pos0, int Hq, int Hkv, int D, int64_t S,
+                  int64_t chunk, float scale, float *part) {
+    extern __shared__ float sm[]; /* m[nw], l[nw], o[nw][D] */
+    const int ws = warpSize, lane = threadIdx.x % ws, wid = threadIdx.x / ws,
+              nw = blockDim.x / ws;
+    const int h = blockIdx.y;
+    const int64_t row = blockIdx.z, b = row / T, t = row % T;
+    const int64_t L = pos0 + t + 1; /* causal: keys 0..pos0+t */
+    const int64_t j0 = (int64_t)blockIdx.x * chunk, j1 = j0 + chunk < L ? j0 + chunk : L;
+    const int64_t kvw = (int64_t)Hkv * D;
+    const int kvh = h / (Hq / Hkv);
+    const float *kb = kc + b * S * kvw + (int64_t)kvh * D;
+    const float *vb = vc + b * S * kvw + (int64_t)kvh * D;
+    const float *qv = q + row * ldq + (int64_t)h * D;
+
+    float qr[ATT_DPL], o[ATT_DPL];
+#pragma unroll
+    for (int i = 0; i < ATT_DPL; i++) {
+        const int d = lane + i * ws;
+        qr[i] = d < D ? qv[d] : 0.0f;
+        o[i] = 0.0f;
+    }
+    float m = -INFINITY, l = 0.0f;
+    for (int64_t j = j0 + wid; j < j1; j += nw) {
+        const float *kr = kb + j * kvw, *vr = vb + j * kvw;
+        float s = 0.0f;
+#pragma unroll
+        for (int i = 0; i < ATT_DPL; i++) {
+            const int d = lane + i * ws;
+            if (d < D) s += qr[i] * kr[d];
+        }
+        s = warp_sum(s) * scale;
+        const float mn = fmaxf(m, s);
+        const float corr = expf(m - mn), p = expf(s - mn);
+        l = l * corr + p;
+#pragma unroll
+        for (int i = 0; i < ATT_DPL; i++) {
+            const int d = lane + i * ws;
+            if (d < D) o[i] = o[i] * corr + p * vr[d];
+        }
+        m = mn;
+    }
+    /* combine the warps of the block */
+    float *sm_m = sm, *sm_l = sm + nw, *sm_o = sm + 2 * nw;
+    if (lane == 0) {
+        sm_m[wid] = m;
+        sm_l[wid] = l;
+    }
+#pragma unroll
+    for (int i = 0; i < ATT_DPL; i++) {
+        const int d = lane + i * ws;
+        if (d < D) sm_o[wid * D + d] = o[i];
+    }
+    __syncthreads();
+    float M = -INFINITY, Ls = 0.0f;
+    for (int w = 0; w < nw; w++) M = fmaxf(M, sm_m[w]);
+    for (int w = 0; w < nw; w++)
+        if (sm_m[w] != -INFINITY) Ls += sm_l[w] * expf(sm_m[w] - M);
+    float *pp = part ? part + ((row * Hq + h) * gridDim.x + blockIdx.x) * (int64_t)(D + 2) : NULL;
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
+        float acc = 0.0f;
+        for (int w = 0; w < nw; w++)
+            if (sm_m[w] != -INFINITY) acc += sm_o[w * D + d] * expf(sm_m[w] - M);
+        if (pp)
+            pp[2 + d] = acc;
+        else
+            out[row * ldo + (int64_t)h * D + d] = acc / Ls;
+    }
+    if (pp && threadIdx.x == 0) {
+        pp[0] = M; /* -inf for a chunk past this query's last key */
+        pp[1] = Ls;
+    }
+}
+
+/* Merges the key chunks of each (query, head): part (B*T, Hq, n_split, 2 + D). */
+__global__ void attn_combine_kernel(float *out, int64_t ldo, const float *part, int Hq, int D,
+                                    int n_split) {
+    const int h = blockIdx.x;
+    const int64_t row = blockIdx.y;
+    const float *p = part + (row * Hq + h) * n_split * (int64_t)(D + 2);
+    float M = -INFINITY, Ls = 0.0f;
+    for (int c = 0; c < n_split; c++) M = fmaxf(M, p[c * (D + 2)]);
+    for (int c = 0; c < n_split; c++) {
+        const float mc = p[c * (D + 2)];
+        if (mc != -INFINITY) Ls += p[c * (D + 2) + 1] * expf(mc - M);
+    }
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
+        float acc = 0.0f;
+        for (int c = 0; c < n_split; c++) {
+            const float mc = p[c * (D + 2)];
+            if (mc != -INFINITY) acc += p[c * (D + 2) + 2 + d] * expf(mc - M);
+        }
+        out[row * ldo + (int64_t)h * D + d] = acc / Ls;
+    }
+}
+
+/* 256 threads as 16 x 16: thread (ty, tx) owns queries ty*TQ .. ty*TQ+TQ-1 of the tile, keys
+ * tx + 16 j of each key tile, and output dims tx + 16 j. Shared rows are D + 1 floats apart,
+ * so the 16 lanes of a row group read 16 different banks. */
+template <int BQ, int BK, int DMAX>
+__global__ void __launch_bounds__(256)
+attn_tile_kernel(float *out, int64_t ldo, const float *q, int64_t ldq, const float *kc,
+                 const float *vc, int64_t T, int64_t pos0, int Hq, int Hkv, int D, int64_t S,
+                 float scale) {
+    constexpr int TQ = BQ / 16, TK = BK / 16, ND = DMAX / 16;
+    extern __shared__ float smem[];
+    const int P = D + 1;
+    float *Qs = smem, *Ks = Qs + BQ * P, *Vs = Ks + BK * P, *Ps = Vs + BK * P; /* Ps (BQ, BK+1) */
+    const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+    const int h = blockIdx.y;
+    const int64_t b = blockIdx.z, t0 = (int64_t)blockIdx.x * BQ;
+    const int64_t kvw = (int64_t)Hkv * D;
+    const int kvh = h / (Hq / Hkv);
+    const float *kb = kc + b * S * kvw + (int64_t)kvh * D;
+    const float *vb = vc + b * S * kvw + (int64_t)kvh * D;
+
+    for (int idx = tid; idx < BQ * D; idx += 256) {
+        const int r = idx / D, d = idx % D;
+        const int64_t t = t0 + r;
+        Qs[r * P + d] = t < T ? q[(b * T + t) * ldq + (int64_t)h * D + d] : 0.0f;
+    }
+    float m[TQ], l[TQ], o[TQ][ND];
+#pragma unroll
+    for (int i = 0; i < TQ; i++) {
+        m[i] = -INFINITY;
+        l[i] = 0.0f;
+#pragma unroll
+        for (int j = 0; j < ND; j++) o[i][j] = 0.0f;
+    }
+    const int64_t tend = t0 + BQ < T ? t0 + BQ : T;
+    const int64_t Lmax = pos0 + tend; /* keys the tile's last query attends */
+    for (int64_t k0 = 0; k0 < Lmax; k0 += BK) {
+        __syncthreads(); /* Qs written / the previous tiles no longer read */
+        for (int idx = tid; idx < BK * D; idx += 256) {
+            const int r = idx / D, d = idx % D;
+            const int64_t j = k0 + r;
+            const int ok = j < Lmax;
+            Ks[r * P + d] = ok ? kb[j * kvw + d] : 0.0f;
+            Vs[r * P + d] = ok ? vb[j * kvw + d] : 0.0f;
+        }
+        __syncthreads();
+        float s[TQ][TK];
+#pragma unroll
+        for (int i = 0; i < TQ; i++)
+#pragma unroll
+            for (int j = 0; j < TK; j++) s[i][j] = 0.0f;
+        for (int d = 0; d < D; d++) {
+            float qf[TQ], kf[TK];
+#pragma unroll
+            for (int i = 0; i < TQ; i++) qf[i] = Qs[(ty * TQ + i) * P + d];
+#pragma unroll
+            for (int j = 0; j < TK; j++) kf[j] = Ks[(tx + 16 * j) * P + d];
+#pragma unroll
+            for (int i = 0; i < TQ; i++)
+#pragma unroll
+                for (int j = 0; j < TK; j++) s[i][j] += qf[i] * kf[j];
+        }
+#pragma unroll
+        for (int i = 0; i < TQ; i++) {
+            /* rows past T (the tile's padding) get position pos0 + t too: finite, never stored */
+            const int64_t qpos = pos0 + t0 + ty * TQ + i;
+            float mx = -INFINITY;
+#pragma unroll
+            for (int j = 0; j < TK; j++) {
+                const int64_t key = k0 + tx + 16 * j;
+                s[i][j] = key <= qpos ? s[i][j] * scale : -INFINITY;
+                mx = fmaxf(mx, s[i][j]);
+            }
+            for (int off = 8; off > 0; off >>= 1) mx = fmaxf(mx, hb_shfl_xor(mx, off));
+            const float mn = fmaxf(m[i], mx); /* finite: key 0 is in the first tile */
+            const float corr = expf(m[i] - mn);
+            float rs = 0.0f;
+#pragma unroll
+            for (int j = 0; j < TK; j++) {
+                s[i][j] = expf(s[i][j] - mn);
+                rs += s[i][j];
+            }
+            for (int off = 8; off > 0; off >>= 1) rs += hb_shfl_xor(rs, off);
+            l[i] = l[i] * corr + rs;
+            m[i] = mn;
+#pragma unroll
+            for (int j = 0; j < ND; j++) o[i][j] *= corr;
+#pragma unroll
+            for (int j = 0; j < TK; j++) Ps[(ty * TQ + i) * (BK + 1) + tx + 16 * j] = s[i][j];
+        }
+        __syncthreads();
+        const int kn = Lmax - k0 < BK ? (int)(Lmax - k0) : BK;
+        for (int k = 0; k < kn; k++) {
+            float pf[TQ];
+#pragma unroll
+            for (int i = 0; i < TQ; i++) pf[i] = Ps[(ty * TQ + i) * (BK + 1) + k];
+#pragma unroll
+            for (int j = 0; j < ND; j++) {
+                const int d = tx + 16 * j;
+                if (d < D) {
+                    const float v = Vs[k * P + d];
+#pragma unroll
+                    for (int i = 0; i < TQ; i++) o[i][j] += pf[i] * v;
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < TQ; i++) {
+        const int64_t t = t0 + ty * TQ + i;
+        if (t >= T) continue;
+        const float inv = 1.0f / l[i];
+        float *orow = out + (b * T + t) * ldo + (int64_t)h * D;
+#pragma unroll
+        for (int j = 0; j < ND; j++) {
+            const int d = tx + 16 * j;
+            if (d < D) orow[d] = o[i][j] * inv;
+        }
+    }
+}
+
+template <int BQ, int BK, int DMAX>
+static hb_status launch_tile(hb_backend *be, size_t smem, float *out, int64_t ldo, const float *q,
+                             int64_t ldq, const float *kc, const float *vc, int64_t B, int64_t T,
+                             int64_t pos0, int Hq, int Hkv, int D, int64_t S, float scale) {
+    gpu_ctx *c = ctx_of(be);
+#if defined(HB_GPU_CUDA)
+    if (smem > 48 * 1024) /* above 48 KiB dynamic shared memory is opt-in on NVIDIA */
+        GPU_TRY(be, cudaFuncSetAttribute(attn_tile_kernel<BQ, BK, DMAX>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+#endif
+    dim3 grid((unsigned)((T + BQ - 1) / BQ), (unsigned)Hq, (unsigned)B);
+    attn_tile_kernel<BQ, BK, DMAX><<<grid, 256, smem, c->stream>>>(out, ldo, q, ldq, kc, vc, T, pos0,
+                                                                   Hq, Hkv, D, S, scale);
+    LAUNCH_CHECK(be, "attention (tile)");
+    return HB_OK;
+}
+
+template <int DMAX>
+static hb_status attention_tiled(hb_backend *be, float *out, int64_t ldo, const float *q,
+                                 int64_t ldq, const float *kc, const float *vc, int64_t B,
+                                 int64_t T, int64_t pos0, int Hq, int Hkv, int D, int64_t S,
+                                 float scale, int *done) {
+    gpu_ctx *c = ctx_of(be);
+    *done = 0;
+#define TILE_SMEM(bq, bk) ((size_t)(((bq) + 2 * (bk)) * (D + 1) + (bq) * ((bk) + 1)) * sizeof(float))
+    /* The largest tile that leaves room for two blocks per SM (the tiles are loaded, then
+     * computed: a second block hides the loads), else the largest that fits at all. */
+    const size_t s64 = TILE_SMEM(64, 64), s32 = TILE_SMEM(32, 32), s16 = TILE_SMEM(16, 16);
+    const size_t cap = c->smem_optin;
+    int bq = 0;
+    if (2 * s64 <= cap) bq = 64;
+    else if (2 * s32 <= cap) bq = 32;
+    else if (s64 <= cap) bq = 64;
+    else if (s32 <= cap) bq = 32;
+    else if (s16 <= cap) bq = 16;
+    *done = bq != 0;
+    if (bq == 64)
+        return launch_tile<64, 64, DMAX>(be, s64, out, ldo, q, ldq, kc, vc, B, T, pos0, Hq, Hkv, D,
+                                         S, scale);
+    if (bq == 32)
+        return launch_tile<32, 32, DMAX>(be, s32, out, ldo, q, ldq, kc, vc, B, T, pos0, Hq, Hkv, D,
+                                         S, scale);
+    if (bq == 16)
+        return launch_tile<16, 16, DMAX>(be, s16, out, ldo, q, ldq, kc, vc, B, T, pos0, Hq, Hkv, D,
+                                         S, scale);
+#undef TILE_SMEM
+    return HB_OK; /* not enough shared memory: the caller uses the split kernel */
+}
+
+hb_status op_attention(hb_backend *be, float *out, int64_t ldo, const float *q, int64_t ldq,
+                       const float *k_cache, const float *v_cache, int64_t B, int64_t T,
+                       int64_t pos0, int64_t Hq, int64_t Hkv, int64_t D, int64_t S) {
+    if (Hq <= 0 || Hkv <= 0 || Hq % Hkv != 0 || D <= 0 || pos0 < 0 || pos0 + T > S ||
+        ldq < Hq * D || ldo < Hq * D)
+        return fail(be, HB_ERR_INPUT,
+                    "%s: attention: bad shape Hq=%lld Hkv=%lld D=%lld pos0=%lld T=%lld S=%lld "
+                    "ldq=%lld ldo=%lld",
+                    HB_GPU_NAME, (long long)Hq, (long long)Hkv, (long long)D, (long long)pos0,
+                    (long long)T, (long long)S, (long long)ldq, (long long)ldo);
+    if (B <= 0 || T <= 0) return HB_OK;
+    gpu_ctx *c = ctx_of(be);
+    if (D > ATT_DMAX || D > ATT_DPL * c->warp_size)
+        return fail(be, HB_ERR_UNSUPPORTED, "%s: attention: head dimension %lld > %d", HB_GPU_NAME,
+                    (long long)D, ATT_DMAX);
+    if (Hq > 65535 || B > 65535)
+        return fail(be, HB_ERR_UNSUPPORTED, "%s: attention: more than 65535 heads or sequences",
+                    HB_GPU_NAME);
+    GPU_ENTER(be);
+    const float scale = (float)(1.0 / sqrt((double)D));
+    const int iHq = (int)Hq, iHkv = (int)Hkv, iD = (int)D;
+
+    if (T >= ATT_TILE_MIN_T) {
+        int done = 0;
+        if (D <= 64)
+            TRY(attention_tiled<64>(be, out, ldo, q, ldq, k_cache, v_cache, B, T, pos0, iHq, iHkv,
+                                       iD, S, scale, &done));
+        else if (D <= 128)
+            TRY(attention_tiled<128>(be, out, ldo, q, ldq, k_cache, v_cache, B, T, pos0, iHq,
+                                        iHkv, iD, S, scale, &done));
+        else
+            TRY(attention_tiled<256>(be, out, ldo, q, ldq, k_cache, v_cache, B, T, pos0, iHq,
+                                        iHkv, iD, S, scale, &done));
+        if (done) return HB_OK;
+    }
+
+    /* split kernel: enough blocks for ~4 per SM, chunks of at least 64 keys */
+    const int64_t BT = B * T;
+    if (BT > 65535)
+        return fail(be, HB_ERR_UNSUPPORTED, "%s: attention: B*T = %lld > 65535 query rows for "
+                    "the decode kernel", HB_GPU_NAME, (long long)BT);
+    const int64_t Lmax = pos0 + T, queries = BT * Hq;
+    int64_t n_split = ((int64_t)c->n_sm * 4 + queries - 1) / queries;
+    const int64_t max_split = (Lmax + 63) / 64;
+    if (n_split > max_split) n_split = max_split;
+    if (n_split < 1) n_split = 1;
+    const int64_t chunk = (Lmax + n_split - 1) / n_split;
+    n_split = (Lmax + chunk - 1) / chunk;
+    float *part = NULL;
+    if (n_split > 1) {
+        TRY(ensure_buffer(be, (void **)&c->att_part, &c->att_part_bytes,
+                             (size_t)(queries * n_split * (D + 2)) * sizeof(float)));
+        part = c->att_part;
+    }
+    const int nw = ATT_THREADS / c->warp_size;
+    const size_t smem = (size_t)(nw * (2 + D)) * sizeof(float);
+    dim3 grid((unsigned)n_split, (unsigned)Hq, (unsigned)BT);
+    attn_split_kernel<<<grid, ATT_THREADS, smem, c->stream>>>(out, ldo, q, ldq, k_cache, v_cache, T,
+                                                              pos0, iHq, iHkv, iD, S, chunk, scale,
+                                                              part);
+    LAUNCH_CHECK(be, "attention (split)");
+    if (part) {
+        attn_combine_kernel<<<dim3((unsigned)Hq, (unsigned)BT), 128, 0, c->stream>>>(
+            out, ldo, part, iHq, iD, (int)n_split);
+        LAUNCH_CHECK(be, "attention (combine)");
+    }
+    return HB_OK;
+}
+
+/* ==== element-wise ==== */
+
+/* out (N, F) = silu(in[:, :F]) * in[:, F:], in (N, 2F) */
+__global__ void swiglu_kernel(float *out, const float *in, int64_t N, int64_t F) {
+    GRID_STRIDE(idx, N * F) {
+        const int64_t r = idx / F, f = idx % F;
+        const float x = in[r * 2 * F + f], g = in[r * 2 * F + F + f];
+        out[idx] = x / (1.0f + expf(-x)) * g;
+    }
+}
+
+hb_status op_swiglu(hb_backend *be, float *out, const float *in, int64_t N, int64_t F) {
+    if (N <= 0 || F <= 0) return HB_OK;
+    GPU_ENTER(be);
+    gpu_ctx *c = ctx_of(be);
+    swiglu_kernel<<<grid_for(c, N * F, THREADS), THREADS, 0, c->stream>>>(out, in, N, F);
+    LAUNCH_CHECK(be, "swiglu");
+    return HB_OK;
+}
+
+__global__ void gelu_kernel(float *out, const float *in, int64_t n) {
+    const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
+    GRID_STRIDE(i, n) {
+        const float x = in[i];
+        out[i] = 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
+    }
+}
+
+hb_status op_gelu(hb_backend *be, float *out, const float *in, int64_t n) {
+    if (n <= 0) return HB_OK;
+    GPU_ENTER(be);
+    gpu_ctx *c = ctx_of(be);
+    gelu_kernel<<<grid_for(c, n, THREADS), THREADS, 0, c->stream>>>(out, in, n);
+    LAUNCH_CHECK(be, "gelu");
+    return HB_OK;
+}
+
+/* out = a + s * b: the residual add and the STREAM triad, 16-byte loads when aligned. */
+__global__ void add_vec4_kernel(float4 *out, const float4 *a, const float4 *b, float s, int64_t n4) {
+    GRID_STRIDE(i, n4) {
+        const float4 x = a[i], y = b[i];
+        out[i] = make_float4(x.x + s * y.x, x.y + s * y.y, x.z + s * y.z, x.w + s * y.w);
+    }
+}
+
+__global__ void add_kernel(float *out, const float *a, const float *b, float s, int64_t lo,
+                           int64_t n) {
+    for (int64_t i = lo + (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        out[i] = a[i] + s * b[i];
+}
+
+hb_status op_add(hb_backend *be, float *out, const float *a, const float *b, float s, int64_t n) {
+    if (n <= 0) return HB_OK;
+    GPU_ENTER(be);
+    gpu_ctx *c = ctx_of(be);
+    int64_t done = 0;
+    if (is_aligned(out, 16) && is_aligned(a, 16) && is_aligned(b, 16) && n >= 4) {
+        const int64_t n4 = n / 4;
+        add_vec4_kernel<<<grid_for(c, n4, THREADS), THREADS, 0, c->stream>>>(
+            (float4 *)out, (const float4 *)a, (const float4 *)b, s, n4);
+        LAUNCH_CHECK(be, "add");
+        done = n4 * 4;
+    }
+    if (done < n) {
+        add_kernel<<<grid_for(c, n - done, THREADS), THREADS, 0, c->stream>>>(out, a, b, s, done, n);
+        LAUNCH_CHECK(be, "add");
+    }
+    return HB_OK;
+}
+
+/* ==== row-wise reductions and sampling ==== */
+
+/* (rows, cols): out = exp(x - max) / sum, the sum of the f32 exponentials (as the CPU). */
+__global__ void softmax_kernel(float *out, const float *in, int64_t rows, int64_t cols) {
+    __shared__ float sh[32];
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const float *x = in + r * cols;
+        float *o = out + r * cols;
+        float mx = -INFINITY;
+        for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) mx = fmaxf(mx, x[c]);
+        mx = block_max(mx, sh);
+        float sum = 0.0f;
+        for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+            const float e = expf(x[c] - mx);
+            o[c] = e;
+            sum += e;
+        }
+        sum = block_sum(sum, sh);
+        const float inv = (float)(1.0 / (double)sum);
+        for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) o[c] *= inv;
+    }
+}
+
+hb_status op_softmax(hb_backend *be, float *out, const float *in, int64_t rows, int64_t cols) {
+    if (rows <= 0 || cols <= 0) return HB_OK;
+    GPU_ENTER(be);
+    gpu_ctx *c = ctx_of(be);
+    softmax_kernel<<<rows_grid(rows), row_threads(cols), 0, c->stream>>>(out, in, rows, cols);
+    LAUNCH_CHECK(be, "softmax");
+    return HB_OK;
+}
+
+static const int ROW_THREADS = 256; /* argmax and sample: a power of two for the tree */
+
+/* Index of the max of x (cols) by the CPU's rule: the first NaN if there is one, else the
+ * largest value, the lowest index on ties. sv/si/sn: ROW_THREADS entries of shared memory. */
+static __device__ int64_t block_argmax(const float *x, int64_t cols, float *sv, int64_t *si,
+                                       int64_t *sn) {
+    const int tid = threadIdx.x;
+    float best = -INFINITY;
+    int64_t bi = -1, nan_i = INT64_MAX;
+    for (int64_t c = tid; c < cols; c += blockDim.x) { /* increasing c: the first wins ties */
+        const float v = x[c];
+        if (isnan(v)) {
+            if (c < nan_i) nan_i = c;
+        } else if (bi < 0 || v > best) {
+            best = v;
+            bi = c;
+        }
+    }
+    sv[tid] = best;
+    si[tid] = bi;
+    sn[tid] = nan_i;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+        if (tid < s) {
+            const int o = tid + s;
+            if (sn[o] < sn[tid]) sn[tid] = sn[o];
+            if (si[o] >= 0 &&
+                (si[tid] < 0 || sv[o] > sv[tid] || (sv[o] == sv[tid] && si[o] < si[tid]))) {
+                sv[tid] = sv[o];
+                si[tid] = si[o];
+            }
+        }
+        __syncthreads();
+    }
+    const int64_t r = sn[0] != INT64_MAX ? sn[0] : si[0];
+    __syncthreads(); /* the arrays may be reused */
+    return r;
+}
+
+__global__ void argmax_kernel(int32_t *out, const float *in, int64_t ld, int64_t rows,
+                              int64_t cols) {
+    __shared__ float sv[ROW_THREADS];
+    __shared__ int64_t si[ROW_THREADS], sn[ROW_THREADS];
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const int64_t am = block_argmax(in + r * ld, cols, sv, si, sn);
+        if (threadIdx.x == 0) out[r] = (int32_t)am;
+    }
+}
+
+hb_status op_argmax(hb_backend *be, int32_t *out, const float *in, int64_t ld, int64_t rows,
+                    int64_t cols) {
+    if (cols <= 0 || cols > INT32_MAX || ld < cols)
+        return fail(be, HB_ERR_INPUT, "%s: argmax: cols %lld, ld %lld", HB_GPU_NAME,
+                    (long long)cols, (long long)ld);
+    if (rows <= 0) return HB_OK;
+    GPU_ENTER(be);
+    gpu_ctx *c = ctx_of(be);
+    argmax_kernel<<<rows_grid(rows), ROW_THREADS, 0, c->stream>>>(out, in, ld, rows, cols);
+    LAUNCH_CHECK(be, "argmax");
+    return HB_OK;
+}
+
+/* Temperature sampling by inverse CDF in double, the CPU's rule: w_c = exp((x_c - max) / T),
+ * target = u * sum(w), answer = first c whose running sum exceeds target. Thread i sums a
+ * contiguous chunk; thread 0 turns the chunk sums into prefix sums (sequentially: monotone), and
+ * the one thread whose [prefix_i, prefix_i+1) holds the target walks its chunk. The pick equals
+ * the CPU's unless the target lies within a rounding error of a boundary. */
+__global__ void sample_kernel(int32_t *out, const float *logits, int64_t ld, int64_t rows,
+                              int64_t cols, float temperature, uint64_t seed, uint64_t step) {
+    __shared__ float sv[ROW_THREADS];
+    __shared__ int64_t si[ROW_THREADS], sn[ROW_THREADS];
+    __shared__ double pre[ROW_THREADS + 1];
+    const int tid = threadIdx.x, nt = blockDim.x;
+    const double inv_t = 1.0 / (double)temperature;
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const float *x = logits + r * ld;
+        const int64_t am = block_argmax(x, cols, sv, si, sn);
+        const double mx = x[am];
+        if (isnan(mx) || isinf(mx)) { /* no distribution: argmax, as the CPU */
+            if (tid == 0) out[r] = (int32_t)am;
+            continue;
+        }
+        const int64_t chunk = (cols + nt - 1) / nt, c0 = tid * chunk;
+        const int64_t c1 = c0 + chunk < cols ? c0 + chunk : cols;
+        double part = 0.0;
+        for (int64_t c = c0; c < c1; c++) part += exp(((double)x[c] - mx) * inv_t);
+        pre[tid] = part;
+        __syncthreads();
+        if (tid == 0) {
+            double acc = 0.0;
+            for (int i = 0; i < nt; i++) {
+                const double v = pre[i];
+                pre[i] = acc;
+                acc += v;
+            }
+            pre[nt] = acc;
+        }
+        __syncthreads();
+        const double target =
+            (double)hb_rng_unit(seed, step * (uint64_t)rows + (uint64_t)r) * pre[nt];
+        if (pre[tid] <= target && target < pre[tid + 1]) {
+            double cum = pre[tid];
+            int64_t pick = -1, last = -1;
+            for (int64_t c = c0; c < c1; c++) {
+                const double w = exp(((double)x[c] - mx) * inv_t);
+                if (w > 0.0) last = c;
+                cum += w;
+                if (cum > target) {
+                    pick = c;
+                    break;
+                }
+            }
+            if (pick < 0) pick = last >= 0 ? last : am; /* rounding at the chunk's end */
+            out[r] = (int32_t)pick;
+        }
+        __syncthreads(); /* pre is reused by the next row */
+    }
+}
+
+hb_status op_sample(hb_backend *be, int32_t *out, const float *logits, int64_t ld, int64_t rows,
+                    int64_t cols, float temperature, uint64_t seed, uint64_t step) {
+    if (cols <= 0 || cols > INT32_MAX || ld < cols)
+        return fail(be, HB_ERR_INPUT, "%s: sample: cols %lld, ld %lld", HB_GPU_NAME,
+                    (long long)cols, (long long)ld);
+    if (!(temperature > 0.0f)) return op_argmax(be, out, logits, ld, rows, cols);
+    if (rows <= 0) return HB_OK;
+    GPU_ENTER(be);
+    gpu_ctx *c = ctx_of(be);
+    sample_kernel<<<rows_grid(rows), ROW_THREADS, 0, c->stream>>>(out, logits, ld, rows, cols,
+                                                                  temperature, seed, step);
+    LAUNCH_CHECK(be, "sample");
+    return HB_OK;
+}
+
+} // namespace HB_GPU_NS

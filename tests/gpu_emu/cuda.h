@@ -1,0 +1,264 @@
+// cuda.h (emulator) - runs backends/gpu/*.cu on the CPU, for tests on machines without a GPU
+// (tests/test_gpu_emu.sh). It stands in for backends/gpu/vendor/cuda.h in a copy of the sources
+// whose kernel launches `k<<<grid, block, smem, stream>>>(args)` were rewritten to
+// `emu::launch(grid, block, smem, stream, k)(args)`.
+//
+// A block's threads are coroutines on one OS thread (ucontext), run until they wait:
+// __syncthreads releases when every thread of the block waits, a warp shuffle when every lane
+// of the warp does; a barrier that can never be released aborts with "emu: deadlock" (a
+// divergent __syncthreads or shuffle is a bug on real hardware too). __shared__ arrays are
+// function statics (blocks run one at a time), dynamic shared memory one 256 KiB buffer filled
+// with garbage before each block. Launches are synchronous; memory is host memory.
+// Environment: EMU_WARP (32; 64 = CDNA wavefronts), EMU_SMEM (opt-in shared memory per block,
+// 227 KiB; 65536 = AMD LDS), EMU_SM (SM count, 2), EMU_FP8 (pretend fp8 GEMMs are available:
+// GEMV and the built-in GEMM on e4m3 weights).
+#pragma once
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <vector>
+#include <math.h>
+#include <ucontext.h>
+
+#define HB_GPU_NAME "cuda"
+#define HB_GPU_VENDOR "EMU"
+#define HB_GPU_RUNTIME_NAME "EMU"
+#define HB_GPU_API "cuda"
+#define HB_GPU_NS hb_emu_impl
+#define HB_GPU_SYM(x) hb_cuda_##x
+#define HB_GPU_MODULE_SYM "hb_cuda_module"
+#define HB_HAVE_LT 0
+#define HB_GEMM_VENDOR "builtin"
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(x)
+#define __shared__ static
+#define __align__(n) __attribute__((aligned(n)))
+
+struct dim3 {
+    unsigned x, y, z;
+    dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {}
+};
+struct emu_uint3 { unsigned x, y, z; };
+struct float4 { float x, y, z, w; };
+struct uint4 { unsigned x, y, z, w; };
+struct uint2 { unsigned x, y; };
+static inline float4 make_float4(float a, float b, float c, float d) { return float4{a, b, c, d}; }
+
+inline int warpSize = 32; // the device builtin, a variable here (EMU_WARP sets it)
+namespace emu {
+inline int &warp_size = ::warpSize;
+inline emu_uint3 tidx, bidx;
+inline int tflat;
+inline dim3 bdim, gdim;
+alignas(64) inline unsigned char dyn_smem[256 * 1024];
+
+// Threads of a block are coroutines on one OS thread (ucontext): __syncthreads and warp
+// shuffles yield to a scheduler that releases a barrier when every live thread of the block (or
+// lane of the warp) waits on it; a barrier that can never be released aborts ("deadlock").
+struct cthread {
+    ucontext_t ctx;
+    std::vector<char> stack;
+    int wait = 0; // 0 running, 1 block barrier, 2 warp barrier, 3 done
+};
+struct blockrun {
+    ucontext_t sched;
+    std::vector<cthread> th;
+    std::vector<uint64_t> slot;
+    int n = 0;
+};
+inline blockrun *cur = nullptr;
+inline std::function<void()> *cur_job = nullptr;
+
+inline void set_ids(int i) {
+    tflat = i;
+    tidx = {(unsigned)(i % bdim.x), (unsigned)((i / bdim.x) % bdim.y), (unsigned)(i / (bdim.x * bdim.y))};
+}
+inline void yield_wait(int kind) {
+    const int i = tflat;
+    cthread &t = cur->th[i];
+    t.wait = kind;
+    swapcontext(&t.ctx, &cur->sched);
+    set_ids(i);
+}
+inline void syncthreads() { yield_wait(1); }
+
+template <class T> T shfl_xor(T v, int o) {
+    const int lane = tflat % warp_size, base = tflat - lane;
+    uint64_t b = 0;
+    memcpy(&b, &v, sizeof v);
+    cur->slot[tflat] = b;
+    yield_wait(2);
+    T r;
+    uint64_t x = cur->slot[base + (lane ^ o)];
+    memcpy(&r, &x, sizeof r);
+    yield_wait(2); // everyone has read before the slots are reused
+    return r;
+}
+
+inline void trampoline(int i) {
+    set_ids(i);
+    (*cur_job)();
+    cur->th[i].wait = 3;
+    swapcontext(&cur->th[i].ctx, &cur->sched);
+}
+
+inline void run_block(int n, std::function<void()> &job) {
+    static blockrun *br = new blockrun;
+    if (br->n != n) {
+        br->th.assign(n, cthread{});
+        for (auto &t : br->th) t.stack.resize(256 * 1024);
+        br->slot.assign(n, 0);
+        br->n = n;
+    }
+    cur = br;
+    cur_job = &job;
+    for (int i = 0; i < n; i++) {
+        cthread &t = br->th[i];
+        t.wait = 0;
+        getcontext(&t.ctx);
+        t.ctx.uc_stack.ss_sp = t.stack.data();
+        t.ctx.uc_stack.ss_size = t.stack.size();
+        t.ctx.uc_link = nullptr;
+        makecontext(&t.ctx, (void (*)())trampoline, 1, i);
+    }
+    for (;;) {
+        bool ran = false;
+        for (int i = 0; i < n; i++)
+            if (br->th[i].wait == 0) {
+                swapcontext(&br->sched, &br->th[i].ctx);
+                ran = true;
+            }
+        int done = 0, at_block = 0;
+        for (auto &t : br->th) done += t.wait == 3, at_block += t.wait == 1;
+        if (done == n) return;
+        bool released = false;
+        for (int w = 0; w < n; w += warp_size) { // a warp barrier: every lane of the warp there
+            int at = 0;
+            for (int l = 0; l < warp_size; l++) at += br->th[w + l].wait == 2;
+            if (at == warp_size) {
+                for (int l = 0; l < warp_size; l++) br->th[w + l].wait = 0;
+                released = true;
+            }
+        }
+        if (!released && at_block + done == n && at_block > 0) {
+            if (done) { fprintf(stderr, "emu: __syncthreads with exited threads\n"); abort(); }
+            for (auto &t : br->th) t.wait = 0;
+            released = true;
+        }
+        if (!released && !ran) { fprintf(stderr, "emu: deadlock (divergent barrier or shuffle)\n"); abort(); }
+    }
+}
+
+template <class K> struct launcher {
+    dim3 g, b;
+    size_t smem;
+    K k;
+    template <class... A> void operator()(A... args) {
+        const int n = (int)(b.x * b.y * b.z);
+        if (n % warp_size || n > 1024 || smem > sizeof dyn_smem) {
+            fprintf(stderr, "emu: bad launch: %d threads, %zu smem\n", n, smem);
+            abort();
+        }
+        bdim = b;
+        gdim = g;
+        for (unsigned z = 0; z < g.z; z++)
+            for (unsigned y = 0; y < g.y; y++)
+                for (unsigned x = 0; x < g.x; x++) {
+                    memset(dyn_smem, 0xcd, smem);
+                    bidx = {x, y, z};
+                    std::function<void()> job = [&] { k(args...); };
+                    run_block(n, job);
+                }
+    }
+};
+// k<<<grid, block, smem, stream>>>(args) -> emu::launch(grid, block, smem, stream, k)(args)
+template <class S, class K> launcher<K> launch(dim3 g, dim3 b, size_t smem, S, K k) { return launcher<K>{g, b, smem, k}; }
+} // namespace emu
+
+#define threadIdx (emu::tidx)
+#define blockIdx (emu::bidx)
+#define blockDim (emu::bdim)
+#define gridDim (emu::gdim)
+#define __syncthreads() emu::syncthreads()
+#define hb_shfl_xor(v, o) emu::shfl_xor((v), (o))
+
+static inline float __fmul_rn(float a, float b) { volatile float r = a * b; return r; }
+static inline float __fadd_rn(float a, float b) { volatile float r = a + b; return r; }
+static inline float __uint_as_float(unsigned u) { float f; memcpy(&f, &u, 4); return f; }
+static inline unsigned __float_as_uint(float f) { unsigned u; memcpy(&u, &f, 4); return u; }
+static inline unsigned atomicMax(unsigned *p, unsigned v) {
+    unsigned o = *p;
+    if (v > o) *p = v;
+    return o;
+}
+using std::isnan;
+using std::isinf;
+
+// ---- runtime ----
+typedef int cudaError_t;
+enum { cudaSuccess = 0, cudaErrorMemoryAllocation = 2, cudaErrorInvalidValue = 1 };
+typedef void *cudaStream_t;
+typedef struct emu_event { double t; } *cudaEvent_t;
+enum cudaMemcpyKind { cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice };
+enum cudaDeviceAttr { cudaDevAttrClockRate, cudaDevAttrMemoryClockRate, cudaDevAttrGlobalMemoryBusWidth };
+enum { cudaFuncAttributeMaxDynamicSharedMemorySize };
+#define cudaStreamNonBlocking 1
+struct cudaDeviceProp {
+    char name[256];
+    size_t totalGlobalMem, sharedMemPerBlock, sharedMemPerBlockOptin;
+    int warpSize, multiProcessorCount, major, minor, pciDomainID, pciBusID, pciDeviceID;
+};
+inline cudaError_t emu_last = 0;
+static inline const char *cudaGetErrorString(cudaError_t e) { return e ? "emu error" : "no error"; }
+static inline const char *cudaGetErrorName(cudaError_t e) { return e ? "emuError" : "cudaSuccess"; }
+static inline cudaError_t cudaGetLastError() { cudaError_t e = emu_last; emu_last = 0; return e; }
+static inline cudaError_t cudaGetDeviceCount(int *n) { if (getenv("EMU_WARP")) emu::warp_size = atoi(getenv("EMU_WARP")); *n = 1; return 0; }
+static inline cudaError_t cudaSetDevice(int) { return 0; }
+static inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) {
+    memset(p, 0, sizeof *p);
+    if (getenv("EMU_WARP")) emu::warp_size = atoi(getenv("EMU_WARP"));
+    snprintf(p->name, sizeof p->name, "Emulated GPU (warp %d)", emu::warp_size);
+    p->totalGlobalMem = (size_t)8 << 30;
+    const char *s = getenv("EMU_SMEM");
+    p->sharedMemPerBlock = 48 * 1024;
+    p->sharedMemPerBlockOptin = s ? (size_t)atol(s) : 227 * 1024;
+    p->warpSize = emu::warp_size;
+    p->multiProcessorCount = getenv("EMU_SM") ? atoi(getenv("EMU_SM")) : 2;
+    p->major = 9;
+    p->minor = 0;
+    p->pciBusID = 0x17;
+    return 0;
+}
+static inline cudaError_t cudaDeviceGetPCIBusId(char *s, int n, int) { snprintf(s, n, "0000:17:00.0"); return 0; }
+static inline cudaError_t cudaDriverGetVersion(int *v) { *v = 13000; return 0; }
+static inline cudaError_t cudaRuntimeGetVersion(int *v) { *v = 13000; return 0; }
+static inline cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr, int) { *v = 1000000; return 0; }
+static inline cudaError_t cudaMalloc(void **p, size_t n) {
+    if (n > ((size_t)8 << 30)) { *p = nullptr; return cudaErrorMemoryAllocation; }
+    if (posix_memalign(p, 256, n ? n : 1) != 0) { *p = nullptr; return cudaErrorMemoryAllocation; }
+    memset(*p, 0xa5, n); // garbage, as fresh device memory is (exact size: ASan sees overruns)
+    return 0;
+}
+template <class T> static inline cudaError_t cudaMalloc(T **p, size_t n) { return cudaMalloc((void **)p, n); }
+static inline cudaError_t cudaFree(void *p) { free(p); return 0; }
+static inline cudaError_t cudaMemGetInfo(size_t *f, size_t *t) { *f = (size_t)6 << 30; *t = (size_t)8 << 30; return 0; }
+static inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind, cudaStream_t) { memmove(d, s, n); return 0; }
+static inline cudaError_t cudaMemsetAsync(void *d, int v, size_t n, cudaStream_t) { memset(d, v, n); return 0; }
+static inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, int) { *s = (void *)1; return 0; }
+static inline cudaError_t cudaStreamDestroy(cudaStream_t) { return 0; }
+static inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return 0; }
+static inline double emu_now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+static inline cudaError_t cudaEventCreate(cudaEvent_t *e) { *e = new emu_event{0}; return 0; }
+static inline cudaError_t cudaEventDestroy(cudaEvent_t e) { delete e; return 0; }
+static inline cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) { e->t = emu_now(); return 0; }
+static inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return 0; }
+static inline cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b) { *ms = (float)((b->t - a->t) * 1e3); return 0; }
+template <class F> static inline cudaError_t cudaFuncSetAttribute(F, int, int v) { return v <= 227 * 1024 ? 0 : cudaErrorInvalidValue; }
