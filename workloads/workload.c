@@ -210,8 +210,14 @@ hb_status hb_workload_output(const hb_workload *w, float **host, int64_t *n) {
     *host = malloc((size_t)w->out_n * sizeof **host);
     if (!*host) return HB_ERR_NOMEM;
     *n = w->out_n;
-    HB_TRY(w->be->ops->download(w->be, *host, w->out, (size_t)w->out_n * sizeof **host));
-    return w->be->ops->sync(w->be);
+    hb_status s = w->be->ops->download(w->be, *host, w->out, (size_t)w->out_n * sizeof **host);
+    if (s == HB_OK) s = w->be->ops->sync(w->be);
+    if (s != HB_OK) {
+        free(*host);
+        *host = NULL;
+        *n = 0;
+    }
+    return s;
 }
 
 hb_status hb_workload_fingerprint(const hb_workload *w, double fp[HB_FP_LEN]) {
