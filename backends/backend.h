@@ -7,9 +7,10 @@
  * - Optional members may be NULL: the public wrappers (hb_op_*) then return HB_ERR_UNSUPPORTED,
  *   so a missing op is reported, never faked.
  * - Ops are asynchronous with respect to the host on GPU backends; sync() and events order them.
- * - Layouts are row-major. Activations are f32. Weight matrices are stored in `wdt`
- *   (f32, bf16, f16) and are (N, K): out = a @ w^T, as torch.nn.Linear stores them.
- *   Norm weights and biases are f32.
+ * - Layouts are row-major. Activations are f32 (a GEMM's A may also be stored in the weight
+ *   dtype: matmul's `adt`). Weight matrices are stored in `wdt` (f32, bf16, f16, fp8 e4m3 where
+ *   supported) and are (N, K): out = a @ w^T, as torch.nn.Linear stores them. Norm weights and
+ *   biases are f32. The KV cache is stored in `kvt` (f32, bf16, f16): see attention.
  * - Sizes and offsets are int64_t (large models overflow int). */
 #ifndef HB_BACKEND_H
 #define HB_BACKEND_H
@@ -20,7 +21,8 @@
 #include "../harness/status.h"
 #include "dtype.h"
 
-#define HB_BACKEND_API_VERSION 1
+/* 2: matmul takes the activations' dtype (adt); kv_store and attention the cache's (kvt). */
+#define HB_BACKEND_API_VERSION 2
 
 typedef struct hb_backend hb_backend;
 typedef struct hb_event hb_event; /* opaque, backend-defined */
@@ -89,26 +91,35 @@ typedef struct hb_backend_ops {
     hb_status (*layernorm)(hb_backend *be, float *out, const float *in, const float *w,
                            const float *b, int64_t N, int64_t C, float eps);
     /* out[m, n] = beta * out[m, n] + sum_k a[m, k] * w[n, k] (+ bias[n]);
-     * a (M, K) rows lda apart, out rows ldo apart, w (N, K) contiguous in wdt. */
-    hb_status (*matmul)(hb_backend *be, float *out, int64_t ldo, const float *a, int64_t lda,
-                        const void *w, hb_dtype wdt, const float *bias, int64_t M, int64_t N,
-                        int64_t K, float beta);
+     * a (M, K) rows lda apart stored in adt, out (f32) rows ldo apart, w (N, K) contiguous in wdt.
+     * adt is HB_F32 (a bf16/f16 GEMM then rounds a to wdt first, an fp8 one quantises it with
+     * a per-tensor scale amax/448) or wdt itself (a GEMM of two wdt operands, scales 1: the
+     * gemm workload, which measures the GEMM alone). Accumulation in f32. */
+    hb_status (*matmul)(hb_backend *be, float *out, int64_t ldo, const void *a, int64_t lda,
+                        hb_dtype adt, const void *w, hb_dtype wdt, const float *bias, int64_t M,
+                        int64_t N, int64_t K, float beta);
     hb_status (*matmul_batched)(hb_backend *be, const hb_gemm_batched *g);
     /* In place on x (B*T rows, ldx apart; H heads of D at the start of each row): rotate-half
      * RoPE (GPT-NeoX / Hugging Face Llama convention) at positions pos0 + t. */
     hb_status (*rope)(hb_backend *be, float *x, int64_t ldx, int64_t B, int64_t T, int64_t pos0,
                       int64_t H, int64_t D, float theta);
-    /* Caches are (B, S, Hkv, D); k and v are (B*T rows, ld apart, Hkv*D each); writes
-     * positions pos0..pos0+T-1. */
-    hb_status (*kv_store)(hb_backend *be, float *k_cache, float *v_cache, const float *k,
-                          const float *v, int64_t ld, int64_t B, int64_t T, int64_t pos0,
-                          int64_t Hkv, int64_t D, int64_t S);
+    /* Caches are (B, S, Hkv, D) in kvt (f32, bf16, f16); k and v are f32 (B*T rows, ld apart,
+     * Hkv*D each), rounded to kvt (to nearest even); writes positions pos0..pos0+T-1. */
+    hb_status (*kv_store)(hb_backend *be, void *k_cache, void *v_cache, hb_dtype kvt,
+                          const float *k, const float *v, int64_t ld, int64_t B, int64_t T,
+                          int64_t pos0, int64_t Hkv, int64_t D, int64_t S);
     /* Causal grouped-query attention over the cache: query t of batch b (position pos0 + t)
      * attends to cache positions 0..pos0+t; head h uses kv head h / (Hq / Hkv);
-     * scale 1/sqrt(D). q rows ldq apart, out rows ldo apart, Hq*D each. */
+     * scale 1/sqrt(D). q rows ldq apart, out rows ldo apart, Hq*D each, f32.
+     * kvt = f32: everything f32. kvt = bf16/f16 (FlashAttention's precision): both products
+     * take operands in kvt - q is rounded to kvt, and so are the softmax numerators
+     * p = exp(s - max) before p @ v (the max may be a running one: GPU kernels round p
+     * relative to the max seen so far, within kvt's rounding of the reference); the sums, the
+     * softmax normaliser (of the unrounded p) and the output are f32. */
     hb_status (*attention)(hb_backend *be, float *out, int64_t ldo, const float *q, int64_t ldq,
-                           const float *k_cache, const float *v_cache, int64_t B, int64_t T,
-                           int64_t pos0, int64_t Hq, int64_t Hkv, int64_t D, int64_t S);
+                           const void *k_cache, const void *v_cache, hb_dtype kvt, int64_t B,
+                           int64_t T, int64_t pos0, int64_t Hq, int64_t Hkv, int64_t D,
+                           int64_t S);
     /* out (N, F) = silu(in[:, :F]) * in[:, F:], in (N, 2F) */
     hb_status (*swiglu)(hb_backend *be, float *out, const float *in, int64_t N, int64_t F);
     /* out = gelu_tanh(in) */

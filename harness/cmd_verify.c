@@ -457,6 +457,10 @@ static double matmul_bound(hb_dtype dt) {
     }
 }
 
+/* With A stored in the weight dtype (adt = wdt) both sides multiply the same values exactly:
+ * only the order of the f32 sums differs (fp8 tensor cores accumulate with fewer bits). */
+static double matmul_typed_bound(hb_dtype dt) { return dt == HB_FP8_E4M3 ? 1e-2 : 1e-3; }
+
 static void t_matmul(vctx *v) {
     static const struct { int64_t M, N, K, pad_a, pad_o; int bias; float beta; } cases[] = {
         {1, 1, 1, 0, 0, 0, 0.0f},       {1, 67, 129, 0, 0, 1, 0.0f},    {2, 64, 256, 0, 0, 0, 1.0f},
@@ -466,36 +470,43 @@ static void t_matmul(vctx *v) {
     };
     for (int dt = 0; dt < HB_DTYPE_COUNT; dt++) {
         if (!want(v, (hb_dtype)dt)) continue;
-        const double bound = matmul_bound((hb_dtype)dt);
-        for (int c = 0; c < HB_ARRAY_LEN(cases); c++) {
+        /* typed = 1: A stored in the weight dtype too (the gemm workload), every other case */
+        for (int typed = 0; typed < (dt == HB_F32 ? 1 : 2); typed++)
+        for (int c = typed; c < HB_ARRAY_LEN(cases); c += 1 + typed) {
+            const double bound = typed ? matmul_typed_bound((hb_dtype)dt) : matmul_bound((hb_dtype)dt);
             const int64_t M = cases[c].M, N = cases[c].N, K = cases[c].K;
             const int64_t lda = K + cases[c].pad_a, ldo = N + cases[c].pad_o;
             char shape[80];
-            snprintf(shape, sizeof shape, "M=%lld N=%lld K=%lld lda=%lld ldo=%lld%s beta=%g",
+            snprintf(shape, sizeof shape, "M=%lld N=%lld K=%lld lda=%lld ldo=%lld%s beta=%g%s",
                      (long long)M, (long long)N, (long long)K, (long long)lda, (long long)ldo,
-                     cases[c].bias ? " +bias" : "", (double)cases[c].beta);
+                     cases[c].bias ? " +bias" : "", (double)cases[c].beta, typed ? " A=w" : "");
             float *a = hvec(M * lda, 31, 1.0f, 0.0f), *o = hvec(M * ldo, 32, 1.0f, 0.0f);
             float *bias = hvec(N, 33, 0.5f, 0.0f);
             float *wf = hvec(N * K, 34, dt == HB_FP8_E4M3 ? 1.0f : 1.0f / sqrtf((float)K), 0.0f);
             void *wr = NULL;
             hb_dtype rdt = (hb_dtype)dt;
             void *wd = wf ? to_dtype(wf, N * K, (hb_dtype)dt, &wr, &rdt) : NULL;
+            /* A: f32 on both, or in dt on the device and its exact value (rdt) on the reference */
+            hb_dtype adt = typed ? (hb_dtype)dt : HB_F32, ardt = HB_F32;
+            void *ar = a, *ad = a;
+            if (typed && a) ad = to_dtype(a, M * lda, adt, &ar, &ardt);
             vbuf ba, bw, bb, bo;
             memset(&ba, 0, sizeof ba), memset(&bw, 0, sizeof bw), memset(&bb, 0, sizeof bb), memset(&bo, 0, sizeof bo);
-            if (!a || !o || !bias || !wd || vb_alloc(v, &ba, (size_t)(M * lda * 4)) ||
+            if (!a || !ad || !o || !bias || !wd ||
+                vb_alloc2(v, &ba, (size_t)(M * lda * hb_dtype_size(ardt)), (size_t)(M * lda * hb_dtype_size(adt))) ||
                 vb_alloc2(v, &bw, (size_t)(N * K * hb_dtype_size(rdt)), (size_t)(N * K * hb_dtype_size((hb_dtype)dt))) ||
                 vb_alloc(v, &bb, (size_t)N * 4) || vb_alloc(v, &bo, (size_t)(M * ldo * 4))) {
                 OOM(v, "matmul", dt, shape);
             } else {
-                hb_status sd = vb_set(v, &ba, a);
+                hb_status sd = vb_set2(v, &ba, ar, ad);
                 if (sd == HB_OK) sd = vb_set2(v, &bw, wr, wd);
                 if (sd == HB_OK) sd = vb_set(v, &bb, bias);
                 /* beta = 0: out poisoned (must be overwritten); else it holds values */
                 if (sd == HB_OK) sd = cases[c].beta == 0.0f ? vb_poison(v, &bo) : vb_set(v, &bo, o);
                 const float *bd = cases[c].bias ? bb.d : NULL, *br = cases[c].bias ? bb.r : NULL;
                 if (sd == HB_OK)
-                    sd = HB_OP(v->dut, matmul, bo.d, ldo, ba.d, lda, bw.d, (hb_dtype)dt, bd, M, N, K, cases[c].beta);
-                hb_status sr = HB_OP(v->ref, matmul, bo.r, ldo, ba.r, lda, bw.r, rdt, br, M, N, K, cases[c].beta);
+                    sd = HB_OP(v->dut, matmul, bo.d, ldo, ba.d, lda, adt, bw.d, (hb_dtype)dt, bd, M, N, K, cases[c].beta);
+                hb_status sr = HB_OP(v->ref, matmul, bo.r, ldo, ba.r, lda, ardt, bw.r, rdt, br, M, N, K, cases[c].beta);
                 if (statuses(v, "matmul", (hb_dtype)dt, shape, bound, sr, sd)) {
                     /* the padding columns of out were poisoned (beta = 0) or hold values: the
                      * comparison covers them too, so a write past N fails */
@@ -529,6 +540,7 @@ static void t_matmul(vctx *v) {
             }
             vb_free(v, &ba), vb_free(v, &bw), vb_free(v, &bb), vb_free(v, &bo);
             free_dtype(wd, wr);
+            if (ad != a) free_dtype(ad, ar);
             free(a), free(o), free(bias), free(wf);
         }
     }
@@ -609,10 +621,17 @@ static void t_rope(vctx *v) {
     }
 }
 
+/* KV caches in f32, bf16, f16: --dtype selects them by the cache's dtype */
+static const hb_dtype kv_dtypes[] = {HB_F32, HB_BF16, HB_F16};
+
 static void t_kv_store(vctx *v) {
-    if (!want(v, HB_F32)) return;
     static const struct { int64_t B, T, Hkv, D, pos0, S, pad; } cases[] = {
-        {1, 1, 1, 1, 0, 1, 0}, {2, 3, 2, 16, 1, 8, 5}, {1, 17, 8, 128, 0, 32, 0}, {3, 1, 8, 128, 40, 41, 4096}};
+        {1, 1, 1, 1, 0, 1, 0}, {2, 3, 2, 16, 1, 8, 5}, {1, 17, 8, 128, 0, 32, 0}, {3, 1, 8, 128, 40, 41, 4096},
+        {2, 2, 3, 5, 1, 4, 1}};
+    for (int ti = 0; ti < HB_ARRAY_LEN(kv_dtypes); ti++) {
+    const hb_dtype kvt = kv_dtypes[ti];
+    if (!want(v, kvt)) continue;
+    const int64_t esz = hb_dtype_size(kvt);
     for (int c = 0; c < HB_ARRAY_LEN(cases); c++) {
         const int64_t B = cases[c].B, T = cases[c].T, w = cases[c].Hkv * cases[c].D, S = cases[c].S;
         const int64_t ld = w + cases[c].pad, nin = B * T * ld, ncache = B * S * w;
@@ -621,41 +640,57 @@ static void t_kv_store(vctx *v) {
                  (long long)B, (long long)T, (long long)cases[c].Hkv, (long long)cases[c].D,
                  (long long)cases[c].pos0, (long long)S, (long long)ld);
         float *k = hvec(nin, 61, 1.0f, 0.0f), *vv = hvec(nin, 62, 1.0f, 0.0f), *cache = hvec(ncache, 63, 1.0f, 0.0f);
+        void *cr = NULL, *cd = NULL;
+        hb_dtype crt = kvt;
+        if (cache) cd = to_dtype(cache, ncache, kvt, &cr, &crt);
         vbuf bk, bv, bkc, bvc;
         memset(&bk, 0, sizeof bk), memset(&bv, 0, sizeof bv), memset(&bkc, 0, sizeof bkc), memset(&bvc, 0, sizeof bvc);
-        if (!k || !vv || !cache || vb_alloc(v, &bk, (size_t)nin * 4) || vb_alloc(v, &bv, (size_t)nin * 4) ||
-            vb_alloc(v, &bkc, (size_t)ncache * 4) || vb_alloc(v, &bvc, (size_t)ncache * 4)) {
-            OOM(v, "kv_store", HB_F32, shape);
+        if (!k || !vv || !cd || vb_alloc(v, &bk, (size_t)nin * 4) || vb_alloc(v, &bv, (size_t)nin * 4) ||
+            vb_alloc(v, &bkc, (size_t)(ncache * esz)) || vb_alloc(v, &bvc, (size_t)(ncache * esz))) {
+            OOM(v, "kv_store", kvt, shape);
         } else {
             /* the cache holds values: positions outside pos0..pos0+T-1 must not change */
             hb_status sd = vb_set(v, &bk, k);
             if (sd == HB_OK) sd = vb_set(v, &bv, vv);
-            if (sd == HB_OK) sd = vb_set(v, &bkc, cache);
-            if (sd == HB_OK) sd = vb_set(v, &bvc, cache);
+            if (sd == HB_OK) sd = vb_set(v, &bkc, cd);
+            if (sd == HB_OK) sd = vb_set(v, &bvc, cd);
             if (sd == HB_OK)
-                sd = HB_OP(v->dut, kv_store, bkc.d, bvc.d, bk.d, bv.d, ld, B, T, cases[c].pos0, cases[c].Hkv, cases[c].D, S);
-            hb_status sr = HB_OP(v->ref, kv_store, bkc.r, bvc.r, bk.r, bv.r, ld, B, T, cases[c].pos0, cases[c].Hkv, cases[c].D, S);
-            if (statuses(v, "kv_store", HB_F32, shape, 0.0, sr, sd)) {
-                check_exact(v, "kv_store(k)", HB_F32, shape, &bkc, 4);
-                check_exact(v, "kv_store(v)", HB_F32, shape, &bvc, 4);
+                sd = HB_OP(v->dut, kv_store, bkc.d, bvc.d, kvt, bk.d, bv.d, ld, B, T, cases[c].pos0, cases[c].Hkv, cases[c].D, S);
+            hb_status sr = HB_OP(v->ref, kv_store, bkc.r, bvc.r, kvt, bk.r, bv.r, ld, B, T, cases[c].pos0, cases[c].Hkv, cases[c].D, S);
+            if (statuses(v, "kv_store", kvt, shape, 0.0, sr, sd)) {
+                check_exact(v, "kv_store(k)", kvt, shape, &bkc, (int)esz);
+                check_exact(v, "kv_store(v)", kvt, shape, &bvc, (int)esz);
             }
         }
         vb_free(v, &bk), vb_free(v, &bv), vb_free(v, &bkc), vb_free(v, &bvc);
+        free_dtype(cd, cr);
         free(k), free(vv), free(cache);
+    }
     }
 }
 
+/* Attention bound by cache dtype: f32 1e-4 (sums in another order); bf16/f16: the reference
+ * rounds p relative to the row's max, a GPU kernel relative to the running max: up to one
+ * rounding of kvt per weight (2^-8 / 2^-11), far less on average. */
+static double attention_bound(hb_dtype kvt) {
+    return kvt == HB_BF16 ? 1e-2 : kvt == HB_F16 ? 2e-3 : 1e-4;
+}
+
 static void t_attention(vctx *v) {
-    if (!want(v, HB_F32)) return;
     /* decode (T < 16: the split kernel, several chunks at long contexts) and prefill (the tile
-     * kernel), grouped-query, odd head dims, padded rows */
+     * kernel; with a bf16/f16 cache on NVIDIA the tensor-core kernel for D = 64/128: several
+     * query and key tiles, a partial last tile, grouped-query), odd head dims, padded rows */
     static const struct { int64_t B, T, pos0, Hq, Hkv, D, S, pad; } cases[] = {
         {1, 1, 0, 1, 1, 1, 1, 0},       {1, 1, 0, 4, 2, 16, 8, 0},       {2, 1, 37, 8, 2, 64, 64, 3},
         {1, 1, 300, 32, 8, 128, 512, 0}, {3, 3, 900, 4, 1, 96, 1000, 0}, {1, 17, 0, 4, 4, 16, 17, 0},
         {2, 37, 5, 8, 2, 64, 64, 1},    {1, 70, 0, 4, 1, 128, 80, 0},    {2, 20, 3, 6, 3, 20, 30, 2},
-        {1, 129, 0, 2, 2, 256, 129, 0},
+        {1, 129, 0, 2, 2, 256, 129, 0}, {1, 80, 30, 4, 2, 128, 110, 0},
     };
-    const double bound = 1e-4;
+    for (int ti = 0; ti < HB_ARRAY_LEN(kv_dtypes); ti++) {
+    const hb_dtype kvt = kv_dtypes[ti];
+    if (!want(v, kvt)) continue;
+    const double bound = attention_bound(kvt);
+    const int64_t esz = hb_dtype_size(kvt);
     for (int c = 0; c < HB_ARRAY_LEN(cases); c++) {
         const int64_t B = cases[c].B, T = cases[c].T, Hq = cases[c].Hq, Hkv = cases[c].Hkv;
         const int64_t D = cases[c].D, S = cases[c].S, pos0 = cases[c].pos0;
@@ -666,25 +701,31 @@ static void t_attention(vctx *v) {
                  (long long)B, (long long)T, (long long)pos0, (long long)Hq, (long long)Hkv,
                  (long long)D, (long long)S);
         float *q = hvec(nq, 71, 1.0f, 0.0f), *kc = hvec(ncache, 72, 1.0f, 0.0f), *vc = hvec(ncache, 73, 1.0f, 0.0f);
+        void *kr = NULL, *kd = NULL, *vr = NULL, *vd = NULL;
+        hb_dtype rt = kvt;
+        if (kc && vc) {
+            kd = to_dtype(kc, ncache, kvt, &kr, &rt);
+            vd = to_dtype(vc, ncache, kvt, &vr, &rt);
+        }
         vbuf bq, bk, bv, bo;
         memset(&bq, 0, sizeof bq), memset(&bk, 0, sizeof bk), memset(&bv, 0, sizeof bv), memset(&bo, 0, sizeof bo);
-        if (!q || !kc || !vc || vb_alloc(v, &bq, (size_t)nq * 4) || vb_alloc(v, &bk, (size_t)ncache * 4) ||
-            vb_alloc(v, &bv, (size_t)ncache * 4) || vb_alloc(v, &bo, (size_t)no * 4)) {
-            OOM(v, "attention", HB_F32, shape);
+        if (!q || !kd || !vd || vb_alloc(v, &bq, (size_t)nq * 4) || vb_alloc(v, &bk, (size_t)(ncache * esz)) ||
+            vb_alloc(v, &bv, (size_t)(ncache * esz)) || vb_alloc(v, &bo, (size_t)no * 4)) {
+            OOM(v, "attention", kvt, shape);
         } else {
             hb_status sd = vb_set(v, &bq, q);
-            if (sd == HB_OK) sd = vb_set(v, &bk, kc);
-            if (sd == HB_OK) sd = vb_set(v, &bv, vc);
+            if (sd == HB_OK) sd = vb_set(v, &bk, kd);
+            if (sd == HB_OK) sd = vb_set(v, &bv, vd);
             /* out: the Hq*D columns must be written; the padding is not compared (both keep
              * the poison), so poison all of it */
             if (sd == HB_OK) sd = vb_poison(v, &bo);
             if (sd == HB_OK)
-                sd = HB_OP(v->dut, attention, bo.d, ldo, bq.d, ldq, bk.d, bv.d, B, T, pos0, Hq, Hkv, D, S);
-            hb_status sr = HB_OP(v->ref, attention, bo.r, ldo, bq.r, ldq, bk.r, bv.r, B, T, pos0, Hq, Hkv, D, S);
-            if (statuses(v, "attention", HB_F32, shape, bound, sr, sd)) {
+                sd = HB_OP(v->dut, attention, bo.d, ldo, bq.d, ldq, bk.d, bv.d, kvt, B, T, pos0, Hq, Hkv, D, S);
+            hb_status sr = HB_OP(v->ref, attention, bo.r, ldo, bq.r, ldq, bk.r, bv.r, kvt, B, T, pos0, Hq, Hkv, D, S);
+            if (statuses(v, "attention", kvt, shape, bound, sr, sd)) {
                 void *hr = NULL, *hd = NULL;
                 if (vb_get(v, &bo, &hr, &hd) != HB_OK) {
-                    row(v, "attention", HB_F32, shape, NAN, bound, "FAIL", v->dut->err);
+                    row(v, "attention", kvt, shape, NAN, bound, "FAIL", v->dut->err);
                 } else {
                     double maxr = 0, maxe = 0;
                     int bad = 0;
@@ -701,13 +742,16 @@ static void t_attention(vctx *v) {
                             maxr = fmax(maxr, fabs(fr));
                             maxe = fmax(maxe, fabs((double)fd - fr));
                         }
-                    verdict(v, "attention", HB_F32, shape, bad ? INFINITY : maxe / fmax(maxr, 1e-30), bound);
+                    verdict(v, "attention", kvt, shape, bad ? INFINITY : maxe / fmax(maxr, 1e-30), bound);
                 }
                 free(hr), free(hd);
             }
         }
         vb_free(v, &bq), vb_free(v, &bk), vb_free(v, &bv), vb_free(v, &bo);
+        if (kd) free_dtype(kd, kr);
+        if (vd) free_dtype(vd, vr);
         free(q), free(kc), free(vc);
+    }
     }
 }
 

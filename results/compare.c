@@ -47,6 +47,12 @@ hb_status hb_compare_files(const char *base, const char *new_path, double max_re
                  "with non-overlapping 95%% CIs\n", max_regression_pct);
     fprintf(out, "# base: %s (hetbench %s)\n# new:  %s (hetbench %s)\n", base, rb->files[0].r->meta.version,
             new_path, rn->files[0].r->meta.version);
+    /* workload definitions that changed between versions (README "Workloads") */
+    const char *vb = rb->files[0].r->meta.version, *vn = rn->files[0].r->meta.version;
+    if ((strncmp(vb, "0.1.", 4) == 0) != (strncmp(vn, "0.1.", 4) == 0))
+        fprintf(out, "# note: hetbench 0.2.0 changed two workloads: gemm stores A in the case's dtype "
+                     "(0.1.x cast an f32 A every iteration) and bf16/f16/fp8 models keep a bf16/f16 KV "
+                     "cache (0.1.x: f32); those rates are not comparable across the two versions\n");
     fprintf(out, "%-44s %-28s %4s %12s %12s %-9s %-30s %-10s %s\n", "# case", "device (backend)", "rank",
             "base rate", "new rate", "unit", "ratio [95% CI]", "J/tok", "verdict");
     for (int i = 0; i < rb->n_entries; i++) {

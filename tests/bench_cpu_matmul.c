@@ -78,7 +78,7 @@ static int cmp_double(const void *x, const void *y) {
 static int time_matmul(hb_backend *be, float *out, const float *a, void **w, int ncopy,
                        hb_dtype dt, int64_t M, int64_t N, int64_t K, double *best,
                        double *median) {
-    if (HB_OP(be, matmul, out, N, a, K, w[0], dt, NULL, M, N, K, 0.0f) != HB_OK) return -1;
+    if (HB_OP(be, matmul, out, N, a, K, HB_F32, w[0], dt, NULL, M, N, K, 0.0f) != HB_OK) return -1;
     enum { MAX_CALLS = 100000 };
     double *t = malloc(MAX_CALLS * sizeof *t);
     if (!t) return -1;
@@ -86,7 +86,7 @@ static int time_matmul(hb_backend *be, float *out, const float *a, void **w, int
     double start = now_s(), t1 = start;
     do {
         double t0 = t1;
-        if (HB_OP(be, matmul, out, N, a, K, w[calls % ncopy], dt, NULL, M, N, K, 0.0f)) {
+        if (HB_OP(be, matmul, out, N, a, K, HB_F32, w[calls % ncopy], dt, NULL, M, N, K, 0.0f)) {
             free(t);
             return -1;
         }

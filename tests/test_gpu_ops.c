@@ -88,9 +88,11 @@ static void test_memory(hb_backend *be) {
 static void test_errors(hb_backend *be) {
     float *d = NULL;
     CHECK(be->ops->alloc(be, 4096, (void **)&d) == HB_OK);
-    CHECK(HB_OP(be, matmul, d, 4, d, 2, d, HB_F32, NULL, 2, 4, 3, 0.0f) == HB_ERR_INPUT); /* lda < K */
+    CHECK(HB_OP(be, matmul, d, 4, d, 2, HB_F32, d, HB_F32, NULL, 2, 4, 3, 0.0f) == HB_ERR_INPUT); /* lda < K */
+    CHECK(HB_OP(be, matmul, d, 4, d, 3, HB_F16, d, HB_BF16, NULL, 2, 4, 3, 0.0f) == HB_ERR_INPUT); /* adt */
     CHECK(HB_OP(be, rope, d, 8, 1, 1, 0, 1, 7, 10000.0f) == HB_ERR_INPUT);                /* odd D */
-    CHECK(HB_OP(be, attention, d, 8, d, 8, d, d, 1, 2, 5, 2, 2, 4, 6) == HB_ERR_INPUT);  /* past S */
+    CHECK(HB_OP(be, attention, d, 8, d, 8, d, d, HB_BF16, 1, 2, 5, 2, 2, 4, 6) == HB_ERR_INPUT); /* past S */
+    CHECK(HB_OP(be, attention, d, 8, d, 8, d, d, HB_FP8_E4M3, 1, 1, 0, 2, 2, 4, 6) == HB_ERR_UNSUPPORTED);
     CHECK(HB_OP(be, argmax, (int32_t *)d, d, 3, 1, 4) == HB_ERR_INPUT);                  /* ld < cols */
     CHECK(HB_OP(be, fill_tokens, (int32_t *)d, 4, 1, 0) == HB_ERR_INPUT);                /* vocab 0 */
     CHECK(HB_OP(be, fill_random, d, HB_DTYPE_COUNT, 4, 1, 1.0f, 0.0f) == HB_ERR_UNSUPPORTED);

@@ -40,8 +40,9 @@ int main(void) {
     double attn = 4.0 * 32 * 32 * 128 * 1001; /* position 1000 attends 1001 keys */
     CHECK_NEAR(k.flops, 2 * matmul + attn, 1);
     CHECK(k.tokens_out == 1 && k.tokens_in == 0);
-    /* bytes: bf16 matrices + f32 norms, embedding row, KV read (1001 positions) + write */
-    double kv = 2.0 * 32 * 8 * 128 * 4;
+    /* bytes: bf16 matrices + f32 norms, embedding row, KV read (1001 positions) + write; the
+     * KV cache of a bf16 model is bf16 */
+    double kv = 2.0 * 32 * 8 * 128 * 2;
     double want_bytes = 2 * matmul + 4.0 * (65 * 4096) + 2.0 * 4096 + kv * 1001 + kv;
     CHECK_NEAR(k.bytes, want_bytes, 1);
     /* prefill of B=2 P=4: 8 tokens through the blocks, 2 rows through the head, causal keys 1+2+3+4 */
@@ -53,7 +54,7 @@ int main(void) {
     c.workload = HB_WL_GEMM, c.m = 3, c.n = 5, c.k = 7, c.dtype = HB_BF16;
     CHECK(hb_case_cost(&c, &k) == HB_OK);
     CHECK_NEAR(k.flops, 2 * 3 * 5 * 7, 0);
-    CHECK_NEAR(k.bytes, 4 * 21 + 2 * 35 + 4 * 15, 0);
+    CHECK_NEAR(k.bytes, 2 * 21 + 2 * 35 + 4 * 15, 0); /* A and W in bf16, C in f32 */
     c.workload = HB_WL_STREAM, c.stream_n = 100, c.stream_op = HB_STREAM_TRIAD;
     CHECK(hb_case_cost(&c, &k) == HB_OK);
     CHECK_NEAR(k.bytes, 1200, 0);

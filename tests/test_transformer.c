@@ -9,6 +9,7 @@
 
 #include "backends/backend.h"
 #include "hbtest.h"
+#include "workloads/transformer.h" // defines: hb_tf_kv_dtype
 #include "workloads/workload.h"
 
 /* ---- the reference: weights regenerated from the documented init scheme ---- */
@@ -117,6 +118,15 @@ static void ref_rope(double *v, int64_t D, int64_t pos, double theta) {
     }
 }
 
+/* x rounded to the KV cache's dtype of a model in dt (transformer.h: hb_tf_kv_dtype): the
+ * attention's operands q, k, v and p are in that type (backend.h) */
+static double kv_round(hb_dtype dt, double x) {
+    hb_dtype kvt = hb_tf_kv_dtype(dt);
+    if (kvt == HB_BF16) return hb_bf16_to_f32(hb_f32_to_bf16((float)x));
+    if (kvt == HB_F16) return hb_f16_to_f32(hb_f32_to_f16((float)x));
+    return x;
+}
+
 /* Logits (V) of the last token of one sequence of T tokens. */
 static void ref_forward(const ref_model *r, const int32_t *tok, int64_t T, double *logits) {
     int64_t C = r->C, D = r->D, Hq = r->Hq, Hkv = r->Hkv, F = r->F;
@@ -147,7 +157,7 @@ static void ref_forward(const ref_model *r, const int32_t *tok, int64_t T, doubl
                 for (int64_t s = 0; s <= t; s++) {
                     const double *k = qkv + s * dqkv + dq + g * D;
                     double d = 0;
-                    for (int64_t i = 0; i < D; i++) d += q[i] * k[i];
+                    for (int64_t i = 0; i < D; i++) d += kv_round(r->dt, q[i]) * kv_round(r->dt, k[i]);
                     sc[s] = d / sqrt((double)D);
                     if (sc[s] > mx) mx = sc[s];
                 }
@@ -156,7 +166,7 @@ static void ref_forward(const ref_model *r, const int32_t *tok, int64_t T, doubl
                 for (int64_t i = 0; i < D; i++) o[i] = 0;
                 for (int64_t s = 0; s <= t; s++) {
                     const double *v = qkv + s * dqkv + dq + dkv + g * D;
-                    for (int64_t i = 0; i < D; i++) o[i] += sc[s] / den * v[i];
+                    for (int64_t i = 0; i < D; i++) o[i] += kv_round(r->dt, sc[s]) / den * kv_round(r->dt, v[i]);
                 }
             }
         for (int64_t t = 0; t < T; t++) {

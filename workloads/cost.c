@@ -28,7 +28,7 @@ hb_status hb_case_cost(const hb_case *c, hb_cost *k) {
     case HB_WL_GEMM: {
         double ws = (double)hb_dtype_size(c->dtype);
         k->flops = 2.0 * c->m * c->n * c->k;
-        k->bytes = 4.0 * c->m * c->k + ws * c->n * c->k + 4.0 * c->m * c->n;
+        k->bytes = ws * c->m * c->k + ws * c->n * c->k + 4.0 * c->m * c->n; /* A and W in dtype, C f32 */
         k->mem_bytes = (int64_t)k->bytes;
         return HB_OK;
     }
@@ -41,7 +41,7 @@ hb_status hb_case_cost(const hb_case *c, hb_cost *k) {
         hb_tf_layout y;
         hb_tf_layout_init(c, &y);
         double ws = (double)hb_dtype_size(c->dtype);
-        double kv_token = 2.0 * y.L * y.Hkv * y.D * 4.0; /* K and V of one position, all layers */
+        double kv_token = 2.0 * y.L * y.Hkv * y.D * (double)hb_dtype_size(y.kvt); /* K and V of one position, all layers */
         double emb_row = y.C * ws * (c->model.pos == HB_POS_LEARNED ? 2 : 1);
         double B = (double)c->batch;
         k->mem_bytes = y.weight_bytes + y.act_bytes + y.kv_bytes;

@@ -15,6 +15,10 @@
 /* ---- layout ---- */
 static int64_t align256(int64_t x) { return (x + 255) & ~(int64_t)255; }
 
+hb_dtype hb_tf_kv_dtype(hb_dtype wdt) {
+    return wdt == HB_F32 ? HB_F32 : wdt == HB_F16 ? HB_F16 : HB_BF16;
+}
+
 void hb_tf_layout_init(const hb_case *c, hb_tf_layout *lay) {
     const hb_model *m = &c->model;
     memset(lay, 0, sizeof *lay);
@@ -80,7 +84,8 @@ void hb_tf_layout_init(const hb_case *c, hb_tf_layout *lay) {
                      align256(N * lay->Hq * lay->D * 4) + align256(N * lay->d_ff * 4) +
                      align256(N * lay->F * 4) + align256(lay->B * lay->V * 4) + align256(N * 4) +
                      align256(lay->B * 4);
-    lay->kv_bytes = 2 * lay->L * lay->B * lay->S * lay->Hkv * lay->D * 4;
+    lay->kvt = hb_tf_kv_dtype(c->dtype);
+    lay->kv_bytes = 2 * lay->L * lay->B * lay->S * lay->Hkv * lay->D * hb_dtype_size(lay->kvt);
 }
 
 /* ---- state ---- */
@@ -88,7 +93,7 @@ typedef struct tf_state {
     hb_tf_layout lay;
     char *wts;            /* weight block */
     char *act;            /* activation block */
-    float *kv;            /* (2, L, B, S, Hkv, D) */
+    char *kv;             /* (2, L, B, S, Hkv, D) in lay.kvt */
     float *x, *h, *qkv, *att, *ff, *ffa, *logits;
     int32_t *tokens, *next;
     int64_t step;         /* decode: steps taken (position = prompt + step % gen) */
@@ -112,33 +117,34 @@ static hb_status forward(hb_backend *be, const hb_model *m, tf_state *st, const 
     const int64_t C = y->C, D = y->D, Hq = y->Hq, Hkv = y->Hkv, F = y->F, N = B * T;
     const int64_t dq = Hq * D, dqkv = y->d_qkv, S = y->S;
     const hb_dtype dt = st->dt;
-    const int64_t kv_layer = B * S * Hkv * D; /* floats per layer per cache */
+    const int64_t kv_layer = B * S * Hkv * D * hb_dtype_size(y->kvt); /* bytes per layer per cache */
 
     HB_TRY(HB_OP(be, embedding, st->x, tokens, W(st, y->wte), W(st, y->wpe), dt, B, T, pos0, C));
     for (int64_t l = 0; l < y->L; l++) {
-        float *kc = st->kv + (2 * l) * kv_layer, *vc = st->kv + (2 * l + 1) * kv_layer;
+        void *kc = st->kv + (2 * l) * kv_layer, *vc = st->kv + (2 * l + 1) * kv_layer;
         /* attention block: x += proj(attention(rope(qkv(norm(x))))) */
         HB_TRY(norm(be, m, st->h, st->x, WL(st, l, ln1_w), WL(st, l, ln1_b), N, C));
-        HB_TRY(HB_OP(be, matmul, st->qkv, dqkv, st->h, C, WL(st, l, qkv_w), dt, WL(st, l, qkv_b), N,
+        HB_TRY(HB_OP(be, matmul, st->qkv, dqkv, st->h, C, HB_F32, WL(st, l, qkv_w), dt, WL(st, l, qkv_b), N,
                      dqkv, C, 0.0f)); /* (N, (Hq + 2 Hkv) D) */
         if (m->pos == HB_POS_ROPE) {
-            HB_TRY(HB_OP(be, rope, st->qkv, dqkv, B, T, pos0, Hq, D, m->rope_theta));
-            HB_TRY(HB_OP(be, rope, st->qkv + dq, dqkv, B, T, pos0, Hkv, D, m->rope_theta));
+            /* q (Hq heads) and k (Hkv heads) are adjacent in a qkv row: one launch for both */
+            HB_TRY(HB_OP(be, rope, st->qkv, dqkv, B, T, pos0, Hq + Hkv, D, m->rope_theta));
         }
-        HB_TRY(HB_OP(be, kv_store, kc, vc, st->qkv + dq, st->qkv + dq + Hkv * D, dqkv, B, T, pos0,
-                     Hkv, D, S));
-        HB_TRY(HB_OP(be, attention, st->att, dq, st->qkv, dqkv, kc, vc, B, T, pos0, Hq, Hkv, D, S));
-        HB_TRY(HB_OP(be, matmul, st->x, C, st->att, dq, WL(st, l, proj_w), dt, WL(st, l, proj_b), N,
+        HB_TRY(HB_OP(be, kv_store, kc, vc, y->kvt, st->qkv + dq, st->qkv + dq + Hkv * D, dqkv, B,
+                     T, pos0, Hkv, D, S));
+        HB_TRY(HB_OP(be, attention, st->att, dq, st->qkv, dqkv, kc, vc, y->kvt, B, T, pos0, Hq, Hkv,
+                     D, S));
+        HB_TRY(HB_OP(be, matmul, st->x, C, st->att, dq, HB_F32, WL(st, l, proj_w), dt, WL(st, l, proj_b), N,
                      C, dq, 1.0f)); /* residual: beta = 1 */
         /* MLP block: x += fc2(act(fc(norm(x)))) */
         HB_TRY(norm(be, m, st->h, st->x, WL(st, l, ln2_w), WL(st, l, ln2_b), N, C));
-        HB_TRY(HB_OP(be, matmul, st->ff, y->d_ff, st->h, C, WL(st, l, fc_w), dt, WL(st, l, fc_b), N,
+        HB_TRY(HB_OP(be, matmul, st->ff, y->d_ff, st->h, C, HB_F32, WL(st, l, fc_w), dt, WL(st, l, fc_b), N,
                      y->d_ff, C, 0.0f));
         if (m->act == HB_ACT_SWIGLU)
             HB_TRY(HB_OP(be, swiglu, st->ffa, st->ff, N, F));
         else
             HB_TRY(HB_OP(be, gelu, st->ffa, st->ff, N * F));
-        HB_TRY(HB_OP(be, matmul, st->x, C, st->ffa, F, WL(st, l, fc2_w), dt, WL(st, l, fc2_b), N, C, F,
+        HB_TRY(HB_OP(be, matmul, st->x, C, st->ffa, F, HB_F32, WL(st, l, fc2_w), dt, WL(st, l, fc2_b), N, C, F,
                      1.0f));
     }
     /* final norm of each sequence's last row only, then the lm head: logits (B, V) */
@@ -146,7 +152,7 @@ static hb_status forward(hb_backend *be, const hb_model *m, tf_state *st, const 
         HB_TRY(norm(be, m, st->h + b * C, st->x + (b * T + T - 1) * C, W(st, y->lnf_w),
                     W(st, y->lnf_b), 1, C));
     const void *lm = m->tied ? W(st, y->wte) : W(st, y->lm_w);
-    HB_TRY(HB_OP(be, matmul, st->logits, y->V, st->h, C, lm, dt, NULL, B, y->V, C, 0.0f));
+    HB_TRY(HB_OP(be, matmul, st->logits, y->V, st->h, C, HB_F32, lm, dt, NULL, B, y->V, C, 0.0f));
     return HB_OK;
 }
 

@@ -26,7 +26,13 @@ typedef struct hb_tf_layout {
     /* activations (f32 unless noted), bytes */
     int64_t act_bytes;
     int64_t kv_bytes;     /* both caches, all layers */
+    hb_dtype kvt;         /* KV cache dtype: hb_tf_kv_dtype(weight dtype) */
 } hb_tf_layout;
+
+/* The KV cache's storage type for a model whose weight matrices are in wdt: f32 for f32, bf16
+ * for bf16 and fp8 (as inference engines keep an fp8 model's cache in its bf16 compute type),
+ * f16 for f16. Attention then computes in that type (backend.h, attention). */
+hb_dtype hb_tf_kv_dtype(hb_dtype wdt);
 
 void hb_tf_layout_init(const hb_case *c, hb_tf_layout *lay);
 

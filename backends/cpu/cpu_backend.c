@@ -189,20 +189,20 @@ static hb_status cpu_memcpy(hb_backend *be, void *dst, const void *src, size_t n
     return HB_OK;
 }
 
-hb_status hb_cpu_scratch(hb_backend *be, size_t nbytes, float **scratch) {
+hb_status hb_cpu_scratch(hb_backend *be, int slot, size_t nbytes, float **scratch) {
     hb_cpu_ctx *ctx = be->ctx;
-    if (ctx->scratch_bytes < nbytes) {
-        free(ctx->scratch);
-        ctx->scratch = NULL;
-        ctx->scratch_bytes = 0;
+    if (ctx->scratch_bytes[slot] < nbytes) {
+        free(ctx->scratch[slot]);
+        ctx->scratch[slot] = NULL;
+        ctx->scratch_bytes[slot] = 0;
         void *p = NULL;
         if (posix_memalign(&p, 64, nbytes) != 0 || !p)
             return hb_cpu_fail(be, HB_ERR_NOMEM, "cpu: cannot allocate %zu bytes of scratch",
                                nbytes);
-        ctx->scratch = p;
-        ctx->scratch_bytes = nbytes;
+        ctx->scratch[slot] = p;
+        ctx->scratch_bytes[slot] = nbytes;
     }
-    *scratch = ctx->scratch;
+    *scratch = ctx->scratch[slot];
     return HB_OK;
 }
 
@@ -243,7 +243,7 @@ static hb_status cpu_event_elapsed(hb_backend *be, hb_event *start, hb_event *en
 static void cpu_destroy(hb_backend *be) {
     if (!be) return;
     hb_cpu_ctx *ctx = be->ctx;
-    if (ctx) free(ctx->scratch);
+    if (ctx) free(ctx->scratch[0]), free(ctx->scratch[1]);
     free(ctx);
     free(be);
 }

@@ -22,8 +22,9 @@ typedef enum hb_cpu_isa {
 typedef struct hb_cpu_ctx {
     hb_cpu_isa isa;
     int n_threads;
-    float *scratch;         /* f32 panels of converted weights (matmul on bf16/f16, M > 8) */
-    size_t scratch_bytes;
+    float *scratch[2];      /* [0] f32 panels of converted weights (matmul on bf16/f16, M > 8);
+                               [1] f32 copy of a bf16/f16 matmul's A */
+    size_t scratch_bytes[2];
 } hb_cpu_ctx;
 
 /* ---- registry entry points ---- */
@@ -39,8 +40,8 @@ hb_cpu_isa hb_cpu_isa_detect(void);
 hb_status hb_cpu_fail(hb_backend *be, hb_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Makes sure ctx->scratch holds at least nbytes (64-byte aligned). */
-hb_status hb_cpu_scratch(hb_backend *be, size_t nbytes, float **scratch);
+/* Makes sure ctx->scratch[slot] holds at least nbytes (64-byte aligned). */
+hb_status hb_cpu_scratch(hb_backend *be, int slot, size_t nbytes, float **scratch);
 
 /* ---- ops (cpu_ops.c); signatures are those of hb_backend_ops ---- */
 hb_status hb_cpu_fill_random(hb_backend *be, void *dst, hb_dtype dt, int64_t n, uint64_t seed,
@@ -55,18 +56,19 @@ hb_status hb_cpu_rmsnorm(hb_backend *be, float *out, const float *in, const floa
                          int64_t C, float eps);
 hb_status hb_cpu_layernorm(hb_backend *be, float *out, const float *in, const float *w,
                            const float *b, int64_t N, int64_t C, float eps);
-hb_status hb_cpu_matmul(hb_backend *be, float *out, int64_t ldo, const float *a, int64_t lda,
-                        const void *w, hb_dtype wdt, const float *bias, int64_t M, int64_t N,
-                        int64_t K, float beta);
+hb_status hb_cpu_matmul(hb_backend *be, float *out, int64_t ldo, const void *a, int64_t lda,
+                        hb_dtype adt, const void *w, hb_dtype wdt, const float *bias, int64_t M,
+                        int64_t N, int64_t K, float beta);
 hb_status hb_cpu_matmul_batched(hb_backend *be, const hb_gemm_batched *g);
 hb_status hb_cpu_rope(hb_backend *be, float *x, int64_t ldx, int64_t B, int64_t T, int64_t pos0,
                       int64_t H, int64_t D, float theta);
-hb_status hb_cpu_kv_store(hb_backend *be, float *k_cache, float *v_cache, const float *k,
-                          const float *v, int64_t ld, int64_t B, int64_t T, int64_t pos0,
-                          int64_t Hkv, int64_t D, int64_t S);
+hb_status hb_cpu_kv_store(hb_backend *be, void *k_cache, void *v_cache, hb_dtype kvt,
+                          const float *k, const float *v, int64_t ld, int64_t B, int64_t T,
+                          int64_t pos0, int64_t Hkv, int64_t D, int64_t S);
 hb_status hb_cpu_attention(hb_backend *be, float *out, int64_t ldo, const float *q, int64_t ldq,
-                           const float *k_cache, const float *v_cache, int64_t B, int64_t T,
-                           int64_t pos0, int64_t Hq, int64_t Hkv, int64_t D, int64_t S);
+                           const void *k_cache, const void *v_cache, hb_dtype kvt, int64_t B,
+                           int64_t T, int64_t pos0, int64_t Hq, int64_t Hkv, int64_t D,
+                           int64_t S);
 hb_status hb_cpu_swiglu(hb_backend *be, float *out, const float *in, int64_t N, int64_t F);
 hb_status hb_cpu_gelu(hb_backend *be, float *out, const float *in, int64_t n);
 hb_status hb_cpu_add(hb_backend *be, float *out, const float *a, const float *b, float s,

@@ -505,17 +505,33 @@ static int64_t panel_rows(int64_t N, int64_t K, int n_threads) {
     return nb < per_thread ? nb : per_thread;
 }
 
-hb_status hb_cpu_matmul(hb_backend *be, float *out, int64_t ldo, const float *a, int64_t lda,
-                        const void *w, hb_dtype wdt, const float *bias, int64_t M, int64_t N,
-                        int64_t K, float beta) {
+hb_status hb_cpu_matmul(hb_backend *be, float *out, int64_t ldo, const void *a_in, int64_t lda,
+                        hb_dtype adt, const void *w, hb_dtype wdt, const float *bias, int64_t M,
+                        int64_t N, int64_t K, float beta) {
     hb_cpu_ctx *ctx = be->ctx;
     if (!dtype_ok(wdt)) return dtype_unsupported(be, "matmul", wdt);
+    if (adt != HB_F32 && adt != wdt)
+        return hb_cpu_fail(be, HB_ERR_INPUT,
+                           "cpu: matmul: activations in %s with %s weights (adt must be f32 or "
+                           "the weight dtype)",
+                           hb_dtype_name(adt), hb_dtype_name(wdt));
     if (M < 0 || N < 0 || K < 0 || lda < K || ldo < N)
         return hb_cpu_fail(be, HB_ERR_INPUT,
                            "cpu: matmul: bad shape M=%lld N=%lld K=%lld lda=%lld ldo=%lld",
                            (long long)M, (long long)N, (long long)K, (long long)lda,
                            (long long)ldo);
     if (M == 0 || N == 0) return HB_OK;
+    const float *a = a_in;
+    if (adt != HB_F32 && K > 0) { // A in bf16/f16: widen it (exactly) once, rows K apart
+        float *a32 = NULL;
+        HB_TRY(hb_cpu_scratch(be, 1, (size_t)M * (size_t)K * sizeof(float), &a32));
+        const int64_t esz = hb_dtype_size(adt);
+#pragma omp parallel for schedule(static) if (M * K > PAR_MIN)
+        for (int64_t m = 0; m < M; m++)
+            widen_panel(ctx->isa, a32 + m * K, (const char *)a_in + m * lda * esz, adt, K);
+        a = a32;
+        lda = K;
+    }
     if (K == 0) { // nothing to multiply: out = beta * out + bias
         matmul_prologue(out, ldo, bias, M, N, beta);
         return HB_OK;
@@ -552,7 +568,7 @@ hb_status hb_cpu_matmul(hb_backend *be, float *out, int64_t ldo, const float *a,
     const int nt = ctx->n_threads > 0 ? ctx->n_threads : 1;
     const int64_t nb = panel_rows(N, K, nt), npanel = (N + nb - 1) / nb;
     float *scratch = NULL;
-    HB_TRY(hb_cpu_scratch(be, (size_t)nt * (size_t)nb * (size_t)K * sizeof(float), &scratch));
+    HB_TRY(hb_cpu_scratch(be, 0, (size_t)nt * (size_t)nb * (size_t)K * sizeof(float), &scratch));
     const hb_cpu_isa isa = ctx->isa;
     const int64_t esz = hb_dtype_size(wdt);
 #pragma omp parallel num_threads(nt)
@@ -649,10 +665,22 @@ hb_status hb_cpu_rope(hb_backend *be, float *x, int64_t ldx, int64_t B, int64_t 
     return HB_OK;
 }
 
-hb_status hb_cpu_kv_store(hb_backend *be, float *k_cache, float *v_cache, const float *k,
-                          const float *v, int64_t ld, int64_t B, int64_t T, int64_t pos0,
-                          int64_t Hkv, int64_t D, int64_t S) {
+static int kv_dtype_ok(hb_dtype t) { return t == HB_F32 || t == HB_BF16 || t == HB_F16; }
+
+/* x rounded to kvt (bf16/f16: to nearest even), as f32 */
+static inline float round_to(hb_dtype t, float x) {
+    if (t == HB_BF16) return hb_bf16_to_f32(hb_f32_to_bf16(x));
+    if (t == HB_F16) return hb_f16_to_f32(hb_f32_to_f16(x));
+    return x;
+}
+
+hb_status hb_cpu_kv_store(hb_backend *be, void *k_cache, void *v_cache, hb_dtype kvt,
+                          const float *k, const float *v, int64_t ld, int64_t B, int64_t T,
+                          int64_t pos0, int64_t Hkv, int64_t D, int64_t S) {
     const int64_t w = Hkv * D;
+    if (!kv_dtype_ok(kvt))
+        return hb_cpu_fail(be, HB_ERR_UNSUPPORTED, "cpu: kv_store: KV cache dtype %s (f32, bf16, f16)",
+                           hb_dtype_name(kvt));
     if (pos0 < 0 || pos0 + T > S || ld < w)
         return hb_cpu_fail(be, HB_ERR_INPUT,
                            "cpu: kv_store: positions %lld..%lld outside the cache (S=%lld) or "
@@ -663,15 +691,62 @@ hb_status hb_cpu_kv_store(hb_backend *be, float *k_cache, float *v_cache, const 
 #pragma omp parallel for schedule(static) if (B * T * w > PAR_MIN)
     for (int64_t row = 0; row < B * T; row++) {
         const int64_t b = row / T, t = row % T, dst = (b * S + pos0 + t) * w;
-        memcpy(k_cache + dst, k + row * ld, (size_t)w * sizeof(float));
-        memcpy(v_cache + dst, v + row * ld, (size_t)w * sizeof(float));
+        const float *ks = k + row * ld, *vs = v + row * ld;
+        if (kvt == HB_F32) {
+            memcpy((float *)k_cache + dst, ks, (size_t)w * sizeof(float));
+            memcpy((float *)v_cache + dst, vs, (size_t)w * sizeof(float));
+        } else {
+            uint16_t *kd = (uint16_t *)k_cache + dst, *vd = (uint16_t *)v_cache + dst;
+            for (int64_t i = 0; i < w; i++) {
+                kd[i] = kvt == HB_BF16 ? hb_f32_to_bf16(ks[i]) : hb_f32_to_f16(ks[i]);
+                vd[i] = kvt == HB_BF16 ? hb_f32_to_bf16(vs[i]) : hb_f32_to_f16(vs[i]);
+            }
+        }
     }
     return HB_OK;
 }
 
+/* q . k[off .. off + D) with k in kvt */
+static inline float kv_dot(const float *q, const void *k, hb_dtype t, int64_t off, int64_t D) {
+    float s = 0.0f;
+    if (t == HB_F32) {
+        const float *kf = (const float *)k + off;
+#pragma omp simd reduction(+ : s)
+        for (int64_t d = 0; d < D; d++) s += q[d] * kf[d];
+    } else if (t == HB_BF16) {
+        const uint16_t *kh = (const uint16_t *)k + off;
+#pragma omp simd reduction(+ : s)
+        for (int64_t d = 0; d < D; d++) s += q[d] * hb_bf16_to_f32(kh[d]);
+    } else {
+        const uint16_t *kh = (const uint16_t *)k + off;
+        for (int64_t d = 0; d < D; d++) s += q[d] * hb_f16_to_f32(kh[d]);
+    }
+    return s;
+}
+
+/* o += p * v[off .. off + D) with v in kvt */
+static inline void kv_axpy(float *o, float p, const void *v, hb_dtype t, int64_t off, int64_t D) {
+    if (t == HB_F32) {
+        const float *vf = (const float *)v + off;
+#pragma omp simd
+        for (int64_t d = 0; d < D; d++) o[d] += p * vf[d];
+    } else if (t == HB_BF16) {
+        const uint16_t *vh = (const uint16_t *)v + off;
+#pragma omp simd
+        for (int64_t d = 0; d < D; d++) o[d] += p * hb_bf16_to_f32(vh[d]);
+    } else {
+        const uint16_t *vh = (const uint16_t *)v + off;
+        for (int64_t d = 0; d < D; d++) o[d] += p * hb_f16_to_f32(vh[d]);
+    }
+}
+
 hb_status hb_cpu_attention(hb_backend *be, float *out, int64_t ldo, const float *q, int64_t ldq,
-                           const float *k_cache, const float *v_cache, int64_t B, int64_t T,
-                           int64_t pos0, int64_t Hq, int64_t Hkv, int64_t D, int64_t S) {
+                           const void *k_cache, const void *v_cache, hb_dtype kvt, int64_t B,
+                           int64_t T, int64_t pos0, int64_t Hq, int64_t Hkv, int64_t D,
+                           int64_t S) {
+    if (!kv_dtype_ok(kvt))
+        return hb_cpu_fail(be, HB_ERR_UNSUPPORTED, "cpu: attention: KV cache dtype %s (f32, bf16, f16)",
+                           hb_dtype_name(kvt));
     if (Hq <= 0 || Hkv <= 0 || Hq % Hkv != 0 || D <= 0 || pos0 < 0 || pos0 + T > S ||
         ldq < Hq * D || ldo < Hq * D)
         return hb_cpu_fail(be, HB_ERR_INPUT,
@@ -685,7 +760,8 @@ hb_status hb_cpu_attention(hb_backend *be, float *out, int64_t ldo, const float 
     int nomem = 0;
 #pragma omp parallel
     {
-        float *p = malloc((size_t)(pos0 + T) * sizeof(float)); // scores of one query (L)
+        // scores of one query (L), then its q rounded to kvt (D)
+        float *p = malloc((size_t)(pos0 + T + D) * sizeof(float));
         if (!p) {
 #pragma omp atomic write
             nomem = 1;
@@ -695,17 +771,18 @@ hb_status hb_cpu_attention(hb_backend *be, float *out, int64_t ldo, const float 
             for (int64_t t = 0; t < T; t++)
                 for (int64_t h = 0; h < Hq; h++) {
                     if (!p) continue;
-                    const float *qv = q + (b * T + t) * ldq + h * D;         // (D)
-                    const float *kb = k_cache + b * S * kvw + (h / group) * D; // (S, Hkv, D)
-                    const float *vb = v_cache + b * S * kvw + (h / group) * D;
                     const int64_t L = pos0 + t + 1; // causal: keys 0..pos0+t
+                    const float *qv = q + (b * T + t) * ldq + h * D; // (D)
+                    if (kvt != HB_F32) { // the product's operands in kvt
+                        float *qr = p + pos0 + T;
+                        for (int64_t d = 0; d < D; d++) qr[d] = round_to(kvt, qv[d]);
+                        qv = qr;
+                    }
+                    // cache (B, S, Hkv, D): element offset of key j is kb + j * kvw
+                    const int64_t kb = b * S * kvw + (h / group) * D;
                     float mx = -INFINITY;
                     for (int64_t j = 0; j < L; j++) {
-                        const float *kv = kb + j * kvw;
-                        float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-                        for (int64_t d = 0; d < D; d++) s += qv[d] * kv[d];
-                        s *= scale;
+                        const float s = kv_dot(qv, k_cache, kvt, kb + j * kvw, D) * scale;
                         p[j] = s;
                         if (s > mx) mx = s;
                     }
@@ -717,10 +794,12 @@ hb_status hb_cpu_attention(hb_backend *be, float *out, int64_t ldo, const float 
                     const float inv = 1.0f / sum;
                     float *o = out + (b * T + t) * ldo + h * D; // (D)
                     for (int64_t d = 0; d < D; d++) o[d] = 0.0f;
-                    for (int64_t j = 0; j < L; j++) {
-                        const float *vv = vb + j * kvw, pj = p[j] * inv;
-#pragma omp simd
-                        for (int64_t d = 0; d < D; d++) o[d] += pj * vv[d];
+                    if (kvt == HB_F32) {
+                        for (int64_t j = 0; j < L; j++) kv_axpy(o, p[j] * inv, v_cache, kvt, kb + j * kvw, D);
+                    } else { // p rounded to kvt (relative to the max), normalised at the end
+                        for (int64_t j = 0; j < L; j++)
+                            kv_axpy(o, round_to(kvt, p[j]), v_cache, kvt, kb + j * kvw, D);
+                        for (int64_t d = 0; d < D; d++) o[d] *= inv;
                     }
                 }
         free(p);

@@ -56,11 +56,14 @@ struct gpu_ctx {
 
     void *scratch;          /* cast of activations for vendor GEMMs (bf16/f16/fp8) */
     size_t scratch_bytes;
+    float *a32;             /* f32 copy of a bf16/f16/fp8 matmul A for the GEMV/built-in GEMM */
+    size_t a32_bytes;
     float *att_part;        /* attention split-K partials */
     size_t att_part_bytes;
     float *rope_tab;        /* rope cos/sin table */
     size_t rope_tab_bytes;
-    float *fp8_scale;       /* device: [0] amax bits of the activations, [1] their scale */
+    float *fp8_scale;       /* device: [0] amax bits of the activations, [1] their scale,
+                               [2] 1.0f (the scale of an A already stored in e4m3) */
 
     void *lt;               /* cublasLtHandle_t / hipblasLtHandle_t / rocblas_handle, or NULL */
     void *workspace;        /* vendor GEMM workspace */
@@ -202,18 +205,18 @@ hb_status op_rmsnorm(hb_backend *be, float *out, const float *in, const float *w
                      int64_t C, float eps);
 hb_status op_layernorm(hb_backend *be, float *out, const float *in, const float *w,
                        const float *b, int64_t N, int64_t C, float eps);
-hb_status op_matmul(hb_backend *be, float *out, int64_t ldo, const float *a, int64_t lda,
-                    const void *w, hb_dtype wdt, const float *bias, int64_t M, int64_t N,
-                    int64_t K, float beta);
+hb_status op_matmul(hb_backend *be, float *out, int64_t ldo, const void *a, int64_t lda,
+                    hb_dtype adt, const void *w, hb_dtype wdt, const float *bias, int64_t M,
+                    int64_t N, int64_t K, float beta);
 hb_status op_matmul_batched(hb_backend *be, const hb_gemm_batched *g);
 hb_status op_rope(hb_backend *be, float *x, int64_t ldx, int64_t B, int64_t T, int64_t pos0,
                   int64_t H, int64_t D, float theta);
-hb_status op_kv_store(hb_backend *be, float *k_cache, float *v_cache, const float *k,
+hb_status op_kv_store(hb_backend *be, void *k_cache, void *v_cache, hb_dtype kvt, const float *k,
                       const float *v, int64_t ld, int64_t B, int64_t T, int64_t pos0, int64_t Hkv,
                       int64_t D, int64_t S);
 hb_status op_attention(hb_backend *be, float *out, int64_t ldo, const float *q, int64_t ldq,
-                       const float *k_cache, const float *v_cache, int64_t B, int64_t T,
-                       int64_t pos0, int64_t Hq, int64_t Hkv, int64_t D, int64_t S);
+                       const void *k_cache, const void *v_cache, hb_dtype kvt, int64_t B,
+                       int64_t T, int64_t pos0, int64_t Hq, int64_t Hkv, int64_t D, int64_t S);
 hb_status op_swiglu(hb_backend *be, float *out, const float *in, int64_t N, int64_t F);
 hb_status op_gelu(hb_backend *be, float *out, const float *in, int64_t n);
 hb_status op_add(hb_backend *be, float *out, const float *a, const float *b, float s, int64_t n);

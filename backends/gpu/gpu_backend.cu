@@ -181,6 +181,7 @@ static void gpu_destroy(hb_backend *be) {
             if (c->stream) (void)cudaStreamSynchronize(c->stream);
             gemm_fini(c);
             if (c->scratch) (void)cudaFree(c->scratch);
+            if (c->a32) (void)cudaFree(c->a32);
             if (c->att_part) (void)cudaFree(c->att_part);
             if (c->rope_tab) (void)cudaFree(c->rope_tab);
             if (c->fp8_scale) (void)cudaFree(c->fp8_scale);
@@ -318,6 +319,9 @@ static hb_status setup(hb_backend *be, int index) {
 #endif
     GPU_TRY(be, cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
     GPU_TRY(be, cudaMalloc((void **)&c->fp8_scale, 256));
+    static const float one = 1.0f;
+    GPU_TRY(be, cudaMemcpyAsync(c->fp8_scale + 2, &one, sizeof one, cudaMemcpyHostToDevice, c->stream));
+    GPU_TRY(be, cudaStreamSynchronize(c->stream));
     char lib[64] = "";
     TRY(gemm_init(be, lib, sizeof lib));
     return describe(be, lib);

@@ -655,11 +655,16 @@ void gemm_fini(gpu_ctx *c) {
 
 /* ==== ops ==== */
 
-static hb_status matmul_vendor(hb_backend *be, float *out, int64_t ldo, const float *a, int64_t lda,
-                               const void *w, hb_dtype wdt, const float *bias, int64_t M, int64_t N,
-                               int64_t K, float beta, int *ran) {
+/* The vendor GEMM. A (M, K) is f32 (cast here to the weight dtype, or quantised to e4m3 with a
+ * dynamic per-tensor scale) or already in wdt (adt == wdt: used as it is, fp8 with scale 1).
+ * *ran = 0 when no vendor algorithm serves the shape; *folded = 1 when out already holds
+ * beta * out + bias by then (the caller then accumulates onto it with beta 1, no bias). */
+static hb_status matmul_vendor(hb_backend *be, float *out, int64_t ldo, const void *a, int64_t lda,
+                               hb_dtype adt, const void *w, hb_dtype wdt, const float *bias,
+                               int64_t M, int64_t N, int64_t K, float beta, int *ran, int *folded) {
     gpu_ctx *c = ctx_of(be);
     *ran = 0;
+    *folded = 0;
     if (c->gemm == GEMM_BUILTIN) return HB_OK;
     /* fp8: both operands e4m3, the K dimension 16-byte aligned (a library requirement) */
     if (wdt == HB_FP8_E4M3 && K % 16 != 0) return HB_OK;
@@ -670,37 +675,42 @@ static hb_status matmul_vendor(hb_backend *be, float *out, int64_t ldo, const fl
     const float *b_scale = NULL;
     float beta_eff = beta;
     const float *bias_eff = bias;
-    int folded = 0; /* out already holds beta * out + bias */
-    if (wdt != HB_F32) {
-        TRY(ensure_buffer(be, &c->scratch, &c->scratch_bytes,
-                             (size_t)(M * K * hb_dtype_size(wdt))));
-        if (wdt == HB_FP8_E4M3) {
+    if (wdt == HB_FP8_E4M3) {
+        if (adt == HB_F32) {
+            TRY(ensure_buffer(be, &c->scratch, &c->scratch_bytes, (size_t)(M * K)));
             GPU_TRY(be, cudaMemsetAsync(c->fp8_scale, 0, sizeof(unsigned), c->stream));
             amax_kernel<<<grid_for(c, M * K, THREADS), THREADS, 0, c->stream>>>(
-                a, lda, M, K, (unsigned *)c->fp8_scale);
+                (const float *)a, lda, M, K, (unsigned *)c->fp8_scale);
             LAUNCH_CHECK(be, "matmul (fp8 amax)");
             quant_e4m3_kernel<<<grid_for(c, M * K, THREADS), THREADS, 0, c->stream>>>(
-                (uint8_t *)c->scratch, a, lda, M, K, c->fp8_scale);
+                (uint8_t *)c->scratch, (const float *)a, lda, M, K, c->fp8_scale);
             LAUNCH_CHECK(be, "matmul (fp8 quantise)");
             b_scale = c->fp8_scale + 1;
-            /* fp8 GEMMs take a bf16 bias only: fold out = beta * out + bias first */
-            if (bias || beta != 0.0f) {
-                TRY(scale_bias(be, out, ldo, 0, bias, M, N, 1, beta));
-                beta_eff = 1.0f;
-                folded = 1;
-            }
-            bias_eff = NULL;
+            b_op = c->scratch;
+            ldb = K;
         } else {
-            const int vec = K % 4 == 0 && lda % 4 == 0 && is_aligned(a, 16);
-            const int64_t n = M * (vec ? K / 4 : K);
-            if (vec)
-                cast_rows_kernel<4><<<grid_for(c, n, THREADS), THREADS, 0, c->stream>>>(
-                    c->scratch, wdt, a, lda, M, K);
-            else
-                cast_rows_kernel<1><<<grid_for(c, n, THREADS), THREADS, 0, c->stream>>>(
-                    c->scratch, wdt, a, lda, M, K);
-            LAUNCH_CHECK(be, "matmul (cast)");
+            b_scale = c->fp8_scale + 2; /* 1.0f */
         }
+        /* fp8 GEMMs take a bf16 bias only: fold out = beta * out + bias first */
+        if (bias || beta != 0.0f) {
+            TRY(scale_bias(be, out, ldo, 0, bias, M, N, 1, beta));
+            beta_eff = 1.0f;
+            *folded = 1;
+        }
+        bias_eff = NULL;
+    } else if (wdt != HB_F32 && adt == HB_F32) {
+        TRY(ensure_buffer(be, &c->scratch, &c->scratch_bytes,
+                             (size_t)(M * K * hb_dtype_size(wdt))));
+        const float *af = (const float *)a;
+        const int vec = K % 4 == 0 && lda % 4 == 0 && is_aligned(af, 16);
+        const int64_t n = M * (vec ? K / 4 : K);
+        if (vec)
+            cast_rows_kernel<4><<<grid_for(c, n, THREADS), THREADS, 0, c->stream>>>(
+                c->scratch, wdt, af, lda, M, K);
+        else
+            cast_rows_kernel<1><<<grid_for(c, n, THREADS), THREADS, 0, c->stream>>>(
+                c->scratch, wdt, af, lda, M, K);
+        LAUNCH_CHECK(be, "matmul (cast)");
         b_op = c->scratch;
         ldb = K;
     }
@@ -709,7 +719,7 @@ static hb_status matmul_vendor(hb_backend *be, float *out, int64_t ldo, const fl
         TRY(scale_bias(be, out, ldo, 0, bias_eff, M, N, 1, beta_eff));
         beta_eff = 1.0f;
         bias_eff = NULL;
-        folded = 1;
+        *folded = 1;
     }
 #endif
     lt_problem p;
@@ -724,28 +734,30 @@ static hb_status matmul_vendor(hb_backend *be, float *out, int64_t ldo, const fl
     p.alpha = 1.0f, p.beta = beta_eff;
     p.bias = bias_eff;
     p.b_scale = b_scale;
-    TRY(lt_run(be, &p, ran));
-    if (!*ran && folded) {
-        /* out already holds beta * out + bias: the fallback must accumulate onto it */
-        tiled_args g;
-        memset(&g, 0, sizeof g);
-        g.trans_a = 0, g.trans_b = 1;
-        g.m = M, g.n = N, g.k = K;
-        g.alpha = 1.0f, g.beta = 1.0f;
-        g.a = a, g.lda = lda, g.b = w, g.ldb = K, g.c = out, g.ldc = ldo;
-        TRY(gemm_tiled(be, wdt, &g, 1));
-        *ran = 1;
-    }
-    return HB_OK;
+    return lt_run(be, &p, ran);
 }
 
-hb_status op_matmul(hb_backend *be, float *out, int64_t ldo, const float *a, int64_t lda,
-                    const void *w, hb_dtype wdt, const float *bias, int64_t M, int64_t N, int64_t K,
-                    float beta) {
+/* dst (M, K) f32 packed = a (M, K, lda apart) in dt, exactly */
+__global__ void widen_rows_kernel(float *dst, const void *a, hb_dtype dt, int64_t lda, int64_t M,
+                                  int64_t K) {
+    GRID_STRIDE(idx, M * K) {
+        const int64_t m = idx / K, k = idx % K;
+        dst[idx] = ld_any(a, dt, m * lda + k);
+    }
+}
+
+hb_status op_matmul(hb_backend *be, float *out, int64_t ldo, const void *a_in, int64_t lda,
+                    hb_dtype adt, const void *w, hb_dtype wdt, const float *bias, int64_t M,
+                    int64_t N, int64_t K, float beta) {
     gpu_ctx *c = ctx_of(be);
     if (wdt != HB_F32 && wdt != HB_BF16 && wdt != HB_F16 && wdt != HB_FP8_E4M3)
         return fail(be, HB_ERR_UNSUPPORTED, "%s: op 'matmul' does not support dtype %s",
                     HB_GPU_NAME, dtype_name(wdt));
+    if (adt != HB_F32 && adt != wdt)
+        return fail(be, HB_ERR_INPUT,
+                    "%s: matmul: activations in %s with %s weights (adt must be f32 or the "
+                    "weight dtype)",
+                    HB_GPU_NAME, dtype_name(adt), dtype_name(wdt));
     if (wdt == HB_FP8_E4M3 && !c->fp8_gemm)
         return fail(be, HB_ERR_UNSUPPORTED,
                     "%s: op 'matmul' with fp8 weights needs fp8 tensor cores and a vendor GEMM "
@@ -760,6 +772,24 @@ hb_status op_matmul(hb_backend *be, float *out, int64_t ldo, const float *a, int
     GPU_ENTER(be);
     if (K == 0) return scale_bias(be, out, ldo, 0, bias, M, N, 1, beta);
 
+    if (M > 8) {
+        int ran = 0, folded = 0;
+        TRY(matmul_vendor(be, out, ldo, a_in, lda, adt, w, wdt, bias, M, N, K, beta, &ran, &folded));
+        if (ran) return HB_OK;
+        if (folded) { /* out holds beta * out + bias: accumulate onto it */
+            beta = 1.0f;
+            bias = NULL;
+        }
+    }
+    const float *a = (const float *)a_in;
+    if (adt != HB_F32) { /* the GEMV and the built-in GEMM read f32 activations */
+        TRY(ensure_buffer(be, (void **)&c->a32, &c->a32_bytes, (size_t)(M * K) * sizeof(float)));
+        widen_rows_kernel<<<grid_for(c, M * K, THREADS), THREADS, 0, c->stream>>>(c->a32, a_in, adt,
+                                                                                lda, M, K);
+        LAUNCH_CHECK(be, "matmul (widen A)");
+        a = c->a32;
+        lda = K;
+    }
     if (M <= 8) {
         switch (wdt) {
         case HB_F32: return gemv<HB_F32>(be, out, ldo, a, lda, w, bias, M, N, K, beta);
@@ -768,9 +798,6 @@ hb_status op_matmul(hb_backend *be, float *out, int64_t ldo, const float *a, int
         default: return gemv<HB_FP8_E4M3>(be, out, ldo, a, lda, w, bias, M, N, K, beta);
         }
     }
-    int ran = 0;
-    TRY(matmul_vendor(be, out, ldo, a, lda, w, wdt, bias, M, N, K, beta, &ran));
-    if (ran) return HB_OK;
     tiled_args g;
     memset(&g, 0, sizeof g);
     g.trans_a = 0, g.trans_b = 1;

@@ -11,6 +11,8 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdlib.h> // defines: getenv
+#include <string.h> // defines: strcmp
 
 namespace HB_GPU_NS {
 
@@ -298,29 +300,50 @@ hb_status op_rope(hb_backend *be, float *x, int64_t ldx, int64_t B, int64_t T, i
 
 /* ==== KV cache ==== */
 
-/* (B*T rows, ld apart, w = Hkv*D floats) -> caches (B, S, Hkv, D) at positions pos0 + t.
- * VEC: 4 floats at a time (w, ld multiples of 4 and 16-byte aligned pointers). */
+/* (B*T rows, ld apart, w = Hkv*D floats) -> caches (B, S, Hkv, D) in kvt at positions pos0 + t,
+ * rounded as the CPU does. VEC: 4 elements at a time (w, ld multiples of 4 and 16-byte aligned
+ * pointers). */
 template <int VEC>
-__global__ void kv_store_kernel(float *kc, float *vc, const float *k, const float *v, int64_t ld,
-                                int64_t N, int64_t T, int64_t pos0, int64_t w, int64_t S) {
+__global__ void kv_store_kernel(void *kc, void *vc, hb_dtype kvt, const float *k, const float *v,
+                                int64_t ld, int64_t N, int64_t T, int64_t pos0, int64_t w,
+                                int64_t S) {
     const int64_t wv = w / VEC;
     GRID_STRIDE(idx, N * wv) {
         const int64_t row = idx / wv, j = (idx % wv) * VEC, b = row / T, t = row % T;
         const int64_t src = row * ld + j, dst = (b * S + pos0 + t) * w + j;
-        if (VEC == 4) {
-            *(float4 *)(kc + dst) = *(const float4 *)(k + src);
-            *(float4 *)(vc + dst) = *(const float4 *)(v + src);
+        if (VEC == 4 && kvt == HB_F32) {
+            *(float4 *)((float *)kc + dst) = *(const float4 *)(k + src);
+            *(float4 *)((float *)vc + dst) = *(const float4 *)(v + src);
+        } else if (VEC == 4) {
+            const float4 a = *(const float4 *)(k + src), c = *(const float4 *)(v + src);
+            const float fa[4] = {a.x, a.y, a.z, a.w}, fc[4] = {c.x, c.y, c.z, c.w};
+            uint32_t hk[4], hv[4];
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                hk[e] = kvt == HB_BF16 ? hb_f32_to_bf16(fa[e]) : hb_f32_to_f16(fa[e]);
+                hv[e] = kvt == HB_BF16 ? hb_f32_to_bf16(fc[e]) : hb_f32_to_f16(fc[e]);
+            }
+            uint2 pk, pv;
+            pk.x = hk[0] | (hk[1] << 16), pk.y = hk[2] | (hk[3] << 16);
+            pv.x = hv[0] | (hv[1] << 16), pv.y = hv[2] | (hv[3] << 16);
+            *(uint2 *)((uint16_t *)kc + dst) = pk;
+            *(uint2 *)((uint16_t *)vc + dst) = pv;
         } else {
-            kc[dst] = k[src];
-            vc[dst] = v[src];
+            st_any(kc, kvt, dst, k[src]);
+            st_any(vc, kvt, dst, v[src]);
         }
     }
 }
 
-hb_status op_kv_store(hb_backend *be, float *k_cache, float *v_cache, const float *k,
+static int kv_dtype_ok(hb_dtype t) { return t == HB_F32 || t == HB_BF16 || t == HB_F16; }
+
+hb_status op_kv_store(hb_backend *be, void *k_cache, void *v_cache, hb_dtype kvt, const float *k,
                       const float *v, int64_t ld, int64_t B, int64_t T, int64_t pos0, int64_t Hkv,
                       int64_t D, int64_t S) {
     const int64_t w = Hkv * D;
+    if (!kv_dtype_ok(kvt))
+        return fail(be, HB_ERR_UNSUPPORTED, "%s: kv_store: KV cache dtype %s (f32, bf16, f16)",
+                    HB_GPU_NAME, dtype_name(kvt));
     if (pos0 < 0 || pos0 + T > S || ld < w)
         return fail(be, HB_ERR_INPUT,
                     "%s: kv_store: positions %lld..%lld outside the cache (S=%lld) or ld %lld < "
@@ -330,23 +353,26 @@ hb_status op_kv_store(hb_backend *be, float *k_cache, float *v_cache, const floa
     if (B <= 0 || T <= 0 || w <= 0) return HB_OK;
     GPU_ENTER(be);
     gpu_ctx *c = ctx_of(be);
+    const size_t cal = kvt == HB_F32 ? 16 : 8;
     const int vec = w % 4 == 0 && ld % 4 == 0 && is_aligned(k, 16) && is_aligned(v, 16) &&
-                    is_aligned(k_cache, 16) && is_aligned(v_cache, 16);
+                    is_aligned(k_cache, cal) && is_aligned(v_cache, cal);
     const int64_t n = B * T * (vec ? w / 4 : w);
     if (vec)
         kv_store_kernel<4><<<grid_for(c, n, THREADS), THREADS, 0, c->stream>>>(
-            k_cache, v_cache, k, v, ld, B * T, T, pos0, w, S);
+            k_cache, v_cache, kvt, k, v, ld, B * T, T, pos0, w, S);
     else
         kv_store_kernel<1><<<grid_for(c, n, THREADS), THREADS, 0, c->stream>>>(
-            k_cache, v_cache, k, v, ld, B * T, T, pos0, w, S);
+            k_cache, v_cache, kvt, k, v, ld, B * T, T, pos0, w, S);
     LAUNCH_CHECK(be, "kv_store");
     return HB_OK;
 }
 
 /* ==== attention ====
  *
- * Causal grouped-query attention over the f32 KV cache, online softmax (flash-attention's
- * recurrence: running max m, running sum l, output rescaled by exp(m_old - m_new)).
+ * Causal grouped-query attention over the KV cache (f32, bf16 or f16), online softmax
+ * (flash-attention's recurrence: running max m, running sum l, output rescaled by
+ * exp(m_old - m_new)). With a bf16/f16 cache q and p are rounded to the cache's type before
+ * their products (backend.h), whichever kernel runs.
  *
  * Decode (T < ATT_TILE_MIN_T): attn_split_kernel, one block per (key chunk, head, query): each
  *   warp walks keys with the head dimension across its lanes (coalesced 128-byte rows), the
@@ -355,16 +381,30 @@ hb_status op_kv_store(hb_backend *be, float *k_cache, float *v_cache, const floa
  *   the chunks. Bandwidth-bound on the cache.
  * Prefill: attn_tile_kernel, one block per (BQ queries, head, batch): Q, K, V tiles in shared
  *   memory, each thread a TQ x TK tile of scores and TQ x D/16 of the output; keys past the
- *   last query's position are never loaded. f32 FMA on CUDA cores (see backends/GPU.md). */
+ *   last query's position are never loaded. f32 FMA on CUDA cores / SIMDs (see backends/GPU.md).
+ * Prefill with a bf16/f16 cache on NVIDIA sm_80+ (warp 32, D = 64 or 128): attn_mma_kernel,
+ *   FlashAttention-2 on the tensor cores (mma.sync m16n8k16, f32 accumulators): 4 warps x 16
+ *   queries, 64-key tiles in shared memory, scores and the output in registers. */
 
 static const int ATT_THREADS = 128; /* split kernel: 4 warps (NVIDIA) or 2 wavefronts (CDNA) */
 static const int ATT_DPL = 8;       /* split kernel: head dims per lane: D <= 8 * warpSize */
 static const int ATT_DMAX = 256;    /* largest head dimension either kernel takes */
 static const int64_t ATT_TILE_MIN_T = 16;
 
+/* x rounded to the cache type KT (bf16/f16), as f32; the CPU's rounding */
+template <int KT> static __device__ __forceinline__ float round_kv(float x) {
+    if (KT == HB_BF16) return __uint_as_float((uint32_t)hb_f32_to_bf16(x) << 16);
+    if (KT == HB_F16) return f16_bits_to_f32(hb_f32_to_f16(x));
+    return x;
+}
+static __device__ __forceinline__ float round_kv_rt(hb_dtype kvt, float x) {
+    return kvt == HB_BF16 ? round_kv<HB_BF16>(x) : kvt == HB_F16 ? round_kv<HB_F16>(x) : x;
+}
+
+template <int KT>
 __global__ void __launch_bounds__(128)
-attn_split_kernel(float *out, int64_t ldo, const float *q, int64_t ldq, const float *kc,
-                  const float *vc, int64_t T, int64_t pos0, int Hq, int Hkv, int D, int64_t S,
+attn_split_kernel(float *out, int64_t ldo, const float *q, int64_t ldq, const void *kc,
+                  const void *vc, int64_t T, int64_t pos0, int Hq, int Hkv, int D, int64_t S,
                   int64_t chunk, float scale, float *part) {
     extern __shared__ float sm[]; /* m[nw], l[nw], o[nw][D] */
     const int ws = warpSize, lane = threadIdx.x % ws, wid = threadIdx.x / ws,
@@ -375,34 +415,33 @@ attn_split_kernel(float *out, int64_t ldo, const float *q, int64_t ldq, const fl
     const int64_t j0 = (int64_t)blockIdx.x * chunk, j1 = j0 + chunk < L ? j0 + chunk : L;
     const int64_t kvw = (int64_t)Hkv * D;
     const int kvh = h / (Hq / Hkv);
-    const float *kb = kc + b * S * kvw + (int64_t)kvh * D;
-    const float *vb = vc + b * S * kvw + (int64_t)kvh * D;
+    const int64_t kb = b * S * kvw + (int64_t)kvh * D; /* element offset of key 0 */
     const float *qv = q + row * ldq + (int64_t)h * D;
 
     float qr[ATT_DPL], o[ATT_DPL];
 #pragma unroll
     for (int i = 0; i < ATT_DPL; i++) {
         const int d = lane + i * ws;
-        qr[i] = d < D ? qv[d] : 0.0f;
+        qr[i] = d < D ? round_kv<KT>(qv[d]) : 0.0f;
         o[i] = 0.0f;
     }
     float m = -INFINITY, l = 0.0f;
     for (int64_t j = j0 + wid; j < j1; j += nw) {
-        const float *kr = kb + j * kvw, *vr = vb + j * kvw;
+        const int64_t r = kb + j * kvw;
         float s = 0.0f;
 #pragma unroll
         for (int i = 0; i < ATT_DPL; i++) {
             const int d = lane + i * ws;
-            if (d < D) s += qr[i] * kr[d];
+            if (d < D) s += qr[i] * ld_w<KT>(kc, r + d);
         }
         s = warp_sum(s) * scale;
         const float mn = fmaxf(m, s);
-        const float corr = expf(m - mn), p = expf(s - mn);
+        const float corr = expf(m - mn), p = expf(s - mn), pr = round_kv<KT>(p);
         l = l * corr + p;
 #pragma unroll
         for (int i = 0; i < ATT_DPL; i++) {
             const int d = lane + i * ws;
-            if (d < D) o[i] = o[i] * corr + p * vr[d];
+            if (d < D) o[i] = o[i] * corr + pr * ld_w<KT>(vc, r + d);
         }
         m = mn;
     }
@@ -465,9 +504,9 @@ __global__ void attn_combine_kernel(float *out, int64_t ldo, const float *part, 
  * so the 16 lanes of a row group read 16 different banks. */
 template <int BQ, int BK, int DMAX>
 __global__ void __launch_bounds__(256)
-attn_tile_kernel(float *out, int64_t ldo, const float *q, int64_t ldq, const float *kc,
-                 const float *vc, int64_t T, int64_t pos0, int Hq, int Hkv, int D, int64_t S,
-                 float scale) {
+attn_tile_kernel(float *out, int64_t ldo, const float *q, int64_t ldq, const void *kc,
+                 const void *vc, hb_dtype kvt, int64_t T, int64_t pos0, int Hq, int Hkv, int D,
+                 int64_t S, float scale) {
     constexpr int TQ = BQ / 16, TK = BK / 16, ND = DMAX / 16;
     extern __shared__ float smem[];
     const int P = D + 1;
@@ -477,13 +516,12 @@ attn_tile_kernel(float *out, int64_t ldo, const float *q, int64_t ldq, const flo
     const int64_t b = blockIdx.z, t0 = (int64_t)blockIdx.x * BQ;
     const int64_t kvw = (int64_t)Hkv * D;
     const int kvh = h / (Hq / Hkv);
-    const float *kb = kc + b * S * kvw + (int64_t)kvh * D;
-    const float *vb = vc + b * S * kvw + (int64_t)kvh * D;
+    const int64_t kb = b * S * kvw + (int64_t)kvh * D; /* element offset of key 0 */
 
     for (int idx = tid; idx < BQ * D; idx += 256) {
         const int r = idx / D, d = idx % D;
         const int64_t t = t0 + r;
-        Qs[r * P + d] = t < T ? q[(b * T + t) * ldq + (int64_t)h * D + d] : 0.0f;
+        Qs[r * P + d] = t < T ? round_kv_rt(kvt, q[(b * T + t) * ldq + (int64_t)h * D + d]) : 0.0f;
     }
     float m[TQ], l[TQ], o[TQ][ND];
 #pragma unroll
@@ -501,8 +539,8 @@ attn_tile_kernel(float *out, int64_t ldo, const float *q, int64_t ldq, const flo
             const int r = idx / D, d = idx % D;
             const int64_t j = k0 + r;
             const int ok = j < Lmax;
-            Ks[r * P + d] = ok ? kb[j * kvw + d] : 0.0f;
-            Vs[r * P + d] = ok ? vb[j * kvw + d] : 0.0f;
+            Ks[r * P + d] = ok ? ld_any(kc, kvt, kb + j * kvw + d) : 0.0f;
+            Vs[r * P + d] = ok ? ld_any(vc, kvt, kb + j * kvw + d) : 0.0f;
         }
         __syncthreads();
         float s[TQ][TK];
@@ -547,7 +585,8 @@ attn_tile_kernel(float *out, int64_t ldo, const float *q, int64_t ldq, const flo
 #pragma unroll
             for (int j = 0; j < ND; j++) o[i][j] *= corr;
 #pragma unroll
-            for (int j = 0; j < TK; j++) Ps[(ty * TQ + i) * (BK + 1) + tx + 16 * j] = s[i][j];
+            for (int j = 0; j < TK; j++)
+                Ps[(ty * TQ + i) * (BK + 1) + tx + 16 * j] = round_kv_rt(kvt, s[i][j]);
         }
         __syncthreads();
         const int kn = Lmax - k0 < BK ? (int)(Lmax - k0) : BK;
@@ -582,8 +621,9 @@ attn_tile_kernel(float *out, int64_t ldo, const float *q, int64_t ldq, const flo
 
 template <int BQ, int BK, int DMAX>
 static hb_status launch_tile(hb_backend *be, size_t smem, float *out, int64_t ldo, const float *q,
-                             int64_t ldq, const float *kc, const float *vc, int64_t B, int64_t T,
-                             int64_t pos0, int Hq, int Hkv, int D, int64_t S, float scale) {
+                             int64_t ldq, const void *kc, const void *vc, hb_dtype kvt, int64_t B,
+                             int64_t T, int64_t pos0, int Hq, int Hkv, int D, int64_t S,
+                             float scale) {
     gpu_ctx *c = ctx_of(be);
 #if defined(HB_GPU_CUDA)
     if (smem > 48 * 1024) /* above 48 KiB dynamic shared memory is opt-in on NVIDIA */
@@ -591,17 +631,17 @@ static hb_status launch_tile(hb_backend *be, size_t smem, float *out, int64_t ld
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
 #endif
     dim3 grid((unsigned)((T + BQ - 1) / BQ), (unsigned)Hq, (unsigned)B);
-    attn_tile_kernel<BQ, BK, DMAX><<<grid, 256, smem, c->stream>>>(out, ldo, q, ldq, kc, vc, T, pos0,
-                                                                   Hq, Hkv, D, S, scale);
+    attn_tile_kernel<BQ, BK, DMAX><<<grid, 256, smem, c->stream>>>(out, ldo, q, ldq, kc, vc, kvt, T,
+                                                                   pos0, Hq, Hkv, D, S, scale);
     LAUNCH_CHECK(be, "attention (tile)");
     return HB_OK;
 }
 
 template <int DMAX>
 static hb_status attention_tiled(hb_backend *be, float *out, int64_t ldo, const float *q,
-                                 int64_t ldq, const float *kc, const float *vc, int64_t B,
-                                 int64_t T, int64_t pos0, int Hq, int Hkv, int D, int64_t S,
-                                 float scale, int *done) {
+                                 int64_t ldq, const void *kc, const void *vc, hb_dtype kvt,
+                                 int64_t B, int64_t T, int64_t pos0, int Hq, int Hkv, int D,
+                                 int64_t S, float scale, int *done) {
     gpu_ctx *c = ctx_of(be);
     *done = 0;
 #define TILE_SMEM(bq, bk) ((size_t)(((bq) + 2 * (bk)) * (D + 1) + (bq) * ((bk) + 1)) * sizeof(float))
@@ -617,21 +657,267 @@ static hb_status attention_tiled(hb_backend *be, float *out, int64_t ldo, const 
     else if (s16 <= cap) bq = 16;
     *done = bq != 0;
     if (bq == 64)
-        return launch_tile<64, 64, DMAX>(be, s64, out, ldo, q, ldq, kc, vc, B, T, pos0, Hq, Hkv, D,
-                                         S, scale);
+        return launch_tile<64, 64, DMAX>(be, s64, out, ldo, q, ldq, kc, vc, kvt, B, T, pos0, Hq,
+                                         Hkv, D, S, scale);
     if (bq == 32)
-        return launch_tile<32, 32, DMAX>(be, s32, out, ldo, q, ldq, kc, vc, B, T, pos0, Hq, Hkv, D,
-                                         S, scale);
+        return launch_tile<32, 32, DMAX>(be, s32, out, ldo, q, ldq, kc, vc, kvt, B, T, pos0, Hq,
+                                         Hkv, D, S, scale);
     if (bq == 16)
-        return launch_tile<16, 16, DMAX>(be, s16, out, ldo, q, ldq, kc, vc, B, T, pos0, Hq, Hkv, D,
-                                         S, scale);
+        return launch_tile<16, 16, DMAX>(be, s16, out, ldo, q, ldq, kc, vc, kvt, B, T, pos0, Hq,
+                                         Hkv, D, S, scale);
 #undef TILE_SMEM
     return HB_OK; /* not enough shared memory: the caller uses the split kernel */
 }
 
+#if defined(HB_GPU_CUDA)
+/* ---- prefill on the tensor cores (NVIDIA sm_80+) ----
+ *
+ * mma.sync.m16n8k16 with f32 accumulators (PTX ISA, "Matrix fragments for mma.m16n8k16"): in
+ * a warp, lane = 4 g + t holds
+ *   A (16 x 16, row-major) a[0] = A[g][2t, 2t+1], a[1] = A[g+8][2t, 2t+1],
+ *                          a[2] = A[g][2t+8, 2t+9], a[3] = A[g+8][2t+8, 2t+9]
+ *   B (16 x 8, "col")      b[0] = B[2t, 2t+1][g],   b[1] = B[2t+8, 2t+9][g]
+ *   C, D (16 x 8)          c[0..1] = C[g][2t, 2t+1], c[2..3] = C[g+8][2t, 2t+1]
+ * two 16-bit values per register, the lower column (or row) in the low half. The emulator of
+ * tests/gpu_emu implements the same contract (hb_emu_mma_16816). */
+template <int KT>
+static __device__ __forceinline__ void mma_16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+#if defined(HB_GPU_EMU)
+    hb_emu_mma_16816(d, a, b, KT == HB_F16);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    if (KT == HB_BF16)
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+                     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+    else
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+                     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#elif defined(__CUDA_ARCH__)
+    __trap(); /* never launched below sm_80 (op_attention checks the device) */
+#endif
+}
+
+/* two f32 -> one register of two KT values (lo in the low half), the CPU's rounding */
+template <int KT> static __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+    if (KT == HB_BF16) return (uint32_t)hb_f32_to_bf16(lo) | ((uint32_t)hb_f32_to_bf16(hi) << 16);
+    return (uint32_t)hb_f32_to_f16(lo) | ((uint32_t)hb_f32_to_f16(hi) << 16);
+}
+
+enum { MMA_BQ = 64, MMA_BK = 64, MMA_WARPS = 4 };
+/* shared memory of attn_mma_kernel<D>: Q (64, D+8), K (64, D+8), V^T (D, 64+8), 16-bit; the
+ * +8 pads make the fragment loads of a warp hit 32 different banks */
+static constexpr size_t mma_smem(int D) {
+    return (size_t)(2 * MMA_BQ * (D + 8) + D * (MMA_BK + 8)) * sizeof(uint16_t);
+}
+
+/* One block per (64 queries, head, sequence); warp w owns queries 16w .. 16w+15 of the tile.
+ * Scores S = Q K^T (16 x 64 per warp) and the output O (16 x D) live in mma fragments; the
+ * softmax numerators P become the A operand of P V without leaving registers. Q is rounded to
+ * KT when loaded, P when packed; the row sums l add the unrounded p (backend.h). */
+template <int KT, int D>
+__global__ void __launch_bounds__(128)
+attn_mma_kernel(float *out, int64_t ldo, const float *q, int64_t ldq, const uint16_t *kc,
+                const uint16_t *vc, int64_t T, int64_t pos0, int Hq, int Hkv, int64_t S,
+                float scale_log2) {
+    constexpr int QS = D + 8, VS = MMA_BK + 8, KSTEPS = D / 16, NT_S = MMA_BK / 8, NT_O = D / 8;
+    extern __shared__ uint16_t smem16[];
+    uint16_t *Qs = smem16, *Ks = Qs + MMA_BQ * QS, *Vt = Ks + MMA_BK * QS;
+    const int tid = threadIdx.x, lane = tid % 32, w = tid / 32, g = lane / 4, t4 = lane % 4;
+    const int h = blockIdx.y;
+    const int64_t b = blockIdx.z, t0 = (int64_t)blockIdx.x * MMA_BQ;
+    const int64_t kvw = (int64_t)Hkv * D;
+    const int64_t kb = b * S * kvw + (int64_t)(h / (Hq / Hkv)) * D; /* element offset of key 0 */
+
+    /* Q tile, rounded to KT; rows past T are zeros (computed, never stored) */
+    for (int idx = tid; idx < MMA_BQ * D / 2; idx += blockDim.x) {
+        const int r = idx / (D / 2), d = (idx % (D / 2)) * 2;
+        const int64_t tq = t0 + r;
+        float x0 = 0.0f, x1 = 0.0f;
+        if (tq < T) {
+            const float *qr = q + (b * T + tq) * ldq + (int64_t)h * D + d;
+            x0 = qr[0];
+            x1 = qr[1];
+        }
+        *(uint32_t *)(Qs + r * QS + d) = pack2<KT>(x0, x1);
+    }
+    __syncthreads();
+    uint32_t qa[KSTEPS][4];
+    {
+        const uint16_t *q0 = Qs + (w * 16 + g) * QS + 2 * t4, *q8 = q0 + 8 * QS;
+#pragma unroll
+        for (int kk = 0; kk < KSTEPS; kk++) {
+            qa[kk][0] = *(const uint32_t *)(q0 + kk * 16);
+            qa[kk][1] = *(const uint32_t *)(q8 + kk * 16);
+            qa[kk][2] = *(const uint32_t *)(q0 + kk * 16 + 8);
+            qa[kk][3] = *(const uint32_t *)(q8 + kk * 16 + 8);
+        }
+    }
+    float o[NT_O][4];
+#pragma unroll
+    for (int n = 0; n < NT_O; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+    const int64_t qpos0 = pos0 + t0 + w * 16 + g; /* positions of my rows g and g + 8 */
+    const int64_t tend = t0 + MMA_BQ < T ? t0 + MMA_BQ : T;
+    const int64_t Lmax = pos0 + tend; /* keys the tile's last query attends */
+
+    for (int64_t k0 = 0; k0 < Lmax; k0 += MMA_BK) {
+        __syncthreads(); /* the previous tiles are no longer read */
+        /* K rows as they are, 16 bytes per thread and step, consecutive threads along a row */
+        for (int idx = tid; idx < MMA_BK * (D / 8); idx += blockDim.x) {
+            const int r = idx / (D / 8), d = (idx % (D / 8)) * 8;
+            uint4 kx = {0u, 0u, 0u, 0u};
+            if (k0 + r < Lmax) kx = *(const uint4 *)(kc + kb + (k0 + r) * kvw + d);
+            *(uint4 *)(Ks + r * QS + d) = kx;
+        }
+        /* V transposed: consecutive threads take consecutive keys, so the 16-bit stores of a
+         * warp fall into 16 different banks (along a row they would all hit one) */
+        for (int idx = tid; idx < MMA_BK * (D / 8); idx += blockDim.x) {
+            const int r = idx % MMA_BK, d = (idx / MMA_BK) * 8;
+            uint4 vx = {0u, 0u, 0u, 0u};
+            if (k0 + r < Lmax) vx = *(const uint4 *)(vc + kb + (k0 + r) * kvw + d);
+            const uint32_t vw[4] = {vx.x, vx.y, vx.z, vx.w};
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                Vt[(d + 2 * e) * VS + r] = (uint16_t)(vw[e] & 0xffffu);
+                Vt[(d + 2 * e + 1) * VS + r] = (uint16_t)(vw[e] >> 16);
+            }
+        }
+        __syncthreads();
+        /* nothing to do for this warp: its rows are all past T (a partial last query tile), or
+         * every key of the tile is past its last row (warp-uniform: shuffles stay whole) */
+        if (t0 + w * 16 >= T || k0 > qpos0 - g + 15) continue;
+        float sc[NT_S][4];
+#pragma unroll
+        for (int n = 0; n < NT_S; n++) {
+            sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
+            const uint16_t *kr = Ks + (n * 8 + g) * QS + 2 * t4;
+#pragma unroll
+            for (int kk = 0; kk < KSTEPS; kk++) {
+                const uint32_t kb2[2] = {*(const uint32_t *)(kr + kk * 16),
+                                         *(const uint32_t *)(kr + kk * 16 + 8)};
+                mma_16816<KT>(sc[n], qa[kk], kb2);
+            }
+        }
+        /* scale (log2 domain), causal mask, running max per row (r = 0: row g, 1: row g + 8) */
+        float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+        for (int n = 0; n < NT_S; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int r = e / 2;
+                const int64_t key = k0 + n * 8 + 2 * t4 + (e & 1);
+                const float x = key <= qpos0 + 8 * r ? sc[n][e] * scale_log2 : -INFINITY;
+                sc[n][e] = x;
+                mx[r] = fmaxf(mx[r], x);
+            }
+        float corr[2];
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            mx[r] = fmaxf(mx[r], hb_shfl_xor(mx[r], 1));
+            mx[r] = fmaxf(mx[r], hb_shfl_xor(mx[r], 2));
+            const float mn = fmaxf(m[r], mx[r]); /* finite: key 0 is in the first tile */
+            corr[r] = exp2f(m[r] - mn);
+            m[r] = mn;
+            l[r] *= corr[r];
+        }
+#pragma unroll
+        for (int n = 0; n < NT_S; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const float p = exp2f(sc[n][e] - m[e / 2]);
+                sc[n][e] = p;
+                l[e / 2] += p;
+            }
+#pragma unroll
+        for (int n = 0; n < NT_O; n++) {
+            o[n][0] *= corr[0];
+            o[n][1] *= corr[0];
+            o[n][2] *= corr[1];
+            o[n][3] *= corr[1];
+        }
+        /* O += P V: the scores of key groups 2j and 2j+1 form P's A fragment for k-step j */
+#pragma unroll
+        for (int j = 0; j < MMA_BK / 16; j++) {
+            const uint32_t pa[4] = {pack2<KT>(sc[2 * j][0], sc[2 * j][1]),
+                                    pack2<KT>(sc[2 * j][2], sc[2 * j][3]),
+                                    pack2<KT>(sc[2 * j + 1][0], sc[2 * j + 1][1]),
+                                    pack2<KT>(sc[2 * j + 1][2], sc[2 * j + 1][3])};
+#pragma unroll
+            for (int n = 0; n < NT_O; n++) {
+                const uint16_t *vr = Vt + (n * 8 + g) * VS + j * 16 + 2 * t4;
+                const uint32_t vb2[2] = {*(const uint32_t *)vr, *(const uint32_t *)(vr + 8)};
+                mma_16816<KT>(o[n], pa, vb2);
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        l[r] += hb_shfl_xor(l[r], 1);
+        l[r] += hb_shfl_xor(l[r], 2);
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int64_t tq = t0 + w * 16 + g + 8 * r;
+        if (tq >= T) continue;
+        const float inv = 1.0f / l[r];
+        float *orow = out + (b * T + tq) * ldo + (int64_t)h * D + 2 * t4;
+#pragma unroll
+        for (int n = 0; n < NT_O; n++) {
+            orow[n * 8] = o[n][2 * r] * inv;
+            orow[n * 8 + 1] = o[n][2 * r + 1] * inv;
+        }
+    }
+}
+
+template <int KT, int D>
+static hb_status launch_mma(hb_backend *be, float *out, int64_t ldo, const float *q, int64_t ldq,
+                            const void *kc, const void *vc, int64_t B, int64_t T, int64_t pos0,
+                            int Hq, int Hkv, int64_t S, float scale) {
+    gpu_ctx *c = ctx_of(be);
+    const size_t smem = mma_smem(D);
+    if (smem > 48 * 1024)
+        GPU_TRY(be, cudaFuncSetAttribute(attn_mma_kernel<KT, D>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    dim3 grid((unsigned)((T + MMA_BQ - 1) / MMA_BQ), (unsigned)Hq, (unsigned)B);
+    attn_mma_kernel<KT, D><<<grid, 32 * MMA_WARPS, smem, c->stream>>>(
+        out, ldo, q, ldq, (const uint16_t *)kc, (const uint16_t *)vc, T, pos0, Hq, Hkv, S,
+        scale * 1.4426950408889634f);
+    LAUNCH_CHECK(be, "attention (mma)");
+    return HB_OK;
+}
+
+/* The tensor-core kernel when it applies: NVIDIA sm_80+, warp 32, a bf16/f16 cache, D 64 or
+ * 128, 16-byte aligned rows, the shared memory it needs; HETBENCH_GPU_ATTN=simt turns it off. */
+static hb_status attention_mma(hb_backend *be, float *out, int64_t ldo, const float *q,
+                               int64_t ldq, const void *kc, const void *vc, hb_dtype kvt,
+                               int64_t B, int64_t T, int64_t pos0, int Hq, int Hkv, int D,
+                               int64_t S, float scale, int *done) {
+    gpu_ctx *c = ctx_of(be);
+    *done = 0;
+    const char *force = getenv("HETBENCH_GPU_ATTN");
+    if (force && strcmp(force, "simt") == 0) return HB_OK;
+    if (c->cc_major < 8 || c->warp_size != 32 || (kvt != HB_BF16 && kvt != HB_F16)) return HB_OK;
+    if ((D != 64 && D != 128) || !is_aligned(kc, 16) || !is_aligned(vc, 16) ||
+        mma_smem(D) > c->smem_optin)
+        return HB_OK;
+    *done = 1;
+    if (kvt == HB_BF16)
+        return D == 64 ? launch_mma<HB_BF16, 64>(be, out, ldo, q, ldq, kc, vc, B, T, pos0, Hq, Hkv, S, scale)
+                       : launch_mma<HB_BF16, 128>(be, out, ldo, q, ldq, kc, vc, B, T, pos0, Hq, Hkv, S, scale);
+    return D == 64 ? launch_mma<HB_F16, 64>(be, out, ldo, q, ldq, kc, vc, B, T, pos0, Hq, Hkv, S, scale)
+                   : launch_mma<HB_F16, 128>(be, out, ldo, q, ldq, kc, vc, B, T, pos0, Hq, Hkv, S, scale);
+}
+#endif /* HB_GPU_CUDA */
+
 hb_status op_attention(hb_backend *be, float *out, int64_t ldo, const float *q, int64_t ldq,
-                       const float *k_cache, const float *v_cache, int64_t B, int64_t T,
-                       int64_t pos0, int64_t Hq, int64_t Hkv, int64_t D, int64_t S) {
+                       const void *k_cache, const void *v_cache, hb_dtype kvt, int64_t B,
+                       int64_t T, int64_t pos0, int64_t Hq, int64_t Hkv, int64_t D, int64_t S) {
+    if (!kv_dtype_ok(kvt))
+        return fail(be, HB_ERR_UNSUPPORTED, "%s: attention: KV cache dtype %s (f32, bf16, f16)",
+                    HB_GPU_NAME, dtype_name(kvt));
     if (Hq <= 0 || Hkv <= 0 || Hq % Hkv != 0 || D <= 0 || pos0 < 0 || pos0 + T > S ||
         ldq < Hq * D || ldo < Hq * D)
         return fail(be, HB_ERR_INPUT,
@@ -653,15 +939,20 @@ hb_status op_attention(hb_backend *be, float *out, int64_t ldo, const float *q, 
 
     if (T >= ATT_TILE_MIN_T) {
         int done = 0;
+#if defined(HB_GPU_CUDA)
+        TRY(attention_mma(be, out, ldo, q, ldq, k_cache, v_cache, kvt, B, T, pos0, iHq, iHkv, iD,
+                          S, scale, &done));
+        if (done) return HB_OK;
+#endif
         if (D <= 64)
-            TRY(attention_tiled<64>(be, out, ldo, q, ldq, k_cache, v_cache, B, T, pos0, iHq, iHkv,
-                                       iD, S, scale, &done));
+            TRY(attention_tiled<64>(be, out, ldo, q, ldq, k_cache, v_cache, kvt, B, T, pos0, iHq,
+                                    iHkv, iD, S, scale, &done));
         else if (D <= 128)
-            TRY(attention_tiled<128>(be, out, ldo, q, ldq, k_cache, v_cache, B, T, pos0, iHq,
-                                        iHkv, iD, S, scale, &done));
+            TRY(attention_tiled<128>(be, out, ldo, q, ldq, k_cache, v_cache, kvt, B, T, pos0, iHq,
+                                     iHkv, iD, S, scale, &done));
         else
-            TRY(attention_tiled<256>(be, out, ldo, q, ldq, k_cache, v_cache, B, T, pos0, iHq,
-                                        iHkv, iD, S, scale, &done));
+            TRY(attention_tiled<256>(be, out, ldo, q, ldq, k_cache, v_cache, kvt, B, T, pos0, iHq,
+                                     iHkv, iD, S, scale, &done));
         if (done) return HB_OK;
     }
 
@@ -686,9 +977,20 @@ hb_status op_attention(hb_backend *be, float *out, int64_t ldo, const float *q, 
     const int nw = ATT_THREADS / c->warp_size;
     const size_t smem = (size_t)(nw * (2 + D)) * sizeof(float);
     dim3 grid((unsigned)n_split, (unsigned)Hq, (unsigned)BT);
-    attn_split_kernel<<<grid, ATT_THREADS, smem, c->stream>>>(out, ldo, q, ldq, k_cache, v_cache, T,
-                                                              pos0, iHq, iHkv, iD, S, chunk, scale,
-                                                              part);
+    switch (kvt) {
+    case HB_BF16:
+        attn_split_kernel<HB_BF16><<<grid, ATT_THREADS, smem, c->stream>>>(
+            out, ldo, q, ldq, k_cache, v_cache, T, pos0, iHq, iHkv, iD, S, chunk, scale, part);
+        break;
+    case HB_F16:
+        attn_split_kernel<HB_F16><<<grid, ATT_THREADS, smem, c->stream>>>(
+            out, ldo, q, ldq, k_cache, v_cache, T, pos0, iHq, iHkv, iD, S, chunk, scale, part);
+        break;
+    default:
+        attn_split_kernel<HB_F32><<<grid, ATT_THREADS, smem, c->stream>>>(
+            out, ldo, q, ldq, k_cache, v_cache, T, pos0, iHq, iHkv, iD, S, chunk, scale, part);
+        break;
+    }
     LAUNCH_CHECK(be, "attention (split)");
     if (part) {
         attn_combine_kernel<<<dim3((unsigned)Hq, (unsigned)BT), 128, 0, c->stream>>>(

@@ -24,6 +24,7 @@
 #include <math.h>
 #include <ucontext.h>
 
+#define HB_GPU_EMU 1 // the kernels call hb_emu_mma_16816 in place of the mma.sync instruction
 #define HB_GPU_NAME "cuda"
 #define HB_GPU_VENDOR "EMU"
 #define HB_GPU_RUNTIME_NAME "EMU"
@@ -101,6 +102,52 @@ template <class T> T shfl_xor(T v, int o) {
     memcpy(&r, &x, sizeof r);
     yield_wait(2); // everyone has read before the slots are reused
     return r;
+}
+
+// mma.sync.aligned.m16n8k16.row.col.f32.{bf16,f16}.{bf16,f16}.f32, d += a b, as the PTX ISA
+// specifies the fragments ("Matrix fragments for mma.m16n8k16 with floating point type"):
+// lane = 4 g + t; A (16 x 16) a[0] = A[g][2t..2t+1], a[1] = A[g+8][2t..], a[2] = A[g][2t+8..],
+// a[3] = A[g+8][2t+8..]; B (16 x 8) b[0] = B[2t..2t+1][g], b[1] = B[2t+8..2t+9][g];
+// D (16 x 8) d[0..1] = D[g][2t..2t+1], d[2..3] = D[g+8][2t..2t+1]; the lower index in the low
+// 16 bits. The warp's registers are gathered, the tile multiplied in f32 (the products of two
+// bf16/f16 values are exact in f32), each lane takes its part.
+inline float half_bits(uint32_t h, bool f16) {
+    if (!f16) { uint32_t u = h << 16; float f; memcpy(&f, &u, 4); return f; }
+    const uint32_t sign = (h & 0x8000u) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    float v = e == 0 ? std::ldexp((float)m, -24) : e == 31 ? (m ? NAN : INFINITY) : std::ldexp((float)(m | 0x400), (int)e - 25);
+    uint32_t u; memcpy(&u, &v, 4); u |= sign; memcpy(&v, &u, 4);
+    return v;
+}
+struct mma_regs { uint32_t a[4], b[2]; };
+inline std::vector<mma_regs> mma_slot(1024);
+inline void mma_16816(float d[4], const uint32_t a[4], const uint32_t b[2], bool f16) {
+    if (warp_size != 32) { fprintf(stderr, "emu: mma.sync on a warp of %d\n", warp_size); abort(); }
+    const int lane = tflat % 32, base = tflat - lane;
+    mma_regs &mine = mma_slot[tflat];
+    memcpy(mine.a, a, sizeof mine.a);
+    memcpy(mine.b, b, sizeof mine.b);
+    yield_wait(2); // every lane has published its fragments
+    float A[16][16], B[16][8];
+    for (int l = 0; l < 32; l++) {
+        const int g = l / 4, t = l % 4;
+        const mma_regs &r = mma_slot[base + l];
+        for (int hi = 0; hi < 2; hi++) {
+            A[g][2 * t + hi] = half_bits((r.a[0] >> (16 * hi)) & 0xffff, f16);
+            A[g + 8][2 * t + hi] = half_bits((r.a[1] >> (16 * hi)) & 0xffff, f16);
+            A[g][2 * t + 8 + hi] = half_bits((r.a[2] >> (16 * hi)) & 0xffff, f16);
+            A[g + 8][2 * t + 8 + hi] = half_bits((r.a[3] >> (16 * hi)) & 0xffff, f16);
+            B[2 * t + hi][g] = half_bits((r.b[0] >> (16 * hi)) & 0xffff, f16);
+            B[2 * t + 8 + hi][g] = half_bits((r.b[1] >> (16 * hi)) & 0xffff, f16);
+        }
+    }
+    yield_wait(2); // every lane has read before the slots are reused
+    const int g = lane / 4, t = lane % 4;
+    for (int e = 0; e < 4; e++) {
+        const int row = g + 8 * (e / 2), col = 2 * t + (e & 1);
+        float acc = d[e];
+        for (int k = 0; k < 16; k++) acc += A[row][k] * B[k][col];
+        d[e] = acc;
+    }
 }
 
 inline void trampoline(int i) {
@@ -189,6 +236,7 @@ template <class S, class K> launcher<K> launch(dim3 g, dim3 b, size_t smem, S, K
 #define gridDim (emu::gdim)
 #define __syncthreads() emu::syncthreads()
 #define hb_shfl_xor(v, o) emu::shfl_xor((v), (o))
+#define hb_emu_mma_16816(d, a, b, f16) emu::mma_16816((d), (a), (b), (f16))
 
 static inline float __fmul_rn(float a, float b) { volatile float r = a * b; return r; }
 static inline float __fadd_rn(float a, float b) { volatile float r = a + b; return r; }
