@@ -22,13 +22,18 @@ OUT=${OUT:-bench-gpu.h5}
 }
 "$BUILD/hetbench" run --plan workloads/plans/bench-gpu-h100.yaml --backend "$BACKEND" --out "$OUT" \
   --force --json --no-progress "$@" > "$OUT.jsonl"
+# the same prefill with attention on the CUDA cores: what the tensor-core attention buys
+HETBENCH_GPU_ATTN=simt "$BUILD/hetbench" run --workload prefill --model llama3-8b --dtype bf16 --batch 1 \
+  --prompt 2048 --backend "$BACKEND" --min-seconds 3 --out "$OUT.simt.h5" --force --json --no-progress \
+  "$@" > "$OUT.simt.jsonl" || true
 DIRECT=""
 if [[ -x $BUILD/tests/bench_cublaslt ]]; then
   DIRECT=$("$BUILD/tests/bench_cublaslt" 8192 8192 8192 bf16 --json || true)
 fi
-python3 - "$OUT.jsonl" "$DIRECT" <<'PY'
-import json, sys
+python3 - "$OUT.jsonl" "$DIRECT" "$OUT.simt.jsonl" <<'PY'
+import json, os, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
+simt = [json.loads(l) for l in open(sys.argv[3])] if os.path.exists(sys.argv[3]) else []
 direct = json.loads(sys.argv[2]) if sys.argv[2].strip() else None
 ok = [r for r in rows if r["status"] == "ok"]
 def pick(**kw):
@@ -77,6 +82,10 @@ for r in dec:
 for r in pick(workload="prefill"):
     line("prefill llama3-8b bf16 B=%d P=%d: MFU vs bf16 peak" % (r["batch"], r["prompt"]), r["flops_per_s"] / peak, 0.60,
          "cuBLASLt GEMMs + f32->bf16 activation casts + f32 element-wise ops; attention on "
-         "the tensor cores (HETBENCH_GPU_ATTN=simt: the CUDA-core kernel, to compare)")
+         "the tensor cores (HETBENCH_GPU_ATTN=simt: the CUDA-core kernel, below)")
+for r in simt:
+    if r["status"] == "ok":
+        print("  %-62s %10.3f %8s %s" % ("prefill B=1 P=2048 MFU with attention on the CUDA cores (simt)",
+              r["flops_per_s"] / peak, "", "the tensor-core attention's gain is the difference"))
 PY
 echo "bench-gpu: results in $OUT (and $OUT.jsonl)" >&2
