@@ -5,7 +5,9 @@
 # tests/gpu_emu/cuda.h in place of vendor/cuda.h, into a stand-in libhetbench-cuda.so; then
 # `hetbench verify --backend cuda` checks every op against the CPU reference through it, as
 #   warp 32, 227 KiB shared memory, 132 SMs, fp8 GEMMs on   (an H100's shapes: split-K decode
-#                                                            attention, 64x64 / 32x32 tiles)
+#                                                            attention, 64x64 / 32x32 tiles,
+#                                                            the tensor-core attention: mma.sync
+#                                                            emulated by tests/gpu_emu/cuda.h)
 #   warp 64, 64 KiB LDS                                     (CDNA wavefronts, 16x16 tiles)
 # What it cannot check: cuBLASLt/hipBLASLt/rocBLAS (the built-in GEMM stands in), timing,
 # memory-model races between blocks (blocks run one after another).
