@@ -17,6 +17,7 @@
 #include "backends/dtype.h"
 #include "backends/meter.h"
 #include "harness/commands.h"
+#include "harness/output.h" // defines: hb_summary_fill
 #include "hbtest.h"
 #include "results/report.h"
 
@@ -123,53 +124,6 @@ typedef struct spec {
     double power[8];
 } spec;
 
-/* The /summary row of a record, as the harness defines its columns (results/SCHEMA.md); the
- * report reads rates, CIs, MFU and energy from here and latency and fingerprints from records. */
-static void fill_row(const hb_case *c, const hb_cost *k, const hb_record *r, const hb_device_row *d,
-                     hb_summary_row *s) {
-    memset(s, 0, sizeof *s);
-    s->case_id = c->id;
-    s->rank = r->rank;
-    snprintf(s->workload, sizeof s->workload, "%s", hb_workload_name(c->workload));
-    int llm = c->workload == HB_WL_DECODE || c->workload == HB_WL_PREFILL;
-    snprintf(s->model, sizeof s->model, "%s", llm ? c->model.name : "");
-    snprintf(s->dtype, sizeof s->dtype, "%s", hb_dtype_name(c->dtype));
-    s->batch = llm ? c->batch : 0;
-    s->prompt = llm ? c->prompt : 0;
-    s->gen = c->workload == HB_WL_DECODE ? c->gen : 0;
-    s->layers = llm ? c->model.n_layers : 0;
-    s->m = c->m, s->n = c->n, s->k = c->k;
-    snprintf(s->backend, sizeof s->backend, "%s", d->backend);
-    snprintf(s->device, sizeof s->device, "%s", d->name);
-    snprintf(s->host, sizeof s->host, "%s", d->host);
-    snprintf(s->gemm_impl, sizeof s->gemm_impl, "%s", d->gemm_impl);
-    snprintf(s->status, sizeof s->status, "%s", r->status);
-    s->n_iters = r->n_iters;
-    s->window_s = r->window_s;
-    s->energy_valid = r->energy_valid;
-    s->energy_flags = r->energy_flags;
-    double sum = 0;
-    for (int64_t i = 0; i < r->n_iters; i++) sum += r->iter_seconds[i];
-    double per_s = r->n_iters > 0 ? (double)r->n_iters / sum : NAN;
-    s->iter_s_mean = r->n_iters > 0 ? sum / (double)r->n_iters : NAN;
-    s->tokens_per_s_in = k->tokens_in * per_s;
-    s->tokens_per_s_out = k->tokens_out * per_s;
-    s->tokens_per_s_total = (k->tokens_in + k->tokens_out) * per_s;
-    s->flops_per_s = k->flops * per_s;
-    s->bytes_per_s = k->bytes * per_s;
-    int gemm = c->workload == HB_WL_GEMM;
-    snprintf(s->rate_unit, sizeof s->rate_unit, gemm ? "FLOP/s" : "tokens/s");
-    s->rate = gemm ? s->flops_per_s : s->tokens_per_s_out;
-    s->rate_ci_lo = s->rate_ci_hi = s->mfu = s->bw_util = NAN;
-    s->latency_p50_s = s->latency_p95_s = NAN;
-    double e = r->energy_counter_j, n = (double)r->n_iters;
-    s->energy_j = e;
-    s->avg_w = e / r->window_s;
-    s->j_per_token_out = k->tokens_out > 0 ? e / (k->tokens_out * n) : NAN;
-    s->j_per_token_total = e / ((k->tokens_in + k->tokens_out) * n);
-    s->tokens_per_j = (k->tokens_in + k->tokens_out) > 0 ? (k->tokens_in + k->tokens_out) * n / e : NAN;
-}
-
 static void make(const hb_case *c, const hb_cost *k, const hb_device_row *dev, const spec *s, hb_record *r,
                  hb_summary_row *row) {
     memset(r, 0, sizeof *r);
@@ -186,7 +140,7 @@ static void make(const hb_case *c, const hb_cost *k, const hb_device_row *dev, c
     r->energy_valid = s->valid;
     r->energy_flags = s->flags;
     memcpy(r->fingerprint, s->fp, sizeof r->fingerprint);
-    fill_row(c, k, r, dev, row);
+    hb_summary_fill(c, k, r, dev, row); /* the harness's own /summary row */
     if (strcmp(s->status, "ok") != 0) return;
     row->rate_ci_lo = s->ci_lo;
     row->rate_ci_hi = s->ci_hi;
@@ -300,7 +254,7 @@ static hb_status write_compare_file(const char *path, const char *status, double
     make(&c, &k, &d, &s, &r, &row);
     if (strcmp(status, "ok") != 0) {
         r.n_iters = 0;
-        fill_row(&c, &k, &r, &d, &row);
+        hb_summary_fill(&c, &k, &r, &d, &row);
     }
     hb_status st = hb_h5_write_case(h, &c, &k, &r, &row, 1, &err);
     hb_status s2 = hb_h5_close(h, "complete", &err);
