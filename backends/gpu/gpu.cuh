@@ -52,6 +52,7 @@ struct gpu_ctx {
     int cc_major, cc_minor; /* CUDA compute capability; on HIP the gfx major/minor */
     size_t smem_optin;      /* largest dynamic shared memory per block (opt-in) */
     int fp8_gemm;           /* fp8 e4m3 GEMMs available (sm_89+ with cuBLASLt) */
+    int attn_simt;          /* HETBENCH_GPU_ATTN=simt at open: no tensor-core attention */
     gemm_impl gemm;
 
     void *scratch;          /* cast of activations for vendor GEMMs (bf16/f16/fp8) */
@@ -155,6 +156,13 @@ static __device__ __forceinline__ void st_any(void *p, hb_dtype dt, int64_t i, f
     case HB_F16: ((uint16_t *)p)[i] = hb_f32_to_f16(v); break;
     default: ((uint8_t *)p)[i] = hb_f32_to_e4m3(v); break;
     }
+}
+
+/* Two f32 -> one register of two bf16/f16 values (lo in the low half), the CPU's rounding:
+ * the packed stores of casts and KV caches, and the operands of the tensor-core attention. */
+static __device__ __forceinline__ uint32_t pack_half2(hb_dtype dt, float lo, float hi) {
+    if (dt == HB_BF16) return (uint32_t)hb_f32_to_bf16(lo) | ((uint32_t)hb_f32_to_bf16(hi) << 16);
+    return (uint32_t)hb_f32_to_f16(lo) | ((uint32_t)hb_f32_to_f16(hi) << 16);
 }
 
 /* Reductions. Block sizes are multiples of the warp size (they are multiples of 64 here, so

@@ -322,6 +322,8 @@ static hb_status setup(hb_backend *be, int index) {
     static const float one = 1.0f;
     GPU_TRY(be, cudaMemcpyAsync(c->fp8_scale + 2, &one, sizeof one, cudaMemcpyHostToDevice, c->stream));
     GPU_TRY(be, cudaStreamSynchronize(c->stream));
+    const char *attn = getenv("HETBENCH_GPU_ATTN"); /* simt: no tensor-core attention */
+    c->attn_simt = attn && strcmp(attn, "simt") == 0;
     char lib[64] = "";
     TRY(gemm_init(be, lib, sizeof lib));
     return describe(be, lib);

@@ -65,13 +65,9 @@ __global__ void cast_rows_kernel(void *dst, hb_dtype dt, const float *a, int64_t
             if (dt == HB_F32) {
                 *(float4 *)((float *)dst + o) = v;
             } else {
-                uint16_t h[4];
-                const float f[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-                for (int e = 0; e < 4; e++) h[e] = dt == HB_BF16 ? hb_f32_to_bf16(f[e]) : hb_f32_to_f16(f[e]);
                 uint2 p;
-                p.x = (uint32_t)h[0] | ((uint32_t)h[1] << 16);
-                p.y = (uint32_t)h[2] | ((uint32_t)h[3] << 16);
+                p.x = pack_half2(dt, v.x, v.y);
+                p.y = pack_half2(dt, v.z, v.w);
                 *(uint2 *)((uint16_t *)dst + o) = p;
             }
         } else {

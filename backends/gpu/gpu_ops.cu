@@ -11,8 +11,6 @@
 
 #include <limits.h>
 #include <math.h>
-#include <stdlib.h> // defines: getenv
-#include <string.h> // defines: strcmp
 
 namespace HB_GPU_NS {
 
@@ -316,16 +314,9 @@ __global__ void kv_store_kernel(void *kc, void *vc, hb_dtype kvt, const float *k
             *(float4 *)((float *)vc + dst) = *(const float4 *)(v + src);
         } else if (VEC == 4) {
             const float4 a = *(const float4 *)(k + src), c = *(const float4 *)(v + src);
-            const float fa[4] = {a.x, a.y, a.z, a.w}, fc[4] = {c.x, c.y, c.z, c.w};
-            uint32_t hk[4], hv[4];
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                hk[e] = kvt == HB_BF16 ? hb_f32_to_bf16(fa[e]) : hb_f32_to_f16(fa[e]);
-                hv[e] = kvt == HB_BF16 ? hb_f32_to_bf16(fc[e]) : hb_f32_to_f16(fc[e]);
-            }
             uint2 pk, pv;
-            pk.x = hk[0] | (hk[1] << 16), pk.y = hk[2] | (hk[3] << 16);
-            pv.x = hv[0] | (hv[1] << 16), pv.y = hv[2] | (hv[3] << 16);
+            pk.x = pack_half2(kvt, a.x, a.y), pk.y = pack_half2(kvt, a.z, a.w);
+            pv.x = pack_half2(kvt, c.x, c.y), pv.y = pack_half2(kvt, c.z, c.w);
             *(uint2 *)((uint16_t *)kc + dst) = pk;
             *(uint2 *)((uint16_t *)vc + dst) = pv;
         } else {
@@ -700,12 +691,6 @@ static __device__ __forceinline__ void mma_16816(float d[4], const uint32_t a[4]
 #endif
 }
 
-/* two f32 -> one register of two KT values (lo in the low half), the CPU's rounding */
-template <int KT> static __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
-    if (KT == HB_BF16) return (uint32_t)hb_f32_to_bf16(lo) | ((uint32_t)hb_f32_to_bf16(hi) << 16);
-    return (uint32_t)hb_f32_to_f16(lo) | ((uint32_t)hb_f32_to_f16(hi) << 16);
-}
-
 enum { MMA_BQ = 64, MMA_BK = 64, MMA_WARPS = 4 };
 /* shared memory of attn_mma_kernel<D>: Q (64, D+8), K (64, D+8), V^T (D, 64+8), 16-bit; the
  * +8 pads make the fragment loads of a warp hit 32 different banks */
@@ -741,7 +726,7 @@ attn_mma_kernel(float *out, int64_t ldo, const float *q, int64_t ldq, const uint
             x0 = qr[0];
             x1 = qr[1];
         }
-        *(uint32_t *)(Qs + r * QS + d) = pack2<KT>(x0, x1);
+        *(uint32_t *)(Qs + r * QS + d) = pack_half2((hb_dtype)KT, x0, x1);
     }
     __syncthreads();
     uint32_t qa[KSTEPS][4];
@@ -841,10 +826,10 @@ attn_mma_kernel(float *out, int64_t ldo, const float *q, int64_t ldq, const uint
         /* O += P V: the scores of key groups 2j and 2j+1 form P's A fragment for k-step j */
 #pragma unroll
         for (int j = 0; j < MMA_BK / 16; j++) {
-            const uint32_t pa[4] = {pack2<KT>(sc[2 * j][0], sc[2 * j][1]),
-                                    pack2<KT>(sc[2 * j][2], sc[2 * j][3]),
-                                    pack2<KT>(sc[2 * j + 1][0], sc[2 * j + 1][1]),
-                                    pack2<KT>(sc[2 * j + 1][2], sc[2 * j + 1][3])};
+            const uint32_t pa[4] = {pack_half2((hb_dtype)KT, sc[2 * j][0], sc[2 * j][1]),
+                                    pack_half2((hb_dtype)KT, sc[2 * j][2], sc[2 * j][3]),
+                                    pack_half2((hb_dtype)KT, sc[2 * j + 1][0], sc[2 * j + 1][1]),
+                                    pack_half2((hb_dtype)KT, sc[2 * j + 1][2], sc[2 * j + 1][3])};
 #pragma unroll
             for (int n = 0; n < NT_O; n++) {
                 const uint16_t *vr = Vt + (n * 8 + g) * VS + j * 16 + 2 * t4;
@@ -890,16 +875,15 @@ static hb_status launch_mma(hb_backend *be, float *out, int64_t ldo, const float
 }
 
 /* The tensor-core kernel when it applies: NVIDIA sm_80+, warp 32, a bf16/f16 cache, D 64 or
- * 128, 16-byte aligned rows, the shared memory it needs; HETBENCH_GPU_ATTN=simt turns it off. */
+ * 128, 16-byte aligned rows, the shared memory it needs; HETBENCH_GPU_ATTN=simt (read when the
+ * device is opened) turns it off. */
 static hb_status attention_mma(hb_backend *be, float *out, int64_t ldo, const float *q,
                                int64_t ldq, const void *kc, const void *vc, hb_dtype kvt,
                                int64_t B, int64_t T, int64_t pos0, int Hq, int Hkv, int D,
                                int64_t S, float scale, int *done) {
     gpu_ctx *c = ctx_of(be);
     *done = 0;
-    const char *force = getenv("HETBENCH_GPU_ATTN");
-    if (force && strcmp(force, "simt") == 0) return HB_OK;
-    if (c->cc_major < 8 || c->warp_size != 32 || (kvt != HB_BF16 && kvt != HB_F16)) return HB_OK;
+    if (c->attn_simt || c->cc_major < 8 || c->warp_size != 32 || (kvt != HB_BF16 && kvt != HB_F16)) return HB_OK;
     if ((D != 64 && D != 128) || !is_aligned(kc, 16) || !is_aligned(vc, 16) ||
         mma_smem(D) > c->smem_optin)
         return HB_OK;
@@ -977,20 +961,10 @@ hb_status op_attention(hb_backend *be, float *out, int64_t ldo, const float *q, 
     const int nw = ATT_THREADS / c->warp_size;
     const size_t smem = (size_t)(nw * (2 + D)) * sizeof(float);
     dim3 grid((unsigned)n_split, (unsigned)Hq, (unsigned)BT);
-    switch (kvt) {
-    case HB_BF16:
-        attn_split_kernel<HB_BF16><<<grid, ATT_THREADS, smem, c->stream>>>(
-            out, ldo, q, ldq, k_cache, v_cache, T, pos0, iHq, iHkv, iD, S, chunk, scale, part);
-        break;
-    case HB_F16:
-        attn_split_kernel<HB_F16><<<grid, ATT_THREADS, smem, c->stream>>>(
-            out, ldo, q, ldq, k_cache, v_cache, T, pos0, iHq, iHkv, iD, S, chunk, scale, part);
-        break;
-    default:
-        attn_split_kernel<HB_F32><<<grid, ATT_THREADS, smem, c->stream>>>(
-            out, ldo, q, ldq, k_cache, v_cache, T, pos0, iHq, iHkv, iD, S, chunk, scale, part);
-        break;
-    }
+    auto split = kvt == HB_BF16 ? attn_split_kernel<HB_BF16>
+                 : kvt == HB_F16 ? attn_split_kernel<HB_F16> : attn_split_kernel<HB_F32>;
+    split<<<grid, ATT_THREADS, smem, c->stream>>>(out, ldo, q, ldq, k_cache, v_cache, T, pos0, iHq,
+                                                  iHkv, iD, S, chunk, scale, part);
     LAUNCH_CHECK(be, "attention (split)");
     if (part) {
         attn_combine_kernel<<<dim3((unsigned)Hq, (unsigned)BT), 128, 0, c->stream>>>(
