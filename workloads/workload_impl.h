@@ -2,6 +2,7 @@
 #ifndef HB_WORKLOAD_IMPL_H
 #define HB_WORKLOAD_IMPL_H
 
+#include "fingerprint.h" // defines: hb_fingerprint_device
 #include "workload.h"
 
 struct hb_workload {
@@ -16,9 +17,6 @@ struct hb_workload {
     double fp[HB_FP_LEN];
 };
 
-void hb_fingerprint_host(const float *x, int64_t n, int64_t row_len, double fp[HB_FP_LEN]);
-hb_status hb_fingerprint_device(hb_backend *be, const float *dev, int64_t n, int64_t row_len,
-                                double fp[HB_FP_LEN]);
 hb_status hb_transformer_setup(hb_workload *w, hb_err *err);
 
 #endif
