@@ -1,4 +1,5 @@
-/* cost.c - analytic FLOPs, minimum bytes, tokens and memory of one iteration of a case.
+/* cost.c - analytic FLOPs, minimum bytes, tokens and memory of one prefill or decode
+ * iteration (the gemm and stream costs are in gemm.c and stream.c).
  *
  * Conventions (README "Metrics"): a multiply-add is 2 FLOPs; matmuls and attention
  * (QK^T and AV over the keys a causal query actually attends) are counted, element-wise
@@ -21,45 +22,29 @@ static double forward_flops(const hb_tf_layout *y, double B, double T, double po
     return B * (T * per_token + attn + head);
 }
 
-hb_status hb_case_cost(const hb_case *c, hb_cost *k) {
-    k->flops = k->bytes = k->tokens_in = k->tokens_out = 0;
-    k->mem_bytes = 0;
-    switch (c->workload) {
-    case HB_WL_GEMM: {
-        double ws = (double)hb_dtype_size(c->dtype);
-        k->flops = 2.0 * c->m * c->n * c->k;
-        k->bytes = ws * c->m * c->k + ws * c->n * c->k + 4.0 * c->m * c->n; /* A and W in dtype, C f32 */
-        k->mem_bytes = (int64_t)k->bytes;
-        return HB_OK;
+/* The common part, then what one prefill (B x P tokens) or decode (B tokens) step adds. */
+static hb_status tf_cost(const hb_case *c, int decode, hb_cost *k) {
+    hb_tf_layout y;
+    hb_tf_layout_init(c, decode, &y);
+    double ws = (double)hb_dtype_size(c->dtype);
+    double kv_token = 2.0 * y.L * y.Hkv * y.D * (double)hb_dtype_size(y.kvt); /* K and V of one position, all layers */
+    double emb_row = y.C * ws * (c->model.pos == HB_POS_LEARNED ? 2 : 1);
+    double B = (double)c->batch;
+    k->mem_bytes = y.weight_bytes + y.act_bytes + y.kv_bytes;
+    if (!decode) {
+        double T = (double)c->prompt;
+        k->flops = forward_flops(&y, B, T, 0);
+        k->bytes = y.matrix_bytes + B * T * (emb_row + kv_token);
+        k->tokens_in = B * T;
+    } else {
+        /* positions cycle through P .. P+G-1: the mean position is P + (G-1)/2 */
+        double pos = (double)c->prompt + ((double)c->gen - 1) / 2;
+        k->flops = forward_flops(&y, B, 1, pos);
+        k->bytes = y.matrix_bytes + B * (emb_row + kv_token * (pos + 1) + kv_token);
+        k->tokens_out = B;
     }
-    case HB_WL_STREAM:
-        k->bytes = (c->stream_op == HB_STREAM_COPY ? 2.0 : 3.0) * 4.0 * c->stream_n;
-        k->mem_bytes = 3 * 4 * c->stream_n;
-        return HB_OK;
-    case HB_WL_PREFILL:
-    case HB_WL_DECODE: {
-        hb_tf_layout y;
-        hb_tf_layout_init(c, &y);
-        double ws = (double)hb_dtype_size(c->dtype);
-        double kv_token = 2.0 * y.L * y.Hkv * y.D * (double)hb_dtype_size(y.kvt); /* K and V of one position, all layers */
-        double emb_row = y.C * ws * (c->model.pos == HB_POS_LEARNED ? 2 : 1);
-        double B = (double)c->batch;
-        k->mem_bytes = y.weight_bytes + y.act_bytes + y.kv_bytes;
-        if (c->workload == HB_WL_PREFILL) {
-            double T = (double)c->prompt;
-            k->flops = forward_flops(&y, B, T, 0);
-            k->bytes = y.matrix_bytes + B * T * (emb_row + kv_token);
-            k->tokens_in = B * T;
-        } else {
-            /* positions cycle through P .. P+G-1: the mean position is P + (G-1)/2 */
-            double pos = (double)c->prompt + ((double)c->gen - 1) / 2;
-            k->flops = forward_flops(&y, B, 1, pos);
-            k->bytes = y.matrix_bytes + B * (emb_row + kv_token * (pos + 1) + kv_token);
-            k->tokens_out = B;
-        }
-        return HB_OK;
-    }
-    default:
-        return HB_ERR_INTERNAL;
-    }
+    return HB_OK;
 }
+
+hb_status hb_tf_prefill_cost(const hb_case *c, hb_cost *k) { return tf_cost(c, 0, k); }
+hb_status hb_tf_decode_cost(const hb_case *c, hb_cost *k) { return tf_cost(c, 1, k); }

@@ -1,12 +1,15 @@
 /* transformer.c - prefill and decode of a dense decoder-only transformer, written only
- * against the ops table.
+ * against the ops table. Fills the descriptors hb_wl_prefill and hb_wl_decode (workload.h);
+ * their analytic costs are in cost.c.
  *
- * Read top to bottom: layout (shared with cost.c), weights, state, forward, the two workloads.
+ * Read top to bottom: layout (shared with cost.c), weights, state, forward, the two workloads,
+ * their descriptors.
  * Weights live in one allocation with a table of offsets (llm.c style); activations in another;
  * the KV cache in a third. Shapes: N = B*T rows, C model width, D head dim. */
 #include "transformer.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +22,7 @@ hb_dtype hb_tf_kv_dtype(hb_dtype wdt) {
     return wdt == HB_F32 ? HB_F32 : wdt == HB_F16 ? HB_F16 : HB_BF16;
 }
 
-void hb_tf_layout_init(const hb_case *c, hb_tf_layout *lay) {
+void hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *lay) {
     const hb_model *m = &c->model;
     memset(lay, 0, sizeof *lay);
     int64_t ws = hb_dtype_size(c->dtype);
@@ -34,7 +37,7 @@ void hb_tf_layout_init(const hb_case *c, hb_tf_layout *lay) {
     lay->d_ff = m->act == HB_ACT_SWIGLU ? 2 * lay->F : lay->F;
     lay->B = c->batch;
     lay->T_max = c->prompt;
-    lay->S = c->workload == HB_WL_DECODE ? c->prompt + c->gen : c->prompt;
+    lay->S = decode ? c->prompt + c->gen : c->prompt;
 
     const int64_t C = lay->C, ln = m->norm == HB_NORM_LAYERNORM;
     int64_t off = 0, matrix = 0;
@@ -230,25 +233,26 @@ static hb_status fill_weights(hb_backend *be, const hb_case *c, tf_state *st) {
     return HB_OK;
 }
 
-hb_status hb_transformer_setup(hb_workload *w, hb_err *err) {
+/* decode: the KV cache also holds the G generated positions, and setup prefills the prompt. */
+static hb_status tf_setup(hb_workload *w, int decode, hb_err *err) {
     hb_backend *be = w->be;
     const hb_case *c = &w->c;
     tf_state *st = calloc(1, sizeof *st);
     if (!st) return HB_ERR_NOMEM;
     w->impl = st;
     w->free_impl = tf_free;
-    w->step = c->workload == HB_WL_DECODE ? decode_step : prefill_step;
+    w->step = decode ? decode_step : prefill_step;
     st->dt = c->dtype;
     if (c->dtype == HB_FP8_E4M3)
         return hb_errf(err, HB_ERR_UNSUPPORTED, "%s: dtype fp8 is not supported for model weights by "
-                       "backend '%s' yet", hb_workload_name(c->workload), be->info.backend);
-    hb_tf_layout_init(c, &st->lay);
+                       "backend '%s' yet", w->desc->name, be->info.backend);
+    hb_tf_layout_init(c, decode, &st->lay);
     const hb_tf_layout *y = &st->lay;
     if (be->ops->alloc(be, (size_t)y->weight_bytes, (void **)&st->wts) ||
         be->ops->alloc(be, (size_t)y->act_bytes, (void **)&st->act) ||
         be->ops->alloc(be, (size_t)y->kv_bytes, (void **)&st->kv))
         return hb_errf(err, HB_ERR_NOMEM, "%s: allocation of %.2f GiB failed: %s",
-                       hb_workload_name(c->workload),
+                       w->desc->name,
                        (double)(y->weight_bytes + y->act_bytes + y->kv_bytes) / (1 << 30), be->err);
     /* carve the activation block (sizes as in hb_tf_layout_init) */
     int64_t N = y->B * y->T_max, off = 0;
@@ -273,7 +277,7 @@ hb_status hb_transformer_setup(hb_workload *w, hb_err *err) {
 
     HB_TRY(fill_weights(be, c, st));
     HB_TRY(HB_OP(be, fill_tokens, st->tokens, N, hb_rng_u64(c->seed, 5), y->V));
-    if (c->workload == HB_WL_DECODE) {
+    if (decode) {
         /* the prompt goes through the model once: the KV cache then holds positions 0..P-1 and
          * the first generated token is the argmax of the prompt's last logits */
         HB_TRY(forward(be, &c->model, st, st->tokens, c->batch, c->prompt, 0));
@@ -281,3 +285,78 @@ hb_status hb_transformer_setup(hb_workload *w, hb_err *err) {
     }
     return HB_OK;
 }
+
+static hb_status prefill_setup(hb_workload *w, hb_err *err) { return tf_setup(w, 0, err); }
+static hb_status decode_setup(hb_workload *w, hb_err *err) { return tf_setup(w, 1, err); }
+
+/* ---- the descriptors ---- */
+
+/* "prefill llama3-8b[2/32L] bf16 B=1 P=128", "decode ... G=32"; [l/LL] only when truncated. */
+static void tf_label(const hb_case *c, int decode, char *buf, int len) {
+    char layers[32] = "";
+    if (c->model.n_layers != c->model.n_layers_full)
+        snprintf(layers, sizeof layers, "[%lld/%lldL]", (long long)c->model.n_layers,
+                 (long long)c->model.n_layers_full);
+    if (!decode)
+        snprintf(buf, len, "prefill %s%s %s B=%lld P=%lld", c->model.name, layers,
+                 hb_dtype_name(c->dtype), (long long)c->batch, (long long)c->prompt);
+    else
+        snprintf(buf, len, "decode %s%s %s B=%lld P=%lld G=%lld", c->model.name, layers,
+                 hb_dtype_name(c->dtype), (long long)c->batch, (long long)c->prompt,
+                 (long long)c->gen);
+}
+static void prefill_label(const hb_case *c, char *buf, int len) { tf_label(c, 0, buf, len); }
+static void decode_label(const hb_case *c, char *buf, int len) { tf_label(c, 1, buf, len); }
+
+/* The positions a case needs must fit the model's position range. */
+static hb_status prefill_check(const hb_case *c, const char *const **blame, hb_err *err) {
+    static const char *const keys[] = {"prompt", "model", NULL};
+    const hb_model *m = &c->model;
+    *blame = keys;
+    if (c->prompt > m->max_seq)
+        return hb_errf(err, HB_ERR_INPUT, "prompt %lld exceeds max_seq %lld of model '%s' (accepted: prompt <= %lld)",
+                       (long long)c->prompt, (long long)m->max_seq, m->name, (long long)m->max_seq);
+    return HB_OK;
+}
+
+static hb_status decode_check(const hb_case *c, const char *const **blame, hb_err *err) {
+    static const char *const keys[] = {"gen", "prompt", "model", NULL};
+    const hb_model *m = &c->model;
+    *blame = keys;
+    if (c->prompt + c->gen > m->max_seq)
+        return hb_errf(err, HB_ERR_INPUT, "prompt %lld + gen %lld = %lld exceeds max_seq %lld of model '%s' "
+                       "(accepted: prompt + gen <= %lld)", (long long)c->prompt, (long long)c->gen,
+                       (long long)(c->prompt + c->gen), (long long)m->max_seq, m->name,
+                       (long long)m->max_seq);
+    return HB_OK;
+}
+
+static const char *const prefill_keys[] = {"model", "layers", "dtype", "batch", "prompt", NULL};
+static const char *const decode_keys[] = {"model", "layers", "dtype", "batch", "prompt", "gen",
+                                          "temperature", NULL};
+
+const hb_workload_desc hb_wl_prefill = {
+    .name = "prefill",
+    .kind = HB_WL_PREFILL,
+    .plan_keys = prefill_keys,
+    .about = "B prompts of P tokens (model, batch, prompt)",
+    .headline = HB_HEADLINE_TOKENS_IN,
+    .latency = 1,
+    .label = prefill_label,
+    .cost = hb_tf_prefill_cost,
+    .check = prefill_check,
+    .setup = prefill_setup,
+};
+
+const hb_workload_desc hb_wl_decode = {
+    .name = "decode",
+    .kind = HB_WL_DECODE,
+    .plan_keys = decode_keys,
+    .about = "1 token for B sequences (prompt, gen)",
+    .headline = HB_HEADLINE_TOKENS_OUT,
+    .latency = 1,
+    .label = decode_label,
+    .cost = hb_tf_decode_cost,
+    .check = decode_check,
+    .setup = decode_setup,
+};

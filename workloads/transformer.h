@@ -1,6 +1,6 @@
 /* transformer.h - private to workloads/: the memory layout of a dense decoder model, shared by
  * the cost model (cost.c) and the forward pass (transformer.c) so that the memory estimate is
- * exactly what setup allocates. */
+ * exactly what setup allocates; and the costs the prefill/decode descriptors point at. */
 #ifndef HB_TRANSFORMER_H
 #define HB_TRANSFORMER_H
 
@@ -34,6 +34,11 @@ typedef struct hb_tf_layout {
  * f16 for f16. Attention then computes in that type (backend.h, attention). */
 hb_dtype hb_tf_kv_dtype(hb_dtype wdt);
 
-void hb_tf_layout_init(const hb_case *c, hb_tf_layout *lay);
+/* decode: the KV cache holds P + G positions (else P). */
+void hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *lay);
+
+/* Analytic cost of one prefill / decode iteration (cost.c), for the descriptors. */
+hb_status hb_tf_prefill_cost(const hb_case *c, hb_cost *cost);
+hb_status hb_tf_decode_cost(const hb_case *c, hb_cost *cost);
 
 #endif

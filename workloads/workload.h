@@ -1,4 +1,5 @@
-/* workload.h - cases, analytic costs and the setup/step/teardown interface.
+/* workload.h - cases, analytic costs, the workload registry and the setup/step/teardown
+ * interface.
  *
  * Workloads are written only against the ops table (backends/backend.h): no vendor header
  * is ever included below workloads/. One iteration ("step") is:
@@ -7,7 +8,13 @@
  *   prefill  B prompts of P tokens through the model, logits of each prompt's last token
  *   decode   one generated token for each of B sequences; positions cycle through
  *            P .. P+G-1 (a P-token prompt is prefilled into the KV cache at setup), so the
- *            iteration times are the per-token latencies. */
+ *            iteration times are the per-token latencies.
+ *
+ * Each workload is one descriptor (hb_workload_desc, below) filled by its own file, the way
+ * nccl-tests has one `struct testColl` per collective: gemm.c, stream.c, transformer.c
+ * (prefill, decode). The harness, the plan and the results writer ask the descriptor and
+ * never switch on the kind. A new workload is a new file, a new HB_WL_* constant and one
+ * line in the registry table (workload.c). */
 #ifndef HB_WORKLOAD_H
 #define HB_WORKLOAD_H
 
@@ -26,9 +33,21 @@ typedef enum hb_workload_kind {
 
 typedef enum hb_stream_op { HB_STREAM_COPY = 0, HB_STREAM_TRIAD = 1 } hb_stream_op;
 
-const char *hb_workload_name(hb_workload_kind w);
-int hb_workload_parse(const char *s, hb_workload_kind *out); /* 0 ok, -1 unknown */
 const char *hb_stream_op_name(hb_stream_op op);
+
+/* Analytic cost of one iteration. FLOPs count multiply-adds as 2 in matmuls and attention
+ * (QK^T and AV, causal: only the keys a query attends); element-wise ops are not counted.
+ * bytes is the minimum traffic: every weight read once, KV cache read/written, GEMM/stream
+ * operands once. mem_bytes is the device memory the case allocates. */
+typedef struct hb_cost {
+    double flops;
+    double bytes;
+    double tokens_in;
+    double tokens_out;
+    int64_t mem_bytes;
+} hb_cost;
+
+#define HB_CASE_LABEL_LEN 256
 
 /* One fully resolved case: what runs and how it is measured. Fields a workload does not use
  * are 0. */
@@ -51,29 +70,77 @@ typedef struct hb_case {
     int64_t min_iters;
     double min_seconds;
     int64_t max_iters;       /* hard cap on timed iterations (memory for the time series) */
+    /* resolved once by hb_case_resolve (the plan does it for every case it expands) */
+    hb_cost cost;
+    char label[HB_CASE_LABEL_LEN];
 } hb_case;
 
 /* Short human label, e.g. "decode llama3-8b[2/32L] bf16 B=1 P=128 G=32". */
 void hb_case_label(const hb_case *c, char *buf, int len);
-
-/* Analytic cost of one iteration. FLOPs count multiply-adds as 2 in matmuls and attention
- * (QK^T and AV, causal: only the keys a query attends); element-wise ops are not counted.
- * bytes is the minimum traffic: every weight read once, KV cache read/written, GEMM/stream
- * operands once. mem_bytes is the device memory the case allocates. */
-typedef struct hb_cost {
-    double flops;
-    double bytes;
-    double tokens_in;
-    double tokens_out;
-    int64_t mem_bytes;
-} hb_cost;
-
+/* The case's analytic cost (see hb_cost), from its workload's descriptor. */
 hb_status hb_case_cost(const hb_case *c, hb_cost *cost);
+/* Fills c->cost and c->label from the descriptor; HB_ERR_INTERNAL for an unknown kind. */
+hb_status hb_case_resolve(hb_case *c);
 
-#define HB_FP_LEN 4 /* fingerprint: sum, sum |x|, sqrt(sum x^2), first row's argmax */
+/* ---- the registry ---- */
+
+/* Which figure of hb_cost the /summary headline rate counts per iteration. */
+typedef enum hb_headline {
+    HB_HEADLINE_FLOPS = 0,   /* FLOP/s */
+    HB_HEADLINE_BYTES,       /* B/s */
+    HB_HEADLINE_TOKENS_IN,   /* tokens/s of input (prompt) tokens */
+    HB_HEADLINE_TOKENS_OUT,  /* tokens/s of generated tokens */
+} hb_headline;
+
+const char *hb_headline_unit(hb_headline h);            /* "FLOP/s", "B/s", "tokens/s" */
+const char *hb_headline_name(hb_headline h);            /* "FLOP/s", ..., "input tokens/s" */
+double hb_headline_per_iter(hb_headline h, const hb_cost *cost);
 
 typedef struct hb_workload hb_workload;
 
+/* One workload. Required members: name, kind, plan_keys, about, label, cost, setup; `check`
+ * may be NULL. */
+typedef struct hb_workload_desc {
+    const char *name;              /* `workload:` value in plans, /summary and HDF5 */
+    hb_workload_kind kind;         /* its index in the registry */
+    /* Plan keys the workload takes besides the ones every workload takes (workload, seed,
+     * warmup, min_iters, min_seconds, max_iters), NULL-terminated, in the order of the
+     * canonical YAML. They also say which case fields are meaningful: /summary fills its
+     * model, dtype, batch, prompt, gen and layers columns, and the HDF5 case group its
+     * stream_op and model attributes, only for the workloads that take that key (a workload
+     * without `dtype` computes in f32). Every name must be a key of harness/plan.c. */
+    const char *const *plan_keys;
+    const char *about;             /* one iteration, for `hetbench list workloads` */
+    hb_headline headline;          /* /summary rate, rate_unit and rate CI */
+    /* An iteration time is a latency a user waits for (prefill: to the first token; decode:
+     * per generated token): /summary fills latency_p50_s and latency_p95_s. */
+    int latency;
+    void (*label)(const hb_case *c, char *buf, int len);
+    hb_status (*cost)(const hb_case *c, hb_cost *cost); /* cost arrives zeroed */
+    /* Plan-time check of a case with its keys and defaults applied (NULL: none). On error,
+     * err->msg says what is wrong and *blame lists the keys (NULL-terminated) the message may
+     * point at: the plan names the first one it wrote, else the last. */
+    hb_status (*check)(const hb_case *c, const char *const **blame, hb_err *err);
+    /* Allocates and fills the workload's state into w (w->c is the case); sets w->step,
+     * w->free_impl, w->out, w->out_n (workload_impl.h). */
+    hb_status (*setup)(hb_workload *w, hb_err *err);
+} hb_workload_desc;
+
+/* All descriptors, indexed by kind: list[k]->kind == k. Returns HB_WL_COUNT. */
+int hb_workload_descs(const hb_workload_desc *const **list);
+const hb_workload_desc *hb_workload_desc_of(hb_workload_kind w);  /* NULL if out of range */
+const hb_workload_desc *hb_workload_find(const char *name);      /* NULL if unknown */
+/* Whether the workload takes plan key `key` (one of its plan_keys). */
+int hb_workload_takes(const hb_workload_desc *d, const char *key);
+
+const char *hb_workload_name(hb_workload_kind w);             /* "?" if out of range */
+int hb_workload_parse(const char *s, hb_workload_kind *out);  /* 0 ok, -1 unknown */
+
+/* ---- running a case ---- */
+
+#define HB_FP_LEN 4 /* fingerprint: sum, sum |x|, sqrt(sum x^2), first row's argmax */
+
+/* Sets up c's workload (its descriptor's setup) on be. */
 hb_status hb_workload_setup(hb_backend *be, const hb_case *c, hb_workload **out, hb_err *err);
 hb_status hb_workload_step(hb_workload *w);
 /* Fingerprint of the first step's output (logits for prefill/decode, C for gemm, the output

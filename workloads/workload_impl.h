@@ -1,4 +1,5 @@
-/* workload_impl.h - private to workloads/: the workload object and shared helpers. */
+/* workload_impl.h - private to workloads/: the workload object a descriptor's setup fills, and
+ * the descriptors the registry (workload.c) lists, one per workload file. */
 #ifndef HB_WORKLOAD_IMPL_H
 #define HB_WORKLOAD_IMPL_H
 
@@ -6,6 +7,7 @@
 #include "workload.h"
 
 struct hb_workload {
+    const hb_workload_desc *desc;
     hb_backend *be;
     hb_case c;
     void *impl;
@@ -17,6 +19,9 @@ struct hb_workload {
     double fp[HB_FP_LEN];
 };
 
-hb_status hb_transformer_setup(hb_workload *w, hb_err *err);
+extern const hb_workload_desc hb_wl_gemm;    /* gemm.c */
+extern const hb_workload_desc hb_wl_stream;  /* stream.c */
+extern const hb_workload_desc hb_wl_prefill; /* transformer.c */
+extern const hb_workload_desc hb_wl_decode;  /* transformer.c */
 
 #endif
