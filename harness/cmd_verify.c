@@ -881,8 +881,8 @@ static void t_model(vctx *v) {
         row(v, "model", HB_F32, "tiny", NAN, 0.0, "FAIL", "no 'tiny' preset");
         return;
     }
-    static const struct { hb_workload_kind w; int64_t B, P, G; } cases[] = {
-        {HB_WL_PREFILL, 2, 17, 0}, {HB_WL_DECODE, 3, 9, 4}};
+    static const struct { hb_workload_kind w; int64_t B, P, G; const char *step; } cases[] = {
+        {HB_WL_PREFILL, 2, 17, 0, ""}, {HB_WL_DECODE, 3, 9, 4, " step 1"}};
     for (int dt = 0; dt < HB_DTYPE_COUNT; dt++) {
         if (!want(v, (hb_dtype)dt)) continue;
         /* logits after two layers: bf16/f16 vendor GEMMs round the activations too */
@@ -899,7 +899,7 @@ static void t_model(vctx *v) {
             char op[32], shape[64];
             snprintf(op, sizeof op, "model %s", hb_workload_name(k.workload));
             snprintf(shape, sizeof shape, "tiny B=%lld P=%lld%s logits", (long long)k.batch,
-                     (long long)k.prompt, k.workload == HB_WL_DECODE ? " step 1" : "");
+                     (long long)k.prompt, cases[c].step);
             hb_workload *wr = NULL, *wd = NULL;
             hb_err er = {{0}}, ed = {{0}};
             hb_status sd = hb_workload_setup(v->dut, &k, &wd, &ed);

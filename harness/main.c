@@ -142,11 +142,11 @@ static int cmd_list(int argc, char **argv) {
         return 0;
     }
     if (strcmp(what, "workloads") == 0) {
+        const hb_workload_desc *const *wl;
+        int n = hb_workload_descs(&wl);
         printf("# %-8s %-40s %s\n", "workload", "one iteration", "headline rate");
-        printf("  %-8s %-40s %s\n", "gemm", "M x N x K GEMM (m, n, k, dtype)", "FLOP/s");
-        printf("  %-8s %-40s %s\n", "stream", "copy or triad over stream_n f32", "B/s");
-        printf("  %-8s %-40s %s\n", "prefill", "B prompts of P tokens (model, batch, prompt)", "input tokens/s");
-        printf("  %-8s %-40s %s\n", "decode", "1 token for B sequences (prompt, gen)", "output tokens/s");
+        for (int i = 0; i < n; i++)
+            printf("  %-8s %-40s %s\n", wl[i]->name, wl[i]->about, hb_headline_name(wl[i]->headline));
         return 0;
     }
     if (strcmp(what, "backends") == 0) {

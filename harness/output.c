@@ -64,15 +64,17 @@ void hb_summary_fill(const hb_case *c, const hb_cost *k, const hb_record *r, con
     memset(s, 0, sizeof *s);
     s->case_id = c->id;
     s->rank = r->rank;
-    snprintf(s->workload, sizeof s->workload, "%s", hb_workload_name(c->workload));
-    int tf = c->workload == HB_WL_PREFILL || c->workload == HB_WL_DECODE;
-    snprintf(s->model, sizeof s->model, "%s", tf ? c->model.name : "");
-    snprintf(s->dtype, sizeof s->dtype, "%s", c->workload == HB_WL_STREAM ? "f32" : hb_dtype_name(c->dtype));
-    s->batch = tf ? c->batch : 0;
-    s->prompt = tf ? c->prompt : 0;
-    s->gen = c->workload == HB_WL_DECODE ? c->gen : 0;
+    /* the case columns a workload has no plan key for stay empty (a workload without `dtype`
+     * computes in f32); seq, m, n, k and stream_n are 0 where unused */
+    const hb_workload_desc *wd = hb_workload_desc_of(c->workload);
+    snprintf(s->workload, sizeof s->workload, "%s", wd->name);
+    snprintf(s->model, sizeof s->model, "%s", hb_workload_takes(wd, "model") ? c->model.name : "");
+    snprintf(s->dtype, sizeof s->dtype, "%s", hb_workload_takes(wd, "dtype") ? hb_dtype_name(c->dtype) : "f32");
+    s->batch = hb_workload_takes(wd, "batch") ? c->batch : 0;
+    s->prompt = hb_workload_takes(wd, "prompt") ? c->prompt : 0;
+    s->gen = hb_workload_takes(wd, "gen") ? c->gen : 0;
     s->seq = c->seq;
-    s->layers = tf ? c->model.n_layers : 0;
+    s->layers = hb_workload_takes(wd, "layers") ? c->model.n_layers : 0;
     s->m = c->m, s->n = c->n, s->k = c->k;
     s->stream_n = c->stream_n;
     snprintf(s->backend, sizeof s->backend, "%s", d->backend);
@@ -101,18 +103,13 @@ void hb_summary_fill(const hb_case *c, const hb_cost *k, const hb_record *r, con
     s->mfu = s->flops_per_s / (peak_tflops(d, c->dtype) * 1e12);
     s->bw_util = s->bytes_per_s / (d->peak_gbps * 1e9);
 
-    double per_iter;
-    switch (c->workload) {
-    case HB_WL_GEMM: snprintf(s->rate_unit, sizeof s->rate_unit, "FLOP/s"); per_iter = k->flops; break;
-    case HB_WL_STREAM: snprintf(s->rate_unit, sizeof s->rate_unit, "B/s"); per_iter = k->bytes; break;
-    case HB_WL_PREFILL: snprintf(s->rate_unit, sizeof s->rate_unit, "tokens/s"); per_iter = k->tokens_in; break;
-    default: snprintf(s->rate_unit, sizeof s->rate_unit, "tokens/s"); per_iter = k->tokens_out; break;
-    }
+    snprintf(s->rate_unit, sizeof s->rate_unit, "%s", hb_headline_unit(wd->headline));
+    double per_iter = hb_headline_per_iter(wd->headline, k);
     s->rate = per_iter * per_s;
     hb_bootstrap_rate_ci(r->iter_seconds, r->n_iters, per_iter, HB_BOOTSTRAP,
                          hb_rng_u64(c->seed, 0xb007), &s->rate_ci_lo, &s->rate_ci_hi);
-    s->latency_p50_s = tf ? st.median : NAN;
-    s->latency_p95_s = tf ? st.p95 : NAN;
+    s->latency_p50_s = wd->latency ? st.median : NAN;
+    s->latency_p95_s = wd->latency ? st.p95 : NAN;
 
     hb_energy_summary_fill(k, r, s); /* energy_j, avg_w, J/token, tokens/J, flags, detail */
     if (r->n_iters == 0) s->window_s = r->window_s;

@@ -7,7 +7,9 @@
  * does not set, overrides replace or add keys, and the entry then expands into the cartesian
  * product of its lists, first key outermost. A combination whose key does not apply to the
  * combination's workload is kept only with that key's first item, so `workload: [gemm, stream]`
- * with `dtype: [f32, bf16]` gives gemm twice and stream once.
+ * with `dtype: [f32, bf16]` gives gemm twice and stream once. Which keys a workload takes, its
+ * plan-time check and its label and cost come from its descriptor (workloads/workload.h): the
+ * key table below holds each key's type and default only, and every case leaves here resolved.
  *
  * All scratch memory of one call lives in a small arena (ctx) freed in one place, so error
  * paths cannot leak; only the cases and the canonical YAML go to the caller's hb_plan. */
@@ -54,28 +56,29 @@ typedef enum vtype {
     T_NONNEG_REAL, /* finite, >= 0 in v.d */
 } vtype;
 
-#define W_GEMM (1u << HB_WL_GEMM)
-#define W_STREAM (1u << HB_WL_STREAM)
-#define W_PREFILL (1u << HB_WL_PREFILL)
-#define W_DECODE (1u << HB_WL_DECODE)
-#define W_LLM (W_PREFILL | W_DECODE)
-#define W_ALL (W_GEMM | W_STREAM | W_PREFILL | W_DECODE)
+/* Sets of workloads are bit masks (bit w: kind w). */
+_Static_assert(HB_WL_COUNT <= 32, "workload masks are 32-bit");
 
-/* Value type and the workloads each key applies to (seq: reserved for training). */
-static const struct { vtype type; unsigned applies; } key_info[N_KEYS] = {
-    [K_WORKLOAD] = {T_WORKLOAD, W_ALL},       [K_MODEL] = {T_MODEL, W_LLM},
-    [K_DTYPE] = {T_DTYPE, W_GEMM | W_LLM},    [K_BATCH] = {T_POS_INT, W_LLM},
-    [K_PROMPT] = {T_POS_INT, W_LLM},          [K_GEN] = {T_POS_INT, W_DECODE},
-    [K_SEQ] = {T_POS_INT, 0},                 [K_LAYERS] = {T_POS_INT, W_LLM},
-    [K_M] = {T_POS_INT, W_GEMM},              [K_N] = {T_POS_INT, W_GEMM},
-    [K_K] = {T_POS_INT, W_GEMM},              [K_STREAM_N] = {T_POS_INT, W_STREAM},
-    [K_STREAM_OP] = {T_STREAM_OP, W_STREAM},  [K_SEED] = {T_U64, W_ALL},
-    [K_TEMPERATURE] = {T_NONNEG_REAL, W_DECODE}, [K_WARMUP] = {T_NONNEG_INT, W_ALL},
-    [K_MIN_ITERS] = {T_POS_INT, W_ALL},       [K_MIN_SECONDS] = {T_NONNEG_REAL, W_ALL},
-    [K_MAX_ITERS] = {T_POS_INT, W_ALL},
+/* A converted value (which member: the key's vtype). */
+typedef union value { int64_t i; uint64_t u; double d; int e; } value;
+
+/* Value type, whether every workload takes the key (else: the workloads whose descriptor lists
+ * it in plan_keys, workload.h; seq: none yet, reserved for training), and the default when a
+ * case does not set it (model: "tiny"). */
+static const struct { vtype type; int common; value def; } key_info[N_KEYS] = {
+    [K_WORKLOAD] = {T_WORKLOAD, 1, {0}},       [K_MODEL] = {T_MODEL, 0, {0}},
+    [K_DTYPE] = {T_DTYPE, 0, {.e = HB_F32}},   [K_BATCH] = {T_POS_INT, 0, {.i = 1}},
+    [K_PROMPT] = {T_POS_INT, 0, {.i = 128}},   [K_GEN] = {T_POS_INT, 0, {.i = 32}},
+    [K_SEQ] = {T_POS_INT, 0, {0}},             [K_LAYERS] = {T_POS_INT, 0, {0}},
+    [K_M] = {T_POS_INT, 0, {.i = 1024}},       [K_N] = {T_POS_INT, 0, {.i = 1024}},
+    [K_K] = {T_POS_INT, 0, {.i = 1024}},       [K_STREAM_N] = {T_POS_INT, 0, {.i = 33554432}},
+    [K_STREAM_OP] = {T_STREAM_OP, 0, {.e = HB_STREAM_TRIAD}},
+    [K_SEED] = {T_U64, 1, {.u = 1234u}},
+    [K_TEMPERATURE] = {T_NONNEG_REAL, 0, {.d = 0.0}},
+    [K_WARMUP] = {T_NONNEG_INT, 1, {.i = 2}},  [K_MIN_ITERS] = {T_POS_INT, 1, {.i = 5}},
+    [K_MIN_SECONDS] = {T_NONNEG_REAL, 1, {.d = 1.0}},
+    [K_MAX_ITERS] = {T_POS_INT, 1, {.i = 100000}},
 };
-
-static int applies(int key, int workload) { return (key_info[key].applies >> workload) & 1u; }
 
 /* Fields of a custom model under `models:`. */
 enum {
@@ -97,7 +100,7 @@ static const int mf_required[N_MF] = {
 typedef struct item {
     const char *text; /* as written (points into the YAML document or the arena) */
     int line;         /* YAML line, 0 on the command line */
-    union { int64_t i; uint64_t u; double d; int e; } v;
+    value v;
 } item;
 
 typedef struct pval {
@@ -131,6 +134,8 @@ typedef struct slots {
 typedef struct ctx {
     const char *source; /* plan name, NULL for hb_plan_from_args */
     hb_err *err;
+    unsigned applies[N_KEYS]; /* per key, bit w: workload w takes it (ctx_init) */
+    unsigned all;             /* every workload's bit */
     void **allocs;
     int n_allocs, cap_allocs;
     custom_model *models;
@@ -161,6 +166,24 @@ static char *ctx_strdup(ctx *c, const char *s) {
     return p;
 }
 
+/* The key -> workloads table, from the registry. */
+static void ctx_init(ctx *c, const char *source, hb_err *err) {
+    memset(c, 0, sizeof *c);
+    c->source = source;
+    c->err = err;
+    const hb_workload_desc *const *wl;
+    int n = hb_workload_descs(&wl);
+    for (int w = 0; w < n; w++) c->all |= 1u << w;
+    for (int k = 0; k < N_KEYS; k++) {
+        if (key_info[k].common) c->applies[k] = c->all;
+        else
+            for (int w = 0; w < n; w++)
+                if (hb_workload_takes(wl[w], key_names[k])) c->applies[k] |= 1u << w;
+    }
+}
+
+static int applies(const ctx *c, int key, int workload) { return (c->applies[key] >> workload) & 1u; }
+
 static void ctx_free(ctx *c) {
     for (int i = 0; i < c->n_allocs; i++) free(c->allocs[i]);
     free(c->allocs);
@@ -185,11 +208,13 @@ static void cat(char *buf, size_t n, const char *s) {
 }
 
 static void workload_list(unsigned mask, char *buf, size_t n) {
+    const hb_workload_desc *const *wl;
+    int n_wl = hb_workload_descs(&wl);
     buf[0] = '\0';
-    for (int w = 0; w < HB_WL_COUNT; w++) {
+    for (int w = 0; w < n_wl; w++) {
         if (!((mask >> w) & 1u)) continue;
         if (buf[0]) cat(buf, n, ", ");
-        cat(buf, n, hb_workload_name((hb_workload_kind)w));
+        cat(buf, n, wl[w]->name);
     }
     if (!buf[0]) snprintf(buf, n, "no current workload; reserved for training");
 }
@@ -209,7 +234,7 @@ static void accepted(const ctx *c, int key, char *buf, size_t n) {
     int np;
     buf[0] = '\0';
     switch (key_info[key].type) {
-    case T_WORKLOAD: workload_list(W_ALL, buf, n); break;
+    case T_WORKLOAD: workload_list(c->all, buf, n); break;
     case T_MODEL:
         np = hb_model_presets(&presets);
         for (int i = 0; i < np; i++) {
@@ -760,9 +785,9 @@ static hb_status entry_slots(ctx *c, const entry *e, slots *s) {
     s->n = 0;
     for (int i = 0; i < e->n; i++) {
         const pval *pv = &e->vals[i];
-        if (!(key_info[pv->key].applies & mask)) {
+        if (!(c->applies[pv->key] & mask)) {
             workload_list(mask, wl_names, sizeof wl_names);
-            workload_list(key_info[pv->key].applies, ap_names, sizeof ap_names);
+            workload_list(c->applies[pv->key], ap_names, sizeof ap_names);
             return loc_err(c->err, pv->source, pv->line, key_names[pv->key],
                            "does not apply to workload%s %s (applies to: %s)",
                            (mask & (mask - 1)) ? "s" : "", wl_names, ap_names);
@@ -775,7 +800,7 @@ static hb_status entry_slots(ctx *c, const entry *e, slots *s) {
         if (!extra[x]) continue;
         for (int i = 0; i < extra[x]->n; i++) {
             const pval *pv = &extra[x]->vals[i];
-            if (find(e, pv->key) || !(key_info[pv->key].applies & mask)) continue;
+            if (find(e, pv->key) || !(c->applies[pv->key] & mask)) continue;
             if (x == 1 && find(c->defaults, pv->key)) continue; /* took the default's place */
             const pval *o = x == 0 ? find(c->overrides, pv->key) : NULL;
             s->v[s->n++] = o ? o : pv;
@@ -787,13 +812,13 @@ static hb_status entry_slots(ctx *c, const entry *e, slots *s) {
 }
 
 /* Number of cases of an entry (MAX_CASES + 1 if more). */
-static int64_t slots_count(const slots *s) {
+static int64_t slots_count(const ctx *c, const slots *s) {
     const pval *wl = s->v[s->wl];
     int64_t total = 0;
     for (int i = 0; i < wl->n; i++) {
         int64_t cnt = 1;
         for (int j = 0; j < s->n; j++) {
-            if (j == s->wl || !applies(s->v[j]->key, wl->items[i].v.e)) continue;
+            if (j == s->wl || !applies(c, s->v[j]->key, wl->items[i].v.e)) continue;
             cnt *= s->v[j]->n;
             if (cnt > MAX_CASES) return MAX_CASES + 1;
         }
@@ -813,40 +838,51 @@ static hb_status resolve_model(ctx *c, const char *name, hb_model *m) {
     return hb_model_find(name, m, NULL);
 }
 
-/* One case from the combination idx of the entry's slots. */
+/* Stores key's value into the case field it sets (workload, model and layers: build_case). */
+static void set_field(hb_case *k, int key, const value *v) {
+    switch (key) {
+    case K_DTYPE: k->dtype = (hb_dtype)v->e; break;
+    case K_BATCH: k->batch = v->i; break;
+    case K_PROMPT: k->prompt = v->i; break;
+    case K_GEN: k->gen = v->i; break;
+    case K_SEQ: k->seq = v->i; break;
+    case K_M: k->m = v->i; break;
+    case K_N: k->n = v->i; break;
+    case K_K: k->k = v->i; break;
+    case K_STREAM_N: k->stream_n = v->i; break;
+    case K_STREAM_OP: k->stream_op = (hb_stream_op)v->e; break;
+    case K_SEED: k->seed = v->u; break;
+    case K_TEMPERATURE: k->temperature = (float)v->d; break;
+    case K_WARMUP: k->warmup_iters = v->i; break;
+    case K_MIN_ITERS: k->min_iters = v->i; break;
+    case K_MIN_SECONDS: k->min_seconds = v->d; break;
+    case K_MAX_ITERS: k->max_iters = v->i; break;
+    default: break;
+    }
+}
+
+/* One case from the combination idx of the entry's slots: every key its workload takes, as
+ * written or by default (the others stay 0), the model resolved, the workload's own check,
+ * then its cost and label (hb_case_resolve). */
 static hb_status build_case(ctx *c, const slots *s, const int *idx, hb_case *k) {
     const item *val[N_KEYS] = {0};
     const pval *src[N_KEYS] = {0};
     int w = s->v[s->wl]->items[idx[s->wl]].v.e;
     for (int d = 0; d < s->n; d++) {
         int key = s->v[d]->key;
-        if (!applies(key, w)) continue;
+        if (!applies(c, key, w)) continue;
         val[key] = &s->v[d]->items[idx[d]];
         src[key] = s->v[d];
     }
-#define IVAL(key, def) (val[key] ? val[key]->v.i : (int64_t)(def))
-#define EVAL(key, def) (val[key] ? val[key]->v.e : (def))
 #define FAIL(key, ...) loc_err(c->err, src[key]->source, val[key]->line, key_names[key], __VA_ARGS__)
     memset(k, 0, sizeof *k);
     k->workload = (hb_workload_kind)w;
-    k->seed = val[K_SEED] ? val[K_SEED]->v.u : 1234u;
-    k->warmup_iters = IVAL(K_WARMUP, 2);
-    k->min_iters = IVAL(K_MIN_ITERS, 5);
-    k->min_seconds = val[K_MIN_SECONDS] ? val[K_MIN_SECONDS]->v.d : 1.0;
-    k->max_iters = IVAL(K_MAX_ITERS, 100000);
-    switch (k->workload) {
-    case HB_WL_GEMM:
-        k->dtype = (hb_dtype)EVAL(K_DTYPE, HB_F32);
-        k->m = IVAL(K_M, 1024);
-        k->n = IVAL(K_N, 1024);
-        k->k = IVAL(K_K, 1024);
-        break;
-    case HB_WL_STREAM:
-        k->stream_n = IVAL(K_STREAM_N, 33554432);
-        k->stream_op = (hb_stream_op)EVAL(K_STREAM_OP, HB_STREAM_TRIAD);
-        break;
-    case HB_WL_PREFILL:
-    case HB_WL_DECODE: {
+    const hb_workload_desc *wd = hb_workload_desc_of(k->workload);
+    if (!wd) return hb_errf(c->err, HB_ERR_INTERNAL, "plan: workload %d", w);
+    for (int key = 0; key < N_KEYS; key++)
+        if (key != K_WORKLOAD && key != K_MODEL && key != K_LAYERS && applies(c, key, w))
+            set_field(k, key, val[key] ? &val[key]->v : &key_info[key].def);
+    if (applies(c, K_MODEL, w)) {
         const char *name = val[K_MODEL] ? val[K_MODEL]->text : "tiny";
         char sb[72], acc[512];
         if (resolve_model(c, name, &k->model) != HB_OK) {
@@ -861,27 +897,20 @@ static hb_status build_case(ctx *c, const slots *s, const int *idx, hb_case *k) 
                             (long long)l, (long long)m->n_layers_full, m->name, (long long)m->n_layers_full);
             k->model.n_layers = l;
         }
-        k->dtype = (hb_dtype)EVAL(K_DTYPE, HB_F32);
-        k->batch = IVAL(K_BATCH, 1);
-        k->prompt = IVAL(K_PROMPT, 128);
-        if (k->workload == HB_WL_DECODE) {
-            k->gen = IVAL(K_GEN, 32);
-            k->temperature = val[K_TEMPERATURE] ? (float)val[K_TEMPERATURE]->v.d : 0.0f;
-            if (k->prompt + k->gen > m->max_seq) {
-                int blame = val[K_GEN] ? K_GEN : val[K_PROMPT] ? K_PROMPT : K_MODEL;
-                return FAIL(blame, "prompt %lld + gen %lld = %lld exceeds max_seq %lld of model '%s' "
-                            "(accepted: prompt + gen <= %lld)", (long long)k->prompt, (long long)k->gen,
-                            (long long)(k->prompt + k->gen), (long long)m->max_seq, m->name,
-                            (long long)m->max_seq);
-            }
-        } else if (k->prompt > m->max_seq) {
-            int blame = val[K_PROMPT] ? K_PROMPT : K_MODEL;
-            return FAIL(blame, "prompt %lld exceeds max_seq %lld of model '%s' (accepted: prompt <= %lld)",
-                        (long long)k->prompt, (long long)m->max_seq, m->name, (long long)m->max_seq);
-        }
-        break;
     }
-    default: return hb_errf(c->err, HB_ERR_INTERNAL, "plan: workload %d", w);
+    if (wd->check) {
+        const char *const *blame = NULL;
+        hb_err what = {{0}};
+        if (wd->check(k, &blame, &what) != HB_OK) {
+            /* the first of the blamed keys the plan wrote, else the last */
+            int key = -1;
+            for (int i = 0; blame && blame[i]; i++) {
+                key = lookup_key(blame[i]);
+                if (key >= 0 && val[key]) break;
+            }
+            if (key < 0 || !val[key]) return hb_errf(c->err, HB_ERR_INPUT, "plan: %s", what.msg);
+            return FAIL(key, "%s", what.msg);
+        }
     }
     if (k->max_iters < k->min_iters) {
         if (val[K_MAX_ITERS])
@@ -890,9 +919,8 @@ static hb_status build_case(ctx *c, const slots *s, const int *idx, hb_case *k) 
         return FAIL(K_MIN_ITERS, "%lld is more than max_iters %lld (accepted: min_iters <= max_iters)",
                     (long long)k->min_iters, (long long)k->max_iters);
     }
-#undef IVAL
-#undef EVAL
 #undef FAIL
+    if (hb_case_resolve(k) != HB_OK) return hb_errf(c->err, HB_ERR_INTERNAL, "plan: no cost for workload %s", wd->name);
     return HB_OK;
 }
 
@@ -910,9 +938,9 @@ static hb_status enumerate(ctx *c, const slots *s, int depth, int *idx, hb_plan 
         idx[depth] = j;
         if (depth == s->wl) {
             int w = pv->items[j].v.e, ok = 1;
-            for (int d = 0; d < depth && ok; d++) ok = idx[d] == 0 || applies(s->v[d]->key, w);
+            for (int d = 0; d < depth && ok; d++) ok = idx[d] == 0 || applies(c, s->v[d]->key, w);
             if (!ok) continue;
-        } else if (j > 0 && s->wl >= 0 && s->wl < depth && !applies(pv->key, s->v[s->wl]->items[idx[s->wl]].v.e)) {
+        } else if (j > 0 && s->wl >= 0 && s->wl < depth && !applies(c, pv->key, s->v[s->wl]->items[idx[s->wl]].v.e)) {
             break;
         }
         HB_TRY(enumerate(c, s, depth + 1, idx, out));
@@ -971,6 +999,27 @@ static const char *fmt_float(float v, char buf[40]) {
     return buf;
 }
 
+/* ", <key>: <value>" of one of a workload's own keys, as the case holds it. */
+static void emit_key(sbuf *b, const hb_case *k, int key) {
+    char f[40];
+    switch (key) {
+    case K_MODEL: sb_printf(b, ", model: %s", k->model.name); break;
+    case K_LAYERS: sb_printf(b, ", layers: %lld", (long long)k->model.n_layers); break;
+    case K_DTYPE: sb_printf(b, ", dtype: %s", hb_dtype_name(k->dtype)); break;
+    case K_BATCH: sb_printf(b, ", batch: %lld", (long long)k->batch); break;
+    case K_PROMPT: sb_printf(b, ", prompt: %lld", (long long)k->prompt); break;
+    case K_GEN: sb_printf(b, ", gen: %lld", (long long)k->gen); break;
+    case K_SEQ: sb_printf(b, ", seq: %lld", (long long)k->seq); break;
+    case K_M: sb_printf(b, ", m: %lld", (long long)k->m); break;
+    case K_N: sb_printf(b, ", n: %lld", (long long)k->n); break;
+    case K_K: sb_printf(b, ", k: %lld", (long long)k->k); break;
+    case K_STREAM_N: sb_printf(b, ", stream_n: %lld", (long long)k->stream_n); break;
+    case K_STREAM_OP: sb_printf(b, ", stream_op: %s", hb_stream_op_name(k->stream_op)); break;
+    case K_TEMPERATURE: sb_printf(b, ", temperature: %s", fmt_float(k->temperature, f)); break;
+    default: break; /* the keys every workload takes are written after these */
+    }
+}
+
 static char *emit_yaml(const ctx *c, const hb_plan *p) {
     sbuf b = {0};
     char f1[40], f2[40];
@@ -992,26 +1041,9 @@ static char *emit_yaml(const ctx *c, const hb_plan *p) {
     sb_printf(&b, "cases:\n");
     for (int i = 0; i < p->n_cases; i++) {
         const hb_case *k = &p->cases[i];
-        sb_printf(&b, "  - {id: %d, workload: %s", (int)k->id, hb_workload_name(k->workload));
-        switch (k->workload) {
-        case HB_WL_GEMM:
-            sb_printf(&b, ", dtype: %s, m: %lld, n: %lld, k: %lld", hb_dtype_name(k->dtype), (long long)k->m,
-                      (long long)k->n, (long long)k->k);
-            break;
-        case HB_WL_STREAM:
-            sb_printf(&b, ", stream_n: %lld, stream_op: %s", (long long)k->stream_n,
-                      hb_stream_op_name(k->stream_op));
-            break;
-        case HB_WL_PREFILL:
-        case HB_WL_DECODE:
-            sb_printf(&b, ", model: %s, layers: %lld, dtype: %s, batch: %lld, prompt: %lld", k->model.name,
-                      (long long)k->model.n_layers, hb_dtype_name(k->dtype), (long long)k->batch,
-                      (long long)k->prompt);
-            if (k->workload == HB_WL_DECODE)
-                sb_printf(&b, ", gen: %lld, temperature: %s", (long long)k->gen, fmt_float(k->temperature, f1));
-            break;
-        default: break;
-        }
+        const hb_workload_desc *wd = hb_workload_desc_of(k->workload);
+        sb_printf(&b, "  - {id: %d, workload: %s", (int)k->id, wd->name);
+        for (const char *const *name = wd->plan_keys; *name; name++) emit_key(&b, k, lookup_key(*name));
         sb_printf(&b, ", seed: %llu, warmup: %lld, min_iters: %lld, min_seconds: %s, max_iters: %lld}\n",
                   (unsigned long long)k->seed, (long long)k->warmup_iters, (long long)k->min_iters,
                   fmt_double(k->min_seconds, f1), (long long)k->max_iters);
@@ -1030,7 +1062,7 @@ static hb_status expand(ctx *c, hb_plan *out) {
     int64_t total = 0;
     for (int i = 0; i < c->n_entries; i++) {
         HB_TRY(entry_slots(c, &c->entries[i], &s[i]));
-        total += slots_count(&s[i]);
+        total += slots_count(c, &s[i]);
         if (total > MAX_CASES) {
             if (c->source)
                 return loc_err(c->err, c->source, c->entries[i].line, "cases",
@@ -1067,7 +1099,8 @@ static hb_status parse_overrides(ctx *c, const hb_kv *kv, int n) {
 
 hb_status hb_plan_from_args(const hb_kv *kv, int n, hb_plan *out, hb_err *err) {
     memset(out, 0, sizeof *out);
-    ctx c = {.source = NULL, .err = err};
+    ctx c;
+    ctx_init(&c, NULL, err);
     hb_status st = HB_OK;
     c.entries = ctx_alloc(&c, 1, sizeof *c.entries);
     if (!c.entries) st = oom(&c);
@@ -1093,7 +1126,8 @@ static hb_status syntax_error(ctx *c, const yaml_parser_t *parser) {
 static hb_status from_text(const char *text, size_t len, const char *source, const hb_kv *overrides,
                            int n_overrides, hb_plan *out, hb_err *err) {
     memset(out, 0, sizeof *out);
-    ctx c = {.source = source ? source : "<string>", .err = err};
+    ctx c;
+    ctx_init(&c, source ? source : "<string>", err);
     yaml_parser_t parser;
     yaml_document_t doc, next;
     int have_parser = 0, have_doc = 0;

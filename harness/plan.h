@@ -13,7 +13,7 @@
 
 typedef struct hb_plan {
     int n_cases;
-    hb_case *cases;          /* ids 0..n_cases-1 in expansion order */
+    hb_case *cases;          /* ids 0..n_cases-1 in expansion order, resolved (label, cost) */
     char *yaml;              /* the expanded plan as canonical YAML (stored in the HDF5 file) */
 } hb_plan;
 

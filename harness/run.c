@@ -531,8 +531,8 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
     int stopped = 0, done = 0;
     for (int i = 0; i < plan->n_cases && !stopped; i++) {
         const hb_case *c = &plan->cases[i];
-        char label[160];
-        hb_case_label(c, label, sizeof label);
+        char label[160]; /* the table, JSON lines and progress line show at most 159 characters */
+        snprintf(label, sizeof label, "%.159s", c->label);
         if (o->progress) fprintf(stderr, "\r\033[K[%d/%d] %s ...", i + 1, plan->n_cases, label);
         const unsigned char *need_i = need + (size_t)i * (size_t)size;
         int any = 0;
@@ -543,19 +543,17 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
         }
         stopped = run_case_everywhere(&w, plan, i, o, size, alive, need_i, recs);
         if (o->progress) fprintf(stderr, "\r\033[K");
-        hb_cost k;
-        hb_case_cost(c, &k);
         /* interrupted records are not results: --resume runs them again */
         int n = 0;
         hb_summary_row *rows = calloc((size_t)size, sizeof *rows);
         hb_record *keep = calloc((size_t)size, sizeof *keep);
         for (int r = 0; r < size; r++) {
             if (strcmp(recs[r].status, "interrupted") == 0 || strcmp(recs[r].status, "skip") == 0) continue;
-            hb_summary_fill(c, &k, &recs[r], &devs[r], &rows[n]);
+            hb_summary_fill(c, &c->cost, &recs[r], &devs[r], &rows[n]);
             keep[n++] = recs[r];
             if (strcmp(recs[r].status, "ok") != 0) (*n_failed)++;
         }
-        if (n > 0) s = hb_h5_write_case(h5, c, &k, keep, rows, n, err);
+        if (n > 0) s = hb_h5_write_case(h5, c, &c->cost, keep, rows, n, err);
         for (int j = 0; j < n; j++) {
             if (o->json) {
                 hb_print_json(out, label, &rows[j], &keep[j]);

@@ -104,15 +104,14 @@ hb_status hb_worker_run_case(hb_worker *w, const hb_case *c, hb_record *rec) {
 static hb_status measure_rate(hb_worker *w, hb_case *c, double *rate, hb_err *err) {
     hb_workload *wl = NULL;
     hb_record rec = {0};
-    hb_cost k;
-    HB_TRY(hb_case_cost(c, &k));
+    HB_TRY(hb_case_resolve(c));
     hb_status s = hb_workload_setup(w->be, c, &wl, err);
     if (s == HB_OK) s = hb_measure_case(w->be, NULL, wl, c, NULL, &rec, err);
     if (s == HB_OK) {
         hb_stats st;
         hb_stats_compute(rec.iter_seconds, rec.n_iters, &st);
         /* the best iteration: a ceiling is what the device can do, not its average */
-        *rate = (c->workload == HB_WL_STREAM ? k.bytes : k.flops) / st.min;
+        *rate = hb_headline_per_iter(hb_workload_desc_of(c->workload)->headline, &c->cost) / st.min;
     }
     hb_record_free(&rec);
     hb_workload_free(wl);
@@ -125,7 +124,7 @@ hb_status hb_worker_calibrate(hb_worker *w, const hb_case *cases, int n_cases, i
     int used[HB_DTYPE_COUNT] = {0};
     used[HB_F32] = 1;
     for (int i = 0; i < n_cases; i++)
-        if (cases[i].workload != HB_WL_STREAM) used[cases[i].dtype] = 1;
+        if (hb_workload_takes(hb_workload_desc_of(cases[i].workload), "dtype")) used[cases[i].dtype] = 1;
     hb_case c = {.seed = 42, .warmup_iters = 1, .min_iters = 3, .min_seconds = 0.3, .max_iters = 1000};
     if (verbose) fprintf(stderr, "hetbench: measuring the %s ceilings (gemm, stream)...\n", w->be->info.backend);
     char src[128] = "measured:";
@@ -162,15 +161,11 @@ hb_status hb_worker_check_fit(hb_worker *w, const hb_case *cases, int n_cases, h
     HB_TRY(w->be->ops->mem_info(w->be, &free_b, &total_b));
     for (int i = 0; i < n_cases; i++) {
         const hb_case *c = &cases[i];
-        hb_cost k;
-        HB_TRY(hb_case_cost(c, &k));
-        if (k.mem_bytes > free_b) {
-            char label[160];
-            hb_case_label(c, label, sizeof label);
+        if (c->cost.mem_bytes > free_b) {
             return hb_errf(err, HB_ERR_TOO_LARGE,
-                           "case %d (%s): needs %.2f GiB of memory, the %s device has %.2f GiB available "
+                           "case %d (%.159s): needs %.2f GiB of memory, the %s device has %.2f GiB available "
                            "(of %.2f GiB); use fewer layers, a smaller batch or shorter sequences",
-                           c->id, label, (double)k.mem_bytes / (1 << 30), w->be->info.backend,
+                           c->id, c->label, (double)c->cost.mem_bytes / (1 << 30), w->be->info.backend,
                            (double)free_b / (1 << 30), (double)total_b / (1 << 30));
         }
     }

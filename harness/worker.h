@@ -44,7 +44,7 @@ hb_status hb_worker_run_case(hb_worker *w, const hb_case *c, hb_record *rec);
 /* Measures the device's gemm/stream ceilings into w->dev when it has no datasheet peak. */
 hb_status hb_worker_calibrate(hb_worker *w, const hb_case *cases, int n_cases, int verbose, hb_err *err);
 
-/* Every case must fit in the device's free memory. */
+/* Every case (resolved: its cost.mem_bytes) must fit in the device's free memory. */
 hb_status hb_worker_check_fit(hb_worker *w, const hb_case *cases, int n_cases, hb_err *err);
 
 #endif

@@ -351,14 +351,14 @@ hb_status hb_h5_create(const char *path, int force, const hb_run_meta *meta,
     return HB_OK;
 }
 
-/* Attributes of /cases/<id>: the resolved case, its label and its cost. */
+/* Attributes of /cases/<id>: the resolved case, its label and its cost. stream_op and the
+ * model's shape only for the workloads that take those plan keys. */
 static herr_t write_case_attrs(hid_t g, const hb_case *c, const hb_cost *cost) {
-    char label[256];
-    hb_case_label(c, label, sizeof label);
+    const hb_workload_desc *wd = hb_workload_desc_of(c->workload);
     herr_t r = 0;
     r |= attr_i32(g, "id", c->id);
-    r |= attr_str(g, "label", label);
-    r |= attr_str(g, "workload", hb_workload_name(c->workload));
+    r |= attr_str(g, "label", c->label);
+    r |= attr_str(g, "workload", wd->name);
     r |= attr_str(g, "model", c->model.name);
     r |= attr_str(g, "dtype", hb_dtype_name(c->dtype));
     r |= attr_i64(g, "batch", c->batch);
@@ -371,14 +371,14 @@ static herr_t write_case_attrs(hid_t g, const hb_case *c, const hb_cost *cost) {
     r |= attr_i64(g, "n", c->n);
     r |= attr_i64(g, "k", c->k);
     r |= attr_i64(g, "stream_n", c->stream_n);
-    if (c->workload == HB_WL_STREAM) r |= attr_str(g, "stream_op", hb_stream_op_name(c->stream_op));
+    if (hb_workload_takes(wd, "stream_op")) r |= attr_str(g, "stream_op", hb_stream_op_name(c->stream_op));
     r |= attr_u64(g, "seed", c->seed);
     r |= attr_f64(g, "temperature", (double)c->temperature);
     r |= attr_i64(g, "warmup_iters", c->warmup_iters);
     r |= attr_i64(g, "min_iters", c->min_iters);
     r |= attr_f64(g, "min_seconds", c->min_seconds);
     r |= attr_i64(g, "max_iters", c->max_iters);
-    if (c->workload == HB_WL_PREFILL || c->workload == HB_WL_DECODE) {
+    if (hb_workload_takes(wd, "model")) {
         const hb_model *m = &c->model;
         r |= attr_i64(g, "dim", m->dim);
         r |= attr_i64(g, "heads", m->n_heads);

@@ -182,8 +182,9 @@ typedef struct hb_h5 hb_h5;
 hb_status hb_h5_create(const char *path, int force, const hb_run_meta *meta,
                        const hb_device_row *devices, int n_devices, const double *idle_w,
                        hb_h5 **out, hb_err *err);
-/* Writes /cases/<id> (attrs from the case and its cost), /cases/<id>/rank<r> for every record,
- * appends the summary rows, then flushes the file. */
+/* Writes /cases/<id> (attrs from the case, its resolved label (hb_case_resolve) and cost, which
+ * is normally &c->cost), /cases/<id>/rank<r> for every record, appends the summary rows, then
+ * flushes the file. */
 hb_status hb_h5_write_case(hb_h5 *h, const hb_case *c, const hb_cost *cost, const hb_record *recs,
                            const hb_summary_row *rows, int n, hb_err *err);
 /* Writes /idle_info (one row per rank, replacing an earlier one) and sets /idle[rank] from

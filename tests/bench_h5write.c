@@ -38,6 +38,7 @@ int main(int argc, char **argv) {
         snprintf(rows[r].status, sizeof rows[r].status, "ok");
     }
     hb_case c = {.id = 0, .workload = HB_WL_GEMM, .m = 8, .n = 8, .k = 8, .min_iters = 1};
+    hb_case_label(&c, c.label, sizeof c.label);
     hb_cost k = {0};
     hb_err err = {{0}};
     hb_h5 *h = NULL;

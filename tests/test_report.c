@@ -98,6 +98,7 @@ static void decode_case(hb_case *c, hb_cost *k, int id, int batch) {
     c->min_iters = 2;
     c->max_iters = 100;
     *k = (hb_cost){.flops = 1e9 * batch, .bytes = 2e9, .tokens_in = 0, .tokens_out = batch, .mem_bytes = 1000 + batch};
+    hb_case_label(c, c->label, sizeof c->label); /* resolved, as the plan does */
 }
 
 static void gemm_case(hb_case *c, hb_cost *k, int id) {
@@ -108,6 +109,7 @@ static void gemm_case(hb_case *c, hb_cost *k, int id) {
     c->m = c->n = c->k = 64;
     c->seed = 42;
     *k = (hb_cost){.flops = 1e10, .bytes = 1e8, .mem_bytes = 5000};
+    hb_case_label(c, c->label, sizeof c->label);
 }
 
 typedef struct spec {
