@@ -902,7 +902,7 @@ static hb_status build_case(ctx *c, const slots *s, const int *idx, hb_case *k) 
         const char *const *blame = NULL;
         hb_err what = {{0}};
         if (wd->check(k, &blame, &what) != HB_OK) {
-            /* the first of the blamed keys the plan wrote, else the last */
+            /* located at the first of the blamed keys the entry wrote; none written: no location */
             int key = -1;
             for (int i = 0; blame && blame[i]; i++) {
                 key = lookup_key(blame[i]);

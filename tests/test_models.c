@@ -1,9 +1,55 @@
 /* test_models.c - presets carry the published parameter counts; validation; analytic costs
- * checked against hand-derived formulas. */
+ * checked against hand-derived formulas; the workload registry is consistent and resolves a
+ * case's label and cost. */
 #include "hbtest.h"
 #include "workloads/workload.h"
 
+/* Every descriptor is complete, sits at its kind's index and is found by its name. */
+static void test_registry(void) {
+    const hb_workload_desc *const *wl;
+    int n = hb_workload_descs(&wl);
+    CHECK(n == HB_WL_COUNT);
+    for (int i = 0; i < n; i++) {
+        const hb_workload_desc *d = wl[i];
+        CHECK_MSG(d && d->kind == (hb_workload_kind)i, "registry[%d] holds kind %d", i, d ? (int)d->kind : -1);
+        if (!d) continue;
+        CHECK_MSG(d->name && d->plan_keys && d->about && d->label && d->cost && d->setup,
+                  "descriptor %d (%s) lacks a required member", i, d->name ? d->name : "?");
+        CHECK(hb_workload_desc_of((hb_workload_kind)i) == d && hb_workload_find(d->name) == d);
+        hb_workload_kind k = HB_WL_COUNT;
+        CHECK(hb_workload_parse(d->name, &k) == 0 && k == d->kind);
+        CHECK(!strcmp(hb_workload_name(d->kind), d->name));
+        for (int j = 0; j < i; j++) CHECK_MSG(strcmp(wl[j]->name, d->name), "two workloads named %s", d->name);
+    }
+    hb_workload_kind k;
+    CHECK(hb_workload_parse("train", &k) == -1 && !hb_workload_find("train"));
+    CHECK(!strcmp(hb_workload_name(HB_WL_COUNT), "?") && !hb_workload_desc_of(HB_WL_COUNT));
+    CHECK(hb_workload_takes(hb_workload_desc_of(HB_WL_DECODE), "gen"));
+    CHECK(!hb_workload_takes(hb_workload_desc_of(HB_WL_PREFILL), "gen"));
+    CHECK(!hb_workload_takes(hb_workload_desc_of(HB_WL_STREAM), "dtype"));
+    CHECK(!strcmp(hb_headline_unit(hb_workload_desc_of(HB_WL_DECODE)->headline), "tokens/s"));
+
+    /* hb_case_resolve: the descriptor's label and cost, into the case */
+    hb_case c = {0};
+    c.workload = HB_WL_DECODE;
+    CHECK(hb_model_find("llama3-8b", &c.model, NULL) == HB_OK);
+    c.model.n_layers = 2;
+    c.dtype = HB_BF16, c.batch = 1, c.prompt = 128, c.gen = 32;
+    CHECK(hb_case_resolve(&c) == HB_OK);
+    CHECK_MSG(!strcmp(c.label, "decode llama3-8b[2/32L] bf16 B=1 P=128 G=32"), "label '%s'", c.label);
+    hb_cost k2;
+    CHECK(hb_case_cost(&c, &k2) == HB_OK);
+    CHECK(c.cost.flops == k2.flops && c.cost.bytes == k2.bytes && c.cost.tokens_out == 1 &&
+          c.cost.mem_bytes == k2.mem_bytes && c.cost.mem_bytes > 0);
+    c.workload = HB_WL_STREAM, c.stream_n = 10, c.stream_op = HB_STREAM_COPY;
+    CHECK(hb_case_resolve(&c) == HB_OK && !strcmp(c.label, "stream copy n=10") && c.cost.bytes == 80 &&
+          c.cost.flops == 0 && c.cost.tokens_out == 0);
+    c.workload = HB_WL_COUNT;
+    CHECK(hb_case_resolve(&c) == HB_ERR_INTERNAL);
+}
+
 int main(void) {
+    test_registry();
     /* Published counts: GPT-2 small 124,439,808 and XL 1,557,611,200 (tied head, learned
      * positions, biases); Llama 3 8B 8,030,261,248 and 70B 70,553,706,496. */
     const struct { const char *name; int64_t params; } want[] = {

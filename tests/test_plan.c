@@ -79,11 +79,42 @@ static int case_eq(const hb_case *a, const hb_case *b) {
            a->max_iters == b->max_iters;
 }
 
+/* Every case carries the label and cost of its workload's descriptor (resolved at expansion). */
+static void check_resolved(int line, const hb_plan *p) {
+    for (int i = 0; i < p->n_cases; i++) {
+        const hb_case *c = &p->cases[i];
+        char label[HB_CASE_LABEL_LEN];
+        hb_cost k;
+        hb_case_label(c, label, sizeof label);
+        CHECK_MSG(hb_case_cost(c, &k) == HB_OK, "line %d: case %d: no cost", line, i);
+        CHECK_MSG(!strcmp(c->label, label) && label[0], "line %d: case %d: label '%s', expected '%s'", line, i,
+                  c->label, label);
+        CHECK_MSG(c->cost.flops == k.flops && c->cost.bytes == k.bytes && c->cost.tokens_in == k.tokens_in &&
+                  c->cost.tokens_out == k.tokens_out && c->cost.mem_bytes == k.mem_bytes,
+                  "line %d: case %d (%s): cost not resolved", line, i, label);
+    }
+}
+
+/* Every plan key a workload descriptor names is a key of the plan. */
+static void test_registry_keys(void) {
+    int n_keys;
+    const char *const *keys = hb_plan_keys(&n_keys);
+    const hb_workload_desc *const *wl;
+    int n = hb_workload_descs(&wl);
+    for (int w = 0; w < n; w++)
+        for (const char *const *k = wl[w]->plan_keys; *k; k++) {
+            int found = 0;
+            for (int i = 0; i < n_keys; i++) found |= !strcmp(*k, keys[i]);
+            CHECK_MSG(found, "workload %s: plan key '%s' is not a key of harness/plan.c", wl[w]->name, *k);
+        }
+}
+
 /* p->yaml parses back to the same cases and the same text. */
 #define ROUNDTRIP(p) roundtrip(__LINE__, p)
 static void roundtrip(int line, const hb_plan *p) {
     hb_plan q;
     hb_err e = {{0}};
+    check_resolved(line, p);
     hb_status st = hb_plan_from_string(p->yaml, "canonical", NULL, 0, &q, &e);
     CHECK_MSG(st == HB_OK, "line %d: canonical YAML does not parse: %s\n%s", line, e.msg, p->yaml);
     if (st != HB_OK) return;
@@ -689,6 +720,7 @@ int main(int argc, char **argv) {
         perror("mkdtemp");
         return 1;
     }
+    test_registry_keys();
     test_expansion_order();
     test_defaults();
     test_custom_models();

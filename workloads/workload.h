@@ -119,7 +119,7 @@ typedef struct hb_workload_desc {
     hb_status (*cost)(const hb_case *c, hb_cost *cost); /* cost arrives zeroed */
     /* Plan-time check of a case with its keys and defaults applied (NULL: none). On error,
      * err->msg says what is wrong and *blame lists the keys (NULL-terminated) the message may
-     * point at: the plan names the first one it wrote, else the last. */
+     * point at: the plan's message names the first of them it wrote (none: no location). */
     hb_status (*check)(const hb_case *c, const char *const **blame, hb_err *err);
     /* Allocates and fills the workload's state into w (w->c is the case); sets w->step,
      * w->free_impl, w->out, w->out_n (workload_impl.h). */
