@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fp8.h" // defines: hb_e4m3_to_f32, hb_f32_to_e4m3, hb_e5m2_to_f32, hb_f32_to_e5m2
+
 #ifndef HB_HOSTDEV
 #define HB_HOSTDEV
 #endif
@@ -18,14 +20,20 @@ typedef enum hb_dtype {
     HB_BF16 = 1,
     HB_F16 = 2,
     HB_FP8_E4M3 = 3,
+    HB_FP8_E5M2 = 4,
     HB_DTYPE_COUNT
 } hb_dtype;
 
 /* Sizes in bytes per element, names as accepted on the command line. */
 static inline HB_HOSTDEV int64_t hb_dtype_size(hb_dtype t) {
-    return t == HB_F32 ? 4 : (t == HB_FP8_E4M3 ? 1 : 2);
+    return t == HB_F32 ? 4 : (t == HB_FP8_E4M3 || t == HB_FP8_E5M2) ? 1 : 2;
 }
-const char *hb_dtype_name(hb_dtype t);           /* "f32", "bf16", "f16", "fp8" */
+static inline HB_HOSTDEV int hb_dtype_is_fp8(hb_dtype t) { return t == HB_FP8_E4M3 || t == HB_FP8_E5M2; }
+/* Largest finite value of an fp8 dtype (the quantisation target of a scale), else 0. */
+static inline HB_HOSTDEV float hb_dtype_fp8_max(hb_dtype t) {
+    return t == HB_FP8_E4M3 ? HB_E4M3_MAX : t == HB_FP8_E5M2 ? HB_E5M2_MAX : 0.0f;
+}
+const char *hb_dtype_name(hb_dtype t);           /* "f32", "bf16", "f16", "fp8", "e5m2" */
 int hb_dtype_parse(const char *s, hb_dtype *out); /* 0 on success, -1 unknown */
 
 /* ---- bf16: the top 16 bits of an f32, round-to-nearest-even, NaN kept quiet ---- */
@@ -83,6 +91,28 @@ static inline HB_HOSTDEV uint16_t hb_f32_to_f16(float f) {
     uint32_t rem = a & 0x1fffu;
     if (rem > 0x1000u || (rem == 0x1000u && (r & 1u))) r++;
     return (uint16_t)(sign | r);
+}
+
+/* Any storage dtype <-> f32 (the scalar reference; kernels specialise). */
+static inline HB_HOSTDEV float hb_load_f32(const void *p, hb_dtype t, int64_t i) {
+    switch (t) {
+    case HB_F32: return ((const float *)p)[i];
+    case HB_BF16: return hb_bf16_to_f32(((const uint16_t *)p)[i]);
+    case HB_F16: return hb_f16_to_f32(((const uint16_t *)p)[i]);
+    case HB_FP8_E4M3: return hb_e4m3_to_f32(((const uint8_t *)p)[i]);
+    case HB_FP8_E5M2: return hb_e5m2_to_f32(((const uint8_t *)p)[i]);
+    default: return 0.0f;
+    }
+}
+static inline HB_HOSTDEV void hb_store_f32(void *p, hb_dtype t, int64_t i, float v) {
+    switch (t) {
+    case HB_F32: ((float *)p)[i] = v; break;
+    case HB_BF16: ((uint16_t *)p)[i] = hb_f32_to_bf16(v); break;
+    case HB_F16: ((uint16_t *)p)[i] = hb_f32_to_f16(v); break;
+    case HB_FP8_E4M3: ((uint8_t *)p)[i] = hb_f32_to_e4m3(v); break;
+    case HB_FP8_E5M2: ((uint8_t *)p)[i] = hb_f32_to_e5m2(v); break;
+    default: break;
+    }
 }
 
 /* ---- counter-based generator (splitmix64 finaliser of seed and index) ----

@@ -68,7 +68,10 @@ static const char *const help_run =
     "case flags:\n"
     "  --workload W       gemm | stream | prefill | decode (comma list allowed)\n"
     "  --model M          tiny, gpt2-124m, gpt2-1.5b, llama3-8b, llama3-70b, or a plan's model\n"
-    "  --dtype D          weight storage type: f32 | bf16 | f16 | fp8           [f32]\n"
+    "  --dtype D          weights: f32 | bf16 | f16 | fp8 (e4m3, a scale per tensor;\n"
+    "                     gemm: scale 1) | fp8-block (quant-block^2 blocks) | e5m2 [f32]\n"
+    "  --kv-dtype D       KV cache: auto (f32, f16, else bf16) | f32 | bf16 | f16 | fp8 [auto]\n"
+    "  --quant-block N    fp8-block: block edge (weights N x N, activations 1 x N) [128]\n"
     "  --batch B          sequences per step                                    [1]\n"
     "  --prompt P         prompt tokens (decode: tokens already in the KV cache) [128]\n"
     "  --gen G            decode: positions cycled through after the prompt     [32]\n"
@@ -272,6 +275,7 @@ static const run_flag case_flags[] = {
     {"--n", "n"}, {"--k", "k"}, {"--stream-n", "stream_n"}, {"--stream-op", "stream_op"},
     {"--seed", "seed"}, {"--temperature", "temperature"}, {"--warmup", "warmup"},
     {"--min-iters", "min_iters"}, {"--min-seconds", "min_seconds"}, {"--max-iters", "max_iters"},
+    {"--kv-dtype", "kv_dtype"}, {"--quant-block", "quant_block"},
 };
 
 /* Rank 0 reads the plan; the others get its canonical YAML (the plan file may exist on rank

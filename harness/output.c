@@ -69,7 +69,11 @@ void hb_summary_fill(const hb_case *c, const hb_cost *k, const hb_record *r, con
     const hb_workload_desc *wd = hb_workload_desc_of(c->workload);
     snprintf(s->workload, sizeof s->workload, "%s", wd->name);
     snprintf(s->model, sizeof s->model, "%s", hb_workload_takes(wd, "model") ? c->model.name : "");
-    snprintf(s->dtype, sizeof s->dtype, "%s", hb_workload_takes(wd, "dtype") ? hb_dtype_name(c->dtype) : "f32");
+    snprintf(s->dtype, sizeof s->dtype, "%s", hb_workload_takes(wd, "dtype") ? hb_case_dtype_name(c) : "f32");
+    snprintf(s->kv_dtype, sizeof s->kv_dtype, "%s",
+             hb_workload_takes(wd, "kv_dtype") ? hb_dtype_name(hb_case_kv_dtype(c)) : "");
+    s->quant_block = hb_workload_takes(wd, "quant_block") && c->quant == HB_QUANT_BLOCK ? c->quant_block : 0;
+    s->mem_bytes = k->mem_bytes;
     s->batch = hb_workload_takes(wd, "batch") ? c->batch : 0;
     s->prompt = hb_workload_takes(wd, "prompt") ? c->prompt : 0;
     s->gen = hb_workload_takes(wd, "gen") ? c->gen : 0;
@@ -157,6 +161,7 @@ void hb_print_json(FILE *f, const char *label, const hb_summary_row *s, const hb
     json_str(f, "workload", s->workload);
     json_str(f, "model", s->model);
     json_str(f, "dtype", s->dtype);
+    json_str(f, "kv_dtype", s->kv_dtype);
     fprintf(f, ",\"batch\":%lld,\"prompt\":%lld,\"gen\":%lld,\"layers\":%lld,\"m\":%lld,\"n\":%lld,\"k\":%lld",
             (long long)s->batch, (long long)s->prompt, (long long)s->gen, (long long)s->layers,
             (long long)s->m, (long long)s->n, (long long)s->k);

@@ -36,19 +36,20 @@
 enum {
     K_WORKLOAD, K_MODEL, K_DTYPE, K_BATCH, K_PROMPT, K_GEN, K_SEQ, K_LAYERS, K_M, K_N, K_K,
     K_STREAM_N, K_STREAM_OP, K_SEED, K_TEMPERATURE, K_WARMUP, K_MIN_ITERS, K_MIN_SECONDS,
-    K_MAX_ITERS, N_KEYS
+    K_MAX_ITERS, K_KV_DTYPE, K_QUANT_BLOCK, N_KEYS
 };
 
 static const char *const key_names[N_KEYS] = {
     "workload", "model", "dtype", "batch", "prompt", "gen", "seq", "layers", "m", "n", "k",
     "stream_n", "stream_op", "seed", "temperature", "warmup", "min_iters", "min_seconds",
-    "max_iters",
+    "max_iters", "kv_dtype", "quant_block",
 };
 
 typedef enum vtype {
     T_WORKLOAD,    /* hb_workload_kind in v.e */
     T_MODEL,       /* name in text, resolved per case */
-    T_DTYPE,       /* hb_dtype in v.e */
+    T_DTYPE,       /* a weight recipe in v.e: hb_dtype | hb_qkind << 8 (dtype_recipes) */
+    T_KV_DTYPE,    /* hb_kvt in v.e */
     T_STREAM_OP,   /* hb_stream_op in v.e */
     T_POS_INT,     /* 1 .. 2^62 in v.i */
     T_NONNEG_INT,  /* 0 .. 2^62 in v.i */
@@ -59,6 +60,8 @@ typedef enum vtype {
 /* Sets of workloads are bit masks (bit w: kind w). */
 _Static_assert(HB_WL_COUNT <= 32, "workload masks are 32-bit");
 
+#define RECIPE(dt, q) ((int)(dt) | (int)(q) << 8) /* T_DTYPE's value */
+
 /* A converted value (which member: the key's vtype). */
 typedef union value { int64_t i; uint64_t u; double d; int e; } value;
 
@@ -67,7 +70,7 @@ typedef union value { int64_t i; uint64_t u; double d; int e; } value;
  * case does not set it (model: "tiny"). */
 static const struct { vtype type; int common; value def; } key_info[N_KEYS] = {
     [K_WORKLOAD] = {T_WORKLOAD, 1, {0}},       [K_MODEL] = {T_MODEL, 0, {0}},
-    [K_DTYPE] = {T_DTYPE, 0, {.e = HB_F32}},   [K_BATCH] = {T_POS_INT, 0, {.i = 1}},
+    [K_DTYPE] = {T_DTYPE, 0, {.e = RECIPE(HB_F32, HB_QUANT_NONE)}},   [K_BATCH] = {T_POS_INT, 0, {.i = 1}},
     [K_PROMPT] = {T_POS_INT, 0, {.i = 128}},   [K_GEN] = {T_POS_INT, 0, {.i = 32}},
     [K_SEQ] = {T_POS_INT, 0, {0}},             [K_LAYERS] = {T_POS_INT, 0, {0}},
     [K_M] = {T_POS_INT, 0, {.i = 1024}},       [K_N] = {T_POS_INT, 0, {.i = 1024}},
@@ -78,7 +81,28 @@ static const struct { vtype type; int common; value def; } key_info[N_KEYS] = {
     [K_WARMUP] = {T_NONNEG_INT, 1, {.i = 2}},  [K_MIN_ITERS] = {T_POS_INT, 1, {.i = 5}},
     [K_MIN_SECONDS] = {T_NONNEG_REAL, 1, {.d = 1.0}},
     [K_MAX_ITERS] = {T_POS_INT, 1, {.i = 100000}},
+    [K_KV_DTYPE] = {T_KV_DTYPE, 0, {.e = HB_KV_AUTO}},
+    [K_QUANT_BLOCK] = {T_POS_INT, 0, {.i = 128}},
 };
+
+/* `dtype` values: a storage type and, for fp8, its scales (workload.h, hb_case.quant). gemm
+ * reads fp8 as scale 1. */
+static const struct { const char *name; hb_dtype dt; hb_qkind q; } dtype_recipes[] = {
+    {"f32", HB_F32, HB_QUANT_NONE},          {"bf16", HB_BF16, HB_QUANT_NONE},
+    {"f16", HB_F16, HB_QUANT_NONE},          {"fp8", HB_FP8_E4M3, HB_QUANT_TENSOR},
+    {"fp8-block", HB_FP8_E4M3, HB_QUANT_BLOCK}, {"e5m2", HB_FP8_E5M2, HB_QUANT_TENSOR},
+};
+static int parse_recipe(const char *t, int *e) {
+    for (size_t i = 0; i < sizeof dtype_recipes / sizeof dtype_recipes[0]; i++)
+        if (!strcmp(t, dtype_recipes[i].name)) {
+            *e = RECIPE(dtype_recipes[i].dt, dtype_recipes[i].q);
+            return 0;
+        }
+    hb_dtype d; /* the other spellings hb_dtype_parse knows (fp32, fp16, e4m3, ...) */
+    if (hb_dtype_parse(t, &d) != 0) return -1;
+    *e = RECIPE(d, hb_dtype_is_fp8(d) ? HB_QUANT_TENSOR : HB_QUANT_NONE);
+    return 0;
+}
 
 /* Fields of a custom model under `models:`. */
 enum {
@@ -247,9 +271,15 @@ static void accepted(const ctx *c, int key, char *buf, size_t n) {
         }
         break;
     case T_DTYPE:
-        for (int t = 0; t < HB_DTYPE_COUNT; t++) {
+        for (size_t t = 0; t < sizeof dtype_recipes / sizeof dtype_recipes[0]; t++) {
             if (t) cat(buf, n, ", ");
-            cat(buf, n, hb_dtype_name((hb_dtype)t));
+            cat(buf, n, dtype_recipes[t].name);
+        }
+        break;
+    case T_KV_DTYPE:
+        for (int t = 0; t < HB_KV_COUNT; t++) {
+            if (t) cat(buf, n, ", ");
+            cat(buf, n, hb_kvt_name((hb_kvt)t));
         }
         break;
     case T_STREAM_OP:
@@ -320,7 +350,7 @@ static hb_status parse_item(const ctx *c, const pval *pv, item *it) {
     accepted(c, pv->key, acc, sizeof acc);
     if (!*t) return loc_err(c->err, pv->source, it->line, key, "missing value (accepted: %s)", acc);
     hb_workload_kind w;
-    hb_dtype d;
+    hb_kvt kv;
     int64_t i;
     int r;
     switch (key_info[pv->key].type) {
@@ -330,8 +360,11 @@ static hb_status parse_item(const ctx *c, const pval *pv, item *it) {
         return HB_OK;
     case T_MODEL: return HB_OK;
     case T_DTYPE:
-        if (hb_dtype_parse(t, &d) != 0) break;
-        it->v.e = (int)d;
+        if (parse_recipe(t, &it->v.e) != 0) break;
+        return HB_OK;
+    case T_KV_DTYPE:
+        if (hb_kvt_parse(t, &kv) != 0) break;
+        it->v.e = (int)kv;
         return HB_OK;
     case T_STREAM_OP:
         if (!strcmp(t, hb_stream_op_name(HB_STREAM_COPY))) it->v.e = HB_STREAM_COPY;
@@ -841,7 +874,12 @@ static hb_status resolve_model(ctx *c, const char *name, hb_model *m) {
 /* Stores key's value into the case field it sets (workload, model and layers: build_case). */
 static void set_field(hb_case *k, int key, const value *v) {
     switch (key) {
-    case K_DTYPE: k->dtype = (hb_dtype)v->e; break;
+    case K_DTYPE:
+        k->dtype = (hb_dtype)(v->e & 0xff);
+        k->quant = (hb_qkind)(v->e >> 8);
+        break;
+    case K_KV_DTYPE: k->kv_dtype = (hb_kvt)v->e; break;
+    case K_QUANT_BLOCK: k->quant_block = v->i; break;
     case K_BATCH: k->batch = v->i; break;
     case K_PROMPT: k->prompt = v->i; break;
     case K_GEN: k->gen = v->i; break;
@@ -1005,7 +1043,13 @@ static void emit_key(sbuf *b, const hb_case *k, int key) {
     switch (key) {
     case K_MODEL: sb_printf(b, ", model: %s", k->model.name); break;
     case K_LAYERS: sb_printf(b, ", layers: %lld", (long long)k->model.n_layers); break;
-    case K_DTYPE: sb_printf(b, ", dtype: %s", hb_dtype_name(k->dtype)); break;
+    case K_DTYPE: sb_printf(b, ", dtype: %s", hb_case_dtype_name(k)); break;
+    case K_KV_DTYPE: /* only where they matter: a plan written before them reads the same */
+        if (k->kv_dtype != HB_KV_AUTO) sb_printf(b, ", kv_dtype: %s", hb_kvt_name(k->kv_dtype));
+        break;
+    case K_QUANT_BLOCK:
+        if (k->quant == HB_QUANT_BLOCK) sb_printf(b, ", quant_block: %lld", (long long)k->quant_block);
+        break;
     case K_BATCH: sb_printf(b, ", batch: %lld", (long long)k->batch); break;
     case K_PROMPT: sb_printf(b, ", prompt: %lld", (long long)k->prompt); break;
     case K_GEN: sb_printf(b, ", gen: %lld", (long long)k->gen); break;

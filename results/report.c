@@ -53,6 +53,8 @@ int hb_sig_cmp(const hb_sig *a, const hb_sig *b) {
     if ((c = strcmp(a->model, b->model))) return c;
     if ((c = cmp_i64(a->layers, b->layers))) return c;
     if ((c = strcmp(a->dtype, b->dtype))) return c;
+    if ((c = strcmp(a->kv_dtype, b->kv_dtype))) return c;
+    if ((c = cmp_i64(a->quant_block, b->quant_block))) return c;
     if ((c = cmp_i64(a->batch, b->batch))) return c;
     if ((c = cmp_i64(a->prompt, b->prompt))) return c;
     if ((c = cmp_i64(a->gen, b->gen))) return c;
@@ -69,6 +71,8 @@ static void sig_of(const hb_result_case *rc, const hb_summary_row *row, hb_sig *
     snprintf(s->workload, sizeof s->workload, "%s", row->workload);
     snprintf(s->model, sizeof s->model, "%s", row->model);
     snprintf(s->dtype, sizeof s->dtype, "%s", row->dtype);
+    snprintf(s->kv_dtype, sizeof s->kv_dtype, "%s", row->kv_dtype);
+    s->quant_block = row->quant_block;
     if (!strcmp(row->workload, "stream"))
         snprintf(s->stream_op, sizeof s->stream_op, "%s", hb_stream_op_name(rc->c.stream_op));
     s->layers = row->layers;

@@ -85,9 +85,10 @@ double hb_cost_energy_usd_per_mtok(double usd_per_kwh, double pue, double j_per_
 typedef struct hb_sig {
     char workload[16];
     char model[64];
-    char dtype[8];
+    char dtype[16];
+    char kv_dtype[8];   /* a different KV cache computes a different function */
     char stream_op[8];
-    int64_t layers, batch, prompt, gen, seq, m, n, k, stream_n;
+    int64_t layers, batch, prompt, gen, seq, m, n, k, stream_n, quant_block;
 } hb_sig;
 
 /* Total order of signatures (workload gemm, stream, prefill, decode, others; then the keys). */

@@ -541,7 +541,7 @@ static void section_roofline(FILE *f, const hb_report *rep) {
         if (!first) continue;
         /* the device's points and ceilings */
         double xs[256], ys[256], peaks[8];
-        char pk_dtype[8][8];
+        char pk_dtype[8][16];
         char lab[256][12];
         int n = 0, np = 0;
         double bw = NAN;

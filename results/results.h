@@ -124,8 +124,11 @@ typedef struct hb_summary_row {
     int32_t rank;
     char workload[16];
     char model[64];
-    char dtype[8];
+    char dtype[16];            /* weight recipe: f32 | bf16 | f16 | fp8 | fp8-block | e5m2 */
+    char kv_dtype[8];          /* prefill/decode KV cache: f32 | bf16 | f16 | fp8 ("" otherwise) */
     int64_t batch, prompt, gen, seq, layers, m, n, k, stream_n;
+    int64_t quant_block;       /* fp8-block: block edge (0 otherwise) */
+    int64_t mem_bytes;         /* device memory the case allocates (weights + scales, KV, ...) */
     char backend[16];
     char device[128];
     char host[64];

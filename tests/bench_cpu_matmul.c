@@ -78,7 +78,8 @@ static int cmp_double(const void *x, const void *y) {
 static int time_matmul(hb_backend *be, float *out, const float *a, void **w, int ncopy,
                        hb_dtype dt, int64_t M, int64_t N, int64_t K, double *best,
                        double *median) {
-    if (HB_OP(be, matmul, out, N, a, K, HB_F32, w[0], dt, NULL, M, N, K, 0.0f) != HB_OK) return -1;
+    const hb_tensor to = hb_t2(out, HB_F32, M, N, N), ta = hb_t2(a, HB_F32, M, K, K);
+    if (HB_OP(be, matmul, .out = to, .a = ta, .w = hb_t2(w[0], dt, N, K, K)) != HB_OK) return -1;
     enum { MAX_CALLS = 100000 };
     double *t = malloc(MAX_CALLS * sizeof *t);
     if (!t) return -1;
@@ -86,7 +87,7 @@ static int time_matmul(hb_backend *be, float *out, const float *a, void **w, int
     double start = now_s(), t1 = start;
     do {
         double t0 = t1;
-        if (HB_OP(be, matmul, out, N, a, K, HB_F32, w[calls % ncopy], dt, NULL, M, N, K, 0.0f)) {
+        if (HB_OP(be, matmul, .out = to, .a = ta, .w = hb_t2(w[calls % ncopy], dt, N, K, K))) {
             free(t);
             return -1;
         }
@@ -159,10 +160,10 @@ int main(int argc, char **argv) {
             float *a = NULL, *out = NULL;
             rc = !w || be->ops->alloc(be, (size_t)(256 * K * 4), (void **)&a) ||
                  be->ops->alloc(be, (size_t)(256 * N * 4), (void **)&out) ||
-                 HB_OP(be, fill_random, a, HB_F32, 256 * K, 1, 1.0f, 0.0f);
+                 HB_OP(be, fill_random, .dst = hb_t1(a, HB_F32, 256 * K), .seed = 1, .scale = 1.0f);
             for (int c = 0; c < ncopy && !rc; c++)
                 rc = be->ops->alloc(be, (size_t)wbytes, &w[c]) ||
-                     HB_OP(be, fill_random, w[c], dts[d], N * K, 100 + (uint64_t)c, 0.05f, 0.0f);
+                     HB_OP(be, fill_random, .dst = hb_t1(w[c], dts[d], N * K), .seed = 100 + (uint64_t)c, .scale = 0.05f);
             for (int mi = 0; mi < 4 && !rc; mi++) {
                 const int64_t M = ms[mi];
                 if (M > max_m) continue;

@@ -12,20 +12,20 @@ except ImportError as e:  # configure found h5py, but be safe
     print(f"SKIP: {e}", file=sys.stderr)
     sys.exit(77)
 
-STR = {"workload": 16, "model": 64, "dtype": 8, "backend": 16, "device": 128, "host": 64,
+STR = {"workload": 16, "model": 64, "dtype": 16, "kv_dtype": 8, "backend": 16, "device": 128, "host": 64,
        "gemm_impl": 16, "status": 16, "rate_unit": 16, "energy_source": 16, "meter": 32}
 ENERGY = ["avg_w", "energy_j", "j_per_token_out", "j_per_token_total", "tokens_per_j",
           "energy_counter_j", "energy_integral_j", "energy_ratio", "peak_w", "idle_w",
           "energy_net_j", "host_energy_j", "host_avg_w"]
-INTS = ["batch", "prompt", "gen", "seq", "layers", "m", "n", "k", "stream_n", "n_iters"]
+INTS = ["batch", "prompt", "gen", "seq", "layers", "m", "n", "k", "stream_n", "quant_block", "mem_bytes", "n_iters"]
 DBLS = ["window_s", "iter_s_median", "iter_s_mean", "iter_s_p5", "iter_s_p95", "iter_cv",
         "tokens_per_s_in", "tokens_per_s_out", "tokens_per_s_total", "rate", "rate_ci_lo",
         "rate_ci_hi", "latency_p50_s", "latency_p95_s", "flops_per_s", "bytes_per_s", "mfu",
         "bw_util", "avg_w", "energy_j", "j_per_token_out", "j_per_token_total", "tokens_per_j",
         "energy_counter_j", "energy_integral_j", "energy_ratio", "peak_w", "idle_w",
         "energy_net_j", "host_energy_j", "host_avg_w"]
-COLUMNS = ("case_id", "rank", "workload", "model", "dtype", "batch", "prompt", "gen", "seq",
-           "layers", "m", "n", "k", "stream_n", "backend", "device", "host", "gemm_impl",
+COLUMNS = ("case_id", "rank", "workload", "model", "dtype", "kv_dtype", "batch", "prompt", "gen", "seq",
+           "layers", "m", "n", "k", "stream_n", "quant_block", "mem_bytes", "backend", "device", "host", "gemm_impl",
            "status", "n_iters", "window_s", "iter_s_median", "iter_s_mean", "iter_s_p5",
            "iter_s_p95", "iter_cv", "tokens_per_s_in", "tokens_per_s_out", "tokens_per_s_total",
            "rate_unit", "rate", "rate_ci_lo", "rate_ci_hi", "latency_p50_s", "latency_p95_s",
@@ -61,7 +61,7 @@ def expected_row(i):
     case_id, rank = (0 if dec else 7), i % 2
     row = {"case_id": case_id, "rank": rank,
            "workload": "decode" if dec else "stream", "model": "tiny-test" if dec else "",
-           "dtype": "bf16" if dec else "f32", "backend": "cpu",
+           "dtype": "fp8-block" if dec else "f32", "kv_dtype": "fp8" if dec else "", "backend": "cpu",
            "device": f"device-{case_id}-{rank}", "host": f"node0{rank + 1}",
            "gemm_impl": "openblas", "status": "failed" if i == 2 else "ok",
            "rate_unit": "tokens/s" if dec else "B/s"}

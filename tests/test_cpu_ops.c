@@ -201,8 +201,8 @@ static void test_device(hb_backend *be) {
     hb_backend fake = *be;
     fake.ops = &ops;
     float x = 0.0f;
-    CHECK(HB_OP(&fake, matmul, &x, 1, &x, 1, HB_F32, &x, HB_F32, NULL, 1, 1, 1, 0.0f) ==
-          HB_ERR_UNSUPPORTED);
+    CHECK(HB_OP(&fake, matmul, .out = hb_t2(&x, HB_F32, 1, 1, 1), .a = hb_t2(&x, HB_F32, 1, 1, 1),
+                .w = hb_t2(&x, HB_F32, 1, 1, 1)) == HB_ERR_UNSUPPORTED);
     CHECK_STR(fake.err, "op 'matmul' is not supported by backend 'cpu'");
 }
 
@@ -346,23 +346,34 @@ static void test_convert(hb_backend *be) {
     x[1] = INFINITY;
     x[2] = -0.0f;
 
-    CHECK(HB_OP(be, convert, h, HB_BF16, x, HB_F32, n) == HB_OK);
+    CHECK(HB_OP(be, convert, .dst = hb_t1(h, HB_BF16, n), .src = hb_t1(x, HB_F32, n)) == HB_OK);
     int bad = 0;
     for (int i = 0; i < n; i++) bad += h[i] != hb_f32_to_bf16(x[i]);
-    CHECK(HB_OP(be, convert, y, HB_F32, h, HB_BF16, n) == HB_OK);
+    CHECK(HB_OP(be, convert, .dst = hb_t1(y, HB_F32, n), .src = hb_t1(h, HB_BF16, n)) == HB_OK);
     for (int i = 0; i < n; i++) bad += f32_bits(y[i]) != f32_bits(hb_bf16_to_f32(h[i]));
-    CHECK(HB_OP(be, convert, g, HB_F16, h, HB_BF16, n) == HB_OK);
+    CHECK(HB_OP(be, convert, .dst = hb_t1(g, HB_F16, n), .src = hb_t1(h, HB_BF16, n)) == HB_OK);
     for (int i = 0; i < n; i++) bad += g[i] != hb_f32_to_f16(hb_bf16_to_f32(h[i]));
-    CHECK(HB_OP(be, convert, h, HB_F16, x, HB_F32, n) == HB_OK);
+    CHECK(HB_OP(be, convert, .dst = hb_t1(h, HB_F16, n), .src = hb_t1(x, HB_F32, n)) == HB_OK);
     for (int i = 0; i < n; i++) bad += h[i] != hb_f32_to_f16(x[i]);
-    CHECK(HB_OP(be, convert, y, HB_F32, h, HB_F16, n) == HB_OK);
+    CHECK(HB_OP(be, convert, .dst = hb_t1(y, HB_F32, n), .src = hb_t1(h, HB_F16, n)) == HB_OK);
     for (int i = 0; i < n; i++) bad += f32_bits(y[i]) != f32_bits(hb_f16_to_f32(h[i]));
-    CHECK(HB_OP(be, convert, g, HB_BF16, h, HB_F16, n) == HB_OK);
+    CHECK(HB_OP(be, convert, .dst = hb_t1(g, HB_BF16, n), .src = hb_t1(h, HB_F16, n)) == HB_OK);
     for (int i = 0; i < n; i++) bad += g[i] != hb_f32_to_bf16(hb_f16_to_f32(h[i]));
-    CHECK(HB_OP(be, convert, y, HB_F32, x, HB_F32, n) == HB_OK);
+    CHECK(HB_OP(be, convert, .dst = hb_t1(y, HB_F32, n), .src = hb_t1(x, HB_F32, n)) == HB_OK);
     bad += memcmp(x, y, n * sizeof(float)) != 0;
     CHECK_MSG(bad == 0, "%d converted values differ", bad);
-    CHECK(HB_OP(be, convert, h, HB_FP8_E4M3, x, HB_F32, n) == HB_ERR_UNSUPPORTED);
+    /* fp8 without scales: the saturating cast (the conversions are checked in test_fp8) */
+    uint8_t *c8 = malloc(n);
+    CHECK(HB_OP(be, convert, .dst = hb_t1(c8, HB_FP8_E4M3, n), .src = hb_t1(x, HB_F32, n)) == HB_OK);
+    bad = 0;
+    for (int i = 0; i < n; i++) bad += c8[i] != hb_f32_to_e4m3(x[i]);
+    CHECK(HB_OP(be, convert, .dst = hb_t1(c8, HB_FP8_E5M2, n), .src = hb_t1(x, HB_F32, n)) == HB_OK);
+    for (int i = 0; i < n; i++) bad += c8[i] != hb_f32_to_e5m2(x[i]);
+    CHECK_MSG(bad == 0, "%d fp8 casts differ", bad);
+    /* the shared checks: element counts differ, a strided operand */
+    CHECK(HB_OP(be, convert, .dst = hb_t1(y, HB_F32, n - 1), .src = hb_t1(x, HB_F32, n)) == HB_ERR_INPUT);
+    CHECK(HB_OP(be, convert, .dst = hb_t2(y, HB_F32, 2, 3, 4), .src = hb_t1(x, HB_F32, 6)) == HB_ERR_INPUT);
+    free(c8);
     free(x), free(y), free(h), free(g);
 }
 
@@ -374,7 +385,7 @@ static void test_fill(hb_backend *be) {
     uint16_t *h = malloc(n * 2), *h2 = malloc(n * 2);
     int bad = 0, same = 0, zeros = 0;
 
-    CHECK(HB_OP(be, fill_random, a, HB_F32, n, 42, 0.5f, 0.25f) == HB_OK);
+    CHECK(HB_OP(be, fill_random, .dst = hb_t1(a, HB_F32, n), .seed = 42, .scale = 0.5f, .offset = 0.25f) == HB_OK);
     for (int i = 0; i < n; i++) bad += a[i] != hb_rng_value(42, (uint64_t)i, 0.5f, 0.25f);
     CHECK_MSG(bad == 0, "%d values differ from hb_rng_value", bad);
     double mean = 0.0;
@@ -389,38 +400,43 @@ static void test_fill(hb_backend *be) {
     CHECK(lo > -0.25f && lo < -0.24f && hi < 0.75f && hi > 0.74f);
 
     // same seed, same values; another seed, other values
-    CHECK(HB_OP(be, fill_random, b, HB_F32, n, 42, 0.5f, 0.25f) == HB_OK);
+    CHECK(HB_OP(be, fill_random, .dst = hb_t1(b, HB_F32, n), .seed = 42, .scale = 0.5f, .offset = 0.25f) == HB_OK);
     CHECK(memcmp(a, b, n * sizeof(float)) == 0);
-    CHECK(HB_OP(be, fill_random, b, HB_F32, n, 43, 0.5f, 0.25f) == HB_OK);
+    CHECK(HB_OP(be, fill_random, .dst = hb_t1(b, HB_F32, n), .seed = 43, .scale = 0.5f, .offset = 0.25f) == HB_OK);
     for (int i = 0; i < n; i++) same += a[i] == b[i];
     CHECK_MSG(same < n / 1000, "%d of %d equal across seeds", same, n);
 
     // never exactly zero (offset 0): f32 and bf16
-    CHECK(HB_OP(be, fill_random, a, HB_F32, n, 7, 1.0f, 0.0f) == HB_OK);
-    CHECK(HB_OP(be, fill_random, h, HB_BF16, n, 7, 1.0f, 0.0f) == HB_OK);
+    CHECK(HB_OP(be, fill_random, .dst = hb_t1(a, HB_F32, n), .seed = 7, .scale = 1.0f) == HB_OK);
+    CHECK(HB_OP(be, fill_random, .dst = hb_t1(h, HB_BF16, n), .seed = 7, .scale = 1.0f) == HB_OK);
     for (int i = 0; i < n; i++) zeros += a[i] == 0.0f || (h[i] & 0x7fff) == 0;
     CHECK_MSG(zeros == 0, "%d zeros", zeros);
     // bf16 / f16 values are the cast of the f32 ones
     bad = 0;
     for (int i = 0; i < n; i++) bad += h[i] != hb_f32_to_bf16(a[i]);
-    CHECK(HB_OP(be, fill_random, h2, HB_F16, n, 7, 1.0f, 0.0f) == HB_OK);
+    CHECK(HB_OP(be, fill_random, .dst = hb_t1(h2, HB_F16, n), .seed = 7, .scale = 1.0f) == HB_OK);
     for (int i = 0; i < n; i++) bad += h2[i] != hb_f32_to_f16(a[i]);
     CHECK_MSG(bad == 0, "%d 16-bit values are not the cast of the f32 fill", bad);
-    CHECK(HB_OP(be, fill_random, h, HB_FP8_E4M3, n, 7, 1.0f, 0.0f) == HB_ERR_UNSUPPORTED);
-    CHECK(strstr(be->err, "fp8") != NULL);
+    /* fp8 without scales: the cast of the f32 values (quantised fills: test_fp8) */
+    uint8_t *c8 = (uint8_t *)h;
+    CHECK(HB_OP(be, fill_random, .dst = hb_t1(c8, HB_FP8_E4M3, n), .seed = 7, .scale = 1.0f) == HB_OK);
+    bad = 0;
+    for (int i = 0; i < n; i++) bad += c8[i] != hb_f32_to_e4m3(a[i]);
+    CHECK_MSG(bad == 0, "%d fp8 values are not the cast of the f32 fill", bad);
+    CHECK(HB_OP(be, fill_random, .dst = hb_t2(a, HB_F32, 4, 4, 8), .seed = 7) == HB_ERR_INPUT); /* strided */
 
     // tokens: in range, as specified, all values hit
     int32_t *tok = malloc(n * sizeof *tok);
-    CHECK(HB_OP(be, fill_tokens, tok, n, 5, 50257) == HB_OK);
+    CHECK(HB_OP(be, fill_tokens, .dst = tok, .n = n, .seed = 5, .vocab = 50257) == HB_OK);
     bad = 0;
     for (int i = 0; i < n; i++)
         bad += tok[i] < 0 || tok[i] >= 50257 || (uint64_t)tok[i] != hb_rng_u64(5, (uint64_t)i) % 50257;
     CHECK(bad == 0);
     int cnt[7] = {0};
-    CHECK(HB_OP(be, fill_tokens, tok, 7000, 6, 7) == HB_OK);
+    CHECK(HB_OP(be, fill_tokens, .dst = tok, .n = 7000, .seed = 6, .vocab = 7) == HB_OK);
     for (int i = 0; i < 7000; i++) cnt[tok[i]]++;
     for (int v = 0; v < 7; v++) CHECK_MSG(cnt[v] > 850 && cnt[v] < 1150, "token %d: %d", v, cnt[v]);
-    CHECK(HB_OP(be, fill_tokens, tok, 10, 6, 0) == HB_ERR_INPUT);
+    CHECK(HB_OP(be, fill_tokens, .dst = tok, .n = 10, .seed = 6, .vocab = 0) == HB_ERR_INPUT);
     free(tok);
     free(a), free(b), free(h), free(h2);
 }
@@ -466,8 +482,9 @@ static int check_matmul(hb_backend *be, trng *r, hb_dtype dt, int64_t M, int64_t
     ref_matmul(ref, mag, out0, ldo, a, lda, wdeq, use_bias ? bias : NULL, M, N, K, beta);
 
     int bad = 0;
-    hb_status s = HB_OP(be, matmul, out, ldo, typed ? at : a, lda, typed ? dt : HB_F32, w, dt,
-                        use_bias ? bias : NULL, M, N, K, beta);
+    hb_status s = HB_OP(be, matmul, .out = hb_t2(out, HB_F32, M, N, ldo),
+                        .a = hb_t2(typed ? at : a, typed ? dt : HB_F32, M, K, lda), .w = hb_t2(w, dt, N, K, K),
+                        .bias = use_bias ? hb_t1(bias, HB_F32, N) : (hb_tensor){0}, .beta = beta);
     if (s != HB_OK) {
         fprintf(stderr, "matmul failed: %s\n", be->err);
         bad = 1;
@@ -536,16 +553,25 @@ static void test_matmul(hb_backend *be) {
 
     // K = 0: out = beta * out + bias, NaN overwritten when beta = 0
     float out[6] = {NAN, NAN, NAN, 1.0f, 2.0f, 3.0f}, bias[3] = {0.5f, -1.0f, 2.0f}, dummy = 0.0f;
-    CHECK(HB_OP(be, matmul, out, 3, &dummy, 0, HB_F32, &dummy, HB_F32, bias, 1, 3, 0, 0.0f) == HB_OK);
+    CHECK_MSG(HB_OP(be, matmul, .out = hb_t2(out, HB_F32, 1, 3, 3), .a = hb_t2(&dummy, HB_F32, 1, 0, 0),
+                    .w = hb_t2(&dummy, HB_F32, 3, 0, 0), .bias = hb_t1(bias, HB_F32, 3)) == HB_OK, "%s", be->err);
     CHECK(out[0] == 0.5f && out[1] == -1.0f && out[2] == 2.0f);
-    CHECK(HB_OP(be, matmul, out + 3, 3, &dummy, 0, HB_F32, &dummy, HB_F32, NULL, 1, 3, 0, 2.0f) == HB_OK);
+    CHECK(HB_OP(be, matmul, .out = hb_t2(out + 3, HB_F32, 1, 3, 3), .a = hb_t2(&dummy, HB_F32, 1, 0, 0),
+                .w = hb_t2(&dummy, HB_F32, 3, 0, 0), .beta = 2.0f) == HB_OK);
     CHECK(out[3] == 2.0f && out[4] == 4.0f && out[5] == 6.0f);
     // contract violations are reported
-    CHECK(HB_OP(be, matmul, out, 3, out, 2, HB_F32, out, HB_F32, NULL, 1, 3, 4, 0.0f) == HB_ERR_INPUT);
-    CHECK(HB_OP(be, matmul, out, 3, out, 4, HB_F32, out, HB_FP8_E4M3, NULL, 1, 3, 4, 0.0f) ==
-          HB_ERR_UNSUPPORTED);
-    CHECK(HB_OP(be, matmul, out, 3, out, 4, HB_F16, out, HB_BF16, NULL, 1, 3, 4, 0.0f) == HB_ERR_INPUT);
-    CHECK_STR(be->err, "cpu: matmul: activations in f16 with bf16 weights (adt must be f32 or the weight dtype)");
+    // contract violations are reported (the shared checks of ops.c)
+    CHECK(HB_OP(be, matmul, .out = hb_t2(out, HB_F32, 1, 3, 3), .a = hb_t2(out, HB_F32, 1, 4, 2),
+                .w = hb_t2(out, HB_F32, 3, 4, 4)) == HB_ERR_INPUT); /* lda < K */
+    CHECK(HB_OP(be, matmul, .out = hb_t2(out, HB_F32, 1, 3, 3), .a = hb_t2(out, HB_F32, 1, 4, 4),
+                .w = hb_t2(out, HB_F32, 3, 5, 5)) == HB_ERR_INPUT); /* K differs */
+    CHECK(HB_OP(be, matmul, .out = hb_t2(out, HB_F32, 2, 3, 3), .a = hb_t2(out, HB_F32, 1, 4, 4),
+                .w = hb_t2(out, HB_F32, 3, 4, 4)) == HB_ERR_INPUT); /* out not M x N */
+    CHECK(HB_OP(be, matmul, .out = hb_t2(out, HB_F32, 1, 3, 3), .a = hb_t2(out, HB_F32, 1, 4, 4),
+                .w = hb_t2(out, HB_F32, 3, 4, 4), .bias = hb_t1(bias, HB_F32, 2)) == HB_ERR_INPUT); /* bias */
+    CHECK(HB_OP(be, matmul, .out = hb_t2(out, HB_F32, 1, 3, 3), .a = hb_t2(out, HB_F16, 1, 4, 4),
+                .w = hb_t2(out, HB_BF16, 3, 4, 4)) == HB_ERR_INPUT);
+    CHECK_STR(be->err, "matmul: a is f16: it must be f32 or w's dtype bf16");
 }
 
 /* C_i = alpha op(A_i) op(B_i) + beta C_i in double, checked against the op. */
@@ -566,7 +592,7 @@ static int check_batched(hb_backend *be, trng *r, int ta, int tb, int64_t m, int
     hb_gemm_batched g = {.trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .batch = batch,
                          .alpha = alpha, .beta = beta, .a = A, .lda = lda, .stride_a = sa,
                          .b = B, .ldb = ldb, .stride_b = sb, .c = C, .ldc = ldc, .stride_c = sc};
-    int bad = HB_OP(be, matmul_batched, &g) != HB_OK;
+    int bad = hb_op_matmul_batched(be, &g) != HB_OK;
     for (int64_t p = 0; p < batch && !bad; p++)
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < ldc; j++) {
@@ -617,7 +643,7 @@ static void test_matmul_batched(hb_backend *be) {
     bad += check_batched(be, &r, 0, 0, 4, 3, 5, 2, 0.0f, 2.0f) != 0;         // alpha = 0
     CHECK_MSG(bad == 0, "%d batched GEMM cases wrong", bad);
     hb_gemm_batched g = {.m = 4, .n = 4, .k = 4, .batch = 1, .lda = 3, .ldb = 4, .ldc = 4};
-    CHECK(HB_OP(be, matmul_batched, &g) == HB_ERR_INPUT);
+    CHECK(hb_op_matmul_batched(be, &g) == HB_ERR_INPUT);
 }
 
 /* ---- embedding and norms ---- */
@@ -635,7 +661,9 @@ static void test_embedding(hb_backend *be) {
             make_weights(wdts[d], src, V * C, wte, wte_deq);
             make_weights(wdts[d], psrc, P * C, wpe, wpe_deq);
             const int64_t pos0 = 4;
-            CHECK(HB_OP(be, embedding, out, tokens, wte, with_pe ? wpe : NULL, wdts[d], B, T, pos0, C) == HB_OK);
+            CHECK(HB_OP(be, embedding, .out = hb_t2(out, HB_F32, B * T, C, C), .wte = hb_t2(wte, wdts[d], V, C, C),
+                        .wpe = with_pe ? hb_t2(wpe, wdts[d], P, C, C) : (hb_tensor){0}, .tokens = tokens, .B = B,
+                        .T = T, .pos0 = pos0) == HB_OK);
             int bad = 0;
             for (int i = 0; i < B * T; i++)
                 for (int c = 0; c < C; c++) {
@@ -646,7 +674,13 @@ static void test_embedding(hb_backend *be) {
             CHECK_MSG(bad == 0, "embedding %s pe=%d: %d wrong", hb_dtype_name(wdts[d]), with_pe, bad);
         }
     tokens[2] = -1;
-    CHECK(HB_OP(be, embedding, out, tokens, wte, NULL, HB_F32, B, T, 0, C) == HB_ERR_INPUT);
+    CHECK(HB_OP(be, embedding, .out = hb_t2(out, HB_F32, B * T, C, C), .wte = hb_t2(wte, HB_F32, V, C, C),
+                .tokens = tokens, .B = B, .T = T) == HB_ERR_INPUT);
+    tokens[2] = 1; /* the shared checks: positions past the learned ones, out of the wrong shape */
+    CHECK(HB_OP(be, embedding, .out = hb_t2(out, HB_F32, B * T, C, C), .wte = hb_t2(wte, HB_F32, V, C, C),
+                .wpe = hb_t2(wpe, HB_F32, P, C, C), .tokens = tokens, .B = B, .T = T, .pos0 = P - T + 1) == HB_ERR_INPUT);
+    CHECK(HB_OP(be, embedding, .out = hb_t2(out, HB_F32, B * T, C - 1, C), .wte = hb_t2(wte, HB_F32, V, C, C),
+                .tokens = tokens, .B = B, .T = T) == HB_ERR_INPUT);
 }
 
 static void test_norms(hb_backend *be) {
@@ -661,7 +695,7 @@ static void test_norms(hb_backend *be) {
         trng_fill(&r, b, C, -0.5f, 0.5f);
         const float eps = 1e-5f;
 
-        CHECK(HB_OP(be, rmsnorm, o, x, w, N, C, eps) == HB_OK);
+        CHECK(HB_OP(be, rmsnorm, .out = hb_t2(o, HB_F32, N, C, C), .in = hb_t2(x, HB_F32, N, C, C), .w = hb_t1(w, HB_F32, C), .eps = eps) == HB_OK);
         int bad = 0;
         for (int64_t n = 0; n < N; n++) {
             double ss = 0.0;
@@ -674,7 +708,8 @@ static void test_norms(hb_backend *be) {
         }
         CHECK_MSG(bad == 0, "rmsnorm C=%lld: %d wrong", (long long)C, bad);
 
-        CHECK(HB_OP(be, layernorm, o, x, w, b, N, C, eps) == HB_OK);
+        CHECK(HB_OP(be, layernorm, .out = hb_t2(o, HB_F32, N, C, C), .in = hb_t2(x, HB_F32, N, C, C), .w = hb_t1(w, HB_F32, C),
+                    .b = hb_t1(b, HB_F32, C), .eps = eps) == HB_OK);
         bad = 0;
         for (int64_t n = 0; n < N; n++) {
             double mean = 0.0, var = 0.0;
@@ -692,7 +727,8 @@ static void test_norms(hb_backend *be) {
     }
     // a constant row: layernorm gives b (variance 0, eps keeps it finite)
     float x[4] = {2, 2, 2, 2}, w[4] = {1, 1, 1, 1}, b[4] = {0.1f, 0.2f, 0.3f, 0.4f}, o[4];
-    CHECK(HB_OP(be, layernorm, o, x, w, b, 1, 4, 1e-5f) == HB_OK);
+    CHECK(HB_OP(be, layernorm, .out = hb_t2(o, HB_F32, 1, 4, 4), .in = hb_t2(x, HB_F32, 1, 4, 4), .w = hb_t1(w, HB_F32, 4),
+                .b = hb_t1(b, HB_F32, 4), .eps = 1e-5f) == HB_OK);
     for (int c = 0; c < 4; c++) CHECK_NEAR(o[c], b[c], 1e-6);
 }
 
@@ -710,7 +746,8 @@ static void test_rope(hb_backend *be) {
                 float *x = fvec(B * T * ldx), *x0 = fvec(B * T * ldx);
                 trng_fill(&r, x0, B * T * ldx, -1.0f, 1.0f);
                 memcpy(x, x0, (size_t)(B * T * ldx) * sizeof(float));
-                CHECK(HB_OP(be, rope, x, ldx, B, T, pos0, H, D, thetas[ti]) == HB_OK);
+                CHECK(HB_OP(be, rope, .x = hb_t2(x, HB_F32, B * T, H * D, ldx), .B = B, .T = T, .pos0 = pos0, .H = H,
+                            .theta = thetas[ti]) == HB_OK);
                 int bad = 0;
                 for (int64_t row = 0; row < B * T; row++) {
                     const int64_t pos = pos0 + row % T;
@@ -732,7 +769,7 @@ static void test_rope(hb_backend *be) {
                 free(x), free(x0);
             }
     float x[6] = {0};
-    CHECK(HB_OP(be, rope, x, 3, 1, 1, 0, 1, 3, 10000.0f) == HB_ERR_INPUT); // odd D
+    CHECK(HB_OP(be, rope, .x = hb_t2(x, HB_F32, 1, 3, 3), .B = 1, .T = 1, .H = 1, .theta = 10000.0f) == HB_ERR_INPUT); // odd D
 }
 
 /* A cache element as f32, and x rounded to the cache dtype. */
@@ -787,7 +824,9 @@ static int check_attention(hb_backend *be, trng *r, hb_dtype kvt, int64_t B, int
     for (int64_t i = 0; i < B * T * ldo; i++) out[i] = -5.0f;
     int bad = 0;
 
-    bad += HB_OP(be, kv_store, kc, vc, kvt, qkv + Hq * D, qkv + (Hq + Hkv) * D, ld, B, T, pos0, Hkv, D, S) != HB_OK;
+    const hb_tensor kt = hb_t4(kc, kvt, B, S, Hkv, D), vt = hb_t4(vc, kvt, B, S, Hkv, D);
+    bad += HB_OP(be, kv_store, .k_cache = kt, .v_cache = vt, .k = hb_t2(qkv + Hq * D, HB_F32, B * T, cw, ld),
+                 .v = hb_t2(qkv + (Hq + Hkv) * D, HB_F32, B * T, cw, ld), .B = B, .T = T, .pos0 = pos0) != HB_OK;
     for (int64_t b = 0; b < B; b++)
         for (int64_t s = 0; s < S; s++)
             for (int64_t c = 0; c < cw; c++) {
@@ -807,7 +846,8 @@ static int check_attention(hb_backend *be, trng *r, hb_dtype kvt, int64_t B, int
      * the (query, head) rows (or one) may be off by that one rounding (2^-8 / 2^-11 of max |v|). */
     const double flip = kvt == HB_BF16 ? 2.0 * 0x1p-8 : kvt == HB_F16 ? 2.0 * 0x1p-11 : 0.0;
     int rows = 0, flipped = 0;
-    bad += HB_OP(be, attention, out, ldo, qkv, ld, kc, vc, kvt, B, T, pos0, Hq, Hkv, D, S) != HB_OK;
+    bad += HB_OP(be, attention, .out = hb_t2(out, HB_F32, B * T, Hq * D, ldo), .q = hb_t2(qkv, HB_F32, B * T, Hq * D, ld),
+                 .k_cache = kt, .v_cache = vt, .B = B, .T = T, .pos0 = pos0) != HB_OK;
     for (int64_t b = 0; b < B; b++)
         for (int64_t t = 0; t < T; t++)
             for (int64_t h = 0; h < Hq; h++) {
@@ -843,7 +883,8 @@ static int check_attention(hb_backend *be, trng *r, hb_dtype kvt, int64_t B, int
         kv_put(vc, kvt, last, (float)kv_get(vc, kvt, last) - 3.0f);
         if (pos0 + T < S) kv_put(kc, kvt, last + cw, NAN);
     }
-    bad += HB_OP(be, attention, out2, ldo, qkv, ld, kc, vc, kvt, B, T, pos0, Hq, Hkv, D, S) != HB_OK;
+    bad += HB_OP(be, attention, .out = hb_t2(out2, HB_F32, B * T, Hq * D, ldo), .q = hb_t2(qkv, HB_F32, B * T, Hq * D, ld),
+                 .k_cache = kt, .v_cache = vt, .B = B, .T = T, .pos0 = pos0) != HB_OK;
     int changed_last = 0;
     for (int64_t b = 0; b < B; b++)
         for (int64_t t = 0; t < T; t++)
@@ -871,11 +912,20 @@ static void test_attention(hb_backend *be) {
     }
     CHECK_MSG(bad == 0, "%d attention/kv_store cases wrong", bad);
     float x[64] = {0};
-    CHECK(HB_OP(be, attention, x, 12, x, 12, x, x, HB_F32, 1, 1, 0, 3, 2, 4, 4) == HB_ERR_INPUT); // 3 % 2
-    CHECK(HB_OP(be, attention, x, 8, x, 8, x, x, HB_F32, 1, 2, 3, 2, 2, 4, 4) == HB_ERR_INPUT); // past S
-    CHECK(HB_OP(be, kv_store, x, x, HB_F32, x, x, 8, 1, 2, 3, 2, 4, 4) == HB_ERR_INPUT);
-    CHECK(HB_OP(be, attention, x, 8, x, 8, x, x, HB_FP8_E4M3, 1, 1, 0, 2, 2, 4, 4) == HB_ERR_UNSUPPORTED);
-    CHECK(HB_OP(be, kv_store, x, x, HB_FP8_E4M3, x, x, 8, 1, 1, 0, 2, 4, 4) == HB_ERR_UNSUPPORTED);
+    const hb_tensor c = hb_t4(x, HB_F32, 1, 4, 2, 4), c8 = hb_t4(x, HB_FP8_E4M3, 1, 4, 2, 4);
+    CHECK(HB_OP(be, attention, .out = hb_t2(x, HB_F32, 1, 12, 12), .q = hb_t2(x, HB_F32, 1, 12, 12), .k_cache = c,
+                .v_cache = c, .B = 1, .T = 1) == HB_ERR_INPUT); // 3 query heads, 2 kv heads
+    CHECK(HB_OP(be, attention, .out = hb_t2(x, HB_F32, 2, 8, 8), .q = hb_t2(x, HB_F32, 2, 8, 8), .k_cache = c,
+                .v_cache = c, .B = 1, .T = 2, .pos0 = 3) == HB_ERR_INPUT); // past S
+    CHECK(HB_OP(be, kv_store, .k_cache = c, .v_cache = c, .k = hb_t2(x, HB_F32, 2, 8, 8), .v = hb_t2(x, HB_F32, 2, 8, 8),
+                .B = 1, .T = 2, .pos0 = 3) == HB_ERR_INPUT); // past S
+    CHECK(HB_OP(be, kv_store, .k_cache = c, .v_cache = hb_t4(x, HB_BF16, 1, 4, 2, 4), .k = hb_t2(x, HB_F32, 1, 8, 8),
+                .v = hb_t2(x, HB_F32, 1, 8, 8), .B = 1, .T = 1) == HB_ERR_INPUT); // caches differ
+    // an fp8 cache needs its per-tensor scale (fp8 caches: test_fp8)
+    CHECK(HB_OP(be, attention, .out = hb_t2(x, HB_F32, 1, 8, 8), .q = hb_t2(x, HB_F32, 1, 8, 8), .k_cache = c8,
+                .v_cache = c8, .B = 1, .T = 1) == HB_ERR_INPUT);
+    CHECK(HB_OP(be, kv_store, .k_cache = c8, .v_cache = c8, .k = hb_t2(x, HB_F32, 1, 8, 8), .v = hb_t2(x, HB_F32, 1, 8, 8),
+                .B = 1, .T = 1) == HB_ERR_INPUT);
 }
 
 /* ---- element-wise, softmax, argmax, sampling ---- */
@@ -892,7 +942,7 @@ static void test_elementwise(hb_backend *be) {
         if (n > 1) x[1] = 100.0f;
         int bad = 0;
 
-        CHECK(HB_OP(be, swiglu, o, x, N, F) == HB_OK);
+        CHECK(HB_OP(be, swiglu, .out = hb_t2(o, HB_F32, N, F, F), .in = hb_t2(x, HB_F32, N, 2 * F, 2 * F)) == HB_OK);
         for (int64_t rr = 0; rr < N; rr++)
             for (int64_t f = 0; f < F; f++) {
                 double a = x[rr * 2 * F + f], g = x[rr * 2 * F + F + f];
@@ -901,7 +951,7 @@ static void test_elementwise(hb_backend *be) {
             }
         CHECK_MSG(bad == 0, "swiglu n=%lld: %d wrong", (long long)n, bad);
 
-        CHECK(HB_OP(be, gelu, o, x, n) == HB_OK);
+        CHECK(HB_OP(be, gelu, .out = hb_t1(o, HB_F32, n), .in = hb_t1(x, HB_F32, n)) == HB_OK);
         bad = 0;
         for (int64_t j = 0; j < n; j++) {
             double v = x[j];
@@ -910,14 +960,14 @@ static void test_elementwise(hb_backend *be) {
         }
         CHECK_MSG(bad == 0, "gelu n=%lld: %d wrong", (long long)n, bad);
 
-        CHECK(HB_OP(be, add, o, x, y, 0.75f, n) == HB_OK);
+        CHECK(HB_OP(be, add, .out = hb_t1(o, HB_F32, n), .a = hb_t1(x, HB_F32, n), .b = hb_t1(y, HB_F32, n), .s = 0.75f) == HB_OK);
         bad = 0;
         for (int64_t j = 0; j < n; j++) {
             double ref = (double)x[j] + 0.75 * y[j];
             bad += fabs(o[j] - ref) > 2e-7 * (fabs(x[j]) + fabs(y[j]));
         }
         memcpy(o, x, (size_t)n * sizeof(float));
-        CHECK(HB_OP(be, add, x, x, y, 1.0f, n) == HB_OK); // in place (residual), s = 1 is exact
+        CHECK(HB_OP(be, add, .out = hb_t1(x, HB_F32, n), .a = hb_t1(x, HB_F32, n), .b = hb_t1(y, HB_F32, n), .s = 1.0f) == HB_OK); // in place (residual), s = 1 is exact
         for (int64_t j = 0; j < n; j++) bad += x[j] != o[j] + y[j];
         CHECK_MSG(bad == 0, "add n=%lld: %d wrong", (long long)n, bad);
         free(x), free(y), free(o);
@@ -932,7 +982,7 @@ static void test_softmax(hb_backend *be) {
         float *x = fvec(rows * cols), *o = fvec(rows * cols);
         trng_fill(&r, x, rows * cols, -30.0f, 30.0f);
         for (int64_t j = 0; j < cols; j++) x[j] += 1000.0f; // row 0: exp would overflow unshifted
-        CHECK(HB_OP(be, softmax, o, x, rows, cols) == HB_OK);
+        CHECK(HB_OP(be, softmax, .out = hb_t2(o, HB_F32, rows, cols, cols), .in = hb_t2(x, HB_F32, rows, cols, cols)) == HB_OK);
         int bad = 0;
         for (int64_t rr = 0; rr < rows; rr++) {
             double mx = -INFINITY, sum = 0.0, tot = 0.0;
@@ -959,7 +1009,7 @@ static void test_argmax(hb_backend *be) {
         -1, -2, -3, -0.5f, 1e30f, 1e30f,           // last (3)
     };
     int32_t out[4] = {-1, -1, -1, -1};
-    CHECK(HB_OP(be, argmax, out, X, 6, 4, 4) == HB_OK);
+    CHECK(HB_OP(be, argmax, .out = out, .in = hb_t2(X, HB_F32, 4, 4, 6)) == HB_OK);
     CHECK(out[0] == 1);
     CHECK(out[1] == 0);
     CHECK(out[2] == 1);
@@ -970,7 +1020,7 @@ static void test_argmax(hb_backend *be) {
     float *x = fvec(rows * cols);
     int32_t idx[7];
     trng_fill(&r, x, rows * cols, -5.0f, 5.0f);
-    CHECK(HB_OP(be, argmax, idx, x, cols, rows, cols) == HB_OK);
+    CHECK(HB_OP(be, argmax, .out = idx, .in = hb_t2(x, HB_F32, rows, cols, cols)) == HB_OK);
     for (int64_t rr = 0; rr < rows; rr++) {
         int64_t best = 0;
         for (int64_t j = 1; j < cols; j++)
@@ -1000,17 +1050,17 @@ static void test_sample(hb_backend *be) {
     trng_fill(&r, x, rows * ld, -4.0f, 4.0f);
 
     // temperature <= 0 is argmax
-    CHECK(HB_OP(be, argmax, am, x, ld, rows, cols) == HB_OK);
-    CHECK(HB_OP(be, sample, s0, x, ld, rows, cols, 0.0f, 1, 0) == HB_OK);
-    CHECK(HB_OP(be, sample, s1, x, ld, rows, cols, -1.0f, 1, 9) == HB_OK);
+    CHECK(HB_OP(be, argmax, .out = am, .in = hb_t2(x, HB_F32, rows, cols, ld)) == HB_OK);
+    CHECK(HB_OP(be, sample, .out = s0, .logits = hb_t2(x, HB_F32, rows, cols, ld), .seed = 1) == HB_OK);
+    CHECK(HB_OP(be, sample, .out = s1, .logits = hb_t2(x, HB_F32, rows, cols, ld), .temperature = -1.0f, .seed = 1, .step = 9) == HB_OK);
     CHECK(memcmp(am, s0, sizeof am) == 0 && memcmp(am, s1, sizeof am) == 0);
 
     // deterministic per (seed, step), and the rule as documented
     int differ = 0, bad = 0;
     for (uint64_t step = 0; step < 50; step++) {
-        CHECK(HB_OP(be, sample, s0, x, ld, rows, cols, 1.0f, 99, step) == HB_OK);
-        CHECK(HB_OP(be, sample, s1, x, ld, rows, cols, 1.0f, 99, step) == HB_OK);
-        CHECK(HB_OP(be, sample, s2, x, ld, rows, cols, 1.0f, 98, step) == HB_OK);
+        CHECK(HB_OP(be, sample, .out = s0, .logits = hb_t2(x, HB_F32, rows, cols, ld), .temperature = 1.0f, .seed = 99, .step = step) == HB_OK);
+        CHECK(HB_OP(be, sample, .out = s1, .logits = hb_t2(x, HB_F32, rows, cols, ld), .temperature = 1.0f, .seed = 99, .step = step) == HB_OK);
+        CHECK(HB_OP(be, sample, .out = s2, .logits = hb_t2(x, HB_F32, rows, cols, ld), .temperature = 1.0f, .seed = 98, .step = step) == HB_OK);
         bad += memcmp(s0, s1, sizeof s0) != 0;
         differ += memcmp(s0, s2, sizeof s0) != 0;
         for (int64_t rr = 0; rr < rows; rr++) {
@@ -1029,7 +1079,8 @@ static void test_sample(hb_backend *be) {
         int cnt[4] = {0};
         int32_t pick;
         for (uint64_t step = 0; step < steps; step++) {
-            HB_OP(be, sample, &pick, logits, 4, 1, 4, temps[ti], 2024, step);
+            CHECK(HB_OP(be, sample, .out = &pick, .logits = hb_t2(logits, HB_F32, 1, 4, 4), .temperature = temps[ti],
+                        .seed = 2024, .step = step) == HB_OK);
             if (pick >= 0 && pick < 4) cnt[pick]++;
         }
         double z = 0.0, p[4];
@@ -1040,7 +1091,7 @@ static void test_sample(hb_backend *be) {
     }
     // a very low temperature is argmax
     int32_t pick = -1;
-    CHECK(HB_OP(be, sample, &pick, logits, 4, 1, 4, 1e-3f, 5, 5) == HB_OK);
+    CHECK(HB_OP(be, sample, .out = &pick, .logits = hb_t2(logits, HB_F32, 1, 4, 4), .temperature = 1e-3f, .seed = 5, .step = 5) == HB_OK);
     CHECK(pick == 2);
     free(x);
 }

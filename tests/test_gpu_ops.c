@@ -4,7 +4,7 @@
  * For the first available GPU backend: the device description (PCI bus id in the harness's
  * form, warp size, gemm_impl), memory and events, error paths (bad shapes, out of memory),
  * opening by PCI bus id; then every op against the CPU through `hetbench verify` (poisoned
- * outputs, per-dtype bounds, the tiny model), once with the vendor GEMM and once with the
+ * outputs, per-dtype bounds, fp8 with scales, the tiny model), once with the vendor GEMM and once with the
  * built-in GEMM forced (HETBENCH_GPU_GEMM=builtin), so both engines are checked. */
 #include <math.h>
 #include <stdint.h>
@@ -65,7 +65,7 @@ static void test_memory(hb_backend *be) {
     CHECK(be->ops->event_create(be, &e0) == HB_OK && be->ops->event_create(be, &e1) == HB_OK);
     double s = -1;
     CHECK(be->ops->event_record(be, e0) == HB_OK);
-    CHECK(HB_OP(be, fill_random, d1, HB_F32, n, 1, 1.0f, 0.0f) == HB_OK);
+    CHECK(HB_OP(be, fill_random, .dst = hb_t1(d1, HB_F32, n), .seed = 1, .scale = 1.0f) == HB_OK);
     CHECK(be->ops->event_record(be, e1) == HB_OK);
     CHECK(be->ops->event_elapsed(be, e0, e1, &s) == HB_OK);
     CHECK_MSG(s > 0 && s < 1.0, "%g s", s);
@@ -88,14 +88,22 @@ static void test_memory(hb_backend *be) {
 static void test_errors(hb_backend *be) {
     float *d = NULL;
     CHECK(be->ops->alloc(be, 4096, (void **)&d) == HB_OK);
-    CHECK(HB_OP(be, matmul, d, 4, d, 2, HB_F32, d, HB_F32, NULL, 2, 4, 3, 0.0f) == HB_ERR_INPUT); /* lda < K */
-    CHECK(HB_OP(be, matmul, d, 4, d, 3, HB_F16, d, HB_BF16, NULL, 2, 4, 3, 0.0f) == HB_ERR_INPUT); /* adt */
-    CHECK(HB_OP(be, rope, d, 8, 1, 1, 0, 1, 7, 10000.0f) == HB_ERR_INPUT);                /* odd D */
-    CHECK(HB_OP(be, attention, d, 8, d, 8, d, d, HB_BF16, 1, 2, 5, 2, 2, 4, 6) == HB_ERR_INPUT); /* past S */
-    CHECK(HB_OP(be, attention, d, 8, d, 8, d, d, HB_FP8_E4M3, 1, 1, 0, 2, 2, 4, 6) == HB_ERR_UNSUPPORTED);
-    CHECK(HB_OP(be, argmax, (int32_t *)d, d, 3, 1, 4) == HB_ERR_INPUT);                  /* ld < cols */
-    CHECK(HB_OP(be, fill_tokens, (int32_t *)d, 4, 1, 0) == HB_ERR_INPUT);                /* vocab 0 */
-    CHECK(HB_OP(be, fill_random, d, HB_DTYPE_COUNT, 4, 1, 1.0f, 0.0f) == HB_ERR_UNSUPPORTED);
+    /* the shared checks (ops.c) answer before the device is asked */
+    CHECK(HB_OP(be, matmul, .out = hb_t2(d, HB_F32, 2, 4, 4), .a = hb_t2(d, HB_F32, 2, 3, 2),
+                .w = hb_t2(d, HB_F32, 4, 3, 3)) == HB_ERR_INPUT); /* lda < K */
+    CHECK(HB_OP(be, matmul, .out = hb_t2(d, HB_F32, 2, 4, 4), .a = hb_t2(d, HB_F16, 2, 3, 3),
+                .w = hb_t2(d, HB_BF16, 4, 3, 3)) == HB_ERR_INPUT); /* a's dtype */
+    CHECK(HB_OP(be, rope, .x = hb_t2(d, HB_F32, 1, 7, 8), .B = 1, .T = 1, .H = 1, .theta = 10000.0f) == HB_ERR_INPUT); /* odd D */
+    const hb_tensor c16 = hb_t4(d, HB_BF16, 1, 6, 2, 4), c8 = hb_t4(d, HB_FP8_E4M3, 1, 6, 2, 4);
+    CHECK(HB_OP(be, attention, .out = hb_t2(d, HB_F32, 2, 8, 8), .q = hb_t2(d, HB_F32, 2, 8, 8), .k_cache = c16,
+                .v_cache = c16, .B = 1, .T = 2, .pos0 = 5) == HB_ERR_INPUT); /* past S */
+    CHECK(HB_OP(be, attention, .out = hb_t2(d, HB_F32, 1, 8, 8), .q = hb_t2(d, HB_F32, 1, 8, 8), .k_cache = c8,
+                .v_cache = c8, .B = 1, .T = 1) == HB_ERR_INPUT); /* fp8 cache without its scale */
+    CHECK(HB_OP(be, argmax, .out = (int32_t *)d, .in = hb_t2(d, HB_F32, 1, 4, 3)) == HB_ERR_INPUT); /* ld < cols */
+    CHECK(HB_OP(be, fill_tokens, .dst = (int32_t *)d, .n = 4, .seed = 1, .vocab = 0) == HB_ERR_INPUT); /* vocab 0 */
+    CHECK(HB_OP(be, fill_random, .dst = hb_t1(d, HB_DTYPE_COUNT, 4), .seed = 1) == HB_ERR_INPUT); /* dtype */
+    CHECK(HB_OP(be, fill_random, .dst = hb_tq(hb_t1(d, HB_FP8_E4M3, 4), HB_QUANT_TENSOR, 0, 0, NULL), .seed = 1) ==
+          HB_ERR_INPUT); /* scales missing */
     CHECK(be->ops->sync(be) == HB_OK); /* none of that broke the stream */
     be->ops->free(be, d);
 }
@@ -144,7 +152,7 @@ int main(void) {
         CHECK_STR(be->info.gemm_impl, "builtin");
         hb_backend_close(be);
     }
-    char *argv2[] = {"--backend", (char *)name, "--dtype", "f32,bf16,f16"};
+    char *argv2[] = {"--backend", (char *)name, "--dtype", "f32,bf16,f16,fp8"};
     CHECK_MSG(hb_cmd_verify(4, argv2) == 0, "verify with the built-in GEMM failed (see the table)");
     unsetenv("HETBENCH_GPU_GEMM");
     HB_TEST_END();

@@ -398,7 +398,7 @@ static void test_args(void) {
 
     int n = 0;
     const char *const *keys = hb_plan_keys(&n);
-    CHECK(n == 19);
+    CHECK(n == 21);
     int found = 0;
     for (int i = 0; i < n; i++) found += !strcmp(keys[i], "min_seconds") || !strcmp(keys[i], "workload");
     CHECK(found == 2);
@@ -526,7 +526,7 @@ static void test_bad_files(void) {
     /* keys */
     BAD("cases:\n  - workload: gemm\n    batchsize: 2\n",
         "plan.yaml:3: field 'batchsize': unknown key (accepted: workload, model, dtype, batch, prompt, gen, seq, "
-        "layers, m, n, k, stream_n, stream_op, seed, temperature, warmup, min_iters, min_seconds, max_iters)");
+        "layers, m, n, k, stream_n, stream_op, seed, temperature, warmup, min_iters, min_seconds, max_iters, kv_dtype, quant_block)");
     BAD("defaults:\n  min-seconds: 1\ncases:\n  - workload: gemm\n", "plan.yaml:2: field 'min-seconds': unknown key");
     BAD("cases:\n  - workload: gemm\n    m: 1\n    m: 2\n", "plan.yaml:4: field 'm': given twice (first at line 3)");
     BAD("cases:\n  - model: tiny\n    batch: 2\n", "plan.yaml:2: field 'workload': required (accepted: gemm, stream, prefill, decode)");
@@ -541,7 +541,7 @@ static void test_bad_files(void) {
         "    k: 64\n"
         "    seed: 7\n"
         "    dtype: fp64\n",
-        "plan.yaml:7: field 'dtype': unknown value 'fp64' (accepted: f32, bf16, f16, fp8)");
+        "plan.yaml:7: field 'dtype': unknown value 'fp64' (accepted: f32, bf16, f16, fp8, fp8-block, e5m2)");
     BAD("cases:\n  - workload: [gemm, train]\n",
         "plan.yaml:2: field 'workload': unknown value 'train' (accepted: gemm, stream, prefill, decode)");
     BAD("cases:\n  - workload: stream\n    stream_op: add\n",
@@ -681,7 +681,7 @@ static void test_bad_args(void) {
     const hb_kv a1[] = {{"workload", "prefill"}, {"batch", "0"}};
     BAD_ARGS(a1, "--batch: '0' is not a positive integer (accepted: integers 1 to 4611686018427387904)");
     const hb_kv a2[] = {{"workload", "gemm"}, {"dtype", "f32,fp64"}};
-    BAD_ARGS(a2, "--dtype: unknown value 'fp64' (accepted: f32, bf16, f16, fp8)");
+    BAD_ARGS(a2, "--dtype: unknown value 'fp64' (accepted: f32, bf16, f16, fp8, fp8-block, e5m2)");
     const hb_kv a3[] = {{"workload", "prefill"}, {"batch", "1,,8"}};
     BAD_ARGS(a3, "--batch: empty item in the list '1,,8'");
     const hb_kv a4[] = {{"workload", "prefill"}, {"batch", "1,8,"}};

@@ -269,7 +269,8 @@ static void summary_row(hb_summary_row *s, int i) {
     s->rank = i % 2;
     snprintf(s->workload, sizeof s->workload, dec ? "decode" : "stream");
     snprintf(s->model, sizeof s->model, dec ? "tiny-test" : "");
-    snprintf(s->dtype, sizeof s->dtype, dec ? "bf16" : "f32");
+    snprintf(s->dtype, sizeof s->dtype, dec ? "fp8-block" : "f32");
+    snprintf(s->kv_dtype, sizeof s->kv_dtype, dec ? "fp8" : "");
     snprintf(s->backend, sizeof s->backend, "cpu");
     snprintf(s->device, sizeof s->device, "device-%d-%d", s->case_id, s->rank);
     snprintf(s->host, sizeof s->host, "node0%d", s->rank + 1);
@@ -277,7 +278,7 @@ static void summary_row(hb_summary_row *s, int i) {
     snprintf(s->status, sizeof s->status, i == 2 ? "failed" : "ok");
     snprintf(s->rate_unit, sizeof s->rate_unit, dec ? "tokens/s" : "B/s");
     int64_t *ints[] = {&s->batch, &s->prompt, &s->gen, &s->seq, &s->layers, &s->m,
-                       &s->n, &s->k, &s->stream_n, &s->n_iters};
+                       &s->n, &s->k, &s->stream_n, &s->quant_block, &s->mem_bytes, &s->n_iters};
     for (int j = 0; j < HB_ARRAY_LEN(ints); j++) *ints[j] = 1000 * i + j + 1;
     s->stream_n += (int64_t)1 << 40;
     double *dbl[] = {&s->window_s, &s->iter_s_median, &s->iter_s_mean, &s->iter_s_p5,
@@ -386,6 +387,9 @@ static void compare_summary(const hb_summary_row *a, const hb_summary_row *b) {
     CHECK_STR(a->workload, b->workload);
     CHECK_STR(a->model, b->model);
     CHECK_STR(a->dtype, b->dtype);
+    CHECK_STR(a->kv_dtype, b->kv_dtype);
+    CHECK_I(a->quant_block, b->quant_block);
+    CHECK_I(a->mem_bytes, b->mem_bytes);
     CHECK_I(a->batch, b->batch);
     CHECK_I(a->prompt, b->prompt);
     CHECK_I(a->gen, b->gen);

@@ -1,21 +1,31 @@
 /* test_transformer.c - whole-model checks of the prefill and decode workloads on the CPU
  * backend against a naive double-precision transformer written here from the spec:
- *  - prefill logits == reference (f32 and bf16 weights; a llama-like and a gpt2-like model);
- *  - decode with the KV cache == the reference recomputing the whole sequence, at every step;
- *  - bf16 weights stay within bf16 tolerance of the f32 model. */
+ *  - prefill logits == reference (f32, bf16, f16, fp8 and fp8-block weights, every KV cache
+ *    dtype; a llama-like and a gpt2-like model);
+ *  - decode with the KV cache == the reference recomputing the whole sequence, at every step
+ *    (fp8 with per-tensor activation scales: the reference quantises the same rows together -
+ *    the prompt, then one token per step - since a per-tensor scale depends on the rows);
+ *  - bf16 and fp8 weights stay within their tolerance of the f32 model.
+ * The fp8 reference quantises exactly as ops.h specifies (scale amax/448 of each group of the
+ * generated f32 values, codes RNE(x / scale)), embeddings and lm head in bf16, activations
+ * quantised per matmul input (per tensor, or in 1 x block tiles), and accumulates in double. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backends/backend.h"
 #include "hbtest.h"
-#include "workloads/transformer.h" // defines: hb_tf_kv_dtype
+#include "workloads/transformer.h" // defines: hb_case_kv_dtype
 #include "workloads/workload.h"
 
 /* ---- the reference: weights regenerated from the documented init scheme ---- */
 typedef struct ref_model {
     hb_model m;
-    hb_dtype dt;
+    hb_dtype dt;          /* weight matrices */
+    hb_dtype edt;         /* embeddings, lm head */
+    hb_qkind wq;          /* fp8: tensor or block */
+    int64_t qb;           /* block edge */
+    hb_dtype kvt;         /* KV cache */
     uint64_t seed;
     int64_t C, D, Hq, Hkv, F, V, L;
     double *wte, *wpe, *lm, *lnf_w, *lnf_b;
@@ -24,32 +34,80 @@ typedef struct ref_model {
     } *layer;
 } ref_model;
 
-/* Same values as the backend's fill_random: offset + scale * pm1, cast to the storage dtype. */
-static double *gen(const ref_model *r, uint64_t id, hb_dtype dt, int64_t n, float scale, float offset) {
+/* e4m3 quantisation of the f32 values v (rows, cols) in groups of bm x bk, per ops.h:
+ * scale = amax / 448 (1 for an all-zero group), code = RNE(v / scale); x = code * scale. */
+static void ref_quantise(double *x, const float *v, int64_t rows, int64_t cols, int64_t bm, int64_t bk) {
+    for (int64_t r0 = 0; r0 < rows; r0 += bm)
+        for (int64_t c0 = 0; c0 < cols; c0 += bk) {
+            int64_t r1 = r0 + bm < rows ? r0 + bm : rows, c1 = c0 + bk < cols ? c0 + bk : cols;
+            float amax = 0;
+            for (int64_t i = r0; i < r1; i++)
+                for (int64_t j = c0; j < c1; j++) amax = fabsf(v[i * cols + j]) > amax ? fabsf(v[i * cols + j]) : amax;
+            float sc = amax > 0 ? amax / 448.0f : 1.0f;
+            for (int64_t i = r0; i < r1; i++)
+                for (int64_t j = c0; j < c1; j++)
+                    x[i * cols + j] = (double)hb_e4m3_to_f32(hb_f32_to_e4m3(v[i * cols + j] / sc)) * (double)sc;
+        }
+}
+
+/* Same values as the backend's fill_random: offset + scale * pm1, cast to the storage dtype;
+ * a quantised matrix (rows x cols, cols > 0) holds their fp8 quantisation. */
+static double *gen2(const ref_model *r, uint64_t id, hb_dtype dt, int64_t rows, int64_t cols, float scale,
+                    float offset) {
+    int64_t n = rows * (cols > 0 ? cols : 1);
     double *x = malloc((size_t)n * sizeof *x);
+    float *f = malloc((size_t)n * sizeof *f);
     uint64_t seed = hb_rng_u64(r->seed, id);
     for (int64_t i = 0; i < n; i++) {
         float v = offset + scale * hb_rng_pm1(seed, (uint64_t)i);
+        f[i] = v;
         if (dt == HB_BF16) v = hb_bf16_to_f32(hb_f32_to_bf16(v));
         if (dt == HB_F16) v = hb_f16_to_f32(hb_f32_to_f16(v));
         x[i] = v;
     }
+    if (dt == HB_FP8_E4M3) {
+        int64_t c = cols > 0 ? cols : n, rr = n / c;
+        if (r->wq == HB_QUANT_BLOCK) ref_quantise(x, f, rr, c, r->qb, r->qb);
+        else ref_quantise(x, f, rr, c, rr, c);
+    }
+    free(f);
     return x;
 }
+static double *gen(const ref_model *r, uint64_t id, hb_dtype dt, int64_t n, float scale, float offset) {
+    return gen2(r, id, dt, n, 0, scale, offset);
+}
 
-static void ref_build(ref_model *r, const hb_model *m, hb_dtype dt, uint64_t seed) {
+/* In place: the activations x (rows, cols) of one matmul input, quantised as the fp8 matmul
+ * quantises its f32 A (per tensor, or in 1 x qb tiles); nothing for other dtypes. */
+static void ref_quant_act(const ref_model *r, double *x, int64_t rows, int64_t cols) {
+    if (r->dt != HB_FP8_E4M3) return;
+    float *f = malloc((size_t)(rows * cols) * sizeof *f);
+    for (int64_t i = 0; i < rows * cols; i++) f[i] = (float)x[i];
+    if (r->wq == HB_QUANT_BLOCK) ref_quantise(x, f, rows, cols, 1, r->qb);
+    else ref_quantise(x, f, rows, cols, rows, cols);
+    free(f);
+}
+
+static void ref_build(ref_model *r, const hb_case *c) {
+    const hb_model *m = &c->model;
+    const hb_dtype dt = c->dtype;
     memset(r, 0, sizeof *r);
     r->m = *m;
     r->dt = dt;
-    r->seed = seed;
+    r->edt = dt == HB_FP8_E4M3 ? HB_BF16 : dt;
+    r->wq = dt == HB_FP8_E4M3 ? (c->quant == HB_QUANT_BLOCK ? HB_QUANT_BLOCK : HB_QUANT_TENSOR) : HB_QUANT_NONE;
+    r->qb = c->quant_block > 0 ? c->quant_block : 128;
+    r->kvt = hb_case_kv_dtype(c);
+    r->seed = c->seed;
     r->C = m->dim, r->Hq = m->n_heads, r->Hkv = m->n_kv_heads, r->D = m->dim / m->n_heads;
     r->F = m->ffn_dim, r->V = m->vocab, r->L = m->n_layers;
     int ln = m->norm == HB_NORM_LAYERNORM, sw = m->act == HB_ACT_SWIGLU;
     int64_t C = r->C, dqkv = (r->Hq + 2 * r->Hkv) * r->D, dff = sw ? 2 * r->F : r->F;
     /* tensor ids as in workloads/transformer.c fill_weights() */
-    r->wte = gen(r, 100, dt, r->V * C, 1.0f, 0.0f);
-    r->wpe = m->pos == HB_POS_LEARNED ? gen(r, 101, dt, m->max_seq * C, 1.0f, 0.0f) : NULL;
-    r->lm = m->tied ? r->wte : gen(r, 102, dt, r->V * C, 1.0f / sqrtf((float)C), 0.0f);
+    const hb_dtype edt = r->edt;
+    r->wte = gen(r, 100, edt, r->V * C, 1.0f, 0.0f);
+    r->wpe = m->pos == HB_POS_LEARNED ? gen(r, 101, edt, m->max_seq * C, 1.0f, 0.0f) : NULL;
+    r->lm = m->tied ? r->wte : gen(r, 102, edt, r->V * C, 1.0f / sqrtf((float)C), 0.0f);
     r->lnf_w = gen(r, 103, HB_F32, C, 0.1f, 1.0f);
     r->lnf_b = ln ? gen(r, 104, HB_F32, C, 0.02f, 0.0f) : NULL;
     r->layer = calloc((size_t)r->L, sizeof *r->layer);
@@ -58,15 +116,15 @@ static void ref_build(ref_model *r, const hb_model *m, hb_dtype dt, uint64_t see
         struct ref_layer *y = &r->layer[l];
         y->ln1_w = gen(r, id + 0, HB_F32, C, 0.1f, 1.0f);
         y->ln1_b = ln ? gen(r, id + 1, HB_F32, C, 0.02f, 0.0f) : NULL;
-        y->qkv_w = gen(r, id + 2, dt, dqkv * C, 1.0f / sqrtf((float)C), 0.0f);
+        y->qkv_w = gen2(r, id + 2, dt, dqkv, C, 1.0f / sqrtf((float)C), 0.0f);
         y->qkv_b = m->bias ? gen(r, id + 3, HB_F32, dqkv, 0.02f, 0.0f) : NULL;
-        y->proj_w = gen(r, id + 4, dt, C * r->Hq * r->D, 1.0f / sqrtf((float)(r->Hq * r->D)), 0.0f);
+        y->proj_w = gen2(r, id + 4, dt, C, r->Hq * r->D, 1.0f / sqrtf((float)(r->Hq * r->D)), 0.0f);
         y->proj_b = m->bias ? gen(r, id + 5, HB_F32, C, 0.02f, 0.0f) : NULL;
         y->ln2_w = gen(r, id + 6, HB_F32, C, 0.1f, 1.0f);
         y->ln2_b = ln ? gen(r, id + 7, HB_F32, C, 0.02f, 0.0f) : NULL;
-        y->fc_w = gen(r, id + 8, dt, dff * C, 1.0f / sqrtf((float)C), 0.0f);
+        y->fc_w = gen2(r, id + 8, dt, dff, C, 1.0f / sqrtf((float)C), 0.0f);
         y->fc_b = m->bias ? gen(r, id + 9, HB_F32, dff, 0.02f, 0.0f) : NULL;
-        y->fc2_w = gen(r, id + 10, dt, C * r->F, 1.0f / sqrtf((float)r->F), 0.0f);
+        y->fc2_w = gen2(r, id + 10, dt, C, r->F, 1.0f / sqrtf((float)r->F), 0.0f);
         y->fc2_b = m->bias ? gen(r, id + 11, HB_F32, C, 0.02f, 0.0f) : NULL;
     }
 }
@@ -118,74 +176,117 @@ static void ref_rope(double *v, int64_t D, int64_t pos, double theta) {
     }
 }
 
-/* x rounded to the KV cache's dtype of a model in dt (transformer.h: hb_tf_kv_dtype): the
- * attention's operands q, k, v and p are in that type (backend.h) */
-static double kv_round(hb_dtype dt, double x) {
-    hb_dtype kvt = hb_tf_kv_dtype(dt);
-    if (kvt == HB_BF16) return hb_bf16_to_f32(hb_f32_to_bf16((float)x));
-    if (kvt == HB_F16) return hb_f16_to_f32(hb_f32_to_f16((float)x));
+/* The attention's operands (ops.h): k and v as the cache stores them (an fp8 cache: e4m3 of
+ * x / 1, its static scale), q and p rounded to the cache's compute type (bf16 for fp8). */
+static double kv_store_round(const ref_model *r, double x) {
+    if (r->kvt == HB_BF16) return hb_bf16_to_f32(hb_f32_to_bf16((float)x));
+    if (r->kvt == HB_F16) return hb_f16_to_f32(hb_f32_to_f16((float)x));
+    if (r->kvt == HB_FP8_E4M3) return hb_e4m3_to_f32(hb_f32_to_e4m3((float)x));
+    return x;
+}
+static double kv_op_round(const ref_model *r, double x) {
+    if (r->kvt == HB_BF16 || r->kvt == HB_FP8_E4M3) return hb_bf16_to_f32(hb_f32_to_bf16((float)x));
+    if (r->kvt == HB_F16) return hb_f16_to_f32(hb_f32_to_f16((float)x));
     return x;
 }
 
-/* Logits (V) of the last token of one sequence of T tokens. */
-static void ref_forward(const ref_model *r, const int32_t *tok, int64_t T, double *logits) {
-    int64_t C = r->C, D = r->D, Hq = r->Hq, Hkv = r->Hkv, F = r->F;
-    int64_t dq = Hq * D, dkv = Hkv * D, dqkv = dq + 2 * dkv;
-    int sw = r->m.act == HB_ACT_SWIGLU;
-    double *x = calloc((size_t)(T * C), sizeof *x), *h = malloc((size_t)C * sizeof *h);
-    double *qkv = malloc((size_t)(T * dqkv) * sizeof *qkv), *att = malloc((size_t)(T * dq) * sizeof *att);
-    double *ff = malloc((size_t)(2 * F) * sizeof *ff), *tmp = malloc((size_t)C * sizeof *tmp);
-    double *sc = malloc((size_t)T * sizeof *sc);
-    for (int64_t t = 0; t < T; t++)
+/* The reference's KV cache of one sequence: (L, S, Hkv*D) as stored (kv_store_round). */
+typedef struct ref_cache {
+    double *k, *v;
+    int64_t S;
+} ref_cache;
+
+static void ref_cache_init(const ref_model *r, ref_cache *kc, int64_t S) {
+    kc->S = S;
+    kc->k = calloc((size_t)(r->L * S * r->Hkv * r->D), sizeof *kc->k);
+    kc->v = calloc((size_t)(r->L * S * r->Hkv * r->D), sizeof *kc->v);
+}
+static void ref_cache_free(ref_cache *kc) { free(kc->k), free(kc->v); }
+
+/* Positions pos0..pos0+n-1 of one sequence (tok: its tokens from position 0) as one forward
+ * (the rows of each matmul input quantised together); logits (V) of the last position. */
+static void ref_chunk(const ref_model *r, ref_cache *kc, const int32_t *tok, int64_t pos0, int64_t n,
+                      double *logits) {
+    const int64_t C = r->C, D = r->D, Hq = r->Hq, Hkv = r->Hkv, F = r->F;
+    const int64_t dq = Hq * D, dkv = Hkv * D, dqkv = dq + 2 * dkv, S = kc->S;
+    const int sw = r->m.act == HB_ACT_SWIGLU;
+    double *x = calloc((size_t)(n * C), sizeof *x), *h = malloc((size_t)(n * C) * sizeof *h);
+    double *qkv = malloc((size_t)(n * dqkv) * sizeof *qkv), *att = malloc((size_t)(n * dq) * sizeof *att);
+    double *ff = malloc((size_t)(n * 2 * F) * sizeof *ff), *ffa = malloc((size_t)(n * F) * sizeof *ffa);
+    double *tmp = malloc((size_t)C * sizeof *tmp), *sc = malloc((size_t)S * sizeof *sc);
+    for (int64_t t = 0; t < n; t++)
         for (int64_t i = 0; i < C; i++)
-            x[t * C + i] = r->wte[tok[t] * C + i] + (r->wpe ? r->wpe[t * C + i] : 0);
+            x[t * C + i] = r->wte[tok[pos0 + t] * C + i] + (r->wpe ? r->wpe[(pos0 + t) * C + i] : 0);
     for (int64_t l = 0; l < r->L; l++) {
         const struct ref_layer *y = &r->layer[l];
-        for (int64_t t = 0; t < T; t++) {
-            ref_norm(r, h, x + t * C, y->ln1_w, y->ln1_b);
-            ref_linear(qkv + t * dqkv, y->qkv_w, y->qkv_b, h, dqkv, C);
+        double *kl = kc->k + l * S * dkv, *vl = kc->v + l * S * dkv;
+        for (int64_t t = 0; t < n; t++) ref_norm(r, h + t * C, x + t * C, y->ln1_w, y->ln1_b);
+        ref_quant_act(r, h, n, C);
+        for (int64_t t = 0; t < n; t++) {
+            double *row = qkv + t * dqkv;
+            ref_linear(row, y->qkv_w, y->qkv_b, h + t * C, dqkv, C);
             if (r->m.pos == HB_POS_ROPE) {
-                for (int64_t hh = 0; hh < Hq; hh++) ref_rope(qkv + t * dqkv + hh * D, D, t, r->m.rope_theta);
-                for (int64_t hh = 0; hh < Hkv; hh++) ref_rope(qkv + t * dqkv + dq + hh * D, D, t, r->m.rope_theta);
+                for (int64_t hh = 0; hh < Hq; hh++) ref_rope(row + hh * D, D, pos0 + t, r->m.rope_theta);
+                for (int64_t hh = 0; hh < Hkv; hh++) ref_rope(row + dq + hh * D, D, pos0 + t, r->m.rope_theta);
+            }
+            for (int64_t i = 0; i < dkv; i++) {
+                kl[(pos0 + t) * dkv + i] = kv_store_round(r, row[dq + i]);
+                vl[(pos0 + t) * dkv + i] = kv_store_round(r, row[dq + dkv + i]);
             }
         }
-        for (int64_t t = 0; t < T; t++)
+        for (int64_t t = 0; t < n; t++)
             for (int64_t hh = 0; hh < Hq; hh++) {
-                int64_t g = hh / (Hq / Hkv);
+                const int64_t g = hh / (Hq / Hkv), L = pos0 + t + 1;
                 const double *q = qkv + t * dqkv + hh * D;
                 double mx = -INFINITY, den = 0;
-                for (int64_t s = 0; s <= t; s++) {
-                    const double *k = qkv + s * dqkv + dq + g * D;
+                for (int64_t s2 = 0; s2 < L; s2++) {
+                    const double *k = kl + s2 * dkv + g * D;
                     double d = 0;
-                    for (int64_t i = 0; i < D; i++) d += kv_round(r->dt, q[i]) * kv_round(r->dt, k[i]);
-                    sc[s] = d / sqrt((double)D);
-                    if (sc[s] > mx) mx = sc[s];
+                    for (int64_t i = 0; i < D; i++) d += kv_op_round(r, q[i]) * k[i];
+                    sc[s2] = d / sqrt((double)D);
+                    if (sc[s2] > mx) mx = sc[s2];
                 }
-                for (int64_t s = 0; s <= t; s++) den += (sc[s] = exp(sc[s] - mx));
+                for (int64_t s2 = 0; s2 < L; s2++) den += (sc[s2] = exp(sc[s2] - mx));
                 double *o = att + t * dq + hh * D;
                 for (int64_t i = 0; i < D; i++) o[i] = 0;
-                for (int64_t s = 0; s <= t; s++) {
-                    const double *v = qkv + s * dqkv + dq + dkv + g * D;
-                    for (int64_t i = 0; i < D; i++) o[i] += kv_round(r->dt, sc[s]) / den * kv_round(r->dt, v[i]);
+                for (int64_t s2 = 0; s2 < L; s2++) {
+                    const double *v = vl + s2 * dkv + g * D;
+                    for (int64_t i = 0; i < D; i++) o[i] += kv_op_round(r, sc[s2]) / den * v[i];
                 }
             }
-        for (int64_t t = 0; t < T; t++) {
+        ref_quant_act(r, att, n, dq);
+        for (int64_t t = 0; t < n; t++) {
             ref_linear(tmp, y->proj_w, y->proj_b, att + t * dq, C, dq);
             for (int64_t i = 0; i < C; i++) x[t * C + i] += tmp[i];
-            ref_norm(r, h, x + t * C, y->ln2_w, y->ln2_b);
-            ref_linear(ff, y->fc_w, y->fc_b, h, sw ? 2 * F : F, C);
+            ref_norm(r, h + t * C, x + t * C, y->ln2_w, y->ln2_b);
+        }
+        ref_quant_act(r, h, n, C);
+        for (int64_t t = 0; t < n; t++) {
+            double *f = ff + t * 2 * F;
+            ref_linear(f, y->fc_w, y->fc_b, h + t * C, sw ? 2 * F : F, C);
             for (int64_t i = 0; i < F; i++) {
-                double a = ff[i];
-                if (sw) ff[i] = a / (1 + exp(-a)) * ff[F + i];
-                else ff[i] = 0.5 * a * (1 + tanh(sqrt(2 / M_PI) * (a + 0.044715 * a * a * a)));
+                double a = f[i];
+                ffa[t * F + i] = sw ? a / (1 + exp(-a)) * f[F + i]
+                                    : 0.5 * a * (1 + tanh(sqrt(2 / M_PI) * (a + 0.044715 * a * a * a)));
             }
-            ref_linear(tmp, y->fc2_w, y->fc2_b, ff, C, F);
+        }
+        ref_quant_act(r, ffa, n, F);
+        for (int64_t t = 0; t < n; t++) {
+            ref_linear(tmp, y->fc2_w, y->fc2_b, ffa + t * F, C, F);
             for (int64_t i = 0; i < C; i++) x[t * C + i] += tmp[i];
         }
     }
-    ref_norm(r, h, x + (T - 1) * C, r->lnf_w, r->lnf_b);
+    ref_norm(r, h, x + (n - 1) * C, r->lnf_w, r->lnf_b);
     ref_linear(logits, r->lm, NULL, h, r->V, C);
-    free(x), free(h), free(qkv), free(att), free(ff), free(tmp), free(sc);
+    free(x), free(h), free(qkv), free(att), free(ff), free(ffa), free(tmp), free(sc);
+}
+
+/* Logits (V) of the last token of one sequence of T tokens, recomputed from scratch. */
+static void ref_forward(const ref_model *r, const int32_t *tok, int64_t T, double *logits) {
+    ref_cache kc;
+    ref_cache_init(r, &kc, T);
+    ref_chunk(r, &kc, tok, 0, T, logits);
+    ref_cache_free(&kc);
 }
 
 /* max |a - b| / max |b| over one row */
@@ -199,12 +300,29 @@ static double rel_err(const float *a, const double *b, int64_t n) {
     return md / mb;
 }
 
-static hb_case make_case(const hb_model *m, hb_workload_kind w, hb_dtype dt, int64_t B, int64_t P, int64_t G) {
+/* A model recipe: weight dtype, fp8 scales, block edge, KV cache dtype. */
+typedef struct recipe {
+    hb_dtype dt;
+    hb_qkind quant;
+    int64_t block;
+    hb_kvt kv;
+} recipe;
+
+static const char *recipe_name(const recipe *q, char *buf, size_t n) {
+    snprintf(buf, n, "%s%s kv=%s", hb_dtype_name(q->dt), q->quant == HB_QUANT_BLOCK ? "-block" : "",
+             hb_kvt_name(q->kv));
+    return buf;
+}
+
+static hb_case make_case(const hb_model *m, hb_workload_kind w, const recipe *q, int64_t B, int64_t P, int64_t G) {
     hb_case c = {0};
     c.workload = w;
     c.model = *m;
     c.model.n_layers_full = m->n_layers;
-    c.dtype = dt;
+    c.dtype = q->dt;
+    c.quant = q->quant;
+    c.quant_block = q->block;
+    c.kv_dtype = q->kv;
     c.batch = B, c.prompt = P, c.gen = G;
     c.seed = 77;
     c.warmup_iters = 0, c.min_iters = 1, c.min_seconds = 0, c.max_iters = 10;
@@ -218,11 +336,17 @@ static int32_t *prompt_tokens(const hb_case *c) {
     return t;
 }
 
-static void check_prefill(hb_backend *be, const hb_model *m, hb_dtype dt, double tol) {
-    hb_case c = make_case(m, HB_WL_PREFILL, dt, 2, 11, 0);
+/* A per-tensor activation scale spans all rows of a matmul: the batch too, which the
+ * per-sequence reference does not model; such recipes are checked with B = 1. */
+static int rows_coupled(const recipe *q) { return q->dt == HB_FP8_E4M3 && q->quant != HB_QUANT_BLOCK; }
+
+static void check_prefill(hb_backend *be, const hb_model *m, recipe q, double tol) {
+    char rn[64];
+    recipe_name(&q, rn, sizeof rn);
+    hb_case c = make_case(m, HB_WL_PREFILL, &q, rows_coupled(&q) ? 1 : 2, 11, 0);
     hb_workload *w = NULL;
     hb_err err = {{0}};
-    CHECK_MSG(hb_workload_setup(be, &c, &w, &err) == HB_OK, "%s", err.msg);
+    CHECK_MSG(hb_workload_setup(be, &c, &w, &err) == HB_OK, "%s %s: %s", m->name, rn, err.msg);
     if (!w) return;
     CHECK(hb_workload_step(w) == HB_OK);
     float *out = NULL;
@@ -230,13 +354,13 @@ static void check_prefill(hb_backend *be, const hb_model *m, hb_dtype dt, double
     CHECK(hb_workload_output(w, &out, &n) == HB_OK);
     CHECK(n == c.batch * m->vocab);
     ref_model r;
-    ref_build(&r, m, dt, c.seed);
+    ref_build(&r, &c);
     int32_t *tok = prompt_tokens(&c);
     double *ref = malloc((size_t)m->vocab * sizeof *ref);
     for (int64_t b = 0; b < c.batch; b++) {
         ref_forward(&r, tok + b * c.prompt, c.prompt, ref);
         double e = rel_err(out + b * m->vocab, ref, m->vocab);
-        CHECK_MSG(e < tol, "prefill %s %s seq %lld: rel err %.3g >= %.3g", m->name, hb_dtype_name(dt), (long long)b, e, tol);
+        CHECK_MSG(e < tol, "prefill %s %s seq %lld: rel err %.3g >= %.3g", m->name, rn, (long long)b, e, tol);
     }
     /* the fingerprint is the first step's logits */
     double fp[HB_FP_LEN], s = 0;
@@ -248,22 +372,28 @@ static void check_prefill(hb_backend *be, const hb_model *m, hb_dtype dt, double
     hb_workload_free(w);
 }
 
-/* Decode: each step's logits equal the reference recomputing prompt + generated tokens. */
-static void check_decode(hb_backend *be, const hb_model *m, hb_dtype dt, double tol) {
-    const int64_t B = 2, P = 5, G = 6;
-    hb_case c = make_case(m, HB_WL_DECODE, dt, B, P, G);
+/* Decode: each step's logits equal the reference recomputing prompt + generated tokens
+ * (from scratch, or - where a per-tensor activation scale couples the rows of a forward -
+ * with its own cache, prompt first and then one token per step, as the workload runs). */
+static void check_decode(hb_backend *be, const hb_model *m, recipe q, double tol) {
+    char rn[64];
+    recipe_name(&q, rn, sizeof rn);
+    const int64_t B = rows_coupled(&q) ? 1 : 2, P = 5, G = 6;
+    hb_case c = make_case(m, HB_WL_DECODE, &q, B, P, G);
     hb_workload *w = NULL;
     hb_err err = {{0}};
-    CHECK_MSG(hb_workload_setup(be, &c, &w, &err) == HB_OK, "%s", err.msg);
+    CHECK_MSG(hb_workload_setup(be, &c, &w, &err) == HB_OK, "%s %s: %s", m->name, rn, err.msg);
     if (!w) return;
     ref_model r;
-    ref_build(&r, m, dt, c.seed);
+    ref_build(&r, &c);
     int32_t *seq = malloc((size_t)(B * (P + G + 1)) * sizeof *seq);
     int32_t *tok = prompt_tokens(&c);
     double *ref = malloc((size_t)m->vocab * sizeof *ref);
+    ref_cache *kc = calloc((size_t)B, sizeof *kc);
     for (int64_t b = 0; b < B; b++) {
         memcpy(seq + b * (P + G + 1), tok + b * P, (size_t)P * sizeof *seq);
-        ref_forward(&r, seq + b * (P + G + 1), P, ref); /* the first token: argmax of the prompt */
+        ref_cache_init(&r, &kc[b], P + G + 1);
+        ref_chunk(&r, &kc[b], seq + b * (P + G + 1), 0, P, ref); /* the first token: argmax of the prompt */
         int64_t best = 0;
         for (int64_t v = 1; v < m->vocab; v++) if (ref[v] > ref[best]) best = v;
         seq[b * (P + G + 1) + P] = (int32_t)best;
@@ -275,9 +405,10 @@ static void check_decode(hb_backend *be, const hb_model *m, hb_dtype dt, double 
         CHECK(hb_workload_output(w, &out, &n) == HB_OK);
         for (int64_t b = 0; b < B; b++) {
             int32_t *sq = seq + b * (P + G + 1);
-            ref_forward(&r, sq, P + s + 1, ref);
+            if (rows_coupled(&q)) ref_chunk(&r, &kc[b], sq, P + s, 1, ref);
+            else ref_forward(&r, sq, P + s + 1, ref);
             double e = rel_err(out + b * m->vocab, ref, m->vocab);
-            CHECK_MSG(e < tol, "decode %s %s step %lld seq %lld: rel err %.3g", m->name, hb_dtype_name(dt),
+            CHECK_MSG(e < tol, "decode %s %s step %lld seq %lld: rel err %.3g", m->name, rn,
                       (long long)s, (long long)b, e);
             int64_t best = 0; /* next input: argmax of the library's logits (temperature 0) */
             for (int64_t v = 1; v < m->vocab; v++) if (out[b * m->vocab + v] > out[b * m->vocab + best]) best = v;
@@ -285,17 +416,22 @@ static void check_decode(hb_backend *be, const hb_model *m, hb_dtype dt, double 
         }
         free(out);
     }
-    free(seq), free(tok), free(ref);
+    for (int64_t b = 0; b < B; b++) ref_cache_free(&kc[b]);
+    free(kc), free(seq), free(tok), free(ref);
     ref_free(&r);
     hb_workload_free(w);
 }
 
-/* bf16 weights vs f32 weights: the same function within bf16 tolerance. */
-static void check_bf16_vs_f32(hb_backend *be, const hb_model *m) {
+/* A recipe vs f32 weights: the same function within the recipe's tolerance, and not the same
+ * numbers (the recipe was applied). */
+static void check_vs_f32(hb_backend *be, const hb_model *m, recipe q, double lo, double hi) {
+    char rn[64];
+    recipe_name(&q, rn, sizeof rn);
     float *o[2] = {NULL, NULL};
     int64_t n = 0;
+    const recipe f32 = {HB_F32, HB_QUANT_NONE, 0, HB_KV_AUTO};
     for (int i = 0; i < 2; i++) {
-        hb_case c = make_case(m, HB_WL_PREFILL, i ? HB_BF16 : HB_F32, 1, 9, 0);
+        hb_case c = make_case(m, HB_WL_PREFILL, i ? &q : &f32, 1, 9, 0);
         hb_workload *w = NULL;
         CHECK(hb_workload_setup(be, &c, &w, NULL) == HB_OK);
         if (!w) return;
@@ -306,8 +442,39 @@ static void check_bf16_vs_f32(hb_backend *be, const hb_model *m) {
     double *ref = malloc((size_t)n * sizeof *ref);
     for (int64_t i = 0; i < n; i++) ref[i] = o[0][i];
     double e = rel_err(o[1], ref, n);
-    CHECK_MSG(e < 3e-2 && e > 1e-5, "bf16 vs f32 logits: rel err %.3g (expected bf16-sized, 1e-5..3e-2)", e);
+    CHECK_MSG(e < hi && e > lo, "%s %s vs f32 logits: rel err %.3g (expected %g..%g)", m->name, rn, e, lo, hi);
     free(ref), free(o[0]), free(o[1]);
+}
+
+/* Memory: an fp8 model's weights take about half the bytes of bf16 (matrices 1 byte, scales
+ * 4 bytes per tensor or block; embeddings stay bf16), an fp8 KV cache half of bf16. */
+static void check_bytes(const hb_model *m) {
+    const recipe bf = {HB_BF16, HB_QUANT_NONE, 0, HB_KV_AUTO}, f8 = {HB_FP8_E4M3, HB_QUANT_TENSOR, 0, HB_KV_FP8},
+                 f8b = {HB_FP8_E4M3, HB_QUANT_BLOCK, 16, HB_KV_AUTO};
+    hb_case cb = make_case(m, HB_WL_DECODE, &bf, 2, 64, 8), c8 = make_case(m, HB_WL_DECODE, &f8, 2, 64, 8);
+    hb_case c8b = make_case(m, HB_WL_DECODE, &f8b, 2, 64, 8);
+    hb_tf_layout yb, y8, y8b;
+    CHECK(hb_tf_layout_init(&cb, 1, &yb) == HB_OK);
+    CHECK(hb_tf_layout_init(&c8, 1, &y8) == HB_OK);
+    CHECK(hb_tf_layout_init(&c8b, 1, &y8b) == HB_OK);
+    /* block-matrix bytes: bf16 2 per weight, fp8 1 per weight + scales */
+    int64_t mat = 0, n8 = 0, s8 = 0, n8b = 0, s8b = 0;
+    for (int i = 0; i < yb.n_tensors; i++)
+        if (yb.t[i].layer >= 0 && yb.t[i].ndim == 2 && yb.t[i].arena == HB_ARENA_WEIGHTS) mat += yb.t[i].ne[0] * yb.t[i].ne[1];
+    for (int i = 0; i < y8.n_tensors; i++)
+        if (y8.t[i].q != HB_QUANT_NONE && y8.t[i].arena == HB_ARENA_WEIGHTS) n8++, s8 += y8.t[i].scale_off >= 0;
+    for (int i = 0; i < y8b.n_tensors; i++)
+        if (y8b.t[i].q == HB_QUANT_BLOCK) {
+            n8b++;
+            s8b += ((y8b.t[i].ne[0] + 15) / 16) * ((y8b.t[i].ne[1] + 15) / 16);
+        }
+    CHECK(n8 == 4 * m->n_layers && s8 == n8 && n8b == n8);
+    CHECK_MSG(yb.weight_bytes - y8.weight_bytes >= mat - 4 * 256 * m->n_layers,
+              "fp8 weights %lld bytes vs bf16 %lld (matrices %lld)", (long long)y8.weight_bytes,
+              (long long)yb.weight_bytes, (long long)mat);
+    CHECK(y8b.weight_bytes > y8.weight_bytes && y8b.weight_bytes <= y8.weight_bytes + 4 * s8b + 256 * n8b);
+    CHECK(y8.kv_bytes * 2 <= yb.kv_bytes + 2 * 2 * 256 * m->n_layers && y8.kv_bytes * 2 >= yb.kv_bytes);
+    hb_tf_layout_free(&yb), hb_tf_layout_free(&y8), hb_tf_layout_free(&y8b);
 }
 
 int main(void) {
@@ -326,16 +493,39 @@ int main(void) {
     gpt.dim = 48, gpt.n_layers = 2, gpt.n_heads = 3, gpt.n_kv_heads = 3, gpt.ffn_dim = 96;
     gpt.vocab = 301, gpt.max_seq = 64;
 
-    check_prefill(be, &tiny, HB_F32, 1e-4);
-    check_prefill(be, &tiny, HB_BF16, 1e-4);
-    check_prefill(be, &tiny, HB_F16, 1e-4);
-    check_prefill(be, &gpt, HB_F32, 1e-4);
-    check_prefill(be, &gpt, HB_BF16, 1e-4);
-    check_decode(be, &tiny, HB_F32, 1e-4);
-    check_decode(be, &tiny, HB_BF16, 1e-4);
-    check_decode(be, &gpt, HB_F32, 1e-4);
-    check_bf16_vs_f32(be, &tiny);
-    check_bf16_vs_f32(be, &gpt);
+    const recipe f32 = {HB_F32, HB_QUANT_NONE, 0, HB_KV_AUTO}, bf16 = {HB_BF16, HB_QUANT_NONE, 0, HB_KV_AUTO};
+    const recipe f16 = {HB_F16, HB_QUANT_NONE, 0, HB_KV_AUTO};
+    const recipe fp8 = {HB_FP8_E4M3, HB_QUANT_TENSOR, 0, HB_KV_AUTO};
+    const recipe fp8b = {HB_FP8_E4M3, HB_QUANT_BLOCK, 16, HB_KV_AUTO};    /* tiny: 64 = 4 x 16 */
+    const recipe fp8b_g = {HB_FP8_E4M3, HB_QUANT_BLOCK, 16, HB_KV_AUTO};  /* gpt2-mini: 48 = 3 x 16 */
+    const recipe f32_kv8 = {HB_F32, HB_QUANT_NONE, 0, HB_KV_FP8}, bf16_kvf32 = {HB_BF16, HB_QUANT_NONE, 0, HB_KV_F32};
+    const recipe fp8_kv8 = {HB_FP8_E4M3, HB_QUANT_TENSOR, 0, HB_KV_FP8};
+    /* fp8 tolerances: the reference computes in double from the same quantised values; a code
+     * can still round the other way when an activation lies within f32 noise of a rounding
+     * boundary (~1e-5 per element), which moves a logit by ~1e-3 */
+    check_prefill(be, &tiny, f32, 1e-4);
+    check_prefill(be, &tiny, bf16, 1e-4);
+    check_prefill(be, &tiny, f16, 1e-4);
+    check_prefill(be, &tiny, fp8, 5e-3);
+    check_prefill(be, &tiny, fp8b, 5e-3);
+    check_prefill(be, &tiny, f32_kv8, 1e-4);
+    check_prefill(be, &tiny, bf16_kvf32, 1e-4);
+    check_prefill(be, &gpt, f32, 1e-4);
+    check_prefill(be, &gpt, bf16, 1e-4);
+    check_prefill(be, &gpt, fp8, 5e-3);
+    check_prefill(be, &gpt, fp8b_g, 5e-3);
+    check_decode(be, &tiny, f32, 1e-4);
+    check_decode(be, &tiny, bf16, 1e-4);
+    check_decode(be, &tiny, fp8, 5e-3);
+    check_decode(be, &tiny, fp8b, 5e-3);
+    check_decode(be, &tiny, fp8_kv8, 5e-3);
+    check_decode(be, &gpt, f32, 1e-4);
+    check_decode(be, &gpt, fp8b_g, 5e-3);
+    check_vs_f32(be, &tiny, bf16, 1e-5, 3e-2);
+    check_vs_f32(be, &gpt, bf16, 1e-5, 3e-2);
+    check_vs_f32(be, &tiny, fp8, 1e-3, 0.25);
+    check_vs_f32(be, &tiny, fp8b, 1e-3, 0.25);
+    check_bytes(&tiny);
     hb_backend_close(be);
     HB_TEST_END();
 }

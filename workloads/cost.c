@@ -25,8 +25,8 @@ static double forward_flops(const hb_tf_layout *y, double B, double T, double po
 /* The common part, then what one prefill (B x P tokens) or decode (B tokens) step adds. */
 static hb_status tf_cost(const hb_case *c, int decode, hb_cost *k) {
     hb_tf_layout y;
-    hb_tf_layout_init(c, decode, &y);
-    double ws = (double)hb_dtype_size(c->dtype);
+    if (hb_tf_layout_init(c, decode, &y) != HB_OK) return HB_ERR_NOMEM;
+    double ws = (double)hb_dtype_size(y.edt); /* embedding rows */
     double kv_token = 2.0 * y.L * y.Hkv * y.D * (double)hb_dtype_size(y.kvt); /* K and V of one position, all layers */
     double emb_row = y.C * ws * (c->model.pos == HB_POS_LEARNED ? 2 : 1);
     double B = (double)c->batch;
@@ -43,6 +43,7 @@ static hb_status tf_cost(const hb_case *c, int decode, hb_cost *k) {
         k->bytes = y.matrix_bytes + B * (emb_row + kv_token * (pos + 1) + kv_token);
         k->tokens_out = B;
     }
+    hb_tf_layout_free(&y);
     return HB_OK;
 }
 

@@ -28,7 +28,8 @@ static hb_status stream_step(hb_workload *w) {
     if (c->stream_op == HB_STREAM_COPY)
         HB_TRY(w->be->ops->copy(w->be, st->c, st->a, (size_t)c->stream_n * 4));
     else
-        HB_TRY(HB_OP(w->be, add, st->a, st->b, st->c, 3.0f, c->stream_n));
+        HB_TRY(HB_OP(w->be, add, .out = hb_t1(st->a, HB_F32, c->stream_n), .a = hb_t1(st->b, HB_F32, c->stream_n),
+                     .b = hb_t1(st->c, HB_F32, c->stream_n), .s = 3.0f));
     if (!w->have_fp) {
         float *out = c->stream_op == HB_STREAM_COPY ? st->c : st->a;
         int64_t n = c->stream_n < 4096 ? c->stream_n : 4096;
@@ -62,9 +63,9 @@ static hb_status stream_setup(hb_workload *w, hb_err *err) {
     w->out = c->stream_op == HB_STREAM_COPY ? st->c : st->a;
     w->out_n = c->stream_n;
     /* the fill also first-touches the pages in the threads that will use them */
-    HB_TRY(HB_OP(be, fill_random, st->a, HB_F32, c->stream_n, hb_rng_u64(c->seed, 1), 1.0f, 0.0f));
-    HB_TRY(HB_OP(be, fill_random, st->b, HB_F32, c->stream_n, hb_rng_u64(c->seed, 2), 1.0f, 0.0f));
-    HB_TRY(HB_OP(be, fill_random, st->c, HB_F32, c->stream_n, hb_rng_u64(c->seed, 3), 1.0f, 0.0f));
+    HB_TRY(HB_OP(be, fill_random, .dst = hb_t1(st->a, HB_F32, c->stream_n), .seed = hb_rng_u64(c->seed, 1), .scale = 1.0f));
+    HB_TRY(HB_OP(be, fill_random, .dst = hb_t1(st->b, HB_F32, c->stream_n), .seed = hb_rng_u64(c->seed, 2), .scale = 1.0f));
+    HB_TRY(HB_OP(be, fill_random, .dst = hb_t1(st->c, HB_F32, c->stream_n), .seed = hb_rng_u64(c->seed, 3), .scale = 1.0f));
     return HB_OK;
 }
 

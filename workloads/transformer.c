@@ -15,102 +15,212 @@
 
 #include "workload_impl.h"
 
-/* ---- layout ---- */
+/* ---- layout: the tensor table ---- */
 static int64_t align256(int64_t x) { return (x + 255) & ~(int64_t)255; }
 
-hb_dtype hb_tf_kv_dtype(hb_dtype wdt) {
-    return wdt == HB_F32 ? HB_F32 : wdt == HB_F16 ? HB_F16 : HB_BF16;
+hb_dtype hb_case_kv_dtype(const hb_case *c) {
+    switch (c->kv_dtype) {
+    case HB_KV_F32: return HB_F32;
+    case HB_KV_BF16: return HB_BF16;
+    case HB_KV_F16: return HB_F16;
+    case HB_KV_FP8: return HB_FP8_E4M3;
+    default: return c->dtype == HB_F32 ? HB_F32 : c->dtype == HB_F16 ? HB_F16 : HB_BF16;
+    }
 }
 
-void hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *lay) {
+static int64_t numel(const hb_tf_tensor *t) {
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= t->ne[i];
+    return n;
+}
+
+/* Number of f32 scales of a quantised 2-D tensor (rows, cols). */
+static int64_t n_scales(const hb_tf_tensor *t) {
+    if (t->q == HB_QUANT_NONE) return 0;
+    if (t->q == HB_QUANT_TENSOR) return 1;
+    int64_t rows = numel(t) / t->ne[t->ndim - 1], cols = t->ne[t->ndim - 1];
+    return ((rows + t->bm - 1) / t->bm) * ((cols + t->bk - 1) / t->bk);
+}
+
+/* Appends a tensor to arena a; returns its id, or -1 when out of host memory (the table is
+ * then marked broken: n_tensors < 0, reported by hb_tf_layout_init). */
+static int add(hb_tf_layout *y, hb_arena a, const char *name, int layer, hb_dtype dt, hb_qkind q,
+               int ndim, int64_t n0, int64_t n1, int64_t n2, int64_t n3) {
+    if (y->n_tensors < 0) return -1;
+    if (y->n_tensors == y->cap) {
+        int cap = y->cap ? 2 * y->cap : 64;
+        hb_tf_tensor *t = realloc(y->t, (size_t)cap * sizeof *t);
+        if (!t) {
+            y->n_tensors = -1;
+            return -1;
+        }
+        y->t = t;
+        y->cap = cap;
+    }
+    hb_tf_tensor *t = &y->t[y->n_tensors];
+    memset(t, 0, sizeof *t);
+    t->name = name;
+    t->layer = layer;
+    t->arena = a;
+    t->dt = dt;
+    t->ndim = ndim;
+    t->ne[0] = n0, t->ne[1] = n1, t->ne[2] = n2, t->ne[3] = n3;
+    t->q = hb_dtype_is_fp8(dt) ? q : HB_QUANT_NONE;
+    t->bm = t->bk = y->qblock;
+    t->off = y->arena_bytes[a];
+    y->arena_bytes[a] = align256(y->arena_bytes[a] + numel(t) * hb_dtype_size(dt));
+    t->scale_off = -1;
+    if (t->q != HB_QUANT_NONE) {
+        t->scale_off = y->arena_bytes[a];
+        y->arena_bytes[a] = align256(y->arena_bytes[a] + n_scales(t) * 4);
+    }
+    return y->n_tensors++;
+}
+
+/* A weight (rows, cols) or, with cols 0, a vector: its init (seed id, scale, offset) and
+ * whether a forward step reads all of it. */
+static int weight(hb_tf_layout *y, const char *name, int layer, hb_dtype dt, int64_t rows,
+                  int64_t cols, uint64_t id, float scale, float offset, int per_step) {
+    int i = add(y, HB_ARENA_WEIGHTS, name, layer, dt, y->wq, cols > 0 ? 2 : 1, rows, cols, 0, 0);
+    if (i < 0) return -1;
+    hb_tf_tensor *t = &y->t[i];
+    t->init_id = id;
+    t->init_scale = scale;
+    t->init_offset = offset;
+    t->per_step = per_step;
+    if (per_step) y->matrix_bytes += numel(t) * hb_dtype_size(dt) + n_scales(t) * 4;
+    return i;
+}
+
+void hb_tf_layout_free(hb_tf_layout *y) {
+    free(y->t);
+    free(y->blocks);
+    y->t = NULL;
+    y->blocks = NULL;
+    y->n_tensors = y->cap = 0;
+}
+
+hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y) {
     const hb_model *m = &c->model;
-    memset(lay, 0, sizeof *lay);
-    int64_t ws = hb_dtype_size(c->dtype);
-    lay->C = m->dim;
-    lay->Hq = m->n_heads;
-    lay->Hkv = m->n_kv_heads;
-    lay->D = hb_model_head_dim(m);
-    lay->F = m->ffn_dim;
-    lay->V = m->vocab;
-    lay->L = m->n_layers;
-    lay->d_qkv = (lay->Hq + 2 * lay->Hkv) * lay->D;
-    lay->d_ff = m->act == HB_ACT_SWIGLU ? 2 * lay->F : lay->F;
-    lay->B = c->batch;
-    lay->T_max = c->prompt;
-    lay->S = decode ? c->prompt + c->gen : c->prompt;
+    memset(y, 0, sizeof *y);
+    y->C = m->dim;
+    y->Hq = m->n_heads;
+    y->Hkv = m->n_kv_heads;
+    y->D = hb_model_head_dim(m);
+    y->F = m->ffn_dim;
+    y->V = m->vocab;
+    y->L = m->n_layers;
+    y->d_qkv = (y->Hq + 2 * y->Hkv) * y->D;
+    y->d_ff = m->act == HB_ACT_SWIGLU ? 2 * y->F : y->F;
+    y->B = c->batch;
+    y->T_max = c->prompt;
+    y->S = decode ? c->prompt + c->gen : c->prompt;
+    y->wdt = c->dtype;
+    y->wq = hb_dtype_is_fp8(c->dtype) ? (c->quant == HB_QUANT_BLOCK ? HB_QUANT_BLOCK : HB_QUANT_TENSOR)
+                                      : HB_QUANT_NONE;
+    y->qblock = c->quant_block > 0 ? c->quant_block : 128;
+    y->edt = hb_dtype_is_fp8(c->dtype) ? HB_BF16 : c->dtype;
+    y->kvt = hb_case_kv_dtype(c);
+    y->blocks = calloc((size_t)(y->L > 0 ? y->L : 1), sizeof *y->blocks);
+    if (!y->blocks) return HB_ERR_NOMEM;
 
-    const int64_t C = lay->C, ln = m->norm == HB_NORM_LAYERNORM;
-    int64_t off = 0, matrix = 0;
-#define PLACE(field, nbytes)            \
-    do {                                \
-        field = off;                    \
-        off = align256(off + (nbytes)); \
-    } while (0)
-    PLACE(lay->wte, lay->V * C * ws);
-    lay->wpe = -1;
-    if (m->pos == HB_POS_LEARNED) PLACE(lay->wpe, m->max_seq * C * ws);
-    lay->lm_w = -1;
-    if (!m->tied) PLACE(lay->lm_w, lay->V * C * ws);
-    matrix += lay->V * C * ws;
-    PLACE(lay->lnf_w, C * 4);
-    lay->lnf_b = -1;
-    if (ln) PLACE(lay->lnf_b, C * 4);
-    matrix += (1 + ln) * C * 4;
-
-    int64_t start = off;
-    hb_layer_offsets *o = &lay->layer0;
-    memset(o, 0xff, sizeof *o); /* -1 everywhere: absent */
-    int64_t lm = 0;
-    PLACE(o->ln1_w, C * 4);
-    if (ln) PLACE(o->ln1_b, C * 4);
-    PLACE(o->qkv_w, lay->d_qkv * C * ws);
-    if (m->bias) PLACE(o->qkv_b, lay->d_qkv * 4);
-    PLACE(o->proj_w, C * lay->Hq * lay->D * ws);
-    if (m->bias) PLACE(o->proj_b, C * 4);
-    PLACE(o->ln2_w, C * 4);
-    if (ln) PLACE(o->ln2_b, C * 4);
-    PLACE(o->fc_w, lay->d_ff * C * ws);
-    if (m->bias) PLACE(o->fc_b, lay->d_ff * 4);
-    PLACE(o->fc2_w, C * lay->F * ws);
-    if (m->bias) PLACE(o->fc2_b, C * 4);
-#undef PLACE
-    lm = 2 * (1 + ln) * C * 4 + (lay->d_qkv * C + C * lay->Hq * lay->D + lay->d_ff * C + C * lay->F) * ws;
-    if (m->bias) lm += (lay->d_qkv + C + lay->d_ff + C) * 4;
-    lay->layer_stride = off - start;
-    lay->weight_bytes = start + lay->L * lay->layer_stride;
-    lay->matrix_bytes = matrix + lay->L * lm;
-
+    const int64_t C = y->C, ln = m->norm == HB_NORM_LAYERNORM;
+    const hb_dtype wdt = y->wdt, edt = y->edt;
+    const float r_c = 1.0f / sqrtf((float)C);
+    /* Every tensor gets its own seed (case seed, tensor id), so the values do not depend on
+     * the layout. Matrices ~ U(-1, 1) / sqrt(fan_in); norm weights 1 + U(-0.1, 0.1); biases
+     * U(-0.02, 0.02); embeddings U(-1, 1). */
+    const hb_qkind wq = y->wq;
+    y->wq = HB_QUANT_NONE; /* embeddings and lm head are never quantised */
+    y->wte = weight(y, "wte", -1, edt, y->V, C, 100, 1.0f, 0.0f, 0);
+    y->wpe = m->pos == HB_POS_LEARNED ? weight(y, "wpe", -1, edt, m->max_seq, C, 101, 1.0f, 0.0f, 0) : -1;
+    y->lm_w = m->tied ? -1 : weight(y, "lm_w", -1, edt, y->V, C, 102, r_c, 0.0f, 1);
+    if (m->tied) y->matrix_bytes += y->V * C * hb_dtype_size(edt); /* the tied head reads wte */
+    y->lnf_w = weight(y, "lnf_w", -1, HB_F32, C, 0, 103, 0.1f, 1.0f, 1);
+    y->lnf_b = ln ? weight(y, "lnf_b", -1, HB_F32, C, 0, 104, 0.02f, 0.0f, 1) : -1;
+    y->wq = wq;
+    for (int64_t l = 0; l < y->L; l++) {
+        hb_tf_block *b = &y->blocks[l];
+        const uint64_t id = 1000 + (uint64_t)l * 16;
+        const int L_ = (int)l;
+        b->attn = HB_ATTN_GQA;
+        b->ffn = HB_FFN_DENSE;
+        b->ln1_w = weight(y, "ln1_w", L_, HB_F32, C, 0, id + 0, 0.1f, 1.0f, 1);
+        b->ln1_b = ln ? weight(y, "ln1_b", L_, HB_F32, C, 0, id + 1, 0.02f, 0.0f, 1) : -1;
+        b->qkv_w = weight(y, "qkv_w", L_, wdt, y->d_qkv, C, id + 2, r_c, 0.0f, 1);
+        b->qkv_b = m->bias ? weight(y, "qkv_b", L_, HB_F32, y->d_qkv, 0, id + 3, 0.02f, 0.0f, 1) : -1;
+        b->proj_w = weight(y, "proj_w", L_, wdt, C, y->Hq * y->D, id + 4,
+                           1.0f / sqrtf((float)(y->Hq * y->D)), 0.0f, 1);
+        b->proj_b = m->bias ? weight(y, "proj_b", L_, HB_F32, C, 0, id + 5, 0.02f, 0.0f, 1) : -1;
+        b->ln2_w = weight(y, "ln2_w", L_, HB_F32, C, 0, id + 6, 0.1f, 1.0f, 1);
+        b->ln2_b = ln ? weight(y, "ln2_b", L_, HB_F32, C, 0, id + 7, 0.02f, 0.0f, 1) : -1;
+        b->fc_w = weight(y, "fc_w", L_, wdt, y->d_ff, C, id + 8, r_c, 0.0f, 1);
+        b->fc_b = m->bias ? weight(y, "fc_b", L_, HB_F32, y->d_ff, 0, id + 9, 0.02f, 0.0f, 1) : -1;
+        b->fc2_w = weight(y, "fc2_w", L_, wdt, C, y->F, id + 10, 1.0f / sqrtf((float)y->F), 0.0f, 1);
+        b->fc2_b = m->bias ? weight(y, "fc2_b", L_, HB_F32, C, 0, id + 11, 0.02f, 0.0f, 1) : -1;
+        /* caches (B, S, Hkv, D); an fp8 cache has one static scale per tensor */
+        const hb_qkind kq = hb_dtype_is_fp8(y->kvt) ? HB_QUANT_TENSOR : HB_QUANT_NONE;
+        b->k_cache = add(y, HB_ARENA_KV, "k_cache", L_, y->kvt, kq, 4, y->B, y->S, y->Hkv, y->D);
+        b->v_cache = add(y, HB_ARENA_KV, "v_cache", L_, y->kvt, kq, 4, y->B, y->S, y->Hkv, y->D);
+        if (y->n_tensors < 0) break;
+    }
     /* activations: x, h (N, C); qkv (N, d_qkv); att (N, Hq D); ff (N, d_ff); ffa (N, F);
-     * logits (B, V); tokens (N) and next tokens (B) as int32 */
-    int64_t N = lay->B * lay->T_max;
-    lay->act_bytes = align256(N * C * 4) * 2 + align256(N * lay->d_qkv * 4) +
-                     align256(N * lay->Hq * lay->D * 4) + align256(N * lay->d_ff * 4) +
-                     align256(N * lay->F * 4) + align256(lay->B * lay->V * 4) + align256(N * 4) +
-                     align256(lay->B * 4);
-    lay->kvt = hb_tf_kv_dtype(c->dtype);
-    lay->kv_bytes = 2 * lay->L * lay->B * lay->S * lay->Hkv * lay->D * hb_dtype_size(lay->kvt);
+     * logits (B, V); tokens (N) and next tokens (B) as int32 (stored as f32-sized slots) */
+    const int64_t N = y->B * y->T_max;
+    {
+        y->x = add(y, HB_ARENA_ACT, "x", -1, HB_F32, HB_QUANT_NONE, 2, N, C, 0, 0);
+        y->h = add(y, HB_ARENA_ACT, "h", -1, HB_F32, HB_QUANT_NONE, 2, N, C, 0, 0);
+        y->qkv = add(y, HB_ARENA_ACT, "qkv", -1, HB_F32, HB_QUANT_NONE, 2, N, y->d_qkv, 0, 0);
+        y->att = add(y, HB_ARENA_ACT, "att", -1, HB_F32, HB_QUANT_NONE, 2, N, y->Hq * y->D, 0, 0);
+        y->ff = add(y, HB_ARENA_ACT, "ff", -1, HB_F32, HB_QUANT_NONE, 2, N, y->d_ff, 0, 0);
+        y->ffa = add(y, HB_ARENA_ACT, "ffa", -1, HB_F32, HB_QUANT_NONE, 2, N, y->F, 0, 0);
+        y->logits = add(y, HB_ARENA_ACT, "logits", -1, HB_F32, HB_QUANT_NONE, 2, y->B, y->V, 0, 0);
+        y->tokens = add(y, HB_ARENA_ACT, "tokens", -1, HB_F32, HB_QUANT_NONE, 1, N, 0, 0, 0);
+        y->next = add(y, HB_ARENA_ACT, "next", -1, HB_F32, HB_QUANT_NONE, 1, y->B, 0, 0, 0);
+    }
+    if (y->n_tensors < 0) {
+        hb_tf_layout_free(y);
+        return HB_ERR_NOMEM;
+    }
+    y->weight_bytes = y->arena_bytes[HB_ARENA_WEIGHTS];
+    y->act_bytes = y->arena_bytes[HB_ARENA_ACT];
+    y->kv_bytes = y->arena_bytes[HB_ARENA_KV];
+    return HB_OK;
 }
 
 /* ---- state ---- */
 typedef struct tf_state {
     hb_tf_layout lay;
-    char *wts;            /* weight block */
-    char *act;            /* activation block */
-    char *kv;             /* (2, L, B, S, Hkv, D) in lay.kvt */
-    float *x, *h, *qkv, *att, *ff, *ffa, *logits;
-    int32_t *tokens, *next;
-    int64_t step;         /* decode: steps taken (position = prompt + step % gen) */
-    hb_dtype dt;          /* storage type of the weight matrices */
+    char *arena[HB_ARENA_COUNT]; /* one allocation per arena */
+    int64_t step;                /* decode: steps taken (position = prompt + step % gen) */
 } tf_state;
 
-#define W(st, off) ((off) < 0 ? NULL : (void *)((st)->wts + (off)))
-#define WL(st, l, field) \
-    ((st)->lay.layer0.field < 0 ? NULL : (void *)((st)->wts + (st)->lay.layer0.field + (l) * (st)->lay.layer_stride))
+/* Tensor id i of the table as an op operand (a 2-D view for matrices, 4-D for caches). */
+static hb_tensor TT(const tf_state *st, int i) {
+    if (i < 0) return (hb_tensor){0};
+    const hb_tf_tensor *t = &st->lay.t[i];
+    void *p = st->arena[t->arena] + t->off;
+    hb_tensor x;
+    if (t->ndim == 4) x = hb_t4(p, t->dt, t->ne[0], t->ne[1], t->ne[2], t->ne[3]);
+    else if (t->ndim == 2) x = hb_t2(p, t->dt, t->ne[0], t->ne[1], t->ne[1]);
+    else x = hb_t1(p, t->dt, t->ne[0]);
+    if (t->q != HB_QUANT_NONE)
+        x = hb_tq(x, t->q, t->bm, t->bk, (float *)(void *)(st->arena[t->arena] + t->scale_off));
+    return x;
+}
+static void *P(const tf_state *st, int i) {
+    return i < 0 ? NULL : st->arena[st->lay.t[i].arena] + st->lay.t[i].off;
+}
+/* rows r0..r0+n-1 (row stride ld) of an f32 activation, as an (n, cols) view */
+static hb_tensor rows_of(const tf_state *st, int i, int64_t r0, int64_t n, int64_t cols, int64_t ld) {
+    return hb_t2((float *)P(st, i) + r0 * ld, HB_F32, n, cols, ld);
+}
 
-static hb_status norm(hb_backend *be, const hb_model *m, float *out, const float *in, const void *w,
-                      const void *b, int64_t N, int64_t C) {
-    if (m->norm == HB_NORM_LAYERNORM) return HB_OP(be, layernorm, out, in, w, b, N, C, m->norm_eps);
-    return HB_OP(be, rmsnorm, out, in, w, N, C, m->norm_eps);
+static hb_status norm(hb_backend *be, const hb_model *m, hb_tensor out, hb_tensor in, hb_tensor w,
+                      hb_tensor b) {
+    if (m->norm == HB_NORM_LAYERNORM)
+        return HB_OP(be, layernorm, .out = out, .in = in, .w = w, .b = b, .eps = m->norm_eps);
+    return HB_OP(be, rmsnorm, .out = out, .in = in, .w = w, .eps = m->norm_eps);
 }
 
 /* B sequences of T tokens at positions pos0..pos0+T-1; logits (B, V) of each last token. */
@@ -118,44 +228,49 @@ static hb_status forward(hb_backend *be, const hb_model *m, tf_state *st, const 
                          int64_t B, int64_t T, int64_t pos0) {
     const hb_tf_layout *y = &st->lay;
     const int64_t C = y->C, D = y->D, Hq = y->Hq, Hkv = y->Hkv, F = y->F, N = B * T;
-    const int64_t dq = Hq * D, dqkv = y->d_qkv, S = y->S;
-    const hb_dtype dt = st->dt;
-    const int64_t kv_layer = B * S * Hkv * D * hb_dtype_size(y->kvt); /* bytes per layer per cache */
+    const int64_t dq = Hq * D, dqkv = y->d_qkv;
+    const hb_tensor x = rows_of(st, y->x, 0, N, C, C), h = rows_of(st, y->h, 0, N, C, C);
+    const hb_tensor qkv = rows_of(st, y->qkv, 0, N, dqkv, dqkv);
+    const hb_tensor att = rows_of(st, y->att, 0, N, dq, dq);
+    const hb_tensor ff = rows_of(st, y->ff, 0, N, y->d_ff, y->d_ff);
+    const hb_tensor ffa = rows_of(st, y->ffa, 0, N, F, F);
+    float *qkvp = P(st, y->qkv);
 
-    HB_TRY(HB_OP(be, embedding, st->x, tokens, W(st, y->wte), W(st, y->wpe), dt, B, T, pos0, C));
+    HB_TRY(HB_OP(be, embedding, .out = x, .wte = TT(st, y->wte), .wpe = TT(st, y->wpe), .tokens = tokens,
+                 .B = B, .T = T, .pos0 = pos0));
     for (int64_t l = 0; l < y->L; l++) {
-        void *kc = st->kv + (2 * l) * kv_layer, *vc = st->kv + (2 * l + 1) * kv_layer;
+        const hb_tf_block *b = &y->blocks[l];
+        const hb_tensor kc = TT(st, b->k_cache), vc = TT(st, b->v_cache);
         /* attention block: x += proj(attention(rope(qkv(norm(x))))) */
-        HB_TRY(norm(be, m, st->h, st->x, WL(st, l, ln1_w), WL(st, l, ln1_b), N, C));
-        HB_TRY(HB_OP(be, matmul, st->qkv, dqkv, st->h, C, HB_F32, WL(st, l, qkv_w), dt, WL(st, l, qkv_b), N,
-                     dqkv, C, 0.0f)); /* (N, (Hq + 2 Hkv) D) */
+        HB_TRY(norm(be, m, h, x, TT(st, b->ln1_w), TT(st, b->ln1_b)));
+        HB_TRY(HB_OP(be, matmul, .out = qkv, .a = h, .w = TT(st, b->qkv_w), .bias = TT(st, b->qkv_b))); /* (N, (Hq + 2 Hkv) D) */
         if (m->pos == HB_POS_ROPE) {
             /* q (Hq heads) and k (Hkv heads) are adjacent in a qkv row: one launch for both */
-            HB_TRY(HB_OP(be, rope, st->qkv, dqkv, B, T, pos0, Hq + Hkv, D, m->rope_theta));
+            HB_TRY(HB_OP(be, rope, .x = hb_t2(qkvp, HB_F32, N, (Hq + Hkv) * D, dqkv), .B = B, .T = T,
+                         .pos0 = pos0, .H = Hq + Hkv, .theta = m->rope_theta));
         }
-        HB_TRY(HB_OP(be, kv_store, kc, vc, y->kvt, st->qkv + dq, st->qkv + dq + Hkv * D, dqkv, B,
-                     T, pos0, Hkv, D, S));
-        HB_TRY(HB_OP(be, attention, st->att, dq, st->qkv, dqkv, kc, vc, y->kvt, B, T, pos0, Hq, Hkv,
-                     D, S));
-        HB_TRY(HB_OP(be, matmul, st->x, C, st->att, dq, HB_F32, WL(st, l, proj_w), dt, WL(st, l, proj_b), N,
-                     C, dq, 1.0f)); /* residual: beta = 1 */
+        HB_TRY(HB_OP(be, kv_store, .k_cache = kc, .v_cache = vc, .k = hb_t2(qkvp + dq, HB_F32, N, Hkv * D, dqkv),
+                     .v = hb_t2(qkvp + dq + Hkv * D, HB_F32, N, Hkv * D, dqkv), .B = B, .T = T, .pos0 = pos0));
+        HB_TRY(HB_OP(be, attention, .out = att, .q = hb_t2(qkvp, HB_F32, N, dq, dqkv), .k_cache = kc,
+                     .v_cache = vc, .B = B, .T = T, .pos0 = pos0));
+        HB_TRY(HB_OP(be, matmul, .out = x, .a = att, .w = TT(st, b->proj_w), .bias = TT(st, b->proj_b),
+                     .beta = 1.0f)); /* residual: beta = 1 */
         /* MLP block: x += fc2(act(fc(norm(x)))) */
-        HB_TRY(norm(be, m, st->h, st->x, WL(st, l, ln2_w), WL(st, l, ln2_b), N, C));
-        HB_TRY(HB_OP(be, matmul, st->ff, y->d_ff, st->h, C, HB_F32, WL(st, l, fc_w), dt, WL(st, l, fc_b), N,
-                     y->d_ff, C, 0.0f));
+        HB_TRY(norm(be, m, h, x, TT(st, b->ln2_w), TT(st, b->ln2_b)));
+        HB_TRY(HB_OP(be, matmul, .out = ff, .a = h, .w = TT(st, b->fc_w), .bias = TT(st, b->fc_b)));
         if (m->act == HB_ACT_SWIGLU)
-            HB_TRY(HB_OP(be, swiglu, st->ffa, st->ff, N, F));
+            HB_TRY(HB_OP(be, swiglu, .out = ffa, .in = ff));
         else
-            HB_TRY(HB_OP(be, gelu, st->ffa, st->ff, N * F));
-        HB_TRY(HB_OP(be, matmul, st->x, C, st->ffa, F, HB_F32, WL(st, l, fc2_w), dt, WL(st, l, fc2_b), N, C, F,
-                     1.0f));
+            HB_TRY(HB_OP(be, gelu, .out = ffa, .in = ff));
+        HB_TRY(HB_OP(be, matmul, .out = x, .a = ffa, .w = TT(st, b->fc2_w), .bias = TT(st, b->fc2_b),
+                     .beta = 1.0f));
     }
     /* final norm of each sequence's last row only, then the lm head: logits (B, V) */
     for (int64_t b = 0; b < B; b++)
-        HB_TRY(norm(be, m, st->h + b * C, st->x + (b * T + T - 1) * C, W(st, y->lnf_w),
-                    W(st, y->lnf_b), 1, C));
-    const void *lm = m->tied ? W(st, y->wte) : W(st, y->lm_w);
-    HB_TRY(HB_OP(be, matmul, st->logits, y->V, st->h, C, HB_F32, lm, dt, NULL, B, y->V, C, 0.0f));
+        HB_TRY(norm(be, m, rows_of(st, y->h, b, 1, C, C), rows_of(st, y->x, b * T + T - 1, 1, C, C),
+                    TT(st, y->lnf_w), TT(st, y->lnf_b)));
+    const hb_tensor lm = TT(st, m->tied ? y->wte : y->lm_w);
+    HB_TRY(HB_OP(be, matmul, .out = TT(st, y->logits), .a = rows_of(st, y->h, 0, B, C, C), .w = lm));
     return HB_OK;
 }
 
@@ -163,9 +278,9 @@ static hb_status forward(hb_backend *be, const hb_model *m, tf_state *st, const 
 static hb_status prefill_step(hb_workload *w) {
     tf_state *st = w->impl;
     const hb_case *c = &w->c;
-    HB_TRY(forward(w->be, &c->model, st, st->tokens, c->batch, c->prompt, 0));
+    HB_TRY(forward(w->be, &c->model, st, P(st, st->lay.tokens), c->batch, c->prompt, 0));
     if (!w->have_fp) {
-        HB_TRY(hb_fingerprint_device(w->be, st->logits, c->batch * st->lay.V, st->lay.V, w->fp));
+        HB_TRY(hb_fingerprint_device(w->be, P(st, st->lay.logits), c->batch * st->lay.V, st->lay.V, w->fp));
         w->have_fp = 1;
     }
     return HB_OK;
@@ -176,13 +291,13 @@ static hb_status decode_step(hb_workload *w) {
     tf_state *st = w->impl;
     const hb_case *c = &w->c;
     int64_t pos = c->prompt + st->step % c->gen;
-    HB_TRY(forward(w->be, &c->model, st, st->next, c->batch, 1, pos));
+    HB_TRY(forward(w->be, &c->model, st, P(st, st->lay.next), c->batch, 1, pos));
     if (!w->have_fp) {
-        HB_TRY(hb_fingerprint_device(w->be, st->logits, c->batch * st->lay.V, st->lay.V, w->fp));
+        HB_TRY(hb_fingerprint_device(w->be, P(st, st->lay.logits), c->batch * st->lay.V, st->lay.V, w->fp));
         w->have_fp = 1;
     }
-    HB_TRY(HB_OP(w->be, sample, st->next, st->logits, st->lay.V, c->batch, st->lay.V, c->temperature,
-                 hb_rng_u64(c->seed, 7), (uint64_t)st->step));
+    HB_TRY(HB_OP(w->be, sample, .out = P(st, st->lay.next), .logits = TT(st, st->lay.logits),
+                 .temperature = c->temperature, .seed = hb_rng_u64(c->seed, 7), .step = (uint64_t)st->step));
     st->step++;
     return HB_OK;
 }
@@ -190,46 +305,26 @@ static hb_status decode_step(hb_workload *w) {
 static void tf_free(hb_workload *w) {
     tf_state *st = w->impl;
     if (!st) return;
-    w->be->ops->free(w->be, st->wts);
-    w->be->ops->free(w->be, st->act);
-    w->be->ops->free(w->be, st->kv);
+    for (int a = 0; a < HB_ARENA_COUNT; a++) w->be->ops->free(w->be, st->arena[a]);
+    hb_tf_layout_free(&st->lay);
     free(st);
 }
 
-/* Every tensor gets its own seed (case seed, tensor index), so the values do not depend on the
- * layout. Matrices ~ U(-1, 1) / sqrt(fan_in); norm weights 1 + U(-0.1, 0.1); biases
- * U(-0.02, 0.02); embeddings U(-1, 1). */
+/* Weights from the table's init (quantised ones hold the quantisation of the generated f32
+ * values: fill_random computes their scales); an fp8 KV cache gets the static scale 1.0 (the
+ * uncalibrated default of inference engines; |k| and |v| stay far below 448 here). */
 static hb_status fill_weights(hb_backend *be, const hb_case *c, tf_state *st) {
     const hb_tf_layout *y = &st->lay;
-    const hb_model *m = &c->model;
-    uint64_t id = 100;
-    const hb_dtype dt = st->dt;
-#define FILL(ptr, dtype, n, scale, offset)                                                         \
-    do {                                                                                           \
-        if (ptr) HB_TRY(HB_OP(be, fill_random, ptr, dtype, n, hb_rng_u64(c->seed, id), scale, offset)); \
-        id++;                                                                                      \
-    } while (0)
-    FILL(W(st, y->wte), dt, y->V * y->C, 1.0f, 0.0f);
-    FILL(W(st, y->wpe), dt, m->max_seq * y->C, 1.0f, 0.0f);
-    FILL(W(st, y->lm_w), dt, y->V * y->C, 1.0f / sqrtf((float)y->C), 0.0f);
-    FILL(W(st, y->lnf_w), HB_F32, y->C, 0.1f, 1.0f);
-    FILL(W(st, y->lnf_b), HB_F32, y->C, 0.02f, 0.0f);
-    for (int64_t l = 0; l < y->L; l++) {
-        id = 1000 + (uint64_t)l * 16;
-        FILL(WL(st, l, ln1_w), HB_F32, y->C, 0.1f, 1.0f);
-        FILL(WL(st, l, ln1_b), HB_F32, y->C, 0.02f, 0.0f);
-        FILL(WL(st, l, qkv_w), dt, y->d_qkv * y->C, 1.0f / sqrtf((float)y->C), 0.0f);
-        FILL(WL(st, l, qkv_b), HB_F32, y->d_qkv, 0.02f, 0.0f);
-        FILL(WL(st, l, proj_w), dt, y->C * y->Hq * y->D, 1.0f / sqrtf((float)(y->Hq * y->D)), 0.0f);
-        FILL(WL(st, l, proj_b), HB_F32, y->C, 0.02f, 0.0f);
-        FILL(WL(st, l, ln2_w), HB_F32, y->C, 0.1f, 1.0f);
-        FILL(WL(st, l, ln2_b), HB_F32, y->C, 0.02f, 0.0f);
-        FILL(WL(st, l, fc_w), dt, y->d_ff * y->C, 1.0f / sqrtf((float)y->C), 0.0f);
-        FILL(WL(st, l, fc_b), HB_F32, y->d_ff, 0.02f, 0.0f);
-        FILL(WL(st, l, fc2_w), dt, y->C * y->F, 1.0f / sqrtf((float)y->F), 0.0f);
-        FILL(WL(st, l, fc2_b), HB_F32, y->C, 0.02f, 0.0f);
+    for (int i = 0; i < y->n_tensors; i++) {
+        const hb_tf_tensor *t = &y->t[i];
+        if (t->arena == HB_ARENA_WEIGHTS) {
+            HB_TRY(HB_OP(be, fill_random, .dst = TT(st, i), .seed = hb_rng_u64(c->seed, t->init_id),
+                         .scale = t->init_scale, .offset = t->init_offset));
+        } else if (t->arena == HB_ARENA_KV && t->q == HB_QUANT_TENSOR) {
+            const float one = 1.0f;
+            HB_TRY(be->ops->upload(be, st->arena[t->arena] + t->scale_off, &one, sizeof one));
+        }
     }
-#undef FILL
     return HB_OK;
 }
 
@@ -242,46 +337,29 @@ static hb_status tf_setup(hb_workload *w, int decode, hb_err *err) {
     w->impl = st;
     w->free_impl = tf_free;
     w->step = decode ? decode_step : prefill_step;
-    st->dt = c->dtype;
-    if (c->dtype == HB_FP8_E4M3)
-        return hb_errf(err, HB_ERR_UNSUPPORTED, "%s: dtype fp8 is not supported for model weights by "
-                       "backend '%s' yet", w->desc->name, be->info.backend);
-    hb_tf_layout_init(c, decode, &st->lay);
+    if (hb_tf_layout_init(c, decode, &st->lay) != HB_OK) return hb_errf(err, HB_ERR_NOMEM, "out of host memory");
     const hb_tf_layout *y = &st->lay;
-    if (be->ops->alloc(be, (size_t)y->weight_bytes, (void **)&st->wts) ||
-        be->ops->alloc(be, (size_t)y->act_bytes, (void **)&st->act) ||
-        be->ops->alloc(be, (size_t)y->kv_bytes, (void **)&st->kv))
-        return hb_errf(err, HB_ERR_NOMEM, "%s: allocation of %.2f GiB failed: %s",
-                       w->desc->name,
-                       (double)(y->weight_bytes + y->act_bytes + y->kv_bytes) / (1 << 30), be->err);
-    /* carve the activation block (sizes as in hb_tf_layout_init) */
-    int64_t N = y->B * y->T_max, off = 0;
-#define CARVE(ptr, type, nbytes)                  \
-    do {                                          \
-        ptr = (type *)(st->act + off);            \
-        off = align256(off + (nbytes));           \
-    } while (0)
-    CARVE(st->x, float, N * y->C * 4);
-    CARVE(st->h, float, N * y->C * 4);
-    CARVE(st->qkv, float, N * y->d_qkv * 4);
-    CARVE(st->att, float, N * y->Hq * y->D * 4);
-    CARVE(st->ff, float, N * y->d_ff * 4);
-    CARVE(st->ffa, float, N * y->F * 4);
-    CARVE(st->logits, float, y->B * y->V * 4);
-    CARVE(st->tokens, int32_t, N * 4);
-    CARVE(st->next, int32_t, y->B * 4);
-#undef CARVE
-    w->out = st->logits;
+    for (int a = 0; a < HB_ARENA_COUNT; a++)
+        if (be->ops->alloc(be, (size_t)(y->arena_bytes[a] > 0 ? y->arena_bytes[a] : 256), (void **)&st->arena[a]))
+            return hb_errf(err, HB_ERR_NOMEM, "%s: allocation of %.2f GiB failed: %s",
+                           w->desc->name,
+                           (double)(y->weight_bytes + y->act_bytes + y->kv_bytes) / (1 << 30), be->err);
+    w->out = P(st, y->logits);
     w->out_n = y->B * y->V;
-    if (off != y->act_bytes) return hb_errf(err, HB_ERR_INTERNAL, "activation layout mismatch");
 
-    HB_TRY(fill_weights(be, c, st));
-    HB_TRY(HB_OP(be, fill_tokens, st->tokens, N, hb_rng_u64(c->seed, 5), y->V));
+    hb_status s = fill_weights(be, c, st);
+    if (s != HB_OK) {
+        if (s == HB_ERR_UNSUPPORTED)
+            return hb_errf(err, s, "%s: %s weights: %s", w->desc->name, hb_case_dtype_name(c), be->err);
+        return s;
+    }
+    const int64_t N = y->B * y->T_max;
+    HB_TRY(HB_OP(be, fill_tokens, .dst = P(st, y->tokens), .n = N, .seed = hb_rng_u64(c->seed, 5), .vocab = y->V));
     if (decode) {
         /* the prompt goes through the model once: the KV cache then holds positions 0..P-1 and
          * the first generated token is the argmax of the prompt's last logits */
-        HB_TRY(forward(be, &c->model, st, st->tokens, c->batch, c->prompt, 0));
-        HB_TRY(HB_OP(be, argmax, st->next, st->logits, y->V, c->batch, y->V));
+        HB_TRY(forward(be, &c->model, st, P(st, y->tokens), c->batch, c->prompt, 0));
+        HB_TRY(HB_OP(be, argmax, .out = P(st, y->next), .in = TT(st, y->logits)));
     }
     return HB_OK;
 }
@@ -291,27 +369,58 @@ static hb_status decode_setup(hb_workload *w, hb_err *err) { return tf_setup(w, 
 
 /* ---- the descriptors ---- */
 
-/* "prefill llama3-8b[2/32L] bf16 B=1 P=128", "decode ... G=32"; [l/LL] only when truncated. */
+#define HB_TRY_QUIET(expr)                   \
+    do {                                     \
+        hb_status try_q_ = (expr);           \
+        if (try_q_ != HB_OK) return try_q_;  \
+    } while (0)
+
+/* "prefill llama3-8b[2/32L] bf16 B=1 P=128", "decode ... G=32"; [l/LL] only when truncated,
+ * " kv=fp8" only when the KV cache dtype is not auto. */
 static void tf_label(const hb_case *c, int decode, char *buf, int len) {
-    char layers[32] = "";
+    char layers[32] = "", kv[24] = "";
+    if (c->kv_dtype != HB_KV_AUTO) snprintf(kv, sizeof kv, " kv=%s", hb_kvt_name(c->kv_dtype));
     if (c->model.n_layers != c->model.n_layers_full)
         snprintf(layers, sizeof layers, "[%lld/%lldL]", (long long)c->model.n_layers,
                  (long long)c->model.n_layers_full);
     if (!decode)
-        snprintf(buf, len, "prefill %s%s %s B=%lld P=%lld", c->model.name, layers,
-                 hb_dtype_name(c->dtype), (long long)c->batch, (long long)c->prompt);
+        snprintf(buf, len, "prefill %s%s %s%s B=%lld P=%lld", c->model.name, layers,
+                 hb_case_dtype_name(c), kv, (long long)c->batch, (long long)c->prompt);
     else
-        snprintf(buf, len, "decode %s%s %s B=%lld P=%lld G=%lld", c->model.name, layers,
-                 hb_dtype_name(c->dtype), (long long)c->batch, (long long)c->prompt,
+        snprintf(buf, len, "decode %s%s %s%s B=%lld P=%lld G=%lld", c->model.name, layers,
+                 hb_case_dtype_name(c), kv, (long long)c->batch, (long long)c->prompt,
                  (long long)c->gen);
 }
 static void prefill_label(const hb_case *c, char *buf, int len) { tf_label(c, 0, buf, len); }
 static void decode_label(const hb_case *c, char *buf, int len) { tf_label(c, 1, buf, len); }
 
+/* fp8-block: every quantised matrix is a whole number of quant_block x quant_block blocks
+ * (DeepSeek-V3's 128 x 128 on its 7168-wide model), so no scale covers a partial block or
+ * straddles the gate/up halves of the fused SwiGLU matrix. */
+static hb_status block_check(const hb_case *c, const char *const **blame, hb_err *err) {
+    static const char *const keys[] = {"quant_block", "dtype", "model", NULL};
+    if (c->quant != HB_QUANT_BLOCK) return HB_OK;
+    const hb_model *m = &c->model;
+    const int64_t b = c->quant_block, D = hb_model_head_dim(m);
+    const struct { const char *what; int64_t n; } dims[] = {
+        {"dim", m->dim}, {"ffn_dim", m->ffn_dim}, {"heads x head_dim", m->n_heads * D},
+        {"(heads + 2 kv_heads) x head_dim", (m->n_heads + 2 * m->n_kv_heads) * D},
+    };
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+        if (b <= 0 || dims[i].n % b) {
+            *blame = keys;
+            return hb_errf(err, HB_ERR_INPUT, "%lld does not divide %s = %lld of model '%s' (accepted: a "
+                           "quant_block that divides dim, ffn_dim and the attention widths, e.g. 128 or 64)",
+                           (long long)b, dims[i].what, (long long)dims[i].n, m->name);
+        }
+    return HB_OK;
+}
+
 /* The positions a case needs must fit the model's position range. */
 static hb_status prefill_check(const hb_case *c, const char *const **blame, hb_err *err) {
     static const char *const keys[] = {"prompt", "model", NULL};
     const hb_model *m = &c->model;
+    HB_TRY_QUIET(block_check(c, blame, err));
     *blame = keys;
     if (c->prompt > m->max_seq)
         return hb_errf(err, HB_ERR_INPUT, "prompt %lld exceeds max_seq %lld of model '%s' (accepted: prompt <= %lld)",
@@ -322,6 +431,7 @@ static hb_status prefill_check(const hb_case *c, const char *const **blame, hb_e
 static hb_status decode_check(const hb_case *c, const char *const **blame, hb_err *err) {
     static const char *const keys[] = {"gen", "prompt", "model", NULL};
     const hb_model *m = &c->model;
+    HB_TRY_QUIET(block_check(c, blame, err));
     *blame = keys;
     if (c->prompt + c->gen > m->max_seq)
         return hb_errf(err, HB_ERR_INPUT, "prompt %lld + gen %lld = %lld exceeds max_seq %lld of model '%s' "
@@ -331,9 +441,10 @@ static hb_status decode_check(const hb_case *c, const char *const **blame, hb_er
     return HB_OK;
 }
 
-static const char *const prefill_keys[] = {"model", "layers", "dtype", "batch", "prompt", NULL};
-static const char *const decode_keys[] = {"model", "layers", "dtype", "batch", "prompt", "gen",
-                                          "temperature", NULL};
+static const char *const prefill_keys[] = {"model", "layers", "dtype", "kv_dtype", "quant_block",
+                                           "batch", "prompt", NULL};
+static const char *const decode_keys[] = {"model", "layers", "dtype", "kv_dtype", "quant_block", "batch",
+                                          "prompt", "gen", "temperature", NULL};
 
 const hb_workload_desc hb_wl_prefill = {
     .name = "prefill",

@@ -1,15 +1,53 @@
-/* transformer.h - private to workloads/: the memory layout of a dense decoder model, shared by
- * the cost model (cost.c) and the forward pass (transformer.c) so that the memory estimate is
- * exactly what setup allocates; and the costs the prefill/decode descriptors point at. */
+/* transformer.h - private to workloads/: a decoder model as a list of blocks over a tensor
+ * table, shared by the cost model (cost.c) and the forward pass (transformer.c) so that the
+ * memory estimate is exactly what setup allocates; and the costs the prefill/decode descriptors
+ * point at.
+ *
+ * The tensor table lays out every arena: weights, activations and the KV cache today; the
+ * training and MoE issues add gradients, optimizer state, saved activations and expert
+ * tensors as further arenas and block kinds, not as new layouts. Each block has an attention
+ * kind and an FFN kind (DeepSeek-V3 picks MLP or MoE per block); dense GQA is the first. */
 #ifndef HB_TRANSFORMER_H
 #define HB_TRANSFORMER_H
 
 #include "workload.h"
 
-/* Byte offsets of one layer's tensors inside the weight block (each 256-byte aligned). */
-typedef struct hb_layer_offsets {
-    int64_t ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, fc_w, fc_b, fc2_w, fc2_b;
-} hb_layer_offsets;
+typedef enum hb_arena {
+    HB_ARENA_WEIGHTS = 0,
+    HB_ARENA_ACT,
+    HB_ARENA_KV,
+    HB_ARENA_COUNT
+} hb_arena;
+
+typedef enum hb_attn_kind { HB_ATTN_GQA = 0 } hb_attn_kind;
+typedef enum hb_ffn_kind { HB_FFN_DENSE = 0 } hb_ffn_kind;
+
+/* One tensor of the table: where it lives, what it is, how it is initialised. */
+typedef struct hb_tf_tensor {
+    const char *name;     /* "qkv_w", ... (static) */
+    int layer;            /* block index, -1 for model-level tensors */
+    hb_arena arena;
+    int64_t off;          /* bytes into its arena (256-byte aligned) */
+    int64_t scale_off;    /* bytes into its arena of its f32 scales; -1 if none */
+    hb_dtype dt;
+    int ndim;
+    int64_t ne[4];
+    hb_qkind q;           /* quantisation of fp8 tensors */
+    int64_t bm, bk;       /* HB_QUANT_BLOCK */
+    /* weights: fill_random(hb_rng_u64(seed, init_id), init_scale, init_offset) */
+    uint64_t init_id;
+    float init_scale, init_offset;
+    int per_step;         /* a forward step reads all of it (counts in matrix_bytes) */
+} hb_tf_tensor;
+
+/* Tensor ids (indices into the table) of one block; -1 = absent. */
+typedef struct hb_tf_block {
+    hb_attn_kind attn;
+    hb_ffn_kind ffn;
+    int ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b;
+    int ln2_w, ln2_b, fc_w, fc_b, fc2_w, fc2_b;
+    int k_cache, v_cache;
+} hb_tf_block;
 
 typedef struct hb_tf_layout {
     /* shapes */
@@ -17,25 +55,29 @@ typedef struct hb_tf_layout {
     int64_t d_qkv;       /* (Hq + 2 Hkv) D */
     int64_t d_ff;        /* 2F for swiglu (gate and up fused), F for gelu */
     int64_t B, T_max, S; /* batch, longest forward (prompt), KV cache length */
-    /* weight block */
-    int64_t wte, wpe, lm_w, lnf_w, lnf_b; /* offsets (-1 if absent) */
-    hb_layer_offsets layer0;              /* layer l = layer0 + l * layer_stride */
-    int64_t layer_stride;
-    int64_t weight_bytes;
-    int64_t matrix_bytes; /* bytes of weight matrices + norms + biases a forward step reads */
-    /* activations (f32 unless noted), bytes */
-    int64_t act_bytes;
-    int64_t kv_bytes;     /* both caches, all layers */
-    hb_dtype kvt;         /* KV cache dtype: hb_tf_kv_dtype(weight dtype) */
+    /* dtypes */
+    hb_dtype wdt;        /* the blocks' weight matrices */
+    hb_qkind wq;         /* their quantisation (fp8: tensor or block) */
+    int64_t qblock;      /* block edge of HB_QUANT_BLOCK */
+    hb_dtype edt;        /* embedding table and lm head (bf16 in an fp8 model, as the FP8
+                            checkpoints of Llama 3 and DeepSeek-V3 keep them) */
+    hb_dtype kvt;        /* KV cache */
+    /* the table */
+    int n_tensors, cap;
+    hb_tf_tensor *t;
+    hb_tf_block *blocks; /* L */
+    int wte, wpe, lm_w, lnf_w, lnf_b;                     /* model-level weights */
+    int x, h, qkv, att, ff, ffa, logits, tokens, next;    /* activations */
+    int64_t arena_bytes[HB_ARENA_COUNT];
+    int64_t weight_bytes, act_bytes, kv_bytes;            /* = arena_bytes[...] */
+    int64_t matrix_bytes; /* bytes of weights (scales included) a forward step reads */
 } hb_tf_layout;
 
-/* The KV cache's storage type for a model whose weight matrices are in wdt: f32 for f32, bf16
- * for bf16 and fp8 (as inference engines keep an fp8 model's cache in its bf16 compute type),
- * f16 for f16. Attention then computes in that type (backend.h, attention). */
-hb_dtype hb_tf_kv_dtype(hb_dtype wdt);
 
-/* decode: the KV cache holds P + G positions (else P). */
-void hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *lay);
+/* Builds the table of case c (allocates; free with hb_tf_layout_free); decode: the KV cache
+ * holds P + G positions (else P). */
+hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *lay);
+void hb_tf_layout_free(hb_tf_layout *lay);
 
 /* Analytic cost of one prefill / decode iteration (cost.c), for the descriptors. */
 hb_status hb_tf_prefill_cost(const hb_case *c, hb_cost *cost);

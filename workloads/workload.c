@@ -32,6 +32,19 @@ const hb_workload_desc *hb_workload_find(const char *name) {
     return NULL;
 }
 
+static const char *const kv_names[HB_KV_COUNT] = {"auto", "f32", "bf16", "f16", "fp8"};
+const char *hb_kvt_name(hb_kvt k) { return k >= 0 && k < HB_KV_COUNT ? kv_names[k] : "?"; }
+int hb_kvt_parse(const char *s, hb_kvt *out) {
+    for (int i = 0; i < HB_KV_COUNT; i++)
+        if (strcmp(s, kv_names[i]) == 0) { *out = (hb_kvt)i; return 0; }
+    return -1;
+}
+
+const char *hb_case_dtype_name(const hb_case *c) {
+    if (c->quant == HB_QUANT_BLOCK) return c->dtype == HB_FP8_E5M2 ? "e5m2-block" : "fp8-block";
+    return hb_dtype_name(c->dtype);
+}
+
 int hb_workload_takes(const hb_workload_desc *d, const char *key) {
     for (const char *const *k = d->plan_keys; *k; k++)
         if (strcmp(*k, key) == 0) return 1;

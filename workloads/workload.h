@@ -48,6 +48,17 @@ typedef struct hb_cost {
 } hb_cost;
 
 #define HB_CASE_LABEL_LEN 256
+/* KV cache dtype of a model case; 0 (auto) = f32 for f32, f16 for f16, bf16 otherwise. */
+typedef enum hb_kvt {
+    HB_KV_AUTO = 0,
+    HB_KV_F32,
+    HB_KV_BF16,
+    HB_KV_F16,
+    HB_KV_FP8,   /* e4m3 with a per-tensor scale */
+    HB_KV_COUNT
+} hb_kvt;
+const char *hb_kvt_name(hb_kvt k);                  /* "auto", "f32", "bf16", "f16", "fp8" */
+int hb_kvt_parse(const char *s, hb_kvt *out);       /* 0 ok, -1 unknown */
 
 /* One fully resolved case: what runs and how it is measured. Fields a workload does not use
  * are 0. */
@@ -55,7 +66,13 @@ typedef struct hb_case {
     int32_t id;
     hb_workload_kind workload;
     hb_model model;          /* prefill/decode: resolved, `layers` override applied */
-    hb_dtype dtype;          /* storage type of weight matrices (gemm: of the w operand) */
+    hb_dtype dtype;          /* storage type of weight matrices (gemm: of the a and w operands) */
+    hb_qkind quant;          /* fp8 scales: HB_QUANT_TENSOR ("fp8": one f32 scale per weight
+                                tensor, activations per tensor), HB_QUANT_BLOCK ("fp8-block":
+                                quant_block^2 weight blocks, 1 x quant_block activation tiles);
+                                gemm "fp8" is HB_QUANT_NONE (scale 1) */
+    int64_t quant_block;     /* block edge for HB_QUANT_BLOCK (DeepSeek-V3: 128) */
+    hb_kvt kv_dtype;          /* KV cache dtype (prefill/decode) */
     int64_t batch;           /* B */
     int64_t prompt;          /* P: prompt length (decode: tokens already in the KV cache) */
     int64_t gen;             /* G: decode positions cycled through */
@@ -74,6 +91,15 @@ typedef struct hb_case {
     hb_cost cost;
     char label[HB_CASE_LABEL_LEN];
 } hb_case;
+
+/* The name of a case's weight recipe: "f32", "bf16", "f16", "fp8" (per-tensor scales or, for
+ * gemm, none), "fp8-block"; "e5m2" likewise. */
+const char *hb_case_dtype_name(const hb_case *c);
+
+/* The KV cache's storage type of a model case: its kv_dtype, or for auto f32 for f32, bf16 for
+ * bf16 and fp8, f16 for f16 (as inference engines keep an fp8 model's cache in its bf16
+ * compute type). Attention then computes in that type (backends/ops.h, attention). */
+hb_dtype hb_case_kv_dtype(const hb_case *c);
 
 /* Short human label, e.g. "decode llama3-8b[2/32L] bf16 B=1 P=128 G=32". */
 void hb_case_label(const hb_case *c, char *buf, int len);

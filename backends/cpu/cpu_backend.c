@@ -243,7 +243,7 @@ static hb_status cpu_event_elapsed(hb_backend *be, hb_event *start, hb_event *en
 static void cpu_destroy(hb_backend *be) {
     if (!be) return;
     hb_cpu_ctx *ctx = be->ctx;
-    if (ctx) free(ctx->scratch[0]), free(ctx->scratch[1]);
+    if (ctx) free(ctx->scratch[0]), free(ctx->scratch[1]), free(ctx->scratch[2]);
     free(ctx);
     free(be);
 }
@@ -261,23 +261,9 @@ static const hb_backend_ops cpu_ops = {
     .event_destroy = cpu_event_destroy,
     .event_record = cpu_event_record,
     .event_elapsed = cpu_event_elapsed,
-    .fill_random = hb_cpu_fill_random,
-    .fill_tokens = hb_cpu_fill_tokens,
-    .convert = hb_cpu_convert,
-    .embedding = hb_cpu_embedding,
-    .rmsnorm = hb_cpu_rmsnorm,
-    .layernorm = hb_cpu_layernorm,
-    .matmul = hb_cpu_matmul,
-    .matmul_batched = hb_cpu_matmul_batched,
-    .rope = hb_cpu_rope,
-    .kv_store = hb_cpu_kv_store,
-    .attention = hb_cpu_attention,
-    .swiglu = hb_cpu_swiglu,
-    .gelu = hb_cpu_gelu,
-    .add = hb_cpu_add,
-    .softmax = hb_cpu_softmax,
-    .argmax = hb_cpu_argmax,
-    .sample = hb_cpu_sample,
+#define HB_CPU_MEMBER_(name, req) .name = hb_cpu_##name,
+    HB_OP_LIST(HB_CPU_MEMBER_)
+#undef HB_CPU_MEMBER_
 };
 
 int hb_cpu_count(hb_err *err) {

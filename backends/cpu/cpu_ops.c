@@ -26,68 +26,143 @@
 /* Below this many elements an OpenMP region costs more than it saves. */
 #define PAR_MIN 32768
 
-/* ---- scalar element access in a storage dtype ---- */
+/* ---- scalar element access in a storage dtype (dtype.h: f32, bf16, f16, fp8) ---- */
 
-static inline float load_elem(const void *p, hb_dtype dt, int64_t i) {
-    switch (dt) {
-    case HB_F32: return ((const float *)p)[i];
-    case HB_BF16: return hb_bf16_to_f32(((const uint16_t *)p)[i]);
-    case HB_F16: return hb_f16_to_f32(((const uint16_t *)p)[i]);
-    default: return NAN;
-    }
-}
+#define load_elem hb_load_f32
+#define store_elem hb_store_f32
 
-static inline void store_elem(void *p, hb_dtype dt, int64_t i, float v) {
-    switch (dt) {
-    case HB_F32: ((float *)p)[i] = v; break;
-    case HB_BF16: ((uint16_t *)p)[i] = hb_f32_to_bf16(v); break;
-    case HB_F16: ((uint16_t *)p)[i] = hb_f32_to_f16(v); break;
-    default: break;
-    }
-}
-
-static int dtype_ok(hb_dtype dt) {
-    return dt == HB_F32 || dt == HB_BF16 || dt == HB_F16;
-}
+static int dtype_ok(hb_dtype dt) { return dt >= 0 && dt < HB_DTYPE_COUNT; }
 
 static hb_status dtype_unsupported(hb_backend *be, const char *op, hb_dtype dt) {
     return hb_cpu_fail(be, HB_ERR_UNSUPPORTED, "cpu: op '%s' does not support dtype %s", op,
                        hb_dtype_name(dt));
 }
 
+/* ---- quantisation (tensor.h): scales of amax / max(dt) per group, codes x / scale ---- */
+
+/* Where quantise() reads its f32 values: an array in any dtype, or the generator. */
+typedef struct qsrc {
+    const void *p;
+    hb_dtype dt;
+    int rng;
+    uint64_t seed;
+    float scale, offset;
+} qsrc;
+
+static inline float qsrc_at(const qsrc *s, int64_t i) {
+    return s->rng ? hb_rng_value(s->seed, (uint64_t)i, s->scale, s->offset) : load_elem(s->p, s->dt, i);
+}
+
+/* The scale of a group whose largest magnitude is amax: amax / max(dt), 1 for an all-zero or
+ * non-finite group (its codes are then 0, or saturate / stay NaN). */
+static inline float group_scale(float amax, float qmax) {
+    return (amax > 0.0f && amax <= 3.4028235e38f) ? amax / qmax : 1.0f;
+}
+
+/* dst (rows, cols), contiguous, quantised per dst->q from src: scales first, then the codes
+ * round-to-nearest-even(x / scale) with saturation (hb_store_f32). */
+static void quantise(const hb_tensor *dst, const qsrc *src) {
+    const int64_t rows = hb_tensor_rows(dst), cols = hb_tensor_cols(dst);
+    int64_t bm, bk, sr, sc;
+    hb_quant_block(dst, &bm, &bk);
+    hb_quant_nscales(dst, &sr, &sc);
+    const float qmax = hb_dtype_fp8_max(dst->dt);
+    float *scale = dst->q.scale;
+    if (sr * sc == 1) {
+        float amax = 0.0f;
+        const int64_t n = rows * cols;
+#pragma omp parallel for reduction(max : amax) schedule(static) if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) {
+            float v = fabsf(qsrc_at(src, i));
+            if (v > amax || isnan(v)) amax = isnan(v) ? INFINITY : v;
+        }
+        scale[0] = group_scale(amax, qmax);
+    } else {
+#pragma omp parallel for schedule(static) if (rows * cols > PAR_MIN)
+        for (int64_t g = 0; g < sr * sc; g++) {
+            const int64_t r0 = (g / sc) * bm, c0 = (g % sc) * bk;
+            const int64_t r1 = r0 + bm < rows ? r0 + bm : rows, c1 = c0 + bk < cols ? c0 + bk : cols;
+            float amax = 0.0f;
+            for (int64_t r = r0; r < r1; r++)
+                for (int64_t c = c0; c < c1; c++) {
+                    float v = fabsf(qsrc_at(src, r * cols + c));
+                    if (v > amax || isnan(v)) amax = isnan(v) ? INFINITY : v;
+                }
+            scale[g] = group_scale(amax, qmax);
+        }
+    }
+#pragma omp parallel for schedule(static) if (rows * cols > PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *srow = scale + (r / bm) * sc;
+        for (int64_t c = 0; c < cols; c++)
+            store_elem(dst->data, dst->dt, r * cols + c, qsrc_at(src, r * cols + c) / srow[c / bk]);
+    }
+}
+
+/* dst[i] (dst_dt) = code[i] * scale of its group, src (rows, cols) contiguous quantised. */
+static void dequantise(void *dst, hb_dtype dst_dt, const hb_tensor *src) {
+    const int64_t rows = hb_tensor_rows(src), cols = hb_tensor_cols(src);
+    int64_t bm, bk, sc;
+    hb_quant_block(src, &bm, &bk);
+    hb_quant_nscales(src, NULL, &sc);
+    const float *scale = src->q.scale;
+#pragma omp parallel for schedule(static) if (rows * cols > PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *srow = scale + (r / bm) * sc;
+        for (int64_t c = 0; c < cols; c++)
+            store_elem(dst, dst_dt, r * cols + c, load_elem(src->data, src->dt, r * cols + c) * srow[c / bk]);
+    }
+}
+
 /* ---- generators and casts ---- */
 
-hb_status hb_cpu_fill_random(hb_backend *be, void *dst, hb_dtype dt, int64_t n, uint64_t seed,
-                             float scale, float offset) {
-    if (!dtype_ok(dt)) return dtype_unsupported(be, "fill_random", dt);
-    if (n < 0) return hb_cpu_fail(be, HB_ERR_INPUT, "cpu: fill_random: n = %lld", (long long)n);
+hb_status hb_cpu_fill_random(hb_backend *be, const hb_fill_random_args *a) {
+    const hb_tensor *d = &a->dst;
+    if (!dtype_ok(d->dt)) return dtype_unsupported(be, "fill_random", d->dt);
+    if (d->q.kind != HB_QUANT_NONE) {
+        const qsrc src = {NULL, HB_F32, 1, a->seed, a->scale, a->offset};
+        quantise(d, &src);
+        return HB_OK;
+    }
+    const int64_t n = hb_tensor_numel(d);
 #pragma omp parallel for schedule(static) if (n > PAR_MIN)
     for (int64_t i = 0; i < n; i++)
-        store_elem(dst, dt, i, hb_rng_value(seed, (uint64_t)i, scale, offset));
+        store_elem(d->data, d->dt, i, hb_rng_value(a->seed, (uint64_t)i, a->scale, a->offset));
     return HB_OK;
 }
 
-hb_status hb_cpu_fill_tokens(hb_backend *be, int32_t *dst, int64_t n, uint64_t seed,
-                             int64_t vocab) {
-    if (vocab <= 0 || vocab > INT32_MAX)
-        return hb_cpu_fail(be, HB_ERR_INPUT, "cpu: fill_tokens: vocab %lld out of range",
-                           (long long)vocab);
+hb_status hb_cpu_fill_tokens(hb_backend *be, const hb_fill_tokens_args *a) {
+    (void)be;
+    int32_t *dst = a->dst;
+    const int64_t n = a->n;
 #pragma omp parallel for schedule(static) if (n > PAR_MIN)
     for (int64_t i = 0; i < n; i++)
-        dst[i] = (int32_t)(hb_rng_u64(seed, (uint64_t)i) % (uint64_t)vocab);
+        dst[i] = (int32_t)(hb_rng_u64(a->seed, (uint64_t)i) % (uint64_t)a->vocab);
     return HB_OK;
 }
 
-hb_status hb_cpu_convert(hb_backend *be, void *dst, hb_dtype dst_dt, const void *src,
-                         hb_dtype src_dt, int64_t n) {
+hb_status hb_cpu_convert(hb_backend *be, const hb_convert_args *a) {
+    const hb_dtype dst_dt = a->dst.dt, src_dt = a->src.dt;
     if (!dtype_ok(dst_dt)) return dtype_unsupported(be, "convert", dst_dt);
     if (!dtype_ok(src_dt)) return dtype_unsupported(be, "convert", src_dt);
+    const int64_t n = hb_tensor_numel(&a->src);
     if (n <= 0) return HB_OK;
+    if (a->dst.q.kind != HB_QUANT_NONE) {
+        const qsrc src = {a->src.data, src_dt, 0, 0, 0.0f, 0.0f};
+        quantise(&a->dst, &src);
+        return HB_OK;
+    }
+    if (a->src.q.kind != HB_QUANT_NONE) {
+        dequantise(a->dst.data, dst_dt, &a->src);
+        return HB_OK;
+    }
+    void *dst = a->dst.data;
+    const void *src = a->src.data;
     if (dst_dt == src_dt) {
         memmove(dst, src, (size_t)n * (size_t)hb_dtype_size(dst_dt));
         return HB_OK;
     }
-    // Every f16 and bf16 value is exact in f32, so going through f32 rounds once.
+    // Every f16, bf16 and fp8 value is exact in f32, so going through f32 rounds once.
 #pragma omp parallel for schedule(static) if (n > PAR_MIN)
     for (int64_t i = 0; i < n; i++)
         store_elem(dst, dst_dt, i, load_elem(src, src_dt, i));
@@ -96,20 +171,24 @@ hb_status hb_cpu_convert(hb_backend *be, void *dst, hb_dtype dst_dt, const void 
 
 /* ---- embedding and norms ---- */
 
-hb_status hb_cpu_embedding(hb_backend *be, float *out, const int32_t *tokens, const void *wte,
-                           const void *wpe, hb_dtype wdt, int64_t B, int64_t T, int64_t pos0,
-                           int64_t C) {
+hb_status hb_cpu_embedding(hb_backend *be, const hb_embedding_args *a) {
+    const hb_dtype wdt = a->wte.dt;
+    const void *wte = a->wte.data, *wpe = a->wpe.data;
+    const int32_t *tokens = a->tokens;
+    const int64_t B = a->B, T = a->T, pos0 = a->pos0, C = hb_tensor_cols(&a->wte);
+    const int64_t V = hb_tensor_rows(&a->wte), ldo = hb_tensor_ld(&a->out);
+    float *out = a->out.data;
     if (!dtype_ok(wdt)) return dtype_unsupported(be, "embedding", wdt);
     const int64_t N = B * T;
     for (int64_t i = 0; i < N; i++)
-        if (tokens[i] < 0)
-            return hb_cpu_fail(be, HB_ERR_INPUT, "cpu: embedding: token %d at %lld is negative",
-                               tokens[i], (long long)i);
+        if (tokens[i] < 0 || tokens[i] >= V)
+            return hb_cpu_fail(be, HB_ERR_INPUT, "cpu: embedding: token %d at %lld outside the vocabulary of %lld",
+                               tokens[i], (long long)i, (long long)V);
     // out (B*T, C) = wte (V, C)[token] + wpe (maxT, C)[pos0 + t]
 #pragma omp parallel for schedule(static) if (N * C > PAR_MIN)
     for (int64_t i = 0; i < N; i++) {
         const int64_t row = (int64_t)tokens[i] * C, prow = (pos0 + i % T) * C;
-        float *o = out + i * C;
+        float *o = out + i * ldo;
         for (int64_t c = 0; c < C; c++) {
             float v = load_elem(wte, wdt, row + c);
             if (wpe) v += load_elem(wpe, wdt, prow + c);
@@ -119,14 +198,17 @@ hb_status hb_cpu_embedding(hb_backend *be, float *out, const int32_t *tokens, co
     return HB_OK;
 }
 
-hb_status hb_cpu_rmsnorm(hb_backend *be, float *out, const float *in, const float *w, int64_t N,
-                         int64_t C, float eps) {
+hb_status hb_cpu_rmsnorm(hb_backend *be, const hb_rmsnorm_args *a) {
+    const int64_t N = hb_tensor_rows(&a->in), C = hb_tensor_cols(&a->in);
+    const int64_t ldi = hb_tensor_ld(&a->in), ldo = hb_tensor_ld(&a->out);
+    float *out = a->out.data;
+    const float *in = a->in.data, *w = a->w.data, eps = a->eps;
     if (C <= 0) return hb_cpu_fail(be, HB_ERR_INPUT, "cpu: rmsnorm: C = %lld", (long long)C);
     // out (N, C) = in / sqrt(mean(in^2) + eps) * w; the mean in double (C can be 8k+).
 #pragma omp parallel for schedule(static) if (N * C > PAR_MIN)
     for (int64_t r = 0; r < N; r++) {
-        const float *x = in + r * C;
-        float *o = out + r * C;
+        const float *x = in + r * ldi;
+        float *o = out + r * ldo;
         double ss = 0.0;
 #pragma omp simd reduction(+ : ss)
         for (int64_t c = 0; c < C; c++) ss += (double)x[c] * x[c];
@@ -136,14 +218,17 @@ hb_status hb_cpu_rmsnorm(hb_backend *be, float *out, const float *in, const floa
     return HB_OK;
 }
 
-hb_status hb_cpu_layernorm(hb_backend *be, float *out, const float *in, const float *w,
-                           const float *b, int64_t N, int64_t C, float eps) {
+hb_status hb_cpu_layernorm(hb_backend *be, const hb_layernorm_args *a) {
+    const int64_t N = hb_tensor_rows(&a->in), C = hb_tensor_cols(&a->in);
+    const int64_t ldi = hb_tensor_ld(&a->in), ldo = hb_tensor_ld(&a->out);
+    float *out = a->out.data;
+    const float *in = a->in.data, *w = a->w.data, *b = a->b.data, eps = a->eps;
     if (C <= 0) return hb_cpu_fail(be, HB_ERR_INPUT, "cpu: layernorm: C = %lld", (long long)C);
     // out (N, C) = (in - mean) / sqrt(var + eps) * w + b, biased variance, two passes in double.
 #pragma omp parallel for schedule(static) if (N * C > PAR_MIN)
     for (int64_t r = 0; r < N; r++) {
-        const float *x = in + r * C;
-        float *o = out + r * C;
+        const float *x = in + r * ldi;
+        float *o = out + r * ldo;
         double sum = 0.0, ss = 0.0;
 #pragma omp simd reduction(+ : sum)
         for (int64_t c = 0; c < C; c++) sum += x[c];
@@ -177,6 +262,9 @@ static inline void store_out(float *o, float dot, const float *bias, int64_t n, 
 
 #define INLINE static inline __attribute__((always_inline))
 
+/* A weight as the GEMV kernels read it: its value. */
+INLINE float load_w(const void *w, hb_dtype dt, int64_t i) { return load_elem(w, dt, i); }
+
 /* Prefetch distance, bytes of weights ahead of the loads (~ DRAM latency x per-core bandwidth). */
 #define PF_BYTES 8192
 
@@ -202,8 +290,8 @@ INLINE v4f load4_generic(const void *w, hb_dtype dt, int64_t i) {
         memcpy(&h, (const uint16_t *)w + i, sizeof h);
         v4u32 u = __builtin_convertvector(h, v4u32) << 16;
         memcpy(&r, &u, sizeof r);
-    } else { // no portable half-precision instructions
-        for (int j = 0; j < 4; j++) r[j] = hb_f16_to_f32(((const uint16_t *)w)[i + j]);
+    } else { // no portable half-precision or fp8 instructions
+        for (int j = 0; j < 4; j++) r[j] = load_elem(w, dt, i + j);
     }
     return r;
 }
@@ -216,8 +304,8 @@ INLINE v4f loadu4(const float *p) {
 
 /* dots[m] = sum_k a[m, k] * w[n, k] for m < M, one row n of w (see the AVX-512 version). */
 INLINE void gemv_row_generic(const int M, const int U, const hb_dtype dt, const float *a,
-                             int64_t lda, const void *w, int64_t n, int64_t N, int64_t K,
-                             float *dots) {
+                             int64_t lda, const void *w, int64_t ldw, int64_t n, int64_t N,
+                             int64_t K, float *dots) {
     const int esz = (int)hb_dtype_size(dt);
     v4f acc[8][4];
 #pragma GCC unroll 8
@@ -226,16 +314,16 @@ INLINE void gemv_row_generic(const int M, const int U, const hb_dtype dt, const 
         for (int u = 0; u < U; u++) acc[m][u] = (v4f){0};
     int64_t k = 0;
     for (; k + 4 * U <= K; k += 4 * U) {
-        prefetch_ahead(w, (n * K + k) * esz, 4 * U * esz, N * K * esz);
+        prefetch_ahead(w, (n * ldw + k) * esz, 4 * U * esz, N * ldw * esz);
 #pragma GCC unroll 4
         for (int u = 0; u < U; u++) {
-            const v4f wv = load4_generic(w, dt, n * K + k + 4 * u);
+            const v4f wv = load4_generic(w, dt, n * ldw + k + 4 * u);
 #pragma GCC unroll 8
             for (int m = 0; m < M; m++) acc[m][u] += loadu4(a + m * lda + k + 4 * u) * wv;
         }
     }
     for (; k + 4 <= K; k += 4) {
-        const v4f wv = load4_generic(w, dt, n * K + k);
+        const v4f wv = load4_generic(w, dt, n * ldw + k);
 #pragma GCC unroll 8
         for (int m = 0; m < M; m++) acc[m][0] += loadu4(a + m * lda + k) * wv;
     }
@@ -247,22 +335,23 @@ INLINE void gemv_row_generic(const int M, const int U, const hb_dtype dt, const 
         dots[m] = (v[0] + v[1]) + (v[2] + v[3]);
     }
     for (; k < K; k++) { // K % 4 tail
-        const float wk = load_elem(w, dt, n * K + k);
+        const float wk = load_w(w, dt, n * ldw + k);
         for (int m = 0; m < M; m++) dots[m] += a[m * lda + k] * wk;
     }
 }
 
 INLINE void gemv_rowm_generic(const hb_dtype dt, int64_t M, const float *a, int64_t lda,
-                              const void *w, int64_t n, int64_t N, int64_t K, float *dots) {
+                              const void *w, int64_t ldw, int64_t n, int64_t N, int64_t K,
+                              float *dots) {
     switch (M) {
-    case 1: gemv_row_generic(1, 4, dt, a, lda, w, n, N, K, dots); break;
-    case 2: gemv_row_generic(2, 4, dt, a, lda, w, n, N, K, dots); break;
-    case 3: gemv_row_generic(3, 2, dt, a, lda, w, n, N, K, dots); break;
-    case 4: gemv_row_generic(4, 2, dt, a, lda, w, n, N, K, dots); break;
-    case 5: gemv_row_generic(5, 1, dt, a, lda, w, n, N, K, dots); break;
-    case 6: gemv_row_generic(6, 1, dt, a, lda, w, n, N, K, dots); break;
-    case 7: gemv_row_generic(7, 1, dt, a, lda, w, n, N, K, dots); break;
-    default: gemv_row_generic(8, 1, dt, a, lda, w, n, N, K, dots); break;
+    case 1: gemv_row_generic(1, 4, dt, a, lda, w, ldw, n, N, K, dots); break;
+    case 2: gemv_row_generic(2, 4, dt, a, lda, w, ldw, n, N, K, dots); break;
+    case 3: gemv_row_generic(3, 2, dt, a, lda, w, ldw, n, N, K, dots); break;
+    case 4: gemv_row_generic(4, 2, dt, a, lda, w, ldw, n, N, K, dots); break;
+    case 5: gemv_row_generic(5, 1, dt, a, lda, w, ldw, n, N, K, dots); break;
+    case 6: gemv_row_generic(6, 1, dt, a, lda, w, ldw, n, N, K, dots); break;
+    case 7: gemv_row_generic(7, 1, dt, a, lda, w, ldw, n, N, K, dots); break;
+    default: gemv_row_generic(8, 1, dt, a, lda, w, ldw, n, N, K, dots); break;
     }
 }
 
@@ -274,9 +363,9 @@ static void gemv_generic(hb_dtype dt, float *out, int64_t ldo, const float *a, i
     for (int64_t n = 0; n < N; n++) {
         float dots[8];
         switch (dt) {
-        case HB_F32: gemv_rowm_generic(HB_F32, M, a, lda, w, n, N, K, dots); break;
-        case HB_BF16: gemv_rowm_generic(HB_BF16, M, a, lda, w, n, N, K, dots); break;
-        default: gemv_rowm_generic(HB_F16, M, a, lda, w, n, N, K, dots); break;
+        case HB_F32: gemv_rowm_generic(HB_F32, M, a, lda, w, K, n, N, K, dots); break;
+        case HB_BF16: gemv_rowm_generic(HB_BF16, M, a, lda, w, K, n, N, K, dots); break;
+        default: gemv_rowm_generic(HB_F16, M, a, lda, w, K, n, N, K, dots); break;
         }
         for (int64_t m = 0; m < M; m++) store_out(out + m * ldo + n, dots[m], bias, n, beta);
     }
@@ -287,8 +376,29 @@ static void gemv_generic(hb_dtype dt, float *out, int64_t ldo, const float *a, i
 #define TGT_AVX512 __attribute__((target("avx512f")))
 
 /* 8 weights at w[i..i+8) widened to f32. */
+/* fp8 -> f32 in registers: from the sign-extended byte b, (b << 20) & 0x87f00000 is an f32 with
+ * the code's sign, its exponent field e in the low bits of the f32's exponent and its
+ * mantissa at the top of the f32's: times 2^120 (e4m3's bias 7 -> f32's 127) that is exactly
+ * the code's value, for normals and subnormals alike (e = 0 gives an f32 subnormal times
+ * 2^120). The NaN codes 0x7f / 0xff (exponent and mantissa all ones) are made NaNs.
+ * e5m2 is the top byte of an IEEE half (exact, inf and NaN included): F16C converts it. */
+#define E4M3_BITS_MASK 0x87f00000
+#define E4M3_NAN_BITS 0x07f00000
+#define E4M3_TO_F32 0x1p120f
+
 TGT_AVX2 INLINE __m256 load8_avx2(const void *w, hb_dtype dt, int64_t i) {
     if (dt == HB_F32) return _mm256_loadu_ps((const float *)w + i);
+    if (dt == HB_FP8_E5M2)
+        return _mm256_cvtph_ps(_mm_slli_epi16(
+            _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)((const uint8_t *)w + i))), 8));
+    if (dt == HB_FP8_E4M3) {
+        __m256i x = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)((const uint8_t *)w + i)));
+        __m256i f = _mm256_and_si256(_mm256_slli_epi32(x, 20), _mm256_set1_epi32((int)E4M3_BITS_MASK));
+        __m256i nan = _mm256_cmpeq_epi32(_mm256_and_si256(f, _mm256_set1_epi32(0x7fffffff)),
+                                         _mm256_set1_epi32(E4M3_NAN_BITS));
+        __m256 v = _mm256_mul_ps(_mm256_castsi256_ps(f), _mm256_set1_ps(E4M3_TO_F32));
+        return _mm256_or_ps(v, _mm256_castsi256_ps(nan)); /* all ones: a NaN */
+    }
     __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)w + i));
     if (dt == HB_BF16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
     return _mm256_cvtph_ps(h);
@@ -304,8 +414,8 @@ TGT_AVX2 INLINE float hsum_avx2(__m256 v) {
 /* dots[m] = sum_k a[m, k] * w[n, k] for m < M; M, U, dt are constants after inlining, so the
  * M x U accumulators live in registers (<= 8 of the 16 ymm). */
 TGT_AVX2 INLINE void gemv_row_avx2(const int M, const int U, const hb_dtype dt, const float *a,
-                                   int64_t lda, const void *w, int64_t n, int64_t N, int64_t K,
-                                   float *dots) {
+                                   int64_t lda, const void *w, int64_t ldw, int64_t n, int64_t N,
+                                   int64_t K, float *dots) {
     const int esz = (int)hb_dtype_size(dt);
     __m256 acc[8][4];
 #pragma GCC unroll 8
@@ -314,17 +424,17 @@ TGT_AVX2 INLINE void gemv_row_avx2(const int M, const int U, const hb_dtype dt, 
         for (int u = 0; u < U; u++) acc[m][u] = _mm256_setzero_ps();
     int64_t k = 0;
     for (; k + 8 * U <= K; k += 8 * U) {
-        prefetch_ahead(w, (n * K + k) * esz, 8 * U * esz, N * K * esz);
+        prefetch_ahead(w, (n * ldw + k) * esz, 8 * U * esz, N * ldw * esz);
 #pragma GCC unroll 4
         for (int u = 0; u < U; u++) {
-            const __m256 wv = load8_avx2(w, dt, n * K + k + 8 * u);
+            const __m256 wv = load8_avx2(w, dt, n * ldw + k + 8 * u);
 #pragma GCC unroll 8
             for (int m = 0; m < M; m++)
                 acc[m][u] = _mm256_fmadd_ps(_mm256_loadu_ps(a + m * lda + k + 8 * u), wv, acc[m][u]);
         }
     }
     for (; k + 8 <= K; k += 8) { // fewer than U vectors left
-        const __m256 wv = load8_avx2(w, dt, n * K + k);
+        const __m256 wv = load8_avx2(w, dt, n * ldw + k);
 #pragma GCC unroll 8
         for (int m = 0; m < M; m++)
             acc[m][0] = _mm256_fmadd_ps(_mm256_loadu_ps(a + m * lda + k), wv, acc[m][0]);
@@ -336,23 +446,24 @@ TGT_AVX2 INLINE void gemv_row_avx2(const int M, const int U, const hb_dtype dt, 
         dots[m] = hsum_avx2(acc[m][0]);
     }
     for (; k < K; k++) { // K % 8 tail
-        const float wk = load_elem(w, dt, n * K + k);
+        const float wk = load_w(w, dt, n * ldw + k);
         for (int m = 0; m < M; m++) dots[m] += a[m * lda + k] * wk;
     }
 }
 
 /* One row for a runtime M: the switch instantiates each (M, U) kernel. */
 TGT_AVX2 INLINE void gemv_rowm_avx2(const hb_dtype dt, int64_t M, const float *a, int64_t lda,
-                                    const void *w, int64_t n, int64_t N, int64_t K, float *dots) {
+                                    const void *w, int64_t ldw, int64_t n, int64_t N, int64_t K,
+                                    float *dots) {
     switch (M) {
-    case 1: gemv_row_avx2(1, 4, dt, a, lda, w, n, N, K, dots); break;
-    case 2: gemv_row_avx2(2, 4, dt, a, lda, w, n, N, K, dots); break;
-    case 3: gemv_row_avx2(3, 2, dt, a, lda, w, n, N, K, dots); break;
-    case 4: gemv_row_avx2(4, 2, dt, a, lda, w, n, N, K, dots); break;
-    case 5: gemv_row_avx2(5, 1, dt, a, lda, w, n, N, K, dots); break;
-    case 6: gemv_row_avx2(6, 1, dt, a, lda, w, n, N, K, dots); break;
-    case 7: gemv_row_avx2(7, 1, dt, a, lda, w, n, N, K, dots); break;
-    default: gemv_row_avx2(8, 1, dt, a, lda, w, n, N, K, dots); break;
+    case 1: gemv_row_avx2(1, 4, dt, a, lda, w, ldw, n, N, K, dots); break;
+    case 2: gemv_row_avx2(2, 4, dt, a, lda, w, ldw, n, N, K, dots); break;
+    case 3: gemv_row_avx2(3, 2, dt, a, lda, w, ldw, n, N, K, dots); break;
+    case 4: gemv_row_avx2(4, 2, dt, a, lda, w, ldw, n, N, K, dots); break;
+    case 5: gemv_row_avx2(5, 1, dt, a, lda, w, ldw, n, N, K, dots); break;
+    case 6: gemv_row_avx2(6, 1, dt, a, lda, w, ldw, n, N, K, dots); break;
+    case 7: gemv_row_avx2(7, 1, dt, a, lda, w, ldw, n, N, K, dots); break;
+    default: gemv_row_avx2(8, 1, dt, a, lda, w, ldw, n, N, K, dots); break;
     }
 }
 
@@ -364,9 +475,9 @@ TGT_AVX2 static void gemv_avx2(hb_dtype dt, float *out, int64_t ldo, const float
     for (int64_t n = 0; n < N; n++) {
         float dots[8];
         switch (dt) {
-        case HB_F32: gemv_rowm_avx2(HB_F32, M, a, lda, w, n, N, K, dots); break;
-        case HB_BF16: gemv_rowm_avx2(HB_BF16, M, a, lda, w, n, N, K, dots); break;
-        default: gemv_rowm_avx2(HB_F16, M, a, lda, w, n, N, K, dots); break;
+        case HB_F32: gemv_rowm_avx2(HB_F32, M, a, lda, w, K, n, N, K, dots); break;
+        case HB_BF16: gemv_rowm_avx2(HB_BF16, M, a, lda, w, K, n, N, K, dots); break;
+        default: gemv_rowm_avx2(HB_F16, M, a, lda, w, K, n, N, K, dots); break;
         }
         for (int64_t m = 0; m < M; m++) store_out(out + m * ldo + n, dots[m], bias, n, beta);
     }
@@ -375,6 +486,16 @@ TGT_AVX2 static void gemv_avx2(hb_dtype dt, float *out, int64_t ldo, const float
 /* 16 weights at w[i..i+16) widened to f32. */
 TGT_AVX512 INLINE __m512 load16_avx512(const void *w, hb_dtype dt, int64_t i) {
     if (dt == HB_F32) return _mm512_loadu_ps((const float *)w + i);
+    if (dt == HB_FP8_E5M2)
+        return _mm512_cvtph_ps(_mm256_slli_epi16(
+            _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)((const uint8_t *)w + i))), 8));
+    if (dt == HB_FP8_E4M3) {
+        __m512i x = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)((const uint8_t *)w + i)));
+        __m512i f = _mm512_and_si512(_mm512_slli_epi32(x, 20), _mm512_set1_epi32((int)E4M3_BITS_MASK));
+        __mmask16 ok = _mm512_cmpneq_epi32_mask(_mm512_and_si512(f, _mm512_set1_epi32(0x7fffffff)),
+                                                _mm512_set1_epi32(E4M3_NAN_BITS));
+        return _mm512_mask_mul_ps(_mm512_set1_ps(NAN), ok, _mm512_castsi512_ps(f), _mm512_set1_ps(E4M3_TO_F32));
+    }
     __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)w + i));
     if (dt == HB_BF16)
         return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
@@ -383,8 +504,8 @@ TGT_AVX512 INLINE __m512 load16_avx512(const void *w, hb_dtype dt, int64_t i) {
 
 /* As gemv_row_avx2 with 16 lanes; M x U <= 16 of the 32 zmm. */
 TGT_AVX512 INLINE void gemv_row_avx512(const int M, const int U, const hb_dtype dt,
-                                       const float *a, int64_t lda, const void *w, int64_t n,
-                                       int64_t N, int64_t K, float *dots) {
+                                       const float *a, int64_t lda, const void *w, int64_t ldw,
+                                       int64_t n, int64_t N, int64_t K, float *dots) {
     const int esz = (int)hb_dtype_size(dt);
     __m512 acc[8][4];
 #pragma GCC unroll 8
@@ -393,17 +514,17 @@ TGT_AVX512 INLINE void gemv_row_avx512(const int M, const int U, const hb_dtype 
         for (int u = 0; u < U; u++) acc[m][u] = _mm512_setzero_ps();
     int64_t k = 0;
     for (; k + 16 * U <= K; k += 16 * U) {
-        prefetch_ahead(w, (n * K + k) * esz, 16 * U * esz, N * K * esz);
+        prefetch_ahead(w, (n * ldw + k) * esz, 16 * U * esz, N * ldw * esz);
 #pragma GCC unroll 4
         for (int u = 0; u < U; u++) {
-            const __m512 wv = load16_avx512(w, dt, n * K + k + 16 * u);
+            const __m512 wv = load16_avx512(w, dt, n * ldw + k + 16 * u);
 #pragma GCC unroll 8
             for (int m = 0; m < M; m++)
                 acc[m][u] = _mm512_fmadd_ps(_mm512_loadu_ps(a + m * lda + k + 16 * u), wv, acc[m][u]);
         }
     }
     for (; k + 16 <= K; k += 16) {
-        const __m512 wv = load16_avx512(w, dt, n * K + k);
+        const __m512 wv = load16_avx512(w, dt, n * ldw + k);
 #pragma GCC unroll 8
         for (int m = 0; m < M; m++)
             acc[m][0] = _mm512_fmadd_ps(_mm512_loadu_ps(a + m * lda + k), wv, acc[m][0]);
@@ -415,23 +536,23 @@ TGT_AVX512 INLINE void gemv_row_avx512(const int M, const int U, const hb_dtype 
         dots[m] = _mm512_reduce_add_ps(acc[m][0]);
     }
     for (; k < K; k++) { // K % 16 tail
-        const float wk = load_elem(w, dt, n * K + k);
+        const float wk = load_w(w, dt, n * ldw + k);
         for (int m = 0; m < M; m++) dots[m] += a[m * lda + k] * wk;
     }
 }
 
 TGT_AVX512 INLINE void gemv_rowm_avx512(const hb_dtype dt, int64_t M, const float *a,
-                                        int64_t lda, const void *w, int64_t n, int64_t N,
-                                        int64_t K, float *dots) {
+                                        int64_t lda, const void *w, int64_t ldw, int64_t n,
+                                        int64_t N, int64_t K, float *dots) {
     switch (M) {
-    case 1: gemv_row_avx512(1, 4, dt, a, lda, w, n, N, K, dots); break;
-    case 2: gemv_row_avx512(2, 4, dt, a, lda, w, n, N, K, dots); break;
-    case 3: gemv_row_avx512(3, 4, dt, a, lda, w, n, N, K, dots); break;
-    case 4: gemv_row_avx512(4, 4, dt, a, lda, w, n, N, K, dots); break;
-    case 5: gemv_row_avx512(5, 2, dt, a, lda, w, n, N, K, dots); break;
-    case 6: gemv_row_avx512(6, 2, dt, a, lda, w, n, N, K, dots); break;
-    case 7: gemv_row_avx512(7, 2, dt, a, lda, w, n, N, K, dots); break;
-    default: gemv_row_avx512(8, 2, dt, a, lda, w, n, N, K, dots); break;
+    case 1: gemv_row_avx512(1, 4, dt, a, lda, w, ldw, n, N, K, dots); break;
+    case 2: gemv_row_avx512(2, 4, dt, a, lda, w, ldw, n, N, K, dots); break;
+    case 3: gemv_row_avx512(3, 4, dt, a, lda, w, ldw, n, N, K, dots); break;
+    case 4: gemv_row_avx512(4, 4, dt, a, lda, w, ldw, n, N, K, dots); break;
+    case 5: gemv_row_avx512(5, 2, dt, a, lda, w, ldw, n, N, K, dots); break;
+    case 6: gemv_row_avx512(6, 2, dt, a, lda, w, ldw, n, N, K, dots); break;
+    case 7: gemv_row_avx512(7, 2, dt, a, lda, w, ldw, n, N, K, dots); break;
+    default: gemv_row_avx512(8, 2, dt, a, lda, w, ldw, n, N, K, dots); break;
     }
 }
 
@@ -442,9 +563,9 @@ TGT_AVX512 static void gemv_avx512(hb_dtype dt, float *out, int64_t ldo, const f
     for (int64_t n = 0; n < N; n++) {
         float dots[8];
         switch (dt) {
-        case HB_F32: gemv_rowm_avx512(HB_F32, M, a, lda, w, n, N, K, dots); break;
-        case HB_BF16: gemv_rowm_avx512(HB_BF16, M, a, lda, w, n, N, K, dots); break;
-        default: gemv_rowm_avx512(HB_F16, M, a, lda, w, n, N, K, dots); break;
+        case HB_F32: gemv_rowm_avx512(HB_F32, M, a, lda, w, K, n, N, K, dots); break;
+        case HB_BF16: gemv_rowm_avx512(HB_BF16, M, a, lda, w, K, n, N, K, dots); break;
+        default: gemv_rowm_avx512(HB_F16, M, a, lda, w, K, n, N, K, dots); break;
         }
         for (int64_t m = 0; m < M; m++) store_out(out + m * ldo + n, dots[m], bias, n, beta);
     }
@@ -505,9 +626,10 @@ static int64_t panel_rows(int64_t N, int64_t K, int n_threads) {
     return nb < per_thread ? nb : per_thread;
 }
 
-hb_status hb_cpu_matmul(hb_backend *be, float *out, int64_t ldo, const void *a_in, int64_t lda,
-                        hb_dtype adt, const void *w, hb_dtype wdt, const float *bias, int64_t M,
-                        int64_t N, int64_t K, float beta) {
+/* f32/bf16/f16 weights (fp8: matmul_fp8 below). */
+static hb_status matmul_plain(hb_backend *be, float *out, int64_t ldo, const void *a_in, int64_t lda,
+                              hb_dtype adt, const void *w, hb_dtype wdt, const float *bias, int64_t M,
+                              int64_t N, int64_t K, float beta) {
     hb_cpu_ctx *ctx = be->ctx;
     if (!dtype_ok(wdt)) return dtype_unsupported(be, "matmul", wdt);
     if (adt != HB_F32 && adt != wdt)
@@ -585,9 +707,236 @@ hb_status hb_cpu_matmul(hb_backend *be, float *out, int64_t ldo, const void *a_i
     return HB_OK;
 }
 
+/* ---- fp8 matmul: the product of the dequantised operands, f32 accumulation ----
+ *
+ * A is dequantised once into f32 scratch (an f32 A is first quantised dynamically, as convert
+ * would: per tensor, or in 1 x bk tiles for block-scaled weights). Decode (M <= 8) runs the
+ * GEMV kernels on the fp8 codes of each row segment that shares a weight scale and scales the
+ * segment's dot products; prefill dequantises panels of weight rows for sgemm. */
+
+/* fp8 rows: dots[m] = sum over the bk-long segments kb of srow[kb] * sum_k a[m, k] w[n, k], the
+ * segment sums kept in vector accumulators that are scaled into the row's total at the end of
+ * each segment (no horizontal sum per segment). LANES, U: lanes per vector, vectors per step;
+ * LOAD, FMA, ...: the ISA's. */
+#define GEMVQ_ROW(SUFFIX, TGT, VT, LANES, ZERO, LOAD, LOADA, FMA, ADD, MUL, SET1, HSUM)            \
+    TGT INLINE void gemvq_row_##SUFFIX(const int M, const int U, const hb_dtype dt, const float *a,   \
+                                       int64_t lda, const uint8_t *w, int64_t n, int64_t N, int64_t K, \
+                                       int64_t bk, const float *srow, float *dots) {                 \
+        VT tot[8], acc[8][4];                                                                        \
+        _Pragma("GCC unroll 8") for (int m = 0; m < M; m++) tot[m] = ZERO;                            \
+        float tail[8] = {0};                                                                         \
+        for (int64_t k0 = 0, kb = 0; k0 < K; k0 += bk, kb++) {                                       \
+            const int64_t k1 = k0 + bk < K ? k0 + bk : K;                                            \
+            _Pragma("GCC unroll 8") for (int m = 0; m < M; m++)                                       \
+                _Pragma("GCC unroll 4") for (int u = 0; u < U; u++) acc[m][u] = ZERO;                 \
+            int64_t k = k0;                                                                          \
+            for (; k + LANES * U <= k1; k += LANES * U) {                                            \
+                prefetch_ahead(w, n * K + k, LANES * U, N * K);                                      \
+                _Pragma("GCC unroll 4") for (int u = 0; u < U; u++) {                                 \
+                    const VT wv = LOAD(w, dt, n * K + k + LANES * u);                                \
+                    _Pragma("GCC unroll 8") for (int m = 0; m < M; m++)                               \
+                        acc[m][u] = FMA(LOADA(a + m * lda + k + LANES * u), wv, acc[m][u]);           \
+                }                                                                                    \
+            }                                                                                        \
+            for (; k + LANES <= k1; k += LANES) {                                                    \
+                const VT wv = LOAD(w, dt, n * K + k);                                                \
+                _Pragma("GCC unroll 8") for (int m = 0; m < M; m++)                                   \
+                    acc[m][0] = FMA(LOADA(a + m * lda + k), wv, acc[m][0]);                          \
+            }                                                                                        \
+            const VT sv = SET1(srow[kb]);                                                            \
+            _Pragma("GCC unroll 8") for (int m = 0; m < M; m++) {                                     \
+                _Pragma("GCC unroll 4") for (int u = 1; u < U; u++) acc[m][0] = ADD(acc[m][0], acc[m][u]); \
+                tot[m] = FMA(acc[m][0], sv, tot[m]);                                                 \
+            }                                                                                        \
+            for (; k < k1; k++) { /* segment tail (K % LANES) */                                    \
+                const float wk = load_w(w, dt, n * K + k) * srow[kb];                                \
+                for (int m = 0; m < M; m++) tail[m] += a[m * lda + k] * wk;                          \
+            }                                                                                        \
+        }                                                                                            \
+        _Pragma("GCC unroll 8") for (int m = 0; m < M; m++) dots[m] = HSUM(tot[m]) + tail[m];        \
+        (void)MUL;                                                                                   \
+    }
+
+#define V4_ZERO ((v4f){0})
+#define V4_LOAD(w, dt, i) load4_generic(w, dt, i)
+#define V4_FMA(x, y, z) ((x) * (y) + (z))
+#define V4_ADD(x, y) ((x) + (y))
+#define V4_SET1(x) ((v4f){(x), (x), (x), (x)})
+#define V4_HSUM(v) (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
+GEMVQ_ROW(generic, , v4f, 4, V4_ZERO, V4_LOAD, loadu4, V4_FMA, V4_ADD, 0, V4_SET1, V4_HSUM)
+#ifdef HB_X86
+GEMVQ_ROW(avx2, TGT_AVX2, __m256, 8, _mm256_setzero_ps(), load8_avx2, _mm256_loadu_ps, _mm256_fmadd_ps,
+          _mm256_add_ps, 0, _mm256_set1_ps, hsum_avx2)
+GEMVQ_ROW(avx512, TGT_AVX512, __m512, 16, _mm512_setzero_ps(), load16_avx512, _mm512_loadu_ps,
+          _mm512_fmadd_ps, _mm512_add_ps, 0, _mm512_set1_ps, _mm512_reduce_add_ps)
+#endif
+
+/* One row of out for a runtime M and the fp8 type: instantiates each (M, U, dt) kernel. */
+#define GEMVQ_ROWM(SUFFIX, TGT, U1, U2, U5)                                                        \
+    TGT INLINE void gemvq_rowm_##SUFFIX(const hb_dtype dt, int64_t M, const float *a, int64_t lda,  \
+                                        const uint8_t *w, int64_t n, int64_t N, int64_t K, int64_t bk, \
+                                        const float *srow, float *dots) {                            \
+        if (dt == HB_FP8_E4M3) {                                                                     \
+            switch (M) {                                                                             \
+            case 1: gemvq_row_##SUFFIX(1, U1, HB_FP8_E4M3, a, lda, w, n, N, K, bk, srow, dots); break; \
+            case 2: gemvq_row_##SUFFIX(2, U1, HB_FP8_E4M3, a, lda, w, n, N, K, bk, srow, dots); break; \
+            case 3: gemvq_row_##SUFFIX(3, U2, HB_FP8_E4M3, a, lda, w, n, N, K, bk, srow, dots); break; \
+            case 4: gemvq_row_##SUFFIX(4, U2, HB_FP8_E4M3, a, lda, w, n, N, K, bk, srow, dots); break; \
+            default: gemvq_row_##SUFFIX(8, U5, HB_FP8_E4M3, a, lda, w, n, N, K, bk, srow, dots); break; \
+            }                                                                                        \
+        } else {                                                                                     \
+            switch (M) {                                                                             \
+            case 1: gemvq_row_##SUFFIX(1, U1, HB_FP8_E5M2, a, lda, w, n, N, K, bk, srow, dots); break; \
+            case 2: gemvq_row_##SUFFIX(2, U1, HB_FP8_E5M2, a, lda, w, n, N, K, bk, srow, dots); break; \
+            case 3: gemvq_row_##SUFFIX(3, U2, HB_FP8_E5M2, a, lda, w, n, N, K, bk, srow, dots); break; \
+            case 4: gemvq_row_##SUFFIX(4, U2, HB_FP8_E5M2, a, lda, w, n, N, K, bk, srow, dots); break; \
+            default: gemvq_row_##SUFFIX(8, U5, HB_FP8_E5M2, a, lda, w, n, N, K, bk, srow, dots); break; \
+            }                                                                                        \
+        }                                                                                            \
+    }
+GEMVQ_ROWM(generic, , 4, 2, 1)
+#ifdef HB_X86
+GEMVQ_ROWM(avx2, TGT_AVX2, 4, 2, 1)
+GEMVQ_ROWM(avx512, TGT_AVX512, 4, 4, 2)
+#endif
+
+/* out (M <= 8, N) over fp8 weights: row n's segments share the scales ws[(n / bm) * sc + kb]. A
+ * row of M > 4 runs the M = 8 kernel on 8 rows of a: a holds 8 rows (the caller pads). */
+#define GEMV_Q_DRIVER(SUFFIX, TGT)                                                              \
+    TGT static void gemvq_##SUFFIX(hb_dtype dt, float *out, int64_t ldo, const float *a,         \
+                                   int64_t lda, const uint8_t *w, const float *ws, int64_t bm,   \
+                                   int64_t bk, int64_t sc, const float *bias, int64_t M,         \
+                                   int64_t N, int64_t K, float beta) {                           \
+        _Pragma("omp parallel for schedule(static) if (N * K > PAR_MIN)")                        \
+        for (int64_t n = 0; n < N; n++) {                                                        \
+            float dots[8];                                                                       \
+            gemvq_rowm_##SUFFIX(dt, M, a, lda, w, n, N, K, bk, ws + (n / bm) * sc, dots);        \
+            for (int64_t m = 0; m < M; m++) store_out(out + m * ldo + n, dots[m], bias, n, beta);        \
+        }                                                                                        \
+    }
+GEMV_Q_DRIVER(generic, )
+#ifdef HB_X86
+GEMV_Q_DRIVER(avx2, TGT_AVX2)
+GEMV_Q_DRIVER(avx512, TGT_AVX512)
+#endif
+
+static hb_status matmul_fp8(hb_backend *be, const hb_matmul_args *x) {
+    hb_cpu_ctx *ctx = be->ctx;
+    const int64_t M = hb_tensor_rows(&x->a), K = hb_tensor_cols(&x->a), N = hb_tensor_rows(&x->w);
+    const int64_t ldo = hb_tensor_ld(&x->out);
+    float *out = x->out.data;
+    const float *bias = x->bias.data;
+    const hb_dtype wdt = x->w.dt;
+    if (M == 0 || N == 0) return HB_OK;
+    if (K == 0) {
+        matmul_prologue(out, ldo, bias, M, N, x->beta);
+        return HB_OK;
+    }
+    /* weight scales: one (none / tensor) or (ceil(N/bm), ceil(K/bk)) blocks */
+    static const float one = 1.0f;
+    int64_t bm = N, bk = K, sc = 1;
+    const float *ws = x->w.q.kind == HB_QUANT_NONE ? &one : x->w.q.scale;
+    if (x->w.q.kind == HB_QUANT_BLOCK) {
+        bm = x->w.q.bm;
+        bk = x->w.q.bk;
+        hb_quant_nscales(&x->w, NULL, &sc);
+    }
+    /* A dequantised into f32 (M, K) */
+    float *a32 = NULL; /* >= 8 rows: the M = 8 GEMV kernel runs M = 5..7 on zero rows */
+    const int64_t Mp = M < 8 ? 8 : M;
+    HB_TRY(hb_cpu_scratch(be, 1, (size_t)Mp * (size_t)K * sizeof(float), &a32));
+    if (M < Mp) memset(a32 + M * K, 0, (size_t)((Mp - M) * K) * sizeof(float));
+    if (x->a.dt == HB_F32) {
+        const int64_t ka = x->w.q.kind == HB_QUANT_BLOCK ? bk : K;
+        const int64_t nsa = x->w.q.kind == HB_QUANT_BLOCK ? M * ((K + ka - 1) / ka) : 1;
+        float *qbuf = NULL; // scales, then the codes
+        HB_TRY(hb_cpu_scratch(be, 2, (size_t)nsa * sizeof(float) + (size_t)(M * K), &qbuf));
+        hb_tensor qa = hb_t2((uint8_t *)(qbuf + nsa), wdt, M, K, K);
+        qa = x->w.q.kind == HB_QUANT_BLOCK ? hb_tq(qa, HB_QUANT_BLOCK, 1, ka, qbuf)
+                                           : hb_tq(qa, HB_QUANT_TENSOR, 0, 0, qbuf);
+        /* the f32 rows of A, contiguous (rows lda apart in the caller's tensor) */
+        const int64_t lda = hb_tensor_ld(&x->a);
+        if (lda == K) {
+            const qsrc src = {x->a.data, HB_F32, 0, 0, 0.0f, 0.0f};
+            quantise(&qa, &src);
+        } else {
+            for (int64_t m = 0; m < M; m++) memcpy(a32 + m * K, (const float *)x->a.data + m * lda, (size_t)K * sizeof(float));
+            const qsrc src = {a32, HB_F32, 0, 0, 0.0f, 0.0f};
+            quantise(&qa, &src);
+        }
+        dequantise(a32, HB_F32, &qa);
+    } else { // A in fp8 with its own scales, rows lda apart
+        const int64_t lda = hb_tensor_ld(&x->a);
+        int64_t abm, abk, asc;
+        hb_quant_block(&x->a, &abm, &abk);
+        hb_quant_nscales(&x->a, NULL, &asc);
+        const float *as = x->a.q.kind == HB_QUANT_NONE ? &one : x->a.q.scale;
+        if (x->a.q.kind == HB_QUANT_NONE) abm = M, abk = K, asc = 1;
+#pragma omp parallel for schedule(static) if (M * K > PAR_MIN)
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t k = 0; k < K; k++)
+                a32[m * K + k] = load_elem(x->a.data, x->a.dt, m * lda + k) * as[(m / abm) * asc + k / abk];
+    }
+
+    if (M <= 8) {
+        switch (ctx->isa) {
+#ifdef HB_X86
+        case HB_CPU_ISA_AVX512: gemvq_avx512(wdt, out, ldo, a32, K, x->w.data, ws, bm, bk, sc, bias, M, N, K, x->beta); break;
+        case HB_CPU_ISA_AVX2: gemvq_avx2(wdt, out, ldo, a32, K, x->w.data, ws, bm, bk, sc, bias, M, N, K, x->beta); break;
+#endif
+        default: gemvq_generic(wdt, out, ldo, a32, K, x->w.data, ws, bm, bk, sc, bias, M, N, K, x->beta); break;
+        }
+        return HB_OK;
+    }
+    if (M > INT_MAX || N > INT_MAX || K > INT_MAX || ldo > INT_MAX)
+        return hb_cpu_fail(be, HB_ERR_UNSUPPORTED, "cpu: matmul: a dimension exceeds OpenBLAS's 32-bit int");
+    float beta_g = x->beta;
+    if (bias) {
+        matmul_prologue(out, ldo, bias, M, N, x->beta);
+        beta_g = 1.0f;
+    }
+    /* panels of weight rows, dequantised (code * scale of its block) */
+    const int nt = ctx->n_threads > 0 ? ctx->n_threads : 1;
+    const int64_t nb = panel_rows(N, K, nt), npanel = (N + nb - 1) / nb;
+    float *scratch = NULL;
+    HB_TRY(hb_cpu_scratch(be, 0, (size_t)nt * (size_t)nb * (size_t)K * sizeof(float), &scratch));
+    const uint8_t *w = x->w.data;
+#pragma omp parallel num_threads(nt)
+    {
+        float *panel = scratch + (int64_t)omp_get_thread_num() * nb * K; // (nb, K)
+#pragma omp for schedule(static)
+        for (int64_t p = 0; p < npanel; p++) {
+            const int64_t n0 = p * nb, rows = N - n0 < nb ? N - n0 : nb;
+            for (int64_t r = 0; r < rows; r++) {
+                const float *srow = ws + ((n0 + r) / bm) * sc;
+                const uint8_t *wr = w + (n0 + r) * K;
+                float *pr = panel + r * K;
+                for (int64_t k0 = 0; k0 < K; k0 += bk) {
+                    const int64_t k1 = k0 + bk < K ? k0 + bk : K;
+                    const float sk = srow[k0 / bk];
+                    if (wdt == HB_FP8_E4M3)
+                        for (int64_t k = k0; k < k1; k++) pr[k] = hb_e4m3_to_f32(wr[k]) * sk;
+                    else
+                        for (int64_t k = k0; k < k1; k++) pr[k] = hb_e5m2_to_f32(wr[k]) * sk;
+                }
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)rows, (int)K, 1.0f,
+                        a32, (int)K, panel, (int)K, beta_g, out + n0, (int)ldo);
+        }
+    }
+    return HB_OK;
+}
+
+hb_status hb_cpu_matmul(hb_backend *be, const hb_matmul_args *x) {
+    if (hb_dtype_is_fp8(x->w.dt)) return matmul_fp8(be, x);
+    return matmul_plain(be, x->out.data, hb_tensor_ld(&x->out), x->a.data, hb_tensor_ld(&x->a), x->a.dt,
+                        x->w.data, x->w.dt, x->bias.data, hb_tensor_rows(&x->a), hb_tensor_rows(&x->w),
+                        hb_tensor_cols(&x->a), x->beta);
+}
+
 /* ---- strided batched GEMM ---- */
 
-hb_status hb_cpu_matmul_batched(hb_backend *be, const hb_gemm_batched *g) {
+hb_status hb_cpu_matmul_batched(hb_backend *be, const hb_matmul_batched_args *g) {
     const int64_t m = g->m, n = g->n, k = g->k;
     // row-major storage: A is (k, m) when transposed, else (m, k); B is (n, k) or (k, n)
     const int64_t cols_a = g->trans_a ? m : k, cols_b = g->trans_b ? k : n;
@@ -626,8 +975,11 @@ hb_status hb_cpu_matmul_batched(hb_backend *be, const hb_gemm_batched *g) {
 
 /* ---- positions and attention ---- */
 
-hb_status hb_cpu_rope(hb_backend *be, float *x, int64_t ldx, int64_t B, int64_t T, int64_t pos0,
-                      int64_t H, int64_t D, float theta) {
+hb_status hb_cpu_rope(hb_backend *be, const hb_rope_args *a) {
+    float *x = a->x.data;
+    const int64_t ldx = hb_tensor_ld(&a->x), B = a->B, T = a->T, pos0 = a->pos0, H = a->H;
+    const int64_t D = hb_tensor_cols(&a->x) / (H > 0 ? H : 1);
+    const float theta = a->theta;
     if (D <= 0 || D % 2 != 0 || ldx < H * D || !(theta > 0.0f) || pos0 < 0)
         return hb_cpu_fail(be, HB_ERR_INPUT,
                            "cpu: rope: need even D > 0, ldx >= H*D, theta > 0, pos0 >= 0 "
@@ -665,36 +1017,43 @@ hb_status hb_cpu_rope(hb_backend *be, float *x, int64_t ldx, int64_t B, int64_t 
     return HB_OK;
 }
 
-static int kv_dtype_ok(hb_dtype t) { return t == HB_F32 || t == HB_BF16 || t == HB_F16; }
+static int kv_dtype_ok(hb_dtype t) {
+    return t == HB_F32 || t == HB_BF16 || t == HB_F16 || t == HB_FP8_E4M3 || t == HB_FP8_E5M2;
+}
 
-/* x rounded to kvt (bf16/f16: to nearest even), as f32 */
+/* x rounded to the operand type of a cache in kvt (bf16/f16: to nearest even; an fp8 cache
+ * computes in bf16), as f32 */
 static inline float round_to(hb_dtype t, float x) {
-    if (t == HB_BF16) return hb_bf16_to_f32(hb_f32_to_bf16(x));
+    if (t == HB_BF16 || hb_dtype_is_fp8(t)) return hb_bf16_to_f32(hb_f32_to_bf16(x));
     if (t == HB_F16) return hb_f16_to_f32(hb_f32_to_f16(x));
     return x;
 }
 
-hb_status hb_cpu_kv_store(hb_backend *be, void *k_cache, void *v_cache, hb_dtype kvt,
-                          const float *k, const float *v, int64_t ld, int64_t B, int64_t T,
-                          int64_t pos0, int64_t Hkv, int64_t D, int64_t S) {
-    const int64_t w = Hkv * D;
+hb_status hb_cpu_kv_store(hb_backend *be, const hb_kv_store_args *a) {
+    const hb_dtype kvt = a->k_cache.dt;
+    const int64_t B = a->B, T = a->T, pos0 = a->pos0, S = a->k_cache.ne[1];
+    const int64_t w = a->k_cache.ne[2] * a->k_cache.ne[3];
+    const int64_t ldk = hb_tensor_ld(&a->k), ldv = hb_tensor_ld(&a->v);
+    const float *k = a->k.data, *v = a->v.data;
+    void *k_cache = a->k_cache.data, *v_cache = a->v_cache.data;
     if (!kv_dtype_ok(kvt))
-        return hb_cpu_fail(be, HB_ERR_UNSUPPORTED, "cpu: kv_store: KV cache dtype %s (f32, bf16, f16)",
-                           hb_dtype_name(kvt));
-    if (pos0 < 0 || pos0 + T > S || ld < w)
-        return hb_cpu_fail(be, HB_ERR_INPUT,
-                           "cpu: kv_store: positions %lld..%lld outside the cache (S=%lld) or "
-                           "ld %lld < Hkv*D %lld",
-                           (long long)pos0, (long long)(pos0 + T - 1), (long long)S,
-                           (long long)ld, (long long)w);
+        return hb_cpu_fail(be, HB_ERR_UNSUPPORTED, "cpu: kv_store: KV cache dtype %s", hb_dtype_name(kvt));
+    /* fp8: codes of x / scale (static per-tensor scales) */
+    const float sk = hb_dtype_is_fp8(kvt) ? a->k_cache.q.scale[0] : 1.0f;
+    const float sv = hb_dtype_is_fp8(kvt) ? a->v_cache.q.scale[0] : 1.0f;
     // (B*T, ld) rows -> caches (B, S, Hkv, D) at position pos0 + t
 #pragma omp parallel for schedule(static) if (B * T * w > PAR_MIN)
     for (int64_t row = 0; row < B * T; row++) {
         const int64_t b = row / T, t = row % T, dst = (b * S + pos0 + t) * w;
-        const float *ks = k + row * ld, *vs = v + row * ld;
+        const float *ks = k + row * ldk, *vs = v + row * ldv;
         if (kvt == HB_F32) {
             memcpy((float *)k_cache + dst, ks, (size_t)w * sizeof(float));
             memcpy((float *)v_cache + dst, vs, (size_t)w * sizeof(float));
+        } else if (hb_dtype_is_fp8(kvt)) {
+            for (int64_t i = 0; i < w; i++) {
+                store_elem(k_cache, kvt, dst + i, ks[i] / sk);
+                store_elem(v_cache, kvt, dst + i, vs[i] / sv);
+            }
         } else {
             uint16_t *kd = (uint16_t *)k_cache + dst, *vd = (uint16_t *)v_cache + dst;
             for (int64_t i = 0; i < w; i++) {
@@ -717,9 +1076,11 @@ static inline float kv_dot(const float *q, const void *k, hb_dtype t, int64_t of
         const uint16_t *kh = (const uint16_t *)k + off;
 #pragma omp simd reduction(+ : s)
         for (int64_t d = 0; d < D; d++) s += q[d] * hb_bf16_to_f32(kh[d]);
-    } else {
+    } else if (t == HB_F16) {
         const uint16_t *kh = (const uint16_t *)k + off;
         for (int64_t d = 0; d < D; d++) s += q[d] * hb_f16_to_f32(kh[d]);
+    } else {
+        for (int64_t d = 0; d < D; d++) s += q[d] * load_elem(k, t, off + d);
     }
     return s;
 }
@@ -734,16 +1095,25 @@ static inline void kv_axpy(float *o, float p, const void *v, hb_dtype t, int64_t
         const uint16_t *vh = (const uint16_t *)v + off;
 #pragma omp simd
         for (int64_t d = 0; d < D; d++) o[d] += p * hb_bf16_to_f32(vh[d]);
-    } else {
+    } else if (t == HB_F16) {
         const uint16_t *vh = (const uint16_t *)v + off;
         for (int64_t d = 0; d < D; d++) o[d] += p * hb_f16_to_f32(vh[d]);
+    } else {
+        for (int64_t d = 0; d < D; d++) o[d] += p * load_elem(v, t, off + d);
     }
 }
 
-hb_status hb_cpu_attention(hb_backend *be, float *out, int64_t ldo, const float *q, int64_t ldq,
-                           const void *k_cache, const void *v_cache, hb_dtype kvt, int64_t B,
-                           int64_t T, int64_t pos0, int64_t Hq, int64_t Hkv, int64_t D,
-                           int64_t S) {
+hb_status hb_cpu_attention(hb_backend *be, const hb_attention_args *a) {
+    const hb_dtype kvt = a->k_cache.dt;
+    const int64_t B = a->B, T = a->T, pos0 = a->pos0, S = a->k_cache.ne[1];
+    const int64_t Hkv = a->k_cache.ne[2], D = a->k_cache.ne[3], Hq = hb_tensor_cols(&a->q) / D;
+    const int64_t ldq = hb_tensor_ld(&a->q), ldo = hb_tensor_ld(&a->out);
+    const float *q = a->q.data;
+    float *out = a->out.data;
+    const void *k_cache = a->k_cache.data, *v_cache = a->v_cache.data;
+    /* fp8: scales applied to the f32 sums */
+    const float sk = hb_dtype_is_fp8(kvt) ? a->k_cache.q.scale[0] : 1.0f;
+    const float sv = hb_dtype_is_fp8(kvt) ? a->v_cache.q.scale[0] : 1.0f;
     if (!kv_dtype_ok(kvt))
         return hb_cpu_fail(be, HB_ERR_UNSUPPORTED, "cpu: attention: KV cache dtype %s (f32, bf16, f16)",
                            hb_dtype_name(kvt));
@@ -782,7 +1152,7 @@ hb_status hb_cpu_attention(hb_backend *be, float *out, int64_t ldo, const float 
                     const int64_t kb = b * S * kvw + (h / group) * D;
                     float mx = -INFINITY;
                     for (int64_t j = 0; j < L; j++) {
-                        const float s = kv_dot(qv, k_cache, kvt, kb + j * kvw, D) * scale;
+                        const float s = kv_dot(qv, k_cache, kvt, kb + j * kvw, D) * sk * scale;
                         p[j] = s;
                         if (s > mx) mx = s;
                     }
@@ -799,7 +1169,7 @@ hb_status hb_cpu_attention(hb_backend *be, float *out, int64_t ldo, const float 
                     } else { // p rounded to kvt (relative to the max), normalised at the end
                         for (int64_t j = 0; j < L; j++)
                             kv_axpy(o, round_to(kvt, p[j]), v_cache, kvt, kb + j * kvw, D);
-                        for (int64_t d = 0; d < D; d++) o[d] *= inv;
+                        for (int64_t d = 0; d < D; d++) o[d] *= sv * inv;
                     }
                 }
         free(p);
@@ -810,8 +1180,11 @@ hb_status hb_cpu_attention(hb_backend *be, float *out, int64_t ldo, const float 
 
 /* ---- element-wise ---- */
 
-hb_status hb_cpu_swiglu(hb_backend *be, float *out, const float *in, int64_t N, int64_t F) {
+hb_status hb_cpu_swiglu(hb_backend *be, const hb_swiglu_args *a) {
     (void)be;
+    float *out = a->out.data;
+    const float *in = a->in.data;
+    const int64_t N = hb_tensor_rows(&a->out), F = hb_tensor_cols(&a->out);
     // out (N, F) = silu(in[:, :F]) * in[:, F:], in (N, 2F)
 #pragma omp parallel for schedule(static) if (N * F > PAR_MIN)
     for (int64_t r = 0; r < N; r++) {
@@ -822,8 +1195,11 @@ hb_status hb_cpu_swiglu(hb_backend *be, float *out, const float *in, int64_t N, 
     return HB_OK;
 }
 
-hb_status hb_cpu_gelu(hb_backend *be, float *out, const float *in, int64_t n) {
+hb_status hb_cpu_gelu(hb_backend *be, const hb_gelu_args *a) {
     (void)be;
+    float *out = a->out.data;
+    const float *in = a->in.data;
+    const int64_t n = hb_tensor_numel(&a->out);
     const float c = 0.7978845608028654f; // sqrt(2 / pi)
 #pragma omp parallel for schedule(static) if (n > PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
@@ -833,9 +1209,11 @@ hb_status hb_cpu_gelu(hb_backend *be, float *out, const float *in, int64_t n) {
     return HB_OK;
 }
 
-hb_status hb_cpu_add(hb_backend *be, float *out, const float *a, const float *b, float s,
-                     int64_t n) {
+hb_status hb_cpu_add(hb_backend *be, const hb_add_args *x) {
     (void)be;
+    float *out = x->out.data;
+    const float *a = x->a.data, *b = x->b.data, s = x->s;
+    const int64_t n = hb_tensor_numel(&x->out);
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
     for (int64_t i = 0; i < n; i++) out[i] = a[i] + s * b[i];
     return HB_OK;
@@ -843,9 +1221,11 @@ hb_status hb_cpu_add(hb_backend *be, float *out, const float *a, const float *b,
 
 /* ---- row-wise reductions and sampling ---- */
 
-hb_status hb_cpu_softmax(hb_backend *be, float *out, const float *in, int64_t rows,
-                         int64_t cols) {
+hb_status hb_cpu_softmax(hb_backend *be, const hb_softmax_args *a) {
     (void)be;
+    float *out = a->out.data;
+    const float *in = a->in.data;
+    const int64_t rows = hb_tensor_rows(&a->in), cols = hb_tensor_cols(&a->in);
     // (rows, cols): subtract the row max so that exp never overflows.
 #pragma omp parallel for schedule(static) if (rows * cols > PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
@@ -880,8 +1260,8 @@ static int64_t row_argmax(const float *x, int64_t cols) {
     return best;
 }
 
-hb_status hb_cpu_argmax(hb_backend *be, int32_t *out, const float *in, int64_t ld, int64_t rows,
-                        int64_t cols) {
+static hb_status cpu_argmax(hb_backend *be, int32_t *out, const float *in, int64_t ld, int64_t rows,
+                           int64_t cols) {
     if (cols <= 0 || cols > INT32_MAX || ld < cols)
         return hb_cpu_fail(be, HB_ERR_INPUT, "cpu: argmax: cols %lld, ld %lld", (long long)cols,
                            (long long)ld);
@@ -895,13 +1275,21 @@ hb_status hb_cpu_argmax(hb_backend *be, int32_t *out, const float *in, int64_t l
  * with u = hb_rng_unit(seed, step * rows + r). The weights are recomputed in the same order in
  * both passes, so the running sum ends exactly at sum(w) > target. Rows whose max is NaN or
  * +-inf have no distribution and fall back to argmax. */
-hb_status hb_cpu_sample(hb_backend *be, int32_t *out, const float *logits, int64_t ld,
-                        int64_t rows, int64_t cols, float temperature, uint64_t seed,
-                        uint64_t step) {
+hb_status hb_cpu_argmax(hb_backend *be, const hb_argmax_args *a) {
+    return cpu_argmax(be, a->out, a->in.data, hb_tensor_ld(&a->in), hb_tensor_rows(&a->in),
+                      hb_tensor_cols(&a->in));
+}
+
+hb_status hb_cpu_sample(hb_backend *be, const hb_sample_args *a) {
+    int32_t *out = a->out;
+    const float *logits = a->logits.data, temperature = a->temperature;
+    const int64_t ld = hb_tensor_ld(&a->logits), rows = hb_tensor_rows(&a->logits);
+    const int64_t cols = hb_tensor_cols(&a->logits);
+    const uint64_t seed = a->seed, step = a->step;
     if (cols <= 0 || cols > INT32_MAX || ld < cols)
         return hb_cpu_fail(be, HB_ERR_INPUT, "cpu: sample: cols %lld, ld %lld", (long long)cols,
                            (long long)ld);
-    if (!(temperature > 0.0f)) return hb_cpu_argmax(be, out, logits, ld, rows, cols);
+    if (!(temperature > 0.0f)) return cpu_argmax(be, out, logits, ld, rows, cols);
     const double inv_t = 1.0 / (double)temperature;
 #pragma omp parallel for schedule(static) if (rows * cols > PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {

@@ -1,0 +1,208 @@
+/* ops.h - the op catalogue, written once: one parameter struct per op, and HB_OP_LIST, from
+ * which the ops table (backend.h), the CPU and GPU backends' declarations and the checked
+ * wrappers hb_op_<name>() are generated.
+ *
+ * Every op is  hb_status name(hb_backend *be, const hb_<name>_args *a).
+ * Operands are tensors (tensor.h) whose dtype, shape and quantisation say what they are; the
+ * comments give the shapes the op expects and what it computes. The shape checks common to
+ * every backend are done once, by the wrapper (hb_op_check_<name> in ops.c), before the
+ * backend runs: a backend may assume its arguments are consistent.
+ *
+ * Adding an op: its struct here, one HB_OP_LIST line, its semantics in the comment, the CPU
+ * implementation (the specification), a check in ops.c, a verify row; a GPU backend that does
+ * not implement it leaves the member NULL and the op is reported unsupported. */
+#ifndef HB_OPS_H
+#define HB_OPS_H
+
+#include <stdint.h>
+
+#include "../harness/status.h"
+#include "tensor.h"
+
+typedef struct hb_backend hb_backend;
+
+/* dst = cast(offset + scale * hb_rng_pm1(seed, i)), i the element's index in row-major order.
+ * A quantised dst (fp8 with dst.q) holds the quantisation of those f32 values (as convert
+ * would compute it, the scales written to dst.q.scale); the f32 values are never stored. */
+typedef struct hb_fill_random_args {
+    hb_tensor dst;
+    uint64_t seed;
+    float scale, offset;
+} hb_fill_random_args;
+
+/* dst[i] = hb_rng_u64(seed, i) % vocab */
+typedef struct hb_fill_tokens_args {
+    int32_t *dst;
+    int64_t n;
+    uint64_t seed;
+    int64_t vocab;
+} hb_fill_tokens_args;
+
+/* dst = src element by element (same number of elements, both contiguous).
+ * src quantised: dequantise (code * scale, one f32 multiplication). dst quantised: quantise
+ * dynamically - each scale group g gets scale[g] = amax(g) / max(dst.dt) (an f32 division; 1 if
+ * amax is 0 or not finite), and each code is the IEEE f32 quotient x / scale[g] rounded to
+ * nearest even with saturation (so GPU kernels divide too: x * (1 / scale) would differ at
+ * midpoints). Casts to bf16/f16/fp8 round to nearest even (fp8: saturating, NaN kept). */
+typedef struct hb_convert_args {
+    hb_tensor dst, src;
+} hb_convert_args;
+
+/* out (B*T, C) f32 = wte[tokens] (+ wpe[pos0 + t] if wpe.data); wte (V, C), wpe (max_seq, C) */
+typedef struct hb_embedding_args {
+    hb_tensor out, wte, wpe;
+    const int32_t *tokens;
+    int64_t B, T, pos0;
+} hb_embedding_args;
+
+/* out (N, C) = in / rms(in) * w; in, out f32 (N, C) with row strides; w f32 (C) */
+typedef struct hb_rmsnorm_args {
+    hb_tensor out, in, w;
+    float eps;
+} hb_rmsnorm_args;
+
+/* out (N, C) = (in - mean) / std * w + b */
+typedef struct hb_layernorm_args {
+    hb_tensor out, in, w, b;
+    float eps;
+} hb_layernorm_args;
+
+/* out (M, N) f32 = beta * out + a (M, K) @ w (N, K)^T (+ bias (N) f32 if bias.data).
+ * w is stored in its dtype (f32, bf16, f16, fp8 e4m3), fp8 with w.q none (scale 1), tensor
+ * or block (bm x bk). a is f32 or already in w's dtype (then, for fp8, with its own a.q).
+ * An f32 a is used as is with bf16/f16 weights on the CPU (GPU GEMMs round it to w's dtype:
+ * within verify's bounds); for an fp8 w it is quantised dynamically to w's fp8 type as convert
+ * would: per tensor for a w with tensor (or no) scales, in 1 x bk tiles for a w with bm x bk
+ * blocks (DeepSeek-V3's recipe). An fp8 a must have w's type.
+ * The CPU computes the product of the dequantised operands (code * scale, rounded once to f32)
+ * with f32 accumulation: that is the specification GPU paths are verified against. */
+typedef struct hb_matmul_args {
+    hb_tensor out, a, w, bias;
+    float beta;
+} hb_matmul_args;
+
+/* Strided batched f32 GEMM, row-major: C_i = alpha * op(A_i) @ op(B_i) + beta * C_i,
+ * op(A_i) is (M, K), op(B_i) is (K, N), i in [0, batch). */
+typedef struct hb_matmul_batched_args {
+    int trans_a, trans_b;
+    int64_t m, n, k, batch;
+    float alpha, beta;
+    const float *a; int64_t lda, stride_a;
+    const float *b; int64_t ldb, stride_b;
+    float *c; int64_t ldc, stride_c;
+} hb_matmul_batched_args;
+typedef hb_matmul_batched_args hb_gemm_batched; /* API v2 name */
+
+/* In place on x (B*T rows, f32; H heads of D at the start of each row, x.ne[1] = H * D):
+ * rotate-half RoPE (GPT-NeoX / Hugging Face Llama convention) at positions pos0 + t. */
+typedef struct hb_rope_args {
+    hb_tensor x;
+    int64_t B, T, pos0, H;
+    float theta;
+} hb_rope_args;
+
+/* Caches are (B, S, Hkv, D) in their dtype: f32, bf16, f16, or fp8 e4m3 with a per-tensor
+ * scale (k_cache.q / v_cache.q, HB_QUANT_TENSOR, set by the caller: a static scale, as
+ * inference engines keep an fp8 cache). k and v are f32 (B*T, Hkv*D) with row strides; they
+ * are stored rounded to nearest even (fp8: the f32 quotient k / scale, saturating) at
+ * positions pos0..pos0+T-1. */
+typedef struct hb_kv_store_args {
+    hb_tensor k_cache, v_cache, k, v;
+    int64_t B, T, pos0;
+} hb_kv_store_args;
+
+/* Causal grouped-query attention over the cache: query t of batch b (position pos0 + t)
+ * attends to cache positions 0..pos0+t; head h uses kv head h / (Hq / Hkv); scale 1/sqrt(D).
+ * q, out f32 (B*T, Hq*D) with row strides; Hkv, D, S from the caches.
+ * f32 cache: everything f32. bf16/f16 cache (FlashAttention's precision): both products take
+ * operands in the cache dtype - q is rounded to it, and so are the softmax numerators
+ * p = exp(s - max) before p @ v (the max may be a running one: GPU kernels round p relative to
+ * the max seen so far, within the dtype's rounding of the reference); the sums, the softmax
+ * normaliser (of the unrounded p) and the output are f32. fp8 cache: as a bf16 cache whose
+ * values are the codes, with the scales applied to the f32 sums: s = scale_k * (q . k_code)
+ * / sqrt(D), out = scale_v * (p . v_code) / sum(p). */
+typedef struct hb_attention_args {
+    hb_tensor out, q, k_cache, v_cache;
+    int64_t B, T, pos0;
+} hb_attention_args;
+
+/* out (N, F) = silu(in[:, :F]) * in[:, F:], in (N, 2F) f32, contiguous */
+typedef struct hb_swiglu_args {
+    hb_tensor out, in;
+} hb_swiglu_args;
+
+/* out = gelu_tanh(in), f32, contiguous */
+typedef struct hb_gelu_args {
+    hb_tensor out, in;
+} hb_gelu_args;
+
+/* out = a + s * b, f32, contiguous (residual add with s = 1; STREAM triad) */
+typedef struct hb_add_args {
+    hb_tensor out, a, b;
+    float s;
+} hb_add_args;
+
+/* row-wise softmax, (rows, cols) f32, contiguous */
+typedef struct hb_softmax_args {
+    hb_tensor out, in;
+} hb_softmax_args;
+
+/* out[r] = index of the max of row r of in (rows, cols) f32 (the lowest index on ties) */
+typedef struct hb_argmax_args {
+    int32_t *out;
+    hb_tensor in;
+} hb_argmax_args;
+
+/* temperature sampling of each row of logits (rows, cols) f32 with
+ * u = hb_rng_unit(seed, step * rows + r); temperature <= 0 is argmax */
+typedef struct hb_sample_args {
+    int32_t *out;
+    hb_tensor logits;
+    float temperature;
+    uint64_t seed, step;
+} hb_sample_args;
+
+/* The catalogue: X(name, required). Required ops must be filled by every backend (checked when
+ * a module is loaded); optional ones may be NULL and are then reported unsupported. */
+#define HB_OP_LIST(X)       \
+    X(fill_random, 1)       \
+    X(fill_tokens, 1)       \
+    X(convert, 1)           \
+    X(embedding, 1)         \
+    X(rmsnorm, 1)           \
+    X(layernorm, 1)         \
+    X(matmul, 1)            \
+    X(matmul_batched, 0)    \
+    X(rope, 1)              \
+    X(kv_store, 1)          \
+    X(attention, 1)         \
+    X(swiglu, 1)            \
+    X(gelu, 1)              \
+    X(add, 1)               \
+    X(softmax, 0)           \
+    X(argmax, 1)            \
+    X(sample, 1)
+
+/* Member type of the ops table for op `name`. */
+#define HB_OP_FN(name) hb_status (*name)(hb_backend * be, const hb_##name##_args *a);
+/* Declaration of a backend's implementation: HB_OP_DECLARE(hb_cpu_, matmul) declares
+ * hb_status hb_cpu_matmul(hb_backend *, const hb_matmul_args *). */
+#define HB_OP_DECLARE(prefix, name) hb_status prefix##name(hb_backend *be, const hb_##name##_args *a);
+
+/* Op index, for tables of names (list, verify). */
+typedef enum hb_op_id {
+#define HB_OP_ENUM_(name, req) HB_OPID_##name,
+    HB_OP_LIST(HB_OP_ENUM_)
+#undef HB_OP_ENUM_
+    HB_OP_COUNT
+} hb_op_id;
+const char *hb_op_name(hb_op_id id);
+int hb_op_required(hb_op_id id);
+
+/* Shape/dtype checks shared by every backend (ops.c): HB_OK, or HB_ERR_INPUT with a message
+ * in be->err naming the op and the operand. */
+#define HB_OP_CHECK_DECL_(name, req) hb_status hb_op_check_##name(hb_backend *be, const hb_##name##_args *a);
+HB_OP_LIST(HB_OP_CHECK_DECL_)
+#undef HB_OP_CHECK_DECL_
+
+#endif
