@@ -480,6 +480,8 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
     if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
     s = hb_worker_check_fit(&w, plan->cases, plan->n_cases, err);
     if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
+    s = hb_worker_check_support(&w, plan->cases, plan->n_cases, err);
+    if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
     /* idle baseline: every rank at once, before anything heats the devices */
     hb_idle_row idle_row = {.rank = rank};
     s = hb_idle_baseline(w.meter, o->idle_seconds, o->power_hz, o->stop, &idle_row, err);

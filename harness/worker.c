@@ -171,3 +171,74 @@ hb_status hb_worker_check_fit(hb_worker *w, const hb_case *cases, int n_cases, h
     }
     return HB_OK;
 }
+
+/* ---- fp8 support, probed before dispatch ---- */
+
+/* A 2 x n x n matmul in the case's recipe (gemm: A in fp8 too), and for an fp8 KV cache one
+ * kv_store + attention; the backend's status and message (be->err) say what it cannot do. */
+static hb_status probe(hb_backend *be, const hb_case *c, int gemm, int kv8) {
+    const int64_t qb = c->quant == HB_QUANT_BLOCK ? c->quant_block : 32, M = 2, N = qb, K = qb;
+    const hb_dtype dt = c->dtype;
+    void *p[8] = {0};
+    const size_t sz[8] = {(size_t)(N * K), 4 * (size_t)((N / qb) * (K / qb) + 1), (size_t)(M * K * 4),
+                          (size_t)(M * K), 4 * (size_t)(M * (K / qb) + 1), (size_t)(M * N * 4),
+                          4 * 16 * 4, 16 * 4 * 2};
+    hb_status s = HB_OK;
+    for (int i = 0; i < 8 && s == HB_OK; i++) s = be->ops->alloc(be, sz[i], &p[i]);
+    if (s == HB_OK && hb_dtype_is_fp8(dt)) {
+        hb_tensor w = hb_t2(p[0], dt, N, K, K), a = hb_t2(p[2], HB_F32, M, K, K);
+        if (c->quant == HB_QUANT_BLOCK) w = hb_tq(w, HB_QUANT_BLOCK, qb, qb, p[1]);
+        else if (!gemm) w = hb_tq(w, HB_QUANT_TENSOR, 0, 0, p[1]);
+        if (gemm) { /* both operands fp8, as the gemm workload stores them */
+            a = hb_t2(p[3], dt, M, K, K);
+            if (c->quant == HB_QUANT_BLOCK) a = hb_tq(a, HB_QUANT_BLOCK, 1, qb, p[4]);
+        }
+        s = HB_OP(be, fill_random, .dst = w, .seed = 1, .scale = 1.0f);
+        if (s == HB_OK) s = HB_OP(be, fill_random, .dst = a, .seed = 2, .scale = 1.0f);
+        if (s == HB_OK) s = HB_OP(be, matmul, .out = hb_t2(p[5], HB_F32, M, N, N), .a = a, .w = w);
+    }
+    if (s == HB_OK && kv8) { /* caches (1, 4, 1, 16), one position stored, then attended */
+        const float one[2] = {1.0f, 1.0f};
+        float *kv = p[7];
+        s = be->ops->upload(be, kv, one, sizeof one);
+        hb_tensor kc = hb_tq(hb_t4(p[6], HB_FP8_E4M3, 1, 4, 1, 16), HB_QUANT_TENSOR, 0, 0, kv);
+        hb_tensor vc = hb_tq(hb_t4((char *)p[6] + 64, HB_FP8_E4M3, 1, 4, 1, 16), HB_QUANT_TENSOR, 0, 0, kv + 1);
+        hb_tensor x = hb_t2(p[2], HB_F32, 1, 16, 16);
+        if (s == HB_OK) s = HB_OP(be, fill_random, .dst = hb_t1(p[2], HB_F32, 32), .seed = 3, .scale = 1.0f);
+        if (s == HB_OK) s = HB_OP(be, kv_store, .k_cache = kc, .v_cache = vc, .k = x, .v = x, .B = 1, .T = 1);
+        if (s == HB_OK)
+            s = HB_OP(be, attention, .out = hb_t2(p[5], HB_F32, 1, 16, 16), .q = x, .k_cache = kc,
+                      .v_cache = vc, .B = 1, .T = 1);
+    }
+    if (s == HB_OK) s = be->ops->sync(be);
+    for (int i = 0; i < 8; i++) be->ops->free(be, p[i]);
+    return s;
+}
+
+hb_status hb_worker_check_support(hb_worker *w, const hb_case *cases, int n_cases, hb_err *err) {
+    int seen[64][4], n_seen = 0; /* (dtype, quant, block, gemm | kv8 << 1) already probed */
+    for (int i = 0; i < n_cases; i++) {
+        const hb_case *c = &cases[i];
+        const hb_workload_desc *d = hb_workload_desc_of(c->workload);
+        if (!hb_workload_takes(d, "dtype")) continue;
+        const int gemm = !hb_workload_takes(d, "model");
+        const int kv8 = hb_workload_takes(d, "kv_dtype") && hb_case_kv_dtype(c) == HB_FP8_E4M3;
+        if (!hb_dtype_is_fp8(c->dtype) && !kv8) continue;
+        const int key[4] = {(int)c->dtype, (int)c->quant, c->quant == HB_QUANT_BLOCK ? (int)c->quant_block : 0,
+                            gemm | kv8 << 1};
+        int j = 0;
+        while (j < n_seen && memcmp(seen[j], key, sizeof key)) j++;
+        if (j < n_seen) continue;
+        if (n_seen < 64) memcpy(seen[n_seen++], key, sizeof key);
+        w->be->err[0] = '\0';
+        hb_status s = probe(w->be, c, gemm, kv8);
+        if (s == HB_ERR_UNSUPPORTED || s == HB_ERR_INPUT)
+            return hb_errf(err, HB_ERR_INPUT, "case %d (%.159s): the %s device '%s' does not support it: %s",
+                           c->id, c->label, w->be->info.backend, w->be->info.name,
+                           w->be->err[0] ? w->be->err : hb_status_str(s));
+        if (s != HB_OK)
+            return hb_errf(err, s, "case %d (%.159s): probing %s on the %s device failed: %s", c->id, c->label,
+                           hb_case_dtype_name(c), w->be->info.backend, w->be->err[0] ? w->be->err : hb_status_str(s));
+    }
+    return HB_OK;
+}

@@ -46,5 +46,9 @@ hb_status hb_worker_calibrate(hb_worker *w, const hb_case *cases, int n_cases, i
 
 /* Every case (resolved: its cost.mem_bytes) must fit in the device's free memory. */
 hb_status hb_worker_check_fit(hb_worker *w, const hb_case *cases, int n_cases, hb_err *err);
+/* Probes each fp8 recipe of the plan (weights with their scales, an fp8 KV cache) with a tiny
+ * op on this rank's device; one the backend does not support is an input error (exit 2,
+ * naming the case, the device and the backend's reason) before anything runs. */
+hb_status hb_worker_check_support(hb_worker *w, const hb_case *cases, int n_cases, hb_err *err);
 
 #endif

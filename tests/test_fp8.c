@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "backends/backend.h"
+#include "harness/worker.h" // defines: hb_worker_check_support
 #include "backends/cpu/cpu_backend.h" // defines: hb_cpu_set_isa (to run every kernel variant)
 #include "hbtest.h"
 
@@ -797,6 +798,74 @@ static void test_kv_fp8(hb_backend *be) {
                 .v_cache = kr, .B = 1, .T = 1, .pos0 = 0) == HB_ERR_INPUT);
 }
 
+/* ---- the pre-dispatch probe (harness/worker.c): a device without an fp8 matmul or an fp8 KV
+ * cache refuses the case with an input error that names it, before anything runs ---- */
+static hb_status (*cpu_matmul)(hb_backend *, const hb_matmul_args *);
+static hb_status (*cpu_kv_store)(hb_backend *, const hb_kv_store_args *);
+static hb_status no_fp8_matmul(hb_backend *be, const hb_matmul_args *a) {
+    if (hb_dtype_is_fp8(a->w.dt)) {
+        snprintf(be->err, sizeof be->err, "test: no fp8 tensor cores");
+        return HB_ERR_UNSUPPORTED;
+    }
+    return cpu_matmul(be, a);
+}
+static hb_status no_block_matmul(hb_backend *be, const hb_matmul_args *a) {
+    if (a->w.q.kind == HB_QUANT_BLOCK) {
+        snprintf(be->err, sizeof be->err, "test: no block-scaled GEMM");
+        return HB_ERR_UNSUPPORTED;
+    }
+    return cpu_matmul(be, a);
+}
+static hb_status no_fp8_kv(hb_backend *be, const hb_kv_store_args *a) {
+    if (hb_dtype_is_fp8(a->k_cache.dt)) {
+        snprintf(be->err, sizeof be->err, "test: no fp8 KV cache");
+        return HB_ERR_UNSUPPORTED;
+    }
+    return cpu_kv_store(be, a);
+}
+
+static void test_support_probe(hb_backend *be) {
+    const hb_backend_ops *orig = be->ops;
+    hb_backend_ops ops = *orig;
+    cpu_matmul = orig->matmul;
+    cpu_kv_store = orig->kv_store;
+    hb_worker w = {.be = be};
+    hb_model tiny;
+    CHECK(hb_model_find("tiny", &tiny, NULL) == HB_OK);
+    hb_case c[3] = {{0}};
+    for (int i = 0; i < 3; i++) {
+        c[i].id = i;
+        c[i].model = tiny;
+        c[i].batch = 1, c[i].prompt = 4, c[i].gen = 2, c[i].quant_block = 32;
+    }
+    c[0].workload = HB_WL_DECODE, c[0].dtype = HB_BF16;                              /* no fp8 */
+    c[1].workload = HB_WL_DECODE, c[1].dtype = HB_FP8_E4M3, c[1].quant = HB_QUANT_BLOCK;
+    c[2].workload = HB_WL_PREFILL, c[2].dtype = HB_BF16, c[2].kv_dtype = HB_KV_FP8;
+    for (int i = 0; i < 3; i++) CHECK(hb_case_resolve(&c[i]) == HB_OK);
+    hb_err err = {{0}};
+    CHECK(hb_worker_check_support(&w, c, 3, &err) == HB_OK); /* the CPU has everything */
+    const struct { hb_status (*mm)(hb_backend *, const hb_matmul_args *);
+                   hb_status (*kv)(hb_backend *, const hb_kv_store_args *); int bad_case; const char *why; } t[] = {
+        {no_fp8_matmul, NULL, 1, "test: no fp8 tensor cores"},
+        {no_block_matmul, NULL, 1, "test: no block-scaled GEMM"},
+        {NULL, no_fp8_kv, 2, "test: no fp8 KV cache"},
+    };
+    for (int i = 0; i < HB_ARRAY_LEN(t); i++) {
+        ops.matmul = t[i].mm ? t[i].mm : orig->matmul;
+        ops.kv_store = t[i].kv ? t[i].kv : orig->kv_store;
+        be->ops = &ops;
+        memset(&err, 0, sizeof err);
+        hb_status st = hb_worker_check_support(&w, c, 3, &err);
+        char want[64];
+        snprintf(want, sizeof want, "case %d (", t[i].bad_case);
+        CHECK_MSG(st == HB_ERR_INPUT && strstr(err.msg, want) && strstr(err.msg, t[i].why) &&
+                      strstr(err.msg, "does not support"),
+                  "probe %d: status %d, '%s'", i, (int)st, err.msg);
+        CHECK(hb_worker_check_support(&w, c, 1, &err) == HB_OK); /* the bf16 case alone is fine */
+    }
+    be->ops = orig;
+}
+
 int main(void) {
     fmt_init(&E4M3);
     fmt_init(&E5M2);
@@ -816,6 +885,7 @@ int main(void) {
     test_casts_and_fill(be);
     test_matmul_fp8(be);
     test_kv_fp8(be);
+    test_support_probe(be);
     hb_backend_close(be);
     HB_TEST_END();
 }
