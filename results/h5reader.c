@@ -241,6 +241,20 @@ static hb_status read_case_attrs(const rd *c, hid_t g, const char *where, hb_cas
         if (hb_dtype_parse(s, &t) != 0)
             return hb_errf(c->err, HB_ERR_INPUT, "%s: %s: unknown dtype '%s'", c->path, where, s);
         k->dtype = t;
+        /* the recipe: fp8 models carry per-tensor scales (0.3.0), fp8-block its blocks */
+        k->quant = !strcmp(s, "fp8-block") ? HB_QUANT_BLOCK : hb_dtype_is_fp8(t) ? HB_QUANT_TENSOR : HB_QUANT_NONE;
+    }
+    HB_TRY(get_i64(c, g, where, "quant_block", &k->quant_block));
+    HB_TRY(get_str(c, g, where, "kv_dtype", s, sizeof s)); /* absent before 0.3.0: auto */
+    if (s[0]) {
+        hb_dtype t;
+        if (hb_dtype_parse(s, &t) != 0)
+            return hb_errf(c->err, HB_ERR_INPUT, "%s: %s: unknown kv_dtype '%s'", c->path, where, s);
+        /* stored resolved; record it as auto when it is what auto gives (labels stay short) */
+        hb_case probe = *k;
+        probe.kv_dtype = HB_KV_AUTO;
+        k->kv_dtype = hb_case_kv_dtype(&probe) == t ? HB_KV_AUTO
+                      : t == HB_F32 ? HB_KV_F32 : t == HB_BF16 ? HB_KV_BF16 : t == HB_F16 ? HB_KV_F16 : HB_KV_FP8;
     }
     hb_model *m = &k->model;
     HB_TRY(get_str(c, g, where, "model", m->name, sizeof m->name));

@@ -820,6 +820,41 @@ GEMV_Q_DRIVER(avx2, TGT_AVX2)
 GEMV_Q_DRIVER(avx512, TGT_AVX512)
 #endif
 
+/* dst (n) = code * scale for n fp8 codes: a prefill weight panel (the GEMV kernels' loads). */
+#ifdef HB_X86
+TGT_AVX512 static void dequant_fp8_avx512(float *dst, const uint8_t *src, hb_dtype dt, int64_t n, float s) {
+    int64_t i = 0;
+    const __m512 sv = _mm512_set1_ps(s);
+    if (dt == HB_FP8_E4M3)
+        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_mul_ps(load16_avx512(src, HB_FP8_E4M3, i), sv));
+    else
+        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_mul_ps(load16_avx512(src, HB_FP8_E5M2, i), sv));
+    for (; i < n; i++) dst[i] = load_elem(src, dt, i) * s;
+}
+TGT_AVX2 static void dequant_fp8_avx2(float *dst, const uint8_t *src, hb_dtype dt, int64_t n, float s) {
+    int64_t i = 0;
+    const __m256 sv = _mm256_set1_ps(s);
+    if (dt == HB_FP8_E4M3)
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_mul_ps(load8_avx2(src, HB_FP8_E4M3, i), sv));
+    else
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_mul_ps(load8_avx2(src, HB_FP8_E5M2, i), sv));
+    for (; i < n; i++) dst[i] = load_elem(src, dt, i) * s;
+}
+#endif
+static void dequant_fp8_run(hb_cpu_isa isa, float *dst, const uint8_t *src, hb_dtype dt, int64_t n, float s) {
+    switch (isa) {
+#ifdef HB_X86
+    case HB_CPU_ISA_AVX512: dequant_fp8_avx512(dst, src, dt, n, s); return;
+    case HB_CPU_ISA_AVX2: dequant_fp8_avx2(dst, src, dt, n, s); return;
+#endif
+    default:
+        if (dt == HB_FP8_E4M3)
+            for (int64_t i = 0; i < n; i++) dst[i] = hb_e4m3_to_f32(src[i]) * s;
+        else
+            for (int64_t i = 0; i < n; i++) dst[i] = hb_e5m2_to_f32(src[i]) * s;
+    }
+}
+
 static hb_status matmul_fp8(hb_backend *be, const hb_matmul_args *x) {
     hb_cpu_ctx *ctx = be->ctx;
     const int64_t M = hb_tensor_rows(&x->a), K = hb_tensor_cols(&x->a), N = hb_tensor_rows(&x->w);
@@ -901,6 +936,7 @@ static hb_status matmul_fp8(hb_backend *be, const hb_matmul_args *x) {
     float *scratch = NULL;
     HB_TRY(hb_cpu_scratch(be, 0, (size_t)nt * (size_t)nb * (size_t)K * sizeof(float), &scratch));
     const uint8_t *w = x->w.data;
+    const hb_cpu_isa isa = ctx->isa;
 #pragma omp parallel num_threads(nt)
     {
         float *panel = scratch + (int64_t)omp_get_thread_num() * nb * K; // (nb, K)
@@ -914,10 +950,7 @@ static hb_status matmul_fp8(hb_backend *be, const hb_matmul_args *x) {
                 for (int64_t k0 = 0; k0 < K; k0 += bk) {
                     const int64_t k1 = k0 + bk < K ? k0 + bk : K;
                     const float sk = srow[k0 / bk];
-                    if (wdt == HB_FP8_E4M3)
-                        for (int64_t k = k0; k < k1; k++) pr[k] = hb_e4m3_to_f32(wr[k]) * sk;
-                    else
-                        for (int64_t k = k0; k < k1; k++) pr[k] = hb_e5m2_to_f32(wr[k]) * sk;
+                    dequant_fp8_run(isa, pr + k0, wr + k0, wdt, k1 - k0, sk);
                 }
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)rows, (int)K, 1.0f,
