@@ -6,8 +6,11 @@
 #     activations costs);
 #   llama3-8b bf16 decode, batch 1..256: bytes/s against STREAM, MFU against the bf16 peak;
 #   llama3-8b bf16 prefill of 2048-token prompts: MFU against the bf16 peak.
+#   fp8 (issue 12): gemm fp8 and fp8-block 8192^3 vs bf16, llama3-8b decode B=1 fp8 and
+#     fp8-block vs bf16, prefill 2048 fp8-block MFU against the fp8 peak.
 # Each figure is printed next to its target (decode B=1 >= 85% of STREAM, gemm within 5% of
-# cuBLASLt, prefill >= 60% MFU) and what limits it. Extra arguments go to `hetbench run`.
+# cuBLASLt, prefill >= 60% MFU, fp8/bf16 >= 1.6x) and what limits it. Extra arguments go to
+# `hetbench run`.
 #   HB_BUILD_DIR (build), HB_BACKEND (cuda), OUT (bench-gpu.h5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,7 +72,25 @@ if g:
         print("  %-62s %10.1f" % ("gemm bf16 8192^3, direct cuBLASLt, cast + GEMM (TFLOP/s)", direct["cast_gemm_flops_per_s"] / 1e12))
         line("gemm bf16: hetbench / direct cuBLASLt (GEMM only)", gf / direct["gemm_flops_per_s"], 0.95,
              "the same cuBLASLt call on bf16 A and W; a gap is the algorithm choice or launch overhead")
-dec = sorted(pick(workload="decode"), key=lambda r: r["batch"])
+g8 = pick(workload="gemm", dtype="fp8")
+if g and g8:
+    line("gemm fp8 / bf16 8192^3 FLOP/s", g8[0]["flops_per_s"] / g[0]["flops_per_s"], 1.6,
+         "fp8 tensor cores at 2x the bf16 rate; scale 1, e4m3 A and W")
+g8b = pick(workload="gemm", dtype="fp8-block")
+if g and g8b:
+    print("  %-62s %10.3f %8s %s" % ("gemm fp8-block / bf16 8192^3 FLOP/s", g8b[0]["flops_per_s"] / g[0]["flops_per_s"],
+          "", "block scales: promoted f32 partial sums every 128 of K; gemm_impl says which GEMM ran"))
+d16 = [r for r in pick(workload="decode", dtype="bf16") if r["batch"] == 1]
+for q in ("fp8", "fp8-block"):
+    d8 = [r for r in pick(workload="decode", dtype=q) if r["batch"] == 1]
+    if d16 and d8:
+        line("decode llama3-8b B=1 %s / bf16 tokens/s" % q, d8[0]["rate"] / d16[0]["rate"], 1.6,
+             "half the weight bytes (lm head and embeddings stay bf16); GEMV on e4m3 codes")
+peak8 = 2 * peak  # dense fp8 = 2x dense bf16 on H100/H200/MI300X
+for r in pick(workload="prefill", dtype="fp8-block"):
+    print("  %-62s %10.3f %8s %s" % ("prefill llama3-8b fp8-block B=%d P=%d: MFU vs fp8 peak" % (r["batch"], r["prompt"]),
+          r["flops_per_s"] / peak8, "", "block-scaled fp8 GEMMs + activation quantisation"))
+dec = sorted(pick(workload="decode", dtype="bf16"), key=lambda r: r["batch"])
 for r in dec:
     if r["batch"] == 1:
         line("decode llama3-8b bf16 B=1: bytes/s vs STREAM", r["bytes_per_s"] / bw, 0.85,
@@ -79,7 +100,7 @@ print("# %8s %12s %12s %10s %8s" % ("batch", "tokens/s", "ms/token", "BW_%", "MF
 for r in dec:
     print("  %8d %12.1f %12.3f %10.1f %8.1f" % (r["batch"], r["rate"], r["iter_s_median"] * 1e3,
           100 * r["bytes_per_s"] / bw, 100 * r["flops_per_s"] / peak))
-for r in pick(workload="prefill"):
+for r in pick(workload="prefill", dtype="bf16"):
     line("prefill llama3-8b bf16 B=%d P=%d: MFU vs bf16 peak" % (r["batch"], r["prompt"]), r["flops_per_s"] / peak, 0.60,
          "cuBLASLt GEMMs + f32->bf16 activation casts + f32 element-wise ops; attention on "
          "the tensor cores (HETBENCH_GPU_ATTN=simt: the CUDA-core kernel, below)")
