@@ -3,6 +3,8 @@
  * wrappers hb_op_<name>() are generated.
  *
  * Every op is  hb_status name(hb_backend *be, const hb_<name>_args *a).
+ * (Calls through HB_OP build the struct as a C compound literal: C callers only; C++ code - the
+ * GPU sources implement ops, they do not call them - would call hb_op_<name> on a named struct.)
  * Operands are tensors (tensor.h) whose dtype, shape and quantisation say what they are; the
  * comments give the shapes the op expects and what it computes. The shape checks common to
  * every backend are done once, by the wrapper (hb_op_check_<name> in ops.c), before the
@@ -68,7 +70,7 @@ typedef struct hb_layernorm_args {
 } hb_layernorm_args;
 
 /* out (M, N) f32 = beta * out + a (M, K) @ w (N, K)^T (+ bias (N) f32 if bias.data).
- * w is stored in its dtype (f32, bf16, f16, fp8 e4m3), fp8 with w.q none (scale 1), tensor
+ * w is stored in its dtype (f32, bf16, f16, fp8 e4m3 or e5m2), fp8 with w.q none (scale 1), tensor
  * or block (bm x bk). a is f32 or already in w's dtype (then, for fp8, with its own a.q).
  * An f32 a is used as is with bf16/f16 weights on the CPU (GPU GEMMs round it to w's dtype:
  * within verify's bounds); for an fp8 w it is quantised dynamically to w's fp8 type as convert
@@ -101,7 +103,7 @@ typedef struct hb_rope_args {
     float theta;
 } hb_rope_args;
 
-/* Caches are (B, S, Hkv, D) in their dtype: f32, bf16, f16, or fp8 e4m3 with a per-tensor
+/* Caches are (B, S, Hkv, D) in their dtype: f32, bf16, f16, or fp8 (e4m3, e5m2) with a per-tensor
  * scale (k_cache.q / v_cache.q, HB_QUANT_TENSOR, set by the caller: a static scale, as
  * inference engines keep an fp8 cache). k and v are f32 (B*T, Hkv*D) with row strides; they
  * are stored rounded to nearest even (fp8: the f32 quotient k / scale, saturating) at

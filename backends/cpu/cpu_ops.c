@@ -1148,7 +1148,7 @@ hb_status hb_cpu_attention(hb_backend *be, const hb_attention_args *a) {
     const float sk = hb_dtype_is_fp8(kvt) ? a->k_cache.q.scale[0] : 1.0f;
     const float sv = hb_dtype_is_fp8(kvt) ? a->v_cache.q.scale[0] : 1.0f;
     if (!kv_dtype_ok(kvt))
-        return hb_cpu_fail(be, HB_ERR_UNSUPPORTED, "cpu: attention: KV cache dtype %s (f32, bf16, f16)",
+        return hb_cpu_fail(be, HB_ERR_UNSUPPORTED, "cpu: attention: KV cache dtype %s",
                            hb_dtype_name(kvt));
     if (Hq <= 0 || Hkv <= 0 || Hq % Hkv != 0 || D <= 0 || pos0 < 0 || pos0 + T > S ||
         ldq < Hq * D || ldo < Hq * D)

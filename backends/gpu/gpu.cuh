@@ -11,8 +11,10 @@
  *
  * Semantics are those of the CPU backend (backends/cpu/cpu_ops.c) op for op; where the GPU
  * computes differently (parallel reductions, FMA) the results agree within the per-dtype bounds
- * of `hetbench verify`. Generators and casts are bit-exact: they run the same HB_HOSTDEV
- * functions of dtype.h / fp8.h as the CPU. */
+ * of `hetbench verify`. Generators, casts and the fp8 quantisation (codes and scales) are
+ * bit-exact: they run the same HB_HOSTDEV functions of dtype.h / fp8.h as the CPU, with IEEE
+ * divisions where it divides. fp8 (e4m3, e5m2) never uses the hardware's conversions, so it is
+ * OCP fp8 on NVIDIA and AMD alike (MI300's native e4m3 is the FNUZ variant). */
 #ifndef HB_GPU_CUH
 #define HB_GPU_CUH
 
@@ -30,8 +32,8 @@
 #include <stdint.h>
 
 extern "C" {
-#include "../backend.h" // defines: hb_backend, hb_backend_ops, hb_gemm_batched, hb_status, dtype.h
-#include "fp8.h"        // defines: hb_e4m3_to_f32, hb_f32_to_e4m3
+#include "../backend.h" // defines: hb_backend, hb_backend_ops, the op args (ops.h), hb_tensor, dtype.h
+#include "../fp8.h"     // defines: hb_e4m3_to_f32, hb_f32_to_e4m3, e5m2 likewise
 }
 
 namespace HB_GPU_NS {
@@ -43,7 +45,8 @@ enum gemm_impl { GEMM_BUILTIN = 0, GEMM_LT = 1, GEMM_ROCBLAS = 2 };
 struct lt_cache; /* gpu_gemm.cu: heuristic results of recent matmul shapes */
 
 /* Backend-private state (be->ctx). Used by one host thread at a time, like the stream it owns:
- * scratch buffers are reused by consecutive ops in stream order, so they need no lock. */
+ * scratch buffers are reused by consecutive ops in stream order, so they need no lock. Scales
+ * travel in the tensors (tensor.h); nothing here holds a hidden scale. */
 struct gpu_ctx {
     int device;
     cudaStream_t stream;
@@ -51,20 +54,24 @@ struct gpu_ctx {
     int n_sm;               /* SMs / CUs */
     int cc_major, cc_minor; /* CUDA compute capability; on HIP the gfx major/minor */
     size_t smem_optin;      /* largest dynamic shared memory per block (opt-in) */
-    int fp8_gemm;           /* fp8 e4m3 GEMMs available (sm_89+ with cuBLASLt) */
+    int fp8_gemm;           /* fp8 e4m3 tensor-core GEMMs with per-tensor scales through the
+                               vendor library (sm_89+ with cuBLASLt) */
+    int fp8_block_gemm;     /* ... and with DeepSeek-V3 block scales, 1 x 128 activation tiles
+                               by 128 x 128 weight blocks (sm_90 with cuBLASLt >= 12.9) */
     int attn_simt;          /* HETBENCH_GPU_ATTN=simt at open: no tensor-core attention */
     gemm_impl gemm;
 
-    void *scratch;          /* cast of activations for vendor GEMMs (bf16/f16/fp8) */
+    void *scratch;          /* activations cast / quantised for vendor GEMMs (bf16/f16/fp8) */
     size_t scratch_bytes;
     float *a32;             /* f32 copy of a bf16/f16/fp8 matmul A for the GEMV/built-in GEMM */
     size_t a32_bytes;
+    float *qscale;          /* scales of a matmul's dynamically quantised A, and repacked
+                               weight scales for the vendor GEMM */
+    size_t qscale_bytes;
     float *att_part;        /* attention split-K partials */
     size_t att_part_bytes;
     float *rope_tab;        /* rope cos/sin table */
     size_t rope_tab_bytes;
-    float *fp8_scale;       /* device: [0] amax bits of the activations, [1] their scale,
-                               [2] 1.0f (the scale of an A already stored in e4m3) */
 
     void *lt;               /* cublasLtHandle_t / hipblasLtHandle_t / rocblas_handle, or NULL */
     void *workspace;        /* vendor GEMM workspace */
@@ -129,12 +136,13 @@ static __device__ __forceinline__ float f16_bits_to_f32(uint32_t h) {
     return __uint_as_float(__float_as_uint(r) | sign);
 }
 
-/* Element i of a weight tensor in storage dtype DT, as f32. */
+/* Element i of a tensor in storage dtype DT, as f32 (fp8: the code's value, unscaled). */
 template <int DT>
 static __device__ __forceinline__ float ld_w(const void *p, int64_t i) {
     if (DT == HB_F32) return ((const float *)p)[i];
     if (DT == HB_BF16) return __uint_as_float((uint32_t)((const uint16_t *)p)[i] << 16);
     if (DT == HB_F16) return f16_bits_to_f32(((const uint16_t *)p)[i]);
+    if (DT == HB_FP8_E5M2) return hb_e5m2_to_f32(((const uint8_t *)p)[i]);
     return hb_e4m3_to_f32(((const uint8_t *)p)[i]);
 }
 
@@ -144,18 +152,25 @@ static __device__ __forceinline__ float ld_any(const void *p, hb_dtype dt, int64
     case HB_F32: return ld_w<HB_F32>(p, i);
     case HB_BF16: return ld_w<HB_BF16>(p, i);
     case HB_F16: return ld_w<HB_F16>(p, i);
+    case HB_FP8_E5M2: return ld_w<HB_FP8_E5M2>(p, i);
     default: return ld_w<HB_FP8_E4M3>(p, i);
     }
 }
 
-/* Stores v in dtype dt with the CPU's rounding (bit-exact). */
+/* Stores v in dtype dt with the CPU's rounding (bit-exact; fp8 saturating, NaN kept). */
 static __device__ __forceinline__ void st_any(void *p, hb_dtype dt, int64_t i, float v) {
     switch (dt) {
     case HB_F32: ((float *)p)[i] = v; break;
     case HB_BF16: ((uint16_t *)p)[i] = hb_f32_to_bf16(v); break;
     case HB_F16: ((uint16_t *)p)[i] = hb_f32_to_f16(v); break;
+    case HB_FP8_E5M2: ((uint8_t *)p)[i] = hb_f32_to_e5m2(v); break;
     default: ((uint8_t *)p)[i] = hb_f32_to_e4m3(v); break;
     }
+}
+
+/* One f32 -> its fp8 code in dt (e4m3 or e5m2). */
+static __device__ __forceinline__ uint32_t fp8_code(hb_dtype dt, float v) {
+    return dt == HB_FP8_E5M2 ? hb_f32_to_e5m2(v) : hb_f32_to_e4m3(v);
 }
 
 /* Two f32 -> one register of two bf16/f16 values (lo in the low half), the CPU's rounding:
@@ -199,40 +214,64 @@ static __device__ __forceinline__ float block_max(float v, float *sh) {
     return r;
 }
 
-/* ---- ops (signatures of hb_backend_ops) ---- */
+/* ---- quantisation (tensor.h), shared by fill_random, convert and matmul (gpu_ops.cu) ---- */
 
-hb_status op_fill_random(hb_backend *be, void *dst, hb_dtype dt, int64_t n, uint64_t seed,
-                         float scale, float offset);
-hb_status op_fill_tokens(hb_backend *be, int32_t *dst, int64_t n, uint64_t seed, int64_t vocab);
-hb_status op_convert(hb_backend *be, void *dst, hb_dtype dst_dt, const void *src, hb_dtype src_dt,
-                     int64_t n);
-hb_status op_embedding(hb_backend *be, float *out, const int32_t *tokens, const void *wte,
-                       const void *wpe, hb_dtype wdt, int64_t B, int64_t T, int64_t pos0,
-                       int64_t C);
-hb_status op_rmsnorm(hb_backend *be, float *out, const float *in, const float *w, int64_t N,
-                     int64_t C, float eps);
-hb_status op_layernorm(hb_backend *be, float *out, const float *in, const float *w,
-                       const float *b, int64_t N, int64_t C, float eps);
-hb_status op_matmul(hb_backend *be, float *out, int64_t ldo, const void *a, int64_t lda,
-                    hb_dtype adt, const void *w, hb_dtype wdt, const float *bias, int64_t M,
-                    int64_t N, int64_t K, float beta);
-hb_status op_matmul_batched(hb_backend *be, const hb_gemm_batched *g);
-hb_status op_rope(hb_backend *be, float *x, int64_t ldx, int64_t B, int64_t T, int64_t pos0,
-                  int64_t H, int64_t D, float theta);
-hb_status op_kv_store(hb_backend *be, void *k_cache, void *v_cache, hb_dtype kvt, const float *k,
-                      const float *v, int64_t ld, int64_t B, int64_t T, int64_t pos0, int64_t Hkv,
-                      int64_t D, int64_t S);
-hb_status op_attention(hb_backend *be, float *out, int64_t ldo, const float *q, int64_t ldq,
-                       const void *k_cache, const void *v_cache, hb_dtype kvt, int64_t B,
-                       int64_t T, int64_t pos0, int64_t Hq, int64_t Hkv, int64_t D, int64_t S);
-hb_status op_swiglu(hb_backend *be, float *out, const float *in, int64_t N, int64_t F);
-hb_status op_gelu(hb_backend *be, float *out, const float *in, int64_t n);
-hb_status op_add(hb_backend *be, float *out, const float *a, const float *b, float s, int64_t n);
-hb_status op_softmax(hb_backend *be, float *out, const float *in, int64_t rows, int64_t cols);
-hb_status op_argmax(hb_backend *be, int32_t *out, const float *in, int64_t ld, int64_t rows,
-                    int64_t cols);
-hb_status op_sample(hb_backend *be, int32_t *out, const float *logits, int64_t ld, int64_t rows,
-                    int64_t cols, float temperature, uint64_t seed, uint64_t step);
+/* Scale groups of a quantised (rows, cols) view: group (r / bm, c / bk), its scale at
+ * scale[(r / bm) * s_rs + (c / bk) * s_cs] (row-major (ceil(rows/bm), ceil(cols/bk)) is s_rs =
+ * that many columns, s_cs = 1; a vendor GEMM may want another layout). */
+struct qgroups {
+    int64_t rows, cols, bm, bk;
+    int64_t srows, scols; /* number of groups down and across */
+    int64_t s_rs, s_cs;   /* scale strides (elements) */
+};
+
+/* The groups of tensor t (t.q.kind != none), row-major scales, as hb_quant_block resolves them
+ * (a loadable module resolves its own symbols, so ops.c's helper is not called). */
+static inline qgroups qgroups_of(const hb_tensor *t) {
+    qgroups g;
+    g.rows = hb_tensor_rows(t);
+    g.cols = hb_tensor_cols(t);
+    g.bm = t->q.kind == HB_QUANT_BLOCK ? t->q.bm : t->q.kind == HB_QUANT_ROW ? 1 : g.rows;
+    g.bk = t->q.kind == HB_QUANT_BLOCK ? t->q.bk : g.cols;
+    if (g.bm < 1) g.bm = 1;
+    if (g.bk < 1) g.bk = 1;
+    g.srows = (g.rows + g.bm - 1) / g.bm;
+    g.scols = (g.cols + g.bk - 1) / g.bk;
+    g.s_rs = g.scols;
+    g.s_cs = 1;
+    return g;
+}
+
+/* Where quantise() reads its f32 values: an array (rows ld apart) in any dtype, or the
+ * counter-based generator (element i = r * cols + c). */
+struct qsrc {
+    const void *p;
+    hb_dtype dt;
+    int64_t ld;
+    int rng;
+    uint64_t seed;
+    float scale, offset;
+};
+
+/* dst (g.rows, g.cols; contiguous codes in fp8 dtype dt) and its scales: each group's scale is
+ * amax / max(dt) (1 for an all-zero or non-finite group), its codes RNE(x / scale), saturating:
+ * the CPU's quantise() bit for bit. Two passes over the source, no f32 temporary. */
+hb_status quantise(hb_backend *be, void *dst, hb_dtype dt, float *scale, const qgroups &g,
+                   const qsrc &src);
+/* dst (g.rows, g.cols, contiguous) in dst_dt = code (rows ld apart) * scale of its group
+ * (scale NULL: fp8 codes without scales, 1). */
+hb_status dequantise(hb_backend *be, void *dst, hb_dtype dst_dt, const void *codes, hb_dtype dt,
+                     int64_t ld, const float *scale, const qgroups &g);
+/* dst[r * d_rs + c * d_cs] = src[r * s_rs + c * s_cs] for (rows, cols) f32 scales: repacks a
+ * scale grid for a vendor GEMM (padding, transposition). */
+hb_status repack_scales(hb_backend *be, float *dst, int64_t d_rs, int64_t d_cs, const float *src,
+                        int64_t s_rs, int64_t s_cs, int64_t rows, int64_t cols);
+
+/* ---- ops: op_<name>(hb_backend *, const hb_<name>_args *) for the whole catalogue ---- */
+
+#define GPU_OP_DECL_(name, req) HB_OP_DECLARE(op_, name)
+HB_OP_LIST(GPU_OP_DECL_)
+#undef GPU_OP_DECL_
 
 /* ---- GEMM engine lifetime (gpu_gemm.cu) ---- */
 

@@ -51,6 +51,7 @@ const char *dtype_name(hb_dtype dt) {
     case HB_BF16: return "bf16";
     case HB_F16: return "f16";
     case HB_FP8_E4M3: return "fp8";
+    case HB_FP8_E5M2: return "e5m2";
     default: return "?";
     }
 }
@@ -184,7 +185,7 @@ static void gpu_destroy(hb_backend *be) {
             if (c->a32) (void)cudaFree(c->a32);
             if (c->att_part) (void)cudaFree(c->att_part);
             if (c->rope_tab) (void)cudaFree(c->rope_tab);
-            if (c->fp8_scale) (void)cudaFree(c->fp8_scale);
+            if (c->qscale) (void)cudaFree(c->qscale);
             if (c->stream) (void)cudaStreamDestroy(c->stream);
         }
         (void)cudaGetLastError();
@@ -206,23 +207,10 @@ static const hb_backend_ops gpu_ops = {
     .event_destroy = gpu_event_destroy,
     .event_record = gpu_event_record,
     .event_elapsed = gpu_event_elapsed,
-    .fill_random = op_fill_random,
-    .fill_tokens = op_fill_tokens,
-    .convert = op_convert,
-    .embedding = op_embedding,
-    .rmsnorm = op_rmsnorm,
-    .layernorm = op_layernorm,
-    .matmul = op_matmul,
-    .matmul_batched = op_matmul_batched,
-    .rope = op_rope,
-    .kv_store = op_kv_store,
-    .attention = op_attention,
-    .swiglu = op_swiglu,
-    .gelu = op_gelu,
-    .add = op_add,
-    .softmax = op_softmax,
-    .argmax = op_argmax,
-    .sample = op_sample,
+    /* every op of the catalogue (ops.h), in HB_OP_LIST order */
+#define GPU_OP_MEMBER_(name, req) .name = op_##name,
+    HB_OP_LIST(GPU_OP_MEMBER_)
+#undef GPU_OP_MEMBER_
 };
 
 /* ---- device description ---- */
@@ -318,10 +306,6 @@ static hb_status setup(hb_backend *be, int index) {
                         : prop.sharedMemPerBlock;
 #endif
     GPU_TRY(be, cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
-    GPU_TRY(be, cudaMalloc((void **)&c->fp8_scale, 256));
-    static const float one = 1.0f;
-    GPU_TRY(be, cudaMemcpyAsync(c->fp8_scale + 2, &one, sizeof one, cudaMemcpyHostToDevice, c->stream));
-    GPU_TRY(be, cudaStreamSynchronize(c->stream));
     const char *attn = getenv("HETBENCH_GPU_ATTN"); /* simt: no tensor-core attention */
     c->attn_simt = attn && strcmp(attn, "simt") == 0;
     char lib[64] = "";

@@ -1,24 +1,39 @@
 /* gpu_gemm.cu - matmul and matmul_batched on the GPU.
  *
- * matmul: out (M, N) = beta * out + a (M, K) @ w (N, K)^T (+ bias), a f32, w in f32/bf16/f16/fp8.
+ * matmul: out (M, N) = beta * out + a (M, K) @ w (N, K)^T (+ bias), a f32 (or in w's dtype), w in
+ * f32/bf16/f16 or fp8 e4m3/e5m2 with no, per-tensor or bm x bk block scales (ops.h).
  *   M <= 8 (decode)  gemv_kernel: streams each weight row once with 16-byte loads and computes all
  *                    M dot products from it, f32 activations straight from memory: bound by the
- *                    weight bytes, like the CPU's GEMV path.
+ *                    weight bytes, like the CPU's GEMV path. fp8: each 16-code chunk's dot
+ *                    product is scaled by its block's scale.
  *   M > 8            the vendor GEMM: cuBLASLt (NVIDIA) / hipBLASLt (ROCm >= 6, same code through
  *                    vendor/hip.h) / rocBLAS, with the activations cast once to the weight dtype
- *                    (f32 weights: no cast) and f32 accumulation and output; fp8 weights with the
- *                    activations quantised per tensor (scale = amax / 448, on the device) on sm_89+.
- *   otherwise        gemm_tiled_kernel, the portable built-in GEMM (64 x 64 tiles, f32 FMA).
+ *                    (f32 weights: no cast) and f32 accumulation and output. fp8 e4m3 on cuBLASLt:
+ *                    the activations quantised on the device (matmul_fp8), per tensor on sm_89+,
+ *                    in 1 x 128 tiles against 128 x 128 weight blocks on sm_90 (cuBLASLt >= 12.9).
+ *   otherwise        gemm_tiled_kernel, the portable built-in GEMM (64 x 64 tiles, f32 FMA; fp8
+ *                    codes dequantised as they are loaded): every fp8 recipe on every GPU.
  * matmul_batched (f32): the vendor GEMM, or the built-in one.
- * device_info.gemm_impl names the engine, so a built-in figure is never taken for a vendor one.
- * HETBENCH_GPU_GEMM=builtin (read when a device is opened) forces the built-in GEMM, e.g. to
- * check it against the CPU on hardware that has a vendor library. */
+ * device_info.gemm_impl names the engine of the last GEMM (M > 8; at open: the device's), so a
+ * built-in figure is never taken for a vendor one. HETBENCH_GPU_GEMM=builtin (read when a device
+ * is opened) forces the built-in GEMM, e.g. to check it against the CPU on hardware that has a
+ * vendor library. */
 #include "gpu.cuh"
 
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* cuBLASLt >= 12.9 (CUDA 12.9, 13.x) has DeepSeek-style block-scaled fp8 GEMMs on sm_90:
+ * cublasLt.h's cublasLtMatmulMatrixScale_t CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F (one f32 per
+ * 128 elements along K) and CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F (one per 128 x 128),
+ * set with CUBLASLT_MATMUL_DESC_{A,B}_SCALE_MODE. */
+#if defined(HB_GPU_CUDA) && HB_HAVE_LT && defined(CUBLAS_VERSION) && CUBLAS_VERSION >= 120900
+#define HB_LT_BLOCK_SCALES 1
+#else
+#define HB_LT_BLOCK_SCALES 0
+#endif
 
 namespace HB_GPU_NS {
 
@@ -76,34 +91,9 @@ __global__ void cast_rows_kernel(void *dst, hb_dtype dt, const float *a, int64_t
     }
 }
 
-/* fp8: amax of |a| over (M, K) into amax (as bits: order-preserving for non-negative floats;
- * a NaN is larger than everything, so it propagates into the scale). */
-__global__ void amax_kernel(const float *a, int64_t lda, int64_t M, int64_t K, unsigned *amax) {
-    unsigned mb = 0;
-    GRID_STRIDE(idx, M * K) {
-        const unsigned u = __float_as_uint(fabsf(a[(idx / K) * lda + idx % K]));
-        mb = u > mb ? u : mb;
-    }
-    for (int o = warpSize >> 1; o > 0; o >>= 1) {
-        const unsigned other = hb_shfl_xor(mb, o);
-        mb = other > mb ? other : mb;
-    }
-    if (threadIdx.x % warpSize == 0) atomicMax(amax, mb);
-}
-
-/* fp8: q = e4m3(a / scale), scale = amax / 448 (1 when a is all zeros), stored for the GEMM. */
-__global__ void quant_e4m3_kernel(uint8_t *dst, const float *a, int64_t lda, int64_t M, int64_t K,
-                                  float *scale_io) {
-    const float amax = __uint_as_float(((const unsigned *)scale_io)[0]);
-    const float scale = amax == 0.0f ? 1.0f : amax / HB_E4M3_MAX;
-    const float inv = 1.0f / scale;
-    if (blockIdx.x == 0 && threadIdx.x == 0) scale_io[1] = scale;
-    GRID_STRIDE(idx, M * K) dst[idx] = hb_f32_to_e4m3(a[(idx / K) * lda + idx % K] * inv);
-}
-
 /* ==== GEMV: M <= 8 ==== */
 
-/* Weights of one 16-byte chunk as f32: 4 (f32), 8 (bf16, f16) or 16 (fp8), little-endian. */
+/* Weights of one 16-byte chunk as f32: 4 (f32), 8 (bf16, f16) or 16 (fp8 codes), little-endian. */
 template <int DT>
 static __device__ __forceinline__ void unpack16(const uint4 r, float *f) {
     const uint32_t u[4] = {r.x, r.y, r.z, r.w};
@@ -117,6 +107,9 @@ static __device__ __forceinline__ void unpack16(const uint4 r, float *f) {
         } else if constexpr (DT == HB_F16) {
             f[2 * i] = f16_bits_to_f32(u[i] & 0xffffu);
             f[2 * i + 1] = f16_bits_to_f32(u[i] >> 16);
+        } else if constexpr (DT == HB_FP8_E5M2) {
+#pragma unroll
+            for (int b = 0; b < 4; b++) f[4 * i + b] = hb_e5m2_to_f32((uint8_t)(u[i] >> (8 * b)));
         } else {
 #pragma unroll
             for (int b = 0; b < 4; b++) f[4 * i + b] = hb_e4m3_to_f32((uint8_t)(u[i] >> (8 * b)));
@@ -125,16 +118,29 @@ static __device__ __forceinline__ void unpack16(const uint4 r, float *f) {
 }
 
 template <int DT> struct wtype {
-    static constexpr int esz = DT == HB_F32 ? 4 : DT == HB_FP8_E4M3 ? 1 : 2;
+    static constexpr bool fp8 = DT == HB_FP8_E4M3 || DT == HB_FP8_E5M2;
+    static constexpr int esz = DT == HB_F32 ? 4 : fp8 ? 1 : 2;
     static constexpr int epv = 16 / esz; /* elements per 16-byte chunk */
 };
 
+/* The scales of fp8 weights (N, K): scale of (n, k) at s[(n / bm) * sc + k / bk]; s NULL = 1
+ * (fp8 codes without scales). One (bm, bk) = (N, K) block is a per-tensor scale. */
+struct wscales {
+    const float *s;
+    int64_t bm, bk, sc;
+};
+static __device__ __forceinline__ float wscale_at(const wscales &q, int64_t n, int64_t k) {
+    return q.s ? q.s[(n / q.bm) * q.sc + k / q.bk] : 1.0f;
+}
+
 /* Each warp computes R weight rows, ws/R lanes per row along K; MT >= M accumulators per lane.
- * Every lane reads 16 contiguous bytes of its row per step, so a row group reads whole lines. */
+ * Every lane reads 16 contiguous bytes of its row per step, so a row group reads whole lines.
+ * fp8: each 16-code chunk lies in one scale block (bk % 16 == 0 when vec), and its f32 dot
+ * product is scaled before it joins the accumulator. */
 template <int MT, int R, int DT>
 __global__ void __launch_bounds__(256)
-gemv_kernel(float *out, int64_t ldo, const float *a, int64_t lda, const void *w, const float *bias,
-            int M, int64_t N, int64_t K, float beta, int vec) {
+gemv_kernel(float *out, int64_t ldo, const float *a, int64_t lda, const void *w, const wscales wq,
+            const float *bias, int M, int64_t N, int64_t K, float beta, int vec) {
     const int ws = warpSize, lane = threadIdx.x % ws, lpr = ws / R;
     const int g = lane / lpr, sl = lane % lpr;
     const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / ws;
@@ -158,19 +164,23 @@ gemv_kernel(float *out, int64_t ldo, const float *a, int64_t lda, const void *w,
                 for (int m = 0; m < MT; m++) {
                     if (m < M) {
                         const float4 *ar = (const float4 *)(a + m * lda + k);
+                        float d = 0.0f; /* fp8: the chunk's dot product, then scaled */
+                        float &sum = wtype<DT>::fp8 ? d : acc[m];
 #pragma unroll
                         for (int e = 0; e < EPV / 4; e++) {
                             const float4 av = ar[e];
-                            acc[m] += av.x * wf[4 * e] + av.y * wf[4 * e + 1] + av.z * wf[4 * e + 2] +
-                                      av.w * wf[4 * e + 3];
+                            sum += av.x * wf[4 * e] + av.y * wf[4 * e + 1] + av.z * wf[4 * e + 2] +
+                                   av.w * wf[4 * e + 3];
                         }
+                        if constexpr (wtype<DT>::fp8) acc[m] += d * wscale_at(wq, n, k);
                     }
                 }
             }
             k_done = nv * EPV;
         }
         for (int64_t k = k_done + sl; k < K; k += lpr) {
-            const float wk = ld_w<DT>(w, n * K + k);
+            float wk = ld_w<DT>(w, n * K + k);
+            if constexpr (wtype<DT>::fp8) wk *= wscale_at(wq, n, k);
 #pragma unroll
             for (int m = 0; m < MT; m++)
                 if (m < M) acc[m] += a[m * lda + k] * wk;
@@ -193,15 +203,16 @@ gemv_kernel(float *out, int64_t ldo, const float *a, int64_t lda, const void *w,
 
 template <int MT, int R, int DT>
 static hb_status launch_gemv(hb_backend *be, float *out, int64_t ldo, const float *a, int64_t lda,
-                             const void *w, const float *bias, int64_t M, int64_t N, int64_t K,
-                             float beta) {
+                             const void *w, const wscales &wq, const float *bias, int64_t M,
+                             int64_t N, int64_t K, float beta) {
     gpu_ctx *c = ctx_of(be);
     const int esz = wtype<DT>::esz;
-    const int vec = is_aligned(w, 16) && (K * esz) % 16 == 0 && is_aligned(a, 16) && lda % 4 == 0;
+    const int vec = is_aligned(w, 16) && (K * esz) % 16 == 0 && is_aligned(a, 16) && lda % 4 == 0 &&
+                    (!wtype<DT>::fp8 || !wq.s || wq.bk % wtype<DT>::epv == 0);
     const int64_t rows_per_block = (int64_t)(THREADS / c->warp_size) * R;
     const int64_t blocks = (N + rows_per_block - 1) / rows_per_block;
     if (blocks > INT_MAX) return fail(be, HB_ERR_UNSUPPORTED, "%s: matmul: N too large", HB_GPU_NAME);
-    gemv_kernel<MT, R, DT><<<(unsigned)blocks, THREADS, 0, c->stream>>>(out, ldo, a, lda, w, bias,
+    gemv_kernel<MT, R, DT><<<(unsigned)blocks, THREADS, 0, c->stream>>>(out, ldo, a, lda, w, wq, bias,
                                                                         (int)M, N, K, beta, vec);
     LAUNCH_CHECK(be, "matmul (gemv)");
     return HB_OK;
@@ -209,16 +220,21 @@ static hb_status launch_gemv(hb_backend *be, float *out, int64_t ldo, const floa
 
 template <int DT>
 static hb_status gemv(hb_backend *be, float *out, int64_t ldo, const float *a, int64_t lda,
-                      const void *w, const float *bias, int64_t M, int64_t N, int64_t K, float beta) {
-    if (M == 1) return launch_gemv<1, 1, DT>(be, out, ldo, a, lda, w, bias, M, N, K, beta);
-    if (M == 2) return launch_gemv<2, 2, DT>(be, out, ldo, a, lda, w, bias, M, N, K, beta);
-    if (M <= 4) return launch_gemv<4, 4, DT>(be, out, ldo, a, lda, w, bias, M, N, K, beta);
-    return launch_gemv<8, 4, DT>(be, out, ldo, a, lda, w, bias, M, N, K, beta);
+                      const void *w, const wscales &wq, const float *bias, int64_t M, int64_t N,
+                      int64_t K, float beta) {
+    if (M == 1) return launch_gemv<1, 1, DT>(be, out, ldo, a, lda, w, wq, bias, M, N, K, beta);
+    if (M == 2) return launch_gemv<2, 2, DT>(be, out, ldo, a, lda, w, wq, bias, M, N, K, beta);
+    if (M <= 4) return launch_gemv<4, 4, DT>(be, out, ldo, a, lda, w, wq, bias, M, N, K, beta);
+    return launch_gemv<8, 4, DT>(be, out, ldo, a, lda, w, wq, bias, M, N, K, beta);
 }
 
 /* ==== built-in tiled GEMM ==== */
 
-/* Row-major, batched: C_z = alpha * op(A_z) @ op(B_z) + beta * C_z (+ bias[n]); A f32, B in DT. */
+/* Row-major, batched: C_z = alpha * op(A_z) @ op(B_z) + beta * C_z (+ bias[n]); A f32, B in DT.
+ * fp8 B (matmul: op(B) = w^T, w (N, K)): each code is dequantised as it is loaded (code * its
+ * block's scale, rounded once in f32 as the CPU dequantises its panels), so every product and
+ * partial sum is f32: the promotion DeepSeek-V3 (sec. 3.3) asks of fp8 tensor cores every 128
+ * of K holds at every step here. */
 struct tiled_args {
     int trans_a, trans_b;
     int64_t m, n, k;
@@ -230,6 +246,7 @@ struct tiled_args {
     float *c;
     int64_t ldc, stride_c;
     const float *bias;
+    wscales bq; /* fp8 B: the weights' scales (trans_b = 1 only) */
 };
 
 enum { TBM = 64, TBN = 64, TBK = 16 };
@@ -262,7 +279,10 @@ __global__ void __launch_bounds__(256) gemm_tiled_kernel(const tiled_args g, int
             const int nn = g.trans_b ? e / TBK : e % TBN, kk = g.trans_b ? e % TBK : e / TBN;
             const int64_t gn = n0 + nn, gk = k0 + kk;
             float v = 0.0f;
-            if (gn < g.n && gk < g.k) v = ld_w<DT>(Bz, g.trans_b ? gn * g.ldb + gk : gk * g.ldb + gn);
+            if (gn < g.n && gk < g.k) {
+                v = ld_w<DT>(Bz, g.trans_b ? gn * g.ldb + gk : gk * g.ldb + gn);
+                if constexpr (wtype<DT>::fp8) v *= wscale_at(g.bq, gn, gk);
+            }
             Bs[kk][nn] = v;
         }
         __syncthreads();
@@ -306,6 +326,7 @@ static hb_status gemm_tiled(hb_backend *be, hb_dtype dt, const tiled_args *g, in
         case HB_F32: gemm_tiled_kernel<HB_F32><<<grid, 256, 0, c->stream>>>(*g, z0); break;
         case HB_BF16: gemm_tiled_kernel<HB_BF16><<<grid, 256, 0, c->stream>>>(*g, z0); break;
         case HB_F16: gemm_tiled_kernel<HB_F16><<<grid, 256, 0, c->stream>>>(*g, z0); break;
+        case HB_FP8_E5M2: gemm_tiled_kernel<HB_FP8_E5M2><<<grid, 256, 0, c->stream>>>(*g, z0); break;
         default: gemm_tiled_kernel<HB_FP8_E4M3><<<grid, 256, 0, c->stream>>>(*g, z0); break;
         }
         LAUNCH_CHECK(be, "matmul (built-in)");
@@ -329,8 +350,17 @@ struct lt_problem {
     int64_t ldc, sc;
     float alpha, beta;
     const float *bias;
-    const float *b_scale; /* fp8: device pointer to B's dequantisation scale */
+    /* fp8 (both operands e4m3): how the scales are given, and their device pointers (NULL = 1)
+     * LT_SCALE_TENSOR  one f32 each
+     * LT_SCALE_BLOCK   A (the weights) in 128 x 128 blocks, ceil(m / 128) rows of
+     *                  roundup(ceil(k / 128), 4) scales; B (the activations) in 1 x 128 tiles,
+     *                  ceil(k / 128) rows of roundup(n, 4): cuBLASLt's BLK128x128_32F and
+     *                  VEC128_32F layouts (scales K-block-major for A, n-major for B) */
+    int scale_mode;
+    const float *a_scale, *b_scale;
 };
+
+enum { LT_SCALE_NONE = 0, LT_SCALE_TENSOR = 1, LT_SCALE_BLOCK = 2 };
 
 #if HB_HAVE_LT
 
@@ -338,7 +368,7 @@ enum { LT_CACHE_N = 32, LT_WORKSPACE = 32 << 20 /* cuBLASLt's recommendation for
 
 /* What determines the algorithm: everything but the pointers (their alignment included). */
 struct lt_key {
-    int trans_a, trans_b, ta, tb, has_bias, beta_zero, fp8;
+    int trans_a, trans_b, ta, tb, has_bias, beta_zero, scale_mode;
     int align_a, align_b, align_c, align_bias;
     int64_t m, n, k, batch, lda, ldb, ldc, sa, sb, sc;
 };
@@ -421,9 +451,22 @@ static hb_status lt_plan(hb_backend *be, lt_entry *e, const lt_problem *p) {
                                                   &p->bias, sizeof p->bias));
     }
 #if defined(HB_GPU_CUDA)
-    if (k->fp8)
+    if (k->scale_mode != LT_SCALE_NONE) {
+        LT_TRY(be, cublasLtMatmulDescSetAttribute(e->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER,
+                                                  &p->a_scale, sizeof p->a_scale));
         LT_TRY(be, cublasLtMatmulDescSetAttribute(e->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER,
                                                   &p->b_scale, sizeof p->b_scale));
+    }
+#if HB_LT_BLOCK_SCALES
+    if (k->scale_mode == LT_SCALE_BLOCK) {
+        const int32_t am = CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F;
+        const int32_t bm = CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F;
+        LT_TRY(be, cublasLtMatmulDescSetAttribute(e->op, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &am,
+                                                  sizeof am));
+        LT_TRY(be, cublasLtMatmulDescSetAttribute(e->op, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &bm,
+                                                  sizeof bm));
+    }
+#endif
 #endif
     TRY(lt_layout(be, &e->la, p->ta, k->trans_a ? k->k : k->m, k->trans_a ? k->m : k->k, k->lda,
                      k->batch, k->sa));
@@ -478,7 +521,7 @@ static hb_status lt_run(hb_backend *be, const lt_problem *p, int *ran) {
     key.tb = p->tb;
     key.has_bias = p->bias != NULL;
     key.beta_zero = p->beta == 0.0f;
-    key.fp8 = p->ta == HB_FP8_E4M3;
+    key.scale_mode = p->scale_mode;
     key.align_a = ptr_align(p->A, p->batch > 1 ? p->sa * esa : 0);
     key.align_b = ptr_align(p->B, p->batch > 1 ? p->sb * esb : 0);
     key.align_c = ptr_align(p->C, p->batch > 1 ? p->sc * 4 : 0);
@@ -513,13 +556,24 @@ static hb_status lt_run(hb_backend *be, const lt_problem *p, int *ran) {
         LT_TRY(be, cublasLtMatmulDescSetAttribute(e->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &p->bias,
                                                   sizeof p->bias));
 #if defined(HB_GPU_CUDA)
-    if (key.fp8)
+    if (key.scale_mode != LT_SCALE_NONE) {
+        LT_TRY(be, cublasLtMatmulDescSetAttribute(e->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER,
+                                                  &p->a_scale, sizeof p->a_scale));
         LT_TRY(be, cublasLtMatmulDescSetAttribute(e->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER,
                                                   &p->b_scale, sizeof p->b_scale));
+    }
 #endif
-    LT_TRY(be, cublasLtMatmul((cublasLtHandle_t)c->lt, e->op, &p->alpha, p->A, e->la, p->B, e->lb,
-                              &p->beta, p->C, e->lc, p->C, e->lc, &e->algo, c->workspace,
-                              c->workspace_bytes, c->stream));
+    const cublasStatus_t st =
+        cublasLtMatmul((cublasLtHandle_t)c->lt, e->op, &p->alpha, p->A, e->la, p->B, e->lb, &p->beta,
+                       p->C, e->lc, p->C, e->lc, &e->algo, c->workspace, c->workspace_bytes, c->stream);
+    if (st != CUBLAS_STATUS_SUCCESS && key.scale_mode != LT_SCALE_NONE &&
+        (st == CUBLAS_STATUS_NOT_SUPPORTED || st == CUBLAS_STATUS_INVALID_VALUE)) {
+        /* a scaled fp8 problem the heuristic accepted but the call refuses (nothing ran): the
+         * built-in GEMM from now on for this shape */
+        e->has_algo = 0;
+        return HB_OK;
+    }
+    LT_TRY(be, st);
     *ran = 1;
     return HB_OK;
 }
@@ -542,7 +596,7 @@ static rocblas_datatype rb_type(hb_dtype dt) {
 static hb_status lt_run(hb_backend *be, const lt_problem *p, int *ran) {
     gpu_ctx *c = ctx_of(be);
     *ran = 0;
-    if (p->ta == HB_FP8_E4M3 || p->m > INT_MAX || p->n > INT_MAX || p->k > INT_MAX ||
+    if (hb_dtype_is_fp8(p->ta) || p->m > INT_MAX || p->n > INT_MAX || p->k > INT_MAX ||
         p->lda > INT_MAX || p->ldb > INT_MAX || p->ldc > INT_MAX || p->batch > INT_MAX)
         return HB_OK;
     if (p->bias) return HB_OK; /* no bias epilogue: matmul folds the bias in before */
@@ -593,6 +647,7 @@ hb_status gemm_init(hb_backend *be, char *lib, size_t lib_len) {
     gpu_ctx *c = ctx_of(be);
     c->gemm = GEMM_BUILTIN;
     c->fp8_gemm = 0;
+    c->fp8_block_gemm = 0;
     const char *force = getenv("HETBENCH_GPU_GEMM");
     if (force && strcmp(force, "builtin") == 0) {
         snprintf(lib, lib_len, "built-in GEMM (HETBENCH_GPU_GEMM=builtin)");
@@ -611,9 +666,13 @@ hb_status gemm_init(hb_backend *be, char *lib, size_t lib_len) {
     GPU_TRY(be, cudaMalloc(&c->workspace, c->workspace_bytes));
     c->gemm = GEMM_LT;
 #if defined(HB_GPU_CUDA)
-    /* fp8 tensor cores: Ada (sm_89) and Hopper/Blackwell (sm_90+) */
+    /* fp8 tensor cores: Ada (sm_89) and Hopper/Blackwell (sm_90+); block scales (1 x 128 by
+     * 128 x 128) on Hopper only, from cuBLASLt 12.9 (Blackwell has the MX formats instead) */
+    const size_t ltv = cublasLtGetVersion();
     c->fp8_gemm = c->cc_major > 8 || (c->cc_major == 8 && c->cc_minor >= 9);
-    snprintf(lib, lib_len, "cuBLASLt %zu", (size_t)cublasLtGetVersion());
+    c->fp8_block_gemm = HB_LT_BLOCK_SCALES && c->cc_major == 9 && ltv >= 120900;
+    snprintf(lib, lib_len, "cuBLASLt %zu%s", ltv,
+             c->fp8_block_gemm ? ", fp8 block 128" : c->fp8_gemm ? ", fp8 tensor" : "");
 #else
     snprintf(lib, lib_len, "hipBLASLt");
 #endif
@@ -651,10 +710,17 @@ void gemm_fini(gpu_ctx *c) {
 
 /* ==== ops ==== */
 
-/* The vendor GEMM. A (M, K) is f32 (cast here to the weight dtype, or quantised to e4m3 with a
- * dynamic per-tensor scale) or already in wdt (adt == wdt: used as it is, fp8 with scale 1).
- * *ran = 0 when no vendor algorithm serves the shape; *folded = 1 when out already holds
- * beta * out + bias by then (the caller then accumulates onto it with beta 1, no bias). */
+/* Which engine ran the last GEMM (M > 8): device_info.gemm_impl says it, so a built-in figure
+ * (an fp8 block GEMM the vendor library cannot take, a shape without an algorithm) is never
+ * taken for a vendor one. */
+static void note_gemm(hb_backend *be, int vendor) {
+    snprintf(be->info.gemm_impl, sizeof be->info.gemm_impl, "%s", vendor ? HB_GEMM_VENDOR : "builtin");
+}
+
+/* The vendor GEMM for f32/bf16/f16 weights. A (M, K) is f32 (cast here to the weight dtype) or
+ * already in wdt (used as it is). *ran = 0 when no vendor algorithm serves the shape; *folded =
+ * 1 when out already holds beta * out + bias by then (the caller then accumulates onto it with
+ * beta 1, no bias). */
 static hb_status matmul_vendor(hb_backend *be, float *out, int64_t ldo, const void *a, int64_t lda,
                                hb_dtype adt, const void *w, hb_dtype wdt, const float *bias,
                                int64_t M, int64_t N, int64_t K, float beta, int *ran, int *folded) {
@@ -662,39 +728,13 @@ static hb_status matmul_vendor(hb_backend *be, float *out, int64_t ldo, const vo
     *ran = 0;
     *folded = 0;
     if (c->gemm == GEMM_BUILTIN) return HB_OK;
-    /* fp8: both operands e4m3, the K dimension 16-byte aligned (a library requirement) */
-    if (wdt == HB_FP8_E4M3 && K % 16 != 0) return HB_OK;
     /* row-major out (M, N) = a (M, K) @ w^T  <=>  column-major out^T (N, M) = w^T' (N, K) @ a' (K, M):
      * A = w stored (K, N) column-major, transposed; B = a stored (K, M), not transposed */
     const void *b_op = a;
     int64_t ldb = lda;
-    const float *b_scale = NULL;
     float beta_eff = beta;
     const float *bias_eff = bias;
-    if (wdt == HB_FP8_E4M3) {
-        if (adt == HB_F32) {
-            TRY(ensure_buffer(be, &c->scratch, &c->scratch_bytes, (size_t)(M * K)));
-            GPU_TRY(be, cudaMemsetAsync(c->fp8_scale, 0, sizeof(unsigned), c->stream));
-            amax_kernel<<<grid_for(c, M * K, THREADS), THREADS, 0, c->stream>>>(
-                (const float *)a, lda, M, K, (unsigned *)c->fp8_scale);
-            LAUNCH_CHECK(be, "matmul (fp8 amax)");
-            quant_e4m3_kernel<<<grid_for(c, M * K, THREADS), THREADS, 0, c->stream>>>(
-                (uint8_t *)c->scratch, (const float *)a, lda, M, K, c->fp8_scale);
-            LAUNCH_CHECK(be, "matmul (fp8 quantise)");
-            b_scale = c->fp8_scale + 1;
-            b_op = c->scratch;
-            ldb = K;
-        } else {
-            b_scale = c->fp8_scale + 2; /* 1.0f */
-        }
-        /* fp8 GEMMs take a bf16 bias only: fold out = beta * out + bias first */
-        if (bias || beta != 0.0f) {
-            TRY(scale_bias(be, out, ldo, 0, bias, M, N, 1, beta));
-            beta_eff = 1.0f;
-            *folded = 1;
-        }
-        bias_eff = NULL;
-    } else if (wdt != HB_F32 && adt == HB_F32) {
+    if (wdt != HB_F32 && adt == HB_F32) {
         TRY(ensure_buffer(be, &c->scratch, &c->scratch_bytes,
                              (size_t)(M * K * hb_dtype_size(wdt))));
         const float *af = (const float *)a;
@@ -729,7 +769,6 @@ static hb_status matmul_vendor(hb_backend *be, float *out, int64_t ldo, const vo
     p.C = out, p.ldc = ldo;
     p.alpha = 1.0f, p.beta = beta_eff;
     p.bias = bias_eff;
-    p.b_scale = b_scale;
     return lt_run(be, &p, ran);
 }
 
@@ -742,11 +781,174 @@ __global__ void widen_rows_kernel(float *dst, const void *a, hb_dtype dt, int64_
     }
 }
 
-hb_status op_matmul(hb_backend *be, float *out, int64_t ldo, const void *a_in, int64_t lda,
-                    hb_dtype adt, const void *w, hb_dtype wdt, const float *bias, int64_t M,
-                    int64_t N, int64_t K, float beta) {
+/* f32 activations (M, K, lda apart) for the GEMV and the built-in GEMM: a itself, or a32
+ * widened from bf16/f16 */
+static hb_status f32_activations(hb_backend *be, const void *a, hb_dtype adt, int64_t lda, int64_t M,
+                                 int64_t K, const float **af, int64_t *ldf) {
     gpu_ctx *c = ctx_of(be);
-    if (wdt != HB_F32 && wdt != HB_BF16 && wdt != HB_F16 && wdt != HB_FP8_E4M3)
+    *af = (const float *)a;
+    *ldf = lda;
+    if (adt == HB_F32) return HB_OK;
+    TRY(ensure_buffer(be, (void **)&c->a32, &c->a32_bytes, (size_t)(M * K) * sizeof(float)));
+    widen_rows_kernel<<<grid_for(c, M * K, THREADS), THREADS, 0, c->stream>>>(c->a32, a, adt, lda, M, K);
+    LAUNCH_CHECK(be, "matmul (widen A)");
+    *af = c->a32;
+    *ldf = K;
+    return HB_OK;
+}
+
+/* The GEMV (M <= 8) or the built-in GEMM on f32 activations (M, K, lda apart); wq for fp8 w. */
+static hb_status matmul_simt(hb_backend *be, float *out, int64_t ldo, const float *a, int64_t lda,
+                             const void *w, hb_dtype wdt, const wscales &wq, const float *bias,
+                             int64_t M, int64_t N, int64_t K, float beta) {
+    if (M <= 8) {
+        switch (wdt) {
+        case HB_F32: return gemv<HB_F32>(be, out, ldo, a, lda, w, wq, bias, M, N, K, beta);
+        case HB_BF16: return gemv<HB_BF16>(be, out, ldo, a, lda, w, wq, bias, M, N, K, beta);
+        case HB_F16: return gemv<HB_F16>(be, out, ldo, a, lda, w, wq, bias, M, N, K, beta);
+        case HB_FP8_E5M2: return gemv<HB_FP8_E5M2>(be, out, ldo, a, lda, w, wq, bias, M, N, K, beta);
+        default: return gemv<HB_FP8_E4M3>(be, out, ldo, a, lda, w, wq, bias, M, N, K, beta);
+        }
+    }
+    note_gemm(be, 0);
+    tiled_args g;
+    memset(&g, 0, sizeof g);
+    g.trans_a = 0, g.trans_b = 1;
+    g.m = M, g.n = N, g.k = K;
+    g.alpha = 1.0f, g.beta = beta;
+    g.a = a, g.lda = lda, g.b = w, g.ldb = K, g.c = out, g.ldc = ldo, g.bias = bias;
+    g.bq = wq;
+    return gemm_tiled(be, wdt, &g, 1);
+}
+
+/* ---- fp8 weights ----
+ *
+ * The CPU's definition (ops.h): the product of the dequantised operands, f32 accumulation. An
+ * f32 A is quantised dynamically to w's dtype as convert would: one scale for w with a tensor
+ * scale (or none), 1 x bk tiles for w with bm x bk blocks.
+ *   M > 8, e4m3, cuBLASLt: the fp8 tensor cores, scales through the scale pointers: per tensor
+ *       on sm_89+; 128 x 128 weight blocks with 1 x 128 activation tiles on sm_90 with cuBLASLt
+ *       >= 12.9 (BLK128x128_32F x VEC128_32F, scale grids repacked to its layouts).
+ *   otherwise: A dequantised to f32 (code * scale, as the CPU), then the GEMV (each 16-code
+ *       chunk's dot product times its weight scale) or the built-in GEMM (codes dequantised as
+ *       they are loaded): f32 throughout, on any GPU. */
+
+/* Scales per 16 bytes of qscale, so that each grid starts 16-byte aligned (cuBLASLt). */
+static int64_t round4(int64_t n) { return (n + 3) / 4 * 4; }
+
+static hb_status matmul_fp8(hb_backend *be, const hb_matmul_args *x) {
+    gpu_ctx *c = ctx_of(be);
+    const int64_t M = hb_tensor_rows(&x->a), K = hb_tensor_cols(&x->a), N = hb_tensor_rows(&x->w);
+    const int64_t ldo = hb_tensor_ld(&x->out);
+    float *out = (float *)x->out.data;
+    const float *bias = (const float *)x->bias.data;
+    const hb_dtype wdt = x->w.dt;
+    float beta = x->beta;
+    const int wblock = x->w.q.kind == HB_QUANT_BLOCK;
+
+    /* weight scales */
+    wscales wq;
+    wq.s = x->w.q.kind == HB_QUANT_NONE ? NULL : x->w.q.scale;
+    wq.bm = wblock ? x->w.q.bm : N;
+    wq.bk = wblock ? x->w.q.bk : K;
+    wq.sc = (K + wq.bk - 1) / wq.bk;
+
+    /* the vendor path, when it can take this problem */
+    const int lt_block = wblock && c->fp8_block_gemm && wq.bm == 128 && wq.bk == 128;
+    const int use_lt = M > 8 && c->gemm == GEMM_LT && wdt == HB_FP8_E4M3 && K % 16 == 0 &&
+                       (wblock ? lt_block : c->fp8_gemm);
+
+    /* A as fp8 codes (M, K, lda apart) with scales qa (groups of 1 x bk, or one) */
+    const void *codes = x->a.data;
+    int64_t lda = hb_tensor_ld(&x->a);
+    qgroups qa;
+    memset(&qa, 0, sizeof qa);
+    qa.rows = M, qa.cols = K;
+    qa.bm = wblock ? 1 : M, qa.bk = wblock ? wq.bk : K;
+    qa.srows = (M + qa.bm - 1) / qa.bm, qa.scols = (K + qa.bk - 1) / qa.bk;
+    /* scale layout: row-major, or cuBLASLt's VEC128 (n-major, n = M padded to 4) */
+    qa.s_rs = use_lt && wblock ? 1 : qa.scols;
+    qa.s_cs = use_lt && wblock ? round4(M) : 1;
+    const int64_t na = (qa.srows - 1) * qa.s_rs + (qa.scols - 1) * qa.s_cs + 1;
+    /* cuBLASLt's BLK128x128 grid: rows of round4(K blocks) scales */
+    const int64_t wsr = (N + wq.bm - 1) / wq.bm, wsc4 = round4(wq.sc);
+    const int w_repack = use_lt && wblock && (wq.sc != wsc4 || !is_aligned(wq.s, 16));
+    TRY(ensure_buffer(be, (void **)&c->qscale, &c->qscale_bytes,
+                      (size_t)(round4(na) + (w_repack ? wsr * wsc4 : 0)) * sizeof(float)));
+    float *ascale = c->qscale;
+    const float *as = NULL; /* A's scales in layout qa (NULL: an fp8 A without scales, 1) */
+    if (x->a.dt == HB_F32) {
+        TRY(ensure_buffer(be, &c->scratch, &c->scratch_bytes, (size_t)(M * K)));
+        qsrc src;
+        memset(&src, 0, sizeof src);
+        src.p = x->a.data, src.dt = HB_F32, src.ld = lda;
+        TRY(quantise(be, c->scratch, wdt, ascale, qa, src));
+        codes = c->scratch;
+        lda = K;
+        as = ascale;
+    } else if (x->a.q.kind != HB_QUANT_NONE) { /* A's own scales (ops.c checked they pair) */
+        const qgroups own = qgroups_of(&x->a);
+        if (qa.s_rs == own.s_rs && qa.s_cs == own.s_cs) {
+            as = x->a.q.scale;
+        } else {
+            TRY(repack_scales(be, ascale, qa.s_rs, qa.s_cs, x->a.q.scale, own.s_rs, own.s_cs,
+                              qa.srows, qa.scols));
+            as = ascale;
+        }
+    }
+
+    if (use_lt) {
+        const float *wsp = wq.s;
+        if (w_repack) {
+            float *wpad = c->qscale + round4(na);
+            TRY(repack_scales(be, wpad, wsc4, 1, wq.s, wq.sc, 1, wsr, wq.sc));
+            wsp = wpad;
+        }
+        /* fp8 GEMMs take a bf16 bias only: fold out = beta * out + bias first */
+        int folded = 0;
+        if (bias || beta != 0.0f) {
+            TRY(scale_bias(be, out, ldo, 0, bias, M, N, 1, beta));
+            folded = 1;
+        }
+        lt_problem p;
+        memset(&p, 0, sizeof p);
+        p.trans_a = 1;
+        p.trans_b = 0;
+        p.m = N, p.n = M, p.k = K, p.batch = 1;
+        p.ta = wdt, p.tb = wdt;
+        p.A = x->w.data, p.lda = K;
+        p.B = codes, p.ldb = lda;
+        p.C = out, p.ldc = ldo;
+        p.alpha = 1.0f, p.beta = folded ? 1.0f : 0.0f;
+        p.scale_mode = wblock ? LT_SCALE_BLOCK : LT_SCALE_TENSOR;
+        p.a_scale = wsp;
+        p.b_scale = as;
+        int ran = 0;
+        TRY(lt_run(be, &p, &ran));
+        if (ran) {
+            note_gemm(be, 1);
+            return HB_OK;
+        }
+        if (folded) { /* out holds beta * out + bias: accumulate onto it */
+            beta = 1.0f;
+            bias = NULL;
+        }
+    }
+
+    /* SIMT: A dequantised to f32 (M, K), then the GEMV or the built-in GEMM */
+    TRY(ensure_buffer(be, (void **)&c->a32, &c->a32_bytes, (size_t)(M * K) * sizeof(float)));
+    TRY(dequantise(be, c->a32, HB_F32, codes, wdt, lda, as, qa));
+    return matmul_simt(be, out, ldo, c->a32, K, x->w.data, wdt, wq, bias, M, N, K, beta);
+}
+
+hb_status op_matmul(hb_backend *be, const hb_matmul_args *x) {
+    const hb_dtype wdt = x->w.dt, adt = x->a.dt;
+    const int64_t M = hb_tensor_rows(&x->a), K = hb_tensor_cols(&x->a), N = hb_tensor_rows(&x->w);
+    const int64_t ldo = hb_tensor_ld(&x->out), lda_in = hb_tensor_ld(&x->a);
+    float *out = (float *)x->out.data;
+    const float *bias = (const float *)x->bias.data;
+    float beta = x->beta;
+    if (wdt != HB_F32 && wdt != HB_BF16 && wdt != HB_F16 && !hb_dtype_is_fp8(wdt))
         return fail(be, HB_ERR_UNSUPPORTED, "%s: op 'matmul' does not support dtype %s",
                     HB_GPU_NAME, dtype_name(wdt));
     if (adt != HB_F32 && adt != wdt)
@@ -754,56 +956,38 @@ hb_status op_matmul(hb_backend *be, float *out, int64_t ldo, const void *a_in, i
                     "%s: matmul: activations in %s with %s weights (adt must be f32 or the "
                     "weight dtype)",
                     HB_GPU_NAME, dtype_name(adt), dtype_name(wdt));
-    if (wdt == HB_FP8_E4M3 && !c->fp8_gemm)
-        return fail(be, HB_ERR_UNSUPPORTED,
-                    "%s: op 'matmul' with fp8 weights needs fp8 tensor cores and a vendor GEMM "
-                    "(sm_89+ with cuBLASLt); this device/build has %s, arch %d.%d",
-                    HB_GPU_NAME, c->gemm == GEMM_BUILTIN ? "the built-in GEMM" : HB_GEMM_VENDOR,
-                    c->cc_major, c->cc_minor);
-    if (M < 0 || N < 0 || K < 0 || lda < K || ldo < N)
+    if (M < 0 || N < 0 || K < 0 || lda_in < K || ldo < N)
         return fail(be, HB_ERR_INPUT, "%s: matmul: bad shape M=%lld N=%lld K=%lld lda=%lld ldo=%lld",
-                    HB_GPU_NAME, (long long)M, (long long)N, (long long)K, (long long)lda,
+                    HB_GPU_NAME, (long long)M, (long long)N, (long long)K, (long long)lda_in,
                     (long long)ldo);
     if (M == 0 || N == 0) return HB_OK;
     GPU_ENTER(be);
     if (K == 0) return scale_bias(be, out, ldo, 0, bias, M, N, 1, beta);
+    if (hb_dtype_is_fp8(wdt)) return matmul_fp8(be, x);
 
     if (M > 8) {
         int ran = 0, folded = 0;
-        TRY(matmul_vendor(be, out, ldo, a_in, lda, adt, w, wdt, bias, M, N, K, beta, &ran, &folded));
-        if (ran) return HB_OK;
+        TRY(matmul_vendor(be, out, ldo, x->a.data, lda_in, adt, x->w.data, wdt, bias, M, N, K, beta,
+                          &ran, &folded));
+        if (ran) {
+            note_gemm(be, 1);
+            return HB_OK;
+        }
         if (folded) { /* out holds beta * out + bias: accumulate onto it */
             beta = 1.0f;
             bias = NULL;
         }
     }
-    const float *a = (const float *)a_in;
-    if (adt != HB_F32) { /* the GEMV and the built-in GEMM read f32 activations */
-        TRY(ensure_buffer(be, (void **)&c->a32, &c->a32_bytes, (size_t)(M * K) * sizeof(float)));
-        widen_rows_kernel<<<grid_for(c, M * K, THREADS), THREADS, 0, c->stream>>>(c->a32, a_in, adt,
-                                                                                lda, M, K);
-        LAUNCH_CHECK(be, "matmul (widen A)");
-        a = c->a32;
-        lda = K;
-    }
-    if (M <= 8) {
-        switch (wdt) {
-        case HB_F32: return gemv<HB_F32>(be, out, ldo, a, lda, w, bias, M, N, K, beta);
-        case HB_BF16: return gemv<HB_BF16>(be, out, ldo, a, lda, w, bias, M, N, K, beta);
-        case HB_F16: return gemv<HB_F16>(be, out, ldo, a, lda, w, bias, M, N, K, beta);
-        default: return gemv<HB_FP8_E4M3>(be, out, ldo, a, lda, w, bias, M, N, K, beta);
-        }
-    }
-    tiled_args g;
-    memset(&g, 0, sizeof g);
-    g.trans_a = 0, g.trans_b = 1;
-    g.m = M, g.n = N, g.k = K;
-    g.alpha = 1.0f, g.beta = beta;
-    g.a = a, g.lda = lda, g.b = w, g.ldb = K, g.c = out, g.ldc = ldo, g.bias = bias;
-    return gemm_tiled(be, wdt, &g, 1);
+    const float *a = NULL;
+    int64_t lda = 0;
+    TRY(f32_activations(be, x->a.data, adt, lda_in, M, K, &a, &lda));
+    wscales none;
+    memset(&none, 0, sizeof none);
+    return matmul_simt(be, out, ldo, a, lda, x->w.data, wdt, none, bias, M, N, K, beta);
 }
 
-hb_status op_matmul_batched(hb_backend *be, const hb_gemm_batched *g) {
+hb_status op_matmul_batched(hb_backend *be, const hb_matmul_batched_args *g) {
+
     const int64_t m = g->m, n = g->n, k = g->k;
     const int64_t cols_a = g->trans_a ? m : k, cols_b = g->trans_b ? k : n;
     if (m < 0 || n < 0 || k < 0 || g->batch < 0 || g->lda < (cols_a > 1 ? cols_a : 1) ||
@@ -832,6 +1016,7 @@ hb_status op_matmul_batched(hb_backend *be, const hb_gemm_batched *g) {
     p.alpha = g->alpha, p.beta = g->beta;
     int ran = 0;
     if (ctx_of(be)->gemm != GEMM_BUILTIN) TRY(lt_run(be, &p, &ran));
+    note_gemm(be, ran);
     if (ran) return HB_OK;
     tiled_args t;
     memset(&t, 0, sizeof t);

@@ -1,8 +1,10 @@
-/* gpu_ops.cu - every op of the GPU backend except the GEMMs (gpu_gemm.cu).
+/* gpu_ops.cu - every op of the GPU backend except the GEMMs (gpu_gemm.cu), and the fp8
+ * quantisation kernels the GEMMs share (quantise, dequantise, repack_scales).
  *
  * Each op is three layers (llm.c): a kernel, a launcher that picks the grid and checks the
- * launch, and the op entry point that validates arguments exactly as the CPU reference does
- * (same messages, same HB_ERR_INPUT cases). Reference semantics: backends/cpu/cpu_ops.c.
+ * launch, and the op entry point, which unpacks its hb_<op>_args (row strides from the tensors)
+ * and checks what the CPU reference checks beyond the shared checks of ops.c (same messages,
+ * same HB_ERR_INPUT cases). Reference semantics: backends/cpu/cpu_ops.c.
  *
  * Kernels index with int64_t (a llama3-70b layer overflows int); grid-stride loops cap the grid
  * at 32 blocks per SM. Row-wise ops (norms, softmax, argmax, sample) run one block per row with
@@ -11,13 +13,14 @@
 
 #include <limits.h>
 #include <math.h>
+#include <string.h>
 
 namespace HB_GPU_NS {
 
 static const int THREADS = 256; /* a multiple of 64: whole warps on every device */
 
 static int dtype_ok(hb_dtype dt) {
-    return dt == HB_F32 || dt == HB_BF16 || dt == HB_F16 || dt == HB_FP8_E4M3;
+    return dt == HB_F32 || dt == HB_BF16 || dt == HB_F16 || dt == HB_FP8_E4M3 || dt == HB_FP8_E5M2;
 }
 
 static hb_status dtype_unsupported(hb_backend *be, const char *op, hb_dtype dt) {
@@ -51,24 +54,148 @@ static __device__ __forceinline__ float add_rn(float a, float b) {
     return __fadd_rn(a, b);
 #endif
 }
+static __device__ __forceinline__ float rng_value(uint64_t seed, uint64_t i, float scale, float offset) {
+    return add_rn(offset, mul_rn(scale, hb_rng_pm1(seed, i)));
+}
 
 __global__ void fill_random_kernel(void *dst, hb_dtype dt, int64_t n, uint64_t seed, float scale,
                                    float offset) {
-    GRID_STRIDE(i, n) {
-        const float prod = mul_rn(scale, hb_rng_pm1(seed, (uint64_t)i));
-        st_any(dst, dt, i, add_rn(offset, prod));
+    GRID_STRIDE(i, n) st_any(dst, dt, i, rng_value(seed, (uint64_t)i, scale, offset));
+}
+
+/* ---- quantisation: scales of amax / max(dt) per group, codes x / scale (tensor.h) ----
+ *
+ * Pass 1 (qamax_kernel): the groups on grid x, each split over grid y blocks; a warp reduces
+ *   |x| as bits (order-preserving for non-negative floats; a NaN is above +inf) and its lane 0
+ *   atomicMax-es them into the group's scale slot.
+ * Pass 2 (qscale_kernel): each slot's amax bits become the scale, as the CPU's group_scale().
+ * Pass 3 (qcodes_kernel): codes x / scale (a division, as the CPU: x * (1 / scale) would round
+ *   differently), RNE and saturating. The source is read twice; the generator recomputes. */
+
+static __device__ __forceinline__ float qsrc_at(const qsrc &s, int64_t r, int64_t c, int64_t cols) {
+    return s.rng ? rng_value(s.seed, (uint64_t)(r * cols + c), s.scale, s.offset)
+                 : ld_any(s.p, s.dt, r * s.ld + c);
+}
+
+__global__ void qamax_kernel(unsigned *bits, const qgroups g, const qsrc src) {
+    const int64_t ngroups = g.srows * g.scols;
+    for (int64_t gi = blockIdx.x; gi < ngroups; gi += gridDim.x) {
+        const int64_t gr = gi / g.scols, gc = gi % g.scols;
+        const int64_t r0 = gr * g.bm, c0 = gc * g.bk;
+        const int64_t h = (r0 + g.bm < g.rows ? r0 + g.bm : g.rows) - r0;
+        const int64_t w = (c0 + g.bk < g.cols ? c0 + g.bk : g.cols) - c0;
+        unsigned mb = 0;
+        for (int64_t e = (int64_t)blockIdx.y * blockDim.x + threadIdx.x; e < h * w;
+             e += (int64_t)gridDim.y * blockDim.x) {
+            const unsigned u = __float_as_uint(fabsf(qsrc_at(src, r0 + e / w, c0 + e % w, g.cols)));
+            mb = u > mb ? u : mb;
+        }
+        for (int o = warpSize >> 1; o > 0; o >>= 1) {
+            const unsigned other = hb_shfl_xor(mb, o);
+            mb = other > mb ? other : mb;
+        }
+        if (threadIdx.x % warpSize == 0 && mb) atomicMax(bits + gr * g.s_rs + gc * g.s_cs, mb);
     }
 }
 
-hb_status op_fill_random(hb_backend *be, void *dst, hb_dtype dt, int64_t n, uint64_t seed,
-                         float scale, float offset) {
-    if (!dtype_ok(dt)) return dtype_unsupported(be, "fill_random", dt);
-    if (n < 0) return fail(be, HB_ERR_INPUT, "%s: fill_random: n = %lld", HB_GPU_NAME, (long long)n);
-    if (n == 0) return HB_OK;
+__global__ void qscale_kernel(float *scale, const qgroups g, float qmax) {
+    GRID_STRIDE(gi, g.srows * g.scols) {
+        float *s = scale + (gi / g.scols) * g.s_rs + (gi % g.scols) * g.s_cs;
+        const float amax = __uint_as_float(*(const unsigned *)s);
+        *s = (amax > 0.0f && amax <= 3.4028235e38f) ? amax / qmax : 1.0f;
+    }
+}
+
+__global__ void qcodes_kernel(uint8_t *dst, hb_dtype dt, const float *scale, const qgroups g,
+                              const qsrc src) {
+    GRID_STRIDE(i, g.rows * g.cols) {
+        const int64_t r = i / g.cols, c = i % g.cols;
+        const float s = scale[(r / g.bm) * g.s_rs + (c / g.bk) * g.s_cs];
+        dst[i] = (uint8_t)fp8_code(dt, qsrc_at(src, r, c, g.cols) / s);
+    }
+}
+
+hb_status quantise(hb_backend *be, void *dst, hb_dtype dt, float *scale, const qgroups &g,
+                   const qsrc &src) {
+    gpu_ctx *c = ctx_of(be);
+    const int64_t n = g.rows * g.cols, ngroups = g.srows * g.scols;
+    if (n <= 0 || ngroups <= 0) return HB_OK;
+    if (!hb_dtype_is_fp8(dt)) return dtype_unsupported(be, "quantise", dt);
+    /* the scale grid's extent, padding included (a vendor layout may pad): zero = no amax yet */
+    const int64_t extent = (g.srows - 1) * g.s_rs + (g.scols - 1) * g.s_cs + 1;
+    GPU_TRY(be, cudaMemsetAsync(scale, 0, (size_t)extent * sizeof(float), c->stream));
+    /* ~8 blocks per SM in all, each group split over enough blocks to get there */
+    const int64_t per_group = ((g.bm < g.rows ? g.bm : g.rows) * (g.bk < g.cols ? g.bk : g.cols) +
+                               THREADS - 1) / THREADS;
+    int64_t split = ((int64_t)c->n_sm * 8 + ngroups - 1) / ngroups;
+    if (split > per_group) split = per_group;
+    if (split > 65535) split = 65535;
+    if (split < 1) split = 1;
+    const int64_t gx = ngroups < INT_MAX ? ngroups : INT_MAX;
+    qamax_kernel<<<dim3((unsigned)gx, (unsigned)split), THREADS, 0, c->stream>>>((unsigned *)scale, g,
+                                                                               src);
+    LAUNCH_CHECK(be, "quantise (amax)");
+    qscale_kernel<<<grid_for(c, ngroups, THREADS), THREADS, 0, c->stream>>>(scale, g,
+                                                                            hb_dtype_fp8_max(dt));
+    LAUNCH_CHECK(be, "quantise (scales)");
+    qcodes_kernel<<<grid_for(c, n, THREADS), THREADS, 0, c->stream>>>((uint8_t *)dst, dt, scale, g, src);
+    LAUNCH_CHECK(be, "quantise (codes)");
+    return HB_OK;
+}
+
+__global__ void dequant_kernel(void *dst, hb_dtype ddt, const void *codes, hb_dtype dt, int64_t ld,
+                               const float *scale, const qgroups g) {
+    GRID_STRIDE(i, g.rows * g.cols) {
+        const int64_t r = i / g.cols, c = i % g.cols;
+        const float x = ld_any(codes, dt, r * ld + c);
+        st_any(dst, ddt, i, scale ? x * scale[(r / g.bm) * g.s_rs + (c / g.bk) * g.s_cs] : x);
+    }
+}
+
+hb_status dequantise(hb_backend *be, void *dst, hb_dtype dst_dt, const void *codes, hb_dtype dt,
+                     int64_t ld, const float *scale, const qgroups &g) {
+    gpu_ctx *c = ctx_of(be);
+    const int64_t n = g.rows * g.cols;
+    if (n <= 0) return HB_OK;
+    dequant_kernel<<<grid_for(c, n, THREADS), THREADS, 0, c->stream>>>(dst, dst_dt, codes, dt, ld,
+                                                                        scale, g);
+    LAUNCH_CHECK(be, "dequantise");
+    return HB_OK;
+}
+
+__global__ void repack_kernel(float *dst, int64_t d_rs, int64_t d_cs, const float *src,
+                              int64_t s_rs, int64_t s_cs, int64_t rows, int64_t cols) {
+    GRID_STRIDE(i, rows * cols) {
+        const int64_t r = i / cols, c = i % cols;
+        dst[r * d_rs + c * d_cs] = src[r * s_rs + c * s_cs];
+    }
+}
+
+hb_status repack_scales(hb_backend *be, float *dst, int64_t d_rs, int64_t d_cs, const float *src,
+                        int64_t s_rs, int64_t s_cs, int64_t rows, int64_t cols) {
+    gpu_ctx *c = ctx_of(be);
+    if (rows <= 0 || cols <= 0) return HB_OK;
+    repack_kernel<<<grid_for(c, rows * cols, THREADS), THREADS, 0, c->stream>>>(
+        dst, d_rs, d_cs, src, s_rs, s_cs, rows, cols);
+    LAUNCH_CHECK(be, "repack scales");
+    return HB_OK;
+}
+
+hb_status op_fill_random(hb_backend *be, const hb_fill_random_args *a) {
+    const hb_tensor *d = &a->dst;
+    if (!dtype_ok(d->dt)) return dtype_unsupported(be, "fill_random", d->dt);
+    const int64_t n = hb_tensor_numel(d);
+    if (n <= 0) return HB_OK;
     GPU_ENTER(be);
     gpu_ctx *c = ctx_of(be);
-    fill_random_kernel<<<grid_for(c, n, THREADS), THREADS, 0, c->stream>>>(dst, dt, n, seed, scale,
-                                                                            offset);
+    if (d->q.kind != HB_QUANT_NONE) { /* the quantisation of the generated f32 values */
+        qsrc src;
+        memset(&src, 0, sizeof src);
+        src.rng = 1, src.seed = a->seed, src.scale = a->scale, src.offset = a->offset;
+        return quantise(be, d->data, d->dt, d->q.scale, qgroups_of(d), src);
+    }
+    fill_random_kernel<<<grid_for(c, n, THREADS), THREADS, 0, c->stream>>>(d->data, d->dt, n, a->seed,
+                                                                            a->scale, a->offset);
     LAUNCH_CHECK(be, "fill_random");
     return HB_OK;
 }
@@ -77,14 +204,15 @@ __global__ void fill_tokens_kernel(int32_t *dst, int64_t n, uint64_t seed, int64
     GRID_STRIDE(i, n) dst[i] = (int32_t)(hb_rng_u64(seed, (uint64_t)i) % (uint64_t)vocab);
 }
 
-hb_status op_fill_tokens(hb_backend *be, int32_t *dst, int64_t n, uint64_t seed, int64_t vocab) {
+hb_status op_fill_tokens(hb_backend *be, const hb_fill_tokens_args *a) {
+    const int64_t n = a->n, vocab = a->vocab;
     if (vocab <= 0 || vocab > INT32_MAX)
         return fail(be, HB_ERR_INPUT, "%s: fill_tokens: vocab %lld out of range", HB_GPU_NAME,
                     (long long)vocab);
     if (n <= 0) return HB_OK;
     GPU_ENTER(be);
     gpu_ctx *c = ctx_of(be);
-    fill_tokens_kernel<<<grid_for(c, n, THREADS), THREADS, 0, c->stream>>>(dst, n, seed, vocab);
+    fill_tokens_kernel<<<grid_for(c, n, THREADS), THREADS, 0, c->stream>>>(a->dst, n, a->seed, vocab);
     LAUNCH_CHECK(be, "fill_tokens");
     return HB_OK;
 }
@@ -94,13 +222,27 @@ __global__ void convert_kernel(void *dst, hb_dtype ddt, const void *src, hb_dtyp
     GRID_STRIDE(i, n) st_any(dst, ddt, i, ld_any(src, sdt, i));
 }
 
-hb_status op_convert(hb_backend *be, void *dst, hb_dtype dst_dt, const void *src, hb_dtype src_dt,
-                     int64_t n) {
+hb_status op_convert(hb_backend *be, const hb_convert_args *a) {
+    const hb_dtype dst_dt = a->dst.dt, src_dt = a->src.dt;
     if (!dtype_ok(dst_dt)) return dtype_unsupported(be, "convert", dst_dt);
     if (!dtype_ok(src_dt)) return dtype_unsupported(be, "convert", src_dt);
+    const int64_t n = hb_tensor_numel(&a->src);
     if (n <= 0) return HB_OK;
     GPU_ENTER(be);
     gpu_ctx *c = ctx_of(be);
+    void *dst = a->dst.data;
+    const void *src = a->src.data;
+    if (a->dst.q.kind != HB_QUANT_NONE) { /* quantise dynamically (both contiguous: linear index) */
+        const qgroups g = qgroups_of(&a->dst);
+        qsrc s;
+        memset(&s, 0, sizeof s);
+        s.p = src, s.dt = src_dt, s.ld = g.cols;
+        return quantise(be, dst, dst_dt, a->dst.q.scale, g, s);
+    }
+    if (a->src.q.kind != HB_QUANT_NONE) { /* dequantise: code * scale */
+        const qgroups g = qgroups_of(&a->src);
+        return dequantise(be, dst, dst_dt, src, src_dt, g.cols, a->src.q.scale, g);
+    }
     if (dst_dt == src_dt) {
         if (dst == src) return HB_OK;
         GPU_TRY(be, cudaMemcpyAsync(dst, src, (size_t)n * (size_t)hb_dtype_size(dst_dt),
@@ -114,19 +256,20 @@ hb_status op_convert(hb_backend *be, void *dst, hb_dtype dst_dt, const void *src
 
 /* ==== embedding and norms ==== */
 
-/* out (B*T, C) = wte[token] (+ wpe[pos0 + t]). The CPU rejects a negative token before it
- * starts; here the tokens live on the device and checking them would cost a host round trip per
- * step, so a negative token's row is written as NaN: visible in every check, never a value. */
-__global__ void embedding_kernel(float *out, const int32_t *tokens, const void *wte,
+/* out (B*T, C, rows ldo apart) = wte[token] (+ wpe[pos0 + t]). The CPU rejects a token outside
+ * the vocabulary before it starts; here the tokens live on the device and checking them would
+ * cost a host round trip per step, so such a token's row is written as NaN: visible in every
+ * check, never a value (and never a read outside wte). */
+__global__ void embedding_kernel(float *out, int64_t ldo, const int32_t *tokens, const void *wte,
                                  const void *wpe, hb_dtype dt, int64_t N, int64_t T, int64_t pos0,
-                                 int64_t C) {
+                                 int64_t C, int64_t V) {
     for (int64_t i = blockIdx.x; i < N; i += gridDim.x) {
         const int32_t tok = tokens[i];
-        float *o = out + i * C;
+        float *o = out + i * ldo;
         const int64_t row = (int64_t)tok * C, prow = (pos0 + i % T) * C;
         for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
             float v = NAN;
-            if (tok >= 0) {
+            if (tok >= 0 && tok < V) {
                 v = ld_any(wte, dt, row + c);
                 if (wpe) v += ld_any(wpe, dt, prow + c);
             }
@@ -137,28 +280,28 @@ __global__ void embedding_kernel(float *out, const int32_t *tokens, const void *
 
 static unsigned rows_grid(int64_t rows) { return (unsigned)(rows < 65535 * 16 ? rows : 65535 * 16); }
 
-hb_status op_embedding(hb_backend *be, float *out, const int32_t *tokens, const void *wte,
-                       const void *wpe, hb_dtype wdt, int64_t B, int64_t T, int64_t pos0,
-                       int64_t C) {
+hb_status op_embedding(hb_backend *be, const hb_embedding_args *a) {
+    const hb_dtype wdt = a->wte.dt;
     if (!dtype_ok(wdt)) return dtype_unsupported(be, "embedding", wdt);
-    const int64_t N = B * T;
+    const int64_t N = a->B * a->T, C = hb_tensor_cols(&a->wte), V = hb_tensor_rows(&a->wte);
     if (N <= 0 || C <= 0) return HB_OK;
     GPU_ENTER(be);
     gpu_ctx *c = ctx_of(be);
-    embedding_kernel<<<rows_grid(N), THREADS, 0, c->stream>>>(out, tokens, wte, wpe, wdt, N, T,
-                                                               pos0, C);
+    embedding_kernel<<<rows_grid(N), THREADS, 0, c->stream>>>(
+        (float *)a->out.data, hb_tensor_ld(&a->out), a->tokens, a->wte.data, a->wpe.data, wdt, N, a->T,
+        a->pos0, C, V);
     LAUNCH_CHECK(be, "embedding");
     return HB_OK;
 }
 
 /* out (N, C) = in / sqrt(mean(in^2) + eps) * w: one block per row. The CPU sums in double; a
  * block of f32 partial sums over <= C/256 elements each is as accurate for C up to 64k. */
-__global__ void rmsnorm_kernel(float *out, const float *in, const float *w, int64_t N, int64_t C,
-                               float eps) {
+__global__ void rmsnorm_kernel(float *out, int64_t ldo, const float *in, int64_t ldi, const float *w,
+                               int64_t N, int64_t C, float eps) {
     __shared__ float sh[32];
     for (int64_t r = blockIdx.x; r < N; r += gridDim.x) {
-        const float *x = in + r * C;
-        float *o = out + r * C;
+        const float *x = in + r * ldi;
+        float *o = out + r * ldo;
         float ss = 0.0f;
         for (int64_t c = threadIdx.x; c < C; c += blockDim.x) ss += x[c] * x[c];
         ss = block_sum(ss, sh);
@@ -174,24 +317,26 @@ static int row_threads(int64_t C) {
     return t;
 }
 
-hb_status op_rmsnorm(hb_backend *be, float *out, const float *in, const float *w, int64_t N,
-                     int64_t C, float eps) {
+hb_status op_rmsnorm(hb_backend *be, const hb_rmsnorm_args *a) {
+    const int64_t N = hb_tensor_rows(&a->in), C = hb_tensor_cols(&a->in);
     if (C <= 0) return fail(be, HB_ERR_INPUT, "%s: rmsnorm: C = %lld", HB_GPU_NAME, (long long)C);
     if (N <= 0) return HB_OK;
     GPU_ENTER(be);
     gpu_ctx *c = ctx_of(be);
-    rmsnorm_kernel<<<rows_grid(N), row_threads(C), 0, c->stream>>>(out, in, w, N, C, eps);
+    rmsnorm_kernel<<<rows_grid(N), row_threads(C), 0, c->stream>>>(
+        (float *)a->out.data, hb_tensor_ld(&a->out), (const float *)a->in.data, hb_tensor_ld(&a->in),
+        (const float *)a->w.data, N, C, a->eps);
     LAUNCH_CHECK(be, "rmsnorm");
     return HB_OK;
 }
 
 /* out (N, C) = (in - mean) / sqrt(var + eps) * w + b, biased variance, two passes. */
-__global__ void layernorm_kernel(float *out, const float *in, const float *w, const float *b,
-                                 int64_t N, int64_t C, float eps) {
+__global__ void layernorm_kernel(float *out, int64_t ldo, const float *in, int64_t ldi, const float *w,
+                                 const float *b, int64_t N, int64_t C, float eps) {
     __shared__ float sh[32];
     for (int64_t r = blockIdx.x; r < N; r += gridDim.x) {
-        const float *x = in + r * C;
-        float *o = out + r * C;
+        const float *x = in + r * ldi;
+        float *o = out + r * ldo;
         float sum = 0.0f;
         for (int64_t c = threadIdx.x; c < C; c += blockDim.x) sum += x[c];
         sum = block_sum(sum, sh);
@@ -208,13 +353,15 @@ __global__ void layernorm_kernel(float *out, const float *in, const float *w, co
     }
 }
 
-hb_status op_layernorm(hb_backend *be, float *out, const float *in, const float *w,
-                       const float *b, int64_t N, int64_t C, float eps) {
+hb_status op_layernorm(hb_backend *be, const hb_layernorm_args *a) {
+    const int64_t N = hb_tensor_rows(&a->in), C = hb_tensor_cols(&a->in);
     if (C <= 0) return fail(be, HB_ERR_INPUT, "%s: layernorm: C = %lld", HB_GPU_NAME, (long long)C);
     if (N <= 0) return HB_OK;
     GPU_ENTER(be);
     gpu_ctx *c = ctx_of(be);
-    layernorm_kernel<<<rows_grid(N), row_threads(C), 0, c->stream>>>(out, in, w, b, N, C, eps);
+    layernorm_kernel<<<rows_grid(N), row_threads(C), 0, c->stream>>>(
+        (float *)a->out.data, hb_tensor_ld(&a->out), (const float *)a->in.data, hb_tensor_ld(&a->in),
+        (const float *)a->w.data, (const float *)a->b.data, N, C, a->eps);
     LAUNCH_CHECK(be, "layernorm");
     return HB_OK;
 }
@@ -267,8 +414,11 @@ __global__ void rope_direct_kernel(float *x, int64_t ldx, int64_t N, int64_t T, 
 
 static const int64_t ROPE_TABLE_MIN_T = 16;
 
-hb_status op_rope(hb_backend *be, float *x, int64_t ldx, int64_t B, int64_t T, int64_t pos0,
-                  int64_t H, int64_t D, float theta) {
+hb_status op_rope(hb_backend *be, const hb_rope_args *a) {
+    float *x = (float *)a->x.data;
+    const int64_t ldx = hb_tensor_ld(&a->x), B = a->B, T = a->T, pos0 = a->pos0, H = a->H;
+    const int64_t D = hb_tensor_cols(&a->x) / (H > 0 ? H : 1);
+    const float theta = a->theta;
     if (D <= 0 || D % 2 != 0 || ldx < H * D || !(theta > 0.0f) || pos0 < 0)
         return fail(be, HB_ERR_INPUT,
                     "%s: rope: need even D > 0, ldx >= H*D, theta > 0, pos0 >= 0 "
@@ -298,72 +448,97 @@ hb_status op_rope(hb_backend *be, float *x, int64_t ldx, int64_t B, int64_t T, i
 
 /* ==== KV cache ==== */
 
-/* (B*T rows, ld apart, w = Hkv*D floats) -> caches (B, S, Hkv, D) in kvt at positions pos0 + t,
- * rounded as the CPU does. VEC: 4 elements at a time (w, ld multiples of 4 and 16-byte aligned
- * pointers). */
+/* (B*T rows, ldk / ldv apart, w = Hkv*D floats) -> caches (B, S, Hkv, D) in kvt at positions
+ * pos0 + t, rounded as the CPU does; an fp8 cache stores the codes of x / scale, its static
+ * per-tensor scales read on the device (sk, sv; NULL otherwise). VEC: 4 elements at a time (w,
+ * ldk, ldv multiples of 4 and aligned pointers). */
 template <int VEC>
-__global__ void kv_store_kernel(void *kc, void *vc, hb_dtype kvt, const float *k, const float *v,
-                                int64_t ld, int64_t N, int64_t T, int64_t pos0, int64_t w,
-                                int64_t S) {
+__global__ void kv_store_kernel(void *kc, void *vc, hb_dtype kvt, const float *sk, const float *sv,
+                                const float *k, int64_t ldk, const float *v, int64_t ldv, int64_t N,
+                                int64_t T, int64_t pos0, int64_t w, int64_t S) {
     const int64_t wv = w / VEC;
+    const bool fp8 = hb_dtype_is_fp8(kvt);
+    const float ks = fp8 ? *sk : 1.0f, vs = fp8 ? *sv : 1.0f;
     GRID_STRIDE(idx, N * wv) {
         const int64_t row = idx / wv, j = (idx % wv) * VEC, b = row / T, t = row % T;
-        const int64_t src = row * ld + j, dst = (b * S + pos0 + t) * w + j;
+        const int64_t srck = row * ldk + j, srcv = row * ldv + j, dst = (b * S + pos0 + t) * w + j;
         if (VEC == 4 && kvt == HB_F32) {
-            *(float4 *)((float *)kc + dst) = *(const float4 *)(k + src);
-            *(float4 *)((float *)vc + dst) = *(const float4 *)(v + src);
+            *(float4 *)((float *)kc + dst) = *(const float4 *)(k + srck);
+            *(float4 *)((float *)vc + dst) = *(const float4 *)(v + srcv);
+        } else if (VEC == 4 && fp8) { /* four codes in one 32-bit store */
+            const float4 a = *(const float4 *)(k + srck), c = *(const float4 *)(v + srcv);
+            *(uint32_t *)((uint8_t *)kc + dst) =
+                fp8_code(kvt, a.x / ks) | fp8_code(kvt, a.y / ks) << 8 |
+                fp8_code(kvt, a.z / ks) << 16 | fp8_code(kvt, a.w / ks) << 24;
+            *(uint32_t *)((uint8_t *)vc + dst) =
+                fp8_code(kvt, c.x / vs) | fp8_code(kvt, c.y / vs) << 8 |
+                fp8_code(kvt, c.z / vs) << 16 | fp8_code(kvt, c.w / vs) << 24;
         } else if (VEC == 4) {
-            const float4 a = *(const float4 *)(k + src), c = *(const float4 *)(v + src);
+            const float4 a = *(const float4 *)(k + srck), c = *(const float4 *)(v + srcv);
             uint2 pk, pv;
             pk.x = pack_half2(kvt, a.x, a.y), pk.y = pack_half2(kvt, a.z, a.w);
             pv.x = pack_half2(kvt, c.x, c.y), pv.y = pack_half2(kvt, c.z, c.w);
             *(uint2 *)((uint16_t *)kc + dst) = pk;
             *(uint2 *)((uint16_t *)vc + dst) = pv;
+        } else if (fp8) {
+            st_any(kc, kvt, dst, k[srck] / ks);
+            st_any(vc, kvt, dst, v[srcv] / vs);
         } else {
-            st_any(kc, kvt, dst, k[src]);
-            st_any(vc, kvt, dst, v[src]);
+            st_any(kc, kvt, dst, k[srck]);
+            st_any(vc, kvt, dst, v[srcv]);
         }
     }
 }
 
-static int kv_dtype_ok(hb_dtype t) { return t == HB_F32 || t == HB_BF16 || t == HB_F16; }
+static int kv_dtype_ok(hb_dtype t) {
+    return t == HB_F32 || t == HB_BF16 || t == HB_F16 || t == HB_FP8_E4M3 || t == HB_FP8_E5M2;
+}
 
-hb_status op_kv_store(hb_backend *be, void *k_cache, void *v_cache, hb_dtype kvt, const float *k,
-                      const float *v, int64_t ld, int64_t B, int64_t T, int64_t pos0, int64_t Hkv,
-                      int64_t D, int64_t S) {
-    const int64_t w = Hkv * D;
+hb_status op_kv_store(hb_backend *be, const hb_kv_store_args *a) {
+    const hb_dtype kvt = a->k_cache.dt;
+    const int64_t B = a->B, T = a->T, pos0 = a->pos0, S = a->k_cache.ne[1];
+    const int64_t w = a->k_cache.ne[2] * a->k_cache.ne[3];
+    const int64_t ldk = hb_tensor_ld(&a->k), ldv = hb_tensor_ld(&a->v);
+    const float *k = (const float *)a->k.data, *v = (const float *)a->v.data;
+    void *k_cache = a->k_cache.data, *v_cache = a->v_cache.data;
     if (!kv_dtype_ok(kvt))
-        return fail(be, HB_ERR_UNSUPPORTED, "%s: kv_store: KV cache dtype %s (f32, bf16, f16)",
-                    HB_GPU_NAME, dtype_name(kvt));
-    if (pos0 < 0 || pos0 + T > S || ld < w)
+        return fail(be, HB_ERR_UNSUPPORTED,
+                    "%s: kv_store: KV cache dtype %s (f32, bf16, f16, fp8, e5m2)", HB_GPU_NAME,
+                    dtype_name(kvt));
+    if (pos0 < 0 || pos0 + T > S || ldk < w || ldv < w)
         return fail(be, HB_ERR_INPUT,
-                    "%s: kv_store: positions %lld..%lld outside the cache (S=%lld) or ld %lld < "
-                    "Hkv*D %lld",
+                    "%s: kv_store: positions %lld..%lld outside the cache (S=%lld) or a row stride "
+                    "(%lld, %lld) < Hkv*D %lld",
                     HB_GPU_NAME, (long long)pos0, (long long)(pos0 + T - 1), (long long)S,
-                    (long long)ld, (long long)w);
+                    (long long)ldk, (long long)ldv, (long long)w);
     if (B <= 0 || T <= 0 || w <= 0) return HB_OK;
     GPU_ENTER(be);
     gpu_ctx *c = ctx_of(be);
-    const size_t cal = kvt == HB_F32 ? 16 : 8;
-    const int vec = w % 4 == 0 && ld % 4 == 0 && is_aligned(k, 16) && is_aligned(v, 16) &&
-                    is_aligned(k_cache, cal) && is_aligned(v_cache, cal);
+    const float *sk = hb_dtype_is_fp8(kvt) ? a->k_cache.q.scale : NULL;
+    const float *sv = hb_dtype_is_fp8(kvt) ? a->v_cache.q.scale : NULL;
+    const size_t cal = (size_t)hb_dtype_size(kvt) * 4; /* alignment of 4 cache elements */
+    const int vec = w % 4 == 0 && ldk % 4 == 0 && ldv % 4 == 0 && is_aligned(k, 16) &&
+                    is_aligned(v, 16) && is_aligned(k_cache, cal) && is_aligned(v_cache, cal);
     const int64_t n = B * T * (vec ? w / 4 : w);
     if (vec)
         kv_store_kernel<4><<<grid_for(c, n, THREADS), THREADS, 0, c->stream>>>(
-            k_cache, v_cache, kvt, k, v, ld, B * T, T, pos0, w, S);
+            k_cache, v_cache, kvt, sk, sv, k, ldk, v, ldv, B * T, T, pos0, w, S);
     else
         kv_store_kernel<1><<<grid_for(c, n, THREADS), THREADS, 0, c->stream>>>(
-            k_cache, v_cache, kvt, k, v, ld, B * T, T, pos0, w, S);
+            k_cache, v_cache, kvt, sk, sv, k, ldk, v, ldv, B * T, T, pos0, w, S);
     LAUNCH_CHECK(be, "kv_store");
     return HB_OK;
 }
 
 /* ==== attention ====
  *
- * Causal grouped-query attention over the KV cache (f32, bf16 or f16), online softmax
- * (flash-attention's recurrence: running max m, running sum l, output rescaled by
- * exp(m_old - m_new)). With a bf16/f16 cache q and p are rounded to the cache's type before
- * their products (backend.h), whichever kernel runs.
+ * Causal grouped-query attention over the KV cache (f32, bf16, f16, or fp8 e4m3/e5m2 with
+ * per-tensor scales), online softmax (flash-attention's recurrence: running max m, running sum
+ * l, output rescaled by exp(m_old - m_new)). With a bf16/f16 cache q and p are rounded to the
+ * cache's type before their products (ops.h), whichever kernel runs; an fp8 cache computes as a
+ * bf16 cache whose values are the codes, the scales (read on the device) applied to the f32
+ * sums: s = scale_k * (q . k_code) / sqrt(D), out = scale_v * (p . v_code) / sum(p). The SIMT
+ * kernels (split, tile) take fp8 caches; the tensor-core kernel is bf16/f16 only.
  *
  * Decode (T < ATT_TILE_MIN_T): attn_split_kernel, one block per (key chunk, head, query): each
  *   warp walks keys with the head dimension across its lanes (coalesced 128-byte rows), the
@@ -382,21 +557,25 @@ static const int ATT_DPL = 8;       /* split kernel: head dims per lane: D <= 8 
 static const int ATT_DMAX = 256;    /* largest head dimension either kernel takes */
 static const int64_t ATT_TILE_MIN_T = 16;
 
-/* x rounded to the cache type KT (bf16/f16), as f32; the CPU's rounding */
+/* x rounded to the operand type of a KT cache (bf16/f16; an fp8 cache computes in bf16), as
+ * f32; the CPU's rounding */
 template <int KT> static __device__ __forceinline__ float round_kv(float x) {
-    if (KT == HB_BF16) return __uint_as_float((uint32_t)hb_f32_to_bf16(x) << 16);
+    if (KT == HB_BF16 || KT == HB_FP8_E4M3 || KT == HB_FP8_E5M2)
+        return __uint_as_float((uint32_t)hb_f32_to_bf16(x) << 16);
     if (KT == HB_F16) return f16_bits_to_f32(hb_f32_to_f16(x));
     return x;
 }
 static __device__ __forceinline__ float round_kv_rt(hb_dtype kvt, float x) {
-    return kvt == HB_BF16 ? round_kv<HB_BF16>(x) : kvt == HB_F16 ? round_kv<HB_F16>(x) : x;
+    return kvt == HB_F16 ? round_kv<HB_F16>(x) : kvt == HB_F32 ? x : round_kv<HB_BF16>(x);
 }
+/* an fp8 cache's scale (a device pointer), 1 for the others */
+static __device__ __forceinline__ float kv_scale(const float *s) { return s ? *s : 1.0f; }
 
 template <int KT>
 __global__ void __launch_bounds__(128)
 attn_split_kernel(float *out, int64_t ldo, const float *q, int64_t ldq, const void *kc,
-                  const void *vc, int64_t T, int64_t pos0, int Hq, int Hkv, int D, int64_t S,
-                  int64_t chunk, float scale, float *part) {
+                  const void *vc, const float *ksc, const float *vsc, int64_t T, int64_t pos0,
+                  int Hq, int Hkv, int D, int64_t S, int64_t chunk, float scale, float *part) {
     extern __shared__ float sm[]; /* m[nw], l[nw], o[nw][D] */
     const int ws = warpSize, lane = threadIdx.x % ws, wid = threadIdx.x / ws,
               nw = blockDim.x / ws;
@@ -417,6 +596,7 @@ attn_split_kernel(float *out, int64_t ldo, const float *q, int64_t ldq, const vo
         o[i] = 0.0f;
     }
     float m = -INFINITY, l = 0.0f;
+    const float sk = kv_scale(ksc);
     for (int64_t j = j0 + wid; j < j1; j += nw) {
         const int64_t r = kb + j * kvw;
         float s = 0.0f;
@@ -425,7 +605,7 @@ attn_split_kernel(float *out, int64_t ldo, const float *q, int64_t ldq, const vo
             const int d = lane + i * ws;
             if (d < D) s += qr[i] * ld_w<KT>(kc, r + d);
         }
-        s = warp_sum(s) * scale;
+        s = warp_sum(s) * sk * scale;
         const float mn = fmaxf(m, s);
         const float corr = expf(m - mn), p = expf(s - mn), pr = round_kv<KT>(p);
         l = l * corr + p;
@@ -460,7 +640,7 @@ attn_split_kernel(float *out, int64_t ldo, const float *q, int64_t ldq, const vo
         if (pp)
             pp[2 + d] = acc;
         else
-            out[row * ldo + (int64_t)h * D + d] = acc / Ls;
+            out[row * ldo + (int64_t)h * D + d] = acc / Ls * kv_scale(vsc);
     }
     if (pp && threadIdx.x == 0) {
         pp[0] = M; /* -inf for a chunk past this query's last key */
@@ -469,8 +649,8 @@ attn_split_kernel(float *out, int64_t ldo, const float *q, int64_t ldq, const vo
 }
 
 /* Merges the key chunks of each (query, head): part (B*T, Hq, n_split, 2 + D). */
-__global__ void attn_combine_kernel(float *out, int64_t ldo, const float *part, int Hq, int D,
-                                    int n_split) {
+__global__ void attn_combine_kernel(float *out, int64_t ldo, const float *part, const float *vsc,
+                                    int Hq, int D, int n_split) {
     const int h = blockIdx.x;
     const int64_t row = blockIdx.y;
     const float *p = part + (row * Hq + h) * n_split * (int64_t)(D + 2);
@@ -486,7 +666,7 @@ __global__ void attn_combine_kernel(float *out, int64_t ldo, const float *part, 
             const float mc = p[c * (D + 2)];
             if (mc != -INFINITY) acc += p[c * (D + 2) + 2 + d] * expf(mc - M);
         }
-        out[row * ldo + (int64_t)h * D + d] = acc / Ls;
+        out[row * ldo + (int64_t)h * D + d] = acc / Ls * kv_scale(vsc);
     }
 }
 
@@ -496,8 +676,8 @@ __global__ void attn_combine_kernel(float *out, int64_t ldo, const float *part, 
 template <int BQ, int BK, int DMAX>
 __global__ void __launch_bounds__(256)
 attn_tile_kernel(float *out, int64_t ldo, const float *q, int64_t ldq, const void *kc,
-                 const void *vc, hb_dtype kvt, int64_t T, int64_t pos0, int Hq, int Hkv, int D,
-                 int64_t S, float scale) {
+                 const void *vc, hb_dtype kvt, const float *ksc, const float *vsc, int64_t T,
+                 int64_t pos0, int Hq, int Hkv, int D, int64_t S, float scale) {
     constexpr int TQ = BQ / 16, TK = BK / 16, ND = DMAX / 16;
     extern __shared__ float smem[];
     const int P = D + 1;
@@ -524,6 +704,7 @@ attn_tile_kernel(float *out, int64_t ldo, const float *q, int64_t ldq, const voi
     }
     const int64_t tend = t0 + BQ < T ? t0 + BQ : T;
     const int64_t Lmax = pos0 + tend; /* keys the tile's last query attends */
+    const float sk = kv_scale(ksc), sv = kv_scale(vsc);
     for (int64_t k0 = 0; k0 < Lmax; k0 += BK) {
         __syncthreads(); /* Qs written / the previous tiles no longer read */
         for (int idx = tid; idx < BK * D; idx += 256) {
@@ -558,7 +739,7 @@ attn_tile_kernel(float *out, int64_t ldo, const float *q, int64_t ldq, const voi
 #pragma unroll
             for (int j = 0; j < TK; j++) {
                 const int64_t key = k0 + tx + 16 * j;
-                s[i][j] = key <= qpos ? s[i][j] * scale : -INFINITY;
+                s[i][j] = key <= qpos ? s[i][j] * sk * scale : -INFINITY;
                 mx = fmaxf(mx, s[i][j]);
             }
             for (int off = 8; off > 0; off >>= 1) mx = fmaxf(mx, hb_shfl_xor(mx, off));
@@ -605,16 +786,16 @@ attn_tile_kernel(float *out, int64_t ldo, const float *q, int64_t ldq, const voi
 #pragma unroll
         for (int j = 0; j < ND; j++) {
             const int d = tx + 16 * j;
-            if (d < D) orow[d] = o[i][j] * inv;
+            if (d < D) orow[d] = o[i][j] * inv * sv;
         }
     }
 }
 
 template <int BQ, int BK, int DMAX>
 static hb_status launch_tile(hb_backend *be, size_t smem, float *out, int64_t ldo, const float *q,
-                             int64_t ldq, const void *kc, const void *vc, hb_dtype kvt, int64_t B,
-                             int64_t T, int64_t pos0, int Hq, int Hkv, int D, int64_t S,
-                             float scale) {
+                             int64_t ldq, const void *kc, const void *vc, hb_dtype kvt,
+                             const float *ksc, const float *vsc, int64_t B, int64_t T, int64_t pos0,
+                             int Hq, int Hkv, int D, int64_t S, float scale) {
     gpu_ctx *c = ctx_of(be);
 #if defined(HB_GPU_CUDA)
     if (smem > 48 * 1024) /* above 48 KiB dynamic shared memory is opt-in on NVIDIA */
@@ -622,8 +803,8 @@ static hb_status launch_tile(hb_backend *be, size_t smem, float *out, int64_t ld
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
 #endif
     dim3 grid((unsigned)((T + BQ - 1) / BQ), (unsigned)Hq, (unsigned)B);
-    attn_tile_kernel<BQ, BK, DMAX><<<grid, 256, smem, c->stream>>>(out, ldo, q, ldq, kc, vc, kvt, T,
-                                                                   pos0, Hq, Hkv, D, S, scale);
+    attn_tile_kernel<BQ, BK, DMAX><<<grid, 256, smem, c->stream>>>(out, ldo, q, ldq, kc, vc, kvt, ksc,
+                                                                   vsc, T, pos0, Hq, Hkv, D, S, scale);
     LAUNCH_CHECK(be, "attention (tile)");
     return HB_OK;
 }
@@ -631,8 +812,9 @@ static hb_status launch_tile(hb_backend *be, size_t smem, float *out, int64_t ld
 template <int DMAX>
 static hb_status attention_tiled(hb_backend *be, float *out, int64_t ldo, const float *q,
                                  int64_t ldq, const void *kc, const void *vc, hb_dtype kvt,
-                                 int64_t B, int64_t T, int64_t pos0, int Hq, int Hkv, int D,
-                                 int64_t S, float scale, int *done) {
+                                 const float *ksc, const float *vsc, int64_t B, int64_t T,
+                                 int64_t pos0, int Hq, int Hkv, int D, int64_t S, float scale,
+                                 int *done) {
     gpu_ctx *c = ctx_of(be);
     *done = 0;
 #define TILE_SMEM(bq, bk) ((size_t)(((bq) + 2 * (bk)) * (D + 1) + (bq) * ((bk) + 1)) * sizeof(float))
@@ -648,14 +830,14 @@ static hb_status attention_tiled(hb_backend *be, float *out, int64_t ldo, const 
     else if (s16 <= cap) bq = 16;
     *done = bq != 0;
     if (bq == 64)
-        return launch_tile<64, 64, DMAX>(be, s64, out, ldo, q, ldq, kc, vc, kvt, B, T, pos0, Hq,
-                                         Hkv, D, S, scale);
+        return launch_tile<64, 64, DMAX>(be, s64, out, ldo, q, ldq, kc, vc, kvt, ksc, vsc, B, T,
+                                         pos0, Hq, Hkv, D, S, scale);
     if (bq == 32)
-        return launch_tile<32, 32, DMAX>(be, s32, out, ldo, q, ldq, kc, vc, kvt, B, T, pos0, Hq,
-                                         Hkv, D, S, scale);
+        return launch_tile<32, 32, DMAX>(be, s32, out, ldo, q, ldq, kc, vc, kvt, ksc, vsc, B, T,
+                                         pos0, Hq, Hkv, D, S, scale);
     if (bq == 16)
-        return launch_tile<16, 16, DMAX>(be, s16, out, ldo, q, ldq, kc, vc, kvt, B, T, pos0, Hq,
-                                         Hkv, D, S, scale);
+        return launch_tile<16, 16, DMAX>(be, s16, out, ldo, q, ldq, kc, vc, kvt, ksc, vsc, B, T,
+                                         pos0, Hq, Hkv, D, S, scale);
 #undef TILE_SMEM
     return HB_OK; /* not enough shared memory: the caller uses the split kernel */
 }
@@ -896,12 +1078,22 @@ static hb_status attention_mma(hb_backend *be, float *out, int64_t ldo, const fl
 }
 #endif /* HB_GPU_CUDA */
 
-hb_status op_attention(hb_backend *be, float *out, int64_t ldo, const float *q, int64_t ldq,
-                       const void *k_cache, const void *v_cache, hb_dtype kvt, int64_t B,
-                       int64_t T, int64_t pos0, int64_t Hq, int64_t Hkv, int64_t D, int64_t S) {
+hb_status op_attention(hb_backend *be, const hb_attention_args *a) {
+    const hb_dtype kvt = a->k_cache.dt;
+    const int64_t B = a->B, T = a->T, pos0 = a->pos0, S = a->k_cache.ne[1];
+    const int64_t Hkv = a->k_cache.ne[2], D = a->k_cache.ne[3];
+    const int64_t Hq = D > 0 ? hb_tensor_cols(&a->q) / D : 0;
+    const int64_t ldq = hb_tensor_ld(&a->q), ldo = hb_tensor_ld(&a->out);
+    const float *q = (const float *)a->q.data;
+    float *out = (float *)a->out.data;
+    const void *k_cache = a->k_cache.data, *v_cache = a->v_cache.data;
+    /* fp8: the static per-tensor scales, applied to the f32 sums (device pointers) */
+    const float *ksc = hb_dtype_is_fp8(kvt) ? a->k_cache.q.scale : NULL;
+    const float *vsc = hb_dtype_is_fp8(kvt) ? a->v_cache.q.scale : NULL;
     if (!kv_dtype_ok(kvt))
-        return fail(be, HB_ERR_UNSUPPORTED, "%s: attention: KV cache dtype %s (f32, bf16, f16)",
-                    HB_GPU_NAME, dtype_name(kvt));
+        return fail(be, HB_ERR_UNSUPPORTED,
+                    "%s: attention: KV cache dtype %s (f32, bf16, f16, fp8, e5m2)", HB_GPU_NAME,
+                    dtype_name(kvt));
     if (Hq <= 0 || Hkv <= 0 || Hq % Hkv != 0 || D <= 0 || pos0 < 0 || pos0 + T > S ||
         ldq < Hq * D || ldo < Hq * D)
         return fail(be, HB_ERR_INPUT,
@@ -929,14 +1121,14 @@ hb_status op_attention(hb_backend *be, float *out, int64_t ldo, const float *q, 
         if (done) return HB_OK;
 #endif
         if (D <= 64)
-            TRY(attention_tiled<64>(be, out, ldo, q, ldq, k_cache, v_cache, kvt, B, T, pos0, iHq,
-                                    iHkv, iD, S, scale, &done));
+            TRY(attention_tiled<64>(be, out, ldo, q, ldq, k_cache, v_cache, kvt, ksc, vsc, B, T,
+                                    pos0, iHq, iHkv, iD, S, scale, &done));
         else if (D <= 128)
-            TRY(attention_tiled<128>(be, out, ldo, q, ldq, k_cache, v_cache, kvt, B, T, pos0, iHq,
-                                     iHkv, iD, S, scale, &done));
+            TRY(attention_tiled<128>(be, out, ldo, q, ldq, k_cache, v_cache, kvt, ksc, vsc, B, T,
+                                     pos0, iHq, iHkv, iD, S, scale, &done));
         else
-            TRY(attention_tiled<256>(be, out, ldo, q, ldq, k_cache, v_cache, kvt, B, T, pos0, iHq,
-                                     iHkv, iD, S, scale, &done));
+            TRY(attention_tiled<256>(be, out, ldo, q, ldq, k_cache, v_cache, kvt, ksc, vsc, B, T,
+                                     pos0, iHq, iHkv, iD, S, scale, &done));
         if (done) return HB_OK;
     }
 
@@ -961,14 +1153,17 @@ hb_status op_attention(hb_backend *be, float *out, int64_t ldo, const float *q, 
     const int nw = ATT_THREADS / c->warp_size;
     const size_t smem = (size_t)(nw * (2 + D)) * sizeof(float);
     dim3 grid((unsigned)n_split, (unsigned)Hq, (unsigned)BT);
-    auto split = kvt == HB_BF16 ? attn_split_kernel<HB_BF16>
-                 : kvt == HB_F16 ? attn_split_kernel<HB_F16> : attn_split_kernel<HB_F32>;
-    split<<<grid, ATT_THREADS, smem, c->stream>>>(out, ldo, q, ldq, k_cache, v_cache, T, pos0, iHq,
-                                                  iHkv, iD, S, chunk, scale, part);
+    auto split = kvt == HB_BF16       ? attn_split_kernel<HB_BF16>
+                 : kvt == HB_F16      ? attn_split_kernel<HB_F16>
+                 : kvt == HB_FP8_E4M3 ? attn_split_kernel<HB_FP8_E4M3>
+                 : kvt == HB_FP8_E5M2 ? attn_split_kernel<HB_FP8_E5M2>
+                                      : attn_split_kernel<HB_F32>;
+    split<<<grid, ATT_THREADS, smem, c->stream>>>(out, ldo, q, ldq, k_cache, v_cache, ksc, vsc, T,
+                                                  pos0, iHq, iHkv, iD, S, chunk, scale, part);
     LAUNCH_CHECK(be, "attention (split)");
     if (part) {
         attn_combine_kernel<<<dim3((unsigned)Hq, (unsigned)BT), 128, 0, c->stream>>>(
-            out, ldo, part, iHq, iD, (int)n_split);
+            out, ldo, part, vsc, iHq, iD, (int)n_split);
         LAUNCH_CHECK(be, "attention (combine)");
     }
     return HB_OK;
@@ -985,7 +1180,10 @@ __global__ void swiglu_kernel(float *out, const float *in, int64_t N, int64_t F)
     }
 }
 
-hb_status op_swiglu(hb_backend *be, float *out, const float *in, int64_t N, int64_t F) {
+hb_status op_swiglu(hb_backend *be, const hb_swiglu_args *a) {
+    float *out = (float *)a->out.data;
+    const float *in = (const float *)a->in.data;
+    const int64_t N = hb_tensor_rows(&a->out), F = hb_tensor_cols(&a->out);
     if (N <= 0 || F <= 0) return HB_OK;
     GPU_ENTER(be);
     gpu_ctx *c = ctx_of(be);
@@ -1002,7 +1200,10 @@ __global__ void gelu_kernel(float *out, const float *in, int64_t n) {
     }
 }
 
-hb_status op_gelu(hb_backend *be, float *out, const float *in, int64_t n) {
+hb_status op_gelu(hb_backend *be, const hb_gelu_args *a) {
+    float *out = (float *)a->out.data;
+    const float *in = (const float *)a->in.data;
+    const int64_t n = hb_tensor_numel(&a->out);
     if (n <= 0) return HB_OK;
     GPU_ENTER(be);
     gpu_ctx *c = ctx_of(be);
@@ -1026,7 +1227,10 @@ __global__ void add_kernel(float *out, const float *a, const float *b, float s, 
         out[i] = a[i] + s * b[i];
 }
 
-hb_status op_add(hb_backend *be, float *out, const float *a, const float *b, float s, int64_t n) {
+hb_status op_add(hb_backend *be, const hb_add_args *x) {
+    float *out = (float *)x->out.data;
+    const float *a = (const float *)x->a.data, *b = (const float *)x->b.data, s = x->s;
+    const int64_t n = hb_tensor_numel(&x->out);
     if (n <= 0) return HB_OK;
     GPU_ENTER(be);
     gpu_ctx *c = ctx_of(be);
@@ -1068,7 +1272,10 @@ __global__ void softmax_kernel(float *out, const float *in, int64_t rows, int64_
     }
 }
 
-hb_status op_softmax(hb_backend *be, float *out, const float *in, int64_t rows, int64_t cols) {
+hb_status op_softmax(hb_backend *be, const hb_softmax_args *a) {
+    float *out = (float *)a->out.data;
+    const float *in = (const float *)a->in.data;
+    const int64_t rows = hb_tensor_rows(&a->in), cols = hb_tensor_cols(&a->in);
     if (rows <= 0 || cols <= 0) return HB_OK;
     GPU_ENTER(be);
     gpu_ctx *c = ctx_of(be);
@@ -1126,8 +1333,8 @@ __global__ void argmax_kernel(int32_t *out, const float *in, int64_t ld, int64_t
     }
 }
 
-hb_status op_argmax(hb_backend *be, int32_t *out, const float *in, int64_t ld, int64_t rows,
-                    int64_t cols) {
+static hb_status gpu_argmax(hb_backend *be, int32_t *out, const float *in, int64_t ld, int64_t rows,
+                            int64_t cols) {
     if (cols <= 0 || cols > INT32_MAX || ld < cols)
         return fail(be, HB_ERR_INPUT, "%s: argmax: cols %lld, ld %lld", HB_GPU_NAME,
                     (long long)cols, (long long)ld);
@@ -1137,6 +1344,11 @@ hb_status op_argmax(hb_backend *be, int32_t *out, const float *in, int64_t ld, i
     argmax_kernel<<<rows_grid(rows), ROW_THREADS, 0, c->stream>>>(out, in, ld, rows, cols);
     LAUNCH_CHECK(be, "argmax");
     return HB_OK;
+}
+
+hb_status op_argmax(hb_backend *be, const hb_argmax_args *a) {
+    return gpu_argmax(be, a->out, (const float *)a->in.data, hb_tensor_ld(&a->in),
+                      hb_tensor_rows(&a->in), hb_tensor_cols(&a->in));
 }
 
 /* Temperature sampling by inverse CDF in double, the CPU's rule: w_c = exp((x_c - max) / T),
@@ -1196,12 +1408,16 @@ __global__ void sample_kernel(int32_t *out, const float *logits, int64_t ld, int
     }
 }
 
-hb_status op_sample(hb_backend *be, int32_t *out, const float *logits, int64_t ld, int64_t rows,
-                    int64_t cols, float temperature, uint64_t seed, uint64_t step) {
+hb_status op_sample(hb_backend *be, const hb_sample_args *a) {
+    int32_t *out = a->out;
+    const float *logits = (const float *)a->logits.data, temperature = a->temperature;
+    const int64_t ld = hb_tensor_ld(&a->logits), rows = hb_tensor_rows(&a->logits);
+    const int64_t cols = hb_tensor_cols(&a->logits);
+    const uint64_t seed = a->seed, step = a->step;
     if (cols <= 0 || cols > INT32_MAX || ld < cols)
         return fail(be, HB_ERR_INPUT, "%s: sample: cols %lld, ld %lld", HB_GPU_NAME,
                     (long long)cols, (long long)ld);
-    if (!(temperature > 0.0f)) return op_argmax(be, out, logits, ld, rows, cols);
+    if (!(temperature > 0.0f)) return gpu_argmax(be, out, logits, ld, rows, cols);
     if (rows <= 0) return HB_OK;
     GPU_ENTER(be);
     gpu_ctx *c = ctx_of(be);
