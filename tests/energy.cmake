@@ -61,9 +61,9 @@ set_tests_properties(test_power_cli test_energy_run PROPERTIES LABELS meter SKIP
 # the fake powercap tree is rewritten every 5 ms by another process: keep other tests off
 # the 2 cores while it runs, or the writer lags and the 5% energy bounds fail
 set_tests_properties(test_energy_run PROPERTIES RUN_SERIAL TRUE)
-# test_meter_rapl's live fake counter (a writer thread) lags when the other CI job starves it
+# test_meter_rapl's and test_power_cli's live fake counters (writer threads) lag when the other CI job starves it
 # (seen beside test_gpu_emu): alone, like test_energy_run
-set_tests_properties(test_meter_rapl PROPERTIES RUN_SERIAL TRUE)
+set_tests_properties(test_meter_rapl test_power_cli PROPERTIES RUN_SERIAL TRUE)
 
 # The sampler's overhead benchmark (scripts/bench-sampler.sh): figures, not a test.
 add_executable(bench_sampler bench_sampler.c)
