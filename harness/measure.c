@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "energy.h"
+#include "timing.h"
 
 double hb_now_s(void) {
     struct timespec ts;
@@ -145,6 +146,8 @@ hb_status hb_measure_case(hb_backend *be, hb_meter *meter, hb_workload *w, const
     double h0 = NAN, h1 = NAN, e0, e1, t0, t1;
     hb_meter *host = mo ? mo->host : NULL;
     if (host && host->has_counter && host->ops->energy_j(host, &h0) != HB_OK) h0 = NAN;
+    hb_timing_probe tp0, tp1; /* interference evidence at the window's edges (timing.h) */
+    hb_timing_read(&tp0);
     read_counter(meter, &t0, &e0);
     double t = t0;
     /* chained events: iteration i runs from ev[i % 2] to ev[(i + 1) % 2], so the time between
@@ -171,6 +174,8 @@ hb_status hb_measure_case(hb_backend *be, hb_meter *meter, hb_workload *w, const
     }
     /* after the window: counter, host, the sampler's last reading, device state */
     read_counter(meter, &t1, &e1);
+    hb_timing_read(&tp1);
+    hb_timing_window(&tp0, &tp1, be->info.n_threads, rec);
     if (host && host->has_counter && host->ops->energy_j(host, &h1) != HB_OK) h1 = NAN;
     hb_sampler_stop(smp);
     hb_meter_read_state(meter, &st1);
