@@ -72,7 +72,8 @@ grep -E '^ +0 +0 ' "$T/i.txt" | grep -q 'interference' || fail "injected: the ru
 grep -E '^ +0 +0 ' "$T/i.txt" | grep -q 'cpu_contention' || fail "injected (real /proc): no cpu_contention in the table: $(cat "$T/i.txt")"
 [[ $iv == 0 ]] || fail "injected: timing_valid=$iv"
 [[ ,$iflags, == *,interference,* ]] || fail "injected: reasons '$iflags' lack interference"
-awk "BEGIN{exit !($iu < 0.5 && $iu + 0.1 < $qu)}" || fail "injected cpu_util $iu not clearly below quiet $qu"
+# with k other runnable tasks on our CPU the quiet share is 1/(1+k), the injected 1/(4+k): at most 0.8x for k <= 11
+awk "BEGIN{exit !($iu < 0.5 && $iu < 0.8 * $qu)}" || fail "injected cpu_util $iu not clearly below quiet $qu"
 
 [[ $fails -eq 0 ]] && echo "test_timing_run: ok" >&2
 exit $((fails > 0))
