@@ -75,5 +75,16 @@ grep -E '^ +0 +0 ' "$T/i.txt" | grep -q 'cpu_contention' || fail "injected (real
 # with k other runnable tasks on our CPU the quiet share is 1/(1+k), the injected 1/(4+k): at most 0.8x for k <= 11
 awk "BEGIN{exit !($iu < 0.5 && $iu < 0.8 * $qu)}" || fail "injected cpu_util $iu not clearly below quiet $qu"
 
+# ---- the STREAM ceiling: arrays >= 4 x the LLC ----
+# the synthetic node with 8 MiB per L3 (16 of them, 128 MiB): 3 x 128 MiB arrays are too small,
+# the triad must use 3 x 256 MiB; --json has no header, so the table run shows peak_source
+sed 's/type="L3Cache"\(.*\)cache_size="33554432"/type="L3Cache"\1cache_size="8388608"/' \
+  "$HERE/topologies/cpu-2socket.xml" >"$T/llc128.xml"
+HETBENCH_TOPOLOGY=$T/llc128.xml "$HB" run --workload stream --stream-n 1024 --min-seconds 0 --min-iters 2 \
+  --warmup 0 --no-progress --backend cpu --out "$T/s.h5" >"$T/s.txt" 2>"$T/s.err" || fail "stream run: $(cat "$T/s.err")"
+grep -q 'stream triad 3x256MiB' "$T/s.txt" || fail "LLC 128 MiB: the ceiling is not a 3 x 256 MiB triad: $(grep ceilings "$T/s.txt")"
+grep -E '^ +0 +0 ' "$T/s.txt" | grep -q 'llc' || fail "a 12 KiB stream case is not shown as fitting in the LLC: $(cat "$T/s.txt")"
+grep ceilings "$T/s.txt" >&2
+
 [[ $fails -eq 0 ]] && echo "test_timing_run: ok" >&2
 exit $((fails > 0))
