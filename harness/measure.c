@@ -153,6 +153,12 @@ hb_status hb_measure_case(hb_backend *be, hb_meter *meter, hb_workload *w, const
     /* chained events: iteration i runs from ev[i % 2] to ev[(i + 1) % 2], so the time between
      * iterations (host work, launches) is inside the iteration times and sum(iter) ~ window */
     if ((s = be->ops->event_record(be, ev[0])) != HB_OK) goto done;
+    /* --repeat: `reps` consecutive windows, each until its own min_iters and min_seconds (or
+     * max_iters); their iterations are concatenated in iter_seconds, rep_iters splits them */
+    const int reps = c->repeat > 1 ? (int)(c->repeat < HB_MAX_REPEAT ? c->repeat : HB_MAX_REPEAT) : 1;
+    double t_rep = t0;
+    int64_t rep_base = 0;
+    rec->n_reps = 0;
     for (int64_t i = 0;; i++) {
         if ((s = hb_workload_step(w)) != HB_OK) goto done;
         hb_event *a = ev[i % 2], *b = ev[(i + 1) % 2];
@@ -161,8 +167,13 @@ hb_status hb_measure_case(hb_backend *be, hb_meter *meter, hb_workload *w, const
         if ((s = be->ops->event_elapsed(be, a, b, &dt)) != HB_OK) goto done;
         if ((s = push_time(rec, &cap, dt)) != HB_OK) goto done;
         t = hb_now_s();
-        if (rec->n_iters >= c->max_iters) break;
-        if (rec->n_iters >= c->min_iters && t - t0 >= c->min_seconds) break;
+        const int64_t in_rep = rec->n_iters - rep_base;
+        if (in_rep >= c->max_iters || (in_rep >= c->min_iters && t - t_rep >= c->min_seconds)) {
+            rec->rep_iters[rec->n_reps++] = in_rep;
+            rep_base = rec->n_iters;
+            t_rep = t;
+            if (rec->n_reps >= reps) break;
+        }
         if (stop && *stop) {
             s = HB_ERR_INTERRUPTED;
             break;

@@ -278,6 +278,8 @@ static hb_status read_case_attrs(const rd *c, hid_t g, const char *where, hb_cas
     HB_TRY(get_i64(c, g, where, "warmup_iters", &k->warmup_iters));
     HB_TRY(get_i64(c, g, where, "min_iters", &k->min_iters));
     HB_TRY(get_f64(c, g, where, "min_seconds", &k->min_seconds));
+    k->repeat = 1; /* files before 0.4: one window */
+    HB_TRY(get_i64(c, g, where, "repeat", &k->repeat));
     HB_TRY(get_i64(c, g, where, "max_iters", &k->max_iters));
     HB_TRY(get_i64(c, g, where, "dim", &m->dim));
     HB_TRY(get_i64(c, g, where, "heads", &m->n_heads));
@@ -339,6 +341,10 @@ static hb_status read_record(const rd *c, hid_t g, const char *where, hb_record 
                    : f->kind == HB_H5_U32 ? H5T_NATIVE_UINT32 : H5T_NATIVE_INT32;
         HB_TRY(get_num(c, g, where, f->name, mt, 1, (char *)rec + f->offset));
     }
+    if (rec->n_reps < 0 || rec->n_reps > HB_MAX_REPEAT)
+        return hb_errf(c->err, HB_ERR_INPUT, "%s: %s: n_reps = %d (accepted: 0 to %d)", c->path, where,
+                       (int)rec->n_reps, HB_MAX_REPEAT);
+    if (rec->n_reps > 1) HB_TRY(get_num(c, g, where, "rep_iters", H5T_NATIVE_INT64, rec->n_reps, rec->rep_iters));
     HB_TRY(get_f64_dset(c, g, where, "iter_seconds", 1, 1, &rec->iter_seconds, &rec->n_iters));
     int64_t n_iters = rec->n_iters;
     HB_TRY(get_i64(c, g, where, "n_iters", &n_iters));

@@ -156,6 +156,9 @@ static const hb_h5_field hb_h5_summary_fields[] = {
     HB_H5_SUM(stream_op, HB_H5_STR),
     HB_H5_SUM(seed, HB_H5_I64),
     HB_H5_SUM(temperature, HB_H5_F64),
+    HB_H5_SUM(n_reps, HB_H5_I32),
+    HB_H5_SUM(rep_rate_min, HB_H5_F64),
+    HB_H5_SUM(rep_rate_max, HB_H5_F64),
 };
 
 #define HB_H5_REC(f, kind) HB_H5_FIELD(hb_record, f, kind)
@@ -178,6 +181,7 @@ static const hb_h5_field hb_h5_record_timing_fields[] = {
     HB_H5_REC(cpu_mhz_start, HB_H5_F64),
     HB_H5_REC(cpu_mhz_end, HB_H5_F64),
     HB_H5_REC(ref_loop_s_end, HB_H5_F64),
+    HB_H5_REC(n_reps, HB_H5_I32),         /* and, when > 1, the int64 [n_reps] attr rep_iters */
 };
 #define HB_H5_N_RECORD_TIMING_FIELDS \
     ((int)(sizeof hb_h5_record_timing_fields / sizeof hb_h5_record_timing_fields[0]))

@@ -379,6 +379,7 @@ static herr_t write_case_attrs(hid_t g, const hb_case *c, const hb_cost *cost) {
     r |= attr_i64(g, "warmup_iters", c->warmup_iters);
     r |= attr_i64(g, "min_iters", c->min_iters);
     r |= attr_f64(g, "min_seconds", c->min_seconds);
+    r |= attr_i64(g, "repeat", c->repeat > 1 ? c->repeat : 1);
     r |= attr_i64(g, "max_iters", c->max_iters);
     if (hb_workload_takes(wd, "model")) {
         const hb_model *m = &c->model;
@@ -457,6 +458,8 @@ static herr_t write_record(hid_t cg, const hb_record *rec, int replace) {
                    : f->kind == HB_H5_U32 ? H5T_NATIVE_UINT32 : H5T_NATIVE_INT32;
         r |= attr_num(g, f->name, mt, 0, v);
     }
+    if (rec->n_reps > 1 && rec->n_reps <= HB_MAX_REPEAT)
+        r |= attr_num(g, "rep_iters", H5T_NATIVE_INT64, (hsize_t)rec->n_reps, rec->rep_iters);
     if (H5Gclose(g) < 0) r = -1;
     return r;
 }

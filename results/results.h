@@ -87,6 +87,9 @@ typedef struct hb_record {
     double loadavg_1m_start, loadavg_1m_end;
     double cpu_mhz_start, cpu_mhz_end; /* mean scaling_cur_freq of those CPUs */
     double ref_loop_s_end;     /* the reference loop re-run after this window (last case only) */
+    /* ---- repetitions (--repeat): iter_seconds is their concatenation ---- */
+    int32_t n_reps;            /* timed windows run (0 or 1: one) */
+    int64_t rep_iters[HB_MAX_REPEAT]; /* iterations of each window, in order */
 } hb_record;
 
 void hb_record_free(hb_record *r); /* frees the owned arrays, not r itself */
@@ -204,6 +207,9 @@ typedef struct hb_summary_row {
     char stream_op[8];             /* stream: copy | triad ("" otherwise) */
     int64_t seed;
     double temperature;            /* decode sampling temperature (NaN where the workload has none) */
+    /* ---- repetitions (--repeat) ---- */
+    int32_t n_reps;                /* timed windows behind rate (1; 0 not recorded) */
+    double rep_rate_min, rep_rate_max; /* the windows' own rates; NaN with one window */
 } hb_summary_row;
 
 /* Row of /idle_info: how each rank's idle baseline was measured. */

@@ -273,6 +273,8 @@ static void known_records(hb_record r[4]) {
     r[0].cpu_mhz_start = 2100;
     r[0].cpu_mhz_end = 1900.5;
     r[0].ref_loop_s_end = 0.0155;
+    r[0].n_reps = 3; /* --repeat 3: 5 iterations in windows of 2, 2, 1 */
+    r[0].rep_iters[0] = 2, r[0].rep_iters[1] = 2, r[0].rep_iters[2] = 1;
     r[2].energy_j = 1.25;
     r[2].avg_w = 1.25 / 0.875;
     r[2].peak_w = 56.75;
@@ -311,7 +313,8 @@ static void summary_row(hb_summary_row *s, int i) {
                      &s->j_per_token_total, &s->tokens_per_j, &s->energy_counter_j,
                      &s->energy_integral_j, &s->energy_ratio, &s->peak_w, &s->idle_w,
                      &s->energy_net_j, &s->host_energy_j, &s->host_avg_w, &s->cpu_util,
-                     &s->other_cpu_s, &s->steal_s, &s->loadavg_1m, &s->cpu_mhz, &s->temperature};
+                     &s->other_cpu_s, &s->steal_s, &s->loadavg_1m, &s->cpu_mhz, &s->temperature,
+                     &s->rep_rate_min, &s->rep_rate_max};
     for (int j = 0; j < HB_ARRAY_LEN(dbl); j++) *dbl[j] = 100.0 * i + j + 0.125;
     if (i == 1) /* no meter */
         s->avg_w = s->energy_j = s->j_per_token_out = s->j_per_token_total = s->tokens_per_j =
@@ -334,6 +337,7 @@ static void summary_row(hb_summary_row *s, int i) {
     s->timing_valid = i == 0;
     s->timing_flags = tflags[i];
     snprintf(s->stream_op, sizeof s->stream_op, dec ? "" : "triad");
+    s->n_reps = i + 1;
 }
 
 /* Writes the known file; returns the first failing status. */
@@ -474,6 +478,9 @@ static void compare_summary(const hb_summary_row *a, const hb_summary_row *b) {
     CHECK_STR(a->stream_op, b->stream_op);
     CHECK_I(a->seed, b->seed);
     CHECK_D(a->temperature, b->temperature);
+    CHECK_I(a->n_reps, b->n_reps);
+    CHECK_D(a->rep_rate_min, b->rep_rate_min);
+    CHECK_D(a->rep_rate_max, b->rep_rate_max);
     CHECK_MSG(memcmp(a, b, sizeof *a) == 0, "summary rows differ bytewise (case %d rank %d)",
               (int)b->case_id, (int)b->rank);
 }
@@ -580,6 +587,8 @@ static void compare_record(const hb_record *a, const hb_record *b) {
     CHECK_D(a->cpu_mhz_start, b->cpu_mhz_start);
     CHECK_D(a->cpu_mhz_end, b->cpu_mhz_end);
     CHECK_D(a->ref_loop_s_end, b->ref_loop_s_end);
+    CHECK_I(a->n_reps, b->n_reps);
+    for (int i = 0; i < b->n_reps && i < HB_MAX_REPEAT; i++) CHECK_I(a->rep_iters[i], b->rep_iters[i]);
 }
 
 /* ---- tests ---- */

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../harness/stats.h"
 #include "../harness/timing.h"
 #include "hbtest.h"
 
@@ -237,8 +238,31 @@ static void test_injected(void) {
     sched_setaffinity(0, sizeof all, &all);
 }
 
+/* --repeat: the median of the windows' rates and an interval from the windows */
+static void test_repeat_rate(void) {
+    /* windows of 2, 3, 1, 2, 2 iterations at 10, 20, 40, 10, 12.5 iterations/s */
+    const double x[10] = {0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.1, 0.1, 0.08, 0.08};
+    const int64_t w[5] = {2, 3, 1, 2, 2};
+    double med, lo, hi, mn, mx;
+    hb_repeat_rate(x, 10, w, 5, 2.0, 2000, 7, &med, &lo, &hi, &mn, &mx);
+    CHECK_NEAR(med, 2.0 * 12.5, 1e-9);
+    CHECK_NEAR(mn, 20, 1e-9);
+    CHECK_NEAR(mx, 80, 1e-9);
+    CHECK(lo >= mn && lo <= med && hi >= med && hi <= mx && hi > lo);
+    /* the outlier window moves the mean-based rate, not the median */
+    hb_stats st;
+    hb_stats_compute(x, 10, &st);
+    CHECK(fabs(2.0 / st.mean - med) > 1);
+    const int64_t bad[5] = {2, 3, 1, 2, 1}; /* does not add up to 10 */
+    hb_repeat_rate(x, 10, bad, 5, 2.0, 2000, 7, &med, &lo, &hi, &mn, &mx);
+    CHECK(isnan(med) && isnan(lo) && isnan(mx));
+    hb_repeat_rate(x, 10, w, 1, 2.0, 2000, 7, &med, &lo, &hi, &mn, &mx);
+    CHECK(isnan(med));
+}
+
 int main(void) {
     test_assess();
+    test_repeat_rate();
     test_fake_proc();
     test_injected();
     double r = hb_timing_ref_loop_s(3);

@@ -75,6 +75,17 @@ grep -E '^ +0 +0 ' "$T/i.txt" | grep -q 'cpu_contention' || fail "injected (real
 # with k other runnable tasks on our CPU the quiet share is 1/(1+k), the injected 1/(4+k): at most 0.8x for k <= 11
 awk "BEGIN{exit !($iu < 0.5 && $iu < 0.8 * $qu)}" || fail "injected cpu_util $iu not clearly below quiet $qu"
 
+# ---- --repeat: windows, the median of their rates, an interval from them ----
+HETBENCH_PROC_ROOT=$T/proc "$HB" run --workload decode --model tiny --min-seconds 0.05 --warmup 1 --no-ceilings \
+  --no-progress --backend cpu --repeat 3 --json --out "$T/r.h5" >"$T/r.json" 2>"$T/r.err" || fail "--repeat run: $(cat "$T/r.err")"
+[[ $(field n_reps "$T/r.json") == 3 ]] || fail "--repeat 3: n_reps $(field n_reps "$T/r.json")"
+awk "BEGIN{r=$(field rate "$T/r.json"); a=$(field rep_rate_min "$T/r.json"); b=$(field rep_rate_max "$T/r.json");
+     l=$(field rate_ci_lo "$T/r.json"); h=$(field rate_ci_hi "$T/r.json"); exit !(a <= r && r <= b && a <= l && h <= b)}" ||
+  fail "--repeat 3: rate / interval outside the windows' range: $(cat "$T/r.json")"
+h5dump -a /cases/0000/rank0/rep_iters "$T/r.h5" 2>/dev/null | grep -Eq '\(0\): [0-9]+, [0-9]+, [0-9]+$' || fail "--repeat 3: no rep_iters[3]"
+"$HB" run --workload decode --model tiny --repeat 65 --out "$T/r65.h5" >/dev/null 2>"$T/r65.err"
+[[ $? -eq 2 ]] && grep -q 'repeat.*65' "$T/r65.err" || fail "--repeat 65 accepted: $(cat "$T/r65.err")"
+
 # ---- the STREAM ceiling: arrays >= 4 x the LLC ----
 # the synthetic node with 8 MiB per L3 (16 of them, 128 MiB): 3 x 128 MiB arrays are too small,
 # the triad must use 3 x 256 MiB; --json has no header, so the table run shows peak_source
