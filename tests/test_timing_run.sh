@@ -61,8 +61,12 @@ for i in 1 2 3; do
   KIDS+=($!)
 done
 sleep 0.1
-taskset -c "$CPU" "$HB" "${RUN[@]}" --out "$T/i.h5" >"$T/i.txt" 2>"$T/i.err" || fail "injected run: $(cat "$T/i.err")"
-HETBENCH_PROC_ROOT=$T/proc taskset -c "$CPU" "$HB" "${RUN[@]}" --json --out "$T/j.h5" >"$T/i.json" 2>>"$T/i.err" ||
+# a synthetic topology: hetbench never binds, so taskset's single CPU holds (a real topology
+# would rebind the rank to every core, and on an idle machine it would escape to a free one)
+SYN=$HERE/topologies/cpu-2socket.xml
+HETBENCH_TOPOLOGY=$SYN taskset -c "$CPU" "$HB" "${RUN[@]}" --out "$T/i.h5" >"$T/i.txt" 2>"$T/i.err" ||
+  fail "injected run: $(cat "$T/i.err")"
+HETBENCH_TOPOLOGY=$SYN HETBENCH_PROC_ROOT=$T/proc taskset -c "$CPU" "$HB" "${RUN[@]}" --json --out "$T/j.h5" >"$T/i.json" 2>>"$T/i.err" ||
   fail "injected run (json): $(cat "$T/i.err")"
 for p in "${KIDS[@]}"; do kill -9 "$p"; wait "$p" 2>/dev/null; done
 KIDS=()
