@@ -86,6 +86,7 @@ static const char *const help_run =
     "  --min-iters N      at least N timed iterations                           [5]\n"
     "  --min-seconds S    and at least S seconds of timed iterations            [1]\n"
     "  --max-iters N      at most N timed iterations                            [100000]\n"
+    "  --repeat N         timed windows per case (1-64); rate = their median    [1]\n"
     "options:\n"
     "  --plan FILE        YAML plan (see README 'Plans')\n"
     "  --backend B        auto | cpu | cuda | hip                               [auto]\n"
@@ -274,7 +275,7 @@ static const run_flag case_flags[] = {
     {"--prompt", "prompt"}, {"--gen", "gen"}, {"--seq", "seq"}, {"--layers", "layers"}, {"--m", "m"},
     {"--n", "n"}, {"--k", "k"}, {"--stream-n", "stream_n"}, {"--stream-op", "stream_op"},
     {"--seed", "seed"}, {"--temperature", "temperature"}, {"--warmup", "warmup"},
-    {"--min-iters", "min_iters"}, {"--min-seconds", "min_seconds"}, {"--max-iters", "max_iters"},
+    {"--min-iters", "min_iters"}, {"--min-seconds", "min_seconds"}, {"--max-iters", "max_iters"}, {"--repeat", "repeat"},
     {"--kv-dtype", "kv_dtype"}, {"--quant-block", "quant_block"},
 };
 

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "energy.h"
+#include "timing.h"
 
 double hb_now_s(void) {
     struct timespec ts;
@@ -145,11 +146,19 @@ hb_status hb_measure_case(hb_backend *be, hb_meter *meter, hb_workload *w, const
     double h0 = NAN, h1 = NAN, e0, e1, t0, t1;
     hb_meter *host = mo ? mo->host : NULL;
     if (host && host->has_counter && host->ops->energy_j(host, &h0) != HB_OK) h0 = NAN;
+    hb_timing_probe tp0, tp1; /* interference evidence at the window's edges (timing.h) */
+    hb_timing_read(&tp0);
     read_counter(meter, &t0, &e0);
     double t = t0;
     /* chained events: iteration i runs from ev[i % 2] to ev[(i + 1) % 2], so the time between
      * iterations (host work, launches) is inside the iteration times and sum(iter) ~ window */
     if ((s = be->ops->event_record(be, ev[0])) != HB_OK) goto done;
+    /* --repeat: `reps` consecutive windows, each until its own min_iters and min_seconds (or
+     * max_iters); their iterations are concatenated in iter_seconds, rep_iters splits them */
+    const int reps = c->repeat > 1 ? (int)(c->repeat < HB_MAX_REPEAT ? c->repeat : HB_MAX_REPEAT) : 1;
+    double t_rep = t0;
+    int64_t rep_base = 0;
+    rec->n_reps = 0;
     for (int64_t i = 0;; i++) {
         if ((s = hb_workload_step(w)) != HB_OK) goto done;
         hb_event *a = ev[i % 2], *b = ev[(i + 1) % 2];
@@ -158,8 +167,13 @@ hb_status hb_measure_case(hb_backend *be, hb_meter *meter, hb_workload *w, const
         if ((s = be->ops->event_elapsed(be, a, b, &dt)) != HB_OK) goto done;
         if ((s = push_time(rec, &cap, dt)) != HB_OK) goto done;
         t = hb_now_s();
-        if (rec->n_iters >= c->max_iters) break;
-        if (rec->n_iters >= c->min_iters && t - t0 >= c->min_seconds) break;
+        const int64_t in_rep = rec->n_iters - rep_base;
+        if (in_rep >= c->max_iters || (in_rep >= c->min_iters && t - t_rep >= c->min_seconds)) {
+            rec->rep_iters[rec->n_reps++] = in_rep;
+            rep_base = rec->n_iters;
+            t_rep = t;
+            if (rec->n_reps >= reps) break;
+        }
         if (stop && *stop) {
             s = HB_ERR_INTERRUPTED;
             break;
@@ -171,6 +185,8 @@ hb_status hb_measure_case(hb_backend *be, hb_meter *meter, hb_workload *w, const
     }
     /* after the window: counter, host, the sampler's last reading, device state */
     read_counter(meter, &t1, &e1);
+    hb_timing_read(&tp1);
+    hb_timing_window(&tp0, &tp1, be->info.n_threads, rec);
     if (host && host->has_counter && host->ops->energy_j(host, &h1) != HB_OK) h1 = NAN;
     hb_sampler_stop(smp);
     hb_meter_read_state(meter, &st1);

@@ -14,6 +14,7 @@
 #include "energy.h"
 #include "measure.h"
 #include "stats.h"
+#include "timing.h"
 
 #define HB_BOOTSTRAP 2000
 
@@ -46,6 +47,7 @@ void hb_device_row_fill(const hb_backend *be, int rank, hb_device_row *d) {
         snprintf(d->peak_source, sizeof d->peak_source, "datasheet: %s, %s", pk.model, pk.source);
     }
     d->power_limit_w = NAN;
+    d->ref_loop_s = d->ref_loop_s_end = d->ref_drift = NAN;
     snprintf(d->meter, sizeof d->meter, "none");
 }
 
@@ -99,6 +101,16 @@ void hb_summary_fill(const hb_case *c, const hb_cost *k, const hb_record *r, con
     s->iter_s_p95 = st.p95;
     s->iter_cv = st.cv;
     double per_s = r->n_iters > 0 ? 1.0 / st.mean : NAN; /* iterations per second */
+    /* --repeat: the headline is the median of the windows' rates, its interval theirs */
+    const double per_iter = hb_headline_per_iter(wd->headline, k);
+    double rep_med = NAN, rep_lo = NAN, rep_hi = NAN;
+    s->n_reps = r->n_reps > 1 ? r->n_reps : 1;
+    s->rep_rate_min = s->rep_rate_max = NAN;
+    if (r->n_reps > 1 && per_iter > 0) {
+        hb_repeat_rate(r->iter_seconds, r->n_iters, r->rep_iters, r->n_reps, per_iter, HB_BOOTSTRAP,
+                       hb_rng_u64(c->seed, 0x4e9), &rep_med, &rep_lo, &rep_hi, &s->rep_rate_min, &s->rep_rate_max);
+        if (isfinite(rep_med)) per_s = rep_med / per_iter;
+    }
     s->tokens_per_s_in = k->tokens_in * per_s;
     s->tokens_per_s_out = k->tokens_out * per_s;
     s->tokens_per_s_total = (k->tokens_in + k->tokens_out) * per_s;
@@ -108,15 +120,47 @@ void hb_summary_fill(const hb_case *c, const hb_cost *k, const hb_record *r, con
     s->bw_util = s->bytes_per_s / (d->peak_gbps * 1e9);
 
     snprintf(s->rate_unit, sizeof s->rate_unit, "%s", hb_headline_unit(wd->headline));
-    double per_iter = hb_headline_per_iter(wd->headline, k);
     s->rate = per_iter * per_s;
-    hb_bootstrap_rate_ci(r->iter_seconds, r->n_iters, per_iter, HB_BOOTSTRAP,
-                         hb_rng_u64(c->seed, 0xb007), &s->rate_ci_lo, &s->rate_ci_hi);
+    if (isfinite(rep_med)) {
+        s->rate_ci_lo = rep_lo;
+        s->rate_ci_hi = rep_hi;
+    } else {
+        hb_bootstrap_rate_ci(r->iter_seconds, r->n_iters, per_iter, HB_BOOTSTRAP,
+                             hb_rng_u64(c->seed, 0xb007), &s->rate_ci_lo, &s->rate_ci_hi);
+    }
     s->latency_p50_s = wd->latency ? st.median : NAN;
     s->latency_p95_s = wd->latency ? st.p95 : NAN;
 
     hb_energy_summary_fill(k, r, s); /* energy_j, avg_w, J/token, tokens/J, flags, detail */
     if (r->n_iters == 0) s->window_s = r->window_s;
+
+    /* the plan keys that tell cases apart */
+    snprintf(s->stream_op, sizeof s->stream_op, "%s",
+             hb_workload_takes(wd, "stream_op") ? hb_stream_op_name(c->stream_op) : "");
+    s->seed = (int64_t)c->seed;
+    s->temperature = hb_workload_takes(wd, "temperature") ? (double)c->temperature : NAN;
+
+    /* the timing verdict (harness/timing.h) */
+    s->cpu_util = r->cpu_util;
+    s->other_cpu_s = r->other_cpu_s;
+    s->steal_s = r->steal_s;
+    s->ctx_vol = r->ctx_vol;
+    s->ctx_invol = r->ctx_invol;
+    s->thread_ctx_invol = r->thread_ctx_invol;
+    s->loadavg_1m = r->loadavg_1m_end;
+    s->cpu_mhz = r->cpu_mhz_end;
+    hb_timing_in ti = {
+        .cpu_rank = strcmp(d->backend, "cpu") == 0,
+        .window_s = strcmp(r->status, "ok") == 0 ? r->window_s : NAN,
+        .n_iters = r->n_iters,
+        .cpu_util = r->cpu_util, .n_threads = r->n_threads, .thread_ctx_invol = r->thread_ctx_invol,
+        .other_cpu_s = r->other_cpu_s, .steal_s = r->steal_s, .n_cpus = r->n_cpus,
+        .loadavg_1m = r->loadavg_1m_end, .n_online_cpus = r->n_online_cpus,
+        .iter_cv = st.cv, .iter_mean_s = st.mean, .iter_median_s = st.median,
+        .mfu = s->mfu, .bw_util = s->bw_util,
+        .mem_bytes = k->mem_bytes, .llc_bytes = strcmp(d->backend, "cpu") == 0 ? d->llc_bytes : 0,
+    };
+    s->timing_flags = hb_timing_assess(&ti, &s->timing_valid);
 }
 
 /* ---- output ---- */
@@ -127,17 +171,36 @@ void hb_print_header(FILE *f, const hb_device_row *d, int n_ranks) {
     if (isfinite(d->peak_tflops_bf16)) fprintf(f, ", %.3f TFLOP/s bf16", d->peak_tflops_bf16);
     fprintf(f, ", %.2f GB/s  (%s)\n", d->peak_gbps, d->peak_source);
     fprintf(f, "# rows: one per case and rank; rates are per device\n");
-    fprintf(f, "#\n# %4s %4s  %-44s %6s %10s %10s %12s %-8s %7s %9s %8s %6s %6s %9s  %s\n", "id", "rank", "case",
-            "iters", "median_ms", "p95_ms", "rate", "unit", "ci95_%", "GFLOP/s", "GB/s", "MFU_%", "BW_%",
-            "J/token", "status");
+    fprintf(f, "# timing: valid, or the reasons it is not (SCHEMA.md \"Timing flags\"); BW_%% llc: the case fits in "
+               "the last-level cache, no DRAM ceiling applies\n");
+    fprintf(f, "#\n# %4s %4s  %-44s %6s %10s %10s %12s %-8s %7s %9s %8s %6s %6s %9s  %-26s %s\n", "id", "rank",
+            "case", "iters", "median_ms", "p95_ms", "rate", "unit", "ci95_%", "GFLOP/s", "GB/s", "MFU_%", "BW_%",
+            "J/token", "timing", "status");
+}
+
+/* "valid", or the invalidating reasons followed by the notes in brackets: "interference,high_cv" */
+static const char *timing_word(const hb_summary_row *s, char *buf, int len) {
+    char notes[160];
+    if (s->timing_valid < 0) return snprintf(buf, (size_t)len, "not-recorded"), buf;
+    hb_timing_flag_names(s->timing_flags & HB_TIMING_INVALID, buf, len);
+    if (!buf[0]) snprintf(buf, (size_t)len, "valid");
+    hb_timing_flag_names(s->timing_flags & ~(uint32_t)HB_TIMING_INVALID, notes, sizeof notes);
+    if (notes[0]) {
+        size_t l = strlen(buf);
+        snprintf(buf + l, (size_t)len - l, " (%s)", notes);
+    }
+    return buf;
 }
 
 void hb_print_row(FILE *f, const char *label, const hb_summary_row *s) {
     double ci = 100.0 * (s->rate_ci_hi - s->rate_ci_lo) / 2 / s->rate;
-    fprintf(f, "  %4d %4d  %-44s %6lld %10.3f %10.3f %12.5g %-8s %7.2f %9.2f %8.2f %6.1f %6.1f %9.3g  %s\n",
+    char bw[16], tw[256];
+    if (s->timing_flags & HB_TIMING_FITS_IN_CACHE) snprintf(bw, sizeof bw, "llc");
+    else snprintf(bw, sizeof bw, "%.1f", 100 * s->bw_util);
+    fprintf(f, "  %4d %4d  %-44s %6lld %10.3f %10.3f %12.5g %-8s %7.2f %9.2f %8.2f %6.1f %6s %9.3g  %-26s %s\n",
             s->case_id, s->rank, label, (long long)s->n_iters, s->iter_s_median * 1e3, s->iter_s_p95 * 1e3, s->rate,
-            s->rate_unit, ci, s->flops_per_s / 1e9, s->bytes_per_s / 1e9, 100 * s->mfu, 100 * s->bw_util,
-            s->j_per_token_total, s->status);
+            s->rate_unit, ci, s->flops_per_s / 1e9, s->bytes_per_s / 1e9, 100 * s->mfu, bw,
+            s->j_per_token_total, timing_word(s, tw, sizeof tw), s->status);
 }
 
 static void json_num(FILE *f, const char *key, double v) {
@@ -189,7 +252,24 @@ void hb_print_json(FILE *f, const char *label, const hb_summary_row *s, const hb
     json_num(f, "bw_util", s->bw_util);
     json_num(f, "energy_j", s->energy_j);
     json_num(f, "j_per_token_total", s->j_per_token_total);
-    fprintf(f, ",\"energy_valid\":%d,\"energy_flags\":%u}\n", s->energy_valid, s->energy_flags);
+    fprintf(f, ",\"energy_valid\":%d,\"energy_flags\":%u", s->energy_valid, s->energy_flags);
+    char names[256];
+    fprintf(f, ",\"timing_valid\":%d,\"timing_flags\":%u", s->timing_valid, s->timing_flags);
+    json_str(f, "timing_reasons", hb_timing_flag_names(s->timing_flags, names, sizeof names));
+    json_num(f, "cpu_util", s->cpu_util);
+    json_num(f, "other_cpu_s", s->other_cpu_s);
+    json_num(f, "steal_s", s->steal_s);
+    fprintf(f, ",\"ctx_vol\":%lld,\"ctx_invol\":%lld,\"thread_ctx_invol\":%lld", (long long)s->ctx_vol,
+            (long long)s->ctx_invol, (long long)s->thread_ctx_invol);
+    json_num(f, "loadavg_1m", s->loadavg_1m);
+    json_num(f, "cpu_mhz", s->cpu_mhz);
+    json_str(f, "stream_op", s->stream_op);
+    fprintf(f, ",\"seed\":%lld", (long long)s->seed);
+    json_num(f, "temperature", s->temperature);
+    fprintf(f, ",\"n_reps\":%d", s->n_reps);
+    json_num(f, "rep_rate_min", s->rep_rate_min);
+    json_num(f, "rep_rate_max", s->rep_rate_max);
+    fputs("}\n", f);
     fflush(f);
 }
 

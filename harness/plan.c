@@ -36,13 +36,13 @@
 enum {
     K_WORKLOAD, K_MODEL, K_DTYPE, K_BATCH, K_PROMPT, K_GEN, K_SEQ, K_LAYERS, K_M, K_N, K_K,
     K_STREAM_N, K_STREAM_OP, K_SEED, K_TEMPERATURE, K_WARMUP, K_MIN_ITERS, K_MIN_SECONDS,
-    K_MAX_ITERS, K_KV_DTYPE, K_QUANT_BLOCK, N_KEYS
+    K_MAX_ITERS, K_KV_DTYPE, K_QUANT_BLOCK, K_REPEAT, N_KEYS
 };
 
 static const char *const key_names[N_KEYS] = {
     "workload", "model", "dtype", "batch", "prompt", "gen", "seq", "layers", "m", "n", "k",
     "stream_n", "stream_op", "seed", "temperature", "warmup", "min_iters", "min_seconds",
-    "max_iters", "kv_dtype", "quant_block",
+    "max_iters", "kv_dtype", "quant_block", "repeat",
 };
 
 typedef enum vtype {
@@ -83,6 +83,7 @@ static const struct { vtype type; int common; value def; } key_info[N_KEYS] = {
     [K_MAX_ITERS] = {T_POS_INT, 1, {.i = 100000}},
     [K_KV_DTYPE] = {T_KV_DTYPE, 0, {.e = HB_KV_AUTO}},
     [K_QUANT_BLOCK] = {T_POS_INT, 0, {.i = 128}},
+    [K_REPEAT] = {T_POS_INT, 1, {.i = 1}},
 };
 
 /* `dtype` values: a storage type and, for fp8, its scales (workload.h, hb_case.quant). gemm
@@ -895,6 +896,7 @@ static void set_field(hb_case *k, int key, const value *v) {
     case K_MIN_ITERS: k->min_iters = v->i; break;
     case K_MIN_SECONDS: k->min_seconds = v->d; break;
     case K_MAX_ITERS: k->max_iters = v->i; break;
+    case K_REPEAT: k->repeat = v->i; break;
     default: break;
     }
 }
@@ -950,6 +952,9 @@ static hb_status build_case(ctx *c, const slots *s, const int *idx, hb_case *k) 
             return FAIL(key, "%s", what.msg);
         }
     }
+    if (k->repeat > HB_MAX_REPEAT)
+        return FAIL(K_REPEAT, "%lld is more than %d (accepted: 1 to %d timed windows per case)", (long long)k->repeat,
+                    HB_MAX_REPEAT, HB_MAX_REPEAT);
     if (k->max_iters < k->min_iters) {
         if (val[K_MAX_ITERS])
             return FAIL(K_MAX_ITERS, "%lld is less than min_iters %lld (accepted: max_iters >= min_iters)",
@@ -1088,9 +1093,11 @@ static char *emit_yaml(const ctx *c, const hb_plan *p) {
         const hb_workload_desc *wd = hb_workload_desc_of(k->workload);
         sb_printf(&b, "  - {id: %d, workload: %s", (int)k->id, wd->name);
         for (const char *const *name = wd->plan_keys; *name; name++) emit_key(&b, k, lookup_key(*name));
-        sb_printf(&b, ", seed: %llu, warmup: %lld, min_iters: %lld, min_seconds: %s, max_iters: %lld}\n",
+        sb_printf(&b, ", seed: %llu, warmup: %lld, min_iters: %lld, min_seconds: %s, max_iters: %lld",
                   (unsigned long long)k->seed, (long long)k->warmup_iters, (long long)k->min_iters,
                   fmt_double(k->min_seconds, f1), (long long)k->max_iters);
+        if (k->repeat > 1) sb_printf(&b, ", repeat: %lld", (long long)k->repeat);
+        sb_printf(&b, "}\n");
     }
     if (b.oom) {
         free(b.p);

@@ -22,6 +22,7 @@
 #include "energy.h"
 #include "hb_version.h"
 #include "output.h"
+#include "timing.h"
 #include "topology.h"
 #include "worker.h"
 
@@ -207,6 +208,7 @@ static hb_status open_device(hb_worker *w, const hb_run_opts *o, int local_rank,
                        p.backend, p.device_index, w->be->info.pci_bus_id, p.accel.pci_bus_id);
     hb_device_row_fill(w->be, w->rank, &w->dev);
     w->dev.numa_node = p.numa_node;
+    w->dev.llc_bytes = p.llc_bytes;
     snprintf(w->dev.cpuset, sizeof w->dev.cpuset, "%s", p.cpuset);
     snprintf(w->dev.binding, sizeof w->dev.binding, "%s", p.binding);
     slurm_fill(&w->dev);
@@ -464,7 +466,8 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
     FILE *out = o->out ? o->out : stdout;
     *n_failed = 0;
 
-    hb_worker w = {.rank = rank, .mo = {.power_hz = o->power_hz, .stop = o->stop}};
+    hb_worker w = {.rank = rank, .mo = {.power_hz = o->power_hz, .stop = o->stop},
+                   .last_case_id = plan->n_cases > 0 ? plan->cases[plan->n_cases - 1].id : -1};
     hb_device_row *devs = NULL;
     hb_record *recs = NULL;
     int *alive = NULL;
@@ -489,6 +492,8 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
     w.mo.idle_w = idle_row.idle_w;
     if (o->calibrate) s = hb_worker_calibrate(&w, plan->cases, plan->n_cases, rank == 0 && o->progress, err);
     if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
+    /* each rank's reference speed before the first case; re-run after the last one */
+    w.dev.ref_loop_s = hb_timing_ref_loop_s(5);
 
     devs = calloc((size_t)size, sizeof *devs);
     int ok = devs != NULL, all_ok = 0;
@@ -556,6 +561,16 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
             if (strcmp(recs[r].status, "ok") != 0) (*n_failed)++;
         }
         if (n > 0) s = hb_h5_write_case(h5, c, &c->cost, keep, rows, n, err);
+        int drifted = 0;
+        if (c->id == w.last_case_id && !o->resume) { /* the reference re-check lands in /devices */
+            for (int j = 0; j < n; j++) {
+                hb_device_row *d = &devs[keep[j].rank];
+                d->ref_loop_s_end = keep[j].ref_loop_s_end;
+                d->ref_drift = d->ref_loop_s_end / d->ref_loop_s - 1;
+                drifted |= fabs(d->ref_drift) > 0.10;
+            }
+            if (s == HB_OK) s = hb_h5_write_devices(h5, devs, size, err);
+        }
         for (int j = 0; j < n; j++) {
             if (o->json) {
                 hb_print_json(out, label, &rows[j], &keep[j]);
@@ -564,6 +579,10 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
                 if (strcmp(keep[j].status, "ok") != 0) fprintf(out, "             ^ %s\n", keep[j].error);
             }
         }
+        if (drifted && !o->json)
+            fprintf(out, "# warning: a rank's reference loop ran >10%% %s after the last case than before the "
+                         "first (/devices ref_drift): the machine changed during the run\n",
+                    devs[0].ref_drift > 0 ? "slower" : "faster");
         fflush(out);
         free(rows);
         free(keep);

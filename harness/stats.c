@@ -65,3 +65,37 @@ void hb_bootstrap_rate_ci(const double *x, int64_t n, double per_iter, int n_boo
     *hi = hb_percentile_sorted(rates, n_boot, 97.5);
     free(rates);
 }
+
+void hb_repeat_rate(const double *x, int64_t n, const int64_t *rep_iters, int n_reps, double per_iter,
+                    int n_boot, uint64_t seed, double *median, double *lo, double *hi, double *min,
+                    double *max) {
+    *median = *lo = *hi = *min = *max = NAN;
+    if (n_reps < 2 || n_boot < 2 || n_reps > HB_MAX_REPEAT) return;
+    double rate[HB_MAX_REPEAT], pick[HB_MAX_REPEAT];
+    int64_t at = 0;
+    for (int r = 0; r < n_reps; r++) {
+        if (rep_iters[r] <= 0 || at + rep_iters[r] > n) return;
+        double sum = 0;
+        for (int64_t i = 0; i < rep_iters[r]; i++) sum += x[at + i];
+        at += rep_iters[r];
+        rate[r] = per_iter * (double)rep_iters[r] / sum;
+    }
+    if (at != n) return;
+    memcpy(pick, rate, (size_t)n_reps * sizeof *rate);
+    qsort(pick, (size_t)n_reps, sizeof *pick, cmp_double);
+    *median = hb_percentile_sorted(pick, n_reps, 50);
+    *min = pick[0];
+    *max = pick[n_reps - 1];
+    double *meds = malloc((size_t)n_boot * sizeof *meds);
+    if (!meds) return;
+    for (int b = 0; b < n_boot; b++) {
+        for (int r = 0; r < n_reps; r++)
+            pick[r] = rate[hb_rng_u64(seed, (uint64_t)b * (uint64_t)n_reps + (uint64_t)r) % (uint64_t)n_reps];
+        qsort(pick, (size_t)n_reps, sizeof *pick, cmp_double);
+        meds[b] = hb_percentile_sorted(pick, n_reps, 50);
+    }
+    qsort(meds, (size_t)n_boot, sizeof *meds, cmp_double);
+    *lo = hb_percentile_sorted(meds, n_boot, 2.5);
+    *hi = hb_percentile_sorted(meds, n_boot, 97.5);
+    free(meds);
+}

@@ -15,6 +15,15 @@ void hb_stats_compute(const double *x, int64_t n, hb_stats *out);
 void hb_bootstrap_rate_ci(const double *x, int64_t n, double per_iter, int n_boot, uint64_t seed,
                           double *lo, double *hi);
 
+/* Repetitions (--repeat): rate_r = per_iter * n_r / sum(window r's times) for the n_reps
+ * windows that split x (rep_iters[r] iterations each, in order). *median is the median of the
+ * rates, [*lo, *hi] the bootstrap 95% CI of that median over resampled windows (so it carries
+ * run-to-run noise, not only the iterations of one window), *min / *max the extremes. NaN
+ * everywhere if n_reps < 2 or the counts do not add up to n. */
+void hb_repeat_rate(const double *x, int64_t n, const int64_t *rep_iters, int n_reps, double per_iter,
+                    int n_boot, uint64_t seed, double *median, double *lo, double *hi, double *min,
+                    double *max);
+
 /* Percentile q in [0, 100] of a sorted array. */
 double hb_percentile_sorted(const double *sorted, int64_t n, double q);
 

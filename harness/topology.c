@@ -467,6 +467,13 @@ static hb_status fill_cpus(const hb_topology *t, hwloc_obj_t *cores, int first, 
     for (int i = first; i < first + count; i++) hwloc_bitmap_or(set, set, cores[i]->cpuset);
     out->n_cpus = count;
     out->n_pus = hwloc_bitmap_weight(set);
+    out->llc_bytes = 0; /* the deepest cache level present: its caches that serve these cores */
+    for (int lvl = 5; lvl >= 1 && out->llc_bytes == 0; lvl--) {
+        hwloc_obj_type_t ct = (hwloc_obj_type_t)(HWLOC_OBJ_L1CACHE + lvl - 1);
+        for (hwloc_obj_t o = NULL; (o = hwloc_get_next_obj_by_type(t->topo, ct, o));)
+            if (o->cpuset && hwloc_bitmap_intersects(o->cpuset, set) && o->attr)
+                out->llc_bytes += (int64_t)o->attr->cache.size;
+    }
     int numa = numa_of_cpuset(t->topo, set);
     if (numa >= 0 || !out->has_device) out->numa_node = numa;
     int bad = set_to_str(set, out->cpuset, sizeof out->cpuset);

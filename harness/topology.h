@@ -107,6 +107,8 @@ typedef struct hb_placement {
                                         list form, or "0x..." as hb_accel.cpuset */
     int n_cpus;                      /* cores in cpuset (one OpenMP thread per core) */
     int n_pus;                       /* PUs (hardware threads) in cpuset */
+    int64_t llc_bytes;               /* the last-level caches (deepest cache level) that the
+                                        cpuset's cores use, summed; 0 when hwloc knows none */
     char binding[64];                /* set by hb_topology_bind: "bound", "bound (memory not
                                         bound: <reason>)", "not bound (synthetic topology)",
                                         "not bound: <reason>"; "" until then */

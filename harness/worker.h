@@ -31,6 +31,7 @@ typedef struct hb_worker {
     hb_measure_opts mo;
     int n_faults;
     hb_fault faults[HB_MAX_FAULTS];
+    int last_case_id;             /* after this case the reference loop runs again (-1: never) */
 } hb_worker;
 
 /* Parses HETBENCH_FAULT (NULL or "" = none); HB_ERR_INPUT with a message on a bad spec. */

@@ -156,11 +156,13 @@ static hb_status get_table(const rd *c, hid_t file, const char *name, const hb_h
         st = nomem(c);
         goto done;
     }
-    for (int i = 0; i < nf; i++) /* NaN: "not measured" for columns the file lacks */
-        if (f[i].kind == HB_H5_F64 && H5Tget_member_index(ft, f[i].name) < 0)
+    for (int i = 0; i < nf; i++) /* NaN (or the field's I32 default): "not measured" for columns the file lacks */
+        if ((f[i].kind == HB_H5_F64 || (f[i].kind == HB_H5_I32 && f[i].missing)) &&
+            H5Tget_member_index(ft, f[i].name) < 0)
             for (hsize_t r = 0; r < n; r++) {
                 double nan = NAN;
-                memcpy((char *)rows + r * row_size + f[i].offset, &nan, sizeof nan);
+                if (f[i].kind == HB_H5_F64) memcpy((char *)rows + r * row_size + f[i].offset, &nan, sizeof nan);
+                else memcpy((char *)rows + r * row_size + f[i].offset, &f[i].missing, sizeof f[i].missing);
             }
     if (n > 0 && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) < 0) {
         free(rows);
@@ -276,6 +278,8 @@ static hb_status read_case_attrs(const rd *c, hid_t g, const char *where, hb_cas
     HB_TRY(get_i64(c, g, where, "warmup_iters", &k->warmup_iters));
     HB_TRY(get_i64(c, g, where, "min_iters", &k->min_iters));
     HB_TRY(get_f64(c, g, where, "min_seconds", &k->min_seconds));
+    k->repeat = 1; /* files before 0.4: one window */
+    HB_TRY(get_i64(c, g, where, "repeat", &k->repeat));
     HB_TRY(get_i64(c, g, where, "max_iters", &k->max_iters));
     HB_TRY(get_i64(c, g, where, "dim", &m->dim));
     HB_TRY(get_i64(c, g, where, "heads", &m->n_heads));
@@ -331,6 +335,16 @@ static hb_status read_record(const rd *c, hid_t g, const char *where, hb_record 
         HB_TRY(get_f64(c, g, where, f64[i].name, (double *)((char *)rec + f64[i].off)));
     HB_TRY(get_str(c, g, where, "meter", rec->meter, sizeof rec->meter));
     HB_TRY(get_str(c, g, where, "energy_source", rec->energy_source, sizeof rec->energy_source));
+    for (int i = 0; i < HB_H5_N_RECORD_TIMING_FIELDS; i++) { /* timing evidence (0.4) */
+        const hb_h5_field *f = &hb_h5_record_timing_fields[i];
+        hid_t mt = f->kind == HB_H5_F64 ? H5T_NATIVE_DOUBLE : f->kind == HB_H5_I64 ? H5T_NATIVE_INT64
+                   : f->kind == HB_H5_U32 ? H5T_NATIVE_UINT32 : H5T_NATIVE_INT32;
+        HB_TRY(get_num(c, g, where, f->name, mt, 1, (char *)rec + f->offset));
+    }
+    if (rec->n_reps < 0 || rec->n_reps > HB_MAX_REPEAT)
+        return hb_errf(c->err, HB_ERR_INPUT, "%s: %s: n_reps = %d (accepted: 0 to %d)", c->path, where,
+                       (int)rec->n_reps, HB_MAX_REPEAT);
+    if (rec->n_reps > 1) HB_TRY(get_num(c, g, where, "rep_iters", H5T_NATIVE_INT64, rec->n_reps, rec->rep_iters));
     HB_TRY(get_f64_dset(c, g, where, "iter_seconds", 1, 1, &rec->iter_seconds, &rec->n_iters));
     int64_t n_iters = rec->n_iters;
     HB_TRY(get_i64(c, g, where, "n_iters", &n_iters));

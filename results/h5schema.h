@@ -24,9 +24,11 @@ typedef struct hb_h5_field {
     size_t offset;
     size_t size;
     hb_h5_kind kind;
+    int32_t missing;    /* I32 value the reader gives a column the file lacks (default 0) */
 } hb_h5_field;
 
-#define HB_H5_FIELD(T, f, kind) {#f, offsetof(T, f), sizeof(((T *)0)->f), kind}
+#define HB_H5_FIELD(T, f, kind) {#f, offsetof(T, f), sizeof(((T *)0)->f), kind, 0}
+#define HB_H5_FIELD_MISSING(T, f, kind, m) {#f, offsetof(T, f), sizeof(((T *)0)->f), kind, m}
 #define HB_H5_DEV(f, kind) HB_H5_FIELD(hb_device_row, f, kind)
 #define HB_H5_SUM(f, kind) HB_H5_FIELD(hb_summary_row, f, kind)
 
@@ -73,6 +75,11 @@ static const hb_h5_field hb_h5_device_fields[] = {
     HB_H5_DEV(slurm_nodelist, HB_H5_STR),
     HB_H5_DEV(slurm_partition, HB_H5_STR),
     HB_H5_DEV(slurm_het_group, HB_H5_I32),
+    HB_H5_DEV(llc_bytes, HB_H5_I64),
+    HB_H5_DEV(stream_bytes, HB_H5_I64),
+    HB_H5_DEV(ref_loop_s, HB_H5_F64),
+    HB_H5_DEV(ref_loop_s_end, HB_H5_F64),
+    HB_H5_DEV(ref_drift, HB_H5_F64),
 };
 
 /* /summary, in struct order. */
@@ -136,7 +143,48 @@ static const hb_h5_field hb_h5_summary_fields[] = {
     HB_H5_SUM(host_avg_w, HB_H5_F64),
     HB_H5_SUM(energy_source, HB_H5_STR),
     HB_H5_SUM(meter, HB_H5_STR),
+    HB_H5_FIELD_MISSING(hb_summary_row, timing_valid, HB_H5_I32, -1), /* -1: not recorded */
+    HB_H5_SUM(timing_flags, HB_H5_U32),
+    HB_H5_SUM(cpu_util, HB_H5_F64),
+    HB_H5_SUM(other_cpu_s, HB_H5_F64),
+    HB_H5_SUM(steal_s, HB_H5_F64),
+    HB_H5_SUM(ctx_vol, HB_H5_I64),
+    HB_H5_SUM(ctx_invol, HB_H5_I64),
+    HB_H5_SUM(thread_ctx_invol, HB_H5_I64),
+    HB_H5_SUM(loadavg_1m, HB_H5_F64),
+    HB_H5_SUM(cpu_mhz, HB_H5_F64),
+    HB_H5_SUM(stream_op, HB_H5_STR),
+    HB_H5_SUM(seed, HB_H5_I64),
+    HB_H5_SUM(temperature, HB_H5_F64),
+    HB_H5_SUM(n_reps, HB_H5_I32),
+    HB_H5_SUM(rep_rate_min, HB_H5_F64),
+    HB_H5_SUM(rep_rate_max, HB_H5_F64),
 };
+
+#define HB_H5_REC(f, kind) HB_H5_FIELD(hb_record, f, kind)
+
+/* Attributes of /cases/<id>/rank<r> added with the timing evidence (0.4): written and read
+ * from this table; an absent one is "not recorded" (hb_record_init's NaN / 0). */
+static const hb_h5_field hb_h5_record_timing_fields[] = {
+    HB_H5_REC(cpu_s, HB_H5_F64),
+    HB_H5_REC(cpu_util, HB_H5_F64),
+    HB_H5_REC(n_threads, HB_H5_I32),
+    HB_H5_REC(n_cpus, HB_H5_I32),
+    HB_H5_REC(n_online_cpus, HB_H5_I32),
+    HB_H5_REC(ctx_vol, HB_H5_I64),
+    HB_H5_REC(ctx_invol, HB_H5_I64),
+    HB_H5_REC(thread_ctx_invol, HB_H5_I64),
+    HB_H5_REC(other_cpu_s, HB_H5_F64),
+    HB_H5_REC(steal_s, HB_H5_F64),
+    HB_H5_REC(loadavg_1m_start, HB_H5_F64),
+    HB_H5_REC(loadavg_1m_end, HB_H5_F64),
+    HB_H5_REC(cpu_mhz_start, HB_H5_F64),
+    HB_H5_REC(cpu_mhz_end, HB_H5_F64),
+    HB_H5_REC(ref_loop_s_end, HB_H5_F64),
+    HB_H5_REC(n_reps, HB_H5_I32),         /* and, when > 1, the int64 [n_reps] attr rep_iters */
+};
+#define HB_H5_N_RECORD_TIMING_FIELDS \
+    ((int)(sizeof hb_h5_record_timing_fields / sizeof hb_h5_record_timing_fields[0]))
 
 #define HB_H5_IDLE(f, kind) HB_H5_FIELD(hb_idle_row, f, kind)
 

@@ -379,6 +379,7 @@ static herr_t write_case_attrs(hid_t g, const hb_case *c, const hb_cost *cost) {
     r |= attr_i64(g, "warmup_iters", c->warmup_iters);
     r |= attr_i64(g, "min_iters", c->min_iters);
     r |= attr_f64(g, "min_seconds", c->min_seconds);
+    r |= attr_i64(g, "repeat", c->repeat > 1 ? c->repeat : 1);
     r |= attr_i64(g, "max_iters", c->max_iters);
     if (hb_workload_takes(wd, "model")) {
         const hb_model *m = &c->model;
@@ -450,6 +451,15 @@ static herr_t write_record(hid_t cg, const hb_record *rec, int replace) {
     r |= attr_f64(g, "mem_clock_mhz_end", rec->mem_clock_mhz_end);
     r |= attr_f64(g, "temperature_c_start", rec->temperature_c_start);
     r |= attr_f64(g, "temperature_c_end", rec->temperature_c_end);
+    for (int i = 0; i < HB_H5_N_RECORD_TIMING_FIELDS; i++) { /* timing evidence (SCHEMA.md) */
+        const hb_h5_field *f = &hb_h5_record_timing_fields[i];
+        const void *v = (const char *)rec + f->offset;
+        hid_t mt = f->kind == HB_H5_F64 ? H5T_NATIVE_DOUBLE : f->kind == HB_H5_I64 ? H5T_NATIVE_INT64
+                   : f->kind == HB_H5_U32 ? H5T_NATIVE_UINT32 : H5T_NATIVE_INT32;
+        r |= attr_num(g, f->name, mt, 0, v);
+    }
+    if (rec->n_reps > 1 && rec->n_reps <= HB_MAX_REPEAT)
+        r |= attr_num(g, "rep_iters", H5T_NATIVE_INT64, (hsize_t)rec->n_reps, rec->rep_iters);
     if (H5Gclose(g) < 0) r = -1;
     return r;
 }
@@ -585,6 +595,19 @@ hb_status hb_h5_write_idle(hb_h5 *h, const hb_idle_row *rows, int n, hb_err *err
     hb_h5_close_id(fs);
     hb_h5_close_id(d);
     if (r < 0) return io_error(err, h->path, "writing /idle");
+    if (H5Fflush(h->file, H5F_SCOPE_GLOBAL) < 0) return io_error(err, h->path, "flushing");
+    return snapshot(h, err);
+}
+
+hb_status hb_h5_write_devices(hb_h5 *h, const hb_device_row *devices, int n, hb_err *err) {
+    if (!h || n < 0 || (n > 0 && !devices))
+        return hb_errf(err, HB_ERR_INTERNAL, "hb_h5_write_devices: invalid arguments");
+    htri_t e = H5Lexists(h->file, "devices", H5P_DEFAULT);
+    if (e < 0 || (e > 0 && H5Ldelete(h->file, "devices", H5P_DEFAULT) < 0))
+        return io_error(err, h->path, "replacing /devices");
+    if (dset_table(h->file, "devices", hb_h5_device_fields, HB_H5_N_DEVICE_FIELDS, sizeof(hb_device_row),
+                   devices, (size_t)n) < 0)
+        return io_error(err, h->path, "writing /devices");
     if (H5Fflush(h->file, H5F_SCOPE_GLOBAL) < 0) return io_error(err, h->path, "flushing");
     return snapshot(h, err);
 }

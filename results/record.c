@@ -1,6 +1,7 @@
 /* record.c - ownership of hb_record's arrays. */
 #include "results.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 void hb_record_free(hb_record *r) {
@@ -11,4 +12,20 @@ void hb_record_free(hb_record *r) {
     r->power = NULL;
     r->n_iters = 0;
     r->n_power = 0;
+}
+
+/* In bit order (results.h HB_TIMING_*); SCHEMA.md uses the same names. */
+const char *hb_timing_flag_names(uint32_t flags, char *buf, int len) {
+    static const char *const names[HB_TIMING_N_FLAGS] = {
+        "interference", "steal", "cpu_contention", "high_cv", "rate_over_ceiling",
+        "fits_in_cache", "short_window", "high_load", "no_evidence", "not_measured"};
+    if (len <= 0) return buf;
+    buf[0] = '\0';
+    for (int i = 0, l = 0; i < 32 && l < len; i++) {
+        if (!(flags & (1u << i))) continue;
+        char other[16];
+        snprintf(other, sizeof other, "bit%d", i);
+        l += snprintf(buf + l, (size_t)(len - l), "%s%s", l ? "," : "", i < HB_TIMING_N_FLAGS ? names[i] : other);
+    }
+    return buf;
 }

@@ -119,6 +119,23 @@ const char *hb_report_flag_names(uint32_t flags, char *buf, size_t len) {
     return buf;
 }
 
+void hb_report_timing_note(const hb_rgroup *g, char *buf, size_t len) {
+    char fl[160];
+    int n = g->n_timing_valid + g->n_timing_invalid;
+    hb_timing_flag_names(g->timing_flags & HB_TIMING_INVALID, fl, sizeof fl);
+    if (g->n_ok == 0) snprintf(buf, len, "no result");
+    else if (n == 0) snprintf(buf, len, "not recorded");
+    else if (g->n_timing_valid == 0) snprintf(buf, len, "invalid: %s", fl);
+    else if (g->n_timing_invalid)
+        snprintf(buf, len, "%d of %d devices valid (others: %s)", g->n_timing_valid, g->n_ok, fl);
+    else if (g->n_timing_unknown) snprintf(buf, len, "%d of %d devices valid (others not recorded)", g->n_timing_valid, g->n_ok);
+    else snprintf(buf, len, "valid");
+    if (g->timing_flags & HB_TIMING_FITS_IN_CACHE) {
+        size_t l = strlen(buf);
+        snprintf(buf + l, len > l ? len - l : 0, "; fits in LLC");
+    }
+}
+
 void hb_report_energy_note(const hb_rgroup *g, char *buf, size_t len) {
     char fl[128];
     int measured = g->n_energy_valid + g->n_energy_invalid;
@@ -190,6 +207,10 @@ static hb_status compute_group(hb_report *rep, hb_rgroup *g, hb_err *err) {
             continue;
         }
         g->n_ok++;
+        if (s->timing_valid > 0) g->n_timing_valid++;
+        else if (s->timing_valid == 0) g->n_timing_invalid++;
+        else g->n_timing_unknown++;
+        if (s->timing_valid >= 0) g->timing_flags |= s->timing_flags;
         if (!g->rate_unit[0]) snprintf(g->rate_unit, sizeof g->rate_unit, "%s", s->rate_unit);
         acc_add(&rate, s->rate);
         acc_add(&tps[HB_TOK_IN], s->tokens_per_s_in);

@@ -122,6 +122,8 @@ typedef struct hb_rgroup {
     double mem_bytes;               /* device memory the case allocates */
     double peak_flops, peak_bps;    /* ceilings for the dtype (FLOP/s, B/s), NaN unknown */
 
+    int n_timing_valid, n_timing_invalid, n_timing_unknown; /* ok rows by timing_valid 1 / 0 / -1 */
+    uint32_t timing_flags;          /* union over the ok rows (invalidating reasons and notes) */
     int n_energy_valid, n_energy_invalid, n_no_meter;
     uint32_t energy_flags;          /* union over the invalid rows */
     double avg_w;                   /* sum J / sum window s over valid rows */
@@ -184,6 +186,11 @@ hb_status hb_report_write_html(const hb_report *rep, FILE *f, hb_err *err);
 const char *hb_report_num(char *buf, size_t len, double v);
 const char *hb_report_flag_names(uint32_t flags, char *buf, size_t len);
 void hb_report_energy_note(const hb_rgroup *g, char *buf, size_t len);
+/* "valid", "invalid: interference,high_cv", "1 of 2 devices valid (others: ...)" or "not
+ * recorded" (files before 0.4): whether the group's rates can be trusted (SCHEMA.md, "Timing
+ * flags"). The rate is the mean over every ok device either way; this note says when some of
+ * them were measured under interference, so that they are never averaged in silently. */
+void hb_report_timing_note(const hb_rgroup *g, char *buf, size_t len);
 
 /* ---------------------------------------------------------------- claims */
 

@@ -628,7 +628,7 @@ static void section_tables(FILE *f, const hb_report *rep) {
     fputs("<h2 id=\"table\">Results per case and device model</h2>\n<table>\n<tr><th>case</th><th>device</th><th>backend</th>"
           "<th>devices</th><th>rate [95% CI]</th><th>unit</th><th>tokens/s in</th><th>tokens/s out</th><th>tokens/s total</th>"
           "<th>p50 ms</th><th>p95 ms</th><th>MFU</th><th>BW util</th><th>avg W</th><th>J/token out</th><th>J/token total</th>"
-          "<th>tokens/J</th><th>energy</th><th>numerics</th></tr>\n", f);
+          "<th>tokens/J</th><th>energy</th><th>timing</th><th>numerics</th></tr>\n", f);
     for (int i = 0; i < rep->n_groups; i++) {
         const hb_rgroup *g = &rep->groups[i];
         fputs("<tr>", f);
@@ -643,6 +643,10 @@ static void section_tables(FILE *f, const hb_report *rep) {
         tdn(f, g->j_per_tok[HB_TOK_OUT], NULL), tdn(f, g->j_per_tok[HB_TOK_TOTAL], NULL), tdn(f, g->tok_per_j, NULL);
         hb_report_energy_note(g, b, sizeof b);
         fputs(g->n_energy_invalid ? "<td class=\"bad\">" : "<td>", f);
+        esc(f, b);
+        fputs("</td>", f);
+        hb_report_timing_note(g, b, sizeof b);
+        fputs(g->n_timing_invalid ? "<td class=\"bad\">" : "<td>", f);
         esc(f, b);
         fputs("</td>", f);
         if (g->fp == HB_FP_MISMATCH) {

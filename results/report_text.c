@@ -112,8 +112,8 @@ static void write_md(const hb_report *rep, FILE *f) {
                "per-device bootstrap CIs). Latency: p50/p95 of the pooled iteration times (decode: per token). "
                "Energy columns use only devices whose energy is valid; the energy column says which.\n\n");
     fprintf(f, "| case | device | backend | devices | rate [95%% CI] | tokens/s in | tokens/s out | tokens/s total | "
-               "p50 ms | p95 ms | MFU | BW util | avg W | J/token out | J/token total | tokens/J | energy | numerics |\n");
-    fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+               "p50 ms | p95 ms | MFU | BW util | avg W | J/token out | J/token total | tokens/J | energy | numerics | timing |\n");
+    fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < rep->n_groups; i++) {
         const hb_rgroup *g = &rep->groups[i];
         char dev[32], note[192];
@@ -133,6 +133,9 @@ static void write_md(const hb_report *rep, FILE *f) {
         md_cell(f, num(b[11], sizeof b[11], g->tok_per_j, NULL));
         md_cell(f, note);
         md_cell(f, fp_text(b[12], sizeof b[12], g));
+        char tnote[224];
+        hb_report_timing_note(g, tnote, sizeof tnote);
+        md_cell(f, tnote);
         fputs("|\n", f);
     }
     if (rep->prices) {
@@ -239,7 +242,8 @@ static void write_csv(const hb_report *rep, FILE *f) {
     fputs(",tokens_per_j,energy_valid_devices,energy_invalid_devices,no_meter_devices,energy_note,price_entry,tier,"
           "usd_per_device_hour", f);
     for (int k = 0; k < HB_TOK_N; k++) fprintf(f, ",usd_per_mtok_%s,usd_per_mtok_%s_lo,usd_per_mtok_%s_hi", tk[k], tk[k], tk[k]);
-    fputs(",cost_note,fingerprint,fp_max_rel,fp_tol,fp_reference,gemm_impl,driver,runtime,meter,hetbench,hosts,files\n", f);
+    fputs(",cost_note,fingerprint,fp_max_rel,fp_tol,fp_reference,gemm_impl,driver,runtime,meter,hetbench,hosts,files,"
+          "timing_valid_devices,timing_invalid_devices,timing_not_recorded_devices,timing_flags,timing_note\n", f);
     for (int i = 0; i < rep->n_groups; i++) {
         const hb_rgroup *g = &rep->groups[i];
         const hb_sig *s = &g->sig;
@@ -273,7 +277,11 @@ static void write_csv(const hb_report *rep, FILE *f) {
         csv_num(f, g->fp == HB_FP_NONE ? NAN : g->fp_tol);
         csv_str(f, g->fp_ref, 0);
         csv_str(f, g->gemm_impl, 0), csv_str(f, g->driver, 0), csv_str(f, g->runtime, 0), csv_str(f, g->meter, 0);
-        csv_str(f, g->versions, 0), csv_str(f, g->hosts, 0), csv_str(f, g->files, 1);
+        csv_str(f, g->versions, 0), csv_str(f, g->hosts, 0), csv_str(f, g->files, 0);
+        char tnote[224];
+        hb_report_timing_note(g, tnote, sizeof tnote);
+        fprintf(f, "%d,%d,%d,%u,", g->n_timing_valid, g->n_timing_invalid, g->n_timing_unknown, g->timing_flags);
+        csv_str(f, tnote, 1);
     }
 }
 
@@ -383,6 +391,13 @@ static void write_json(const hb_report *rep, FILE *f) {
         jint(f, "energy_flags", g->energy_flags, &gf);
         hb_report_energy_note(g, note, sizeof note);
         jstr(f, "energy_note", note, &gf);
+        jint(f, "timing_valid_devices", g->n_timing_valid, &gf);
+        jint(f, "timing_invalid_devices", g->n_timing_invalid, &gf);
+        jint(f, "timing_not_recorded_devices", g->n_timing_unknown, &gf);
+        jint(f, "timing_flags", (int)g->timing_flags, &gf);
+        char tnote[224];
+        hb_report_timing_note(g, tnote, sizeof tnote);
+        jstr(f, "timing_note", tnote, &gf);
         jkey(f, "cost", &gf);
         if (!rep->prices) {
             fputs("null", f);

@@ -14,6 +14,27 @@
 
 #define HB_SCHEMA "hetbench/1"
 
+/* Timing flags (/summary timing_flags; thresholds in harness/timing.h, SCHEMA.md "Timing
+ * flags"). The HB_TIMING_INVALID ones make timing_valid 0; the others are notes. */
+enum {
+    HB_TIMING_INTERFERENCE = 1u << 0,      /* the process lost its CPU (preempted, under half its share) */
+    HB_TIMING_STEAL = 1u << 1,             /* the hypervisor stole time from the rank's CPUs */
+    HB_TIMING_CPU_CONTENTION = 1u << 2,    /* other processes ran on the rank's CPUs */
+    HB_TIMING_HIGH_CV = 1u << 3,           /* iteration times too spread (CV, mean vs median) */
+    HB_TIMING_RATE_OVER_CEILING = 1u << 4, /* MFU or bandwidth above the device's ceiling */
+    HB_TIMING_FITS_IN_CACHE = 1u << 5,     /* note: the case fits in the LLC; bw_util is not vs DRAM */
+    HB_TIMING_SHORT_WINDOW = 1u << 6,      /* window or iteration count too small */
+    HB_TIMING_HIGH_LOAD = 1u << 7,         /* note: 1-minute load average above the online CPUs */
+    HB_TIMING_NO_EVIDENCE = 1u << 8,       /* note: /proc/stat unreadable, contention unknown */
+    HB_TIMING_NOT_MEASURED = 1u << 9,      /* the case did not run (failed, lost) */
+};
+#define HB_TIMING_INVALID                                                                   \
+    (HB_TIMING_INTERFERENCE | HB_TIMING_STEAL | HB_TIMING_CPU_CONTENTION | HB_TIMING_HIGH_CV | \
+     HB_TIMING_RATE_OVER_CEILING | HB_TIMING_SHORT_WINDOW | HB_TIMING_NOT_MEASURED)
+#define HB_TIMING_N_FLAGS 10
+/* "interference,steal" for flags (the names of the set bits, "" for none) into buf. */
+const char *hb_timing_flag_names(uint32_t flags, char *buf, int len);
+
 /* Descriptive statistics of a sample (seconds for iteration times). */
 typedef struct hb_stats {
     int64_t n;
@@ -53,6 +74,22 @@ typedef struct hb_record {
     double sm_clock_mhz_start, sm_clock_mhz_end;
     double mem_clock_mhz_start, mem_clock_mhz_end;
     double temperature_c_start, temperature_c_end;
+    /* ---- timing evidence of the window (harness/timing.c; NaN / 0 when not measured) ---- */
+    double cpu_s;              /* process user + system CPU time over the window */
+    double cpu_util;           /* cpu_s / (window_s x n_threads) */
+    int32_t n_threads;         /* threads cpu_util counts (the backend's) */
+    int32_t n_cpus;            /* CPUs of the process's affinity mask */
+    int32_t n_online_cpus;     /* CPUs online on the node (what the load average compares with) */
+    int64_t ctx_vol, ctx_invol; /* process voluntary / involuntary context switches */
+    int64_t thread_ctx_invol;  /* the launch thread's involuntary switches (preemptions) */
+    double other_cpu_s;        /* CPU time others used on those CPUs: busy (/proc/stat) - cpu_s */
+    double steal_s;            /* steal time of those CPUs */
+    double loadavg_1m_start, loadavg_1m_end;
+    double cpu_mhz_start, cpu_mhz_end; /* mean scaling_cur_freq of those CPUs */
+    double ref_loop_s_end;     /* the reference loop re-run after this window (last case only) */
+    /* ---- repetitions (--repeat): iter_seconds is their concatenation ---- */
+    int32_t n_reps;            /* timed windows run (0 or 1: one) */
+    int64_t rep_iters[HB_MAX_REPEAT]; /* iterations of each window, in order */
 } hb_record;
 
 void hb_record_free(hb_record *r); /* frees the owned arrays, not r itself */
@@ -70,6 +107,9 @@ static inline void hb_record_init(hb_record *r, int32_t case_id, int32_t rank) {
     r->power_limit_w_start = r->power_limit_w_end = r->sm_clock_mhz_start = nan;
     r->sm_clock_mhz_end = r->mem_clock_mhz_start = r->mem_clock_mhz_end = nan;
     r->temperature_c_start = r->temperature_c_end = nan;
+    r->cpu_s = r->cpu_util = r->other_cpu_s = r->steal_s = nan;
+    r->loadavg_1m_start = r->loadavg_1m_end = r->cpu_mhz_start = r->cpu_mhz_end = nan;
+    r->ref_loop_s_end = nan;
 }
 
 /* Row of /devices (one per rank). */
@@ -116,6 +156,12 @@ typedef struct hb_device_row {
     char slurm_nodelist[256];  /* SLURM_JOB_NODELIST */
     char slurm_partition[64];  /* SLURM_JOB_PARTITION */
     int32_t slurm_het_group;   /* heterogeneous-job component of this rank, -1 if none */
+    /* ---- timing (harness/timing.c, worker.c) ---- */
+    int64_t llc_bytes;         /* last-level cache of the rank's cores (hwloc); 0 unknown */
+    int64_t stream_bytes;      /* bytes of the STREAM arrays the bandwidth ceiling used (0: none) */
+    double ref_loop_s;         /* reference loop before the first case (best of 5), s */
+    double ref_loop_s_end;     /* the same after the last case; NaN until then */
+    double ref_drift;          /* ref_loop_s_end / ref_loop_s - 1 */
 } hb_device_row;
 
 /* Row of /summary (one per (case, rank)). Rates are per device (per rank). */
@@ -151,6 +197,19 @@ typedef struct hb_summary_row {
     double host_energy_j, host_avg_w;
     char energy_source[16];        /* "counter" | "integral" | "none" */
     char meter[32];
+    /* ---- timing verdict and evidence (harness/timing.c) ---- */
+    int32_t timing_valid;          /* 1 valid, 0 not; -1 not recorded (files before 0.4) */
+    uint32_t timing_flags;         /* HB_TIMING_* */
+    double cpu_util, other_cpu_s, steal_s;
+    int64_t ctx_vol, ctx_invol, thread_ctx_invol;
+    double loadavg_1m, cpu_mhz;    /* at the window's end */
+    /* ---- plan keys that distinguish cases ---- */
+    char stream_op[8];             /* stream: copy | triad ("" otherwise) */
+    int64_t seed;
+    double temperature;            /* decode sampling temperature (NaN where the workload has none) */
+    /* ---- repetitions (--repeat) ---- */
+    int32_t n_reps;                /* timed windows behind rate (1; 0 not recorded) */
+    double rep_rate_min, rep_rate_max; /* the windows' own rates; NaN with one window */
 } hb_summary_row;
 
 /* Row of /idle_info: how each rank's idle baseline was measured. */
@@ -193,6 +252,8 @@ hb_status hb_h5_write_case(hb_h5 *h, const hb_case *c, const hb_cost *cost, cons
 /* Writes /idle_info (one row per rank, replacing an earlier one) and sets /idle[rank] from
  * the rows' idle_w; for a baseline measured after hb_h5_create. Flushes. */
 hb_status hb_h5_write_idle(hb_h5 *h, const hb_idle_row *rows, int n, hb_err *err);
+/* Replaces /devices with these rows (the end-of-run reference re-check); flushes. */
+hb_status hb_h5_write_devices(hb_h5 *h, const hb_device_row *devices, int n, hb_err *err);
 /* Sets the root status attribute ("complete" or "incomplete") and closes. NULL is a no-op. */
 hb_status hb_h5_close(hb_h5 *h, const char *status, hb_err *err);
 /* Opens an existing results file to finish it (--resume): hb_h5_write_case then replaces the

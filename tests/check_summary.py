@@ -13,17 +13,19 @@ except ImportError as e:  # configure found h5py, but be safe
     sys.exit(77)
 
 STR = {"workload": 16, "model": 64, "dtype": 16, "kv_dtype": 8, "backend": 16, "device": 128, "host": 64,
-       "gemm_impl": 16, "status": 16, "rate_unit": 16, "energy_source": 16, "meter": 32}
+       "gemm_impl": 16, "status": 16, "rate_unit": 16, "energy_source": 16, "meter": 32, "stream_op": 8}
 ENERGY = ["avg_w", "energy_j", "j_per_token_out", "j_per_token_total", "tokens_per_j",
           "energy_counter_j", "energy_integral_j", "energy_ratio", "peak_w", "idle_w",
           "energy_net_j", "host_energy_j", "host_avg_w"]
-INTS = ["batch", "prompt", "gen", "seq", "layers", "m", "n", "k", "stream_n", "quant_block", "mem_bytes", "n_iters"]
+INTS = ["batch", "prompt", "gen", "seq", "layers", "m", "n", "k", "stream_n", "quant_block", "mem_bytes", "n_iters",
+        "ctx_vol", "ctx_invol", "thread_ctx_invol", "seed"]
 DBLS = ["window_s", "iter_s_median", "iter_s_mean", "iter_s_p5", "iter_s_p95", "iter_cv",
         "tokens_per_s_in", "tokens_per_s_out", "tokens_per_s_total", "rate", "rate_ci_lo",
         "rate_ci_hi", "latency_p50_s", "latency_p95_s", "flops_per_s", "bytes_per_s", "mfu",
         "bw_util", "avg_w", "energy_j", "j_per_token_out", "j_per_token_total", "tokens_per_j",
         "energy_counter_j", "energy_integral_j", "energy_ratio", "peak_w", "idle_w",
-        "energy_net_j", "host_energy_j", "host_avg_w"]
+        "energy_net_j", "host_energy_j", "host_avg_w", "cpu_util", "other_cpu_s", "steal_s",
+        "loadavg_1m", "cpu_mhz", "temperature", "rep_rate_min", "rep_rate_max"]
 COLUMNS = ("case_id", "rank", "workload", "model", "dtype", "kv_dtype", "batch", "prompt", "gen", "seq",
            "layers", "m", "n", "k", "stream_n", "quant_block", "mem_bytes", "backend", "device", "host", "gemm_impl",
            "status", "n_iters", "window_s", "iter_s_median", "iter_s_mean", "iter_s_p5",
@@ -32,7 +34,10 @@ COLUMNS = ("case_id", "rank", "workload", "model", "dtype", "kv_dtype", "batch",
            "flops_per_s", "bytes_per_s", "mfu", "bw_util", "avg_w", "energy_j",
            "j_per_token_out", "j_per_token_total", "tokens_per_j", "energy_valid",
            "energy_flags", "energy_counter_j", "energy_integral_j", "energy_ratio", "peak_w",
-           "idle_w", "energy_net_j", "host_energy_j", "host_avg_w", "energy_source", "meter")
+           "idle_w", "energy_net_j", "host_energy_j", "host_avg_w", "energy_source", "meter",
+           "timing_valid", "timing_flags", "cpu_util", "other_cpu_s", "steal_s", "ctx_vol",
+           "ctx_invol", "thread_ctx_invol", "loadavg_1m", "cpu_mhz", "stream_op", "seed", "temperature",
+           "n_reps", "rep_rate_min", "rep_rate_max")
 DEVICE_COLUMNS = ("rank", "host", "backend", "vendor", "name", "pci_bus_id", "driver",
                   "runtime", "gemm_impl", "mem_bytes", "numa_node", "cpuset",
                   "n_compute_units", "n_threads", "peak_tflops_f32", "peak_tflops_bf16",
@@ -42,7 +47,8 @@ DEVICE_COLUMNS = ("rank", "host", "backend", "vendor", "name", "pci_bus_id", "dr
                   "meter_counter_period_s", "meter_power_window_s", "meter_reason",
                   "host_meter", "host_meter_scope", "host_meter_reason",
                   "binding", "slurm_job_id", "slurm_step_id", "slurm_nodelist", "slurm_partition",
-                  "slurm_het_group")
+                  "slurm_het_group", "llc_bytes", "stream_bytes", "ref_loop_s", "ref_loop_s_end",
+                  "ref_drift")
 IDLE_COLUMNS = ("rank", "idle_w", "seconds", "method", "flags", "n_samples", "meter")
 
 failures = 0
@@ -82,6 +88,10 @@ def expected_row(i):
     row["energy_flags"] = [0, 1, 1 | 2, 8 | 32][i]
     row["energy_source"] = ["counter", "none", "none", "integral"][i]
     row["meter"] = ["nvml", "none", "none", "rapl"][i]
+    row["timing_valid"] = 1 if i == 0 else 0
+    row["timing_flags"] = [0, 1 | 4, 512, 8 | 32][i]
+    row["stream_op"] = "" if dec else "triad"
+    row["n_reps"] = i + 1
     return row
 
 
@@ -103,7 +113,7 @@ def main():
                 check(s.dtype[c] == np.dtype(f"S{STR[c]}"), f"{c}: dtype {s.dtype[c]}")
             elif c in DBLS:
                 check(s.dtype[c] == np.float64, f"{c}: dtype {s.dtype[c]}")
-            elif c == "energy_flags":
+            elif c in ("energy_flags", "timing_flags"):
                 check(s.dtype[c] == np.uint32, f"{c}: dtype {s.dtype[c]}")
             elif c in INTS:
                 check(s.dtype[c] == np.int64, f"{c}: dtype {s.dtype[c]}")

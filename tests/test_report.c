@@ -323,6 +323,21 @@ static void test_groups(const hb_report *rep) {
     hb_report_energy_note(g, note, sizeof note);
     CHECK_CONTAINS(note, "1 of 2 devices");
     CHECK_CONTAINS(note, "short-window");
+    /* timing: 4 iterations of 20 ms per device is a short window (hb_summary_fill's verdict) */
+    CHECK(g->n_timing_valid == 0 && g->n_timing_invalid == 2 && g->n_timing_unknown == 0);
+    CHECK(g->timing_flags & HB_TIMING_SHORT_WINDOW);
+    hb_report_timing_note(g, note, sizeof note);
+    CHECK_CONTAINS(note, "invalid: ");
+    CHECK_CONTAINS(note, "short_window");
+    {
+        hb_rgroup h = *g; /* one device valid, one not recorded (an old file) */
+        h.n_timing_valid = 1, h.n_timing_invalid = 0, h.n_timing_unknown = 1, h.timing_flags = 0;
+        hb_report_timing_note(&h, note, sizeof note);
+        CHECK_STR(note, "1 of 2 devices valid (others not recorded)");
+        h.n_timing_invalid = 1, h.n_timing_unknown = 0, h.timing_flags = HB_TIMING_INTERFERENCE | HB_TIMING_FITS_IN_CACHE;
+        hb_report_timing_note(&h, note, sizeof note);
+        CHECK_STR(note, "1 of 2 devices valid (others: interference); fits in LLC");
+    }
     CHECK_CONTAINS(g->hosts, "node01");
     CHECK_CONTAINS(g->hosts, "node02");
     CHECK_STR(g->versions, "0.1.0 (g0.1.0)");

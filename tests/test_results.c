@@ -18,6 +18,7 @@
 #include "backends/meter.h"
 #include "hbtest.h"
 #include "results/results.h"
+#include "results/h5schema.h"
 
 /* ---- comparisons ---- */
 
@@ -105,6 +106,11 @@ static void known_devices(hb_device_row d[2]) {
         snprintf(d[r].slurm_nodelist, sizeof d[r].slurm_nodelist, "gpu[001-%03d]", 2 + r);
         snprintf(d[r].slurm_partition, sizeof d[r].slurm_partition, r ? "amd" : "nvidia");
         d[r].slurm_het_group = r ? 1 : -1;
+        d[r].llc_bytes = r ? 0 : (int64_t)260 << 20;
+        d[r].stream_bytes = r ? 0 : (int64_t)3 << 30;
+        d[r].ref_loop_s = r ? NAN : 0.015;
+        d[r].ref_loop_s_end = r ? NAN : 0.0175;
+        d[r].ref_drift = r ? NAN : 0.0175 / 0.015 - 1;
     }
 }
 
@@ -252,6 +258,23 @@ static void known_records(hb_record r[4]) {
     r[0].mem_clock_mhz_end = 2619;
     r[0].temperature_c_start = 41;
     r[0].temperature_c_end = 67.5;
+    r[0].cpu_s = 0.118;      /* timing evidence (0.4) */
+    r[0].cpu_util = 0.98;
+    r[0].n_threads = 2;
+    r[0].n_cpus = 2;
+    r[0].n_online_cpus = 4;
+    r[0].ctx_vol = 7;
+    r[0].ctx_invol = (int64_t)1 << 33;
+    r[0].thread_ctx_invol = 3;
+    r[0].other_cpu_s = 0.01;
+    r[0].steal_s = 0;
+    r[0].loadavg_1m_start = 0.5;
+    r[0].loadavg_1m_end = 0.75;
+    r[0].cpu_mhz_start = 2100;
+    r[0].cpu_mhz_end = 1900.5;
+    r[0].ref_loop_s_end = 0.0155;
+    r[0].n_reps = 3; /* --repeat 3: 5 iterations in windows of 2, 2, 1 */
+    r[0].rep_iters[0] = 2, r[0].rep_iters[1] = 2, r[0].rep_iters[2] = 1;
     r[2].energy_j = 1.25;
     r[2].avg_w = 1.25 / 0.875;
     r[2].peak_w = 56.75;
@@ -278,7 +301,8 @@ static void summary_row(hb_summary_row *s, int i) {
     snprintf(s->status, sizeof s->status, i == 2 ? "failed" : "ok");
     snprintf(s->rate_unit, sizeof s->rate_unit, dec ? "tokens/s" : "B/s");
     int64_t *ints[] = {&s->batch, &s->prompt, &s->gen, &s->seq, &s->layers, &s->m,
-                       &s->n, &s->k, &s->stream_n, &s->quant_block, &s->mem_bytes, &s->n_iters};
+                       &s->n, &s->k, &s->stream_n, &s->quant_block, &s->mem_bytes, &s->n_iters,
+                       &s->ctx_vol, &s->ctx_invol, &s->thread_ctx_invol, &s->seed};
     for (int j = 0; j < HB_ARRAY_LEN(ints); j++) *ints[j] = 1000 * i + j + 1;
     s->stream_n += (int64_t)1 << 40;
     double *dbl[] = {&s->window_s, &s->iter_s_median, &s->iter_s_mean, &s->iter_s_p5,
@@ -288,7 +312,9 @@ static void summary_row(hb_summary_row *s, int i) {
                      &s->mfu, &s->bw_util, &s->avg_w, &s->energy_j, &s->j_per_token_out,
                      &s->j_per_token_total, &s->tokens_per_j, &s->energy_counter_j,
                      &s->energy_integral_j, &s->energy_ratio, &s->peak_w, &s->idle_w,
-                     &s->energy_net_j, &s->host_energy_j, &s->host_avg_w};
+                     &s->energy_net_j, &s->host_energy_j, &s->host_avg_w, &s->cpu_util,
+                     &s->other_cpu_s, &s->steal_s, &s->loadavg_1m, &s->cpu_mhz, &s->temperature,
+                     &s->rep_rate_min, &s->rep_rate_max};
     for (int j = 0; j < HB_ARRAY_LEN(dbl); j++) *dbl[j] = 100.0 * i + j + 0.125;
     if (i == 1) /* no meter */
         s->avg_w = s->energy_j = s->j_per_token_out = s->j_per_token_total = s->tokens_per_j =
@@ -306,6 +332,12 @@ static void summary_row(hb_summary_row *s, int i) {
                                       HB_ENERGY_COUNTER_STUCK | HB_ENERGY_RATIO_BOUNDS};
     s->energy_valid = i == 0;
     s->energy_flags = flags[i];
+    static const uint32_t tflags[4] = {0, HB_TIMING_INTERFERENCE | HB_TIMING_CPU_CONTENTION,
+                                       HB_TIMING_NOT_MEASURED, HB_TIMING_HIGH_CV | HB_TIMING_FITS_IN_CACHE};
+    s->timing_valid = i == 0;
+    s->timing_flags = tflags[i];
+    snprintf(s->stream_op, sizeof s->stream_op, dec ? "" : "triad");
+    s->n_reps = i + 1;
 }
 
 /* Writes the known file; returns the first failing status. */
@@ -441,6 +473,14 @@ static void compare_summary(const hb_summary_row *a, const hb_summary_row *b) {
     CHECK_D(a->host_avg_w, b->host_avg_w);
     CHECK_STR(a->energy_source, b->energy_source);
     CHECK_STR(a->meter, b->meter);
+    CHECK_I(a->timing_valid, b->timing_valid);
+    CHECK_U(a->timing_flags, b->timing_flags);
+    CHECK_STR(a->stream_op, b->stream_op);
+    CHECK_I(a->seed, b->seed);
+    CHECK_D(a->temperature, b->temperature);
+    CHECK_I(a->n_reps, b->n_reps);
+    CHECK_D(a->rep_rate_min, b->rep_rate_min);
+    CHECK_D(a->rep_rate_max, b->rep_rate_max);
     CHECK_MSG(memcmp(a, b, sizeof *a) == 0, "summary rows differ bytewise (case %d rank %d)",
               (int)b->case_id, (int)b->rank);
 }
@@ -532,6 +572,23 @@ static void compare_record(const hb_record *a, const hb_record *b) {
     CHECK_D(a->mem_clock_mhz_end, b->mem_clock_mhz_end);
     CHECK_D(a->temperature_c_start, b->temperature_c_start);
     CHECK_D(a->temperature_c_end, b->temperature_c_end);
+    CHECK_D(a->cpu_s, b->cpu_s);
+    CHECK_D(a->cpu_util, b->cpu_util);
+    CHECK_I(a->n_threads, b->n_threads);
+    CHECK_I(a->n_cpus, b->n_cpus);
+    CHECK_I(a->n_online_cpus, b->n_online_cpus);
+    CHECK_I(a->ctx_vol, b->ctx_vol);
+    CHECK_I(a->ctx_invol, b->ctx_invol);
+    CHECK_I(a->thread_ctx_invol, b->thread_ctx_invol);
+    CHECK_D(a->other_cpu_s, b->other_cpu_s);
+    CHECK_D(a->steal_s, b->steal_s);
+    CHECK_D(a->loadavg_1m_start, b->loadavg_1m_start);
+    CHECK_D(a->loadavg_1m_end, b->loadavg_1m_end);
+    CHECK_D(a->cpu_mhz_start, b->cpu_mhz_start);
+    CHECK_D(a->cpu_mhz_end, b->cpu_mhz_end);
+    CHECK_D(a->ref_loop_s_end, b->ref_loop_s_end);
+    CHECK_I(a->n_reps, b->n_reps);
+    for (int i = 0; i < b->n_reps && i < HB_MAX_REPEAT; i++) CHECK_I(a->rep_iters[i], b->rep_iters[i]);
 }
 
 /* ---- tests ---- */
@@ -924,6 +981,59 @@ static void test_killed(const char *dir) {
     unlink(work);
 }
 
+/* A file written before the timing columns (0.3): /summary without them, a record without the
+ * timing attributes. The reader must say "not recorded" (timing_valid -1, NaN), never "invalid"
+ * (0) or a measured 0. */
+static void test_pre_timing_file(const char *dir) {
+    char path[8192];
+    snprintf(path, sizeof path, "%s/old.h5", dir);
+    hb_err err = {{0}};
+    hb_status st = write_known(path, 0, &err);
+    CHECK_MSG(st == HB_OK, "write_known: %s", err.msg);
+    if (st != HB_OK) return;
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    CHECK(f >= 0);
+    if (f < 0) return;
+    /* /summary again with the compound cut before timing_valid */
+    int n_old = 0;
+    while (n_old < HB_H5_N_SUMMARY_FIELDS && strcmp(hb_h5_summary_fields[n_old].name, "timing_valid")) n_old++;
+    hb_summary_row rows[4];
+    for (int i = 0; i < 4; i++) summary_row(&rows[i], i);
+    hid_t mt = hb_h5_compound(hb_h5_summary_fields, n_old, sizeof(hb_summary_row), H5I_INVALID_HID);
+    hsize_t n = 4;
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    CHECK(H5Ldelete(f, "summary", H5P_DEFAULT) >= 0);
+    hid_t ft = H5Tcopy(mt); /* packed in the file, as the writer stores tables */
+    H5Tpack(ft);
+    hid_t d = H5Dcreate2(f, "summary", ft, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Tclose(ft);
+    CHECK(d >= 0 && H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) >= 0);
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Tclose(mt);
+    hid_t g = H5Gopen2(f, "cases/0000/rank0", H5P_DEFAULT);
+    for (int i = 0; g >= 0 && i < HB_H5_N_RECORD_TIMING_FIELDS; i++)
+        CHECK(H5Adelete(g, hb_h5_record_timing_fields[i].name) >= 0);
+    if (g >= 0) H5Gclose(g);
+    H5Fclose(f);
+    hb_results *r = NULL;
+    st = hb_results_read(path, &r, &err);
+    CHECK_MSG(st == HB_OK, "reading a pre-timing file: %s", err.msg);
+    if (st == HB_OK) {
+        CHECK(r->n_rows == 4);
+        for (int i = 0; i < r->n_rows; i++) {
+            CHECK_MSG(r->rows[i].timing_valid == -1, "row %d timing_valid %d", i, r->rows[i].timing_valid);
+            CHECK(r->rows[i].timing_flags == 0 && isnan(r->rows[i].cpu_util) && isnan(r->rows[i].temperature));
+            CHECK(r->rows[i].stream_op[0] == '\0');
+            CHECK(r->rows[i].energy_valid == rows[i].energy_valid); /* the old columns still read */
+        }
+        const hb_record *rec = &r->cases[0].recs[0];
+        CHECK(isnan(rec->cpu_util) && isnan(rec->other_cpu_s) && isnan(rec->ref_loop_s_end) && rec->ctx_invol == 0);
+    }
+    hb_results_free(r);
+    if (!getenv("HB_KEEP_OLD")) unlink(path);
+}
+
 int main(int argc, char **argv) {
     const char *keep = argc > 1 ? argv[1] : NULL;
     const char *tmp = getenv("TMPDIR");
@@ -942,6 +1052,7 @@ int main(int argc, char **argv) {
     test_unwritable(dir);
     test_bad_files(dir, main_path);
     test_killed(dir);
+    test_pre_timing_file(dir);
 
     unlink(main_path);
     CHECK_MSG(rmdir(dir) == 0, "rmdir %s: %s (files left behind?)", dir, strerror(errno));

@@ -87,6 +87,8 @@ typedef struct hb_case {
     int64_t min_iters;
     double min_seconds;
     int64_t max_iters;       /* hard cap on timed iterations (memory for the time series) */
+    int64_t repeat;          /* timed windows per case (1..HB_MAX_REPEAT); 0 reads as 1 */
+#define HB_MAX_REPEAT 64
     /* resolved once by hb_case_resolve (the plan does it for every case it expands) */
     hb_cost cost;
     char label[HB_CASE_LABEL_LEN];
@@ -130,7 +132,7 @@ typedef struct hb_workload_desc {
     const char *name;              /* `workload:` value in plans, /summary and HDF5 */
     hb_workload_kind kind;         /* its index in the registry */
     /* Plan keys the workload takes besides the ones every workload takes (workload, seed,
-     * warmup, min_iters, min_seconds, max_iters), NULL-terminated, in the order of the
+     * warmup, min_iters, min_seconds, max_iters, repeat), NULL-terminated, in the order of the
      * canonical YAML. They also say which case fields are meaningful: /summary fills its
      * model, dtype, batch, prompt, gen and layers columns, and the HDF5 case group its
      * stream_op and model attributes, only for the workloads that take that key (a workload
