@@ -957,8 +957,20 @@ static hb_status build_case(ctx *c, const slots *s, const int *idx, hb_case *k) 
         return FAIL(K_MIN_ITERS, "%lld is more than max_iters %lld (accepted: min_iters <= max_iters)",
                     (long long)k->min_iters, (long long)k->max_iters);
     }
+    hb_err why = {{0}};
+    hb_status rs = hb_case_resolve(k, &why);
+    if (rs == HB_ERR_INPUT) {
+        /* a size overflows: located at the largest integer the entry wrote (the likely culprit;
+         * the message names the whole product) */
+        int key = -1;
+        for (int i = 0; i < N_KEYS; i++)
+            if (val[i] && key_info[i].type == T_POS_INT && (key < 0 || val[i]->v.i > val[key]->v.i)) key = i;
+        if (key < 0) return hb_errf(c->err, HB_ERR_INPUT, "plan: %s", why.msg);
+        return FAIL(key, "%s", why.msg);
+    }
 #undef FAIL
-    if (hb_case_resolve(k) != HB_OK) return hb_errf(c->err, HB_ERR_INTERNAL, "plan: no cost for workload %s", wd->name);
+    if (rs != HB_OK)
+        return hb_errf(c->err, rs, "plan: no cost for workload %s: %s", wd->name, why.msg[0] ? why.msg : hb_status_str(rs));
     return HB_OK;
 }
 
