@@ -288,7 +288,10 @@ static void accepted(const ctx *c, int key, char *buf, size_t n) {
     case T_POS_INT: snprintf(buf, n, "integers 1 to " MAX_INT_TEXT); break;
     case T_NONNEG_INT: snprintf(buf, n, "integers 0 to " MAX_INT_TEXT); break;
     case T_U64: snprintf(buf, n, "integers 0 to 18446744073709551615"); break;
-    case T_NONNEG_REAL: snprintf(buf, n, "numbers >= 0"); break;
+    case T_NONNEG_REAL:
+        /* the temperature is stored as a float: a larger number would become inf */
+        snprintf(buf, n, key == K_TEMPERATURE ? "numbers 0 to 3.4e38" : "numbers >= 0");
+        break;
     }
 }
 
@@ -407,6 +410,9 @@ static hb_status parse_item(const ctx *c, const pval *pv, item *it) {
                            shown(t, sb), acc);
         if (it->v.d < 0)
             return loc_err(c->err, pv->source, it->line, key, "'%s' is negative (accepted: %s)",
+                           shown(t, sb), acc);
+        if (pv->key == K_TEMPERATURE && it->v.d > 3.4e38)
+            return loc_err(c->err, pv->source, it->line, key, "'%s' is too large (accepted: %s)",
                            shown(t, sb), acc);
         return HB_OK;
     }

@@ -8,6 +8,7 @@
 #include "results.h"
 
 #include <errno.h>
+#include <float.h>
 #include <stddef.h>
 #include <math.h>
 #include <stdlib.h>
@@ -90,7 +91,7 @@ static hb_status get_f64(const rd *c, hid_t o, const char *w, const char *name, 
 static hb_status get_f32(const rd *c, hid_t o, const char *w, const char *name, float *v) {
     double d = (double)*v;
     HB_TRY(get_f64(c, o, w, name, &d));
-    *v = (float)d;
+    *v = isfinite(d) && fabs(d) > FLT_MAX ? (d > 0 ? INFINITY : -INFINITY) : (float)d;
     return HB_OK;
 }
 
@@ -224,6 +225,36 @@ static hb_status enum_attr(const rd *c, hid_t g, const char *where, const char *
 
 /* ---- cases ---- */
 
+/* A file is untrusted input: every number of a case must be one a plan could have produced
+ * (integers 0 .. 2^62, reals finite and >= 0, the temperature a float), else HB_ERR_INPUT
+ * naming the attribute. The report computes with these values (groups by temperature, divides
+ * by tokens per iteration), so a NaN or a negative size must stop here. */
+static hb_status check_case(const rd *c, const char *where, const hb_case *k, const hb_cost *cost) {
+    const hb_model *m = &k->model;
+    const struct { const char *name; int64_t v; } ints[] = {
+        {"quant_block", k->quant_block}, {"batch", k->batch}, {"prompt", k->prompt}, {"gen", k->gen},
+        {"seq", k->seq}, {"layers", m->n_layers}, {"layers_full", m->n_layers_full}, {"m", k->m},
+        {"n", k->n}, {"k", k->k}, {"stream_n", k->stream_n}, {"warmup_iters", k->warmup_iters},
+        {"min_iters", k->min_iters}, {"max_iters", k->max_iters}, {"dim", m->dim}, {"heads", m->n_heads},
+        {"kv_heads", m->n_kv_heads}, {"ffn_dim", m->ffn_dim}, {"vocab", m->vocab}, {"max_seq", m->max_seq},
+        {"mem_bytes", cost->mem_bytes},
+    };
+    for (int i = 0; i < HB_ARRAY_LEN(ints); i++)
+        if (ints[i].v < 0 || (ints[i].v > ((int64_t)1 << 62) && strcmp(ints[i].name, "mem_bytes")))
+            return hb_errf(c->err, HB_ERR_INPUT, "%s: %s: attribute '%s' is %lld (accepted: integers 0 to "
+                           "4611686018427387904)", c->path, where, ints[i].name, (long long)ints[i].v);
+    const struct { const char *name; double v; } reals[] = {
+        {"temperature", k->temperature}, {"min_seconds", k->min_seconds}, {"rope_theta", m->rope_theta},
+        {"norm_eps", m->norm_eps}, {"flops_per_iter", cost->flops}, {"bytes_per_iter", cost->bytes},
+        {"tokens_in_per_iter", cost->tokens_in}, {"tokens_out_per_iter", cost->tokens_out},
+    };
+    for (int i = 0; i < HB_ARRAY_LEN(reals); i++)
+        if (!isfinite(reals[i].v) || reals[i].v < 0)
+            return hb_errf(c->err, HB_ERR_INPUT, "%s: %s: attribute '%s' is %g (accepted: finite numbers >= 0)",
+                           c->path, where, reals[i].name, reals[i].v);
+    return HB_OK;
+}
+
 static hb_status read_case_attrs(const rd *c, hid_t g, const char *where, hb_case *k,
                                  hb_cost *cost) {
     char s[64];
@@ -305,7 +336,7 @@ static hb_status read_case_attrs(const rd *c, hid_t g, const char *where, hb_cas
     HB_TRY(get_f64(c, g, where, "tokens_in_per_iter", &cost->tokens_in));
     HB_TRY(get_f64(c, g, where, "tokens_out_per_iter", &cost->tokens_out));
     HB_TRY(get_i64(c, g, where, "mem_bytes", &cost->mem_bytes));
-    return HB_OK;
+    return check_case(c, where, k, cost);
 }
 
 static hb_status read_record(const rd *c, hid_t g, const char *where, hb_record *rec) {

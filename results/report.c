@@ -287,10 +287,13 @@ static double rel_diff(double a, double b) {
     return m > 0 ? fabs(a - b) / m : 0.0;
 }
 
-/* Same function computed: same signature, seed and sampling temperature. */
+/* Same function computed: same signature, seed and sampling temperature. The temperatures are
+ * compared as bits: an entry must match itself even when a file holds a NaN (with ==, it did
+ * not, and the set below came out empty). */
 static int same_function(const hb_report *rep, const hb_rentry *a, const hb_rentry *b) {
     return hb_sig_cmp(&rep->groups[a->group].sig, &rep->groups[b->group].sig) == 0 &&
-           a->rc->c.seed == b->rc->c.seed && a->rc->c.temperature == b->rc->c.temperature;
+           a->rc->c.seed == b->rc->c.seed &&
+           memcmp(&a->rc->c.temperature, &b->rc->c.temperature, sizeof a->rc->c.temperature) == 0;
 }
 
 static void check_fingerprints(hb_report *rep) {
@@ -317,6 +320,10 @@ static void check_fingerprints(hb_report *rep) {
                                     !strcmp(rep->entries[x].row->backend, "cpu")))
                         ref = x;
                 }
+            }
+            if (ref < 0) { /* cannot happen (first is in its own set); never index entries[-1] */
+                done[first] = 1;
+                continue;
             }
             const hb_rentry *r = &rep->entries[ref];
             char refname[192];

@@ -152,6 +152,7 @@ cases:
     model: deep
 Y
 expect 2 "deep_model.yaml:[0-9]+: model 'deep': field 'layers' is $BIG \(accepted: 1 to 4096\)" -- run --plan "$T/deep_model.yaml" --out "$T/ovf.h5"
+expect 2 "^hetbench run: --temperature: '1e300' is too large \(accepted: numbers 0 to 3.4e38\)" -- run --workload decode --model tiny --temperature 1e300 --out "$T/ovf.h5"
 [[ -e $T/ovf.h5 ]] && fail "a refused run left $T/ovf.h5 behind"
 # the python that has h5py (scripts/setup.sh installs Debian's python3-h5py)
 PY=""

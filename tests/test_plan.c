@@ -580,7 +580,7 @@ static void test_bad_files(void) {
     BAD("cases:\n  - workload: gemm\n    min_seconds: nan\n", "plan.yaml:3: field 'min_seconds': 'nan' is not a number");
     BAD("cases:\n  - workload: gemm\n    min_seconds: 1s\n", "plan.yaml:3: field 'min_seconds': '1s' is not a number");
     BAD("cases:\n  - workload: gemm\n    min_seconds: -0.5\n", "plan.yaml:3: field 'min_seconds': '-0.5' is negative");
-    BAD("cases:\n  - workload: decode\n    temperature: -1\n", "plan.yaml:3: field 'temperature': '-1' is negative (accepted: numbers >= 0)");
+    BAD("cases:\n  - workload: decode\n    temperature: -1\n", "plan.yaml:3: field 'temperature': '-1' is negative (accepted: numbers 0 to 3.4e38)");
     BAD("cases:\n  - workload: gemm\n    m: \"64\\n\"\n", "plan.yaml:3: field 'm': '64?' is not an integer");
 
     /* lists */
@@ -717,6 +717,11 @@ static void test_bad_args(void) {
     BAD_ARGS(a16, "--prompt: prompt 300 + gen 32 = 332 exceeds max_seq 256 of model 'tiny'");
     const hb_kv a17[] = {{"workload", "decode"}, {"temperature", "-1"}};
     BAD_ARGS(a17, "--temperature: '-1' is negative");
+    /* stored as a float: 1e300 used to become inf, and the stored plan then failed to parse */
+    const hb_kv a18[] = {{"workload", "decode"}, {"temperature", "1e300"}};
+    BAD_ARGS(a18, "--temperature: '1e300' is too large (accepted: numbers 0 to 3.4e38)");
+    BAD("cases:\n  - {workload: decode, temperature: 3.5e38}\n",
+        "plan.yaml:2: field 'temperature': '3.5e38' is too large (accepted: numbers 0 to 3.4e38)");
 }
 
 /* Issue 19: every size derived from user numbers is checked at plan time; a product that does

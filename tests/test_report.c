@@ -753,6 +753,46 @@ static void test_bad_files(const char *good) {
     CHECK(access(html, F_OK) != 0);
 }
 
+/* Replaces (or adds) the double attribute `name` of object `obj` in an existing file. */
+static void set_attr_f64(const char *path, const char *obj, const char *name, double v) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t o = f >= 0 ? H5Oopen(f, obj, H5P_DEFAULT) : -1;
+    if (o >= 0 && H5Aexists(o, name) > 0) H5Adelete(o, name);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = o >= 0 ? H5Acreate2(o, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    CHECK_MSG(a >= 0 && H5Awrite(a, H5T_NATIVE_DOUBLE, &v) >= 0, "%s: cannot set %s of %s", path, name, obj);
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    if (o >= 0) H5Oclose(o);
+    if (f >= 0) H5Fclose(f);
+}
+
+/* Values a plan could never produce, in an otherwise good file: report, check and compare
+ * refuse the file (exit 2, naming the attribute). A NaN temperature used to crash all three:
+ * the "same function" grouping compared temperatures with == and indexed entries[-1]. */
+static void test_hostile_values(const char *good) {
+    char p[512], claims[512], cmd[1200];
+    path_in("claims.yaml", claims, sizeof claims);
+    static const struct { const char *obj, *name; double v; const char *want; } cases[] = {
+        {"/cases/0000", "temperature", NAN, "/cases/0000: attribute 'temperature' is nan (accepted: finite numbers >= 0)"},
+        {"/cases/0000", "temperature", 1e300, "attribute 'temperature' is inf"},
+        {"/cases/0001", "tokens_out_per_iter", -1, "/cases/0001: attribute 'tokens_out_per_iter' is -1"},
+        {"/cases/0001", "batch", -4, "/cases/0001: attribute 'batch' is -4 (accepted: integers 0 to"},
+        {"/cases/0002", "min_seconds", INFINITY, "attribute 'min_seconds' is inf"},
+    };
+    for (int i = 0; i < HB_ARRAY_LEN(cases); i++) {
+        path_in("hostile.h5", p, sizeof p);
+        snprintf(cmd, sizeof cmd, "cp '%s' '%s'", good, p);
+        CHECK(system(cmd) == 0);
+        set_attr_f64(p, cases[i].obj, cases[i].name, cases[i].v);
+        expect_input_error(p, cases[i].want);
+        const char *ca[] = {claims, p};
+        CHECK(run_cmd(hb_cmd_check, ca, 2) == 2);
+        const char *cc[] = {good, p};
+        CHECK(run_cmd(hb_cmd_compare, cc, 2) == 2);
+    }
+}
+
 /* Each malformed prices file must give HB_ERR_INPUT with "<path>:<line>: field '<key>'". */
 static void expect_yaml_error(int prices, const char *text, int line, const char *field, const char *fragment) {
     char path[512], want[640];
@@ -899,6 +939,7 @@ int main(int argc, char **argv) {
     hb_prices_free(prices);
     test_compare();
     test_bad_files(fa);
+    test_hostile_values(fa);
     test_bad_yaml(fa);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
