@@ -20,6 +20,7 @@
 #include "harness/output.h" // defines: hb_summary_fill
 #include "hbtest.h"
 #include "results/report.h"
+#include "results/ycfg.h"
 
 #define REL(a, b) CHECK_NEAR((a), (b), 1e-12 * fabs((double)(b)) + 1e-300)
 #define CHECK_NAN(a) CHECK_MSG(isnan((double)(a)), "%s = %.17g, expected NaN", #a, (double)(a))
@@ -793,6 +794,74 @@ static void test_hostile_values(const char *good) {
     }
 }
 
+/* Hostile YAML (issue 19): a 511-byte alias bomb (9 levels x 10 aliases: 10^9 nodes if
+ * expanded) and a 200 KB nesting are refused at once with one line; an honest alias is
+ * shared, not copied. */
+static void test_yaml_bombs(void) {
+    char p[512], bomb[1024], *o = bomb;
+    o += sprintf(o, "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for (int l = 1; l <= 8; l++) {
+        o += sprintf(o, "a%d: &a%d [", l, l);
+        for (int i = 0; i < 10; i++) o += sprintf(o, "%s*a%d", i ? "," : "", l - 1);
+        o += sprintf(o, "]\n");
+    }
+    CHECK_MSG(o - bomb <= 511, "the bomb is %d bytes", (int)(o - bomb));
+    write_text(path_in("bomb.yaml", p, sizeof p), bomb);
+    for (int kind = 0; kind < 3; kind++) {
+        hb_err err = {{0}};
+        hb_status st;
+        if (kind == 0) {
+            hb_prices *pr = NULL;
+            st = hb_prices_load(p, &pr, &err);
+            hb_prices_free(pr);
+        } else if (kind == 1) {
+            hb_claims *cl = NULL;
+            st = hb_claims_load(p, &cl, &err);
+            hb_claims_free(cl);
+        } else {
+            hb_ycfg y;
+            st = hb_ycfg_load(&y, p, &err);
+            hb_ycfg_free(&y);
+        }
+        CHECK_MSG(st == HB_ERR_INPUT, "bomb, loader %d: status %d (%s)", kind, (int)st, err.msg);
+        CHECK_CONTAINS(err.msg, "bomb.yaml:6: more than 200000 YAML nodes with aliases expanded (accepted: at most 200000");
+    }
+    /* deep nesting: [[[[...]]]] 100000 levels, 200 KB */
+    const int depth = 100000;
+    char *deep = malloc(2 * (size_t)depth + 2);
+    if (deep) {
+        memset(deep, '[', (size_t)depth);
+        memset(deep + depth, ']', (size_t)depth);
+        deep[2 * depth] = '\n';
+        deep[2 * depth + 1] = '\0';
+        write_text(path_in("deep.yaml", p, sizeof p), deep);
+        free(deep);
+        hb_err err = {{0}};
+        hb_claims *cl = NULL;
+        CHECK(hb_claims_load(p, &cl, &err) == HB_ERR_INPUT);
+        CHECK_CONTAINS(err.msg, "deep.yaml:1: nested too deeply (accepted: 64 levels)");
+        hb_claims_free(cl);
+    }
+    /* an honest alias: shared, counted as what it stands for */
+    write_text(path_in("alias.yaml", p, sizeof p), "base: &b {price: 2, kw: 0.7}\nother: *b\nlist: [*b, *b]\n");
+    hb_ycfg y;
+    hb_err err = {{0}};
+    CHECK_MSG(hb_ycfg_load(&y, p, &err) == HB_OK, "%s", err.msg);
+    if (y.root) {
+        const hb_ynode *b = hb_ycfg_get(y.root, "base"), *ot = hb_ycfg_get(y.root, "other");
+        const hb_ynode *l = hb_ycfg_get(y.root, "list");
+        CHECK(b && b == ot && l && l->n == 2 && l->items[0] == b);
+        CHECK(b && b->n_nodes == 5 && y.root->n_nodes == 1 + 3 + 2 * 5 + 1 + 2 * 5);
+        const hb_ynode *pr = hb_ycfg_get(ot, "price");
+        CHECK(pr && pr->kind == HB_Y_SCALAR && !strcmp(pr->text, "2") && pr->line == 1);
+    }
+    hb_ycfg_free(&y);
+    write_text(path_in("alias.yaml", p, sizeof p), "a: *nope\n");
+    CHECK(hb_ycfg_load(&y, p, &err) == HB_ERR_INPUT);
+    CHECK_CONTAINS(err.msg, "alias.yaml:1: ");
+    hb_ycfg_free(&y);
+}
+
 /* Each malformed prices file must give HB_ERR_INPUT with "<path>:<line>: field '<key>'". */
 static void expect_yaml_error(int prices, const char *text, int line, const char *field, const char *fragment) {
     char path[512], want[640];
@@ -940,6 +1009,7 @@ int main(int argc, char **argv) {
     test_compare();
     test_bad_files(fa);
     test_hostile_values(fa);
+    test_yaml_bombs();
     test_bad_yaml(fa);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
