@@ -32,6 +32,8 @@ static hb_status load(const char *text, hb_plan *p, hb_err *e) {
     return hb_plan_from_file(write_file("plan.yaml", text), NULL, 0, p, e);
 }
 
+#define MAX_TEST_CASES 100000 /* plan.c's MAX_CASES */
+
 static int plan_is_zero(const hb_plan *p) { return p->n_cases == 0 && !p->cases && !p->yaml; }
 
 /* A bad plan: HB_ERR_INPUT, a one-line message containing `want`, and nothing left in *p. */
@@ -781,6 +783,50 @@ static void test_size_overflow(void) {
     CHECK(hb_case_cost(&c, &k, &e) == HB_ERR_INPUT && strstr(e.msg, "the size of C"));
 }
 
+/* Hostile plans (issue 19): the case limit is checked before anything is allocated per entry,
+ * the nesting while parsing, the size before parsing. */
+static void test_hostile_plans(void) {
+    /* 100001 entries, all one aliased case: refused before the entries are built */
+    const int n = MAX_TEST_CASES + 1;
+    char *text = malloc((size_t)n * 8 + 64), *o = text;
+    if (text) {
+        o += sprintf(o, "cases:\n  - &a {workload: stream, stream_n: 64}\n");
+        for (int i = 1; i < n; i++) o += sprintf(o, "  - *a\n");
+        BAD(text, "plan.yaml:2: field 'cases': 100001 entries: the plan expands to more than 100000 cases");
+        free(text);
+    }
+    /* two entries whose aliased lists multiply to 10^6 cases: stopped at the second entry */
+    char lst[8192], *q = lst;
+    q += sprintf(q, "cases:\n  - {workload: gemm, m: &l [");
+    for (int i = 1; i <= 1000; i++) q += sprintf(q, "%s%d", i > 1 ? ", " : "", i);
+    q += sprintf(q, "]}\n  - {workload: gemm, m: *l, n: *l}\n");
+    BAD(lst, "plan.yaml:3: field 'cases': the plan expands to more than 100000 cases (accepted: at most 100000)");
+    /* 100000 levels of [: refused at level 17, without the scanner's quadratic time */
+    const int depth = 100000;
+    char *deep = malloc((size_t)depth + 16);
+    if (deep) {
+        memcpy(deep, "cases: ", 7);
+        memset(deep + 7, '[', (size_t)depth);
+        deep[7 + depth] = '\0';
+        BAD(deep, "plan.yaml:1: nested too deeply (accepted: 16 levels)");
+        free(deep);
+    }
+    /* a file over the size cap (sparse: no disk used) is refused before it is parsed */
+    char path[600];
+    snprintf(path, sizeof path, "%s/huge.yaml", tmpdir);
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        CHECK(fseek(f, (64L << 20) + 1, SEEK_SET) == 0 && fputc('\n', f) != EOF);
+        fclose(f);
+        hb_plan p;
+        hb_err e = {{0}};
+        CHECK(hb_plan_from_file(path, NULL, 0, &p, &e) == HB_ERR_INPUT);
+        CHECK_MSG(strstr(e.msg, "huge.yaml: larger than 64 MiB (accepted: a plan of at most 100000 cases)"), "%s", e.msg);
+        hb_plan_free(&p);
+        remove(path);
+    }
+}
+
 int main(int argc, char **argv) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/hb_test_plan_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -798,6 +844,7 @@ int main(int argc, char **argv) {
     test_bad_files();
     test_bad_args();
     test_size_overflow();
+    test_hostile_plans();
 
     char path[128];
     snprintf(path, sizeof path, "%s/plan.yaml", tmpdir);
