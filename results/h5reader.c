@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../backends/dtype.h"
@@ -24,7 +25,35 @@
 typedef struct rd {
     const char *path;
     hb_err *err;
+    hsize_t file_bytes; /* the file's size: no dataset or group can hold more than it stores */
 } rd;
+
+/* A dataset's declared size must be backed by storage in the file: unfiltered (how hetbench
+ * writes), the allocated storage must hold every element and fit in the file; filtered
+ * (compressed), at most ~1000x the file (deflate's limit is 1032:1). A 75 KB file declaring a
+ * 2^27-element unwritten dataset used to make the reader allocate 1 GB before reading fill
+ * values. */
+static hb_status check_storage(const rd *c, hid_t d, const char *what, hsize_t n_bytes) {
+    if (n_bytes == 0) return HB_OK;
+    hid_t dcpl = H5Dget_create_plist(d);
+    int nf = dcpl >= 0 ? H5Pget_nfilters(dcpl) : -1;
+    hb_h5_close_id(dcpl);
+    hsize_t stored = H5Dget_storage_size(d);
+    int ok = nf == 0 ? stored >= n_bytes && stored <= c->file_bytes
+                     : nf > 0 && n_bytes / 1100 <= c->file_bytes;
+    if (!ok)
+        return hb_errf(c->err, HB_ERR_INPUT, "%s: corrupt results file: %s declares %llu bytes but the file stores "
+                       "%llu of them (file size %llu; accepted: datasets whose values are written)", c->path, what,
+                       (unsigned long long)n_bytes, (unsigned long long)stored, (unsigned long long)c->file_bytes);
+    return HB_OK;
+}
+
+/* A group's link count must be one the file can hold (a link takes more than 8 bytes). */
+static hb_status check_links(const rd *c, const char *what, hsize_t n_links) {
+    if (n_links <= (hsize_t)INT32_MAX && n_links <= c->file_bytes / 8) return HB_OK;
+    return hb_errf(c->err, HB_ERR_INPUT, "%s: corrupt results file: %s declares %llu members, more than a %llu-byte "
+                   "file can hold", c->path, what, (unsigned long long)n_links, (unsigned long long)c->file_bytes);
+}
 
 /* HB_ERR_INPUT "<path>: corrupt or truncated results file: cannot read <what>: <hdf5 msg>". */
 static hb_status bad(const rd *c, const char *what) {
@@ -115,10 +144,9 @@ static hb_status get_f64_dset(const rd *c, hid_t loc, const char *where, const c
         st = bad(c, what);
     } else if (dims[0] > 0) {
         size_t count = (size_t)dims[0] * (rank == 2 ? (size_t)last : 1);
-        *out = malloc(count * sizeof **out);
-        if (!*out)
-            st = nomem(c);
-        else if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0)
+        st = check_storage(c, d, what, (hsize_t)count * sizeof **out);
+        if (st == HB_OK && !(*out = malloc(count * sizeof **out))) st = nomem(c);
+        if (st == HB_OK && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0)
             st = bad(c, what);
     }
     if (st == HB_OK) {
@@ -152,6 +180,7 @@ static hb_status get_table(const rd *c, hid_t file, const char *name, const hb_h
         st = bad(c, what);
         goto done;
     }
+    if ((st = check_storage(c, d, what, n * (hsize_t)H5Tget_size(ft))) != HB_OK) goto done;
     void *rows = calloc(n ? (size_t)n : 1, row_size);
     if (!rows) {
         st = nomem(c);
@@ -363,13 +392,22 @@ static hb_status read_record(const rd *c, hid_t g, const char *where, hb_record 
     HB_TRY(get_str(c, g, where, "meter", rec->meter, sizeof rec->meter));
     HB_TRY(get_str(c, g, where, "energy_source", rec->energy_source, sizeof rec->energy_source));
     HB_TRY(get_f64_dset(c, g, where, "iter_seconds", 1, 1, &rec->iter_seconds, &rec->n_iters));
+    for (int64_t i = 0; i < rec->n_iters; i++)
+        if (!isfinite(rec->iter_seconds[i]) || rec->iter_seconds[i] < 0)
+            return hb_errf(c->err, HB_ERR_INPUT, "%s: %s/iter_seconds[%lld] is %g (accepted: finite seconds >= 0)",
+                           c->path, where, (long long)i, rec->iter_seconds[i]);
     int64_t n_iters = rec->n_iters;
     HB_TRY(get_i64(c, g, where, "n_iters", &n_iters));
     if (n_iters != rec->n_iters)
         return hb_errf(c->err, HB_ERR_INPUT,
                        "%s: %s: n_iters = %lld but iter_seconds has %lld values", c->path, where,
                        (long long)n_iters, (long long)rec->n_iters);
-    return get_f64_dset(c, g, where, "power", 2, 2, &rec->power, &rec->n_power);
+    HB_TRY(get_f64_dset(c, g, where, "power", 2, 2, &rec->power, &rec->n_power));
+    for (int64_t i = 0; i < 2 * rec->n_power; i++)
+        if (!isfinite(rec->power[i]))
+            return hb_errf(c->err, HB_ERR_INPUT, "%s: %s/power[%lld][%lld] is %g (accepted: finite t_s and watts)",
+                           c->path, where, (long long)(i / 2), (long long)(i % 2), rec->power[i]);
+    return HB_OK;
 }
 
 static int cmp_rec(const void *a, const void *b) {
@@ -389,7 +427,8 @@ static hb_status read_case(const rd *c, hid_t g, const char *name, hb_result_cas
     rc->c.id = rc->id;
     HB_TRY(read_case_attrs(c, g, where, &rc->c, &rc->cost));
     H5G_info_t info;
-    if (H5Gget_info(g, &info) < 0 || info.nlinks > (hsize_t)INT32_MAX) return bad(c, where);
+    if (H5Gget_info(g, &info) < 0) return bad(c, where);
+    HB_TRY(check_links(c, where, info.nlinks));
     rc->recs = calloc(info.nlinks ? (size_t)info.nlinks : 1, sizeof *rc->recs);
     if (!rc->recs) return nomem(c);
     for (hsize_t i = 0; i < info.nlinks; i++) {
@@ -417,8 +456,9 @@ static hb_status read_cases(const rd *c, hid_t file, hb_results *r) {
     if (cg < 0) return bad(c, "/cases");
     H5G_info_t info;
     hb_status st = HB_OK;
-    if (H5Gget_info(cg, &info) < 0 || info.nlinks > (hsize_t)INT32_MAX) {
+    if (H5Gget_info(cg, &info) < 0) {
         st = bad(c, "/cases");
+    } else if ((st = check_links(c, "/cases", info.nlinks)) != HB_OK) {
     } else if (!(r->cases = calloc(info.nlinks ? (size_t)info.nlinks : 1, sizeof *r->cases))) {
         st = nomem(c);
     }
@@ -556,7 +596,10 @@ hb_status hb_results_read(const char *path, hb_results **out, hb_err *err) {
         return hb_errf(err, HB_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (H5Fis_hdf5(path) <= 0) return hb_errf(err, HB_ERR_INPUT, "%s: not an HDF5 file", path);
-    rd c = {path, err};
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return hb_errf(err, HB_ERR_INPUT, "%s: not a regular file", path);
+    rd c = {path, err, (hsize_t)sb.st_size};
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (file < 0) {
         char h5msg[256];

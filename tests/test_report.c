@@ -794,6 +794,50 @@ static void test_hostile_values(const char *good) {
     }
 }
 
+/* Replaces dataset `name` of group `obj` by a (n, cols) double dataset: written with v, or
+ * (write 0) declared only, so that the file stores none of its values. */
+static void set_dset(const char *path, const char *obj, const char *name, hsize_t n, hsize_t cols, int write,
+                     double v) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t g = f >= 0 ? H5Gopen2(f, obj, H5P_DEFAULT) : -1;
+    if (g >= 0 && H5Lexists(g, name, H5P_DEFAULT) > 0) H5Ldelete(g, name, H5P_DEFAULT);
+    hsize_t dims[2] = {n, cols};
+    hid_t sp = H5Screate_simple(cols ? 2 : 1, dims, NULL);
+    hid_t d = g >= 0 ? H5Dcreate2(g, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    CHECK_MSG(d >= 0, "%s: cannot create %s/%s", path, obj, name);
+    if (d >= 0 && write) {
+        double *buf = malloc((size_t)(n * (cols ? cols : 1)) * sizeof *buf);
+        for (hsize_t i = 0; buf && i < n * (cols ? cols : 1); i++) buf[i] = i == 1 ? v : 0.01;
+        CHECK(buf && H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+        free(buf);
+    }
+    if (d >= 0) H5Dclose(d);
+    H5Sclose(sp);
+    if (g >= 0) H5Gclose(g);
+    if (f >= 0) H5Fclose(f);
+}
+
+/* Datasets as untrusted input: declared sizes must be stored, values finite. */
+static void test_hostile_datasets(const char *good) {
+    char p[512], cmd[1200];
+    path_in("hostile-d.h5", p, sizeof p);
+    static const struct { hsize_t n, cols; int write; double v; const char *name, *want; } cases[] = {
+        /* 2^27 values declared, none written: 1 GiB that a 20 KB file does not hold */
+        {(hsize_t)1 << 27, 0, 0, 0, "iter_seconds", "/cases/0000/rank0/iter_seconds declares 1073741824 bytes but the "
+                                                  "file stores 0 of them"},
+        {(hsize_t)1 << 40, 0, 0, 0, "iter_seconds", "declares 8796093022208 bytes"}, /* used to exit 1 (malloc) */
+        {4, 0, 1, NAN, "iter_seconds", "/cases/0000/rank0/iter_seconds[1] is nan (accepted: finite seconds >= 0)"},
+        {4, 0, 1, -1, "iter_seconds", "/cases/0000/rank0/iter_seconds[1] is -1"},
+        {3, 2, 1, INFINITY, "power", "/cases/0000/rank0/power[0][1] is inf (accepted: finite t_s and watts)"},
+    };
+    for (int i = 0; i < HB_ARRAY_LEN(cases); i++) {
+        snprintf(cmd, sizeof cmd, "cp '%s' '%s'", good, p);
+        CHECK(system(cmd) == 0);
+        set_dset(p, "/cases/0000/rank0", cases[i].name, cases[i].n, cases[i].cols, cases[i].write, cases[i].v);
+        expect_input_error(p, cases[i].want);
+    }
+}
+
 /* Hostile YAML (issue 19): a 511-byte alias bomb (9 levels x 10 aliases: 10^9 nodes if
  * expanded) and a 200 KB nesting are refused at once with one line; an honest alias is
  * shared, not copied. */
@@ -1010,6 +1054,7 @@ int main(int argc, char **argv) {
     test_bad_files(fa);
     test_hostile_values(fa);
     test_yaml_bombs();
+    test_hostile_datasets(fa);
     test_bad_yaml(fa);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
