@@ -8,6 +8,11 @@
 #include "results.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <time.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <float.h>
 #include <stddef.h>
 #include <math.h>
@@ -617,6 +622,80 @@ hb_status hb_results_read(const char *path, hb_results **out, hb_err *err) {
     }
     *out = r;
     return HB_OK;
+}
+
+/* ---- containment: the first read in a child, with a deadline ---- */
+
+hb_status hb_results_read_contained(const char *path, double timeout_s, hb_results **out, hb_err *err) {
+    if (!(timeout_s > 0)) return hb_results_read(path, out, err);
+    *out = NULL;
+    int fd[2];
+    if (pipe(fd) != 0) return hb_errf(err, HB_ERR_IO, "%s: pipe: %s", path ? path : "", strerror(errno));
+    fflush(NULL); /* nothing buffered is written twice */
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return hb_errf(err, HB_ERR_IO, "%s: fork: %s", path ? path : "", strerror(errno));
+    }
+    if (pid == 0) { /* child: read, send the status and message, leave without cleanup */
+        close(fd[0]);
+        struct rlimit nocore = {0, 0}; /* a crash of libhdf5 here is expected, not a core file */
+        setrlimit(RLIMIT_CORE, &nocore);
+        const char *fault = getenv("HETBENCH_READ_FAULT");
+        if (fault && !strcmp(fault, "hang"))
+            for (;;) pause();
+        if (fault && !strcmp(fault, "crash")) raise(SIGSEGV);
+        hb_err e = {{0}};
+        hb_results *r = NULL;
+        int32_t st = hb_results_read(path, &r, &e);
+        if (write(fd[1], &st, sizeof st) == (ssize_t)sizeof st) {
+            ssize_t w = write(fd[1], e.msg, strlen(e.msg) + 1);
+            (void)w;
+        }
+        _exit(0);
+    }
+    close(fd[1]);
+    /* parent: wait for the child's answer (or EOF) until the deadline */
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char buf[sizeof(int32_t) + sizeof err->msg];
+    size_t got = 0;
+    int timed_out = 0;
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        double left = timeout_s - ((double)(t.tv_sec - t0.tv_sec) + 1e-9 * (double)(t.tv_nsec - t0.tv_nsec));
+        if (left <= 0) {
+            timed_out = 1;
+            break;
+        }
+        struct pollfd pf = {.fd = fd[0], .events = POLLIN};
+        int pr = poll(&pf, 1, (int)(left * 1000) + 1);
+        if (pr < 0 && errno == EINTR) continue;
+        if (pr <= 0) continue; /* re-check the clock */
+        ssize_t n = read(fd[0], buf + got, sizeof buf - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break; /* EOF: the child is done (or died) */
+        got += (size_t)n;
+        if (got == sizeof buf) break;
+    }
+    close(fd[0]);
+    if (timed_out) kill(pid, SIGKILL);
+    int ws = 0;
+    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {}
+    if (timed_out)
+        return hb_errf(err, HB_ERR_INPUT, "%s: reading did not finish within %g s (a corrupt file can make libhdf5 "
+                       "loop; accepted: a readable results file; HETBENCH_READ_TIMEOUT sets the limit)", path, timeout_s);
+    if (WIFSIGNALED(ws) || got < sizeof(int32_t))
+        return hb_errf(err, HB_ERR_INPUT, "%s: corrupt results file: libhdf5 crashed reading it (%s, contained in a "
+                       "child process)", path, WIFSIGNALED(ws) ? strsignal(WTERMSIG(ws)) : "no answer");
+    int32_t st;
+    memcpy(&st, buf, sizeof st);
+    if (st != HB_OK) {
+        buf[sizeof buf - 1] = '\0';
+        return hb_errf(err, (hb_status)st, "%s", got > sizeof st ? buf + sizeof st : hb_status_str((hb_status)st));
+    }
+    return hb_results_read(path, out, err);
 }
 
 void hb_results_free(hb_results *r) {

@@ -838,6 +838,26 @@ static void test_hostile_datasets(const char *good) {
     }
 }
 
+/* libhdf5 crashing or looping on a corrupt file (simulated in the reading child): contained,
+ * exit 2 naming the file, never a hang. */
+static void test_contained_read(const char *good) {
+    setenv("HETBENCH_READ_FAULT", "crash", 1);
+    expect_input_error(good, "a.h5: corrupt results file: libhdf5 crashed reading it (");
+    setenv("HETBENCH_READ_FAULT", "hang", 1);
+    setenv("HETBENCH_READ_TIMEOUT", "0.3", 1);
+    expect_input_error(good, "a.h5: reading did not finish within 0.3 s");
+    unsetenv("HETBENCH_READ_FAULT");
+    setenv("HETBENCH_READ_TIMEOUT", "soon", 1);
+    expect_input_error(good, "HETBENCH_READ_TIMEOUT: 'soon' is not a number of seconds");
+    setenv("HETBENCH_READ_TIMEOUT", "0", 1); /* no child: read in this process */
+    hb_report *rep = NULL;
+    hb_err err = {{0}};
+    const char *p[1] = {good};
+    CHECK_MSG(hb_report_load(p, 1, &rep, &err) == HB_OK, "%s", err.msg);
+    hb_report_free(rep);
+    unsetenv("HETBENCH_READ_TIMEOUT");
+}
+
 /* Hostile YAML (issue 19): a 511-byte alias bomb (9 levels x 10 aliases: 10^9 nodes if
  * expanded) and a 200 KB nesting are refused at once with one line; an honest alias is
  * shared, not copied. */
@@ -1055,6 +1075,7 @@ int main(int argc, char **argv) {
     test_hostile_values(fa);
     test_yaml_bombs();
     test_hostile_datasets(fa);
+    test_contained_read(fa);
     test_bad_yaml(fa);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
