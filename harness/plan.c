@@ -28,6 +28,8 @@
 #include "../backends/dtype.h"
 
 #define MAX_CASES 100000
+#define MAX_PLAN_BYTES ((size_t)64 << 20) /* 100000 canonical cases are ~25 MB */
+#define MAX_PLAN_DEPTH 16                 /* a plan nests 5 levels: root, cases, a case, a list, an item */
 #define MAX_INT ((int64_t)1 << 62)
 #define MAX_INT_TEXT "4611686018427387904"
 
@@ -289,7 +291,10 @@ static void accepted(const ctx *c, int key, char *buf, size_t n) {
     case T_POS_INT: snprintf(buf, n, "integers 1 to " MAX_INT_TEXT); break;
     case T_NONNEG_INT: snprintf(buf, n, "integers 0 to " MAX_INT_TEXT); break;
     case T_U64: snprintf(buf, n, "integers 0 to 18446744073709551615"); break;
-    case T_NONNEG_REAL: snprintf(buf, n, "numbers >= 0"); break;
+    case T_NONNEG_REAL:
+        /* the temperature is stored as a float: a larger number would become inf */
+        snprintf(buf, n, key == K_TEMPERATURE ? "numbers 0 to 3.4e38" : "numbers >= 0");
+        break;
     }
 }
 
@@ -408,6 +413,9 @@ static hb_status parse_item(const ctx *c, const pval *pv, item *it) {
                            shown(t, sb), acc);
         if (it->v.d < 0)
             return loc_err(c->err, pv->source, it->line, key, "'%s' is negative (accepted: %s)",
+                           shown(t, sb), acc);
+        if (pv->key == K_TEMPERATURE && it->v.d > 3.4e38)
+            return loc_err(c->err, pv->source, it->line, key, "'%s' is too large (accepted: %s)",
                            shown(t, sb), acc);
         return HB_OK;
     }
@@ -734,6 +742,9 @@ static hb_status yaml_models(ctx *c, yaml_document_t *doc, yaml_node_t *map) {
     return HB_OK;
 }
 
+static hb_status entry_slots(ctx *c, const entry *e, slots *s);
+static int64_t slots_count(const ctx *c, const slots *s);
+
 static hb_status yaml_plan(ctx *c, yaml_document_t *doc) {
     static const char *const top[] = {"defaults", "models", "cases"};
     char acc[512];
@@ -785,18 +796,36 @@ static hb_status yaml_plan(ctx *c, yaml_document_t *doc) {
     if (cases->type != YAML_SEQUENCE_NODE)
         return loc_err(c->err, c->source, node_line(cases), "cases", "expected a list of cases, got %s",
                        node_kind(cases));
-    int n = (int)(cases->data.sequence.items.top - cases->data.sequence.items.start);
+    ptrdiff_t n = cases->data.sequence.items.top - cases->data.sequence.items.start;
     if (n == 0)
         return loc_err(c->err, c->source, node_line(cases), "cases", "empty list (accepted: a non-empty list of cases)");
+    /* every entry is at least one case: the limit is checked before anything is allocated
+     * (an 8 MB list of aliases used to take 1.4 GB before the limit was seen) */
+    if (n > MAX_CASES)
+        return loc_err(c->err, c->source, node_line(cases), "cases",
+                       "%lld entries: the plan expands to more than %d cases (accepted: at most %d)", (long long)n,
+                       MAX_CASES, MAX_CASES);
     c->entries = ctx_alloc(c, (size_t)n, sizeof *c->entries);
     if (!c->entries) return oom(c);
-    for (int i = 0; i < n; i++) {
+    int64_t total = 0;
+    for (ptrdiff_t i = 0; i < n; i++) {
         yaml_node_t *e = yaml_document_get_node(doc, cases->data.sequence.items.start[i]);
         if (e->type != YAML_MAPPING_NODE)
             return loc_err(c->err, c->source, node_line(e), "cases",
                            "each case must be a mapping, got %s (accepted keys: %s)", node_kind(e), acc);
         HB_TRY(yaml_entry(c, doc, e, 1, &c->entries[i]));
         c->n_entries++;
+        /* the running count, so that aliased lists stop here too (expand() reports any other
+         * problem of the entry, in order) */
+        slots sl;
+        hb_err ignored;
+        hb_err *keep = c->err;
+        c->err = &ignored;
+        hb_status ss = entry_slots(c, &c->entries[i], &sl);
+        c->err = keep;
+        if (ss == HB_OK && (total += slots_count(c, &sl)) > MAX_CASES)
+            return loc_err(c->err, c->source, c->entries[i].line, "cases",
+                           "the plan expands to more than %d cases (accepted: at most %d)", MAX_CASES, MAX_CASES);
     }
     return HB_OK;
 }
@@ -962,8 +991,20 @@ static hb_status build_case(ctx *c, const slots *s, const int *idx, hb_case *k) 
         return FAIL(K_MIN_ITERS, "%lld is more than max_iters %lld (accepted: min_iters <= max_iters)",
                     (long long)k->min_iters, (long long)k->max_iters);
     }
+    hb_err why = {{0}};
+    hb_status rs = hb_case_resolve(k, &why);
+    if (rs == HB_ERR_INPUT) {
+        /* a size overflows: located at the largest integer the entry wrote (the likely culprit;
+         * the message names the whole product) */
+        int key = -1;
+        for (int i = 0; i < N_KEYS; i++)
+            if (val[i] && key_info[i].type == T_POS_INT && (key < 0 || val[i]->v.i > val[key]->v.i)) key = i;
+        if (key < 0) return hb_errf(c->err, HB_ERR_INPUT, "plan: %s", why.msg);
+        return FAIL(key, "%s", why.msg);
+    }
 #undef FAIL
-    if (hb_case_resolve(k) != HB_OK) return hb_errf(c->err, HB_ERR_INTERNAL, "plan: no cost for workload %s", wd->name);
+    if (rs != HB_OK)
+        return hb_errf(c->err, rs, "plan: no cost for workload %s: %s", wd->name, why.msg[0] ? why.msg : hb_status_str(rs));
     return HB_OK;
 }
 
@@ -1174,15 +1215,47 @@ static hb_status syntax_error(ctx *c, const yaml_parser_t *parser) {
                    (int)parser->problem_mark.line + 1, parser->problem ? parser->problem : "invalid YAML", ctxt);
 }
 
+/* Nesting checked with libyaml's event API before the document is loaded: the scanner's time
+ * is quadratic in the depth, so the document API spent seconds on a deep file before anything
+ * here could refuse it; events stop at the first level too many. */
+static hb_status check_depth(ctx *c, const char *text, size_t len) {
+    yaml_parser_t p;
+    if (!yaml_parser_initialize(&p)) return oom(c);
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    hb_status st = HB_OK;
+    for (int depth = 0, done = 0; st == HB_OK && !done;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&p, &ev)) break; /* the syntax error is reported by the real load */
+        if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT) {
+            if (++depth > MAX_PLAN_DEPTH)
+                st = hb_errf(c->err, HB_ERR_INPUT, "%s:%d: nested too deeply (accepted: %d levels)", c->source,
+                             (int)ev.start_mark.line + 1, MAX_PLAN_DEPTH);
+        } else if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT) {
+            depth--;
+        } else if (ev.type == YAML_STREAM_END_EVENT) {
+            done = 1;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&p);
+    return st;
+}
+
 static hb_status from_text(const char *text, size_t len, const char *source, const hb_kv *overrides,
                            int n_overrides, hb_plan *out, hb_err *err) {
     memset(out, 0, sizeof *out);
     ctx c;
     ctx_init(&c, source ? source : "<string>", err);
+    if (len > MAX_PLAN_BYTES) {
+        ctx_free(&c);
+        return hb_errf(err, HB_ERR_INPUT, "%s: larger than %zu MiB (accepted: a plan of at most %d cases)",
+                       source ? source : "<string>", MAX_PLAN_BYTES >> 20, MAX_CASES);
+    }
     yaml_parser_t parser;
     yaml_document_t doc, next;
     int have_parser = 0, have_doc = 0;
     hb_status st = parse_overrides(&c, overrides, n_overrides);
+    if (st == HB_OK) st = check_depth(&c, text, len);
     if (st == HB_OK) {
         if (!yaml_parser_initialize(&parser)) st = oom(&c);
         else have_parser = 1;
@@ -1243,6 +1316,7 @@ hb_status hb_plan_from_file(const char *path, const hb_kv *overrides, int n_over
             if (ferror(f)) e = errno ? errno : EIO;
             break;
         }
+        if (len > MAX_PLAN_BYTES) break; /* refused by from_text, without reading the rest */
     }
     fclose(f);
     if (e) {

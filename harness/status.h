@@ -11,6 +11,7 @@
 #define HB_STATUS_H
 
 #include <stdarg.h>
+#include <stdint.h>
 
 typedef enum hb_status {
     HB_OK = 0,
@@ -55,6 +56,12 @@ void hb_trace(const char *file, int line, const char *expr, hb_status s);
         if (!(cond)) hb_assert_fail(__FILE__, __LINE__, #cond);                \
     } while (0)
 void hb_assert_fail(const char *file, int line, const char *cond) __attribute__((noreturn));
+
+/* Checked size arithmetic for every size derived from user numbers (plan keys, model fields,
+ * file contents): 1 when the exact result does not fit in int64_t (*r is then unspecified),
+ * 0 otherwise. Sizes stay int64_t, so a product that passes fits size_t too. */
+static inline int hb_mul_ovf(int64_t a, int64_t b, int64_t *r) { return __builtin_mul_overflow(a, b, r); }
+static inline int hb_add_ovf(int64_t a, int64_t b, int64_t *r) { return __builtin_add_overflow(a, b, r); }
 
 #define HB_ARRAY_LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))
 

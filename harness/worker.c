@@ -107,7 +107,7 @@ hb_status hb_worker_run_case(hb_worker *w, const hb_case *c, hb_record *rec) {
 static hb_status measure_rate(hb_worker *w, hb_case *c, double *rate, hb_err *err) {
     hb_workload *wl = NULL;
     hb_record rec = {0};
-    HB_TRY(hb_case_resolve(c));
+    HB_TRY(hb_case_resolve(c, err));
     hb_status s = hb_workload_setup(w->be, c, &wl, err);
     if (s == HB_OK) s = hb_measure_case(w->be, NULL, wl, c, NULL, &rec, err);
     if (s == HB_OK) {

@@ -8,10 +8,17 @@
 #include "results.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <time.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <float.h>
 #include <stddef.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../backends/dtype.h"
@@ -23,7 +30,35 @@
 typedef struct rd {
     const char *path;
     hb_err *err;
+    hsize_t file_bytes; /* the file's size: no dataset or group can hold more than it stores */
 } rd;
+
+/* A dataset's declared size must be backed by storage in the file: unfiltered (how hetbench
+ * writes), the allocated storage must hold every element and fit in the file; filtered
+ * (compressed), at most ~1000x the file (deflate's limit is 1032:1). A 75 KB file declaring a
+ * 2^27-element unwritten dataset used to make the reader allocate 1 GB before reading fill
+ * values. */
+static hb_status check_storage(const rd *c, hid_t d, const char *what, hsize_t n_bytes) {
+    if (n_bytes == 0) return HB_OK;
+    hid_t dcpl = H5Dget_create_plist(d);
+    int nf = dcpl >= 0 ? H5Pget_nfilters(dcpl) : -1;
+    hb_h5_close_id(dcpl);
+    hsize_t stored = H5Dget_storage_size(d);
+    int ok = nf == 0 ? stored >= n_bytes && stored <= c->file_bytes
+                     : nf > 0 && n_bytes / 1100 <= c->file_bytes;
+    if (!ok)
+        return hb_errf(c->err, HB_ERR_INPUT, "%s: corrupt results file: %s declares %llu bytes but the file stores "
+                       "%llu of them (file size %llu; accepted: datasets whose values are written)", c->path, what,
+                       (unsigned long long)n_bytes, (unsigned long long)stored, (unsigned long long)c->file_bytes);
+    return HB_OK;
+}
+
+/* A group's link count must be one the file can hold (a link takes more than 8 bytes). */
+static hb_status check_links(const rd *c, const char *what, hsize_t n_links) {
+    if (n_links <= (hsize_t)INT32_MAX && n_links <= c->file_bytes / 8) return HB_OK;
+    return hb_errf(c->err, HB_ERR_INPUT, "%s: corrupt results file: %s declares %llu members, more than a %llu-byte "
+                   "file can hold", c->path, what, (unsigned long long)n_links, (unsigned long long)c->file_bytes);
+}
 
 /* HB_ERR_INPUT "<path>: corrupt or truncated results file: cannot read <what>: <hdf5 msg>". */
 static hb_status bad(const rd *c, const char *what) {
@@ -90,7 +125,7 @@ static hb_status get_f64(const rd *c, hid_t o, const char *w, const char *name, 
 static hb_status get_f32(const rd *c, hid_t o, const char *w, const char *name, float *v) {
     double d = (double)*v;
     HB_TRY(get_f64(c, o, w, name, &d));
-    *v = (float)d;
+    *v = isfinite(d) && fabs(d) > FLT_MAX ? (d > 0 ? INFINITY : -INFINITY) : (float)d;
     return HB_OK;
 }
 
@@ -114,10 +149,9 @@ static hb_status get_f64_dset(const rd *c, hid_t loc, const char *where, const c
         st = bad(c, what);
     } else if (dims[0] > 0) {
         size_t count = (size_t)dims[0] * (rank == 2 ? (size_t)last : 1);
-        *out = malloc(count * sizeof **out);
-        if (!*out)
-            st = nomem(c);
-        else if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0)
+        st = check_storage(c, d, what, (hsize_t)count * sizeof **out);
+        if (st == HB_OK && !(*out = malloc(count * sizeof **out))) st = nomem(c);
+        if (st == HB_OK && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0)
             st = bad(c, what);
     }
     if (st == HB_OK) {
@@ -151,6 +185,7 @@ static hb_status get_table(const rd *c, hid_t file, const char *name, const hb_h
         st = bad(c, what);
         goto done;
     }
+    if ((st = check_storage(c, d, what, n * (hsize_t)H5Tget_size(ft))) != HB_OK) goto done;
     void *rows = calloc(n ? (size_t)n : 1, row_size);
     if (!rows) {
         st = nomem(c);
@@ -225,6 +260,36 @@ static hb_status enum_attr(const rd *c, hid_t g, const char *where, const char *
 }
 
 /* ---- cases ---- */
+
+/* A file is untrusted input: every number of a case must be one a plan could have produced
+ * (integers 0 .. 2^62, reals finite and >= 0, the temperature a float), else HB_ERR_INPUT
+ * naming the attribute. The report computes with these values (groups by temperature, divides
+ * by tokens per iteration), so a NaN or a negative size must stop here. */
+static hb_status check_case(const rd *c, const char *where, const hb_case *k, const hb_cost *cost) {
+    const hb_model *m = &k->model;
+    const struct { const char *name; int64_t v; } ints[] = {
+        {"quant_block", k->quant_block}, {"batch", k->batch}, {"prompt", k->prompt}, {"gen", k->gen},
+        {"seq", k->seq}, {"layers", m->n_layers}, {"layers_full", m->n_layers_full}, {"m", k->m},
+        {"n", k->n}, {"k", k->k}, {"stream_n", k->stream_n}, {"warmup_iters", k->warmup_iters},
+        {"min_iters", k->min_iters}, {"max_iters", k->max_iters}, {"dim", m->dim}, {"heads", m->n_heads},
+        {"kv_heads", m->n_kv_heads}, {"ffn_dim", m->ffn_dim}, {"vocab", m->vocab}, {"max_seq", m->max_seq},
+        {"mem_bytes", cost->mem_bytes},
+    };
+    for (int i = 0; i < HB_ARRAY_LEN(ints); i++)
+        if (ints[i].v < 0 || (ints[i].v > ((int64_t)1 << 62) && strcmp(ints[i].name, "mem_bytes")))
+            return hb_errf(c->err, HB_ERR_INPUT, "%s: %s: attribute '%s' is %lld (accepted: integers 0 to "
+                           "4611686018427387904)", c->path, where, ints[i].name, (long long)ints[i].v);
+    const struct { const char *name; double v; } reals[] = {
+        {"temperature", k->temperature}, {"min_seconds", k->min_seconds}, {"rope_theta", m->rope_theta},
+        {"norm_eps", m->norm_eps}, {"flops_per_iter", cost->flops}, {"bytes_per_iter", cost->bytes},
+        {"tokens_in_per_iter", cost->tokens_in}, {"tokens_out_per_iter", cost->tokens_out},
+    };
+    for (int i = 0; i < HB_ARRAY_LEN(reals); i++)
+        if (!isfinite(reals[i].v) || reals[i].v < 0)
+            return hb_errf(c->err, HB_ERR_INPUT, "%s: %s: attribute '%s' is %g (accepted: finite numbers >= 0)",
+                           c->path, where, reals[i].name, reals[i].v);
+    return HB_OK;
+}
 
 static hb_status read_case_attrs(const rd *c, hid_t g, const char *where, hb_case *k,
                                  hb_cost *cost) {
@@ -309,7 +374,7 @@ static hb_status read_case_attrs(const rd *c, hid_t g, const char *where, hb_cas
     HB_TRY(get_f64(c, g, where, "tokens_in_per_iter", &cost->tokens_in));
     HB_TRY(get_f64(c, g, where, "tokens_out_per_iter", &cost->tokens_out));
     HB_TRY(get_i64(c, g, where, "mem_bytes", &cost->mem_bytes));
-    return HB_OK;
+    return check_case(c, where, k, cost);
 }
 
 static hb_status read_record(const rd *c, hid_t g, const char *where, hb_record *rec) {
@@ -346,13 +411,22 @@ static hb_status read_record(const rd *c, hid_t g, const char *where, hb_record 
                        (int)rec->n_reps, HB_MAX_REPEAT);
     if (rec->n_reps > 1) HB_TRY(get_num(c, g, where, "rep_iters", H5T_NATIVE_INT64, rec->n_reps, rec->rep_iters));
     HB_TRY(get_f64_dset(c, g, where, "iter_seconds", 1, 1, &rec->iter_seconds, &rec->n_iters));
+    for (int64_t i = 0; i < rec->n_iters; i++)
+        if (!isfinite(rec->iter_seconds[i]) || rec->iter_seconds[i] < 0)
+            return hb_errf(c->err, HB_ERR_INPUT, "%s: %s/iter_seconds[%lld] is %g (accepted: finite seconds >= 0)",
+                           c->path, where, (long long)i, rec->iter_seconds[i]);
     int64_t n_iters = rec->n_iters;
     HB_TRY(get_i64(c, g, where, "n_iters", &n_iters));
     if (n_iters != rec->n_iters)
         return hb_errf(c->err, HB_ERR_INPUT,
                        "%s: %s: n_iters = %lld but iter_seconds has %lld values", c->path, where,
                        (long long)n_iters, (long long)rec->n_iters);
-    return get_f64_dset(c, g, where, "power", 2, 2, &rec->power, &rec->n_power);
+    HB_TRY(get_f64_dset(c, g, where, "power", 2, 2, &rec->power, &rec->n_power));
+    for (int64_t i = 0; i < 2 * rec->n_power; i++)
+        if (!isfinite(rec->power[i]))
+            return hb_errf(c->err, HB_ERR_INPUT, "%s: %s/power[%lld][%lld] is %g (accepted: finite t_s and watts)",
+                           c->path, where, (long long)(i / 2), (long long)(i % 2), rec->power[i]);
+    return HB_OK;
 }
 
 static int cmp_rec(const void *a, const void *b) {
@@ -372,7 +446,8 @@ static hb_status read_case(const rd *c, hid_t g, const char *name, hb_result_cas
     rc->c.id = rc->id;
     HB_TRY(read_case_attrs(c, g, where, &rc->c, &rc->cost));
     H5G_info_t info;
-    if (H5Gget_info(g, &info) < 0 || info.nlinks > (hsize_t)INT32_MAX) return bad(c, where);
+    if (H5Gget_info(g, &info) < 0) return bad(c, where);
+    HB_TRY(check_links(c, where, info.nlinks));
     rc->recs = calloc(info.nlinks ? (size_t)info.nlinks : 1, sizeof *rc->recs);
     if (!rc->recs) return nomem(c);
     for (hsize_t i = 0; i < info.nlinks; i++) {
@@ -400,8 +475,9 @@ static hb_status read_cases(const rd *c, hid_t file, hb_results *r) {
     if (cg < 0) return bad(c, "/cases");
     H5G_info_t info;
     hb_status st = HB_OK;
-    if (H5Gget_info(cg, &info) < 0 || info.nlinks > (hsize_t)INT32_MAX) {
+    if (H5Gget_info(cg, &info) < 0) {
         st = bad(c, "/cases");
+    } else if ((st = check_links(c, "/cases", info.nlinks)) != HB_OK) {
     } else if (!(r->cases = calloc(info.nlinks ? (size_t)info.nlinks : 1, sizeof *r->cases))) {
         st = nomem(c);
     }
@@ -539,7 +615,10 @@ hb_status hb_results_read(const char *path, hb_results **out, hb_err *err) {
         return hb_errf(err, HB_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (H5Fis_hdf5(path) <= 0) return hb_errf(err, HB_ERR_INPUT, "%s: not an HDF5 file", path);
-    rd c = {path, err};
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return hb_errf(err, HB_ERR_INPUT, "%s: not a regular file", path);
+    rd c = {path, err, (hsize_t)sb.st_size};
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (file < 0) {
         char h5msg[256];
@@ -557,6 +636,80 @@ hb_status hb_results_read(const char *path, hb_results **out, hb_err *err) {
     }
     *out = r;
     return HB_OK;
+}
+
+/* ---- containment: the first read in a child, with a deadline ---- */
+
+hb_status hb_results_read_contained(const char *path, double timeout_s, hb_results **out, hb_err *err) {
+    if (!(timeout_s > 0)) return hb_results_read(path, out, err);
+    *out = NULL;
+    int fd[2];
+    if (pipe(fd) != 0) return hb_errf(err, HB_ERR_IO, "%s: pipe: %s", path ? path : "", strerror(errno));
+    fflush(NULL); /* nothing buffered is written twice */
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return hb_errf(err, HB_ERR_IO, "%s: fork: %s", path ? path : "", strerror(errno));
+    }
+    if (pid == 0) { /* child: read, send the status and message, leave without cleanup */
+        close(fd[0]);
+        struct rlimit nocore = {0, 0}; /* a crash of libhdf5 here is expected, not a core file */
+        setrlimit(RLIMIT_CORE, &nocore);
+        const char *fault = getenv("HETBENCH_READ_FAULT");
+        if (fault && !strcmp(fault, "hang"))
+            for (;;) pause();
+        if (fault && !strcmp(fault, "crash")) raise(SIGSEGV);
+        hb_err e = {{0}};
+        hb_results *r = NULL;
+        int32_t st = hb_results_read(path, &r, &e);
+        if (write(fd[1], &st, sizeof st) == (ssize_t)sizeof st) {
+            ssize_t w = write(fd[1], e.msg, strlen(e.msg) + 1);
+            (void)w;
+        }
+        _exit(0);
+    }
+    close(fd[1]);
+    /* parent: wait for the child's answer (or EOF) until the deadline */
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char buf[sizeof(int32_t) + sizeof err->msg];
+    size_t got = 0;
+    int timed_out = 0;
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        double left = timeout_s - ((double)(t.tv_sec - t0.tv_sec) + 1e-9 * (double)(t.tv_nsec - t0.tv_nsec));
+        if (left <= 0) {
+            timed_out = 1;
+            break;
+        }
+        struct pollfd pf = {.fd = fd[0], .events = POLLIN};
+        int pr = poll(&pf, 1, (int)(left * 1000) + 1);
+        if (pr < 0 && errno == EINTR) continue;
+        if (pr <= 0) continue; /* re-check the clock */
+        ssize_t n = read(fd[0], buf + got, sizeof buf - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break; /* EOF: the child is done (or died) */
+        got += (size_t)n;
+        if (got == sizeof buf) break;
+    }
+    close(fd[0]);
+    if (timed_out) kill(pid, SIGKILL);
+    int ws = 0;
+    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {}
+    if (timed_out)
+        return hb_errf(err, HB_ERR_INPUT, "%s: reading did not finish within %g s (a corrupt file can make libhdf5 "
+                       "loop; accepted: a readable results file; HETBENCH_READ_TIMEOUT sets the limit)", path, timeout_s);
+    if (WIFSIGNALED(ws) || got < sizeof(int32_t))
+        return hb_errf(err, HB_ERR_INPUT, "%s: corrupt results file: libhdf5 crashed reading it (%s, contained in a "
+                       "child process)", path, WIFSIGNALED(ws) ? strsignal(WTERMSIG(ws)) : "no answer");
+    int32_t st;
+    memcpy(&st, buf, sizeof st);
+    if (st != HB_OK) {
+        buf[sizeof buf - 1] = '\0';
+        return hb_errf(err, (hb_status)st, "%s", got > sizeof st ? buf + sizeof st : hb_status_str((hb_status)st));
+    }
+    return hb_results_read(path, out, err);
 }
 
 void hb_results_free(hb_results *r) {

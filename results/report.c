@@ -308,10 +308,13 @@ static double rel_diff(double a, double b) {
     return m > 0 ? fabs(a - b) / m : 0.0;
 }
 
-/* Same function computed: same signature, seed and sampling temperature. */
+/* Same function computed: same signature, seed and sampling temperature. The temperatures are
+ * compared as bits: an entry must match itself even when a file holds a NaN (with ==, it did
+ * not, and the set below came out empty). */
 static int same_function(const hb_report *rep, const hb_rentry *a, const hb_rentry *b) {
     return hb_sig_cmp(&rep->groups[a->group].sig, &rep->groups[b->group].sig) == 0 &&
-           a->rc->c.seed == b->rc->c.seed && a->rc->c.temperature == b->rc->c.temperature;
+           a->rc->c.seed == b->rc->c.seed &&
+           memcmp(&a->rc->c.temperature, &b->rc->c.temperature, sizeof a->rc->c.temperature) == 0;
 }
 
 static void check_fingerprints(hb_report *rep) {
@@ -338,6 +341,10 @@ static void check_fingerprints(hb_report *rep) {
                                     !strcmp(rep->entries[x].row->backend, "cpu")))
                         ref = x;
                 }
+            }
+            if (ref < 0) { /* cannot happen (first is in its own set); never index entries[-1] */
+                done[first] = 1;
+                continue;
             }
             const hb_rentry *r = &rep->entries[ref];
             char refname[192];
@@ -435,9 +442,26 @@ static hb_status build_groups(hb_report *rep, hb_err *err) {
     return HB_OK;
 }
 
+/* Deadline of one file's reading (results/SCHEMA.md, "What a reader guarantees"):
+ * HETBENCH_READ_TIMEOUT seconds, default 120; 0 reads in this process without one. */
+static hb_status read_timeout_s(double *t, hb_err *err) {
+    const char *s = getenv("HETBENCH_READ_TIMEOUT");
+    *t = 120.0;
+    if (!s || !*s) return HB_OK;
+    char *end;
+    double v = strtod(s, &end);
+    if (*end || !isfinite(v) || v < 0)
+        return hb_errf(err, HB_ERR_INPUT, "HETBENCH_READ_TIMEOUT: '%.40s' is not a number of seconds (accepted: "
+                       "numbers >= 0; 0: no deadline)", s);
+    *t = v;
+    return HB_OK;
+}
+
 hb_status hb_report_load(const char *const *paths, int n_paths, hb_report **out, hb_err *err) {
     *out = NULL;
     if (n_paths < 1) return hb_errf(err, HB_ERR_INPUT, "no results file given (accepted: one or more FILE.h5)");
+    double timeout_s;
+    HB_TRY(read_timeout_s(&timeout_s, err));
     hb_report *rep = calloc(1, sizeof *rep);
     if (!rep) return nomem(err);
     rep->files = calloc((size_t)n_paths, sizeof *rep->files);
@@ -445,7 +469,7 @@ hb_status hb_report_load(const char *const *paths, int n_paths, hb_report **out,
     int64_t n_rows = 0;
     for (int i = 0; i < n_paths && st == HB_OK; i++) {
         rep->files[i].path = paths[i];
-        st = hb_results_read(paths[i], &rep->files[i].r, err);
+        st = hb_results_read_contained(paths[i], timeout_s, &rep->files[i].r, err);
         if (st == HB_OK) rep->n_files++;
         /* Combining files needs one schema: the reader accepts hetbench/1 only, so any two
          * files it returns are compatible whatever hetbench version wrote them. */

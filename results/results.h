@@ -287,6 +287,14 @@ typedef struct hb_results {
 /* Opens and reads everything; HB_ERR_INPUT with a message for a file that is missing, not
  * HDF5, not hetbench, or of an unknown schema version. */
 hb_status hb_results_read(const char *path, hb_results **out, hb_err *err);
+/* hb_results_read with the file's decoding first tried in a child process (fork) under a
+ * deadline of timeout_s seconds (<= 0: no child, no deadline): libhdf5 1.10 can crash or loop
+ * forever on a corrupt file, and that must neither take the caller down nor hang it. A child
+ * killed by a signal or past the deadline is HB_ERR_INPUT naming the file; a child's own error
+ * is returned as it is. Only after the child read the file cleanly does this process read it.
+ * Not for callers that have initialised MPI. Testing aid: HETBENCH_READ_FAULT=hang|crash makes
+ * the child hang or crash. */
+hb_status hb_results_read_contained(const char *path, double timeout_s, hb_results **out, hb_err *err);
 void hb_results_free(hb_results *r); /* NULL is a no-op */
 
 #endif

@@ -74,61 +74,203 @@ hb_status hb_ycfg_errf(const hb_ycfg *y, int line, const char *field, const char
     return hb_errf(y->err, HB_ERR_INPUT, "%s:%d: %s", y->path, line, what);
 }
 
-/* ---- loading ---- */
+/* ---- loading: libyaml's event API, the tree built as events arrive ----
+ *
+ * Why events and not yaml_parser_load: the document API builds the whole document before we
+ * see it, so a depth limit applied afterwards came after libyaml's scanner had spent time
+ * quadratic in the nesting (38 s for a 200 KB file); here parsing stops at the first event
+ * deeper than MAX_DEPTH. An alias is the anchored node itself, shared (the tree is read-only),
+ * and the expanded size (every alias counted as the nodes it stands for) is capped at
+ * MAX_NODES, so a 511-byte "billion laughs" (9 levels x 10 aliases) is refused at once
+ * instead of expanding to 10^9 nodes. */
+#define MAX_NODES 200000 /* a prices or claims file has a few hundred */
 
-static hb_status convert(hb_ycfg *y, arena *a, yaml_document_t *doc, yaml_node_t *n, int depth,
-                         hb_ynode **out) {
-    int line = (int)n->start_mark.line + 1;
-    if (depth > MAX_DEPTH) return hb_ycfg_errf(y, line, NULL, "nested too deeply (accepted: %d levels)", MAX_DEPTH);
-    hb_ynode *t = arena_alloc(a, sizeof *t);
-    if (!t) return hb_errf(y->err, HB_ERR_NOMEM, "%s: out of memory", y->path);
-    t->line = line;
-    switch (n->type) {
-    case YAML_SCALAR_NODE:
-        t->kind = HB_Y_SCALAR;
-        t->text = arena_strdup(a, (const char *)n->data.scalar.value, n->data.scalar.length);
-        if (!t->text) return hb_errf(y->err, HB_ERR_NOMEM, "%s: out of memory", y->path);
-        if (strlen(t->text) != n->data.scalar.length)
-            return hb_ycfg_errf(y, line, NULL, "a NUL character in a value (accepted: text)");
-        t->is_null = n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-                     (!t->text[0] || !strcmp(t->text, "~") || !strcmp(t->text, "null"));
-        break;
-    case YAML_SEQUENCE_NODE: {
-        t->kind = HB_Y_LIST;
-        t->n = (int)(n->data.sequence.items.top - n->data.sequence.items.start);
-        t->items = arena_alloc(a, (size_t)t->n * sizeof *t->items);
-        if (!t->items) return hb_errf(y->err, HB_ERR_NOMEM, "%s: out of memory", y->path);
-        for (int i = 0; i < t->n; i++)
-            HB_TRY(convert(y, a, doc, yaml_document_get_node(doc, n->data.sequence.items.start[i]),
-                           depth + 1, &t->items[i]));
-        break;
+typedef struct frame {
+    hb_ynode *node;              /* list or map being filled */
+    hb_ynode **items;            /* malloc'd while open, moved into the arena at its end */
+    const char **keys;
+    int *key_lines;
+    int n, cap;
+    const char *key;             /* map: key waiting for its value (NULL: none) */
+    int key_line;
+} frame;
+
+typedef struct anchor {
+    char *name;
+    hb_ynode *node;
+} anchor;
+
+typedef struct builder {
+    hb_ycfg *y;
+    arena *a;
+    frame stack[MAX_DEPTH + 2];
+    int depth;                   /* frames in use */
+    anchor *anchors;
+    int n_anchors, cap_anchors;
+    int64_t n_nodes;             /* expanded size so far */
+    hb_ynode *root;
+    int have_root;
+} builder;
+
+static hb_status oom(const hb_ycfg *y) { return hb_errf(y->err, HB_ERR_NOMEM, "%s: out of memory", y->path); }
+
+static hb_status count_nodes(builder *b, int line, int64_t n) {
+    b->n_nodes += n;
+    if (b->n_nodes > MAX_NODES)
+        return hb_ycfg_errf(b->y, line, NULL, "more than %d YAML nodes with aliases expanded (accepted: at most %d; "
+                            "a prices or claims file has a few hundred)", MAX_NODES, MAX_NODES);
+    return HB_OK;
+}
+
+static hb_status add_anchor(builder *b, const yaml_char_t *name, hb_ynode *node) {
+    if (!name) return HB_OK;
+    if (b->n_anchors == b->cap_anchors) {
+        int cap = b->cap_anchors ? 2 * b->cap_anchors : 16;
+        anchor *p = realloc(b->anchors, (size_t)cap * sizeof *p);
+        if (!p) return oom(b->y);
+        b->anchors = p;
+        b->cap_anchors = cap;
     }
-    case YAML_MAPPING_NODE: {
-        t->kind = HB_Y_MAP;
-        t->n = (int)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
-        t->items = arena_alloc(a, (size_t)t->n * sizeof *t->items);
-        t->keys = arena_alloc(a, (size_t)t->n * sizeof *t->keys);
-        t->key_lines = arena_alloc(a, (size_t)t->n * sizeof *t->key_lines);
-        if (!t->items || !t->keys || !t->key_lines)
-            return hb_errf(y->err, HB_ERR_NOMEM, "%s: out of memory", y->path);
-        for (int i = 0; i < t->n; i++) {
-            yaml_node_pair_t *p = &n->data.mapping.pairs.start[i];
-            yaml_node_t *k = yaml_document_get_node(doc, p->key);
-            int kline = k ? (int)k->start_mark.line + 1 : line;
-            if (!k || k->type != YAML_SCALAR_NODE)
-                return hb_ycfg_errf(y, kline, NULL, "a key must be a plain name, not %s",
-                                    k && k->type == YAML_MAPPING_NODE ? "a mapping" : "a list");
-            t->keys[i] = arena_strdup(a, (const char *)k->data.scalar.value, k->data.scalar.length);
-            if (!t->keys[i]) return hb_errf(y->err, HB_ERR_NOMEM, "%s: out of memory", y->path);
-            t->key_lines[i] = kline;
-            HB_TRY(convert(y, a, doc, yaml_document_get_node(doc, p->value), depth + 1, &t->items[i]));
+    char *copy = strdup((const char *)name);
+    if (!copy) return oom(b->y);
+    b->anchors[b->n_anchors++] = (anchor){copy, node}; /* a redefined anchor: the latest wins */
+    return HB_OK;
+}
+
+static hb_ynode *find_anchor(const builder *b, const yaml_char_t *name) {
+    for (int i = b->n_anchors - 1; i >= 0; i--)
+        if (!strcmp(b->anchors[i].name, (const char *)name)) return b->anchors[i].node;
+    return NULL;
+}
+
+/* Puts a finished node into the open list or map (or makes it the root). */
+static hb_status attach(builder *b, hb_ynode *t) {
+    if (b->depth == 0) {
+        b->root = t;
+        b->have_root = 1;
+        return HB_OK;
+    }
+    frame *f = &b->stack[b->depth - 1];
+    if (f->node->kind == HB_Y_MAP && !f->key) {
+        if (t->kind != HB_Y_SCALAR)
+            return hb_ycfg_errf(b->y, t->line, NULL, "a key must be a plain name, not %s",
+                                t->kind == HB_Y_MAP ? "a mapping" : "a list");
+        f->key = t->text;
+        f->key_line = t->line;
+        return HB_OK;
+    }
+    if (f->n == f->cap) {
+        int cap = f->cap ? 2 * f->cap : 8;
+        hb_ynode **it = realloc(f->items, (size_t)cap * sizeof *it);
+        if (it) f->items = it;
+        if (!it) return oom(b->y);
+        if (f->node->kind == HB_Y_MAP) {
+            const char **k = realloc(f->keys, (size_t)cap * sizeof *k);
+            if (k) f->keys = k;
+            int *kl = k ? realloc(f->key_lines, (size_t)cap * sizeof *kl) : NULL;
+            if (kl) f->key_lines = kl;
+            if (!k || !kl) return oom(b->y);
         }
-        break;
+        f->cap = cap;
+    }
+    f->items[f->n] = t;
+    if (f->node->kind == HB_Y_MAP) {
+        f->keys[f->n] = f->key;
+        f->key_lines[f->n] = f->key_line;
+        f->key = NULL;
+    }
+    f->n++;
+    return HB_OK;
+}
+
+static void free_frames(builder *b) {
+    for (int i = 0; i < b->depth; i++) {
+        free(b->stack[i].items);
+        free(b->stack[i].keys);
+        free(b->stack[i].key_lines);
+    }
+    b->depth = 0;
+}
+
+/* One event into the tree; *done at the end of the stream. */
+static hb_status on_event(builder *b, const yaml_event_t *ev, int *done) {
+    hb_ycfg *y = b->y;
+    int line = (int)ev->start_mark.line + 1;
+    switch (ev->type) {
+    case YAML_STREAM_START_EVENT:
+    case YAML_DOCUMENT_END_EVENT:
+        return HB_OK;
+    case YAML_STREAM_END_EVENT:
+        *done = 1;
+        return HB_OK;
+    case YAML_DOCUMENT_START_EVENT:
+        if (b->have_root) return hb_ycfg_errf(y, line, NULL, "a second YAML document (accepted: one per file)");
+        return HB_OK;
+    case YAML_ALIAS_EVENT: {
+        hb_ynode *t = find_anchor(b, ev->data.alias.anchor);
+        char sb[72];
+        if (!t)
+            return hb_ycfg_errf(y, line, NULL, "unknown alias '*%s' (accepted: an anchor defined above)",
+                                hb_ycfg_shown((const char *)ev->data.alias.anchor, sb));
+        HB_TRY(count_nodes(b, line, t->n_nodes));
+        return attach(b, t);
+    }
+    case YAML_SCALAR_EVENT: {
+        HB_TRY(count_nodes(b, line, 1));
+        hb_ynode *t = arena_alloc(b->a, sizeof *t);
+        if (!t) return oom(y);
+        t->line = line;
+        t->kind = HB_Y_SCALAR;
+        t->n_nodes = 1;
+        t->text = arena_strdup(b->a, (const char *)ev->data.scalar.value, ev->data.scalar.length);
+        if (!t->text) return oom(y);
+        if (strlen(t->text) != ev->data.scalar.length)
+            return hb_ycfg_errf(y, line, NULL, "a NUL character in a value (accepted: text)");
+        t->is_null = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+                     (!t->text[0] || !strcmp(t->text, "~") || !strcmp(t->text, "null"));
+        HB_TRY(add_anchor(b, ev->data.scalar.anchor, t));
+        return attach(b, t);
+    }
+    case YAML_SEQUENCE_START_EVENT:
+    case YAML_MAPPING_START_EVENT: {
+        if (b->depth > MAX_DEPTH) return hb_ycfg_errf(y, line, NULL, "nested too deeply (accepted: %d levels)", MAX_DEPTH);
+        HB_TRY(count_nodes(b, line, 1));
+        hb_ynode *t = arena_alloc(b->a, sizeof *t);
+        if (!t) return oom(y);
+        t->line = line;
+        t->kind = ev->type == YAML_SEQUENCE_START_EVENT ? HB_Y_LIST : HB_Y_MAP;
+        HB_TRY(add_anchor(b, ev->type == YAML_SEQUENCE_START_EVENT ? ev->data.sequence_start.anchor
+                                                                   : ev->data.mapping_start.anchor, t));
+        b->stack[b->depth++] = (frame){.node = t};
+        return HB_OK;
+    }
+    case YAML_SEQUENCE_END_EVENT:
+    case YAML_MAPPING_END_EVENT: {
+        frame *f = &b->stack[b->depth - 1];
+        hb_ynode *t = f->node;
+        t->n = f->n;
+        t->n_nodes = 1;
+        for (int i = 0; i < f->n; i++) t->n_nodes += f->items[i]->n_nodes + (t->kind == HB_Y_MAP);
+        t->items = arena_alloc(b->a, (size_t)f->n * sizeof *t->items);
+        if (!t->items) return oom(y);
+        if (f->n) memcpy(t->items, f->items, (size_t)f->n * sizeof *t->items);
+        if (t->kind == HB_Y_MAP) {
+            t->keys = arena_alloc(b->a, (size_t)f->n * sizeof *t->keys);
+            t->key_lines = arena_alloc(b->a, (size_t)f->n * sizeof *t->key_lines);
+            if (!t->keys || !t->key_lines) return oom(y);
+            if (f->n) {
+                memcpy(t->keys, f->keys, (size_t)f->n * sizeof *t->keys);
+                memcpy(t->key_lines, f->key_lines, (size_t)f->n * sizeof *t->key_lines);
+            }
+        }
+        free(f->items);
+        free(f->keys);
+        free(f->key_lines);
+        b->depth--;
+        return attach(b, t);
     }
     default: return hb_ycfg_errf(y, line, NULL, "empty YAML node");
     }
-    *out = t;
-    return HB_OK;
 }
 
 static hb_status syntax_error(const hb_ycfg *y, const yaml_parser_t *p) {
@@ -190,31 +332,27 @@ hb_status hb_ycfg_load(hb_ycfg *y, const char *path, hb_err *err) {
     }
     y->arena = a;
     yaml_parser_t parser;
-    yaml_document_t doc, next;
-    hb_status st = HB_OK;
     if (!yaml_parser_initialize(&parser)) {
         free(text);
+        hb_ycfg_free(y);
         return hb_errf(err, HB_ERR_NOMEM, "%s: out of memory", y->path);
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, &doc)) {
-        st = syntax_error(y, &parser);
-    } else {
-        yaml_node_t *root = yaml_document_get_root_node(&doc);
-        if (root) st = convert(y, a, &doc, root, 0, &y->root);
-        yaml_document_delete(&doc);
-        if (st == HB_OK) {
-            if (!yaml_parser_load(&parser, &next)) {
-                st = syntax_error(y, &parser);
-            } else {
-                yaml_node_t *r2 = yaml_document_get_root_node(&next);
-                if (r2)
-                    st = hb_ycfg_errf(y, (int)r2->start_mark.line + 1, NULL,
-                                      "a second YAML document (accepted: one per file)");
-                yaml_document_delete(&next);
-            }
+    builder b = {.y = y, .a = a};
+    hb_status st = HB_OK;
+    for (int done = 0; st == HB_OK && !done;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&parser, &ev)) {
+            st = syntax_error(y, &parser);
+            break;
         }
+        st = on_event(&b, &ev, &done);
+        yaml_event_delete(&ev);
     }
+    y->root = b.root;
+    free_frames(&b);
+    for (int i = 0; i < b.n_anchors; i++) free(b.anchors[i].name);
+    free(b.anchors);
     yaml_parser_delete(&parser);
     free(text);
     if (st != HB_OK) hb_ycfg_free(y);

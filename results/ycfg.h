@@ -23,6 +23,8 @@ typedef struct hb_ynode {
     struct hb_ynode **items;   /* list items, or mapping values */
     const char **keys;         /* mapping keys (scalars), NULL for lists */
     int *key_lines;            /* line of each mapping key */
+    int64_t n_nodes;           /* nodes in this subtree, aliases expanded (an alias shares the
+                                  anchored node: the tree is a DAG, walk it read-only) */
 } hb_ynode;
 
 typedef struct hb_ycfg {

@@ -61,7 +61,7 @@ int main(int argc, char **argv) {
                  .warmup_iters = 2, .min_iters = 3, .min_seconds = seconds, .max_iters = 100000000};
     hb_cost k;
     if (hb_backend_open("cpu", 0, &be, &err) != HB_OK || hb_meter_open_for_device(&be->info, &meter, &err) != HB_OK ||
-        hb_case_cost(&c, &k) != HB_OK || hb_workload_setup(be, &c, &w, &err) != HB_OK) {
+        hb_case_cost(&c, &k, NULL) != HB_OK || hb_workload_setup(be, &c, &w, &err) != HB_OK) {
         fprintf(stderr, "bench_sampler: %s\n", err.msg);
         return 1;
     }

@@ -110,6 +110,50 @@ expect 0 "" -- run --workload prefill,decode --model tiny --prompt 4 --gen 2 --d
 grep -q "decode tiny fp8-block kv=fp8 B=1 P=4 G=2" "$T/out" || fail "no fp8-block kv=fp8 label: $(cat "$T/out")"
 expect 2 "^hetbench run: --quant-block: 48 does not divide dim = 64 of model 'tiny'" -- run --workload decode --model tiny --dtype fp8-block --quant-block 48 --out "$T/x.h5"
 expect 2 "^hetbench run: --kv-dtype: unknown value 'fp4' \(accepted: auto, f32, bf16, f16, fp8\)" -- run --workload decode --model tiny --kv-dtype fp4 --out "$T/x.h5"
+# ---- sizes derived from user numbers (issue 19): checked at plan time, exit 2 naming the
+# product; nothing is allocated and no file is written ----
+BIG=4611686018427387904 # 2^62, the largest value a key accepts
+expect 2 "^hetbench run: --stream-n: stream n=$BIG: the size of 3 arrays x n x 4 bytes .* overflows 64 bits" -- run --workload stream --stream-n $BIG --out "$T/ovf.h5"
+expect 2 "^hetbench run: --m: gemm M=$BIG N=1 K=1: the size of A \(m x k x dtype bytes\) = $BIG x 1 x 4 overflows 64 bits" -- run --workload gemm --m $BIG --n 1 --k 1 --out "$T/ovf.h5"
+expect 2 "^hetbench run: --batch: decode model 'tiny' batch $BIG .*batch x prompt \($BIG x 128\) overflows 64 bits" -- run --workload decode --model tiny --batch $BIG --out "$T/ovf.h5"
+expect 2 "^hetbench run: --batch: decode .*tensor k_cache \($BIG x 2 x 2 x 16 x 4 bytes.* overflows 64 bits" -- run --workload decode --model tiny --batch $BIG --prompt 1 --gen 1 --out "$T/ovf.h5"
+expect 2 "^hetbench run: --gen: prompt $BIG \+ gen $BIG = 9223372036854775808 exceeds max_seq" -- run --workload decode --model tiny --prompt $BIG --gen $BIG --out "$T/ovf.h5"
+# 3037000500^2 is just above 2^63: m x k wraps in a plain int64 product
+expect 2 "^hetbench run: --m: gemm M=3037000500 N=3037000500 K=3037000500: the size of A .* overflows 64 bits" -- run --workload gemm --m 3037000500 --n 3037000500 --k 3037000500 --out "$T/ovf.h5"
+# in range but far too large: the fit check refuses it before anything is allocated
+expect 2 "^hetbench run: case 0 \(gemm f32 M=2000000 N=2000000 K=2000000\): needs 44703.48 GiB of memory" -- run --workload gemm --m 2000000 --n 2000000 --k 2000000 --out "$T/ovf.h5"
+plan ovf.yaml <<Y
+cases:
+  - workload: decode
+    model: tiny
+    batch: [1, $BIG]
+  - workload: stream
+    stream_n: $BIG
+Y
+expect 2 "ovf.yaml:4: field 'batch': decode model 'tiny' batch $BIG .* overflows 64 bits" -- run --plan "$T/ovf.yaml" --out "$T/ovf.h5"
+plan ovf_model.yaml <<Y
+models:
+  wide:
+    base: tiny
+    vocab: $BIG
+cases:
+  - workload: prefill
+    model: wide
+    prompt: 1
+Y
+expect 2 "ovf_model.yaml:[0-9]+: .*tensor wte \($BIG x 64 x 4 bytes.* overflows 64 bits" -- run --plan "$T/ovf_model.yaml" --out "$T/ovf.h5"
+plan deep_model.yaml <<Y
+models:
+  deep:
+    base: tiny
+    layers: $BIG
+cases:
+  - workload: prefill
+    model: deep
+Y
+expect 2 "deep_model.yaml:[0-9]+: model 'deep': field 'layers' is $BIG \(accepted: 1 to 4096\)" -- run --plan "$T/deep_model.yaml" --out "$T/ovf.h5"
+expect 2 "^hetbench run: --temperature: '1e300' is too large \(accepted: numbers 0 to 3.4e38\)" -- run --workload decode --model tiny --temperature 1e300 --out "$T/ovf.h5"
+[[ -e $T/ovf.h5 ]] && fail "a refused run left $T/ovf.h5 behind"
 # the python that has h5py (scripts/setup.sh installs Debian's python3-h5py)
 PY=""
 for p in python3 /usr/bin/python3; do "$p" -c "import h5py" 2>/dev/null && { PY=$p; break; }; done

@@ -841,7 +841,7 @@ static void test_support_probe(hb_backend *be) {
     c[0].workload = HB_WL_DECODE, c[0].dtype = HB_BF16;                              /* no fp8 */
     c[1].workload = HB_WL_DECODE, c[1].dtype = HB_FP8_E4M3, c[1].quant = HB_QUANT_BLOCK;
     c[2].workload = HB_WL_PREFILL, c[2].dtype = HB_BF16, c[2].kv_dtype = HB_KV_FP8;
-    for (int i = 0; i < 3; i++) CHECK(hb_case_resolve(&c[i]) == HB_OK);
+    for (int i = 0; i < 3; i++) CHECK(hb_case_resolve(&c[i], NULL) == HB_OK);
     hb_err err = {{0}};
     CHECK(hb_worker_check_support(&w, c, 3, &err) == HB_OK); /* the CPU has everything */
     const struct { hb_status (*mm)(hb_backend *, const hb_matmul_args *);

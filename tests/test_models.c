@@ -35,17 +35,17 @@ static void test_registry(void) {
     CHECK(hb_model_find("llama3-8b", &c.model, NULL) == HB_OK);
     c.model.n_layers = 2;
     c.dtype = HB_BF16, c.batch = 1, c.prompt = 128, c.gen = 32;
-    CHECK(hb_case_resolve(&c) == HB_OK);
+    CHECK(hb_case_resolve(&c, NULL) == HB_OK);
     CHECK_MSG(!strcmp(c.label, "decode llama3-8b[2/32L] bf16 B=1 P=128 G=32"), "label '%s'", c.label);
     hb_cost k2;
-    CHECK(hb_case_cost(&c, &k2) == HB_OK);
+    CHECK(hb_case_cost(&c, &k2, NULL) == HB_OK);
     CHECK(c.cost.flops == k2.flops && c.cost.bytes == k2.bytes && c.cost.tokens_out == 1 &&
           c.cost.mem_bytes == k2.mem_bytes && c.cost.mem_bytes > 0);
     c.workload = HB_WL_STREAM, c.stream_n = 10, c.stream_op = HB_STREAM_COPY;
-    CHECK(hb_case_resolve(&c) == HB_OK && !strcmp(c.label, "stream copy n=10") && c.cost.bytes == 80 &&
+    CHECK(hb_case_resolve(&c, NULL) == HB_OK && !strcmp(c.label, "stream copy n=10") && c.cost.bytes == 80 &&
           c.cost.flops == 0 && c.cost.tokens_out == 0);
     c.workload = HB_WL_COUNT;
-    CHECK(hb_case_resolve(&c) == HB_ERR_INTERNAL);
+    CHECK(hb_case_resolve(&c, NULL) == HB_ERR_INTERNAL);
 }
 
 int main(void) {
@@ -81,7 +81,7 @@ int main(void) {
     hb_model_find("llama3-8b", &c.model, NULL);
     c.dtype = HB_BF16, c.batch = 1, c.prompt = 1000, c.gen = 1;
     hb_cost k;
-    CHECK(hb_case_cost(&c, &k) == HB_OK);
+    CHECK(hb_case_cost(&c, &k, NULL) == HB_OK);
     double matmul = 32.0 * (4096.0 * 6144 + 4096.0 * 4096 + 3 * 4096.0 * 14336) + 4096.0 * 128256;
     double attn = 4.0 * 32 * 32 * 128 * 1001; /* position 1000 attends 1001 keys */
     CHECK_NEAR(k.flops, 2 * matmul + attn, 1);
@@ -93,16 +93,16 @@ int main(void) {
     CHECK_NEAR(k.bytes, want_bytes, 1);
     /* prefill of B=2 P=4: 8 tokens through the blocks, 2 rows through the head, causal keys 1+2+3+4 */
     c.workload = HB_WL_PREFILL, c.batch = 2, c.prompt = 4;
-    CHECK(hb_case_cost(&c, &k) == HB_OK);
+    CHECK(hb_case_cost(&c, &k, NULL) == HB_OK);
     double blocks = 32.0 * (4096.0 * 6144 + 4096.0 * 4096 + 3 * 4096.0 * 14336);
     CHECK_NEAR(k.flops, 8 * 2 * blocks + 2 * (2 * 4096.0 * 128256) + 2 * (4.0 * 32 * 32 * 128 * 10), 1);
     CHECK(k.tokens_in == 8);
     c.workload = HB_WL_GEMM, c.m = 3, c.n = 5, c.k = 7, c.dtype = HB_BF16;
-    CHECK(hb_case_cost(&c, &k) == HB_OK);
+    CHECK(hb_case_cost(&c, &k, NULL) == HB_OK);
     CHECK_NEAR(k.flops, 2 * 3 * 5 * 7, 0);
     CHECK_NEAR(k.bytes, 2 * 21 + 2 * 35 + 4 * 15, 0); /* A and W in bf16, C in f32 */
     c.workload = HB_WL_STREAM, c.stream_n = 100, c.stream_op = HB_STREAM_TRIAD;
-    CHECK(hb_case_cost(&c, &k) == HB_OK);
+    CHECK(hb_case_cost(&c, &k, NULL) == HB_OK);
     CHECK_NEAR(k.bytes, 1200, 0);
     HB_TEST_END();
 }

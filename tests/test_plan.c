@@ -32,6 +32,8 @@ static hb_status load(const char *text, hb_plan *p, hb_err *e) {
     return hb_plan_from_file(write_file("plan.yaml", text), NULL, 0, p, e);
 }
 
+#define MAX_TEST_CASES 100000 /* plan.c's MAX_CASES */
+
 static int plan_is_zero(const hb_plan *p) { return p->n_cases == 0 && !p->cases && !p->yaml; }
 
 /* A bad plan: HB_ERR_INPUT, a one-line message containing `want`, and nothing left in *p. */
@@ -86,7 +88,7 @@ static void check_resolved(int line, const hb_plan *p) {
         char label[HB_CASE_LABEL_LEN];
         hb_cost k;
         hb_case_label(c, label, sizeof label);
-        CHECK_MSG(hb_case_cost(c, &k) == HB_OK, "line %d: case %d: no cost", line, i);
+        CHECK_MSG(hb_case_cost(c, &k, NULL) == HB_OK, "line %d: case %d: no cost", line, i);
         CHECK_MSG(!strcmp(c->label, label) && label[0], "line %d: case %d: label '%s', expected '%s'", line, i,
                   c->label, label);
         CHECK_MSG(c->cost.flops == k.flops && c->cost.bytes == k.bytes && c->cost.tokens_in == k.tokens_in &&
@@ -229,7 +231,10 @@ static void test_expansion_order(void) {
               "    min_iters: 1\n"
               "    min_seconds: 0.3\n"
               "    max_iters: 1\n"
-              "  - {workload: gemm, m: 4611686018427387904, n: '7', k: +9, seed: 0}\n", &p, &e);
+              /* 2^62, the largest a key takes (as max_iters); m = 2^56 keeps every buffer of the
+               * gemm under 2^63 bytes (2^62 would overflow, checked in test_size_overflow) */
+              "  - {workload: gemm, m: 72057594037927936, n: '7', k: +9, seed: 0, max_iters: 4611686018427387904}\n",
+              &p, &e);
     CHECK_MSG(st == HB_OK, "%s", e.msg);
     CHECK(p.n_cases == 2);
     if (p.n_cases == 2) {
@@ -240,7 +245,9 @@ static void test_expansion_order(void) {
         CHECK(c->temperature == 0.7f);
         CHECK(c->warmup_iters == 0 && c->min_iters == 1 && c->max_iters == 1);
         CHECK(c->min_seconds == 0.3);
-        CHECK(p.cases[1].m == ((int64_t)1 << 62) && p.cases[1].n == 7 && p.cases[1].k == 9);
+        CHECK(p.cases[1].m == ((int64_t)1 << 56) && p.cases[1].n == 7 && p.cases[1].k == 9);
+        CHECK(p.cases[1].max_iters == ((int64_t)1 << 62));
+        CHECK(p.cases[1].cost.mem_bytes == ((int64_t)1 << 56) * (9 * 4 + 7 * 4) + 7 * 9 * 4);
         CHECK(p.cases[1].seed == 0);
     }
     ROUNDTRIP(&p);
@@ -576,7 +583,7 @@ static void test_bad_files(void) {
     BAD("cases:\n  - workload: gemm\n    min_seconds: nan\n", "plan.yaml:3: field 'min_seconds': 'nan' is not a number");
     BAD("cases:\n  - workload: gemm\n    min_seconds: 1s\n", "plan.yaml:3: field 'min_seconds': '1s' is not a number");
     BAD("cases:\n  - workload: gemm\n    min_seconds: -0.5\n", "plan.yaml:3: field 'min_seconds': '-0.5' is negative");
-    BAD("cases:\n  - workload: decode\n    temperature: -1\n", "plan.yaml:3: field 'temperature': '-1' is negative (accepted: numbers >= 0)");
+    BAD("cases:\n  - workload: decode\n    temperature: -1\n", "plan.yaml:3: field 'temperature': '-1' is negative (accepted: numbers 0 to 3.4e38)");
     BAD("cases:\n  - workload: gemm\n    m: \"64\\n\"\n", "plan.yaml:3: field 'm': '64?' is not an integer");
 
     /* lists */
@@ -713,6 +720,112 @@ static void test_bad_args(void) {
     BAD_ARGS(a16, "--prompt: prompt 300 + gen 32 = 332 exceeds max_seq 256 of model 'tiny'");
     const hb_kv a17[] = {{"workload", "decode"}, {"temperature", "-1"}};
     BAD_ARGS(a17, "--temperature: '-1' is negative");
+    /* stored as a float: 1e300 used to become inf, and the stored plan then failed to parse */
+    const hb_kv a18[] = {{"workload", "decode"}, {"temperature", "1e300"}};
+    BAD_ARGS(a18, "--temperature: '1e300' is too large (accepted: numbers 0 to 3.4e38)");
+    BAD("cases:\n  - {workload: decode, temperature: 3.5e38}\n",
+        "plan.yaml:2: field 'temperature': '3.5e38' is too large (accepted: numbers 0 to 3.4e38)");
+}
+
+/* Issue 19: every size derived from user numbers is checked at plan time; a product that does
+ * not fit int64_t is an input error naming it (before: the sizes wrapped, the fit check was
+ * bypassed and setup wrote past a heap buffer). */
+static void test_size_overflow(void) {
+    const hb_kv s1[] = {{"workload", "stream"}, {"stream_n", "4611686018427387904"}};
+    BAD_ARGS(s1, "--stream-n: stream n=4611686018427387904: the size of 3 arrays x n x 4 bytes = 3 x "
+                 "4611686018427387904 x 4 overflows 64 bits");
+    const hb_kv g1[] = {{"workload", "gemm"}, {"m", "4611686018427387904"}, {"n", "1"}, {"k", "1"}};
+    BAD_ARGS(g1, "--m: gemm M=4611686018427387904 N=1 K=1: the size of A (m x k x dtype bytes) = "
+                 "4611686018427387904 x 1 x 4 overflows 64 bits");
+    const hb_kv g2[] = {{"workload", "gemm"}, {"m", "3037000500"}, {"n", "3037000500"}, {"k", "3037000500"}};
+    BAD_ARGS(g2, "the size of A (m x k x dtype bytes) = 3037000500 x 3037000500 x 4 overflows 64 bits");
+    /* C = m x n x 4 overflows although A and W fit */
+    const hb_kv g3[] = {{"workload", "gemm"}, {"m", "2147483648"}, {"n", "2147483648"}, {"k", "1"}};
+    BAD_ARGS(g3, "the size of C (m x n x 4 bytes) = 2147483648 x 2147483648 x 4 overflows");
+    const hb_kv g4[] = {{"workload", "gemm"}, {"dtype", "fp8-block"}, {"m", "1"}, {"n", "128"}, {"k", "128"},
+                        {"quant_block", "4611686018427387904"}};
+    BAD_ARGS(g4, "does not divide"); /* a block larger than n never reaches the size arithmetic */
+    const hb_kv d1[] = {{"workload", "decode"}, {"model", "tiny"}, {"batch", "4611686018427387904"}};
+    BAD_ARGS(d1, "--batch: decode model 'tiny' batch 4611686018427387904 prompt 128 gen 32: the size of batch x "
+                 "prompt (4611686018427387904 x 128) overflows 64 bits");
+    const hb_kv d2[] = {{"workload", "decode"}, {"model", "tiny"}, {"batch", "4611686018427387904"},
+                        {"prompt", "1"}, {"gen", "1"}};
+    BAD_ARGS(d2, "the size of tensor k_cache (4611686018427387904 x 2 x 2 x 16 x 4 bytes, after 0 bytes of its "
+                 "arena) overflows 64 bits");
+    const hb_kv d3[] = {{"workload", "prefill"}, {"model", "llama3-8b"}, {"batch", "1099511627776"},
+                        {"prompt", "8192"}};
+    BAD_ARGS(d3, "--batch: prefill model 'llama3-8b' batch 1099511627776 prompt 8192: the size of tensor k_cache (1099511627776 x 8192 x 8 x 128 x 4 bytes");
+    const hb_kv d4[] = {{"workload", "decode"}, {"model", "tiny"}, {"prompt", "4611686018427387904"},
+                        {"gen", "4611686018427387904"}};
+    BAD_ARGS(d4, "prompt 4611686018427387904 + gen 4611686018427387904 = 9223372036854775808 exceeds max_seq 256");
+    BAD("cases:\n  - workload: decode\n    model: tiny\n    batch: [1, 4611686018427387904]\n",
+        "plan.yaml:4: field 'batch': decode model 'tiny' batch 4611686018427387904 prompt 128 gen 32: the size of");
+    BAD("cases:\n  - {workload: stream, stream_n: 4611686018427387904}\n",
+        "plan.yaml:2: field 'stream_n': stream n=4611686018427387904: the size of 3 arrays");
+    BAD("cases:\n  - {workload: gemm, m: 4611686018427387904, n: 1, k: 1}\n",
+        "plan.yaml:2: field 'm': gemm M=4611686018427387904 N=1 K=1: the size of A");
+    BAD("models:\n  wide:\n    base: tiny\n    vocab: 4611686018427387904\ncases:\n  - {workload: prefill, "
+        "model: wide, prompt: 1}\n", "the size of tensor wte (4611686018427387904 x 64 x 4 bytes");
+    BAD("models:\n  deep:\n    base: tiny\n    layers: 100000\ncases:\n  - {workload: prefill, model: deep}\n",
+        "model 'deep': field 'layers' is 100000 (accepted: 1 to 4096)");
+    /* the largest sizes that fit stay accepted, with exact memory figures */
+    hb_plan p;
+    hb_err e = {{0}};
+    const hb_kv ok1[] = {{"workload", "stream"}, {"stream_n", "768614336404564650"}}; /* 12 n < 2^63 */
+    CHECK_MSG(hb_plan_from_args(ok1, HB_ARRAY_LEN(ok1), &p, &e) == HB_OK, "%s", e.msg);
+    CHECK(p.n_cases == 1 && p.cases[0].cost.mem_bytes == 12 * (int64_t)768614336404564650);
+    hb_plan_free(&p);
+    const hb_kv bad1[] = {{"workload", "stream"}, {"stream_n", "768614336404564651"}}; /* 12 n > 2^63 - 1 */
+    BAD_ARGS(bad1, "--stream-n: stream n=768614336404564651");
+    /* the cost of a case built by hand (not through a plan) is checked too */
+    hb_case c = {.workload = HB_WL_GEMM, .dtype = HB_F32, .m = (int64_t)1 << 40, .n = (int64_t)1 << 40, .k = 1};
+    hb_cost k;
+    e.msg[0] = '\0';
+    CHECK(hb_case_cost(&c, &k, &e) == HB_ERR_INPUT && strstr(e.msg, "the size of C"));
+}
+
+/* Hostile plans (issue 19): the case limit is checked before anything is allocated per entry,
+ * the nesting while parsing, the size before parsing. */
+static void test_hostile_plans(void) {
+    /* 100001 entries, all one aliased case: refused before the entries are built */
+    const int n = MAX_TEST_CASES + 1;
+    char *text = malloc((size_t)n * 8 + 64), *o = text;
+    if (text) {
+        o += sprintf(o, "cases:\n  - &a {workload: stream, stream_n: 64}\n");
+        for (int i = 1; i < n; i++) o += sprintf(o, "  - *a\n");
+        BAD(text, "plan.yaml:2: field 'cases': 100001 entries: the plan expands to more than 100000 cases");
+        free(text);
+    }
+    /* two entries whose aliased lists multiply to 10^6 cases: stopped at the second entry */
+    char lst[8192], *q = lst;
+    q += sprintf(q, "cases:\n  - {workload: gemm, m: &l [");
+    for (int i = 1; i <= 1000; i++) q += sprintf(q, "%s%d", i > 1 ? ", " : "", i);
+    q += sprintf(q, "]}\n  - {workload: gemm, m: *l, n: *l}\n");
+    BAD(lst, "plan.yaml:3: field 'cases': the plan expands to more than 100000 cases (accepted: at most 100000)");
+    /* 100000 levels of [: refused at level 17, without the scanner's quadratic time */
+    const int depth = 100000;
+    char *deep = malloc((size_t)depth + 16);
+    if (deep) {
+        memcpy(deep, "cases: ", 7);
+        memset(deep + 7, '[', (size_t)depth);
+        deep[7 + depth] = '\0';
+        BAD(deep, "plan.yaml:1: nested too deeply (accepted: 16 levels)");
+        free(deep);
+    }
+    /* a file over the size cap (sparse: no disk used) is refused before it is parsed */
+    char path[600];
+    snprintf(path, sizeof path, "%s/huge.yaml", tmpdir);
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        CHECK(fseek(f, (64L << 20) + 1, SEEK_SET) == 0 && fputc('\n', f) != EOF);
+        fclose(f);
+        hb_plan p;
+        hb_err e = {{0}};
+        CHECK(hb_plan_from_file(path, NULL, 0, &p, &e) == HB_ERR_INPUT);
+        CHECK_MSG(strstr(e.msg, "huge.yaml: larger than 64 MiB (accepted: a plan of at most 100000 cases)"), "%s", e.msg);
+        hb_plan_free(&p);
+        remove(path);
+    }
 }
 
 int main(int argc, char **argv) {
@@ -731,6 +844,8 @@ int main(int argc, char **argv) {
     test_cap();
     test_bad_files();
     test_bad_args();
+    test_size_overflow();
+    test_hostile_plans();
 
     char path[128];
     snprintf(path, sizeof path, "%s/plan.yaml", tmpdir);

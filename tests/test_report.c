@@ -20,6 +20,7 @@
 #include "harness/output.h" // defines: hb_summary_fill
 #include "hbtest.h"
 #include "results/report.h"
+#include "results/ycfg.h"
 
 #define REL(a, b) CHECK_NEAR((a), (b), 1e-12 * fabs((double)(b)) + 1e-300)
 #define CHECK_NAN(a) CHECK_MSG(isnan((double)(a)), "%s = %.17g, expected NaN", #a, (double)(a))
@@ -768,6 +769,178 @@ static void test_bad_files(const char *good) {
     CHECK(access(html, F_OK) != 0);
 }
 
+/* Replaces (or adds) the double attribute `name` of object `obj` in an existing file. */
+static void set_attr_f64(const char *path, const char *obj, const char *name, double v) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t o = f >= 0 ? H5Oopen(f, obj, H5P_DEFAULT) : -1;
+    if (o >= 0 && H5Aexists(o, name) > 0) H5Adelete(o, name);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = o >= 0 ? H5Acreate2(o, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    CHECK_MSG(a >= 0 && H5Awrite(a, H5T_NATIVE_DOUBLE, &v) >= 0, "%s: cannot set %s of %s", path, name, obj);
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    if (o >= 0) H5Oclose(o);
+    if (f >= 0) H5Fclose(f);
+}
+
+/* Values a plan could never produce, in an otherwise good file: report, check and compare
+ * refuse the file (exit 2, naming the attribute). A NaN temperature used to crash all three:
+ * the "same function" grouping compared temperatures with == and indexed entries[-1]. */
+static void test_hostile_values(const char *good) {
+    char p[512], claims[512], cmd[1200];
+    path_in("claims.yaml", claims, sizeof claims);
+    static const struct { const char *obj, *name; double v; const char *want; } cases[] = {
+        {"/cases/0000", "temperature", NAN, "/cases/0000: attribute 'temperature' is nan (accepted: finite numbers >= 0)"},
+        {"/cases/0000", "temperature", 1e300, "attribute 'temperature' is inf"},
+        {"/cases/0001", "tokens_out_per_iter", -1, "/cases/0001: attribute 'tokens_out_per_iter' is -1"},
+        {"/cases/0001", "batch", -4, "/cases/0001: attribute 'batch' is -4 (accepted: integers 0 to"},
+        {"/cases/0002", "min_seconds", INFINITY, "attribute 'min_seconds' is inf"},
+    };
+    for (int i = 0; i < HB_ARRAY_LEN(cases); i++) {
+        path_in("hostile.h5", p, sizeof p);
+        snprintf(cmd, sizeof cmd, "cp '%s' '%s'", good, p);
+        CHECK(system(cmd) == 0);
+        set_attr_f64(p, cases[i].obj, cases[i].name, cases[i].v);
+        expect_input_error(p, cases[i].want);
+        const char *ca[] = {claims, p};
+        CHECK(run_cmd(hb_cmd_check, ca, 2) == 2);
+        const char *cc[] = {good, p};
+        CHECK(run_cmd(hb_cmd_compare, cc, 2) == 2);
+    }
+}
+
+/* Replaces dataset `name` of group `obj` by a (n, cols) double dataset: written with v, or
+ * (write 0) declared only, so that the file stores none of its values. */
+static void set_dset(const char *path, const char *obj, const char *name, hsize_t n, hsize_t cols, int write,
+                     double v) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t g = f >= 0 ? H5Gopen2(f, obj, H5P_DEFAULT) : -1;
+    if (g >= 0 && H5Lexists(g, name, H5P_DEFAULT) > 0) H5Ldelete(g, name, H5P_DEFAULT);
+    hsize_t dims[2] = {n, cols};
+    hid_t sp = H5Screate_simple(cols ? 2 : 1, dims, NULL);
+    hid_t d = g >= 0 ? H5Dcreate2(g, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    CHECK_MSG(d >= 0, "%s: cannot create %s/%s", path, obj, name);
+    if (d >= 0 && write) {
+        double *buf = malloc((size_t)(n * (cols ? cols : 1)) * sizeof *buf);
+        for (hsize_t i = 0; buf && i < n * (cols ? cols : 1); i++) buf[i] = i == 1 ? v : 0.01;
+        CHECK(buf && H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+        free(buf);
+    }
+    if (d >= 0) H5Dclose(d);
+    H5Sclose(sp);
+    if (g >= 0) H5Gclose(g);
+    if (f >= 0) H5Fclose(f);
+}
+
+/* Datasets as untrusted input: declared sizes must be stored, values finite. */
+static void test_hostile_datasets(const char *good) {
+    char p[512], cmd[1200];
+    path_in("hostile-d.h5", p, sizeof p);
+    static const struct { hsize_t n, cols; int write; double v; const char *name, *want; } cases[] = {
+        /* 2^27 values declared, none written: 1 GiB that a 20 KB file does not hold */
+        {(hsize_t)1 << 27, 0, 0, 0, "iter_seconds", "/cases/0000/rank0/iter_seconds declares 1073741824 bytes but the "
+                                                  "file stores 0 of them"},
+        {(hsize_t)1 << 40, 0, 0, 0, "iter_seconds", "declares 8796093022208 bytes"}, /* used to exit 1 (malloc) */
+        {4, 0, 1, NAN, "iter_seconds", "/cases/0000/rank0/iter_seconds[1] is nan (accepted: finite seconds >= 0)"},
+        {4, 0, 1, -1, "iter_seconds", "/cases/0000/rank0/iter_seconds[1] is -1"},
+        {3, 2, 1, INFINITY, "power", "/cases/0000/rank0/power[0][1] is inf (accepted: finite t_s and watts)"},
+    };
+    for (int i = 0; i < HB_ARRAY_LEN(cases); i++) {
+        snprintf(cmd, sizeof cmd, "cp '%s' '%s'", good, p);
+        CHECK(system(cmd) == 0);
+        set_dset(p, "/cases/0000/rank0", cases[i].name, cases[i].n, cases[i].cols, cases[i].write, cases[i].v);
+        expect_input_error(p, cases[i].want);
+    }
+}
+
+/* libhdf5 crashing or looping on a corrupt file (simulated in the reading child): contained,
+ * exit 2 naming the file, never a hang. */
+static void test_contained_read(const char *good) {
+    setenv("HETBENCH_READ_FAULT", "crash", 1);
+    expect_input_error(good, "a.h5: corrupt results file: libhdf5 crashed reading it (");
+    setenv("HETBENCH_READ_FAULT", "hang", 1);
+    setenv("HETBENCH_READ_TIMEOUT", "0.3", 1);
+    expect_input_error(good, "a.h5: reading did not finish within 0.3 s");
+    unsetenv("HETBENCH_READ_FAULT");
+    setenv("HETBENCH_READ_TIMEOUT", "soon", 1);
+    expect_input_error(good, "HETBENCH_READ_TIMEOUT: 'soon' is not a number of seconds");
+    setenv("HETBENCH_READ_TIMEOUT", "0", 1); /* no child: read in this process */
+    hb_report *rep = NULL;
+    hb_err err = {{0}};
+    const char *p[1] = {good};
+    CHECK_MSG(hb_report_load(p, 1, &rep, &err) == HB_OK, "%s", err.msg);
+    hb_report_free(rep);
+    unsetenv("HETBENCH_READ_TIMEOUT");
+}
+
+/* Hostile YAML (issue 19): a 511-byte alias bomb (9 levels x 10 aliases: 10^9 nodes if
+ * expanded) and a 200 KB nesting are refused at once with one line; an honest alias is
+ * shared, not copied. */
+static void test_yaml_bombs(void) {
+    char p[512], bomb[1024], *o = bomb;
+    o += sprintf(o, "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for (int l = 1; l <= 8; l++) {
+        o += sprintf(o, "a%d: &a%d [", l, l);
+        for (int i = 0; i < 10; i++) o += sprintf(o, "%s*a%d", i ? "," : "", l - 1);
+        o += sprintf(o, "]\n");
+    }
+    CHECK_MSG(o - bomb <= 511, "the bomb is %d bytes", (int)(o - bomb));
+    write_text(path_in("bomb.yaml", p, sizeof p), bomb);
+    for (int kind = 0; kind < 3; kind++) {
+        hb_err err = {{0}};
+        hb_status st;
+        if (kind == 0) {
+            hb_prices *pr = NULL;
+            st = hb_prices_load(p, &pr, &err);
+            hb_prices_free(pr);
+        } else if (kind == 1) {
+            hb_claims *cl = NULL;
+            st = hb_claims_load(p, &cl, &err);
+            hb_claims_free(cl);
+        } else {
+            hb_ycfg y;
+            st = hb_ycfg_load(&y, p, &err);
+            hb_ycfg_free(&y);
+        }
+        CHECK_MSG(st == HB_ERR_INPUT, "bomb, loader %d: status %d (%s)", kind, (int)st, err.msg);
+        CHECK_CONTAINS(err.msg, "bomb.yaml:6: more than 200000 YAML nodes with aliases expanded (accepted: at most 200000");
+    }
+    /* deep nesting: [[[[...]]]] 100000 levels, 200 KB */
+    const int depth = 100000;
+    char *deep = malloc(2 * (size_t)depth + 2);
+    if (deep) {
+        memset(deep, '[', (size_t)depth);
+        memset(deep + depth, ']', (size_t)depth);
+        deep[2 * depth] = '\n';
+        deep[2 * depth + 1] = '\0';
+        write_text(path_in("deep.yaml", p, sizeof p), deep);
+        free(deep);
+        hb_err err = {{0}};
+        hb_claims *cl = NULL;
+        CHECK(hb_claims_load(p, &cl, &err) == HB_ERR_INPUT);
+        CHECK_CONTAINS(err.msg, "deep.yaml:1: nested too deeply (accepted: 64 levels)");
+        hb_claims_free(cl);
+    }
+    /* an honest alias: shared, counted as what it stands for */
+    write_text(path_in("alias.yaml", p, sizeof p), "base: &b {price: 2, kw: 0.7}\nother: *b\nlist: [*b, *b]\n");
+    hb_ycfg y;
+    hb_err err = {{0}};
+    CHECK_MSG(hb_ycfg_load(&y, p, &err) == HB_OK, "%s", err.msg);
+    if (y.root) {
+        const hb_ynode *b = hb_ycfg_get(y.root, "base"), *ot = hb_ycfg_get(y.root, "other");
+        const hb_ynode *l = hb_ycfg_get(y.root, "list");
+        CHECK(b && b == ot && l && l->n == 2 && l->items[0] == b);
+        CHECK(b && b->n_nodes == 5 && y.root->n_nodes == 1 + 3 + 2 * 5 + 1 + 2 * 5);
+        const hb_ynode *pr = hb_ycfg_get(ot, "price");
+        CHECK(pr && pr->kind == HB_Y_SCALAR && !strcmp(pr->text, "2") && pr->line == 1);
+    }
+    hb_ycfg_free(&y);
+    write_text(path_in("alias.yaml", p, sizeof p), "a: *nope\n");
+    CHECK(hb_ycfg_load(&y, p, &err) == HB_ERR_INPUT);
+    CHECK_CONTAINS(err.msg, "alias.yaml:1: ");
+    hb_ycfg_free(&y);
+}
+
 /* Each malformed prices file must give HB_ERR_INPUT with "<path>:<line>: field '<key>'". */
 static void expect_yaml_error(int prices, const char *text, int line, const char *field, const char *fragment) {
     char path[512], want[640];
@@ -914,6 +1087,10 @@ int main(int argc, char **argv) {
     hb_prices_free(prices);
     test_compare();
     test_bad_files(fa);
+    test_hostile_values(fa);
+    test_yaml_bombs();
+    test_hostile_datasets(fa);
+    test_contained_read(fa);
     test_bad_yaml(fa);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);

@@ -454,9 +454,9 @@ static void check_bytes(const hb_model *m) {
     hb_case cb = make_case(m, HB_WL_DECODE, &bf, 2, 64, 8), c8 = make_case(m, HB_WL_DECODE, &f8, 2, 64, 8);
     hb_case c8b = make_case(m, HB_WL_DECODE, &f8b, 2, 64, 8);
     hb_tf_layout yb, y8, y8b;
-    CHECK(hb_tf_layout_init(&cb, 1, &yb) == HB_OK);
-    CHECK(hb_tf_layout_init(&c8, 1, &y8) == HB_OK);
-    CHECK(hb_tf_layout_init(&c8b, 1, &y8b) == HB_OK);
+    CHECK(hb_tf_layout_init(&cb, 1, &yb, NULL) == HB_OK);
+    CHECK(hb_tf_layout_init(&c8, 1, &y8, NULL) == HB_OK);
+    CHECK(hb_tf_layout_init(&c8b, 1, &y8b, NULL) == HB_OK);
     /* block-matrix bytes: bf16 2 per weight, fp8 1 per weight + scales */
     int64_t mat = 0, n8 = 0, s8 = 0, n8b = 0, s8b = 0;
     for (int i = 0; i < yb.n_tensors; i++)

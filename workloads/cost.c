@@ -23,9 +23,9 @@ static double forward_flops(const hb_tf_layout *y, double B, double T, double po
 }
 
 /* The common part, then what one prefill (B x P tokens) or decode (B tokens) step adds. */
-static hb_status tf_cost(const hb_case *c, int decode, hb_cost *k) {
+static hb_status tf_cost(const hb_case *c, int decode, hb_cost *k, hb_err *err) {
     hb_tf_layout y;
-    if (hb_tf_layout_init(c, decode, &y) != HB_OK) return HB_ERR_NOMEM;
+    HB_TRY(hb_tf_layout_init(c, decode, &y, err)); /* sizes checked there, the total too */
     double ws = (double)hb_dtype_size(y.edt); /* embedding rows */
     double kv_token = 2.0 * y.L * y.Hkv * y.D * (double)hb_dtype_size(y.kvt); /* K and V of one position, all layers */
     double emb_row = y.C * ws * (c->model.pos == HB_POS_LEARNED ? 2 : 1);
@@ -47,5 +47,5 @@ static hb_status tf_cost(const hb_case *c, int decode, hb_cost *k) {
     return HB_OK;
 }
 
-hb_status hb_tf_prefill_cost(const hb_case *c, hb_cost *k) { return tf_cost(c, 0, k); }
-hb_status hb_tf_decode_cost(const hb_case *c, hb_cost *k) { return tf_cost(c, 1, k); }
+hb_status hb_tf_prefill_cost(const hb_case *c, hb_cost *k, hb_err *err) { return tf_cost(c, 0, k, err); }
+hb_status hb_tf_decode_cost(const hb_case *c, hb_cost *k, hb_err *err) { return tf_cost(c, 1, k, err); }

@@ -11,21 +11,41 @@ static void gemm_label(const hb_case *c, char *buf, int len) {
              (long long)c->n, (long long)c->k);
 }
 
-/* f32 scales of fp8-block operands: A in 1 x qb tiles, W in qb x qb blocks */
-static int64_t scales_a(const hb_case *c) {
-    return c->quant == HB_QUANT_BLOCK ? c->m * ((c->k + c->quant_block - 1) / c->quant_block) : 0;
-}
-static int64_t scales_w(const hb_case *c) {
-    int64_t b = c->quant_block;
-    return c->quant == HB_QUANT_BLOCK ? ((c->n + b - 1) / b) * ((c->k + b - 1) / b) : 0;
+/* Bytes of the five buffers setup allocates: A (M, K) and W (N, K) in dtype, C (M, N) f32 and,
+ * for fp8-block, the f32 scales of A in 1 x qb tiles and of W in qb x qb blocks. Checked: a
+ * product that does not fit int64_t is an input error naming it, so the memory estimate and
+ * the allocations can never wrap. */
+enum { GA, GW, GC, GSA, GSW, G_BUFS };
+static hb_status gemm_sizes(const hb_case *c, int64_t nb[G_BUFS], int64_t *total, hb_err *err) {
+    const int64_t ws = hb_dtype_size(c->dtype), qb = c->quant_block > 0 ? c->quant_block : 1;
+    const int blk = c->quant == HB_QUANT_BLOCK;
+    const int64_t kb = c->k / qb + (c->k % qb != 0), nbk = c->n / qb + (c->n % qb != 0);
+    const struct { const char *what; int64_t a, b, s; } p[G_BUFS] = {
+        [GA] = {"A (m x k x dtype bytes)", c->m, c->k, ws},
+        [GW] = {"W (n x k x dtype bytes)", c->n, c->k, ws},
+        [GC] = {"C (m x n x 4 bytes)", c->m, c->n, 4},
+        [GSA] = {"A's scales (m x k/quant_block x 4 bytes)", blk ? c->m : 0, kb, 4},
+        [GSW] = {"W's scales (n/quant_block x k/quant_block x 4 bytes)", blk ? nbk : 0, kb, 4},
+    };
+    *total = 0;
+    for (int i = 0; i < G_BUFS; i++) {
+        int64_t ab;
+        if (hb_mul_ovf(p[i].a, p[i].b, &ab) || hb_mul_ovf(ab, p[i].s, &nb[i]) || hb_add_ovf(*total, nb[i], total))
+            return hb_errf(err, HB_ERR_INPUT, "gemm M=%lld N=%lld K=%lld: the size of %s = %lld x %lld x %lld "
+                           "overflows 64 bits (accepted: m, n, k whose buffers fit in memory)", (long long)c->m,
+                           (long long)c->n, (long long)c->k, p[i].what, (long long)p[i].a, (long long)p[i].b,
+                           (long long)p[i].s);
+    }
+    return HB_OK;
 }
 
-static hb_status gemm_cost(const hb_case *c, hb_cost *k) {
-    double ws = (double)hb_dtype_size(c->dtype);
-    k->flops = 2.0 * c->m * c->n * c->k;
-    /* A and W in dtype (and their scales), C f32 */
-    k->bytes = ws * c->m * c->k + ws * c->n * c->k + 4.0 * c->m * c->n + 4.0 * (scales_a(c) + scales_w(c));
-    k->mem_bytes = (int64_t)k->bytes;
+static hb_status gemm_cost(const hb_case *c, hb_cost *k, hb_err *err) {
+    int64_t nb[G_BUFS], total;
+    HB_TRY(gemm_sizes(c, nb, &total, err));
+    k->flops = 2.0 * (double)c->m * (double)c->n * (double)c->k;
+    /* A and W in dtype (and their scales), C f32: each once */
+    k->bytes = (double)total;
+    k->mem_bytes = total;
     return HB_OK;
 }
 
@@ -78,11 +98,12 @@ static hb_status gemm_setup(hb_workload *w, hb_err *err) {
     w->impl = g;
     w->step = gemm_step;
     w->free_impl = gemm_free;
-    if (be->ops->alloc(be, (size_t)(c->m * c->k * hb_dtype_size(c->dtype)), &g->a) ||
-        be->ops->alloc(be, (size_t)(c->n * c->k * hb_dtype_size(c->dtype)), &g->w) ||
-        be->ops->alloc(be, (size_t)(c->m * c->n * 4), (void **)&g->c) ||
-        (c->quant == HB_QUANT_BLOCK && (be->ops->alloc(be, (size_t)(scales_a(c) * 4), (void **)&g->sa) ||
-                                        be->ops->alloc(be, (size_t)(scales_w(c) * 4), (void **)&g->sw))))
+    int64_t nb[G_BUFS], total;
+    HB_TRY(gemm_sizes(c, nb, &total, err));
+    if (be->ops->alloc(be, (size_t)nb[GA], &g->a) || be->ops->alloc(be, (size_t)nb[GW], &g->w) ||
+        be->ops->alloc(be, (size_t)nb[GC], (void **)&g->c) ||
+        (c->quant == HB_QUANT_BLOCK && (be->ops->alloc(be, (size_t)nb[GSA], (void **)&g->sa) ||
+                                        be->ops->alloc(be, (size_t)nb[GSW], (void **)&g->sw))))
         return hb_errf(err, HB_ERR_NOMEM, "gemm: allocation failed: %s", be->err);
     w->out = g->c;
     w->out_n = c->m * c->n;

@@ -30,13 +30,18 @@ typedef struct hb_model {
     float norm_eps;
 } hb_model;
 
+/* The most layers a model may have (real models have under 200): the tensor table holds ~14
+ * entries per layer and is built at plan time for every case. */
+#define HB_MODEL_MAX_LAYERS 4096
+
 static inline int64_t hb_model_head_dim(const hb_model *m) { return m->dim / m->n_heads; }
 
 /* Presets: tiny, gpt2-124m, gpt2-1.5b, llama3-8b, llama3-70b. */
 int hb_model_presets(const hb_model **list);
 /* Copies the preset `name` into out; HB_ERR_INPUT if unknown (message lists the presets). */
 hb_status hb_model_find(const char *name, hb_model *out, hb_err *err);
-/* Checks positivity and divisibility (dim % heads, heads % kv_heads, even head_dim for rope). */
+/* Checks positivity, layers <= HB_MODEL_MAX_LAYERS and divisibility (dim % heads,
+ * heads % kv_heads, even head_dim for rope). */
 hb_status hb_model_validate(const hb_model *m, hb_err *err);
 /* Parameter count (exact, includes embeddings; tied head counted once). */
 int64_t hb_model_n_params(const hb_model *m);

@@ -59,6 +59,9 @@ hb_status hb_model_validate(const hb_model *m, hb_err *err) {
         if (pos[i].v <= 0)
             return hb_errf(err, HB_ERR_INPUT, "model '%s': field '%s' must be a positive integer (got %lld)",
                            m->name, pos[i].field, (long long)pos[i].v);
+    if (m->n_layers > HB_MODEL_MAX_LAYERS)
+        return hb_errf(err, HB_ERR_INPUT, "model '%s': field 'layers' is %lld (accepted: 1 to %d)", m->name,
+                       (long long)m->n_layers, HB_MODEL_MAX_LAYERS);
     if (m->dim % m->n_heads)
         return hb_errf(err, HB_ERR_INPUT, "model '%s': dim %lld is not a multiple of heads %lld",
                        m->name, (long long)m->dim, (long long)m->n_heads);

@@ -11,9 +11,21 @@ static void stream_label(const hb_case *c, char *buf, int len) {
     snprintf(buf, len, "stream %s n=%lld", hb_stream_op_name(c->stream_op), (long long)c->stream_n);
 }
 
-static hb_status stream_cost(const hb_case *c, hb_cost *k) {
-    k->bytes = (c->stream_op == HB_STREAM_COPY ? 2.0 : 3.0) * 4.0 * c->stream_n;
-    k->mem_bytes = 3 * 4 * c->stream_n;
+/* Bytes of one of the three f32 arrays, checked (an overflow is an input error naming it). */
+static hb_status stream_array_bytes(const hb_case *c, int64_t *nb, hb_err *err) {
+    int64_t all;
+    if (hb_mul_ovf(c->stream_n, 4, nb) || hb_mul_ovf(*nb, 3, &all))
+        return hb_errf(err, HB_ERR_INPUT, "stream n=%lld: the size of 3 arrays x n x 4 bytes = 3 x %lld x 4 "
+                       "overflows 64 bits (accepted: stream_n whose arrays fit in memory)", (long long)c->stream_n,
+                       (long long)c->stream_n);
+    return HB_OK;
+}
+
+static hb_status stream_cost(const hb_case *c, hb_cost *k, hb_err *err) {
+    int64_t nb;
+    HB_TRY(stream_array_bytes(c, &nb, err));
+    k->bytes = (c->stream_op == HB_STREAM_COPY ? 2.0 : 3.0) * (double)nb;
+    k->mem_bytes = 3 * nb;
     return HB_OK;
 }
 
@@ -56,7 +68,9 @@ static hb_status stream_setup(hb_workload *w, hb_err *err) {
     w->impl = st;
     w->step = stream_step;
     w->free_impl = stream_free;
-    size_t nb = (size_t)c->stream_n * 4;
+    int64_t nb64;
+    HB_TRY(stream_array_bytes(c, &nb64, err));
+    const size_t nb = (size_t)nb64;
     if (be->ops->alloc(be, nb, (void **)&st->a) || be->ops->alloc(be, nb, (void **)&st->b) ||
         be->ops->alloc(be, nb, (void **)&st->c))
         return hb_errf(err, HB_ERR_NOMEM, "stream: allocation failed: %s", be->err);

@@ -43,10 +43,27 @@ static int64_t n_scales(const hb_tf_tensor *t) {
 }
 
 /* Appends a tensor to arena a; returns its id, or -1 when out of host memory (the table is
- * then marked broken: n_tensors < 0, reported by hb_tf_layout_init). */
+ * then marked broken: n_tensors < 0, reported by hb_tf_layout_init) or when its size or its
+ * arena's does not fit in int64_t (y->ovf then names the product; the dimensions come from
+ * user numbers: batch, prompt, gen, model fields). */
 static int add(hb_tf_layout *y, hb_arena a, const char *name, int layer, hb_dtype dt, hb_qkind q,
                int ndim, int64_t n0, int64_t n1, int64_t n2, int64_t n3) {
     if (y->n_tensors < 0) return -1;
+    const int64_t ne[4] = {n0, n1, n2, n3}, es = hb_dtype_size(dt);
+    int64_t n = 1, nb = 0, end = 0;
+    int bad = 0;
+    for (int i = 0; i < ndim; i++) bad |= hb_mul_ovf(n, ne[i], &n);
+    bad = bad || hb_mul_ovf(n, es, &nb) || hb_add_ovf(y->arena_bytes[a], nb, &end) || end > INT64_MAX - 1024;
+    if (bad) {
+        int o = snprintf(y->ovf, sizeof y->ovf, "tensor %s (", name);
+        for (int i = 0; i < ndim && o > 0 && o < (int)sizeof y->ovf; i++)
+            o += snprintf(y->ovf + o, sizeof y->ovf - (size_t)o, "%lld x ", (long long)ne[i]);
+        if (o > 0 && o < (int)sizeof y->ovf)
+            snprintf(y->ovf + o, sizeof y->ovf - (size_t)o, "%lld bytes, after %lld bytes of its arena)",
+                     (long long)es, (long long)y->arena_bytes[a]);
+        y->n_tensors = -1;
+        return -1;
+    }
     if (y->n_tensors == y->cap) {
         int cap = y->cap ? 2 * y->cap : 64;
         hb_tf_tensor *t = realloc(y->t, (size_t)cap * sizeof *t);
@@ -68,11 +85,18 @@ static int add(hb_tf_layout *y, hb_arena a, const char *name, int layer, hb_dtyp
     t->q = hb_dtype_is_fp8(dt) ? q : HB_QUANT_NONE;
     t->bm = t->bk = y->qblock;
     t->off = y->arena_bytes[a];
-    y->arena_bytes[a] = align256(y->arena_bytes[a] + numel(t) * hb_dtype_size(dt));
+    y->arena_bytes[a] = align256(end); /* end < INT64_MAX - 1024: no wrap */
     t->scale_off = -1;
     if (t->q != HB_QUANT_NONE) {
+        /* at most one f32 scale per element: 4 n bytes, checked */
+        int64_t sb;
+        if (hb_mul_ovf(n_scales(t), 4, &sb) || hb_add_ovf(y->arena_bytes[a], sb, &end) || end > INT64_MAX - 1024) {
+            snprintf(y->ovf, sizeof y->ovf, "the scales of tensor %s (%lld x 4 bytes)", name, (long long)n_scales(t));
+            y->n_tensors = -1;
+            return -1;
+        }
         t->scale_off = y->arena_bytes[a];
-        y->arena_bytes[a] = align256(y->arena_bytes[a] + n_scales(t) * 4);
+        y->arena_bytes[a] = align256(end);
     }
     return y->n_tensors++;
 }
@@ -100,9 +124,25 @@ void hb_tf_layout_free(hb_tf_layout *y) {
     y->n_tensors = y->cap = 0;
 }
 
-hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y) {
+/* A derived dimension a * b + d, checked: on overflow y->ovf says what and 0 is returned (the
+ * layout then fails). */
+static int64_t dim_of(hb_tf_layout *y, const char *what, int64_t a, int64_t b, int64_t d) {
+    int64_t r;
+    if (hb_mul_ovf(a, b, &r) || hb_add_ovf(r, d, &r)) {
+        if (y->ovf[0]) return 0;
+        if (d) snprintf(y->ovf, sizeof y->ovf, "%s (%lld x %lld + %lld)", what, (long long)a, (long long)b, (long long)d);
+        else snprintf(y->ovf, sizeof y->ovf, "%s (%lld x %lld)", what, (long long)a, (long long)b);
+        return 0;
+    }
+    return r;
+}
+
+hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_err *err) {
     const hb_model *m = &c->model;
     memset(y, 0, sizeof *y);
+    if (m->n_layers > HB_MODEL_MAX_LAYERS)
+        return hb_errf(err, HB_ERR_INPUT, "model '%s': %lld layers (accepted: 1 to %d)", m->name,
+                       (long long)m->n_layers, HB_MODEL_MAX_LAYERS);
     y->C = m->dim;
     y->Hq = m->n_heads;
     y->Hkv = m->n_kv_heads;
@@ -110,11 +150,14 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y) {
     y->F = m->ffn_dim;
     y->V = m->vocab;
     y->L = m->n_layers;
-    y->d_qkv = (y->Hq + 2 * y->Hkv) * y->D;
-    y->d_ff = m->act == HB_ACT_SWIGLU ? 2 * y->F : y->F;
+    y->d_qkv = dim_of(y, "(heads + 2 kv_heads) x head_dim", dim_of(y, "2 x kv_heads + heads", 2, y->Hkv, y->Hq), y->D, 0);
+    y->d_ff = m->act == HB_ACT_SWIGLU ? dim_of(y, "2 x ffn_dim", 2, y->F, 0) : y->F;
     y->B = c->batch;
     y->T_max = c->prompt;
-    y->S = decode ? c->prompt + c->gen : c->prompt;
+    y->S = decode ? dim_of(y, "prompt + gen", 1, c->prompt, c->gen) : c->prompt;
+    const int64_t HqD = dim_of(y, "heads x head_dim", y->Hq, y->D, 0);
+    const int64_t N = dim_of(y, "batch x prompt", y->B, y->T_max, 0); /* rows of a forward */
+    if (y->ovf[0]) goto overflow;
     y->wdt = c->dtype;
     y->wq = hb_dtype_is_fp8(c->dtype) ? (c->quant == HB_QUANT_BLOCK ? HB_QUANT_BLOCK : HB_QUANT_TENSOR)
                                       : HB_QUANT_NONE;
@@ -149,8 +192,7 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y) {
         b->ln1_b = ln ? weight(y, "ln1_b", L_, HB_F32, C, 0, id + 1, 0.02f, 0.0f, 1) : -1;
         b->qkv_w = weight(y, "qkv_w", L_, wdt, y->d_qkv, C, id + 2, r_c, 0.0f, 1);
         b->qkv_b = m->bias ? weight(y, "qkv_b", L_, HB_F32, y->d_qkv, 0, id + 3, 0.02f, 0.0f, 1) : -1;
-        b->proj_w = weight(y, "proj_w", L_, wdt, C, y->Hq * y->D, id + 4,
-                           1.0f / sqrtf((float)(y->Hq * y->D)), 0.0f, 1);
+        b->proj_w = weight(y, "proj_w", L_, wdt, C, HqD, id + 4, 1.0f / sqrtf((float)HqD), 0.0f, 1);
         b->proj_b = m->bias ? weight(y, "proj_b", L_, HB_F32, C, 0, id + 5, 0.02f, 0.0f, 1) : -1;
         b->ln2_w = weight(y, "ln2_w", L_, HB_F32, C, 0, id + 6, 0.1f, 1.0f, 1);
         b->ln2_b = ln ? weight(y, "ln2_b", L_, HB_F32, C, 0, id + 7, 0.02f, 0.0f, 1) : -1;
@@ -166,26 +208,43 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y) {
     }
     /* activations: x, h (N, C); qkv (N, d_qkv); att (N, Hq D); ff (N, d_ff); ffa (N, F);
      * logits (B, V); tokens (N) and next tokens (B) as int32 (stored as f32-sized slots) */
-    const int64_t N = y->B * y->T_max;
     {
         y->x = add(y, HB_ARENA_ACT, "x", -1, HB_F32, HB_QUANT_NONE, 2, N, C, 0, 0);
         y->h = add(y, HB_ARENA_ACT, "h", -1, HB_F32, HB_QUANT_NONE, 2, N, C, 0, 0);
         y->qkv = add(y, HB_ARENA_ACT, "qkv", -1, HB_F32, HB_QUANT_NONE, 2, N, y->d_qkv, 0, 0);
-        y->att = add(y, HB_ARENA_ACT, "att", -1, HB_F32, HB_QUANT_NONE, 2, N, y->Hq * y->D, 0, 0);
+        y->att = add(y, HB_ARENA_ACT, "att", -1, HB_F32, HB_QUANT_NONE, 2, N, HqD, 0, 0);
         y->ff = add(y, HB_ARENA_ACT, "ff", -1, HB_F32, HB_QUANT_NONE, 2, N, y->d_ff, 0, 0);
         y->ffa = add(y, HB_ARENA_ACT, "ffa", -1, HB_F32, HB_QUANT_NONE, 2, N, y->F, 0, 0);
         y->logits = add(y, HB_ARENA_ACT, "logits", -1, HB_F32, HB_QUANT_NONE, 2, y->B, y->V, 0, 0);
         y->tokens = add(y, HB_ARENA_ACT, "tokens", -1, HB_F32, HB_QUANT_NONE, 1, N, 0, 0, 0);
         y->next = add(y, HB_ARENA_ACT, "next", -1, HB_F32, HB_QUANT_NONE, 1, y->B, 0, 0, 0);
     }
+    if (y->ovf[0]) goto overflow;
     if (y->n_tensors < 0) {
         hb_tf_layout_free(y);
-        return HB_ERR_NOMEM;
+        return hb_errf(err, HB_ERR_NOMEM, "out of host memory");
+    }
+    int64_t total; /* what the fit check compares with the device's free memory */
+    if (hb_add_ovf(y->arena_bytes[HB_ARENA_WEIGHTS], y->arena_bytes[HB_ARENA_ACT], &total) ||
+        hb_add_ovf(total, y->arena_bytes[HB_ARENA_KV], &total)) {
+        snprintf(y->ovf, sizeof y->ovf, "weights + activations + KV cache (%lld + %lld + %lld bytes)",
+                 (long long)y->arena_bytes[HB_ARENA_WEIGHTS], (long long)y->arena_bytes[HB_ARENA_ACT],
+                 (long long)y->arena_bytes[HB_ARENA_KV]);
+        goto overflow;
     }
     y->weight_bytes = y->arena_bytes[HB_ARENA_WEIGHTS];
     y->act_bytes = y->arena_bytes[HB_ARENA_ACT];
     y->kv_bytes = y->arena_bytes[HB_ARENA_KV];
     return HB_OK;
+overflow:;
+    char ovf[sizeof y->ovf];
+    memcpy(ovf, y->ovf, sizeof ovf);
+    hb_tf_layout_free(y);
+    char g[40] = "";
+    if (decode) snprintf(g, sizeof g, " gen %lld", (long long)c->gen);
+    return hb_errf(err, HB_ERR_INPUT, "%s model '%s' batch %lld prompt %lld%s: the size of %s overflows 64 bits "
+                   "(accepted: sizes whose tensors fit in memory)", decode ? "decode" : "prefill", m->name,
+                   (long long)c->batch, (long long)c->prompt, g, ovf);
 }
 
 /* ---- state ---- */
@@ -337,7 +396,7 @@ static hb_status tf_setup(hb_workload *w, int decode, hb_err *err) {
     w->impl = st;
     w->free_impl = tf_free;
     w->step = decode ? decode_step : prefill_step;
-    if (hb_tf_layout_init(c, decode, &st->lay) != HB_OK) return hb_errf(err, HB_ERR_NOMEM, "out of host memory");
+    HB_TRY(hb_tf_layout_init(c, decode, &st->lay, err));
     const hb_tf_layout *y = &st->lay;
     for (int a = 0; a < HB_ARENA_COUNT; a++)
         if (be->ops->alloc(be, (size_t)(y->arena_bytes[a] > 0 ? y->arena_bytes[a] : 256), (void **)&st->arena[a]))
@@ -402,9 +461,12 @@ static hb_status block_check(const hb_case *c, const char *const **blame, hb_err
     if (c->quant != HB_QUANT_BLOCK) return HB_OK;
     const hb_model *m = &c->model;
     const int64_t b = c->quant_block, D = hb_model_head_dim(m);
+    int64_t dqkv = 0; /* an overflow here is reported by the layout (cost) */
+    if (hb_mul_ovf(2, m->n_kv_heads, &dqkv) || hb_add_ovf(dqkv, m->n_heads, &dqkv) || hb_mul_ovf(dqkv, D, &dqkv))
+        dqkv = 0;
     const struct { const char *what; int64_t n; } dims[] = {
-        {"dim", m->dim}, {"ffn_dim", m->ffn_dim}, {"heads x head_dim", m->n_heads * D},
-        {"(heads + 2 kv_heads) x head_dim", (m->n_heads + 2 * m->n_kv_heads) * D},
+        {"dim", m->dim}, {"ffn_dim", m->ffn_dim}, {"heads x head_dim", m->n_heads * D}, /* <= dim */
+        {"(heads + 2 kv_heads) x head_dim", dqkv},
     };
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
         if (b <= 0 || dims[i].n % b) {
@@ -433,10 +495,10 @@ static hb_status decode_check(const hb_case *c, const char *const **blame, hb_er
     const hb_model *m = &c->model;
     HB_TRY_QUIET(block_check(c, blame, err));
     *blame = keys;
-    if (c->prompt + c->gen > m->max_seq)
-        return hb_errf(err, HB_ERR_INPUT, "prompt %lld + gen %lld = %lld exceeds max_seq %lld of model '%s' "
+    if (c->prompt > m->max_seq - c->gen) /* both <= 2^62: the sum might not fit int64_t */
+        return hb_errf(err, HB_ERR_INPUT, "prompt %lld + gen %lld = %llu exceeds max_seq %lld of model '%s' "
                        "(accepted: prompt + gen <= %lld)", (long long)c->prompt, (long long)c->gen,
-                       (long long)(c->prompt + c->gen), (long long)m->max_seq, m->name,
+                       (unsigned long long)c->prompt + (unsigned long long)c->gen, (long long)m->max_seq, m->name,
                        (long long)m->max_seq);
     return HB_OK;
 }

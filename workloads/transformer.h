@@ -71,16 +71,17 @@ typedef struct hb_tf_layout {
     int64_t arena_bytes[HB_ARENA_COUNT];
     int64_t weight_bytes, act_bytes, kv_bytes;            /* = arena_bytes[...] */
     int64_t matrix_bytes; /* bytes of weights (scales included) a forward step reads */
+    char ovf[200];        /* set when a size overflowed int64_t: the product that did */
 } hb_tf_layout;
 
 
 /* Builds the table of case c (allocates; free with hb_tf_layout_free); decode: the KV cache
  * holds P + G positions (else P). */
-hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *lay);
+hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *lay, hb_err *err);
 void hb_tf_layout_free(hb_tf_layout *lay);
 
 /* Analytic cost of one prefill / decode iteration (cost.c), for the descriptors. */
-hb_status hb_tf_prefill_cost(const hb_case *c, hb_cost *cost);
-hb_status hb_tf_decode_cost(const hb_case *c, hb_cost *cost);
+hb_status hb_tf_prefill_cost(const hb_case *c, hb_cost *cost, hb_err *err);
+hb_status hb_tf_decode_cost(const hb_case *c, hb_cost *cost, hb_err *err);
 
 #endif

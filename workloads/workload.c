@@ -87,15 +87,15 @@ void hb_case_label(const hb_case *c, char *buf, int len) {
     else snprintf(buf, len, "?");
 }
 
-hb_status hb_case_cost(const hb_case *c, hb_cost *k) {
+hb_status hb_case_cost(const hb_case *c, hb_cost *k, hb_err *err) {
     k->flops = k->bytes = k->tokens_in = k->tokens_out = 0;
     k->mem_bytes = 0;
     const hb_workload_desc *d = hb_workload_desc_of(c->workload);
-    return d ? d->cost(c, k) : HB_ERR_INTERNAL;
+    return d ? d->cost(c, k, err) : hb_errf(err, HB_ERR_INTERNAL, "unknown workload %d", (int)c->workload);
 }
 
-hb_status hb_case_resolve(hb_case *c) {
-    HB_TRY(hb_case_cost(c, &c->cost));
+hb_status hb_case_resolve(hb_case *c, hb_err *err) {
+    HB_TRY(hb_case_cost(c, &c->cost, err));
     hb_case_label(c, c->label, sizeof c->label);
     return HB_OK;
 }

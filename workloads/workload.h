@@ -105,10 +105,14 @@ hb_dtype hb_case_kv_dtype(const hb_case *c);
 
 /* Short human label, e.g. "decode llama3-8b[2/32L] bf16 B=1 P=128 G=32". */
 void hb_case_label(const hb_case *c, char *buf, int len);
-/* The case's analytic cost (see hb_cost), from its workload's descriptor. */
-hb_status hb_case_cost(const hb_case *c, hb_cost *cost);
-/* Fills c->cost and c->label from the descriptor; HB_ERR_INTERNAL for an unknown kind. */
-hb_status hb_case_resolve(hb_case *c);
+/* The case's analytic cost (see hb_cost), from its workload's descriptor. HB_ERR_INPUT when a
+ * size of the case (a buffer, an arena, the memory total) does not fit in int64_t: err then
+ * names the product that overflows. Every size setup allocates comes from the same checked
+ * arithmetic, so a case whose cost resolved cannot wrap a buffer size. */
+hb_status hb_case_cost(const hb_case *c, hb_cost *cost, hb_err *err);
+/* Fills c->cost and c->label from the descriptor; HB_ERR_INTERNAL for an unknown kind,
+ * HB_ERR_INPUT (with err) for a size overflow. */
+hb_status hb_case_resolve(hb_case *c, hb_err *err);
 
 /* ---- the registry ---- */
 
@@ -144,7 +148,9 @@ typedef struct hb_workload_desc {
      * per generated token): /summary fills latency_p50_s and latency_p95_s. */
     int latency;
     void (*label)(const hb_case *c, char *buf, int len);
-    hb_status (*cost)(const hb_case *c, hb_cost *cost); /* cost arrives zeroed */
+    /* cost arrives zeroed; HB_ERR_INPUT with err when a size overflows int64_t (checked with
+     * hb_mul_ovf / hb_add_ovf, harness/status.h) */
+    hb_status (*cost)(const hb_case *c, hb_cost *cost, hb_err *err);
     /* Plan-time check of a case with its keys and defaults applied (NULL: none). On error,
      * err->msg says what is wrong and *blame lists the keys (NULL-terminated) the message may
      * point at: the plan's message names the first of them it wrote (none: no location). */
