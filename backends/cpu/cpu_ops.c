@@ -820,6 +820,48 @@ GEMV_Q_DRIVER(avx2, TGT_AVX2)
 GEMV_Q_DRIVER(avx512, TGT_AVX512)
 #endif
 
+/* amax of n f32 values (a NaN makes it +inf, as quantise() does) */
+static float amax_f32(const float *x, int64_t n) {
+    float m = 0.0f;
+    int nan = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const float v = fabsf(x[i]);
+        nan |= isnan(v);
+        m = v > m ? v : m;
+    }
+    return nan ? INFINITY : m;
+}
+
+/* a32 (M, K) = dequantise(quantise(a)) for an fp8 matmul's f32 A, exactly as convert's
+ * quantise() then dequantise() compute it (scale = amax / max of each group, code = the f32
+ * quotient rounded, value = code * scale), in one pass per group without the generic
+ * element access: groups are the whole A (per_tensor) or 1 x ka tiles of each row. */
+static void quant_dequant_a(const float *a, int64_t lda, int64_t M, int64_t K, int64_t ka, int per_tensor,
+                            hb_dtype dt, float *a32) {
+    const float qmax = hb_dtype_fp8_max(dt);
+    float st = 0.0f;
+    if (per_tensor) {
+        float m = 0.0f;
+        for (int64_t r = 0; r < M; r++) {
+            const float v = amax_f32(a + r * lda, K);
+            m = v > m || isnan(v) ? v : m;
+        }
+        st = group_scale(m, qmax);
+    }
+#pragma omp parallel for schedule(static) if (M * K > PAR_MIN)
+    for (int64_t r = 0; r < M; r++)
+        for (int64_t k0 = 0; k0 < K; k0 += ka) {
+            const int64_t n = K - k0 < ka ? K - k0 : ka;
+            const float *x = a + r * lda + k0;
+            float *y = a32 + r * K + k0;
+            const float s = per_tensor ? st : group_scale(amax_f32(x, n), qmax);
+            if (dt == HB_FP8_E4M3)
+                for (int64_t i = 0; i < n; i++) y[i] = hb_e4m3_to_f32(hb_f32_to_e4m3(x[i] / s)) * s;
+            else
+                for (int64_t i = 0; i < n; i++) y[i] = hb_e5m2_to_f32(hb_f32_to_e5m2(x[i] / s)) * s;
+        }
+}
+
 /* dst (n) = code * scale for n fp8 codes: a prefill weight panel (the GEMV kernels' loads). */
 #ifdef HB_X86
 TGT_AVX512 static void dequant_fp8_avx512(float *dst, const uint8_t *src, hb_dtype dt, int64_t n, float s) {
@@ -882,24 +924,11 @@ static hb_status matmul_fp8(hb_backend *be, const hb_matmul_args *x) {
     HB_TRY(hb_cpu_scratch(be, 1, (size_t)Mp * (size_t)K * sizeof(float), &a32));
     if (M < Mp) memset(a32 + M * K, 0, (size_t)((Mp - M) * K) * sizeof(float));
     if (x->a.dt == HB_F32) {
-        const int64_t ka = x->w.q.kind == HB_QUANT_BLOCK ? bk : K;
-        const int64_t nsa = x->w.q.kind == HB_QUANT_BLOCK ? M * ((K + ka - 1) / ka) : 1;
-        float *qbuf = NULL; // scales, then the codes
-        HB_TRY(hb_cpu_scratch(be, 2, (size_t)nsa * sizeof(float) + (size_t)(M * K), &qbuf));
-        hb_tensor qa = hb_t2((uint8_t *)(qbuf + nsa), wdt, M, K, K);
-        qa = x->w.q.kind == HB_QUANT_BLOCK ? hb_tq(qa, HB_QUANT_BLOCK, 1, ka, qbuf)
-                                           : hb_tq(qa, HB_QUANT_TENSOR, 0, 0, qbuf);
-        /* the f32 rows of A, contiguous (rows lda apart in the caller's tensor) */
+        /* the dynamic quantisation convert computes (quantise()), fused with its dequantisation:
+         * groups of the whole A (w with tensor scales) or 1 x bk tiles (w with blocks) */
         const int64_t lda = hb_tensor_ld(&x->a);
-        if (lda == K) {
-            const qsrc src = {x->a.data, HB_F32, 0, 0, 0.0f, 0.0f};
-            quantise(&qa, &src);
-        } else {
-            for (int64_t m = 0; m < M; m++) memcpy(a32 + m * K, (const float *)x->a.data + m * lda, (size_t)K * sizeof(float));
-            const qsrc src = {a32, HB_F32, 0, 0, 0.0f, 0.0f};
-            quantise(&qa, &src);
-        }
-        dequantise(a32, HB_F32, &qa);
+        const int block = x->w.q.kind == HB_QUANT_BLOCK;
+        quant_dequant_a(x->a.data, lda, M, K, block ? bk : K, !block, wdt, a32);
     } else { // A in fp8 with its own scales, rows lda apart
         const int64_t lda = hb_tensor_ld(&x->a);
         int64_t abm, abk, asc;
