@@ -31,13 +31,6 @@
 #define load_elem hb_load_f32
 #define store_elem hb_store_f32
 
-static int dtype_ok(hb_dtype dt) { return dt >= 0 && dt < HB_DTYPE_COUNT; }
-
-static hb_status dtype_unsupported(hb_backend *be, const char *op, hb_dtype dt) {
-    return hb_cpu_fail(be, HB_ERR_UNSUPPORTED, "cpu: op '%s' does not support dtype %s", op,
-                       hb_dtype_name(dt));
-}
-
 /* ---- quantisation (tensor.h): scales of amax / max(dt) per group, codes x / scale ---- */
 
 /* Where quantise() reads its f32 values: an array in any dtype, or the generator. */
@@ -117,8 +110,8 @@ static void dequantise(void *dst, hb_dtype dst_dt, const hb_tensor *src) {
 /* ---- generators and casts ---- */
 
 hb_status hb_cpu_fill_random(hb_backend *be, const hb_fill_random_args *a) {
+    (void)be;
     const hb_tensor *d = &a->dst;
-    if (!dtype_ok(d->dt)) return dtype_unsupported(be, "fill_random", d->dt);
     if (d->q.kind != HB_QUANT_NONE) {
         const qsrc src = {NULL, HB_F32, 1, a->seed, a->scale, a->offset};
         quantise(d, &src);
@@ -142,9 +135,8 @@ hb_status hb_cpu_fill_tokens(hb_backend *be, const hb_fill_tokens_args *a) {
 }
 
 hb_status hb_cpu_convert(hb_backend *be, const hb_convert_args *a) {
+    (void)be;
     const hb_dtype dst_dt = a->dst.dt, src_dt = a->src.dt;
-    if (!dtype_ok(dst_dt)) return dtype_unsupported(be, "convert", dst_dt);
-    if (!dtype_ok(src_dt)) return dtype_unsupported(be, "convert", src_dt);
     const int64_t n = hb_tensor_numel(&a->src);
     if (n <= 0) return HB_OK;
     if (a->dst.q.kind != HB_QUANT_NONE) {
@@ -178,7 +170,6 @@ hb_status hb_cpu_embedding(hb_backend *be, const hb_embedding_args *a) {
     const int64_t B = a->B, T = a->T, pos0 = a->pos0, C = hb_tensor_cols(&a->wte);
     const int64_t V = hb_tensor_rows(&a->wte), ldo = hb_tensor_ld(&a->out);
     float *out = a->out.data;
-    if (!dtype_ok(wdt)) return dtype_unsupported(be, "embedding", wdt);
     const int64_t N = B * T;
     for (int64_t i = 0; i < N; i++)
         if (tokens[i] < 0 || tokens[i] >= V)
@@ -262,9 +253,6 @@ static inline void store_out(float *o, float dot, const float *bias, int64_t n, 
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* A weight as the GEMV kernels read it: its value. */
-INLINE float load_w(const void *w, hb_dtype dt, int64_t i) { return load_elem(w, dt, i); }
-
 /* Prefetch distance, bytes of weights ahead of the loads (~ DRAM latency x per-core bandwidth). */
 #define PF_BYTES 8192
 
@@ -335,7 +323,7 @@ INLINE void gemv_row_generic(const int M, const int U, const hb_dtype dt, const 
         dots[m] = (v[0] + v[1]) + (v[2] + v[3]);
     }
     for (; k < K; k++) { // K % 4 tail
-        const float wk = load_w(w, dt, n * ldw + k);
+        const float wk = load_elem(w, dt, n * ldw + k);
         for (int m = 0; m < M; m++) dots[m] += a[m * lda + k] * wk;
     }
 }
@@ -446,7 +434,7 @@ TGT_AVX2 INLINE void gemv_row_avx2(const int M, const int U, const hb_dtype dt, 
         dots[m] = hsum_avx2(acc[m][0]);
     }
     for (; k < K; k++) { // K % 8 tail
-        const float wk = load_w(w, dt, n * ldw + k);
+        const float wk = load_elem(w, dt, n * ldw + k);
         for (int m = 0; m < M; m++) dots[m] += a[m * lda + k] * wk;
     }
 }
@@ -536,7 +524,7 @@ TGT_AVX512 INLINE void gemv_row_avx512(const int M, const int U, const hb_dtype 
         dots[m] = _mm512_reduce_add_ps(acc[m][0]);
     }
     for (; k < K; k++) { // K % 16 tail
-        const float wk = load_w(w, dt, n * ldw + k);
+        const float wk = load_elem(w, dt, n * ldw + k);
         for (int m = 0; m < M; m++) dots[m] += a[m * lda + k] * wk;
     }
 }
@@ -631,7 +619,6 @@ static hb_status matmul_plain(hb_backend *be, float *out, int64_t ldo, const voi
                               hb_dtype adt, const void *w, hb_dtype wdt, const float *bias, int64_t M,
                               int64_t N, int64_t K, float beta) {
     hb_cpu_ctx *ctx = be->ctx;
-    if (!dtype_ok(wdt)) return dtype_unsupported(be, "matmul", wdt);
     if (adt != HB_F32 && adt != wdt)
         return hb_cpu_fail(be, HB_ERR_INPUT,
                            "cpu: matmul: activations in %s with %s weights (adt must be f32 or "
@@ -718,7 +705,7 @@ static hb_status matmul_plain(hb_backend *be, float *out, int64_t ldo, const voi
  * segment sums kept in vector accumulators that are scaled into the row's total at the end of
  * each segment (no horizontal sum per segment). LANES, U: lanes per vector, vectors per step;
  * LOAD, FMA, ...: the ISA's. */
-#define GEMVQ_ROW(SUFFIX, TGT, VT, LANES, ZERO, LOAD, LOADA, FMA, ADD, MUL, SET1, HSUM)            \
+#define GEMVQ_ROW(SUFFIX, TGT, VT, LANES, ZERO, LOAD, LOADA, FMA, ADD, SET1, HSUM)                 \
     TGT INLINE void gemvq_row_##SUFFIX(const int M, const int U, const hb_dtype dt, const float *a,   \
                                        int64_t lda, const uint8_t *w, int64_t n, int64_t N, int64_t K, \
                                        int64_t bk, const float *srow, float *dots) {                 \
@@ -749,12 +736,11 @@ static hb_status matmul_plain(hb_backend *be, float *out, int64_t ldo, const voi
                 tot[m] = FMA(acc[m][0], sv, tot[m]);                                                 \
             }                                                                                        \
             for (; k < k1; k++) { /* segment tail (K % LANES) */                                    \
-                const float wk = load_w(w, dt, n * K + k) * srow[kb];                                \
+                const float wk = load_elem(w, dt, n * K + k) * srow[kb];                                \
                 for (int m = 0; m < M; m++) tail[m] += a[m * lda + k] * wk;                          \
             }                                                                                        \
         }                                                                                            \
         _Pragma("GCC unroll 8") for (int m = 0; m < M; m++) dots[m] = HSUM(tot[m]) + tail[m];        \
-        (void)MUL;                                                                                   \
     }
 
 #define V4_ZERO ((v4f){0})
@@ -763,12 +749,12 @@ static hb_status matmul_plain(hb_backend *be, float *out, int64_t ldo, const voi
 #define V4_ADD(x, y) ((x) + (y))
 #define V4_SET1(x) ((v4f){(x), (x), (x), (x)})
 #define V4_HSUM(v) (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
-GEMVQ_ROW(generic, , v4f, 4, V4_ZERO, V4_LOAD, loadu4, V4_FMA, V4_ADD, 0, V4_SET1, V4_HSUM)
+GEMVQ_ROW(generic, , v4f, 4, V4_ZERO, V4_LOAD, loadu4, V4_FMA, V4_ADD, V4_SET1, V4_HSUM)
 #ifdef HB_X86
 GEMVQ_ROW(avx2, TGT_AVX2, __m256, 8, _mm256_setzero_ps(), load8_avx2, _mm256_loadu_ps, _mm256_fmadd_ps,
-          _mm256_add_ps, 0, _mm256_set1_ps, hsum_avx2)
+          _mm256_add_ps, _mm256_set1_ps, hsum_avx2)
 GEMVQ_ROW(avx512, TGT_AVX512, __m512, 16, _mm512_setzero_ps(), load16_avx512, _mm512_loadu_ps,
-          _mm512_fmadd_ps, _mm512_add_ps, 0, _mm512_set1_ps, _mm512_reduce_add_ps)
+          _mm512_fmadd_ps, _mm512_add_ps, _mm512_set1_ps, _mm512_reduce_add_ps)
 #endif
 
 /* One row of out for a runtime M and the fp8 type: instantiates each (M, U, dt) kernel. */
@@ -1079,10 +1065,6 @@ hb_status hb_cpu_rope(hb_backend *be, const hb_rope_args *a) {
     return HB_OK;
 }
 
-static int kv_dtype_ok(hb_dtype t) {
-    return t == HB_F32 || t == HB_BF16 || t == HB_F16 || t == HB_FP8_E4M3 || t == HB_FP8_E5M2;
-}
-
 /* x rounded to the operand type of a cache in kvt (bf16/f16: to nearest even; an fp8 cache
  * computes in bf16), as f32 */
 static inline float round_to(hb_dtype t, float x) {
@@ -1092,14 +1074,13 @@ static inline float round_to(hb_dtype t, float x) {
 }
 
 hb_status hb_cpu_kv_store(hb_backend *be, const hb_kv_store_args *a) {
+    (void)be;
     const hb_dtype kvt = a->k_cache.dt;
     const int64_t B = a->B, T = a->T, pos0 = a->pos0, S = a->k_cache.ne[1];
     const int64_t w = a->k_cache.ne[2] * a->k_cache.ne[3];
     const int64_t ldk = hb_tensor_ld(&a->k), ldv = hb_tensor_ld(&a->v);
     const float *k = a->k.data, *v = a->v.data;
     void *k_cache = a->k_cache.data, *v_cache = a->v_cache.data;
-    if (!kv_dtype_ok(kvt))
-        return hb_cpu_fail(be, HB_ERR_UNSUPPORTED, "cpu: kv_store: KV cache dtype %s", hb_dtype_name(kvt));
     /* fp8: codes of x / scale (static per-tensor scales) */
     const float sk = hb_dtype_is_fp8(kvt) ? a->k_cache.q.scale[0] : 1.0f;
     const float sv = hb_dtype_is_fp8(kvt) ? a->v_cache.q.scale[0] : 1.0f;
@@ -1176,9 +1157,6 @@ hb_status hb_cpu_attention(hb_backend *be, const hb_attention_args *a) {
     /* fp8: scales applied to the f32 sums */
     const float sk = hb_dtype_is_fp8(kvt) ? a->k_cache.q.scale[0] : 1.0f;
     const float sv = hb_dtype_is_fp8(kvt) ? a->v_cache.q.scale[0] : 1.0f;
-    if (!kv_dtype_ok(kvt))
-        return hb_cpu_fail(be, HB_ERR_UNSUPPORTED, "cpu: attention: KV cache dtype %s",
-                           hb_dtype_name(kvt));
     if (Hq <= 0 || Hkv <= 0 || Hq % Hkv != 0 || D <= 0 || pos0 < 0 || pos0 + T > S ||
         ldq < Hq * D || ldo < Hq * D)
         return hb_cpu_fail(be, HB_ERR_INPUT,
