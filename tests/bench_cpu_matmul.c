@@ -1,8 +1,9 @@
 /* bench_cpu_matmul.c - throughput of the CPU backend's matmul next to a STREAM triad.
  *
  * Not a test (no pass/fail): prints a '#'-headed table of GB/s and GFLOP/s for
- * out (M, N) = a (M, K) @ w (N, K)^T at M = 1, 4, 16, 256, f32 and bf16 weights, on a 2048x2048
- * and a 32000x768 weight, and a STREAM triad (double, same OpenMP thread count) for scale.
+ * out (M, N) = a (M, K) @ w (N, K)^T at M = 1, 4, 16, 256, f32, bf16 and fp8 e4m3 (scale 1: the
+ * kernel an fp8 model's decode runs, without the activation quantisation) weights, on a
+ * 2048x2048, a 2048x768 (short rows: qkv/fc of a 768-wide model) and a 32000x768 weight, and a STREAM triad (double, same OpenMP thread count) for scale.
  * Weights are cycled through enough copies (>= 256 MiB) that every call reads them from DRAM,
  * as decode does with a model larger than the last-level cache.
  *
@@ -142,17 +143,17 @@ int main(int argc, char **argv) {
            (long long)(workset >> 20));
     printf("# GB/s and GFLOP/s from the best call (median_us shows the noise); triad_GB/s is a\n"
            "# STREAM triad with the same threads measured just before the row; x_f32 = f32 time /"
-           " bf16 time\n");
+           " bf16 (fp8) time\n");
     printf("# %6s %6s %5s %5s %10s %10s %9s %9s %10s %7s %6s\n", "N", "K", "M", "wdt",
            "best_us", "median_us", "GB/s", "GFLOP/s", "triad_GB/s", "%triad", "x_f32");
 
-    const int64_t shapes[2][2] = {{2048, 2048}, {32000, 768}};
+    const int64_t shapes[3][2] = {{2048, 2048}, {2048, 768}, {32000, 768}};
     const int64_t ms[4] = {1, 4, 16, 256};
-    const hb_dtype dts[2] = {HB_F32, HB_BF16};
+    const hb_dtype dts[3] = {HB_F32, HB_BF16, HB_FP8_E4M3};
     double f32_sec[4] = {0};
     int rc = 0;
-    for (int s = 0; s < 2 && !rc; s++)
-        for (int d = 0; d < 2 && !rc; d++) {
+    for (int s = 0; s < 3 && !rc; s++)
+        for (int d = 0; d < 3 && !rc; d++) {
             const int64_t N = shapes[s][0], K = shapes[s][1];
             const int64_t wbytes = N * K * hb_dtype_size(dts[d]);
             int ncopy = workset > wbytes ? (int)((workset + wbytes - 1) / wbytes) : 1;
@@ -163,7 +164,9 @@ int main(int argc, char **argv) {
                  HB_OP(be, fill_random, .dst = hb_t1(a, HB_F32, 256 * K), .seed = 1, .scale = 1.0f);
             for (int c = 0; c < ncopy && !rc; c++)
                 rc = be->ops->alloc(be, (size_t)wbytes, &w[c]) ||
-                     HB_OP(be, fill_random, .dst = hb_t1(w[c], dts[d], N * K), .seed = 100 + (uint64_t)c, .scale = 0.05f);
+                     HB_OP(be, fill_random, .dst = hb_t1(w[c], dts[d], N * K), .seed = 100 + (uint64_t)c,
+                            /* fp8 codes over their normal range, as a scaled weight's are */
+                            .scale = hb_dtype_is_fp8(dts[d]) ? 0.5f * hb_dtype_fp8_max(dts[d]) : 0.05f);
             for (int mi = 0; mi < 4 && !rc; mi++) {
                 const int64_t M = ms[mi];
                 if (M > max_m) continue;

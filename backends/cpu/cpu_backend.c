@@ -56,7 +56,9 @@ static int isa_supported(hb_cpu_isa isa) {
     case HB_CPU_ISA_AVX2: // __builtin_cpu_supports also checks that the OS saves AVX state
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
-    case HB_CPU_ISA_AVX512: return __builtin_cpu_supports("avx512f");
+    case HB_CPU_ISA_AVX512: // the fp8 kernels use byte and word ops (BW, VL): every AVX-512 server CPU
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl");
     }
     return 0;
 #else

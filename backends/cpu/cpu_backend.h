@@ -14,7 +14,7 @@
 typedef enum hb_cpu_isa {
     HB_CPU_ISA_GENERIC = 0, /* portable C */
     HB_CPU_ISA_AVX2 = 1,    /* AVX2 + FMA + F16C */
-    HB_CPU_ISA_AVX512 = 2,  /* AVX-512F */
+    HB_CPU_ISA_AVX512 = 2,  /* AVX-512 F, BW and VL (Skylake-SP and later, Zen 4) */
 } hb_cpu_isa;
 
 /* Backend-private state (be->ctx). A backend instance is used by one host thread at a time,

@@ -7,7 +7,7 @@
  *     widened to f32 in registers (bf16 -> f32 is a 16-bit shift), so they cost half the bytes.
  *   M > 8 (prefill): OpenBLAS sgemm; bf16/f16 weights are converted a panel of rows at a time
  *     into per-thread f32 scratch that stays in L2, never as a whole matrix.
- * The GEMV kernels exist for AVX-512F, AVX2+FMA+F16C and portable C; the binary is built for
+ * The GEMV kernels exist for AVX-512 (F, BW, VL), AVX2+FMA+F16C and portable C; the binary is built for
  * plain x86-64 and picks one at run time (hb_cpu_ctx.isa). */
 #include "cpu_backend.h"
 
@@ -243,7 +243,7 @@ static inline void store_out(float *o, float dot, const float *bias, int64_t n, 
     *o = beta == 0.0f ? v : beta * *o + v;
 }
 
-/* ---- GEMV kernels (M <= 8): portable, AVX2 + FMA (+ F16C for f16), AVX-512F ----
+/* ---- GEMV kernels (M <= 8): portable, AVX2 + FMA + F16C, AVX-512 F + BW + VL ----
  *
  * One weight row at a time, front to back, so each thread reads one long linear stream (rows
  * interleaved in blocks read ~30% slower from DRAM: the prefetchers restart on every block).
@@ -361,35 +361,49 @@ static void gemv_generic(hb_dtype dt, float *out, int64_t ldo, const float *a, i
 
 #ifdef HB_X86
 #define TGT_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define TGT_AVX512 __attribute__((target("avx512f")))
+#define TGT_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 
-/* 8 weights at w[i..i+8) widened to f32. */
-/* fp8 -> f32 in registers: from the sign-extended byte b, (b << 20) & 0x87f00000 is an f32 with
- * the code's sign, its exponent field e in the low bits of the f32's exponent and its
- * mantissa at the top of the f32's: times 2^120 (e4m3's bias 7 -> f32's 127) that is exactly
- * the code's value, for normals and subnormals alike (e = 0 gives an f32 subnormal times
- * 2^120). The NaN codes 0x7f / 0xff (exponent and mantissa all ones) are made NaNs.
+/* 8 weights at w[i..i+8) widened to f32.
+ * fp8 e4m3 codes are widened as code * 2^-8 (E4M3_UNIT: the caller multiplies that back): the
+ * sign-extended byte b shifted left by 7 and masked with 0xbf80 is the IEEE half with the code's
+ * sign, its exponent field e in the low 4 bits of the half's and its mantissa at the top of the
+ * half's, i.e. the code's value times 2^-8 (bias 7 -> 15), normals and subnormals alike; F16C
+ * widens that to f32 exactly, with no f32 subnormal anywhere (an f32 subnormal times 2^120, the
+ * previous trick, took a microcode assist of ~100 cycles per vector: fp8 weights without
+ * scales are mostly subnormal codes). 3 integer ops and one conversion per vector.
+ * The NaN codes 0x7f / 0xff become +-1.875 there: callers find them with e4m3_has_nan_*.
  * e5m2 is the top byte of an IEEE half (exact, inf and NaN included): F16C converts it. */
-#define E4M3_BITS_MASK 0x87f00000
-#define E4M3_NAN_BITS 0x07f00000
-#define E4M3_TO_F32 0x1p120f
+#define E4M3_HALF_MASK ((short)0xbf80)
+#define E4M3_UNIT 256.0f
 
 TGT_AVX2 INLINE __m256 load8_avx2(const void *w, hb_dtype dt, int64_t i) {
     if (dt == HB_F32) return _mm256_loadu_ps((const float *)w + i);
     if (dt == HB_FP8_E5M2)
         return _mm256_cvtph_ps(_mm_slli_epi16(
             _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)((const uint8_t *)w + i))), 8));
-    if (dt == HB_FP8_E4M3) {
-        __m256i x = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)((const uint8_t *)w + i)));
-        __m256i f = _mm256_and_si256(_mm256_slli_epi32(x, 20), _mm256_set1_epi32((int)E4M3_BITS_MASK));
-        __m256i nan = _mm256_cmpeq_epi32(_mm256_and_si256(f, _mm256_set1_epi32(0x7fffffff)),
-                                         _mm256_set1_epi32(E4M3_NAN_BITS));
-        __m256 v = _mm256_mul_ps(_mm256_castsi256_ps(f), _mm256_set1_ps(E4M3_TO_F32));
-        return _mm256_or_ps(v, _mm256_castsi256_ps(nan)); /* all ones: a NaN */
-    }
+    if (dt == HB_FP8_E4M3) /* code * 2^-8 */
+        return _mm256_cvtph_ps(_mm_and_si128(
+            _mm_slli_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)((const uint8_t *)w + i))), 7),
+            _mm_set1_epi16(E4M3_HALF_MASK)));
     __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)w + i));
     if (dt == HB_BF16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
     return _mm256_cvtph_ps(h);
+}
+
+/* Whether any of the n e4m3 codes at p is a NaN (0x7f or 0xff): 0x7f is the largest signed
+ * byte, 0xff the largest unsigned one, so two running maxima per 32 bytes find both. */
+TGT_AVX2 static int e4m3_has_nan_avx2(const uint8_t *p, int64_t n) {
+    __m256i smax = _mm256_set1_epi8(-128), umax = _mm256_setzero_si256();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(p + i));
+        smax = _mm256_max_epi8(smax, v);
+        umax = _mm256_max_epu8(umax, v);
+    }
+    int nan = _mm256_movemask_epi8(_mm256_or_si256(_mm256_cmpeq_epi8(smax, _mm256_set1_epi8(0x7f)),
+                                                   _mm256_cmpeq_epi8(umax, _mm256_set1_epi8(-1)))) != 0;
+    for (; i < n; i++) nan |= (p[i] & 0x7f) == 0x7f;
+    return nan;
 }
 
 TGT_AVX2 INLINE float hsum_avx2(__m256 v) {
@@ -471,23 +485,52 @@ TGT_AVX2 static void gemv_avx2(hb_dtype dt, float *out, int64_t ldo, const float
     }
 }
 
-/* 16 weights at w[i..i+16) widened to f32. */
+/* 16 weights at w[i..i+16) widened to f32 (e4m3: code * 2^-8, see load8_avx2). */
 TGT_AVX512 INLINE __m512 load16_avx512(const void *w, hb_dtype dt, int64_t i) {
     if (dt == HB_F32) return _mm512_loadu_ps((const float *)w + i);
     if (dt == HB_FP8_E5M2)
         return _mm512_cvtph_ps(_mm256_slli_epi16(
             _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)((const uint8_t *)w + i))), 8));
-    if (dt == HB_FP8_E4M3) {
-        __m512i x = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)((const uint8_t *)w + i)));
-        __m512i f = _mm512_and_si512(_mm512_slli_epi32(x, 20), _mm512_set1_epi32((int)E4M3_BITS_MASK));
-        __mmask16 ok = _mm512_cmpneq_epi32_mask(_mm512_and_si512(f, _mm512_set1_epi32(0x7fffffff)),
-                                                _mm512_set1_epi32(E4M3_NAN_BITS));
-        return _mm512_mask_mul_ps(_mm512_set1_ps(NAN), ok, _mm512_castsi512_ps(f), _mm512_set1_ps(E4M3_TO_F32));
-    }
+    if (dt == HB_FP8_E4M3)
+        return _mm512_cvtph_ps(_mm256_and_si256(
+            _mm256_slli_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)((const uint8_t *)w + i))), 7),
+            _mm256_set1_epi16(E4M3_HALF_MASK)));
     __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)w + i));
     if (dt == HB_BF16)
         return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
     return _mm512_cvtph_ps(h);
+}
+
+/* U vectors of 16 weights at w[i..i + 16 U): e4m3 two vectors per widening (32 codes in one
+ * 512-bit shift and mask), as AVX-512 has only two ports for 512-bit operations. */
+TGT_AVX512 INLINE void loadu_avx512(const void *w, hb_dtype dt, int64_t i, const int U, __m512 *v) {
+    if (dt == HB_FP8_E4M3 && U % 2 == 0) {
+        for (int u = 0; u < U; u += 2) {
+            const __m512i x = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)((const uint8_t *)w + i + 16 * u)));
+            const __m512i h = _mm512_and_si512(_mm512_slli_epi16(x, 7), _mm512_set1_epi16(E4M3_HALF_MASK));
+            __m512i buf[1];
+            _mm512_store_si512(buf, h);
+            __asm__ volatile("" ::"m"(buf[0]) : "memory");
+            v[u] = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)buf));
+            v[u + 1] = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)buf + 1));
+        }
+    } else {
+        for (int u = 0; u < U; u++) v[u] = load16_avx512(w, dt, i + 16 * u);
+    }
+}
+
+/* e4m3_has_nan_avx2 with 64 bytes per step (AVX-512BW) */
+TGT_AVX512 static int e4m3_has_nan_avx512(const uint8_t *p, int64_t n) {
+    __m512i smax = _mm512_set1_epi8(-128), umax = _mm512_setzero_si512();
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        const __m512i v = _mm512_loadu_si512((const void *)(p + i));
+        smax = _mm512_max_epi8(smax, v);
+        umax = _mm512_max_epu8(umax, v);
+    }
+    int nan = (_mm512_cmpeq_epi8_mask(smax, _mm512_set1_epi8(0x7f)) | _mm512_cmpeq_epi8_mask(umax, _mm512_set1_epi8(-1))) != 0;
+    for (; i < n; i++) nan |= (p[i] & 0x7f) == 0x7f;
+    return nan;
 }
 
 /* As gemv_row_avx2 with 16 lanes; M x U <= 16 of the 32 zmm. */
@@ -704,12 +747,16 @@ static hb_status matmul_plain(hb_backend *be, float *out, int64_t ldo, const voi
 /* fp8 rows: dots[m] = sum over the bk-long segments kb of srow[kb] * sum_k a[m, k] w[n, k], the
  * segment sums kept in vector accumulators that are scaled into the row's total at the end of
  * each segment (no horizontal sum per segment). LANES, U: lanes per vector, vectors per step;
- * LOAD, FMA, ...: the ISA's. */
-#define GEMVQ_ROW(SUFFIX, TGT, VT, LANES, ZERO, LOAD, LOADA, FMA, ADD, SET1, HSUM)                 \
+ * LOAD, FMA, ...: the ISA's (LOADU: U vectors at once). UNIT: what LOAD's values are multiplied by to be the codes' (E4M3_UNIT
+ * for the AVX kernels' e4m3 loads: a power of two, so acc * UNIT is the exact sum of the
+ * products of the codes); HASNAN(p, n): whether the row holds a NaN code LOAD does not widen to
+ * a NaN (the row's dots are then NaN, as the products' sum would be). */
+#define GEMVQ_ROW(SUFFIX, TGT, VT, LANES, ZERO, LOAD, LOADU, LOADA, FMA, ADD, MUL, SET1, HSUM, UNIT, HASNAN)     \
     TGT INLINE void gemvq_row_##SUFFIX(const int M, const int U, const hb_dtype dt, const float *a,   \
                                        int64_t lda, const uint8_t *w, int64_t n, int64_t N, int64_t K, \
                                        int64_t bk, const float *srow, float *dots) {                 \
         VT tot[8], acc[8][4];                                                                        \
+        const VT unit = SET1(UNIT(dt));                                                              \
         _Pragma("GCC unroll 8") for (int m = 0; m < M; m++) tot[m] = ZERO;                            \
         float tail[8] = {0};                                                                         \
         for (int64_t k0 = 0, kb = 0; k0 < K; k0 += bk, kb++) {                                       \
@@ -719,10 +766,11 @@ static hb_status matmul_plain(hb_backend *be, float *out, int64_t ldo, const voi
             int64_t k = k0;                                                                          \
             for (; k + LANES * U <= k1; k += LANES * U) {                                            \
                 prefetch_ahead(w, n * K + k, LANES * U, N * K);                                      \
+                VT wv[4];                                                                            \
+                LOADU(w, dt, n * K + k, U, wv);                                                      \
                 _Pragma("GCC unroll 4") for (int u = 0; u < U; u++) {                                 \
-                    const VT wv = LOAD(w, dt, n * K + k + LANES * u);                                \
                     _Pragma("GCC unroll 8") for (int m = 0; m < M; m++)                               \
-                        acc[m][u] = FMA(LOADA(a + m * lda + k + LANES * u), wv, acc[m][u]);           \
+                        acc[m][u] = FMA(LOADA(a + m * lda + k + LANES * u), wv[u], acc[m][u]);        \
                 }                                                                                    \
             }                                                                                        \
             for (; k + LANES <= k1; k += LANES) {                                                    \
@@ -733,28 +781,40 @@ static hb_status matmul_plain(hb_backend *be, float *out, int64_t ldo, const voi
             const VT sv = SET1(srow[kb]);                                                            \
             _Pragma("GCC unroll 8") for (int m = 0; m < M; m++) {                                     \
                 _Pragma("GCC unroll 4") for (int u = 1; u < U; u++) acc[m][0] = ADD(acc[m][0], acc[m][u]); \
-                tot[m] = FMA(acc[m][0], sv, tot[m]);                                                 \
+                tot[m] = FMA(MUL(acc[m][0], unit), sv, tot[m]);                                      \
             }                                                                                        \
             for (; k < k1; k++) { /* segment tail (K % LANES) */                                    \
                 const float wk = load_elem(w, dt, n * K + k) * srow[kb];                                \
                 for (int m = 0; m < M; m++) tail[m] += a[m * lda + k] * wk;                          \
             }                                                                                        \
         }                                                                                            \
-        _Pragma("GCC unroll 8") for (int m = 0; m < M; m++) dots[m] = HSUM(tot[m]) + tail[m];        \
+        const int nan = HASNAN(dt, w + n * K, K);                                                     \
+        _Pragma("GCC unroll 8") for (int m = 0; m < M; m++) dots[m] = nan ? NAN : HSUM(tot[m]) + tail[m]; \
     }
 
 #define V4_ZERO ((v4f){0})
 #define V4_LOAD(w, dt, i) load4_generic(w, dt, i)
 #define V4_FMA(x, y, z) ((x) * (y) + (z))
 #define V4_ADD(x, y) ((x) + (y))
+#define V4_LOADU(w, dt, i, U, v) for (int u_ = 0; u_ < (U); u_++) (v)[u_] = load4_generic(w, dt, (i) + 4 * u_)
+#define V4_MUL(x, y) ((x) * (y))
 #define V4_SET1(x) ((v4f){(x), (x), (x), (x)})
 #define V4_HSUM(v) (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
-GEMVQ_ROW(generic, , v4f, 4, V4_ZERO, V4_LOAD, loadu4, V4_FMA, V4_ADD, V4_SET1, V4_HSUM)
+#define UNIT_ONE(dt) 1.0f
+#define NO_NAN_CODES(dt, p, n) 0 /* load4_generic widens NaN codes to NaNs */
+GEMVQ_ROW(generic, , v4f, 4, V4_ZERO, V4_LOAD, V4_LOADU, loadu4, V4_FMA, V4_ADD, V4_MUL, V4_SET1, V4_HSUM, UNIT_ONE,
+          NO_NAN_CODES)
 #ifdef HB_X86
-GEMVQ_ROW(avx2, TGT_AVX2, __m256, 8, _mm256_setzero_ps(), load8_avx2, _mm256_loadu_ps, _mm256_fmadd_ps,
-          _mm256_add_ps, _mm256_set1_ps, hsum_avx2)
-GEMVQ_ROW(avx512, TGT_AVX512, __m512, 16, _mm512_setzero_ps(), load16_avx512, _mm512_loadu_ps,
-          _mm512_fmadd_ps, _mm512_add_ps, _mm512_set1_ps, _mm512_reduce_add_ps)
+#define AVX2_LOADU(w, dt, i, U, v) for (int u_ = 0; u_ < (U); u_++) (v)[u_] = load8_avx2(w, dt, (i) + 8 * u_)
+#define UNIT_E4M3(dt) ((dt) == HB_FP8_E4M3 ? E4M3_UNIT : 1.0f)
+#define NAN_E4M3_AVX2(dt, p, n) ((dt) == HB_FP8_E4M3 && e4m3_has_nan_avx2(p, n))
+#define NAN_E4M3_AVX512(dt, p, n) ((dt) == HB_FP8_E4M3 && e4m3_has_nan_avx512(p, n))
+GEMVQ_ROW(avx2, TGT_AVX2, __m256, 8, _mm256_setzero_ps(), load8_avx2, AVX2_LOADU, _mm256_loadu_ps, _mm256_fmadd_ps,
+          _mm256_add_ps, _mm256_mul_ps, _mm256_set1_ps, hsum_avx2, UNIT_E4M3, NAN_E4M3_AVX2)
+GEMVQ_ROW(avx512, TGT_AVX512, __m512, 16, _mm512_setzero_ps(), load16_avx512, loadu_avx512,
+          _mm512_loadu_ps,
+          _mm512_fmadd_ps, _mm512_add_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_reduce_add_ps, UNIT_E4M3,
+          NAN_E4M3_AVX512)
 #endif
 
 /* One row of out for a runtime M and the fp8 type: instantiates each (M, U, dt) kernel. */
@@ -818,18 +878,85 @@ static float amax_f32(const float *x, int64_t n) {
     return nan ? INFINITY : m;
 }
 
+/* y (n) = e4m3(x / s) * s, scalar: quantise()'s code (the f32 quotient, RNE, saturating) and
+ * its value; e5m2 likewise. */
+static void qdq_scalar(const float *x, float *y, int64_t n, float s, hb_dtype dt) {
+    if (dt == HB_FP8_E4M3)
+        for (int64_t i = 0; i < n; i++) y[i] = hb_e4m3_to_f32(hb_f32_to_e4m3(x[i] / s)) * s;
+    else
+        for (int64_t i = 0; i < n; i++) y[i] = hb_e5m2_to_f32(hb_f32_to_e5m2(x[i] / s)) * s;
+}
+
+#ifdef HB_X86
+/* amax_f32 and the e4m3 round trip of qdq_scalar, 16 lanes at a time, with the same results:
+ * q = x / s (IEEE division); |q| >= 2^-6 is rounded to 3 mantissa bits with the integer
+ * round-to-nearest-even of its bit pattern, |q| < 2^-6 (e4m3's subnormals, steps of 2^-9) to
+ * a multiple of 2^-9 with roundscale (RNE); the magnitude saturates at 448 (inf included, and a
+ * rounding up to 480), a NaN stays a NaN; y = sign(q) |code| * s. */
+TGT_AVX512 static float amax_f32_avx512(const float *x, int64_t n) {
+    __m512 m = _mm512_setzero_ps();
+    __mmask16 nan = 0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 v = _mm512_abs_ps(_mm512_loadu_ps(x + i));
+        nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        m = _mm512_max_ps(m, v);
+    }
+    float r = _mm512_reduce_max_ps(m);
+    if (nan) return INFINITY;
+    for (; i < n; i++) {
+        const float v = fabsf(x[i]);
+        if (isnan(v)) return INFINITY;
+        r = v > r ? v : r;
+    }
+    return r;
+}
+
+TGT_AVX512 static void qdq_e4m3_avx512(const float *x, float *y, int64_t n, float s) {
+    const __m512 sv = _mm512_set1_ps(s), sub = _mm512_set1_ps(0x1p-6f), max = _mm512_set1_ps(448.0f);
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 q = _mm512_div_ps(_mm512_loadu_ps(x + i), sv);
+        const __m512 aq = _mm512_abs_ps(q);
+        const __m512i ai = _mm512_castps_si512(aq);
+        const __m512i rn = _mm512_and_si512(
+            _mm512_add_epi32(ai, _mm512_add_epi32(_mm512_set1_epi32(0x7ffff),
+                                                  _mm512_and_si512(_mm512_srli_epi32(ai, 20), _mm512_set1_epi32(1)))),
+            _mm512_set1_epi32((int)0xfff00000u));
+        __m512 r = _mm512_castsi512_ps(rn);
+        const __m512 rs = _mm512_mul_ps(
+            _mm512_roundscale_ps(_mm512_mul_ps(aq, _mm512_set1_ps(512.0f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+            _mm512_set1_ps(0x1p-9f));
+        r = _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(aq, sub, _CMP_LT_OQ), rs);
+        r = _mm512_min_ps(r, max);
+        r = _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(q, q, _CMP_UNORD_Q), q);
+        r = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(r), _mm512_and_si512(_mm512_castps_si512(q), sign)));
+        _mm512_storeu_ps(y + i, _mm512_mul_ps(r, sv));
+    }
+    qdq_scalar(x + i, y + i, n - i, s, HB_FP8_E4M3);
+}
+#endif
+
 /* a32 (M, K) = dequantise(quantise(a)) for an fp8 matmul's f32 A, exactly as convert's
  * quantise() then dequantise() compute it (scale = amax / max of each group, code = the f32
  * quotient rounded, value = code * scale), in one pass per group without the generic
  * element access: groups are the whole A (per_tensor) or 1 x ka tiles of each row. */
-static void quant_dequant_a(const float *a, int64_t lda, int64_t M, int64_t K, int64_t ka, int per_tensor,
-                            hb_dtype dt, float *a32) {
+static void quant_dequant_a(hb_cpu_isa isa, const float *a, int64_t lda, int64_t M, int64_t K, int64_t ka,
+                            int per_tensor, hb_dtype dt, float *a32) {
     const float qmax = hb_dtype_fp8_max(dt);
+#ifdef HB_X86
+    const int v512 = isa == HB_CPU_ISA_AVX512;
+#else
+    const int v512 = 0;
+    (void)isa;
+#endif
+#define AMAX(x, n) (v512 ? amax_f32_avx512(x, n) : amax_f32(x, n))
     float st = 0.0f;
     if (per_tensor) {
         float m = 0.0f;
         for (int64_t r = 0; r < M; r++) {
-            const float v = amax_f32(a + r * lda, K);
+            const float v = AMAX(a + r * lda, K);
             m = v > m || isnan(v) ? v : m;
         }
         st = group_scale(m, qmax);
@@ -840,32 +967,43 @@ static void quant_dequant_a(const float *a, int64_t lda, int64_t M, int64_t K, i
             const int64_t n = K - k0 < ka ? K - k0 : ka;
             const float *x = a + r * lda + k0;
             float *y = a32 + r * K + k0;
-            const float s = per_tensor ? st : group_scale(amax_f32(x, n), qmax);
-            if (dt == HB_FP8_E4M3)
-                for (int64_t i = 0; i < n; i++) y[i] = hb_e4m3_to_f32(hb_f32_to_e4m3(x[i] / s)) * s;
-            else
-                for (int64_t i = 0; i < n; i++) y[i] = hb_e5m2_to_f32(hb_f32_to_e5m2(x[i] / s)) * s;
+            const float s = per_tensor ? st : group_scale(AMAX(x, n), qmax);
+#ifdef HB_X86
+            if (v512 && dt == HB_FP8_E4M3) {
+                qdq_e4m3_avx512(x, y, n, s);
+                continue;
+            }
+#endif
+            qdq_scalar(x, y, n, s, dt);
         }
+#undef AMAX
 }
 
-/* dst (n) = code * scale for n fp8 codes: a prefill weight panel (the GEMV kernels' loads). */
+/* dst (n) = code * scale for n fp8 codes: a prefill weight panel (the GEMV kernels' loads).
+ * e4m3: (code * 2^-8) * (s * 2^8) is code * s rounded once, as long as s * 2^8 is finite; a
+ * run with a NaN code, or a scale that large, takes the element-wise path. */
 #ifdef HB_X86
+#define DEQUANT_E4M3_OK(src, n, s, HASNAN) (fabsf(s) <= 0x1p100f && !HASNAN(src, n))
 TGT_AVX512 static void dequant_fp8_avx512(float *dst, const uint8_t *src, hb_dtype dt, int64_t n, float s) {
     int64_t i = 0;
-    const __m512 sv = _mm512_set1_ps(s);
-    if (dt == HB_FP8_E4M3)
+    if (dt == HB_FP8_E4M3 && DEQUANT_E4M3_OK(src, n, s, e4m3_has_nan_avx512)) {
+        const __m512 sv = _mm512_set1_ps(s * E4M3_UNIT);
         for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_mul_ps(load16_avx512(src, HB_FP8_E4M3, i), sv));
-    else
+    } else if (dt == HB_FP8_E5M2) {
+        const __m512 sv = _mm512_set1_ps(s);
         for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_mul_ps(load16_avx512(src, HB_FP8_E5M2, i), sv));
+    }
     for (; i < n; i++) dst[i] = load_elem(src, dt, i) * s;
 }
 TGT_AVX2 static void dequant_fp8_avx2(float *dst, const uint8_t *src, hb_dtype dt, int64_t n, float s) {
     int64_t i = 0;
-    const __m256 sv = _mm256_set1_ps(s);
-    if (dt == HB_FP8_E4M3)
+    if (dt == HB_FP8_E4M3 && DEQUANT_E4M3_OK(src, n, s, e4m3_has_nan_avx2)) {
+        const __m256 sv = _mm256_set1_ps(s * E4M3_UNIT);
         for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_mul_ps(load8_avx2(src, HB_FP8_E4M3, i), sv));
-    else
+    } else if (dt == HB_FP8_E5M2) {
+        const __m256 sv = _mm256_set1_ps(s);
         for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_mul_ps(load8_avx2(src, HB_FP8_E5M2, i), sv));
+    }
     for (; i < n; i++) dst[i] = load_elem(src, dt, i) * s;
 }
 #endif
@@ -905,8 +1043,8 @@ static hb_status matmul_fp8(hb_backend *be, const hb_matmul_args *x) {
         hb_quant_nscales(&x->w, NULL, &sc);
     }
     /* A dequantised into f32 (M, K) */
-    float *a32 = NULL; /* >= 8 rows: the M = 8 GEMV kernel runs M = 5..7 on zero rows */
-    const int64_t Mp = M < 8 ? 8 : M;
+    float *a32 = NULL; /* M = 5..7: 8 rows, the M = 8 GEMV kernel runs on zero rows */
+    const int64_t Mp = M > 4 && M < 8 ? 8 : M;
     HB_TRY(hb_cpu_scratch(be, 1, (size_t)Mp * (size_t)K * sizeof(float), &a32));
     if (M < Mp) memset(a32 + M * K, 0, (size_t)((Mp - M) * K) * sizeof(float));
     if (x->a.dt == HB_F32) {
@@ -914,7 +1052,7 @@ static hb_status matmul_fp8(hb_backend *be, const hb_matmul_args *x) {
          * groups of the whole A (w with tensor scales) or 1 x bk tiles (w with blocks) */
         const int64_t lda = hb_tensor_ld(&x->a);
         const int block = x->w.q.kind == HB_QUANT_BLOCK;
-        quant_dequant_a(x->a.data, lda, M, K, block ? bk : K, !block, wdt, a32);
+        quant_dequant_a(ctx->isa, x->a.data, lda, M, K, block ? bk : K, !block, wdt, a32);
     } else { // A in fp8 with its own scales, rows lda apart
         const int64_t lda = hb_tensor_ld(&x->a);
         int64_t abm, abk, asc;
