@@ -508,11 +508,8 @@ TGT_AVX512 INLINE void loadu_avx512(const void *w, hb_dtype dt, int64_t i, const
         for (int u = 0; u < U; u += 2) {
             const __m512i x = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)((const uint8_t *)w + i + 16 * u)));
             const __m512i h = _mm512_and_si512(_mm512_slli_epi16(x, 7), _mm512_set1_epi16(E4M3_HALF_MASK));
-            __m512i buf[1];
-            _mm512_store_si512(buf, h);
-            __asm__ volatile("" ::"m"(buf[0]) : "memory");
-            v[u] = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)buf));
-            v[u + 1] = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)buf + 1));
+            v[u] = _mm512_cvtph_ps(_mm512_castsi512_si256(h));
+            v[u + 1] = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1));
         }
     } else {
         for (int u = 0; u < U; u++) v[u] = load16_avx512(w, dt, i + 16 * u);
