@@ -277,6 +277,7 @@ static const run_flag case_flags[] = {
     {"--seed", "seed"}, {"--temperature", "temperature"}, {"--warmup", "warmup"},
     {"--min-iters", "min_iters"}, {"--min-seconds", "min_seconds"}, {"--max-iters", "max_iters"}, {"--repeat", "repeat"},
     {"--kv-dtype", "kv_dtype"}, {"--quant-block", "quant_block"},
+    {"--weights", "weights"}, {"--prompt-tokens", "prompt_tokens"},
 };
 
 /* Rank 0 reads the plan; the others get its canonical YAML (the plan file may exist on rank

@@ -15,6 +15,8 @@
  * paths cannot leak; only the cases and the canonical YAML go to the caller's hb_plan. */
 #include "plan.h"
 
+#include "../workloads/checkpoint.h" // defines: hb_ckpt_open, hb_ckpt_model, hb_ckpt_check
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -38,13 +40,13 @@
 enum {
     K_WORKLOAD, K_MODEL, K_DTYPE, K_BATCH, K_PROMPT, K_GEN, K_SEQ, K_LAYERS, K_M, K_N, K_K,
     K_STREAM_N, K_STREAM_OP, K_SEED, K_TEMPERATURE, K_WARMUP, K_MIN_ITERS, K_MIN_SECONDS,
-    K_MAX_ITERS, K_KV_DTYPE, K_QUANT_BLOCK, K_REPEAT, N_KEYS
+    K_MAX_ITERS, K_KV_DTYPE, K_QUANT_BLOCK, K_REPEAT, K_WEIGHTS, K_PROMPT_TOKENS, N_KEYS
 };
 
 static const char *const key_names[N_KEYS] = {
     "workload", "model", "dtype", "batch", "prompt", "gen", "seq", "layers", "m", "n", "k",
     "stream_n", "stream_op", "seed", "temperature", "warmup", "min_iters", "min_seconds",
-    "max_iters", "kv_dtype", "quant_block", "repeat",
+    "max_iters", "kv_dtype", "quant_block", "repeat", "weights", "prompt_tokens",
 };
 
 typedef enum vtype {
@@ -57,6 +59,7 @@ typedef enum vtype {
     T_NONNEG_INT,  /* 0 .. 2^62 in v.i */
     T_U64,         /* 0 .. 2^64-1 in v.u */
     T_NONNEG_REAL, /* finite, >= 0 in v.d */
+    T_PATH,        /* a file or folder name in text (HB_PATH_LEN - 1 bytes at most, no controls) */
 } vtype;
 
 /* Sets of workloads are bit masks (bit w: kind w). */
@@ -86,6 +89,7 @@ static const struct { vtype type; int common; value def; } key_info[N_KEYS] = {
     [K_KV_DTYPE] = {T_KV_DTYPE, 0, {.e = HB_KV_AUTO}},
     [K_QUANT_BLOCK] = {T_POS_INT, 0, {.i = 128}},
     [K_REPEAT] = {T_POS_INT, 1, {.i = 1}},
+    [K_WEIGHTS] = {T_PATH, 0, {0}},            [K_PROMPT_TOKENS] = {T_PATH, 0, {0}},
 };
 
 /* `dtype` values: a storage type and, for fp8, its scales (workload.h, hb_case.quant). gemm
@@ -295,6 +299,7 @@ static void accepted(const ctx *c, int key, char *buf, size_t n) {
         /* the temperature is stored as a float: a larger number would become inf */
         snprintf(buf, n, key == K_TEMPERATURE ? "numbers 0 to 3.4e38" : "numbers >= 0");
         break;
+    case T_PATH: snprintf(buf, n, "a path of at most %d bytes", HB_PATH_LEN - 1); break;
     }
 }
 
@@ -365,6 +370,12 @@ static hb_status parse_item(const ctx *c, const pval *pv, item *it) {
         it->v.e = (int)w;
         return HB_OK;
     case T_MODEL: return HB_OK;
+    case T_PATH: {
+        int ctl = 0;
+        for (const char *q = t; *q; q++) ctl |= (unsigned char)*q < 0x20 || *q == 0x7f;
+        if (strlen(t) >= HB_PATH_LEN || ctl) break;
+        return HB_OK;
+    }
     case T_DTYPE:
         if (parse_recipe(t, &it->v.e) != 0) break;
         return HB_OK;
@@ -951,13 +962,46 @@ static hb_status build_case(ctx *c, const slots *s, const int *idx, hb_case *k) 
     for (int key = 0; key < N_KEYS; key++)
         if (key != K_WORKLOAD && key != K_MODEL && key != K_LAYERS && applies(c, key, w))
             set_field(k, key, val[key] ? &val[key]->v : &key_info[key].def);
-    if (applies(c, K_MODEL, w)) {
+    if (val[K_WEIGHTS]) snprintf(k->weights, sizeof k->weights, "%s", val[K_WEIGHTS]->text);
+    if (val[K_PROMPT_TOKENS]) snprintf(k->prompt_tokens, sizeof k->prompt_tokens, "%s", val[K_PROMPT_TOKENS]->text);
+    hb_ckpt *ck = NULL;
+    if (k->weights[0]) { /* the architecture comes from config.json; a model the plan names must match it */
+        hb_err why = {{0}};
+        hb_model cm;
+        int has_config = 0;
+        if (hb_ckpt_open(k->weights, &ck, &why) != HB_OK || hb_ckpt_model(ck, &cm, &has_config, &why) != HB_OK) {
+            hb_ckpt_close(ck);
+            return FAIL(K_WEIGHTS, "%s", why.msg);
+        }
+        if (!val[K_MODEL]) {
+            if (!has_config) {
+                hb_ckpt_close(ck);
+                return FAIL(K_WEIGHTS, "%s: no config.json beside it: name the architecture with 'model:'", k->weights);
+            }
+            k->model = cm;
+            k->weights_model = 1;
+        } else if (has_config) {
+            hb_model pm;
+            if (resolve_model(c, val[K_MODEL]->text, &pm) == HB_OK) {
+                char diff[160] = "";
+                hb_model_diff(&pm, &cm, diff, sizeof diff);
+                if (diff[0]) {
+                    hb_ckpt_close(ck);
+                    return FAIL(K_MODEL, "model '%s' is not the architecture of %s/config.json: %s", pm.name, k->weights, diff);
+                }
+            }
+        }
+    }
+    if (applies(c, K_MODEL, w) && !k->weights_model) {
         const char *name = val[K_MODEL] ? val[K_MODEL]->text : "tiny";
         char sb[72], acc[512];
         if (resolve_model(c, name, &k->model) != HB_OK) {
+            hb_ckpt_close(ck);
             accepted(c, K_MODEL, acc, sizeof acc);
             return FAIL(K_MODEL, "unknown model '%s' (accepted: %s)", shown(name, sb), acc);
         }
+    }
+    if (applies(c, K_MODEL, w)) {
         const hb_model *m = &k->model;
         if (val[K_LAYERS]) {
             int64_t l = val[K_LAYERS]->v.i;
@@ -966,6 +1010,12 @@ static hb_status build_case(ctx *c, const slots *s, const int *idx, hb_case *k) 
                             (long long)l, (long long)m->n_layers_full, m->name, (long long)m->n_layers_full);
             k->model.n_layers = l;
         }
+    }
+    if (ck) { /* every weight of the (truncated) model, in a shape and dtype that loads */
+        hb_err why = {{0}};
+        hb_status cs = hb_ckpt_check(ck, &k->model, &why);
+        hb_ckpt_close(ck);
+        if (cs != HB_OK) return FAIL(K_WEIGHTS, "%s", why.msg);
     }
     if (wd->check) {
         const char *const *blame = NULL;
@@ -1083,11 +1133,26 @@ static const char *fmt_float(float v, char buf[40]) {
     return buf;
 }
 
+/* ", key: "path"" as a YAML double-quoted scalar (parse_item refused control characters). */
+static void emit_path(sbuf *b, const char *key, const char *path) {
+    sb_printf(b, ", %s: \"", key);
+    for (const char *q = path; *q; q++) sb_printf(b, "%s%c", *q == '"' || *q == '\\' ? "\\" : "", *q);
+    sb_printf(b, "\"");
+}
+
 /* ", <key>: <value>" of one of a workload's own keys, as the case holds it. */
 static void emit_key(sbuf *b, const hb_case *k, int key) {
     char f[40];
     switch (key) {
-    case K_MODEL: sb_printf(b, ", model: %s", k->model.name); break;
+    case K_MODEL: /* a model read from the checkpoint's config.json is read from it again */
+        if (!k->weights_model) sb_printf(b, ", model: %s", k->model.name);
+        break;
+    case K_WEIGHTS:
+        if (k->weights[0]) emit_path(b, "weights", k->weights);
+        break;
+    case K_PROMPT_TOKENS:
+        if (k->prompt_tokens[0]) emit_path(b, "prompt_tokens", k->prompt_tokens);
+        break;
     case K_LAYERS: sb_printf(b, ", layers: %lld", (long long)k->model.n_layers); break;
     case K_DTYPE: sb_printf(b, ", dtype: %s", hb_case_dtype_name(k)); break;
     case K_KV_DTYPE: /* only where they matter: a plan written before them reads the same */

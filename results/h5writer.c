@@ -391,6 +391,8 @@ static herr_t write_case_attrs(hid_t g, const hb_case *c, const hb_cost *cost) {
     r |= attr_str(g, "dtype", hb_case_dtype_name(c));
     if (hb_workload_takes(wd, "kv_dtype")) r |= attr_str(g, "kv_dtype", hb_dtype_name(hb_case_kv_dtype(c)));
     if (c->quant == HB_QUANT_BLOCK) r |= attr_i64(g, "quant_block", c->quant_block);
+    if (c->weights[0]) r |= attr_str(g, "weights", c->weights);
+    if (c->prompt_tokens[0]) r |= attr_str(g, "prompt_tokens", c->prompt_tokens);
     r |= attr_i64(g, "batch", c->batch);
     r |= attr_i64(g, "prompt", c->prompt);
     r |= attr_i64(g, "gen", c->gen);

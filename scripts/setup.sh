@@ -15,6 +15,7 @@ PACKAGES=(
   libhdf5-dev hdf5-tools               # results files (h5dump for inspection)
   libopenblas-openmp-dev               # CPU GEMMs (OpenMP build: one thread pool with our ops)
   libyaml-dev                          # plans
+  libjansson-dev                       # checkpoints (safetensors headers, config.json)
   python3-h5py python3-numpy           # the summary table loads in h5py; scripts/bench-*.sh
 )
 if [[ ${1:-} == --tests ]]; then

@@ -48,6 +48,9 @@ int64_t hb_model_n_params(const hb_model *m);
 /* Parameters in the transformer blocks + final norm + lm head (what a decode step reads),
  * i.e. all parameters except embedding-table rows not touched. */
 int64_t hb_model_n_matmul_params(const hb_model *m);
+/* The first architecture field in which a and b differ, as "dim 4096 vs 2048" ("" if none):
+ * shapes, norm, activation, positions, tied embeddings, biases, rope_theta, norm_eps. */
+void hb_model_diff(const hb_model *a, const hb_model *b, char *buf, int len);
 const char *hb_norm_name(hb_norm n);
 const char *hb_act_name(hb_act a);
 const char *hb_pos_name(hb_pos p);

@@ -107,3 +107,26 @@ int64_t hb_model_n_params(const hb_model *m) {
 const char *hb_norm_name(hb_norm n) { return n == HB_NORM_LAYERNORM ? "layernorm" : "rmsnorm"; }
 const char *hb_act_name(hb_act a) { return a == HB_ACT_GELU ? "gelu" : "swiglu"; }
 const char *hb_pos_name(hb_pos p) { return p == HB_POS_LEARNED ? "learned" : "rope"; }
+
+void hb_model_diff(const hb_model *a, const hb_model *b, char *buf, int len) {
+    const struct { const char *field; int64_t x, y; } f[] = {
+        {"dim", a->dim, b->dim},           {"layers", a->n_layers_full, b->n_layers_full},
+        {"heads", a->n_heads, b->n_heads}, {"kv_heads", a->n_kv_heads, b->n_kv_heads},
+        {"ffn_dim", a->ffn_dim, b->ffn_dim}, {"vocab", a->vocab, b->vocab},
+        {"max_seq", a->max_seq, b->max_seq}, {"tied_embeddings", a->tied, b->tied},
+        {"bias", a->bias, b->bias},
+    };
+    buf[0] = '\0';
+    for (int i = 0; i < HB_ARRAY_LEN(f); i++)
+        if (f[i].x != f[i].y) {
+            snprintf(buf, (size_t)len, "%s %lld vs %lld", f[i].field, (long long)f[i].x, (long long)f[i].y);
+            return;
+        }
+    if (a->norm != b->norm) snprintf(buf, (size_t)len, "norm %s vs %s", hb_norm_name(a->norm), hb_norm_name(b->norm));
+    else if (a->act != b->act) snprintf(buf, (size_t)len, "activation %s vs %s", hb_act_name(a->act), hb_act_name(b->act));
+    else if (a->pos != b->pos) snprintf(buf, (size_t)len, "positions %s vs %s", hb_pos_name(a->pos), hb_pos_name(b->pos));
+    else if (a->pos == HB_POS_ROPE && a->rope_theta != b->rope_theta)
+        snprintf(buf, (size_t)len, "rope_theta %g vs %g", (double)a->rope_theta, (double)b->rope_theta);
+    else if (a->norm_eps != b->norm_eps)
+        snprintf(buf, (size_t)len, "norm_eps %g vs %g", (double)a->norm_eps, (double)b->norm_eps);
+}

@@ -8,10 +8,13 @@
  * the KV cache in a third. Shapes: N = B*T rows, C model width, D head dim. */
 #include "transformer.h"
 
+#include "checkpoint.h" // defines: hb_ckpt_open, hb_ckpt_read_f32, hb_tokens_read
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "workload_impl.h"
 
@@ -387,6 +390,47 @@ static hb_status fill_weights(hb_backend *be, const hb_case *c, tf_state *st) {
     return HB_OK;
 }
 
+/* Weights from the case's checkpoint: each weight read as f32 (checkpoint.c maps the names),
+ * uploaded into an f32 staging buffer the size of the largest weight and converted into the
+ * table's dtype by the backend (quantised ones get their scales as convert computes them).
+ * The time it takes is setup time, never timed; it is reported on stderr. */
+static hb_status load_weights(hb_backend *be, const hb_case *c, tf_state *st, hb_err *err) {
+    const hb_tf_layout *y = &st->lay;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    hb_ckpt *ck = NULL;
+    HB_TRY(hb_ckpt_open(c->weights, &ck, err));
+    int64_t maxn = 1, total = 0;
+    for (int i = 0; i < y->n_tensors; i++)
+        if (y->t[i].arena == HB_ARENA_WEIGHTS) maxn = numel(&y->t[i]) > maxn ? numel(&y->t[i]) : maxn;
+    float *host = malloc((size_t)maxn * sizeof *host), *dev = NULL;
+    hb_status s = host ? be->ops->alloc(be, (size_t)maxn * sizeof *host, (void **)&dev) : HB_ERR_NOMEM;
+    for (int i = 0; i < y->n_tensors && s == HB_OK; i++) {
+        const hb_tf_tensor *t = &y->t[i];
+        if (t->arena == HB_ARENA_WEIGHTS) {
+            const int64_t rows = t->ne[0], cols = t->ndim > 1 ? t->ne[1] : 1;
+            s = hb_ckpt_read_f32(ck, &c->model, t->name, t->layer, host, rows, cols, err);
+            if (s == HB_OK) s = be->ops->upload(be, dev, host, (size_t)(rows * cols) * sizeof *host);
+            if (s == HB_OK) s = HB_OP(be, convert, .dst = TT(st, i), .src = hb_t1(dev, HB_F32, rows * cols));
+            total += rows * cols * (int64_t)sizeof *host;
+        } else if (t->arena == HB_ARENA_KV && t->q == HB_QUANT_TENSOR) {
+            const float one = 1.0f;
+            s = be->ops->upload(be, st->arena[t->arena] + t->scale_off, &one, sizeof one);
+        }
+    }
+    if (s == HB_OK) s = be->ops->sync(be);
+    be->ops->free(be, dev);
+    free(host);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    const double sec = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    if (s == HB_OK)
+        fprintf(stderr, "hetbench: weights of %s from %s: %.3f GB as f32 in %.2f s (%.2f GB/s), converted to %s\n",
+                c->model.name, c->weights, (double)total * 1e-9, sec, sec > 0 ? (double)total * 1e-9 / sec : 0.0,
+                hb_case_dtype_name(c));
+    hb_ckpt_close(ck);
+    return s;
+}
+
 /* decode: the KV cache also holds the G generated positions, and setup prefills the prompt. */
 static hb_status tf_setup(hb_workload *w, int decode, hb_err *err) {
     hb_backend *be = w->be;
@@ -406,14 +450,23 @@ static hb_status tf_setup(hb_workload *w, int decode, hb_err *err) {
     w->out = P(st, y->logits);
     w->out_n = y->B * y->V;
 
-    hb_status s = fill_weights(be, c, st);
+    hb_status s = c->weights[0] ? load_weights(be, c, st, err) : fill_weights(be, c, st);
     if (s != HB_OK) {
         if (s == HB_ERR_UNSUPPORTED)
             return hb_errf(err, s, "%s: %s weights: %s", w->desc->name, hb_case_dtype_name(c), be->err);
         return s;
     }
     const int64_t N = y->B * y->T_max;
-    HB_TRY(HB_OP(be, fill_tokens, .dst = P(st, y->tokens), .n = N, .seed = hb_rng_u64(c->seed, 5), .vocab = y->V));
+    if (c->prompt_tokens[0]) { /* B prompts of P ids, in the file's order */
+        int32_t *tok = malloc((size_t)N * sizeof *tok);
+        if (!tok) return HB_ERR_NOMEM;
+        s = hb_tokens_read(c->prompt_tokens, N, y->V, tok, NULL, err);
+        if (s == HB_OK) s = be->ops->upload(be, P(st, y->tokens), tok, (size_t)N * sizeof *tok);
+        free(tok);
+        HB_TRY(s);
+    } else {
+        HB_TRY(HB_OP(be, fill_tokens, .dst = P(st, y->tokens), .n = N, .seed = hb_rng_u64(c->seed, 5), .vocab = y->V));
+    }
     if (decode) {
         /* the prompt goes through the model once: the KV cache then holds positions 0..P-1 and
          * the first generated token is the argmax of the prompt's last logits */
@@ -478,6 +531,15 @@ static hb_status block_check(const hb_case *c, const char *const **blame, hb_err
     return HB_OK;
 }
 
+/* A prompt token file holds batch x prompt ids below the vocabulary (read at plan time, so a
+ * bad file stops the run before anything runs). */
+static hb_status tokens_check(const hb_case *c, const char *const **blame, hb_err *err) {
+    static const char *const keys[] = {"prompt_tokens", NULL};
+    if (!c->prompt_tokens[0]) return HB_OK;
+    *blame = keys;
+    return hb_tokens_read(c->prompt_tokens, c->batch * c->prompt, c->model.vocab, NULL, NULL, err);
+}
+
 /* The positions a case needs must fit the model's position range. */
 static hb_status prefill_check(const hb_case *c, const char *const **blame, hb_err *err) {
     static const char *const keys[] = {"prompt", "model", NULL};
@@ -487,7 +549,7 @@ static hb_status prefill_check(const hb_case *c, const char *const **blame, hb_e
     if (c->prompt > m->max_seq)
         return hb_errf(err, HB_ERR_INPUT, "prompt %lld exceeds max_seq %lld of model '%s' (accepted: prompt <= %lld)",
                        (long long)c->prompt, (long long)m->max_seq, m->name, (long long)m->max_seq);
-    return HB_OK;
+    return tokens_check(c, blame, err);
 }
 
 static hb_status decode_check(const hb_case *c, const char *const **blame, hb_err *err) {
@@ -500,13 +562,13 @@ static hb_status decode_check(const hb_case *c, const char *const **blame, hb_er
                        "(accepted: prompt + gen <= %lld)", (long long)c->prompt, (long long)c->gen,
                        (unsigned long long)c->prompt + (unsigned long long)c->gen, (long long)m->max_seq, m->name,
                        (long long)m->max_seq);
-    return HB_OK;
+    return tokens_check(c, blame, err);
 }
 
 static const char *const prefill_keys[] = {"model", "layers", "dtype", "kv_dtype", "quant_block",
-                                           "batch", "prompt", NULL};
+                                           "batch", "prompt", "weights", "prompt_tokens", NULL};
 static const char *const decode_keys[] = {"model", "layers", "dtype", "kv_dtype", "quant_block", "batch",
-                                          "prompt", "gen", "temperature", NULL};
+                                          "prompt", "gen", "temperature", "weights", "prompt_tokens", NULL};
 
 const hb_workload_desc hb_wl_prefill = {
     .name = "prefill",

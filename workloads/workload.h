@@ -82,6 +82,13 @@ typedef struct hb_case {
     hb_stream_op stream_op;
     uint64_t seed;
     float temperature;       /* decode sampling; 0 = argmax */
+    /* model workloads: weights from a checkpoint instead of the generator, prompts from a
+     * token file (workloads/checkpoint.h); "" = generated. weights_model: the model is the
+     * checkpoint's config.json (no `model:` given) */
+#define HB_PATH_LEN 256
+    char weights[HB_PATH_LEN];
+    char prompt_tokens[HB_PATH_LEN];
+    int weights_model;
     /* measurement protocol */
     int64_t warmup_iters;
     int64_t min_iters;

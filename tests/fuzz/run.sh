@@ -8,7 +8,7 @@ B=$(cd "$1" && pwd)
 SECS=${2:-60}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 C=$B/fuzz-corpus F=$B/fuzz-findings
-mkdir -p "$C/plan" "$C/yaml" "$C/results" "$F"
+mkdir -p "$C/plan" "$C/yaml" "$C/results" "$C/safetensors" "$F"
 cp "$SRC"/workloads/plans/*.yaml "$C/plan/"
 cp "$SRC"/results/prices/*.yaml "$SRC"/results/claims/*.yaml "$C/yaml/"
 # a small results file as the seed of the results reader (written by this build's hetbench)
@@ -17,8 +17,13 @@ if [[ ! -s $C/results/seed.h5 ]]; then
     --stream-n 64 --min-seconds 0 --min-iters 2 --warmup 0 --no-ceilings --no-progress --backend cpu \
     --out "$C/results/seed.h5" >/dev/null 2>&1 || { echo "run.sh: could not write the seed results file" >&2; exit 1; }
 fi
+# a two-tensor safetensors file as the seed of the checkpoint reader
+printf '%s' '{"model.norm.weight":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"x":{"dtype":"BF16","shape":[1,2],"data_offsets":[8,12]}}' >"$C/st.json"
+{ "$SRC/tests/fuzz/le64.sh" "$(stat -c %s "$C/st.json")"; cat "$C/st.json"; printf '\000\000\200\077\000\000\000\100\200\077\000\100'; } \
+  >"$C/safetensors/seed.safetensors"
+rm -f "$C/st.json"
 fails=0
-for t in plan yaml results; do
+for t in plan yaml results safetensors; do
   log=$B/fuzz-$t.log
   # -rss_limit_mb: a reader that allocates what the input claims is a finding too
   if ! (cd "$F" && ASAN_OPTIONS=allocator_may_return_null=1 "$B/tests/fuzz/fuzz_$t" -max_total_time="$SECS" \

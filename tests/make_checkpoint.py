@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""make_checkpoint.py - tiny Hugging Face checkpoints for test_checkpoint.sh, and what an
+independent numpy forward (float64) says hetbench must compute from them.
+
+  make_checkpoint.py OUT_DIR ARCH DTYPE LAYOUT
+  make_checkpoint.py --break FILE HOW   (a bad file for the error tests; HOW: overlap, unknown-dtype,
+                                         drop-tensor, huge-header)
+    ARCH   llama | gpt2
+    DTYPE  F32 | BF16 | F16 | F8   (F8: e4m3 weights with a per-tensor weight_scale, as FP8 Llama
+           checkpoints keep them; norms and embeddings in BF16)
+    LAYOUT single (model.safetensors) | sharded (two shards and model.safetensors.index.json)
+
+Writes OUT_DIR/config.json, the safetensors file(s), OUT_DIR/prompt.npy (B x P uint32 token ids)
+and OUT_DIR/expect.json: the fingerprints (sum, sum |x|, L2 norm, argmax of the first row) of the
+prefill logits (each prompt's last token) and of the first decode step's logits (its input: the
+argmax of the prefill logits, at position P), as hetbench records them (results/SCHEMA.md).
+safetensors is written by hand (an 8-byte length, a JSON header, the bytes): no extra package.
+"""
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+
+B, P = 2, 8
+
+
+def bf16_bits(x):
+    u = np.asarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def bf16_round(x):
+    return (bf16_bits(x).astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+
+
+def e4m3_values():
+    v = np.zeros(256)
+    for c in range(256):
+        s, e, m = c >> 7, (c >> 3) & 15, c & 7
+        if e == 15 and m == 7:
+            v[c] = np.nan
+        elif e == 0:
+            v[c] = m / 8 * 2.0**-6
+        else:
+            v[c] = (1 + m / 8) * 2.0 ** (e - 7)
+        if s:
+            v[c] = -v[c]
+    return v
+
+
+E4M3 = e4m3_values()
+FINITE = np.where(np.isfinite(E4M3))[0]
+
+
+def e4m3_encode(x):
+    """nearest e4m3 code of each value (the test's values are never halfway)"""
+    d = np.abs(x.reshape(-1, 1) - E4M3[FINITE].reshape(1, -1))
+    return FINITE[np.argmin(d, axis=1)].astype(np.uint8).reshape(x.shape)
+
+
+class Writer:
+    """tensors for safetensors: stores each in the checkpoint dtype and keeps the value the
+    checkpoint holds (float64) for the reference"""
+
+    def __init__(self, dtype):
+        self.dtype, self.t = dtype, {}
+
+    def add(self, name, x, matrix=True):
+        x = np.asarray(x, dtype=np.float64)
+        dt = self.dtype if matrix else ("BF16" if self.dtype == "F8" else self.dtype)
+        if dt == "F32":
+            raw, val = x.astype("<f4").tobytes(), x.astype(np.float32).astype(np.float64)
+        elif dt == "F16":
+            raw, val = x.astype("<f2").tobytes(), x.astype(np.float16).astype(np.float64)
+        elif dt == "BF16":
+            raw, val = bf16_bits(x).astype("<u2").tobytes(), bf16_round(x)
+        else:  # F8: one scale per tensor, amax / 448
+            scale = np.float32(np.abs(x).max() / 448.0)
+            codes = e4m3_encode(x / np.float64(scale))
+            raw, val = codes.tobytes(), E4M3[codes] * np.float64(scale)
+            self.t[name + "_scale"] = ("F32", [], np.float32(scale).tobytes())
+        self.t[name] = ({"F8": "F8_E4M3"}.get(dt, dt), list(x.shape), raw)
+        return val
+
+
+def write_safetensors(path, tensors):
+    header, blobs, off = {}, [], 0
+    for name in sorted(tensors):
+        dt, shape, raw = tensors[name]
+        header[name] = {"dtype": dt, "shape": shape, "data_offsets": [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def rmsnorm(x, w, eps):
+    return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * w
+
+
+def layernorm(x, w, b, eps):
+    mu = x.mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(((x - mu) ** 2).mean(-1, keepdims=True) + eps) * w + b
+
+
+def rope(x, pos, theta):  # x (T, H, D), rotate-half (Hugging Face Llama)
+    D = x.shape[-1]
+    inv = theta ** (-np.arange(0, D, 2) / D)
+    ang = pos[:, None] * inv[None, :]
+    cos, sin = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
+    x1, x2 = x[..., : D // 2], x[..., D // 2:]
+    return np.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], -1)
+
+
+def attention(q, k, v):  # q (T, Hq, D), k/v (S, Hkv, D); query t at position S - T + t
+    T, Hq, D = q.shape
+    S, Hkv = k.shape[0], k.shape[1]
+    out = np.zeros_like(q)
+    for h in range(Hq):
+        kh = h // (Hq // Hkv)
+        s = q[:, h, :] @ k[:, kh, :].T / np.sqrt(D)
+        for t in range(T):
+            s[t, S - T + t + 1:] = -np.inf
+        p = np.exp(s - s.max(-1, keepdims=True))
+        out[:, h, :] = (p / p.sum(-1, keepdims=True)) @ v[:, kh, :]
+    return out
+
+
+def gelu(x):
+    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
+
+
+def fingerprint(logits):
+    return [float(logits.sum()), float(np.abs(logits).sum()), float(np.sqrt((logits**2).sum())),
+            int(np.argmax(logits[0]))]
+
+
+def main():
+    out, arch, dtype, layout = sys.argv[1:5]
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(20261203)
+    W = Writer(dtype)
+    C, L, H, V, S = 64, 2, 4, 128, 64
+    u = lambda *shape, s=1.0: rng.uniform(-s, s, shape)
+    if arch == "llama":
+        Hkv, F, D, theta, eps = 2, 96, C // 4, 10000.0, 1e-5
+        cfg = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": C, "num_hidden_layers": L,
+               "num_attention_heads": H, "num_key_value_heads": Hkv, "intermediate_size": F, "vocab_size": V,
+               "max_position_embeddings": S, "rms_norm_eps": eps, "rope_theta": theta, "hidden_act": "silu",
+               "tie_word_embeddings": False, "rope_scaling": None}
+        wte = W.add("model.embed_tokens.weight", u(V, C), matrix=False)
+        lm = W.add("lm_head.weight", u(V, C, s=C**-0.5))
+        wf = W.add("model.norm.weight", 1 + u(C, s=0.1), matrix=False)
+        layers = []
+        for l in range(L):
+            p = f"model.layers.{l}."
+            layers.append(dict(
+                n1=W.add(p + "input_layernorm.weight", 1 + u(C, s=0.1), matrix=False),
+                q=W.add(p + "self_attn.q_proj.weight", u(H * D, C, s=C**-0.5)),
+                k=W.add(p + "self_attn.k_proj.weight", u(Hkv * D, C, s=C**-0.5)),
+                v=W.add(p + "self_attn.v_proj.weight", u(Hkv * D, C, s=C**-0.5)),
+                o=W.add(p + "self_attn.o_proj.weight", u(C, H * D, s=(H * D) ** -0.5)),
+                n2=W.add(p + "post_attention_layernorm.weight", 1 + u(C, s=0.1), matrix=False),
+                g=W.add(p + "mlp.gate_proj.weight", u(F, C, s=C**-0.5)),
+                up=W.add(p + "mlp.up_proj.weight", u(F, C, s=C**-0.5)),
+                d=W.add(p + "mlp.down_proj.weight", u(C, F, s=F**-0.5))))
+
+        def forward(tok, pos, cache):  # one sequence's tokens at positions pos; cache: per layer [k, v]
+            x = wte[tok]
+            for l, w in enumerate(layers):
+                h = rmsnorm(x, w["n1"], eps)
+                q = rope((h @ w["q"].T).reshape(-1, H, D), pos, theta)
+                k = rope((h @ w["k"].T).reshape(-1, Hkv, D), pos, theta)
+                v = (h @ w["v"].T).reshape(-1, Hkv, D)
+                cache[l][0] = np.concatenate([cache[l][0], k]) if cache[l][0] is not None else k
+                cache[l][1] = np.concatenate([cache[l][1], v]) if cache[l][1] is not None else v
+                x = x + attention(q, cache[l][0], cache[l][1]).reshape(len(tok), -1) @ w["o"].T
+                h = rmsnorm(x, w["n2"], eps)
+                a, b = h @ w["g"].T, h @ w["up"].T
+                x = x + (a / (1 + np.exp(-a)) * b) @ w["d"].T
+            return rmsnorm(x[-1], wf, eps) @ lm.T
+    else:
+        eps, F, D = 1e-5, 4 * C, C // 4
+        cfg = {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "n_embd": C, "n_layer": L, "n_head": H,
+               "vocab_size": V, "n_positions": S, "n_inner": None, "layer_norm_epsilon": eps,
+               "activation_function": "gelu_new"}
+        wte = W.add("transformer.wte.weight", u(V, C), matrix=False)
+        wpe = W.add("transformer.wpe.weight", u(S, C, s=0.1), matrix=False)
+        wf = W.add("transformer.ln_f.weight", 1 + u(C, s=0.1), matrix=False)
+        bf = W.add("transformer.ln_f.bias", u(C, s=0.02), matrix=False)
+        layers = []
+        for l in range(L):
+            p = f"transformer.h.{l}."
+            layers.append(dict(  # Conv1D: weights stored (in, out)
+                n1w=W.add(p + "ln_1.weight", 1 + u(C, s=0.1), matrix=False), n1b=W.add(p + "ln_1.bias", u(C, s=0.02), matrix=False),
+                qkv=W.add(p + "attn.c_attn.weight", u(C, 3 * C, s=C**-0.5)), qkvb=W.add(p + "attn.c_attn.bias", u(3 * C, s=0.02), matrix=False),
+                o=W.add(p + "attn.c_proj.weight", u(C, C, s=C**-0.5)), ob=W.add(p + "attn.c_proj.bias", u(C, s=0.02), matrix=False),
+                n2w=W.add(p + "ln_2.weight", 1 + u(C, s=0.1), matrix=False), n2b=W.add(p + "ln_2.bias", u(C, s=0.02), matrix=False),
+                fc=W.add(p + "mlp.c_fc.weight", u(C, F, s=C**-0.5)), fcb=W.add(p + "mlp.c_fc.bias", u(F, s=0.02), matrix=False),
+                pr=W.add(p + "mlp.c_proj.weight", u(F, C, s=F**-0.5)), prb=W.add(p + "mlp.c_proj.bias", u(C, s=0.02), matrix=False)))
+
+        def forward(tok, pos, cache):
+            x = wte[tok] + wpe[pos]
+            for l, w in enumerate(layers):
+                h = layernorm(x, w["n1w"], w["n1b"], eps)
+                qkv = h @ w["qkv"] + w["qkvb"]
+                q, k, v = (qkv[:, i * C:(i + 1) * C].reshape(-1, H, D) for i in range(3))
+                cache[l][0] = np.concatenate([cache[l][0], k]) if cache[l][0] is not None else k
+                cache[l][1] = np.concatenate([cache[l][1], v]) if cache[l][1] is not None else v
+                x = x + attention(q, cache[l][0], cache[l][1]).reshape(len(tok), -1) @ w["o"] + w["ob"]
+                h = layernorm(x, w["n2w"], w["n2b"], eps)
+                x = x + gelu(h @ w["fc"] + w["fcb"]) @ w["pr"] + w["prb"]
+            return layernorm(x[-1], wf, bf, eps) @ wte.T
+
+    tokens = rng.integers(0, V, size=(B, P)).astype("<u4")
+    np.save(os.path.join(out, "prompt.npy"), tokens)
+    tokens.astype("<u2").tofile(os.path.join(out, "prompt.u16"))
+    pre, dec = [], []
+    for b in range(B):
+        cache = [[None, None] for _ in range(L)]
+        logits = forward(tokens[b], np.arange(P), cache)
+        pre.append(logits)
+        dec.append(forward(np.array([int(np.argmax(logits))]), np.array([P]), cache))
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    names = sorted(W.t)
+    if layout == "single":
+        write_safetensors(os.path.join(out, "model.safetensors"), W.t)
+    else:
+        half = len(names) // 2
+        shards = {"model-00001-of-00002.safetensors": names[:half], "model-00002-of-00002.safetensors": names[half:]}
+        for file, ns in shards.items():
+            write_safetensors(os.path.join(out, file), {n: W.t[n] for n in ns})
+        with open(os.path.join(out, "model.safetensors.index.json"), "w") as f:
+            json.dump({"metadata": {}, "weight_map": {n: file for file, ns in shards.items() for n in ns}}, f)
+    with open(os.path.join(out, "expect.json"), "w") as f:
+        json.dump({"prefill": fingerprint(np.array(pre)), "decode": fingerprint(np.array(dec)), "B": B, "P": P}, f)
+
+
+def break_file(path, how):
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header, data = json.loads(raw[8:8 + n]), raw[8 + n:]
+    names = sorted(k for k in header if k != "__metadata__")
+    if how == "huge-header":
+        open(path, "wb").write(struct.pack("<Q", len(raw) * 2) + raw[8:])
+        return
+    if how == "overlap":  # the second tensor starts inside the first
+        a, b = sorted(names, key=lambda k: header[k]["data_offsets"][0])[:2]
+        lo, hi = header[b]["data_offsets"]
+        header[b]["data_offsets"] = [lo - 4, hi - 4]
+    elif how == "unknown-dtype":
+        header[names[0]]["dtype"] = "Q4_K"
+    elif how == "drop-tensor":
+        del header[next(k for k in names if "layers.1." in k or ".h.1." in k)]
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(h)) + h + data)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--break":
+        break_file(sys.argv[2], sys.argv[3])
+    else:
+        main()

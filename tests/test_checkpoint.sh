@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# test_checkpoint.sh HETBENCH PYTHON SRC - weights from Hugging Face checkpoints and prompts from
+# token files (workloads/checkpoint.c), against an independent numpy forward.
+#
+# tests/make_checkpoint.py writes tiny llama- and gpt2-shaped checkpoints (F32, BF16, F16 and fp8
+# e4m3 with per-tensor scales; one file or two shards with an index) and the fingerprints of the
+# logits its float64 forward computes from the values the checkpoint holds. hetbench loads the
+# checkpoint into an f32 case, which then computes the same function: the fingerprints (sum,
+# sum |x|, L2, argmax) of the prefill logits and of the first decode step's must agree to f32
+# rounding. Cases in bf16 and fp8 load by conversion and must agree to their own precision.
+# Then every kind of bad input must stop the run before anything runs: exit 2, a message naming
+# the file and the tensor or field, no results file.
+set -uo pipefail
+HB=$1 PY=$2 SRC=$3
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail=0
+ok() { echo "ok: $*"; }
+bad() { echo "FAIL: $*"; fail=1; }
+
+# run_fp DIR WORKLOAD TOKENS DTYPE -> prints the fingerprint of case 0 (or nothing)
+run_fp() {
+  local dir=$1 wl=$2 tok=$3 dt=$4 out="$T/run.h5"
+  rm -f "$out"
+  local extra=()
+  [[ $wl == decode ]] && extra=(--gen 4)
+  if ! "$HB" run --workload "$wl" --weights "$dir" --prompt-tokens "$tok" --batch 2 --prompt 8 --dtype "$dt" \
+       "${extra[@]}" --min-seconds 0 --min-iters 1 --warmup 0 --out "$out" --force --no-progress \
+       >"$T/run.log" 2>&1; then
+    cat "$T/run.log"
+    return
+  fi
+  "$PY" -c "import h5py,json; print(json.dumps(list(h5py.File('$out')['/cases/0000/rank0'].attrs['fingerprint'])))"
+}
+
+# compare GOT EXPECT TOL: sum within TOL * sum|x|, sum|x| and L2 within TOL relative, argmax equal
+# (only when TOL is f32-tight: a converted model may flip a near tie)
+compare() {
+  "$PY" - "$1" "$2" "$3" <<'PY'
+import json, sys
+got, want, tol = json.loads(sys.argv[1]), json.loads(sys.argv[2]), float(sys.argv[3])
+err = [abs(got[0] - want[0]) / want[1], abs(got[1] - want[1]) / want[1], abs(got[2] - want[2]) / want[2]]
+ok = max(err) <= tol and (tol > 1e-4 or int(got[3]) == want[3])
+print("%s got %s want %s rel.err %s" % ("ok" if ok else "bad", got, want, ["%.2g" % e for e in err]))
+sys.exit(0 if ok else 1)
+PY
+}
+
+check_model() { # ARCH DTYPE LAYOUT TOKENS
+  local arch=$1 sdt=$2 layout=$3 tok=$4 d="$T/$1-$2-$3"
+  "$PY" "$SRC/tests/make_checkpoint.py" "$d" "$arch" "$sdt" "$layout" || { bad "make_checkpoint $arch $sdt"; return; }
+  for wl in prefill decode; do
+    local want got
+    want=$("$PY" -c "import json; print(json.dumps(json.load(open('$d/expect.json'))['$wl']))")
+    got=$(run_fp "$d" "$wl" "$d/$tok" f32)
+    if compare "$got" "$want" 2e-5 >"$T/cmp" 2>&1; then ok "$arch $sdt $layout $wl f32: $(cat "$T/cmp")"
+    else bad "$arch $sdt $layout $wl f32: $(cat "$T/cmp") $got"; fi
+  done
+}
+check_model llama F32 single prompt.npy
+check_model llama BF16 sharded prompt.u16
+check_model llama F16 single prompt.npy
+check_model llama F8 sharded prompt.npy
+check_model gpt2 F32 sharded prompt.npy
+check_model gpt2 BF16 single prompt.u16
+
+# converted on load: bf16 and fp8 cases of the same checkpoint, to their precision
+d="$T/llama-F32-single"
+want=$("$PY" -c "import json; print(json.dumps(json.load(open('$d/expect.json'))['prefill']))")
+for dt in bf16 fp8; do
+  tol=0.02; [[ $dt == bf16 ]] && tol=0.005
+  got=$(run_fp "$d" prefill "$d/prompt.npy" "$dt")
+  if compare "$got" "$want" "$tol" >"$T/cmp" 2>&1; then ok "llama F32 -> $dt: $(cat "$T/cmp")"
+  else bad "llama F32 -> $dt: $(cat "$T/cmp") $got"; fi
+done
+
+# ---- bad input: exit 2 before anything runs, naming the file and the tensor or field ----
+expect_refusal() { # NAME PATTERN ARGS...
+  local name=$1 pat=$2
+  shift 2
+  rm -f "$T/bad.h5"
+  "$HB" run --batch 2 --prompt 8 --min-seconds 0 --min-iters 1 --warmup 0 --out "$T/bad.h5" --no-progress "$@" \
+    >"$T/bad.log" 2>&1
+  local rc=$?
+  if [[ $rc -eq 2 ]] && grep -qE -- "$pat" "$T/bad.log" && [[ ! -e $T/bad.h5 ]]; then ok "refused: $name: $(head -c 300 "$T/bad.log")"
+  else bad "$name: exit $rc, output: $(head -c 600 "$T/bad.log")"; fi
+}
+base="$T/llama-F32-single"
+mk() { rm -rf "$T/$1"; cp -r "$base" "$T/$1"; echo "$T/$1"; }
+
+d=$(mk trunc); truncate -s -100 "$d/model.safetensors"
+expect_refusal "truncated data" "model.safetensors: tensor '.*': data_offsets out of" --workload prefill --weights "$d"
+d=$(mk huge); "$PY" "$SRC/tests/make_checkpoint.py" --break "$d/model.safetensors" huge-header
+expect_refusal "header longer than the file" "model.safetensors: header length [0-9]+ exceeds the file" --workload prefill --weights "$d"
+d=$(mk overlap); "$PY" "$SRC/tests/make_checkpoint.py" --break "$d/model.safetensors" overlap
+expect_refusal "overlapping offsets" "model.safetensors: tensors '.*' and '.*' overlap" --workload prefill --weights "$d"
+d=$(mk dtype); "$PY" "$SRC/tests/make_checkpoint.py" --break "$d/model.safetensors" unknown-dtype
+expect_refusal "unknown dtype" "model.safetensors: tensor '.*': unknown dtype 'Q4_K'" --workload prefill --weights "$d"
+d=$(mk missing); "$PY" "$SRC/tests/make_checkpoint.py" --break "$d/model.safetensors" drop-tensor
+expect_refusal "missing tensor" "tensor 'model.layers.1.[a-z_.]+' is missing" --workload decode --weights "$d"
+# ... unless only the first layer is loaded
+if "$HB" run --workload prefill --weights "$d" --layers 1 --batch 2 --prompt 8 --min-seconds 0 --min-iters 1 \
+     --warmup 0 --out "$T/l1.h5" --no-progress >"$T/l1.log" 2>&1; then ok "layers 1 loads without layer 1's tensors"
+else bad "layers 1: $(head -c 400 "$T/l1.log")"; fi
+d=$(mk shape); sed -i 's/"intermediate_size": 96/"intermediate_size": 80/' "$d/config.json"
+expect_refusal "wrong shape" "model.safetensors: tensor 'model.layers.0.mlp.gate_proj.weight' has shape \[96, 64\], the model needs \[80, 64\]" \
+  --workload prefill --weights "$d"
+d=$(mk mtype); sed -i 's/"model_type": "llama"/"model_type": "mamba"/' "$d/config.json"
+expect_refusal "unknown model_type" "config.json: model_type 'mamba' is not supported" --workload prefill --weights "$d"
+d=$(mk scaling); sed -i 's/"rope_scaling": null/"rope_scaling": {"rope_type": "llama3", "factor": 8.0}/' "$d/config.json"
+expect_refusal "rope_scaling" "config.json: field 'rope_scaling' is set" --workload prefill --weights "$d"
+d="$T/llama-BF16-sharded"; d2=$(mktemp -d -p "$T"); cp "$d"/* "$d2"/; rm "$d2/model-00002-of-00002.safetensors"
+expect_refusal "absent shard" "model.safetensors.index.json: shard 'model-00002-of-00002.safetensors' \(of tensor '.*'\) is absent" \
+  --workload prefill --weights "$d2"
+expect_refusal "model other than the checkpoint's" "model 'tiny' is not the architecture of .*config.json: ffn_dim 160 vs 96" \
+  --workload prefill --weights "$base" --model tiny
+expect_refusal "no such checkpoint" "nowhere: no such file or folder" --workload prefill --weights "$T/nowhere"
+printf '\001\000\002\000' >"$T/short.u16"
+expect_refusal "too few prompt tokens" "short.u16: holds 2 token ids, the case needs 16" --workload prefill --weights "$base" \
+  --prompt-tokens "$T/short.u16"
+"$PY" -c "import numpy as np; np.save('$T/big.npy', np.full(16, 500, dtype='<u4'))"
+expect_refusal "token id >= vocab" "big.npy: token 0 is 500 \(accepted: 0 to vocab - 1 = 127\)" --workload prefill --weights "$base" \
+  --prompt-tokens "$T/big.npy"
+expect_refusal "prompt tokens beyond the generated model's vocabulary" "big.npy: token 0 is 500 \(accepted: 0 to vocab - 1 = 255\)" \
+  --workload decode --model tiny --prompt-tokens "$T/big.npy"
+expect_refusal "fp8-block that does not divide the model" "quant_block" --workload prefill --weights "$base" --dtype fp8-block
+
+exit $fail
