@@ -1,7 +1,8 @@
 /* main.c - the hetbench command line: subcommands, flags, exit codes.
  *
  * The only place that prints results and decides exit codes: 0 success; 1 a case failed or
- * a check/compare failed; 2 usage or input error (one line naming the file/flag and field). */
+ * a check/compare failed; 2 usage or input error (one line naming the file/flag and field); 3 compare
+ * could not judge some cases (invalid timing) and found no regression. */
 #include <errno.h>
 #include <math.h>
 #include <mpi.h>
@@ -56,7 +57,8 @@ static const char *const help_main =
     "  --help     this text ('hetbench <command> --help' for a command)\n"
     "  --version  print the version\n"
     "\n"
-    "exit codes: 0 success, 1 a case failed or a check/compare failed, 2 usage or input error\n";
+    "exit codes: 0 success, 1 a case failed or a check/compare failed, 2 usage or input error,\n"
+    "3 compare: cases not judged (invalid timing) and no regression\n";
 
 static const char *const help_run =
     "usage: hetbench run [--plan FILE.yaml] [case flags] [options]\n"
