@@ -260,9 +260,50 @@ static void test_repeat_rate(void) {
     CHECK(isnan(med));
 }
 
+/* The interval also sees the noise inside the windows, in blocks of consecutive iterations. */
+static void test_repeat_block_bootstrap(void) {
+    CHECK(hb_block_len(1) == 1 && hb_block_len(8) == 2 && hb_block_len(27) == 3);
+    CHECK(hb_block_len(1000) == 10 && hb_block_len(1001) == 11 && hb_block_len(2) == 2);
+    enum { W = 1000, R = 5 };
+    static double flat[R * W], blocky[R * W], alt[R * W];
+    int64_t w[R];
+    for (int r = 0; r < R; r++) {
+        w[r] = W;
+        for (int i = 0; i < W; i++) {
+            flat[r * W + i] = 1e-3;
+            blocky[r * W + i] = i < W / 2 ? 2e-3 : 1e-3; /* a stall of half the window */
+            alt[r * W + i] = i % 2 ? 1e-3 : 2e-3;          /* the same times, interleaved */
+        }
+    }
+    double med, lo, hi, mn, mx;
+    /* no noise anywhere: a point */
+    hb_repeat_rate(flat, R * W, w, R, 1.0, 500, 3, &med, &lo, &hi, &mn, &mx);
+    CHECK_NEAR(med, 1000, 1e-6);
+    CHECK_NEAR(lo, 1000, 1e-6);
+    CHECK_NEAR(hi, 1000, 1e-6);
+    /* five identical windows: resampling windows alone gives a zero-width interval; the
+     * blocks inside them do not */
+    double med_b, lo_b, hi_b, med_a, lo_a, hi_a;
+    hb_repeat_rate(blocky, R * W, w, R, 1.0, 500, 3, &med_b, &lo_b, &hi_b, &mn, &mx);
+    hb_repeat_rate(alt, R * W, w, R, 1.0, 500, 3, &med_a, &lo_a, &hi_a, &mn, &mx);
+    CHECK_NEAR(med_b, 1000 / 1.5, 1e-6);
+    CHECK_NEAR(med_a, 1000 / 1.5, 1e-6);
+    CHECK_NEAR(mn, mx, 1e-9);
+    CHECK_MSG(lo_b < med_b - 5 && hi_b > med_b + 5, "blocky [%g, %g] around %g", lo_b, hi_b, med_b);
+    /* a block of 10 always holds 5 slow and 5 fast alternating iterations: the same times in
+     * one stretch (a stall) must widen the interval far more - an i.i.d. bootstrap of the
+     * iterations cannot tell the two apart */
+    CHECK_MSG(hi_b - lo_b > 10 * (hi_a - lo_a) + 1, "blocky width %g vs alternating %g", hi_b - lo_b, hi_a - lo_a);
+    double ilo_b, ihi_b, ilo_a, ihi_a;
+    hb_bootstrap_rate_ci(blocky, W, 1.0, 500, 3, &ilo_b, &ihi_b);
+    hb_bootstrap_rate_ci(alt, W, 1.0, 500, 3, &ilo_a, &ihi_a);
+    CHECK_NEAR(ihi_b - ilo_b, ihi_a - ilo_a, 1e-9 + 0.5 * (ihi_a - ilo_a));
+}
+
 int main(void) {
     test_assess();
     test_repeat_rate();
+    test_repeat_block_bootstrap();
     test_fake_proc();
     test_injected();
     double r = hb_timing_ref_loop_s(3);

@@ -84,8 +84,8 @@ HETBENCH_PROC_ROOT=$T/proc "$HB" run --workload decode --model tiny --min-second
   --no-progress --backend cpu --repeat 3 --json --out "$T/r.h5" >"$T/r.json" 2>"$T/r.err" || fail "--repeat run: $(cat "$T/r.err")"
 [[ $(field n_reps "$T/r.json") == 3 ]] || fail "--repeat 3: n_reps $(field n_reps "$T/r.json")"
 awk "BEGIN{r=$(field rate "$T/r.json"); a=$(field rep_rate_min "$T/r.json"); b=$(field rep_rate_max "$T/r.json");
-     l=$(field rate_ci_lo "$T/r.json"); h=$(field rate_ci_hi "$T/r.json"); exit !(a <= r && r <= b && a <= l && h <= b)}" ||
-  fail "--repeat 3: rate / interval outside the windows' range: $(cat "$T/r.json")"
+     l=$(field rate_ci_lo "$T/r.json"); h=$(field rate_ci_hi "$T/r.json"); exit !(a <= r && r <= b && l <= r && r <= h && l < h)}" ||
+  fail "--repeat 3: rate outside the windows' range or its interval: $(cat "$T/r.json")"
 h5dump -a /cases/0000/rank0/rep_iters "$T/r.h5" 2>/dev/null | grep -Eq '\(0\): [0-9]+, [0-9]+, [0-9]+$' || fail "--repeat 3: no rep_iters[3]"
 "$HB" run --workload decode --model tiny --repeat 65 --out "$T/r65.h5" >/dev/null 2>"$T/r65.err"
 [[ $? -eq 2 ]] && grep -q 'repeat.*65' "$T/r65.err" || fail "--repeat 65 accepted: $(cat "$T/r65.err")"
