@@ -89,6 +89,8 @@ static const char *const help_run =
     "  --min-seconds S    and at least S seconds of timed iterations            [1]\n"
     "  --max-iters N      at most N timed iterations                            [100000]\n"
     "  --repeat N         timed windows per case (1-64); rate = their median    [1]\n"
+    "  --interleave       run window 1 of every case, then window 2, ... (with --repeat:\n"
+    "                     drift hits every case alike; each window sets its case up again)\n"
     "options:\n"
     "  --plan FILE        YAML plan (see README 'Plans')\n"
     "  --backend B        auto | cpu | cuda | hip                               [auto]\n"
@@ -328,7 +330,7 @@ static int cmd_run(int argc, char **argv, const char *command_line, int rank) {
     hb_kv kv[HB_ARRAY_LEN(case_flags)];
     int n_kv = 0, have_workload = 0;
     const char *plan_path = NULL, *out_path = NULL, *backend = "auto", *schedule = "concurrent", *resume = NULL;
-    int force = 0, json = 0, progress = rank == 0 && isatty(STDERR_FILENO), calibrate = 1, share = 0;
+    int force = 0, json = 0, progress = rank == 0 && isatty(STDERR_FILENO), calibrate = 1, share = 0, interleave = 0;
     double case_timeout = 0, power_hz = 20, idle_seconds = 3;
     for (int i = 0; i < argc; i++) {
         char *a = argv[i], *val = NULL;
@@ -341,6 +343,7 @@ static int cmd_run(int argc, char **argv, const char *command_line, int rank) {
         if (strcmp(name, "--no-progress") == 0) { progress = 0; continue; }
         if (strcmp(name, "--no-ceilings") == 0) { calibrate = 0; continue; }
         if (strcmp(name, "--share-devices") == 0) { share = 1; continue; }
+        if (strcmp(name, "--interleave") == 0) { interleave = 1; continue; }
         const char *key = NULL;
         int known = 0;
         for (int f = 0; f < HB_ARRAY_LEN(case_flags); f++)
@@ -424,7 +427,7 @@ static int cmd_run(int argc, char **argv, const char *command_line, int rank) {
                      .progress = progress, .calibrate = calibrate, .command_line = command_line,
                      .stop = &g_stop, .out = stdout, .case_timeout_s = case_timeout,
                      .serial = strcmp(schedule, "serial") == 0, .share_devices = share, .resume = resume != NULL,
-                     .power_hz = power_hz, .idle_seconds = idle_seconds};
+                     .power_hz = power_hz, .idle_seconds = idle_seconds, .interleave = interleave};
     int n_failed = 0;
     s = hb_run(&plan, &o, &n_failed, &err);
     hb_plan_free(&plan);

@@ -90,6 +90,23 @@ h5dump -a /cases/0000/rank0/rep_iters "$T/r.h5" 2>/dev/null | grep -Eq '\(0\): [
 "$HB" run --workload decode --model tiny --repeat 65 --out "$T/r65.h5" >/dev/null 2>"$T/r65.err"
 [[ $? -eq 2 ]] && grep -q 'repeat.*65' "$T/r65.err" || fail "--repeat 65 accepted: $(cat "$T/r65.err")"
 
+# ---- --interleave: window k of every case before window k+1 of any ----
+"$HB" run --workload decode --model tiny --dtype f32,bf16 --min-seconds 0.02 --warmup 1 --no-ceilings --no-progress \
+  --backend cpu --repeat 3 --interleave --json --out "$T/il.h5" >"$T/il.json" 2>"$T/il.err" || fail "--interleave run: $(cat "$T/il.err")"
+[[ $(grep -c '"n_reps":3' "$T/il.json") == 2 ]] || fail "--interleave: not 3 windows for both cases: $(cat "$T/il.json")"
+# case 1 ends the process the first time it runs: back to back that is after case 0's three
+# windows (case 0 is in the file), interleaved before case 0's second one (no case complete)
+for mode in back-to-back --interleave; do
+  HETBENCH_FAULT='rank=0,case=1,kind=exit' "$HB" run --workload decode --model tiny --dtype f32,bf16 --min-seconds 0.02 \
+    --warmup 1 --no-ceilings --no-progress --backend cpu --repeat 3 ${mode/back-to-back/} --out "$T/f$mode.h5" \
+    >/dev/null 2>&1
+  rc=$?
+  n=$(h5ls -r "$T/f$mode.h5" 2>/dev/null | grep -c '^/cases/[0-9]* ')
+  echo "$mode: exit $rc, cases in the file: $n" >&2
+  want=$([[ $mode == back-to-back ]] && echo 1 || echo 0)
+  [[ $rc == 3 && $n == "$want" ]] || fail "$mode with case 1 exiting: exit $rc, $n cases in the file (want $want)"
+done
+
 # ---- the STREAM ceiling: arrays >= 4 x the LLC ----
 # the synthetic node with 8 MiB per L3 (16 of them, 128 MiB): 3 x 128 MiB arrays are too small,
 # the triad must use 3 x 256 MiB; --json has no header, so the table run shows peak_source
