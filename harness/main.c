@@ -36,6 +36,34 @@ static int usage_error(const char *sub, const char *fmt, const char *arg) {
     return 2;
 }
 
+/* The OpenMP wait policy of `run` (README "Busy machines", backends/WAIT_POLICY.md): when the
+ * user set neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT, hetbench runs with OMP_WAIT_POLICY=PASSIVE
+ * - spinning threads that wait at a barrier for a preempted peer hold their core for a whole
+ * time slice, and decode on a shared machine fell from thousands to tens of tokens/s. The
+ * OpenMP runtime reads the variable when it is loaded, before main, so the process executes
+ * itself again once with it set (HETBENCH_WAIT_POLICY_BY records who chose it; /devices
+ * runtime shows the policy). HETBENCH_WAIT_POLICY=runtime keeps the runtime's own default.
+ * Returns 2 (usage error) for another value of HETBENCH_WAIT_POLICY, else 0. */
+static int wait_policy_default(char **argv) {
+    const char *hp = getenv("HETBENCH_WAIT_POLICY");
+    if (hp && strcmp(hp, "runtime") != 0 && strcmp(hp, "passive") != 0)
+        return usage_error("run", "HETBENCH_WAIT_POLICY='%.40s' (accepted: passive, runtime)", hp);
+    if (hp && !strcmp(hp, "runtime")) return 0;
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || getenv("HETBENCH_WAIT_POLICY_BY")) return 0;
+    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0 || setenv("HETBENCH_WAIT_POLICY_BY", "hetbench", 1) != 0) return 0;
+    /* the binary's own path, not /proc/self/exe: the process keeps its name (ps, pgrep) */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        execv(self, argv);
+    }
+    /* no re-execution (no /proc): the runtime's default stays, and the record says so */
+    unsetenv("OMP_WAIT_POLICY");
+    setenv("HETBENCH_WAIT_POLICY_BY", "hetbench could not set its default", 1);
+    return 0;
+}
+
 /* ---- help texts ---- */
 static const char *const help_main =
     "usage: hetbench <command> [options]\n"
@@ -473,10 +501,12 @@ int main(int argc, char **argv) {
     }
     if (wants_help(argc - 2, argv + 2))
         return strcmp(cmd, "run") == 0 ? cmd_run(argc - 2, argv + 2, command_line, 0) : cmd_info(argc - 2, argv + 2, 0);
+    int rc;
 
+    if (strcmp(cmd, "run") == 0 && (rc = wait_policy_default(argv)) != 0) return rc;
     int provided = 0;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-    int rank = 0, rc;
+    int rank = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     if (strcmp(cmd, "run") == 0) rc = cmd_run(argc - 2, argv + 2, command_line, rank);
     else rc = cmd_info(argc - 2, argv + 2, rank);

@@ -188,6 +188,19 @@ static void slurm_fill(hb_device_row *d) {
     snprintf(d->slurm_nodelist, sizeof d->slurm_nodelist, "%s", nodes ? nodes : "");
 }
 
+/* The OpenMP wait policy this process runs with, and who chose it (harness/main.c), for
+ * /devices omp_wait_policy: "PASSIVE (hetbench default)", "ACTIVE (user)", "runtime default". */
+static void note_wait_policy(hb_device_row *d) {
+    const char *p = getenv("OMP_WAIT_POLICY"), *sc = getenv("GOMP_SPINCOUNT"), *by = getenv("HETBENCH_WAIT_POLICY_BY");
+    const char *who = by && !strcmp(by, "hetbench") ? "hetbench default" : by ? by : "user";
+    char *o = d->omp_wait_policy;
+    const size_t n = sizeof d->omp_wait_policy;
+    if (p && *p && sc) snprintf(o, n, "%.10s, GOMP_SPINCOUNT=%.12s (%s)", p, sc, who);
+    else if (p && *p) snprintf(o, n, "%.10s (%.40s)", p, who);
+    else if (sc) snprintf(o, n, "GOMP_SPINCOUNT=%.12s (%s)", sc, who);
+    else snprintf(o, n, "runtime default");
+}
+
 /* ---- this rank's device ---- */
 static hb_status open_device(hb_worker *w, const hb_run_opts *o, int local_rank, int local_size, hb_err *err) {
     hb_topology *topo = NULL;
@@ -207,6 +220,7 @@ static hb_status open_device(hb_worker *w, const hb_run_opts *o, int local_rank,
                        "differs: set CUDA_DEVICE_ORDER=PCI_BUS_ID)",
                        p.backend, p.device_index, w->be->info.pci_bus_id, p.accel.pci_bus_id);
     hb_device_row_fill(w->be, w->rank, &w->dev);
+    note_wait_policy(&w->dev);
     w->dev.numa_node = p.numa_node;
     w->dev.llc_bytes = p.llc_bytes;
     snprintf(w->dev.cpuset, sizeof w->dev.cpuset, "%s", p.cpuset);

@@ -107,6 +107,29 @@ for mode in back-to-back --interleave; do
   [[ $rc == 3 && $n == "$want" ]] || fail "$mode with case 1 exiting: exit $rc, $n cases in the file (want $want)"
 done
 
+# ---- the OpenMP wait policy: PASSIVE unless the user chose (harness/main.c) ----
+# libgomp itself says what it runs with (OMP_DISPLAY_ENV=verbose, the last display is after
+# hetbench re-executed itself): PASSIVE spins 0 times, its unset default 300000
+wp() { # wp NAME [VAR=VALUE...]: a tiny run; the runtime's last GOMP_SPINCOUNT and /devices omp_wait_policy
+  local name=$1; shift
+  env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u HETBENCH_WAIT_POLICY -u HETBENCH_WAIT_POLICY_BY "$@" OMP_DISPLAY_ENV=verbose \
+    "$HB" run --workload decode --model tiny --min-seconds 0 --min-iters 2 --warmup 0 --no-ceilings --no-progress \
+    --backend cpu --idle-seconds 0 --out "$T/wp-$name.h5" >/dev/null 2>"$T/wp-$name.err"
+  echo "rc=$? spin=$(grep -o "GOMP_SPINCOUNT = '[0-9]*'" "$T/wp-$name.err" | tail -1 | grep -o "[0-9]*")" \
+    "policy=$(h5dump -d /devices "$T/wp-$name.h5" 2>/dev/null | grep -o '"\(PASSIVE\|ACTIVE\|GOMP_SPINCOUNT\|runtime default\)[^"]*"' | tr -d '"')"
+}
+got=$(wp default); echo "wait policy, nothing set: $got" >&2
+[[ $got == "rc=0 spin=0 policy=PASSIVE (hetbench default)" ]] || fail "default wait policy: $got"
+got=$(wp active OMP_WAIT_POLICY=ACTIVE)
+[[ $got == "rc=0 spin=30000000000 policy=ACTIVE (user)" ]] || fail "OMP_WAIT_POLICY=ACTIVE overridden: $got"
+got=$(wp spin GOMP_SPINCOUNT=1000)
+[[ $got == "rc=0 spin=1000 policy=GOMP_SPINCOUNT=1000 (user)" ]] || fail "GOMP_SPINCOUNT=1000 overridden: $got"
+got=$(wp runtime HETBENCH_WAIT_POLICY=runtime)
+[[ $got == "rc=0 spin=300000 policy=runtime default" ]] || fail "HETBENCH_WAIT_POLICY=runtime: $got"
+got=$(wp bogus HETBENCH_WAIT_POLICY=spin)
+[[ $got == rc=2* ]] && grep -q "HETBENCH_WAIT_POLICY='spin' (accepted: passive, runtime)" "$T/wp-bogus.err" ||
+  fail "HETBENCH_WAIT_POLICY=spin accepted: $got $(cat "$T/wp-bogus.err")"
+
 # ---- the STREAM ceiling: arrays >= 4 x the LLC ----
 # the synthetic node with 8 MiB per L3 (16 of them, 128 MiB): 3 x 128 MiB arrays are too small,
 # the triad must use 3 x 256 MiB; --json has no header, so the table run shows peak_source
