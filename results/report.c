@@ -707,9 +707,8 @@ double hb_cost_usd_per_mtok(double usd_per_hour, double tokens_per_s, double ene
 hb_status hb_report_rooflines(const hb_report *rep, hb_roofline **out, int *n_out, hb_err *err) {
     *out = NULL;
     *n_out = 0;
-    hb_roofline *rl = calloc((size_t)(rep->n_entries ? rep->n_entries : 1), sizeof *rl);
-    if (!rl) return nomem(err);
-    int n = 0;
+    hb_roofline *rl = NULL; /* grown as (file, device) pairs appear: a few per report */
+    int n = 0, cap = 0;
     for (int gi = 0; gi < rep->n_groups; gi++) {
         const hb_rgroup *g = &rep->groups[gi];
         for (int j = 0; j < g->n_entries; j++) {
@@ -719,7 +718,16 @@ hb_status hb_report_rooflines(const hb_report *rep, hb_roofline **out, int *n_ou
                               !strcmp(rl[r].backend, g->backend)))
                 r++;
             if (r < n) continue;
+            if (n == cap) {
+                hb_roofline *p = realloc(rl, (size_t)(cap = cap ? 2 * cap : 4) * sizeof *rl);
+                if (!p) {
+                    free(rl);
+                    return nomem(err);
+                }
+                rl = p;
+            }
             hb_roofline *x = &rl[n++];
+            memset(x, 0, sizeof *x);
             x->file = e->file;
             snprintf(x->device, sizeof x->device, "%s", g->device);
             snprintf(x->backend, sizeof x->backend, "%s", g->backend);

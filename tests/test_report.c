@@ -910,6 +910,24 @@ static void test_configurations(void) {
         REL(rep->groups[0].rate_hi, 41400);
     }
     hb_report_free(rep);
+    /* a claim on a group whose files disagree is untestable, and says why */
+    const char *fd[] = {two, two_slow};
+    CHECK_MSG(hb_report_load(fd, 2, &rep, &err) == HB_OK, "%s", err.msg);
+    char cp[512];
+    write_text(path_in("claims-disagree.yaml", cp, sizeof cp),
+               "claims:\n  - id: cpu-fast\n    text: the CPU decodes tiny at over 1000 tokens/s\n    source: test\n"
+               "    metric: rate\n    a: {workload: decode, backend: cpu}\n    expect: value > 1000\n");
+    hb_claims *cs = NULL;
+    if (rep && hb_claims_load(cp, &cs, &err) == HB_OK) {
+        hb_claim_result res;
+        hb_claims_eval(cs, 0, rep, &res, NULL);
+        CHECK(res.verdict == HB_VERDICT_UNTESTABLE);
+        CHECK_CONTAINS(res.why, "files of a matching result disagree");
+    } else {
+        CHECK_MSG(0, "claims-disagree: %s", err.msg);
+    }
+    hb_claims_free(cs);
+    hb_report_free(rep);
     /* another hetbench version is another configuration */
     const char *fv[] = {two, newer};
     CHECK_MSG(hb_report_load(fv, 2, &rep, &err) == HB_OK, "%s", err.msg);
