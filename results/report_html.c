@@ -344,8 +344,16 @@ static void tdci(FILE *f, double v, double lo, double hi) {
     td(f, b, 1);
 }
 
-static void group_name(const hb_rgroup *g, char *buf, size_t len) {
-    snprintf(buf, len, "%.150s · %.120s (%.15s)", g->label, g->device, g->backend);
+/* "label · device (backend)", and its configuration when another group of the report has the
+ * same three (a 1-thread and a 2-thread run must not look like one bar twice) */
+static void group_name(const hb_report *rep, const hb_rgroup *g, char *buf, size_t len) {
+    int twin = 0;
+    for (int i = 0; i < rep->n_groups && !twin; i++) {
+        const hb_rgroup *h = &rep->groups[i];
+        twin = h != g && !strcmp(h->label, g->label) && !strcmp(h->device, g->device) && !strcmp(h->backend, g->backend);
+    }
+    if (twin) snprintf(buf, len, "%.120s · %.100s (%.15s) · %.60s", g->label, g->device, g->backend, g->config);
+    else snprintf(buf, len, "%.150s · %.120s (%.15s)", g->label, g->device, g->backend);
 }
 
 static int is_cpu(const hb_rgroup *g) { return !strcmp(g->backend, "cpu"); }
@@ -380,7 +388,7 @@ static void section_energy(FILE *f, const hb_report *rep) {
         }
         bar *x = &b[n++];
         memset(x, 0, sizeof *x);
-        group_name(g, x->label, sizeof x->label);
+        group_name(rep, g, x->label, sizeof x->label);
         x->colour = vendor_colour(g->vendor);
         x->light = is_cpu(g) ? 0.5 : 0.9;
         x->v = g->tok_per_j;
@@ -407,7 +415,7 @@ static void section_cost(FILE *f, const hb_report *rep) {
         if (!(g->tps[k] > 0)) continue;
         bar *x = &b[n++];
         memset(x, 0, sizeof *x);
-        group_name(g, x->label, sizeof x->label);
+        group_name(rep, g, x->label, sizeof x->label);
         x->colour = vendor_colour(g->vendor);
         x->light = is_cpu(g) ? 0.5 : 0.9;
         x->v = g->priced ? g->usd_mtok[k] : NAN;
