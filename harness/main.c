@@ -1,7 +1,8 @@
 /* main.c - the hetbench command line: subcommands, flags, exit codes.
  *
  * The only place that prints results and decides exit codes: 0 success; 1 a case failed or
- * a check/compare failed; 2 usage or input error (one line naming the file/flag and field). */
+ * a check/compare failed; 2 usage or input error (one line naming the file/flag and field); 3 compare
+ * could not judge some cases (invalid timing) and found no regression. */
 #include <errno.h>
 #include <math.h>
 #include <mpi.h>
@@ -35,6 +36,34 @@ static int usage_error(const char *sub, const char *fmt, const char *arg) {
     return 2;
 }
 
+/* The OpenMP wait policy of `run` (README "Busy machines", backends/WAIT_POLICY.md): when the
+ * user set neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT, hetbench runs with OMP_WAIT_POLICY=PASSIVE
+ * - spinning threads that wait at a barrier for a preempted peer hold their core for a whole
+ * time slice, and decode on a shared machine fell from thousands to tens of tokens/s. The
+ * OpenMP runtime reads the variable when it is loaded, before main, so the process executes
+ * itself again once with it set (HETBENCH_WAIT_POLICY_BY records who chose it; /devices
+ * runtime shows the policy). HETBENCH_WAIT_POLICY=runtime keeps the runtime's own default.
+ * Returns 2 (usage error) for another value of HETBENCH_WAIT_POLICY, else 0. */
+static int wait_policy_default(char **argv) {
+    const char *hp = getenv("HETBENCH_WAIT_POLICY");
+    if (hp && strcmp(hp, "runtime") != 0 && strcmp(hp, "passive") != 0)
+        return usage_error("run", "HETBENCH_WAIT_POLICY='%.40s' (accepted: passive, runtime)", hp);
+    if (hp && !strcmp(hp, "runtime")) return 0;
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || getenv("HETBENCH_WAIT_POLICY_BY")) return 0;
+    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0 || setenv("HETBENCH_WAIT_POLICY_BY", "hetbench", 1) != 0) return 0;
+    /* the binary's own path, not /proc/self/exe: the process keeps its name (ps, pgrep) */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        execv(self, argv);
+    }
+    /* no re-execution (no /proc): the runtime's default stays, and the record says so */
+    unsetenv("OMP_WAIT_POLICY");
+    setenv("HETBENCH_WAIT_POLICY_BY", "hetbench could not set its default", 1);
+    return 0;
+}
+
 /* ---- help texts ---- */
 static const char *const help_main =
     "usage: hetbench <command> [options]\n"
@@ -56,7 +85,8 @@ static const char *const help_main =
     "  --help     this text ('hetbench <command> --help' for a command)\n"
     "  --version  print the version\n"
     "\n"
-    "exit codes: 0 success, 1 a case failed or a check/compare failed, 2 usage or input error\n";
+    "exit codes: 0 success, 1 a case failed or a check/compare failed, 2 usage or input error,\n"
+    "3 compare: cases not judged (invalid timing) and no regression\n";
 
 static const char *const help_run =
     "usage: hetbench run [--plan FILE.yaml] [case flags] [options]\n"
@@ -87,6 +117,8 @@ static const char *const help_run =
     "  --min-seconds S    and at least S seconds of timed iterations            [1]\n"
     "  --max-iters N      at most N timed iterations                            [100000]\n"
     "  --repeat N         timed windows per case (1-64); rate = their median    [1]\n"
+    "  --interleave       run window 1 of every case, then window 2, ... (with --repeat:\n"
+    "                     drift hits every case alike; each window sets its case up again)\n"
     "options:\n"
     "  --plan FILE        YAML plan (see README 'Plans')\n"
     "  --backend B        auto | cpu | cuda | hip                               [auto]\n"
@@ -327,7 +359,7 @@ static int cmd_run(int argc, char **argv, const char *command_line, int rank) {
     hb_kv kv[HB_ARRAY_LEN(case_flags)];
     int n_kv = 0, have_workload = 0;
     const char *plan_path = NULL, *out_path = NULL, *backend = "auto", *schedule = "concurrent", *resume = NULL;
-    int force = 0, json = 0, progress = rank == 0 && isatty(STDERR_FILENO), calibrate = 1, share = 0;
+    int force = 0, json = 0, progress = rank == 0 && isatty(STDERR_FILENO), calibrate = 1, share = 0, interleave = 0;
     double case_timeout = 0, power_hz = 20, idle_seconds = 3;
     for (int i = 0; i < argc; i++) {
         char *a = argv[i], *val = NULL;
@@ -340,6 +372,7 @@ static int cmd_run(int argc, char **argv, const char *command_line, int rank) {
         if (strcmp(name, "--no-progress") == 0) { progress = 0; continue; }
         if (strcmp(name, "--no-ceilings") == 0) { calibrate = 0; continue; }
         if (strcmp(name, "--share-devices") == 0) { share = 1; continue; }
+        if (strcmp(name, "--interleave") == 0) { interleave = 1; continue; }
         const char *key = NULL;
         int known = 0;
         for (int f = 0; f < HB_ARRAY_LEN(case_flags); f++)
@@ -423,7 +456,7 @@ static int cmd_run(int argc, char **argv, const char *command_line, int rank) {
                      .progress = progress, .calibrate = calibrate, .command_line = command_line,
                      .stop = &g_stop, .out = stdout, .case_timeout_s = case_timeout,
                      .serial = strcmp(schedule, "serial") == 0, .share_devices = share, .resume = resume != NULL,
-                     .power_hz = power_hz, .idle_seconds = idle_seconds};
+                     .power_hz = power_hz, .idle_seconds = idle_seconds, .interleave = interleave};
     int n_failed = 0;
     s = hb_run(&plan, &o, &n_failed, &err);
     hb_plan_free(&plan);
@@ -469,10 +502,12 @@ int main(int argc, char **argv) {
     }
     if (wants_help(argc - 2, argv + 2))
         return strcmp(cmd, "run") == 0 ? cmd_run(argc - 2, argv + 2, command_line, 0) : cmd_info(argc - 2, argv + 2, 0);
+    int rc;
 
+    if (strcmp(cmd, "run") == 0 && (rc = wait_policy_default(argv)) != 0) return rc;
     int provided = 0;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-    int rank = 0, rc;
+    int rank = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     if (strcmp(cmd, "run") == 0) rc = cmd_run(argc - 2, argv + 2, command_line, rank);
     else rc = cmd_info(argc - 2, argv + 2, rank);

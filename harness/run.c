@@ -1,7 +1,7 @@
 /* run.c - the coordinator: `hetbench run` across the ranks of MPI_COMM_WORLD (see run.h).
  *
  * Rank 0 is the coordinator and also a worker. Messages after dispatch are point to point:
- *   rank 0 -> r   TAG_CMD  int64[2] {CMD_RUN, case index} | {CMD_STOP, 0}
+ *   rank 0 -> r   TAG_CMD  int64[3] {CMD_RUN, case index, one window} | {CMD_STOP, 0, 0}
  *   r -> rank 0   TAG_REC  a packed hb_record (fixed part, iteration times, power trace)
  * Rank 0 polls for records with MPI_Iprobe until the case's deadline; a rank that misses it
  * is `lost` and gets no further cases. At the end, if a rank was lost, rank 0 closes the file
@@ -188,6 +188,19 @@ static void slurm_fill(hb_device_row *d) {
     snprintf(d->slurm_nodelist, sizeof d->slurm_nodelist, "%s", nodes ? nodes : "");
 }
 
+/* The OpenMP wait policy this process runs with, and who chose it (harness/main.c), for
+ * /devices omp_wait_policy: "PASSIVE (hetbench default)", "ACTIVE (user)", "runtime default". */
+static void note_wait_policy(hb_device_row *d) {
+    const char *p = getenv("OMP_WAIT_POLICY"), *sc = getenv("GOMP_SPINCOUNT"), *by = getenv("HETBENCH_WAIT_POLICY_BY");
+    const char *who = by && !strcmp(by, "hetbench") ? "hetbench default" : by ? by : "user";
+    char *o = d->omp_wait_policy;
+    const size_t n = sizeof d->omp_wait_policy;
+    if (p && *p && sc) snprintf(o, n, "%.10s, GOMP_SPINCOUNT=%.12s (%s)", p, sc, who);
+    else if (p && *p) snprintf(o, n, "%.10s (%.40s)", p, who);
+    else if (sc) snprintf(o, n, "GOMP_SPINCOUNT=%.12s (%s)", sc, who);
+    else snprintf(o, n, "runtime default");
+}
+
 /* ---- this rank's device ---- */
 static hb_status open_device(hb_worker *w, const hb_run_opts *o, int local_rank, int local_size, hb_err *err) {
     hb_topology *topo = NULL;
@@ -207,6 +220,7 @@ static hb_status open_device(hb_worker *w, const hb_run_opts *o, int local_rank,
                        "differs: set CUDA_DEVICE_ORDER=PCI_BUS_ID)",
                        p.backend, p.device_index, w->be->info.pci_bus_id, p.accel.pci_bus_id);
     hb_device_row_fill(w->be, w->rank, &w->dev);
+    note_wait_policy(&w->dev);
     w->dev.numa_node = p.numa_node;
     w->dev.llc_bytes = p.llc_bytes;
     snprintf(w->dev.cpuset, sizeof w->dev.cpuset, "%s", p.cpuset);
@@ -318,22 +332,33 @@ static void collect(hb_record *recs, int *want, int size, int case_id, double de
         if (want[r]) alive[r] = 0; /* recs[r] already says lost */
 }
 
-static void send_cmd(int r, int cmd, int64_t arg, MPI_Request *req, int64_t *slot) {
+enum { CMD_LEN = 3 };
+
+static void send_cmd(int r, int cmd, int64_t arg, int64_t one_window, MPI_Request *req, int64_t *slot) {
     slot[0] = cmd;
     slot[1] = arg;
-    MPI_Isend(slot, 2, MPI_INT64_T, r, TAG_CMD, MPI_COMM_WORLD, req);
+    slot[2] = one_window;
+    MPI_Isend(slot, CMD_LEN, MPI_INT64_T, r, TAG_CMD, MPI_COMM_WORLD, req);
+}
+
+/* --interleave: one timed window of the case (its repeat key read as 1) */
+static hb_case one_window_of(const hb_case *c) {
+    hb_case w = *c;
+    w.repeat = 1;
+    return w;
 }
 
 /* ---- the worker loop of ranks > 0 ---- */
 static void worker_loop(hb_worker *w, const hb_plan *plan, const hb_run_opts *o) {
     for (;;) {
-        int64_t cmd[2];
-        if (MPI_Recv(cmd, 2, MPI_INT64_T, 0, TAG_CMD, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS) return;
+        int64_t cmd[CMD_LEN];
+        if (MPI_Recv(cmd, CMD_LEN, MPI_INT64_T, 0, TAG_CMD, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS) return;
         if (cmd[0] == CMD_EXIT) _exit(1); /* a rank was lost: MPI_Finalize would wait for it */
         if (cmd[0] != CMD_RUN || cmd[1] < 0 || cmd[1] >= plan->n_cases) return;
         hb_record rec;
+        const hb_case one = one_window_of(&plan->cases[cmd[1]]);
         watchdog_arm(case_timeout(o, &plan->cases[cmd[1]]));
-        hb_worker_run_case(w, &plan->cases[cmd[1]], &rec);
+        hb_worker_run_case(w, cmd[2] ? &one : &plan->cases[cmd[1]], &rec);
         watchdog_arm(0);
         int n = 0;
         void *buf = pack_record(&rec, &n);
@@ -344,13 +369,14 @@ static void worker_loop(hb_worker *w, const hb_plan *plan, const hb_run_opts *o)
 }
 
 /* ---- rank 0: one case on every alive rank; returns 1 if a stop was requested ---- */
-static int run_case_everywhere(hb_worker *w, const hb_plan *plan, int i, const hb_run_opts *o, int size,
-                               int *alive, const unsigned char *need, hb_record *recs) {
-    const hb_case *c = &plan->cases[i];
+static int run_case_everywhere(hb_worker *w, const hb_plan *plan, int i, int one_window, const hb_run_opts *o,
+                               int size, int *alive, const unsigned char *need, hb_record *recs) {
+    const hb_case one = one_window_of(&plan->cases[i]);
+    const hb_case *c = one_window ? &one : &plan->cases[i];
     double timeout = case_timeout(o, c);
     int *want = calloc((size_t)size, sizeof *want);
     MPI_Request *req = calloc((size_t)size, sizeof *req);
-    int64_t *slots = calloc((size_t)size * 2, sizeof *slots);
+    int64_t *slots = calloc((size_t)size * CMD_LEN, sizeof *slots);
     char msg[256];
     for (int r = 0; r < size; r++) {
         req[r] = MPI_REQUEST_NULL;
@@ -365,7 +391,7 @@ static int run_case_everywhere(hb_worker *w, const hb_plan *plan, int i, const h
         double deadline = hb_now_s() + timeout;
         for (int r = 1; r < size; r++)
             if (alive[r] && need[r]) {
-                send_cmd(r, CMD_RUN, i, &req[r], &slots[2 * r]);
+                send_cmd(r, CMD_RUN, i, one_window, &req[r], &slots[CMD_LEN * r]);
                 want[r] = 1;
             }
         if (need[0]) {
@@ -385,7 +411,7 @@ static int run_case_everywhere(hb_worker *w, const hb_plan *plan, int i, const h
         for (int r = 1; r < size && !stop; r++) {
             if (!alive[r] || !need[r]) continue;
             double deadline = hb_now_s() + timeout;
-            send_cmd(r, CMD_RUN, i, &req[r], &slots[2 * r]);
+            send_cmd(r, CMD_RUN, i, one_window, &req[r], &slots[CMD_LEN * r]);
             want[r] = 1;
             collect(recs, want, size, c->id, deadline, alive);
             stop |= o->stop && *o->stop;
@@ -402,6 +428,55 @@ static int run_case_everywhere(hb_worker *w, const hb_plan *plan, int i, const h
     free(req);
     free(slots);
     return stop || (o->stop && *o->stop);
+}
+
+/* ---- rank 0: the rows of case i from its records (every rank's), into the file and the
+ * table; frees the records. Interrupted and skipped (--resume) records are not results. ---- */
+static hb_status write_case_results(const hb_worker *w, const hb_plan *plan, int i, const hb_run_opts *o, int size,
+                                    hb_device_row *devs, hb_record *recs, hb_h5 *h5, int *n_failed, FILE *out,
+                                    hb_err *err) {
+    const hb_case *c = &plan->cases[i];
+    char label[160]; /* the table, JSON lines and progress line show at most 159 characters */
+    snprintf(label, sizeof label, "%.159s", c->label);
+    hb_status s = HB_OK;
+    int n = 0;
+    hb_summary_row *rows = calloc((size_t)size, sizeof *rows);
+    hb_record *keep = calloc((size_t)size, sizeof *keep);
+    if (!rows || !keep) s = hb_errf(err, HB_ERR_NOMEM, "out of host memory");
+    for (int r = 0; r < size && s == HB_OK; r++) {
+        if (strcmp(recs[r].status, "interrupted") == 0 || strcmp(recs[r].status, "skip") == 0) continue;
+        hb_summary_fill(c, &c->cost, &recs[r], &devs[r], &rows[n]);
+        keep[n++] = recs[r];
+        if (strcmp(recs[r].status, "ok") != 0) (*n_failed)++;
+    }
+    if (n > 0) s = hb_h5_write_case(h5, c, &c->cost, keep, rows, n, err);
+    int drifted = 0;
+    if (c->id == w->last_case_id && !o->resume) { /* the reference re-check lands in /devices */
+        for (int j = 0; j < n; j++) {
+            hb_device_row *d = &devs[keep[j].rank];
+            d->ref_loop_s_end = keep[j].ref_loop_s_end;
+            d->ref_drift = d->ref_loop_s_end / d->ref_loop_s - 1;
+            drifted |= fabs(d->ref_drift) > 0.10;
+        }
+        if (s == HB_OK) s = hb_h5_write_devices(h5, devs, size, err);
+    }
+    for (int j = 0; j < n; j++) {
+        if (o->json) {
+            hb_print_json(out, label, &rows[j], &keep[j]);
+        } else {
+            hb_print_row(out, label, &rows[j]);
+            if (strcmp(keep[j].status, "ok") != 0) fprintf(out, "             ^ %s\n", keep[j].error);
+        }
+    }
+    if (drifted && !o->json)
+        fprintf(out, "# warning: a rank's reference loop ran >10%% %s after the last case than before the "
+                     "first (/devices ref_drift): the machine changed during the run\n",
+                devs[0].ref_drift > 0 ? "slower" : "faster");
+    fflush(out);
+    free(rows);
+    free(keep);
+    for (int r = 0; r < size; r++) hb_record_free(&recs[r]), memset(&recs[r], 0, sizeof recs[r]);
+    return s;
 }
 
 hb_status hb_info_ranks(const char *backend, int share, hb_rank_info **rows, int *n_rows) {
@@ -536,59 +611,60 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
     for (int r = 0; r < size; r++) alive[r] = 1;
     if (!o->json) hb_print_header(out, &devs[0], size);
     int stopped = 0, done = 0;
-    for (int i = 0; i < plan->n_cases && !stopped; i++) {
-        const hb_case *c = &plan->cases[i];
-        char label[160]; /* the table, JSON lines and progress line show at most 159 characters */
-        snprintf(label, sizeof label, "%.159s", c->label);
-        if (o->progress) fprintf(stderr, "\r\033[K[%d/%d] %s ...", i + 1, plan->n_cases, label);
-        const unsigned char *need_i = need + (size_t)i * (size_t)size;
-        int any = 0;
-        for (int r = 0; r < size; r++) any |= need_i[r];
-        if (!any) { /* --resume: every rank has this case already */
-            done = i + 1;
-            continue;
-        }
-        stopped = run_case_everywhere(&w, plan, i, o, size, alive, need_i, recs);
-        if (o->progress) fprintf(stderr, "\r\033[K");
-        /* interrupted records are not results: --resume runs them again */
-        int n = 0;
-        hb_summary_row *rows = calloc((size_t)size, sizeof *rows);
-        hb_record *keep = calloc((size_t)size, sizeof *keep);
-        for (int r = 0; r < size; r++) {
-            if (strcmp(recs[r].status, "interrupted") == 0 || strcmp(recs[r].status, "skip") == 0) continue;
-            hb_summary_fill(c, &c->cost, &recs[r], &devs[r], &rows[n]);
-            keep[n++] = recs[r];
-            if (strcmp(recs[r].status, "ok") != 0) (*n_failed)++;
-        }
-        if (n > 0) s = hb_h5_write_case(h5, c, &c->cost, keep, rows, n, err);
-        int drifted = 0;
-        if (c->id == w.last_case_id && !o->resume) { /* the reference re-check lands in /devices */
-            for (int j = 0; j < n; j++) {
-                hb_device_row *d = &devs[keep[j].rank];
-                d->ref_loop_s_end = keep[j].ref_loop_s_end;
-                d->ref_drift = d->ref_loop_s_end / d->ref_loop_s - 1;
-                drifted |= fabs(d->ref_drift) > 0.10;
+    if (!o->interleave) {
+        for (int i = 0; i < plan->n_cases && !stopped; i++) {
+            const unsigned char *need_i = need + (size_t)i * (size_t)size;
+            int any = 0;
+            for (int r = 0; r < size; r++) any |= need_i[r];
+            if (!any) { /* --resume: every rank has this case already */
+                done = i + 1;
+                continue;
             }
-            if (s == HB_OK) s = hb_h5_write_devices(h5, devs, size, err);
+            if (o->progress) fprintf(stderr, "\r\033[K[%d/%d] %.159s ...", i + 1, plan->n_cases, plan->cases[i].label);
+            stopped = run_case_everywhere(&w, plan, i, 0, o, size, alive, need_i, recs);
+            if (o->progress) fprintf(stderr, "\r\033[K");
+            s = write_case_results(&w, plan, i, o, size, devs, recs, h5, n_failed, out, err);
+            if (s != HB_OK) break;
+            if (!stopped) done = i + 1;
         }
-        for (int j = 0; j < n; j++) {
-            if (o->json) {
-                hb_print_json(out, label, &rows[j], &keep[j]);
-            } else {
-                hb_print_row(out, label, &rows[j]);
-                if (strcmp(keep[j].status, "ok") != 0) fprintf(out, "             ^ %s\n", keep[j].error);
+    } else {
+        /* --interleave: round k runs window k of every case that has one, so that a drift of
+         * the machine hits every case alike; a case is written after its last window */
+        int64_t rounds = 1;
+        for (int i = 0; i < plan->n_cases; i++) rounds = plan->cases[i].repeat > rounds ? plan->cases[i].repeat : rounds;
+        if (rounds > HB_MAX_REPEAT) rounds = HB_MAX_REPEAT;
+        hb_record *acc = calloc((size_t)plan->n_cases * (size_t)size, sizeof *acc);
+        if (!acc) s = hb_errf(err, HB_ERR_NOMEM, "out of host memory");
+        for (int64_t k = 0; k < rounds && !stopped && s == HB_OK; k++) {
+            for (int i = 0; i < plan->n_cases && !stopped && s == HB_OK; i++) {
+                const hb_case *c = &plan->cases[i];
+                const int64_t reps = c->repeat > 1 ? (c->repeat < HB_MAX_REPEAT ? c->repeat : HB_MAX_REPEAT) : 1;
+                const unsigned char *need_i = need + (size_t)i * (size_t)size;
+                hb_record *acc_i = acc + (size_t)i * (size_t)size;
+                int any = 0;
+                for (int r = 0; r < size; r++) any |= need_i[r];
+                if (k >= reps || !any) continue;
+                if (o->progress)
+                    fprintf(stderr, "\r\033[K[round %lld/%lld, %d/%d] %.159s ...", (long long)k + 1, (long long)rounds,
+                            i + 1, plan->n_cases, c->label);
+                stopped = run_case_everywhere(&w, plan, i, 1, o, size, alive, need_i, recs);
+                if (o->progress) fprintf(stderr, "\r\033[K");
+                for (int r = 0; r < size && s == HB_OK; r++) {
+                    if (!strcmp(recs[r].status, "skip") || !strcmp(recs[r].status, "interrupted"))
+                        snprintf(acc_i[r].status, sizeof acc_i[r].status, "%s", recs[r].status);
+                    else if (hb_record_add_window(&acc_i[r], &recs[r]) != HB_OK)
+                        s = hb_errf(err, HB_ERR_NOMEM, "out of host memory");
+                    hb_record_free(&recs[r]);
+                    memset(&recs[r], 0, sizeof recs[r]);
+                }
+                if (s == HB_OK && !stopped && k == reps - 1) {
+                    s = write_case_results(&w, plan, i, o, size, devs, acc_i, h5, n_failed, out, err);
+                    done++;
+                }
             }
         }
-        if (drifted && !o->json)
-            fprintf(out, "# warning: a rank's reference loop ran >10%% %s after the last case than before the "
-                         "first (/devices ref_drift): the machine changed during the run\n",
-                    devs[0].ref_drift > 0 ? "slower" : "faster");
-        fflush(out);
-        free(rows);
-        free(keep);
-        for (int r = 0; r < size; r++) hb_record_free(&recs[r]), memset(&recs[r], 0, sizeof recs[r]);
-        if (s != HB_OK) break;
-        if (!stopped) done = i + 1;
+        for (size_t j = 0; acc && j < (size_t)plan->n_cases * (size_t)size; j++) hb_record_free(&acc[j]);
+        free(acc);
     }
     int lost = 0;
     for (int r = 1; r < size; r++) lost += !alive[r];
@@ -605,8 +681,8 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
      * rank was lost (MPI_Finalize would wait for it), straight out */
     for (int r = 1; r < size; r++)
         if (alive[r]) {
-            int64_t cmd[2] = {lost ? CMD_EXIT : CMD_STOP, 0};
-            MPI_Send(cmd, 2, MPI_INT64_T, r, TAG_CMD, MPI_COMM_WORLD);
+            int64_t cmd[CMD_LEN] = {lost ? CMD_EXIT : CMD_STOP, 0, 0};
+            MPI_Send(cmd, CMD_LEN, MPI_INT64_T, r, TAG_CMD, MPI_COMM_WORLD);
         }
     if (lost) {
         fflush(out);

@@ -30,6 +30,7 @@ typedef struct hb_run_opts {
     int serial;                    /* --schedule serial: one rank at a time */
     int share_devices;             /* allow more ranks than devices */
     int resume;                    /* out_path exists: run only its missing/failed/lost pairs */
+    int interleave;                /* --interleave: window k of every case, then window k+1 */
 } hb_run_opts;
 
 /* Returns HB_OK when every case ran (n_failed counts (case, rank) pairs that failed),

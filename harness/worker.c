@@ -103,6 +103,75 @@ hb_status hb_worker_run_case(hb_worker *w, const hb_case *c, hb_record *rec) {
     return HB_OK;
 }
 
+/* ---- --interleave: one case's windows gathered across rounds ---- */
+
+static double *dup_doubles(const double *x, int64_t n) {
+    if (n <= 0 || !x) return NULL;
+    double *p = malloc((size_t)n * sizeof *p);
+    if (p) memcpy(p, x, (size_t)n * sizeof *p);
+    return p;
+}
+
+hb_status hb_record_add_window(hb_record *acc, const hb_record *win) {
+    if (!acc->status[0]) { /* the first window: a deep copy */
+        hb_record c = *win;
+        c.iter_seconds = dup_doubles(win->iter_seconds, win->n_iters);
+        c.power = dup_doubles(win->power, 2 * win->n_power);
+        if ((win->n_iters > 0 && win->iter_seconds && !c.iter_seconds) || (win->n_power > 0 && win->power && !c.power)) {
+            free(c.iter_seconds);
+            free(c.power);
+            return HB_ERR_NOMEM;
+        }
+        if (!c.power) c.n_power = 0;
+        c.n_reps = 1;
+        c.rep_iters[0] = win->n_iters;
+        *acc = c;
+        return HB_OK;
+    }
+    if (strcmp(acc->status, "ok") != 0) return HB_OK; /* already failed: the first failure stands */
+    if (strcmp(win->status, "ok") != 0) {
+        snprintf(acc->status, sizeof acc->status, "%s", win->status);
+        snprintf(acc->error, sizeof acc->error, "window %d: %.230s", acc->n_reps + 1, win->error);
+        return HB_OK;
+    }
+    if (acc->n_reps >= HB_MAX_REPEAT) return HB_OK;
+    double *t = realloc(acc->iter_seconds, (size_t)(acc->n_iters + win->n_iters + 1) * sizeof *t);
+    if (!t) return HB_ERR_NOMEM;
+    if (win->n_iters > 0) memcpy(t + acc->n_iters, win->iter_seconds, (size_t)win->n_iters * sizeof *t);
+    acc->iter_seconds = t;
+    acc->n_iters += win->n_iters;
+    acc->rep_iters[acc->n_reps++] = win->n_iters;
+    acc->window_s += win->window_s;
+    /* energy: sums (NaN stays NaN: not measured), the window's flags and validity too */
+    acc->energy_counter_j += win->energy_counter_j;
+    acc->energy_integral_j += win->energy_integral_j;
+    acc->energy_j += win->energy_j;
+    acc->energy_net_j += win->energy_net_j;
+    acc->host_energy_j += win->host_energy_j;
+    acc->energy_ratio = acc->energy_counter_j / acc->energy_integral_j;
+    acc->avg_w = acc->energy_j / acc->window_s;
+    acc->peak_w = fmax(acc->peak_w, win->peak_w);
+    acc->max_gap_s = fmax(acc->max_gap_s, win->max_gap_s);
+    acc->energy_valid = acc->energy_valid && win->energy_valid;
+    acc->energy_flags |= win->energy_flags;
+    acc->power_limit_w_end = win->power_limit_w_end;
+    acc->sm_clock_mhz_end = win->sm_clock_mhz_end;
+    acc->mem_clock_mhz_end = win->mem_clock_mhz_end;
+    acc->temperature_c_end = win->temperature_c_end;
+    /* interference evidence: what the windows lost together */
+    acc->cpu_s += win->cpu_s;
+    acc->cpu_util = acc->n_threads > 0 ? acc->cpu_s / (acc->window_s * acc->n_threads) : NAN;
+    acc->ctx_vol += win->ctx_vol;
+    acc->ctx_invol += win->ctx_invol;
+    acc->thread_ctx_invol += win->thread_ctx_invol;
+    acc->other_cpu_s += win->other_cpu_s;
+    acc->steal_s += win->steal_s;
+    acc->loadavg_1m_end = win->loadavg_1m_end;
+    acc->cpu_mhz_end = win->cpu_mhz_end;
+    if (isfinite(win->ref_loop_s_end)) acc->ref_loop_s_end = win->ref_loop_s_end;
+    return HB_OK;
+}
+
 /* ---- ceilings: what MFU and bandwidth utilisation divide by ---- */
 static hb_status measure_rate(hb_worker *w, hb_case *c, double *rate, hb_err *err) {
     hb_workload *wl = NULL;

@@ -42,6 +42,14 @@ hb_status hb_fault_parse(const char *spec, hb_fault *faults, int *n, hb_err *err
  * error). */
 hb_status hb_worker_run_case(hb_worker *w, const hb_case *c, hb_record *rec);
 
+/* --interleave: adds one timed window (a record of a run with repeat 1) to the case's record
+ * so far. An empty acc (status "") becomes a copy of win; later ok windows append their
+ * iteration times (rep_iters[n_reps++]), add their window seconds, energy and interference
+ * evidence (cpu_util recomputed over the sum) and take the end-of-window state; the power
+ * trace stays the first window's. The first failed window makes the case failed with its
+ * message. HB_ERR_NOMEM leaves acc as it was. */
+hb_status hb_record_add_window(hb_record *acc, const hb_record *win);
+
 /* Measures the device's gemm/stream ceilings into w->dev when it has no datasheet peak. */
 hb_status hb_worker_calibrate(hb_worker *w, const hb_case *cases, int n_cases, int verbose, hb_err *err);
 

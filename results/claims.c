@@ -436,7 +436,7 @@ void hb_claims_eval(const hb_claims *cs, int ci, const hb_report *rep, hb_claim_
     side_text(&c->a, sa, sizeof sa);
     side_text(&c->b, sb, sizeof sb);
     double slog = 0, slo = 0, shi = 0;
-    int n = 0, n_a = 0, n_b = 0, n_nan = 0, shown = 0;
+    int n = 0, n_a = 0, n_b = 0, n_nan = 0, n_disagree = 0, shown = 0;
     int cost_without_prices = metric_is_cost(c->metric) && !rep->prices;
     for (int i = 0; i < rep->n_groups; i++) {
         const hb_rgroup *a = &rep->groups[i];
@@ -447,6 +447,7 @@ void hb_claims_eval(const hb_claims *cs, int ci, const hb_report *rep, hb_claim_
         if (c->lhs == L_VALUE) {
             if (!(va > 0 && la > 0 && ha > 0)) {
                 n_nan++;
+                n_disagree += a->files_disagree;
                 continue;
             }
             slog += log(va), slo += log(la), shi += log(ha), n++;
@@ -464,6 +465,7 @@ void hb_claims_eval(const hb_claims *cs, int ci, const hb_report *rep, hb_claim_
             metric_of(b, c->metric, &vb, &lb, &hb);
             if (!(va > 0 && la > 0 && ha > 0 && vb > 0 && lb > 0 && hb > 0)) {
                 n_nan++;
+                n_disagree += a->files_disagree || b->files_disagree;
                 continue;
             }
             /* interval of a/b: the extremes of the two intervals */
@@ -494,6 +496,9 @@ void hb_claims_eval(const hb_claims *cs, int ci, const hb_report *rep, hb_claim_
         else if (c->has_b && n_b == 0 && n_b_failed)
             snprintf(res->why, sizeof res->why, "every result matching b (%.180s) failed", sb);
         else if (c->has_b && n_b == 0) snprintf(res->why, sizeof res->why, "no result matches b (%.200s)", sb);
+        else if (n_disagree)
+            snprintf(res->why, sizeof res->why, "%s: the files of a matching result disagree beyond their intervals "
+                     "(not averaged; see the report's per-file values)", metric_names[c->metric]);
         else if (n_nan)
             snprintf(res->why, sizeof res->why, "%s %s in the matching results", metric_names[c->metric],
                      metric_is_energy(c->metric) ? "not measured (no valid energy)"

@@ -42,10 +42,13 @@ static const char *const help_compare =
     "\n"
     "Matches the results of NEW with BASE (case, device model, backend, rank) and prints the\n"
     "ratio NEW/BASE of the headline rate with its 95% interval and of J per token. A match is a\n"
-    "regression when NEW is slower by more than PCT percent (default 5) and the two 95% CIs do\n"
-    "not overlap; a case that failed in NEW is one too.\n"
+    "regression when NEW is slower by more than PCT percent (default 5) beyond the noise: the\n"
+    "repetitions' ranges (--repeat on both sides) or else the two 95% CIs do not overlap; a case\n"
+    "that failed in NEW is one too. A match with invalid timing (timing_valid 0) on either side\n"
+    "is not judged.\n"
     "\n"
-    "exit codes: 0 no regression, 1 a regression, 2 usage or input error (also: nothing matched)\n";
+    "exit codes: 0 no regression, 1 a regression, 2 usage or input error (also: nothing matched),\n"
+    "3 no regression among the judged matches but some were not judged (invalid timing)\n";
 
 static int wants_help(int argc, char **argv) {
     for (int i = 0; i < argc; i++)
@@ -278,7 +281,13 @@ int hb_cmd_compare(int argc, char **argv) {
     if (sum.n_regressions || sum.n_failed_new) {
         fprintf(stderr, "hetbench compare: %d regression%s beyond %g%%, %d case%s failed in NEW\n", sum.n_regressions,
                 sum.n_regressions == 1 ? "" : "s", pct, sum.n_failed_new, sum.n_failed_new == 1 ? "" : "s");
-        return 1;
+        return HB_COMPARE_REGRESSION;
     }
-    return 0;
+    if (sum.n_invalid_timing) {
+        fprintf(stderr, "hetbench compare: %d of %d matched case%s not judged: invalid timing on a busy machine "
+                        "(timing_flags); rerun on a quiet one\n", sum.n_invalid_timing, sum.n_matched,
+                sum.n_matched == 1 ? "" : "s");
+        return HB_COMPARE_INVALID_TIMING;
+    }
+    return HB_COMPARE_OK;
 }

@@ -3,10 +3,13 @@
  * Rows are matched on (case signature, device model, backend, rank). For each match: the ratio
  * new/base of the headline rate with the interval [new_lo / base_hi, new_hi / base_lo] from the
  * two bootstrap CIs, and the ratio of J per total token where both have valid energy. A match
- * is a regression when NEW is slower than BASE by more than PCT percent AND the two 95% CIs do
- * not overlap (new_hi < base_lo): a difference inside the run-to-run noise never fails the gate.
- * Without a CI on either side (fewer than 2 iterations) the ratio alone decides. A case that
- * ran in BASE but failed in NEW fails the gate too. */
+ * is a regression when NEW is slower than BASE by more than PCT percent AND outside the noise:
+ * with repetitions on both sides (--repeat), every window of NEW slower than every window of
+ * BASE (new rep_rate_max < base rep_rate_min); otherwise the two 95% CIs do not overlap
+ * (new_hi < base_lo). Without a CI on either side (fewer than 2 iterations) the ratio alone
+ * decides. A match whose timing is invalid on either side (timing_valid 0: interference,
+ * contention, ...) is never judged: it is listed as such and counted apart (its own exit
+ * code). A case that ran in BASE but failed in NEW fails the gate too. */
 #include "report.h"
 
 #include <math.h>
@@ -44,7 +47,8 @@ hb_status hb_compare_files(const char *base, const char *new_path, double max_re
     }
     double limit = 1.0 - max_regression_pct / 100.0;
     fprintf(out, "# hetbench compare: NEW / BASE per (case, device, rank); regression: slower by more than %g%% "
-                 "with non-overlapping 95%% CIs\n", max_regression_pct);
+                 "beyond the noise (the repetitions' ranges where both sides have --repeat, else the 95%% CIs, do "
+                 "not overlap); rows with invalid timing are not judged\n", max_regression_pct);
     fprintf(out, "# base: %s (hetbench %s)\n# new:  %s (hetbench %s)\n", base, rb->files[0].r->meta.version,
             new_path, rn->files[0].r->meta.version);
     /* workload definitions that changed between versions (README "Workloads") */
@@ -75,7 +79,7 @@ hb_status hb_compare_files(const char *base, const char *new_path, double max_re
         sum->n_matched++;
         const hb_summary_row *x = a->row, *y = b->row;
         const char *verdict;
-        char ratio[64] = "", jr[32] = "n/a";
+        char ratio[64] = "", jr[32] = "n/a", why[200], fb[96];
         if (strcmp(x->status, "ok") != 0) {
             verdict = "base not ok (not compared)";
         } else if (strcmp(y->status, "ok") != 0) {
@@ -86,10 +90,22 @@ hb_status hb_compare_files(const char *base, const char *new_path, double max_re
             double lo = y->rate_ci_lo / x->rate_ci_hi, hi = y->rate_ci_hi / x->rate_ci_lo;
             int have_ci = isfinite(x->rate_ci_lo) && isfinite(x->rate_ci_hi) && isfinite(y->rate_ci_lo) &&
                           isfinite(y->rate_ci_hi);
-            int slower_out = have_ci ? y->rate_ci_hi < x->rate_ci_lo : r < 1.0;
-            int faster_out = have_ci ? y->rate_ci_lo > x->rate_ci_hi : r > 1.0;
+            int have_reps = x->n_reps > 1 && y->n_reps > 1 && isfinite(x->rep_rate_min) && isfinite(x->rep_rate_max) &&
+                            isfinite(y->rep_rate_min) && isfinite(y->rep_rate_max);
+            int slower_out = have_reps ? y->rep_rate_max < x->rep_rate_min : have_ci ? y->rate_ci_hi < x->rate_ci_lo : r < 1.0;
+            int faster_out = have_reps ? y->rep_rate_min > x->rep_rate_max : have_ci ? y->rate_ci_lo > x->rate_ci_hi : r > 1.0;
             fmt_ci(ratio, sizeof ratio, r, have_ci ? lo : NAN, have_ci ? hi : NAN);
-            if (!isfinite(r)) {
+            if (x->timing_valid == 0 || y->timing_valid == 0) {
+                char fn[96] = "";
+                hb_timing_flag_names(x->timing_flags & HB_TIMING_INVALID, fb, (int)sizeof fb);
+                hb_timing_flag_names(y->timing_flags & HB_TIMING_INVALID, fn, (int)sizeof fn);
+                if (x->timing_valid == 0 && y->timing_valid == 0)
+                    snprintf(why, sizeof why, "NOT JUDGED: invalid timing (base %s; new %s)", fb, fn);
+                else snprintf(why, sizeof why, "NOT JUDGED: invalid timing (%s %s)", x->timing_valid == 0 ? "base" : "new",
+                              x->timing_valid == 0 ? fb : fn);
+                verdict = why;
+                sum->n_invalid_timing++;
+            } else if (!isfinite(r)) {
                 verdict = "no rate (not compared)";
             } else if (r < limit && slower_out) {
                 verdict = "REGRESSION";
@@ -130,9 +146,9 @@ hb_status hb_compare_files(const char *base, const char *new_path, double max_re
         return hb_errf(err, HB_ERR_INPUT, "%s and %s have no case in common (matched on case, device, backend and rank)",
                        base, new_path);
     fprintf(out, "# %d matched: %d regression%s, %d failed in new, %d slower within noise or limit, %d faster "
-                 "(%d by more than %g%%); %d only in base, %d only in new\n",
+                 "(%d by more than %g%%), %d not judged (invalid timing); %d only in base, %d only in new\n",
             sum->n_matched, sum->n_regressions, sum->n_regressions == 1 ? "" : "s", sum->n_failed_new,
-            sum->n_slower_noise, sum->n_faster, sum->n_improvements, max_regression_pct, sum->n_only_base,
-            sum->n_only_new);
+            sum->n_slower_noise, sum->n_faster, sum->n_improvements, max_regression_pct, sum->n_invalid_timing,
+            sum->n_only_base, sum->n_only_new);
     return HB_OK;
 }

@@ -88,13 +88,25 @@ static void sig_of(const hb_result_case *rc, const hb_summary_row *row, hb_sig *
 
 static int entry_ok(const hb_rentry *e) { return !strcmp(e->row->status, "ok"); }
 
-/* Group order: signature, then vendor, device, backend. */
+/* NaN sorts after every number and equals itself. */
+static int cmp_d(double a, double b) {
+    if (isnan(a) || isnan(b)) return isnan(a) - isnan(b);
+    return (a > b) - (a < b);
+}
+
+/* Group order: signature, then vendor, device, backend, then the configuration. */
 static int group_cmp(const hb_rgroup *a, const hb_rgroup *b) {
     int c = hb_sig_cmp(&a->sig, &b->sig);
     if (c) return c;
     if ((c = strcasecmp(a->vendor, b->vendor))) return c;
     if ((c = strcmp(a->device, b->device))) return c;
-    return strcmp(a->backend, b->backend);
+    if ((c = strcmp(a->backend, b->backend))) return c;
+    if ((c = (a->n_threads > b->n_threads) - (a->n_threads < b->n_threads))) return c;
+    if ((c = strcmp(a->version, b->version))) return c;
+    if ((c = cmp_i64(a->seed, b->seed))) return c;
+    if ((c = cmp_d(a->temperature, b->temperature))) return c;
+    if ((c = cmp_d(a->cfg_peak_bps, b->cfg_peak_bps))) return c;
+    return cmp_d(a->cfg_peak_flops, b->cfg_peak_flops);
 }
 
 static int group_qcmp(const void *a, const void *b) { return group_cmp(a, b); }
@@ -176,6 +188,54 @@ static double acc_mean(const mean_acc *a) { return a->n ? a->sum / a->n : NAN; }
 
 /* ---- per-group metrics ---- */
 
+/* Each file's interval of the group (envelope of its ok rows' CIs, mean rate): when two
+ * files' intervals are disjoint the runs disagree beyond their own noise, and a mean of them
+ * would describe neither - g->files_disagree is set and per_file lists them. Rows without a CI
+ * cannot show a disagreement (their files are averaged as before). */
+static hb_status check_files_agree(const hb_report *rep, hb_rgroup *g, hb_err *err) {
+    double *lo = malloc(3 * (size_t)rep->n_files * sizeof *lo);
+    int *n = calloc((size_t)rep->n_files, sizeof *n);
+    if (!lo || !n) {
+        free(lo);
+        free(n);
+        return nomem(err);
+    }
+    double *hi = lo + rep->n_files, *sum = hi + rep->n_files;
+    int no_ci = 0;
+    for (int f = 0; f < rep->n_files; f++) lo[f] = INFINITY, hi[f] = -INFINITY, sum[f] = 0;
+    for (int i = 0; i < g->n_entries; i++) {
+        const hb_rentry *e = &rep->entries[g->entries[i]];
+        if (!entry_ok(e) || !isfinite(e->row->rate)) continue;
+        if (!isfinite(e->row->rate_ci_lo) || !isfinite(e->row->rate_ci_hi)) no_ci = 1;
+        int f = e->file;
+        n[f]++;
+        sum[f] += e->row->rate;
+        lo[f] = fmin(lo[f], isfinite(e->row->rate_ci_lo) ? e->row->rate_ci_lo : e->row->rate);
+        hi[f] = fmax(hi[f], isfinite(e->row->rate_ci_hi) ? e->row->rate_ci_hi : e->row->rate);
+    }
+    g->n_files_ok = 0;
+    for (int f = 0; f < rep->n_files; f++) g->n_files_ok += n[f] > 0;
+    g->files_disagree = 0;
+    g->per_file[0] = '\0';
+    if (g->n_files_ok >= 2) {
+        for (int a = 0; a < rep->n_files; a++)
+            for (int b = a + 1; b < rep->n_files && !no_ci; b++)
+                if (n[a] && n[b] && (hi[a] < lo[b] || hi[b] < lo[a])) g->files_disagree = 1;
+        for (int f = 0; f < rep->n_files; f++) {
+            if (!n[f]) continue;
+            char v[3][32], item[112];
+            snprintf(item, sizeof item, "file %d: %s [%s, %s]", f + 1, hb_report_num(v[0], sizeof v[0], sum[f] / n[f]),
+                     hb_report_num(v[1], sizeof v[1], lo[f]), hb_report_num(v[2], sizeof v[2], hi[f]));
+            size_t l = strlen(g->per_file);
+            if (l + strlen(item) + 3 < sizeof g->per_file)
+                snprintf(g->per_file + l, sizeof g->per_file - l, "%s%s", l ? "; " : "", item);
+        }
+    }
+    free(lo);
+    free(n);
+    return HB_OK;
+}
+
 static hb_status compute_group(hb_report *rep, hb_rgroup *g, hb_err *err) {
     mean_acc rate = {0}, tps[HB_TOK_N] = {{0}}, flops = {0}, bytes = {0}, mfu = {0}, bw = {0},
              pkf = {0}, pkb = {0}, mem = {0};
@@ -252,6 +312,7 @@ static hb_status compute_group(hb_report *rep, hb_rgroup *g, hb_err *err) {
     g->rate = acc_mean(&rate);
     g->rate_lo = have_ci && isfinite(lo) ? lo : NAN;
     g->rate_hi = have_ci && isfinite(hi) ? hi : NAN;
+    HB_TRY(check_files_agree(rep, g, err));
     for (int k = 0; k < HB_TOK_N; k++) {
         g->tps[k] = acc_mean(&tps[k]);
         /* tokens/s of every kind is a fixed multiple of the headline rate within a case */
@@ -263,6 +324,11 @@ static hb_status compute_group(hb_report *rep, hb_rgroup *g, hb_err *err) {
     g->bytes_per_s = acc_mean(&bytes);
     g->mfu = acc_mean(&mfu);
     g->bw_util = acc_mean(&bw);
+    if (g->files_disagree) { /* not one number: the tables show per_file instead */
+        g->rate = g->rate_lo = g->rate_hi = NAN;
+        for (int k = 0; k < HB_TOK_N; k++) g->tps[k] = g->tps_lo[k] = g->tps_hi[k] = NAN;
+        g->flops_per_s = g->bytes_per_s = g->mfu = g->bw_util = NAN;
+    }
     g->mem_bytes = acc_mean(&mem);
     g->peak_flops = acc_mean(&pkf);
     g->peak_bps = acc_mean(&pkb);
@@ -406,25 +472,59 @@ static hb_status add_entries(hb_report *rep, int fi, hb_err *err) {
     return HB_OK;
 }
 
+/* Ceilings match when both are unknown or within HB_REPORT_CEILING_TOL of each other. */
+static int ceiling_match(double a, double b) {
+    if (!isfinite(a) || !isfinite(b)) return !isfinite(a) && !isfinite(b);
+    return fabs(a - b) <= HB_REPORT_CEILING_TOL * fmax(fabs(a), fabs(b));
+}
+
+/* The group key of an entry: signature, device, backend and the configuration. */
+static void key_of(const hb_report *rep, const hb_rentry *e, hb_rgroup *key) {
+    memset(key, 0, sizeof *key);
+    sig_of(e->rc, e->row, &key->sig);
+    snprintf(key->device, sizeof key->device, "%s", e->row->device);
+    snprintf(key->backend, sizeof key->backend, "%s", e->row->backend);
+    snprintf(key->vendor, sizeof key->vendor, "%s", e->dev ? e->dev->vendor : "");
+    snprintf(key->version, sizeof key->version, "%s", rep->files[e->file].r->meta.version);
+    key->n_threads = e->dev ? e->dev->n_threads : 0;
+    key->seed = (int64_t)e->rc->c.seed;
+    key->temperature = e->rc->c.temperature;
+    key->cfg_peak_flops = e->dev ? peak_tflops(e->dev, e->row->dtype) * 1e12 : NAN;
+    key->cfg_peak_bps = e->dev ? e->dev->peak_gbps * 1e9 : NAN;
+}
+
+static int same_group(const hb_rgroup *g, const hb_rgroup *key) {
+    return hb_sig_cmp(&g->sig, &key->sig) == 0 && !strcmp(g->device, key->device) &&
+           !strcmp(g->backend, key->backend) && g->n_threads == key->n_threads && !strcmp(g->version, key->version) &&
+           g->seed == key->seed && memcmp(&g->temperature, &key->temperature, sizeof g->temperature) == 0 &&
+           ceiling_match(g->cfg_peak_flops, key->cfg_peak_flops) && ceiling_match(g->cfg_peak_bps, key->cfg_peak_bps);
+}
+
+static void config_text(hb_rgroup *g) {
+    char t[24] = "threads ?";
+    if (g->n_threads > 0) snprintf(t, sizeof t, "%d thread%s", g->n_threads, g->n_threads == 1 ? "" : "s");
+    snprintf(g->config, sizeof g->config, "%s, hetbench %.31s, seed %lld", t, g->version[0] ? g->version : "?",
+             (long long)g->seed);
+    if (!strcmp(g->sig.workload, "decode")) {
+        size_t l = strlen(g->config);
+        snprintf(g->config + l, sizeof g->config - l, ", temperature %g", (double)g->temperature);
+    }
+}
+
 static hb_status build_groups(hb_report *rep, hb_err *err) {
     rep->groups = calloc((size_t)(rep->n_entries ? rep->n_entries : 1), sizeof *rep->groups);
     if (!rep->groups) return nomem(err);
     for (int i = 0; i < rep->n_entries; i++) {
         hb_rentry *e = &rep->entries[i];
         hb_rgroup key;
-        memset(&key, 0, sizeof key);
-        sig_of(e->rc, e->row, &key.sig);
-        snprintf(key.device, sizeof key.device, "%s", e->row->device);
-        snprintf(key.backend, sizeof key.backend, "%s", e->row->backend);
-        snprintf(key.vendor, sizeof key.vendor, "%s", e->dev ? e->dev->vendor : "");
+        key_of(rep, e, &key);
         int gi = -1;
         for (int g = 0; g < rep->n_groups && gi < 0; g++)
-            if (hb_sig_cmp(&rep->groups[g].sig, &key.sig) == 0 && !strcmp(rep->groups[g].device, key.device) &&
-                !strcmp(rep->groups[g].backend, key.backend))
-                gi = g;
+            if (same_group(&rep->groups[g], &key)) gi = g;
         if (gi < 0) {
             gi = rep->n_groups++;
             rep->groups[gi] = key;
+            config_text(&rep->groups[gi]);
             hb_case_label(&e->rc->c, rep->groups[gi].label, sizeof rep->groups[gi].label);
             rep->groups[gi].entries = malloc((size_t)rep->n_entries * sizeof(int));
             if (!rep->groups[gi].entries) return nomem(err);
@@ -600,4 +700,79 @@ double hb_cost_energy_usd_per_mtok(double usd_per_kwh, double pue, double j_per_
 double hb_cost_usd_per_mtok(double usd_per_hour, double tokens_per_s, double energy_usd_per_mtok) {
     if (!(tokens_per_s > 0)) return NAN;
     return usd_per_hour * 1e6 / (tokens_per_s * 3600.0) + energy_usd_per_mtok;
+}
+
+/* ---- rooflines: one per (file, device model), with that file's ceilings ---- */
+
+hb_status hb_report_rooflines(const hb_report *rep, hb_roofline **out, int *n_out, hb_err *err) {
+    *out = NULL;
+    *n_out = 0;
+    hb_roofline *rl = NULL; /* grown as (file, device) pairs appear: a few per report */
+    int n = 0, cap = 0;
+    for (int gi = 0; gi < rep->n_groups; gi++) {
+        const hb_rgroup *g = &rep->groups[gi];
+        for (int j = 0; j < g->n_entries; j++) {
+            const hb_rentry *e = &rep->entries[g->entries[j]];
+            int r = 0;
+            while (r < n && !(rl[r].file == e->file && !strcmp(rl[r].device, g->device) &&
+                              !strcmp(rl[r].backend, g->backend)))
+                r++;
+            if (r < n) continue;
+            if (n == cap) {
+                hb_roofline *p = realloc(rl, (size_t)(cap = cap ? 2 * cap : 4) * sizeof *rl);
+                if (!p) {
+                    free(rl);
+                    return nomem(err);
+                }
+                rl = p;
+            }
+            hb_roofline *x = &rl[n++];
+            memset(x, 0, sizeof *x);
+            x->file = e->file;
+            snprintf(x->device, sizeof x->device, "%s", g->device);
+            snprintf(x->backend, sizeof x->backend, "%s", g->backend);
+            snprintf(x->vendor, sizeof x->vendor, "%s", g->vendor);
+        }
+    }
+    for (int r = 0; r < n; r++) {
+        hb_roofline *x = &rl[r];
+        mean_acc bw = {0};
+        for (int gi = 0; gi < rep->n_groups; gi++) {
+            const hb_rgroup *g = &rep->groups[gi];
+            if (strcmp(g->device, x->device) || strcmp(g->backend, x->backend)) continue;
+            mean_acc pk = {0}, fl = {0}, by = {0};
+            for (int j = 0; j < g->n_entries; j++) {
+                const hb_rentry *e = &rep->entries[g->entries[j]];
+                if (e->file != x->file) continue;
+                if (e->dev) {
+                    acc_add(&bw, e->dev->peak_gbps * 1e9);
+                    acc_add(&pk, peak_tflops(e->dev, g->sig.dtype) * 1e12);
+                }
+                if (!entry_ok(e)) continue;
+                acc_add(&fl, e->row->flops_per_s);
+                acc_add(&by, e->row->bytes_per_s);
+            }
+            /* a compute ceiling per dtype (stream has none to draw) */
+            if (pk.n && strcmp(g->sig.workload, "stream") != 0) {
+                int k = 0;
+                while (k < x->n_peaks && strcmp(x->peak_dtype[k], g->sig.dtype)) k++;
+                if (k == x->n_peaks && k < HB_ROOF_MAX_PEAKS) {
+                    snprintf(x->peak_dtype[k], sizeof x->peak_dtype[k], "%s", g->sig.dtype);
+                    x->peak_flops[k] = acc_mean(&pk);
+                    x->n_peaks++;
+                }
+            }
+            double f = acc_mean(&fl), b = acc_mean(&by);
+            if (f > 0 && b > 0 && x->n_points < HB_ROOF_MAX_POINTS) {
+                x->intensity[x->n_points] = f / b;
+                x->flops_per_s[x->n_points] = f;
+                snprintf(x->what[x->n_points], sizeof x->what[0], "%.11s", g->sig.workload);
+                x->n_points++;
+            }
+        }
+        x->peak_bps = acc_mean(&bw);
+    }
+    *out = rl;
+    *n_out = n;
+    return HB_OK;
 }

@@ -2,8 +2,11 @@
  * token (prices), claim verdicts (check) and the regression gate (compare).
  *
  * How numbers are combined is written once, in results/REPORT.md; in short:
- *   group     = case signature x device model x backend, across ranks and files;
- *   rate      = mean of the per-device rates (every device is one (file, case, rank) row);
+ *   group     = case signature x device model x backend x configuration (threads, ceilings,
+ *               hetbench version, seed, temperature), across ranks and files;
+ *   rate      = mean of the per-device rates (every device is one (file, case, rank) row),
+ *               unless two files' intervals of the group do not overlap: then NaN, and the
+ *               group says so (files_disagree, per_file) instead of averaging;
  *   95% CI    = envelope of the per-device bootstrap CIs: [min ci_lo, max ci_hi];
  *   latency   = p50/p95 of the pooled iteration times of every device in the group;
  *   energy    = over rows with valid energy only: J/token = sum J / sum tokens, W = sum J / sum s.
@@ -145,6 +148,18 @@ typedef struct hb_rgroup {
     double fp_tol;
     char fp_ref[192];               /* reference device of the comparison */
 
+    /* configuration: rows join a group only when it matches (REPORT.md "Groups") */
+    char version[32];               /* hetbench version of the files */
+    int32_t n_threads;              /* /devices n_threads (0: not recorded) */
+    int64_t seed;
+    float temperature;              /* the case's (compared as bits) */
+    double cfg_peak_flops, cfg_peak_bps; /* the first row's ceilings; others within HB_REPORT_CEILING_TOL */
+    char config[160];               /* "2 threads, hetbench 0.4.0, seed 42" for the tables */
+    /* agreement between files */
+    int n_files_ok;                 /* distinct files among the ok rows */
+    int files_disagree;             /* two files' 95% intervals do not overlap: rate family NaN */
+    char per_file[320];             /* "file 1: 100 [95, 105]; file 2: 50 [48, 52]" (>= 2 files) */
+
     /* provenance: distinct values joined by ", " */
     char gemm_impl[96], driver[192], runtime[320], meter[96], versions[192], hosts[320], files[512];
 } hb_rgroup;
@@ -166,6 +181,11 @@ typedef struct hb_report {
     char tier[64];                  /* tier asked for ("" = default) */
 } hb_report;
 
+/* Two rows' ceilings (FLOP/s for the dtype, B/s) match when both are unknown or they differ
+ * by at most this fraction: measured CPU ceilings move a few percent from run to run, a
+ * 1-thread and a 2-thread ceiling by up to 2x. */
+#define HB_REPORT_CEILING_TOL 0.10
+
 /* Reads every file (all must be schema hetbench/1), joins /summary rows with their case,
  * record and /devices row, groups them and computes every metric and the fingerprint check. */
 hb_status hb_report_load(const char *const *paths, int n_paths, hb_report **out, hb_err *err);
@@ -176,6 +196,26 @@ void hb_report_free(hb_report *rep); /* NULL is a no-op */
 /* Relative tolerance of fingerprint comparisons for a dtype name (f32 1e-3, bf16/f16 5e-2,
  * fp8 1e-1; unknown: 1e-3). */
 double hb_report_fp_tol(const char *dtype);
+
+/* One roofline: the achieved points of one file's rows on one device model (device, backend)
+ * with the ceilings that file recorded for it (mean over its ranks of that model). */
+#define HB_ROOF_MAX_PEAKS 8
+#define HB_ROOF_MAX_POINTS 256
+typedef struct hb_roofline {
+    int file;                       /* index into hb_report.files */
+    char device[128], backend[16], vendor[32];
+    double peak_bps;                /* NaN: not recorded */
+    int n_peaks;
+    char peak_dtype[HB_ROOF_MAX_PEAKS][16];
+    double peak_flops[HB_ROOF_MAX_PEAKS];
+    int n_points;                   /* one per group with both FLOP/s and B/s */
+    double intensity[HB_ROOF_MAX_POINTS], flops_per_s[HB_ROOF_MAX_POINTS]; /* FLOP/byte, FLOP/s */
+    char what[HB_ROOF_MAX_POINTS][12]; /* the point's workload */
+} hb_roofline;
+
+/* Every (file, device model) of the report in group order of first appearance, into a
+ * malloc'ed array (caller frees). */
+hb_status hb_report_rooflines(const hb_report *rep, hb_roofline **out, int *n, hb_err *err);
 
 /* Writers: "md", "csv", "json", "html". HB_ERR_INPUT for an unknown format. */
 hb_status hb_report_write(const hb_report *rep, const char *format, FILE *f, hb_err *err);
@@ -230,9 +270,19 @@ void hb_claims_print(const hb_claims *c, int i, const hb_report *rep, hb_claim_r
 typedef struct hb_compare_summary {
     int n_matched, n_regressions, n_slower_noise, n_faster, n_improvements, n_failed_new;
     int n_only_base, n_only_new;
+    int n_invalid_timing;           /* matches not judged: timing_valid 0 on either side */
 } hb_compare_summary;
 
-/* Matches (signature, device, backend, rank) of base and new; writes the table to out. */
+/* `hetbench compare` exit codes (REPORT.md): no regression; a regression or a case failed in
+ * NEW; usage or input error; no regression among the judged matches but at least one match
+ * not judged because its timing was invalid (a gate must not pass or fail on such numbers). */
+enum { HB_COMPARE_OK = 0, HB_COMPARE_REGRESSION = 1, HB_COMPARE_INPUT = 2, HB_COMPARE_INVALID_TIMING = 3 };
+
+/* Matches (signature, device, backend, rank) of base and new; writes the table to out. A match
+ * with timing_valid 0 on either side is "not judged" (n_invalid_timing), whatever its ratio.
+ * Noise: where both rows have repetitions (n_reps > 1) a difference counts only when every
+ * window of one side is slower than every window of the other (the repetitions' range); else
+ * the two 95% CIs must not overlap. */
 hb_status hb_compare_files(const char *base, const char *new_path, double max_regression_pct,
                            FILE *out, hb_compare_summary *sum, hb_err *err);
 

@@ -198,7 +198,7 @@ static void bar_chart(FILE *f, const char *title, const char *xlabel, const bar 
     const int w = 940, ml = 400, mr = 30, mt = 10, row = 22;
     int h = mt + n * row + 50;
     frame fr = {ml, w - mr, mt + n * row, mt};
-    double vals[3 * MAX_BARS];
+    double vals[3 * MAX_BARS] = {0};
     int nv = 0;
     for (int i = 0; i < n; i++) vals[nv++] = b[i].v, vals[nv++] = b[i].lo, vals[nv++] = b[i].hi;
     axis ax, ay = {0, 1, 0, ""};
@@ -344,8 +344,16 @@ static void tdci(FILE *f, double v, double lo, double hi) {
     td(f, b, 1);
 }
 
-static void group_name(const hb_rgroup *g, char *buf, size_t len) {
-    snprintf(buf, len, "%.150s · %.120s (%.15s)", g->label, g->device, g->backend);
+/* "label · device (backend)", and its configuration when another group of the report has the
+ * same three (a 1-thread and a 2-thread run must not look like one bar twice) */
+static void group_name(const hb_report *rep, const hb_rgroup *g, char *buf, size_t len) {
+    int twin = 0;
+    for (int i = 0; i < rep->n_groups && !twin; i++) {
+        const hb_rgroup *h = &rep->groups[i];
+        twin = h != g && !strcmp(h->label, g->label) && !strcmp(h->device, g->device) && !strcmp(h->backend, g->backend);
+    }
+    if (twin) snprintf(buf, len, "%.120s · %.100s (%.15s) · %.60s", g->label, g->device, g->backend, g->config);
+    else snprintf(buf, len, "%.150s · %.120s (%.15s)", g->label, g->device, g->backend);
 }
 
 static int is_cpu(const hb_rgroup *g) { return !strcmp(g->backend, "cpu"); }
@@ -380,7 +388,7 @@ static void section_energy(FILE *f, const hb_report *rep) {
         }
         bar *x = &b[n++];
         memset(x, 0, sizeof *x);
-        group_name(g, x->label, sizeof x->label);
+        group_name(rep, g, x->label, sizeof x->label);
         x->colour = vendor_colour(g->vendor);
         x->light = is_cpu(g) ? 0.5 : 0.9;
         x->v = g->tok_per_j;
@@ -407,7 +415,7 @@ static void section_cost(FILE *f, const hb_report *rep) {
         if (!(g->tps[k] > 0)) continue;
         bar *x = &b[n++];
         memset(x, 0, sizeof *x);
-        group_name(g, x->label, sizeof x->label);
+        group_name(rep, g, x->label, sizeof x->label);
         x->colour = vendor_colour(g->vendor);
         x->light = is_cpu(g) ? 0.5 : 0.9;
         x->v = g->priced ? g->usd_mtok[k] : NAN;
@@ -529,50 +537,27 @@ static void section_power(FILE *f, const hb_report *rep) {
     free(s);
 }
 
-/* achieved FLOP/s vs arithmetic intensity, with the ceilings of each device model */
+/* achieved FLOP/s vs arithmetic intensity: one chart per (file, device model), each with the
+ * ceilings that file recorded (two runs with different ceilings never share a roof) */
 static void section_roofline(FILE *f, const hb_report *rep) {
     fputs("<h2 id=\"roofline\">Achieved vs ceilings (roofline)</h2>\n<div class=\"grid2\">\n", f);
-    int drawn = 0;
-    for (int gi = 0; gi < rep->n_groups; gi++) {
-        const hb_rgroup *g0 = &rep->groups[gi];
-        int first = 1;
-        for (int j = 0; j < gi && first; j++)
-            first = !(strcmp(rep->groups[j].device, g0->device) == 0 && strcmp(rep->groups[j].backend, g0->backend) == 0);
-        if (!first) continue;
-        /* the device's points and ceilings */
-        double xs[256], ys[256], peaks[8];
-        char pk_dtype[8][16];
-        char lab[256][12];
-        int n = 0, np = 0;
-        double bw = NAN;
-        for (int j = gi; j < rep->n_groups; j++) {
-            const hb_rgroup *g = &rep->groups[j];
-            if (strcmp(g->device, g0->device) || strcmp(g->backend, g0->backend)) continue;
-            if (isfinite(g->peak_bps)) bw = g->peak_bps;
-            if (isfinite(g->peak_flops) && strcmp(g->sig.workload, "stream") != 0) {
-                int k = 0;
-                while (k < np && strcmp(pk_dtype[k], g->sig.dtype)) k++;
-                if (k == np && np < 8) {
-                    snprintf(pk_dtype[np], sizeof pk_dtype[0], "%s", g->sig.dtype);
-                    peaks[np++] = g->peak_flops;
-                }
-            }
-            if (n < 256 && g->flops_per_s > 0 && g->bytes_per_s > 0) {
-                xs[n] = g->flops_per_s / g->bytes_per_s;
-                ys[n] = g->flops_per_s;
-                snprintf(lab[n], sizeof lab[0], "%.11s", g->sig.workload);
-                n++;
-            }
-        }
+    hb_roofline *rl = NULL;
+    int n_rl = 0, drawn = 0;
+    hb_err err;
+    if (hb_report_rooflines(rep, &rl, &n_rl, &err) != HB_OK) n_rl = 0;
+    for (int r = 0; r < n_rl; r++) {
+        const hb_roofline *x = &rl[r];
+        const int n = x->n_points, np = x->n_peaks;
+        const double bw = x->peak_bps;
         if (n == 0) continue;
         drawn++;
         /* axis ranges cover the points, the ridge points and the peaks */
-        double ax_v[256 + 16], ay_v[256 + 16];
+        double ax_v[HB_ROOF_MAX_POINTS + HB_ROOF_MAX_PEAKS], ay_v[HB_ROOF_MAX_POINTS + HB_ROOF_MAX_PEAKS];
         int na = 0;
-        for (int i = 0; i < n; i++) ax_v[na] = xs[i], ay_v[na++] = ys[i];
+        for (int i = 0; i < n; i++) ax_v[na] = x->intensity[i], ay_v[na++] = x->flops_per_s[i];
         for (int i = 0; i < np; i++) {
-            ay_v[na] = peaks[i];
-            ax_v[na++] = isfinite(bw) ? peaks[i] / bw : xs[0];
+            ay_v[na] = x->peak_flops[i];
+            ax_v[na++] = isfinite(bw) ? x->peak_flops[i] / bw : x->intensity[0];
         }
         axis ax = {0, 0, 1, "arithmetic intensity (FLOP/byte)"}, ay = {0, 0, 1, "achieved FLOP/s"};
         axis_fit(&ax, ax_v, na, 1, 0);
@@ -580,28 +565,29 @@ static void section_roofline(FILE *f, const hb_report *rep) {
         ax.lo /= 2, ax.hi *= 2;
         const int w = 440, h = 300;
         frame fr = {70, w - 20, h - 46, 10};
-        const char *colour = vendor_colour(g0->vendor);
+        const char *colour = vendor_colour(x->vendor);
         fputs("<div><h3>", f);
-        esc(f, g0->device);
+        esc(f, x->device);
         fputs(" (", f);
-        esc(f, g0->backend);
-        fputs(")</h3>\n", f);
+        esc(f, x->backend);
+        fprintf(f, "), file %d</h3>\n", x->file + 1);
         char title[200];
-        snprintf(title, sizeof title, "Roofline of %.150s", g0->device);
+        snprintf(title, sizeof title, "Roofline of %.150s, file %d", x->device, x->file + 1);
         svg_open(f, w, h, title);
         draw_axes(f, &fr, &ax, &ay, 1);
         for (int i = 0; i < np; i++) {
-            double ridge = isfinite(bw) ? peaks[i] / bw : ax.lo;
+            double pk = x->peak_flops[i];
+            double ridge = isfinite(bw) ? pk / bw : ax.lo;
             double xa = fmax(ax.lo, ay.lo / (isfinite(bw) ? bw : 1));
             fprintf(f, "<path fill=\"none\" stroke=\"#333\" stroke-width=\"1.3\" stroke-dasharray=\"%s\" d=\"", dashes[i % 5]);
             if (isfinite(bw) && ridge > ax.lo)
-                fprintf(f, "M%.1f %.1fL%.1f %.1f", px(&fr, &ax, xa), py(&fr, &ay, xa * bw), px(&fr, &ax, ridge), py(&fr, &ay, peaks[i]));
-            else fprintf(f, "M%.1f %.1f", px(&fr, &ax, ax.lo), py(&fr, &ay, peaks[i]));
+                fprintf(f, "M%.1f %.1fL%.1f %.1f", px(&fr, &ax, xa), py(&fr, &ay, xa * bw), px(&fr, &ax, ridge), py(&fr, &ay, pk));
+            else fprintf(f, "M%.1f %.1f", px(&fr, &ax, ax.lo), py(&fr, &ay, pk));
             fprintf(f, "H%.1f\"/>\n<text x=\"%.1f\" y=\"%.1f\" class=\"pt\" text-anchor=\"end\">", px(&fr, &ax, ax.hi),
-                    px(&fr, &ax, ax.hi) - 4, py(&fr, &ay, peaks[i]) - 4);
+                    px(&fr, &ax, ax.hi) - 4, py(&fr, &ay, pk) - 4);
             char b[32];
-            esc(f, pk_dtype[i]);
-            fprintf(f, " peak %s</text>\n", si_text(b, sizeof b, peaks[i], "FLOP/s"));
+            esc(f, x->peak_dtype[i]);
+            fprintf(f, " peak %s</text>\n", si_text(b, sizeof b, pk, "FLOP/s"));
         }
         if (isfinite(bw)) {
             char b[32];
@@ -610,15 +596,16 @@ static void section_roofline(FILE *f, const hb_report *rep) {
                     py(&fr, &ay, xl * bw) - 6, si_text(b, sizeof b, bw, "B/s"));
         }
         for (int i = 0; i < n; i++) {
-            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\" fill-opacity=\"0.8\"><title>", px(&fr, &ax, xs[i]),
-                    py(&fr, &ay, ys[i]), colour);
-            esc(f, lab[i]);
-            fprintf(f, ": %.4g FLOP/byte, %.4g FLOP/s</title></circle>\n", xs[i], ys[i]);
+            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\" fill-opacity=\"0.8\"><title>",
+                    px(&fr, &ax, x->intensity[i]), py(&fr, &ay, x->flops_per_s[i]), colour);
+            esc(f, x->what[i]);
+            fprintf(f, ": %.4g FLOP/byte, %.4g FLOP/s</title></circle>\n", x->intensity[i], x->flops_per_s[i]);
         }
         fputs("</svg>\n", f);
         if (np == 0 || !isfinite(bw)) fputs("<p class=\"cap\">ceilings not recorded for this device</p>\n", f);
         fputs("</div>\n", f);
     }
+    free(rl);
     fputs("</div>\n", f);
     if (!drawn) fputs("<p class=\"none\">No result with both FLOP/s and bytes/s.</p>\n", f);
 }
@@ -626,16 +613,23 @@ static void section_roofline(FILE *f, const hb_report *rep) {
 static void section_tables(FILE *f, const hb_report *rep) {
     char b[640];
     fputs("<h2 id=\"table\">Results per case and device model</h2>\n<table>\n<tr><th>case</th><th>device</th><th>backend</th>"
-          "<th>devices</th><th>rate [95% CI]</th><th>unit</th><th>tokens/s in</th><th>tokens/s out</th><th>tokens/s total</th>"
+          "<th>configuration</th><th>devices</th><th>rate [95% CI]</th><th>unit</th><th>tokens/s in</th><th>tokens/s out</th><th>tokens/s total</th>"
           "<th>p50 ms</th><th>p95 ms</th><th>MFU</th><th>BW util</th><th>avg W</th><th>J/token out</th><th>J/token total</th>"
           "<th>tokens/J</th><th>energy</th><th>timing</th><th>numerics</th></tr>\n", f);
     for (int i = 0; i < rep->n_groups; i++) {
         const hb_rgroup *g = &rep->groups[i];
         fputs("<tr>", f);
-        td(f, g->label, 0), td(f, g->device, 0), td(f, g->backend, 0);
+        td(f, g->label, 0), td(f, g->device, 0), td(f, g->backend, 0), td(f, g->config, 0);
         snprintf(b, sizeof b, g->n_failed ? "%d (%d failed)" : "%d", g->n_ok, g->n_failed);
         td(f, b, 1);
-        tdci(f, g->rate, g->rate_lo, g->rate_hi);
+        if (g->files_disagree) { /* not averaged: each file's value instead */
+            snprintf(b, sizeof b, "files disagree, not averaged: %s", g->per_file);
+            fputs("<td class=\"bad\">", f);
+            esc(f, b);
+            fputs("</td>", f);
+        } else {
+            tdci(f, g->rate, g->rate_lo, g->rate_hi);
+        }
         td(f, g->rate_unit, 0);
         for (int k = 0; k < HB_TOK_N; k++) tdci(f, g->tps[k], g->tps_lo[k], g->tps_hi[k]);
         tdn(f, g->lat_p50_s * 1e3, NULL), tdn(f, g->lat_p95_s * 1e3, NULL);

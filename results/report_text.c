@@ -111,17 +111,18 @@ static void write_md(const hb_report *rep, FILE *f) {
                "Rates are per device: the mean over the devices counted; `[lo, hi]` is the 95%% interval (envelope of the "
                "per-device bootstrap CIs). Latency: p50/p95 of the pooled iteration times (decode: per token). "
                "Energy columns use only devices whose energy is valid; the energy column says which.\n\n");
-    fprintf(f, "| case | device | backend | devices | rate [95%% CI] | tokens/s in | tokens/s out | tokens/s total | "
+    fprintf(f, "| case | device | backend | configuration | devices | rate [95%% CI] | tokens/s in | tokens/s out | tokens/s total | "
                "p50 ms | p95 ms | MFU | BW util | avg W | J/token out | J/token total | tokens/J | energy | numerics | timing |\n");
-    fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < rep->n_groups; i++) {
         const hb_rgroup *g = &rep->groups[i];
-        char dev[32], note[192];
+        char dev[32], note[192], disagree[360];
         if (g->n_failed) snprintf(dev, sizeof dev, "%d (%d failed)", g->n_ok, g->n_failed);
         else snprintf(dev, sizeof dev, "%d", g->n_ok);
         hb_report_energy_note(g, note, sizeof note);
-        md_cell(f, g->label), md_cell(f, g->device), md_cell(f, g->backend), md_cell(f, dev);
-        md_cell(f, rate_ci(b[0], sizeof b[0], g));
+        md_cell(f, g->label), md_cell(f, g->device), md_cell(f, g->backend), md_cell(f, g->config), md_cell(f, dev);
+        snprintf(disagree, sizeof disagree, "**files disagree, not averaged**: %s", g->per_file);
+        md_cell(f, g->files_disagree ? disagree : rate_ci(b[0], sizeof b[0], g));
         for (int k = 0; k < HB_TOK_N; k++) md_cell(f, with_ci(b[1 + k], sizeof b[1], g->tps[k], g->tps_lo[k], g->tps_hi[k], NULL));
         md_cell(f, num(b[4], sizeof b[4], g->lat_p50_s * 1e3, NULL));
         md_cell(f, num(b[5], sizeof b[5], g->lat_p95_s * 1e3, NULL));
@@ -243,7 +244,8 @@ static void write_csv(const hb_report *rep, FILE *f) {
           "usd_per_device_hour", f);
     for (int k = 0; k < HB_TOK_N; k++) fprintf(f, ",usd_per_mtok_%s,usd_per_mtok_%s_lo,usd_per_mtok_%s_hi", tk[k], tk[k], tk[k]);
     fputs(",cost_note,fingerprint,fp_max_rel,fp_tol,fp_reference,gemm_impl,driver,runtime,meter,hetbench,hosts,files,"
-          "timing_valid_devices,timing_invalid_devices,timing_not_recorded_devices,timing_flags,timing_note\n", f);
+          "timing_valid_devices,timing_invalid_devices,timing_not_recorded_devices,timing_flags,timing_note,"
+          "threads,seed,temperature,configuration,files_disagree,per_file\n", f);
     for (int i = 0; i < rep->n_groups; i++) {
         const hb_rgroup *g = &rep->groups[i];
         const hb_sig *s = &g->sig;
@@ -281,7 +283,12 @@ static void write_csv(const hb_report *rep, FILE *f) {
         char tnote[224];
         hb_report_timing_note(g, tnote, sizeof tnote);
         fprintf(f, "%d,%d,%d,%u,", g->n_timing_valid, g->n_timing_invalid, g->n_timing_unknown, g->timing_flags);
-        csv_str(f, tnote, 1);
+        csv_str(f, tnote, 0);
+        fprintf(f, "%d,%lld,", g->n_threads, (long long)g->seed);
+        csv_num(f, g->temperature);
+        csv_str(f, g->config, 0);
+        fprintf(f, "%d,", g->files_disagree);
+        csv_str(f, g->per_file, 1);
     }
 }
 
@@ -398,6 +405,12 @@ static void write_json(const hb_report *rep, FILE *f) {
         char tnote[224];
         hb_report_timing_note(g, tnote, sizeof tnote);
         jstr(f, "timing_note", tnote, &gf);
+        jint(f, "threads", g->n_threads, &gf);
+        jnum(f, "seed", (double)g->seed, &gf);
+        jnum(f, "temperature", g->temperature, &gf);
+        jstr(f, "configuration", g->config, &gf);
+        jint(f, "files_disagree", g->files_disagree, &gf);
+        jstr(f, "per_file", g->per_file, &gf);
         jkey(f, "cost", &gf);
         if (!rep->prices) {
             fputs("null", f);

@@ -162,6 +162,7 @@ typedef struct hb_device_row {
     double ref_loop_s;         /* reference loop before the first case (best of 5), s */
     double ref_loop_s_end;     /* the same after the last case; NaN until then */
     double ref_drift;          /* ref_loop_s_end / ref_loop_s - 1 */
+    char omp_wait_policy[64];  /* "PASSIVE (hetbench default)", "ACTIVE (user)", "runtime default" */
 } hb_device_row;
 
 /* Row of /summary (one per (case, rank)). Rates are per device (per rank). */

@@ -238,9 +238,27 @@ static hb_status write_file_b(const char *path) {
     return st != HB_OK ? st : s2;
 }
 
+/* What a compare file's row says about its timing and repetitions (the fixture's 2 iterations
+ * alone would make hb_summary_fill call every window short). */
+typedef struct timing_spec {
+    int valid;
+    uint32_t flags;
+    int n_reps;
+    double rep_min, rep_max;
+} timing_spec;
+
+static const timing_spec quiet = {1, 0, 1, NAN, NAN};
+
 /* A one-rank CPU file for compare: decode B=1 at `rate` tokens/s with CI [lo, hi]. */
+static hb_status write_compare_file_t(const char *path, const char *status, double rate, double lo, double hi,
+                                      int batch, const timing_spec *t);
 static hb_status write_compare_file(const char *path, const char *status, double rate, double lo, double hi,
                                     int batch) {
+    return write_compare_file_t(path, status, rate, lo, hi, batch, &quiet);
+}
+
+static hb_status write_compare_file_t(const char *path, const char *status, double rate, double lo, double hi,
+                                      int batch, const timing_spec *t) {
     hb_device_row d;
     device(&d, 0, "ci01", "cpu", "Intel", "Test CPU", 2.0, 200, 4);
     hb_run_meta m = meta("0.1.0", "ci01");
@@ -258,6 +276,12 @@ static hb_status write_compare_file(const char *path, const char *status, double
     if (strcmp(status, "ok") != 0) {
         r.n_iters = 0;
         hb_summary_fill(&c, &k, &r, &d, &row);
+    } else {
+        row.timing_valid = t->valid;
+        row.timing_flags = t->flags;
+        row.n_reps = t->n_reps;
+        row.rep_rate_min = t->rep_min;
+        row.rep_rate_max = t->rep_max;
     }
     hb_status st = hb_h5_write_case(h, &c, &k, &r, &row, 1, &err);
     hb_status s2 = hb_h5_close(h, "complete", &err);
@@ -608,8 +632,10 @@ static char *render(const hb_report *rep, const char *format) {
 static void test_writers(const hb_report *rep, const char *html_path) {
     char *md = render(rep, "md"), *csv = render(rep, "csv"), *json = render(rep, "json"), *html = render(rep, "html");
     if (md) {
-        CHECK_CONTAINS(md, "| decode tiny bf16 B=1 P=16 G=8 | NVIDIA H100 80GB HBM3 | cuda | 2 | 75.00 [48.00, 105.0] |");
-        CHECK_CONTAINS(md, "| decode tiny bf16 B=4 P=16 G=8 | NVIDIA H100 80GB HBM3 | cuda | 1 (1 failed) |");
+        CHECK_CONTAINS(md, "| decode tiny bf16 B=1 P=16 G=8 | NVIDIA H100 80GB HBM3 | cuda | threads ?, hetbench "
+                           "0.1.0, seed 42, temperature 0 | 2 | 75.00 [48.00, 105.0] |");
+        CHECK_CONTAINS(md, "| decode tiny bf16 B=4 P=16 G=8 | NVIDIA H100 80GB HBM3 | cuda | threads ?, hetbench "
+                           "0.1.0, seed 42, temperature 0 | 1 (1 failed) |");
         CHECK_CONTAINS(md, "**MISMATCH**");
         CHECK_CONTAINS(md, "**no price**");
         CHECK_CONTAINS(md, "1 of 2 devices (others short-window)");
@@ -708,6 +734,206 @@ static void test_compare(void) {
     CHECK(run_cmd(hb_cmd_compare, a8, 4) == 2);
     const char *a9[] = {base};
     CHECK(run_cmd(hb_cmd_compare, a9, 1) == 2);
+
+    /* invalid timing is never judged: a 10% slowdown measured under interference (or against a
+     * base measured under contention) is neither a regression nor a pass - exit 3 */
+    char busy_new[512], busy_base[512], reps_base[512], reps_noise[512], reps_slow[512];
+    const timing_spec interfered = {0, HB_TIMING_INTERFERENCE | HB_TIMING_FITS_IN_CACHE, 1, NAN, NAN};
+    const timing_spec contended = {0, HB_TIMING_CPU_CONTENTION, 1, NAN, NAN};
+    CHECK(write_compare_file_t(path_in("busy-new.h5", busy_new, sizeof busy_new), "ok", 90, 88, 92, 1, &interfered) == HB_OK);
+    CHECK(write_compare_file_t(path_in("busy-base.h5", busy_base, sizeof busy_base), "ok", 100, 98, 102, 1, &contended) ==
+          HB_OK);
+    out = tmpfile();
+    CHECK(hb_compare_files(base, busy_new, 5, out, &s, &err) == HB_OK);
+    CHECK(s.n_matched == 1 && s.n_regressions == 0 && s.n_invalid_timing == 1 && s.n_slower_noise == 0);
+    text = slurp_stream(out);
+    if (text) {
+        CHECK_CONTAINS(text, "NOT JUDGED: invalid timing (new interference)");
+        CHECK_MSG(!strstr(text, "REGRESSION"), "a regression called on invalid timing");
+    }
+    free(text);
+    fclose(out);
+    out = tmpfile();
+    CHECK(hb_compare_files(busy_base, busy_new, 5, out, &s, &err) == HB_OK);
+    CHECK(s.n_invalid_timing == 1 && s.n_regressions == 0);
+    text = slurp_stream(out);
+    if (text) CHECK_CONTAINS(text, "invalid timing (base cpu_contention; new interference)");
+    free(text);
+    fclose(out);
+    const char *b1[] = {base, busy_new};
+    CHECK(run_cmd(hb_cmd_compare, b1, 2) == HB_COMPARE_INVALID_TIMING);
+    CHECK(HB_COMPARE_INVALID_TIMING == 3);
+    const char *b2[] = {busy_base, imp}; /* not even an improvement can pass on it */
+    CHECK(run_cmd(hb_cmd_compare, b2, 2) == 3);
+    const char *b3[] = {busy_base, failed}; /* a failed case still fails the gate */
+    CHECK(run_cmd(hb_cmd_compare, b3, 2) == 1);
+
+    /* with repetitions on both sides the noise is their spread: CIs [98, 102] vs [88, 92] do
+     * not overlap, but the windows' ranges [92, 108] and [85, 95] do - within noise; every
+     * window of NEW below every window of BASE ([80, 91]) is a regression */
+    const timing_spec rb = {1, 0, 5, 92, 108}, rn = {1, 0, 5, 85, 95}, rs = {1, 0, 5, 80, 91};
+    CHECK(write_compare_file_t(path_in("reps-base.h5", reps_base, sizeof reps_base), "ok", 100, 98, 102, 1, &rb) == HB_OK);
+    CHECK(write_compare_file_t(path_in("reps-noise.h5", reps_noise, sizeof reps_noise), "ok", 90, 88, 92, 1, &rn) ==
+          HB_OK);
+    CHECK(write_compare_file_t(path_in("reps-slow.h5", reps_slow, sizeof reps_slow), "ok", 90, 88, 92, 1, &rs) == HB_OK);
+    out = tmpfile();
+    CHECK(hb_compare_files(reps_base, reps_noise, 5, out, &s, &err) == HB_OK);
+    CHECK(s.n_regressions == 0 && s.n_slower_noise == 1);
+    CHECK(hb_compare_files(reps_base, reps_slow, 5, out, &s, &err) == HB_OK);
+    CHECK(s.n_regressions == 1);
+    CHECK(hb_compare_files(base, reps_noise, 5, out, &s, &err) == HB_OK); /* one side without: the CIs decide */
+    CHECK(s.n_regressions == 1);
+    fclose(out);
+    const char *b4[] = {reps_base, reps_noise};
+    CHECK(run_cmd(hb_cmd_compare, b4, 2) == 0);
+    const char *b5[] = {reps_base, reps_slow};
+    CHECK(run_cmd(hb_cmd_compare, b5, 2) == 1);
+}
+
+/* ---- configurations: grouping, per-file agreement, rooflines ---- */
+
+/* A one-rank CPU file: decode B=1 at `rate` [lo, hi] tokens/s, with this file's thread count,
+ * ceilings (bf16 TFLOP/s, GB/s) and hetbench version; its timing is valid. */
+static hb_status write_config_file(const char *path, const char *version, int threads, double tf_bf16, double gbps,
+                                   double rate, double lo, double hi) {
+    hb_device_row d;
+    device(&d, 0, "ci01", "cpu", "Intel", "Test CPU", tf_bf16, gbps, 4);
+    d.n_threads = threads;
+    hb_run_meta m = meta(version, "ci01");
+    m.mpi_size = 1;
+    double idle = NAN;
+    hb_h5 *h = NULL;
+    hb_err err;
+    HB_TRY(hb_h5_create(path, 1, &m, &d, 1, &idle, &h, &err));
+    hb_case c;
+    hb_cost k;
+    decode_case(&c, &k, 0, 1);
+    spec sp = {0, "ok", 2, {1.0 / rate, 1.0 / rate}, NAN, 2.0 / rate, 0, HB_ENERGY_NO_METER, lo, hi, NAN, NAN,
+               {1, 1, 1, 1}, 0, {0}};
+    hb_record r;
+    hb_summary_row row;
+    make(&c, &k, &d, &sp, &r, &row);
+    row.timing_valid = 1;
+    row.timing_flags = 0;
+    hb_status st = hb_h5_write_case(h, &c, &k, &r, &row, 1, &err);
+    hb_status s2 = hb_h5_close(h, "complete", &err);
+    return st != HB_OK ? st : s2;
+}
+
+static const hb_roofline *find_roof(const hb_roofline *rl, int n, int file) {
+    for (int i = 0; i < n; i++)
+        if (rl[i].file == file) return &rl[i];
+    return NULL;
+}
+
+static void test_configurations(void) {
+    char one[512], two[512], two_slow[512], two_same[512], newer[512];
+    /* same host, same CPU, same case: 1 thread (ceilings 1 TFLOP/s, 10 GB/s), 2 threads
+     * (2 TFLOP/s, 20 GB/s), 2 threads again with ceilings 2.5% higher and a disjoint interval,
+     * 2 threads with an overlapping one, and 2 threads written by another hetbench version */
+    CHECK(write_config_file(path_in("t1.h5", one, sizeof one), "0.4.0", 1, 1.0, 10, 14000, 13900, 14100) == HB_OK);
+    CHECK(write_config_file(path_in("t2.h5", two, sizeof two), "0.4.0", 2, 2.0, 20, 40000, 39000, 41000) == HB_OK);
+    CHECK(write_config_file(path_in("t2-slow.h5", two_slow, sizeof two_slow), "0.4.0", 2, 2.05, 20.5, 13000, 12800,
+                            13200) == HB_OK);
+    CHECK(write_config_file(path_in("t2-same.h5", two_same, sizeof two_same), "0.4.0", 2, 2.0, 19.5, 40400, 39800,
+                            41400) == HB_OK);
+    CHECK(write_config_file(path_in("t2-newer.h5", newer, sizeof newer), "0.5.0", 2, 2.0, 20, 40000, 39000, 41000) ==
+          HB_OK);
+    hb_report *rep = NULL;
+    hb_err err = {{0}};
+    const char *f3[] = {one, two, two_slow};
+    CHECK_MSG(hb_report_load(f3, 3, &rep, &err) == HB_OK, "%s", err.msg);
+    if (rep) {
+        /* never a 1-thread and a 2-thread run in one row */
+        CHECK_MSG(rep->n_groups == 2, "%d groups", rep->n_groups);
+        const hb_rgroup *g1 = NULL, *g2 = NULL;
+        for (int i = 0; i < rep->n_groups; i++) {
+            if (rep->groups[i].n_threads == 1) g1 = &rep->groups[i];
+            if (rep->groups[i].n_threads == 2) g2 = &rep->groups[i];
+        }
+        CHECK(g1 && g2);
+        if (g1 && g2) {
+            CHECK(g1->n_ok == 1 && g2->n_ok == 2);
+            REL(g1->rate, 14000);
+            REL(g1->peak_bps, 10e9);
+            CHECK_CONTAINS(g1->config, "1 thread, hetbench 0.4.0");
+            CHECK(!g1->files_disagree);
+            /* 2 threads: [39000, 41000] (file 2) and [12800, 13200] (file 3) are disjoint */
+            CHECK(g2->n_files_ok == 2 && g2->files_disagree);
+            CHECK_NAN(g2->rate);
+            CHECK_NAN(g2->rate_lo);
+            CHECK_NAN(g2->tps[HB_TOK_OUT]);
+            CHECK_CONTAINS(g2->per_file, "file 2: 40000 [39000, 41000]");
+            CHECK_CONTAINS(g2->per_file, "file 3: 13000 [12800, 13200]");
+        }
+        char *md = render(rep, "md");
+        if (md) CHECK_CONTAINS(md, "**files disagree, not averaged**: file 2: 40000");
+        free(md);
+        char *html = render(rep, "html");
+        if (html) {
+            CHECK_CONTAINS(html, "files disagree, not averaged");
+            CHECK_CONTAINS(html, "Test CPU (cpu), file 1</h3>");
+            CHECK_CONTAINS(html, "Test CPU (cpu), file 3</h3>");
+            CHECK_CONTAINS(html, "Test CPU (cpu) · 1 thread, hetbench 0.4.0"); /* bars of twin groups differ */
+        }
+        free(html);
+        /* one roofline per file, each with the ceilings its file recorded */
+        hb_roofline *rl = NULL;
+        int n_rl = 0;
+        CHECK(hb_report_rooflines(rep, &rl, &n_rl, &err) == HB_OK);
+        CHECK_MSG(n_rl == 3, "%d rooflines", n_rl);
+        const double bps[3] = {10e9, 20e9, 20.5e9}, tf[3] = {1e12, 2e12, 2.05e12}, rate[3] = {14000, 40000, 13000};
+        for (int fi = 0; fi < 3 && rl; fi++) {
+            const hb_roofline *x = find_roof(rl, n_rl, fi);
+            CHECK_MSG(x != NULL, "no roofline for file %d", fi + 1);
+            if (!x) continue;
+            CHECK_STR(x->device, "Test CPU");
+            REL(x->peak_bps, bps[fi]);
+            CHECK(x->n_peaks == 1);
+            CHECK_STR(x->peak_dtype[0], "bf16");
+            REL(x->peak_flops[0], tf[fi]);
+            /* the point: the case's 1e9 FLOP and 2e9 bytes per token at the file's own rate */
+            CHECK(x->n_points == 1);
+            REL(x->flops_per_s[0], 1e9 * rate[fi]);
+            REL(x->intensity[0], 0.5);
+        }
+        free(rl);
+    }
+    hb_report_free(rep);
+    /* overlapping intervals of one configuration are averaged (ceilings within 10%) */
+    const char *f2[] = {two, two_same};
+    CHECK_MSG(hb_report_load(f2, 2, &rep, &err) == HB_OK, "%s", err.msg);
+    if (rep) {
+        CHECK_MSG(rep->n_groups == 1, "%d groups", rep->n_groups);
+        CHECK(!rep->groups[0].files_disagree && rep->groups[0].n_ok == 2);
+        REL(rep->groups[0].rate, (40000 + 40400) / 2.0);
+        REL(rep->groups[0].rate_lo, 39000);
+        REL(rep->groups[0].rate_hi, 41400);
+    }
+    hb_report_free(rep);
+    /* a claim on a group whose files disagree is untestable, and says why */
+    const char *fd[] = {two, two_slow};
+    CHECK_MSG(hb_report_load(fd, 2, &rep, &err) == HB_OK, "%s", err.msg);
+    char cp[512];
+    write_text(path_in("claims-disagree.yaml", cp, sizeof cp),
+               "claims:\n  - id: cpu-fast\n    text: the CPU decodes tiny at over 1000 tokens/s\n    source: test\n"
+               "    metric: rate\n    a: {workload: decode, backend: cpu}\n    expect: value > 1000\n");
+    hb_claims *cs = NULL;
+    if (rep && hb_claims_load(cp, &cs, &err) == HB_OK) {
+        hb_claim_result res;
+        hb_claims_eval(cs, 0, rep, &res, NULL);
+        CHECK(res.verdict == HB_VERDICT_UNTESTABLE);
+        CHECK_CONTAINS(res.why, "files of a matching result disagree");
+    } else {
+        CHECK_MSG(0, "claims-disagree: %s", err.msg);
+    }
+    hb_claims_free(cs);
+    hb_report_free(rep);
+    /* another hetbench version is another configuration */
+    const char *fv[] = {two, newer};
+    CHECK_MSG(hb_report_load(fv, 2, &rep, &err) == HB_OK, "%s", err.msg);
+    if (rep) CHECK_MSG(rep->n_groups == 2, "%d groups", rep->n_groups);
+    hb_report_free(rep);
 }
 
 /* ---- bad input ---- */
@@ -1086,6 +1312,7 @@ int main(int argc, char **argv) {
     test_check_cmd(fa, fb);
     hb_prices_free(prices);
     test_compare();
+    test_configurations();
     test_bad_files(fa);
     test_hostile_values(fa);
     test_yaml_bombs();

@@ -24,6 +24,7 @@
 
 #include "../harness/stats.h"
 #include "../harness/timing.h"
+#include "../harness/worker.h" // defines: hb_record_add_window
 #include "hbtest.h"
 
 static hb_timing_in quiet(void) {
@@ -260,9 +261,103 @@ static void test_repeat_rate(void) {
     CHECK(isnan(med));
 }
 
+/* --interleave: windows of one case gathered across rounds into one record */
+static hb_record window_rec(int n, double dt, double cpu_s, const char *status) {
+    hb_record r;
+    hb_record_init(&r, 3, 0);
+    snprintf(r.status, sizeof r.status, "%s", status);
+    snprintf(r.error, sizeof r.error, "%s", strcmp(status, "ok") ? "boom" : "");
+    r.n_iters = n;
+    r.iter_seconds = malloc((size_t)n * sizeof(double));
+    for (int i = 0; i < n; i++) r.iter_seconds[i] = dt;
+    r.window_s = n * dt;
+    r.n_threads = 2;
+    r.cpu_s = cpu_s;
+    r.cpu_util = cpu_s / (r.window_s * 2);
+    r.ctx_invol = 10;
+    r.other_cpu_s = 0.25;
+    r.energy_j = 2.0;
+    r.energy_valid = 1;
+    r.n_reps = 1;
+    r.rep_iters[0] = n;
+    r.loadavg_1m_end = n;
+    return r;
+}
+
+static void test_add_window(void) {
+    hb_record acc;
+    memset(&acc, 0, sizeof acc);
+    hb_record a = window_rec(4, 0.25, 2.0, "ok"), b = window_rec(2, 0.5, 0.5, "ok"), c = window_rec(1, 1, 2, "failed");
+    CHECK(hb_record_add_window(&acc, &a) == HB_OK);
+    CHECK(acc.iter_seconds != a.iter_seconds); /* a copy: a's arrays stay a's */
+    CHECK(hb_record_add_window(&acc, &b) == HB_OK);
+    CHECK(acc.n_reps == 2 && acc.rep_iters[0] == 4 && acc.rep_iters[1] == 2 && acc.n_iters == 6);
+    CHECK(acc.iter_seconds[3] == 0.25 && acc.iter_seconds[4] == 0.5 && acc.iter_seconds[5] == 0.5);
+    CHECK_NEAR(acc.window_s, 2.0, 1e-12);
+    CHECK_NEAR(acc.cpu_s, 2.5, 1e-12);
+    CHECK_NEAR(acc.cpu_util, 2.5 / (2.0 * 2), 1e-12); /* over the sum, not a mean of utilisations */
+    CHECK(acc.ctx_invol == 20);
+    CHECK_NEAR(acc.other_cpu_s, 0.5, 1e-12);
+    CHECK_NEAR(acc.energy_j, 4.0, 1e-12);
+    CHECK(isnan(acc.energy_counter_j)); /* not measured stays not measured */
+    CHECK(acc.loadavg_1m_end == 2);     /* the last window's end */
+    CHECK(!strcmp(acc.status, "ok"));
+    /* the median of the windows' rates from the merged record */
+    double med, lo, hi, mn, mx;
+    hb_repeat_rate(acc.iter_seconds, acc.n_iters, acc.rep_iters, acc.n_reps, 1.0, 100, 1, &med, &lo, &hi, &mn, &mx);
+    CHECK_NEAR(mn, 2, 1e-12);
+    CHECK_NEAR(mx, 4, 1e-12);
+    CHECK(hb_record_add_window(&acc, &c) == HB_OK);
+    CHECK(!strcmp(acc.status, "failed") && strstr(acc.error, "window 3: boom"));
+    CHECK(acc.n_reps == 2);
+    hb_record_free(&a), hb_record_free(&b), hb_record_free(&c), hb_record_free(&acc);
+}
+
+/* The interval also sees the noise inside the windows, in blocks of consecutive iterations. */
+static void test_repeat_block_bootstrap(void) {
+    CHECK(hb_block_len(1) == 1 && hb_block_len(8) == 2 && hb_block_len(27) == 3);
+    CHECK(hb_block_len(1000) == 10 && hb_block_len(1001) == 11 && hb_block_len(2) == 2);
+    enum { W = 1000, R = 5 };
+    static double flat[R * W], blocky[R * W], alt[R * W];
+    int64_t w[R];
+    for (int r = 0; r < R; r++) {
+        w[r] = W;
+        for (int i = 0; i < W; i++) {
+            flat[r * W + i] = 1e-3;
+            blocky[r * W + i] = i < W / 2 ? 2e-3 : 1e-3; /* a stall of half the window */
+            alt[r * W + i] = i % 2 ? 1e-3 : 2e-3;          /* the same times, interleaved */
+        }
+    }
+    double med, lo, hi, mn, mx;
+    /* no noise anywhere: a point */
+    hb_repeat_rate(flat, R * W, w, R, 1.0, 500, 3, &med, &lo, &hi, &mn, &mx);
+    CHECK_NEAR(med, 1000, 1e-6);
+    CHECK_NEAR(lo, 1000, 1e-6);
+    CHECK_NEAR(hi, 1000, 1e-6);
+    /* five identical windows: resampling windows alone gives a zero-width interval; the
+     * blocks inside them do not */
+    double med_b, lo_b, hi_b, med_a, lo_a, hi_a;
+    hb_repeat_rate(blocky, R * W, w, R, 1.0, 500, 3, &med_b, &lo_b, &hi_b, &mn, &mx);
+    hb_repeat_rate(alt, R * W, w, R, 1.0, 500, 3, &med_a, &lo_a, &hi_a, &mn, &mx);
+    CHECK_NEAR(med_b, 1000 / 1.5, 1e-6);
+    CHECK_NEAR(med_a, 1000 / 1.5, 1e-6);
+    CHECK_NEAR(mn, mx, 1e-9);
+    CHECK_MSG(lo_b < med_b - 5 && hi_b > med_b + 5, "blocky [%g, %g] around %g", lo_b, hi_b, med_b);
+    /* a block of 10 always holds 5 slow and 5 fast alternating iterations: the same times in
+     * one stretch (a stall) must widen the interval far more - an i.i.d. bootstrap of the
+     * iterations cannot tell the two apart */
+    CHECK_MSG(hi_b - lo_b > 10 * (hi_a - lo_a) + 1, "blocky width %g vs alternating %g", hi_b - lo_b, hi_a - lo_a);
+    double ilo_b, ihi_b, ilo_a, ihi_a;
+    hb_bootstrap_rate_ci(blocky, W, 1.0, 500, 3, &ilo_b, &ihi_b);
+    hb_bootstrap_rate_ci(alt, W, 1.0, 500, 3, &ilo_a, &ihi_a);
+    CHECK_NEAR(ihi_b - ilo_b, ihi_a - ilo_a, 1e-9 + 0.5 * (ihi_a - ilo_a));
+}
+
 int main(void) {
     test_assess();
     test_repeat_rate();
+    test_repeat_block_bootstrap();
+    test_add_window();
     test_fake_proc();
     test_injected();
     double r = hb_timing_ref_loop_s(3);

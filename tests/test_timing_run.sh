@@ -84,11 +84,51 @@ HETBENCH_PROC_ROOT=$T/proc "$HB" run --workload decode --model tiny --min-second
   --no-progress --backend cpu --repeat 3 --json --out "$T/r.h5" >"$T/r.json" 2>"$T/r.err" || fail "--repeat run: $(cat "$T/r.err")"
 [[ $(field n_reps "$T/r.json") == 3 ]] || fail "--repeat 3: n_reps $(field n_reps "$T/r.json")"
 awk "BEGIN{r=$(field rate "$T/r.json"); a=$(field rep_rate_min "$T/r.json"); b=$(field rep_rate_max "$T/r.json");
-     l=$(field rate_ci_lo "$T/r.json"); h=$(field rate_ci_hi "$T/r.json"); exit !(a <= r && r <= b && a <= l && h <= b)}" ||
-  fail "--repeat 3: rate / interval outside the windows' range: $(cat "$T/r.json")"
+     l=$(field rate_ci_lo "$T/r.json"); h=$(field rate_ci_hi "$T/r.json"); exit !(a <= r && r <= b && l <= r && r <= h && l < h)}" ||
+  fail "--repeat 3: rate outside the windows' range or its interval: $(cat "$T/r.json")"
 h5dump -a /cases/0000/rank0/rep_iters "$T/r.h5" 2>/dev/null | grep -Eq '\(0\): [0-9]+, [0-9]+, [0-9]+$' || fail "--repeat 3: no rep_iters[3]"
 "$HB" run --workload decode --model tiny --repeat 65 --out "$T/r65.h5" >/dev/null 2>"$T/r65.err"
 [[ $? -eq 2 ]] && grep -q 'repeat.*65' "$T/r65.err" || fail "--repeat 65 accepted: $(cat "$T/r65.err")"
+
+# ---- --interleave: window k of every case before window k+1 of any ----
+"$HB" run --workload decode --model tiny --dtype f32,bf16 --min-seconds 0.02 --warmup 1 --no-ceilings --no-progress \
+  --backend cpu --repeat 3 --interleave --json --out "$T/il.h5" >"$T/il.json" 2>"$T/il.err" || fail "--interleave run: $(cat "$T/il.err")"
+[[ $(grep -c '"n_reps":3' "$T/il.json") == 2 ]] || fail "--interleave: not 3 windows for both cases: $(cat "$T/il.json")"
+# case 1 ends the process the first time it runs: back to back that is after case 0's three
+# windows (case 0 is in the file), interleaved before case 0's second one (no case complete)
+for mode in back-to-back --interleave; do
+  HETBENCH_FAULT='rank=0,case=1,kind=exit' "$HB" run --workload decode --model tiny --dtype f32,bf16 --min-seconds 0.02 \
+    --warmup 1 --no-ceilings --no-progress --backend cpu --repeat 3 ${mode/back-to-back/} --out "$T/f$mode.h5" \
+    >/dev/null 2>&1
+  rc=$?
+  n=$(h5ls -r "$T/f$mode.h5" 2>/dev/null | grep -c '^/cases/[0-9]* ')
+  echo "$mode: exit $rc, cases in the file: $n" >&2
+  want=$([[ $mode == back-to-back ]] && echo 1 || echo 0)
+  [[ $rc == 3 && $n == "$want" ]] || fail "$mode with case 1 exiting: exit $rc, $n cases in the file (want $want)"
+done
+
+# ---- the OpenMP wait policy: PASSIVE unless the user chose (harness/main.c) ----
+# libgomp itself says what it runs with (OMP_DISPLAY_ENV=verbose, the last display is after
+# hetbench re-executed itself): PASSIVE spins 0 times, its unset default 300000
+wp() { # wp NAME [VAR=VALUE...]: a tiny run; the runtime's last GOMP_SPINCOUNT and /devices omp_wait_policy
+  local name=$1; shift
+  env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u HETBENCH_WAIT_POLICY -u HETBENCH_WAIT_POLICY_BY "$@" OMP_DISPLAY_ENV=verbose \
+    "$HB" run --workload decode --model tiny --min-seconds 0 --min-iters 2 --warmup 0 --no-ceilings --no-progress \
+    --backend cpu --idle-seconds 0 --out "$T/wp-$name.h5" >/dev/null 2>"$T/wp-$name.err"
+  echo "rc=$? spin=$(grep -o "GOMP_SPINCOUNT = '[0-9]*'" "$T/wp-$name.err" | tail -1 | grep -o "[0-9]*")" \
+    "policy=$(h5dump -d /devices "$T/wp-$name.h5" 2>/dev/null | grep -o '"\(PASSIVE\|ACTIVE\|GOMP_SPINCOUNT\|runtime default\)[^"]*"' | tr -d '"')"
+}
+got=$(wp default); echo "wait policy, nothing set: $got" >&2
+[[ $got == "rc=0 spin=0 policy=PASSIVE (hetbench default)" ]] || fail "default wait policy: $got"
+got=$(wp active OMP_WAIT_POLICY=ACTIVE)
+[[ $got == "rc=0 spin=30000000000 policy=ACTIVE (user)" ]] || fail "OMP_WAIT_POLICY=ACTIVE overridden: $got"
+got=$(wp spin GOMP_SPINCOUNT=1000)
+[[ $got == "rc=0 spin=1000 policy=GOMP_SPINCOUNT=1000 (user)" ]] || fail "GOMP_SPINCOUNT=1000 overridden: $got"
+got=$(wp runtime HETBENCH_WAIT_POLICY=runtime)
+[[ $got == "rc=0 spin=300000 policy=runtime default" ]] || fail "HETBENCH_WAIT_POLICY=runtime: $got"
+got=$(wp bogus HETBENCH_WAIT_POLICY=spin)
+[[ $got == rc=2* ]] && grep -q "HETBENCH_WAIT_POLICY='spin' (accepted: passive, runtime)" "$T/wp-bogus.err" ||
+  fail "HETBENCH_WAIT_POLICY=spin accepted: $got $(cat "$T/wp-bogus.err")"
 
 # ---- the STREAM ceiling: arrays >= 4 x the LLC ----
 # the synthetic node with 8 MiB per L3 (16 of them, 128 MiB): 3 x 128 MiB arrays are too small,
