@@ -209,7 +209,7 @@ static const hb_backend_ops gpu_ops = {
     .event_elapsed = gpu_event_elapsed,
     /* every op of the catalogue (ops.h), in HB_OP_LIST order */
 #define GPU_OP_MEMBER_(name, req) .name = op_##name,
-    HB_OP_LIST(GPU_OP_MEMBER_)
+    HB_OP_LIST_INFER(GPU_OP_MEMBER_) /* training ops (HB_OP_LIST_TRAIN): NULL, reported unsupported */
 #undef GPU_OP_MEMBER_
 };
 
