@@ -17,11 +17,14 @@ struct hb_workload {
     int64_t out_n;
     int have_fp;
     double fp[HB_FP_LEN];
+    int have_loss;        /* train: the last step's mean loss */
+    double loss;
 };
 
 extern const hb_workload_desc hb_wl_gemm;    /* gemm.c */
 extern const hb_workload_desc hb_wl_stream;  /* stream.c */
 extern const hb_workload_desc hb_wl_prefill; /* transformer.c */
 extern const hb_workload_desc hb_wl_decode;  /* transformer.c */
+extern const hb_workload_desc hb_wl_train;   /* train.c */
 
 #endif
