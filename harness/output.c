@@ -128,6 +128,8 @@ void hb_summary_fill(const hb_case *c, const hb_cost *k, const hb_record *r, con
         hb_bootstrap_rate_ci(r->iter_seconds, r->n_iters, per_iter, HB_BOOTSTRAP,
                              hb_rng_u64(c->seed, 0xb007), &s->rate_ci_lo, &s->rate_ci_hi);
     }
+    s->loss_first = r->n_loss > 0 ? r->loss[0] : NAN;
+    s->loss_last = r->n_loss > 0 ? r->loss[r->n_loss - 1] : NAN;
     s->latency_p50_s = wd->latency ? st.median : NAN;
     s->latency_p95_s = wd->latency ? st.p95 : NAN;
 

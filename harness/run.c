@@ -77,14 +77,17 @@ static hb_status agree(hb_status s, hb_err *err, int rank, int size) {
 /* ---- records on the wire ---- */
 static void *pack_record(const hb_record *r, int *nbytes) {
     hb_record h = *r;
-    h.iter_seconds = h.power = NULL;
-    size_t n = sizeof h + (size_t)r->n_iters * sizeof(double) + (size_t)r->n_power * 2 * sizeof(double);
+    h.iter_seconds = h.power = h.loss = NULL;
+    size_t n = sizeof h + (size_t)r->n_iters * sizeof(double) + (size_t)r->n_power * 2 * sizeof(double) +
+               (size_t)r->n_loss * sizeof(double);
     char *buf = malloc(n);
     if (!buf) return NULL;
     memcpy(buf, &h, sizeof h);
     if (r->n_iters) memcpy(buf + sizeof h, r->iter_seconds, (size_t)r->n_iters * sizeof(double));
     if (r->n_power)
         memcpy(buf + sizeof h + (size_t)r->n_iters * sizeof(double), r->power, (size_t)r->n_power * 2 * sizeof(double));
+    if (r->n_loss)
+        memcpy(buf + n - (size_t)r->n_loss * sizeof(double), r->loss, (size_t)r->n_loss * sizeof(double));
     *nbytes = (int)n;
     return buf;
 }
@@ -93,12 +96,16 @@ static hb_status unpack_record(const char *buf, int nbytes, hb_record *r) {
     memset(r, 0, sizeof *r);
     if (nbytes < (int)sizeof *r) return HB_ERR_INTERNAL;
     memcpy(r, buf, sizeof *r);
-    r->iter_seconds = r->power = NULL;
-    size_t want = sizeof *r + (size_t)r->n_iters * sizeof(double) + (size_t)r->n_power * 2 * sizeof(double);
-    if ((size_t)nbytes != want || r->n_iters < 0 || r->n_power < 0) return HB_ERR_INTERNAL;
+    r->iter_seconds = r->power = r->loss = NULL;
+    if (r->n_iters < 0 || r->n_power < 0 || r->n_loss < 0) return HB_ERR_INTERNAL;
+    size_t want = sizeof *r + (size_t)r->n_iters * sizeof(double) + (size_t)r->n_power * 2 * sizeof(double) +
+                  (size_t)r->n_loss * sizeof(double);
+    if ((size_t)nbytes != want) return HB_ERR_INTERNAL;
     r->iter_seconds = r->n_iters ? malloc((size_t)r->n_iters * sizeof(double)) : NULL;
     r->power = r->n_power ? malloc((size_t)r->n_power * 2 * sizeof(double)) : NULL;
-    if ((r->n_iters && !r->iter_seconds) || (r->n_power && !r->power)) return HB_ERR_NOMEM;
+    r->loss = r->n_loss ? malloc((size_t)r->n_loss * sizeof(double)) : NULL;
+    if ((r->n_iters && !r->iter_seconds) || (r->n_power && !r->power) || (r->n_loss && !r->loss)) return HB_ERR_NOMEM;
+    if (r->n_loss) memcpy(r->loss, buf + want - (size_t)r->n_loss * sizeof(double), (size_t)r->n_loss * sizeof(double));
     if (r->n_iters) memcpy(r->iter_seconds, buf + sizeof *r, (size_t)r->n_iters * sizeof(double));
     if (r->n_power)
         memcpy(r->power, buf + sizeof *r + (size_t)r->n_iters * sizeof(double), (size_t)r->n_power * 2 * sizeof(double));

@@ -422,6 +422,15 @@ static hb_status read_record(const rd *c, hid_t g, const char *where, hb_record 
                        "%s: %s: n_iters = %lld but iter_seconds has %lld values", c->path, where,
                        (long long)n_iters, (long long)rec->n_iters);
     HB_TRY(get_f64_dset(c, g, where, "power", 2, 2, &rec->power, &rec->n_power));
+    if (H5Lexists(g, "loss", H5P_DEFAULT) > 0) { /* train (0.5) */
+        HB_TRY(get_f64_dset(c, g, where, "loss", 1, 1, &rec->loss, &rec->n_loss));
+        hid_t d = H5Dopen2(g, "loss", H5P_DEFAULT);
+        HB_TRY(get_i64(c, d, where, "warmup", &rec->n_loss_warmup));
+        H5Dclose(d);
+        if (rec->n_loss_warmup < 0 || rec->n_loss_warmup > rec->n_loss)
+            return hb_errf(c->err, HB_ERR_INPUT, "%s: %s/loss: warmup = %lld of %lld steps", c->path, where,
+                           (long long)rec->n_loss_warmup, (long long)rec->n_loss);
+    }
     for (int64_t i = 0; i < 2 * rec->n_power; i++)
         if (!isfinite(rec->power[i]))
             return hb_errf(c->err, HB_ERR_INPUT, "%s: %s/power[%lld][%lld] is %g (accepted: finite t_s and watts)",

@@ -419,6 +419,13 @@ static herr_t write_record(hid_t cg, const hb_record *rec, int replace) {
     herr_t r = 0;
     r |= dset_f64(g, "iter_seconds", 1, &it, rec->iter_seconds, "s");
     r |= dset_f64(g, "power", 2, pw, rec->power, "s, W");
+    if (rec->n_loss > 0) { /* train: the loss of every step, the first `warmup` untimed */
+        hsize_t nl = (hsize_t)rec->n_loss;
+        r |= dset_f64(g, "loss", 1, &nl, rec->loss, "nats");
+        hid_t d = r >= 0 ? H5Dopen2(g, "loss", H5P_DEFAULT) : H5I_INVALID_HID;
+        r |= d < 0 ? -1 : attr_i64(d, "warmup", rec->n_loss_warmup);
+        if (d >= 0) H5Dclose(d);
+    }
     r |= attr_str(g, "status", status);
     r |= attr_str(g, "error", error);
     r |= attr_i64(g, "n_iters", rec->n_iters);
