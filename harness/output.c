@@ -254,6 +254,9 @@ void hb_print_json(FILE *f, const char *label, const hb_summary_row *s, const hb
     json_num(f, "bw_util", s->bw_util);
     json_num(f, "energy_j", s->energy_j);
     json_num(f, "j_per_token_total", s->j_per_token_total);
+    fprintf(f, ",\"mem_bytes\":%lld", (long long)s->mem_bytes);
+    json_num(f, "loss_first", s->loss_first);
+    json_num(f, "loss_last", s->loss_last);
     fprintf(f, ",\"energy_valid\":%d,\"energy_flags\":%u", s->energy_valid, s->energy_flags);
     char names[256];
     fprintf(f, ",\"timing_valid\":%d,\"timing_flags\":%u", s->timing_valid, s->timing_flags);

@@ -394,11 +394,13 @@ hb_status hb_cpu_cross_entropy(hb_backend *be, const hb_cross_entropy_args *a) {
 hb_status hb_cpu_adamw(hb_backend *be, const hb_adamw_args *a) {
     (void)be;
     const int64_t n = hb_tensor_numel(&a->param);
-    float *p = a->param.data, *g = a->grad.data, *m = a->m.data, *v = a->v.data;
+    float *restrict p = a->param.data, *restrict g = a->grad.data, *restrict m = a->m.data, *restrict v = a->v.data;
     void *lp = a->param_lp.data;
     const hb_dtype lpt = a->param_lp.dt;
     const float b1 = a->beta1, b2 = a->beta2, lr = a->lr, eps = a->eps, wd = a->weight_decay, gs = a->grad_scale;
     const float bc1 = (float)(1.0 - pow((double)b1, (double)a->t)), bc2 = (float)(1.0 - pow((double)b2, (double)a->t));
+    const int zero_grad = a->zero_grad;
+    // one pass over the four arrays (memory bound: 32 bytes read and written per parameter)
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
         const float gi = gs * g[i];
@@ -407,7 +409,7 @@ hb_status hb_cpu_adamw(hb_backend *be, const hb_adamw_args *a) {
         v[i] = vi;
         const float mhat = mi / bc1, vhat = vi / bc2;
         p[i] -= lr * (mhat / (sqrtf(vhat) + eps) + wd * p[i]);
-        if (a->zero_grad) g[i] = 0.0f;
+        g[i] = zero_grad ? 0.0f : g[i];
     }
     if (lp) {
 #pragma omp parallel for schedule(static) if (n > PAR_MIN)
