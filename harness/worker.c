@@ -89,7 +89,10 @@ hb_status hb_worker_run_case(hb_worker *w, const hb_case *c, hb_record *rec) {
     hb_err werr = {{0}};
     hb_workload *wl = NULL;
     w->be->err[0] = 0;
-    hb_status s = hb_workload_setup(w->be, c, &wl, &werr);
+    const hb_group *g = NULL;
+    for (int i = 0; i < w->n_groups && c->dp > 1; i++)
+        if (w->group_dp[i] == c->dp) g = &w->groups[i];
+    hb_status s = hb_workload_setup_group(w->be, c, g, &wl, &werr);
     if (s == HB_OK) s = hb_measure_case(w->be, w->meter, wl, c, &w->mo, rec, &werr);
     hb_workload_free(wl);
     if (s == HB_ERR_INTERRUPTED) {

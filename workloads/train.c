@@ -182,6 +182,7 @@ typedef struct tr_state {
     tr_layout lay;
     char *arena[N_ARENAS];
     int64_t step;          /* optimizer steps taken */
+    int64_t dp, grank;     /* data parallel: group size and this rank's index in it (1, 0 alone) */
     float *host_losses;    /* (N) */
 } tr_state;
 
@@ -379,7 +380,8 @@ static hb_status fill_stream(hb_backend *be, const hb_case *c, tr_state *st, int
  * *loss += its mean loss. */
 static hb_status micro_step(hb_backend *be, const hb_case *c, tr_state *st, int64_t k, double *loss) {
     const tr_layout *y = &st->lay;
-    const int32_t *tokens = (const int32_t *)(void *)st->arena[A_TOK] + k * y->N;
+    /* micro-batch k of group rank r reads slice k * dp + r of the step's stream */
+    const int32_t *tokens = (const int32_t *)(void *)st->arena[A_TOK] + (k * st->dp + st->grank) * y->N;
     HB_TRY(forward(be, &c->model, st, tokens));
     /* the gradient of the step's mean loss over accum micro-batches of N tokens */
     HB_TRY(HB_OP(be, cross_entropy, .losses = hb_t1(F32(st, A_ACT, y->losses), HB_F32, y->N),
@@ -402,13 +404,22 @@ static hb_status train_step(hb_workload *w) {
     double loss = 0;
     for (int64_t k = 0; k < st->lay.accum; k++) HB_TRY(micro_step(be, c, st, k, &loss));
     loss /= (double)st->lay.accum;
-    /* one AdamW over the whole arena: padding between tensors is 0 and stays 0 */
     const int64_t n = st->lay.n_param;
+    if (st->dp > 1) {
+        /* data parallel: the group's gradients summed (then averaged by grad_scale), and its
+         * mean loss, so every rank of the group takes the same step and reports the same loss */
+        const hb_group *g = w->group;
+        HB_TRY(be->ops->sync(be));
+        HB_TRY(g->allreduce_sum(g->ctx, st->arena[A_GRAD], n, 0));
+        HB_TRY(g->allreduce_sum(g->ctx, &loss, 1, 1));
+        loss /= (double)st->dp;
+    }
+    /* one AdamW over the whole arena: padding between tensors is 0 and stays 0 */
     HB_TRY(HB_OP(be, adamw, .param = hb_t1(st->arena[A_PARAM], HB_F32, n), .grad = hb_t1(st->arena[A_GRAD], HB_F32, n),
                  .m = hb_t1(st->arena[A_M], HB_F32, n), .v = hb_t1(st->arena[A_V], HB_F32, n),
                  .param_lp = st->lay.lpt == HB_F32 ? (hb_tensor){0} : hb_t1(st->arena[A_LP], st->lay.lpt, n),
                  .lr = c->lr, .beta1 = c->beta1, .beta2 = c->beta2, .eps = c->eps, .weight_decay = c->weight_decay,
-                 .grad_scale = 1.0f, .t = st->step + 1, .zero_grad = 1));
+                 .grad_scale = (float)(1.0 / (double)st->dp), .t = st->step + 1, .zero_grad = 1));
     st->step++;
     w->loss = loss;
     w->have_loss = 1;
@@ -455,6 +466,16 @@ static hb_status train_setup(hb_workload *w, hb_err *err) {
     w->free_impl = train_free;
     w->step = train_step;
     HB_TRY(have_ops(w, err));
+    st->dp = 1;
+    if (c->dp > 1) {
+        /* the harness checked before dispatch that dp divides the ranks and that the backend's
+         * memory is host memory (CPU: MPI_Allreduce on the gradient arena) */
+        if (!w->group || w->group->size != c->dp || strcmp(be->info.backend, "cpu") != 0)
+            return hb_errf(err, HB_ERR_INTERNAL, "train: dp %lld without a rank group of %lld CPU ranks",
+                           (long long)c->dp, (long long)c->dp);
+        st->dp = c->dp;
+        st->grank = w->group->rank;
+    }
     HB_TRY(layout_init(c, &st->lay, err));
     const tr_layout *y = &st->lay;
     st->host_losses = malloc((size_t)y->N * sizeof *st->host_losses);
@@ -550,7 +571,6 @@ static void train_label(const hb_case *c, char *buf, int len) {
 static hb_status train_check(const hb_case *c, const char *const **blame, hb_err *err) {
     static const char *const k_seq[] = {"seq", "model", NULL}, *const k_dtype[] = {"dtype", NULL};
     static const char *const k_lr[] = {"lr", NULL}, *const k_b1[] = {"beta1", NULL}, *const k_b2[] = {"beta2", NULL};
-    static const char *const k_dp[] = {"dp", NULL};
     const hb_model *m = &c->model;
     if (c->seq > m->max_seq) {
         *blame = k_seq;
@@ -573,11 +593,6 @@ static hb_status train_check(const hb_case *c, const char *const **blame, hb_err
     if (!(c->beta2 >= 0 && c->beta2 < 1)) {
         *blame = k_b2;
         return hb_errf(err, HB_ERR_INPUT, "beta2 %g (accepted: 0 <= beta2 < 1)", (double)c->beta2);
-    }
-    if (c->dp != 1) {
-        *blame = k_dp;
-        return hb_errf(err, HB_ERR_INPUT, "dp %lld: data-parallel training (gradients all-reduced over a rank group) "
-                       "is not implemented yet (accepted: 1, every rank trains its own replica)", (long long)c->dp);
     }
     return HB_OK;
 }

@@ -105,11 +105,17 @@ hb_status hb_case_resolve(hb_case *c, hb_err *err) {
 
 /* ---- running a case: dispatch to the descriptor ---- */
 hb_status hb_workload_setup(hb_backend *be, const hb_case *c, hb_workload **out, hb_err *err) {
+    return hb_workload_setup_group(be, c, NULL, out, err);
+}
+
+hb_status hb_workload_setup_group(hb_backend *be, const hb_case *c, const hb_group *g, hb_workload **out,
+                                  hb_err *err) {
     *out = NULL;
     hb_workload *w = calloc(1, sizeof *w);
     if (!w) return hb_errf(err, HB_ERR_NOMEM, "out of host memory");
     w->be = be;
     w->c = *c;
+    w->group = g;
     w->desc = hb_workload_desc_of(c->workload);
     hb_status s = w->desc ? w->desc->setup(w, err)
                           : hb_errf(err, HB_ERR_INTERNAL, "unknown workload %d", (int)c->workload);

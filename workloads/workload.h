@@ -192,6 +192,19 @@ int hb_workload_parse(const char *s, hb_workload_kind *out);  /* 0 ok, -1 unknow
 
 /* Sets up c's workload (its descriptor's setup) on be. */
 hb_status hb_workload_setup(hb_backend *be, const hb_case *c, hb_workload **out, hb_err *err);
+
+/* A rank group: the ranks that train one model together (train, dp > 1). The harness makes
+ * its communicator before dispatch and supplies the collective, so workloads stay free of MPI:
+ * allreduce_sum sums n elements (f32, or f64 when f64) of buf in place over the group's ranks;
+ * buf is device memory of a backend whose memory the collective can read (the CPU's). */
+typedef struct hb_group {
+    int rank, size;   /* this rank's index in the group, and the group's size (= dp) */
+    hb_status (*allreduce_sum)(void *ctx, void *buf, int64_t n, int f64);
+    void *ctx;
+} hb_group;
+/* hb_workload_setup with this rank's group (NULL: alone). */
+hb_status hb_workload_setup_group(hb_backend *be, const hb_case *c, const hb_group *g, hb_workload **out,
+                                  hb_err *err);
 hb_status hb_workload_step(hb_workload *w);
 /* Fingerprint of the first step's output (logits for prefill/decode, C for gemm, the output
  * array for stream); valid after one step. */

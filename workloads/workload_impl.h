@@ -17,6 +17,7 @@ struct hb_workload {
     int64_t out_n;
     int have_fp;
     double fp[HB_FP_LEN];
+    const hb_group *group; /* train with dp > 1: this rank's group (owned by the harness); NULL alone */
     int have_loss;        /* train: the last step's mean loss */
     double loss;
 };
