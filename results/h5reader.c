@@ -246,6 +246,7 @@ static const char *norm_name(int i) { return hb_norm_name((hb_norm)i); }
 static const char *act_name(int i) { return hb_act_name((hb_act)i); }
 static const char *pos_name(int i) { return hb_pos_name((hb_pos)i); }
 static const char *stream_op_name(int i) { return hb_stream_op_name((hb_stream_op)i); }
+static const char *data_name(int i) { return hb_train_data_name((hb_train_data)i); }
 
 static hb_status enum_attr(const rd *c, hid_t g, const char *where, const char *name, int count,
                            const char *(*names)(int), int *v) {
@@ -340,6 +341,17 @@ static hb_status read_case_attrs(const rd *c, hid_t g, const char *where, hb_cas
     k->stream_op = (hb_stream_op)e;
     HB_TRY(get_num(c, g, where, "seed", H5T_NATIVE_UINT64, 1, &k->seed));
     HB_TRY(get_f32(c, g, where, "temperature", &k->temperature));
+    /* train (0.5): absent for other workloads */
+    HB_TRY(get_f32(c, g, where, "lr", &k->lr));
+    HB_TRY(get_f32(c, g, where, "beta1", &k->beta1));
+    HB_TRY(get_f32(c, g, where, "beta2", &k->beta2));
+    HB_TRY(get_f32(c, g, where, "eps", &k->eps));
+    HB_TRY(get_f32(c, g, where, "weight_decay", &k->weight_decay));
+    HB_TRY(get_i64(c, g, where, "grad_accum", &k->grad_accum));
+    HB_TRY(get_i64(c, g, where, "dp", &k->dp));
+    e = 0;
+    HB_TRY(enum_attr(c, g, where, "data", HB_DATA_COUNT, data_name, &e));
+    k->data = (hb_train_data)e;
     HB_TRY(get_i64(c, g, where, "warmup_iters", &k->warmup_iters));
     HB_TRY(get_i64(c, g, where, "min_iters", &k->min_iters));
     HB_TRY(get_f64(c, g, where, "min_seconds", &k->min_seconds));

@@ -376,6 +376,16 @@ static herr_t write_case_attrs(hid_t g, const hb_case *c, const hb_cost *cost) {
     if (hb_workload_takes(wd, "stream_op")) r |= attr_str(g, "stream_op", hb_stream_op_name(c->stream_op));
     r |= attr_u64(g, "seed", c->seed);
     r |= attr_f64(g, "temperature", (double)c->temperature);
+    if (hb_workload_takes(wd, "lr")) { /* train (0.5) */
+        r |= attr_f64(g, "lr", (double)c->lr);
+        r |= attr_f64(g, "beta1", (double)c->beta1);
+        r |= attr_f64(g, "beta2", (double)c->beta2);
+        r |= attr_f64(g, "eps", (double)c->eps);
+        r |= attr_f64(g, "weight_decay", (double)c->weight_decay);
+        r |= attr_i64(g, "grad_accum", c->grad_accum);
+        r |= attr_str(g, "data", hb_train_data_name(c->data));
+        r |= attr_i64(g, "dp", c->dp);
+    }
     r |= attr_i64(g, "warmup_iters", c->warmup_iters);
     r |= attr_i64(g, "min_iters", c->min_iters);
     r |= attr_f64(g, "min_seconds", c->min_seconds);

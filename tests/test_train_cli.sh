@@ -52,11 +52,16 @@ s = f["summary"][:]
 ok = (warm == 2 and len(loss) == warm + n_iters and np.all(np.diff(loss) < 0)
       and abs(loss[0] - np.log(256)) < 0.1 and s["loss_first"][0] == loss[0] and s["loss_last"][0] == loss[-1]
       and s["rate_unit"][0] == b"tokens/s" and s["seq"][0] == 16)
+case = f["cases/0000"].attrs
+ok = ok and case["data"] == "repeat" and case["lr"] == np.float32(1e-3) and case["dp"] == 1 and case["grad_accum"] == 1
 if not ok:
     print("loss", loss, "warmup", warm, "n_iters", n_iters, "summary", s["loss_first"], s["loss_last"], file=sys.stderr)
 sys.exit(0 if ok else 1)
 PYEOF
   fi
+  # the report reads the case back from the file: its label keeps the training keys
+  checks=$((checks + 1))
+  "$HB" report "$T/ok.h5" 2>&1 | grep -q "train tiny f32 B=2 T=16 repeat" || fail "report: no 'train tiny f32 B=2 T=16 repeat' row"
 else
   fail "train run failed: $(cat "$T/err")"
 fi
