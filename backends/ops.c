@@ -333,3 +333,175 @@ hb_status hb_op_check_sample(hb_backend *be, const hb_sample_args *a) {
     if (hb_tensor_cols(&a->logits) < 1) return bad(be, "sample", "rows of no columns");
     return HB_OK;
 }
+
+/* ---- training ops ---- */
+
+static hb_status same_shape(hb_backend *be, const char *op, const char *name, const hb_tensor *t,
+                            const hb_tensor *like) {
+    return rows_cols(be, op, name, t, hb_tensor_rows(like), hb_tensor_cols(like));
+}
+
+hb_status hb_op_check_embedding_backward(hb_backend *be, const hb_embedding_backward_args *a) {
+    const char *op = "embedding_backward";
+    TRY(f32_ok(be, op, "dwte", &a->dwte));
+    TRY(f32_ok(be, op, "dout", &a->dout));
+    TRY(contiguous_ok(be, op, "dwte", &a->dwte));
+    if (!a->tokens) return bad(be, op, "no tokens");
+    if (a->B < 0 || a->T < 0) return bad(be, op, "B %lld, T %lld", (long long)a->B, (long long)a->T);
+    const int64_t C = hb_tensor_cols(&a->dwte);
+    TRY(rows_cols(be, op, "dout", &a->dout, a->B * a->T, C));
+    if (a->dwpe.data) {
+        TRY(f32_ok(be, op, "dwpe", &a->dwpe));
+        TRY(contiguous_ok(be, op, "dwpe", &a->dwpe));
+        if (hb_tensor_cols(&a->dwpe) != C) return bad(be, op, "dwpe must be (max_seq, C)");
+        if (a->pos0 < 0 || a->pos0 + a->T > hb_tensor_rows(&a->dwpe))
+            return bad(be, op, "positions %lld..%lld outside the %lld learned positions", (long long)a->pos0,
+                       (long long)(a->pos0 + a->T - 1), (long long)hb_tensor_rows(&a->dwpe));
+    }
+    return HB_OK;
+}
+
+static hb_status norm_backward_check(hb_backend *be, const char *op, const hb_tensor *din, const hb_tensor *dw,
+                                     const hb_tensor *db, const hb_tensor *dout, const hb_tensor *in,
+                                     const hb_tensor *w) {
+    TRY(norm_check(be, op, dout, in, w, NULL));
+    TRY(f32_ok(be, op, "din", din));
+    TRY(same_shape(be, op, "din", din, in));
+    TRY(f32_ok(be, op, "dw", dw));
+    if (hb_tensor_numel(dw) != hb_tensor_cols(in)) return bad(be, op, "dw must have C elements");
+    if (db) {
+        TRY(f32_ok(be, op, "db", db));
+        if (hb_tensor_numel(db) != hb_tensor_cols(in)) return bad(be, op, "db must have C elements");
+    }
+    return HB_OK;
+}
+hb_status hb_op_check_rmsnorm_backward(hb_backend *be, const hb_rmsnorm_backward_args *a) {
+    return norm_backward_check(be, "rmsnorm_backward", &a->din, &a->dw, NULL, &a->dout, &a->in, &a->w);
+}
+hb_status hb_op_check_layernorm_backward(hb_backend *be, const hb_layernorm_backward_args *a) {
+    return norm_backward_check(be, "layernorm_backward", &a->din, &a->dw, &a->db, &a->dout, &a->in, &a->w);
+}
+
+hb_status hb_op_check_matmul_backward(hb_backend *be, const hb_matmul_backward_args *a) {
+    const char *op = "matmul_backward";
+    TRY(f32_ok(be, op, "dout", &a->dout));
+    TRY(f32_ok(be, op, "a", &a->a));
+    TRY(tensor_ok(be, op, "w", &a->w));
+    TRY(contiguous_ok(be, op, "w", &a->w));
+    if (a->w.dt != HB_F32 && a->w.dt != HB_BF16 && a->w.dt != HB_F16)
+        return bad(be, op, "w is %s (accepted: f32, bf16, f16)", hb_dtype_name(a->w.dt));
+    const int64_t M = hb_tensor_rows(&a->a), K = hb_tensor_cols(&a->a), N = hb_tensor_rows(&a->w);
+    if (hb_tensor_cols(&a->w) != K)
+        return bad(be, op, "a is %lldx%lld but w is %lldx%lld", (long long)M, (long long)K, (long long)N,
+                   (long long)hb_tensor_cols(&a->w));
+    TRY(rows_cols(be, op, "dout", &a->dout, M, N));
+    if (a->da.data) {
+        TRY(f32_ok(be, op, "da", &a->da));
+        TRY(rows_cols(be, op, "da", &a->da, M, K));
+    }
+    if (a->dw.data) {
+        TRY(f32_ok(be, op, "dw", &a->dw));
+        TRY(contiguous_ok(be, op, "dw", &a->dw));
+        TRY(rows_cols(be, op, "dw", &a->dw, N, K));
+    }
+    if (a->dbias.data) {
+        TRY(f32_ok(be, op, "dbias", &a->dbias));
+        if (hb_tensor_numel(&a->dbias) != N) return bad(be, op, "dbias must have %lld elements", (long long)N);
+    }
+    return HB_OK;
+}
+
+hb_status hb_op_check_rope_backward(hb_backend *be, const hb_rope_backward_args *a) {
+    TRY(hb_op_check_rope(be, a));
+    return HB_OK;
+}
+
+/* q (B*T, Hq*D), k and v (B*T, Hkv*D), D = q's columns / Hq, even split, Hq % Hkv == 0. */
+static hb_status attn_train_shapes(hb_backend *be, const char *op, const hb_tensor *q, const hb_tensor *k,
+                                   const hb_tensor *v, int64_t B, int64_t T, int64_t Hq, int64_t Hkv) {
+    TRY(f32_ok(be, op, "q", q));
+    TRY(f32_ok(be, op, "k", k));
+    TRY(f32_ok(be, op, "v", v));
+    if (B < 0 || T < 0 || Hq < 1 || Hkv < 1 || Hq % Hkv)
+        return bad(be, op, "B %lld T %lld: %lld query heads are not a multiple of %lld kv heads", (long long)B,
+                   (long long)T, (long long)Hq, (long long)Hkv);
+    if (hb_tensor_cols(q) % Hq || hb_tensor_cols(q) / Hq < 1) return bad(be, op, "q's columns are not Hq heads");
+    const int64_t D = hb_tensor_cols(q) / Hq;
+    TRY(rows_cols(be, op, "q", q, B * T, Hq * D));
+    TRY(rows_cols(be, op, "k", k, B * T, Hkv * D));
+    TRY(rows_cols(be, op, "v", v, B * T, Hkv * D));
+    return HB_OK;
+}
+hb_status hb_op_check_attention_train(hb_backend *be, const hb_attention_train_args *a) {
+    const char *op = "attention_train";
+    TRY(attn_train_shapes(be, op, &a->q, &a->k, &a->v, a->B, a->T, a->Hq, a->Hkv));
+    TRY(f32_ok(be, op, "out", &a->out));
+    return same_shape(be, op, "out", &a->out, &a->q);
+}
+hb_status hb_op_check_attention_backward(hb_backend *be, const hb_attention_backward_args *a) {
+    const char *op = "attention_backward";
+    TRY(attn_train_shapes(be, op, &a->q, &a->k, &a->v, a->B, a->T, a->Hq, a->Hkv));
+    TRY(f32_ok(be, op, "dout", &a->dout));
+    TRY(same_shape(be, op, "dout", &a->dout, &a->q));
+    TRY(f32_ok(be, op, "dq", &a->dq));
+    TRY(same_shape(be, op, "dq", &a->dq, &a->q));
+    TRY(f32_ok(be, op, "dk", &a->dk));
+    TRY(same_shape(be, op, "dk", &a->dk, &a->k));
+    TRY(f32_ok(be, op, "dv", &a->dv));
+    return same_shape(be, op, "dv", &a->dv, &a->v);
+}
+
+hb_status hb_op_check_swiglu_backward(hb_backend *be, const hb_swiglu_backward_args *a) {
+    TRY(ew_check(be, "swiglu_backward", &a->dout, &a->in, 2));
+    TRY(ew_check(be, "swiglu_backward", &a->din, &a->in, 1));
+    if (hb_tensor_cols(&a->in) != 2 * hb_tensor_cols(&a->dout))
+        return bad(be, "swiglu_backward", "in must be (N, 2F) for dout (N, F)");
+    return HB_OK;
+}
+hb_status hb_op_check_gelu_backward(hb_backend *be, const hb_gelu_backward_args *a) {
+    TRY(ew_check(be, "gelu_backward", &a->din, &a->in, 1));
+    return ew_check(be, "gelu_backward", &a->dout, &a->in, 1);
+}
+
+hb_status hb_op_check_cross_entropy(hb_backend *be, const hb_cross_entropy_args *a) {
+    const char *op = "cross_entropy";
+    TRY(f32_ok(be, op, "logits", &a->logits));
+    TRY(f32_ok(be, op, "losses", &a->losses));
+    if (!a->targets) return bad(be, op, "no targets");
+    const int64_t N = hb_tensor_rows(&a->logits);
+    if (hb_tensor_cols(&a->logits) < 1) return bad(be, op, "rows of no columns");
+    if (hb_tensor_numel(&a->losses) != N) return bad(be, op, "losses must have %lld elements", (long long)N);
+    if (a->dlogits.data) {
+        TRY(f32_ok(be, op, "dlogits", &a->dlogits));
+        TRY(same_shape(be, op, "dlogits", &a->dlogits, &a->logits));
+        if (a->dlogits.data == a->logits.data && hb_tensor_ld(&a->dlogits) != hb_tensor_ld(&a->logits))
+            return bad(be, op, "in place with another row stride");
+    }
+    return HB_OK;
+}
+
+hb_status hb_op_check_adamw(hb_backend *be, const hb_adamw_args *a) {
+    const char *op = "adamw";
+    const hb_tensor *t[] = {&a->param, &a->grad, &a->m, &a->v};
+    const char *names[] = {"param", "grad", "m", "v"};
+    for (int i = 0; i < 4; i++) {
+        TRY(f32_ok(be, op, names[i], t[i]));
+        TRY(contiguous_ok(be, op, names[i], t[i]));
+        if (hb_tensor_numel(t[i]) != hb_tensor_numel(&a->param))
+            return bad(be, op, "%s has %lld elements, param %lld", names[i], (long long)hb_tensor_numel(t[i]),
+                       (long long)hb_tensor_numel(&a->param));
+    }
+    if (a->param_lp.data) {
+        TRY(tensor_ok(be, op, "param_lp", &a->param_lp));
+        TRY(contiguous_ok(be, op, "param_lp", &a->param_lp));
+        if (a->param_lp.dt != HB_BF16 && a->param_lp.dt != HB_F16 && a->param_lp.dt != HB_F32)
+            return bad(be, op, "param_lp is %s (accepted: f32, bf16, f16)", hb_dtype_name(a->param_lp.dt));
+        if (hb_tensor_numel(&a->param_lp) != hb_tensor_numel(&a->param))
+            return bad(be, op, "param_lp must have param's elements");
+    }
+    if (a->t < 1) return bad(be, op, "step %lld (accepted: t >= 1)", (long long)a->t);
+    if (!(a->lr > 0) || !(a->beta1 >= 0 && a->beta1 < 1) || !(a->beta2 >= 0 && a->beta2 < 1) || !(a->eps >= 0))
+        return bad(be, op, "lr %g beta1 %g beta2 %g eps %g (accepted: lr > 0, betas in [0, 1), eps >= 0)",
+                   (double)a->lr, (double)a->beta1, (double)a->beta2, (double)a->eps);
+    return HB_OK;
+}

@@ -164,9 +164,98 @@ typedef struct hb_sample_args {
     uint64_t seed, step;
 } hb_sample_args;
 
+
+/* ---- training (optional ops: a backend without them reports unsupported) ----
+ * The backward of each forward op above, llm.c's <layer>_backward shapes. Gradients of
+ * parameters accumulate (dw += ...: micro-batches and a tied embedding add up; adamw zeroes
+ * them); gradients of activations are written as beta * d + ... where a `beta` is given (0
+ * overwrites, whatever d held, as matmul's out), else overwritten. Everything is f32. */
+
+/* dwte (V, C) += dout (B*T, C) row i at row tokens[i]; dwpe (max_seq, C) += row i at row
+ * pos0 + i % T (if dwpe.data). */
+typedef struct hb_embedding_backward_args {
+    hb_tensor dwte, dwpe, dout;
+    const int32_t *tokens;
+    int64_t B, T, pos0;
+} hb_embedding_backward_args;
+
+/* For out = rmsnorm(in) * w (rms recomputed from in, its mean in double as the forward):
+ * din (N, C) = beta * din + d out / d in ^T dout; dw (C) += sum over rows of dout * in / rms. */
+typedef struct hb_rmsnorm_backward_args {
+    hb_tensor din, dw, dout, in, w;
+    float eps, beta;
+} hb_rmsnorm_backward_args;
+
+/* For out = (in - mean) / std * w + b: din as rmsnorm_backward's; dw += sum dout * xhat,
+ * db += sum dout. */
+typedef struct hb_layernorm_backward_args {
+    hb_tensor din, dw, db, dout, in, w;
+    float eps, beta;
+} hb_layernorm_backward_args;
+
+/* For out = a (M, K) @ w (N, K)^T + bias: da (M, K) = beta * da + dout (M, N) @ w (if da.data);
+ * dw (N, K) f32 += dout^T @ a (if dw.data); dbias (N) += column sums of dout (if dbias.data).
+ * a f32; w f32, bf16 or f16 (the product of its values widened to f32: mixed precision keeps
+ * f32 master weights and gradients and a low-precision copy for the GEMMs). */
+typedef struct hb_matmul_backward_args {
+    hb_tensor da, dw, dbias, dout, a, w;
+    float beta;
+} hb_matmul_backward_args;
+
+/* In place on x (rope's operand, holding dL/d(rotated x)): the transposed rotation, i.e. rope
+ * at the angles' negatives; gives dL/dx. Same fields as rope. */
+typedef hb_rope_args hb_rope_backward_args;
+
+/* Causal GQA self-attention of B sequences of T tokens at positions 0..T-1 (training: no cache,
+ * no offset), scale 1/sqrt(D), head h reading kv head h / (Hq / Hkv), all f32:
+ *   out = softmax(q k^T / sqrt(D), causal) v
+ * attention_train writes out (B*T, Hq*D) from q (B*T, Hq*D), k, v (B*T, Hkv*D) (row strides;
+ * views into a fused qkv row work). attention_backward writes dq, dk, dv (q's, k's and v's
+ * shapes; overwritten) from dout (out's shape) and q, k, v, the softmax recomputed. */
+typedef struct hb_attention_train_args {
+    hb_tensor out, q, k, v;
+    int64_t B, T, Hq, Hkv;
+} hb_attention_train_args;
+typedef struct hb_attention_backward_args {
+    hb_tensor dq, dk, dv, dout, q, k, v;
+    int64_t B, T, Hq, Hkv;
+} hb_attention_backward_args;
+
+/* din (N, 2F) = d swiglu(in) / d in ^T dout (N, F); overwritten, contiguous. */
+typedef struct hb_swiglu_backward_args {
+    hb_tensor din, dout, in;
+} hb_swiglu_backward_args;
+
+/* din = dout * gelu_tanh'(in), contiguous; overwritten. */
+typedef struct hb_gelu_backward_args {
+    hb_tensor din, dout, in;
+} hb_gelu_backward_args;
+
+/* Fused softmax + cross-entropy + its gradient (llm.c's crossentropy_softmax_backward):
+ * for each row r of logits (N, V) (row stride), p = softmax(row),
+ * losses[r] = -log p[targets[r]] (f32, N); if dlogits.data, dlogits (N, V) = dscale * (p -
+ * onehot(targets[r])) - it may be logits itself (in place). Sums in double. */
+typedef struct hb_cross_entropy_args {
+    hb_tensor losses, dlogits, logits;
+    const int32_t *targets;
+    float dscale;
+} hb_cross_entropy_args;
+
+/* One AdamW step (llm.c's formula) on n parameters, all f32 (n), contiguous:
+ *   g = grad_scale * grad; m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2
+ *   param -= lr * ((m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps) + weight_decay * param)
+ * t >= 1 is the step. zero_grad: grad = 0 afterwards (the next step accumulates from 0).
+ * param_lp (if data): the updated param rounded to its dtype (bf16/f16), the GEMMs' copy. */
+typedef struct hb_adamw_args {
+    hb_tensor param, grad, m, v, param_lp;
+    float lr, beta1, beta2, eps, weight_decay, grad_scale;
+    int64_t t;
+    int zero_grad;
+} hb_adamw_args;
+
 /* The catalogue: X(name, required). Required ops must be filled by every backend (checked when
  * a module is loaded); optional ones may be NULL and are then reported unsupported. */
-#define HB_OP_LIST(X)       \
+#define HB_OP_LIST_INFER(X) \
     X(fill_random, 1)       \
     X(fill_tokens, 1)       \
     X(convert, 1)           \
@@ -184,6 +273,23 @@ typedef struct hb_sample_args {
     X(softmax, 0)           \
     X(argmax, 1)            \
     X(sample, 1)
+
+/* Training ops (all optional), after the inference ones: a GPU module that does not implement
+ * them fills its table from HB_OP_LIST_INFER and leaves these NULL. */
+#define HB_OP_LIST_TRAIN(X)      \
+    X(embedding_backward, 0)     \
+    X(rmsnorm_backward, 0)       \
+    X(layernorm_backward, 0)     \
+    X(matmul_backward, 0)        \
+    X(rope_backward, 0)          \
+    X(attention_train, 0)        \
+    X(attention_backward, 0)     \
+    X(swiglu_backward, 0)        \
+    X(gelu_backward, 0)          \
+    X(cross_entropy, 0)          \
+    X(adamw, 0)
+
+#define HB_OP_LIST(X) HB_OP_LIST_INFER(X) HB_OP_LIST_TRAIN(X)
 
 /* Member type of the ops table for op `name`. */
 #define HB_OP_FN(name) hb_status (*name)(hb_backend * be, const hb_##name##_args *a);

@@ -96,7 +96,7 @@ static const char *const help_run =
     "With --plan, case flags override that key in every case of the plan where it applies.\n"
     "\n"
     "case flags:\n"
-    "  --workload W       gemm | stream | prefill | decode (comma list allowed)\n"
+    "  --workload W       gemm | stream | prefill | decode | train (comma list allowed)\n"
     "  --model M          tiny, gpt2-124m, gpt2-1.5b, llama3-8b, llama3-70b, or a plan's model\n"
     "  --dtype D          weights: f32 | bf16 | f16 | fp8 (e4m3, a scale per tensor;\n"
     "                     gemm: scale 1) | fp8-block (quant-block^2 blocks) | e5m2 [f32]\n"
@@ -110,6 +110,13 @@ static const char *const help_run =
     "  --stream-n N       stream: f32 elements per array                        [33554432]\n"
     "  --stream-op OP     stream: copy | triad                                  [triad]\n"
     "  --temperature T    decode sampling temperature, 0 = argmax               [0]\n"
+    "  --seq T            train: tokens per sequence                            [64]\n"
+    "  --lr X --beta1 X --beta2 X --eps X --weight-decay X\n"
+    "                     train: AdamW                [1e-4, 0.9, 0.999, 1e-8, 0]\n"
+    "  --grad-accum N     train: micro-batches of batch x seq per step          [1]\n"
+    "  --data D           train: synthetic (fresh tokens each step) | repeat (the\n"
+    "                     same batch every step: the loss must fall)            [synthetic]\n"
+    "  --dp N             train: ranks that train one model together            [1]\n"
     "  --seed S           weights/inputs seed (same seed = same values on every backend) [1234]\n"
     "measurement:\n"
     "  --warmup N         warm-up iterations                                    [2]\n"
@@ -310,6 +317,8 @@ static const run_flag case_flags[] = {
     {"--min-iters", "min_iters"}, {"--min-seconds", "min_seconds"}, {"--max-iters", "max_iters"}, {"--repeat", "repeat"},
     {"--kv-dtype", "kv_dtype"}, {"--quant-block", "quant_block"},
     {"--weights", "weights"}, {"--prompt-tokens", "prompt_tokens"},
+    {"--lr", "lr"}, {"--beta1", "beta1"}, {"--beta2", "beta2"}, {"--eps", "eps"},
+    {"--weight-decay", "weight_decay"}, {"--grad-accum", "grad_accum"}, {"--data", "data"}, {"--dp", "dp"},
 };
 
 /* Rank 0 reads the plan; the others get its canonical YAML (the plan file may exist on rank

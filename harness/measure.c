@@ -29,6 +29,21 @@ static hb_status push_time(hb_record *rec, int64_t *cap, double t) {
     return HB_OK;
 }
 
+/* train: the step's mean loss, after each step (warm-up ones too) */
+static hb_status push_loss(hb_record *rec, const hb_workload *w, int64_t *cap) {
+    double loss;
+    if (!hb_workload_loss(w, &loss)) return HB_OK;
+    if (rec->n_loss == *cap) {
+        int64_t ncap = *cap ? 2 * *cap : 64;
+        double *p = realloc(rec->loss, (size_t)ncap * sizeof *p);
+        if (!p) return HB_ERR_NOMEM;
+        rec->loss = p;
+        *cap = ncap;
+    }
+    rec->loss[rec->n_loss++] = loss;
+    return HB_OK;
+}
+
 /* Every energy field "not measured"; the power trace is dropped. */
 static void energy_reset(hb_record *rec) {
     free(rec->power);
@@ -122,17 +137,24 @@ hb_status hb_measure_case(hb_backend *be, hb_meter *meter, hb_workload *w, const
     energy_reset(rec);
     rec->energy_flags = HB_ENERGY_NO_METER; /* until a window says otherwise */
 
-    for (int64_t i = 0; i < c->warmup_iters && s == HB_OK; i++) s = hb_workload_step(w);
+    int64_t lcap = 0;
+    free(rec->loss);
+    rec->loss = NULL;
+    rec->n_loss = rec->n_loss_warmup = 0;
+    for (int64_t i = 0; i < c->warmup_iters && s == HB_OK; i++)
+        if ((s = hb_workload_step(w)) == HB_OK) s = push_loss(rec, w, &lcap);
     if (s == HB_OK) s = be->ops->sync(be);
     if (s != HB_OK) return hb_errf(err, s, "warm-up failed: %s", be->err[0] ? be->err : hb_status_str(s));
     /* the first step computes the fingerprint, also with warmup 0 */
     double fp[HB_FP_LEN];
     if (hb_workload_fingerprint(w, fp) != HB_OK) {
         s = hb_workload_step(w);
+        if (s == HB_OK) s = push_loss(rec, w, &lcap);
         if (s == HB_OK) s = be->ops->sync(be);
         if (s != HB_OK) return hb_errf(err, s, "first step failed: %s", be->err[0] ? be->err : hb_status_str(s));
     }
     HB_TRY(hb_workload_fingerprint(w, rec->fingerprint));
+    rec->n_loss_warmup = rec->n_loss; /* the steps before the timed window */
 
     if ((s = be->ops->event_create(be, &ev[0])) != HB_OK || (s = be->ops->event_create(be, &ev[1])) != HB_OK)
         goto done;
@@ -160,7 +182,7 @@ hb_status hb_measure_case(hb_backend *be, hb_meter *meter, hb_workload *w, const
     int64_t rep_base = 0;
     rec->n_reps = 0;
     for (int64_t i = 0;; i++) {
-        if ((s = hb_workload_step(w)) != HB_OK) goto done;
+        if ((s = hb_workload_step(w)) != HB_OK || (s = push_loss(rec, w, &lcap)) != HB_OK) goto done;
         hb_event *a = ev[i % 2], *b = ev[(i + 1) % 2];
         double dt = 0;
         if ((s = be->ops->event_record(be, b)) != HB_OK) goto done;

@@ -128,6 +128,8 @@ void hb_summary_fill(const hb_case *c, const hb_cost *k, const hb_record *r, con
         hb_bootstrap_rate_ci(r->iter_seconds, r->n_iters, per_iter, HB_BOOTSTRAP,
                              hb_rng_u64(c->seed, 0xb007), &s->rate_ci_lo, &s->rate_ci_hi);
     }
+    s->loss_first = r->n_loss > 0 ? r->loss[0] : NAN;
+    s->loss_last = r->n_loss > 0 ? r->loss[r->n_loss - 1] : NAN;
     s->latency_p50_s = wd->latency ? st.median : NAN;
     s->latency_p95_s = wd->latency ? st.p95 : NAN;
 
@@ -252,6 +254,9 @@ void hb_print_json(FILE *f, const char *label, const hb_summary_row *s, const hb
     json_num(f, "bw_util", s->bw_util);
     json_num(f, "energy_j", s->energy_j);
     json_num(f, "j_per_token_total", s->j_per_token_total);
+    fprintf(f, ",\"mem_bytes\":%lld", (long long)s->mem_bytes);
+    json_num(f, "loss_first", s->loss_first);
+    json_num(f, "loss_last", s->loss_last);
     fprintf(f, ",\"energy_valid\":%d,\"energy_flags\":%u", s->energy_valid, s->energy_flags);
     char names[256];
     fprintf(f, ",\"timing_valid\":%d,\"timing_flags\":%u", s->timing_valid, s->timing_flags);

@@ -40,13 +40,15 @@
 enum {
     K_WORKLOAD, K_MODEL, K_DTYPE, K_BATCH, K_PROMPT, K_GEN, K_SEQ, K_LAYERS, K_M, K_N, K_K,
     K_STREAM_N, K_STREAM_OP, K_SEED, K_TEMPERATURE, K_WARMUP, K_MIN_ITERS, K_MIN_SECONDS,
-    K_MAX_ITERS, K_KV_DTYPE, K_QUANT_BLOCK, K_REPEAT, K_WEIGHTS, K_PROMPT_TOKENS, N_KEYS
+    K_MAX_ITERS, K_KV_DTYPE, K_QUANT_BLOCK, K_REPEAT, K_WEIGHTS, K_PROMPT_TOKENS,
+    K_LR, K_BETA1, K_BETA2, K_EPS, K_WEIGHT_DECAY, K_GRAD_ACCUM, K_DATA, K_DP, N_KEYS
 };
 
 static const char *const key_names[N_KEYS] = {
     "workload", "model", "dtype", "batch", "prompt", "gen", "seq", "layers", "m", "n", "k",
     "stream_n", "stream_op", "seed", "temperature", "warmup", "min_iters", "min_seconds",
     "max_iters", "kv_dtype", "quant_block", "repeat", "weights", "prompt_tokens",
+    "lr", "beta1", "beta2", "eps", "weight_decay", "grad_accum", "data", "dp",
 };
 
 typedef enum vtype {
@@ -55,6 +57,7 @@ typedef enum vtype {
     T_DTYPE,       /* a weight recipe in v.e: hb_dtype | hb_qkind << 8 (dtype_recipes) */
     T_KV_DTYPE,    /* hb_kvt in v.e */
     T_STREAM_OP,   /* hb_stream_op in v.e */
+    T_DATA,        /* hb_train_data in v.e */
     T_POS_INT,     /* 1 .. 2^62 in v.i */
     T_NONNEG_INT,  /* 0 .. 2^62 in v.i */
     T_U64,         /* 0 .. 2^64-1 in v.u */
@@ -77,7 +80,7 @@ static const struct { vtype type; int common; value def; } key_info[N_KEYS] = {
     [K_WORKLOAD] = {T_WORKLOAD, 1, {0}},       [K_MODEL] = {T_MODEL, 0, {0}},
     [K_DTYPE] = {T_DTYPE, 0, {.e = RECIPE(HB_F32, HB_QUANT_NONE)}},   [K_BATCH] = {T_POS_INT, 0, {.i = 1}},
     [K_PROMPT] = {T_POS_INT, 0, {.i = 128}},   [K_GEN] = {T_POS_INT, 0, {.i = 32}},
-    [K_SEQ] = {T_POS_INT, 0, {0}},             [K_LAYERS] = {T_POS_INT, 0, {0}},
+    [K_SEQ] = {T_POS_INT, 0, {.i = 64}},             [K_LAYERS] = {T_POS_INT, 0, {0}},
     [K_M] = {T_POS_INT, 0, {.i = 1024}},       [K_N] = {T_POS_INT, 0, {.i = 1024}},
     [K_K] = {T_POS_INT, 0, {.i = 1024}},       [K_STREAM_N] = {T_POS_INT, 0, {.i = 33554432}},
     [K_STREAM_OP] = {T_STREAM_OP, 0, {.e = HB_STREAM_TRIAD}},
@@ -90,6 +93,13 @@ static const struct { vtype type; int common; value def; } key_info[N_KEYS] = {
     [K_QUANT_BLOCK] = {T_POS_INT, 0, {.i = 128}},
     [K_REPEAT] = {T_POS_INT, 1, {.i = 1}},
     [K_WEIGHTS] = {T_PATH, 0, {0}},            [K_PROMPT_TOKENS] = {T_PATH, 0, {0}},
+    /* train: llm.c's AdamW defaults; lr > 0 and betas < 1 are the workload's check */
+    [K_LR] = {T_NONNEG_REAL, 0, {.d = 1e-4}},  [K_BETA1] = {T_NONNEG_REAL, 0, {.d = 0.9}},
+    [K_BETA2] = {T_NONNEG_REAL, 0, {.d = 0.999}}, [K_EPS] = {T_NONNEG_REAL, 0, {.d = 1e-8}},
+    [K_WEIGHT_DECAY] = {T_NONNEG_REAL, 0, {.d = 0.0}},
+    [K_GRAD_ACCUM] = {T_POS_INT, 0, {.i = 1}},
+    [K_DATA] = {T_DATA, 0, {.e = HB_DATA_SYNTHETIC}},
+    [K_DP] = {T_POS_INT, 0, {.i = 1}},
 };
 
 /* `dtype` values: a storage type and, for fp8, its scales (workload.h, hb_case.quant). gemm
@@ -292,12 +302,15 @@ static void accepted(const ctx *c, int key, char *buf, size_t n) {
     case T_STREAM_OP:
         snprintf(buf, n, "%s, %s", hb_stream_op_name(HB_STREAM_COPY), hb_stream_op_name(HB_STREAM_TRIAD));
         break;
+    case T_DATA:
+        snprintf(buf, n, "%s, %s", hb_train_data_name(HB_DATA_SYNTHETIC), hb_train_data_name(HB_DATA_REPEAT));
+        break;
     case T_POS_INT: snprintf(buf, n, "integers 1 to " MAX_INT_TEXT); break;
     case T_NONNEG_INT: snprintf(buf, n, "integers 0 to " MAX_INT_TEXT); break;
     case T_U64: snprintf(buf, n, "integers 0 to 18446744073709551615"); break;
     case T_NONNEG_REAL:
         /* the temperature is stored as a float: a larger number would become inf */
-        snprintf(buf, n, key == K_TEMPERATURE ? "numbers 0 to 3.4e38" : "numbers >= 0");
+        snprintf(buf, n, key == K_MIN_SECONDS ? "numbers >= 0" : "numbers 0 to 3.4e38");
         break;
     case T_PATH: snprintf(buf, n, "a path of at most %d bytes", HB_PATH_LEN - 1); break;
     }
@@ -362,6 +375,7 @@ static hb_status parse_item(const ctx *c, const pval *pv, item *it) {
     if (!*t) return loc_err(c->err, pv->source, it->line, key, "missing value (accepted: %s)", acc);
     hb_workload_kind w;
     hb_kvt kv;
+    hb_train_data dat;
     int64_t i;
     int r;
     switch (key_info[pv->key].type) {
@@ -387,6 +401,10 @@ static hb_status parse_item(const ctx *c, const pval *pv, item *it) {
         if (!strcmp(t, hb_stream_op_name(HB_STREAM_COPY))) it->v.e = HB_STREAM_COPY;
         else if (!strcmp(t, hb_stream_op_name(HB_STREAM_TRIAD))) it->v.e = HB_STREAM_TRIAD;
         else break;
+        return HB_OK;
+    case T_DATA:
+        if (hb_train_data_parse(t, &dat) != 0) break;
+        it->v.e = (int)dat;
         return HB_OK;
     case T_POS_INT:
     case T_NONNEG_INT:
@@ -425,7 +443,7 @@ static hb_status parse_item(const ctx *c, const pval *pv, item *it) {
         if (it->v.d < 0)
             return loc_err(c->err, pv->source, it->line, key, "'%s' is negative (accepted: %s)",
                            shown(t, sb), acc);
-        if (pv->key == K_TEMPERATURE && it->v.d > 3.4e38)
+        if (pv->key != K_MIN_SECONDS && it->v.d > 3.4e38) /* stored as a float */
             return loc_err(c->err, pv->source, it->line, key, "'%s' is too large (accepted: %s)",
                            shown(t, sb), acc);
         return HB_OK;
@@ -937,6 +955,14 @@ static void set_field(hb_case *k, int key, const value *v) {
     case K_MIN_SECONDS: k->min_seconds = v->d; break;
     case K_MAX_ITERS: k->max_iters = v->i; break;
     case K_REPEAT: k->repeat = v->i; break;
+    case K_LR: k->lr = (float)v->d; break;
+    case K_BETA1: k->beta1 = (float)v->d; break;
+    case K_BETA2: k->beta2 = (float)v->d; break;
+    case K_EPS: k->eps = (float)v->d; break;
+    case K_WEIGHT_DECAY: k->weight_decay = (float)v->d; break;
+    case K_GRAD_ACCUM: k->grad_accum = v->i; break;
+    case K_DATA: k->data = (hb_train_data)v->e; break;
+    case K_DP: k->dp = v->i; break;
     default: break;
     }
 }
@@ -1171,6 +1197,14 @@ static void emit_key(sbuf *b, const hb_case *k, int key) {
     case K_STREAM_N: sb_printf(b, ", stream_n: %lld", (long long)k->stream_n); break;
     case K_STREAM_OP: sb_printf(b, ", stream_op: %s", hb_stream_op_name(k->stream_op)); break;
     case K_TEMPERATURE: sb_printf(b, ", temperature: %s", fmt_float(k->temperature, f)); break;
+    case K_LR: sb_printf(b, ", lr: %s", fmt_float(k->lr, f)); break;
+    case K_BETA1: sb_printf(b, ", beta1: %s", fmt_float(k->beta1, f)); break;
+    case K_BETA2: sb_printf(b, ", beta2: %s", fmt_float(k->beta2, f)); break;
+    case K_EPS: sb_printf(b, ", eps: %s", fmt_float(k->eps, f)); break;
+    case K_WEIGHT_DECAY: sb_printf(b, ", weight_decay: %s", fmt_float(k->weight_decay, f)); break;
+    case K_GRAD_ACCUM: sb_printf(b, ", grad_accum: %lld", (long long)k->grad_accum); break;
+    case K_DATA: sb_printf(b, ", data: %s", hb_train_data_name(k->data)); break;
+    case K_DP: sb_printf(b, ", dp: %lld", (long long)k->dp); break;
     default: break; /* the keys every workload takes are written after these */
     }
 }

@@ -74,17 +74,69 @@ static hb_status agree(hb_status s, hb_err *err, int rank, int size) {
     return hb_errf(err, (hb_status)m.status, "%s", m.msg);
 }
 
+/* ---- rank groups (data-parallel training) ---- */
+
+/* hb_group's collective: an in-place MPI_Allreduce sum over the group's communicator, in
+ * chunks that fit MPI's int counts. */
+static hb_status group_allreduce(void *ctx, void *buf, int64_t n, int f64) {
+    MPI_Comm comm = *(MPI_Comm *)ctx;
+    char *p = buf;
+    const size_t es = f64 ? sizeof(double) : sizeof(float);
+    while (n > 0) {
+        const int k = n > (1 << 30) ? 1 << 30 : (int)n;
+        if (MPI_Allreduce(MPI_IN_PLACE, p, k, f64 ? MPI_DOUBLE : MPI_FLOAT, MPI_SUM, comm) != MPI_SUCCESS)
+            return HB_ERR_BACKEND;
+        p += (size_t)k * es;
+        n -= k;
+    }
+    return HB_OK;
+}
+
+/* The distinct dp > 1 of the plan's cases: each must divide the ranks (every rank runs every
+ * case), run on CPU ranks (MPI_Allreduce on host memory; NCCL/RCCL for GPU ranks are not
+ * implemented) and not under --schedule serial (a group's ranks must run together). */
+static hb_status check_groups(const hb_worker *w, const hb_plan *plan, const hb_run_opts *o, int size,
+                              int64_t *dps, int *n_dps, hb_err *err) {
+    *n_dps = 0;
+    for (int i = 0; i < plan->n_cases; i++) {
+        const hb_case *c = &plan->cases[i];
+        if (!hb_workload_takes(hb_workload_desc_of(c->workload), "dp") || c->dp <= 1) continue;
+        if (c->dp > size || size % c->dp)
+            return hb_errf(err, HB_ERR_INPUT, "case %d (%.159s): dp %lld does not divide the %d ranks of the run "
+                           "(accepted: a dp that divides the number of ranks; each group of dp ranks trains one model)",
+                           c->id, c->label, (long long)c->dp, size);
+        if (strcmp(w->dev.backend, "cpu") != 0)
+            return hb_errf(err, HB_ERR_INPUT, "case %d (%.159s): dp %lld needs a collective library for backend '%s' "
+                           "(NCCL/RCCL are not supported yet; accepted: dp 1, or dp > 1 on CPU ranks with MPI_Allreduce)",
+                           c->id, c->label, (long long)c->dp, w->dev.backend);
+        if (o->serial)
+            return hb_errf(err, HB_ERR_INPUT, "case %d (%.159s): dp %lld with --schedule serial (the ranks of a group run "
+                           "together; accepted: --schedule concurrent)", c->id, c->label, (long long)c->dp);
+        int known = 0;
+        for (int j = 0; j < *n_dps; j++) known |= dps[j] == c->dp;
+        if (known) continue;
+        if (*n_dps == HB_MAX_GROUPS)
+            return hb_errf(err, HB_ERR_INPUT, "more than %d different dp values in one plan (accepted: at most %d)",
+                           HB_MAX_GROUPS, HB_MAX_GROUPS);
+        dps[(*n_dps)++] = c->dp;
+    }
+    return HB_OK;
+}
+
 /* ---- records on the wire ---- */
 static void *pack_record(const hb_record *r, int *nbytes) {
     hb_record h = *r;
-    h.iter_seconds = h.power = NULL;
-    size_t n = sizeof h + (size_t)r->n_iters * sizeof(double) + (size_t)r->n_power * 2 * sizeof(double);
+    h.iter_seconds = h.power = h.loss = NULL;
+    size_t n = sizeof h + (size_t)r->n_iters * sizeof(double) + (size_t)r->n_power * 2 * sizeof(double) +
+               (size_t)r->n_loss * sizeof(double);
     char *buf = malloc(n);
     if (!buf) return NULL;
     memcpy(buf, &h, sizeof h);
     if (r->n_iters) memcpy(buf + sizeof h, r->iter_seconds, (size_t)r->n_iters * sizeof(double));
     if (r->n_power)
         memcpy(buf + sizeof h + (size_t)r->n_iters * sizeof(double), r->power, (size_t)r->n_power * 2 * sizeof(double));
+    if (r->n_loss)
+        memcpy(buf + n - (size_t)r->n_loss * sizeof(double), r->loss, (size_t)r->n_loss * sizeof(double));
     *nbytes = (int)n;
     return buf;
 }
@@ -93,12 +145,16 @@ static hb_status unpack_record(const char *buf, int nbytes, hb_record *r) {
     memset(r, 0, sizeof *r);
     if (nbytes < (int)sizeof *r) return HB_ERR_INTERNAL;
     memcpy(r, buf, sizeof *r);
-    r->iter_seconds = r->power = NULL;
-    size_t want = sizeof *r + (size_t)r->n_iters * sizeof(double) + (size_t)r->n_power * 2 * sizeof(double);
-    if ((size_t)nbytes != want || r->n_iters < 0 || r->n_power < 0) return HB_ERR_INTERNAL;
+    r->iter_seconds = r->power = r->loss = NULL;
+    if (r->n_iters < 0 || r->n_power < 0 || r->n_loss < 0) return HB_ERR_INTERNAL;
+    size_t want = sizeof *r + (size_t)r->n_iters * sizeof(double) + (size_t)r->n_power * 2 * sizeof(double) +
+                  (size_t)r->n_loss * sizeof(double);
+    if ((size_t)nbytes != want) return HB_ERR_INTERNAL;
     r->iter_seconds = r->n_iters ? malloc((size_t)r->n_iters * sizeof(double)) : NULL;
     r->power = r->n_power ? malloc((size_t)r->n_power * 2 * sizeof(double)) : NULL;
-    if ((r->n_iters && !r->iter_seconds) || (r->n_power && !r->power)) return HB_ERR_NOMEM;
+    r->loss = r->n_loss ? malloc((size_t)r->n_loss * sizeof(double)) : NULL;
+    if ((r->n_iters && !r->iter_seconds) || (r->n_power && !r->power) || (r->n_loss && !r->loss)) return HB_ERR_NOMEM;
+    if (r->n_loss) memcpy(r->loss, buf + want - (size_t)r->n_loss * sizeof(double), (size_t)r->n_loss * sizeof(double));
     if (r->n_iters) memcpy(r->iter_seconds, buf + sizeof *r, (size_t)r->n_iters * sizeof(double));
     if (r->n_power)
         memcpy(r->power, buf + sizeof *r + (size_t)r->n_iters * sizeof(double), (size_t)r->n_power * 2 * sizeof(double));
@@ -548,6 +604,8 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
     int *alive = NULL;
     hb_h5 *h5 = NULL;
     unsigned char *need = NULL; /* [case][rank]: run this pair (rank 0) */
+    MPI_Comm group_comm[HB_MAX_GROUPS];
+    int n_comms = 0;
     hb_status s = hb_fault_parse(getenv("HETBENCH_FAULT"), w.faults, &w.n_faults, err);
     if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
     /* the output is checked before anything slow happens */
@@ -560,6 +618,16 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
     if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
     s = hb_worker_check_support(&w, plan->cases, plan->n_cases, err);
     if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
+    /* rank groups: ranks g*dp .. g*dp+dp-1 train one model; communicators made here, by every
+     * rank in the same order, before dispatch */
+    s = check_groups(&w, plan, o, size, w.group_dp, &w.n_groups, err);
+    if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
+    for (int g = 0; g < w.n_groups; g++) {
+        const int dp = (int)w.group_dp[g];
+        MPI_Comm_split(MPI_COMM_WORLD, rank / dp, rank, &group_comm[g]);
+        n_comms = g + 1;
+        w.groups[g] = (hb_group){.rank = rank % dp, .size = dp, .allreduce_sum = group_allreduce, .ctx = &group_comm[g]};
+    }
     /* idle baseline: every rank at once, before anything heats the devices */
     hb_idle_row idle_row = {.rank = rank};
     s = hb_idle_baseline(w.meter, o->idle_seconds, o->power_hz, o->stop, &idle_row, err);
@@ -611,6 +679,17 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
     for (int r = 0; r < size; r++) alive[r] = 1;
     if (!o->json) hb_print_header(out, &devs[0], size);
     int stopped = 0, done = 0;
+    /* --resume: a group of dp ranks runs a training case together or not at all */
+    for (int i = 0; i < plan->n_cases; i++) {
+        const hb_case *c = &plan->cases[i];
+        if (c->dp <= 1 || !hb_workload_takes(hb_workload_desc_of(c->workload), "dp")) continue;
+        unsigned char *ng = need + (size_t)i * (size_t)size;
+        for (int r0 = 0; r0 < size; r0 += (int)c->dp) {
+            int any_g = 0;
+            for (int r = r0; r < r0 + c->dp; r++) any_g |= ng[r];
+            for (int r = r0; r < r0 + c->dp; r++) ng[r] = (unsigned char)any_g;
+        }
+    }
     if (!o->interleave) {
         for (int i = 0; i < plan->n_cases && !stopped; i++) {
             const unsigned char *need_i = need + (size_t)i * (size_t)size;
@@ -694,6 +773,7 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
     }
 
 out:
+    for (int g = 0; g < n_comms; g++) MPI_Comm_free(&group_comm[g]);
     if (h5) hb_h5_close(h5, "incomplete", NULL);
     free(need);
     free(recs);

@@ -89,7 +89,10 @@ hb_status hb_worker_run_case(hb_worker *w, const hb_case *c, hb_record *rec) {
     hb_err werr = {{0}};
     hb_workload *wl = NULL;
     w->be->err[0] = 0;
-    hb_status s = hb_workload_setup(w->be, c, &wl, &werr);
+    const hb_group *g = NULL;
+    for (int i = 0; i < w->n_groups && c->dp > 1; i++)
+        if (w->group_dp[i] == c->dp) g = &w->groups[i];
+    hb_status s = hb_workload_setup_group(w->be, c, g, &wl, &werr);
     if (s == HB_OK) s = hb_measure_case(w->be, w->meter, wl, c, &w->mo, rec, &werr);
     hb_workload_free(wl);
     if (s == HB_ERR_INTERRUPTED) {
@@ -117,11 +120,16 @@ hb_status hb_record_add_window(hb_record *acc, const hb_record *win) {
         hb_record c = *win;
         c.iter_seconds = dup_doubles(win->iter_seconds, win->n_iters);
         c.power = dup_doubles(win->power, 2 * win->n_power);
-        if ((win->n_iters > 0 && win->iter_seconds && !c.iter_seconds) || (win->n_power > 0 && win->power && !c.power)) {
+        /* train: the loss of the first window's steps (each window sets the model up afresh) */
+        c.loss = dup_doubles(win->loss, win->n_loss);
+        if ((win->n_iters > 0 && win->iter_seconds && !c.iter_seconds) || (win->n_power > 0 && win->power && !c.power) ||
+            (win->n_loss > 0 && win->loss && !c.loss)) {
             free(c.iter_seconds);
             free(c.power);
+            free(c.loss);
             return HB_ERR_NOMEM;
         }
+        if (!c.loss) c.n_loss = 0;
         if (!c.power) c.n_power = 0;
         c.n_reps = 1;
         c.rep_iters[0] = win->n_iters;

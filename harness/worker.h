@@ -32,6 +32,12 @@ typedef struct hb_worker {
     int n_faults;
     hb_fault faults[HB_MAX_FAULTS];
     int last_case_id;             /* after this case the reference loop runs again (-1: never) */
+    /* rank groups of data-parallel training, one per dp > 1 of the plan (run.c makes their
+     * communicators before dispatch): this rank's group for each */
+#define HB_MAX_GROUPS 8
+    int n_groups;
+    int64_t group_dp[HB_MAX_GROUPS];
+    hb_group groups[HB_MAX_GROUPS];
 } hb_worker;
 
 /* Parses HETBENCH_FAULT (NULL or "" = none); HB_ERR_INPUT with a message on a bad spec. */

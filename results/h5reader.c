@@ -246,6 +246,7 @@ static const char *norm_name(int i) { return hb_norm_name((hb_norm)i); }
 static const char *act_name(int i) { return hb_act_name((hb_act)i); }
 static const char *pos_name(int i) { return hb_pos_name((hb_pos)i); }
 static const char *stream_op_name(int i) { return hb_stream_op_name((hb_stream_op)i); }
+static const char *data_name(int i) { return hb_train_data_name((hb_train_data)i); }
 
 static hb_status enum_attr(const rd *c, hid_t g, const char *where, const char *name, int count,
                            const char *(*names)(int), int *v) {
@@ -340,6 +341,17 @@ static hb_status read_case_attrs(const rd *c, hid_t g, const char *where, hb_cas
     k->stream_op = (hb_stream_op)e;
     HB_TRY(get_num(c, g, where, "seed", H5T_NATIVE_UINT64, 1, &k->seed));
     HB_TRY(get_f32(c, g, where, "temperature", &k->temperature));
+    /* train (0.5): absent for other workloads */
+    HB_TRY(get_f32(c, g, where, "lr", &k->lr));
+    HB_TRY(get_f32(c, g, where, "beta1", &k->beta1));
+    HB_TRY(get_f32(c, g, where, "beta2", &k->beta2));
+    HB_TRY(get_f32(c, g, where, "eps", &k->eps));
+    HB_TRY(get_f32(c, g, where, "weight_decay", &k->weight_decay));
+    HB_TRY(get_i64(c, g, where, "grad_accum", &k->grad_accum));
+    HB_TRY(get_i64(c, g, where, "dp", &k->dp));
+    e = 0;
+    HB_TRY(enum_attr(c, g, where, "data", HB_DATA_COUNT, data_name, &e));
+    k->data = (hb_train_data)e;
     HB_TRY(get_i64(c, g, where, "warmup_iters", &k->warmup_iters));
     HB_TRY(get_i64(c, g, where, "min_iters", &k->min_iters));
     HB_TRY(get_f64(c, g, where, "min_seconds", &k->min_seconds));
@@ -422,6 +434,15 @@ static hb_status read_record(const rd *c, hid_t g, const char *where, hb_record 
                        "%s: %s: n_iters = %lld but iter_seconds has %lld values", c->path, where,
                        (long long)n_iters, (long long)rec->n_iters);
     HB_TRY(get_f64_dset(c, g, where, "power", 2, 2, &rec->power, &rec->n_power));
+    if (H5Lexists(g, "loss", H5P_DEFAULT) > 0) { /* train (0.5) */
+        HB_TRY(get_f64_dset(c, g, where, "loss", 1, 1, &rec->loss, &rec->n_loss));
+        hid_t d = H5Dopen2(g, "loss", H5P_DEFAULT);
+        HB_TRY(get_i64(c, d, where, "warmup", &rec->n_loss_warmup));
+        H5Dclose(d);
+        if (rec->n_loss_warmup < 0 || rec->n_loss_warmup > rec->n_loss)
+            return hb_errf(c->err, HB_ERR_INPUT, "%s: %s/loss: warmup = %lld of %lld steps", c->path, where,
+                           (long long)rec->n_loss_warmup, (long long)rec->n_loss);
+    }
     for (int64_t i = 0; i < 2 * rec->n_power; i++)
         if (!isfinite(rec->power[i]))
             return hb_errf(c->err, HB_ERR_INPUT, "%s: %s/power[%lld][%lld] is %g (accepted: finite t_s and watts)",

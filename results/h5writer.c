@@ -406,6 +406,16 @@ static herr_t write_case_attrs(hid_t g, const hb_case *c, const hb_cost *cost) {
     if (hb_workload_takes(wd, "stream_op")) r |= attr_str(g, "stream_op", hb_stream_op_name(c->stream_op));
     r |= attr_u64(g, "seed", c->seed);
     r |= attr_f64(g, "temperature", (double)c->temperature);
+    if (hb_workload_takes(wd, "lr")) { /* train (0.5) */
+        r |= attr_f64(g, "lr", (double)c->lr);
+        r |= attr_f64(g, "beta1", (double)c->beta1);
+        r |= attr_f64(g, "beta2", (double)c->beta2);
+        r |= attr_f64(g, "eps", (double)c->eps);
+        r |= attr_f64(g, "weight_decay", (double)c->weight_decay);
+        r |= attr_i64(g, "grad_accum", c->grad_accum);
+        r |= attr_str(g, "data", hb_train_data_name(c->data));
+        r |= attr_i64(g, "dp", c->dp);
+    }
     r |= attr_i64(g, "warmup_iters", c->warmup_iters);
     r |= attr_i64(g, "min_iters", c->min_iters);
     r |= attr_f64(g, "min_seconds", c->min_seconds);
@@ -449,6 +459,13 @@ static herr_t write_record(hid_t cg, const hb_record *rec, int replace) {
     herr_t r = 0;
     r |= dset_f64(g, "iter_seconds", 1, &it, rec->iter_seconds, "s");
     r |= dset_f64(g, "power", 2, pw, rec->power, "s, W");
+    if (rec->n_loss > 0) { /* train: the loss of every step, the first `warmup` untimed */
+        hsize_t nl = (hsize_t)rec->n_loss;
+        r |= dset_f64(g, "loss", 1, &nl, rec->loss, "nats");
+        hid_t d = r >= 0 ? H5Dopen2(g, "loss", H5P_DEFAULT) : H5I_INVALID_HID;
+        r |= d < 0 ? -1 : attr_i64(d, "warmup", rec->n_loss_warmup);
+        if (d >= 0) H5Dclose(d);
+    }
     r |= attr_str(g, "status", status);
     r |= attr_str(g, "error", error);
     r |= attr_i64(g, "n_iters", rec->n_iters);

@@ -8,8 +8,11 @@ void hb_record_free(hb_record *r) {
     if (!r) return;
     free(r->iter_seconds);
     free(r->power);
+    free(r->loss);
     r->iter_seconds = NULL;
     r->power = NULL;
+    r->loss = NULL;
+    r->n_loss = r->n_loss_warmup = 0;
     r->n_iters = 0;
     r->n_power = 0;
 }

@@ -90,6 +90,10 @@ typedef struct hb_record {
     /* ---- repetitions (--repeat): iter_seconds is their concatenation ---- */
     int32_t n_reps;            /* timed windows run (0 or 1: one) */
     int64_t rep_iters[HB_MAX_REPEAT]; /* iterations of each window, in order */
+    /* ---- train: the mean loss of every step, warm-up steps first ---- */
+    int64_t n_loss;            /* 0 for workloads without a loss */
+    int64_t n_loss_warmup;     /* the first n_loss_warmup entries are warm-up (untimed) steps */
+    double *loss;              /* n_loss, owned */
 } hb_record;
 
 void hb_record_free(hb_record *r); /* frees the owned arrays, not r itself */
@@ -211,6 +215,8 @@ typedef struct hb_summary_row {
     /* ---- repetitions (--repeat) ---- */
     int32_t n_reps;                /* timed windows behind rate (1; 0 not recorded) */
     double rep_rate_min, rep_rate_max; /* the windows' own rates; NaN with one window */
+    /* ---- train ---- */
+    double loss_first, loss_last;  /* mean loss of the first step (warm-up included) and the last; NaN elsewhere */
 } hb_summary_row;
 
 /* Row of /idle_info: how each rank's idle baseline was measured. */

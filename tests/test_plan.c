@@ -405,7 +405,7 @@ static void test_args(void) {
 
     int n = 0;
     const char *const *keys = hb_plan_keys(&n);
-    CHECK(n == 24); /* 0.4: repeat; weights, prompt_tokens */
+    CHECK(n == 32); /* 0.4: repeat; weights, prompt_tokens; train: lr, beta1, beta2, eps, weight_decay, grad_accum, data, dp */
     int found = 0;
     for (int i = 0; i < n; i++) found += !strcmp(keys[i], "min_seconds") || !strcmp(keys[i], "workload");
     CHECK(found == 2);
@@ -534,10 +534,10 @@ static void test_bad_files(void) {
     BAD("cases:\n  - workload: gemm\n    batchsize: 2\n",
         "plan.yaml:3: field 'batchsize': unknown key (accepted: workload, model, dtype, batch, prompt, gen, seq, "
         "layers, m, n, k, stream_n, stream_op, seed, temperature, warmup, min_iters, min_seconds, max_iters, kv_dtype, quant_block, "
-        "repeat, weights, prompt_tokens)");
+        "repeat, weights, prompt_tokens, lr, beta1, beta2, eps, weight_decay, grad_accum, data, dp)");
     BAD("defaults:\n  min-seconds: 1\ncases:\n  - workload: gemm\n", "plan.yaml:2: field 'min-seconds': unknown key");
     BAD("cases:\n  - workload: gemm\n    m: 1\n    m: 2\n", "plan.yaml:4: field 'm': given twice (first at line 3)");
-    BAD("cases:\n  - model: tiny\n    batch: 2\n", "plan.yaml:2: field 'workload': required (accepted: gemm, stream, prefill, decode)");
+    BAD("cases:\n  - model: tiny\n    batch: 2\n", "plan.yaml:2: field 'workload': required (accepted: gemm, stream, prefill, decode, train)");
     BAD("cases:\n  - workload: gemm\n  - batch: 2\n", "plan.yaml:3: field 'workload': required");
     BAD("cases:\n  - workload: gemm\n    id: -1\n", "plan.yaml:3: field 'id': expected a non-negative integer");
 
@@ -550,8 +550,8 @@ static void test_bad_files(void) {
         "    seed: 7\n"
         "    dtype: fp64\n",
         "plan.yaml:7: field 'dtype': unknown value 'fp64' (accepted: f32, bf16, f16, fp8, fp8-block, e5m2)");
-    BAD("cases:\n  - workload: [gemm, train]\n",
-        "plan.yaml:2: field 'workload': unknown value 'train' (accepted: gemm, stream, prefill, decode)");
+    BAD("cases:\n  - workload: [gemm, serve]\n",
+        "plan.yaml:2: field 'workload': unknown value 'serve' (accepted: gemm, stream, prefill, decode, train)");
     BAD("cases:\n  - workload: stream\n    stream_op: add\n",
         "plan.yaml:3: field 'stream_op': unknown value 'add' (accepted: copy, triad)");
     BAD("cases:\n  - workload: decode\n    model: llama9\n",
@@ -598,11 +598,11 @@ static void test_bad_files(void) {
         "plan.yaml:4: field 'gen': does not apply to workload gemm (applies to: decode)");
     BAD("cases:\n  - workload: decode\n    seq: 512\n", "plan.yaml:3: field 'seq': does not apply to workload decode");
     BAD("cases:\n  - workload: [gemm, stream]\n    model: tiny\n",
-        "plan.yaml:3: field 'model': does not apply to workloads gemm, stream (applies to: prefill, decode)");
+        "plan.yaml:3: field 'model': does not apply to workloads gemm, stream (applies to: prefill, decode, train)");
     BAD("cases:\n  - workload: prefill\n    temperature: 0.5\n",
         "plan.yaml:3: field 'temperature': does not apply to workload prefill (applies to: decode)");
     BAD("cases:\n  - workload: stream\n    dtype: bf16\n",
-        "plan.yaml:3: field 'dtype': does not apply to workload stream (applies to: gemm, prefill, decode)");
+        "plan.yaml:3: field 'dtype': does not apply to workload stream (applies to: gemm, prefill, decode, train)");
 
     /* model-dependent limits */
     BAD("cases:\n  - workload: decode\n    model: llama3-8b\n    layers: 40\n",
@@ -684,8 +684,8 @@ static void test_bad_files(void) {
 
 static void test_bad_args(void) {
     const hb_kv none[] = {{"batch", "1"}};
-    bad_args(__LINE__, none, 0, "--workload: required (accepted: gemm, stream, prefill, decode)");
-    BAD_ARGS(none, "--workload: required (accepted: gemm, stream, prefill, decode)");
+    bad_args(__LINE__, none, 0, "--workload: required (accepted: gemm, stream, prefill, decode, train)");
+    BAD_ARGS(none, "--workload: required (accepted: gemm, stream, prefill, decode, train)");
     const hb_kv a1[] = {{"workload", "prefill"}, {"batch", "0"}};
     BAD_ARGS(a1, "--batch: '0' is not a positive integer (accepted: integers 1 to 4611686018427387904)");
     const hb_kv a2[] = {{"workload", "gemm"}, {"dtype", "f32,fp64"}};
@@ -712,8 +712,8 @@ static void test_bad_args(void) {
     BAD_ARGS(a12, "--m: '8x' is not an integer");
     const hb_kv a13[] = {{"workload", "gemm"}, {"max_iters", "99999999999999999999"}};
     BAD_ARGS(a13, "--max-iters: '99999999999999999999' is too large");
-    const hb_kv a14[] = {{"workload", "train"}};
-    BAD_ARGS(a14, "--workload: unknown value 'train' (accepted: gemm, stream, prefill, decode)");
+    const hb_kv a14[] = {{"workload", "serve"}};
+    BAD_ARGS(a14, "--workload: unknown value 'serve' (accepted: gemm, stream, prefill, decode, train)");
     const hb_kv a15[] = {{"workload", "gemm"}, {"stream_op", "copy"}};
     BAD_ARGS(a15, "--stream-op: does not apply to workload gemm (applies to: stream)");
     const hb_kv a16[] = {{"workload", "decode"}, {"model", "tiny"}, {"prompt", "300"}};

@@ -188,6 +188,7 @@ static double it0[5] = {0.011, 0.0105, 0.0125, 1e-300, 0.0111};
 static double it1[4] = {0.021, 0.022, 0.0235, 0.024};
 static double it3[3] = {0.5, 0.25, 0.125};
 static double pw0[3 * 2] = {0.0, 100.5, 0.02, 110.25, 0.04, 99.0};
+static double loss0[7] = {5.5, 5.25, 5.0, 4.75, 4.5, 4.25, 4.0}; /* train: 2 warm-up + 5 timed steps */
 static double pw3[2 * 2] = {0.0, 55.5, 0.5, 56.75};
 
 /* recs[0..1]: case 0 ranks 0, 1; recs[2..3]: case 7 ranks 1, 0 (out of order on purpose). */
@@ -275,6 +276,7 @@ static void known_records(hb_record r[4]) {
     r[0].ref_loop_s_end = 0.0155;
     r[0].n_reps = 3; /* --repeat 3: 5 iterations in windows of 2, 2, 1 */
     r[0].rep_iters[0] = 2, r[0].rep_iters[1] = 2, r[0].rep_iters[2] = 1;
+    r[0].n_loss = 7, r[0].n_loss_warmup = 2, r[0].loss = loss0;
     r[2].energy_j = 1.25;
     r[2].avg_w = 1.25 / 0.875;
     r[2].peak_w = 56.75;
@@ -314,7 +316,7 @@ static void summary_row(hb_summary_row *s, int i) {
                      &s->energy_integral_j, &s->energy_ratio, &s->peak_w, &s->idle_w,
                      &s->energy_net_j, &s->host_energy_j, &s->host_avg_w, &s->cpu_util,
                      &s->other_cpu_s, &s->steal_s, &s->loadavg_1m, &s->cpu_mhz, &s->temperature,
-                     &s->rep_rate_min, &s->rep_rate_max};
+                     &s->rep_rate_min, &s->rep_rate_max, &s->loss_first, &s->loss_last};
     for (int j = 0; j < HB_ARRAY_LEN(dbl); j++) *dbl[j] = 100.0 * i + j + 0.125;
     if (i == 1) /* no meter */
         s->avg_w = s->energy_j = s->j_per_token_out = s->j_per_token_total = s->tokens_per_j =
@@ -481,6 +483,8 @@ static void compare_summary(const hb_summary_row *a, const hb_summary_row *b) {
     CHECK_I(a->n_reps, b->n_reps);
     CHECK_D(a->rep_rate_min, b->rep_rate_min);
     CHECK_D(a->rep_rate_max, b->rep_rate_max);
+    CHECK_D(a->loss_first, b->loss_first);
+    CHECK_D(a->loss_last, b->loss_last);
     CHECK_MSG(memcmp(a, b, sizeof *a) == 0, "summary rows differ bytewise (case %d rank %d)",
               (int)b->case_id, (int)b->rank);
 }
@@ -589,6 +593,10 @@ static void compare_record(const hb_record *a, const hb_record *b) {
     CHECK_D(a->ref_loop_s_end, b->ref_loop_s_end);
     CHECK_I(a->n_reps, b->n_reps);
     for (int i = 0; i < b->n_reps && i < HB_MAX_REPEAT; i++) CHECK_I(a->rep_iters[i], b->rep_iters[i]);
+    CHECK_I(a->n_loss, b->n_loss);
+    CHECK_I(a->n_loss_warmup, b->n_loss_warmup);
+    CHECK(a->n_loss == 0 ? a->loss == NULL : a->loss != NULL);
+    for (int64_t i = 0; i < a->n_loss && a->n_loss == b->n_loss && a->loss; i++) CHECK_D(a->loss[i], b->loss[i]);
 }
 
 /* ---- tests ---- */

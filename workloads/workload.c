@@ -1,6 +1,6 @@
 /* workload.c - the workload registry (one line per workload), lookups by name and kind, and
  * the dispatch of labels, costs and setup/step/teardown to each workload's descriptor. The
- * workloads themselves live in gemm.c, stream.c and transformer.c. */
+ * workloads themselves live in gemm.c, stream.c, transformer.c and train.c. */
 #include "workload.h"
 
 #include <stdio.h>
@@ -15,6 +15,7 @@ static const hb_workload_desc *const registry[HB_WL_COUNT] = {
     [HB_WL_STREAM] = &hb_wl_stream,
     [HB_WL_PREFILL] = &hb_wl_prefill,
     [HB_WL_DECODE] = &hb_wl_decode,
+    [HB_WL_TRAIN] = &hb_wl_train,
 };
 
 int hb_workload_descs(const hb_workload_desc *const **list) {
@@ -64,8 +65,9 @@ int hb_workload_parse(const char *s, hb_workload_kind *out) {
 }
 
 /* ---- headline rates ---- */
-static const char *const headline_units[] = {"FLOP/s", "B/s", "tokens/s", "tokens/s"};
-static const char *const headline_names[] = {"FLOP/s", "B/s", "input tokens/s", "output tokens/s"};
+static const char *const headline_units[] = {"FLOP/s", "B/s", "tokens/s", "tokens/s", "tokens/s"};
+static const char *const headline_names[] = {"FLOP/s", "B/s", "input tokens/s", "output tokens/s",
+                                             "trained tokens/s"};
 
 const char *hb_headline_unit(hb_headline h) { return headline_units[h]; }
 const char *hb_headline_name(hb_headline h) { return headline_names[h]; }
@@ -75,6 +77,7 @@ double hb_headline_per_iter(hb_headline h, const hb_cost *k) {
     case HB_HEADLINE_FLOPS: return k->flops;
     case HB_HEADLINE_BYTES: return k->bytes;
     case HB_HEADLINE_TOKENS_IN: return k->tokens_in;
+    case HB_HEADLINE_TOKENS_TRAINED: return k->tokens_in;
     case HB_HEADLINE_TOKENS_OUT: return k->tokens_out;
     }
     return 0;
@@ -102,11 +105,17 @@ hb_status hb_case_resolve(hb_case *c, hb_err *err) {
 
 /* ---- running a case: dispatch to the descriptor ---- */
 hb_status hb_workload_setup(hb_backend *be, const hb_case *c, hb_workload **out, hb_err *err) {
+    return hb_workload_setup_group(be, c, NULL, out, err);
+}
+
+hb_status hb_workload_setup_group(hb_backend *be, const hb_case *c, const hb_group *g, hb_workload **out,
+                                  hb_err *err) {
     *out = NULL;
     hb_workload *w = calloc(1, sizeof *w);
     if (!w) return hb_errf(err, HB_ERR_NOMEM, "out of host memory");
     w->be = be;
     w->c = *c;
+    w->group = g;
     w->desc = hb_workload_desc_of(c->workload);
     hb_status s = w->desc ? w->desc->setup(w, err)
                           : hb_errf(err, HB_ERR_INTERNAL, "unknown workload %d", (int)c->workload);
@@ -141,6 +150,12 @@ hb_status hb_workload_fingerprint(const hb_workload *w, double fp[HB_FP_LEN]) {
     if (!w->have_fp) return HB_ERR_INTERNAL;
     memcpy(fp, w->fp, sizeof w->fp);
     return HB_OK;
+}
+
+int hb_workload_loss(const hb_workload *w, double *loss) {
+    if (!w->have_loss) return 0;
+    *loss = w->loss;
+    return 1;
 }
 
 void hb_workload_free(hb_workload *w) {

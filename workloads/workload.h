@@ -9,6 +9,8 @@
  *   decode   one generated token for each of B sequences; positions cycle through
  *            P .. P+G-1 (a P-token prompt is prefilled into the KV cache at setup), so the
  *            iteration times are the per-token latencies.
+ *   train    one optimizer step on B x T tokens (x grad_accum micro-batches): forward,
+ *            cross-entropy, backward, AdamW (train.c).
  *
  * Each workload is one descriptor (hb_workload_desc, below) filled by its own file, the way
  * nccl-tests has one `struct testColl` per collective: gemm.c, stream.c, transformer.c
@@ -28,10 +30,17 @@ typedef enum hb_workload_kind {
     HB_WL_STREAM,
     HB_WL_PREFILL,
     HB_WL_DECODE,
+    HB_WL_TRAIN,
     HB_WL_COUNT
 } hb_workload_kind;
 
 typedef enum hb_stream_op { HB_STREAM_COPY = 0, HB_STREAM_TRIAD = 1 } hb_stream_op;
+
+/* train: where the tokens come from. synthetic: a fresh batch of the counter generator every
+ * step (the loss stays near ln V); repeat: the first batch every step (the loss must fall). */
+typedef enum hb_train_data { HB_DATA_SYNTHETIC = 0, HB_DATA_REPEAT = 1, HB_DATA_COUNT } hb_train_data;
+const char *hb_train_data_name(hb_train_data d);       /* "synthetic", "repeat" */
+int hb_train_data_parse(const char *s, hb_train_data *out); /* 0 ok, -1 unknown */
 
 const char *hb_stream_op_name(hb_stream_op op);
 
@@ -76,7 +85,13 @@ typedef struct hb_case {
     int64_t batch;           /* B */
     int64_t prompt;          /* P: prompt length (decode: tokens already in the KV cache) */
     int64_t gen;             /* G: decode positions cycled through */
-    int64_t seq;             /* T: training sequence length (later issues) */
+    int64_t seq;             /* T: training sequence length */
+    /* train: AdamW (llm.c's defaults 1e-4, 0.9, 0.999, 1e-8, 0), micro-batches per step, data,
+     * ranks training one model together (data parallel) */
+    float lr, beta1, beta2, eps, weight_decay;
+    int64_t grad_accum;
+    hb_train_data data;
+    int64_t dp;
     int64_t m, n, k;         /* gemm */
     int64_t stream_n;        /* stream: elements per array */
     hb_stream_op stream_op;
@@ -129,6 +144,7 @@ typedef enum hb_headline {
     HB_HEADLINE_BYTES,       /* B/s */
     HB_HEADLINE_TOKENS_IN,   /* tokens/s of input (prompt) tokens */
     HB_HEADLINE_TOKENS_OUT,  /* tokens/s of generated tokens */
+    HB_HEADLINE_TOKENS_TRAINED, /* tokens/s trained (tokens_in of a train step) */
 } hb_headline;
 
 const char *hb_headline_unit(hb_headline h);            /* "FLOP/s", "B/s", "tokens/s" */
@@ -183,6 +199,19 @@ int hb_workload_parse(const char *s, hb_workload_kind *out);  /* 0 ok, -1 unknow
 
 /* Sets up c's workload (its descriptor's setup) on be. */
 hb_status hb_workload_setup(hb_backend *be, const hb_case *c, hb_workload **out, hb_err *err);
+
+/* A rank group: the ranks that train one model together (train, dp > 1). The harness makes
+ * its communicator before dispatch and supplies the collective, so workloads stay free of MPI:
+ * allreduce_sum sums n elements (f32, or f64 when f64) of buf in place over the group's ranks;
+ * buf is device memory of a backend whose memory the collective can read (the CPU's). */
+typedef struct hb_group {
+    int rank, size;   /* this rank's index in the group, and the group's size (= dp) */
+    hb_status (*allreduce_sum)(void *ctx, void *buf, int64_t n, int f64);
+    void *ctx;
+} hb_group;
+/* hb_workload_setup with this rank's group (NULL: alone). */
+hb_status hb_workload_setup_group(hb_backend *be, const hb_case *c, const hb_group *g, hb_workload **out,
+                                  hb_err *err);
 hb_status hb_workload_step(hb_workload *w);
 /* Fingerprint of the first step's output (logits for prefill/decode, C for gemm, the output
  * array for stream); valid after one step. */
@@ -190,6 +219,9 @@ hb_status hb_workload_fingerprint(const hb_workload *w, double fp[HB_FP_LEN]);
 /* A host copy of the current output (logits (B, V) for prefill/decode, C for gemm, the output
  * array for stream), malloc'ed into *host; for verification and tests. */
 hb_status hb_workload_output(const hb_workload *w, float **host, int64_t *n);
+/* train: the mean training loss of the last step (1), or 0 when the workload has none (every
+ * other workload) or has not stepped yet. */
+int hb_workload_loss(const hb_workload *w, double *loss);
 void hb_workload_free(hb_workload *w); /* NULL is a no-op */
 
 #endif

@@ -17,11 +17,15 @@ struct hb_workload {
     int64_t out_n;
     int have_fp;
     double fp[HB_FP_LEN];
+    const hb_group *group; /* train with dp > 1: this rank's group (owned by the harness); NULL alone */
+    int have_loss;        /* train: the last step's mean loss */
+    double loss;
 };
 
 extern const hb_workload_desc hb_wl_gemm;    /* gemm.c */
 extern const hb_workload_desc hb_wl_stream;  /* stream.c */
 extern const hb_workload_desc hb_wl_prefill; /* transformer.c */
 extern const hb_workload_desc hb_wl_decode;  /* transformer.c */
+extern const hb_workload_desc hb_wl_train;   /* train.c */
 
 #endif

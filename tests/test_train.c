@@ -1,0 +1,438 @@
+/* test_train.c - the train workload on the CPU backend against references written here:
+ *  - init: GPT-2/llm.c statistics per tensor kind (N(0, 0.02), residual projections
+ *    N(0, 0.02 / sqrt(2L)), norms 1, biases 0) and a first loss near ln V;
+ *  - gradients: central finite differences of a double-precision forward written here from
+ *    the spec, for sampled elements of every parameter tensor of `tiny` (rmsnorm, swiglu,
+ *    rope, GQA, untied head) and of a gpt2-like model (layernorm + biases, gelu, learned
+ *    positions, tied embeddings);
+ *  - a whole training loop: several steps of a small model of each family against the same
+ *    double forward with finite-difference gradients and AdamW in double; losses equal within
+ *    f32 tolerance;
+ *  - determinism (same seed: bit-identical losses), data: repeat makes the loss fall,
+ *    data: synthetic keeps it near ln V, grad_accum 2 x B == 1 x 2B, bf16 mixed precision
+ *    tracks f32, and the plan-time checks. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/backend.h"
+#include "harness/plan.h"
+#include "hbtest.h"
+#include "workloads/train.h"
+#include "workloads/workload.h"
+
+static hb_backend *be;
+
+/* ---- the reference: a double-precision forward from the spec ---- */
+
+typedef struct ref {
+    hb_model m;
+    int64_t C, D, Hq, Hkv, F, V, L, dqkv, dff, B, T;
+    const hb_train_tensor *t;
+    int nt;
+} ref;
+
+/* parameter `name` of layer l (-1: model level), or NULL */
+static const double *RP(const ref *r, const double *p, const char *name, int l) {
+    for (int i = 0; i < r->nt; i++)
+        if (r->t[i].layer == l && !strcmp(r->t[i].name, name)) return p + r->t[i].off;
+    return NULL;
+}
+
+static void ref_norm(const ref *r, double *out, const double *x, const double *w, const double *b, int64_t N) {
+    for (int64_t i = 0; i < N; i++) {
+        const double *xi = x + i * r->C;
+        double mu = 0, var = 0;
+        if (r->m.norm == HB_NORM_LAYERNORM) {
+            for (int64_t c = 0; c < r->C; c++) mu += xi[c];
+            mu /= (double)r->C;
+        }
+        for (int64_t c = 0; c < r->C; c++) var += (xi[c] - mu) * (xi[c] - mu);
+        const double rs = 1 / sqrt(var / (double)r->C + r->m.norm_eps);
+        for (int64_t c = 0; c < r->C; c++) out[i * r->C + c] = (xi[c] - mu) * rs * w[c] + (b ? b[c] : 0);
+    }
+}
+
+/* out (N, n) (+)= a (N, k) @ w (n, k)^T + bias */
+static void ref_linear(double *out, const double *a, const double *w, const double *bias, int64_t N, int64_t n,
+                       int64_t k, int add) {
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double s = bias ? bias[j] : 0;
+            for (int64_t q = 0; q < k; q++) s += a[i * k + q] * w[j * k + q];
+            out[i * n + j] = add ? out[i * n + j] + s : s;
+        }
+}
+
+/* mean cross-entropy of predicting stream[i + 1] from stream[0..i] within each sequence */
+static double ref_loss(const ref *r, const double *p, const int32_t *stream) {
+    const int64_t C = r->C, D = r->D, N = r->B * r->T, HqD = r->Hq * r->D, grp = r->Hq / r->Hkv;
+    double *x = calloc((size_t)(N * C), sizeof *x), *h = calloc((size_t)(N * C), sizeof *h);
+    double *qkv = calloc((size_t)(N * r->dqkv), sizeof *qkv), *att = calloc((size_t)(N * HqD), sizeof *att);
+    double *ff = calloc((size_t)(N * r->dff), sizeof *ff), *fa = calloc((size_t)(N * r->F), sizeof *fa);
+    double *lg = calloc((size_t)r->V, sizeof *lg), *s = calloc((size_t)r->T, sizeof *s);
+    const double *wte = RP(r, p, "wte", -1), *wpe = RP(r, p, "wpe", -1);
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t c = 0; c < C; c++) x[i * C + c] = wte[stream[i] * C + c] + (wpe ? wpe[(i % r->T) * C + c] : 0);
+    for (int l = 0; l < r->L; l++) {
+        ref_norm(r, h, x, RP(r, p, "ln1_w", l), RP(r, p, "ln1_b", l), N);
+        ref_linear(qkv, h, RP(r, p, "qkv_w", l), RP(r, p, "qkv_b", l), N, r->dqkv, C, 0);
+        if (r->m.pos == HB_POS_ROPE) /* rotate-half on the q and k heads at position t */
+            for (int64_t i = 0; i < N; i++)
+                for (int64_t hh = 0; hh < r->Hq + r->Hkv; hh++)
+                    for (int64_t j = 0; j < D / 2; j++) {
+                        double *v = qkv + i * r->dqkv + hh * D;
+                        const double a = (double)(i % r->T) * pow(r->m.rope_theta, -2.0 * (double)j / (double)D);
+                        const double x0 = v[j], x1 = v[j + D / 2];
+                        v[j] = x0 * cos(a) - x1 * sin(a);
+                        v[j + D / 2] = x0 * sin(a) + x1 * cos(a);
+                    }
+        for (int64_t b = 0; b < r->B; b++)
+            for (int64_t t = 0; t < r->T; t++)
+                for (int64_t hq = 0; hq < r->Hq; hq++) {
+                    const double *q = qkv + (b * r->T + t) * r->dqkv + hq * D;
+                    const int64_t ko = HqD + (hq / grp) * D, vo = HqD + r->Hkv * D + (hq / grp) * D;
+                    double mx = -INFINITY, sum = 0;
+                    for (int64_t j = 0; j <= t; j++) {
+                        s[j] = 0;
+                        for (int64_t d = 0; d < D; d++) s[j] += q[d] * qkv[(b * r->T + j) * r->dqkv + ko + d];
+                        s[j] /= sqrt((double)D);
+                        mx = fmax(mx, s[j]);
+                    }
+                    for (int64_t j = 0; j <= t; j++) sum += (s[j] = exp(s[j] - mx));
+                    for (int64_t d = 0; d < D; d++) {
+                        double o = 0;
+                        for (int64_t j = 0; j <= t; j++) o += s[j] / sum * qkv[(b * r->T + j) * r->dqkv + vo + d];
+                        att[(b * r->T + t) * HqD + hq * D + d] = o;
+                    }
+                }
+        ref_linear(x, att, RP(r, p, "proj_w", l), RP(r, p, "proj_b", l), N, C, HqD, 1);
+        ref_norm(r, h, x, RP(r, p, "ln2_w", l), RP(r, p, "ln2_b", l), N);
+        ref_linear(ff, h, RP(r, p, "fc_w", l), RP(r, p, "fc_b", l), N, r->dff, C, 0);
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t f = 0; f < r->F; f++) {
+                if (r->m.act == HB_ACT_SWIGLU) {
+                    const double a = ff[i * r->dff + f], g = ff[i * r->dff + r->F + f];
+                    fa[i * r->F + f] = a / (1 + exp(-a)) * g;
+                } else {
+                    const double z = ff[i * r->dff + f];
+                    fa[i * r->F + f] = 0.5 * z * (1 + tanh(sqrt(2 / M_PI) * (z + 0.044715 * z * z * z)));
+                }
+            }
+        ref_linear(x, fa, RP(r, p, "fc2_w", l), RP(r, p, "fc2_b", l), N, C, r->F, 1);
+    }
+    ref_norm(r, h, x, RP(r, p, "lnf_w", -1), RP(r, p, "lnf_b", -1), N);
+    const double *lm = r->m.tied ? wte : RP(r, p, "lm_w", -1);
+    double loss = 0;
+    for (int64_t i = 0; i < N; i++) {
+        ref_linear(lg, h + i * C, lm, NULL, 1, r->V, C, 0);
+        double mx = -INFINITY, sum = 0;
+        for (int64_t v = 0; v < r->V; v++) mx = fmax(mx, lg[v]);
+        for (int64_t v = 0; v < r->V; v++) sum += exp(lg[v] - mx);
+        loss += log(sum) + mx - lg[stream[i + 1]];
+    }
+    free(x), free(h), free(qkv), free(att), free(ff), free(fa), free(lg), free(s);
+    return loss / (double)N;
+}
+
+/* ---- cases ---- */
+
+static const hb_model gpt2_micro = {.name = "gpt2-micro", .dim = 16, .n_layers = 2, .n_layers_full = 2, .n_heads = 2,
+                                    .n_kv_heads = 2, .ffn_dim = 24, .vocab = 40, .max_seq = 16,
+                                    .norm = HB_NORM_LAYERNORM, .act = HB_ACT_GELU, .pos = HB_POS_LEARNED, .tied = 1,
+                                    .bias = 1, .norm_eps = 1e-5f};
+static const hb_model llama_micro = {.name = "llama-micro", .dim = 16, .n_layers = 2, .n_layers_full = 2, .n_heads = 4,
+                                     .n_kv_heads = 2, .ffn_dim = 20, .vocab = 40, .max_seq = 16,
+                                     .norm = HB_NORM_RMSNORM, .act = HB_ACT_SWIGLU, .pos = HB_POS_ROPE, .tied = 0,
+                                     .bias = 0, .rope_theta = 10000.0f, .norm_eps = 1e-5f};
+
+static hb_case train_case(const hb_model *m, int64_t B, int64_t T, hb_train_data data, float lr) {
+    hb_case c = {0};
+    c.workload = HB_WL_TRAIN;
+    c.model = *m;
+    c.dtype = HB_F32;
+    c.batch = B, c.seq = T, c.data = data;
+    c.lr = lr, c.beta1 = 0.9f, c.beta2 = 0.999f, c.eps = 1e-8f, c.weight_decay = 0.0f;
+    c.grad_accum = 1, c.dp = 1, c.seed = 1234;
+    hb_err err = {0};
+    CHECK(hb_case_resolve(&c, &err) == HB_OK);
+    return c;
+}
+
+static hb_workload *setup(const hb_case *c) {
+    hb_workload *w = NULL;
+    hb_err err = {0};
+    hb_status s = hb_workload_setup(be, c, &w, &err);
+    CHECK_MSG(s == HB_OK, "setup: %s", err.msg);
+    return w;
+}
+
+static ref ref_of(const hb_workload *w, const hb_case *c) {
+    ref r = {.m = c->model, .C = c->model.dim, .Hq = c->model.n_heads, .Hkv = c->model.n_kv_heads,
+             .F = c->model.ffn_dim, .V = c->model.vocab, .L = c->model.n_layers, .B = c->batch, .T = c->seq};
+    int64_t n;
+    r.D = r.C / r.Hq;
+    r.dqkv = (r.Hq + 2 * r.Hkv) * r.D;
+    r.dff = c->model.act == HB_ACT_SWIGLU ? 2 * r.F : r.F;
+    r.nt = hb_train_tensors(w, &r.t, &n);
+    return r;
+}
+
+static double *host_params(const hb_workload *w, int which, int64_t *n) {
+    const hb_train_tensor *t;
+    hb_train_tensors(w, &t, n);
+    float *f = malloc((size_t)*n * sizeof *f);
+    double *d = malloc((size_t)*n * sizeof *d);
+    CHECK(hb_train_download(w, which, f) == HB_OK);
+    for (int64_t i = 0; i < *n; i++) d[i] = f[i];
+    free(f);
+    return d;
+}
+
+/* ---- init ---- */
+static void test_init(void) {
+    const hb_model *m;
+    hb_model tiny;
+    hb_err err = {0};
+    CHECK(hb_model_find("tiny", &tiny, &err) == HB_OK);
+    hb_model g = gpt2_micro;
+    g.vocab = 2000, g.n_layers = g.n_layers_full = 3; /* enough elements for the statistics */
+    const hb_model *models[2] = {&tiny, &g};
+    for (int k = 0; k < 2; k++) {
+        m = models[k];
+        hb_case c = train_case(m, 2, 16, HB_DATA_SYNTHETIC, 1e-4f);
+        hb_workload *w = setup(&c);
+        if (!w) continue;
+        int64_t n;
+        double *p = host_params(w, 0, &n);
+        const hb_train_tensor *t;
+        const int nt = hb_train_tensors(w, &t, &n);
+        for (int i = 0; i < nt; i++) {
+            const int64_t ne = t[i].rows * t[i].cols;
+            double s = 0, s2 = 0;
+            for (int64_t j = 0; j < ne; j++) s += p[t[i].off + j], s2 += p[t[i].off + j] * p[t[i].off + j];
+            const double mean = s / (double)ne, sd = sqrt(s2 / (double)ne - mean * mean);
+            const int resid = !strcmp(t[i].name, "proj_w") || !strcmp(t[i].name, "fc2_w");
+            const int one = strstr(t[i].name, "ln") && t[i].name[strlen(t[i].name) - 1] == 'w';
+            const int bias = t[i].name[strlen(t[i].name) - 1] == 'b';
+            if (one) CHECK_MSG(mean == 1.0 && sd == 0.0, "%s[%d]: mean %g sd %g, expected ones", t[i].name, t[i].layer, mean, sd);
+            else if (bias) CHECK_MSG(s2 == 0.0, "%s[%d]: expected zeros", t[i].name, t[i].layer);
+            else {
+                const double want = resid ? 0.02 / sqrt(2.0 * (double)m->n_layers) : 0.02;
+                /* within 5 standard errors of N(0, want) over ne samples */
+                const double se_mean = want / sqrt((double)ne), se_sd = want / sqrt(2.0 * (double)ne);
+                CHECK_MSG(fabs(sd - want) < 5 * se_sd && fabs(mean) < 5 * se_mean, "%s[%d]: sd %g (want %g) mean %g",
+                          t[i].name, t[i].layer, sd, want, mean);
+            }
+        }
+        CHECK(hb_workload_step(w) == HB_OK);
+        double loss = 0;
+        CHECK(hb_workload_loss(w, &loss) == 1);
+        CHECK_MSG(fabs(loss - log((double)m->vocab)) < 0.05, "%s: first loss %g, ln V = %g", m->name, loss,
+                  log((double)m->vocab));
+        free(p);
+        hb_workload_free(w);
+    }
+}
+
+/* ---- gradients against finite differences ---- */
+static void test_gradients(const hb_model *m, int64_t B, int64_t T, int samples) {
+    hb_case c = train_case(m, B, T, HB_DATA_SYNTHETIC, 1e-4f);
+    hb_workload *w = setup(&c);
+    if (!w) return;
+    ref r = ref_of(w, &c);
+    int64_t n;
+    double *p = host_params(w, 0, &n), loss = 0;
+    int32_t *tok = malloc((size_t)(B * T + 1) * sizeof *tok);
+    CHECK(hb_train_tokens(w, tok) == HB_OK);
+    CHECK(hb_train_grad(w, &loss) == HB_OK);
+    double *g = host_params(w, 1, &n);
+    const double lref = ref_loss(&r, p, tok);
+    CHECK_MSG(fabs(loss - lref) < 1e-5 * lref, "%s: loss %.9g, reference %.9g", m->name, loss, lref);
+    uint64_t rs = 88172645463325252ull;
+    for (int i = 0; i < r.nt; i++) {
+        const hb_train_tensor *t = &r.t[i];
+        const int64_t ne = t->rows * t->cols;
+        double gmax = 0, emax = 0;
+        for (int64_t j = 0; j < ne; j++) gmax = fmax(gmax, fabs(g[t->off + j]));
+        for (int k = 0; k < samples; k++) {
+            rs ^= rs << 13, rs ^= rs >> 7, rs ^= rs << 17;
+            int64_t j = (int64_t)(rs % (uint64_t)ne);
+            if (!strcmp(t->name, "wte") && k < samples / 2) /* rows of tokens in the batch */
+                j = (int64_t)tok[rs % (uint64_t)(B * T)] * t->cols + (int64_t)((rs >> 32) % (uint64_t)t->cols);
+            double *x = &p[t->off + j];
+            const double x0 = *x, h = 1e-5;
+            *x = x0 + h;
+            const double lp = ref_loss(&r, p, tok);
+            *x = x0 - h;
+            const double lm = ref_loss(&r, p, tok);
+            *x = x0;
+            const double fd = (lp - lm) / (2 * h);
+            emax = fmax(emax, fabs(fd - g[t->off + j]));
+            gmax = fmax(gmax, fabs(fd));
+        }
+        CHECK_MSG(emax <= 2e-3 * gmax + 1e-7, "%s: d loss / d %s[%d]: max error %.3g, max |grad| %.3g", m->name, t->name,
+                  t->layer, emax, gmax);
+    }
+    free(p), free(g), free(tok);
+    hb_workload_free(w);
+}
+
+/* ---- a whole training loop against the reference ---- */
+static void test_training(const hb_model *m, int steps) {
+    hb_case c = train_case(m, 2, 6, HB_DATA_REPEAT, 1e-2f);
+    c.weight_decay = 0.1f;
+    c.beta2 = 0.99f;
+    hb_workload *w = setup(&c);
+    if (!w) return;
+    ref r = ref_of(w, &c);
+    int64_t n;
+    double *p = host_params(w, 0, &n);
+    double *g = calloc((size_t)n, sizeof *g), *mm = calloc((size_t)n, sizeof *mm), *vv = calloc((size_t)n, sizeof *vv);
+    int32_t tok[13];
+    CHECK(hb_train_tokens(w, tok) == HB_OK);
+    double first = 0, last = 0;
+    for (int s = 1; s <= steps; s++) {
+        double loss = 0;
+        CHECK(hb_workload_step(w) == HB_OK);
+        CHECK(hb_workload_loss(w, &loss) == 1);
+        const double lref = ref_loss(&r, p, tok);
+        CHECK_MSG(fabs(loss - lref) <= 2e-5 * lref, "%s step %d: loss %.9g, reference %.9g", m->name, s, loss, lref);
+        if (s == 1) first = lref;
+        last = lref;
+        /* the reference step: gradients by central differences, AdamW in double */
+        for (int64_t i = 0; i < n; i++) {
+            const double x0 = p[i], h = 1e-5;
+            p[i] = x0 + h;
+            const double lp = ref_loss(&r, p, tok);
+            p[i] = x0 - h;
+            const double lm = ref_loss(&r, p, tok);
+            p[i] = x0;
+            g[i] = (lp - lm) / (2 * h);
+        }
+        const double lr = c.lr, b1 = c.beta1, b2 = c.beta2, eps = c.eps, wd = c.weight_decay;
+        for (int64_t i = 0; i < n; i++) {
+            mm[i] = b1 * mm[i] + (1 - b1) * g[i];
+            vv[i] = b2 * vv[i] + (1 - b2) * g[i] * g[i];
+            const double mh = mm[i] / (1 - pow(b1, s)), vh = vv[i] / (1 - pow(b2, s));
+            p[i] -= lr * (mh / (sqrt(vh) + eps) + wd * p[i]);
+        }
+    }
+    CHECK_MSG(last < first - 0.1, "%s: the loss did not fall (%g -> %g)", m->name, first, last);
+    /* the parameters after the last update */
+    double *pw = host_params(w, 0, &n), emax = 0;
+    for (int64_t i = 0; i < n; i++) emax = fmax(emax, fabs(pw[i] - p[i]));
+    CHECK_MSG(emax < 2e-4, "%s: parameters after %d steps differ from the reference by %.3g", m->name, steps, emax);
+    free(p), free(g), free(mm), free(vv), free(pw);
+    hb_workload_free(w);
+}
+
+/* ---- losses of a few steps ---- */
+static void run_losses(const hb_case *c, int steps, double *loss) {
+    hb_workload *w = setup(c);
+    for (int s = 0; s < steps; s++) {
+        loss[s] = NAN;
+        if (!w || hb_workload_step(w) != HB_OK) continue;
+        hb_workload_loss(w, &loss[s]);
+    }
+    hb_workload_free(w);
+}
+
+static void test_behaviour(void) {
+    hb_model tiny;
+    hb_err err = {0};
+    CHECK(hb_model_find("tiny", &tiny, &err) == HB_OK);
+    double a[12], b[12];
+    /* determinism: bit-identical losses for the same seed, different ones for another */
+    hb_case c = train_case(&tiny, 2, 16, HB_DATA_SYNTHETIC, 1e-3f);
+    run_losses(&c, 3, a);
+    run_losses(&c, 3, b);
+    CHECK(memcmp(a, b, 3 * sizeof *a) == 0);
+    c.seed = 99;
+    run_losses(&c, 3, b);
+    CHECK(a[0] != b[0]);
+    /* synthetic: fresh uniform tokens, nothing to learn - the loss stays near ln V */
+    for (int s = 0; s < 3; s++) CHECK_MSG(fabs(a[s] - log(256.0)) < 0.1, "synthetic step %d: loss %g", s, a[s]);
+    /* repeat: the same batch every step - the loss falls */
+    c = train_case(&tiny, 2, 16, HB_DATA_REPEAT, 1e-3f);
+    run_losses(&c, 12, a);
+    CHECK_MSG(a[11] < a[0] - 1.0, "repeat: loss %g -> %g", a[0], a[11]);
+    for (int s = 1; s < 12; s++) CHECK_MSG(a[s] < a[s - 1], "repeat: step %d loss %g after %g", s, a[s], a[s - 1]);
+    /* bf16 mixed precision tracks f32 */
+    hb_case cb = c;
+    cb.dtype = HB_BF16;
+    CHECK(hb_case_resolve(&cb, &err) == HB_OK);
+    run_losses(&cb, 12, b);
+    for (int s = 0; s < 12; s++) CHECK_MSG(fabs(a[s] - b[s]) < 0.02 * a[0], "bf16 step %d: %g vs f32 %g", s, b[s], a[s]);
+    CHECK(b[0] != a[0]); /* the GEMMs did read bf16 weights */
+    /* grad_accum 2 of batch 1 == 1 of batch 2 on the same tokens (one stream per step) */
+    hb_case c1 = train_case(&tiny, 2, 8, HB_DATA_SYNTHETIC, 1e-3f), c2 = train_case(&tiny, 1, 8, HB_DATA_SYNTHETIC, 1e-3f);
+    c2.grad_accum = 2;
+    CHECK(hb_case_resolve(&c2, &err) == HB_OK);
+    CHECK(c2.cost.tokens_in == c1.cost.tokens_in && fabs(c2.cost.flops - c1.cost.flops) < 1e-6 * c1.cost.flops);
+    run_losses(&c1, 3, a);
+    run_losses(&c2, 3, b);
+    for (int s = 0; s < 3; s++) CHECK_MSG(fabs(a[s] - b[s]) < 1e-5 * a[s], "accum step %d: %.9g vs %.9g", s, b[s], a[s]);
+}
+
+/* ---- plan-time checks: one message naming the key ---- */
+static void expect_plan_error(const char *const *kv_pairs, int n, const char *needle) {
+    hb_kv kv[8];
+    for (int i = 0; i < n; i++) kv[i].key = kv_pairs[2 * i], kv[i].value = kv_pairs[2 * i + 1];
+    hb_plan p;
+    hb_err err = {0};
+    hb_status s = hb_plan_from_args(kv, n, &p, &err);
+    CHECK_MSG(s == HB_ERR_INPUT && strstr(err.msg, needle), "%s: status %d, message '%s'", needle, (int)s, err.msg);
+    if (s == HB_OK) hb_plan_free(&p);
+}
+
+static void test_plan(void) {
+    const char *ok[] = {"workload", "train", "model", "tiny", "seq", "32", "lr", "3e-4", "data", "repeat"};
+    hb_kv kv[5];
+    for (int i = 0; i < 5; i++) kv[i].key = ok[2 * i], kv[i].value = ok[2 * i + 1];
+    hb_plan p;
+    hb_err err = {0};
+    CHECK_MSG(hb_plan_from_args(kv, 5, &p, &err) == HB_OK, "%s", err.msg);
+    if (p.n_cases == 1) {
+        const hb_case *c = &p.cases[0];
+        CHECK(c->workload == HB_WL_TRAIN && c->seq == 32 && c->data == HB_DATA_REPEAT && c->batch == 1);
+        CHECK(fabsf(c->lr - 3e-4f) < 1e-10f && c->beta1 == 0.9f && c->beta2 == 0.999f && c->eps == 1e-8f);
+        CHECK(c->weight_decay == 0.0f && c->grad_accum == 1 && c->dp == 1);
+        CHECK(c->cost.tokens_in == 32 && c->cost.mem_bytes > 0);
+        CHECK(strstr(p.yaml, "lr: 0.0003") && strstr(p.yaml, "data: repeat"));
+        hb_plan_free(&p);
+    }
+    const char *a[] = {"workload", "train", "seq", "257"};
+    expect_plan_error(a, 2, "--seq: seq 257 exceeds max_seq 256");
+    const char *b[] = {"workload", "train", "lr", "0"};
+    expect_plan_error(b, 2, "--lr: lr 0");
+    const char *d[] = {"workload", "train", "beta1", "1"};
+    expect_plan_error(d, 2, "--beta1: beta1 1");
+    const char *e[] = {"workload", "train", "beta2", "1.5"};
+    expect_plan_error(e, 2, "--beta2: beta2 1.5");
+    const char *f[] = {"workload", "train", "dp", "0"};
+    expect_plan_error(f, 2, "--dp: '0' is not a positive integer"); /* dp vs the ranks: at run time (test_train_dp.sh) */
+    const char *g[] = {"workload", "train", "data", "file"};
+    expect_plan_error(g, 2, "--data: unknown value 'file'");
+    const char *h[] = {"workload", "train", "dtype", "fp8"};
+    expect_plan_error(h, 2, "--dtype: train: dtype fp8");
+}
+
+int main(void) {
+    hb_err err = {0};
+    if (hb_backend_open("cpu", 0, &be, &err) != HB_OK) {
+        fprintf(stderr, "cannot open the cpu backend: %s\n", err.msg);
+        return 1;
+    }
+    hb_model tiny;
+    CHECK(hb_model_find("tiny", &tiny, &err) == HB_OK);
+    test_plan();
+    test_init();
+    test_gradients(&tiny, 2, 8, 6);
+    test_gradients(&gpt2_micro, 2, 7, 6);
+    test_training(&llama_micro, 4);
+    test_training(&gpt2_micro, 4);
+    test_behaviour();
+    hb_backend_close(be);
+    HB_TEST_END();
+}

@@ -1,0 +1,500 @@
+/* test_train_ops.c - the CPU backend's training ops (ops.h, "training") against references
+ * written here: every backward op's gradients against central finite differences of an
+ * independent double-precision forward (L = sum(dout * f(inputs)), so dL/dx is the op's
+ * vector-Jacobian product), the fused cross-entropy against its double value and finite
+ * differences, attention_train against a double forward, AdamW against its formula in double
+ * over several steps. The accumulate/overwrite contracts (beta, dw +=, zero_grad) are
+ * checked too, with garbage in the outputs that must be overwritten. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/backend.h"
+#include "backends/dtype.h" // defines: hb_f32_to_bf16, hb_bf16_to_f32
+#include "hbtest.h"
+
+/* ---- the test's own random numbers (xorshift64*), independent of hb_rng_* ---- */
+static uint64_t rng_s = 0x9E3779B97F4A7C15ull;
+static double urand(double lo, double hi) {
+    rng_s ^= rng_s >> 12;
+    rng_s ^= rng_s << 25;
+    rng_s ^= rng_s >> 27;
+    return lo + (hi - lo) * (double)((rng_s * 0x2545F4914F6CDD1Dull) >> 11) * 0x1p-53;
+}
+
+static float *fvec(int64_t n) {
+    float *p = calloc((size_t)(n > 0 ? n : 1), sizeof(float));
+    if (!p) exit(1);
+    return p;
+}
+static double *dvec(int64_t n) {
+    double *p = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
+    if (!p) exit(1);
+    return p;
+}
+/* x (f32) and its double twin xd, uniform in [lo, hi) */
+static void rfill(float *x, double *xd, int64_t n, double lo, double hi) {
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = (float)urand(lo, hi);
+        if (xd) xd[i] = x[i];
+    }
+}
+
+/* Central differences of loss(ctx) with respect to x[0..n) (perturbed in place, restored). */
+static void fd_grad(double (*loss)(void *), void *ctx, double *x, int64_t n, double *g) {
+    for (int64_t i = 0; i < n; i++) {
+        const double x0 = x[i], h = 1e-6 * (fabs(x0) > 1 ? fabs(x0) : 1);
+        x[i] = x0 + h;
+        const double lp = loss(ctx);
+        x[i] = x0 - h;
+        const double lm = loss(ctx);
+        x[i] = x0;
+        g[i] = (lp - lm) / (2 * h);
+    }
+}
+
+/* max |got - ref| <= rtol * max(|ref|) + atol, reported with the worst element */
+static void close_all(const char *what, const float *got, const double *ref, int64_t n, double rtol) {
+    double amax = 0, emax = 0;
+    int64_t at = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (fabs(ref[i]) > amax) amax = fabs(ref[i]);
+        const double e = fabs((double)got[i] - ref[i]);
+        if (!(e <= emax)) emax = e, at = i;
+    }
+    CHECK_MSG(emax <= rtol * amax + 1e-7, "%s: max error %.3g at %lld (got %.9g, ref %.9g), max |ref| %.3g", what,
+              emax, (long long)at, (double)got[at], ref[at], amax);
+}
+
+static hb_backend *be;
+
+/* ---- embedding ---- */
+typedef struct emb_ctx {
+    const double *dout, *wte, *wpe;
+    const int32_t *tok;
+    int64_t N, T, C, pos0;
+} emb_ctx;
+static double emb_loss(void *p) {
+    const emb_ctx *c = p;
+    double L = 0;
+    for (int64_t i = 0; i < c->N; i++)
+        for (int64_t k = 0; k < c->C; k++)
+            L += c->dout[i * c->C + k] * (c->wte[c->tok[i] * c->C + k] + c->wpe[(c->pos0 + i % c->T) * c->C + k]);
+    return L;
+}
+static void test_embedding(void) {
+    const int64_t B = 2, T = 5, C = 7, V = 6, S = 9, pos0 = 2, N = B * T;
+    int32_t tok[10] = {1, 3, 3, 0, 5, 1, 1, 2, 3, 4}; /* repeats: they must add up */
+    float *dout = fvec(N * C), *dwte = fvec(V * C), *dwpe = fvec(S * C);
+    double *doutd = dvec(N * C), *wte = dvec(V * C), *wpe = dvec(S * C), *g = dvec(V * C), *gp = dvec(S * C);
+    rfill(dout, doutd, N * C, -1, 1);
+    float init_wte[6 * 7], init_wpe[9 * 7];
+    rfill(dwte, NULL, V * C, -1, 1); /* accumulates onto what is there */
+    rfill(dwpe, NULL, S * C, -1, 1);
+    memcpy(init_wte, dwte, sizeof init_wte);
+    memcpy(init_wpe, dwpe, sizeof init_wpe);
+    CHECK(HB_OP(be, embedding_backward, .dwte = hb_t2(dwte, HB_F32, V, C, C), .dwpe = hb_t2(dwpe, HB_F32, S, C, C),
+                .dout = hb_t2(dout, HB_F32, N, C, C), .tokens = tok, .B = B, .T = T, .pos0 = pos0) == HB_OK);
+    emb_ctx c = {doutd, wte, wpe, tok, N, T, C, pos0};
+    fd_grad(emb_loss, &c, wte, V * C, g);
+    fd_grad(emb_loss, &c, wpe, S * C, gp);
+    for (int64_t i = 0; i < V * C; i++) g[i] += init_wte[i];
+    for (int64_t i = 0; i < S * C; i++) gp[i] += init_wpe[i];
+    close_all("embedding_backward dwte", dwte, g, V * C, 1e-5);
+    close_all("embedding_backward dwpe", dwpe, gp, S * C, 1e-5);
+    /* a token outside the vocabulary is refused */
+    tok[3] = 6;
+    CHECK(HB_OP(be, embedding_backward, .dwte = hb_t2(dwte, HB_F32, V, C, C), .dout = hb_t2(dout, HB_F32, N, C, C),
+                .tokens = tok, .B = B, .T = T) == HB_ERR_INPUT);
+    free(dout), free(dwte), free(dwpe), free(doutd), free(wte), free(wpe), free(g), free(gp);
+}
+
+/* ---- norms ---- */
+typedef struct norm_ctx {
+    const double *dout;
+    double *x, *w, *b;
+    int64_t N, C;
+    int layer;
+    double eps;
+} norm_ctx;
+static double norm_loss(void *p) {
+    const norm_ctx *c = p;
+    double L = 0;
+    for (int64_t r = 0; r < c->N; r++) {
+        const double *x = c->x + r * c->C;
+        double mu = 0, var = 0;
+        if (c->layer) {
+            for (int64_t k = 0; k < c->C; k++) mu += x[k];
+            mu /= (double)c->C;
+        }
+        for (int64_t k = 0; k < c->C; k++) var += (x[k] - mu) * (x[k] - mu);
+        const double rs = 1 / sqrt(var / (double)c->C + c->eps);
+        for (int64_t k = 0; k < c->C; k++)
+            L += c->dout[r * c->C + k] * ((x[k] - mu) * rs * c->w[k] + (c->layer ? c->b[k] : 0));
+    }
+    return L;
+}
+static void test_norm(int layer) {
+    const int64_t N = 6, C = 37, ld = 40;
+    const float eps = 1e-5f;
+    float *x = fvec(N * ld), *dout = fvec(N * C), *w = fvec(C), *b = fvec(C), *din = fvec(N * C), *dw = fvec(C),
+          *db = fvec(C);
+    double *xd = dvec(N * C), *doutd = dvec(N * C), *wd = dvec(C), *bd = dvec(C), *gx = dvec(N * C), *gw = dvec(C),
+           *gb = dvec(C);
+    for (int64_t r = 0; r < N; r++) rfill(x + r * ld, xd + r * C, C, -2, 2.5);
+    rfill(dout, doutd, N * C, -1, 1);
+    rfill(w, wd, C, 0.5, 1.5);
+    rfill(b, bd, C, -0.2, 0.2);
+    for (int64_t i = 0; i < N * C; i++) din[i] = NAN; /* beta 0 overwrites */
+    rfill(dw, NULL, C, -1, 1);
+    rfill(db, NULL, C, -1, 1);
+    float dw0[37], db0[37];
+    memcpy(dw0, dw, sizeof dw0);
+    memcpy(db0, db, sizeof db0);
+    const hb_tensor xin = hb_t2(x, HB_F32, N, C, ld);
+    hb_status s = layer ? HB_OP(be, layernorm_backward, .din = hb_t2(din, HB_F32, N, C, C), .dw = hb_t1(dw, HB_F32, C),
+                                .db = hb_t1(db, HB_F32, C), .dout = hb_t2(dout, HB_F32, N, C, C), .in = xin,
+                                .w = hb_t1(w, HB_F32, C), .eps = eps, .beta = 0)
+                        : HB_OP(be, rmsnorm_backward, .din = hb_t2(din, HB_F32, N, C, C), .dw = hb_t1(dw, HB_F32, C),
+                                .dout = hb_t2(dout, HB_F32, N, C, C), .in = xin, .w = hb_t1(w, HB_F32, C), .eps = eps,
+                                .beta = 0);
+    CHECK(s == HB_OK);
+    norm_ctx c = {doutd, xd, wd, bd, N, C, layer, eps};
+    fd_grad(norm_loss, &c, xd, N * C, gx);
+    fd_grad(norm_loss, &c, wd, C, gw);
+    for (int64_t i = 0; i < C; i++) gw[i] += dw0[i];
+    close_all(layer ? "layernorm_backward din" : "rmsnorm_backward din", din, gx, N * C, 2e-5);
+    close_all(layer ? "layernorm_backward dw" : "rmsnorm_backward dw", dw, gw, C, 2e-5);
+    if (layer) {
+        fd_grad(norm_loss, &c, bd, C, gb);
+        for (int64_t i = 0; i < C; i++) gb[i] += db0[i];
+        close_all("layernorm_backward db", db, gb, C, 2e-5);
+    }
+    /* beta 1 adds: a second call doubles din's values */
+    float *din1 = fvec(N * C);
+    memcpy(din1, din, (size_t)(N * C) * sizeof *din);
+    s = layer ? HB_OP(be, layernorm_backward, .din = hb_t2(din, HB_F32, N, C, C), .dw = hb_t1(dw, HB_F32, C),
+                      .db = hb_t1(db, HB_F32, C), .dout = hb_t2(dout, HB_F32, N, C, C), .in = xin,
+                      .w = hb_t1(w, HB_F32, C), .eps = eps, .beta = 1)
+              : HB_OP(be, rmsnorm_backward, .din = hb_t2(din, HB_F32, N, C, C), .dw = hb_t1(dw, HB_F32, C),
+                      .dout = hb_t2(dout, HB_F32, N, C, C), .in = xin, .w = hb_t1(w, HB_F32, C), .eps = eps, .beta = 1);
+    CHECK(s == HB_OK);
+    for (int64_t i = 0; i < N * C; i++) gx[i] = 2.0 * din1[i];
+    close_all("norm_backward beta 1", din, gx, N * C, 1e-6);
+    /* a wrong shape is refused before the backend runs */
+    CHECK(HB_OP(be, rmsnorm_backward, .din = hb_t2(din, HB_F32, N, C - 1, C), .dw = hb_t1(dw, HB_F32, C),
+                .dout = hb_t2(dout, HB_F32, N, C, C), .in = xin, .w = hb_t1(w, HB_F32, C), .eps = eps) == HB_ERR_INPUT);
+    free(x), free(dout), free(w), free(b), free(din), free(dw), free(db), free(din1);
+    free(xd), free(doutd), free(wd), free(bd), free(gx), free(gw), free(gb);
+}
+
+/* ---- matmul ---- */
+static void test_matmul(hb_dtype wdt) {
+    const int64_t M = 9, K = 13, N = 11, lda = 16;
+    float *a = fvec(M * lda), *wf = fvec(N * K), *dout = fvec(M * N), *da = fvec(M * K), *dw = fvec(N * K),
+          *db = fvec(N);
+    uint16_t *w16 = calloc((size_t)(N * K), 2);
+    double *ra = dvec(M * K), *rw = dvec(N * K), *rb = dvec(N);
+    for (int64_t r = 0; r < M; r++) rfill(a + r * lda, NULL, K, -1, 1);
+    rfill(wf, NULL, N * K, -1, 1);
+    rfill(dout, NULL, M * N, -1, 1);
+    rfill(da, NULL, M * K, -1, 1);
+    rfill(dw, NULL, N * K, -1, 1);
+    rfill(db, NULL, N, -1, 1);
+    /* the reference uses w's values in its dtype (bf16: rounded), double sums */
+    for (int64_t i = 0; i < N * K; i++) {
+        if (wdt == HB_BF16) {
+            w16[i] = hb_f32_to_bf16(wf[i]);
+            wf[i] = hb_bf16_to_f32(w16[i]);
+        }
+    }
+    const float beta = 0.5f;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t k = 0; k < K; k++) {
+            double s = 0;
+            for (int64_t n = 0; n < N; n++) s += (double)dout[m * N + n] * wf[n * K + k];
+            ra[m * K + k] = beta * (double)da[m * K + k] + s;
+        }
+    for (int64_t n = 0; n < N; n++) {
+        double sb = 0;
+        for (int64_t m = 0; m < M; m++) sb += dout[m * N + n];
+        rb[n] = db[n] + sb;
+        for (int64_t k = 0; k < K; k++) {
+            double s = 0;
+            for (int64_t m = 0; m < M; m++) s += (double)dout[m * N + n] * a[m * lda + k];
+            rw[n * K + k] = dw[n * K + k] + s;
+        }
+    }
+    const void *w = wdt == HB_BF16 ? (const void *)w16 : (const void *)wf;
+    CHECK(HB_OP(be, matmul_backward, .da = hb_t2(da, HB_F32, M, K, K), .dw = hb_t2(dw, HB_F32, N, K, K),
+                .dbias = hb_t1(db, HB_F32, N), .dout = hb_t2(dout, HB_F32, M, N, N), .a = hb_t2(a, HB_F32, M, K, lda),
+                .w = hb_t2(w, wdt, N, K, K), .beta = beta) == HB_OK);
+    close_all(wdt == HB_BF16 ? "matmul_backward da (bf16 w)" : "matmul_backward da", da, ra, M * K, 1e-5);
+    close_all("matmul_backward dw", dw, rw, N * K, 1e-5);
+    close_all("matmul_backward dbias", db, rb, N, 1e-5);
+    /* the shapes must agree */
+    CHECK(HB_OP(be, matmul_backward, .da = hb_t2(da, HB_F32, M, K, K), .dout = hb_t2(dout, HB_F32, M, N - 1, N),
+                .a = hb_t2(a, HB_F32, M, K, lda), .w = hb_t2(w, wdt, N, K, K)) == HB_ERR_INPUT);
+    free(a), free(wf), free(dout), free(da), free(dw), free(db), free(w16), free(ra), free(rw), free(rb);
+}
+
+/* ---- rope ---- */
+typedef struct rope_ctx {
+    const double *dout;
+    double *x;
+    int64_t B, T, H, D, pos0;
+    double theta;
+} rope_ctx;
+static double rope_loss(void *p) {
+    const rope_ctx *c = p;
+    double L = 0;
+    const int64_t half = c->D / 2, W = c->H * c->D;
+    for (int64_t row = 0; row < c->B * c->T; row++)
+        for (int64_t h = 0; h < c->H; h++)
+            for (int64_t i = 0; i < half; i++) {
+                const double ang = (double)(c->pos0 + row % c->T) * pow(c->theta, -2.0 * i / (double)c->D);
+                const double *v = c->x + row * W + h * c->D;
+                const double y0 = v[i] * cos(ang) - v[i + half] * sin(ang);
+                const double y1 = v[i] * sin(ang) + v[i + half] * cos(ang);
+                L += c->dout[row * W + h * c->D + i] * y0 + c->dout[row * W + h * c->D + i + half] * y1;
+            }
+    return L;
+}
+static void test_rope(void) {
+    const int64_t B = 2, T = 5, H = 3, D = 6, W = H * D, ld = 23, pos0 = 4;
+    float *x = fvec(B * T * ld);
+    double *doutd = dvec(B * T * W), *xd = dvec(B * T * W), *g = dvec(B * T * W);
+    for (int64_t r = 0; r < B * T; r++) rfill(x + r * ld, doutd + r * W, W, -1, 1);
+    CHECK(HB_OP(be, rope_backward, .x = hb_t2(x, HB_F32, B * T, W, ld), .B = B, .T = T, .pos0 = pos0, .H = H,
+                .theta = 10000.0f) == HB_OK);
+    rope_ctx c = {doutd, xd, B, T, H, D, pos0, 10000.0};
+    fd_grad(rope_loss, &c, xd, B * T * W, g);
+    float *got = fvec(B * T * W);
+    for (int64_t r = 0; r < B * T; r++) memcpy(got + r * W, x + r * ld, (size_t)W * sizeof *got);
+    close_all("rope_backward", got, g, B * T * W, 1e-5);
+    free(x), free(doutd), free(xd), free(g), free(got);
+}
+
+/* ---- attention ---- */
+typedef struct att_ctx {
+    const double *dout;
+    double *q, *k, *v; /* (N, Hq D), (N, Hkv D) x2, contiguous */
+    int64_t B, T, Hq, Hkv, D;
+    double *out;       /* if not NULL: the forward's output */
+} att_ctx;
+static double att_loss(void *p) {
+    const att_ctx *c = p;
+    const int64_t WQ = c->Hq * c->D, WK = c->Hkv * c->D, grp = c->Hq / c->Hkv;
+    double L = 0, s[64];
+    for (int64_t b = 0; b < c->B; b++)
+        for (int64_t t = 0; t < c->T; t++)
+            for (int64_t h = 0; h < c->Hq; h++) {
+                const double *qv = c->q + (b * c->T + t) * WQ + h * c->D;
+                double mx = -INFINITY, sum = 0;
+                for (int64_t j = 0; j <= t; j++) {
+                    const double *kv = c->k + (b * c->T + j) * WK + (h / grp) * c->D;
+                    s[j] = 0;
+                    for (int64_t d = 0; d < c->D; d++) s[j] += qv[d] * kv[d];
+                    s[j] /= sqrt((double)c->D);
+                    mx = s[j] > mx ? s[j] : mx;
+                }
+                for (int64_t j = 0; j <= t; j++) sum += (s[j] = exp(s[j] - mx));
+                for (int64_t d = 0; d < c->D; d++) {
+                    double o = 0;
+                    for (int64_t j = 0; j <= t; j++) o += s[j] / sum * c->v[(b * c->T + j) * WK + (h / grp) * c->D + d];
+                    if (c->out) c->out[(b * c->T + t) * WQ + h * c->D + d] = o;
+                    L += c->dout[(b * c->T + t) * WQ + h * c->D + d] * o;
+                }
+            }
+    return L;
+}
+static void test_attention(void) {
+    const int64_t B = 2, T = 7, Hq = 4, Hkv = 2, D = 5, WQ = Hq * D, WK = Hkv * D, N = B * T;
+    const int64_t ld = WQ + 2 * WK + 3; /* q, k, v side by side in a fused row, padded */
+    float *qkv = fvec(N * ld), *dqkv = fvec(N * ld), *dout = fvec(N * WQ), *out = fvec(N * WQ);
+    double *q = dvec(N * WQ), *k = dvec(N * WK), *v = dvec(N * WK), *doutd = dvec(N * WQ), *g = dvec(N * WQ),
+           *outd = dvec(N * WQ);
+    for (int64_t r = 0; r < N; r++) {
+        rfill(qkv + r * ld, q + r * WQ, WQ, -1.5, 1.5);
+        rfill(qkv + r * ld + WQ, k + r * WK, WK, -1.5, 1.5);
+        rfill(qkv + r * ld + WQ + WK, v + r * WK, WK, -1, 1);
+    }
+    rfill(dout, doutd, N * WQ, -1, 1);
+    for (int64_t i = 0; i < N * ld; i++) dqkv[i] = NAN; /* overwritten */
+    const hb_tensor tq = hb_t2(qkv, HB_F32, N, WQ, ld), tk = hb_t2(qkv + WQ, HB_F32, N, WK, ld),
+                    tv = hb_t2(qkv + WQ + WK, HB_F32, N, WK, ld);
+    CHECK(HB_OP(be, attention_train, .out = hb_t2(out, HB_F32, N, WQ, WQ), .q = tq, .k = tk, .v = tv, .B = B, .T = T,
+                .Hq = Hq, .Hkv = Hkv) == HB_OK);
+    att_ctx c = {doutd, q, k, v, B, T, Hq, Hkv, D, outd};
+    att_loss(&c);
+    close_all("attention_train out", out, outd, N * WQ, 1e-5);
+    c.out = NULL;
+    CHECK(HB_OP(be, attention_backward, .dq = hb_t2(dqkv, HB_F32, N, WQ, ld), .dk = hb_t2(dqkv + WQ, HB_F32, N, WK, ld),
+                .dv = hb_t2(dqkv + WQ + WK, HB_F32, N, WK, ld), .dout = hb_t2(dout, HB_F32, N, WQ, WQ), .q = tq,
+                .k = tk, .v = tv, .B = B, .T = T, .Hq = Hq, .Hkv = Hkv) == HB_OK);
+    float *got = fvec(N * WQ);
+    const struct { const char *what; double *x; int64_t off, w; } parts[] = {
+        {"attention_backward dq", q, 0, WQ}, {"attention_backward dk", k, WQ, WK}, {"attention_backward dv", v, WQ + WK, WK}};
+    for (int i = 0; i < 3; i++) {
+        fd_grad(att_loss, &c, parts[i].x, N * parts[i].w, g);
+        for (int64_t r = 0; r < N; r++)
+            memcpy(got + r * parts[i].w, dqkv + r * ld + parts[i].off, (size_t)parts[i].w * sizeof *got);
+        close_all(parts[i].what, got, g, N * parts[i].w, 2e-5);
+    }
+    /* heads that do not group are refused */
+    CHECK(HB_OP(be, attention_train, .out = hb_t2(out, HB_F32, N, WQ, WQ), .q = tq, .k = tk, .v = tv, .B = B, .T = T,
+                .Hq = Hq, .Hkv = 3) == HB_ERR_INPUT);
+    free(qkv), free(dqkv), free(dout), free(out), free(q), free(k), free(v), free(doutd), free(g), free(outd), free(got);
+}
+
+/* ---- activations ---- */
+typedef struct act_ctx {
+    const double *dout;
+    double *x;
+    int64_t N, F;
+    int swiglu;
+} act_ctx;
+static double act_loss(void *p) {
+    const act_ctx *c = p;
+    double L = 0;
+    for (int64_t r = 0; r < c->N; r++)
+        for (int64_t f = 0; f < c->F; f++) {
+            double y;
+            if (c->swiglu) {
+                const double a = c->x[r * 2 * c->F + f], g = c->x[r * 2 * c->F + c->F + f];
+                y = a / (1 + exp(-a)) * g;
+            } else {
+                const double x = c->x[r * c->F + f];
+                y = 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+            }
+            L += c->dout[r * c->F + f] * y;
+        }
+    return L;
+}
+static void test_act(int swiglu) {
+    const int64_t N = 5, F = 19, W = swiglu ? 2 * F : F;
+    float *x = fvec(N * W), *dout = fvec(N * F), *din = fvec(N * W);
+    double *xd = dvec(N * W), *doutd = dvec(N * F), *g = dvec(N * W);
+    rfill(x, xd, N * W, -4, 4);
+    rfill(dout, doutd, N * F, -1, 1);
+    for (int64_t i = 0; i < N * W; i++) din[i] = NAN;
+    hb_status s = swiglu ? HB_OP(be, swiglu_backward, .din = hb_t2(din, HB_F32, N, W, W),
+                                 .dout = hb_t2(dout, HB_F32, N, F, F), .in = hb_t2(x, HB_F32, N, W, W))
+                         : HB_OP(be, gelu_backward, .din = hb_t2(din, HB_F32, N, W, W),
+                                 .dout = hb_t2(dout, HB_F32, N, F, F), .in = hb_t2(x, HB_F32, N, W, W));
+    CHECK(s == HB_OK);
+    act_ctx c = {doutd, xd, N, F, swiglu};
+    fd_grad(act_loss, &c, xd, N * W, g);
+    close_all(swiglu ? "swiglu_backward" : "gelu_backward", din, g, N * W, 1e-5);
+    free(x), free(dout), free(din), free(xd), free(doutd), free(g);
+}
+
+/* ---- cross-entropy ---- */
+typedef struct ce_ctx {
+    double *l;
+    const int32_t *tg;
+    int64_t N, V;
+    double scale;
+} ce_ctx;
+static double ce_loss(void *p) {
+    const ce_ctx *c = p;
+    double L = 0;
+    for (int64_t r = 0; r < c->N; r++) {
+        double mx = -INFINITY, s = 0;
+        for (int64_t j = 0; j < c->V; j++) mx = fmax(mx, c->l[r * c->V + j]);
+        for (int64_t j = 0; j < c->V; j++) s += exp(c->l[r * c->V + j] - mx);
+        L += c->scale * (log(s) + mx - c->l[r * c->V + c->tg[r]]);
+    }
+    return L;
+}
+static void test_cross_entropy(void) {
+    const int64_t N = 6, V = 301, ld = 305;
+    int32_t tg[6] = {0, 300, 17, 17, 150, 299};
+    float *l = fvec(N * ld), *losses = fvec(N), *dl = fvec(N * V);
+    double *ld_ = dvec(N * V), *g = dvec(N * V), *rl = dvec(N);
+    for (int64_t r = 0; r < N; r++) rfill(l + r * ld, ld_ + r * V, V, -5, 5);
+    const float dscale = 1.0f / 6;
+    CHECK(HB_OP(be, cross_entropy, .losses = hb_t1(losses, HB_F32, N), .dlogits = hb_t2(dl, HB_F32, N, V, V),
+                .logits = hb_t2(l, HB_F32, N, V, ld), .targets = tg, .dscale = dscale) == HB_OK);
+    for (int64_t r = 0; r < N; r++) {
+        ce_ctx one = {ld_ + r * V, tg + r, 1, V, 1.0};
+        rl[r] = ce_loss(&one);
+    }
+    close_all("cross_entropy losses", losses, rl, N, 1e-6);
+    ce_ctx c = {ld_, tg, N, V, dscale};
+    fd_grad(ce_loss, &c, ld_, N * V, g);
+    close_all("cross_entropy dlogits", dl, g, N * V, 1e-5);
+    /* in place: the gradient overwrites the logits */
+    CHECK(HB_OP(be, cross_entropy, .losses = hb_t1(losses, HB_F32, N), .dlogits = hb_t2(l, HB_F32, N, V, ld),
+                .logits = hb_t2(l, HB_F32, N, V, ld), .targets = tg, .dscale = dscale) == HB_OK);
+    float *got = fvec(N * V);
+    for (int64_t r = 0; r < N; r++) memcpy(got + r * V, l + r * ld, (size_t)V * sizeof *got);
+    close_all("cross_entropy in place", got, g, N * V, 1e-5);
+    tg[2] = 301;
+    CHECK(HB_OP(be, cross_entropy, .losses = hb_t1(losses, HB_F32, N), .logits = hb_t2(dl, HB_F32, N, V, V),
+                .targets = tg, .dscale = dscale) == HB_ERR_INPUT);
+    free(l), free(losses), free(dl), free(ld_), free(g), free(rl), free(got);
+}
+
+/* ---- AdamW ---- */
+static void test_adamw(void) {
+    const int64_t n = 1000;
+    float *p = fvec(n), *gr = fvec(n), *m = fvec(n), *v = fvec(n);
+    uint16_t *lp = calloc((size_t)n, 2);
+    double *rp = dvec(n), *rm = dvec(n), *rv = dvec(n);
+    rfill(p, rp, n, -1, 1);
+    const double lr = 1e-2, b1 = 0.9, b2 = 0.95, eps = 1e-8, wd = 0.1, gs = 0.5;
+    for (int64_t t = 1; t <= 4; t++) {
+        float g0[1000];
+        rfill(gr, NULL, n, -2, 2);
+        memcpy(g0, gr, sizeof g0);
+        CHECK(HB_OP(be, adamw, .param = hb_t1(p, HB_F32, n), .grad = hb_t1(gr, HB_F32, n), .m = hb_t1(m, HB_F32, n),
+                    .v = hb_t1(v, HB_F32, n), .param_lp = hb_t1(lp, HB_BF16, n), .lr = (float)lr, .beta1 = (float)b1,
+                    .beta2 = (float)b2, .eps = (float)eps, .weight_decay = (float)wd, .grad_scale = (float)gs, .t = t,
+                    .zero_grad = 1) == HB_OK);
+        int zero = 1, lp_ok = 1;
+        for (int64_t i = 0; i < n; i++) {
+            const double g = gs * g0[i];
+            rm[i] = b1 * rm[i] + (1 - b1) * g;
+            rv[i] = b2 * rv[i] + (1 - b2) * g * g;
+            const double mh = rm[i] / (1 - pow(b1, (double)t)), vh = rv[i] / (1 - pow(b2, (double)t));
+            rp[i] -= lr * (mh / (sqrt(vh) + eps) + wd * rp[i]);
+            zero &= gr[i] == 0.0f;
+            lp_ok &= lp[i] == hb_f32_to_bf16(p[i]);
+        }
+        CHECK(zero);
+        CHECK(lp_ok);
+    }
+    close_all("adamw param (4 steps)", p, rp, n, 1e-5);
+    close_all("adamw m", m, rm, n, 1e-5);
+    close_all("adamw v", v, rv, n, 1e-5);
+    /* lr <= 0 and beta outside [0, 1) are refused */
+    CHECK(HB_OP(be, adamw, .param = hb_t1(p, HB_F32, n), .grad = hb_t1(gr, HB_F32, n), .m = hb_t1(m, HB_F32, n),
+                .v = hb_t1(v, HB_F32, n), .lr = 0, .beta1 = 0.9f, .beta2 = 0.9f, .t = 1) == HB_ERR_INPUT);
+    CHECK(HB_OP(be, adamw, .param = hb_t1(p, HB_F32, n), .grad = hb_t1(gr, HB_F32, n), .m = hb_t1(m, HB_F32, n),
+                .v = hb_t1(v, HB_F32, n), .lr = 1e-3f, .beta1 = 1.0f, .beta2 = 0.9f, .t = 1) == HB_ERR_INPUT);
+    free(p), free(gr), free(m), free(v), free(lp), free(rp), free(rm), free(rv);
+}
+
+int main(void) {
+    hb_err err = {0};
+    if (hb_backend_open("cpu", 0, &be, &err) != HB_OK) {
+        fprintf(stderr, "cannot open the cpu backend: %s\n", err.msg);
+        return 1;
+    }
+    test_embedding();
+    test_norm(0);
+    test_norm(1);
+    test_matmul(HB_F32);
+    test_matmul(HB_BF16);
+    test_rope();
+    test_attention();
+    test_act(0);
+    test_act(1);
+    test_cross_entropy();
+    test_adamw();
+    hb_backend_close(be);
+    HB_TEST_END();
+}
