@@ -19,6 +19,9 @@
 #include "harness/plan.h"
 #include "harness/run.h"
 #include "results/results.h"
+
+#include <cblas.h>   // defines: openblas_get_corename
+#include <strings.h> // defines: strcasecmp
 #include "hb_version.h"
 #include "workloads/model.h"
 
@@ -44,13 +47,46 @@ static int usage_error(const char *sub, const char *fmt, const char *arg) {
  * itself again once with it set (HETBENCH_WAIT_POLICY_BY records who chose it; /devices
  * runtime shows the policy). HETBENCH_WAIT_POLICY=runtime keeps the runtime's own default.
  * Returns 2 (usage error) for another value of HETBENCH_WAIT_POLICY, else 0. */
+/* OpenBLAS's kernels (DYNAMIC_ARCH builds pick them from the CPU model when loaded): 0.3.21,
+ * Debian 12's, does not know recent Xeon models (Sapphire/Emerald Rapids) and falls back to its
+ * generic "Prescott" SSE3 kernels - a third of the speed of its SkylakeX (AVX-512) ones here,
+ * which makes every CPU GEMM figure a measure of the fallback. When the user has not set
+ * OPENBLAS_CORETYPE and OpenBLAS chose Prescott on a CPU with AVX-512 (F, BW, VL, DQ, CD) or
+ * AVX2 + FMA, `run` sets SkylakeX or Haswell for the re-executed process;
+ * HETBENCH_BLAS_CORETYPE_BY records it (/devices runtime names the kernels and who chose them);
+ * HETBENCH_BLAS_CORETYPE=runtime keeps OpenBLAS's choice. Returns 1 when it set one. */
+static int blas_coretype_default(void) {
+    const char *hp = getenv("HETBENCH_BLAS_CORETYPE");
+    if ((hp && !strcmp(hp, "runtime")) || getenv("OPENBLAS_CORETYPE") || getenv("HETBENCH_BLAS_CORETYPE_BY")) return 0;
+    const char *core = openblas_get_corename();
+    if (!core || strcasecmp(core, "prescott") != 0) return 0;
+    const char *want = NULL;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512cd"))
+        want = "SkylakeX";
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        want = "Haswell";
+#endif
+    if (!want || setenv("OPENBLAS_CORETYPE", want, 1) != 0) return 0;
+    setenv("HETBENCH_BLAS_CORETYPE_BY", "hetbench: OpenBLAS chose Prescott", 1);
+    return 1;
+}
+
 static int wait_policy_default(char **argv) {
     const char *hp = getenv("HETBENCH_WAIT_POLICY");
     if (hp && strcmp(hp, "runtime") != 0 && strcmp(hp, "passive") != 0)
         return usage_error("run", "HETBENCH_WAIT_POLICY='%.40s' (accepted: passive, runtime)", hp);
-    if (hp && !strcmp(hp, "runtime")) return 0;
-    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || getenv("HETBENCH_WAIT_POLICY_BY")) return 0;
-    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0 || setenv("HETBENCH_WAIT_POLICY_BY", "hetbench", 1) != 0) return 0;
+    const char *bp = getenv("HETBENCH_BLAS_CORETYPE");
+    if (bp && strcmp(bp, "runtime") != 0 && strcmp(bp, "auto") != 0)
+        return usage_error("run", "HETBENCH_BLAS_CORETYPE='%.40s' (accepted: auto, runtime)", bp);
+    const int blas = blas_coretype_default();
+    int omp = !(hp && !strcmp(hp, "runtime")) &&
+              !(getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || getenv("HETBENCH_WAIT_POLICY_BY"));
+    if (omp && (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0 || setenv("HETBENCH_WAIT_POLICY_BY", "hetbench", 1) != 0))
+        omp = 0;
+    if (!omp && !blas) return 0;
     /* the binary's own path, not /proc/self/exe: the process keeps its name (ps, pgrep) */
     char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -58,9 +94,12 @@ static int wait_policy_default(char **argv) {
         self[n] = '\0';
         execv(self, argv);
     }
-    /* no re-execution (no /proc): the runtime's default stays, and the record says so */
-    unsetenv("OMP_WAIT_POLICY");
-    setenv("HETBENCH_WAIT_POLICY_BY", "hetbench could not set its default", 1);
+    /* no re-execution (no /proc): the runtimes' defaults stay, and the record says so */
+    if (omp) {
+        unsetenv("OMP_WAIT_POLICY");
+        setenv("HETBENCH_WAIT_POLICY_BY", "hetbench could not set its default", 1);
+    }
+    if (blas) unsetenv("OPENBLAS_CORETYPE"), unsetenv("HETBENCH_BLAS_CORETYPE_BY");
     return 0;
 }
 

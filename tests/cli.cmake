@@ -3,3 +3,10 @@
 add_test(NAME test_cli COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_cli.sh $<TARGET_FILE:hetbench>
          ${CMAKE_CURRENT_SOURCE_DIR})
 set_tests_properties(test_cli PROPERTIES LABELS "unit" SKIP_RETURN_CODE 77 TIMEOUT 300)
+
+# The OpenBLAS kernels run picks when OpenBLAS falls back to its generic ones (harness/main.c).
+if(HB_H5PY_PYTHON)
+  add_test(NAME test_blas_core COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_blas_core.sh $<TARGET_FILE:hetbench>
+           ${HB_H5PY_PYTHON})
+  set_tests_properties(test_blas_core PROPERTIES LABELS "unit" TIMEOUT 120)
+endif()

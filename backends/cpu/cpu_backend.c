@@ -139,11 +139,13 @@ static void fill_info(hb_device_info *info, int n_threads) {
     const char *cfg = openblas_get_config();
     int par = openblas_get_parallel();
     const char *model = par == 2 ? "openmp" : par == 1 ? "pthread" : "serial";
+    /* the kernels hetbench chose when OpenBLAS fell back to its generic ones (harness/main.c) */
+    const char *chosen = getenv("HETBENCH_BLAS_CORETYPE_BY") ? "; core set by hetbench" : "";
     if (cfg && strncmp(cfg, "OpenBLAS", 8) == 0)
-        snprintf(info->runtime, sizeof info->runtime, "%.100s (%s)", cfg, model);
+        snprintf(info->runtime, sizeof info->runtime, "%.90s (%s%s)", cfg, model, chosen);
     else
-        snprintf(info->runtime, sizeof info->runtime, "OpenBLAS %.90s (%s)", cfg ? cfg : "?",
-                 model);
+        snprintf(info->runtime, sizeof info->runtime, "OpenBLAS %.81s (%s%s)", cfg ? cfg : "?",
+                 model, chosen);
     snprintf(info->gemm_impl, sizeof info->gemm_impl, "openblas");
 
     info->mem_bytes = meminfo_bytes("MemTotal");
