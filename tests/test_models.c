@@ -63,8 +63,55 @@ int main(void) {
                   (long long)hb_model_n_params(&m), (long long)want[i].params);
         CHECK(hb_model_validate(&m, NULL) == HB_OK);
     }
+    /* MoE presets: the published totals and active counts (Mixtral 46.7B / 12.9B, Qwen3-30B-A3B
+     * 30.5B / 3.3B, both counting the input and output embeddings) within 2% (Qwen's 3.3B
+     * is 3.353B counted this way); and the exact counts derived by hand from config.json:
+     *   mixtral: 32 x (attention 41,943,040 + 2 norms 8,192 + router 32,768 + 8 x 176,160,768)
+     *            + 2 x 131,072,000 embeddings + final norm 4,096
+     *   qwen3:   48 x (attention 18,874,368 + norms 4,096 + router 262,144 + 128 x 4,718,592)
+     *            + 2 x 311,164,928 + 2,048 */
+    const struct { const char *name; double total, active; int64_t exact, exact_active; } moe[] = {
+        {"mixtral-8x7b", 46.7e9, 12.9e9,
+         32LL * (41943040 + 8192 + 32768 + 8LL * 176160768) + 2LL * 131072000 + 4096,
+         32LL * (41943040 + 8192 + 32768 + 2LL * 176160768) + 2LL * 131072000 + 4096},
+        {"qwen3-30b-a3b", 30.5e9, 3.3e9,
+         48LL * (18874368 + 4096 + 262144 + 128LL * 4718592) + 2LL * 311164928 + 2048,
+         48LL * (18874368 + 4096 + 262144 + 8LL * 4718592) + 2LL * 311164928 + 2048},
+    };
+    for (int i = 0; i < HB_ARRAY_LEN(moe); i++) {
+        hb_model mm, tw;
+        CHECK(hb_model_find(moe[i].name, &mm, NULL) == HB_OK);
+        CHECK(hb_model_validate(&mm, NULL) == HB_OK);
+        const int64_t t = hb_model_n_params(&mm), a = hb_model_n_active_params(&mm);
+        CHECK_MSG(t == moe[i].exact && a == moe[i].exact_active, "%s: %lld / %lld params", moe[i].name,
+                  (long long)t, (long long)a);
+        CHECK_MSG(fabs((double)t / moe[i].total - 1) < 0.02 && fabs((double)a / moe[i].active - 1) < 0.02,
+                  "%s: %.3fB / %.3fB", moe[i].name, t / 1e9, a / 1e9);
+        /* the dense twins: the same totals (less the router), active = the active count */
+        CHECK(hb_model_dense_twin(&mm, HB_TWIN_TOTAL, &tw, NULL) == HB_OK);
+        CHECK(hb_model_n_params(&tw) == t - mm.n_layers * mm.n_experts * mm.dim);
+        CHECK(hb_model_n_active_params(&tw) == hb_model_n_params(&tw));
+        CHECK(hb_model_dense_twin(&mm, HB_TWIN_ACTIVE, &tw, NULL) == HB_OK);
+        CHECK(hb_model_n_params(&tw) == a - mm.n_layers * mm.n_experts * mm.dim);
+        /* layers: N keeps the first N */
+        mm.n_layers = 2;
+        CHECK(hb_model_n_params(&mm) < t && hb_model_layer_moe(&mm, 1));
+    }
     hb_model m;
     hb_err err = {{0}};
+    /* MoE validation names the field */
+    CHECK(hb_model_find("tiny-moe", &m, NULL) == HB_OK);
+    CHECK(hb_model_layer_moe(&m, 1) && !hb_model_layer_moe(&m, 0) && hb_model_layer_ffn(&m, 0) == m.ffn_dim);
+    m.top_k = 9;
+    CHECK(hb_model_validate(&m, &err) == HB_ERR_INPUT && strstr(err.msg, "'top_k'"));
+    m.top_k = 2, m.n_group = 3;
+    CHECK(hb_model_validate(&m, &err) == HB_ERR_INPUT && strstr(err.msg, "'n_group'"));
+    m.n_group = 4, m.topk_group = 5;
+    CHECK(hb_model_validate(&m, &err) == HB_ERR_INPUT && strstr(err.msg, "'topk_group'"));
+    m.topk_group = 2;
+    CHECK(hb_model_validate(&m, &err) == HB_OK);
+    CHECK(hb_model_find("tiny", &m, NULL) == HB_OK);
+    CHECK(hb_model_dense_twin(&m, HB_TWIN_TOTAL, &m, &err) == HB_ERR_INPUT && strstr(err.msg, "no experts"));
     CHECK(hb_model_find("gpt5", &m, &err) == HB_ERR_INPUT);
     CHECK(strstr(err.msg, "unknown model 'gpt5'") && strstr(err.msg, "llama3-8b"));
     hb_model_find("tiny", &m, NULL);
