@@ -82,6 +82,11 @@ void hb_summary_fill(const hb_case *c, const hb_cost *k, const hb_record *r, con
     s->seq = c->seq;
     s->layers = hb_workload_takes(wd, "layers") ? c->model.n_layers : 0;
     s->m = c->m, s->n = c->n, s->k = c->k;
+    if (hb_workload_takes(wd, "model") && hb_model_validate(&c->model, NULL) == HB_OK) {
+        s->total_params = hb_model_n_params(&c->model);
+        s->active_params = hb_model_n_active_params(&c->model);
+    }
+    s->expert_imbalance = r->expert_imbalance;
     s->stream_n = c->stream_n;
     snprintf(s->backend, sizeof s->backend, "%s", d->backend);
     snprintf(s->device, sizeof s->device, "%s", d->name);

@@ -78,13 +78,19 @@ static hb_status agree(hb_status s, hb_err *err, int rank, int size) {
 static void *pack_record(const hb_record *r, int *nbytes) {
     hb_record h = *r;
     h.iter_seconds = h.power = NULL;
-    size_t n = sizeof h + (size_t)r->n_iters * sizeof(double) + (size_t)r->n_power * 2 * sizeof(double);
+    h.expert_tokens = NULL;
+    const size_t ne = r->expert_tokens ? (size_t)(r->n_moe_layers * r->n_experts) : 0;
+    if (!ne) h.n_moe_layers = h.n_experts = 0;
+    size_t n = sizeof h + (size_t)r->n_iters * sizeof(double) + (size_t)r->n_power * 2 * sizeof(double) +
+               ne * sizeof(int64_t);
     char *buf = malloc(n);
     if (!buf) return NULL;
     memcpy(buf, &h, sizeof h);
     if (r->n_iters) memcpy(buf + sizeof h, r->iter_seconds, (size_t)r->n_iters * sizeof(double));
     if (r->n_power)
         memcpy(buf + sizeof h + (size_t)r->n_iters * sizeof(double), r->power, (size_t)r->n_power * 2 * sizeof(double));
+    if (ne) /* the MoE expert counts last */
+        memcpy(buf + n - ne * sizeof(int64_t), r->expert_tokens, ne * sizeof(int64_t));
     *nbytes = (int)n;
     return buf;
 }
@@ -94,8 +100,18 @@ static hb_status unpack_record(const char *buf, int nbytes, hb_record *r) {
     if (nbytes < (int)sizeof *r) return HB_ERR_INTERNAL;
     memcpy(r, buf, sizeof *r);
     r->iter_seconds = r->power = NULL;
-    size_t want = sizeof *r + (size_t)r->n_iters * sizeof(double) + (size_t)r->n_power * 2 * sizeof(double);
+    r->expert_tokens = NULL;
+    if (r->n_moe_layers < 0 || r->n_experts < 0 || r->n_moe_layers > HB_MODEL_MAX_LAYERS || r->n_experts > 65536)
+        return HB_ERR_INTERNAL;
+    const size_t ne = (size_t)(r->n_moe_layers * r->n_experts);
+    size_t want = sizeof *r + (size_t)r->n_iters * sizeof(double) + (size_t)r->n_power * 2 * sizeof(double) +
+                  ne * sizeof(int64_t);
     if ((size_t)nbytes != want || r->n_iters < 0 || r->n_power < 0) return HB_ERR_INTERNAL;
+    if (ne) {
+        r->expert_tokens = malloc(ne * sizeof(int64_t));
+        if (!r->expert_tokens) return HB_ERR_NOMEM;
+        memcpy(r->expert_tokens, buf + want - ne * sizeof(int64_t), ne * sizeof(int64_t));
+    }
     r->iter_seconds = r->n_iters ? malloc((size_t)r->n_iters * sizeof(double)) : NULL;
     r->power = r->n_power ? malloc((size_t)r->n_power * 2 * sizeof(double)) : NULL;
     if ((r->n_iters && !r->iter_seconds) || (r->n_power && !r->power)) return HB_ERR_NOMEM;

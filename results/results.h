@@ -90,9 +90,16 @@ typedef struct hb_record {
     /* ---- repetitions (--repeat): iter_seconds is their concatenation ---- */
     int32_t n_reps;            /* timed windows run (0 or 1: one) */
     int64_t rep_iters[HB_MAX_REPEAT]; /* iterations of each window, in order */
+    /* ---- MoE cases: tokens each expert received in the first timed step ---- */
+    int64_t n_moe_layers, n_experts; /* 0 x 0 for a dense case */
+    int64_t *expert_tokens;    /* n_moe_layers x n_experts, owned, NULL for a dense case */
+    double expert_imbalance;   /* hb_expert_imbalance of them; NaN for a dense case */
 } hb_record;
 
 void hb_record_free(hb_record *r); /* frees the owned arrays, not r itself */
+/* Expert imbalance of counts (layers x experts): the largest over layers of the busiest
+ * expert's tokens over the mean; NaN when there are none (or no tokens). */
+double hb_expert_imbalance(const int64_t *counts, int64_t layers, int64_t experts);
 
 /* A record with nothing measured: zeros, every measured double NaN (energy, window, state,
  * fingerprint). Use it for records of cases that failed before their window. */
@@ -110,6 +117,7 @@ static inline void hb_record_init(hb_record *r, int32_t case_id, int32_t rank) {
     r->cpu_s = r->cpu_util = r->other_cpu_s = r->steal_s = nan;
     r->loadavg_1m_start = r->loadavg_1m_end = r->cpu_mhz_start = r->cpu_mhz_end = nan;
     r->ref_loop_s_end = nan;
+    r->expert_imbalance = nan;
 }
 
 /* Row of /devices (one per rank). */
@@ -210,6 +218,9 @@ typedef struct hb_summary_row {
     /* ---- repetitions (--repeat) ---- */
     int32_t n_reps;                /* timed windows behind rate (1; 0 not recorded) */
     double rep_rate_min, rep_rate_max; /* the windows' own rates; NaN with one window */
+    /* ---- model size (prefill/decode; 0 otherwise) and MoE balance ---- */
+    int64_t total_params, active_params; /* of the case's model as run (layers, dense twin) */
+    double expert_imbalance;       /* MoE: max over layers of max / mean expert tokens; NaN dense */
 } hb_summary_row;
 
 /* Row of /idle_info: how each rank's idle baseline was measured. */
