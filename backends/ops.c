@@ -401,3 +401,31 @@ hb_status hb_op_check_moe_combine(hb_backend *be, const hb_moe_combine_args *a) 
     if (hb_mul_ovf(hb_tensor_rows(&a->out), a->top_k, &S)) return bad(be, op, "too many slots");
     return rows_cols(be, op, "y", &a->y, S, hb_tensor_cols(&a->out));
 }
+
+hb_status hb_op_check_mla_attention(hb_backend *be, const hb_mla_attention_args *a) {
+    const char *op = "mla_attention";
+    TRY(f32_ok(be, op, "out", &a->out));
+    TRY(f32_ok(be, op, "q", &a->q));
+    TRY(f32_ok(be, op, "latent", &a->latent));
+    TRY(tensor_ok(be, op, "cache", &a->cache));
+    TRY(tensor_ok(be, op, "wkv_b", &a->wkv_b));
+    TRY(contiguous_ok(be, op, "cache", &a->cache));
+    TRY(contiguous_ok(be, op, "wkv_b", &a->wkv_b));
+    TRY(contiguous_ok(be, op, "out", &a->out));
+    if (a->H < 1 || a->dn < 1 || a->dr < 1 || a->dv < 1 || a->B < 1 || a->T < 1)
+        return bad(be, op, "H %lld, dn %lld, dr %lld, dv %lld, B %lld, T %lld", (long long)a->H, (long long)a->dn,
+                   (long long)a->dr, (long long)a->dv, (long long)a->B, (long long)a->T);
+    if (a->cache.ndim != 3 || a->cache.ne[0] != a->B || a->cache.ne[2] <= a->dr)
+        return bad(be, op, "cache must be (B, S, dc + dr)");
+    if (a->cache.q.kind != HB_QUANT_NONE) return bad(be, op, "cache: scales are not supported (fp8 codes, scale 1)");
+    if (a->pos0 < 0 || a->pos0 + a->T > a->cache.ne[1])
+        return bad(be, op, "positions %lld..%lld outside a cache of %lld", (long long)a->pos0,
+                   (long long)(a->pos0 + a->T - 1), (long long)a->cache.ne[1]);
+    const int64_t dc = a->cache.ne[2] - a->dr, N = a->B * a->T;
+    TRY(rows_cols(be, op, "latent", &a->latent, N, dc + a->dr));
+    TRY(rows_cols(be, op, "q", &a->q, N, a->H * (a->dn + a->dr)));
+    TRY(rows_cols(be, op, "out", &a->out, N, a->H * a->dv));
+    TRY(rows_cols(be, op, "wkv_b", &a->wkv_b, a->H * (a->dn + a->dv), dc));
+    if (a->wkv_b.q.kind == HB_QUANT_ROW) return bad(be, op, "wkv_b: per-row scales are not supported");
+    return HB_OK;
+}

@@ -244,6 +244,26 @@ typedef struct hb_moe_combine_args {
     float beta;
 } hb_moe_combine_args;
 
+/* Multi-head latent attention (DeepSeek-V2/V3) over a latent cache, H heads, causal.
+ * cache (B, S, dc + dr) in its dtype (f32, bf16, f16; fp8 as codes with scale 1) holds per
+ * position the normalised KV latent c (dc) and the roped shared key part k_pe (dr); latent
+ * (B*T, dc + dr) f32 (row stride allowed) are the new positions' rows, stored (rounded to the
+ * cache dtype) at pos0..pos0+T-1 first. q (B*T, H (dn + dr)) f32: all heads' no-position parts
+ * (H x dn), then all heads' rope parts (H x dr, rope applied). wkv_b (H (dn + dv), dc) in a
+ * weight dtype (as matmul's w): for head h, rows h (dn + dv) .. + dn are W_UK_h, the next dv
+ * rows W_UV_h; it is used dequantised (code x scale), with f32 latents.
+ * Query t of sequence b attends positions 0..pos0+t with
+ *   score_s = (q_nope_h . W_UK_h c_s + q_pe_h . k_pe_s) / sqrt(dn + dr),
+ *   out_h = sum_s softmax(score)_s W_UV_h c_s                      (out (B*T, H dv) f32).
+ * absorb = 0 materialises K_nope and V for every cached position (prefill); absorb = 1
+ * computes the same from the latents alone: q_lat = W_UK_h^T q_nope_h, score = q_lat . c_s +
+ * q_pe . k_pe_s, out_h = W_UV_h sum_s p_s c_s (decode). Both agree to f32 rounding. */
+typedef struct hb_mla_attention_args {
+    hb_tensor out, q, latent, cache, wkv_b;
+    int64_t B, T, pos0, H, dn, dr, dv;
+    int absorb;
+} hb_mla_attention_args;
+
 /* The catalogue: X(name, required). Required ops must be filled by every backend (checked when
  * a module is loaded); optional ones may be NULL and are then reported unsupported. */
 #define HB_OP_LIST(X)       \
@@ -267,7 +287,8 @@ typedef struct hb_moe_combine_args {
     X(moe_route, 0)         \
     X(moe_permute, 0)       \
     X(matmul_grouped, 0)    \
-    X(moe_combine, 0)
+    X(moe_combine, 0)       \
+    X(mla_attention, 0)
 
 /* Member type of the ops table for op `name`. */
 #define HB_OP_FN(name) hb_status (*name)(hb_backend * be, const hb_##name##_args *a);

@@ -116,13 +116,15 @@ enum {
     MF_DIM, MF_LAYERS, MF_HEADS, MF_KV_HEADS, MF_FFN_DIM, MF_VOCAB, MF_MAX_SEQ, MF_NORM,
     MF_ACTIVATION, MF_POSITIONS, MF_TIED, MF_BIAS, MF_ROPE_THETA, MF_NORM_EPS, MF_BASE,
     MF_HEAD_DIM, MF_EXPERTS, MF_TOP_K, MF_SHARED, MF_MOE_FFN, MF_FIRST_DENSE, MF_ROUTER,
-    MF_ROUTER_BIAS, MF_N_GROUP, MF_TOPK_GROUP, MF_NORM_TOPK, MF_ROUTED_SCALE, N_MF
+    MF_ROUTER_BIAS, MF_N_GROUP, MF_TOPK_GROUP, MF_NORM_TOPK, MF_ROUTED_SCALE, MF_Q_LORA, MF_KV_LORA,
+    MF_QK_NOPE, MF_QK_ROPE, MF_V_HEAD, N_MF
 };
 static const char *const mf_names[N_MF] = {
     "dim", "layers", "heads", "kv_heads", "ffn_dim", "vocab", "max_seq", "norm", "activation",
     "positions", "tied_embeddings", "bias", "rope_theta", "norm_eps", "base",
     "head_dim", "experts", "top_k", "shared_experts", "moe_ffn_dim", "first_k_dense", "router",
-    "router_bias", "n_group", "topk_group", "norm_topk_prob", "routed_scaling_factor",
+    "router_bias", "n_group", "topk_group", "norm_topk_prob", "routed_scaling_factor", "q_lora_rank",
+    "kv_lora_rank", "qk_nope_dim", "qk_rope_dim", "v_head_dim",
 };
 /* Needed when there is no `base:`. */
 static const int mf_required[N_MF] = {
@@ -689,7 +691,10 @@ static hb_status yaml_model(ctx *c, yaml_document_t *doc, yaml_node_t *kn, yaml_
                            [MF_VOCAB] = &m.vocab, [MF_MAX_SEQ] = &m.max_seq, [MF_HEAD_DIM] = &m.head_dim,
                            [MF_EXPERTS] = &m.n_experts, [MF_TOP_K] = &m.top_k, [MF_SHARED] = &m.n_shared,
                            [MF_MOE_FFN] = &m.moe_ffn_dim, [MF_FIRST_DENSE] = &m.first_k_dense,
-                           [MF_N_GROUP] = &m.n_group, [MF_TOPK_GROUP] = &m.topk_group};
+                           [MF_N_GROUP] = &m.n_group, [MF_TOPK_GROUP] = &m.topk_group,
+                           [MF_Q_LORA] = &m.q_lora_rank, [MF_KV_LORA] = &m.kv_lora_rank,
+                           [MF_QK_NOPE] = &m.qk_nope_dim, [MF_QK_ROPE] = &m.qk_rope_dim,
+                           [MF_V_HEAD] = &m.v_head_dim};
     for (int f = 0; f < N_MF; f++) {
         if (!fv[f] || f == MF_BASE) continue;
         const char *t = scalar(fv[f]), *key = mf_names[f];
@@ -697,10 +702,12 @@ static hb_status yaml_model(ctx *c, yaml_document_t *doc, yaml_node_t *kn, yaml_
         double d;
         int b, r;
         /* fields where 0 means "none" */
-        const int zero_ok = f == MF_HEAD_DIM || f == MF_EXPERTS || f == MF_SHARED || f == MF_FIRST_DENSE;
+        const int zero_ok = f == MF_HEAD_DIM || f == MF_EXPERTS || f == MF_SHARED || f == MF_FIRST_DENSE ||
+                            f == MF_Q_LORA || f == MF_KV_LORA;
         switch (f) {
         case MF_HEAD_DIM: case MF_EXPERTS: case MF_TOP_K: case MF_SHARED: case MF_MOE_FFN:
-        case MF_FIRST_DENSE: case MF_N_GROUP: case MF_TOPK_GROUP:
+        case MF_FIRST_DENSE: case MF_N_GROUP: case MF_TOPK_GROUP: case MF_Q_LORA: case MF_KV_LORA:
+        case MF_QK_NOPE: case MF_QK_ROPE: case MF_V_HEAD:
             r = parse_int(t, &i);
             if (r == -1 || !*t || t[0] == '-' || (r == 0 && i == 0 && !zero_ok))
                 return loc_err(c->err, c->source, fline[f], key, "'%s' is not a %s integer (accepted: "
@@ -1219,6 +1226,10 @@ static char *emit_yaml(const ctx *c, const hb_plan *p) {
                       (long long)m->first_k_dense, hb_router_name(m->router), m->router_bias ? "true" : "false",
                       (long long)(m->n_group > 0 ? m->n_group : 1), (long long)(m->topk_group > 0 ? m->topk_group : 1),
                       m->norm_topk ? "true" : "false", fmt_float(m->routed_scale, f1));
+        if (m->kv_lora_rank)
+            sb_printf(&b, ", q_lora_rank: %lld, kv_lora_rank: %lld, qk_nope_dim: %lld, qk_rope_dim: %lld, "
+                      "v_head_dim: %lld", (long long)m->q_lora_rank, (long long)m->kv_lora_rank,
+                      (long long)m->qk_nope_dim, (long long)m->qk_rope_dim, (long long)m->v_head_dim);
         sb_printf(&b, "}\n");
     }
     sb_printf(&b, "cases:\n");

@@ -7,7 +7,8 @@
  *  - matmul_grouped: each expert's rows equal one matmul with that expert's matrix (f32, bf16,
  *    fp8 with a tensor scale and with blocks) and a double-precision product;
  *  - a whole MoE layer (route, permute, two grouped GEMMs with SwiGLU, combine) against a
- *    double-precision layer. */
+ *    double-precision layer;
+ *  - mla_attention: absorbed and materialised paths against each other and a double MLA. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,6 +293,63 @@ static void test_layer(void) {
     CHECK_MSG(e < 1e-5, "MoE layer: max error %.3g vs double", e);
 }
 
+/* mla_attention: the absorbed path equals materialised K/V (both against a double-precision
+ * MLA over the same latents), for a prompt and then one more position. */
+static void test_mla(void) {
+    enum { B = 2, T = 5, S = 8, H = 3, DN = 8, DR = 4, DV = 6, DC = 12, DL = DC + DR };
+    static float q[B * T * H * (DN + DR)], lat[B * T * DL], w[H * (DN + DV) * DC], cache[2][B * S * DL];
+    static float out[2][B * T * H * DV];
+    for (int i = 0; i < (int)(sizeof q / sizeof *q); i++) q[i] = hb_rng_pm1(11, (uint64_t)i);
+    for (int i = 0; i < (int)(sizeof lat / sizeof *lat); i++) lat[i] = hb_rng_pm1(12, (uint64_t)i);
+    for (int i = 0; i < (int)(sizeof w / sizeof *w); i++) w[i] = 0.4f * hb_rng_pm1(13, (uint64_t)i);
+    for (int ab = 0; ab < 2; ab++) {
+        hb_status s = HB_OP(be, mla_attention, .out = hb_t2(out[ab], HB_F32, B * T, H * DV, H * DV),
+                            .q = hb_t2(q, HB_F32, B * T, H * (DN + DR), H * (DN + DR)),
+                            .latent = hb_t2(lat, HB_F32, B * T, DL, DL), .cache = hb_t3(cache[ab], HB_F32, B, S, DL),
+                            .wkv_b = hb_t2(w, HB_F32, H * (DN + DV), DC, DC), .B = B, .T = T, .pos0 = 0, .H = H, .dn = DN,
+                            .dr = DR, .dv = DV, .absorb = ab);
+        CHECK_MSG(s == HB_OK, "%s", be->err);
+    }
+    double e_ab = 0, e_ref = 0;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < H; h++) {
+                const float *qr = q + (b * T + t) * H * (DN + DR);
+                double sc[S], mx = -INFINITY, den = 0;
+                for (int s = 0; s <= t; s++) {
+                    const float *c = lat + (b * T + s) * DL;
+                    double d = 0;
+                    for (int i = 0; i < DN; i++) {
+                        double k = 0;
+                        for (int j = 0; j < DC; j++) k += (double)w[(h * (DN + DV) + i) * DC + j] * c[j];
+                        d += qr[h * DN + i] * k;
+                    }
+                    for (int i = 0; i < DR; i++) d += (double)qr[H * DN + h * DR + i] * c[DC + i];
+                    sc[s] = d / sqrt((double)(DN + DR));
+                    mx = sc[s] > mx ? sc[s] : mx;
+                }
+                for (int s = 0; s <= t; s++) den += (sc[s] = exp(sc[s] - mx));
+                for (int j = 0; j < DV; j++) {
+                    double o = 0;
+                    for (int s = 0; s <= t; s++) {
+                        double v = 0;
+                        for (int c = 0; c < DC; c++) v += (double)w[(h * (DN + DV) + DN + j) * DC + c] * lat[(b * T + s) * DL + c];
+                        o += sc[s] / den * v;
+                    }
+                    const int idx = (b * T + t) * H * DV + h * DV + j;
+                    e_ref = fmax(e_ref, fmax(fabs(out[0][idx] - o), fabs(out[1][idx] - o)));
+                    e_ab = fmax(e_ab, fabs(out[0][idx] - out[1][idx]));
+                }
+            }
+    CHECK_MSG(e_ab < 1e-5 && e_ref < 1e-5, "mla: absorbed vs materialised %.3g, vs double %.3g", e_ab, e_ref);
+    CHECK(!memcmp(cache[0], cache[1], sizeof cache[0])); /* both stored the latents */
+    /* bad arguments: q of the wrong width */
+    CHECK(HB_OP(be, mla_attention, .out = hb_t2(out[0], HB_F32, B * T, H * DV, H * DV),
+                .q = hb_t2(q, HB_F32, B * T, H * DN, H * DN), .latent = hb_t2(lat, HB_F32, B * T, DL, DL),
+                .cache = hb_t3(cache[0], HB_F32, B, S, DL), .wkv_b = hb_t2(w, HB_F32, H * (DN + DV), DC, DC), .B = B,
+                .T = T, .H = H, .dn = DN, .dr = DR, .dv = DV) == HB_ERR_INPUT);
+}
+
 int main(void) {
     hb_err err = {{0}};
     if (hb_backend_open("cpu", 0, &be, &err) != HB_OK) {
@@ -305,6 +363,7 @@ int main(void) {
     check_grouped(HB_FP8_E4M3, HB_QUANT_TENSOR);
     check_grouped(HB_FP8_E4M3, HB_QUANT_BLOCK);
     test_layer();
+    test_mla();
     hb_backend_close(be);
     HB_TEST_END();
 }

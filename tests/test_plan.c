@@ -73,7 +73,9 @@ static int model_eq(const hb_model *a, const hb_model *b) {
            a->first_k_dense == b->first_k_dense && a->router == b->router && a->router_bias == b->router_bias &&
            (a->n_group > 1 ? a->n_group : 1) == (b->n_group > 1 ? b->n_group : 1) &&
            (a->n_group > 1 ? a->topk_group : 1) == (b->n_group > 1 ? b->topk_group : 1) &&
-           a->norm_topk == b->norm_topk && a->routed_scale == b->routed_scale && a->dense_twin == b->dense_twin;
+           a->norm_topk == b->norm_topk && a->routed_scale == b->routed_scale && a->dense_twin == b->dense_twin &&
+           a->q_lora_rank == b->q_lora_rank && a->kv_lora_rank == b->kv_lora_rank && a->qk_nope_dim == b->qk_nope_dim &&
+           a->qk_rope_dim == b->qk_rope_dim && a->v_head_dim == b->v_head_dim;
 }
 
 static int case_eq(const hb_case *a, const hb_case *b) {
@@ -442,6 +444,17 @@ static void test_moe(void) {
         "plan.yaml:2: model 'x': field 'topk_group' is 5 (accepted: 1 to n_group = 4)");
     BAD("models:\n  x: {base: tiny-moe, router: relu}\ncases:\n  - workload: gemm\n",
         "plan.yaml:2: field 'router': unknown value 'relu' (accepted: softmax, sigmoid)");
+    BAD("models:\n  x: {base: tiny-mla, positions: learned}\ncases:\n  - workload: gemm\n",
+        "plan.yaml:2: model 'x': field 'kv_lora_rank' (MLA) needs positions: rope, not learned");
+    BAD("models:\n  x: {base: tiny-mla, qk_rope_dim: 7}\ncases:\n  - workload: gemm\n",
+        "plan.yaml:2: model 'x': field 'qk_rope_dim' must be even");
+    /* a custom MLA model round-trips */
+    st = load("models:\n  m2: {base: tiny-mla, q_lora_rank: 0, kv_lora_rank: 16}\ncases:\n"
+              "  - {workload: prefill, model: m2, prompt: 8}\n", &p, &e);
+    CHECK_MSG(st == HB_OK, "%s", e.msg);
+    CHECK(p.n_cases == 1 && p.cases[0].model.kv_lora_rank == 16 && p.cases[0].model.q_lora_rank == 0);
+    ROUNDTRIP(&p);
+    hb_plan_free(&p);
     const hb_kv tw[] = {{"workload", "prefill"}, {"model", "tiny"}, {"dense_twin", "active"}};
     BAD_ARGS(tw, "--dense-twin: model 'tiny' has no experts");
     const hb_kv zr[] = {{"workload", "decode"}, {"model", "tiny-moe"}, {"routing", "zipf:abc"}};
@@ -631,10 +644,10 @@ static void test_bad_files(void) {
         "plan.yaml:3: field 'stream_op': unknown value 'add' (accepted: copy, triad)");
     BAD("cases:\n  - workload: decode\n    model: llama9\n",
         "plan.yaml:3: field 'model': unknown model 'llama9' (accepted: tiny, gpt2-124m, gpt2-1.5b, llama3-8b, llama3-70b, "
-        "tiny-moe, mixtral-8x7b, qwen3-30b-a3b)");
+        "tiny-moe, mixtral-8x7b, tiny-mla, deepseek-v2-lite, deepseek-v3, qwen3-30b-a3b)");
     BAD("models:\n  mine: {base: tiny}\ncases:\n  - workload: decode\n    model: [mine,\n      other]\n",
         "plan.yaml:6: field 'model': unknown model 'other' (accepted: tiny, gpt2-124m, gpt2-1.5b, llama3-8b, "
-        "llama3-70b, tiny-moe, mixtral-8x7b, qwen3-30b-a3b, mine)");
+        "llama3-70b, tiny-moe, mixtral-8x7b, tiny-mla, deepseek-v2-lite, deepseek-v3, qwen3-30b-a3b, mine)");
     BAD("cases:\n  - workload: gemm\n    dtype:\n", "plan.yaml:3: field 'dtype': missing value (accepted: f32");
 
     /* types */
@@ -710,7 +723,7 @@ static void test_bad_files(void) {
         "plan.yaml:4: field 'depth': unknown model field (accepted: dim, layers, heads, kv_heads, ffn_dim, vocab, "
         "max_seq, norm, activation, positions, tied_embeddings, bias, rope_theta, norm_eps, base, head_dim, experts, "
         "top_k, shared_experts, moe_ffn_dim, first_k_dense, router, router_bias, n_group, topk_group, norm_topk_prob, "
-        "routed_scaling_factor)");
+        "routed_scaling_factor, q_lora_rank, kv_lora_rank, qk_nope_dim, qk_rope_dim, v_head_dim)");
     BAD("models:\n  x:\n    base: tiny\n    norm: batchnorm\ncases:\n  - workload: gemm\n",
         "plan.yaml:4: field 'norm': unknown value 'batchnorm' (accepted: rmsnorm, layernorm)");
     BAD("models:\n  x:\n    base: tiny\n    activation: relu\ncases:\n  - workload: gemm\n",
@@ -758,7 +771,7 @@ static void test_bad_files(void) {
     const hb_kv ov5[] = {{"model", "nope"}};
     BAD_OV("models:\n  mine: {base: tiny}\ncases:\n  - workload: decode\n", ov5, 1,
            "--model: unknown model 'nope' (accepted: tiny, gpt2-124m, gpt2-1.5b, llama3-8b, llama3-70b, tiny-moe, "
-           "mixtral-8x7b, qwen3-30b-a3b, mine)");
+           "mixtral-8x7b, tiny-mla, deepseek-v2-lite, deepseek-v3, qwen3-30b-a3b, mine)");
 }
 
 static void test_bad_args(void) {

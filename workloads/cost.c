@@ -18,13 +18,27 @@ static double forward_flops(const hb_tf_layout *y, double B, double T, double po
     for (int64_t l = 0; l < y->L; l++) {
         const hb_tf_block *b = &y->blocks[l];
         const double dff = y->d_ff == 2 * y->F ? 2.0 * b->F : (double)b->F; /* swiglu: gate and up */
-        per_token += (double)y->C * y->d_qkv + (double)y->Hq * y->D * y->C + (double)y->C * dff + (double)b->F * y->C;
+        if (b->attn == HB_ATTN_MLA) { /* q (down, up or one matrix), kv down, output */
+            const double dq = (double)y->Hq * (y->dn + y->dr);
+            per_token += (y->dql ? (double)y->C * y->dql + (double)y->dql * dq : (double)y->C * dq) +
+                         (double)y->C * (y->dc + y->dr) + (double)y->Hq * y->dv * y->C;
+        } else {
+            per_token += (double)y->C * y->d_qkv + (double)y->Hq * y->D * y->C;
+        }
+        per_token += (double)y->C * dff + (double)b->F * y->C;
         if (b->ffn == HB_FFN_MOE) per_token += (double)y->C * y->E + (double)y->K * 3.0 * y->C * y->Fe;
     }
     per_token *= 2.0;
     /* sum over t of keys attended: T * pos0 + T (T + 1) / 2; QK^T and AV: 2 * 2 * D per key */
     double keys = T * pos0 + T * (T + 1) / 2;
     double attn = 4.0 * (double)y->L * y->Hq * y->D * keys;
+    if (y->dc > 0) { /* MLA (every layer) */
+        const double H = (double)y->Hq, dn = (double)y->dn, dr = (double)y->dr, dv = (double)y->dv, dc = (double)y->dc;
+        if (T > 1) /* materialised: K_nope, V of the pos0 + T cached positions, then plain attention */
+            attn = (double)y->L * (2.0 * (pos0 + T) * dc * H * (dn + dv) + 2.0 * H * (dn + dr + dv) * keys);
+        else /* absorbed: q into the latent space, scores and sums over latents, out of it */
+            attn = (double)y->L * T * H * (2.0 * dn * dc + 2.0 * dc * dv) + (double)y->L * H * 2.0 * (2.0 * dc + dr) * keys;
+    }
     double head = 2.0 * (double)y->C * y->V; /* one row per sequence */
     return B * (T * per_token + attn + head);
 }
@@ -56,6 +70,7 @@ static hb_status tf_cost(const hb_case *c, int decode, hb_cost *k, hb_err *err) 
     HB_TRY(hb_tf_layout_init(c, decode, &y, err)); /* sizes checked there, the total too */
     double ws = (double)hb_dtype_size(y.edt); /* embedding rows */
     double kv_token = 2.0 * y.L * y.Hkv * y.D * (double)hb_dtype_size(y.kvt); /* K and V of one position, all layers */
+    if (y.dc > 0) kv_token = (double)y.L * (y.dc + y.dr) * (double)hb_dtype_size(y.kvt); /* MLA: the latent */
     double emb_row = y.C * ws * (c->model.pos == HB_POS_LEARNED ? 2 : 1);
     double B = (double)c->batch;
     /* routed experts: only those the step's tokens touch are read */

@@ -40,6 +40,11 @@ typedef struct hb_model {
     int64_t n_group, topk_group; /* group-limited routing; n_group <= 1: none */
     int norm_topk;        /* renormalise the top-k weights */
     float routed_scale;   /* routed_scaling_factor (1 when not given) */
+    /* Multi-head latent attention (DeepSeek-V2/V3) when kv_lora_rank > 0: queries through a
+     * q_lora_rank bottleneck (0: one matrix), keys and values from a kv_lora_rank latent plus
+     * a shared qk_rope_dim key part; heads of qk_nope_dim + qk_rope_dim (q, k) and v_head_dim
+     * (v). kv_heads and head_dim are then unused. */
+    int64_t q_lora_rank, kv_lora_rank, qk_nope_dim, qk_rope_dim, v_head_dim;
     /* dense twin (hb_model_dense_twin): the MoE layers replaced by one dense SwiGLU of the
      * total (1) or active (2) expert width; the MoE fields are kept for labels and counts */
     int dense_twin;
@@ -48,6 +53,7 @@ typedef struct hb_model {
 #define HB_TWIN_NONE 0
 #define HB_TWIN_TOTAL 1
 #define HB_TWIN_ACTIVE 2
+static inline int hb_model_is_mla(const hb_model *m) { return m->kv_lora_rank > 0; }
 static inline int hb_model_is_moe(const hb_model *m) { return m->n_experts > 0 && !m->dense_twin; }
 /* Whether layer l has a MoE FFN (a dense twin has none). */
 static inline int hb_model_layer_moe(const hb_model *m, int64_t l) { return hb_model_is_moe(m) && l >= m->first_k_dense; }

@@ -8,9 +8,17 @@
  * layers, 32 heads / 8 kv, intermediate 14336, 8 experts top-2, vocab 32000, rope_theta 1e6,
  * 32768 positions); Qwen/Qwen3-30B-A3B (hidden 2048, 48 layers, 32 heads / 4 kv of head_dim
  * 128, 128 experts top-8 of moe_intermediate 768, norm_topk_prob, vocab 151936, rope_theta 1e6,
- * 40960 positions; its q/k RMSNorms, 256 parameters a layer, are not modelled). `tiny-moe` is
- * ours: 8 experts top-2, one shared expert and a first dense layer, so the tests see all of
- * it. */
+ * 40960 positions; its q/k RMSNorms, 256 parameters a layer, are not modelled);
+ * deepseek-ai/DeepSeek-V2-Lite (hidden 2048, 27 layers, 16 heads, MLA without q_lora, kv_lora
+ * 512, nope/rope/v 128/64/128, first layer dense of 10944, then 64 experts top-6 of 1408 + 2
+ * shared, softmax, unnormalised, vocab 102400); deepseek-ai/DeepSeek-V3 (hidden 7168, 61
+ * layers, 128 heads, q_lora 1536, kv_lora 512, first 3 layers dense of 18432, then 256 experts
+ * top-8 of 2048 + 1 shared, sigmoid with e_score_correction_bias, 8 groups / 4 kept, normalised
+ * x 2.5, vocab 129280; the MTP module is not counted). Not modelled: YaRN's rope scaling and
+ * its softmax mscale (DeepSeek), DeepSeek's interleaved rope (rotate-half here: the weights
+ * are synthetic). `tiny-moe` and `tiny-mla` are ours: small enough for the double-precision
+ * reference in the tests, with every feature (shared experts, a first dense layer; tiny-mla
+ * DeepSeek-V3-shaped routing and MLA with a q_lora bottleneck). */
 /* Sources: GPT-2 (Radford et al. 2019, Hugging Face gpt2 / gpt2-xl config.json); Llama 3
  * (Meta, Hugging Face meta-llama/Meta-Llama-3-8B and -70B config.json). `tiny` is ours, with
  * grouped-query attention so the tests exercise it. */
@@ -44,6 +52,25 @@ static const hb_model presets[] = {
      .act = HB_ACT_SWIGLU, .pos = HB_POS_ROPE, .rope_theta = 1000000.0f, .norm_eps = 1e-5f,
      .n_experts = 8, .top_k = 2, .moe_ffn_dim = 14336, .router = HB_ROUTER_SOFTMAX, .norm_topk = 1,
      .routed_scale = 1.0f},
+    {.name = "tiny-mla", .dim = 64, .n_layers = 3, .n_heads = 4, .n_kv_heads = 4, .ffn_dim = 128,
+     .vocab = 256, .max_seq = 256, .norm = HB_NORM_RMSNORM, .act = HB_ACT_SWIGLU,
+     .pos = HB_POS_ROPE, .rope_theta = 10000.0f, .norm_eps = 1e-6f, .q_lora_rank = 24,
+     .kv_lora_rank = 32, .qk_nope_dim = 16, .qk_rope_dim = 8, .v_head_dim = 16, .n_experts = 8,
+     .top_k = 2, .n_shared = 1, .moe_ffn_dim = 32, .first_k_dense = 1, .router = HB_ROUTER_SIGMOID,
+     .router_bias = 1, .n_group = 4, .topk_group = 2, .norm_topk = 1, .routed_scale = 2.5f},
+    {.name = "deepseek-v2-lite", .dim = 2048, .n_layers = 27, .n_heads = 16, .n_kv_heads = 16,
+     .ffn_dim = 10944, .vocab = 102400, .max_seq = 163840, .norm = HB_NORM_RMSNORM,
+     .act = HB_ACT_SWIGLU, .pos = HB_POS_ROPE, .rope_theta = 10000.0f, .norm_eps = 1e-6f,
+     .kv_lora_rank = 512, .qk_nope_dim = 128, .qk_rope_dim = 64, .v_head_dim = 128,
+     .n_experts = 64, .top_k = 6, .n_shared = 2, .moe_ffn_dim = 1408, .first_k_dense = 1,
+     .router = HB_ROUTER_SOFTMAX, .norm_topk = 0, .routed_scale = 1.0f},
+    {.name = "deepseek-v3", .dim = 7168, .n_layers = 61, .n_heads = 128, .n_kv_heads = 128,
+     .ffn_dim = 18432, .vocab = 129280, .max_seq = 163840, .norm = HB_NORM_RMSNORM,
+     .act = HB_ACT_SWIGLU, .pos = HB_POS_ROPE, .rope_theta = 10000.0f, .norm_eps = 1e-6f,
+     .q_lora_rank = 1536, .kv_lora_rank = 512, .qk_nope_dim = 128, .qk_rope_dim = 64, .v_head_dim = 128,
+     .n_experts = 256, .top_k = 8, .n_shared = 1, .moe_ffn_dim = 2048, .first_k_dense = 3,
+     .router = HB_ROUTER_SIGMOID, .router_bias = 1, .n_group = 8, .topk_group = 4, .norm_topk = 1,
+     .routed_scale = 2.5f},
     {.name = "qwen3-30b-a3b", .dim = 2048, .n_layers = 48, .n_heads = 32, .n_kv_heads = 4,
      .head_dim = 128, .ffn_dim = 6144, .vocab = 151936, .max_seq = 40960, .norm = HB_NORM_RMSNORM,
      .act = HB_ACT_SWIGLU, .pos = HB_POS_ROPE, .rope_theta = 1000000.0f, .norm_eps = 1e-6f,
@@ -115,6 +142,28 @@ static hb_status moe_validate(const hb_model *m, hb_err *err) {
     return HB_OK;
 }
 
+/* MLA fields; learned positions have no rope part to carry. */
+static hb_status mla_validate(const hb_model *m, hb_err *err) {
+    if (m->kv_lora_rank < 1)
+        return hb_errf(err, HB_ERR_INPUT, "model '%s': field 'q_lora_rank' needs MLA: set 'kv_lora_rank' > 0", m->name);
+    if (m->pos != HB_POS_ROPE)
+        return hb_errf(err, HB_ERR_INPUT, "model '%s': field 'kv_lora_rank' (MLA) needs positions: rope, not %s",
+                       m->name, hb_pos_name(m->pos));
+    const struct { const char *f; int64_t v; } d[] = {
+        {"kv_lora_rank", m->kv_lora_rank}, {"qk_nope_dim", m->qk_nope_dim}, {"qk_rope_dim", m->qk_rope_dim},
+        {"v_head_dim", m->v_head_dim}};
+    for (int i = 0; i < HB_ARRAY_LEN(d); i++)
+        if (d[i].v < 1 || d[i].v > 65536)
+            return hb_errf(err, HB_ERR_INPUT, "model '%s': field '%s' is %lld (accepted: 1 to 65536 with MLA)",
+                           m->name, d[i].f, (long long)d[i].v);
+    if (m->q_lora_rank < 0 || m->q_lora_rank > 65536)
+        return hb_errf(err, HB_ERR_INPUT, "model '%s': field 'q_lora_rank' is %lld (accepted: 0 to 65536)", m->name,
+                       (long long)m->q_lora_rank);
+    if (m->qk_rope_dim % 2)
+        return hb_errf(err, HB_ERR_INPUT, "model '%s': field 'qk_rope_dim' must be even (rope rotates pairs)", m->name);
+    return HB_OK;
+}
+
 hb_status hb_model_validate(const hb_model *m, hb_err *err) {
     const struct { const char *field; int64_t v; } pos[] = {
         {"dim", m->dim}, {"layers", m->n_layers}, {"heads", m->n_heads},
@@ -131,6 +180,8 @@ hb_status hb_model_validate(const hb_model *m, hb_err *err) {
     if (m->head_dim < 0)
         return hb_errf(err, HB_ERR_INPUT, "model '%s': field 'head_dim' must be >= 0 (0: dim / heads)", m->name);
     if (m->n_experts) HB_TRY_QUIET_(moe_validate(m, err));
+    if (m->kv_lora_rank || m->q_lora_rank) HB_TRY_QUIET_(mla_validate(m, err));
+    if (hb_model_is_mla(m)) return m->norm_eps > 0 ? HB_OK : hb_errf(err, HB_ERR_INPUT, "model '%s': field 'norm_eps' must be positive", m->name);
     if (!m->head_dim && m->dim % m->n_heads)
         return hb_errf(err, HB_ERR_INPUT, "model '%s': dim %lld is not a multiple of heads %lld",
                        m->name, (long long)m->dim, (long long)m->n_heads);
@@ -147,8 +198,17 @@ hb_status hb_model_validate(const hb_model *m, hb_err *err) {
     return HB_OK;
 }
 
-/* Attention of one layer: qkv (C x (Hq+2Hkv)D) + out proj (HqD x C), their biases. */
+/* Attention of one layer: qkv (C x (Hq+2Hkv)D) + out proj (HqD x C), their biases; MLA: the
+ * query path (one matrix, or down, norm, up), the KV down projection and its norm, the KV up
+ * projection, the output projection. */
 static int64_t attn_params(const hb_model *m) {
+    if (hb_model_is_mla(m)) {
+        const int64_t C = m->dim, H = m->n_heads, dq = H * (m->qk_nope_dim + m->qk_rope_dim);
+        int64_t p = m->q_lora_rank ? C * m->q_lora_rank + m->q_lora_rank + m->q_lora_rank * dq : C * dq;
+        p += C * (m->kv_lora_rank + m->qk_rope_dim) + m->kv_lora_rank;
+        p += m->kv_lora_rank * H * (m->qk_nope_dim + m->v_head_dim) + H * m->v_head_dim * C;
+        return p;
+    }
     int64_t C = m->dim, D = hb_model_head_dim(m);
     int64_t p = C * (m->n_heads + 2 * m->n_kv_heads) * D + m->n_heads * D * C;
     if (m->bias) p += (m->n_heads + 2 * m->n_kv_heads) * D + C;

@@ -163,6 +163,10 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
     for (int64_t l = 0; l < (m->n_layers < HB_MODEL_MAX_LAYERS ? m->n_layers : 0); l++)
         if (hb_model_layer_ffn(m, l) > y->F) y->F = hb_model_layer_ffn(m, l);
     if (y->F == 0) y->F = 1; /* a MoE model without shared experts: ff/ffa unused */
+    if (hb_model_is_mla(m)) {
+        y->dn = m->qk_nope_dim, y->dr = m->qk_rope_dim, y->dv = m->v_head_dim;
+        y->dc = m->kv_lora_rank, y->dql = m->q_lora_rank;
+    }
     if (hb_model_is_moe(m)) {
         y->E = m->n_experts;
         y->K = m->top_k;
@@ -208,7 +212,8 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
         hb_tf_block *b = &y->blocks[l];
         const uint64_t id = 1000 + (uint64_t)l * 16;
         const int L_ = (int)l;
-        b->attn = HB_ATTN_GQA;
+        b->attn = hb_model_is_mla(m) ? HB_ATTN_MLA : HB_ATTN_GQA;
+        b->wq_a = b->q_norm = b->wkv_a = b->kv_norm = b->wkv_b = -1;
         b->ffn = hb_model_layer_moe(m, l) ? HB_FFN_MOE : HB_FFN_DENSE;
         b->F = hb_model_layer_ffn(m, l);
         b->router_w = b->router_b = b->exp_up = b->exp_down = -1;
@@ -217,10 +222,30 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
         const int64_t Fl = b->F, dffl = m->act == HB_ACT_SWIGLU ? dim_of(y, "2 x ffn_dim", 2, Fl, 0) : Fl;
         b->ln1_w = weight(y, "ln1_w", L_, HB_F32, C, 0, id + 0, 0.1f, 1.0f, 1);
         b->ln1_b = ln ? weight(y, "ln1_b", L_, HB_F32, C, 0, id + 1, 0.02f, 0.0f, 1) : -1;
-        b->qkv_w = weight(y, "qkv_w", L_, wdt, y->d_qkv, C, id + 2, r_c, 0.0f, 1);
-        b->qkv_b = m->bias ? weight(y, "qkv_b", L_, HB_F32, y->d_qkv, 0, id + 3, 0.02f, 0.0f, 1) : -1;
-        b->proj_w = weight(y, "proj_w", L_, wdt, C, HqD, id + 4, 1.0f / sqrtf((float)HqD), 0.0f, 1);
-        b->proj_b = m->bias ? weight(y, "proj_b", L_, HB_F32, C, 0, id + 5, 0.02f, 0.0f, 1) : -1;
+        if (b->attn == HB_ATTN_MLA) {
+            /* init ids 500000 + 8 l + j (the GQA ids of the layer stay unused) */
+            const uint64_t mid = 500000 + (uint64_t)l * 8;
+            const int64_t dq = dim_of(y, "heads x (qk_nope_dim + qk_rope_dim)", y->Hq, y->dn + y->dr, 0);
+            if (y->dql > 0) {
+                b->wq_a = weight(y, "wq_a", L_, wdt, y->dql, C, mid + 0, r_c, 0.0f, 1);
+                b->q_norm = weight(y, "q_norm", L_, HB_F32, y->dql, 0, mid + 1, 0.1f, 1.0f, 1);
+                b->qkv_w = weight(y, "wq_b", L_, wdt, dq, y->dql, mid + 2, 1.0f / sqrtf((float)y->dql), 0.0f, 1);
+            } else {
+                b->qkv_w = weight(y, "wq", L_, wdt, dq, C, mid + 2, r_c, 0.0f, 1);
+            }
+            b->wkv_a = weight(y, "wkv_a", L_, wdt, y->dc + y->dr, C, mid + 3, r_c, 0.0f, 1);
+            b->kv_norm = weight(y, "kv_norm", L_, HB_F32, y->dc, 0, mid + 4, 0.1f, 1.0f, 1);
+            b->wkv_b = weight(y, "wkv_b", L_, wdt, dim_of(y, "heads x (qk_nope_dim + v_head_dim)", y->Hq, y->dn + y->dv, 0),
+                              y->dc, mid + 5, 1.0f / sqrtf((float)y->dc), 0.0f, 1);
+            const int64_t hdv = dim_of(y, "heads x v_head_dim", y->Hq, y->dv, 0);
+            b->proj_w = weight(y, "proj_w", L_, wdt, C, hdv, mid + 6, 1.0f / sqrtf((float)(hdv > 0 ? hdv : 1)), 0.0f, 1);
+            b->qkv_b = b->proj_b = -1;
+        } else {
+            b->qkv_w = weight(y, "qkv_w", L_, wdt, y->d_qkv, C, id + 2, r_c, 0.0f, 1);
+            b->qkv_b = m->bias ? weight(y, "qkv_b", L_, HB_F32, y->d_qkv, 0, id + 3, 0.02f, 0.0f, 1) : -1;
+            b->proj_w = weight(y, "proj_w", L_, wdt, C, HqD, id + 4, 1.0f / sqrtf((float)HqD), 0.0f, 1);
+            b->proj_b = m->bias ? weight(y, "proj_b", L_, HB_F32, C, 0, id + 5, 0.02f, 0.0f, 1) : -1;
+        }
         b->ln2_w = weight(y, "ln2_w", L_, HB_F32, C, 0, id + 6, 0.1f, 1.0f, 1);
         b->ln2_b = ln ? weight(y, "ln2_b", L_, HB_F32, C, 0, id + 7, 0.02f, 0.0f, 1) : -1;
         if (Fl > 0) { /* dense FFN, or a MoE block's shared experts */
@@ -244,10 +269,16 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
                 y->expert_bytes = (y->t[b->exp_up].ne[1] * C + C * y->Fe) * hb_dtype_size(wdt) +
                                   (n_scales(&y->t[b->exp_up]) + n_scales(&y->t[b->exp_down])) * 4 / y->E;
         }
-        /* caches (B, S, Hkv, D); an fp8 cache has one static scale per tensor */
+        /* caches (B, S, Hkv, D); an fp8 cache has one static scale per tensor. MLA: the latent
+         * cache (B, S, dc + dr) alone (an fp8 one holds codes with scale 1) */
         const hb_qkind kq = hb_dtype_is_fp8(y->kvt) ? HB_QUANT_TENSOR : HB_QUANT_NONE;
-        b->k_cache = add(y, HB_ARENA_KV, "k_cache", L_, y->kvt, kq, 4, y->B, y->S, y->Hkv, y->D);
-        b->v_cache = add(y, HB_ARENA_KV, "v_cache", L_, y->kvt, kq, 4, y->B, y->S, y->Hkv, y->D);
+        if (b->attn == HB_ATTN_MLA) {
+            b->k_cache = add(y, HB_ARENA_KV, "latent_cache", L_, y->kvt, HB_QUANT_NONE, 3, y->B, y->S, y->dc + y->dr, 0);
+            b->v_cache = -1;
+        } else {
+            b->k_cache = add(y, HB_ARENA_KV, "k_cache", L_, y->kvt, kq, 4, y->B, y->S, y->Hkv, y->D);
+            b->v_cache = add(y, HB_ARENA_KV, "v_cache", L_, y->kvt, kq, 4, y->B, y->S, y->Hkv, y->D);
+        }
         if (y->n_tensors < 0) break;
     }
     /* activations: x, h (N, C); qkv (N, d_qkv); att (N, Hq D); ff (N, d_ff); ffa (N, F);
@@ -255,8 +286,9 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
     {
         y->x = add(y, HB_ARENA_ACT, "x", -1, HB_F32, HB_QUANT_NONE, 2, N, C, 0, 0);
         y->h = add(y, HB_ARENA_ACT, "h", -1, HB_F32, HB_QUANT_NONE, 2, N, C, 0, 0);
-        y->qkv = add(y, HB_ARENA_ACT, "qkv", -1, HB_F32, HB_QUANT_NONE, 2, N, y->d_qkv, 0, 0);
-        y->att = add(y, HB_ARENA_ACT, "att", -1, HB_F32, HB_QUANT_NONE, 2, N, HqD, 0, 0);
+        const int gqa = !hb_model_is_mla(m); /* MLA has its own (below) */
+        y->qkv = add(y, HB_ARENA_ACT, "qkv", -1, HB_F32, HB_QUANT_NONE, 2, gqa ? N : 1, gqa ? y->d_qkv : 1, 0, 0);
+        y->att = add(y, HB_ARENA_ACT, "att", -1, HB_F32, HB_QUANT_NONE, 2, gqa ? N : 1, gqa ? HqD : 1, 0, 0);
         y->ff = add(y, HB_ARENA_ACT, "ff", -1, HB_F32, HB_QUANT_NONE, 2, N, y->d_ff, 0, 0);
         y->ffa = add(y, HB_ARENA_ACT, "ffa", -1, HB_F32, HB_QUANT_NONE, 2, N, y->F, 0, 0);
         y->logits = add(y, HB_ARENA_ACT, "logits", -1, HB_F32, HB_QUANT_NONE, 2, y->B, y->V, 0, 0);
@@ -265,6 +297,13 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
         /* MoE: router logits (N, E); ids, weights, rows (N k) as int32 / f32; offsets (E + 1);
          * permuted rows xp (N k, C), expert up (N k, 2 Fe), activation (N k, Fe), out (N k, C) */
         y->rlog = y->ids = y->rwt = y->rows = y->offs = y->xp = y->eup = y->eact = y->ey = -1;
+        y->mq = y->mcq = y->mlat = y->matt = -1;
+        if (hb_model_is_mla(m)) { /* q (N, H (dn + dr)), q latent (N, q_lora), kv latent (N, dc + dr), out (N, H dv) */
+            y->mq = add(y, HB_ARENA_ACT, "mq", -1, HB_F32, HB_QUANT_NONE, 2, N, y->Hq * (y->dn + y->dr), 0, 0);
+            y->mcq = y->dql ? add(y, HB_ARENA_ACT, "mcq", -1, HB_F32, HB_QUANT_NONE, 2, N, y->dql, 0, 0) : -1;
+            y->mlat = add(y, HB_ARENA_ACT, "mlat", -1, HB_F32, HB_QUANT_NONE, 2, N, y->dc + y->dr, 0, 0);
+            y->matt = add(y, HB_ARENA_ACT, "matt", -1, HB_F32, HB_QUANT_NONE, 2, N, y->Hq * y->dv, 0, 0);
+        }
         if (y->n_moe > 0) {
             y->rlog = add(y, HB_ARENA_ACT, "rlog", -1, HB_F32, HB_QUANT_NONE, 2, N, y->E, 0, 0);
             y->ids = add(y, HB_ARENA_ACT, "ids", -1, HB_F32, HB_QUANT_NONE, 1, NK, 0, 0, 0);
@@ -348,6 +387,41 @@ static hb_status norm(hb_backend *be, const hb_model *m, hb_tensor out, hb_tenso
     return HB_OP(be, rmsnorm, .out = out, .in = in, .w = w, .eps = m->norm_eps);
 }
 
+/* MLA attention of block b on h (N, C), added into x: q (through the q_lora bottleneck when
+ * there is one), the kv latent (normalised) with its shared rope key, both roped, then
+ * mla_attention over the latent cache - materialising K/V for a prompt (T > 1), absorbing the
+ * up-projections for a decode step (T = 1) - and the output projection. */
+static hb_status mla_block(hb_backend *be, const hb_model *m, tf_state *st, const hb_tf_block *b, int64_t B,
+                           int64_t T, int64_t pos0) {
+    const hb_tf_layout *y = &st->lay;
+    const int64_t C = y->C, N = B * T, H = y->Hq, dq = H * (y->dn + y->dr), Dl = y->dc + y->dr;
+    const hb_tensor h = rows_of(st, y->h, 0, N, C, C), x = rows_of(st, y->x, 0, N, C, C);
+    const hb_tensor q = rows_of(st, y->mq, 0, N, dq, dq), lat = rows_of(st, y->mlat, 0, N, Dl, Dl);
+    float *qp = P(st, y->mq), *lp = P(st, y->mlat);
+    if (y->dql > 0) {
+        const hb_tensor cq = rows_of(st, y->mcq, 0, N, y->dql, y->dql);
+        HB_TRY(HB_OP(be, matmul, .out = cq, .a = h, .w = TT(st, b->wq_a)));
+        HB_TRY(HB_OP(be, rmsnorm, .out = cq, .in = cq, .w = TT(st, b->q_norm), .eps = m->norm_eps));
+        HB_TRY(HB_OP(be, matmul, .out = q, .a = cq, .w = TT(st, b->qkv_w)));
+    } else {
+        HB_TRY(HB_OP(be, matmul, .out = q, .a = h, .w = TT(st, b->qkv_w)));
+    }
+    HB_TRY(HB_OP(be, matmul, .out = lat, .a = h, .w = TT(st, b->wkv_a)));
+    const hb_tensor c = hb_t2(lp, HB_F32, N, y->dc, Dl);
+    HB_TRY(HB_OP(be, rmsnorm, .out = c, .in = c, .w = TT(st, b->kv_norm), .eps = m->norm_eps));
+    /* rope on every head's rope part (after all heads' nope parts) and on the shared k_pe */
+    HB_TRY(HB_OP(be, rope, .x = hb_t2(qp + H * y->dn, HB_F32, N, H * y->dr, dq), .B = B, .T = T, .pos0 = pos0, .H = H,
+                 .theta = m->rope_theta));
+    HB_TRY(HB_OP(be, rope, .x = hb_t2(lp + y->dc, HB_F32, N, y->dr, Dl), .B = B, .T = T, .pos0 = pos0, .H = 1,
+                 .theta = m->rope_theta));
+    const hb_tensor att = rows_of(st, y->matt, 0, N, H * y->dv, H * y->dv);
+    HB_TRY(HB_OP(be, mla_attention, .out = att, .q = q, .latent = lat, .cache = TT(st, b->k_cache),
+                 .wkv_b = TT(st, b->wkv_b), .B = B, .T = T, .pos0 = pos0, .H = H, .dn = y->dn, .dr = y->dr,
+                 .dv = y->dv, .absorb = T == 1));
+    HB_TRY(HB_OP(be, matmul, .out = x, .a = att, .w = TT(st, b->proj_w), .beta = 1.0f));
+    return HB_OK;
+}
+
 /* The routed experts of MoE block b on h (N, C), added into x: router logits, top-k, tokens
  * permuted by expert, the experts' SwiGLU as two grouped GEMMs, the weighted combine (beta 1:
  * the residual). route_row0 numbers the rows for synthetic routing (a decode step's rows
@@ -401,21 +475,26 @@ static hb_status forward(hb_backend *be, const hb_model *m, tf_state *st, const 
                  .B = B, .T = T, .pos0 = pos0));
     for (int64_t l = 0; l < y->L; l++) {
         const hb_tf_block *b = &y->blocks[l];
-        const hb_tensor kc = TT(st, b->k_cache), vc = TT(st, b->v_cache);
-        /* attention block: x += proj(attention(rope(qkv(norm(x))))) */
-        HB_TRY(norm(be, m, h, x, TT(st, b->ln1_w), TT(st, b->ln1_b)));
-        HB_TRY(HB_OP(be, matmul, .out = qkv, .a = h, .w = TT(st, b->qkv_w), .bias = TT(st, b->qkv_b))); /* (N, (Hq + 2 Hkv) D) */
-        if (m->pos == HB_POS_ROPE) {
-            /* q (Hq heads) and k (Hkv heads) are adjacent in a qkv row: one launch for both */
-            HB_TRY(HB_OP(be, rope, .x = hb_t2(qkvp, HB_F32, N, (Hq + Hkv) * D, dqkv), .B = B, .T = T,
-                         .pos0 = pos0, .H = Hq + Hkv, .theta = m->rope_theta));
+        if (b->attn == HB_ATTN_MLA) {
+            HB_TRY(norm(be, m, h, x, TT(st, b->ln1_w), TT(st, b->ln1_b)));
+            HB_TRY(mla_block(be, m, st, b, B, T, pos0));
+        } else {
+            const hb_tensor kc = TT(st, b->k_cache), vc = TT(st, b->v_cache);
+            /* attention block: x += proj(attention(rope(qkv(norm(x))))) */
+            HB_TRY(norm(be, m, h, x, TT(st, b->ln1_w), TT(st, b->ln1_b)));
+            HB_TRY(HB_OP(be, matmul, .out = qkv, .a = h, .w = TT(st, b->qkv_w), .bias = TT(st, b->qkv_b))); /* (N, (Hq + 2 Hkv) D) */
+            if (m->pos == HB_POS_ROPE) {
+                /* q (Hq heads) and k (Hkv heads) are adjacent in a qkv row: one launch for both */
+                HB_TRY(HB_OP(be, rope, .x = hb_t2(qkvp, HB_F32, N, (Hq + Hkv) * D, dqkv), .B = B, .T = T,
+                             .pos0 = pos0, .H = Hq + Hkv, .theta = m->rope_theta));
+            }
+            HB_TRY(HB_OP(be, kv_store, .k_cache = kc, .v_cache = vc, .k = hb_t2(qkvp + dq, HB_F32, N, Hkv * D, dqkv),
+                         .v = hb_t2(qkvp + dq + Hkv * D, HB_F32, N, Hkv * D, dqkv), .B = B, .T = T, .pos0 = pos0));
+            HB_TRY(HB_OP(be, attention, .out = att, .q = hb_t2(qkvp, HB_F32, N, dq, dqkv), .k_cache = kc,
+                         .v_cache = vc, .B = B, .T = T, .pos0 = pos0));
+            HB_TRY(HB_OP(be, matmul, .out = x, .a = att, .w = TT(st, b->proj_w), .bias = TT(st, b->proj_b),
+                         .beta = 1.0f)); /* residual: beta = 1 */
         }
-        HB_TRY(HB_OP(be, kv_store, .k_cache = kc, .v_cache = vc, .k = hb_t2(qkvp + dq, HB_F32, N, Hkv * D, dqkv),
-                     .v = hb_t2(qkvp + dq + Hkv * D, HB_F32, N, Hkv * D, dqkv), .B = B, .T = T, .pos0 = pos0));
-        HB_TRY(HB_OP(be, attention, .out = att, .q = hb_t2(qkvp, HB_F32, N, dq, dqkv), .k_cache = kc,
-                     .v_cache = vc, .B = B, .T = T, .pos0 = pos0));
-        HB_TRY(HB_OP(be, matmul, .out = x, .a = att, .w = TT(st, b->proj_w), .bias = TT(st, b->proj_b),
-                     .beta = 1.0f)); /* residual: beta = 1 */
         /* MLP block: x += fc2(act(fc(norm(x)))); MoE: x += shared(h) + combine(experts(h)) */
         HB_TRY(norm(be, m, h, x, TT(st, b->ln2_w), TT(st, b->ln2_b)));
         if (b->F > 0) {
@@ -430,7 +509,8 @@ static hb_status forward(hb_backend *be, const hb_model *m, tf_state *st, const 
                          .beta = 1.0f));
         }
         if (b->ffn == HB_FFN_MOE) HB_TRY(moe_ffn(be, m, st, b, N, l, route_row0));
-    }    /* final norm of each sequence's last row only, then the lm head: logits (B, V) */
+    }
+    /* final norm of each sequence's last row only, then the lm head: logits (B, V) */
     for (int64_t b = 0; b < B; b++)
         HB_TRY(norm(be, m, rows_of(st, y->h, b, 1, C, C), rows_of(st, y->x, b * T + T - 1, 1, C, C),
                     TT(st, y->lnf_w), TT(st, y->lnf_b)));
@@ -602,9 +682,14 @@ static hb_status block_check(const hb_case *c, const char *const **blame, hb_err
     if (hb_mul_ovf(2, m->n_kv_heads, &dqkv) || hb_add_ovf(dqkv, m->n_heads, &dqkv) || hb_mul_ovf(dqkv, D, &dqkv))
         dqkv = 0;
     const struct { const char *what; int64_t n; } dims[] = {
-        {"dim", m->dim}, {"ffn_dim", m->ffn_dim}, {"heads x head_dim", hqd},
-        {"(heads + 2 kv_heads) x head_dim", dqkv},
+        {"dim", m->dim}, {"ffn_dim", m->ffn_dim}, {"heads x head_dim", hb_model_is_mla(m) ? b : hqd},
+        {"(heads + 2 kv_heads) x head_dim", hb_model_is_mla(m) ? b : dqkv},
         {"moe_ffn_dim", hb_model_is_moe(m) ? m->moe_ffn_dim : b},
+        {"kv_lora_rank", hb_model_is_mla(m) ? m->kv_lora_rank : b},
+        {"q_lora_rank", hb_model_is_mla(m) && m->q_lora_rank ? m->q_lora_rank : b},
+        {"heads x (qk_nope_dim + qk_rope_dim)", hb_model_is_mla(m) ? m->n_heads * (m->qk_nope_dim + m->qk_rope_dim) : b},
+        {"heads x (qk_nope_dim + v_head_dim)", hb_model_is_mla(m) ? m->n_heads * (m->qk_nope_dim + m->v_head_dim) : b},
+        {"heads x v_head_dim", hb_model_is_mla(m) ? m->n_heads * m->v_head_dim : b},
         {"the dense twin's ffn width", m->dense_twin ? hb_model_layer_ffn(m, m->n_layers - 1) : b},
         {"the shared experts' width", hb_model_is_moe(m) && m->n_shared ? m->n_shared * m->moe_ffn_dim : b},
     };

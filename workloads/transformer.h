@@ -19,7 +19,7 @@ typedef enum hb_arena {
     HB_ARENA_COUNT
 } hb_arena;
 
-typedef enum hb_attn_kind { HB_ATTN_GQA = 0 } hb_attn_kind;
+typedef enum hb_attn_kind { HB_ATTN_GQA = 0, HB_ATTN_MLA = 1 } hb_attn_kind;
 typedef enum hb_ffn_kind { HB_FFN_DENSE = 0, HB_FFN_MOE = 1 } hb_ffn_kind;
 
 /* One tensor of the table: where it lives, what it is, how it is initialised. */
@@ -50,6 +50,12 @@ typedef struct hb_tf_block {
                                                   (E, 2 Fe, C) and (E, C, Fe) */
     int64_t F;                                 /* width of fc/fc2 (0: none) */
     int moe_index;                             /* MoE: 0, 1, ... among the MoE blocks; -1 */
+    int wq_a, q_norm, wkv_a, kv_norm, wkv_b;   /* MLA: q down (q_lora, C) and its norm (or -1:
+                                                  qkv_w is the one q matrix), kv down
+                                                  (dc + dr, C), its norm (dc), kv up
+                                                  (H (dn + dv), dc); qkv_w is q up, proj_w the
+                                                  output (C, H dv); k_cache the latent cache
+                                                  (B, S, dc + dr), v_cache -1 */
     int k_cache, v_cache;
 } hb_tf_block;
 
@@ -76,6 +82,8 @@ typedef struct hb_tf_layout {
     int wte, wpe, lm_w, lnf_w, lnf_b;                     /* model-level weights */
     int x, h, qkv, att, ff, ffa, logits, tokens, next;    /* activations */
     int rlog, ids, rwt, rows, offs, xp, eup, eact, ey;    /* MoE activations (or -1) */
+    int mq, mcq, mlat, matt;                              /* MLA activations (or -1) */
+    int64_t dn, dr, dv, dc, dql;                          /* MLA: head parts, kv and q lora ranks */
     int64_t arena_bytes[HB_ARENA_COUNT];
     int64_t weight_bytes, act_bytes, kv_bytes;            /* = arena_bytes[...] */
     int64_t matrix_bytes; /* bytes of weights (scales included) a forward step reads, the

@@ -173,3 +173,94 @@ hb_status hb_cpu_moe_combine(hb_backend *be, const hb_moe_combine_args *a) {
     }
     return HB_OK;
 }
+
+/* ---- multi-head latent attention (ops.h) ---- */
+
+hb_status hb_cpu_mla_attention(hb_backend *be, const hb_mla_attention_args *a) {
+    const int64_t B = a->B, T = a->T, pos0 = a->pos0, H = a->H, dn = a->dn, dr = a->dr, dv = a->dv;
+    const int64_t S = a->cache.ne[1], Dl = a->cache.ne[2], dc = Dl - dr, ldq = hb_tensor_ld(&a->q);
+    const int64_t ldl = hb_tensor_ld(&a->latent), ldo = hb_tensor_ld(&a->out), dkv = dn + dv;
+    const hb_dtype ct = a->cache.dt;
+    /* the new positions into the cache, rounded to its dtype */
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t i = 0; i < Dl; i++)
+                hb_store_f32(a->cache.data, ct, (b * S + pos0 + t) * Dl + i,
+                             ((const float *)a->latent.data)[(b * T + t) * ldl + i]);
+    /* wkv_b dequantised (convert's code x scale) */
+    const int64_t nw = H * dkv * dc, L_all = pos0 + T;
+    float *W = malloc((size_t)nw * sizeof *W), *lat = malloc((size_t)(L_all * Dl) * sizeof *lat);
+    float *kv = a->absorb ? NULL : malloc((size_t)(L_all * H * dkv) * sizeof *kv);
+    if (!W || !lat || (!a->absorb && !kv)) {
+        free(W), free(lat), free(kv);
+        return hb_cpu_fail(be, HB_ERR_NOMEM, "cpu: mla_attention: cannot allocate scratch");
+    }
+    const hb_convert_args cv = {.dst = hb_t2(W, HB_F32, H * dkv, dc, dc), .src = a->wkv_b};
+    hb_status st = hb_cpu_convert(be, &cv);
+    const float scale = 1.0f / sqrtf((float)(dn + dr));
+    for (int64_t b = 0; st == HB_OK && b < B; b++) {
+        for (int64_t i = 0; i < L_all * Dl; i++) lat[i] = hb_load_f32(a->cache.data, ct, b * S * Dl + i);
+        if (!a->absorb) { /* K_nope and V of every cached position: (L_all, H (dn + dv)) */
+            const hb_matmul_args mm = {.out = hb_t2(kv, HB_F32, L_all, H * dkv, H * dkv),
+                                       .a = hb_t2(lat, HB_F32, L_all, dc, Dl), .w = hb_t2(W, HB_F32, H * dkv, dc, dc)};
+            st = hb_cpu_matmul(be, &mm);
+            if (st != HB_OK) break;
+        }
+        int nomem = 0;
+#pragma omp parallel reduction(| : nomem)
+        {
+            float *p = malloc((size_t)(L_all + 2 * dc) * sizeof *p), *ql = p ? p + L_all : NULL, *ol = ql ? ql + dc : NULL;
+            if (!p) nomem = 1;
+#pragma omp for collapse(2) schedule(static)
+            for (int64_t t = 0; t < T; t++)
+                for (int64_t h = 0; h < H; h++) {
+                    if (!p) continue;
+                    const float *q = (const float *)a->q.data + (b * T + t) * ldq;
+                    const float *qn = q + h * dn, *qr = q + H * dn + h * dr;
+                    const float *Wk = W + h * dkv * dc, *Wv = Wk + dn * dc;
+                    const int64_t L = pos0 + t + 1;
+                    if (a->absorb) /* q_lat = W_UK_h^T q_nope */
+                        for (int64_t c = 0; c < dc; c++) {
+                            float s = 0.0f;
+                            for (int64_t i = 0; i < dn; i++) s += qn[i] * Wk[i * dc + c];
+                            ql[c] = s;
+                        }
+                    float mx = -INFINITY;
+                    for (int64_t s = 0; s < L; s++) {
+                        const float *ls = lat + s * Dl;
+                        float d = 0.0f;
+                        if (a->absorb)
+                            for (int64_t c = 0; c < dc; c++) d += ql[c] * ls[c];
+                        else
+                            for (int64_t i = 0; i < dn; i++) d += qn[i] * kv[s * H * dkv + h * dkv + i];
+                        for (int64_t i = 0; i < dr; i++) d += qr[i] * ls[dc + i];
+                        p[s] = d * scale;
+                        if (p[s] > mx) mx = p[s];
+                    }
+                    float sum = 0.0f;
+                    for (int64_t s = 0; s < L; s++) sum += (p[s] = expf(p[s] - mx));
+                    const float inv = 1.0f / sum;
+                    float *o = (float *)a->out.data + (b * T + t) * ldo + h * dv;
+                    if (a->absorb) { /* out = W_UV_h sum_s p_s c_s */
+                        for (int64_t c = 0; c < dc; c++) ol[c] = 0.0f;
+                        for (int64_t s = 0; s < L; s++)
+                            for (int64_t c = 0; c < dc; c++) ol[c] += p[s] * lat[s * Dl + c];
+                        for (int64_t j = 0; j < dv; j++) {
+                            float v = 0.0f;
+                            for (int64_t c = 0; c < dc; c++) v += Wv[j * dc + c] * ol[c];
+                            o[j] = v * inv;
+                        }
+                    } else {
+                        for (int64_t j = 0; j < dv; j++) o[j] = 0.0f;
+                        for (int64_t s = 0; s < L; s++)
+                            for (int64_t j = 0; j < dv; j++) o[j] += p[s] * kv[s * H * dkv + h * dkv + dn + j];
+                        for (int64_t j = 0; j < dv; j++) o[j] *= inv;
+                    }
+                }
+            free(p);
+        }
+        if (nomem) st = hb_cpu_fail(be, HB_ERR_NOMEM, "cpu: mla_attention: cannot allocate scores");
+    }
+    free(W), free(lat), free(kv);
+    return st;
+}

@@ -279,6 +279,7 @@ GPU_OP_WEAK_(moe_route)
 GPU_OP_WEAK_(moe_permute)
 GPU_OP_WEAK_(matmul_grouped)
 GPU_OP_WEAK_(moe_combine)
+GPU_OP_WEAK_(mla_attention)
 #undef GPU_OP_WEAK_
 
 /* ---- GEMM engine lifetime (gpu_gemm.cu) ---- */
