@@ -70,7 +70,9 @@ void hb_summary_fill(const hb_case *c, const hb_cost *k, const hb_record *r, con
      * computes in f32); seq, m, n, k and stream_n are 0 where unused */
     const hb_workload_desc *wd = hb_workload_desc_of(c->workload);
     snprintf(s->workload, sizeof s->workload, "%s", wd->name);
-    snprintf(s->model, sizeof s->model, "%s", hb_workload_takes(wd, "model") ? c->model.name : "");
+    char mname[96];
+    snprintf(s->model, sizeof s->model, "%s",
+             hb_workload_takes(wd, "model") ? hb_model_display_name(&c->model, mname, sizeof mname) : "");
     snprintf(s->dtype, sizeof s->dtype, "%s", hb_workload_takes(wd, "dtype") ? hb_case_dtype_name(c) : "f32");
     snprintf(s->kv_dtype, sizeof s->kv_dtype, "%s",
              hb_workload_takes(wd, "kv_dtype") ? hb_dtype_name(hb_case_kv_dtype(c)) : "");

@@ -418,7 +418,8 @@ static void test_moe(void) {
         CHECK(p.cases[2].routing == HB_ROUTING_ZIPF && p.cases[2].zipf_s == 1.2f);
         CHECK(p.cases[3].model.dense_twin == HB_TWIN_TOTAL && p.cases[6].model.dense_twin == HB_TWIN_ACTIVE);
         CHECK_MSG(strstr(p.cases[11].label, "qwen3-30b-a3b[2/48L] routing=zipf:1.2"), "%s", p.cases[11].label);
-        CHECK_MSG(strstr(p.cases[12].label, "dense-twin=total"), "%s", p.cases[12].label);
+        CHECK_MSG(strstr(p.cases[12].label, "decode qwen3-30b-a3b-dense[2/48L] f32"), "%s", p.cases[12].label);
+        CHECK_MSG(strstr(p.cases[15].label, "decode qwen3-30b-a3b-dense-active[2/48L] f32"), "%s", p.cases[15].label);
         /* the active twin costs what the MoE model costs per token (FLOPs: 2 x active
          * parameters, less the router) and the total twin E / k times the experts' share */
         CHECK(p.cases[15].cost.flops < p.cases[9].cost.flops && p.cases[12].cost.flops > 3 * p.cases[9].cost.flops);
@@ -544,6 +545,20 @@ static void test_shipped(const char *dir) {
     hb_status st = hb_plan_from_file(path, NULL, 0, &p, &e);
     CHECK_MSG(st == HB_OK, "%s", e.msg);
     CHECK(p.n_cases == 2 + 2 + 2 + 4);
+    ROUNDTRIP(&p);
+    hb_plan_free(&p);
+    /* MoE against its dense twins: decode 3 x 5 batches, prefill 3 x 2; each case fits 24 GB */
+    snprintf(path, sizeof path, "%s/moe-vs-dense.yaml", dir);
+    st = hb_plan_from_file(path, NULL, 0, &p, &e);
+    CHECK_MSG(st == HB_OK, "%s", e.msg);
+    CHECK(p.n_cases == 15 + 6);
+    int twins = 0;
+    for (int i = 0; i < p.n_cases; i++) {
+        twins += p.cases[i].model.dense_twin != HB_TWIN_NONE;
+        CHECK_MSG(p.cases[i].cost.mem_bytes < ((int64_t)24 << 30), "%s: %lld bytes", p.cases[i].label,
+                  (long long)p.cases[i].cost.mem_bytes);
+    }
+    CHECK(twins == 14);
     ROUNDTRIP(&p);
     hb_plan_free(&p);
 }

@@ -62,6 +62,10 @@ int64_t hb_model_layer_ffn(const hb_model *m, int64_t l);
 /* The dense twin of a MoE model: HB_ERR_INPUT for a dense model or an unknown kind. */
 hb_status hb_model_dense_twin(const hb_model *m, int kind, hb_model *out, hb_err *err);
 const char *hb_twin_name(int kind); /* "none", "total", "active" */
+/* The name results show: the model's, or for a dense twin "<name>-dense" (total: the equal-
+ * total-parameters model press-2025.yaml calls e.g. mixtral-8x7b-dense) or
+ * "<name>-dense-active". */
+const char *hb_model_display_name(const hb_model *m, char *buf, int len);
 const char *hb_router_name(hb_router_kind k); /* "softmax", "sigmoid" */
 /* Parameters a token uses: the total less the routed experts it does not visit. */
 int64_t hb_model_n_active_params(const hb_model *m);
@@ -71,7 +75,7 @@ int64_t hb_model_n_active_params(const hb_model *m);
 #define HB_MODEL_MAX_LAYERS 4096
 
 static inline int64_t hb_model_head_dim(const hb_model *m) {
-    return m->head_dim > 0 ? m->head_dim : m->dim / m->n_heads;
+    return m->head_dim > 0 ? m->head_dim : m->n_heads > 0 ? m->dim / m->n_heads : 0;
 }
 
 /* Presets: tiny, gpt2-124m, gpt2-1.5b, llama3-8b, llama3-70b. */

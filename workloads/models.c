@@ -270,6 +270,12 @@ hb_status hb_model_dense_twin(const hb_model *m, int kind, hb_model *out, hb_err
     return HB_OK;
 }
 
+const char *hb_model_display_name(const hb_model *m, char *buf, int len) {
+    snprintf(buf, (size_t)len, "%s%s", m->name,
+             m->dense_twin == HB_TWIN_TOTAL ? "-dense" : m->dense_twin == HB_TWIN_ACTIVE ? "-dense-active" : "");
+    return buf;
+}
+
 const char *hb_twin_name(int kind) { return kind == HB_TWIN_TOTAL ? "total" : kind == HB_TWIN_ACTIVE ? "active" : "none"; }
 const char *hb_router_name(hb_router_kind k) { return k == HB_ROUTER_SIGMOID ? "sigmoid" : "softmax"; }
 

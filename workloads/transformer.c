@@ -649,9 +649,9 @@ hb_status hb_workload_expert_tokens(const hb_workload *w, const int64_t **counts
 static void tf_label(const hb_case *c, int decode, char *buf, int len) {
     char layers[96] = "", kv[24] = "";
     if (c->kv_dtype != HB_KV_AUTO) snprintf(kv, sizeof kv, " kv=%s", hb_kvt_name(c->kv_dtype));
-    char moe[64] = ""; /* " dense-twin=total", " routing=zipf:1.2" */
-    if (c->model.dense_twin) snprintf(moe, sizeof moe, " dense-twin=%s", hb_twin_name(c->model.dense_twin));
-    else if (hb_model_is_moe(&c->model) && c->routing == HB_ROUTING_BALANCED) snprintf(moe, sizeof moe, " routing=balanced");
+    char moe[64] = "", name[96]; /* " routing=zipf:1.2"; a dense twin is named "<model>-dense[-active]" */
+    hb_model_display_name(&c->model, name, sizeof name);
+    if (hb_model_is_moe(&c->model) && c->routing == HB_ROUTING_BALANCED) snprintf(moe, sizeof moe, " routing=balanced");
     else if (hb_model_is_moe(&c->model) && c->routing == HB_ROUTING_ZIPF)
         snprintf(moe, sizeof moe, " routing=zipf:%g", (double)c->zipf_s);
     if (c->model.n_layers != c->model.n_layers_full)
@@ -659,10 +659,10 @@ static void tf_label(const hb_case *c, int decode, char *buf, int len) {
                  (long long)c->model.n_layers_full);
     if (moe[0]) strncat(layers, moe, sizeof layers - strlen(layers) - 1);
     if (!decode)
-        snprintf(buf, len, "prefill %s%s %s%s B=%lld P=%lld", c->model.name, layers,
+        snprintf(buf, len, "prefill %s%s %s%s B=%lld P=%lld", name, layers,
                  hb_case_dtype_name(c), kv, (long long)c->batch, (long long)c->prompt);
     else
-        snprintf(buf, len, "decode %s%s %s%s B=%lld P=%lld G=%lld", c->model.name, layers,
+        snprintf(buf, len, "decode %s%s %s%s B=%lld P=%lld G=%lld", name, layers,
                  hb_case_dtype_name(c), kv, (long long)c->batch, (long long)c->prompt,
                  (long long)c->gen);
 }
