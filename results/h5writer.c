@@ -399,6 +399,13 @@ static herr_t write_case_attrs(hid_t g, const hb_case *c, const hb_cost *cost) {
         if (m->head_dim) r |= attr_i64(g, "head_dim", m->head_dim);
         r |= attr_i64(g, "total_params", hb_model_n_params(m));
         r |= attr_i64(g, "active_params", hb_model_n_active_params(m));
+        if (m->kv_lora_rank) { /* MLA models only */
+            r |= attr_i64(g, "q_lora_rank", m->q_lora_rank);
+            r |= attr_i64(g, "kv_lora_rank", m->kv_lora_rank);
+            r |= attr_i64(g, "qk_nope_dim", m->qk_nope_dim);
+            r |= attr_i64(g, "qk_rope_dim", m->qk_rope_dim);
+            r |= attr_i64(g, "v_head_dim", m->v_head_dim);
+        }
         if (m->n_experts) { /* MoE models only (SCHEMA.md) */
             r |= attr_i64(g, "experts", m->n_experts);
             r |= attr_i64(g, "top_k", m->top_k);

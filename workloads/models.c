@@ -181,14 +181,14 @@ hb_status hb_model_validate(const hb_model *m, hb_err *err) {
         return hb_errf(err, HB_ERR_INPUT, "model '%s': field 'head_dim' must be >= 0 (0: dim / heads)", m->name);
     if (m->n_experts) HB_TRY_QUIET_(moe_validate(m, err));
     if (m->kv_lora_rank || m->q_lora_rank) HB_TRY_QUIET_(mla_validate(m, err));
-    if (hb_model_is_mla(m)) return m->norm_eps > 0 ? HB_OK : hb_errf(err, HB_ERR_INPUT, "model '%s': field 'norm_eps' must be positive", m->name);
-    if (!m->head_dim && m->dim % m->n_heads)
+    const int gqa = !hb_model_is_mla(m); /* MLA has its own head shapes (kv_heads, head_dim unused) */
+    if (gqa && !m->head_dim && m->dim % m->n_heads)
         return hb_errf(err, HB_ERR_INPUT, "model '%s': dim %lld is not a multiple of heads %lld",
                        m->name, (long long)m->dim, (long long)m->n_heads);
-    if (m->n_heads % m->n_kv_heads)
+    if (gqa && m->n_heads % m->n_kv_heads)
         return hb_errf(err, HB_ERR_INPUT, "model '%s': heads %lld is not a multiple of kv_heads %lld",
                        m->name, (long long)m->n_heads, (long long)m->n_kv_heads);
-    if (m->pos == HB_POS_ROPE && (hb_model_head_dim(m) % 2))
+    if (gqa && m->pos == HB_POS_ROPE && (hb_model_head_dim(m) % 2))
         return hb_errf(err, HB_ERR_INPUT, "model '%s': rope needs an even head dimension (dim/heads = %lld)",
                        m->name, (long long)hb_model_head_dim(m));
     if (m->pos == HB_POS_ROPE && !(m->rope_theta > 0))
