@@ -505,3 +505,99 @@ hb_status hb_op_check_adamw(hb_backend *be, const hb_adamw_args *a) {
                    (double)a->lr, (double)a->beta1, (double)a->beta2, (double)a->eps);
     return HB_OK;
 }
+
+/* ---- Mixture-of-Experts ---- */
+
+hb_status hb_op_check_moe_route(hb_backend *be, const hb_moe_route_args *a) {
+    const char *op = "moe_route";
+    TRY(f32_ok(be, op, "logits", &a->logits));
+    if (!a->ids || !a->weights) return bad(be, op, "no ids or weights");
+    const int64_t E = hb_tensor_cols(&a->logits);
+    if (a->kind != HB_ROUTER_SOFTMAX && a->kind != HB_ROUTER_SIGMOID) return bad(be, op, "unknown router kind %d", (int)a->kind);
+    if (a->top_k < 1 || a->top_k > E) return bad(be, op, "top_k %lld of %lld experts", (long long)a->top_k, (long long)E);
+    if (a->n_group < 0 || a->n_group > 256 || (a->n_group > 1 && (E % a->n_group || a->topk_group < 1 ||
+                                                                  a->topk_group > a->n_group ||
+                                                                  a->top_k > a->topk_group * (E / a->n_group))))
+        return bad(be, op, "%lld groups, %lld kept, of %lld experts for top_k %lld", (long long)a->n_group,
+                   (long long)a->topk_group, (long long)E, (long long)a->top_k);
+    if (a->bias.data) {
+        TRY(f32_ok(be, op, "bias", &a->bias));
+        if (hb_tensor_numel(&a->bias) != E) return bad(be, op, "bias has %lld elements, expected %lld", (long long)hb_tensor_numel(&a->bias), (long long)E);
+    }
+    if (a->mode < HB_ROUTING_MODEL || a->mode > HB_ROUTING_ZIPF) return bad(be, op, "unknown routing mode %d", (int)a->mode);
+    if (a->mode == HB_ROUTING_ZIPF && !(a->zipf_s > 0.0f)) return bad(be, op, "zipf exponent must be > 0");
+    if (a->row0 < 0) return bad(be, op, "row0 < 0");
+    return HB_OK;
+}
+
+hb_status hb_op_check_moe_permute(hb_backend *be, const hb_moe_permute_args *a) {
+    const char *op = "moe_permute";
+    TRY(f32_ok(be, op, "x", &a->x));
+    TRY(f32_ok(be, op, "xp", &a->xp));
+    TRY(contiguous_ok(be, op, "xp", &a->xp));
+    if (!a->ids || !a->rows || !a->offsets) return bad(be, op, "no ids, rows or offsets");
+    if (a->top_k < 1 || a->n_experts < a->top_k || a->n_experts > INT32_MAX)
+        return bad(be, op, "top_k %lld of %lld experts", (long long)a->top_k, (long long)a->n_experts);
+    int64_t S;
+    if (hb_mul_ovf(hb_tensor_rows(&a->x), a->top_k, &S) || S > INT32_MAX) return bad(be, op, "too many slots for int32 rows");
+    return rows_cols(be, op, "xp", &a->xp, S, hb_tensor_cols(&a->x));
+}
+
+hb_status hb_op_check_matmul_grouped(hb_backend *be, const hb_matmul_grouped_args *a) {
+    const char *op = "matmul_grouped";
+    TRY(f32_ok(be, op, "a", &a->a));
+    TRY(f32_ok(be, op, "out", &a->out));
+    TRY(tensor_ok(be, op, "w", &a->w));
+    TRY(contiguous_ok(be, op, "a", &a->a));
+    TRY(contiguous_ok(be, op, "out", &a->out));
+    TRY(contiguous_ok(be, op, "w", &a->w));
+    if (!a->offsets) return bad(be, op, "no offsets");
+    if (a->w.ndim != 3) return bad(be, op, "w must be (E, N, K), got %d dimensions", a->w.ndim);
+    const int64_t N = a->w.ne[1], K = a->w.ne[2];
+    TRY(rows_cols(be, op, "a", &a->a, hb_tensor_rows(&a->a), K));
+    TRY(rows_cols(be, op, "out", &a->out, hb_tensor_rows(&a->a), N));
+    if (a->w.q.kind == HB_QUANT_ROW) return bad(be, op, "row-quantised expert stacks are not supported");
+    if (a->w.q.kind == HB_QUANT_BLOCK && N % a->w.q.bm)
+        return bad(be, op, "block rows %lld do not divide the %lld rows of an expert", (long long)a->w.q.bm, (long long)N);
+    return HB_OK;
+}
+
+hb_status hb_op_check_moe_combine(hb_backend *be, const hb_moe_combine_args *a) {
+    const char *op = "moe_combine";
+    TRY(f32_ok(be, op, "out", &a->out));
+    TRY(f32_ok(be, op, "y", &a->y));
+    TRY(contiguous_ok(be, op, "y", &a->y));
+    if (!a->rows || !a->weights) return bad(be, op, "no rows or weights");
+    if (a->top_k < 1) return bad(be, op, "top_k %lld", (long long)a->top_k);
+    int64_t S;
+    if (hb_mul_ovf(hb_tensor_rows(&a->out), a->top_k, &S)) return bad(be, op, "too many slots");
+    return rows_cols(be, op, "y", &a->y, S, hb_tensor_cols(&a->out));
+}
+
+hb_status hb_op_check_mla_attention(hb_backend *be, const hb_mla_attention_args *a) {
+    const char *op = "mla_attention";
+    TRY(f32_ok(be, op, "out", &a->out));
+    TRY(f32_ok(be, op, "q", &a->q));
+    TRY(f32_ok(be, op, "latent", &a->latent));
+    TRY(tensor_ok(be, op, "cache", &a->cache));
+    TRY(tensor_ok(be, op, "wkv_b", &a->wkv_b));
+    TRY(contiguous_ok(be, op, "cache", &a->cache));
+    TRY(contiguous_ok(be, op, "wkv_b", &a->wkv_b));
+    TRY(contiguous_ok(be, op, "out", &a->out));
+    if (a->H < 1 || a->dn < 1 || a->dr < 1 || a->dv < 1 || a->B < 1 || a->T < 1)
+        return bad(be, op, "H %lld, dn %lld, dr %lld, dv %lld, B %lld, T %lld", (long long)a->H, (long long)a->dn,
+                   (long long)a->dr, (long long)a->dv, (long long)a->B, (long long)a->T);
+    if (a->cache.ndim != 3 || a->cache.ne[0] != a->B || a->cache.ne[2] <= a->dr)
+        return bad(be, op, "cache must be (B, S, dc + dr)");
+    if (a->cache.q.kind != HB_QUANT_NONE) return bad(be, op, "cache: scales are not supported (fp8 codes, scale 1)");
+    if (a->pos0 < 0 || a->pos0 + a->T > a->cache.ne[1])
+        return bad(be, op, "positions %lld..%lld outside a cache of %lld", (long long)a->pos0,
+                   (long long)(a->pos0 + a->T - 1), (long long)a->cache.ne[1]);
+    const int64_t dc = a->cache.ne[2] - a->dr, N = a->B * a->T;
+    TRY(rows_cols(be, op, "latent", &a->latent, N, dc + a->dr));
+    TRY(rows_cols(be, op, "q", &a->q, N, a->H * (a->dn + a->dr)));
+    TRY(rows_cols(be, op, "out", &a->out, N, a->H * a->dv));
+    TRY(rows_cols(be, op, "wkv_b", &a->wkv_b, a->H * (a->dn + a->dv), dc));
+    if (a->wkv_b.q.kind == HB_QUANT_ROW) return bad(be, op, "wkv_b: per-row scales are not supported");
+    return HB_OK;
+}

@@ -252,6 +252,105 @@ typedef struct hb_adamw_args {
     int64_t t;
     int zero_grad;
 } hb_adamw_args;
+/* ---- Mixture-of-Experts (ggml's MUL_MAT_ID split into its steps) ----
+ * A MoE FFN of N token rows, E experts, k active per token:
+ *   logits = matmul(h, router_w)                     (N, E)
+ *   moe_route(logits) -> ids, weights                (N, k) each
+ *   moe_permute(h, ids) -> xp, rows, offsets         xp (N*k, C) grouped by expert
+ *   matmul_grouped(xp, w_up[E]) -> swiglu -> matmul_grouped(., w_down[E]) -> y (N*k, C)
+ *   moe_combine(out += sum_j weights[n, j] * y[rows[n*k + j]])
+ * Integer operands (ids, rows, offsets) are int32 device arrays. */
+
+typedef enum hb_router_kind {
+    HB_ROUTER_SOFTMAX = 0, /* Mixtral, Qwen3-MoE, DeepSeek-V2: scores = softmax(logits) */
+    HB_ROUTER_SIGMOID = 1, /* DeepSeek-V3: scores = sigmoid(logits) */
+} hb_router_kind;
+
+/* Which experts a token goes to: the router's choice, or a synthetic assignment (the weights
+ * of the chosen experts still come from the router's scores). */
+typedef enum hb_routing {
+    HB_ROUTING_MODEL = 0,    /* top-k of the router */
+    HB_ROUTING_BALANCED = 1, /* row r takes experts (r k + j) mod E, j < k: every expert equally */
+    HB_ROUTING_ZIPF = 2,     /* k distinct experts drawn without replacement with popularity
+                                p_e ~ (e + 1)^-zipf_s, u_j = hb_rng_unit(seed, r k + j) */
+} hb_routing;
+
+/* Router of logits (N, E) f32 (contiguous rows of ld >= E): for each row n,
+ *   s_e = softmax(logits_n)_e (HB_ROUTER_SOFTMAX) or sigmoid(logits_ne) (HB_ROUTER_SIGMOID);
+ *   choice_e = s_e + bias_e (bias (E) f32, DeepSeek-V3's score-correction bias; absent: 0);
+ *   n_group > 1 (group-limited, DeepSeek-V3 noaux_tc): the E experts form n_group consecutive
+ *     groups, a group's score is the sum of its two largest choice values (its largest when a
+ *     group has one expert), the topk_group best groups are kept and the other experts masked;
+ *   ids_n = the top_k unmasked experts by choice, in decreasing order (ties: the lowest expert
+ *     index first) - or the routing mode's assignment (row r = row0 + n), groups ignored;
+ *   weights_nj = s_{ids_nj}; norm: divided by their sum (+ 1e-20); times scale.
+ * ids and weights are (N, top_k) int32 / f32. */
+typedef struct hb_moe_route_args {
+    int32_t *ids;
+    float *weights;
+    hb_tensor logits, bias;
+    hb_router_kind kind;
+    int64_t top_k, n_group, topk_group;
+    int norm;
+    float scale;
+    hb_routing mode;
+    float zipf_s;
+    uint64_t seed;
+    int64_t row0;
+} hb_moe_route_args;
+
+/* Token permutation by expert: slot s = n * top_k + j (token n's j-th expert, ids[s]) goes to
+ * row rows[s] of xp; rows are grouped by expert in increasing order, within an expert in slot
+ * order (a stable counting sort). offsets (E + 1): expert e owns rows offsets[e] ..
+ * offsets[e+1] - 1 (offsets[0] = 0, offsets[E] = N top_k). xp[rows[s]] = x[n]. x (N, C) f32
+ * with row stride, xp (N top_k, C) f32 contiguous. */
+typedef struct hb_moe_permute_args {
+    hb_tensor xp, x;
+    const int32_t *ids;
+    int64_t top_k, n_experts;
+    int32_t *rows, *offsets;
+} hb_moe_permute_args;
+
+/* Grouped GEMM: for each expert e, out rows offsets[e] .. offsets[e+1]-1 = a's same rows @
+ * w[e]^T, with w (E, N, K) the experts' matrices stacked (one tensor: its dtype and
+ * quantisation as matmul's w, a block-quantised stack with N a multiple of the block rows),
+ * a (R, K) f32 and out (R, N) f32 contiguous, offsets (E + 1) int32 as moe_permute writes
+ * them. Each expert's product is exactly matmul's with that expert's matrix. */
+typedef struct hb_matmul_grouped_args {
+    hb_tensor out, a, w;
+    const int32_t *offsets;
+} hb_matmul_grouped_args;
+
+/* Weighted combine: out[n] = beta * out[n] + sum_{j < top_k} weights[n top_k + j] *
+ * y[rows[n top_k + j]], the sum taken in order j = 0, 1, ... out (N, C) f32 with row stride,
+ * y (N top_k, C) f32 contiguous. */
+typedef struct hb_moe_combine_args {
+    hb_tensor out, y;
+    const int32_t *rows;
+    const float *weights;
+    int64_t top_k;
+    float beta;
+} hb_moe_combine_args;
+
+/* Multi-head latent attention (DeepSeek-V2/V3) over a latent cache, H heads, causal.
+ * cache (B, S, dc + dr) in its dtype (f32, bf16, f16; fp8 as codes with scale 1) holds per
+ * position the normalised KV latent c (dc) and the roped shared key part k_pe (dr); latent
+ * (B*T, dc + dr) f32 (row stride allowed) are the new positions' rows, stored (rounded to the
+ * cache dtype) at pos0..pos0+T-1 first. q (B*T, H (dn + dr)) f32: all heads' no-position parts
+ * (H x dn), then all heads' rope parts (H x dr, rope applied). wkv_b (H (dn + dv), dc) in a
+ * weight dtype (as matmul's w): for head h, rows h (dn + dv) .. + dn are W_UK_h, the next dv
+ * rows W_UV_h; it is used dequantised (code x scale), with f32 latents.
+ * Query t of sequence b attends positions 0..pos0+t with
+ *   score_s = (q_nope_h . W_UK_h c_s + q_pe_h . k_pe_s) / sqrt(dn + dr),
+ *   out_h = sum_s softmax(score)_s W_UV_h c_s                      (out (B*T, H dv) f32).
+ * absorb = 0 materialises K_nope and V for every cached position (prefill); absorb = 1
+ * computes the same from the latents alone: q_lat = W_UK_h^T q_nope_h, score = q_lat . c_s +
+ * q_pe . k_pe_s, out_h = W_UV_h sum_s p_s c_s (decode). Both agree to f32 rounding. */
+typedef struct hb_mla_attention_args {
+    hb_tensor out, q, latent, cache, wkv_b;
+    int64_t B, T, pos0, H, dn, dr, dv;
+    int absorb;
+} hb_mla_attention_args;
 
 /* The catalogue: X(name, required). Required ops must be filled by every backend (checked when
  * a module is loaded); optional ones may be NULL and are then reported unsupported. */
@@ -272,7 +371,12 @@ typedef struct hb_adamw_args {
     X(add, 1)               \
     X(softmax, 0)           \
     X(argmax, 1)            \
-    X(sample, 1)
+    X(sample, 1)            \
+    X(moe_route, 0)         \
+    X(moe_permute, 0)       \
+    X(matmul_grouped, 0)    \
+    X(moe_combine, 0)       \
+    X(mla_attention, 0)
 
 /* Training ops (all optional), after the inference ones: a GPU module that does not implement
  * them fills its table from HB_OP_LIST_INFER and leaves these NULL. */

@@ -56,6 +56,11 @@ static inline hb_tensor hb_t2(const void *p, hb_dtype dt, int64_t rows, int64_t 
     hb_tensor t = {(void *)p, dt, 2, {rows, cols, 0, 0}, {ld, 1, 0, 0}, {HB_QUANT_NONE, 0, 0, NULL}};
     return t;
 }
+/* n0 x n1 x n2, contiguous (a stack of n0 matrices: MoE experts) */
+static inline hb_tensor hb_t3(const void *p, hb_dtype dt, int64_t n0, int64_t n1, int64_t n2) {
+    hb_tensor t = {(void *)p, dt, 3, {n0, n1, n2, 0}, {n1 * n2, n2, 1, 0}, {HB_QUANT_NONE, 0, 0, NULL}};
+    return t;
+}
 static inline hb_tensor hb_t4(const void *p, hb_dtype dt, int64_t n0, int64_t n1, int64_t n2,
                               int64_t n3) {
     hb_tensor t = {(void *)p, dt, 4, {n0, n1, n2, n3}, {n1 * n2 * n3, n2 * n3, n3, 1},

@@ -1051,6 +1051,139 @@ static void t_select(vctx *v) {
 
 /* ---- the whole model ---- */
 
+/* MoE and MLA ops (ops.h): the router (ids exact, weights f32; softmax top-k, and DeepSeek-V3's
+ * sigmoid + bias + groups), the permutation (rows, offsets and the copied rows exact), the
+ * grouped GEMM (f32 and bf16 expert stacks, an expert with no rows), the combine, and MLA
+ * attention materialised and absorbed. */
+static void t_moe(vctx *v) {
+    if (!want(v, HB_F32)) return;
+    enum { N = 37, E = 16, K = 4, C = 40, F = 24 };
+    char shape[64];
+    snprintf(shape, sizeof shape, "N=%d E=%d k=%d", N, E, K);
+    float *lg = hvec(N * E, 201, 2.0f, 0.0f), *bias = hvec(E, 202, 0.1f, 0.0f), *x = hvec(N * C, 203, 1.0f, 0.0f);
+    vbuf bl, bb, bi, bw, bx, bxp, brow, boff;
+    memset(&bl, 0, sizeof bl), memset(&bb, 0, sizeof bb), memset(&bi, 0, sizeof bi), memset(&bw, 0, sizeof bw);
+    memset(&bx, 0, sizeof bx), memset(&bxp, 0, sizeof bxp), memset(&brow, 0, sizeof brow), memset(&boff, 0, sizeof boff);
+    if (!lg || !bias || !x || vb_alloc(v, &bl, N * E * 4) || vb_alloc(v, &bb, E * 4) || vb_alloc(v, &bi, N * K * 4) ||
+        vb_alloc(v, &bw, N * K * 4) || vb_alloc(v, &bx, N * C * 4) || vb_alloc(v, &bxp, N * K * C * 4) ||
+        vb_alloc(v, &brow, N * K * 4) || vb_alloc(v, &boff, (E + 1) * 4)) {
+        OOM(v, "moe_route", HB_F32, shape);
+        goto done;
+    }
+    hb_status sd = vb_set(v, &bl, lg);
+    if (sd == HB_OK) sd = vb_set(v, &bb, bias);
+    if (sd == HB_OK) sd = vb_set(v, &bx, x);
+    for (int kind = 0; kind < 2; kind++) {
+        const char *op = kind ? "moe_route(sigmoid,groups)" : "moe_route(softmax)";
+        hb_moe_route_args a = {.logits = hb_t2(bl.d, HB_F32, N, E, E), .kind = kind ? HB_ROUTER_SIGMOID : HB_ROUTER_SOFTMAX,
+                               .top_k = K, .n_group = kind ? 4 : 1, .topk_group = kind ? 2 : 1, .norm = 1,
+                               .scale = kind ? 2.5f : 1.0f, .ids = bi.d, .weights = bw.d};
+        if (kind) a.bias = hb_t1(bb.d, HB_F32, E);
+        if (sd == HB_OK) sd = vb_poison(v, &bi);
+        if (sd == HB_OK) sd = vb_poison(v, &bw);
+        hb_status d = sd == HB_OK ? hb_op_moe_route(v->dut, &a) : sd;
+        a.logits.data = bl.r, a.bias.data = kind ? bb.r : NULL, a.ids = bi.r, a.weights = bw.r;
+        hb_status r = hb_op_moe_route(v->ref, &a);
+        if (statuses(v, op, HB_F32, shape, 0.0, r, d)) {
+            check_exact(v, op, HB_F32, shape, &bi, 4);
+            check_f32(v, op, HB_F32, shape, &bw, 1e-5);
+        }
+    }
+    /* the CPU's ids feed the rest on both */
+    if (sd == HB_OK) sd = vb_ref_to_dut(v, &bi);
+    if (sd == HB_OK) sd = vb_poison(v, &bxp);
+    if (sd == HB_OK) sd = vb_poison(v, &brow);
+    if (sd == HB_OK) sd = vb_poison(v, &boff);
+    hb_status d = sd == HB_OK ? HB_OP(v->dut, moe_permute, .xp = hb_t2(bxp.d, HB_F32, N * K, C, C), .x = hb_t2(bx.d, HB_F32, N, C, C),
+                                      .ids = bi.d, .top_k = K, .n_experts = E, .rows = brow.d, .offsets = boff.d) : sd;
+    hb_status r = HB_OP(v->ref, moe_permute, .xp = hb_t2(bxp.r, HB_F32, N * K, C, C), .x = hb_t2(bx.r, HB_F32, N, C, C), .ids = bi.r,
+                        .top_k = K, .n_experts = E, .rows = brow.r, .offsets = boff.r);
+    if (statuses(v, "moe_permute", HB_F32, shape, 0.0, r, d)) {
+        check_exact(v, "moe_permute", HB_F32, shape, &bxp, 4);
+        check_exact(v, "moe_permute(rows)", HB_F32, shape, &brow, 4);
+        check_exact(v, "moe_permute(offsets)", HB_F32, shape, &boff, 4);
+    }
+    if (sd == HB_OK) sd = vb_ref_to_dut(v, &brow);
+    if (sd == HB_OK) sd = vb_ref_to_dut(v, &boff);
+    if (sd == HB_OK) sd = vb_ref_to_dut(v, &bxp);
+    for (int di = 0; di < 2; di++) { /* grouped GEMM: f32 and bf16 stacks (E, F, C) */
+        const hb_dtype dt = di ? HB_BF16 : HB_F32;
+        if (!want(v, dt)) continue;
+        float *w = hvec(E * F * C, 204, 0.3f, 0.0f);
+        void *wd = w ? to_dtype(w, E * F * C, dt) : NULL;
+        vbuf bwt, bo;
+        memset(&bwt, 0, sizeof bwt), memset(&bo, 0, sizeof bo);
+        if (!wd || vb_alloc(v, &bwt, (size_t)(E * F * C * hb_dtype_size(dt))) || vb_alloc(v, &bo, N * K * F * 4)) {
+            OOM(v, "matmul_grouped", dt, shape);
+        } else {
+            hb_status s2 = vb_set(v, &bwt, wd);
+            if (s2 == HB_OK) s2 = vb_poison(v, &bo);
+            hb_status d2 = s2 == HB_OK ? HB_OP(v->dut, matmul_grouped, .out = hb_t2(bo.d, HB_F32, N * K, F, F),
+                                               .a = hb_t2(bxp.d, HB_F32, N * K, C, C), .w = hb_t3(bwt.d, dt, E, F, C),
+                                               .offsets = boff.d) : s2;
+            hb_status r2 = HB_OP(v->ref, matmul_grouped, .out = hb_t2(bo.r, HB_F32, N * K, F, F),
+                                 .a = hb_t2(bxp.r, HB_F32, N * K, C, C), .w = hb_t3(bwt.r, dt, E, F, C), .offsets = boff.r);
+            if (statuses(v, "matmul_grouped", dt, shape, matmul_bound(dt), r2, d2))
+                check_f32(v, "matmul_grouped", dt, shape, &bo, matmul_bound(dt));
+        }
+        vb_free(v, &bwt), vb_free(v, &bo);
+        free(w), free(wd);
+    }
+    { /* combine into x (beta 1) from the permuted rows, the CPU's weights */
+        if (sd == HB_OK) sd = vb_ref_to_dut(v, &bw);
+        if (sd == HB_OK) sd = vb_set(v, &bx, x);
+        hb_status d3 = sd == HB_OK ? HB_OP(v->dut, moe_combine, .out = hb_t2(bx.d, HB_F32, N, C, C), .y = hb_t2(bxp.d, HB_F32, N * K, C, C),
+                                           .rows = brow.d, .weights = bw.d, .top_k = K, .beta = 1.0f) : sd;
+        hb_status r3 = HB_OP(v->ref, moe_combine, .out = hb_t2(bx.r, HB_F32, N, C, C), .y = hb_t2(bxp.r, HB_F32, N * K, C, C),
+                             .rows = brow.r, .weights = bw.r, .top_k = K, .beta = 1.0f);
+        if (statuses(v, "moe_combine", HB_F32, shape, 2e-5, r3, d3)) check_f32(v, "moe_combine", HB_F32, shape, &bx, 2e-5);
+    }
+    { /* MLA: B 2, T 3 new positions after 4 cached, H 3, dn 16, dr 8, dv 12, dc 20 */
+        enum { B = 2, T = 3, P0 = 4, S = 9, H = 3, DN = 16, DR = 8, DV = 12, DC = 20, DL = DC + DR };
+        float *q = hvec(B * T * H * (DN + DR), 205, 1.0f, 0.0f), *lt = hvec(B * T * DL, 206, 1.0f, 0.0f);
+        float *ch = hvec(B * S * DL, 207, 1.0f, 0.0f), *wk = hvec(H * (DN + DV) * DC, 208, 0.3f, 0.0f);
+        vbuf bq, blt, bc, bk, bo;
+        memset(&bq, 0, sizeof bq), memset(&blt, 0, sizeof blt), memset(&bc, 0, sizeof bc), memset(&bk, 0, sizeof bk);
+        memset(&bo, 0, sizeof bo);
+        char ms[64];
+        snprintf(ms, sizeof ms, "B=%d T=%d pos0=%d H=%d dc=%d", B, T, P0, H, DC);
+        if (!q || !lt || !ch || !wk || vb_alloc(v, &bq, sizeof(float) * B * T * H * (DN + DR)) ||
+            vb_alloc(v, &blt, sizeof(float) * B * T * DL) || vb_alloc(v, &bc, sizeof(float) * B * S * DL) ||
+            vb_alloc(v, &bk, sizeof(float) * H * (DN + DV) * DC) || vb_alloc(v, &bo, sizeof(float) * B * T * H * DV)) {
+            OOM(v, "mla_attention", HB_F32, ms);
+        } else {
+            for (int ab = 0; ab < 2; ab++) {
+                const char *op = ab ? "mla_attention(absorbed)" : "mla_attention";
+                hb_status s4 = vb_set(v, &bq, q);
+                if (s4 == HB_OK) s4 = vb_set(v, &blt, lt);
+                if (s4 == HB_OK) s4 = vb_set(v, &bc, ch);
+                if (s4 == HB_OK) s4 = vb_set(v, &bk, wk);
+                if (s4 == HB_OK) s4 = vb_poison(v, &bo);
+                hb_status d4 = s4 == HB_OK ? HB_OP(v->dut, mla_attention, .out = hb_t2(bo.d, HB_F32, B * T, H * DV, H * DV),
+                                                   .q = hb_t2(bq.d, HB_F32, B * T, H * (DN + DR), H * (DN + DR)),
+                                                   .latent = hb_t2(blt.d, HB_F32, B * T, DL, DL), .cache = hb_t3(bc.d, HB_F32, B, S, DL),
+                                                   .wkv_b = hb_t2(bk.d, HB_F32, H * (DN + DV), DC, DC), .B = B, .T = T, .pos0 = P0,
+                                                   .H = H, .dn = DN, .dr = DR, .dv = DV, .absorb = ab) : s4;
+                hb_status r4 = HB_OP(v->ref, mla_attention, .out = hb_t2(bo.r, HB_F32, B * T, H * DV, H * DV),
+                                     .q = hb_t2(bq.r, HB_F32, B * T, H * (DN + DR), H * (DN + DR)),
+                                     .latent = hb_t2(blt.r, HB_F32, B * T, DL, DL), .cache = hb_t3(bc.r, HB_F32, B, S, DL),
+                                     .wkv_b = hb_t2(bk.r, HB_F32, H * (DN + DV), DC, DC), .B = B, .T = T, .pos0 = P0, .H = H,
+                                     .dn = DN, .dr = DR, .dv = DV, .absorb = ab);
+                if (statuses(v, op, HB_F32, ms, 1e-4, r4, d4)) {
+                    check_f32(v, op, HB_F32, ms, &bo, 1e-4);
+                    check_f32(v, ab ? "mla_attention(absorbed,cache)" : "mla_attention(cache)", HB_F32, ms, &bc, 0.0);
+                }
+            }
+        }
+        vb_free(v, &bq), vb_free(v, &blt), vb_free(v, &bc), vb_free(v, &bk), vb_free(v, &bo);
+        free(q), free(lt), free(ch), free(wk);
+    }
+done:
+    vb_free(v, &bl), vb_free(v, &bb), vb_free(v, &bi), vb_free(v, &bw), vb_free(v, &bx), vb_free(v, &bxp);
+    vb_free(v, &brow), vb_free(v, &boff);
+    free(lg), free(bias), free(x);
+}
+
 static void t_model(vctx *v) {
     hb_model m;
     if (hb_model_find("tiny", &m, NULL) != HB_OK) {
@@ -1140,6 +1273,7 @@ static int verify_device(hb_backend *ref, const char *name, int index, unsigned 
     t_attention(&v);
     t_elementwise(&v);
     t_select(&v);
+    t_moe(&v);
     t_model(&v);
     printf("# %s:%d: %d passed, %d failed, %d unsupported\n", name, index, v.n_pass, v.n_fail,
            v.n_unsup);

@@ -136,7 +136,12 @@ static const char *const help_run =
     "\n"
     "case flags:\n"
     "  --workload W       gemm | stream | prefill | decode | train (comma list allowed)\n"
-    "  --model M          tiny, gpt2-124m, gpt2-1.5b, llama3-8b, llama3-70b, or a plan's model\n"
+    "  --model M          tiny, gpt2-124m, gpt2-1.5b, llama3-8b, llama3-70b, tiny-moe,\n"
+    "                     mixtral-8x7b, tiny-mla, deepseek-v2-lite, deepseek-v3,\n"
+    "                     qwen3-30b-a3b, or a plan's model\n"
+    "  --dense-twin T     MoE model as a dense model: none | total (the experts' total\n"
+    "                     width) | active (top_k + shared experts' width)    [none]\n"
+    "  --routing R        MoE: model (the router) | balanced | zipf:S (S > 0)  [model]\n"
     "  --dtype D          weights: f32 | bf16 | f16 | fp8 (e4m3, a scale per tensor;\n"
     "                     gemm: scale 1) | fp8-block (quant-block^2 blocks) | e5m2 [f32]\n"
     "  --kv-dtype D       KV cache: auto (f32, f16, else bf16) | f32 | bf16 | f16 | fp8 [auto]\n"
@@ -213,14 +218,19 @@ static int cmd_list(int argc, char **argv) {
     if (strcmp(what, "models") == 0) {
         const hb_model *m;
         int n = hb_model_presets(&m);
-        printf("# %-12s %6s %6s %6s %8s %6s %7s %8s %-9s %-6s %-7s %5s %12s\n", "model", "dim", "layers", "heads",
-               "kv_heads", "ffn", "vocab", "max_seq", "norm", "act", "pos", "tied", "params");
-        for (int i = 0; i < n; i++)
-            printf("  %-12s %6lld %6lld %6lld %8lld %6lld %7lld %8lld %-9s %-6s %-7s %5s %12lld\n", m[i].name,
+        printf("# %-14s %6s %6s %6s %8s %6s %7s %8s %-9s %-6s %-7s %5s %12s %8s %12s\n", "model", "dim", "layers",
+               "heads", "kv_heads", "ffn", "vocab", "max_seq", "norm", "act", "pos", "tied", "params", "experts",
+               "active");
+        for (int i = 0; i < n; i++) {
+            char ex[32] = "-";
+            if (m[i].n_experts) snprintf(ex, sizeof ex, "%lld/%lld", (long long)m[i].top_k, (long long)m[i].n_experts);
+            printf("  %-14s %6lld %6lld %6lld %8lld %6lld %7lld %8lld %-9s %-6s %-7s %5s %12lld %8s %12lld\n", m[i].name,
                    (long long)m[i].dim, (long long)m[i].n_layers, (long long)m[i].n_heads,
                    (long long)m[i].n_kv_heads, (long long)m[i].ffn_dim, (long long)m[i].vocab,
                    (long long)m[i].max_seq, hb_norm_name(m[i].norm), hb_act_name(m[i].act),
-                   hb_pos_name(m[i].pos), m[i].tied ? "yes" : "no", (long long)hb_model_n_params(&m[i]));
+                   hb_pos_name(m[i].pos), m[i].tied ? "yes" : "no", (long long)hb_model_n_params(&m[i]), ex,
+                   (long long)hb_model_n_active_params(&m[i]));
+        }
         return 0;
     }
     if (strcmp(what, "workloads") == 0) {
@@ -358,6 +368,7 @@ static const run_flag case_flags[] = {
     {"--weights", "weights"}, {"--prompt-tokens", "prompt_tokens"},
     {"--lr", "lr"}, {"--beta1", "beta1"}, {"--beta2", "beta2"}, {"--eps", "eps"},
     {"--weight-decay", "weight_decay"}, {"--grad-accum", "grad_accum"}, {"--data", "data"}, {"--dp", "dp"},
+    {"--dense-twin", "dense_twin"}, {"--routing", "routing"},
 };
 
 /* Rank 0 reads the plan; the others get its canonical YAML (the plan file may exist on rank

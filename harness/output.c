@@ -70,7 +70,9 @@ void hb_summary_fill(const hb_case *c, const hb_cost *k, const hb_record *r, con
      * computes in f32); seq, m, n, k and stream_n are 0 where unused */
     const hb_workload_desc *wd = hb_workload_desc_of(c->workload);
     snprintf(s->workload, sizeof s->workload, "%s", wd->name);
-    snprintf(s->model, sizeof s->model, "%s", hb_workload_takes(wd, "model") ? c->model.name : "");
+    char mname[96];
+    snprintf(s->model, sizeof s->model, "%s",
+             hb_workload_takes(wd, "model") ? hb_model_display_name(&c->model, mname, sizeof mname) : "");
     snprintf(s->dtype, sizeof s->dtype, "%s", hb_workload_takes(wd, "dtype") ? hb_case_dtype_name(c) : "f32");
     snprintf(s->kv_dtype, sizeof s->kv_dtype, "%s",
              hb_workload_takes(wd, "kv_dtype") ? hb_dtype_name(hb_case_kv_dtype(c)) : "");
@@ -82,6 +84,11 @@ void hb_summary_fill(const hb_case *c, const hb_cost *k, const hb_record *r, con
     s->seq = c->seq;
     s->layers = hb_workload_takes(wd, "layers") ? c->model.n_layers : 0;
     s->m = c->m, s->n = c->n, s->k = c->k;
+    if (hb_workload_takes(wd, "model") && hb_model_validate(&c->model, NULL) == HB_OK) {
+        s->total_params = hb_model_n_params(&c->model);
+        s->active_params = hb_model_n_active_params(&c->model);
+    }
+    s->expert_imbalance = r->expert_imbalance;
     s->stream_n = c->stream_n;
     snprintf(s->backend, sizeof s->backend, "%s", d->backend);
     snprintf(s->device, sizeof s->device, "%s", d->name);

@@ -41,7 +41,8 @@ enum {
     K_WORKLOAD, K_MODEL, K_DTYPE, K_BATCH, K_PROMPT, K_GEN, K_SEQ, K_LAYERS, K_M, K_N, K_K,
     K_STREAM_N, K_STREAM_OP, K_SEED, K_TEMPERATURE, K_WARMUP, K_MIN_ITERS, K_MIN_SECONDS,
     K_MAX_ITERS, K_KV_DTYPE, K_QUANT_BLOCK, K_REPEAT, K_WEIGHTS, K_PROMPT_TOKENS,
-    K_LR, K_BETA1, K_BETA2, K_EPS, K_WEIGHT_DECAY, K_GRAD_ACCUM, K_DATA, K_DP, N_KEYS
+    K_LR, K_BETA1, K_BETA2, K_EPS, K_WEIGHT_DECAY, K_GRAD_ACCUM, K_DATA, K_DP,
+    K_DENSE_TWIN, K_ROUTING, N_KEYS
 };
 
 static const char *const key_names[N_KEYS] = {
@@ -49,6 +50,7 @@ static const char *const key_names[N_KEYS] = {
     "stream_n", "stream_op", "seed", "temperature", "warmup", "min_iters", "min_seconds",
     "max_iters", "kv_dtype", "quant_block", "repeat", "weights", "prompt_tokens",
     "lr", "beta1", "beta2", "eps", "weight_decay", "grad_accum", "data", "dp",
+    "dense_twin", "routing",
 };
 
 typedef enum vtype {
@@ -63,6 +65,8 @@ typedef enum vtype {
     T_U64,         /* 0 .. 2^64-1 in v.u */
     T_NONNEG_REAL, /* finite, >= 0 in v.d */
     T_PATH,        /* a file or folder name in text (HB_PATH_LEN - 1 bytes at most, no controls) */
+    T_TWIN,        /* HB_TWIN_* in v.e */
+    T_ROUTING,     /* v.d: 0 model, -1 balanced, S > 0 zipf:S */
 } vtype;
 
 /* Sets of workloads are bit masks (bit w: kind w). */
@@ -100,6 +104,8 @@ static const struct { vtype type; int common; value def; } key_info[N_KEYS] = {
     [K_GRAD_ACCUM] = {T_POS_INT, 0, {.i = 1}},
     [K_DATA] = {T_DATA, 0, {.e = HB_DATA_SYNTHETIC}},
     [K_DP] = {T_POS_INT, 0, {.i = 1}},
+    [K_DENSE_TWIN] = {T_TWIN, 0, {.e = HB_TWIN_NONE}},
+    [K_ROUTING] = {T_ROUTING, 0, {.d = 0.0}},
 };
 
 /* `dtype` values: a storage type and, for fp8, its scales (workload.h, hb_case.quant). gemm
@@ -124,11 +130,17 @@ static int parse_recipe(const char *t, int *e) {
 /* Fields of a custom model under `models:`. */
 enum {
     MF_DIM, MF_LAYERS, MF_HEADS, MF_KV_HEADS, MF_FFN_DIM, MF_VOCAB, MF_MAX_SEQ, MF_NORM,
-    MF_ACTIVATION, MF_POSITIONS, MF_TIED, MF_BIAS, MF_ROPE_THETA, MF_NORM_EPS, MF_BASE, N_MF
+    MF_ACTIVATION, MF_POSITIONS, MF_TIED, MF_BIAS, MF_ROPE_THETA, MF_NORM_EPS, MF_BASE,
+    MF_HEAD_DIM, MF_EXPERTS, MF_TOP_K, MF_SHARED, MF_MOE_FFN, MF_FIRST_DENSE, MF_ROUTER,
+    MF_ROUTER_BIAS, MF_N_GROUP, MF_TOPK_GROUP, MF_NORM_TOPK, MF_ROUTED_SCALE, MF_Q_LORA, MF_KV_LORA,
+    MF_QK_NOPE, MF_QK_ROPE, MF_V_HEAD, N_MF
 };
 static const char *const mf_names[N_MF] = {
     "dim", "layers", "heads", "kv_heads", "ffn_dim", "vocab", "max_seq", "norm", "activation",
     "positions", "tied_embeddings", "bias", "rope_theta", "norm_eps", "base",
+    "head_dim", "experts", "top_k", "shared_experts", "moe_ffn_dim", "first_k_dense", "router",
+    "router_bias", "n_group", "topk_group", "norm_topk_prob", "routed_scaling_factor", "q_lora_rank",
+    "kv_lora_rank", "qk_nope_dim", "qk_rope_dim", "v_head_dim",
 };
 /* Needed when there is no `base:`. */
 static const int mf_required[N_MF] = {
@@ -305,6 +317,8 @@ static void accepted(const ctx *c, int key, char *buf, size_t n) {
     case T_DATA:
         snprintf(buf, n, "%s, %s", hb_train_data_name(HB_DATA_SYNTHETIC), hb_train_data_name(HB_DATA_REPEAT));
         break;
+    case T_TWIN: snprintf(buf, n, "none, total, active"); break;
+    case T_ROUTING: snprintf(buf, n, "model, balanced, zipf:S with S > 0"); break;
     case T_POS_INT: snprintf(buf, n, "integers 1 to " MAX_INT_TEXT); break;
     case T_NONNEG_INT: snprintf(buf, n, "integers 0 to " MAX_INT_TEXT); break;
     case T_U64: snprintf(buf, n, "integers 0 to 18446744073709551615"); break;
@@ -396,6 +410,23 @@ static hb_status parse_item(const ctx *c, const pval *pv, item *it) {
     case T_KV_DTYPE:
         if (hb_kvt_parse(t, &kv) != 0) break;
         it->v.e = (int)kv;
+        return HB_OK;
+    case T_TWIN:
+        if (!strcmp(t, "none")) it->v.e = HB_TWIN_NONE;
+        else if (!strcmp(t, "total")) it->v.e = HB_TWIN_TOTAL;
+        else if (!strcmp(t, "active")) it->v.e = HB_TWIN_ACTIVE;
+        else break;
+        return HB_OK;
+    case T_ROUTING:
+        if (!strcmp(t, "model")) it->v.d = 0.0;
+        else if (!strcmp(t, "balanced")) it->v.d = -1.0;
+        else if (!strncmp(t, "zipf:", 5)) {
+            double z;
+            if (parse_real(t + 5, &z) != 0 || !(z > 0) || z > 1e6)
+                return loc_err(c->err, pv->source, it->line, key, "'%s': the zipf exponent must be a number "
+                               "> 0 (accepted: %s)", shown(t, sb), acc);
+            it->v.d = z;
+        } else break;
         return HB_OK;
     case T_STREAM_OP:
         if (!strcmp(t, hb_stream_op_name(HB_STREAM_COPY))) it->v.e = HB_STREAM_COPY;
@@ -686,16 +717,58 @@ static hb_status yaml_model(ctx *c, yaml_document_t *doc, yaml_node_t *kn, yaml_
         m.rope_theta = 10000.0f;
         m.norm_eps = 1e-5f;
     }
-    int64_t *ints[] = {[MF_DIM] = &m.dim, [MF_LAYERS] = &m.n_layers, [MF_HEADS] = &m.n_heads,
-                       [MF_KV_HEADS] = &m.n_kv_heads, [MF_FFN_DIM] = &m.ffn_dim,
-                       [MF_VOCAB] = &m.vocab, [MF_MAX_SEQ] = &m.max_seq};
+    int64_t *ints[N_MF] = {[MF_DIM] = &m.dim, [MF_LAYERS] = &m.n_layers, [MF_HEADS] = &m.n_heads,
+                           [MF_KV_HEADS] = &m.n_kv_heads, [MF_FFN_DIM] = &m.ffn_dim,
+                           [MF_VOCAB] = &m.vocab, [MF_MAX_SEQ] = &m.max_seq, [MF_HEAD_DIM] = &m.head_dim,
+                           [MF_EXPERTS] = &m.n_experts, [MF_TOP_K] = &m.top_k, [MF_SHARED] = &m.n_shared,
+                           [MF_MOE_FFN] = &m.moe_ffn_dim, [MF_FIRST_DENSE] = &m.first_k_dense,
+                           [MF_N_GROUP] = &m.n_group, [MF_TOPK_GROUP] = &m.topk_group,
+                           [MF_Q_LORA] = &m.q_lora_rank, [MF_KV_LORA] = &m.kv_lora_rank,
+                           [MF_QK_NOPE] = &m.qk_nope_dim, [MF_QK_ROPE] = &m.qk_rope_dim,
+                           [MF_V_HEAD] = &m.v_head_dim};
     for (int f = 0; f < N_MF; f++) {
         if (!fv[f] || f == MF_BASE) continue;
         const char *t = scalar(fv[f]), *key = mf_names[f];
         int64_t i;
         double d;
         int b, r;
+        /* fields where 0 means "none" */
+        const int zero_ok = f == MF_HEAD_DIM || f == MF_EXPERTS || f == MF_SHARED || f == MF_FIRST_DENSE ||
+                            f == MF_Q_LORA || f == MF_KV_LORA;
         switch (f) {
+        case MF_HEAD_DIM: case MF_EXPERTS: case MF_TOP_K: case MF_SHARED: case MF_MOE_FFN:
+        case MF_FIRST_DENSE: case MF_N_GROUP: case MF_TOPK_GROUP: case MF_Q_LORA: case MF_KV_LORA:
+        case MF_QK_NOPE: case MF_QK_ROPE: case MF_V_HEAD:
+            r = parse_int(t, &i);
+            if (r == -1 || !*t || t[0] == '-' || (r == 0 && i == 0 && !zero_ok))
+                return loc_err(c->err, c->source, fline[f], key, "'%s' is not a %s integer (accepted: "
+                               "integers %d to 65536)", shown(t, sb), zero_ok ? "non-negative" : "positive",
+                               zero_ok ? 0 : 1);
+            if (r == -2 || i > (f == MF_HEAD_DIM || f == MF_MOE_FFN ? ((int64_t)1 << 40) : 65536))
+                return loc_err(c->err, c->source, fline[f], key, "'%s' is too large (accepted: at most %s)",
+                               shown(t, sb), f == MF_HEAD_DIM || f == MF_MOE_FFN ? "2^40" : "65536");
+            *ints[f] = i;
+            break;
+        case MF_ROUTER:
+            if (!strcmp(t, hb_router_name(HB_ROUTER_SOFTMAX))) m.router = HB_ROUTER_SOFTMAX;
+            else if (!strcmp(t, hb_router_name(HB_ROUTER_SIGMOID))) m.router = HB_ROUTER_SIGMOID;
+            else return loc_err(c->err, c->source, fline[f], key, "unknown value '%s' (accepted: softmax, sigmoid)",
+                                shown(t, sb));
+            break;
+        case MF_ROUTER_BIAS: case MF_NORM_TOPK:
+            b = parse_bool(t);
+            if (b < 0)
+                return loc_err(c->err, c->source, fline[f], key, "'%s' is not a boolean (accepted: yes, no, "
+                               "true, false)", shown(t, sb));
+            if (f == MF_ROUTER_BIAS) m.router_bias = b;
+            else m.norm_topk = b;
+            break;
+        case MF_ROUTED_SCALE:
+            if (parse_real(t, &d) != 0 || !(d > 0) || (float)d > 3.4e38f)
+                return loc_err(c->err, c->source, fline[f], key, "'%s' is not a number > 0 (accepted: "
+                               "numbers > 0)", shown(t, sb));
+            m.routed_scale = (float)d;
+            break;
         case MF_DIM: case MF_LAYERS: case MF_HEADS: case MF_KV_HEADS: case MF_FFN_DIM: case MF_VOCAB:
         case MF_MAX_SEQ:
             r = parse_int(t, &i);
@@ -746,6 +819,7 @@ static hb_status yaml_model(ctx *c, yaml_document_t *doc, yaml_node_t *kn, yaml_
         }
     }
     if (!fv[MF_BASE] && !fv[MF_KV_HEADS]) m.n_kv_heads = m.n_heads;
+    if (!(m.routed_scale > 0) && !fv[MF_ROUTED_SCALE]) m.routed_scale = 1.0f;
     /* A base without rope (gpt2) switched to rope positions: the usual theta. */
     if (m.pos == HB_POS_ROPE && !fv[MF_ROPE_THETA] && !(m.rope_theta > 0)) m.rope_theta = 10000.0f;
     snprintf(m.name, sizeof m.name, "%s", name);
@@ -963,6 +1037,10 @@ static void set_field(hb_case *k, int key, const value *v) {
     case K_GRAD_ACCUM: k->grad_accum = v->i; break;
     case K_DATA: k->data = (hb_train_data)v->e; break;
     case K_DP: k->dp = v->i; break;
+    case K_ROUTING:
+        k->routing = v->d == 0.0 ? HB_ROUTING_MODEL : v->d < 0 ? HB_ROUTING_BALANCED : HB_ROUTING_ZIPF;
+        k->zipf_s = v->d > 0 ? (float)v->d : 0.0f;
+        break;
     default: break;
     }
 }
@@ -986,7 +1064,7 @@ static hb_status build_case(ctx *c, const slots *s, const int *idx, hb_case *k) 
     const hb_workload_desc *wd = hb_workload_desc_of(k->workload);
     if (!wd) return hb_errf(c->err, HB_ERR_INTERNAL, "plan: workload %d", w);
     for (int key = 0; key < N_KEYS; key++)
-        if (key != K_WORKLOAD && key != K_MODEL && key != K_LAYERS && applies(c, key, w))
+        if (key != K_WORKLOAD && key != K_MODEL && key != K_LAYERS && key != K_DENSE_TWIN && applies(c, key, w))
             set_field(k, key, val[key] ? &val[key]->v : &key_info[key].def);
     if (val[K_WEIGHTS]) snprintf(k->weights, sizeof k->weights, "%s", val[K_WEIGHTS]->text);
     if (val[K_PROMPT_TOKENS]) snprintf(k->prompt_tokens, sizeof k->prompt_tokens, "%s", val[K_PROMPT_TOKENS]->text);
@@ -1035,6 +1113,13 @@ static hb_status build_case(ctx *c, const slots *s, const int *idx, hb_case *k) 
                 return FAIL(K_LAYERS, "%lld is more than the %lld layers of model '%s' (accepted: 1 to %lld)",
                             (long long)l, (long long)m->n_layers_full, m->name, (long long)m->n_layers_full);
             k->model.n_layers = l;
+        }
+        if (val[K_DENSE_TWIN] && val[K_DENSE_TWIN]->v.e != HB_TWIN_NONE) {
+            hb_err e = {{0}};
+            hb_model twin;
+            if (hb_model_dense_twin(&k->model, val[K_DENSE_TWIN]->v.e, &twin, &e) != HB_OK)
+                return FAIL(K_DENSE_TWIN, "%s (accepted: none for a dense model)", e.msg);
+            k->model = twin;
         }
     }
     if (ck) { /* every weight of the (truncated) model, in a shape and dtype that loads */
@@ -1205,6 +1290,13 @@ static void emit_key(sbuf *b, const hb_case *k, int key) {
     case K_GRAD_ACCUM: sb_printf(b, ", grad_accum: %lld", (long long)k->grad_accum); break;
     case K_DATA: sb_printf(b, ", data: %s", hb_train_data_name(k->data)); break;
     case K_DP: sb_printf(b, ", dp: %lld", (long long)k->dp); break;
+    case K_DENSE_TWIN: /* only where set: dense plans read as before */
+        if (k->model.dense_twin) sb_printf(b, ", dense_twin: %s", hb_twin_name(k->model.dense_twin));
+        break;
+    case K_ROUTING:
+        if (k->routing == HB_ROUTING_BALANCED) sb_printf(b, ", routing: balanced");
+        else if (k->routing == HB_ROUTING_ZIPF) sb_printf(b, ", routing: zipf:%s", fmt_float(k->zipf_s, f));
+        break;
     default: break; /* the keys every workload takes are written after these */
     }
 }
@@ -1220,12 +1312,26 @@ static char *emit_yaml(const ctx *c, const hb_plan *p) {
         if (!any++) sb_printf(&b, "models:\n");
         sb_printf(&b, "  %s: {dim: %lld, layers: %lld, heads: %lld, kv_heads: %lld, ffn_dim: %lld, "
                   "vocab: %lld, max_seq: %lld, norm: %s, activation: %s, positions: %s, "
-                  "tied_embeddings: %s, bias: %s, rope_theta: %s, norm_eps: %s}\n",
+                  "tied_embeddings: %s, bias: %s, rope_theta: %s, norm_eps: %s",
                   m->name, (long long)m->dim, (long long)m->n_layers_full, (long long)m->n_heads,
                   (long long)m->n_kv_heads, (long long)m->ffn_dim, (long long)m->vocab,
                   (long long)m->max_seq, hb_norm_name(m->norm), hb_act_name(m->act), hb_pos_name(m->pos),
                   m->tied ? "true" : "false", m->bias ? "true" : "false", fmt_float(m->rope_theta, f1),
                   fmt_float(m->norm_eps, f2));
+        if (m->head_dim) sb_printf(&b, ", head_dim: %lld", (long long)m->head_dim);
+        if (m->n_experts)
+            sb_printf(&b, ", experts: %lld, top_k: %lld, shared_experts: %lld, moe_ffn_dim: %lld, "
+                      "first_k_dense: %lld, router: %s, router_bias: %s, n_group: %lld, topk_group: %lld, "
+                      "norm_topk_prob: %s, routed_scaling_factor: %s", (long long)m->n_experts,
+                      (long long)m->top_k, (long long)m->n_shared, (long long)m->moe_ffn_dim,
+                      (long long)m->first_k_dense, hb_router_name(m->router), m->router_bias ? "true" : "false",
+                      (long long)(m->n_group > 0 ? m->n_group : 1), (long long)(m->topk_group > 0 ? m->topk_group : 1),
+                      m->norm_topk ? "true" : "false", fmt_float(m->routed_scale, f1));
+        if (m->kv_lora_rank)
+            sb_printf(&b, ", q_lora_rank: %lld, kv_lora_rank: %lld, qk_nope_dim: %lld, qk_rope_dim: %lld, "
+                      "v_head_dim: %lld", (long long)m->q_lora_rank, (long long)m->kv_lora_rank,
+                      (long long)m->qk_nope_dim, (long long)m->qk_rope_dim, (long long)m->v_head_dim);
+        sb_printf(&b, "}\n");
     }
     sb_printf(&b, "cases:\n");
     for (int i = 0; i < p->n_cases; i++) {

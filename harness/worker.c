@@ -94,6 +94,16 @@ hb_status hb_worker_run_case(hb_worker *w, const hb_case *c, hb_record *rec) {
         if (w->group_dp[i] == c->dp) g = &w->groups[i];
     hb_status s = hb_workload_setup_group(w->be, c, g, &wl, &werr);
     if (s == HB_OK) s = hb_measure_case(w->be, w->meter, wl, c, &w->mo, rec, &werr);
+    if (s == HB_OK) { /* MoE: the tokens each expert received (into the record, which owns them) */
+        const int64_t *cnt;
+        int64_t nl, ne;
+        hb_workload_expert_tokens(wl, &cnt, &nl, &ne);
+        if (cnt && nl * ne > 0 && (rec->expert_tokens = malloc((size_t)(nl * ne) * sizeof *cnt))) {
+            memcpy(rec->expert_tokens, cnt, (size_t)(nl * ne) * sizeof *cnt);
+            rec->n_moe_layers = nl, rec->n_experts = ne;
+            rec->expert_imbalance = hb_expert_imbalance(cnt, nl, ne);
+        }
+    }
     hb_workload_free(wl);
     if (s == HB_ERR_INTERRUPTED) {
         hb_record_free(rec); /* iteration times and power trace */

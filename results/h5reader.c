@@ -381,6 +381,29 @@ static hb_status read_case_attrs(const rd *c, hid_t g, const char *where, hb_cas
     m->bias = flag;
     HB_TRY(get_f32(c, g, where, "rope_theta", &m->rope_theta));
     HB_TRY(get_f32(c, g, where, "norm_eps", &m->norm_eps));
+    /* MoE / MLA shape and the dense twin (optional: files before them, and dense models, lack
+     * them); enough for labels and parameter counts */
+    HB_TRY(get_i64(c, g, where, "head_dim", &m->head_dim));
+    HB_TRY(get_i64(c, g, where, "experts", &m->n_experts));
+    HB_TRY(get_i64(c, g, where, "top_k", &m->top_k));
+    HB_TRY(get_i64(c, g, where, "shared_experts", &m->n_shared));
+    HB_TRY(get_i64(c, g, where, "moe_ffn_dim", &m->moe_ffn_dim));
+    HB_TRY(get_i64(c, g, where, "first_k_dense", &m->first_k_dense));
+    HB_TRY(get_i64(c, g, where, "n_group", &m->n_group));
+    HB_TRY(get_i64(c, g, where, "topk_group", &m->topk_group));
+    HB_TRY(get_f32(c, g, where, "routed_scaling_factor", &m->routed_scale));
+    HB_TRY(get_i64(c, g, where, "q_lora_rank", &m->q_lora_rank));
+    HB_TRY(get_i64(c, g, where, "kv_lora_rank", &m->kv_lora_rank));
+    HB_TRY(get_i64(c, g, where, "qk_nope_dim", &m->qk_nope_dim));
+    HB_TRY(get_i64(c, g, where, "qk_rope_dim", &m->qk_rope_dim));
+    HB_TRY(get_i64(c, g, where, "v_head_dim", &m->v_head_dim));
+    char twin[16];
+    HB_TRY(get_str(c, g, where, "dense_twin", twin, sizeof twin));
+    m->dense_twin = !strcmp(twin, "total") ? HB_TWIN_TOTAL : !strcmp(twin, "active") ? HB_TWIN_ACTIVE : HB_TWIN_NONE;
+    char rt[48];
+    HB_TRY(get_str(c, g, where, "routing", rt, sizeof rt));
+    if (!strcmp(rt, "balanced")) k->routing = HB_ROUTING_BALANCED;
+    else if (!strncmp(rt, "zipf:", 5)) k->routing = HB_ROUTING_ZIPF, k->zipf_s = strtof(rt + 5, NULL);
     HB_TRY(get_f64(c, g, where, "flops_per_iter", &cost->flops));
     HB_TRY(get_f64(c, g, where, "bytes_per_iter", &cost->bytes));
     HB_TRY(get_f64(c, g, where, "tokens_in_per_iter", &cost->tokens_in));

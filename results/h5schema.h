@@ -162,6 +162,9 @@ static const hb_h5_field hb_h5_summary_fields[] = {
     HB_H5_SUM(rep_rate_max, HB_H5_F64),
     HB_H5_SUM(loss_first, HB_H5_F64),
     HB_H5_SUM(loss_last, HB_H5_F64),
+    HB_H5_SUM(total_params, HB_H5_I64),
+    HB_H5_SUM(active_params, HB_H5_I64),
+    HB_H5_SUM(expert_imbalance, HB_H5_F64),
 };
 
 #define HB_H5_REC(f, kind) HB_H5_FIELD(hb_record, f, kind)

@@ -436,6 +436,32 @@ static herr_t write_case_attrs(hid_t g, const hb_case *c, const hb_cost *cost) {
         r |= attr_i32(g, "bias", m->bias);
         r |= attr_f64(g, "rope_theta", (double)m->rope_theta);
         r |= attr_f64(g, "norm_eps", (double)m->norm_eps);
+        if (m->head_dim) r |= attr_i64(g, "head_dim", m->head_dim);
+        r |= attr_i64(g, "total_params", hb_model_n_params(m));
+        r |= attr_i64(g, "active_params", hb_model_n_active_params(m));
+        if (m->kv_lora_rank) { /* MLA models only */
+            r |= attr_i64(g, "q_lora_rank", m->q_lora_rank);
+            r |= attr_i64(g, "kv_lora_rank", m->kv_lora_rank);
+            r |= attr_i64(g, "qk_nope_dim", m->qk_nope_dim);
+            r |= attr_i64(g, "qk_rope_dim", m->qk_rope_dim);
+            r |= attr_i64(g, "v_head_dim", m->v_head_dim);
+        }
+        if (m->n_experts) { /* MoE models only (SCHEMA.md) */
+            r |= attr_i64(g, "experts", m->n_experts);
+            r |= attr_i64(g, "top_k", m->top_k);
+            r |= attr_i64(g, "shared_experts", m->n_shared);
+            r |= attr_i64(g, "moe_ffn_dim", m->moe_ffn_dim);
+            r |= attr_i64(g, "first_k_dense", m->first_k_dense);
+            r |= attr_str(g, "router", hb_router_name(m->router));
+            r |= attr_i64(g, "n_group", m->n_group > 1 ? m->n_group : 1);
+            r |= attr_i64(g, "topk_group", m->n_group > 1 ? m->topk_group : 1);
+            r |= attr_f64(g, "routed_scaling_factor", (double)m->routed_scale);
+            r |= attr_str(g, "dense_twin", hb_twin_name(m->dense_twin));
+            char rt[48] = "model";
+            if (c->routing == HB_ROUTING_BALANCED) snprintf(rt, sizeof rt, "balanced");
+            if (c->routing == HB_ROUTING_ZIPF) snprintf(rt, sizeof rt, "zipf:%g", (double)c->zipf_s);
+            r |= attr_str(g, "routing", rt);
+        }
     }
     r |= attr_f64(g, "flops_per_iter", cost->flops);
     r |= attr_f64(g, "bytes_per_iter", cost->bytes);
@@ -465,6 +491,17 @@ static herr_t write_record(hid_t cg, const hb_record *rec, int replace) {
         hid_t d = r >= 0 ? H5Dopen2(g, "loss", H5P_DEFAULT) : H5I_INVALID_HID;
         r |= d < 0 ? -1 : attr_i64(d, "warmup", rec->n_loss_warmup);
         if (d >= 0) H5Dclose(d);
+    }
+    if (rec->expert_tokens && rec->n_moe_layers > 0 && rec->n_experts > 0) { /* MoE cases only */
+        hsize_t et[2] = {(hsize_t)rec->n_moe_layers, (hsize_t)rec->n_experts};
+        hid_t sp = H5Screate_simple(2, et, NULL);
+        hid_t d = sp < 0 ? H5I_INVALID_HID
+                         : H5Dcreate2(g, "expert_tokens", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        r |= d < 0 ? -1 : H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, rec->expert_tokens);
+        if (d >= 0) r |= attr_str(d, "units", "tokens");
+        hb_h5_close_id(d);
+        hb_h5_close_id(sp);
+        r |= attr_f64(g, "expert_imbalance", rec->expert_imbalance);
     }
     r |= attr_str(g, "status", status);
     r |= attr_str(g, "error", error);

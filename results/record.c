@@ -9,12 +9,30 @@ void hb_record_free(hb_record *r) {
     free(r->iter_seconds);
     free(r->power);
     free(r->loss);
+    free(r->expert_tokens);
     r->iter_seconds = NULL;
     r->power = NULL;
     r->loss = NULL;
     r->n_loss = r->n_loss_warmup = 0;
+    r->expert_tokens = NULL;
     r->n_iters = 0;
     r->n_power = 0;
+    r->n_moe_layers = r->n_experts = 0;
+}
+
+double hb_expert_imbalance(const int64_t *counts, int64_t layers, int64_t experts) {
+    double worst = NAN;
+    for (int64_t l = 0; counts && l < layers && experts > 0; l++) {
+        int64_t mx = 0, sum = 0;
+        for (int64_t e = 0; e < experts; e++) {
+            sum += counts[l * experts + e];
+            if (counts[l * experts + e] > mx) mx = counts[l * experts + e];
+        }
+        if (sum <= 0) continue;
+        const double r = (double)mx * (double)experts / (double)sum;
+        if (!(r <= worst)) worst = r;
+    }
+    return worst;
 }
 
 /* In bit order (results.h HB_TIMING_*); SCHEMA.md uses the same names. */

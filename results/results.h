@@ -94,9 +94,16 @@ typedef struct hb_record {
     int64_t n_loss;            /* 0 for workloads without a loss */
     int64_t n_loss_warmup;     /* the first n_loss_warmup entries are warm-up (untimed) steps */
     double *loss;              /* n_loss, owned */
+    /* ---- MoE cases: tokens each expert received in the first timed step ---- */
+    int64_t n_moe_layers, n_experts; /* 0 x 0 for a dense case */
+    int64_t *expert_tokens;    /* n_moe_layers x n_experts, owned, NULL for a dense case */
+    double expert_imbalance;   /* hb_expert_imbalance of them; NaN for a dense case */
 } hb_record;
 
 void hb_record_free(hb_record *r); /* frees the owned arrays, not r itself */
+/* Expert imbalance of counts (layers x experts): the largest over layers of the busiest
+ * expert's tokens over the mean; NaN when there are none (or no tokens). */
+double hb_expert_imbalance(const int64_t *counts, int64_t layers, int64_t experts);
 
 /* A record with nothing measured: zeros, every measured double NaN (energy, window, state,
  * fingerprint). Use it for records of cases that failed before their window. */
@@ -114,6 +121,7 @@ static inline void hb_record_init(hb_record *r, int32_t case_id, int32_t rank) {
     r->cpu_s = r->cpu_util = r->other_cpu_s = r->steal_s = nan;
     r->loadavg_1m_start = r->loadavg_1m_end = r->cpu_mhz_start = r->cpu_mhz_end = nan;
     r->ref_loop_s_end = nan;
+    r->expert_imbalance = nan;
 }
 
 /* Row of /devices (one per rank). */
@@ -217,6 +225,9 @@ typedef struct hb_summary_row {
     double rep_rate_min, rep_rate_max; /* the windows' own rates; NaN with one window */
     /* ---- train ---- */
     double loss_first, loss_last;  /* mean loss of the first step (warm-up included) and the last; NaN elsewhere */
+    /* ---- model size (prefill/decode; 0 otherwise) and MoE balance ---- */
+    int64_t total_params, active_params; /* of the case's model as run (layers, dense twin) */
+    double expert_imbalance;       /* MoE: max over layers of max / mean expert tokens; NaN dense */
 } hb_summary_row;
 
 /* Row of /idle_info: how each rank's idle baseline was measured. */

@@ -2,6 +2,7 @@
  * checked against hand-derived formulas; the workload registry is consistent and resolves a
  * case's label and cost. */
 #include "hbtest.h"
+#include "workloads/transformer.h"
 #include "workloads/workload.h"
 
 /* Every descriptor is complete, sits at its kind's index and is found by its name. */
@@ -64,8 +65,102 @@ int main(void) {
                   (long long)hb_model_n_params(&m), (long long)want[i].params);
         CHECK(hb_model_validate(&m, NULL) == HB_OK);
     }
+    /* MoE presets: the published totals and active counts (Mixtral 46.7B / 12.9B, Qwen3-30B-A3B
+     * 30.5B / 3.3B, both counting the input and output embeddings) within 2% (Qwen's 3.3B
+     * is 3.353B counted this way); and the exact counts derived by hand from config.json:
+     *   mixtral: 32 x (attention 41,943,040 + 2 norms 8,192 + router 32,768 + 8 x 176,160,768)
+     *            + 2 x 131,072,000 embeddings + final norm 4,096
+     *   qwen3:   48 x (attention 18,874,368 + norms 4,096 + router 262,144 + 128 x 4,718,592)
+     *            + 2 x 311,164,928 + 2,048 */
+    const struct { const char *name; double total, active; int64_t exact, exact_active; } moe[] = {
+        {"mixtral-8x7b", 46.7e9, 12.9e9,
+         32LL * (41943040 + 8192 + 32768 + 8LL * 176160768) + 2LL * 131072000 + 4096,
+         32LL * (41943040 + 8192 + 32768 + 2LL * 176160768) + 2LL * 131072000 + 4096},
+        {"qwen3-30b-a3b", 30.5e9, 3.3e9,
+         48LL * (18874368 + 4096 + 262144 + 128LL * 4718592) + 2LL * 311164928 + 2048,
+         48LL * (18874368 + 4096 + 262144 + 8LL * 4718592) + 2LL * 311164928 + 2048},
+    };
+    /* DeepSeek (MLA + MoE), by hand from config.json: attention per layer
+     *   V3:   wq_a 7168x1536 + q_norm 1536 + wq_b 1536x(128x192) + wkv_a 7168x576 + kv_norm 512
+     *         + wkv_b 512x(128x256) + wo 16384x7168 = 187,107,328
+     *   Lite: wq 2048x(16x192) + wkv_a 2048x576 + 512 + wkv_b 512x(16x256) + wo 2048x2048 = 13,763,072
+     * dense layers 3 x 7168 x 18432 (V3) / 3 x 2048 x 10944 (Lite); MoE layers: router (+ bias
+     * for V3), shared and routed experts of 3 x dim x moe_ffn_dim each. Published: V3 671B total,
+     * 37B active (without the MTP module); V2-Lite 15.7B and 2.4B - the latter not counting the
+     * embeddings (2.66B with both tables, as counted here). */
+    {
+        const int64_t v3_attn = 7168LL * 1536 + 1536 + 1536LL * 128 * 192 + 7168LL * 576 + 512 + 512LL * 128 * 256 +
+                                16384LL * 7168, v3_norms = 2 * 7168, v3_exp = 3LL * 7168 * 2048;
+        const int64_t v3_moe = v3_attn + v3_norms + 256LL * 7168 + 256 + v3_exp, v3_dense = v3_attn + v3_norms + 3LL * 7168 * 18432;
+        const int64_t v3_emb = 2LL * 129280 * 7168 + 7168;
+        const int64_t lite_attn = 2048LL * 16 * 192 + 2048LL * 576 + 512 + 512LL * 16 * 256 + 2048LL * 2048;
+        const int64_t lite_exp = 3LL * 2048 * 1408, lite_norms = 2 * 2048;
+        const int64_t lite_moe = lite_attn + lite_norms + 64LL * 2048 + 2 * lite_exp;
+        const int64_t lite_dense = lite_attn + lite_norms + 3LL * 2048 * 10944, lite_emb = 2LL * 102400 * 2048 + 2048;
+        CHECK(v3_attn == 187107328LL && lite_attn == 13763072LL);
+        hb_model mm;
+        CHECK(hb_model_find("deepseek-v3", &mm, NULL) == HB_OK && hb_model_validate(&mm, NULL) == HB_OK);
+        int64_t t = hb_model_n_params(&mm), a = hb_model_n_active_params(&mm);
+        CHECK_MSG(t == 3 * v3_dense + 58 * (v3_moe + 256 * v3_exp) + v3_emb && a == 3 * v3_dense + 58 * (v3_moe + 8 * v3_exp) + v3_emb,
+                  "deepseek-v3: %lld / %lld", (long long)t, (long long)a);
+        CHECK_MSG(fabs(t / 671e9 - 1) < 0.01 && fabs(a / 37e9 - 1) < 0.02, "deepseek-v3: %.3fB / %.3fB", t / 1e9, a / 1e9);
+        /* DeepSeek-V3's latent cache in bf16: (512 + 64) x 61 x 2 = 70,272 bytes per token */
+        hb_case c = {0};
+        c.workload = HB_WL_DECODE, c.model = mm, c.dtype = HB_BF16, c.batch = 1, c.prompt = 1, c.gen = 1;
+        hb_cost k1, k2;
+        CHECK(hb_case_cost(&c, &k1, NULL) == HB_OK);
+        c.prompt = 2;
+        CHECK(hb_case_cost(&c, &k2, NULL) == HB_OK);
+        hb_tf_layout y1, y2;
+        c.prompt = 1000;
+        CHECK(hb_tf_layout_init(&c, 1, &y1, NULL) == HB_OK);
+        c.prompt = 2000;
+        CHECK(hb_tf_layout_init(&c, 1, &y2, NULL) == HB_OK);
+        CHECK_MSG(y2.kv_bytes - y1.kv_bytes >= 70272000 && y2.kv_bytes - y1.kv_bytes <= 70272000 + 61 * 256,
+                  "latent cache: %lld bytes per 1000 positions", (long long)(y2.kv_bytes - y1.kv_bytes));
+        hb_tf_layout_free(&y1), hb_tf_layout_free(&y2);
+        CHECK_NEAR(k2.bytes - k1.bytes, 70272, 1e-3);
+        CHECK(hb_model_find("deepseek-v2-lite", &mm, NULL) == HB_OK && hb_model_validate(&mm, NULL) == HB_OK);
+        t = hb_model_n_params(&mm), a = hb_model_n_active_params(&mm);
+        CHECK_MSG(t == lite_dense + 26 * (lite_moe + 64 * lite_exp) + lite_emb && a == lite_dense + 26 * (lite_moe + 6 * lite_exp) + lite_emb,
+                  "deepseek-v2-lite: %lld / %lld", (long long)t, (long long)a);
+        CHECK_MSG(fabs(t / 15.7e9 - 1) < 0.01 && fabs((a - 102400.0 * 2048) / 2.4e9 - 1) < 0.03,
+                  "deepseek-v2-lite: %.3fB / %.3fB", t / 1e9, a / 1e9);
+    }
+    for (int i = 0; i < HB_ARRAY_LEN(moe); i++) {
+        hb_model mm, tw;
+        CHECK(hb_model_find(moe[i].name, &mm, NULL) == HB_OK);
+        CHECK(hb_model_validate(&mm, NULL) == HB_OK);
+        const int64_t t = hb_model_n_params(&mm), a = hb_model_n_active_params(&mm);
+        CHECK_MSG(t == moe[i].exact && a == moe[i].exact_active, "%s: %lld / %lld params", moe[i].name,
+                  (long long)t, (long long)a);
+        CHECK_MSG(fabs((double)t / moe[i].total - 1) < 0.02 && fabs((double)a / moe[i].active - 1) < 0.02,
+                  "%s: %.3fB / %.3fB", moe[i].name, t / 1e9, a / 1e9);
+        /* the dense twins: the same totals (less the router), active = the active count */
+        CHECK(hb_model_dense_twin(&mm, HB_TWIN_TOTAL, &tw, NULL) == HB_OK);
+        CHECK(hb_model_n_params(&tw) == t - mm.n_layers * mm.n_experts * mm.dim);
+        CHECK(hb_model_n_active_params(&tw) == hb_model_n_params(&tw));
+        CHECK(hb_model_dense_twin(&mm, HB_TWIN_ACTIVE, &tw, NULL) == HB_OK);
+        CHECK(hb_model_n_params(&tw) == a - mm.n_layers * mm.n_experts * mm.dim);
+        /* layers: N keeps the first N */
+        mm.n_layers = 2;
+        CHECK(hb_model_n_params(&mm) < t && hb_model_layer_moe(&mm, 1));
+    }
     hb_model m;
     hb_err err = {{0}};
+    /* MoE validation names the field */
+    CHECK(hb_model_find("tiny-moe", &m, NULL) == HB_OK);
+    CHECK(hb_model_layer_moe(&m, 1) && !hb_model_layer_moe(&m, 0) && hb_model_layer_ffn(&m, 0) == m.ffn_dim);
+    m.top_k = 9;
+    CHECK(hb_model_validate(&m, &err) == HB_ERR_INPUT && strstr(err.msg, "'top_k'"));
+    m.top_k = 2, m.n_group = 3;
+    CHECK(hb_model_validate(&m, &err) == HB_ERR_INPUT && strstr(err.msg, "'n_group'"));
+    m.n_group = 4, m.topk_group = 5;
+    CHECK(hb_model_validate(&m, &err) == HB_ERR_INPUT && strstr(err.msg, "'topk_group'"));
+    m.topk_group = 2;
+    CHECK(hb_model_validate(&m, &err) == HB_OK);
+    CHECK(hb_model_find("tiny", &m, NULL) == HB_OK);
+    CHECK(hb_model_dense_twin(&m, HB_TWIN_TOTAL, &m, &err) == HB_ERR_INPUT && strstr(err.msg, "no experts"));
     CHECK(hb_model_find("gpt5", &m, &err) == HB_ERR_INPUT);
     CHECK(strstr(err.msg, "unknown model 'gpt5'") && strstr(err.msg, "llama3-8b"));
     hb_model_find("tiny", &m, NULL);

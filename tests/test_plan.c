@@ -68,7 +68,14 @@ static int model_eq(const hb_model *a, const hb_model *b) {
            a->n_kv_heads == b->n_kv_heads && a->ffn_dim == b->ffn_dim && a->vocab == b->vocab &&
            a->max_seq == b->max_seq && a->norm == b->norm && a->act == b->act && a->pos == b->pos &&
            a->tied == b->tied && a->bias == b->bias && a->rope_theta == b->rope_theta &&
-           a->norm_eps == b->norm_eps;
+           a->norm_eps == b->norm_eps && a->head_dim == b->head_dim && a->n_experts == b->n_experts &&
+           a->top_k == b->top_k && a->n_shared == b->n_shared && a->moe_ffn_dim == b->moe_ffn_dim &&
+           a->first_k_dense == b->first_k_dense && a->router == b->router && a->router_bias == b->router_bias &&
+           (a->n_group > 1 ? a->n_group : 1) == (b->n_group > 1 ? b->n_group : 1) &&
+           (a->n_group > 1 ? a->topk_group : 1) == (b->n_group > 1 ? b->topk_group : 1) &&
+           a->norm_topk == b->norm_topk && a->routed_scale == b->routed_scale && a->dense_twin == b->dense_twin &&
+           a->q_lora_rank == b->q_lora_rank && a->kv_lora_rank == b->kv_lora_rank && a->qk_nope_dim == b->qk_nope_dim &&
+           a->qk_rope_dim == b->qk_rope_dim && a->v_head_dim == b->v_head_dim;
 }
 
 static int case_eq(const hb_case *a, const hb_case *b) {
@@ -78,7 +85,7 @@ static int case_eq(const hb_case *a, const hb_case *b) {
            a->stream_n == b->stream_n && a->stream_op == b->stream_op && a->seed == b->seed &&
            a->temperature == b->temperature && a->warmup_iters == b->warmup_iters &&
            a->min_iters == b->min_iters && a->min_seconds == b->min_seconds &&
-           a->max_iters == b->max_iters;
+           a->max_iters == b->max_iters && a->routing == b->routing && a->zipf_s == b->zipf_s;
 }
 
 /* Every case carries the label and cost of its workload's descriptor (resolved at expansion). */
@@ -373,6 +380,88 @@ static void test_custom_models(void) {
     hb_plan_free(&p);
 }
 
+/* MoE: a custom MoE model, the dense twins, the routing key; their bad input. */
+static void test_moe(void) {
+    hb_plan p;
+    hb_err e = {{0}};
+    hb_status st = load("models:\n"
+                        "  ds-like:\n"
+                        "    base: tiny\n"
+                        "    head_dim: 32\n"
+                        "    experts: 16\n"
+                        "    top_k: 4\n"
+                        "    shared_experts: 1\n"
+                        "    moe_ffn_dim: 32\n"
+                        "    first_k_dense: 1\n"
+                        "    router: sigmoid\n"
+                        "    router_bias: yes\n"
+                        "    n_group: 4\n"
+                        "    topk_group: 2\n"
+                        "    norm_topk_prob: yes\n"
+                        "    routed_scaling_factor: 2.5\n"
+                        "cases:\n"
+                        "  - workload: decode\n"
+                        "    model: [ds-like, qwen3-30b-a3b]\n"
+                        "    layers: 2\n"
+                        "    dense_twin: [none, total, active]\n"
+                        "    routing: [model, balanced, zipf:1.2]\n"
+                        "    prompt: 8\n"
+                        "    gen: 2\n", &p, &e);
+    CHECK_MSG(st == HB_OK, "%s", e.msg);
+    CHECK(p.n_cases == 18);
+    if (p.n_cases == 18) {
+        const hb_model *m = &p.cases[0].model;
+        CHECK(m->n_experts == 16 && m->top_k == 4 && m->n_shared == 1 && m->moe_ffn_dim == 32 &&
+              m->first_k_dense == 1 && m->router == HB_ROUTER_SIGMOID && m->router_bias == 1 && m->n_group == 4 &&
+              m->topk_group == 2 && m->norm_topk == 1 && m->routed_scale == 2.5f && m->head_dim == 32);
+        CHECK(p.cases[0].routing == HB_ROUTING_MODEL && p.cases[1].routing == HB_ROUTING_BALANCED);
+        CHECK(p.cases[2].routing == HB_ROUTING_ZIPF && p.cases[2].zipf_s == 1.2f);
+        CHECK(p.cases[3].model.dense_twin == HB_TWIN_TOTAL && p.cases[6].model.dense_twin == HB_TWIN_ACTIVE);
+        CHECK_MSG(strstr(p.cases[11].label, "qwen3-30b-a3b[2/48L] routing=zipf:1.2"), "%s", p.cases[11].label);
+        CHECK_MSG(strstr(p.cases[12].label, "decode qwen3-30b-a3b-dense[2/48L] f32"), "%s", p.cases[12].label);
+        CHECK_MSG(strstr(p.cases[15].label, "decode qwen3-30b-a3b-dense-active[2/48L] f32"), "%s", p.cases[15].label);
+        /* the active twin costs what the MoE model costs per token (FLOPs: 2 x active
+         * parameters, less the router) and the total twin E / k times the experts' share */
+        CHECK(p.cases[15].cost.flops < p.cases[9].cost.flops && p.cases[12].cost.flops > 3 * p.cases[9].cost.flops);
+    }
+    ROUNDTRIP(&p);
+    hb_plan_free(&p);
+
+    BAD("cases:\n  - workload: decode\n    model: tiny\n    dense_twin: total\n",
+        "plan.yaml:4: field 'dense_twin': model 'tiny' has no experts");
+    BAD("cases:\n  - workload: decode\n    model: tiny-moe\n    dense_twin: half\n",
+        "plan.yaml:4: field 'dense_twin': unknown value 'half' (accepted: none, total, active)");
+    BAD("cases:\n  - workload: decode\n    model: tiny-moe\n    routing: zipf:0\n",
+        "plan.yaml:4: field 'routing': 'zipf:0': the zipf exponent must be a number > 0");
+    BAD("cases:\n  - workload: decode\n    model: tiny-moe\n    routing: zipf:-1\n",
+        "plan.yaml:4: field 'routing': 'zipf:-1': the zipf exponent must be a number > 0");
+    BAD("cases:\n  - workload: decode\n    model: tiny-moe\n    routing: hot\n",
+        "plan.yaml:4: field 'routing': unknown value 'hot' (accepted: model, balanced, zipf:S with S > 0)");
+    BAD("models:\n  x: {base: tiny-moe, top_k: 9}\ncases:\n  - workload: gemm\n",
+        "plan.yaml:2: model 'x': field 'top_k' is 9 (accepted: 1 to experts = 8)");
+    BAD("models:\n  x: {base: tiny-moe, n_group: 3, topk_group: 1}\ncases:\n  - workload: gemm\n",
+        "plan.yaml:2: model 'x': field 'n_group' 3 does not divide experts 8");
+    BAD("models:\n  x: {base: tiny-moe, n_group: 4, topk_group: 5}\ncases:\n  - workload: gemm\n",
+        "plan.yaml:2: model 'x': field 'topk_group' is 5 (accepted: 1 to n_group = 4)");
+    BAD("models:\n  x: {base: tiny-moe, router: relu}\ncases:\n  - workload: gemm\n",
+        "plan.yaml:2: field 'router': unknown value 'relu' (accepted: softmax, sigmoid)");
+    BAD("models:\n  x: {base: tiny-mla, positions: learned}\ncases:\n  - workload: gemm\n",
+        "plan.yaml:2: model 'x': field 'kv_lora_rank' (MLA) needs positions: rope, not learned");
+    BAD("models:\n  x: {base: tiny-mla, qk_rope_dim: 7}\ncases:\n  - workload: gemm\n",
+        "plan.yaml:2: model 'x': field 'qk_rope_dim' must be even");
+    /* a custom MLA model round-trips */
+    st = load("models:\n  m2: {base: tiny-mla, q_lora_rank: 0, kv_lora_rank: 16}\ncases:\n"
+              "  - {workload: prefill, model: m2, prompt: 8}\n", &p, &e);
+    CHECK_MSG(st == HB_OK, "%s", e.msg);
+    CHECK(p.n_cases == 1 && p.cases[0].model.kv_lora_rank == 16 && p.cases[0].model.q_lora_rank == 0);
+    ROUNDTRIP(&p);
+    hb_plan_free(&p);
+    const hb_kv tw[] = {{"workload", "prefill"}, {"model", "tiny"}, {"dense_twin", "active"}};
+    BAD_ARGS(tw, "--dense-twin: model 'tiny' has no experts");
+    const hb_kv zr[] = {{"workload", "decode"}, {"model", "tiny-moe"}, {"routing", "zipf:abc"}};
+    BAD_ARGS(zr, "--routing: 'zipf:abc': the zipf exponent must be a number > 0");
+}
+
 static void test_args(void) {
     hb_plan p;
     hb_err e = {{0}};
@@ -405,7 +494,7 @@ static void test_args(void) {
 
     int n = 0;
     const char *const *keys = hb_plan_keys(&n);
-    CHECK(n == 32); /* 0.4: repeat; weights, prompt_tokens; train: lr, beta1, beta2, eps, weight_decay, grad_accum, data, dp */
+    CHECK(n == 34); /* 0.4: repeat; weights, prompt_tokens; train: lr, beta1, beta2, eps, weight_decay, grad_accum, data, dp; MoE: dense_twin, routing */
     int found = 0;
     for (int i = 0; i < n; i++) found += !strcmp(keys[i], "min_seconds") || !strcmp(keys[i], "workload");
     CHECK(found == 2);
@@ -456,6 +545,20 @@ static void test_shipped(const char *dir) {
     hb_status st = hb_plan_from_file(path, NULL, 0, &p, &e);
     CHECK_MSG(st == HB_OK, "%s", e.msg);
     CHECK(p.n_cases == 2 + 2 + 2 + 4);
+    ROUNDTRIP(&p);
+    hb_plan_free(&p);
+    /* MoE against its dense twins: decode 3 x 5 batches, prefill 3 x 2; each case fits 24 GB */
+    snprintf(path, sizeof path, "%s/moe-vs-dense.yaml", dir);
+    st = hb_plan_from_file(path, NULL, 0, &p, &e);
+    CHECK_MSG(st == HB_OK, "%s", e.msg);
+    CHECK(p.n_cases == 15 + 6);
+    int twins = 0;
+    for (int i = 0; i < p.n_cases; i++) {
+        twins += p.cases[i].model.dense_twin != HB_TWIN_NONE;
+        CHECK_MSG(p.cases[i].cost.mem_bytes < ((int64_t)24 << 30), "%s: %lld bytes", p.cases[i].label,
+                  (long long)p.cases[i].cost.mem_bytes);
+    }
+    CHECK(twins == 14);
     ROUNDTRIP(&p);
     hb_plan_free(&p);
 }
@@ -534,7 +637,7 @@ static void test_bad_files(void) {
     BAD("cases:\n  - workload: gemm\n    batchsize: 2\n",
         "plan.yaml:3: field 'batchsize': unknown key (accepted: workload, model, dtype, batch, prompt, gen, seq, "
         "layers, m, n, k, stream_n, stream_op, seed, temperature, warmup, min_iters, min_seconds, max_iters, kv_dtype, quant_block, "
-        "repeat, weights, prompt_tokens, lr, beta1, beta2, eps, weight_decay, grad_accum, data, dp)");
+        "repeat, weights, prompt_tokens, lr, beta1, beta2, eps, weight_decay, grad_accum, data, dp, dense_twin, routing)");
     BAD("defaults:\n  min-seconds: 1\ncases:\n  - workload: gemm\n", "plan.yaml:2: field 'min-seconds': unknown key");
     BAD("cases:\n  - workload: gemm\n    m: 1\n    m: 2\n", "plan.yaml:4: field 'm': given twice (first at line 3)");
     BAD("cases:\n  - model: tiny\n    batch: 2\n", "plan.yaml:2: field 'workload': required (accepted: gemm, stream, prefill, decode, train)");
@@ -555,10 +658,11 @@ static void test_bad_files(void) {
     BAD("cases:\n  - workload: stream\n    stream_op: add\n",
         "plan.yaml:3: field 'stream_op': unknown value 'add' (accepted: copy, triad)");
     BAD("cases:\n  - workload: decode\n    model: llama9\n",
-        "plan.yaml:3: field 'model': unknown model 'llama9' (accepted: tiny, gpt2-124m, gpt2-1.5b, llama3-8b, llama3-70b)");
+        "plan.yaml:3: field 'model': unknown model 'llama9' (accepted: tiny, gpt2-124m, gpt2-1.5b, llama3-8b, llama3-70b, "
+        "tiny-moe, mixtral-8x7b, tiny-mla, deepseek-v2-lite, deepseek-v3, qwen3-30b-a3b)");
     BAD("models:\n  mine: {base: tiny}\ncases:\n  - workload: decode\n    model: [mine,\n      other]\n",
         "plan.yaml:6: field 'model': unknown model 'other' (accepted: tiny, gpt2-124m, gpt2-1.5b, llama3-8b, "
-        "llama3-70b, mine)");
+        "llama3-70b, tiny-moe, mixtral-8x7b, tiny-mla, deepseek-v2-lite, deepseek-v3, qwen3-30b-a3b, mine)");
     BAD("cases:\n  - workload: gemm\n    dtype:\n", "plan.yaml:3: field 'dtype': missing value (accepted: f32");
 
     /* types */
@@ -632,7 +736,9 @@ static void test_bad_files(void) {
         "plan.yaml:2: field 'heads': required in model 'x', which has no base");
     BAD("models:\n  x:\n    base: tiny\n    depth: 3\ncases:\n  - workload: gemm\n",
         "plan.yaml:4: field 'depth': unknown model field (accepted: dim, layers, heads, kv_heads, ffn_dim, vocab, "
-        "max_seq, norm, activation, positions, tied_embeddings, bias, rope_theta, norm_eps, base)");
+        "max_seq, norm, activation, positions, tied_embeddings, bias, rope_theta, norm_eps, base, head_dim, experts, "
+        "top_k, shared_experts, moe_ffn_dim, first_k_dense, router, router_bias, n_group, topk_group, norm_topk_prob, "
+        "routed_scaling_factor, q_lora_rank, kv_lora_rank, qk_nope_dim, qk_rope_dim, v_head_dim)");
     BAD("models:\n  x:\n    base: tiny\n    norm: batchnorm\ncases:\n  - workload: gemm\n",
         "plan.yaml:4: field 'norm': unknown value 'batchnorm' (accepted: rmsnorm, layernorm)");
     BAD("models:\n  x:\n    base: tiny\n    activation: relu\ncases:\n  - workload: gemm\n",
@@ -679,7 +785,8 @@ static void test_bad_files(void) {
     BAD_OV("cases:\n  - workload: gemm\n", ov4, 1, "--bogus: unknown option (accepted: --workload, --model,");
     const hb_kv ov5[] = {{"model", "nope"}};
     BAD_OV("models:\n  mine: {base: tiny}\ncases:\n  - workload: decode\n", ov5, 1,
-           "--model: unknown model 'nope' (accepted: tiny, gpt2-124m, gpt2-1.5b, llama3-8b, llama3-70b, mine)");
+           "--model: unknown model 'nope' (accepted: tiny, gpt2-124m, gpt2-1.5b, llama3-8b, llama3-70b, tiny-moe, "
+           "mixtral-8x7b, tiny-mla, deepseek-v2-lite, deepseek-v3, qwen3-30b-a3b, mine)");
 }
 
 static void test_bad_args(void) {
@@ -839,6 +946,7 @@ int main(int argc, char **argv) {
     test_defaults();
     test_custom_models();
     test_args();
+    test_moe();
     test_overrides();
     if (argc > 1) test_shipped(argv[1]);
     test_cap();

@@ -1237,6 +1237,67 @@ static void test_bad_yaml(const char *good_h5) {
     CHECK(run_cmd(hb_cmd_report, a6, 3) == 2);
 }
 
+/* moe-fraction-of-compute of the shipped claims gets a verdict from a MoE case and its dense
+ * twin: mixtral-8x7b decode at 100 tokens/s against mixtral-8x7b-dense (dense_twin: total) at
+ * 50 tokens/s is a ratio of 2 < 3.6: refuted; at 20 tokens/s (ratio 5): supported. */
+static void test_moe_claim(void) {
+    for (int pass = 0; pass < 2; pass++) {
+        char path[512];
+        path_in(pass ? "moe-b.h5" : "moe-a.h5", path, sizeof path);
+        hb_device_row d;
+        device(&d, 0, "node01", "cpu", "AMD", "AMD EPYC 9654 96-Core Processor", 10, 400, 96);
+        hb_run_meta m = meta("0.5.0", "node01");
+        m.mpi_size = 1;
+        double idle = NAN;
+        hb_h5 *h = NULL;
+        hb_err err;
+        CHECK(hb_h5_create(path, 1, &m, &d, 1, &idle, &h, &err) == HB_OK);
+        if (!h) return;
+        for (int twin = 0; twin < 2; twin++) {
+            hb_case c = {0};
+            c.id = twin, c.workload = HB_WL_DECODE, c.dtype = HB_BF16, c.batch = 1, c.prompt = 16, c.gen = 8;
+            c.seed = 1, c.min_iters = 2, c.max_iters = 100;
+            CHECK(hb_model_find("mixtral-8x7b", &c.model, NULL) == HB_OK);
+            c.model.n_layers = 2;
+            if (twin) CHECK(hb_model_dense_twin(&c.model, HB_TWIN_TOTAL, &c.model, NULL) == HB_OK);
+            CHECK(hb_case_resolve(&c, &err) == HB_OK);
+            const double t = twin ? (pass ? 0.05 : 0.02) : 0.01;
+            const spec s = {0, "ok", 4, {t, t, t, t}, NAN, 4 * t, 0, HB_ENERGY_NO_METER, 0.99 / t, 1.01 / t, 0.1, 0.1,
+                            {1, 1, 1, 1}, 0, {0}};
+            hb_record r;
+            hb_summary_row row;
+            make(&c, &c.cost, &d, &s, &r, &row);
+            CHECK_STR(row.model, twin ? "mixtral-8x7b-dense" : "mixtral-8x7b");
+            CHECK(row.total_params > 0 && (twin ? row.active_params == row.total_params : row.active_params < row.total_params));
+            CHECK(hb_h5_write_case(h, &c, &c.cost, &r, &row, 1, &err) == HB_OK);
+        }
+        CHECK(hb_h5_close(h, "complete", &err) == HB_OK);
+        hb_report *rep = NULL;
+        const char *paths[] = {path};
+        CHECK_MSG(hb_report_load(paths, 1, &rep, &err) == HB_OK, "%s", err.msg);
+        hb_claims *cs = NULL;
+        CHECK(hb_claims_load(HB_SOURCE_DIR "/results/claims/press-2025.yaml", &cs, &err) == HB_OK);
+        int found = 0;
+        for (int i = 0; rep && cs && i < hb_claims_count(cs); i++) {
+            hb_claim_result res;
+            if (strcmp(hb_claims_id(cs, i), "moe-fraction-of-compute") == 0) {
+                found = 1;
+                hb_claims_eval(cs, i, rep, &res, NULL);
+                CHECK_MSG(res.verdict == (pass ? HB_VERDICT_SUPPORTED : HB_VERDICT_REFUTED) && res.n_pairs == 1,
+                          "moe-fraction-of-compute: %s (%s)", hb_verdict_name(res.verdict), res.why);
+                CHECK_NEAR(res.value, pass ? 5.0 : 2.0, 1e-9);
+            }
+            if (strcmp(hb_claims_id(cs, i), "moe-fraction-of-energy") == 0) { /* no meter: no joules */
+                hb_claims_eval(cs, i, rep, &res, NULL);
+                CHECK(res.verdict == HB_VERDICT_UNTESTABLE);
+            }
+        }
+        CHECK(found);
+        hb_claims_free(cs);
+        hb_report_free(rep);
+    }
+}
+
 /* check's exit code: 1 only for a refuted gate claim */
 static void test_check_cmd(const char *fa, const char *fb) {
     char prices[512], claims[512], out[512];
@@ -1310,6 +1371,7 @@ int main(int argc, char **argv) {
     }
     hb_report_free(rep);
     test_check_cmd(fa, fb);
+    test_moe_claim();
     hb_prices_free(prices);
     test_compare();
     test_configurations();

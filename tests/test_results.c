@@ -304,7 +304,8 @@ static void summary_row(hb_summary_row *s, int i) {
     snprintf(s->rate_unit, sizeof s->rate_unit, dec ? "tokens/s" : "B/s");
     int64_t *ints[] = {&s->batch, &s->prompt, &s->gen, &s->seq, &s->layers, &s->m,
                        &s->n, &s->k, &s->stream_n, &s->quant_block, &s->mem_bytes, &s->n_iters,
-                       &s->ctx_vol, &s->ctx_invol, &s->thread_ctx_invol, &s->seed};
+                       &s->ctx_vol, &s->ctx_invol, &s->thread_ctx_invol, &s->seed, &s->total_params,
+                       &s->active_params};
     for (int j = 0; j < HB_ARRAY_LEN(ints); j++) *ints[j] = 1000 * i + j + 1;
     s->stream_n += (int64_t)1 << 40;
     double *dbl[] = {&s->window_s, &s->iter_s_median, &s->iter_s_mean, &s->iter_s_p5,
@@ -316,7 +317,7 @@ static void summary_row(hb_summary_row *s, int i) {
                      &s->energy_integral_j, &s->energy_ratio, &s->peak_w, &s->idle_w,
                      &s->energy_net_j, &s->host_energy_j, &s->host_avg_w, &s->cpu_util,
                      &s->other_cpu_s, &s->steal_s, &s->loadavg_1m, &s->cpu_mhz, &s->temperature,
-                     &s->rep_rate_min, &s->rep_rate_max, &s->loss_first, &s->loss_last};
+                     &s->rep_rate_min, &s->rep_rate_max, &s->loss_first, &s->loss_last, &s->expert_imbalance};
     for (int j = 0; j < HB_ARRAY_LEN(dbl); j++) *dbl[j] = 100.0 * i + j + 0.125;
     if (i == 1) /* no meter */
         s->avg_w = s->energy_j = s->j_per_token_out = s->j_per_token_total = s->tokens_per_j =
@@ -485,6 +486,9 @@ static void compare_summary(const hb_summary_row *a, const hb_summary_row *b) {
     CHECK_D(a->rep_rate_max, b->rep_rate_max);
     CHECK_D(a->loss_first, b->loss_first);
     CHECK_D(a->loss_last, b->loss_last);
+    CHECK_I(a->total_params, b->total_params);
+    CHECK_I(a->active_params, b->active_params);
+    CHECK_D(a->expert_imbalance, b->expert_imbalance);
     CHECK_MSG(memcmp(a, b, sizeof *a) == 0, "summary rows differ bytewise (case %d rank %d)",
               (int)b->case_id, (int)b->rank);
 }

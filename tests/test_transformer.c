@@ -31,6 +31,9 @@ typedef struct ref_model {
     double *wte, *wpe, *lm, *lnf_w, *lnf_b;
     struct ref_layer {
         double *ln1_w, *ln1_b, *qkv_w, *qkv_b, *proj_w, *proj_b, *ln2_w, *ln2_b, *fc_w, *fc_b, *fc2_w, *fc2_b;
+        int64_t F;                              /* dense FFN / shared experts width (0: none) */
+        double *router_w, *router_b, *exp_up, *exp_down; /* MoE layers */
+        double *wq_a, *q_norm, *wq, *wkv_a, *kv_norm, *wkv_b;  /* MLA layers (proj_w: the output) */
     } *layer;
 } ref_model;
 
@@ -99,7 +102,7 @@ static void ref_build(ref_model *r, const hb_case *c) {
     r->qb = c->quant_block > 0 ? c->quant_block : 128;
     r->kvt = hb_case_kv_dtype(c);
     r->seed = c->seed;
-    r->C = m->dim, r->Hq = m->n_heads, r->Hkv = m->n_kv_heads, r->D = m->dim / m->n_heads;
+    r->C = m->dim, r->Hq = m->n_heads, r->Hkv = m->n_kv_heads, r->D = hb_model_head_dim(m);
     r->F = m->ffn_dim, r->V = m->vocab, r->L = m->n_layers;
     int ln = m->norm == HB_NORM_LAYERNORM, sw = m->act == HB_ACT_SWIGLU;
     int64_t C = r->C, dqkv = (r->Hq + 2 * r->Hkv) * r->D, dff = sw ? 2 * r->F : r->F;
@@ -116,16 +119,50 @@ static void ref_build(ref_model *r, const hb_case *c) {
         struct ref_layer *y = &r->layer[l];
         y->ln1_w = gen(r, id + 0, HB_F32, C, 0.1f, 1.0f);
         y->ln1_b = ln ? gen(r, id + 1, HB_F32, C, 0.02f, 0.0f) : NULL;
+        if (m->kv_lora_rank > 0) { /* MLA, ids 500000 + 8 l + j (workloads/transformer.c) */
+            const uint64_t mid = 500000 + (uint64_t)l * 8;
+            const int64_t H = m->n_heads, dq = H * (m->qk_nope_dim + m->qk_rope_dim), ql = m->q_lora_rank;
+            const int64_t dc = m->kv_lora_rank, hdv = H * m->v_head_dim;
+            if (ql) {
+                y->wq_a = gen2(r, mid + 0, dt, ql, C, 1.0f / sqrtf((float)C), 0.0f);
+                y->q_norm = gen(r, mid + 1, HB_F32, ql, 0.1f, 1.0f);
+                y->wq = gen2(r, mid + 2, dt, dq, ql, 1.0f / sqrtf((float)ql), 0.0f);
+            } else {
+                y->wq = gen2(r, mid + 2, dt, dq, C, 1.0f / sqrtf((float)C), 0.0f);
+            }
+            y->wkv_a = gen2(r, mid + 3, dt, dc + m->qk_rope_dim, C, 1.0f / sqrtf((float)C), 0.0f);
+            y->kv_norm = gen(r, mid + 4, HB_F32, dc, 0.1f, 1.0f);
+            y->wkv_b = gen2(r, mid + 5, dt, H * (m->qk_nope_dim + m->v_head_dim), dc, 1.0f / sqrtf((float)dc), 0.0f);
+            y->proj_w = gen2(r, mid + 6, dt, C, hdv, 1.0f / sqrtf((float)hdv), 0.0f);
+        } else {
         y->qkv_w = gen2(r, id + 2, dt, dqkv, C, 1.0f / sqrtf((float)C), 0.0f);
         y->qkv_b = m->bias ? gen(r, id + 3, HB_F32, dqkv, 0.02f, 0.0f) : NULL;
         y->proj_w = gen2(r, id + 4, dt, C, r->Hq * r->D, 1.0f / sqrtf((float)(r->Hq * r->D)), 0.0f);
         y->proj_b = m->bias ? gen(r, id + 5, HB_F32, C, 0.02f, 0.0f) : NULL;
+        }
         y->ln2_w = gen(r, id + 6, HB_F32, C, 0.1f, 1.0f);
         y->ln2_b = ln ? gen(r, id + 7, HB_F32, C, 0.02f, 0.0f) : NULL;
-        y->fc_w = gen2(r, id + 8, dt, dff, C, 1.0f / sqrtf((float)C), 0.0f);
-        y->fc_b = m->bias ? gen(r, id + 9, HB_F32, dff, 0.02f, 0.0f) : NULL;
-        y->fc2_w = gen2(r, id + 10, dt, C, r->F, 1.0f / sqrtf((float)r->F), 0.0f);
-        y->fc2_b = m->bias ? gen(r, id + 11, HB_F32, C, 0.02f, 0.0f) : NULL;
+        /* the FFN width of this layer, from the model's own definition (model.h) */
+        const int moe = m->n_experts > 0 && !m->dense_twin && l >= m->first_k_dense;
+        int64_t Fl = !m->n_experts || l < m->first_k_dense ? m->ffn_dim
+                     : m->dense_twin == HB_TWIN_TOTAL    ? (m->n_experts + m->n_shared) * m->moe_ffn_dim
+                     : m->dense_twin == HB_TWIN_ACTIVE   ? (m->top_k + m->n_shared) * m->moe_ffn_dim
+                                                         : m->n_shared * m->moe_ffn_dim;
+        y->F = Fl;
+        dff = sw ? 2 * Fl : Fl;
+        if (Fl) {
+            y->fc_w = gen2(r, id + 8, dt, dff, C, 1.0f / sqrtf((float)C), 0.0f);
+            y->fc_b = m->bias ? gen(r, id + 9, HB_F32, dff, 0.02f, 0.0f) : NULL;
+            y->fc2_w = gen2(r, id + 10, dt, C, Fl, 1.0f / sqrtf((float)Fl), 0.0f);
+            y->fc2_b = m->bias ? gen(r, id + 11, HB_F32, C, 0.02f, 0.0f) : NULL;
+        }
+        if (moe) {
+            const int64_t E = m->n_experts, Fe = m->moe_ffn_dim;
+            y->router_w = gen2(r, id + 12, edt, E, C, 1.0f / sqrtf((float)C), 0.0f);
+            y->router_b = m->router_bias ? gen(r, id + 13, HB_F32, E, 0.02f, 0.0f) : NULL;
+            y->exp_up = gen2(r, id + 14, dt, E * 2 * Fe, C, 1.0f / sqrtf((float)C), 0.0f);
+            y->exp_down = gen2(r, id + 15, dt, E * C, Fe, 1.0f / sqrtf((float)Fe), 0.0f);
+        }
     }
 }
 
@@ -134,8 +171,9 @@ static void ref_free(ref_model *r) {
     if (!r->m.tied) free(r->lm);
     for (int64_t l = 0; l < r->L; l++) {
         struct ref_layer *y = &r->layer[l];
-        double *p[] = {y->ln1_w, y->ln1_b, y->qkv_w, y->qkv_b, y->proj_w, y->proj_b,
-                       y->ln2_w, y->ln2_b, y->fc_w,  y->fc_b,  y->fc2_w, y->fc2_b};
+        double *p[] = {y->ln1_w, y->ln1_b, y->qkv_w, y->qkv_b, y->proj_w, y->proj_b, y->ln2_w, y->ln2_b,
+                       y->fc_w,  y->fc_b,  y->fc2_w, y->fc2_b, y->router_w, y->router_b, y->exp_up, y->exp_down,
+                       y->wq_a, y->q_norm, y->wq, y->wkv_a, y->kv_norm, y->wkv_b};
         for (int i = 0; i < HB_ARRAY_LEN(p); i++) free(p[i]);
     }
     free(r->layer);
@@ -198,20 +236,154 @@ typedef struct ref_cache {
 
 static void ref_cache_init(const ref_model *r, ref_cache *kc, int64_t S) {
     kc->S = S;
-    kc->k = calloc((size_t)(r->L * S * r->Hkv * r->D), sizeof *kc->k);
-    kc->v = calloc((size_t)(r->L * S * r->Hkv * r->D), sizeof *kc->v);
+    const int64_t w = r->m.kv_lora_rank > 0 ? r->m.kv_lora_rank + r->m.qk_rope_dim : r->Hkv * r->D;
+    kc->k = calloc((size_t)(r->L * S * w), sizeof *kc->k);
+    kc->v = calloc((size_t)(r->L * S * w), sizeof *kc->v);
 }
 static void ref_cache_free(ref_cache *kc) { free(kc->k), free(kc->v); }
+
+/* The experts a token picks (model.h, ops.h): scores softmax / sigmoid, selection by score +
+ * bias within the topk_group best groups (a group's score: the sum of its two best), ties to
+ * the lowest index; weights the unbiased scores, renormalised if norm_topk, times the scale.
+ * Written with sorts, independently of the library's selection loop. */
+typedef struct ref_key { double v; int64_t i; } ref_key;
+static int ref_key_cmp(const void *a, const void *b) {
+    const ref_key *x = a, *y = b;
+    if (x->v != y->v) return x->v > y->v ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+static void ref_route(const hb_model *m, const double *logit, const double *bias, int64_t *ids, double *w) {
+    const int64_t E = m->n_experts, k = m->top_k;
+    double *s = malloc((size_t)E * sizeof *s), mx = -INFINITY, sum = 0;
+    ref_key *key = malloc((size_t)E * sizeof *key);
+    for (int64_t e = 0; e < E; e++) mx = logit[e] > mx ? logit[e] : mx;
+    for (int64_t e = 0; e < E; e++) {
+        s[e] = m->router == HB_ROUTER_SOFTMAX ? exp(logit[e] - mx) : 1 / (1 + exp(-logit[e]));
+        sum += s[e];
+    }
+    if (m->router == HB_ROUTER_SOFTMAX)
+        for (int64_t e = 0; e < E; e++) s[e] /= sum;
+    int64_t G = m->n_group > 1 ? m->n_group : 1, per = E / G;
+    ref_key gk[256];
+    for (int64_t g = 0; g < G; g++) {
+        for (int64_t i = 0; i < per; i++) key[i] = (ref_key){s[g * per + i] + (bias ? bias[g * per + i] : 0), i};
+        qsort(key, (size_t)per, sizeof *key, ref_key_cmp);
+        gk[g] = (ref_key){per > 1 ? key[0].v + key[1].v : key[0].v, g};
+    }
+    qsort(gk, (size_t)G, sizeof *gk, ref_key_cmp);
+    int64_t n = 0;
+    for (int64_t e = 0; e < E; e++) {
+        int kept = G == 1;
+        for (int64_t j = 0; j < (G > 1 ? m->topk_group : 0); j++) kept |= gk[j].i == e / per;
+        if (kept) key[n++] = (ref_key){s[e] + (bias ? bias[e] : 0), e};
+    }
+    qsort(key, (size_t)n, sizeof *key, ref_key_cmp);
+    double ws = 0;
+    for (int64_t j = 0; j < k; j++) ws += (w[j] = s[ids[j] = key[j].i]);
+    for (int64_t j = 0; j < k; j++) w[j] = (m->norm_topk ? w[j] / (ws + 1e-20) : w[j]) * m->routed_scale;
+    free(s), free(key);
+}
+
+/* x (n, C) += the routed experts of h (n, C): each token through its top_k SwiGLU experts,
+ * weighted. fp8 activations are quantised per expert (each expert's rows are one matmul). */
+static void ref_moe(const ref_model *r, const struct ref_layer *y, const double *h, int64_t n, double *x) {
+    const hb_model *m = &r->m;
+    const int64_t C = r->C, E = m->n_experts, k = m->top_k, Fe = m->moe_ffn_dim;
+    int64_t *ids = malloc((size_t)(n * k) * sizeof *ids);
+    double *w = malloc((size_t)(n * k) * sizeof *w), *lg = malloc((size_t)E * sizeof *lg);
+    double *u = malloc((size_t)(2 * Fe) * sizeof *u), *a = malloc((size_t)Fe * sizeof *a);
+    double *o = malloc((size_t)C * sizeof *o);
+    for (int64_t t = 0; t < n; t++) {
+        ref_linear(lg, y->router_w, NULL, h + t * C, E, C);
+        ref_route(m, lg, y->router_b, ids + t * k, w + t * k);
+    }
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t j = 0; j < k; j++) {
+            const int64_t e = ids[t * k + j];
+            ref_linear(u, y->exp_up + e * 2 * Fe * C, NULL, h + t * C, 2 * Fe, C);
+            for (int64_t i = 0; i < Fe; i++) a[i] = u[i] / (1 + exp(-u[i])) * u[Fe + i];
+            ref_linear(o, y->exp_down + e * C * Fe, NULL, a, C, Fe);
+            for (int64_t i = 0; i < C; i++) x[t * C + i] += w[t * k + j] * o[i];
+        }
+    free(ids), free(w), free(lg), free(u), free(a), free(o);
+}
+
+/* RMS norm of x (n) with weights w, in place. */
+static void ref_rms(double *x, const double *w, int64_t n, double eps) {
+    double ss = 0;
+    for (int64_t i = 0; i < n; i++) ss += x[i] * x[i];
+    const double s = 1.0 / sqrt(ss / n + eps);
+    for (int64_t i = 0; i < n; i++) x[i] *= s * w[i];
+}
+
+/* Naive MLA of rows h (n, C) at positions pos0.., x += its output: the latent (normalised c,
+ * roped k_pe) into the cache lat (S, dc + dr) as stored, then for every head K and V
+ * materialised from each cached latent (k_nope = W_UK c, v = W_UV c) and plain attention.
+ * Queries: all heads' nope parts then all heads' rope parts (workloads/transformer.c). */
+static void ref_mla(const ref_model *r, const struct ref_layer *y, double *lat, int64_t S, const double *h,
+                    int64_t pos0, int64_t n, double *x) {
+    const hb_model *m = &r->m;
+    const int64_t C = r->C, H = m->n_heads, dn = m->qk_nope_dim, dr = m->qk_rope_dim, dv = m->v_head_dim;
+    const int64_t dc = m->kv_lora_rank, Dl = dc + dr, ql = m->q_lora_rank, dq = H * (dn + dr);
+    double *q = malloc((size_t)(n * dq) * sizeof *q), *cq = malloc((size_t)(ql > 0 ? ql : 1) * sizeof *cq);
+    double *row = malloc((size_t)Dl * sizeof *row), *att = malloc((size_t)(H * dv) * sizeof *att);
+    double *kn = malloc((size_t)dn * sizeof *kn), *v = malloc((size_t)(S * dv) * sizeof *v);
+    double *sc = malloc((size_t)S * sizeof *sc), *o = malloc((size_t)C * sizeof *o);
+    for (int64_t t = 0; t < n; t++) {
+        if (ql) {
+            ref_linear(cq, y->wq_a, NULL, h + t * C, ql, C);
+            ref_rms(cq, y->q_norm, ql, m->norm_eps);
+            ref_linear(q + t * dq, y->wq, NULL, cq, dq, ql);
+        } else {
+            ref_linear(q + t * dq, y->wq, NULL, h + t * C, dq, C);
+        }
+        for (int64_t hh = 0; hh < H; hh++) ref_rope(q + t * dq + H * dn + hh * dr, dr, pos0 + t, m->rope_theta);
+        ref_linear(row, y->wkv_a, NULL, h + t * C, Dl, C);
+        ref_rms(row, y->kv_norm, dc, m->norm_eps);
+        ref_rope(row + dc, dr, pos0 + t, m->rope_theta);
+        for (int64_t i = 0; i < Dl; i++) lat[(pos0 + t) * Dl + i] = kv_store_round(r, row[i]);
+    }
+    for (int64_t t = 0; t < n; t++) {
+        const int64_t L = pos0 + t + 1;
+        for (int64_t hh = 0; hh < H; hh++) {
+            const double *Wk = y->wkv_b + hh * (dn + dv) * dc, *Wv = Wk + dn * dc;
+            const double *qn = q + t * dq + hh * dn, *qr = q + t * dq + H * dn + hh * dr;
+            double mx = -INFINITY, den = 0;
+            for (int64_t s = 0; s < L; s++) {
+                const double *c = lat + s * Dl;
+                ref_linear(kn, Wk, NULL, c, dn, dc);
+                ref_linear(v + s * dv, Wv, NULL, c, dv, dc);
+                double d = 0;
+                for (int64_t i = 0; i < dn; i++) d += qn[i] * kn[i];
+                for (int64_t i = 0; i < dr; i++) d += qr[i] * c[dc + i];
+                sc[s] = d / sqrt((double)(dn + dr));
+                if (sc[s] > mx) mx = sc[s];
+            }
+            for (int64_t s = 0; s < L; s++) den += (sc[s] = exp(sc[s] - mx));
+            for (int64_t j = 0; j < dv; j++) {
+                double a = 0;
+                for (int64_t s = 0; s < L; s++) a += sc[s] * v[s * dv + j];
+                att[hh * dv + j] = a / den;
+            }
+        }
+        ref_quant_act(r, att, 1, H * dv);
+        ref_linear(o, y->proj_w, NULL, att, C, H * dv);
+        for (int64_t i = 0; i < C; i++) x[t * C + i] += o[i];
+    }
+    free(q), free(cq), free(row), free(att), free(kn), free(v), free(sc), free(o);
+}
 
 /* Positions pos0..pos0+n-1 of one sequence (tok: its tokens from position 0) as one forward
  * (the rows of each matmul input quantised together); logits (V) of the last position. */
 static void ref_chunk(const ref_model *r, ref_cache *kc, const int32_t *tok, int64_t pos0, int64_t n,
                       double *logits) {
-    const int64_t C = r->C, D = r->D, Hq = r->Hq, Hkv = r->Hkv, F = r->F;
+    const int64_t C = r->C, D = r->D, Hq = r->Hq, Hkv = r->Hkv;
     const int64_t dq = Hq * D, dkv = Hkv * D, dqkv = dq + 2 * dkv, S = kc->S;
     const int sw = r->m.act == HB_ACT_SWIGLU;
     double *x = calloc((size_t)(n * C), sizeof *x), *h = malloc((size_t)(n * C) * sizeof *h);
     double *qkv = malloc((size_t)(n * dqkv) * sizeof *qkv), *att = malloc((size_t)(n * dq) * sizeof *att);
+    int64_t F = 1;
+    for (int64_t l = 0; l < r->L; l++) F = r->layer[l].F > F ? r->layer[l].F : F;
     double *ff = malloc((size_t)(n * 2 * F) * sizeof *ff), *ffa = malloc((size_t)(n * F) * sizeof *ffa);
     double *tmp = malloc((size_t)C * sizeof *tmp), *sc = malloc((size_t)S * sizeof *sc);
     for (int64_t t = 0; t < n; t++)
@@ -222,6 +394,11 @@ static void ref_chunk(const ref_model *r, ref_cache *kc, const int32_t *tok, int
         double *kl = kc->k + l * S * dkv, *vl = kc->v + l * S * dkv;
         for (int64_t t = 0; t < n; t++) ref_norm(r, h + t * C, x + t * C, y->ln1_w, y->ln1_b);
         ref_quant_act(r, h, n, C);
+        if (y->wkv_b) {
+            ref_mla(r, y, kc->k + l * S * (r->m.kv_lora_rank + r->m.qk_rope_dim), S, h, pos0, n, x);
+            for (int64_t t = 0; t < n; t++) ref_norm(r, h + t * C, x + t * C, y->ln2_w, y->ln2_b);
+            goto ffn;
+        }
         for (int64_t t = 0; t < n; t++) {
             double *row = qkv + t * dqkv;
             ref_linear(row, y->qkv_w, y->qkv_b, h + t * C, dqkv, C);
@@ -260,21 +437,26 @@ static void ref_chunk(const ref_model *r, ref_cache *kc, const int32_t *tok, int
             for (int64_t i = 0; i < C; i++) x[t * C + i] += tmp[i];
             ref_norm(r, h + t * C, x + t * C, y->ln2_w, y->ln2_b);
         }
+    ffn:
         ref_quant_act(r, h, n, C);
-        for (int64_t t = 0; t < n; t++) {
-            double *f = ff + t * 2 * F;
-            ref_linear(f, y->fc_w, y->fc_b, h + t * C, sw ? 2 * F : F, C);
-            for (int64_t i = 0; i < F; i++) {
-                double a = f[i];
-                ffa[t * F + i] = sw ? a / (1 + exp(-a)) * f[F + i]
-                                    : 0.5 * a * (1 + tanh(sqrt(2 / M_PI) * (a + 0.044715 * a * a * a)));
+        if (y->F) {
+            const int64_t Fl = y->F;
+            for (int64_t t = 0; t < n; t++) {
+                double *f = ff + t * 2 * Fl;
+                ref_linear(f, y->fc_w, y->fc_b, h + t * C, sw ? 2 * Fl : Fl, C);
+                for (int64_t i = 0; i < Fl; i++) {
+                    double a = f[i];
+                    ffa[t * Fl + i] = sw ? a / (1 + exp(-a)) * f[Fl + i]
+                                         : 0.5 * a * (1 + tanh(sqrt(2 / M_PI) * (a + 0.044715 * a * a * a)));
+                }
+            }
+            ref_quant_act(r, ffa, n, Fl);
+            for (int64_t t = 0; t < n; t++) {
+                ref_linear(tmp, y->fc2_w, y->fc2_b, ffa + t * Fl, C, Fl);
+                for (int64_t i = 0; i < C; i++) x[t * C + i] += tmp[i];
             }
         }
-        ref_quant_act(r, ffa, n, F);
-        for (int64_t t = 0; t < n; t++) {
-            ref_linear(tmp, y->fc2_w, y->fc2_b, ffa + t * F, C, F);
-            for (int64_t i = 0; i < C; i++) x[t * C + i] += tmp[i];
-        }
+        if (y->router_w) ref_moe(r, y, h, n, x);
     }
     ref_norm(r, h, x + (n - 1) * C, r->lnf_w, r->lnf_b);
     ref_linear(logits, r->lm, NULL, h, r->V, C);
@@ -526,6 +708,47 @@ int main(void) {
     check_vs_f32(be, &tiny, fp8, 1e-3, 0.25);
     check_vs_f32(be, &tiny, fp8b, 1e-3, 0.25);
     check_bytes(&tiny);
+
+    /* MoE: tiny-moe is Mixtral/Qwen-shaped (softmax top-2 of 8, renormalised) with a shared
+     * expert and a first dense layer; ds-mini is DeepSeek-V3-shaped routing (sigmoid scores,
+     * score-correction bias, 4 groups of 4 with 2 kept, top-3, unnormalised x 2.5, two
+     * shared experts); and the two dense twins of tiny-moe */
+    hb_model moe, ds, twin_t, twin_a;
+    CHECK(hb_model_find("tiny-moe", &moe, NULL) == HB_OK);
+    ds = moe;
+    snprintf(ds.name, sizeof ds.name, "ds-mini");
+    ds.n_experts = 16, ds.top_k = 3, ds.n_shared = 2, ds.moe_ffn_dim = 16, ds.router = HB_ROUTER_SIGMOID;
+    ds.router_bias = 1, ds.n_group = 4, ds.topk_group = 2, ds.norm_topk = 0, ds.routed_scale = 2.5f;
+    CHECK(hb_model_validate(&ds, NULL) == HB_OK);
+    CHECK(hb_model_dense_twin(&moe, HB_TWIN_TOTAL, &twin_t, NULL) == HB_OK);
+    CHECK(hb_model_dense_twin(&moe, HB_TWIN_ACTIVE, &twin_a, NULL) == HB_OK);
+    CHECK(hb_model_dense_twin(&tiny, HB_TWIN_TOTAL, &twin_a, NULL) == HB_ERR_INPUT); /* dense: no twin */
+    CHECK(hb_model_dense_twin(&moe, HB_TWIN_ACTIVE, &twin_a, NULL) == HB_OK);
+    check_prefill(be, &moe, f32, 1e-4);
+    check_prefill(be, &moe, bf16, 1e-4);
+    check_prefill(be, &ds, f32, 1e-4);
+    check_prefill(be, &twin_t, f32, 1e-4);
+    check_prefill(be, &twin_a, f32, 1e-4);
+    check_decode(be, &moe, f32, 1e-4);
+    check_decode(be, &moe, bf16, 1e-4);
+    check_decode(be, &ds, f32, 1e-4);
+
+    /* MLA: tiny-mla (q_lora bottleneck, DeepSeek-V3 routing, a dense first layer) and a
+     * DeepSeek-V2-Lite-shaped variant without q_lora; decode runs the absorbed path against
+     * the reference's materialised K/V recomputed from scratch at every step */
+    hb_model mla, mla2;
+    CHECK(hb_model_find("tiny-mla", &mla, NULL) == HB_OK);
+    mla2 = mla;
+    snprintf(mla2.name, sizeof mla2.name, "mla-nolora");
+    mla2.q_lora_rank = 0, mla2.router = HB_ROUTER_SOFTMAX, mla2.router_bias = 0, mla2.n_group = 0;
+    mla2.topk_group = 0, mla2.norm_topk = 0, mla2.routed_scale = 1.0f;
+    CHECK(hb_model_validate(&mla2, NULL) == HB_OK);
+    check_prefill(be, &mla, f32, 1e-4);
+    check_prefill(be, &mla, bf16, 1e-4);
+    check_prefill(be, &mla2, f32, 1e-4);
+    check_decode(be, &mla, f32, 1e-4);
+    check_decode(be, &mla, bf16, 1e-4);
+    check_decode(be, &mla2, f32, 1e-4);
     hb_backend_close(be);
     HB_TEST_END();
 }

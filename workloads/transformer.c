@@ -119,6 +119,18 @@ static int weight(hb_tf_layout *y, const char *name, int layer, hb_dtype dt, int
     return i;
 }
 
+/* A stack of E expert matrices (rows, cols) each, in one tensor (E, rows, cols): block scales
+ * (when quantised per block) cover each expert's matrix alone, rows being a multiple of the
+ * block (checked at plan time). */
+static int expert_stack(hb_tf_layout *y, const char *name, int layer, hb_dtype dt, int64_t E, int64_t rows,
+                        int64_t cols, uint64_t id, float scale) {
+    int i = add(y, HB_ARENA_WEIGHTS, name, layer, dt, y->wq, 3, E, rows, cols, 0);
+    if (i < 0) return -1;
+    y->t[i].init_id = id;
+    y->t[i].init_scale = scale;
+    return i;
+}
+
 void hb_tf_layout_free(hb_tf_layout *y) {
     free(y->t);
     free(y->blocks);
@@ -150,7 +162,19 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
     y->Hq = m->n_heads;
     y->Hkv = m->n_kv_heads;
     y->D = hb_model_head_dim(m);
-    y->F = m->ffn_dim;
+    y->F = 0;
+    for (int64_t l = 0; l < (m->n_layers < HB_MODEL_MAX_LAYERS ? m->n_layers : 0); l++)
+        if (hb_model_layer_ffn(m, l) > y->F) y->F = hb_model_layer_ffn(m, l);
+    if (y->F == 0) y->F = 1; /* a MoE model without shared experts: ff/ffa unused */
+    if (hb_model_is_mla(m)) {
+        y->dn = m->qk_nope_dim, y->dr = m->qk_rope_dim, y->dv = m->v_head_dim;
+        y->dc = m->kv_lora_rank, y->dql = m->q_lora_rank;
+    }
+    if (hb_model_is_moe(m)) {
+        y->E = m->n_experts;
+        y->K = m->top_k;
+        y->Fe = m->moe_ffn_dim;
+    }
     y->V = m->vocab;
     y->L = m->n_layers;
     y->d_qkv = dim_of(y, "(heads + 2 kv_heads) x head_dim", dim_of(y, "2 x kv_heads + heads", 2, y->Hkv, y->Hq), y->D, 0);
@@ -160,6 +184,8 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
     y->S = decode ? dim_of(y, "prompt + gen", 1, c->prompt, c->gen) : c->prompt;
     const int64_t HqD = dim_of(y, "heads x head_dim", y->Hq, y->D, 0);
     const int64_t N = dim_of(y, "batch x prompt", y->B, y->T_max, 0); /* rows of a forward */
+    const int64_t NK = dim_of(y, "batch x prompt x top_k", N, y->K, 0);  /* MoE slots */
+    const int64_t d_eup = dim_of(y, "2 x moe_ffn_dim", 2, y->Fe, 0);
     if (y->ovf[0]) goto overflow;
     y->wdt = c->dtype;
     y->wq = hb_dtype_is_fp8(c->dtype) ? (c->quant == HB_QUANT_BLOCK ? HB_QUANT_BLOCK : HB_QUANT_TENSOR)
@@ -189,24 +215,73 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
         hb_tf_block *b = &y->blocks[l];
         const uint64_t id = 1000 + (uint64_t)l * 16;
         const int L_ = (int)l;
-        b->attn = HB_ATTN_GQA;
-        b->ffn = HB_FFN_DENSE;
+        b->attn = hb_model_is_mla(m) ? HB_ATTN_MLA : HB_ATTN_GQA;
+        b->wq_a = b->q_norm = b->wkv_a = b->kv_norm = b->wkv_b = -1;
+        b->ffn = hb_model_layer_moe(m, l) ? HB_FFN_MOE : HB_FFN_DENSE;
+        b->F = hb_model_layer_ffn(m, l);
+        b->router_w = b->router_b = b->exp_up = b->exp_down = -1;
+        b->fc_w = b->fc_b = b->fc2_w = b->fc2_b = -1;
+        b->moe_index = b->ffn == HB_FFN_MOE ? y->n_moe++ : -1;
+        const int64_t Fl = b->F, dffl = m->act == HB_ACT_SWIGLU ? dim_of(y, "2 x ffn_dim", 2, Fl, 0) : Fl;
         b->ln1_w = weight(y, "ln1_w", L_, HB_F32, C, 0, id + 0, 0.1f, 1.0f, 1);
         b->ln1_b = ln ? weight(y, "ln1_b", L_, HB_F32, C, 0, id + 1, 0.02f, 0.0f, 1) : -1;
-        b->qkv_w = weight(y, "qkv_w", L_, wdt, y->d_qkv, C, id + 2, r_c, 0.0f, 1);
-        b->qkv_b = m->bias ? weight(y, "qkv_b", L_, HB_F32, y->d_qkv, 0, id + 3, 0.02f, 0.0f, 1) : -1;
-        b->proj_w = weight(y, "proj_w", L_, wdt, C, HqD, id + 4, 1.0f / sqrtf((float)HqD), 0.0f, 1);
-        b->proj_b = m->bias ? weight(y, "proj_b", L_, HB_F32, C, 0, id + 5, 0.02f, 0.0f, 1) : -1;
+        if (b->attn == HB_ATTN_MLA) {
+            /* init ids 500000 + 8 l + j (the GQA ids of the layer stay unused) */
+            const uint64_t mid = 500000 + (uint64_t)l * 8;
+            const int64_t dq = dim_of(y, "heads x (qk_nope_dim + qk_rope_dim)", y->Hq, y->dn + y->dr, 0);
+            if (y->dql > 0) {
+                b->wq_a = weight(y, "wq_a", L_, wdt, y->dql, C, mid + 0, r_c, 0.0f, 1);
+                b->q_norm = weight(y, "q_norm", L_, HB_F32, y->dql, 0, mid + 1, 0.1f, 1.0f, 1);
+                b->qkv_w = weight(y, "wq_b", L_, wdt, dq, y->dql, mid + 2, 1.0f / sqrtf((float)y->dql), 0.0f, 1);
+            } else {
+                b->qkv_w = weight(y, "wq", L_, wdt, dq, C, mid + 2, r_c, 0.0f, 1);
+            }
+            b->wkv_a = weight(y, "wkv_a", L_, wdt, y->dc + y->dr, C, mid + 3, r_c, 0.0f, 1);
+            b->kv_norm = weight(y, "kv_norm", L_, HB_F32, y->dc, 0, mid + 4, 0.1f, 1.0f, 1);
+            b->wkv_b = weight(y, "wkv_b", L_, wdt, dim_of(y, "heads x (qk_nope_dim + v_head_dim)", y->Hq, y->dn + y->dv, 0),
+                              y->dc, mid + 5, 1.0f / sqrtf((float)y->dc), 0.0f, 1);
+            const int64_t hdv = dim_of(y, "heads x v_head_dim", y->Hq, y->dv, 0);
+            b->proj_w = weight(y, "proj_w", L_, wdt, C, hdv, mid + 6, 1.0f / sqrtf((float)(hdv > 0 ? hdv : 1)), 0.0f, 1);
+            b->qkv_b = b->proj_b = -1;
+        } else {
+            b->qkv_w = weight(y, "qkv_w", L_, wdt, y->d_qkv, C, id + 2, r_c, 0.0f, 1);
+            b->qkv_b = m->bias ? weight(y, "qkv_b", L_, HB_F32, y->d_qkv, 0, id + 3, 0.02f, 0.0f, 1) : -1;
+            b->proj_w = weight(y, "proj_w", L_, wdt, C, HqD, id + 4, 1.0f / sqrtf((float)HqD), 0.0f, 1);
+            b->proj_b = m->bias ? weight(y, "proj_b", L_, HB_F32, C, 0, id + 5, 0.02f, 0.0f, 1) : -1;
+        }
         b->ln2_w = weight(y, "ln2_w", L_, HB_F32, C, 0, id + 6, 0.1f, 1.0f, 1);
         b->ln2_b = ln ? weight(y, "ln2_b", L_, HB_F32, C, 0, id + 7, 0.02f, 0.0f, 1) : -1;
-        b->fc_w = weight(y, "fc_w", L_, wdt, y->d_ff, C, id + 8, r_c, 0.0f, 1);
-        b->fc_b = m->bias ? weight(y, "fc_b", L_, HB_F32, y->d_ff, 0, id + 9, 0.02f, 0.0f, 1) : -1;
-        b->fc2_w = weight(y, "fc2_w", L_, wdt, C, y->F, id + 10, 1.0f / sqrtf((float)y->F), 0.0f, 1);
-        b->fc2_b = m->bias ? weight(y, "fc2_b", L_, HB_F32, C, 0, id + 11, 0.02f, 0.0f, 1) : -1;
-        /* caches (B, S, Hkv, D); an fp8 cache has one static scale per tensor */
+        if (Fl > 0) { /* dense FFN, or a MoE block's shared experts */
+            b->fc_w = weight(y, "fc_w", L_, wdt, dffl, C, id + 8, r_c, 0.0f, 1);
+            b->fc_b = m->bias ? weight(y, "fc_b", L_, HB_F32, dffl, 0, id + 9, 0.02f, 0.0f, 1) : -1;
+            b->fc2_w = weight(y, "fc2_w", L_, wdt, C, Fl, id + 10, 1.0f / sqrtf((float)Fl), 0.0f, 1);
+            b->fc2_b = m->bias ? weight(y, "fc2_b", L_, HB_F32, C, 0, id + 11, 0.02f, 0.0f, 1) : -1;
+        }
+        if (b->ffn == HB_FFN_MOE) {
+            /* the router in the embedding dtype, unquantised (DeepSeek-V3's FP8 checkpoint keeps
+             * the gate in bf16); the experts stacked, read only where tokens go (per_step 0) */
+            const hb_qkind keep = y->wq;
+            y->wq = HB_QUANT_NONE;
+            b->router_w = weight(y, "router_w", L_, edt, y->E, C, id + 12, r_c, 0.0f, 1);
+            y->wq = keep;
+            b->router_b = m->router_bias ? weight(y, "router_b", L_, HB_F32, y->E, 0, id + 13, 0.02f, 0.0f, 1) : -1;
+            b->exp_up = expert_stack(y, "exp_up", L_, wdt, y->E, d_eup, C, id + 14, r_c);
+            b->exp_down = expert_stack(y, "exp_down", L_, wdt, y->E, C, y->Fe, id + 15,
+                                       1.0f / sqrtf((float)(y->Fe > 0 ? y->Fe : 1)));
+            if (b->exp_up >= 0 && b->exp_down >= 0 && l == m->first_k_dense)
+                y->expert_bytes = (y->t[b->exp_up].ne[1] * C + C * y->Fe) * hb_dtype_size(wdt) +
+                                  (n_scales(&y->t[b->exp_up]) + n_scales(&y->t[b->exp_down])) * 4 / y->E;
+        }
+        /* caches (B, S, Hkv, D); an fp8 cache has one static scale per tensor. MLA: the latent
+         * cache (B, S, dc + dr) alone (an fp8 one holds codes with scale 1) */
         const hb_qkind kq = hb_dtype_is_fp8(y->kvt) ? HB_QUANT_TENSOR : HB_QUANT_NONE;
-        b->k_cache = add(y, HB_ARENA_KV, "k_cache", L_, y->kvt, kq, 4, y->B, y->S, y->Hkv, y->D);
-        b->v_cache = add(y, HB_ARENA_KV, "v_cache", L_, y->kvt, kq, 4, y->B, y->S, y->Hkv, y->D);
+        if (b->attn == HB_ATTN_MLA) {
+            b->k_cache = add(y, HB_ARENA_KV, "latent_cache", L_, y->kvt, HB_QUANT_NONE, 3, y->B, y->S, y->dc + y->dr, 0);
+            b->v_cache = -1;
+        } else {
+            b->k_cache = add(y, HB_ARENA_KV, "k_cache", L_, y->kvt, kq, 4, y->B, y->S, y->Hkv, y->D);
+            b->v_cache = add(y, HB_ARENA_KV, "v_cache", L_, y->kvt, kq, 4, y->B, y->S, y->Hkv, y->D);
+        }
         if (y->n_tensors < 0) break;
     }
     /* activations: x, h (N, C); qkv (N, d_qkv); att (N, Hq D); ff (N, d_ff); ffa (N, F);
@@ -214,13 +289,35 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
     {
         y->x = add(y, HB_ARENA_ACT, "x", -1, HB_F32, HB_QUANT_NONE, 2, N, C, 0, 0);
         y->h = add(y, HB_ARENA_ACT, "h", -1, HB_F32, HB_QUANT_NONE, 2, N, C, 0, 0);
-        y->qkv = add(y, HB_ARENA_ACT, "qkv", -1, HB_F32, HB_QUANT_NONE, 2, N, y->d_qkv, 0, 0);
-        y->att = add(y, HB_ARENA_ACT, "att", -1, HB_F32, HB_QUANT_NONE, 2, N, HqD, 0, 0);
+        const int gqa = !hb_model_is_mla(m); /* MLA has its own (below) */
+        y->qkv = add(y, HB_ARENA_ACT, "qkv", -1, HB_F32, HB_QUANT_NONE, 2, gqa ? N : 1, gqa ? y->d_qkv : 1, 0, 0);
+        y->att = add(y, HB_ARENA_ACT, "att", -1, HB_F32, HB_QUANT_NONE, 2, gqa ? N : 1, gqa ? HqD : 1, 0, 0);
         y->ff = add(y, HB_ARENA_ACT, "ff", -1, HB_F32, HB_QUANT_NONE, 2, N, y->d_ff, 0, 0);
         y->ffa = add(y, HB_ARENA_ACT, "ffa", -1, HB_F32, HB_QUANT_NONE, 2, N, y->F, 0, 0);
         y->logits = add(y, HB_ARENA_ACT, "logits", -1, HB_F32, HB_QUANT_NONE, 2, y->B, y->V, 0, 0);
         y->tokens = add(y, HB_ARENA_ACT, "tokens", -1, HB_F32, HB_QUANT_NONE, 1, N, 0, 0, 0);
         y->next = add(y, HB_ARENA_ACT, "next", -1, HB_F32, HB_QUANT_NONE, 1, y->B, 0, 0, 0);
+        /* MoE: router logits (N, E); ids, weights, rows (N k) as int32 / f32; offsets (E + 1);
+         * permuted rows xp (N k, C), expert up (N k, 2 Fe), activation (N k, Fe), out (N k, C) */
+        y->rlog = y->ids = y->rwt = y->rows = y->offs = y->xp = y->eup = y->eact = y->ey = -1;
+        y->mq = y->mcq = y->mlat = y->matt = -1;
+        if (hb_model_is_mla(m)) { /* q (N, H (dn + dr)), q latent (N, q_lora), kv latent (N, dc + dr), out (N, H dv) */
+            y->mq = add(y, HB_ARENA_ACT, "mq", -1, HB_F32, HB_QUANT_NONE, 2, N, y->Hq * (y->dn + y->dr), 0, 0);
+            y->mcq = y->dql ? add(y, HB_ARENA_ACT, "mcq", -1, HB_F32, HB_QUANT_NONE, 2, N, y->dql, 0, 0) : -1;
+            y->mlat = add(y, HB_ARENA_ACT, "mlat", -1, HB_F32, HB_QUANT_NONE, 2, N, y->dc + y->dr, 0, 0);
+            y->matt = add(y, HB_ARENA_ACT, "matt", -1, HB_F32, HB_QUANT_NONE, 2, N, y->Hq * y->dv, 0, 0);
+        }
+        if (y->n_moe > 0) {
+            y->rlog = add(y, HB_ARENA_ACT, "rlog", -1, HB_F32, HB_QUANT_NONE, 2, N, y->E, 0, 0);
+            y->ids = add(y, HB_ARENA_ACT, "ids", -1, HB_F32, HB_QUANT_NONE, 1, NK, 0, 0, 0);
+            y->rwt = add(y, HB_ARENA_ACT, "rwt", -1, HB_F32, HB_QUANT_NONE, 1, NK, 0, 0, 0);
+            y->rows = add(y, HB_ARENA_ACT, "rows", -1, HB_F32, HB_QUANT_NONE, 1, NK, 0, 0, 0);
+            y->offs = add(y, HB_ARENA_ACT, "offs", -1, HB_F32, HB_QUANT_NONE, 1, y->E + 1, 0, 0, 0);
+            y->xp = add(y, HB_ARENA_ACT, "xp", -1, HB_F32, HB_QUANT_NONE, 2, NK, C, 0, 0);
+            y->eup = add(y, HB_ARENA_ACT, "eup", -1, HB_F32, HB_QUANT_NONE, 2, NK, d_eup, 0, 0);
+            y->eact = add(y, HB_ARENA_ACT, "eact", -1, HB_F32, HB_QUANT_NONE, 2, NK, y->Fe, 0, 0);
+            y->ey = add(y, HB_ARENA_ACT, "ey", -1, HB_F32, HB_QUANT_NONE, 2, NK, C, 0, 0);
+        }
     }
     if (y->ovf[0]) goto overflow;
     if (y->n_tensors < 0) {
@@ -255,6 +352,13 @@ typedef struct tf_state {
     hb_tf_layout lay;
     char *arena[HB_ARENA_COUNT]; /* one allocation per arena */
     int64_t step;                /* decode: steps taken (position = prompt + step % gen) */
+    /* MoE: the case's routing, and the tokens each expert received in the first timed step
+     * (n_moe x E; setup's prompt pass excepted) */
+    hb_routing routing;
+    float zipf_s;
+    uint64_t seed;
+    int64_t *expert_tokens;
+    int have_counts;
 } tf_state;
 
 /* Tensor id i of the table as an op operand (a 2-D view for matrices, 4-D for caches). */
@@ -264,6 +368,7 @@ static hb_tensor TT(const tf_state *st, int i) {
     void *p = st->arena[t->arena] + t->off;
     hb_tensor x;
     if (t->ndim == 4) x = hb_t4(p, t->dt, t->ne[0], t->ne[1], t->ne[2], t->ne[3]);
+    else if (t->ndim == 3) x = hb_t3(p, t->dt, t->ne[0], t->ne[1], t->ne[2]);
     else if (t->ndim == 2) x = hb_t2(p, t->dt, t->ne[0], t->ne[1], t->ne[1]);
     else x = hb_t1(p, t->dt, t->ne[0]);
     if (t->q != HB_QUANT_NONE)
@@ -285,47 +390,128 @@ static hb_status norm(hb_backend *be, const hb_model *m, hb_tensor out, hb_tenso
     return HB_OP(be, rmsnorm, .out = out, .in = in, .w = w, .eps = m->norm_eps);
 }
 
-/* B sequences of T tokens at positions pos0..pos0+T-1; logits (B, V) of each last token. */
-static hb_status forward(hb_backend *be, const hb_model *m, tf_state *st, const int32_t *tokens,
-                         int64_t B, int64_t T, int64_t pos0) {
+/* MLA attention of block b on h (N, C), added into x: q (through the q_lora bottleneck when
+ * there is one), the kv latent (normalised) with its shared rope key, both roped, then
+ * mla_attention over the latent cache - materialising K/V for a prompt (T > 1), absorbing the
+ * up-projections for a decode step (T = 1) - and the output projection. */
+static hb_status mla_block(hb_backend *be, const hb_model *m, tf_state *st, const hb_tf_block *b, int64_t B,
+                           int64_t T, int64_t pos0) {
     const hb_tf_layout *y = &st->lay;
-    const int64_t C = y->C, D = y->D, Hq = y->Hq, Hkv = y->Hkv, F = y->F, N = B * T;
+    const int64_t C = y->C, N = B * T, H = y->Hq, dq = H * (y->dn + y->dr), Dl = y->dc + y->dr;
+    const hb_tensor h = rows_of(st, y->h, 0, N, C, C), x = rows_of(st, y->x, 0, N, C, C);
+    const hb_tensor q = rows_of(st, y->mq, 0, N, dq, dq), lat = rows_of(st, y->mlat, 0, N, Dl, Dl);
+    float *qp = P(st, y->mq), *lp = P(st, y->mlat);
+    if (y->dql > 0) {
+        const hb_tensor cq = rows_of(st, y->mcq, 0, N, y->dql, y->dql);
+        HB_TRY(HB_OP(be, matmul, .out = cq, .a = h, .w = TT(st, b->wq_a)));
+        HB_TRY(HB_OP(be, rmsnorm, .out = cq, .in = cq, .w = TT(st, b->q_norm), .eps = m->norm_eps));
+        HB_TRY(HB_OP(be, matmul, .out = q, .a = cq, .w = TT(st, b->qkv_w)));
+    } else {
+        HB_TRY(HB_OP(be, matmul, .out = q, .a = h, .w = TT(st, b->qkv_w)));
+    }
+    HB_TRY(HB_OP(be, matmul, .out = lat, .a = h, .w = TT(st, b->wkv_a)));
+    const hb_tensor c = hb_t2(lp, HB_F32, N, y->dc, Dl);
+    HB_TRY(HB_OP(be, rmsnorm, .out = c, .in = c, .w = TT(st, b->kv_norm), .eps = m->norm_eps));
+    /* rope on every head's rope part (after all heads' nope parts) and on the shared k_pe */
+    HB_TRY(HB_OP(be, rope, .x = hb_t2(qp + H * y->dn, HB_F32, N, H * y->dr, dq), .B = B, .T = T, .pos0 = pos0, .H = H,
+                 .theta = m->rope_theta));
+    HB_TRY(HB_OP(be, rope, .x = hb_t2(lp + y->dc, HB_F32, N, y->dr, Dl), .B = B, .T = T, .pos0 = pos0, .H = 1,
+                 .theta = m->rope_theta));
+    const hb_tensor att = rows_of(st, y->matt, 0, N, H * y->dv, H * y->dv);
+    HB_TRY(HB_OP(be, mla_attention, .out = att, .q = q, .latent = lat, .cache = TT(st, b->k_cache),
+                 .wkv_b = TT(st, b->wkv_b), .B = B, .T = T, .pos0 = pos0, .H = H, .dn = y->dn, .dr = y->dr,
+                 .dv = y->dv, .absorb = T == 1));
+    HB_TRY(HB_OP(be, matmul, .out = x, .a = att, .w = TT(st, b->proj_w), .beta = 1.0f));
+    return HB_OK;
+}
+
+/* The routed experts of MoE block b on h (N, C), added into x: router logits, top-k, tokens
+ * permuted by expert, the experts' SwiGLU as two grouped GEMMs, the weighted combine (beta 1:
+ * the residual). route_row0 numbers the rows for synthetic routing (a decode step's rows
+ * differ from the last step's). The first step records the tokens each expert received. */
+static hb_status moe_ffn(hb_backend *be, const hb_model *m, tf_state *st, const hb_tf_block *b, int64_t N,
+                         int64_t l, int64_t route_row0) {
+    const hb_tf_layout *y = &st->lay;
+    const int64_t C = y->C, E = y->E, K = y->K, Fe = y->Fe, NK = N * K;
+    const hb_tensor h = rows_of(st, y->h, 0, N, C, C), x = rows_of(st, y->x, 0, N, C, C);
+    const hb_tensor rlog = rows_of(st, y->rlog, 0, N, E, E);
+    int32_t *ids = P(st, y->ids), *rows = P(st, y->rows), *offs = P(st, y->offs);
+    float *rwt = P(st, y->rwt);
+    HB_TRY(HB_OP(be, matmul, .out = rlog, .a = h, .w = TT(st, b->router_w)));
+    HB_TRY(HB_OP(be, moe_route, .ids = ids, .weights = rwt, .logits = rlog, .bias = TT(st, b->router_b),
+                 .kind = m->router, .top_k = K, .n_group = m->n_group, .topk_group = m->topk_group,
+                 .norm = m->norm_topk, .scale = m->routed_scale, .mode = st->routing, .zipf_s = st->zipf_s,
+                 .seed = hb_rng_u64(st->seed, 9000 + (uint64_t)l), .row0 = route_row0));
+    HB_TRY(HB_OP(be, moe_permute, .xp = rows_of(st, y->xp, 0, NK, C, C), .x = h, .ids = ids, .top_k = K,
+                 .n_experts = E, .rows = rows, .offsets = offs));
+    HB_TRY(HB_OP(be, matmul_grouped, .out = rows_of(st, y->eup, 0, NK, 2 * Fe, 2 * Fe),
+                 .a = rows_of(st, y->xp, 0, NK, C, C), .w = TT(st, b->exp_up), .offsets = offs));
+    HB_TRY(HB_OP(be, swiglu, .out = rows_of(st, y->eact, 0, NK, Fe, Fe), .in = rows_of(st, y->eup, 0, NK, 2 * Fe, 2 * Fe)));
+    HB_TRY(HB_OP(be, matmul_grouped, .out = rows_of(st, y->ey, 0, NK, C, C),
+                 .a = rows_of(st, y->eact, 0, NK, Fe, Fe), .w = TT(st, b->exp_down), .offsets = offs));
+    HB_TRY(HB_OP(be, moe_combine, .out = x, .y = rows_of(st, y->ey, 0, NK, C, C), .rows = rows, .weights = rwt,
+                 .top_k = K, .beta = 1.0f));
+    if (st->expert_tokens && !st->have_counts) {
+        int32_t *o = malloc((size_t)(E + 1) * sizeof *o);
+        if (!o) return HB_ERR_NOMEM;
+        hb_status s = be->ops->download(be, o, offs, (size_t)(E + 1) * sizeof *o);
+        for (int64_t e = 0; s == HB_OK && e < E; e++) st->expert_tokens[b->moe_index * E + e] = o[e + 1] - o[e];
+        free(o);
+        HB_TRY(s);
+    }
+    return HB_OK;
+}
+
+/* B sequences of T tokens at positions pos0..pos0+T-1; logits (B, V) of each last token.
+ * route_row0: the first row's number for synthetic routing. */
+static hb_status forward(hb_backend *be, const hb_model *m, tf_state *st, const int32_t *tokens,
+                         int64_t B, int64_t T, int64_t pos0, int64_t route_row0) {
+    const hb_tf_layout *y = &st->lay;
+    const int64_t C = y->C, D = y->D, Hq = y->Hq, Hkv = y->Hkv, N = B * T;
     const int64_t dq = Hq * D, dqkv = y->d_qkv;
     const hb_tensor x = rows_of(st, y->x, 0, N, C, C), h = rows_of(st, y->h, 0, N, C, C);
     const hb_tensor qkv = rows_of(st, y->qkv, 0, N, dqkv, dqkv);
     const hb_tensor att = rows_of(st, y->att, 0, N, dq, dq);
-    const hb_tensor ff = rows_of(st, y->ff, 0, N, y->d_ff, y->d_ff);
-    const hb_tensor ffa = rows_of(st, y->ffa, 0, N, F, F);
     float *qkvp = P(st, y->qkv);
 
     HB_TRY(HB_OP(be, embedding, .out = x, .wte = TT(st, y->wte), .wpe = TT(st, y->wpe), .tokens = tokens,
                  .B = B, .T = T, .pos0 = pos0));
     for (int64_t l = 0; l < y->L; l++) {
         const hb_tf_block *b = &y->blocks[l];
-        const hb_tensor kc = TT(st, b->k_cache), vc = TT(st, b->v_cache);
-        /* attention block: x += proj(attention(rope(qkv(norm(x))))) */
-        HB_TRY(norm(be, m, h, x, TT(st, b->ln1_w), TT(st, b->ln1_b)));
-        HB_TRY(HB_OP(be, matmul, .out = qkv, .a = h, .w = TT(st, b->qkv_w), .bias = TT(st, b->qkv_b))); /* (N, (Hq + 2 Hkv) D) */
-        if (m->pos == HB_POS_ROPE) {
-            /* q (Hq heads) and k (Hkv heads) are adjacent in a qkv row: one launch for both */
-            HB_TRY(HB_OP(be, rope, .x = hb_t2(qkvp, HB_F32, N, (Hq + Hkv) * D, dqkv), .B = B, .T = T,
-                         .pos0 = pos0, .H = Hq + Hkv, .theta = m->rope_theta));
+        if (b->attn == HB_ATTN_MLA) {
+            HB_TRY(norm(be, m, h, x, TT(st, b->ln1_w), TT(st, b->ln1_b)));
+            HB_TRY(mla_block(be, m, st, b, B, T, pos0));
+        } else {
+            const hb_tensor kc = TT(st, b->k_cache), vc = TT(st, b->v_cache);
+            /* attention block: x += proj(attention(rope(qkv(norm(x))))) */
+            HB_TRY(norm(be, m, h, x, TT(st, b->ln1_w), TT(st, b->ln1_b)));
+            HB_TRY(HB_OP(be, matmul, .out = qkv, .a = h, .w = TT(st, b->qkv_w), .bias = TT(st, b->qkv_b))); /* (N, (Hq + 2 Hkv) D) */
+            if (m->pos == HB_POS_ROPE) {
+                /* q (Hq heads) and k (Hkv heads) are adjacent in a qkv row: one launch for both */
+                HB_TRY(HB_OP(be, rope, .x = hb_t2(qkvp, HB_F32, N, (Hq + Hkv) * D, dqkv), .B = B, .T = T,
+                             .pos0 = pos0, .H = Hq + Hkv, .theta = m->rope_theta));
+            }
+            HB_TRY(HB_OP(be, kv_store, .k_cache = kc, .v_cache = vc, .k = hb_t2(qkvp + dq, HB_F32, N, Hkv * D, dqkv),
+                         .v = hb_t2(qkvp + dq + Hkv * D, HB_F32, N, Hkv * D, dqkv), .B = B, .T = T, .pos0 = pos0));
+            HB_TRY(HB_OP(be, attention, .out = att, .q = hb_t2(qkvp, HB_F32, N, dq, dqkv), .k_cache = kc,
+                         .v_cache = vc, .B = B, .T = T, .pos0 = pos0));
+            HB_TRY(HB_OP(be, matmul, .out = x, .a = att, .w = TT(st, b->proj_w), .bias = TT(st, b->proj_b),
+                         .beta = 1.0f)); /* residual: beta = 1 */
         }
-        HB_TRY(HB_OP(be, kv_store, .k_cache = kc, .v_cache = vc, .k = hb_t2(qkvp + dq, HB_F32, N, Hkv * D, dqkv),
-                     .v = hb_t2(qkvp + dq + Hkv * D, HB_F32, N, Hkv * D, dqkv), .B = B, .T = T, .pos0 = pos0));
-        HB_TRY(HB_OP(be, attention, .out = att, .q = hb_t2(qkvp, HB_F32, N, dq, dqkv), .k_cache = kc,
-                     .v_cache = vc, .B = B, .T = T, .pos0 = pos0));
-        HB_TRY(HB_OP(be, matmul, .out = x, .a = att, .w = TT(st, b->proj_w), .bias = TT(st, b->proj_b),
-                     .beta = 1.0f)); /* residual: beta = 1 */
-        /* MLP block: x += fc2(act(fc(norm(x)))) */
+        /* MLP block: x += fc2(act(fc(norm(x)))); MoE: x += shared(h) + combine(experts(h)) */
         HB_TRY(norm(be, m, h, x, TT(st, b->ln2_w), TT(st, b->ln2_b)));
-        HB_TRY(HB_OP(be, matmul, .out = ff, .a = h, .w = TT(st, b->fc_w), .bias = TT(st, b->fc_b)));
-        if (m->act == HB_ACT_SWIGLU)
-            HB_TRY(HB_OP(be, swiglu, .out = ffa, .in = ff));
-        else
-            HB_TRY(HB_OP(be, gelu, .out = ffa, .in = ff));
-        HB_TRY(HB_OP(be, matmul, .out = x, .a = ffa, .w = TT(st, b->fc2_w), .bias = TT(st, b->fc2_b),
-                     .beta = 1.0f));
+        if (b->F > 0) {
+            const int64_t Fl = b->F, dffl = m->act == HB_ACT_SWIGLU ? 2 * Fl : Fl;
+            const hb_tensor ff = rows_of(st, y->ff, 0, N, dffl, dffl), ffa = rows_of(st, y->ffa, 0, N, Fl, Fl);
+            HB_TRY(HB_OP(be, matmul, .out = ff, .a = h, .w = TT(st, b->fc_w), .bias = TT(st, b->fc_b)));
+            if (m->act == HB_ACT_SWIGLU)
+                HB_TRY(HB_OP(be, swiglu, .out = ffa, .in = ff));
+            else
+                HB_TRY(HB_OP(be, gelu, .out = ffa, .in = ff));
+            HB_TRY(HB_OP(be, matmul, .out = x, .a = ffa, .w = TT(st, b->fc2_w), .bias = TT(st, b->fc2_b),
+                         .beta = 1.0f));
+        }
+        if (b->ffn == HB_FFN_MOE) HB_TRY(moe_ffn(be, m, st, b, N, l, route_row0));
     }
     /* final norm of each sequence's last row only, then the lm head: logits (B, V) */
     for (int64_t b = 0; b < B; b++)
@@ -340,7 +526,8 @@ static hb_status forward(hb_backend *be, const hb_model *m, tf_state *st, const 
 static hb_status prefill_step(hb_workload *w) {
     tf_state *st = w->impl;
     const hb_case *c = &w->c;
-    HB_TRY(forward(w->be, &c->model, st, P(st, st->lay.tokens), c->batch, c->prompt, 0));
+    HB_TRY(forward(w->be, &c->model, st, P(st, st->lay.tokens), c->batch, c->prompt, 0, 0));
+    st->have_counts = 1;
     if (!w->have_fp) {
         HB_TRY(hb_fingerprint_device(w->be, P(st, st->lay.logits), c->batch * st->lay.V, st->lay.V, w->fp));
         w->have_fp = 1;
@@ -353,7 +540,9 @@ static hb_status decode_step(hb_workload *w) {
     tf_state *st = w->impl;
     const hb_case *c = &w->c;
     int64_t pos = c->prompt + st->step % c->gen;
-    HB_TRY(forward(w->be, &c->model, st, P(st, st->lay.next), c->batch, 1, pos));
+    HB_TRY(forward(w->be, &c->model, st, P(st, st->lay.next), c->batch, 1, pos,
+                   c->batch * (c->prompt + st->step)));
+    st->have_counts = 1;
     if (!w->have_fp) {
         HB_TRY(hb_fingerprint_device(w->be, P(st, st->lay.logits), c->batch * st->lay.V, st->lay.V, w->fp));
         w->have_fp = 1;
@@ -369,6 +558,7 @@ static void tf_free(hb_workload *w) {
     if (!st) return;
     for (int a = 0; a < HB_ARENA_COUNT; a++) w->be->ops->free(w->be, st->arena[a]);
     hb_tf_layout_free(&st->lay);
+    free(st->expert_tokens);
     free(st);
 }
 
@@ -442,6 +632,13 @@ static hb_status tf_setup(hb_workload *w, int decode, hb_err *err) {
     w->step = decode ? decode_step : prefill_step;
     HB_TRY(hb_tf_layout_init(c, decode, &st->lay, err));
     const hb_tf_layout *y = &st->lay;
+    st->routing = c->routing;
+    st->zipf_s = c->zipf_s;
+    st->seed = c->seed;
+    if (y->n_moe > 0) {
+        st->expert_tokens = calloc((size_t)y->n_moe * (size_t)y->E, sizeof *st->expert_tokens);
+        if (!st->expert_tokens) return HB_ERR_NOMEM;
+    }
     for (int a = 0; a < HB_ARENA_COUNT; a++)
         if (be->ops->alloc(be, (size_t)(y->arena_bytes[a] > 0 ? y->arena_bytes[a] : 256), (void **)&st->arena[a]))
             return hb_errf(err, HB_ERR_NOMEM, "%s: allocation of %.2f GiB failed: %s",
@@ -470,7 +667,7 @@ static hb_status tf_setup(hb_workload *w, int decode, hb_err *err) {
     if (decode) {
         /* the prompt goes through the model once: the KV cache then holds positions 0..P-1 and
          * the first generated token is the argmax of the prompt's last logits */
-        HB_TRY(forward(be, &c->model, st, P(st, y->tokens), c->batch, c->prompt, 0));
+        HB_TRY(forward(be, &c->model, st, P(st, y->tokens), c->batch, c->prompt, 0, 0));
         HB_TRY(HB_OP(be, argmax, .out = P(st, y->next), .in = TT(st, y->logits)));
     }
     return HB_OK;
@@ -478,6 +675,19 @@ static hb_status tf_setup(hb_workload *w, int decode, hb_err *err) {
 
 static hb_status prefill_setup(hb_workload *w, hb_err *err) { return tf_setup(w, 0, err); }
 static hb_status decode_setup(hb_workload *w, hb_err *err) { return tf_setup(w, 1, err); }
+
+hb_status hb_workload_expert_tokens(const hb_workload *w, const int64_t **counts, int64_t *n_layers,
+                                    int64_t *n_experts) {
+    *counts = NULL;
+    *n_layers = *n_experts = 0;
+    if (w->desc != &hb_wl_prefill && w->desc != &hb_wl_decode) return HB_OK;
+    const tf_state *st = w->impl;
+    if (!st->expert_tokens || !st->have_counts) return HB_OK;
+    *counts = st->expert_tokens;
+    *n_layers = st->lay.n_moe;
+    *n_experts = st->lay.E;
+    return HB_OK;
+}
 
 /* ---- the descriptors ---- */
 
@@ -490,16 +700,22 @@ static hb_status decode_setup(hb_workload *w, hb_err *err) { return tf_setup(w, 
 /* "prefill llama3-8b[2/32L] bf16 B=1 P=128", "decode ... G=32"; [l/LL] only when truncated,
  * " kv=fp8" only when the KV cache dtype is not auto. */
 static void tf_label(const hb_case *c, int decode, char *buf, int len) {
-    char layers[32] = "", kv[24] = "";
+    char layers[96] = "", kv[24] = "";
     if (c->kv_dtype != HB_KV_AUTO) snprintf(kv, sizeof kv, " kv=%s", hb_kvt_name(c->kv_dtype));
+    char moe[64] = "", name[96]; /* " routing=zipf:1.2"; a dense twin is named "<model>-dense[-active]" */
+    hb_model_display_name(&c->model, name, sizeof name);
+    if (hb_model_is_moe(&c->model) && c->routing == HB_ROUTING_BALANCED) snprintf(moe, sizeof moe, " routing=balanced");
+    else if (hb_model_is_moe(&c->model) && c->routing == HB_ROUTING_ZIPF)
+        snprintf(moe, sizeof moe, " routing=zipf:%g", (double)c->zipf_s);
     if (c->model.n_layers != c->model.n_layers_full)
         snprintf(layers, sizeof layers, "[%lld/%lldL]", (long long)c->model.n_layers,
                  (long long)c->model.n_layers_full);
+    if (moe[0]) strncat(layers, moe, sizeof layers - strlen(layers) - 1);
     if (!decode)
-        snprintf(buf, len, "prefill %s%s %s%s B=%lld P=%lld", c->model.name, layers,
+        snprintf(buf, len, "prefill %s%s %s%s B=%lld P=%lld", name, layers,
                  hb_case_dtype_name(c), kv, (long long)c->batch, (long long)c->prompt);
     else
-        snprintf(buf, len, "decode %s%s %s%s B=%lld P=%lld G=%lld", c->model.name, layers,
+        snprintf(buf, len, "decode %s%s %s%s B=%lld P=%lld G=%lld", name, layers,
                  hb_case_dtype_name(c), kv, (long long)c->batch, (long long)c->prompt,
                  (long long)c->gen);
 }
@@ -514,18 +730,27 @@ static hb_status block_check(const hb_case *c, const char *const **blame, hb_err
     if (c->quant != HB_QUANT_BLOCK) return HB_OK;
     const hb_model *m = &c->model;
     const int64_t b = c->quant_block, D = hb_model_head_dim(m);
-    int64_t dqkv = 0; /* an overflow here is reported by the layout (cost) */
+    int64_t dqkv = 0, hqd = 0; /* an overflow here is reported by the layout (cost) */
+    if (hb_mul_ovf(m->n_heads, D, &hqd)) hqd = 0;
     if (hb_mul_ovf(2, m->n_kv_heads, &dqkv) || hb_add_ovf(dqkv, m->n_heads, &dqkv) || hb_mul_ovf(dqkv, D, &dqkv))
         dqkv = 0;
     const struct { const char *what; int64_t n; } dims[] = {
-        {"dim", m->dim}, {"ffn_dim", m->ffn_dim}, {"heads x head_dim", m->n_heads * D}, /* <= dim */
-        {"(heads + 2 kv_heads) x head_dim", dqkv},
+        {"dim", m->dim}, {"ffn_dim", m->ffn_dim}, {"heads x head_dim", hb_model_is_mla(m) ? b : hqd},
+        {"(heads + 2 kv_heads) x head_dim", hb_model_is_mla(m) ? b : dqkv},
+        {"moe_ffn_dim", hb_model_is_moe(m) ? m->moe_ffn_dim : b},
+        {"kv_lora_rank", hb_model_is_mla(m) ? m->kv_lora_rank : b},
+        {"q_lora_rank", hb_model_is_mla(m) && m->q_lora_rank ? m->q_lora_rank : b},
+        {"heads x (qk_nope_dim + qk_rope_dim)", hb_model_is_mla(m) ? m->n_heads * (m->qk_nope_dim + m->qk_rope_dim) : b},
+        {"heads x (qk_nope_dim + v_head_dim)", hb_model_is_mla(m) ? m->n_heads * (m->qk_nope_dim + m->v_head_dim) : b},
+        {"heads x v_head_dim", hb_model_is_mla(m) ? m->n_heads * m->v_head_dim : b},
+        {"the dense twin's ffn width", m->dense_twin ? hb_model_layer_ffn(m, m->n_layers - 1) : b},
+        {"the shared experts' width", hb_model_is_moe(m) && m->n_shared ? m->n_shared * m->moe_ffn_dim : b},
     };
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
         if (b <= 0 || dims[i].n % b) {
             *blame = keys;
             return hb_errf(err, HB_ERR_INPUT, "%lld does not divide %s = %lld of model '%s' (accepted: a "
-                           "quant_block that divides dim, ffn_dim and the attention widths, e.g. 128 or 64)",
+                           "quant_block that divides dim, ffn_dim, moe_ffn_dim and the attention widths, e.g. 128 or 64)",
                            (long long)b, dims[i].what, (long long)dims[i].n, m->name);
         }
     return HB_OK;
@@ -565,10 +790,11 @@ static hb_status decode_check(const hb_case *c, const char *const **blame, hb_er
     return tokens_check(c, blame, err);
 }
 
-static const char *const prefill_keys[] = {"model", "layers", "dtype", "kv_dtype", "quant_block",
-                                           "batch", "prompt", "weights", "prompt_tokens", NULL};
-static const char *const decode_keys[] = {"model", "layers", "dtype", "kv_dtype", "quant_block", "batch",
-                                          "prompt", "gen", "temperature", "weights", "prompt_tokens", NULL};
+static const char *const prefill_keys[] = {"model", "layers", "dense_twin", "routing", "dtype", "kv_dtype",
+                                           "quant_block", "batch", "prompt", "weights", "prompt_tokens", NULL};
+static const char *const decode_keys[] = {"model", "layers", "dense_twin", "routing", "dtype", "kv_dtype",
+                                          "quant_block", "batch", "prompt", "gen", "temperature", "weights",
+                                          "prompt_tokens", NULL};
 
 const hb_workload_desc hb_wl_prefill = {
     .name = "prefill",

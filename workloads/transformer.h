@@ -19,8 +19,8 @@ typedef enum hb_arena {
     HB_ARENA_COUNT
 } hb_arena;
 
-typedef enum hb_attn_kind { HB_ATTN_GQA = 0 } hb_attn_kind;
-typedef enum hb_ffn_kind { HB_FFN_DENSE = 0 } hb_ffn_kind;
+typedef enum hb_attn_kind { HB_ATTN_GQA = 0, HB_ATTN_MLA = 1 } hb_attn_kind;
+typedef enum hb_ffn_kind { HB_FFN_DENSE = 0, HB_FFN_MOE = 1 } hb_ffn_kind;
 
 /* One tensor of the table: where it lives, what it is, how it is initialised. */
 typedef struct hb_tf_tensor {
@@ -45,7 +45,17 @@ typedef struct hb_tf_block {
     hb_attn_kind attn;
     hb_ffn_kind ffn;
     int ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b;
-    int ln2_w, ln2_b, fc_w, fc_b, fc2_w, fc2_b;
+    int ln2_w, ln2_b, fc_w, fc_b, fc2_w, fc2_b; /* dense FFN; MoE: the shared experts (or -1) */
+    int router_w, router_b, exp_up, exp_down;  /* MoE: router (E, C), bias (E), experts
+                                                  (E, 2 Fe, C) and (E, C, Fe) */
+    int64_t F;                                 /* width of fc/fc2 (0: none) */
+    int moe_index;                             /* MoE: 0, 1, ... among the MoE blocks; -1 */
+    int wq_a, q_norm, wkv_a, kv_norm, wkv_b;   /* MLA: q down (q_lora, C) and its norm (or -1:
+                                                  qkv_w is the one q matrix), kv down
+                                                  (dc + dr, C), its norm (dc), kv up
+                                                  (H (dn + dv), dc); qkv_w is q up, proj_w the
+                                                  output (C, H dv); k_cache the latent cache
+                                                  (B, S, dc + dr), v_cache -1 */
     int k_cache, v_cache;
 } hb_tf_block;
 
@@ -53,7 +63,10 @@ typedef struct hb_tf_layout {
     /* shapes */
     int64_t C, D, Hq, Hkv, F, V, L;
     int64_t d_qkv;       /* (Hq + 2 Hkv) D */
-    int64_t d_ff;        /* 2F for swiglu (gate and up fused), F for gelu */
+    int64_t d_ff;        /* 2F for swiglu (gate and up fused), F for gelu; F the widest
+                            dense FFN of any block */
+    int64_t E, K, Fe;    /* MoE: experts, active per token, expert width (0: dense model) */
+    int n_moe;           /* MoE blocks */
     int64_t B, T_max, S; /* batch, longest forward (prompt), KV cache length */
     /* dtypes */
     hb_dtype wdt;        /* the blocks' weight matrices */
@@ -68,9 +81,14 @@ typedef struct hb_tf_layout {
     hb_tf_block *blocks; /* L */
     int wte, wpe, lm_w, lnf_w, lnf_b;                     /* model-level weights */
     int x, h, qkv, att, ff, ffa, logits, tokens, next;    /* activations */
+    int rlog, ids, rwt, rows, offs, xp, eup, eact, ey;    /* MoE activations (or -1) */
+    int mq, mcq, mlat, matt;                              /* MLA activations (or -1) */
+    int64_t dn, dr, dv, dc, dql;                          /* MLA: head parts, kv and q lora ranks */
     int64_t arena_bytes[HB_ARENA_COUNT];
     int64_t weight_bytes, act_bytes, kv_bytes;            /* = arena_bytes[...] */
-    int64_t matrix_bytes; /* bytes of weights (scales included) a forward step reads */
+    int64_t matrix_bytes; /* bytes of weights (scales included) a forward step reads, the
+                             routed experts excepted (the cost model adds those touched) */
+    int64_t expert_bytes; /* bytes of one routed expert (both matrices, scales included) */
     char ovf[200];        /* set when a size overflowed int64_t: the product that did */
 } hb_tf_layout;
 
@@ -83,5 +101,7 @@ void hb_tf_layout_free(hb_tf_layout *lay);
 /* Analytic cost of one prefill / decode iteration (cost.c), for the descriptors. */
 hb_status hb_tf_prefill_cost(const hb_case *c, hb_cost *cost, hb_err *err);
 hb_status hb_tf_decode_cost(const hb_case *c, hb_cost *cost, hb_err *err);
+/* Expected distinct experts of one MoE layer touched by n tokens under the case's routing. */
+double hb_tf_expected_experts(const hb_case *c, double n);
 
 #endif

@@ -104,6 +104,8 @@ typedef struct hb_case {
     char weights[HB_PATH_LEN];
     char prompt_tokens[HB_PATH_LEN];
     int weights_model;
+    hb_routing routing;      /* MoE models: which experts tokens go to (ops.h) */
+    float zipf_s;            /* routing zipf: the exponent S > 0 */
     /* measurement protocol */
     int64_t warmup_iters;
     int64_t min_iters;
@@ -223,5 +225,9 @@ hb_status hb_workload_output(const hb_workload *w, float **host, int64_t *n);
  * other workload) or has not stepped yet. */
 int hb_workload_loss(const hb_workload *w, double *loss);
 void hb_workload_free(hb_workload *w); /* NULL is a no-op */
+/* MoE prefill/decode: the tokens each expert received in the first step, (n_layers MoE
+ * layers, n_experts) row-major, owned by w; NULL and 0 x 0 for a dense case or before a step. */
+hb_status hb_workload_expert_tokens(const hb_workload *w, const int64_t **counts, int64_t *n_layers,
+                                    int64_t *n_experts);
 
 #endif

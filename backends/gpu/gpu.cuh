@@ -272,6 +272,15 @@ hb_status repack_scales(hb_backend *be, float *dst, int64_t d_rs, int64_t d_cs, 
 #define GPU_OP_DECL_(name, req) HB_OP_DECLARE(op_, name)
 HB_OP_LIST_INFER(GPU_OP_DECL_) /* the training ops are not implemented on GPUs yet: NULL members */
 #undef GPU_OP_DECL_
+/* Optional ops this backend does not implement yet: declared weak, so an op without a
+ * definition leaves its member of the ops table NULL (reported unsupported, never faked). */
+#define GPU_OP_WEAK_(name) hb_status op_##name(hb_backend *be, const hb_##name##_args *a) __attribute__((weak));
+GPU_OP_WEAK_(moe_route)
+GPU_OP_WEAK_(moe_permute)
+GPU_OP_WEAK_(matmul_grouped)
+GPU_OP_WEAK_(moe_combine)
+GPU_OP_WEAK_(mla_attention)
+#undef GPU_OP_WEAK_
 
 /* ---- GEMM engine lifetime (gpu_gemm.cu) ---- */
 
