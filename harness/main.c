@@ -40,13 +40,19 @@ static int usage_error(const char *sub, const char *fmt, const char *arg) {
 }
 
 /* The OpenMP wait policy of `run` (README "Busy machines", backends/WAIT_POLICY.md): when the
- * user set neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT, hetbench runs with OMP_WAIT_POLICY=PASSIVE
- * - spinning threads that wait at a barrier for a preempted peer hold their core for a whole
- * time slice, and decode on a shared machine fell from thousands to tens of tokens/s. The
- * OpenMP runtime reads the variable when it is loaded, before main, so the process executes
- * itself again once with it set (HETBENCH_WAIT_POLICY_BY records who chose it; /devices
- * runtime shows the policy). HETBENCH_WAIT_POLICY=runtime keeps the runtime's own default.
- * Returns 2 (usage error) for another value of HETBENCH_WAIT_POLICY, else 0. */
+ * user set neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT, hetbench runs with GOMP_SPINCOUNT=10000:
+ * a thread waiting at a barrier spins about half a millisecond, then sleeps. libgomp's own
+ * default spins 300000 times (a whole time slice): a thread waiting for a peer the OS preempted
+ * holds its core, and decode on a shared machine fell from thousands to tens of tokens/s.
+ * PASSIVE (sleep at once) avoids that but costs a futex wake-up at every barrier: on the quiet
+ * VM it made llama-110m decode 1.3-2.3x slower than bounded spinning, i.e. it measured the
+ * wake-ups, not the hardware. The OpenMP runtime reads the variables when it is loaded, before
+ * main, so the process executes itself again once with them set (HETBENCH_WAIT_POLICY_BY
+ * records who chose; /devices omp_wait_policy shows the policy). HETBENCH_WAIT_POLICY=passive
+ * chooses PASSIVE, =runtime keeps the runtime's own default. Returns 2 (usage error) for
+ * another value of HETBENCH_WAIT_POLICY, else 0. */
+#define HB_SPINCOUNT "10000"
+
 /* OpenBLAS's kernels (DYNAMIC_ARCH builds pick them from the CPU model when loaded): 0.3.21,
  * Debian 12's, does not know recent Xeon models (Sapphire/Emerald Rapids) and falls back to its
  * generic "Prescott" SSE3 kernels - a third of the speed of its SkylakeX (AVX-512) ones here,
@@ -76,15 +82,17 @@ static int blas_coretype_default(void) {
 
 static int wait_policy_default(char **argv) {
     const char *hp = getenv("HETBENCH_WAIT_POLICY");
-    if (hp && strcmp(hp, "runtime") != 0 && strcmp(hp, "passive") != 0)
-        return usage_error("run", "HETBENCH_WAIT_POLICY='%.40s' (accepted: passive, runtime)", hp);
+    if (hp && strcmp(hp, "runtime") != 0 && strcmp(hp, "passive") != 0 && strcmp(hp, "bounded") != 0)
+        return usage_error("run", "HETBENCH_WAIT_POLICY='%.40s' (accepted: bounded, passive, runtime)", hp);
+    const int passive = hp && !strcmp(hp, "passive");
     const char *bp = getenv("HETBENCH_BLAS_CORETYPE");
     if (bp && strcmp(bp, "runtime") != 0 && strcmp(bp, "auto") != 0)
         return usage_error("run", "HETBENCH_BLAS_CORETYPE='%.40s' (accepted: auto, runtime)", bp);
     const int blas = blas_coretype_default();
     int omp = !(hp && !strcmp(hp, "runtime")) &&
               !(getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || getenv("HETBENCH_WAIT_POLICY_BY"));
-    if (omp && (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0 || setenv("HETBENCH_WAIT_POLICY_BY", "hetbench", 1) != 0))
+    if (omp && (setenv(passive ? "OMP_WAIT_POLICY" : "GOMP_SPINCOUNT", passive ? "PASSIVE" : HB_SPINCOUNT, 1) != 0 ||
+                setenv("HETBENCH_WAIT_POLICY_BY", "hetbench", 1) != 0))
         omp = 0;
     if (!omp && !blas) return 0;
     /* the binary's own path, not /proc/self/exe: the process keeps its name (ps, pgrep) */
@@ -96,7 +104,7 @@ static int wait_policy_default(char **argv) {
     }
     /* no re-execution (no /proc): the runtimes' defaults stay, and the record says so */
     if (omp) {
-        unsetenv("OMP_WAIT_POLICY");
+        unsetenv(passive ? "OMP_WAIT_POLICY" : "GOMP_SPINCOUNT");
         setenv("HETBENCH_WAIT_POLICY_BY", "hetbench could not set its default", 1);
     }
     if (blas) unsetenv("OPENBLAS_CORETYPE"), unsetenv("HETBENCH_BLAS_CORETYPE_BY");

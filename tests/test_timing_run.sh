@@ -107,7 +107,7 @@ for mode in back-to-back --interleave; do
   [[ $rc == 3 && $n == "$want" ]] || fail "$mode with case 1 exiting: exit $rc, $n cases in the file (want $want)"
 done
 
-# ---- the OpenMP wait policy: PASSIVE unless the user chose (harness/main.c) ----
+# ---- the OpenMP wait policy: GOMP_SPINCOUNT=10000 unless the user chose (harness/main.c) ----
 # libgomp itself says what it runs with (OMP_DISPLAY_ENV=verbose, the last display is after
 # hetbench re-executed itself): PASSIVE spins 0 times, its unset default 300000
 wp() { # wp NAME [VAR=VALUE...]: a tiny run; the runtime's last GOMP_SPINCOUNT and /devices omp_wait_policy
@@ -119,7 +119,9 @@ wp() { # wp NAME [VAR=VALUE...]: a tiny run; the runtime's last GOMP_SPINCOUNT a
     "policy=$(h5dump -d /devices "$T/wp-$name.h5" 2>/dev/null | grep -o '"\(PASSIVE\|ACTIVE\|GOMP_SPINCOUNT\|runtime default\)[^"]*"' | tr -d '"')"
 }
 got=$(wp default); echo "wait policy, nothing set: $got" >&2
-[[ $got == "rc=0 spin=0 policy=PASSIVE (hetbench default)" ]] || fail "default wait policy: $got"
+[[ $got == "rc=0 spin=10000 policy=GOMP_SPINCOUNT=10000 (hetbench default)" ]] || fail "default wait policy: $got"
+got=$(wp passive HETBENCH_WAIT_POLICY=passive)
+[[ $got == "rc=0 spin=0 policy=PASSIVE (hetbench default)" ]] || fail "HETBENCH_WAIT_POLICY=passive: $got"
 got=$(wp active OMP_WAIT_POLICY=ACTIVE)
 [[ $got == "rc=0 spin=30000000000 policy=ACTIVE (user)" ]] || fail "OMP_WAIT_POLICY=ACTIVE overridden: $got"
 got=$(wp spin GOMP_SPINCOUNT=1000)
@@ -127,7 +129,7 @@ got=$(wp spin GOMP_SPINCOUNT=1000)
 got=$(wp runtime HETBENCH_WAIT_POLICY=runtime)
 [[ $got == "rc=0 spin=300000 policy=runtime default" ]] || fail "HETBENCH_WAIT_POLICY=runtime: $got"
 got=$(wp bogus HETBENCH_WAIT_POLICY=spin)
-[[ $got == rc=2* ]] && grep -q "HETBENCH_WAIT_POLICY='spin' (accepted: passive, runtime)" "$T/wp-bogus.err" ||
+[[ $got == rc=2* ]] && grep -q "HETBENCH_WAIT_POLICY='spin' (accepted: bounded, passive, runtime)" "$T/wp-bogus.err" ||
   fail "HETBENCH_WAIT_POLICY=spin accepted: $got $(cat "$T/wp-bogus.err")"
 
 # ---- the STREAM ceiling: arrays >= 4 x the LLC ----
