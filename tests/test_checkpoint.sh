@@ -25,7 +25,7 @@ run_fp() {
   local extra=()
   [[ $wl == decode ]] && extra=(--gen 4)
   if ! "$HB" run --workload "$wl" --weights "$dir" --prompt-tokens "$tok" --batch 2 --prompt 8 --dtype "$dt" \
-       "${extra[@]}" --min-seconds 0 --min-iters 1 --warmup 0 --out "$out" --force --no-progress \
+       "${extra[@]}" --min-seconds 0 --min-iters 1 --warmup 0 --no-ceilings --idle-seconds 0 --power-hz 0 --out "$out" --force --no-progress \
        >"$T/run.log" 2>&1; then
     cat "$T/run.log"
     return
@@ -79,7 +79,7 @@ expect_refusal() { # NAME PATTERN ARGS...
   local name=$1 pat=$2
   shift 2
   rm -f "$T/bad.h5"
-  "$HB" run --batch 2 --prompt 8 --min-seconds 0 --min-iters 1 --warmup 0 --out "$T/bad.h5" --no-progress "$@" \
+  "$HB" run --batch 2 --prompt 8 --min-seconds 0 --min-iters 1 --warmup 0 --no-ceilings --idle-seconds 0 --power-hz 0 --out "$T/bad.h5" --no-progress "$@" \
     >"$T/bad.log" 2>&1
   local rc=$?
   if [[ $rc -eq 2 ]] && grep -qE -- "$pat" "$T/bad.log" && [[ ! -e $T/bad.h5 ]]; then ok "refused: $name: $(head -c 300 "$T/bad.log")"
@@ -100,7 +100,7 @@ d=$(mk missing); "$PY" "$SRC/tests/make_checkpoint.py" --break "$d/model.safeten
 expect_refusal "missing tensor" "tensor 'model.layers.1.[a-z_.]+' is missing" --workload decode --weights "$d"
 # ... unless only the first layer is loaded
 if "$HB" run --workload prefill --weights "$d" --layers 1 --batch 2 --prompt 8 --min-seconds 0 --min-iters 1 \
-     --warmup 0 --out "$T/l1.h5" --no-progress >"$T/l1.log" 2>&1; then ok "layers 1 loads without layer 1's tensors"
+     --warmup 0 --no-ceilings --idle-seconds 0 --power-hz 0 --out "$T/l1.h5" --no-progress >"$T/l1.log" 2>&1; then ok "layers 1 loads without layer 1's tensors"
 else bad "layers 1: $(head -c 400 "$T/l1.log")"; fi
 d=$(mk shape); sed -i 's/"intermediate_size": 96/"intermediate_size": 80/' "$d/config.json"
 expect_refusal "wrong shape" "model.safetensors: tensor 'model.layers.0.mlp.gate_proj.weight' has shape \[96, 64\], the model needs \[80, 64\]" \
