@@ -61,6 +61,11 @@ set_tests_properties(test_power_cli test_energy_run PROPERTIES LABELS meter SKIP
 # the fake powercap tree is rewritten every 5 ms by another process: keep other tests off
 # the 2 cores while it runs, or the writer lags and the 5% energy bounds fail
 set_tests_properties(test_energy_run PROPERTIES RUN_SERIAL TRUE)
+# ... and the run's OpenMP threads sleep at barriers (PASSIVE) rather than spin (run's default
+# bounded spin): on 2 cores spinning threads delay the fake writer and the power sampler, and
+# the counter/integral ratio left its 2 % bound (0.976 in CI); this test checks the meter's
+# arithmetic, not the wait policy (backends/WAIT_POLICY.md)
+set_property(TEST test_energy_run APPEND PROPERTY ENVIRONMENT "HETBENCH_WAIT_POLICY=passive")
 # test_meter_rapl's and test_power_cli's live fake counters (writer threads) lag when the other CI job starves it
 # (seen beside test_gpu_emu): alone, like test_energy_run
 set_tests_properties(test_meter_rapl test_power_cli PROPERTIES RUN_SERIAL TRUE)
