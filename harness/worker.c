@@ -132,13 +132,20 @@ hb_status hb_record_add_window(hb_record *acc, const hb_record *win) {
         c.power = dup_doubles(win->power, 2 * win->n_power);
         /* train: the loss of the first window's steps (each window sets the model up afresh) */
         c.loss = dup_doubles(win->loss, win->n_loss);
+        /* MoE: the first timed iteration's counts (SCHEMA.md), as without --interleave; the
+         * record owns its copy (win's is freed by the caller) */
+        const int64_t n_cnt = win->expert_tokens ? win->n_moe_layers * win->n_experts : 0;
+        c.expert_tokens = n_cnt > 0 ? malloc((size_t)n_cnt * sizeof *c.expert_tokens) : NULL;
+        if (c.expert_tokens) memcpy(c.expert_tokens, win->expert_tokens, (size_t)n_cnt * sizeof *c.expert_tokens);
         if ((win->n_iters > 0 && win->iter_seconds && !c.iter_seconds) || (win->n_power > 0 && win->power && !c.power) ||
-            (win->n_loss > 0 && win->loss && !c.loss)) {
+            (win->n_loss > 0 && win->loss && !c.loss) || (n_cnt > 0 && !c.expert_tokens)) {
             free(c.iter_seconds);
             free(c.power);
             free(c.loss);
+            free(c.expert_tokens);
             return HB_ERR_NOMEM;
         }
+        if (!c.expert_tokens) c.n_moe_layers = c.n_experts = 0;
         if (!c.loss) c.n_loss = 0;
         if (!c.power) c.n_power = 0;
         c.n_reps = 1;
