@@ -1158,31 +1158,23 @@ hb_status hb_cpu_matmul_batched(hb_backend *be, const hb_matmul_batched_args *g)
 
 /* ---- positions and attention ---- */
 
-hb_status hb_cpu_rope(hb_backend *be, const hb_rope_args *a) {
-    float *x = a->x.data;
-    const int64_t ldx = hb_tensor_ld(&a->x), B = a->B, T = a->T, pos0 = a->pos0, H = a->H;
-    const int64_t D = hb_tensor_cols(&a->x) / (H > 0 ? H : 1);
-    const float theta = a->theta;
-    if (D <= 0 || D % 2 != 0 || ldx < H * D || !(theta > 0.0f) || pos0 < 0)
-        return hb_cpu_fail(be, HB_ERR_INPUT,
-                           "cpu: rope: need even D > 0, ldx >= H*D, theta > 0, pos0 >= 0 "
-                           "(D=%lld H=%lld ldx=%lld theta=%g pos0=%lld)",
-                           (long long)D, (long long)H, (long long)ldx, (double)theta,
-                           (long long)pos0);
-    if (B <= 0 || T <= 0 || H <= 0) return HB_OK;
+/* Rotates each head's pairs (i, i + D/2) of the B x T rows of x (row stride ldx) by the angle
+ * (pos0 + t) * theta^(-2i/D), or by its opposite with sign -1 (the transpose: rope_backward).
+ * The angles are formed in double: at pos ~ 8k an f32 angle would be off by ~1e-3 rad; the
+ * table (T, D) holds their f32 cos, then their sin, shared by all batches and heads.
+ * Returns 0 when the table cannot be allocated. */
+int hb_cpu_rope_rotate(float *x, int64_t ldx, int64_t B, int64_t T, int64_t H, int64_t D,
+                       int64_t pos0, float theta, float sign) {
     const int64_t half = D / 2;
-    // table (T, D): cos of the D/2 angles, then their sin; shared by all batches and heads.
-    // The angle pos * theta^(-2i/D) is
-    // formed in double: at pos ~ 8k an f32 angle would be off by ~1e-3 rad.
     float *tab = malloc((size_t)(T * D) * sizeof(float));
-    if (!tab) return hb_cpu_fail(be, HB_ERR_NOMEM, "cpu: rope: cannot allocate the table");
+    if (!tab) return 0;
 #pragma omp parallel for schedule(static) if (T * half > 4096)
     for (int64_t t = 0; t < T; t++)
         for (int64_t i = 0; i < half; i++) {
             double freq = pow((double)theta, -2.0 * (double)i / (double)D);
             double ang = (double)(pos0 + t) * freq;
             tab[t * D + i] = (float)cos(ang);
-            tab[t * D + half + i] = (float)sin(ang);
+            tab[t * D + half + i] = sign * (float)sin(ang);
         }
 #pragma omp parallel for schedule(static) if (B * T * H * D > PAR_MIN)
     for (int64_t row = 0; row < B * T; row++) {
@@ -1197,7 +1189,24 @@ hb_status hb_cpu_rope(hb_backend *be, const hb_rope_args *a) {
         }
     }
     free(tab);
-    return HB_OK;
+    return 1;
+}
+
+hb_status hb_cpu_rope(hb_backend *be, const hb_rope_args *a) {
+    float *x = a->x.data;
+    const int64_t ldx = hb_tensor_ld(&a->x), B = a->B, T = a->T, pos0 = a->pos0, H = a->H;
+    const int64_t D = hb_tensor_cols(&a->x) / (H > 0 ? H : 1);
+    const float theta = a->theta;
+    if (D <= 0 || D % 2 != 0 || ldx < H * D || !(theta > 0.0f) || pos0 < 0)
+        return hb_cpu_fail(be, HB_ERR_INPUT,
+                           "cpu: rope: need even D > 0, ldx >= H*D, theta > 0, pos0 >= 0 "
+                           "(D=%lld H=%lld ldx=%lld theta=%g pos0=%lld)",
+                           (long long)D, (long long)H, (long long)ldx, (double)theta,
+                           (long long)pos0);
+    if (B <= 0 || T <= 0 || H <= 0) return HB_OK;
+    return hb_cpu_rope_rotate(x, ldx, B, T, H, D, pos0, theta, 1.0f)
+               ? HB_OK
+               : hb_cpu_fail(be, HB_ERR_NOMEM, "cpu: rope: cannot allocate the table");
 }
 
 /* x rounded to the operand type of a cache in kvt (bf16/f16: to nearest even; an fp8 cache

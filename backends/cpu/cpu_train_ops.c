@@ -172,35 +172,15 @@ hb_status hb_cpu_matmul_backward(hb_backend *be, const hb_matmul_backward_args *
 hb_status hb_cpu_rope_backward(hb_backend *be, const hb_rope_backward_args *a) {
     float *x = a->x.data;
     const int64_t ldx = hb_tensor_ld(&a->x), B = a->B, T = a->T, pos0 = a->pos0, H = a->H;
-    const int64_t D = hb_tensor_cols(&a->x) / H, half = D / 2;
+    const int64_t D = hb_tensor_cols(&a->x) / H;
     if (!(a->theta > 0.0f) || pos0 < 0)
         return hb_cpu_fail(be, HB_ERR_INPUT, "cpu: rope_backward: theta %g pos0 %lld", (double)a->theta, (long long)pos0);
     if (B <= 0 || T <= 0) return HB_OK;
-    // the forward's table (cpu_ops.c: angles in double, rounded to f32 cos/sin)
-    float *tab = malloc((size_t)(T * D) * sizeof(float));
-    if (!tab) return hb_cpu_fail(be, HB_ERR_NOMEM, "cpu: rope_backward: cannot allocate the table");
-    for (int64_t t = 0; t < T; t++)
-        for (int64_t i = 0; i < half; i++) {
-            double ang = (double)(pos0 + t) * pow((double)a->theta, -2.0 * (double)i / (double)D);
-            tab[t * D + i] = (float)cos(ang);
-            tab[t * D + half + i] = (float)sin(ang);
-        }
     // forward (x0, x1) -> (x0 c - x1 s, x0 s + x1 c); its transpose maps (d0, d1) to
-    // (d0 c + d1 s, -d0 s + d1 c)
-#pragma omp parallel for schedule(static) if (B * T * H * D > PAR_MIN)
-    for (int64_t row = 0; row < B * T; row++) {
-        const float *cs = tab + (row % T) * D, *sn = cs + half;
-        for (int64_t h = 0; h < H; h++) {
-            float *v = x + row * ldx + h * D;
-            for (int64_t i = 0; i < half; i++) {
-                const float d0 = v[i], d1 = v[i + half];
-                v[i] = d0 * cs[i] + d1 * sn[i];
-                v[i + half] = -d0 * sn[i] + d1 * cs[i];
-            }
-        }
-    }
-    free(tab);
-    return HB_OK;
+    // (d0 c + d1 s, -d0 s + d1 c): the rotation by the opposite angle (cpu_ops.c)
+    return hb_cpu_rope_rotate(x, ldx, B, T, H, D, pos0, a->theta, -1.0f)
+               ? HB_OK
+               : hb_cpu_fail(be, HB_ERR_NOMEM, "cpu: rope_backward: cannot allocate the table");
 }
 
 /* ---- attention ---- */
