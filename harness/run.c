@@ -126,16 +126,20 @@ static hb_status check_groups(const hb_worker *w, const hb_plan *plan, const hb_
 /* ---- records on the wire ---- */
 static void *pack_record(const hb_record *r, int *nbytes) {
     hb_record h = *r;
-    /* header, iteration times, power trace, train losses, MoE expert counts */
+    /* header, iteration times, power trace, train losses, MoE expert counts, generated tokens */
     h.iter_seconds = h.power = h.loss = NULL;
     h.expert_tokens = NULL;
+    h.generated = NULL;
     const size_t ne = r->expert_tokens ? (size_t)(r->n_moe_layers * r->n_experts) : 0;
     if (!ne) h.n_moe_layers = h.n_experts = 0;
     const size_t nl = r->loss ? (size_t)r->n_loss : 0;
     if (!nl) h.n_loss = 0;
+    const size_t ng = r->generated ? (size_t)(r->gen_rows * r->gen_cols) : 0;
+    if (!ng) h.gen_rows = h.gen_cols = 0;
     const size_t o_it = sizeof h, o_pw = o_it + (size_t)r->n_iters * sizeof(double);
     const size_t o_l = o_pw + (size_t)r->n_power * 2 * sizeof(double), o_e = o_l + nl * sizeof(double);
-    const size_t n = o_e + ne * sizeof(int64_t);
+    const size_t o_g = o_e + ne * sizeof(int64_t);
+    const size_t n = o_g + ng * sizeof(int32_t);
     char *buf = malloc(n);
     if (!buf) return NULL;
     memcpy(buf, &h, sizeof h);
@@ -143,6 +147,7 @@ static void *pack_record(const hb_record *r, int *nbytes) {
     if (r->n_power) memcpy(buf + o_pw, r->power, (size_t)r->n_power * 2 * sizeof(double));
     if (nl) memcpy(buf + o_l, r->loss, nl * sizeof(double));
     if (ne) memcpy(buf + o_e, r->expert_tokens, ne * sizeof(int64_t));
+    if (ng) memcpy(buf + o_g, r->generated, ng * sizeof(int32_t));
     *nbytes = (int)n;
     return buf;
 }
@@ -153,23 +158,30 @@ static hb_status unpack_record(const char *buf, int nbytes, hb_record *r) {
     memcpy(r, buf, sizeof *r);
     r->iter_seconds = r->power = r->loss = NULL;
     r->expert_tokens = NULL;
+    r->generated = NULL;
     if (r->n_iters < 0 || r->n_power < 0 || r->n_loss < 0 || r->n_moe_layers < 0 || r->n_experts < 0 ||
-        r->n_moe_layers > HB_MODEL_MAX_LAYERS || r->n_experts > 65536)
+        r->n_moe_layers > HB_MODEL_MAX_LAYERS || r->n_experts > 65536 || r->gen_rows < 0 || r->gen_cols < 0 ||
+        r->gen_rows > nbytes || r->gen_cols > nbytes)
         return HB_ERR_INTERNAL;
     const size_t ne = (size_t)(r->n_moe_layers * r->n_experts), nl = (size_t)r->n_loss;
+    const size_t ng = (size_t)(r->gen_rows * r->gen_cols);
     const size_t o_it = sizeof *r, o_pw = o_it + (size_t)r->n_iters * sizeof(double);
     const size_t o_l = o_pw + (size_t)r->n_power * 2 * sizeof(double), o_e = o_l + nl * sizeof(double);
-    if ((size_t)nbytes != o_e + ne * sizeof(int64_t)) return HB_ERR_INTERNAL;
+    const size_t o_g = o_e + ne * sizeof(int64_t);
+    if ((size_t)nbytes != o_g + ng * sizeof(int32_t)) return HB_ERR_INTERNAL;
     r->iter_seconds = r->n_iters ? malloc((size_t)r->n_iters * sizeof(double)) : NULL;
     r->power = r->n_power ? malloc((size_t)r->n_power * 2 * sizeof(double)) : NULL;
     r->loss = nl ? malloc(nl * sizeof(double)) : NULL;
     r->expert_tokens = ne ? malloc(ne * sizeof(int64_t)) : NULL;
-    if ((r->n_iters && !r->iter_seconds) || (r->n_power && !r->power) || (nl && !r->loss) || (ne && !r->expert_tokens))
+    r->generated = ng ? malloc(ng * sizeof(int32_t)) : NULL;
+    if ((r->n_iters && !r->iter_seconds) || (r->n_power && !r->power) || (nl && !r->loss) || (ne && !r->expert_tokens) ||
+        (ng && !r->generated))
         return HB_ERR_NOMEM;
     if (r->n_iters) memcpy(r->iter_seconds, buf + o_it, (size_t)r->n_iters * sizeof(double));
     if (r->n_power) memcpy(r->power, buf + o_pw, (size_t)r->n_power * 2 * sizeof(double));
     if (nl) memcpy(r->loss, buf + o_l, nl * sizeof(double));
     if (ne) memcpy(r->expert_tokens, buf + o_e, ne * sizeof(int64_t));
+    if (ng) memcpy(r->generated, buf + o_g, ng * sizeof(int32_t));
     return HB_OK;
 }
 

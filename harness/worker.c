@@ -103,6 +103,13 @@ hb_status hb_worker_run_case(hb_worker *w, const hb_case *c, hb_record *rec) {
             rec->n_moe_layers = nl, rec->n_experts = ne;
             rec->expert_imbalance = hb_expert_imbalance(cnt, nl, ne);
         }
+        /* prefill/decode: the token ids, for a token-by-token comparison with another
+         * implementation (untimed: after the window) */
+        int32_t *ids;
+        int64_t gr, gc;
+        s = hb_workload_generated(wl, &ids, &gr, &gc);
+        if (s == HB_OK) rec->generated = ids, rec->gen_rows = gr, rec->gen_cols = gc;
+        else if (!werr.msg[0]) snprintf(werr.msg, sizeof werr.msg, "reading the generated tokens: %.200s", w->be->err);
     }
     hb_workload_free(wl);
     if (s == HB_ERR_INTERRUPTED) {
@@ -137,15 +144,20 @@ hb_status hb_record_add_window(hb_record *acc, const hb_record *win) {
         const int64_t n_cnt = win->expert_tokens ? win->n_moe_layers * win->n_experts : 0;
         c.expert_tokens = n_cnt > 0 ? malloc((size_t)n_cnt * sizeof *c.expert_tokens) : NULL;
         if (c.expert_tokens) memcpy(c.expert_tokens, win->expert_tokens, (size_t)n_cnt * sizeof *c.expert_tokens);
+        const int64_t n_gen = win->generated ? win->gen_rows * win->gen_cols : 0;
+        c.generated = n_gen > 0 ? malloc((size_t)n_gen * sizeof *c.generated) : NULL;
+        if (c.generated) memcpy(c.generated, win->generated, (size_t)n_gen * sizeof *c.generated);
         if ((win->n_iters > 0 && win->iter_seconds && !c.iter_seconds) || (win->n_power > 0 && win->power && !c.power) ||
-            (win->n_loss > 0 && win->loss && !c.loss) || (n_cnt > 0 && !c.expert_tokens)) {
+            (win->n_loss > 0 && win->loss && !c.loss) || (n_cnt > 0 && !c.expert_tokens) || (n_gen > 0 && !c.generated)) {
             free(c.iter_seconds);
             free(c.power);
             free(c.loss);
             free(c.expert_tokens);
+            free(c.generated);
             return HB_ERR_NOMEM;
         }
         if (!c.expert_tokens) c.n_moe_layers = c.n_experts = 0;
+        if (!c.generated) c.gen_rows = c.gen_cols = 0;
         if (!c.loss) c.n_loss = 0;
         if (!c.power) c.n_power = 0;
         c.n_reps = 1;

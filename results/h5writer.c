@@ -503,6 +503,16 @@ static herr_t write_record(hid_t cg, const hb_record *rec, int replace) {
         hb_h5_close_id(sp);
         r |= attr_f64(g, "expert_imbalance", rec->expert_imbalance);
     }
+    if (rec->generated && rec->gen_rows > 0 && rec->gen_cols > 0) { /* prefill/decode */
+        hsize_t gd[2] = {(hsize_t)rec->gen_rows, (hsize_t)rec->gen_cols};
+        hid_t sp = H5Screate_simple(2, gd, NULL);
+        hid_t d = sp < 0 ? H5I_INVALID_HID
+                         : H5Dcreate2(g, "generated", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        r |= d < 0 ? -1 : H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, rec->generated);
+        if (d >= 0) r |= attr_str(d, "units", "token ids");
+        hb_h5_close_id(d);
+        hb_h5_close_id(sp);
+    }
     r |= attr_str(g, "status", status);
     r |= attr_str(g, "error", error);
     r |= attr_i64(g, "n_iters", rec->n_iters);

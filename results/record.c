@@ -10,6 +10,9 @@ void hb_record_free(hb_record *r) {
     free(r->power);
     free(r->loss);
     free(r->expert_tokens);
+    free(r->generated);
+    r->generated = NULL;
+    r->gen_rows = r->gen_cols = 0;
     r->iter_seconds = NULL;
     r->power = NULL;
     r->loss = NULL;

@@ -98,6 +98,9 @@ typedef struct hb_record {
     int64_t n_moe_layers, n_experts; /* 0 x 0 for a dense case */
     int64_t *expert_tokens;    /* n_moe_layers x n_experts, owned, NULL for a dense case */
     double expert_imbalance;   /* hb_expert_imbalance of them; NaN for a dense case */
+    /* ---- prefill/decode: the token ids produced (hb_workload_generated) ---- */
+    int64_t gen_rows, gen_cols; /* B x tokens; 0 x 0 elsewhere */
+    int32_t *generated;         /* gen_rows x gen_cols, owned, NULL elsewhere */
 } hb_record;
 
 void hb_record_free(hb_record *r); /* frees the owned arrays, not r itself */

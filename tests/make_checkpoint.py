@@ -13,7 +13,8 @@ independent numpy forward (float64) says hetbench must compute from them.
 Writes OUT_DIR/config.json, the safetensors file(s), OUT_DIR/prompt.npy (B x P uint32 token ids)
 and OUT_DIR/expect.json: the fingerprints (sum, sum |x|, L2 norm, argmax of the first row) of the
 prefill logits (each prompt's last token) and of the first decode step's logits (its input: the
-argmax of the prefill logits, at position P), as hetbench records them (results/SCHEMA.md).
+argmax of the prefill logits, at position P), as hetbench records them (results/SCHEMA.md), and
+the G greedy tokens of each sequence (`generated`: the prompt's argmax, then G-1 decode steps).
 safetensors is written by hand (an 8-byte length, a JSON header, the bytes): no extra package.
 """
 import json
@@ -23,7 +24,7 @@ import sys
 
 import numpy as np
 
-B, P = 2, 8
+B, P, G = 2, 8, 4
 
 
 def bf16_bits(x):
@@ -219,12 +220,19 @@ def main():
     tokens = rng.integers(0, V, size=(B, P)).astype("<u4")
     np.save(os.path.join(out, "prompt.npy"), tokens)
     tokens.astype("<u2").tofile(os.path.join(out, "prompt.u16"))
-    pre, dec = [], []
+    pre, dec, gen = [], [], []
     for b in range(B):
         cache = [[None, None] for _ in range(L)]
         logits = forward(tokens[b], np.arange(P), cache)
         pre.append(logits)
-        dec.append(forward(np.array([int(np.argmax(logits))]), np.array([P]), cache))
+        # greedy: the prompt's argmax, then G-1 decode steps at positions P .. P+G-2
+        g = [int(np.argmax(logits))]
+        for s in range(G - 1):
+            step = forward(np.array([g[-1]]), np.array([P + s]), cache)
+            if s == 0:
+                dec.append(step)
+            g.append(int(np.argmax(step)))
+        gen.append(g)
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(cfg, f)
     names = sorted(W.t)
@@ -238,7 +246,8 @@ def main():
         with open(os.path.join(out, "model.safetensors.index.json"), "w") as f:
             json.dump({"metadata": {}, "weight_map": {n: file for file, ns in shards.items() for n in ns}}, f)
     with open(os.path.join(out, "expect.json"), "w") as f:
-        json.dump({"prefill": fingerprint(np.array(pre)), "decode": fingerprint(np.array(dec)), "B": B, "P": P}, f)
+        json.dump({"prefill": fingerprint(np.array(pre)), "decode": fingerprint(np.array(dec)), "B": B, "P": P,
+                   "generated": gen}, f)
 
 
 def break_file(path, how):

@@ -7,7 +7,9 @@
 # logits its float64 forward computes from the values the checkpoint holds. hetbench loads the
 # checkpoint into an f32 case, which then computes the same function: the fingerprints (sum,
 # sum |x|, L2, argmax) of the prefill logits and of the first decode step's must agree to f32
-# rounding. Cases in bf16 and fp8 load by conversion and must agree to their own precision.
+# rounding, and the token ids hetbench records (`generated`: the prefill argmax, decode's greedy
+# tokens) must equal numpy's. Cases in bf16 and fp8 load by conversion and must agree to their
+# own precision.
 # Then every kind of bad input must stop the run before anything runs: exit 2, a message naming
 # the file and the tensor or field, no results file.
 set -uo pipefail
@@ -22,10 +24,11 @@ bad() { echo "FAIL: $*"; fail=1; }
 run_fp() {
   local dir=$1 wl=$2 tok=$3 dt=$4 out="$T/run.h5"
   rm -f "$out"
-  local extra=()
-  [[ $wl == decode ]] && extra=(--gen 4)
+  local extra=(--min-iters 1)
+  # decode: 3 steps, so that the first pass records all G = 4 tokens (`generated`)
+  [[ $wl == decode ]] && extra=(--gen 4 --min-iters 3 --max-iters 3)
   if ! "$HB" run --workload "$wl" --weights "$dir" --prompt-tokens "$tok" --batch 2 --prompt 8 --dtype "$dt" \
-       "${extra[@]}" --min-seconds 0 --min-iters 1 --warmup 0 --no-ceilings --idle-seconds 0 --power-hz 0 --out "$out" --force --no-progress \
+       "${extra[@]}" --min-seconds 0 --warmup 0 --no-ceilings --idle-seconds 0 --power-hz 0 --out "$out" --force --no-progress \
        >"$T/run.log" 2>&1; then
     cat "$T/run.log"
     return
@@ -46,6 +49,19 @@ sys.exit(0 if ok else 1)
 PY
 }
 
+# generated_ok DIR WORKLOAD: the token ids of $T/run.h5 equal the numpy forward's greedy ones
+# (prefill: each prompt's argmax; decode: the G tokens of the first pass), exactly
+generated_ok() {
+  "$PY" - "$T/run.h5" "$1/expect.json" "$2" <<'PY'
+import json, sys, h5py
+got = h5py.File(sys.argv[1])["/cases/0000/rank0/generated"][()].tolist()
+want = json.load(open(sys.argv[2]))["generated"]
+if sys.argv[3] == "prefill": want = [w[:1] for w in want]
+print("generated %s, numpy %s" % (got, want))
+sys.exit(0 if got == want else 1)
+PY
+}
+
 check_model() { # ARCH DTYPE LAYOUT TOKENS
   local arch=$1 sdt=$2 layout=$3 tok=$4 d="$T/$1-$2-$3"
   "$PY" "$SRC/tests/make_checkpoint.py" "$d" "$arch" "$sdt" "$layout" || { bad "make_checkpoint $arch $sdt"; return; }
@@ -55,6 +71,8 @@ check_model() { # ARCH DTYPE LAYOUT TOKENS
     got=$(run_fp "$d" "$wl" "$d/$tok" f32)
     if compare "$got" "$want" 2e-5 >"$T/cmp" 2>&1; then ok "$arch $sdt $layout $wl f32: $(cat "$T/cmp")"
     else bad "$arch $sdt $layout $wl f32: $(cat "$T/cmp") $got"; fi
+    if generated_ok "$d" "$wl" >"$T/cmp" 2>&1; then ok "$arch $sdt $layout $wl tokens: $(cat "$T/cmp")"
+    else bad "$arch $sdt $layout $wl tokens: $(cat "$T/cmp")"; fi
   done
 }
 check_model llama F32 single prompt.npy

@@ -297,6 +297,9 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
         y->logits = add(y, HB_ARENA_ACT, "logits", -1, HB_F32, HB_QUANT_NONE, 2, y->B, y->V, 0, 0);
         y->tokens = add(y, HB_ARENA_ACT, "tokens", -1, HB_F32, HB_QUANT_NONE, 1, N, 0, 0, 0);
         y->next = add(y, HB_ARENA_ACT, "next", -1, HB_F32, HB_QUANT_NONE, 1, y->B, 0, 0, 0);
+        /* decode: steps 0 .. G-2 read their input token from row s of hist and write their
+         * output to row s+1, so the first pass's tokens stay on the device without a copy */
+        y->hist = decode ? add(y, HB_ARENA_ACT, "hist", -1, HB_F32, HB_QUANT_NONE, 2, c->gen, y->B, 0, 0) : -1;
         /* MoE: router logits (N, E); ids, weights, rows (N k) as int32 / f32; offsets (E + 1);
          * permuted rows xp (N k, C), expert up (N k, 2 Fe), activation (N k, Fe), out (N k, C) */
         y->rlog = y->ids = y->rwt = y->rows = y->offs = y->xp = y->eup = y->eact = y->ey = -1;
@@ -540,14 +543,18 @@ static hb_status decode_step(hb_workload *w) {
     tf_state *st = w->impl;
     const hb_case *c = &w->c;
     int64_t pos = c->prompt + st->step % c->gen;
-    HB_TRY(forward(w->be, &c->model, st, P(st, st->lay.next), c->batch, 1, pos,
-                   c->batch * (c->prompt + st->step)));
+    /* the first pass (steps 0 .. G-1) reads row s of hist and writes row s+1 while there is
+     * one; every later step reads and writes next */
+    int32_t *hist = P(st, st->lay.hist), *next = P(st, st->lay.next);
+    int32_t *in = st->step < c->gen ? hist + st->step * c->batch : next;
+    int32_t *out = st->step + 1 < c->gen ? hist + (st->step + 1) * c->batch : next;
+    HB_TRY(forward(w->be, &c->model, st, in, c->batch, 1, pos, c->batch * (c->prompt + st->step)));
     st->have_counts = 1;
     if (!w->have_fp) {
         HB_TRY(hb_fingerprint_device(w->be, P(st, st->lay.logits), c->batch * st->lay.V, st->lay.V, w->fp));
         w->have_fp = 1;
     }
-    HB_TRY(HB_OP(w->be, sample, .out = P(st, st->lay.next), .logits = TT(st, st->lay.logits),
+    HB_TRY(HB_OP(w->be, sample, .out = out, .logits = TT(st, st->lay.logits),
                  .temperature = c->temperature, .seed = hb_rng_u64(c->seed, 7), .step = (uint64_t)st->step));
     st->step++;
     return HB_OK;
@@ -668,7 +675,7 @@ static hb_status tf_setup(hb_workload *w, int decode, hb_err *err) {
         /* the prompt goes through the model once: the KV cache then holds positions 0..P-1 and
          * the first generated token is the argmax of the prompt's last logits */
         HB_TRY(forward(be, &c->model, st, P(st, y->tokens), c->batch, c->prompt, 0, 0));
-        HB_TRY(HB_OP(be, argmax, .out = P(st, y->next), .in = TT(st, y->logits)));
+        HB_TRY(HB_OP(be, argmax, .out = P(st, y->hist), .in = TT(st, y->logits)));
     }
     return HB_OK;
 }
@@ -686,6 +693,34 @@ hb_status hb_workload_expert_tokens(const hb_workload *w, const int64_t **counts
     *counts = st->expert_tokens;
     *n_layers = st->lay.n_moe;
     *n_experts = st->lay.E;
+    return HB_OK;
+}
+
+hb_status hb_workload_generated(hb_workload *w, int32_t **ids, int64_t *rows, int64_t *cols) {
+    *ids = NULL;
+    *rows = *cols = 0;
+    const int decode = w->desc == &hb_wl_decode;
+    if (!decode && w->desc != &hb_wl_prefill) return HB_OK;
+    tf_state *st = w->impl;
+    const int64_t B = w->c.batch;
+    if (!st || (decode && st->step < 1) || (!decode && !w->have_fp)) return HB_OK;
+    /* decode: hist holds rows 0 .. min(step, G-1) (step s wrote row s+1) */
+    const int64_t n = decode ? (st->step + 1 < w->c.gen ? st->step + 1 : w->c.gen) : 1;
+    int32_t *dev = P(st, decode ? st->lay.hist : st->lay.next);
+    if (!decode) HB_TRY(HB_OP(w->be, argmax, .out = dev, .in = TT(st, st->lay.logits)));
+    int32_t *h = malloc((size_t)(n * B) * sizeof *h), *t = malloc((size_t)(n * B) * sizeof *t);
+    hb_status s = h && t ? w->be->ops->download(w->be, h, dev, (size_t)(n * B) * sizeof *h) : HB_ERR_NOMEM;
+    if (s == HB_OK) /* (n, B) on the device -> (B, n) */
+        for (int64_t j = 0; j < n; j++)
+            for (int64_t b = 0; b < B; b++) t[b * n + j] = h[j * B + b];
+    free(h);
+    if (s != HB_OK) {
+        free(t);
+        return s;
+    }
+    *ids = t;
+    *rows = B;
+    *cols = n;
     return HB_OK;
 }
 

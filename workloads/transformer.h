@@ -81,6 +81,7 @@ typedef struct hb_tf_layout {
     hb_tf_block *blocks; /* L */
     int wte, wpe, lm_w, lnf_w, lnf_b;                     /* model-level weights */
     int x, h, qkv, att, ff, ffa, logits, tokens, next;    /* activations */
+    int hist; /* decode: the tokens at positions P .. P+G-1 of the first pass, G x B int32 (else -1) */
     int rlog, ids, rwt, rows, offs, xp, eup, eact, ey;    /* MoE activations (or -1) */
     int mq, mcq, mlat, matt;                              /* MLA activations (or -1) */
     int64_t dn, dr, dv, dc, dql;                          /* MLA: head parts, kv and q lora ranks */
