@@ -1429,6 +1429,62 @@ static void test_moe_claim(void) {
     }
 }
 
+/* The shipped worked example results/claims/demo-bf16.yaml decides on CPU-like data: decode with
+ * bf16 weights at 2x the f32 tokens/s (CIs +-3%): ratio 2 [1.88, 2.12] >= 1.2, supported; prefill
+ * at the same speed in both: ratio 1 [0.94, 1.06] < 1.5, refuted. */
+static void test_demo_claims(void) {
+    char path[512];
+    path_in("demo-bf16.h5", path, sizeof path);
+    hb_device_row d;
+    device(&d, 0, "ci01", "cpu", "Intel", "Test CPU", 0.04, 5, 2);
+    hb_run_meta m = meta("0.5.0", "ci01");
+    m.mpi_size = 1;
+    double idle = NAN;
+    hb_h5 *h = NULL;
+    hb_err err;
+    CHECK(hb_h5_create(path, 1, &m, &d, 1, &idle, &h, &err) == HB_OK);
+    if (!h) return;
+    for (int i = 0; i < 4; i++) {
+        hb_case c;
+        hb_cost k;
+        decode_case(&c, &k, i, 1);
+        c.dtype = i % 2 ? HB_BF16 : HB_F32;
+        double per_iter = 1; /* tokens per iteration */
+        if (i >= 2) {
+            c.workload = HB_WL_PREFILL;
+            k = (hb_cost){.flops = 1e9, .bytes = 1e8, .tokens_in = 128, .mem_bytes = 1000};
+            per_iter = 128;
+        }
+        hb_case_label(&c, c.label, sizeof c.label);
+        const double t = i < 2 ? (c.dtype == HB_BF16 ? 0.05 : 0.1) : 0.3;
+        const double rate = per_iter / t;
+        const spec sp = {0, "ok", 4, {t, t, t, t}, NAN, 4 * t, 0, HB_ENERGY_NO_METER, 0.97 * rate, 1.03 * rate, 0.1, 0.1,
+                         {1, 1, 1, 1}, 0, {0}};
+        hb_record r;
+        hb_summary_row row;
+        make(&c, &k, &d, &sp, &r, &row);
+        CHECK(hb_h5_write_case(h, &c, &k, &r, &row, 1, &err) == HB_OK);
+    }
+    CHECK(hb_h5_close(h, "complete", &err) == HB_OK);
+    hb_report *rep = NULL;
+    const char *paths[] = {path};
+    CHECK_MSG(hb_report_load(paths, 1, &rep, &err) == HB_OK, "%s", err.msg);
+    hb_claims *cs = NULL;
+    CHECK_MSG(hb_claims_load(HB_SOURCE_DIR "/results/claims/demo-bf16.yaml", &cs, &err) == HB_OK, "%s", err.msg);
+    CHECK(cs && hb_claims_count(cs) == 2);
+    for (int i = 0; rep && cs && i < hb_claims_count(cs); i++) {
+        hb_claim_result res;
+        hb_claims_eval(cs, i, rep, &res, NULL);
+        int decode = !strcmp(hb_claims_id(cs, i), "bf16-decode-faster");
+        CHECK_MSG(res.verdict == (decode ? HB_VERDICT_SUPPORTED : HB_VERDICT_REFUTED) && res.n_pairs == 1, "%s: %s (%s)",
+                  hb_claims_id(cs, i), hb_verdict_name(res.verdict), res.why);
+        CHECK_NEAR(res.value, decode ? 2.0 : 1.0, 1e-9);
+        CHECK_NEAR(res.lo, decode ? 0.97 / 0.515 : 0.97 / 1.03, 1e-9); /* [a_lo / b_hi, a_hi / b_lo] */
+    }
+    hb_claims_free(cs);
+    hb_report_free(rep);
+}
+
 /* check's exit code: 1 only for a refuted gate claim */
 static void test_check_cmd(const char *fa, const char *fb) {
     char prices[512], claims[512], out[512];
@@ -1504,6 +1560,7 @@ int main(int argc, char **argv) {
     test_html_charts(fa, fb, pp, html_path);
     test_check_cmd(fa, fb);
     test_moe_claim();
+    test_demo_claims();
     hb_prices_free(prices);
     test_compare();
     test_configurations();
