@@ -6,8 +6,10 @@
 
 #include "../backends/dtype.h"
 
-#define SETUP_S 0.2 /* allowance per window for setting a case up (weights, caches) */
-#define CEILINGS_S 3.0 /* the CPU gemm/stream ceilings (worker.c: a few short windows) */
+#define SETUP_S 0.2        /* allowance per window for setting a case up ... */
+#define SETUP_BPS 1e9      /* ... plus filling its memory (weights, caches) at about 1 GB/s */
+#define CEILINGS_S 4.0     /* the CPU gemm/stream ceilings (worker.c): 1.5 GiB of stream arrays filled and
+                            * a few short windows; a rough figure, the ceilings are what is unknown */
 
 static double peak_flops(const hb_device_row *d, hb_dtype t) {
     double tf = t == HB_F32 ? d->peak_tflops_f32 : t == HB_BF16 ? d->peak_tflops_bf16 : t == HB_F16 ? d->peak_tflops_f16
@@ -21,13 +23,14 @@ double hb_case_estimate_s(const hb_case *c, const hb_device_row *dev, int *lower
     if (c->cost.flops > 0 && isfinite(pf)) t = c->cost.flops / pf;
     if (c->cost.bytes > 0 && isfinite(pb)) t = isfinite(t) ? fmax(t, c->cost.bytes / pb) : c->cost.bytes / pb;
     const double windows = c->repeat > 1 ? (double)c->repeat : 1;
+    const double setup = SETUP_S + (double)c->cost.mem_bytes / SETUP_BPS;
     if (!(t > 0)) {
         *lower_bound = 1;
-        return windows * (c->min_seconds + SETUP_S);
+        return windows * (c->min_seconds + setup);
     }
     double timed = fmax((double)c->min_iters * t, c->min_seconds);
     if (c->max_iters > 0) timed = fmin(timed, fmax((double)c->max_iters * t, (double)c->min_iters * t));
-    return windows * (SETUP_S + (double)c->warmup_iters * t + timed);
+    return windows * (setup + (double)c->warmup_iters * t + timed);
 }
 
 static const char *bytes_text(char *b, size_t n, double v) {
@@ -46,6 +49,7 @@ static const char *secs_text(char *b, size_t n, double s) {
 
 hb_status hb_run_dry(hb_backend *be, const hb_device_row *dev, const hb_plan *plan, int ranks, int serial,
                      double idle_seconds, int calibrate, FILE *out, hb_err *err) {
+    /* idle_seconds: 0 when the device has no meter (no baseline is measured then) */
     (void)err;
     int64_t free_b = 0, total_b = 0;
     HB_TRY(be->ops->mem_info(be, &free_b, &total_b));

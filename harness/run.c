@@ -661,7 +661,9 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
     if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
     if (o->dry_run) {
         if (rank == 0)
-            s = hb_run_dry(w.be, &w.dev, plan, size, o->serial, o->idle_seconds, o->calibrate, out, err);
+            s = hb_run_dry(w.be, &w.dev, plan, size, o->serial,
+                           w.meter && (w.meter->has_counter || w.meter->has_power) ? o->idle_seconds : 0, o->calibrate,
+                           out, err);
         s = agree(s, err, rank, size);
         goto out;
     }

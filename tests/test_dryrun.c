@@ -42,5 +42,8 @@ int main(void) {
     lower = 0;
     CHECK_NEAR(hb_case_estimate_s(&c, &cpu, &lower), 2 * (1 + 0.2), 1e-12);
     CHECK(lower);
+    /* set-up grows with the case's memory: 1.5e9 bytes filled at 1 GB/s = 1.5 s a window */
+    c.cost.mem_bytes = 1500000000;
+    CHECK_NEAR(hb_case_estimate_s(&c, &cpu, &lower), 2 * (1 + 0.2 + 1.5), 1e-12);
     HB_TEST_END();
 }
