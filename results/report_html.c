@@ -405,7 +405,8 @@ static void polyline(FILE *f, const frame *fr, const axis *ax, const axis *ay, c
 static int legend_rows(int n) { return 18 * n + 6; }
 
 static void line_chart(FILE *f, const char *title, axis *ax, axis *ay, const series *s, int n, int w, int h) {
-    double *vx = malloc(sizeof(double) * MAX_SERIES * 64), *vy = malloc(sizeof(double) * MAX_SERIES * 64);
+    const size_t cap = (size_t)(n > 0 ? n : 1) * 64; /* every point of every series */
+    double *vx = malloc(sizeof(double) * cap), *vy = malloc(sizeof(double) * cap);
     placer *pl = malloc(sizeof *pl);
     if (!vx || !vy || !pl) {
         free(vx), free(vy), free(pl);
