@@ -2,9 +2,13 @@
  * no script, no network, no external font. Every string that comes from a results or prices
  * file goes through esc() (HTML injection from a device name or a host name is not possible).
  *
- * Charts: tokens/J and $/M tokens per device and case (bars, whiskers = interval), throughput
- * vs per-token latency across decode batch sizes (one line per device and case family), power
- * over time per case (one line per device), achieved FLOP/s vs the roofline of each device. */
+ * Charts (each labelled so that a screenshot stands alone; one colour per device model and
+ * backend): tokens/J; $/M input, output and total tokens (three charts); speedup and J/token
+ * relative to --baseline; throughput per device vs interactivity with each device's Pareto
+ * front; decode tokens/s vs batch size against the bandwidth-bound ideal; TTFT vs prompt
+ * length; power over time per case; achieved FLOP/s vs the roofline of each device. Labels in a
+ * plot go through a placer (no two overlap); a chart with nothing to draw is one line saying
+ * why. tests/check_report_layout.py checks the laid-out page in chromium. */
 #include "report.h"
 
 #include <math.h>
