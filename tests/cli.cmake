@@ -17,5 +17,6 @@ endif()
 add_test(NAME test_run_paths COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_run_paths.sh $<TARGET_FILE:hetbench>)
 set_tests_properties(test_run_paths PROPERTIES LABELS "unit" TIMEOUT 180)
 
-# The duration estimate of --dry-run and of the progress line's ETA (harness/dryrun.c).
+# The duration estimate of --dry-run and of the progress line's ETA (harness/dryrun.c), and the
+# output-path checks and free-space accounting (harness/outpath.c).
 hb_test(test_dryrun SOURCES test_dryrun.c LABELS unit)

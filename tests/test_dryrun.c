@@ -1,10 +1,15 @@
 /* test_dryrun.c - the duration estimate of `run --dry-run` and of the progress line's ETA
- * (harness/dryrun.c), against values worked out by hand, and the dry run's printed lines. */
+ * (harness/dryrun.c) against values worked out by hand, and the output-path helpers
+ * (harness/outpath.c): the room left with HETBENCH_FREE_BYTES counts the results file and the
+ * writer's work file, and each refusal of hb_out_check. */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backends/backend.h"
 #include "harness/dryrun.h"
+#include "harness/outpath.h"
 #include "hbtest.h"
 
 static hb_device_row gpu(void) {
@@ -15,7 +20,42 @@ static hb_device_row gpu(void) {
     return d;
 }
 
+static void write_bytes(const char *path, size_t n) {
+    FILE *f = fopen(path, "w");
+    for (size_t i = 0; f && i < n; i++) fputc('x', f);
+    if (f) fclose(f);
+}
+
+static void test_outpath(void) {
+    char dir[] = "/tmp/hb_test_outpath.XXXXXX";
+    if (!mkdtemp(dir)) return;
+    char path[256], work[256];
+    snprintf(path, sizeof path, "%s/r.h5", dir);
+    snprintf(work, sizeof work, "%s/.r.h5.partial", dir);
+    hb_err err = {{0}};
+    /* nothing there yet: every check passes; a folder, an existing file, a missing resume fail */
+    CHECK(hb_out_check(path, "--out", 0, 0, &err) == HB_OK);
+    CHECK(hb_out_check(dir, "--out", 0, 0, &err) == HB_ERR_INPUT && strstr(err.msg, "is a folder"));
+    CHECK(hb_out_check(path, "--resume", 0, 1, &err) == HB_ERR_INPUT && strstr(err.msg, "no such file"));
+    write_bytes(path, 1000);
+    write_bytes(work, 500);
+    CHECK(hb_out_check(path, "--out", 0, 0, &err) == HB_ERR_INPUT && strstr(err.msg, "file exists"));
+    CHECK(hb_out_check(path, "--out", 1, 0, &err) == HB_OK);
+    CHECK(hb_out_check(path, "--resume", 0, 1, &err) == HB_OK);
+    /* room: N - (1000 + 500) bytes, when the disk itself has more */
+    setenv("HETBENCH_FREE_BYTES", "2000000", 1);
+    int64_t room = hb_out_free_bytes(path);
+    CHECK_MSG(room == 1998500, "room %lld", (long long)room);
+    CHECK(hb_out_room(path, 1998500 - HB_OUT_MIN_FREE_BYTES, &err) == HB_OK);
+    CHECK(hb_out_room(path, 1998500 - HB_OUT_MIN_FREE_BYTES + 1, &err) == HB_ERR_IO && strstr(err.msg, "disk full"));
+    setenv("HETBENCH_FREE_BYTES", "1000000", 1); /* under the 1 MiB a run needs to start */
+    CHECK(hb_out_check(path, "--out", 1, 0, &err) == HB_ERR_INPUT && strstr(err.msg, "at least 1.0 MiB needed"));
+    unsetenv("HETBENCH_FREE_BYTES");
+    remove(path), remove(work), remove(dir);
+}
+
 int main(void) {
+    test_outpath();
     hb_device_row d = gpu();
     hb_case c;
     memset(&c, 0, sizeof c);
