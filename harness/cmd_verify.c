@@ -30,7 +30,7 @@
 #include "workloads/workload.h"
 
 static const char *const help_verify =
-    "usage: hetbench verify [--backend B] [--dtype D[,D...]] [--device N]\n"
+    "usage: hetbench verify [--backend B] [--dtype D[,D...]] [--device N] [--require-device]\n"
     "\n"
     "Runs every op of each available GPU backend (or of --backend) for every storage dtype and\n"
     "a few shapes against the CPU reference backend, then a whole 'tiny' model's logits, and\n"
@@ -44,9 +44,12 @@ static const char *const help_verify =
     "  --backend B   cuda | hip | cpu (cpu: the CPU against itself)    [every GPU backend]\n"
     "  --dtype D     f32, bf16, f16, fp8 (e4m3), e5m2 (comma list): the rows to run   [all]\n"
     "  --device N    device index of each backend                           [0]\n"
+    "  --require-device  fail (exit 1) when no backend had a device to verify: for a GPU CI\n"
+    "                job, so that a runner without its GPU does not pass\n"
     "\n"
-    "exit codes: 0 everything matched (or no GPU backend: nothing verified), 1 a mismatch or a\n"
-    "device error, or --backend unavailable, 2 usage error\n";
+    "exit codes: 0 everything matched (or no GPU backend: nothing verified, unless\n"
+    "--require-device), 1 a mismatch or a device error, --backend unavailable, or nothing\n"
+    "verified with --require-device, 2 usage error\n";
 
 /* ---- the run ---- */
 
@@ -1284,12 +1287,16 @@ static int verify_device(hb_backend *ref, const char *name, int index, unsigned 
 int hb_cmd_verify(int argc, char **argv) {
     const char *backend = NULL;
     unsigned dtypes = 0;
-    int device = 0;
+    int device = 0, require = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(help_verify, stdout);
             return 0;
+        }
+        if (strcmp(a, "--require-device") == 0) {
+            require = 1;
+            continue;
         }
         const char *val = NULL;
         char name[32];
@@ -1364,5 +1371,10 @@ int hb_cmd_verify(int argc, char **argv) {
     }
     if (!verified && !backend) printf("no GPU backend available: nothing verified\n");
     hb_backend_close(ref);
+    if (!verified && require) {
+        fprintf(stderr, "hetbench verify: --require-device: no %s device to verify (see the lines above)\n",
+                backend ? backend : "GPU backend has a");
+        return 1;
+    }
     return rc;
 }

@@ -129,7 +129,7 @@ static const char *const help_main =
     "  compare   regression gate: NEW vs BASE results files, exit 1 on a regression\n"
     "\n"
     "options:\n"
-    "  --help     this text ('hetbench <command> --help' for a command)\n"
+    "  --help     this text ('hetbench help <command>' or 'hetbench <command> --help' for a command)\n"
     "  --version  print the version\n"
     "\n"
     "exit codes: 0 success, 1 a case failed or a check/compare failed, 2 usage or input error,\n"
@@ -184,7 +184,10 @@ static const char *const help_run =
     "  --out FILE.h5      results file                      [hetbench-YYYYmmdd-HHMMSS.h5]\n"
     "  --force            overwrite --out if it exists\n"
     "  --json             one JSON object per case on stdout instead of the table\n"
-    "  --no-progress      no progress line on stderr\n"
+    "  --dry-run          print the expanded cases, each one's memory and whether it fits\n"
+    "                     rank 0's device, and an estimated duration; run and write nothing\n"
+    "  --no-progress      no progress line on stderr (drawn only when stderr is a terminal:\n"
+    "                     case, iterations, elapsed time, ETA)\n"
     "  --no-ceilings      do not measure CPU gemm/stream ceilings (MFU and BW% become NaN)\n"
     "energy (backends/ENERGY.md):\n"
     "  --power-hz H       power sampler rate during each timed window, 0 = off  [20]\n"
@@ -196,7 +199,10 @@ static const char *const help_run =
     "                     [300 + 20 x min_seconds]\n"
     "  --share-devices    allow more ranks on a node than devices (ranks share round-robin)\n"
     "  --resume FILE.h5   finish an incomplete file: run only its missing, failed and lost\n"
-    "                     (case, rank) pairs; refused if the plan or devices differ\n";
+    "                     (case, rank) pairs; refused if the plan or devices differ. The first\n"
+    "                     run's options (--no-ceilings, --power-hz, --idle-seconds, --backend,\n"
+    "                     --schedule, --case-timeout, --share-devices, --interleave) are restored\n"
+    "                     unless given again\n";
 
 static const char *const help_list =
     "usage: hetbench list models|workloads|backends\n"
@@ -415,6 +421,63 @@ static hb_status load_plan(int rank, const char *plan_path, int have_workload, c
     return s;
 }
 
+/* --resume: the options of the first run, from the file's command_line (rank 0 reads it, every
+ * rank parses it), for each one not given on this command line. */
+typedef struct run_options {
+    int *calibrate;
+    double *power_hz, *idle_seconds;
+    const char **backend, **schedule;
+    double *case_timeout;
+    int *share, *interleave;
+} run_options;
+
+static int given(int argc, char **argv, const char *flag) {
+    size_t n = strlen(flag);
+    for (int i = 0; i < argc; i++)
+        if (!strncmp(argv[i], flag, n) && (argv[i][n] == 0 || argv[i][n] == '=')) return 1;
+    return 0;
+}
+
+/* stored (1024 bytes, the caller's) holds the strings the restored backend and schedule point into */
+static hb_status restore_options(int rank, const char *path, int argc, char **argv, const run_options *ro, char *stored,
+                                 hb_err *err) {
+    int st = HB_OK;
+    if (rank == 0) {
+        hb_results *res = NULL;
+        st = hb_results_read(path, &res, err);
+        if (st == HB_OK) snprintf(stored, 1024, "%s", res->meta.command_line);
+        hb_results_free(res);
+    }
+    MPI_Bcast(&st, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (st != HB_OK) return (hb_status)st;
+    MPI_Bcast(stored, 1024, MPI_CHAR, 0, MPI_COMM_WORLD);
+    char *tok[128];
+    int n = 0;
+    for (char *save = NULL, *t = strtok_r(stored, " ", &save); t && n < 128; t = strtok_r(NULL, " ", &save)) tok[n++] = t;
+    for (int i = 0; i < n; i++) {
+        char *a = tok[i], *val = strchr(a, '=');
+        if (val) *val++ = 0;
+        if (!strcmp(a, "--no-ceilings") && !given(argc, argv, a)) *ro->calibrate = 0;
+        else if (!strcmp(a, "--share-devices") && !given(argc, argv, a)) *ro->share = 1;
+        else if (!strcmp(a, "--interleave") && !given(argc, argv, a)) *ro->interleave = 1;
+        else if (!strcmp(a, "--power-hz") || !strcmp(a, "--idle-seconds") || !strcmp(a, "--backend") ||
+                 !strcmp(a, "--schedule") || !strcmp(a, "--case-timeout")) {
+            if (!val && i + 1 < n) val = tok[++i];
+            if (!val || given(argc, argv, a)) continue;
+            char *end = NULL;
+            double v = strtod(val, &end);
+            int num = *val && !*end;
+            if (!strcmp(a, "--backend")) *ro->backend = val;
+            else if (!strcmp(a, "--schedule")) *ro->schedule = val;
+            else if (!num) return hb_errf(err, HB_ERR_INPUT, "--resume %s: the stored option %s '%s' is not a number", path, a, val);
+            else if (!strcmp(a, "--power-hz")) *ro->power_hz = v;
+            else if (!strcmp(a, "--idle-seconds")) *ro->idle_seconds = v;
+            else *ro->case_timeout = v;
+        }
+    }
+    return HB_OK;
+}
+
 static int cmd_run(int argc, char **argv, const char *command_line, int rank) {
     if (wants_help(argc, argv)) {
         if (rank == 0) fputs(help_run, stdout);
@@ -427,6 +490,7 @@ static int cmd_run(int argc, char **argv, const char *command_line, int rank) {
     int n_kv = 0, have_workload = 0;
     const char *plan_path = NULL, *out_path = NULL, *backend = "auto", *schedule = "concurrent", *resume = NULL;
     int force = 0, json = 0, progress = rank == 0 && isatty(STDERR_FILENO), calibrate = 1, share = 0, interleave = 0;
+    int dry_run = 0;
     double case_timeout = 0, power_hz = 20, idle_seconds = 3;
     for (int i = 0; i < argc; i++) {
         char *a = argv[i], *val = NULL;
@@ -435,7 +499,8 @@ static int cmd_run(int argc, char **argv, const char *command_line, int rank) {
         char *eq = strchr(name, '=');
         if (eq) { *eq = 0; val = strchr(a, '=') + 1; }
         if (strcmp(name, "--force") == 0) { force = 1; continue; }
-        if (strcmp(name, "--json") == 0) { json = 1; continue; }
+        if (strcmp(name, "--json") == 0) { json = 1; progress = 0; continue; }
+        if (strcmp(name, "--dry-run") == 0) { dry_run = 1; continue; }
         if (strcmp(name, "--no-progress") == 0) { progress = 0; continue; }
         if (strcmp(name, "--no-ceilings") == 0) { calibrate = 0; continue; }
         if (strcmp(name, "--share-devices") == 0) { share = 1; continue; }
@@ -497,7 +562,17 @@ static int cmd_run(int argc, char **argv, const char *command_line, int rank) {
         if (force) return usage_error("run", "--force cannot be combined with --resume%s", "");
         out_path = resume;
     }
-    hb_status s = load_plan(rank, plan_path, have_workload, resume, kv, n_kv, &plan, &err);
+    hb_status s = HB_OK;
+    char stored_cmd[1024] = "";
+    if (resume) {
+        run_options ro = {&calibrate, &power_hz, &idle_seconds, &backend, &schedule, &case_timeout, &share, &interleave};
+        s = restore_options(rank, resume, argc, argv, &ro, stored_cmd, &err);
+        if (s != HB_OK) {
+            fprintf(stderr, "hetbench run: %s\n", err.msg);
+            return s == HB_ERR_INPUT ? 2 : 1;
+        }
+    }
+    s = load_plan(rank, plan_path, have_workload, resume, kv, n_kv, &plan, &err);
     if (s != HB_OK) {
         fprintf(stderr, "hetbench run: %s\n", err.msg);
         hb_plan_free(&plan);
@@ -523,7 +598,8 @@ static int cmd_run(int argc, char **argv, const char *command_line, int rank) {
                      .progress = progress, .calibrate = calibrate, .command_line = command_line,
                      .stop = &g_stop, .out = stdout, .case_timeout_s = case_timeout,
                      .serial = strcmp(schedule, "serial") == 0, .share_devices = share, .resume = resume != NULL,
-                     .power_hz = power_hz, .idle_seconds = idle_seconds, .interleave = interleave};
+                     .power_hz = power_hz, .idle_seconds = idle_seconds, .interleave = interleave,
+                     .dry_run = dry_run};
     int n_failed = 0;
     s = hb_run(&plan, &o, &n_failed, &err);
     hb_plan_free(&plan);
@@ -542,6 +618,15 @@ static int cmd_run(int argc, char **argv, const char *command_line, int rank) {
 int main(int argc, char **argv) {
     if (argc < 2) { fputs(help_main, stderr); return 2; }
     const char *cmd = argv[1];
+    if (strcmp(cmd, "help") == 0 && argc >= 3) { /* help COMMAND = COMMAND --help */
+        static const char *const commands[] = {"run", "list", "info", "verify", "power", "report", "check", "compare"};
+        int known = 0;
+        for (int i = 0; i < HB_ARRAY_LEN(commands); i++) known |= strcmp(argv[2], commands[i]) == 0;
+        if (!known) return usage_error(NULL, "help: unknown command '%s' (accepted: run, list, info, verify, power, "
+                                             "report, check, compare)", argv[2]);
+        char *args[] = {argv[0], argv[2], "--help", NULL};
+        return main(3, args);
+    }
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         fputs(help_main, stdout);
         return 0;

@@ -188,6 +188,7 @@ hb_status hb_measure_case(hb_backend *be, hb_meter *meter, hb_workload *w, const
         if ((s = be->ops->event_record(be, b)) != HB_OK) goto done;
         if ((s = be->ops->event_elapsed(be, a, b, &dt)) != HB_OK) goto done;
         if ((s = push_time(rec, &cap, dt)) != HB_OK) goto done;
+        if (mo && mo->iters) atomic_store_explicit(mo->iters, rec->n_iters, memory_order_relaxed);
         t = hb_now_s();
         const int64_t in_rep = rec->n_iters - rep_base;
         if (in_rep >= c->max_iters || (in_rep >= c->min_iters && t - t_rep >= c->min_seconds)) {

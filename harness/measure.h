@@ -6,6 +6,7 @@
 #define HB_MEASURE_H
 
 #include <signal.h>
+#include <stdatomic.h>
 
 #include "../backends/meter.h"
 #include "../results/results.h"
@@ -25,6 +26,7 @@ typedef struct hb_measure_opts {
     volatile sig_atomic_t *stop;   /* may be NULL */
     hb_meter *host;                /* host RAPL meter of a GPU rank; NULL: none */
     double idle_w;                 /* the device's idle baseline, W; <= 0 or NaN: unknown */
+    _Atomic int64_t *iters;        /* may be NULL: timed iterations so far (the progress line) */
 } hb_measure_opts;
 
 hb_status hb_measure_case(hb_backend *be, hb_meter *meter, hb_workload *w, const hb_case *c,

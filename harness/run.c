@@ -16,12 +16,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "dryrun.h"
 #include "energy.h"
 #include "hb_version.h"
+#include "outpath.h"
 #include "output.h"
+#include "progress.h"
 #include "timing.h"
 #include "topology.h"
 #include "worker.h"
@@ -608,6 +612,33 @@ hb_status hb_info_ranks(const char *backend, int share, hb_rank_info **rows, int
     return rank == 0 && !all ? HB_ERR_NOMEM : HB_OK;
 }
 
+/* Before a case is written: room for it on the results file's file system (the writer's work
+ * file grows by the case and each flush publishes a copy of it), checked again for every case.
+ * Without room the case is not written, its row says so and the run stops with the file valid
+ * and incomplete (finish it with --resume once there is space). */
+static hb_status room_for(const hb_worker *w, const hb_plan *plan, int i, const hb_run_opts *o, int size,
+                          hb_record *recs, FILE *out, hb_err *err) {
+    int64_t case_b = 64 * 1024;
+    for (int r = 0; r < size; r++) case_b += 4 * 8 * recs[r].n_iters + 16 * recs[r].n_power + 8 * 1024;
+    struct stat st;
+    int64_t file_b = stat(o->out_path, &st) == 0 ? (int64_t)st.st_size : 0;
+    const hb_case *c = &plan->cases[i];
+    hb_status s = hb_out_room(o->out_path, file_b + 2 * case_b, err);
+    for (int f = 0; f < w->n_faults && s == HB_OK; f++)
+        if (w->faults[f].kind == HB_FAULT_DISK_FULL && (w->faults[f].case_id < 0 || w->faults[f].case_id == c->id))
+            s = hb_errf(err, HB_ERR_IO, "disk full (HETBENCH_FAULT)");
+    if (s != HB_OK) {
+        if (o->json) fprintf(out, "{\"case\": %d, \"status\": \"not written\", \"error\": \"disk full\"}\n", c->id);
+        else fprintf(out, "# case %d (%.159s): NOT WRITTEN: %s\n", c->id, c->label, err->msg);
+        fflush(out);
+        for (int r = 0; r < size; r++) hb_record_free(&recs[r]), memset(&recs[r], 0, sizeof recs[r]);
+        hb_errf(err, HB_ERR_IO, "%s: disk full before case %d of %d was written: the file holds the cases before it "
+                "(status incomplete); free some space and finish with --resume %s", o->out_path, i + 1, plan->n_cases,
+                o->out_path);
+    }
+    return s;
+}
+
 hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_err *err) {
     int rank = 0, size = 1, local_rank = 0, local_size = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -628,16 +659,26 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
     int *alive = NULL;
     hb_h5 *h5 = NULL;
     unsigned char *need = NULL; /* [case][rank]: run this pair (rank 0) */
+    hb_progress *prog = NULL;   /* rank 0, on a terminal */
     MPI_Comm group_comm[HB_MAX_GROUPS];
     int n_comms = 0;
     hb_status s = hb_fault_parse(getenv("HETBENCH_FAULT"), w.faults, &w.n_faults, err);
     if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
-    /* the output is checked before anything slow happens */
-    if (rank == 0 && !o->resume && !o->force && access(o->out_path, F_OK) == 0)
-        s = hb_errf(err, HB_ERR_INPUT, "%s: file exists (use --force to overwrite)", o->out_path);
+    /* the output is checked before anything slow happens (a dry run writes nothing: an existing
+     * file is no error there) */
+    if (rank == 0)
+        s = hb_out_check(o->out_path, o->resume ? "--resume" : "--out", o->force || o->dry_run, o->resume, err);
     if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
     s = open_device(&w, o, local_rank, local_size, err);
     if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
+    if (o->dry_run) {
+        if (rank == 0)
+            s = hb_run_dry(w.be, &w.dev, plan, size, o->serial,
+                           w.meter && (w.meter->has_counter || w.meter->has_power) ? o->idle_seconds : 0, o->calibrate,
+                           out, err);
+        s = agree(s, err, rank, size);
+        goto out;
+    }
     s = hb_worker_check_fit(&w, plan->cases, plan->n_cases, err);
     if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
     s = hb_worker_check_support(&w, plan->cases, plan->n_cases, err);
@@ -703,6 +744,16 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
     for (int r = 0; r < size; r++) alive[r] = 1;
     if (!o->json) hb_print_header(out, &devs[0], size);
     int stopped = 0, done = 0;
+    if (o->progress) { /* the estimates now that the ceilings are known */
+        double *est = malloc((size_t)(plan->n_cases > 0 ? plan->n_cases : 1) * sizeof *est);
+        for (int i = 0; est && i < plan->n_cases; i++) {
+            int lower = 0;
+            est[i] = hb_case_estimate_s(&plan->cases[i], &w.dev, &lower) * (o->serial ? size : 1);
+        }
+        if (est) hb_progress_start(1, plan->n_cases, est, &prog);
+        free(est);
+        w.mo.iters = hb_progress_iters(prog);
+    }
     /* --resume: a group of dp ranks runs a training case together or not at all */
     for (int i = 0; i < plan->n_cases; i++) {
         const hb_case *c = &plan->cases[i];
@@ -723,10 +774,13 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
                 done = i + 1;
                 continue;
             }
-            if (o->progress) fprintf(stderr, "\r\033[K[%d/%d] %.159s ...", i + 1, plan->n_cases, plan->cases[i].label);
+            char prefix[48];
+            snprintf(prefix, sizeof prefix, "[%d/%d]", i + 1, plan->n_cases);
+            hb_progress_begin(prog, i, prefix, plan->cases[i].label);
             stopped = run_case_everywhere(&w, plan, i, 0, o, size, alive, need_i, recs);
-            if (o->progress) fprintf(stderr, "\r\033[K");
-            s = write_case_results(&w, plan, i, o, size, devs, recs, h5, n_failed, out, err);
+            hb_progress_end(prog, i);
+            s = room_for(&w, plan, i, o, size, recs, out, err);
+            if (s == HB_OK) s = write_case_results(&w, plan, i, o, size, devs, recs, h5, n_failed, out, err);
             if (s != HB_OK) break;
             if (!stopped) done = i + 1;
         }
@@ -747,11 +801,12 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
                 int any = 0;
                 for (int r = 0; r < size; r++) any |= need_i[r];
                 if (k >= reps || !any) continue;
-                if (o->progress)
-                    fprintf(stderr, "\r\033[K[round %lld/%lld, %d/%d] %.159s ...", (long long)k + 1, (long long)rounds,
-                            i + 1, plan->n_cases, c->label);
+                char prefix[48];
+                snprintf(prefix, sizeof prefix, "[round %lld/%lld, %d/%d]", (long long)k + 1, (long long)rounds, i + 1,
+                         plan->n_cases);
+                hb_progress_begin(prog, i, prefix, c->label);
                 stopped = run_case_everywhere(&w, plan, i, 1, o, size, alive, need_i, recs);
-                if (o->progress) fprintf(stderr, "\r\033[K");
+                hb_progress_end(prog, -1);
                 for (int r = 0; r < size && s == HB_OK; r++) {
                     if (!strcmp(recs[r].status, "skip") || !strcmp(recs[r].status, "interrupted"))
                         snprintf(acc_i[r].status, sizeof acc_i[r].status, "%s", recs[r].status);
@@ -761,7 +816,8 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
                     memset(&recs[r], 0, sizeof recs[r]);
                 }
                 if (s == HB_OK && !stopped && k == reps - 1) {
-                    s = write_case_results(&w, plan, i, o, size, devs, acc_i, h5, n_failed, out, err);
+                    s = room_for(&w, plan, i, o, size, acc_i, out, err);
+                    if (s == HB_OK) s = write_case_results(&w, plan, i, o, size, devs, acc_i, h5, n_failed, out, err);
                     done++;
                 }
             }
@@ -769,6 +825,8 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
         for (size_t j = 0; acc && j < (size_t)plan->n_cases * (size_t)size; j++) hb_record_free(&acc[j]);
         free(acc);
     }
+    hb_progress_stop(prog);
+    prog = NULL;
     int lost = 0;
     for (int r = 1; r < size; r++) lost += !alive[r];
     const char *status = (s == HB_OK && !stopped) ? "complete" : "incomplete";
@@ -797,6 +855,7 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
     }
 
 out:
+    hb_progress_stop(prog);
     for (int g = 0; g < n_comms; g++) MPI_Comm_free(&group_comm[g]);
     if (h5) hb_h5_close(h5, "incomplete", NULL);
     free(need);

@@ -31,6 +31,7 @@ typedef struct hb_run_opts {
     int share_devices;             /* allow more ranks than devices */
     int resume;                    /* out_path exists: run only its missing/failed/lost pairs */
     int interleave;                /* --interleave: window k of every case, then window k+1 */
+    int dry_run;                   /* --dry-run: list the cases, memory, fit, duration; run nothing */
 } hb_run_opts;
 
 /* Returns HB_OK when every case ran (n_failed counts (case, rank) pairs that failed),

@@ -39,7 +39,8 @@ hb_status hb_fault_parse(const char *spec, hb_fault *faults, int *n, hb_err *err
                 else if (strcmp(v, "abort") == 0) f.kind = HB_FAULT_ABORT;
                 else if (strcmp(v, "hang") == 0) f.kind = HB_FAULT_HANG;
                 else if (strcmp(v, "exit") == 0) f.kind = HB_FAULT_EXIT;
-                else return hb_errf(err, HB_ERR_INPUT, "HETBENCH_FAULT: kind=%s (accepted: error, abort, hang, exit)", v);
+                else if (strcmp(v, "disk-full") == 0) f.kind = HB_FAULT_DISK_FULL;
+                else return hb_errf(err, HB_ERR_INPUT, "HETBENCH_FAULT: kind=%s (accepted: error, abort, hang, exit, disk-full)", v);
             } else {
                 return hb_errf(err, HB_ERR_INPUT, "HETBENCH_FAULT: unknown key '%s' (accepted: rank, case, kind)", k);
             }

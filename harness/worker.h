@@ -12,8 +12,11 @@
 
 /* HETBENCH_FAULT: a testing aid. ';'-separated faults "rank=R,case=C,kind=K" with
  * K = error (the case fails with a message), abort (the process aborts), hang (the process
- * stops answering), exit (the process exits 3). case=* or rank=* match any. */
-typedef enum hb_fault_kind { HB_FAULT_NONE = 0, HB_FAULT_ERROR, HB_FAULT_ABORT, HB_FAULT_HANG, HB_FAULT_EXIT } hb_fault_kind;
+ * stops answering), exit (the process exits 3), disk-full (rank 0 finds no room for the results
+ * of the case when it is about to write them). case=* or rank=* match any. */
+typedef enum hb_fault_kind {
+    HB_FAULT_NONE = 0, HB_FAULT_ERROR, HB_FAULT_ABORT, HB_FAULT_HANG, HB_FAULT_EXIT, HB_FAULT_DISK_FULL
+} hb_fault_kind;
 
 typedef struct hb_fault {
     int rank;      /* -1: any */

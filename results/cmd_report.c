@@ -12,7 +12,8 @@
 #include "report.h"
 
 static const char *const help_report =
-    "usage: hetbench report FILE.h5... [--prices P.yaml] [--tier NAME] [--format md|csv|json|html] [-o OUT]\n"
+    "usage: hetbench report FILE.h5... [--prices P.yaml] [--tier NAME] [--baseline DEVICE] [--format md|csv|json|html]\n"
+    "                       [-o OUT]\n"
     "\n"
     "Groups every result of the files by case x device model x backend (across ranks and files) and\n"
     "prints per group: devices counted, rate and tokens/s per device (in/out/total) with 95% CIs,\n"
@@ -22,6 +23,8 @@ static const char *const help_report =
     "options:\n"
     "  --prices FILE   prices file (results/prices/*.yaml); without it no cost is computed\n"
     "  --tier NAME     price tier (default: the file's default_tier)\n"
+    "  --baseline DEV  reference device (its name, or a unique part of it) of the HTML report's\n"
+    "                  speedup and J/token charts: every group of a case relative to DEV's\n"
     "  --format F      md (default), csv, json or html (one self-contained file with SVG charts);\n"
     "                  default from -o's extension (.md .csv .json .html)\n"
     "  -o, --out OUT   write to OUT instead of standard output\n"
@@ -84,16 +87,17 @@ static int opt_value(int argc, char **argv, int *i, const char *name, const char
 }
 
 typedef struct opts {
-    const char *prices, *tier, *format, *out, *max_reg;
+    const char *prices, *tier, *format, *out, *max_reg, *baseline;
     const char **files;
     int n_files;
 } opts;
 
-/* Parses the options a command accepts (allowed: "ptfom" = prices, tier, format, out, max-reg). */
+/* Parses the options a command accepts (allowed: "ptfomb" = prices, tier, format, out, max-reg,
+ * baseline). */
 static int parse(const char *cmd, int argc, char **argv, const char *allowed, opts *o) {
     static const struct { char c; const char *name, *alias; } table[] = {
         {'p', "--prices", NULL}, {'t', "--tier", NULL}, {'f', "--format", NULL},
-        {'o', "--out", "-o"},   {'m', "--max-regression", NULL},
+        {'o', "--out", "-o"},   {'m', "--max-regression", NULL}, {'b', "--baseline", NULL},
     };
     memset(o, 0, sizeof *o);
     o->files = calloc((size_t)argc + 1, sizeof *o->files);
@@ -119,7 +123,8 @@ static int parse(const char *cmd, int argc, char **argv, const char *allowed, op
             if (r == 0) continue;
             if (r < 0 || !*v) return usage(cmd, "%s: missing value", table[t].name);
             const char **slot = table[t].c == 'p' ? &o->prices : table[t].c == 't' ? &o->tier
-                              : table[t].c == 'f' ? &o->format : table[t].c == 'o' ? &o->out : &o->max_reg;
+                              : table[t].c == 'f' ? &o->format : table[t].c == 'o' ? &o->out
+                              : table[t].c == 'b' ? &o->baseline : &o->max_reg;
             if (*slot) return usage(cmd, "%s given twice", table[t].name);
             *slot = v;
             matched = 1;
@@ -150,7 +155,7 @@ int hb_cmd_report(int argc, char **argv) {
         return 0;
     }
     opts o;
-    int rc = parse("report", argc, argv, "ptfo", &o);
+    int rc = parse("report", argc, argv, "ptfob", &o);
     if (rc) {
         free(o.files);
         return rc;
@@ -171,6 +176,7 @@ int hb_cmd_report(int argc, char **argv) {
     if (st == HB_OK) st = hb_report_load(o.files, o.n_files, &rep, &err);
     if (st == HB_OK && o.tier && !prices) st = hb_errf(&err, HB_ERR_INPUT, "--tier needs --prices");
     if (st == HB_OK) st = hb_report_price(rep, prices, o.tier, &err);
+    if (st == HB_OK && o.baseline) st = hb_report_set_baseline(rep, o.baseline, &err);
     if (st == HB_OK && prices && o.tier) {
         int found = 0;
         for (int i = 0; i < prices->n_devices && !found; i++) found = hb_prices_tier(prices, &prices->devices[i], o.tier) != NULL;

@@ -767,6 +767,7 @@ hb_status hb_report_rooflines(const hb_report *rep, hb_roofline **out, int *n_ou
                 x->intensity[x->n_points] = f / b;
                 x->flops_per_s[x->n_points] = f;
                 snprintf(x->what[x->n_points], sizeof x->what[0], "%.11s", g->sig.workload);
+                x->group[x->n_points] = gi;
                 x->n_points++;
             }
         }
@@ -774,5 +775,27 @@ hb_status hb_report_rooflines(const hb_report *rep, hb_roofline **out, int *n_ou
     }
     *out = rl;
     *n_out = n;
+    return HB_OK;
+}
+
+hb_status hb_report_set_baseline(hb_report *rep, const char *name, hb_err *err) {
+    int exact = -1, sub = -1, n_sub = 0;
+    char devices[512] = "";
+    for (int i = 0; i < rep->n_groups; i++) {
+        const hb_rgroup *g = &rep->groups[i];
+        int seen = 0; /* a device model counts once however many cases it ran */
+        for (int j = 0; j < i && !seen; j++) seen = !strcmp(rep->groups[j].device, g->device);
+        if (seen) continue;
+        size_t l = strlen(devices);
+        snprintf(devices + l, sizeof devices - l, "%s'%s'", l ? ", " : "", g->device);
+        if (!strcasecmp(g->device, name)) exact = i;
+        else if (strcasestr(g->device, name)) sub = i, n_sub++;
+    }
+    int pick = exact >= 0 ? exact : n_sub == 1 ? sub : -1;
+    if (pick < 0)
+        return hb_errf(err, HB_ERR_INPUT, "--baseline '%s': %s device of the files (devices: %s)", name,
+                       n_sub > 1 ? "matches more than one" : "matches no", devices[0] ? devices : "none");
+    snprintf(rep->baseline, sizeof rep->baseline, "%s", rep->groups[pick].device);
+    snprintf(rep->baseline_backend, sizeof rep->baseline_backend, "%s", rep->groups[pick].backend);
     return HB_OK;
 }

@@ -179,6 +179,8 @@ typedef struct hb_report {
     int n_fp_mismatch;              /* groups flagged */
     const hb_prices *prices;        /* borrowed; NULL: no cost */
     char tier[64];                  /* tier asked for ("" = default) */
+    char baseline[128];             /* reference device of the normalised charts ("" = none) */
+    char baseline_backend[16];
 } hb_report;
 
 /* Two rows' ceilings (FLOP/s for the dtype, B/s) match when both are unknown or they differ
@@ -192,6 +194,10 @@ hb_status hb_report_load(const char *const *paths, int n_paths, hb_report **out,
 /* Fills the cost fields of every group from `prices` (tier NULL: the file's default). */
 hb_status hb_report_price(hb_report *rep, const hb_prices *prices, const char *tier, hb_err *err);
 void hb_report_free(hb_report *rep); /* NULL is a no-op */
+/* Chooses the reference device of the speedup and J/token charts (report --baseline): a device
+ * model whose name equals `name` or, failing that, the only one containing it (case-insensitive).
+ * HB_ERR_INPUT naming the devices of the files when none or several match. */
+hb_status hb_report_set_baseline(hb_report *rep, const char *name, hb_err *err);
 
 /* Relative tolerance of fingerprint comparisons for a dtype name (f32 1e-3, bf16/f16 5e-2,
  * fp8 1e-1; unknown: 1e-3). */
@@ -211,6 +217,7 @@ typedef struct hb_roofline {
     int n_points;                   /* one per group with both FLOP/s and B/s */
     double intensity[HB_ROOF_MAX_POINTS], flops_per_s[HB_ROOF_MAX_POINTS]; /* FLOP/byte, FLOP/s */
     char what[HB_ROOF_MAX_POINTS][12]; /* the point's workload */
+    int group[HB_ROOF_MAX_POINTS];  /* the point's group (index into hb_report.groups) */
 } hb_roofline;
 
 /* Every (file, device model) of the report in group order of first appearance, into a

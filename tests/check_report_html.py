@@ -90,10 +90,14 @@ def main():
         errors.append(f"{n_svg - c.svg_titles} svg charts without a title")
     text = " ".join(c.text)
     for needle in ("How to read this", "Tokens per joule", "Cost per million tokens",
-                   "Throughput vs per-token latency", "Power over time", "roofline", "Provenance",
-                   "no power trace", "no price", "per-token latency p50 (ms)", "power (W)",
+                   "Throughput vs interactivity", "Power over time", "roofline", "Provenance",
+                   "no power trace", "no price", "interactivity: output tokens/s per user", "power (W)",
                    "arithmetic intensity (FLOP/byte)", "output tokens/s per device",
-                   "US$ per million tokens", "MISMATCH",
+                   "Decode batch sweep vs the bandwidth-bound ideal", "decode batch size B (sequences)",
+                   "Time to first token vs prompt length", "time to first token, p50 (ms)",
+                   "Relative to a reference device", "speedup over the reference device (×)",
+                   "US$ per million input tokens", "US$ per million output tokens",
+                   "US$ per million total tokens", "MISMATCH",
                    'Test CPU <script>alert(1)</script> & "co"'):
         if needle not in text:
             errors.append(f"text lacks {needle!r}")

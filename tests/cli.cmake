@@ -10,3 +10,13 @@ if(HB_H5PY_PYTHON)
            ${HB_H5PY_PYTHON})
   set_tests_properties(test_blas_core PROPERTIES LABELS "unit" TIMEOUT 120)
 endif()
+
+# Output paths checked before a run (folder, unwritable, no space), a full disk before a case,
+# --resume restoring options, --dry-run, the progress line on a terminal, help COMMAND and
+# verify --require-device.
+add_test(NAME test_run_paths COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_run_paths.sh $<TARGET_FILE:hetbench>)
+set_tests_properties(test_run_paths PROPERTIES LABELS "unit" TIMEOUT 180)
+
+# The duration estimate of --dry-run and of the progress line's ETA (harness/dryrun.c), and the
+# output-path checks and free-space accounting (harness/outpath.c).
+hb_test(test_dryrun SOURCES test_dryrun.c LABELS unit)

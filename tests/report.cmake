@@ -25,3 +25,18 @@ add_test(NAME test_report_render
           ${CMAKE_CURRENT_BINARY_DIR}/test_report_render)
 set_tests_properties(test_report_render PROPERTIES LABELS unit FIXTURES_REQUIRED report_html
   SKIP_RETURN_CODE 77 TIMEOUT 120)
+
+# The same HTML laid out by chromium: no SVG label clipped or overlapping another, every table
+# within a 1280 px viewport (boxes measured in the page); the self-test plants each problem once
+# and must find all three (skips with 77 without chromium).
+if(HB_REPORT_PYTHON)
+  add_test(NAME test_report_layout
+    COMMAND ${HB_REPORT_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/check_report_layout.py ${HB_REPORT_HTML}
+            ${CMAKE_CURRENT_BINARY_DIR}/test_report_layout)
+  set_tests_properties(test_report_layout PROPERTIES LABELS unit FIXTURES_REQUIRED report_html
+    SKIP_RETURN_CODE 77 TIMEOUT 120)
+  add_test(NAME test_report_layout_selftest
+    COMMAND ${HB_REPORT_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/check_report_layout.py --self-test
+            ${CMAKE_CURRENT_BINARY_DIR}/test_report_layout_selftest)
+  set_tests_properties(test_report_layout_selftest PROPERTIES LABELS unit SKIP_RETURN_CODE 77 TIMEOUT 120)
+endif()

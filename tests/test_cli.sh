@@ -94,7 +94,7 @@ expect 2 "nope.yaml: cannot read" -- run --plan "$T/nope.yaml" --out "$T/x.h5"
 touch "$T/exists.h5"
 expect 2 "exists.h5: file exists \(use --force to overwrite\)" -- run --workload gemm --m 8 --n 8 --k 8 --out "$T/exists.h5" "${FAST[@]}"
 [[ -s $T/exists.h5 ]] && fail "existing file was modified"
-expect 2 "cannot create" -- run --workload gemm --m 8 --n 8 --k 8 --out "$T/no/such/dir/x.h5" "${FAST[@]}"
+expect 2 "folder .*no/such/dir. does not exist" -- run --workload gemm --m 8 --n 8 --k 8 --out "$T/no/such/dir/x.h5" "${FAST[@]}"
 
 # ---- a real run: table on stdout, complete file, summary loads in h5py ----
 expect 0 "" -- run --workload gemm,decode --model tiny --m 16 --n 24 --k 32 --batch 1,2 --prompt 8 --gen 4 --dtype f32,bf16 --out "$T/ok.h5" "${FAST[@]}"

@@ -238,6 +238,127 @@ static hb_status write_file_b(const char *path) {
     return st != HB_OK ? st : s2;
 }
 
+/* file C, for the HTML charts (model "small", so no group joins A's or B's): a GPU with a long
+ * name and a CPU whose f32 and bf16 peaks are equal, each with a decode batch sweep (B = 1, 8,
+ * 16, 32: iteration time t0 + B t1, so tokens/s rises and per-user speed falls), a prefill prompt
+ * sweep (P = 64 .. 512) and a gemm in f32 and bf16; energy on the GPU only, a power trace on one
+ * case. */
+static char *render(const hb_report *rep, const char *format);
+
+#define LONG_GPU "AMD Instinct MI300X OAM 192GB HBM3 (gfx942:sramecc+:xnack-)"
+#define LONG_CPU "AMD EPYC 9654 96-Core Processor"
+static hb_status write_file_sweeps(const char *path) {
+    hb_device_row d[2];
+    device(&d[0], 0, "mi01", "hip", "AMD", LONG_GPU, 1307.4, 5300, 304);
+    device(&d[1], 1, "mi01", "cpu", "AMD", LONG_CPU, 3.0, 400, 96);
+    d[1].peak_tflops_f32 = d[1].peak_tflops_bf16; /* one label for both roofs */
+    hb_run_meta m = meta("0.4.0", "mi01");
+    double idle[2] = {NAN, NAN};
+    hb_h5 *h = NULL;
+    hb_err err;
+    HB_TRY(hb_h5_create(path, 1, &m, d, 2, idle, &h, &err));
+    hb_status st = HB_OK;
+    int id = 0;
+    for (int kind = 0; kind < 3 && st == HB_OK; kind++) {
+        const int n_v = kind == 2 ? 2 : 4;
+        for (int v = 0; v < n_v && st == HB_OK; v++) {
+            hb_case c;
+            hb_cost k;
+            if (kind == 0) { /* decode */
+                decode_case(&c, &k, id++, (int[]){1, 8, 16, 32}[v]);
+                snprintf(c.model.name, sizeof c.model.name, "small");
+            } else if (kind == 1) { /* prefill */
+                decode_case(&c, &k, id++, 1);
+                snprintf(c.model.name, sizeof c.model.name, "small");
+                c.workload = HB_WL_PREFILL;
+                c.prompt = (int[]){64, 128, 256, 512}[v];
+                k = (hb_cost){.flops = 2e9 * c.prompt, .bytes = 2e9, .tokens_in = c.prompt, .mem_bytes = 4000};
+            } else {
+                gemm_case(&c, &k, id++);
+                c.dtype = v ? HB_F32 : HB_BF16;
+                c.m = c.n = c.k = 128; /* not A's gemm */
+            }
+            hb_case_label(&c, c.label, sizeof c.label);
+            hb_record r[2];
+            hb_summary_row row[2];
+            spec sps[2]; /* the records point into these until the case is written */
+            for (int q = 0; q < 2; q++) {
+                double t = kind == 0 ? (q ? 0.02 : 0.002) + c.batch * (q ? 0.004 : 0.0001)
+                         : kind == 1 ? (q ? 0.2 : 0.001) * c.prompt / 64.0 : (q ? 0.05 : 0.0005);
+                spec *sp = &sps[q];
+                *sp = (spec){q, "ok", 4, {t, t * 1.01, t * 0.99, t}, q ? NAN : 50 * 4 * t, 4 * t, !q,
+                             q ? HB_ENERGY_NO_METER : 0, 0, 0, 0.1, 0.2, {1, 1, 1, 1}, 0, {0}};
+                if (kind == 0 && v == 1 && q == 0) {
+                    sp->n_power = 4;
+                    double pw[8] = {0, 300, t, 420, 2 * t, 450, 3 * t, 440};
+                    memcpy(sp->power, pw, sizeof pw);
+                }
+                double rate = (kind == 0 ? c.batch : kind == 1 ? c.prompt : k.flops) / t;
+                sp->ci_lo = 0.97 * rate, sp->ci_hi = 1.03 * rate;
+                make(&c, &k, &d[q], sp, &r[q], &row[q]);
+            }
+            st = hb_h5_write_case(h, &c, &k, r, row, 2, &err);
+        }
+    }
+    hb_status s2 = hb_h5_close(h, "complete", &err);
+    if (st != HB_OK || s2 != HB_OK) fprintf(stderr, "write_file_sweeps: %s\n", err.msg);
+    return st != HB_OK ? st : s2;
+}
+
+/* The HTML of files A, B and C with prices and --baseline: every chart of the report has data
+ * (the parse, render and layout tests read it), and the values drawn are the report's own. */
+static void test_html_charts(const char *fa, const char *fb, const char *pp, const char *html_path) {
+    char fc[512];
+    CHECK(write_file_sweeps(path_in("c.h5", fc, sizeof fc)) == HB_OK);
+    const char *files[3] = {fa, fb, fc};
+    hb_report *rep = NULL;
+    hb_prices *prices = NULL;
+    hb_err err = {{0}};
+    CHECK(hb_report_load(files, 3, &rep, &err) == HB_OK);
+    CHECK(hb_prices_load(pp, &prices, &err) == HB_OK);
+    if (!rep || !prices) goto out;
+    CHECK(hb_report_price(rep, prices, NULL, &err) == HB_OK);
+    /* --baseline: a unique part of a name, an ambiguous one, an unknown one */
+    CHECK(hb_report_set_baseline(rep, "AMD Instinct", &err) == HB_ERR_INPUT); /* MI300X and the long MI300X */
+    CHECK_CONTAINS(err.msg, "matches more than one device");
+    CHECK(hb_report_set_baseline(rep, "Xeon", &err) == HB_ERR_INPUT);
+    CHECK_CONTAINS(err.msg, "--baseline 'Xeon': matches no device of the files (devices: ");
+    CHECK_CONTAINS(err.msg, "'" LONG_CPU "'");
+    CHECK(hb_report_set_baseline(rep, "epyc", &err) == HB_OK);
+    CHECK_STR(rep->baseline, LONG_CPU);
+    CHECK_STR(rep->baseline_backend, "cpu");
+    char *html = render(rep, "html");
+    if (html && html_path) write_text(html_path, html);
+    if (html) {
+        /* speedup of the GPU's decode B=8 over the CPU's: (8 / 0.0028) / (8 / 0.052) = 18.57 */
+        CHECK_CONTAINS(html, "decode small bf16 B=8 P=16 G=8 · " LONG_GPU " (hip): 18.57");
+        CHECK_CONTAINS(html, "Reference: " LONG_CPU " (cpu)");
+        /* interactivity: per-user 1 / t = 1 / 0.0028 = 357.1 tokens/s, per device 8 / 0.0028 */
+        CHECK_CONTAINS(html, "Throughput per device vs interactivity");
+        CHECK_CONTAINS(html, ">B=32</text>");
+        /* the ideal line of the batch sweep and TTFT vs prompt length are drawn */
+        CHECK_CONTAINS(html, "ideal of " LONG_GPU " (hip): small[2L] bf16 P=16 G=8");
+        CHECK_CONTAINS(html, LONG_CPU " (cpu): small[2L] bf16 B=1");
+        CHECK_CONTAINS(html, ">P=512</text>");
+        /* one label for the CPU's equal f32 and bf16 peaks; roofline points labelled directly */
+        CHECK_CONTAINS(html, "bf16, f32 peak 3 TFLOP/s");
+        CHECK_CONTAINS(html, ">gemm 128×128×128 bf16</text>");
+        /* three cost charts, never input and output on one axis */
+        CHECK_CONTAINS(html, "<h3>US$ per million input tokens</h3>");
+        CHECK_CONTAINS(html, "<h3>US$ per million output tokens</h3>");
+        CHECK_CONTAINS(html, "<h3>US$ per million total tokens</h3>");
+        /* no empty grid: the groups without energy are one line */
+        CHECK_MSG(!strstr(html, "class=\"na\""), "a bar without a value is drawn");
+        CHECK_CONTAINS(html, "Groups not drawn: ");
+        /* one colour per device: the two AMD devices differ */
+        CHECK_MSG(!strstr(html, "#d6202a"), "a vendor colour is used");
+    }
+    free(html);
+out:
+    hb_report_free(rep);
+    hb_prices_free(prices);
+}
+
 /* What a compare file's row says about its timing and repetitions (the fixture's 2 iterations
  * alone would make hb_summary_fill call every window short). */
 typedef struct timing_spec {
@@ -874,7 +995,9 @@ static void test_configurations(void) {
             CHECK_CONTAINS(html, "files disagree, not averaged");
             CHECK_CONTAINS(html, "Test CPU (cpu), file 1</h3>");
             CHECK_CONTAINS(html, "Test CPU (cpu), file 3</h3>");
-            CHECK_CONTAINS(html, "Test CPU (cpu) · 1 thread, hetbench 0.4.0"); /* bars of twin groups differ */
+            /* a sweep of one of two twin groups is named with its configuration (the other one's
+             * files disagree: no rate, no point) */
+            CHECK_CONTAINS(html, "Test CPU (cpu): tiny[2L] bf16 P=16 G=8 · 1 thread, hetbench 0.4.0");
         }
         free(html);
         /* one roofline per file, each with the ceilings its file recorded */
@@ -1235,6 +1358,14 @@ static void test_bad_yaml(const char *good_h5) {
     CHECK(run_cmd(hb_cmd_report, a5, 1) == 2);
     const char *a6[] = {good_h5, "--tier", "gold"}; /* --tier without --prices */
     CHECK(run_cmd(hb_cmd_report, a6, 3) == 2);
+    char out[512];
+    path_in("never-baseline.html", out, sizeof out);
+    const char *a7[] = {good_h5, "--baseline", "no such device", "-o", out}; /* nothing written */
+    CHECK(run_cmd(hb_cmd_report, a7, 5) == 2);
+    CHECK(access(out, F_OK) != 0);
+    const char *a8[] = {good_h5, "--baseline", "h100", "-o", out};
+    CHECK(run_cmd(hb_cmd_report, a8, 5) == 0);
+    CHECK(access(out, F_OK) == 0);
 }
 
 /* moe-fraction-of-compute of the shipped claims gets a verdict from a MoE case and its dense
@@ -1296,6 +1427,62 @@ static void test_moe_claim(void) {
         hb_claims_free(cs);
         hb_report_free(rep);
     }
+}
+
+/* The shipped worked example results/claims/demo-bf16.yaml decides on CPU-like data: decode with
+ * bf16 weights at 2x the f32 tokens/s (CIs +-3%): ratio 2 [1.88, 2.12] >= 1.2, supported; prefill
+ * at the same speed in both: ratio 1 [0.94, 1.06] < 1.5, refuted. */
+static void test_demo_claims(void) {
+    char path[512];
+    path_in("demo-bf16.h5", path, sizeof path);
+    hb_device_row d;
+    device(&d, 0, "ci01", "cpu", "Intel", "Test CPU", 0.04, 5, 2);
+    hb_run_meta m = meta("0.5.0", "ci01");
+    m.mpi_size = 1;
+    double idle = NAN;
+    hb_h5 *h = NULL;
+    hb_err err;
+    CHECK(hb_h5_create(path, 1, &m, &d, 1, &idle, &h, &err) == HB_OK);
+    if (!h) return;
+    for (int i = 0; i < 4; i++) {
+        hb_case c;
+        hb_cost k;
+        decode_case(&c, &k, i, 1);
+        c.dtype = i % 2 ? HB_BF16 : HB_F32;
+        double per_iter = 1; /* tokens per iteration */
+        if (i >= 2) {
+            c.workload = HB_WL_PREFILL;
+            k = (hb_cost){.flops = 1e9, .bytes = 1e8, .tokens_in = 128, .mem_bytes = 1000};
+            per_iter = 128;
+        }
+        hb_case_label(&c, c.label, sizeof c.label);
+        const double t = i < 2 ? (c.dtype == HB_BF16 ? 0.05 : 0.1) : 0.3;
+        const double rate = per_iter / t;
+        const spec sp = {0, "ok", 4, {t, t, t, t}, NAN, 4 * t, 0, HB_ENERGY_NO_METER, 0.97 * rate, 1.03 * rate, 0.1, 0.1,
+                         {1, 1, 1, 1}, 0, {0}};
+        hb_record r;
+        hb_summary_row row;
+        make(&c, &k, &d, &sp, &r, &row);
+        CHECK(hb_h5_write_case(h, &c, &k, &r, &row, 1, &err) == HB_OK);
+    }
+    CHECK(hb_h5_close(h, "complete", &err) == HB_OK);
+    hb_report *rep = NULL;
+    const char *paths[] = {path};
+    CHECK_MSG(hb_report_load(paths, 1, &rep, &err) == HB_OK, "%s", err.msg);
+    hb_claims *cs = NULL;
+    CHECK_MSG(hb_claims_load(HB_SOURCE_DIR "/results/claims/demo-bf16.yaml", &cs, &err) == HB_OK, "%s", err.msg);
+    CHECK(cs && hb_claims_count(cs) == 2);
+    for (int i = 0; rep && cs && i < hb_claims_count(cs); i++) {
+        hb_claim_result res;
+        hb_claims_eval(cs, i, rep, &res, NULL);
+        int decode = !strcmp(hb_claims_id(cs, i), "bf16-decode-faster");
+        CHECK_MSG(res.verdict == (decode ? HB_VERDICT_SUPPORTED : HB_VERDICT_REFUTED) && res.n_pairs == 1, "%s: %s (%s)",
+                  hb_claims_id(cs, i), hb_verdict_name(res.verdict), res.why);
+        CHECK_NEAR(res.value, decode ? 2.0 : 1.0, 1e-9);
+        CHECK_NEAR(res.lo, decode ? 0.97 / 0.515 : 0.97 / 1.03, 1e-9); /* [a_lo / b_hi, a_hi / b_lo] */
+    }
+    hb_claims_free(cs);
+    hb_report_free(rep);
 }
 
 /* check's exit code: 1 only for a refuted gate claim */
@@ -1370,8 +1557,10 @@ int main(int argc, char **argv) {
         test_writers(rep, html_path);
     }
     hb_report_free(rep);
+    test_html_charts(fa, fb, pp, html_path);
     test_check_cmd(fa, fb);
     test_moe_claim();
+    test_demo_claims();
     hb_prices_free(prices);
     test_compare();
     test_configurations();
