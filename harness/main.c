@@ -169,6 +169,13 @@ static const char *const help_run =
     "  --data D           train: synthetic (fresh tokens each step) | repeat (the\n"
     "                     same batch every step: the loss must fall)            [synthetic]\n"
     "  --dp N             train: ranks that train one model together            [1]\n"
+    "  --tp N             prefill/decode: ranks splitting heads, ffn and vocab  [1]\n"
+    "  --ep N             prefill/decode of MoE models: ranks splitting experts [1]\n"
+    "  --collective OP    collective: all_reduce | all_gather | reduce_scatter |\n"
+    "                     all_to_all | broadcast                                [all_reduce]\n"
+    "  --coll-bytes N     collective: size in bytes (nccl-tests' size column)   [1048576]\n"
+    "  --in-place 0|1     collective: out of place (0) or in place (1)          [0]\n"
+    "  --coll-ranks N     collective: ranks of a group                          [2]\n"
     "  --seed S           weights/inputs seed (same seed = same values on every backend) [1234]\n"
     "measurement:\n"
     "  --warmup N         warm-up iterations                                    [2]\n"
@@ -377,6 +384,8 @@ static const run_flag case_flags[] = {
     {"--lr", "lr"}, {"--beta1", "beta1"}, {"--beta2", "beta2"}, {"--eps", "eps"},
     {"--weight-decay", "weight_decay"}, {"--grad-accum", "grad_accum"}, {"--data", "data"}, {"--dp", "dp"},
     {"--dense-twin", "dense_twin"}, {"--routing", "routing"},
+    {"--tp", "tp"}, {"--ep", "ep"}, {"--collective", "collective"}, {"--coll-bytes", "coll_bytes"},
+    {"--in-place", "in_place"}, {"--coll-ranks", "coll_ranks"},
 };
 
 /* Rank 0 reads the plan; the others get its canonical YAML (the plan file may exist on rank
