@@ -13,3 +13,8 @@ if(HB_MPIRUN)
   add_test(NAME test_collective COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_collective.sh $<TARGET_FILE:hetbench> ${HB_MPIRUN})
   set_tests_properties(test_collective PROPERTIES LABELS "mpi" SKIP_RETURN_CODE 77 TIMEOUT 300 RUN_SERIAL TRUE)
 endif()
+# rank groups through the CLI: tensor parallelism (2 ranks) and its bad input
+if(HB_MPIRUN)
+  add_test(NAME test_groups COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_groups.sh $<TARGET_FILE:hetbench> ${HB_MPIRUN})
+  set_tests_properties(test_groups PROPERTIES LABELS "mpi" SKIP_RETURN_CODE 77 TIMEOUT 300 RUN_SERIAL TRUE)
+endif()
