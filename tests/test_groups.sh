@@ -87,5 +87,13 @@ cases:
   - {workload: prefill, model: odd-ffn, tp: 4}
 YEOF
 expect2 2 "plan.yaml:4: field 'tp': tp 4 does not divide ffn_dim 162" --plan "$T/plan.yaml"
+# hetbench info --group: each rank's group, index and collective library
+checks=$((checks + 1))
+"${MPI[@]}" -np 2 "$HB" info --group 2 --share-devices >"$T/info" 2>&1
+grep -Eq "^ +1 +0 +1 .* cpu .* mpi " "$T/info" || fail "info --group 2: $(head -c 600 "$T/info")"
+checks=$((checks + 1))
+"${MPI[@]}" -np 2 "$HB" info --group 3 --share-devices >"$T/info" 2>&1
+rc=$?
+[[ $rc -eq 2 ]] && grep -q -- "--group: 3 does not divide the 2 ranks" "$T/info" || fail "info --group 3: exit $rc"
 echo "test_groups.sh: $checks checks, $fails failed" >&2
 [[ $fails -eq 0 ]]
