@@ -35,7 +35,8 @@ static double now_s(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* HETBENCH_FAULT kind=comm_error: the collective fails on this rank (once) */
+/* HETBENCH_FAULT kind=comm_error: the collective completes, then fails on this rank (once),
+ * as a library error detected after the data moved would */
 static int injected_error(hb_comm *c, hb_comm_op op) {
     if (c->fault != HB_COMM_FAULT_ERROR) return 0;
     c->fault = 0;
@@ -63,27 +64,27 @@ static hb_status bad(hb_comm *c, const char *what) {
 
 hb_status hb_comm_all_reduce(hb_comm *c, const void *send, void *recv, int64_t n, hb_cdt dt, hb_redop op) {
     if (n < 0 || hb_cdt_size(dt) == 0) return bad(c, "all_reduce: negative count or unknown dtype");
-    if (injected_error(c, HB_COMM_ALL_REDUCE)) return HB_ERR_BACKEND;
     const double t0 = now_s();
     hb_status s = c->ops->all_reduce(c->ctx, send, recv, n, dt, op);
+    if (s == HB_OK && injected_error(c, HB_COMM_ALL_REDUCE)) s = HB_ERR_BACKEND;
     corrupt(c, recv, n);
     return count(c, HB_COMM_ALL_REDUCE, (double)n * (double)hb_cdt_size(dt), t0, s);
 }
 
 hb_status hb_comm_all_gather(hb_comm *c, const void *send, void *recv, int64_t n, hb_cdt dt) {
     if (n < 0 || hb_cdt_size(dt) == 0) return bad(c, "all_gather: negative count or unknown dtype");
-    if (injected_error(c, HB_COMM_ALL_GATHER)) return HB_ERR_BACKEND;
     const double t0 = now_s();
     hb_status s = c->ops->all_gather(c->ctx, send, recv, n, dt);
+    if (s == HB_OK && injected_error(c, HB_COMM_ALL_GATHER)) s = HB_ERR_BACKEND;
     corrupt(c, recv, n);
     return count(c, HB_COMM_ALL_GATHER, (double)n * (double)hb_cdt_size(dt), t0, s);
 }
 
 hb_status hb_comm_reduce_scatter(hb_comm *c, const void *send, void *recv, int64_t n, hb_cdt dt, hb_redop op) {
     if (n < 0 || hb_cdt_size(dt) == 0) return bad(c, "reduce_scatter: negative count or unknown dtype");
-    if (injected_error(c, HB_COMM_REDUCE_SCATTER)) return HB_ERR_BACKEND;
     const double t0 = now_s();
     hb_status s = c->ops->reduce_scatter(c->ctx, send, recv, n, dt, op);
+    if (s == HB_OK && injected_error(c, HB_COMM_REDUCE_SCATTER)) s = HB_ERR_BACKEND;
     corrupt(c, recv, n);
     return count(c, HB_COMM_REDUCE_SCATTER, (double)n * c->size * (double)hb_cdt_size(dt), t0, s);
 }
@@ -96,24 +97,23 @@ hb_status hb_comm_all_to_all(hb_comm *c, const void *send, const int64_t *send_c
             return bad(c, "all_to_all: negative count or displacement");
         n += (double)send_counts[p];
     }
-    if (injected_error(c, HB_COMM_ALL_TO_ALL)) return HB_ERR_BACKEND;
     const double t0 = now_s();
     hb_status s = c->ops->all_to_all(c->ctx, send, send_counts, send_displs, recv, recv_counts, recv_displs, dt);
+    if (s == HB_OK && injected_error(c, HB_COMM_ALL_TO_ALL)) s = HB_ERR_BACKEND;
     corrupt(c, recv, recv_counts[0]);
     return count(c, HB_COMM_ALL_TO_ALL, n * (double)hb_cdt_size(dt), t0, s);
 }
 
 hb_status hb_comm_broadcast(hb_comm *c, void *buf, int64_t n, hb_cdt dt, int root) {
     if (n < 0 || root < 0 || root >= c->size || hb_cdt_size(dt) == 0) return bad(c, "broadcast: bad count or root");
-    if (injected_error(c, HB_COMM_BROADCAST)) return HB_ERR_BACKEND;
     const double t0 = now_s();
     hb_status s = c->ops->broadcast(c->ctx, buf, n, dt, root);
+    if (s == HB_OK && injected_error(c, HB_COMM_BROADCAST)) s = HB_ERR_BACKEND;
     corrupt(c, buf, n);
     return count(c, HB_COMM_BROADCAST, (double)n * (double)hb_cdt_size(dt), t0, s);
 }
 
 hb_status hb_comm_barrier(hb_comm *c) {
-    if (injected_error(c, HB_COMM_BARRIER)) return HB_ERR_BACKEND;
     const double t0 = now_s();
     return count(c, HB_COMM_BARRIER, 0, t0, c->ops->barrier(c->ctx));
 }

@@ -63,7 +63,7 @@ typedef struct hb_comm_stats {
 } hb_comm_stats;
 
 /* Injected faults: CORRUPT flips a bit of the first element of every output after the
- * collective; ERROR makes the next collective fail without calling the implementation. */
+ * collective; ERROR makes the next collective report a failure after it completed. */
 enum { HB_COMM_FAULT_CORRUPT = 1, HB_COMM_FAULT_ERROR = 2 };
 
 /* A rank group's communicator, made by the harness before dispatch (owned by it). */

@@ -503,6 +503,29 @@ static int run_case_everywhere(hb_worker *w, const hb_plan *plan, int i, int one
 
 /* ---- rank 0: the rows of case i from its records (every rank's), into the file and the
  * table; frees the records. Interrupted and skipped (--resume) records are not results. ---- */
+/* The group columns of a case's rows: each group's rate is its slowest rank's (NaN when one
+ * of its ranks has no ok row), per device that over the group's size, and its energy the sum
+ * of its ranks'. A rank alone is its own group. */
+static void group_figures(hb_summary_row *rows, int n) {
+    for (int j = 0; j < n; j++) {
+        hb_summary_row *a = &rows[j];
+        double rate = INFINITY, energy = 0;
+        int members = 0, ok = 1;
+        for (int k = 0; k < n; k++) {
+            const hb_summary_row *b = &rows[k];
+            if (a->group_size > 1 ? (b->group_size != a->group_size || b->group_id != a->group_id) : k != j) continue;
+            members++;
+            ok &= strcmp(b->status, "ok") == 0;
+            rate = fmin(rate, b->rate);
+            energy += b->energy_j;
+        }
+        ok &= members == (a->group_size > 1 ? a->group_size : 1);
+        a->group_rate = ok ? rate : NAN;
+        a->group_rate_per_device = a->group_rate / (a->group_size > 1 ? a->group_size : 1);
+        a->group_energy_j = ok ? energy : NAN;
+    }
+}
+
 static hb_status write_case_results(const hb_worker *w, const hb_plan *plan, int i, const hb_run_opts *o, int size,
                                     hb_device_row *devs, hb_record *recs, hb_h5 *h5, int *n_failed, FILE *out,
                                     hb_err *err) {
@@ -520,6 +543,7 @@ static hb_status write_case_results(const hb_worker *w, const hb_plan *plan, int
         keep[n++] = recs[r];
         if (strcmp(recs[r].status, "ok") != 0) (*n_failed)++;
     }
+    group_figures(rows, n);
     if (n > 0) s = hb_h5_write_case(h5, c, &c->cost, keep, rows, n, err);
     int drifted = 0;
     if (c->id == w->last_case_id && !o->resume) { /* the reference re-check lands in /devices */
@@ -537,6 +561,11 @@ static hb_status write_case_results(const hb_worker *w, const hb_plan *plan, int
         } else {
             hb_print_row(out, label, &rows[j]);
             if (strcmp(keep[j].status, "ok") != 0) fprintf(out, "             ^ %s\n", keep[j].error);
+            /* a group's line after its last rank's row */
+            if (rows[j].group_size > 1 && rows[j].group_rank == rows[j].group_size - 1)
+                fprintf(out, "             # group %d (%d ranks, tp %lld, ep %lld): %.5g %s, %.5g per device, %.4g J\n",
+                        rows[j].group_id, rows[j].group_size, (long long)rows[j].tp, (long long)rows[j].ep,
+                        rows[j].group_rate, rows[j].rate_unit, rows[j].group_rate_per_device, rows[j].group_energy_j);
         }
     }
     if (drifted && !o->json)

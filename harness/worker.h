@@ -14,8 +14,8 @@
  * K = error (the case fails with a message), abort (the process aborts), hang (the process
  * stops answering), exit (the process exits 3); in a rank group's case (backends/comm.h):
  * corrupt (every collective's output gets one wrong element on that rank), comm_error (the
- * rank's first collective fails: its group's other ranks wait inside theirs until the
- * deadline makes them lost). case=* or rank=* match any. */
+ * rank's first collective completes and then reports an error there: the group fails the
+ * case together). case=* or rank=* match any. */
 typedef enum hb_fault_kind {
     HB_FAULT_NONE = 0, HB_FAULT_ERROR, HB_FAULT_ABORT, HB_FAULT_HANG, HB_FAULT_EXIT, HB_FAULT_CORRUPT, HB_FAULT_COMM_ERROR
 } hb_fault_kind;

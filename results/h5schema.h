@@ -174,6 +174,9 @@ static const hb_h5_field hb_h5_summary_fields[] = {
     HB_H5_SUM(comm_s_per_iter, HB_H5_F64),
     HB_H5_SUM(comm_frac, HB_H5_F64),
     HB_H5_SUM(busbw, HB_H5_F64),
+    HB_H5_SUM(group_rate, HB_H5_F64),
+    HB_H5_SUM(group_rate_per_device, HB_H5_F64),
+    HB_H5_SUM(group_energy_j, HB_H5_F64),
 };
 
 #define HB_H5_REC(f, kind) HB_H5_FIELD(hb_record, f, kind)

@@ -245,6 +245,10 @@ typedef struct hb_summary_row {
     double comm_s_per_iter;        /* seconds inside them per iteration */
     double comm_frac;              /* their share of the iteration time */
     double busbw;                  /* collective: bus bandwidth, B/s (nccl-tests); NaN elsewhere */
+    /* the group's figures, the same on every row of the group (alone: the rank's own) */
+    double group_rate;             /* the slowest rank's rate (the group waits for it); NaN when a rank's row is missing or not ok */
+    double group_rate_per_device;  /* group_rate / group_size */
+    double group_energy_j;         /* energy_j summed over the group's ranks (NaN when one is not measured) */
 } hb_summary_row;
 
 /* Row of /idle_info: how each rank's idle baseline was measured. */

@@ -26,8 +26,10 @@ echo "# load after all_reduce: $(uptime)"
 import sys, h5py
 tp, ar = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
 s = tp["summary"][:]
-print("# decode llama-110m B=1 P=64 G=32, 2 ranks (1 thread each); rate: the median window's tokens/s of rank 0")
-print("# %-5s %3s %12s %12s %14s %14s %10s" % ("dtype", "tp", "tokens/s", "latency_ms", "tok/s/device", "2-rank tok/s", "comm_frac"))
+print("# decode llama-110m B=1 P=64 G=32, 2 ranks (1 thread each). tokens/s: rank 0's rate (mean iteration time, median")
+print("# of the windows); latency: its median iteration; p50 tok/s = 1 / latency (robust to preemption on a loaded machine)")
+print("# %-5s %3s %12s %12s %12s %14s %14s %10s" % ("dtype", "tp", "tokens/s", "latency_ms", "p50 tok/s", "tok/s/device",
+                                                  "2-rank tok/s", "comm_frac"))
 res = {}
 for cid in sorted(set(int(c) for c in s["case_id"])):
     rows = s[s["case_id"] == cid]
@@ -36,8 +38,9 @@ for cid in sorted(set(int(c) for c in s["case_id"])):
     dt = r0["dtype"].decode()
     node = r0["rate"] * (1 if t > 1 else len(rows))   # tp=1: every rank runs its own replica
     res[(dt, t)] = (r0["rate"], r0["latency_p50_s"], node)
-    print("  %-5s %3d %12.2f %12.3f %14.2f %14.2f %10.3f  (%s)" % (dt, t, r0["rate"], 1e3 * r0["latency_p50_s"], node / len(rows),
-          node, r0["comm_frac"], r0["timing_flags"] and "timing flagged" or "timing valid"))
+    print("  %-5s %3d %12.2f %12.3f %12.2f %14.2f %14.2f %10.3f  (%s)" % (dt, t, r0["rate"], 1e3 * r0["latency_p50_s"],
+          1 / r0["latency_p50_s"], node / len(rows), node, r0["comm_frac"],
+          "timing valid" if r0["timing_valid"] == 1 else "timing flagged"))
 for dt in ("f32", "bf16"):
     if (dt, 1) in res and (dt, 2) in res:
         a, b = res[(dt, 2)], res[(dt, 1)]
@@ -45,10 +48,15 @@ for dt in ("f32", "bf16"):
               (dt, a[1] / b[1], a[0] / b[0], a[2] / b[2]))
 s = ar["summary"][:]
 print("# all_reduce f32 out of place, 2 ranks (MPI)")
-print("# %12s %12s %12s %12s" % ("size_B", "time_us", "algbw_GB/s", "busbw_GB/s"))
+print("# mean: hetbench's rate (algbw over the mean time) and busbw; p50: the same over the median time")
+print("# %12s %12s %12s %12s %12s %12s %12s" % ("size_B", "mean_us", "algbw_GB/s", "busbw_GB/s", "p50_us", "algbw_p50",
+                                             "busbw_p50"))
 for cid in sorted(set(int(c) for c in s["case_id"])):
     r0 = s[(s["case_id"] == cid) & (s["rank"] == 0)][0]
     size = ar["cases/%04d" % cid].attrs["bytes_per_iter"]
-    print("  %12d %12.2f %12.3f %12.3f" % (size, 1e6 * r0["latency_p50_s"], r0["rate"] / 1e9, r0["busbw"] / 1e9))
+    f = r0["busbw"] / r0["rate"]
+    p50 = r0["latency_p50_s"]
+    print("  %12d %12.2f %12.3f %12.3f %12.2f %12.3f %12.3f" % (size, 1e6 * r0["iter_s_mean"], r0["rate"] / 1e9,
+          r0["busbw"] / 1e9, 1e6 * p50, size / p50 / 1e9, f * size / p50 / 1e9))
 PYEOF
 echo "# files: $OUT"

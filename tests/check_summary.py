@@ -26,7 +26,8 @@ DBLS = ["window_s", "iter_s_median", "iter_s_mean", "iter_s_p5", "iter_s_p95", "
         "energy_counter_j", "energy_integral_j", "energy_ratio", "peak_w", "idle_w",
         "energy_net_j", "host_energy_j", "host_avg_w", "cpu_util", "other_cpu_s", "steal_s",
         "loadavg_1m", "cpu_mhz", "temperature", "rep_rate_min", "rep_rate_max", "loss_first", "loss_last", "expert_imbalance",
-        "comm_bytes_per_iter", "comm_s_per_iter", "comm_frac", "busbw"]
+        "comm_bytes_per_iter", "comm_s_per_iter", "comm_frac", "busbw", "group_rate", "group_rate_per_device",
+        "group_energy_j"]
 COLUMNS = ("case_id", "rank", "workload", "model", "dtype", "kv_dtype", "batch", "prompt", "gen", "seq",
            "layers", "m", "n", "k", "stream_n", "quant_block", "mem_bytes", "backend", "device", "host", "gemm_impl",
            "status", "n_iters", "window_s", "iter_s_median", "iter_s_mean", "iter_s_p5",
@@ -40,7 +41,7 @@ COLUMNS = ("case_id", "rank", "workload", "model", "dtype", "kv_dtype", "batch",
            "ctx_invol", "thread_ctx_invol", "loadavg_1m", "cpu_mhz", "stream_op", "seed", "temperature",
            "n_reps", "rep_rate_min", "rep_rate_max", "loss_first", "loss_last", "total_params", "active_params", "expert_imbalance",
            "group_id", "group_size", "group_rank", "tp", "ep", "comm_bytes_per_iter", "comm_s_per_iter", "comm_frac",
-           "busbw")
+           "busbw", "group_rate", "group_rate_per_device", "group_energy_j")
 DEVICE_COLUMNS = ("rank", "host", "backend", "vendor", "name", "pci_bus_id", "driver",
                   "runtime", "gemm_impl", "mem_bytes", "numa_node", "cpuset",
                   "n_compute_units", "n_threads", "peak_tflops_f32", "peak_tflops_bf16",

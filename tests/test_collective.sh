@@ -6,6 +6,8 @@
 #    busbw = algbw x nccl-tests' factor; comm bytes per iteration = the op's send bytes;
 #  - HETBENCH_FAULT kind=corrupt on one rank: the workload's element check fails that case on
 #    both ranks of the group, with the wrong element in the message; the other cases stay ok;
+#  - kind=comm_error (a collective that reports an error on one rank): the group fails the
+#    case, the file is complete, --resume re-runs the group's pairs and they pass;
 #  - bad input exits 2 before anything runs, naming the key.
 set -u
 HB=$1
@@ -93,6 +95,43 @@ e0 = e0.decode() if isinstance(e0, bytes) else e0
 if "all_gather check 1 on group rank 1: 1 of 32 elements wrong; element 0" not in e1: ok = False
 if "rank 1 of this rank's group" not in e0: ok = False
 if not ok: print(st, e0, e1, file=sys.stderr)
+sys.exit(0 if ok else 1)
+PYEOF
+
+# an error inside a collective on one rank: the group fails that case together (the other
+# rank names it), the run goes on and the file is complete; --resume re-runs the group's case
+checks=$((checks + 1))
+HETBENCH_FAULT="rank=1,case=1,kind=comm_error" "${MPI[@]}" -np 2 "$HB" run --workload collective \
+  --collective all_reduce,all_to_all,broadcast --coll-bytes 256 "${FAST[@]}" --out "$T/ce.h5" >"$T/o3" 2>"$T/e3"
+rc=$?
+[[ $rc -eq 1 ]] || fail "comm_error: exit $rc, expected 1: $(head -c 400 "$T/e3")"
+checks=$((checks + 1))
+"$PY" - "$T/ce.h5" <<'PYEOF' || fail "comm_error: file"
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+s = f["summary"][:]
+st = {(int(r["case_id"]), int(r["rank"])): r["status"] for r in s}
+ok = f.attrs["status"] in (b"complete", "complete")
+ok = ok and st == {(0, 0): b"ok", (0, 1): b"ok", (1, 0): b"failed", (1, 1): b"failed", (2, 0): b"ok", (2, 1): b"ok"}
+e1 = f["cases/0001/rank1"].attrs["error"]
+e1 = e1.decode() if isinstance(e1, bytes) else e1
+e0 = f["cases/0001/rank0"].attrs["error"]
+e0 = e0.decode() if isinstance(e0, bytes) else e0
+ok = ok and "mpi all_to_all: injected fault (HETBENCH_FAULT kind=comm_error)" in e1 and "rank 1 of this rank's group" in e0
+if not ok: print(f.attrs["status"], st, e0, e1, file=sys.stderr)
+sys.exit(0 if ok else 1)
+PYEOF
+checks=$((checks + 1))
+"${MPI[@]}" -np 2 "$HB" run --resume "$T/ce.h5" --backend cpu --share-devices --no-progress --idle-seconds 0 \
+  --power-hz 0 --no-ceilings >"$T/o4" 2>"$T/e4" || fail "resume: $(head -c 400 "$T/e4")"
+checks=$((checks + 1))
+"$PY" - "$T/ce.h5" <<'PYEOF' || fail "comm_error: resumed file"
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+s = f["summary"][:]
+st = {(int(r["case_id"]), int(r["rank"])): r["status"] for r in s}
+ok = len(s) == 6 and all(v == b"ok" for v in st.values())
+if not ok: print(st, file=sys.stderr)
 sys.exit(0 if ok else 1)
 PYEOF
 

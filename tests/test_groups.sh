@@ -44,6 +44,11 @@ for cid in (0, 1):
         if (row["status"], row["group_id"], row["group_size"], row["group_rank"], row["tp"]) != (b"ok", 0, 2, r, 2):
             print("case", cid, "rank", r, row["status"], row["group_id"], row["group_size"], row["group_rank"], row["tp"],
                   file=sys.stderr); ok = False
+        both = sa[sa["case_id"] == cid]
+        if row["group_rate"] != min(both["rate"]) or row["group_rate_per_device"] != row["group_rate"] / 2:
+            print("case", cid, "group rate", row["group_rate"], row["group_rate_per_device"], both["rate"], file=sys.stderr); ok = False
+        if one["group_rate"] != one["rate"] or one["group_rate_per_device"] != one["rate"]:
+            print("tp=1 group rate", one["group_rate"], one["rate"], file=sys.stderr); ok = False
         if (one["group_id"], one["group_size"], one["tp"], one["comm_bytes_per_iter"]) != (-1, 1, 1, 0):
             print("tp=1 row", one["group_id"], one["group_size"], one["tp"], one["comm_bytes_per_iter"], file=sys.stderr); ok = False
         # decode (case 0): N = B = 2 rows, prefill (case 1): N = B x P = 16; C = 64; 2 layers x 2

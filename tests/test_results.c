@@ -318,7 +318,8 @@ static void summary_row(hb_summary_row *s, int i) {
                      &s->energy_net_j, &s->host_energy_j, &s->host_avg_w, &s->cpu_util,
                      &s->other_cpu_s, &s->steal_s, &s->loadavg_1m, &s->cpu_mhz, &s->temperature,
                      &s->rep_rate_min, &s->rep_rate_max, &s->loss_first, &s->loss_last, &s->expert_imbalance,
-                     &s->comm_bytes_per_iter, &s->comm_s_per_iter, &s->comm_frac, &s->busbw};
+                     &s->comm_bytes_per_iter, &s->comm_s_per_iter, &s->comm_frac, &s->busbw, &s->group_rate,
+                     &s->group_rate_per_device, &s->group_energy_j};
     for (int j = 0; j < HB_ARRAY_LEN(dbl); j++) *dbl[j] = 100.0 * i + j + 0.125;
     if (i == 1) /* no meter */
         s->avg_w = s->energy_j = s->j_per_token_out = s->j_per_token_total = s->tokens_per_j =
@@ -502,6 +503,9 @@ static void compare_summary(const hb_summary_row *a, const hb_summary_row *b) {
     CHECK_D(a->comm_s_per_iter, b->comm_s_per_iter);
     CHECK_D(a->comm_frac, b->comm_frac);
     CHECK_D(a->busbw, b->busbw);
+    CHECK_D(a->group_rate, b->group_rate);
+    CHECK_D(a->group_rate_per_device, b->group_rate_per_device);
+    CHECK_D(a->group_energy_j, b->group_energy_j);
     CHECK_MSG(memcmp(a, b, sizeof *a) == 0, "summary rows differ bytewise (case %d rank %d)",
               (int)b->case_id, (int)b->rank);
 }
