@@ -492,6 +492,26 @@ static void test_args(void) {
     ROUNDTRIP(&p);
     hb_plan_free(&p);
 
+    /* issue 15: collective sweeps and tp round-trip through the canonical YAML (the other ranks
+     * of a job read the plan from it) */
+    const hb_kv kv3[] = {{"workload", "collective"}, {"collective", "all_gather,all_to_all"}, {"coll_bytes", "1024,4096"},
+                         {"in_place", "1"}, {"coll_ranks", "4"}, {"dtype", "bf16"}};
+    st = hb_plan_from_args(kv3, HB_ARRAY_LEN(kv3), &p, &e);
+    CHECK_MSG(st == HB_OK, "%s", e.msg);
+    CHECK(p.n_cases == 4 && p.cases && p.cases[0].coll_op == HB_COMM_ALL_GATHER && p.cases[1].coll_bytes == 4096 &&
+          p.cases[3].coll_op == HB_COMM_ALL_TO_ALL && p.cases[2].in_place == 1 && p.cases[2].coll_ranks == 4 &&
+          p.cases[0].dtype == HB_BF16 && hb_case_group_size(&p.cases[0]) == 4 && p.cases[0].cost.bytes == 1024);
+    ROUNDTRIP(&p);
+    hb_plan_free(&p);
+    const hb_kv kv4[] = {{"workload", "decode"}, {"model", "tiny"}, {"tp", "1,2"}};
+    st = hb_plan_from_args(kv4, HB_ARRAY_LEN(kv4), &p, &e);
+    CHECK_MSG(st == HB_OK, "%s", e.msg);
+    CHECK(p.n_cases == 2 && p.cases && p.cases[0].tp == 1 && p.cases[1].tp == 2 && hb_case_group_size(&p.cases[1]) == 2 &&
+          hb_case_group_size(&p.cases[0]) == 1 && strstr(p.cases[1].label, " tp=2") != NULL &&
+          p.cases[1].cost.flops < p.cases[0].cost.flops);
+    ROUNDTRIP(&p);
+    hb_plan_free(&p);
+
     int n = 0;
     const char *const *keys = hb_plan_keys(&n);
     CHECK(n == 40); /* 0.4: repeat; weights, prompt_tokens; train: lr, beta1, beta2, eps, weight_decay, grad_accum, data, dp; MoE: dense_twin, routing */
