@@ -169,6 +169,13 @@ static const char *const help_run =
     "  --data D           train: synthetic (fresh tokens each step) | repeat (the\n"
     "                     same batch every step: the loss must fall)            [synthetic]\n"
     "  --dp N             train: ranks that train one model together            [1]\n"
+    "  --tp N             prefill/decode: ranks splitting heads, ffn and vocab  [1]\n"
+    "  --ep N             prefill/decode of MoE models: ranks splitting experts [1]\n"
+    "  --collective OP    collective: all_reduce | all_gather | reduce_scatter |\n"
+    "                     all_to_all | broadcast                                [all_reduce]\n"
+    "  --coll-bytes N     collective: size in bytes (nccl-tests' size column)   [1048576]\n"
+    "  --in-place 0|1     collective: out of place (0) or in place (1)          [0]\n"
+    "  --coll-ranks N     collective: ranks of a group                          [2]\n"
     "  --seed S           weights/inputs seed (same seed = same values on every backend) [1234]\n"
     "measurement:\n"
     "  --warmup N         warm-up iterations                                    [2]\n"
@@ -212,10 +219,12 @@ static const char *const help_list =
     "  backends    every backend, available or not and why\n";
 
 static const char *const help_info =
-    "usage: hetbench info [--json] [--backend auto|cpu|cuda|hip] [--share-devices]\n"
+    "usage: hetbench info [--json] [--backend auto|cpu|cuda|hip] [--share-devices] [--group N]\n"
     "\n"
     "Host, backends and devices, then every rank of this job (under mpirun/srun): host, device\n"
     "(vendor model, PCI bus id), backend, NUMA node, cpuset and the binding `run` would apply.\n"
+    "--group N: the rank groups a case with tp x ep x dp (or coll_ranks) = N runs on - group,\n"
+    "index in it, collective library - and the groups that span more than one host.\n"
     "HETBENCH_TOPOLOGY=FILE.xml shows the placement on an hwloc XML node instead of this machine.\n";
 
 static int wants_help(int argc, char **argv) {
@@ -271,19 +280,40 @@ static int cmd_list(int argc, char **argv) {
 }
 
 /* ---- info ---- */
-static void print_ranks(int json, const hb_rank_info *r, int n) {
+/* The collective library a rank of this backend would use in a group (harness/run.c). */
+static const char *comm_lib(const char *backend) { return strcmp(backend, "cpu") == 0 ? "mpi" : "none (NCCL/RCCL not yet)"; }
+
+static void print_ranks(int json, const hb_rank_info *r, int n, int group) {
     if (!json) {
-        printf("# %4s %-16s %-6s %-28s %-13s %4s %-20s %s\n", "rank", "host", "backend", "device", "pci_bus_id",
-               "numa", "cpuset", "binding / error");
-        for (int i = 0; i < n; i++)
-            printf("  %4d %-16s %-6s %-28.28s %-13s %4d %-20.20s %s\n", r[i].rank, r[i].host, r[i].backend,
-                   r[i].device, r[i].pci_bus_id[0] ? r[i].pci_bus_id : "-", r[i].numa_node, r[i].cpuset,
-                   r[i].error[0] ? r[i].error : r[i].binding);
+        if (group > 1)
+            printf("# %4s %5s %5s %-16s %-6s %-28s %-13s %4s %-20s %-8s %s\n", "rank", "group", "index", "host", "backend",
+                   "device", "pci_bus_id", "numa", "cpuset", "comm", "binding / error");
+        else
+            printf("# %4s %-16s %-6s %-28s %-13s %4s %-20s %s\n", "rank", "host", "backend", "device", "pci_bus_id",
+                   "numa", "cpuset", "binding / error");
+        for (int i = 0; i < n; i++) {
+            if (group > 1) printf("  %4d %5d %5d", r[i].rank, r[i].rank / group, r[i].rank % group);
+            else printf("  %4d", r[i].rank);
+            printf(" %-16s %-6s %-28.28s %-13s %4d %-20.20s ", r[i].host, r[i].backend, r[i].device,
+                   r[i].pci_bus_id[0] ? r[i].pci_bus_id : "-", r[i].numa_node, r[i].cpuset);
+            if (group > 1) printf("%-8s ", comm_lib(r[i].backend));
+            printf("%s\n", r[i].error[0] ? r[i].error : r[i].binding);
+        }
+        for (int g0 = 0; group > 1 && g0 < n; g0 += group)
+            for (int i = g0 + 1; i < g0 + group && i < n; i++)
+                if (strcmp(r[i].host, r[g0].host) != 0) {
+                    printf("# group %d spans hosts %s and %s: its collectives cross the network (place a group's "
+                           "ranks on one node: block distribution)\n", g0 / group, r[g0].host, r[i].host);
+                    break;
+                }
         return;
     }
     printf(",\"ranks\":[");
     for (int i = 0; i < n; i++) {
         printf("%s{\"rank\":%d,\"local_rank\":%d", i ? "," : "", r[i].rank, r[i].local_rank);
+        if (group > 1)
+            printf(",\"group\":%d,\"group_rank\":%d,\"comm\":\"%s\"", r[i].rank / group, r[i].rank % group,
+                   comm_lib(r[i].backend));
         const struct { const char *k, *v; } f[] = {
             {"host", r[i].host}, {"backend", r[i].backend}, {"device", r[i].device},
             {"pci_bus_id", r[i].pci_bus_id}, {"cpuset", r[i].cpuset}, {"binding", r[i].binding},
@@ -307,10 +337,17 @@ static int cmd_info(int argc, char **argv, int rank) {
         if (rank == 0) fputs(help_info, stdout);
         return 0;
     }
-    int json = 0, share = 0;
+    int json = 0, share = 0, group = 1;
     const char *backend = "auto";
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) json = 1;
+        else if (strcmp(argv[i], "--group") == 0 && i + 1 < argc) {
+            char *end = NULL;
+            long g = strtol(argv[++i], &end, 10);
+            if (!*argv[i] || *end || g < 1 || g > 1 << 20)
+                return rank == 0 ? usage_error("info", "--group: '%s' is not a positive integer", argv[i]) : 2;
+            group = (int)g;
+        }
         else if (strcmp(argv[i], "--share-devices") == 0) share = 1;
         else if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc) backend = argv[++i];
         else return rank == 0 ? usage_error("info", "unknown option '%s'", argv[i]) : 2;
@@ -318,7 +355,16 @@ static int cmd_info(int argc, char **argv, int rank) {
     hb_rank_info *ranks = NULL;
     int n_ranks = 0;
     hb_info_ranks(backend, share, &ranks, &n_ranks);
-    if (rank != 0) return 0;
+    if (rank != 0) {
+        free(ranks);
+        return 0;
+    }
+    if (ranks && n_ranks % group) {
+        free(ranks);
+        char msg[96];
+        snprintf(msg, sizeof msg, "%d does not divide the %d ranks of this job", group, n_ranks);
+        return usage_error("info", "--group: %s", msg);
+    }
     char host[256] = "";
     gethostname(host, sizeof host - 1);
     struct utsname u;
@@ -360,7 +406,7 @@ static int cmd_info(int argc, char **argv, int rank) {
     }
     if (json) printf("]");
     else printf("# ranks of this job (where `hetbench run` places them; info binds nothing)\n");
-    if (ranks) print_ranks(json, ranks, n_ranks);
+    if (ranks) print_ranks(json, ranks, n_ranks, group);
     if (json) printf("}\n");
     free(ranks);
     return 0;
@@ -383,6 +429,8 @@ static const run_flag case_flags[] = {
     {"--lr", "lr"}, {"--beta1", "beta1"}, {"--beta2", "beta2"}, {"--eps", "eps"},
     {"--weight-decay", "weight_decay"}, {"--grad-accum", "grad_accum"}, {"--data", "data"}, {"--dp", "dp"},
     {"--dense-twin", "dense_twin"}, {"--routing", "routing"},
+    {"--tp", "tp"}, {"--ep", "ep"}, {"--collective", "collective"}, {"--coll-bytes", "coll_bytes"},
+    {"--in-place", "in_place"}, {"--coll-ranks", "coll_ranks"},
 };
 
 /* Rank 0 reads the plan; the others get its canonical YAML (the plan file may exist on rank

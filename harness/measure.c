@@ -126,6 +126,23 @@ static void finish_energy(hb_meter *meter, const hb_measure_opts *mo, hb_sampler
     }
 }
 
+/* A rank group's verdict on a step: a rank that failed alone would leave the others waiting
+ * inside their next collective, so every rank of the group learns that one failed (an int32
+ * MAX over the group; the harness's own collective, not counted in the comm stats) and fails
+ * too. The failing rank keeps its message; the others say whose failure it was. */
+static hb_status group_verdict(hb_backend *be, hb_comm *comm, hb_status s) {
+    if (!comm || comm->size <= 1) return s;
+    int32_t f[2] = {s != HB_OK, s != HB_OK ? comm->rank : -1};
+    hb_status r = comm->ops->all_reduce(comm->ctx, f, f, 2, HB_CDT_I32, HB_REDOP_MAX);
+    if (r != HB_OK) return r;
+    if (s == HB_OK && f[0]) {
+        snprintf(be->err, sizeof be->err, "rank %d of this rank's group (group %d of %d ranks) failed the step; its "
+                 "row has the message", (int)f[1], comm->id, comm->size);
+        return HB_ERR_BACKEND;
+    }
+    return s;
+}
+
 hb_status hb_measure_case(hb_backend *be, hb_meter *meter, hb_workload *w, const hb_case *c,
                           const hb_measure_opts *mo, hb_record *rec, hb_err *err) {
     volatile sig_atomic_t *stop = mo ? mo->stop : NULL;
@@ -141,8 +158,15 @@ hb_status hb_measure_case(hb_backend *be, hb_meter *meter, hb_workload *w, const
     free(rec->loss);
     rec->loss = NULL;
     rec->n_loss = rec->n_loss_warmup = 0;
-    for (int64_t i = 0; i < c->warmup_iters && s == HB_OK; i++)
-        if ((s = hb_workload_step(w)) == HB_OK) s = push_loss(rec, w, &lcap);
+    /* after_step (collective: check and reset) follows every step, warm-up ones too; a group
+     * agrees on each step's outcome */
+    hb_comm *comm = hb_workload_comm(w);
+    const int grouped = comm && comm->size > 1;
+    for (int64_t i = 0; i < c->warmup_iters && s == HB_OK; i++) {
+        if ((s = hb_workload_step(w)) == HB_OK && (s = push_loss(rec, w, &lcap)) == HB_OK)
+            s = hb_workload_after_step(w);
+        s = group_verdict(be, comm, s);
+    }
     if (s == HB_OK) s = be->ops->sync(be);
     if (s != HB_OK) return hb_errf(err, s, "warm-up failed: %s", be->err[0] ? be->err : hb_status_str(s));
     /* the first step computes the fingerprint, also with warmup 0 */
@@ -151,6 +175,8 @@ hb_status hb_measure_case(hb_backend *be, hb_meter *meter, hb_workload *w, const
         s = hb_workload_step(w);
         if (s == HB_OK) s = push_loss(rec, w, &lcap);
         if (s == HB_OK) s = be->ops->sync(be);
+        if (s == HB_OK) s = hb_workload_after_step(w);
+        s = group_verdict(be, comm, s);
         if (s != HB_OK) return hb_errf(err, s, "first step failed: %s", be->err[0] ? be->err : hb_status_str(s));
     }
     HB_TRY(hb_workload_fingerprint(w, rec->fingerprint));
@@ -172,6 +198,13 @@ hb_status hb_measure_case(hb_backend *be, hb_meter *meter, hb_workload *w, const
     hb_timing_read(&tp0);
     read_counter(meter, &t0, &e0);
     double t = t0;
+    /* a rank group (dp, tp, ep, collective): every rank of the group starts its window together
+     * (a barrier, not counted in the comm stats, which start here) */
+    if (grouped) {
+        if ((s = comm->ops->barrier(comm->ctx)) != HB_OK) goto done;
+        t0 = t = hb_now_s();
+    }
+    if (comm) memset(&comm->stats, 0, sizeof comm->stats);
     /* chained events: iteration i runs from ev[i % 2] to ev[(i + 1) % 2], so the time between
      * iterations (host work, launches) is inside the iteration times and sum(iter) ~ window */
     if ((s = be->ops->event_record(be, ev[0])) != HB_OK) goto done;
@@ -182,22 +215,41 @@ hb_status hb_measure_case(hb_backend *be, hb_meter *meter, hb_workload *w, const
     int64_t rep_base = 0;
     rec->n_reps = 0;
     for (int64_t i = 0;; i++) {
-        if ((s = hb_workload_step(w)) != HB_OK || (s = push_loss(rec, w, &lcap)) != HB_OK) goto done;
         hb_event *a = ev[i % 2], *b = ev[(i + 1) % 2];
         double dt = 0;
-        if ((s = be->ops->event_record(be, b)) != HB_OK) goto done;
-        if ((s = be->ops->event_elapsed(be, a, b, &dt)) != HB_OK) goto done;
-        if ((s = push_time(rec, &cap, dt)) != HB_OK) goto done;
-        if (mo && mo->iters) atomic_store_explicit(mo->iters, rec->n_iters, memory_order_relaxed);
+        if ((s = hb_workload_step(w)) == HB_OK && (s = push_loss(rec, w, &lcap)) == HB_OK &&
+            (s = be->ops->event_record(be, b)) == HB_OK && (s = be->ops->event_elapsed(be, a, b, &dt)) == HB_OK &&
+            (s = push_time(rec, &cap, dt)) == HB_OK && hb_workload_has_after_step(w)) {
+            /* untimed: the next iteration starts after it */
+            if ((s = hb_workload_after_step(w)) == HB_OK) s = be->ops->event_record(be, b);
+        }
+        if (s == HB_OK && mo && mo->iters) atomic_store_explicit(mo->iters, rec->n_iters, memory_order_relaxed);
+        if (s != HB_OK && !grouped) goto done;
         t = hb_now_s();
         const int64_t in_rep = rec->n_iters - rep_base;
-        if (in_rep >= c->max_iters || (in_rep >= c->min_iters && t - t_rep >= c->min_seconds)) {
+        int32_t flags[4] = {in_rep >= c->max_iters || (in_rep >= c->min_iters && t - t_rep >= c->min_seconds),
+                            stop && *stop, s != HB_OK, s != HB_OK ? comm->rank : -1};
+        if (grouped) {
+            /* the group ends its window (and each --repeat window) at the same iteration, and
+             * fails together: a rank that stopped alone would leave the others waiting inside
+             * their next collective. Any rank's end (or stop request) ends the window for all:
+             * their iteration counts are equal, so min_iters holds on every rank */
+            hb_status r = comm->ops->all_reduce(comm->ctx, flags, flags, 4, HB_CDT_I32, HB_REDOP_MAX);
+            if (s == HB_OK && r != HB_OK) s = r;
+            if (s == HB_OK && flags[2]) {
+                snprintf(be->err, sizeof be->err, "rank %d of this rank's group (group %d of %d ranks) failed iteration "
+                         "%lld; its row has the message", (int)flags[3], comm->id, comm->size, (long long)i + 1);
+                s = HB_ERR_BACKEND;
+            }
+            if (s != HB_OK) goto done;
+        }
+        if (flags[0]) {
             rec->rep_iters[rec->n_reps++] = in_rep;
             rep_base = rec->n_iters;
             t_rep = t;
             if (rec->n_reps >= reps) break;
         }
-        if (stop && *stop) {
+        if (flags[1]) {
             s = HB_ERR_INTERRUPTED;
             break;
         }
@@ -214,6 +266,12 @@ hb_status hb_measure_case(hb_backend *be, hb_meter *meter, hb_workload *w, const
     hb_sampler_stop(smp);
     hb_meter_read_state(meter, &st1);
     rec->window_s = t1 - t0;
+    if (comm) { /* the window's collectives (the workload's; not the harness's own) */
+        hb_comm_stats_total(&comm->stats, &rec->comm_calls, &rec->comm_bytes, &rec->comm_s);
+        rec->group_size = comm->size;
+        rec->group_rank = comm->rank;
+        rec->group_id = comm->id;
+    }
     finish_energy(meter, mo, smp, t0, t1, e0, e1, h0, h1, &st0, &st1, rec);
 
 done:

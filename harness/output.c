@@ -89,6 +89,19 @@ void hb_summary_fill(const hb_case *c, const hb_cost *k, const hb_record *r, con
         s->active_params = hb_model_n_active_params(&c->model);
     }
     s->expert_imbalance = r->expert_imbalance;
+    s->group_id = r->group_id;
+    s->group_size = r->group_size;
+    s->group_rank = r->group_rank;
+    s->tp = hb_workload_takes(wd, "tp") && c->tp > 1 ? c->tp : 1;
+    s->ep = hb_workload_takes(wd, "ep") && c->ep > 1 ? c->ep : 1;
+    {
+        double it = 0;
+        for (int64_t i = 0; i < r->n_iters; i++) it += r->iter_seconds[i];
+        s->comm_bytes_per_iter = r->n_iters > 0 ? r->comm_bytes / (double)r->n_iters : NAN;
+        s->comm_s_per_iter = r->n_iters > 0 ? r->comm_s / (double)r->n_iters : NAN;
+        s->comm_frac = it > 0 ? r->comm_s / it : NAN;
+    }
+    s->busbw = NAN; /* after the rate, below */
     s->stream_n = c->stream_n;
     snprintf(s->backend, sizeof s->backend, "%s", d->backend);
     snprintf(s->device, sizeof s->device, "%s", d->name);
@@ -135,6 +148,7 @@ void hb_summary_fill(const hb_case *c, const hb_cost *k, const hb_record *r, con
         hb_bootstrap_rate_ci(r->iter_seconds, r->n_iters, per_iter, HB_BOOTSTRAP,
                              hb_rng_u64(c->seed, 0xb007), &s->rate_ci_lo, &s->rate_ci_hi);
     }
+    if (wd->bus_factor) s->busbw = s->rate * wd->bus_factor(c);
     s->loss_first = r->n_loss > 0 ? r->loss[0] : NAN;
     s->loss_last = r->n_loss > 0 ? r->loss[r->n_loss - 1] : NAN;
     s->latency_p50_s = wd->latency ? st.median : NAN;

@@ -42,7 +42,10 @@ enum {
     K_STREAM_N, K_STREAM_OP, K_SEED, K_TEMPERATURE, K_WARMUP, K_MIN_ITERS, K_MIN_SECONDS,
     K_MAX_ITERS, K_KV_DTYPE, K_QUANT_BLOCK, K_REPEAT, K_WEIGHTS, K_PROMPT_TOKENS,
     K_LR, K_BETA1, K_BETA2, K_EPS, K_WEIGHT_DECAY, K_GRAD_ACCUM, K_DATA, K_DP,
-    K_DENSE_TWIN, K_ROUTING, N_KEYS
+    K_DENSE_TWIN, K_ROUTING,
+    /* model parallelism and the collective workload (issue 15) */
+    K_TP, K_EP, K_COLLECTIVE, K_COLL_BYTES, K_IN_PLACE, K_COLL_RANKS,
+    N_KEYS
 };
 
 static const char *const key_names[N_KEYS] = {
@@ -51,6 +54,7 @@ static const char *const key_names[N_KEYS] = {
     "max_iters", "kv_dtype", "quant_block", "repeat", "weights", "prompt_tokens",
     "lr", "beta1", "beta2", "eps", "weight_decay", "grad_accum", "data", "dp",
     "dense_twin", "routing",
+    "tp", "ep", "collective", "coll_bytes", "in_place", "coll_ranks",
 };
 
 typedef enum vtype {
@@ -67,6 +71,7 @@ typedef enum vtype {
     T_PATH,        /* a file or folder name in text (HB_PATH_LEN - 1 bytes at most, no controls) */
     T_TWIN,        /* HB_TWIN_* in v.e */
     T_ROUTING,     /* v.d: 0 model, -1 balanced, S > 0 zipf:S */
+    T_COLL_OP,     /* hb_comm_op in v.e (not barrier) */
 } vtype;
 
 /* Sets of workloads are bit masks (bit w: kind w). */
@@ -106,6 +111,11 @@ static const struct { vtype type; int common; value def; } key_info[N_KEYS] = {
     [K_DP] = {T_POS_INT, 0, {.i = 1}},
     [K_DENSE_TWIN] = {T_TWIN, 0, {.e = HB_TWIN_NONE}},
     [K_ROUTING] = {T_ROUTING, 0, {.d = 0.0}},
+    [K_TP] = {T_POS_INT, 0, {.i = 1}},         [K_EP] = {T_POS_INT, 0, {.i = 1}},
+    [K_COLLECTIVE] = {T_COLL_OP, 0, {.e = HB_COMM_ALL_REDUCE}},
+    [K_COLL_BYTES] = {T_POS_INT, 0, {.i = 1048576}},
+    [K_IN_PLACE] = {T_NONNEG_INT, 0, {.i = 0}},
+    [K_COLL_RANKS] = {T_POS_INT, 0, {.i = 2}},
 };
 
 /* `dtype` values: a storage type and, for fp8, its scales (workload.h, hb_case.quant). gemm
@@ -319,6 +329,12 @@ static void accepted(const ctx *c, int key, char *buf, size_t n) {
         break;
     case T_TWIN: snprintf(buf, n, "none, total, active"); break;
     case T_ROUTING: snprintf(buf, n, "model, balanced, zipf:S with S > 0"); break;
+    case T_COLL_OP:
+        for (int t = 0; t < HB_COMM_BARRIER; t++) {
+            if (t) cat(buf, n, ", ");
+            cat(buf, n, hb_comm_op_name((hb_comm_op)t));
+        }
+        break;
     case T_POS_INT: snprintf(buf, n, "integers 1 to " MAX_INT_TEXT); break;
     case T_NONNEG_INT: snprintf(buf, n, "integers 0 to " MAX_INT_TEXT); break;
     case T_U64: snprintf(buf, n, "integers 0 to 18446744073709551615"); break;
@@ -437,6 +453,12 @@ static hb_status parse_item(const ctx *c, const pval *pv, item *it) {
         if (hb_train_data_parse(t, &dat) != 0) break;
         it->v.e = (int)dat;
         return HB_OK;
+    case T_COLL_OP: {
+        hb_comm_op op;
+        if (hb_comm_op_parse(t, &op) != 0) break;
+        it->v.e = (int)op;
+        return HB_OK;
+    }
     case T_POS_INT:
     case T_NONNEG_INT:
         r = parse_int(t, &i);
@@ -1037,6 +1059,12 @@ static void set_field(hb_case *k, int key, const value *v) {
     case K_GRAD_ACCUM: k->grad_accum = v->i; break;
     case K_DATA: k->data = (hb_train_data)v->e; break;
     case K_DP: k->dp = v->i; break;
+    case K_TP: k->tp = v->i; break;
+    case K_EP: k->ep = v->i; break;
+    case K_COLLECTIVE: k->coll_op = (hb_comm_op)v->e; break;
+    case K_COLL_BYTES: k->coll_bytes = v->i; break;
+    case K_IN_PLACE: k->in_place = v->i; break;
+    case K_COLL_RANKS: k->coll_ranks = v->i; break;
     case K_ROUTING:
         k->routing = v->d == 0.0 ? HB_ROUTING_MODEL : v->d < 0 ? HB_ROUTING_BALANCED : HB_ROUTING_ZIPF;
         k->zipf_s = v->d > 0 ? (float)v->d : 0.0f;
@@ -1290,6 +1318,16 @@ static void emit_key(sbuf *b, const hb_case *k, int key) {
     case K_GRAD_ACCUM: sb_printf(b, ", grad_accum: %lld", (long long)k->grad_accum); break;
     case K_DATA: sb_printf(b, ", data: %s", hb_train_data_name(k->data)); break;
     case K_DP: sb_printf(b, ", dp: %lld", (long long)k->dp); break;
+    case K_TP: /* only where set: plans without model parallelism read as before */
+        if (k->tp > 1) sb_printf(b, ", tp: %lld", (long long)k->tp);
+        break;
+    case K_EP:
+        if (k->ep > 1) sb_printf(b, ", ep: %lld", (long long)k->ep);
+        break;
+    case K_COLLECTIVE: sb_printf(b, ", collective: %s", hb_comm_op_name(k->coll_op)); break;
+    case K_COLL_BYTES: sb_printf(b, ", coll_bytes: %lld", (long long)k->coll_bytes); break;
+    case K_IN_PLACE: sb_printf(b, ", in_place: %lld", (long long)k->in_place); break;
+    case K_COLL_RANKS: sb_printf(b, ", coll_ranks: %lld", (long long)k->coll_ranks); break;
     case K_DENSE_TWIN: /* only where set: dense plans read as before */
         if (k->model.dense_twin) sb_printf(b, ", dense_twin: %s", hb_twin_name(k->model.dense_twin));
         break;

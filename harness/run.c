@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "dryrun.h"
+#include "comm_mpi.h"
 #include "energy.h"
 #include "hb_version.h"
 #include "outpath.h"
@@ -78,51 +79,53 @@ static hb_status agree(hb_status s, hb_err *err, int rank, int size) {
     return hb_errf(err, (hb_status)m.status, "%s", m.msg);
 }
 
-/* ---- rank groups (data-parallel training) ---- */
+/* ---- rank groups (dp, tp, ep, collective) ---- */
 
-/* hb_group's collective: an in-place MPI_Allreduce sum over the group's communicator, in
- * chunks that fit MPI's int counts. */
-static hb_status group_allreduce(void *ctx, void *buf, int64_t n, int f64) {
-    MPI_Comm comm = *(MPI_Comm *)ctx;
-    char *p = buf;
-    const size_t es = f64 ? sizeof(double) : sizeof(float);
-    while (n > 0) {
-        const int k = n > (1 << 30) ? 1 << 30 : (int)n;
-        if (MPI_Allreduce(MPI_IN_PLACE, p, k, f64 ? MPI_DOUBLE : MPI_FLOAT, MPI_SUM, comm) != MPI_SUCCESS)
-            return HB_ERR_BACKEND;
-        p += (size_t)k * es;
-        n -= k;
-    }
-    return HB_OK;
+/* The key a case's group size comes from, for messages. */
+static const char *group_keys(const hb_case *c, char *buf, size_t n) {
+    const hb_workload_desc *d = hb_workload_desc_of(c->workload);
+    buf[0] = 0;
+    const struct { const char *k; int64_t v; } ks[] = {{"dp", c->dp}, {"tp", c->tp}, {"ep", c->ep}, {"coll_ranks", c->coll_ranks}};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
+        if (hb_workload_takes(d, ks[i].k) && ks[i].v > 1)
+            snprintf(buf + strlen(buf), n - strlen(buf), "%s%s %lld", buf[0] ? " x " : "", ks[i].k, (long long)ks[i].v);
+    return buf;
 }
 
-/* The distinct dp > 1 of the plan's cases: each must divide the ranks (every rank runs every
- * case), run on CPU ranks (MPI_Allreduce on host memory; NCCL/RCCL for GPU ranks are not
- * implemented) and not under --schedule serial (a group's ranks must run together). */
+/* The distinct group sizes > 1 of the plan's cases (hb_case_group_size): each must divide the
+ * ranks (every rank runs every case, in groups of consecutive ranks), run on CPU ranks (the MPI
+ * implementation of hb_comm on host memory; NCCL/RCCL for GPU ranks are not implemented) and
+ * not under --schedule serial (a group's ranks must run together). */
 static hb_status check_groups(const hb_worker *w, const hb_plan *plan, const hb_run_opts *o, int size,
-                              int64_t *dps, int *n_dps, hb_err *err) {
-    *n_dps = 0;
+                              int64_t *sizes, int *n_sizes, hb_err *err) {
+    *n_sizes = 0;
     for (int i = 0; i < plan->n_cases; i++) {
         const hb_case *c = &plan->cases[i];
-        if (!hb_workload_takes(hb_workload_desc_of(c->workload), "dp") || c->dp <= 1) continue;
-        if (c->dp > size || size % c->dp)
-            return hb_errf(err, HB_ERR_INPUT, "case %d (%.159s): dp %lld does not divide the %d ranks of the run "
-                           "(accepted: a dp that divides the number of ranks; each group of dp ranks trains one model)",
-                           c->id, c->label, (long long)c->dp, size);
+        const int64_t g = hb_case_group_size(c);
+        if (g <= 1) continue;
+        char keys[128];
+        group_keys(c, keys, sizeof keys);
+        if (g > size || size % g) {
+            char prod[48] = "";
+            if (strstr(keys, " x ")) snprintf(prod, sizeof prod, " (= %lld ranks per group)", (long long)g);
+            return hb_errf(err, HB_ERR_INPUT, "case %d (%.159s): %s%s does not divide the %d ranks of the run "
+                           "(accepted: a group size that divides the number of ranks; each group of consecutive "
+                           "ranks runs one instance of the case)", c->id, c->label, keys, prod, size);
+        }
         if (strcmp(w->dev.backend, "cpu") != 0)
-            return hb_errf(err, HB_ERR_INPUT, "case %d (%.159s): dp %lld needs a collective library for backend '%s' "
-                           "(NCCL/RCCL are not supported yet; accepted: dp 1, or dp > 1 on CPU ranks with MPI_Allreduce)",
-                           c->id, c->label, (long long)c->dp, w->dev.backend);
+            return hb_errf(err, HB_ERR_INPUT, "case %d (%.159s): %s needs a collective library for backend '%s' "
+                           "(NCCL/RCCL are not supported yet; accepted: groups of CPU ranks, over MPI)",
+                           c->id, c->label, keys, w->dev.backend);
         if (o->serial)
-            return hb_errf(err, HB_ERR_INPUT, "case %d (%.159s): dp %lld with --schedule serial (the ranks of a group run "
-                           "together; accepted: --schedule concurrent)", c->id, c->label, (long long)c->dp);
+            return hb_errf(err, HB_ERR_INPUT, "case %d (%.159s): %s with --schedule serial (the ranks of a group run "
+                           "together; accepted: --schedule concurrent)", c->id, c->label, keys);
         int known = 0;
-        for (int j = 0; j < *n_dps; j++) known |= dps[j] == c->dp;
+        for (int j = 0; j < *n_sizes; j++) known |= sizes[j] == g;
         if (known) continue;
-        if (*n_dps == HB_MAX_GROUPS)
-            return hb_errf(err, HB_ERR_INPUT, "more than %d different dp values in one plan (accepted: at most %d)",
+        if (*n_sizes == HB_MAX_GROUPS)
+            return hb_errf(err, HB_ERR_INPUT, "more than %d different group sizes in one plan (accepted: at most %d)",
                            HB_MAX_GROUPS, HB_MAX_GROUPS);
-        dps[(*n_dps)++] = c->dp;
+        sizes[(*n_sizes)++] = g;
     }
     return HB_OK;
 }
@@ -516,6 +519,29 @@ static int run_case_everywhere(hb_worker *w, const hb_plan *plan, int i, int one
 
 /* ---- rank 0: the rows of case i from its records (every rank's), into the file and the
  * table; frees the records. Interrupted and skipped (--resume) records are not results. ---- */
+/* The group columns of a case's rows: each group's rate is its slowest rank's (NaN when one
+ * of its ranks has no ok row), per device that over the group's size, and its energy the sum
+ * of its ranks'. A rank alone is its own group. */
+static void group_figures(hb_summary_row *rows, int n) {
+    for (int j = 0; j < n; j++) {
+        hb_summary_row *a = &rows[j];
+        double rate = INFINITY, energy = 0;
+        int members = 0, ok = 1;
+        for (int k = 0; k < n; k++) {
+            const hb_summary_row *b = &rows[k];
+            if (a->group_size > 1 ? (b->group_size != a->group_size || b->group_id != a->group_id) : k != j) continue;
+            members++;
+            ok &= strcmp(b->status, "ok") == 0;
+            rate = fmin(rate, b->rate);
+            energy += b->energy_j;
+        }
+        ok &= members == (a->group_size > 1 ? a->group_size : 1);
+        a->group_rate = ok ? rate : NAN;
+        a->group_rate_per_device = a->group_rate / (a->group_size > 1 ? a->group_size : 1);
+        a->group_energy_j = ok ? energy : NAN;
+    }
+}
+
 static hb_status write_case_results(const hb_worker *w, const hb_plan *plan, int i, const hb_run_opts *o, int size,
                                     hb_device_row *devs, hb_record *recs, hb_h5 *h5, int *n_failed, FILE *out,
                                     hb_err *err) {
@@ -533,6 +559,7 @@ static hb_status write_case_results(const hb_worker *w, const hb_plan *plan, int
         keep[n++] = recs[r];
         if (strcmp(recs[r].status, "ok") != 0) (*n_failed)++;
     }
+    group_figures(rows, n);
     if (n > 0) s = hb_h5_write_case(h5, c, &c->cost, keep, rows, n, err);
     int drifted = 0;
     if (c->id == w->last_case_id && !o->resume) { /* the reference re-check lands in /devices */
@@ -550,6 +577,11 @@ static hb_status write_case_results(const hb_worker *w, const hb_plan *plan, int
         } else {
             hb_print_row(out, label, &rows[j]);
             if (strcmp(keep[j].status, "ok") != 0) fprintf(out, "             ^ %s\n", keep[j].error);
+            /* a group's line after its last rank's row */
+            if (rows[j].group_size > 1 && rows[j].group_rank == rows[j].group_size - 1)
+                fprintf(out, "             # group %d (%d ranks, tp %lld, ep %lld): %.5g %s, %.5g per device, %.4g J\n",
+                        rows[j].group_id, rows[j].group_size, (long long)rows[j].tp, (long long)rows[j].ep,
+                        rows[j].group_rate, rows[j].rate_unit, rows[j].group_rate_per_device, rows[j].group_energy_j);
         }
     }
     if (drifted && !o->json)
@@ -660,7 +692,7 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
     hb_h5 *h5 = NULL;
     unsigned char *need = NULL; /* [case][rank]: run this pair (rank 0) */
     hb_progress *prog = NULL;   /* rank 0, on a terminal */
-    MPI_Comm group_comm[HB_MAX_GROUPS];
+    MPI_Comm group_comm[HB_MAX_GROUPS]; /* under w.groups[g] (hb_comm over MPI) */
     int n_comms = 0;
     hb_status s = hb_fault_parse(getenv("HETBENCH_FAULT"), w.faults, &w.n_faults, err);
     if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
@@ -683,16 +715,17 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
     if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
     s = hb_worker_check_support(&w, plan->cases, plan->n_cases, err);
     if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
-    /* rank groups: ranks g*dp .. g*dp+dp-1 train one model; communicators made here, by every
-     * rank in the same order, before dispatch */
-    s = check_groups(&w, plan, o, size, w.group_dp, &w.n_groups, err);
+    /* rank groups: ranks k*n .. k*n+n-1 form group k of size n; communicators made here, by
+     * every rank in the same order, before dispatch */
+    s = check_groups(&w, plan, o, size, w.group_size, &w.n_groups, err);
     if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
-    for (int g = 0; g < w.n_groups; g++) {
-        const int dp = (int)w.group_dp[g];
-        MPI_Comm_split(MPI_COMM_WORLD, rank / dp, rank, &group_comm[g]);
+    for (int g = 0; g < w.n_groups && s == HB_OK; g++) {
+        const int n = (int)w.group_size[g];
+        MPI_Comm_split(MPI_COMM_WORLD, rank / n, rank, &group_comm[g]);
         n_comms = g + 1;
-        w.groups[g] = (hb_group){.rank = rank % dp, .size = dp, .allreduce_sum = group_allreduce, .ctx = &group_comm[g]};
+        s = hb_comm_mpi_init(&w.groups[g], group_comm[g], rank / n, err);
     }
+    if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
     /* idle baseline: every rank at once, before anything heats the devices */
     hb_idle_row idle_row = {.rank = rank};
     s = hb_idle_baseline(w.meter, o->idle_seconds, o->power_hz, o->stop, &idle_row, err);
@@ -754,15 +787,15 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
         free(est);
         w.mo.iters = hb_progress_iters(prog);
     }
-    /* --resume: a group of dp ranks runs a training case together or not at all */
+    /* --resume: the ranks of a group run a case together or not at all */
     for (int i = 0; i < plan->n_cases; i++) {
-        const hb_case *c = &plan->cases[i];
-        if (c->dp <= 1 || !hb_workload_takes(hb_workload_desc_of(c->workload), "dp")) continue;
+        const int64_t g = hb_case_group_size(&plan->cases[i]);
+        if (g <= 1) continue;
         unsigned char *ng = need + (size_t)i * (size_t)size;
-        for (int r0 = 0; r0 < size; r0 += (int)c->dp) {
+        for (int r0 = 0; r0 < size; r0 += (int)g) {
             int any_g = 0;
-            for (int r = r0; r < r0 + c->dp; r++) any_g |= ng[r];
-            for (int r = r0; r < r0 + c->dp; r++) ng[r] = (unsigned char)any_g;
+            for (int r = r0; r < r0 + g; r++) any_g |= ng[r];
+            for (int r = r0; r < r0 + g; r++) ng[r] = (unsigned char)any_g;
         }
     }
     if (!o->interleave) {
@@ -856,7 +889,10 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
 
 out:
     hb_progress_stop(prog);
-    for (int g = 0; g < n_comms; g++) MPI_Comm_free(&group_comm[g]);
+    for (int g = 0; g < n_comms; g++) {
+        hb_comm_mpi_free(&w.groups[g]);
+        MPI_Comm_free(&group_comm[g]);
+    }
     if (h5) hb_h5_close(h5, "incomplete", NULL);
     free(need);
     free(recs);

@@ -40,7 +40,10 @@ hb_status hb_fault_parse(const char *spec, hb_fault *faults, int *n, hb_err *err
                 else if (strcmp(v, "hang") == 0) f.kind = HB_FAULT_HANG;
                 else if (strcmp(v, "exit") == 0) f.kind = HB_FAULT_EXIT;
                 else if (strcmp(v, "disk-full") == 0) f.kind = HB_FAULT_DISK_FULL;
-                else return hb_errf(err, HB_ERR_INPUT, "HETBENCH_FAULT: kind=%s (accepted: error, abort, hang, exit, disk-full)", v);
+                else if (strcmp(v, "corrupt") == 0) f.kind = HB_FAULT_CORRUPT;
+                else if (strcmp(v, "comm_error") == 0) f.kind = HB_FAULT_COMM_ERROR;
+                else return hb_errf(err, HB_ERR_INPUT, "HETBENCH_FAULT: kind=%s (accepted: error, abort, hang, exit, "
+                                    "disk-full, corrupt, comm_error)", v);
             } else {
                 return hb_errf(err, HB_ERR_INPUT, "HETBENCH_FAULT: unknown key '%s' (accepted: rank, case, kind)", k);
             }
@@ -74,7 +77,8 @@ hb_status hb_worker_run_case(hb_worker *w, const hb_case *c, hb_record *rec) {
         fail_record(rec, "interrupted", "stopped by a signal before the case started");
         return HB_ERR_INTERRUPTED;
     }
-    switch (fault_for(w, c->id)) {
+    const hb_fault_kind fault = fault_for(w, c->id);
+    switch (fault) {
     case HB_FAULT_ERROR:
         fail_record(rec, "failed", "injected fault (HETBENCH_FAULT kind=error)");
         return HB_OK;
@@ -90,9 +94,15 @@ hb_status hb_worker_run_case(hb_worker *w, const hb_case *c, hb_record *rec) {
     hb_err werr = {{0}};
     hb_workload *wl = NULL;
     w->be->err[0] = 0;
-    const hb_group *g = NULL;
-    for (int i = 0; i < w->n_groups && c->dp > 1; i++)
-        if (w->group_dp[i] == c->dp) g = &w->groups[i];
+    hb_comm *g = NULL;
+    const int64_t gsize = hb_case_group_size(c);
+    for (int i = 0; i < w->n_groups && gsize > 1; i++)
+        if (w->group_size[i] == gsize) g = &w->groups[i];
+    if (g) {
+        memset(&g->stats, 0, sizeof g->stats);
+        g->err[0] = 0;
+        g->fault = fault == HB_FAULT_CORRUPT ? HB_COMM_FAULT_CORRUPT : fault == HB_FAULT_COMM_ERROR ? HB_COMM_FAULT_ERROR : 0;
+    }
     hb_status s = hb_workload_setup_group(w->be, c, g, &wl, &werr);
     if (s == HB_OK) s = hb_measure_case(w->be, w->meter, wl, c, &w->mo, rec, &werr);
     if (s == HB_OK) { /* MoE: the tokens each expert received (into the record, which owns them) */
@@ -118,7 +128,17 @@ hb_status hb_worker_run_case(hb_worker *w, const hb_case *c, hb_record *rec) {
         fail_record(rec, "interrupted", "stopped by a signal during the case");
         return HB_ERR_INTERRUPTED;
     }
+    if (s != HB_OK && g && g->err[0]) { /* the collective's own message first */
+        char m[sizeof werr.msg];
+        snprintf(m, sizeof m, "%s (%.700s)", g->err, werr.msg[0] ? werr.msg : hb_status_str(s));
+        memcpy(werr.msg, m, sizeof m);
+    }
     if (s != HB_OK) fail_record(rec, "failed", werr.msg[0] ? werr.msg : hb_status_str(s));
+    if (g) {
+        rec->group_id = g->id;
+        rec->group_size = g->size;
+        rec->group_rank = g->rank;
+    }
     /* the rank's reference speed again, after its last case (compared with /devices ref_loop_s) */
     if (c->id == w->last_case_id) rec->ref_loop_s_end = hb_timing_ref_loop_s(5);
     return HB_OK;

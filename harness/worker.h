@@ -13,9 +13,13 @@
 /* HETBENCH_FAULT: a testing aid. ';'-separated faults "rank=R,case=C,kind=K" with
  * K = error (the case fails with a message), abort (the process aborts), hang (the process
  * stops answering), exit (the process exits 3), disk-full (rank 0 finds no room for the results
- * of the case when it is about to write them). case=* or rank=* match any. */
+ * of the case when it is about to write them); in a rank group's case (backends/comm.h):
+ * corrupt (every collective's output gets one wrong element on that rank), comm_error (the
+ * rank's first collective completes and then reports an error there: the group fails the
+ * case together). case=* or rank=* match any. */
 typedef enum hb_fault_kind {
-    HB_FAULT_NONE = 0, HB_FAULT_ERROR, HB_FAULT_ABORT, HB_FAULT_HANG, HB_FAULT_EXIT, HB_FAULT_DISK_FULL
+    HB_FAULT_NONE = 0, HB_FAULT_ERROR, HB_FAULT_ABORT, HB_FAULT_HANG, HB_FAULT_EXIT, HB_FAULT_DISK_FULL, HB_FAULT_CORRUPT,
+    HB_FAULT_COMM_ERROR
 } hb_fault_kind;
 
 typedef struct hb_fault {
@@ -35,12 +39,13 @@ typedef struct hb_worker {
     int n_faults;
     hb_fault faults[HB_MAX_FAULTS];
     int last_case_id;             /* after this case the reference loop runs again (-1: never) */
-    /* rank groups of data-parallel training, one per dp > 1 of the plan (run.c makes their
-     * communicators before dispatch): this rank's group for each */
+    /* rank groups, one per distinct group size > 1 of the plan's cases (hb_case_group_size:
+     * dp x tp x ep, collective's coll_ranks); ranks g*size .. g*size+size-1 form group g. run.c
+     * makes their communicators before dispatch: this rank's group for each size */
 #define HB_MAX_GROUPS 8
     int n_groups;
-    int64_t group_dp[HB_MAX_GROUPS];
-    hb_group groups[HB_MAX_GROUPS];
+    int64_t group_size[HB_MAX_GROUPS];
+    hb_comm groups[HB_MAX_GROUPS];
 } hb_worker;
 
 /* Parses HETBENCH_FAULT (NULL or "" = none); HB_ERR_INPUT with a message on a bad spec. */

@@ -165,6 +165,18 @@ static const hb_h5_field hb_h5_summary_fields[] = {
     HB_H5_SUM(total_params, HB_H5_I64),
     HB_H5_SUM(active_params, HB_H5_I64),
     HB_H5_SUM(expert_imbalance, HB_H5_F64),
+    HB_H5_FIELD_MISSING(hb_summary_row, group_id, HB_H5_I32, -1),
+    HB_H5_FIELD_MISSING(hb_summary_row, group_size, HB_H5_I32, 1),
+    HB_H5_SUM(group_rank, HB_H5_I32),
+    HB_H5_SUM(tp, HB_H5_I64),
+    HB_H5_SUM(ep, HB_H5_I64),
+    HB_H5_SUM(comm_bytes_per_iter, HB_H5_F64),
+    HB_H5_SUM(comm_s_per_iter, HB_H5_F64),
+    HB_H5_SUM(comm_frac, HB_H5_F64),
+    HB_H5_SUM(busbw, HB_H5_F64),
+    HB_H5_SUM(group_rate, HB_H5_F64),
+    HB_H5_SUM(group_rate_per_device, HB_H5_F64),
+    HB_H5_SUM(group_energy_j, HB_H5_F64),
 };
 
 #define HB_H5_REC(f, kind) HB_H5_FIELD(hb_record, f, kind)

@@ -416,6 +416,14 @@ static herr_t write_case_attrs(hid_t g, const hb_case *c, const hb_cost *cost) {
         r |= attr_str(g, "data", hb_train_data_name(c->data));
         r |= attr_i64(g, "dp", c->dp);
     }
+    if (hb_workload_takes(wd, "tp")) r |= attr_i64(g, "tp", c->tp > 1 ? c->tp : 1);
+    if (hb_workload_takes(wd, "ep")) r |= attr_i64(g, "ep", c->ep > 1 ? c->ep : 1);
+    if (hb_workload_takes(wd, "collective")) { /* collective (issue 15) */
+        r |= attr_str(g, "collective", hb_comm_op_name(c->coll_op));
+        r |= attr_i64(g, "coll_bytes", c->coll_bytes);
+        r |= attr_i64(g, "in_place", c->in_place);
+        r |= attr_i64(g, "coll_ranks", c->coll_ranks);
+    }
     r |= attr_i64(g, "warmup_iters", c->warmup_iters);
     r |= attr_i64(g, "min_iters", c->min_iters);
     r |= attr_f64(g, "min_seconds", c->min_seconds);

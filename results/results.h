@@ -101,6 +101,14 @@ typedef struct hb_record {
     /* ---- prefill/decode: the token ids produced (hb_workload_generated) ---- */
     int64_t gen_rows, gen_cols; /* B x tokens; 0 x 0 elsewhere */
     int32_t *generated;         /* gen_rows x gen_cols, owned, NULL elsewhere */
+    /* ---- rank groups (dp, tp, ep, collective): this rank's group and its collectives over the
+     * timed window (the workload's own, backends/comm.h; not the harness's barrier and end
+     * agreement) ---- */
+    int32_t group_id;          /* the group's index among the job's groups of its size; -1 alone */
+    int32_t group_size, group_rank; /* 1 and 0 alone */
+    int64_t comm_calls;
+    double comm_bytes;         /* bytes this rank sent into its collectives */
+    double comm_s;             /* seconds inside them (host wall clock) */
 } hb_record;
 
 void hb_record_free(hb_record *r); /* frees the owned arrays, not r itself */
@@ -125,6 +133,8 @@ static inline void hb_record_init(hb_record *r, int32_t case_id, int32_t rank) {
     r->loadavg_1m_start = r->loadavg_1m_end = r->cpu_mhz_start = r->cpu_mhz_end = nan;
     r->ref_loop_s_end = nan;
     r->expert_imbalance = nan;
+    r->group_id = -1;
+    r->group_size = 1;
 }
 
 /* Row of /devices (one per rank). */
@@ -231,6 +241,17 @@ typedef struct hb_summary_row {
     /* ---- model size (prefill/decode; 0 otherwise) and MoE balance ---- */
     int64_t total_params, active_params; /* of the case's model as run (layers, dense twin) */
     double expert_imbalance;       /* MoE: max over layers of max / mean expert tokens; NaN dense */
+    /* ---- rank groups and communication (SCHEMA.md "Rank groups") ---- */
+    int32_t group_id, group_size, group_rank; /* -1, 1, 0 for a case a rank runs alone */
+    int64_t tp, ep;                /* the case's tensor / expert parallelism (1 elsewhere) */
+    double comm_bytes_per_iter;    /* bytes this rank sent into collectives per timed iteration */
+    double comm_s_per_iter;        /* seconds inside them per iteration */
+    double comm_frac;              /* their share of the iteration time */
+    double busbw;                  /* collective: bus bandwidth, B/s (nccl-tests); NaN elsewhere */
+    /* the group's figures, the same on every row of the group (alone: the rank's own) */
+    double group_rate;             /* the slowest rank's rate (the group waits for it); NaN when a rank's row is missing or not ok */
+    double group_rate_per_device;  /* group_rate / group_size */
+    double group_energy_j;         /* energy_j summed over the group's ranks (NaN when one is not measured) */
 } hb_summary_row;
 
 /* Row of /idle_info: how each rank's idle baseline was measured. */

@@ -8,3 +8,13 @@ endif()
 # benchmark of the 1024-rank write (scripts/bench-coordinator.sh), not a test
 add_executable(bench_h5write bench_h5write.c)
 target_link_libraries(bench_h5write PRIVATE hbcore)
+# rank groups: the collective workload over hb_comm's MPI implementation (2 ranks)
+if(HB_MPIRUN)
+  add_test(NAME test_collective COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_collective.sh $<TARGET_FILE:hetbench> ${HB_MPIRUN})
+  set_tests_properties(test_collective PROPERTIES LABELS "mpi" SKIP_RETURN_CODE 77 TIMEOUT 300 RUN_SERIAL TRUE)
+endif()
+# rank groups through the CLI: tensor parallelism (2 ranks) and its bad input
+if(HB_MPIRUN)
+  add_test(NAME test_groups COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_groups.sh $<TARGET_FILE:hetbench> ${HB_MPIRUN})
+  set_tests_properties(test_groups PROPERTIES LABELS "mpi" SKIP_RETURN_CODE 77 TIMEOUT 300 RUN_SERIAL TRUE)
+endif()

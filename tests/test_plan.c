@@ -492,9 +492,32 @@ static void test_args(void) {
     ROUNDTRIP(&p);
     hb_plan_free(&p);
 
+    /* issue 15: collective sweeps and tp round-trip through the canonical YAML (the other ranks
+     * of a job read the plan from it) */
+    const hb_kv kv3[] = {{"workload", "collective"}, {"collective", "all_gather,all_to_all"}, {"coll_bytes", "1024,4096"},
+                         {"in_place", "1"}, {"coll_ranks", "4"}, {"dtype", "bf16"}};
+    st = hb_plan_from_args(kv3, HB_ARRAY_LEN(kv3), &p, &e);
+    CHECK_MSG(st == HB_OK, "%s", e.msg);
+    CHECK(p.n_cases == 4 && p.cases && p.cases[0].coll_op == HB_COMM_ALL_GATHER && p.cases[1].coll_bytes == 4096 &&
+          p.cases[3].coll_op == HB_COMM_ALL_TO_ALL && p.cases[2].in_place == 1 && p.cases[2].coll_ranks == 4 &&
+          p.cases[0].dtype == HB_BF16 && hb_case_group_size(&p.cases[0]) == 4 && p.cases[0].cost.bytes == 1024);
+    ROUNDTRIP(&p);
+    hb_plan_free(&p);
+    const hb_kv kv4[] = {{"workload", "decode"}, {"model", "tiny"}, {"tp", "1,2"}};
+    st = hb_plan_from_args(kv4, HB_ARRAY_LEN(kv4), &p, &e);
+    CHECK_MSG(st == HB_OK, "%s", e.msg);
+    CHECK(p.n_cases == 2 && p.cases && p.cases[0].tp == 1 && p.cases[1].tp == 2 && hb_case_group_size(&p.cases[1]) == 2 &&
+          hb_case_group_size(&p.cases[0]) == 1 && strstr(p.cases[1].label, " tp=2") != NULL &&
+          p.cases[1].cost.flops < p.cases[0].cost.flops);
+    ROUNDTRIP(&p);
+    hb_plan_free(&p);
+
     int n = 0;
     const char *const *keys = hb_plan_keys(&n);
-    CHECK(n == 34); /* 0.4: repeat; weights, prompt_tokens; train: lr, beta1, beta2, eps, weight_decay, grad_accum, data, dp; MoE: dense_twin, routing */
+    CHECK(n == 40); /* 0.4: repeat; weights, prompt_tokens; train: lr, beta1, beta2, eps, weight_decay, grad_accum, data, dp; MoE: dense_twin, routing */
+    /* model parallelism and collective (issue 15), a contiguous block at the end */
+    CHECK(n >= 40 && !strcmp(keys[34], "tp") && !strcmp(keys[35], "ep") && !strcmp(keys[36], "collective") &&
+          !strcmp(keys[37], "coll_bytes") && !strcmp(keys[38], "in_place") && !strcmp(keys[39], "coll_ranks"));
     int found = 0;
     for (int i = 0; i < n; i++) found += !strcmp(keys[i], "min_seconds") || !strcmp(keys[i], "workload");
     CHECK(found == 2);
@@ -637,10 +660,10 @@ static void test_bad_files(void) {
     BAD("cases:\n  - workload: gemm\n    batchsize: 2\n",
         "plan.yaml:3: field 'batchsize': unknown key (accepted: workload, model, dtype, batch, prompt, gen, seq, "
         "layers, m, n, k, stream_n, stream_op, seed, temperature, warmup, min_iters, min_seconds, max_iters, kv_dtype, quant_block, "
-        "repeat, weights, prompt_tokens, lr, beta1, beta2, eps, weight_decay, grad_accum, data, dp, dense_twin, routing)");
+        "repeat, weights, prompt_tokens, lr, beta1, beta2, eps, weight_decay, grad_accum, data, dp, dense_twin, routing, tp, ep, collective, coll_bytes, in_place, coll_ranks)");
     BAD("defaults:\n  min-seconds: 1\ncases:\n  - workload: gemm\n", "plan.yaml:2: field 'min-seconds': unknown key");
     BAD("cases:\n  - workload: gemm\n    m: 1\n    m: 2\n", "plan.yaml:4: field 'm': given twice (first at line 3)");
-    BAD("cases:\n  - model: tiny\n    batch: 2\n", "plan.yaml:2: field 'workload': required (accepted: gemm, stream, prefill, decode, train)");
+    BAD("cases:\n  - model: tiny\n    batch: 2\n", "plan.yaml:2: field 'workload': required (accepted: gemm, stream, prefill, decode, train, collective)");
     BAD("cases:\n  - workload: gemm\n  - batch: 2\n", "plan.yaml:3: field 'workload': required");
     BAD("cases:\n  - workload: gemm\n    id: -1\n", "plan.yaml:3: field 'id': expected a non-negative integer");
 
@@ -654,7 +677,7 @@ static void test_bad_files(void) {
         "    dtype: fp64\n",
         "plan.yaml:7: field 'dtype': unknown value 'fp64' (accepted: f32, bf16, f16, fp8, fp8-block, e5m2)");
     BAD("cases:\n  - workload: [gemm, serve]\n",
-        "plan.yaml:2: field 'workload': unknown value 'serve' (accepted: gemm, stream, prefill, decode, train)");
+        "plan.yaml:2: field 'workload': unknown value 'serve' (accepted: gemm, stream, prefill, decode, train, collective)");
     BAD("cases:\n  - workload: stream\n    stream_op: add\n",
         "plan.yaml:3: field 'stream_op': unknown value 'add' (accepted: copy, triad)");
     BAD("cases:\n  - workload: decode\n    model: llama9\n",
@@ -706,7 +729,7 @@ static void test_bad_files(void) {
     BAD("cases:\n  - workload: prefill\n    temperature: 0.5\n",
         "plan.yaml:3: field 'temperature': does not apply to workload prefill (applies to: decode)");
     BAD("cases:\n  - workload: stream\n    dtype: bf16\n",
-        "plan.yaml:3: field 'dtype': does not apply to workload stream (applies to: gemm, prefill, decode, train)");
+        "plan.yaml:3: field 'dtype': does not apply to workload stream (applies to: gemm, prefill, decode, train, collective)");
 
     /* model-dependent limits */
     BAD("cases:\n  - workload: decode\n    model: llama3-8b\n    layers: 40\n",
@@ -791,8 +814,8 @@ static void test_bad_files(void) {
 
 static void test_bad_args(void) {
     const hb_kv none[] = {{"batch", "1"}};
-    bad_args(__LINE__, none, 0, "--workload: required (accepted: gemm, stream, prefill, decode, train)");
-    BAD_ARGS(none, "--workload: required (accepted: gemm, stream, prefill, decode, train)");
+    bad_args(__LINE__, none, 0, "--workload: required (accepted: gemm, stream, prefill, decode, train, collective)");
+    BAD_ARGS(none, "--workload: required (accepted: gemm, stream, prefill, decode, train, collective)");
     const hb_kv a1[] = {{"workload", "prefill"}, {"batch", "0"}};
     BAD_ARGS(a1, "--batch: '0' is not a positive integer (accepted: integers 1 to 4611686018427387904)");
     const hb_kv a2[] = {{"workload", "gemm"}, {"dtype", "f32,fp64"}};
@@ -820,7 +843,7 @@ static void test_bad_args(void) {
     const hb_kv a13[] = {{"workload", "gemm"}, {"max_iters", "99999999999999999999"}};
     BAD_ARGS(a13, "--max-iters: '99999999999999999999' is too large");
     const hb_kv a14[] = {{"workload", "serve"}};
-    BAD_ARGS(a14, "--workload: unknown value 'serve' (accepted: gemm, stream, prefill, decode, train)");
+    BAD_ARGS(a14, "--workload: unknown value 'serve' (accepted: gemm, stream, prefill, decode, train, collective)");
     const hb_kv a15[] = {{"workload", "gemm"}, {"stream_op", "copy"}};
     BAD_ARGS(a15, "--stream-op: does not apply to workload gemm (applies to: stream)");
     const hb_kv a16[] = {{"workload", "decode"}, {"model", "tiny"}, {"prompt", "300"}};

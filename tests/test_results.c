@@ -305,7 +305,7 @@ static void summary_row(hb_summary_row *s, int i) {
     int64_t *ints[] = {&s->batch, &s->prompt, &s->gen, &s->seq, &s->layers, &s->m,
                        &s->n, &s->k, &s->stream_n, &s->quant_block, &s->mem_bytes, &s->n_iters,
                        &s->ctx_vol, &s->ctx_invol, &s->thread_ctx_invol, &s->seed, &s->total_params,
-                       &s->active_params};
+                       &s->active_params, &s->tp, &s->ep};
     for (int j = 0; j < HB_ARRAY_LEN(ints); j++) *ints[j] = 1000 * i + j + 1;
     s->stream_n += (int64_t)1 << 40;
     double *dbl[] = {&s->window_s, &s->iter_s_median, &s->iter_s_mean, &s->iter_s_p5,
@@ -317,7 +317,9 @@ static void summary_row(hb_summary_row *s, int i) {
                      &s->energy_integral_j, &s->energy_ratio, &s->peak_w, &s->idle_w,
                      &s->energy_net_j, &s->host_energy_j, &s->host_avg_w, &s->cpu_util,
                      &s->other_cpu_s, &s->steal_s, &s->loadavg_1m, &s->cpu_mhz, &s->temperature,
-                     &s->rep_rate_min, &s->rep_rate_max, &s->loss_first, &s->loss_last, &s->expert_imbalance};
+                     &s->rep_rate_min, &s->rep_rate_max, &s->loss_first, &s->loss_last, &s->expert_imbalance,
+                     &s->comm_bytes_per_iter, &s->comm_s_per_iter, &s->comm_frac, &s->busbw, &s->group_rate,
+                     &s->group_rate_per_device, &s->group_energy_j};
     for (int j = 0; j < HB_ARRAY_LEN(dbl); j++) *dbl[j] = 100.0 * i + j + 0.125;
     if (i == 1) /* no meter */
         s->avg_w = s->energy_j = s->j_per_token_out = s->j_per_token_total = s->tokens_per_j =
@@ -341,6 +343,9 @@ static void summary_row(hb_summary_row *s, int i) {
     s->timing_flags = tflags[i];
     snprintf(s->stream_op, sizeof s->stream_op, dec ? "" : "triad");
     s->n_reps = i + 1;
+    s->group_id = i - 1;
+    s->group_size = 2 * i + 1;
+    s->group_rank = i % 2;
 }
 
 /* Writes the known file; returns the first failing status. */
@@ -489,6 +494,18 @@ static void compare_summary(const hb_summary_row *a, const hb_summary_row *b) {
     CHECK_I(a->total_params, b->total_params);
     CHECK_I(a->active_params, b->active_params);
     CHECK_D(a->expert_imbalance, b->expert_imbalance);
+    CHECK_I(a->group_id, b->group_id);
+    CHECK_I(a->group_size, b->group_size);
+    CHECK_I(a->group_rank, b->group_rank);
+    CHECK_I(a->tp, b->tp);
+    CHECK_I(a->ep, b->ep);
+    CHECK_D(a->comm_bytes_per_iter, b->comm_bytes_per_iter);
+    CHECK_D(a->comm_s_per_iter, b->comm_s_per_iter);
+    CHECK_D(a->comm_frac, b->comm_frac);
+    CHECK_D(a->busbw, b->busbw);
+    CHECK_D(a->group_rate, b->group_rate);
+    CHECK_D(a->group_rate_per_device, b->group_rate_per_device);
+    CHECK_D(a->group_energy_j, b->group_energy_j);
     CHECK_MSG(memcmp(a, b, sizeof *a) == 0, "summary rows differ bytewise (case %d rank %d)",
               (int)b->case_id, (int)b->rank);
 }

@@ -39,7 +39,7 @@ static double forward_flops(const hb_tf_layout *y, double B, double T, double po
         else /* absorbed: q into the latent space, scores and sums over latents, out of it */
             attn = (double)y->L * T * H * (2.0 * dn * dc + 2.0 * dc * dv) + (double)y->L * H * 2.0 * (2.0 * dc + dr) * keys;
     }
-    double head = 2.0 * (double)y->C * y->V; /* one row per sequence */
+    double head = 2.0 * (double)y->C * y->Vl; /* one row per sequence (tp: the rank's rows) */
     return B * (T * per_token + attn + head);
 }
 

@@ -408,10 +408,10 @@ static hb_status train_step(hb_workload *w) {
     if (st->dp > 1) {
         /* data parallel: the group's gradients summed (then averaged by grad_scale), and its
          * mean loss, so every rank of the group takes the same step and reports the same loss */
-        const hb_group *g = w->group;
+        hb_comm *g = w->group;
         HB_TRY(be->ops->sync(be));
-        HB_TRY(g->allreduce_sum(g->ctx, st->arena[A_GRAD], n, 0));
-        HB_TRY(g->allreduce_sum(g->ctx, &loss, 1, 1));
+        HB_TRY(hb_comm_all_reduce(g, st->arena[A_GRAD], st->arena[A_GRAD], n, HB_CDT_F32, HB_REDOP_SUM));
+        HB_TRY(hb_comm_all_reduce(g, &loss, &loss, 1, HB_CDT_F64, HB_REDOP_SUM));
         loss /= (double)st->dp;
     }
     /* one AdamW over the whole arena: padding between tensors is 0 and stays 0 */
@@ -469,7 +469,7 @@ static hb_status train_setup(hb_workload *w, hb_err *err) {
     st->dp = 1;
     if (c->dp > 1) {
         /* the harness checked before dispatch that dp divides the ranks and that the backend's
-         * memory is host memory (CPU: MPI_Allreduce on the gradient arena) */
+         * memory is host memory (CPU: hb_comm over MPI on the gradient arena) */
         if (!w->group || w->group->size != c->dp || strcmp(be->info.backend, "cpu") != 0)
             return hb_errf(err, HB_ERR_INTERNAL, "train: dp %lld without a rank group of %lld CPU ranks",
                            (long long)c->dp, (long long)c->dp);

@@ -131,6 +131,14 @@ static int expert_stack(hb_tf_layout *y, const char *name, int layer, hb_dtype d
     return i;
 }
 
+/* Marks tensor i (if any) as the rank's part of a whole (rows, cols) tensor (HB_SHARD_*). */
+static void shard(hb_tf_layout *y, int i, int kind, int64_t rows, int64_t cols) {
+    if (i < 0) return;
+    y->t[i].shard = kind;
+    y->t[i].full_rows = rows;
+    y->t[i].full_cols = cols;
+}
+
 void hb_tf_layout_free(hb_tf_layout *y) {
     free(y->t);
     free(y->blocks);
@@ -158,13 +166,19 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
     if (m->n_layers > HB_MODEL_MAX_LAYERS)
         return hb_errf(err, HB_ERR_INPUT, "model '%s': %lld layers (accepted: 1 to %d)", m->name,
                        (long long)m->n_layers, HB_MODEL_MAX_LAYERS);
+    /* tensor parallelism (dense GQA models; tf_check made sure tp divides heads and ffn and
+     * that kv heads and tp divide one another): this rank's heads, kv heads and ffn width */
+    const int64_t tp = c->tp > 1 ? c->tp : 1;
+    y->tp = tp;
     y->C = m->dim;
-    y->Hq = m->n_heads;
-    y->Hkv = m->n_kv_heads;
+    y->Hq_full = m->n_heads;
+    y->Hkv_full = m->n_kv_heads;
+    y->Hq = m->n_heads / tp;
+    y->Hkv = m->n_kv_heads >= tp ? m->n_kv_heads / tp : 1;
     y->D = hb_model_head_dim(m);
     y->F = 0;
     for (int64_t l = 0; l < (m->n_layers < HB_MODEL_MAX_LAYERS ? m->n_layers : 0); l++)
-        if (hb_model_layer_ffn(m, l) > y->F) y->F = hb_model_layer_ffn(m, l);
+        if (hb_model_layer_ffn(m, l) / tp > y->F) y->F = hb_model_layer_ffn(m, l) / tp;
     if (y->F == 0) y->F = 1; /* a MoE model without shared experts: ff/ffa unused */
     if (hb_model_is_mla(m)) {
         y->dn = m->qk_nope_dim, y->dr = m->qk_rope_dim, y->dv = m->v_head_dim;
@@ -176,6 +190,7 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
         y->Fe = m->moe_ffn_dim;
     }
     y->V = m->vocab;
+    y->Vl = tp > 1 && m->vocab % tp == 0 ? m->vocab / tp : m->vocab;
     y->L = m->n_layers;
     y->d_qkv = dim_of(y, "(heads + 2 kv_heads) x head_dim", dim_of(y, "2 x kv_heads + heads", 2, y->Hkv, y->Hq), y->D, 0);
     y->d_ff = m->act == HB_ACT_SWIGLU ? dim_of(y, "2 x ffn_dim", 2, y->F, 0) : y->F;
@@ -206,8 +221,15 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
     y->wq = HB_QUANT_NONE; /* embeddings and lm head are never quantised */
     y->wte = weight(y, "wte", -1, edt, y->V, C, 100, 1.0f, 0.0f, 0);
     y->wpe = m->pos == HB_POS_LEARNED ? weight(y, "wpe", -1, edt, m->max_seq, C, 101, 1.0f, 0.0f, 0) : -1;
-    y->lm_w = m->tied ? -1 : weight(y, "lm_w", -1, edt, y->V, C, 102, r_c, 0.0f, 1);
-    if (m->tied) y->matrix_bytes += y->V * C * hb_dtype_size(edt); /* the tied head reads wte */
+    const int vocab_par = y->Vl != y->V;
+    if (vocab_par) { /* the rank's rows of the head (a tied head: of wte, which stays whole for the embedding) */
+        y->lm_w = m->tied ? weight(y, "lm_w", -1, edt, y->Vl, C, 100, 1.0f, 0.0f, 1)
+                          : weight(y, "lm_w", -1, edt, y->Vl, C, 102, r_c, 0.0f, 1);
+        if (y->lm_w >= 0) shard(y, y->lm_w, HB_SHARD_ROWS, y->V, C);
+    } else {
+        y->lm_w = m->tied ? -1 : weight(y, "lm_w", -1, edt, y->V, C, 102, r_c, 0.0f, 1);
+        if (m->tied) y->matrix_bytes += y->V * C * hb_dtype_size(edt); /* the tied head reads wte */
+    }
     y->lnf_w = weight(y, "lnf_w", -1, HB_F32, C, 0, 103, 0.1f, 1.0f, 1);
     y->lnf_b = ln ? weight(y, "lnf_b", -1, HB_F32, C, 0, 104, 0.02f, 0.0f, 1) : -1;
     y->wq = wq;
@@ -218,7 +240,7 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
         b->attn = hb_model_is_mla(m) ? HB_ATTN_MLA : HB_ATTN_GQA;
         b->wq_a = b->q_norm = b->wkv_a = b->kv_norm = b->wkv_b = -1;
         b->ffn = hb_model_layer_moe(m, l) ? HB_FFN_MOE : HB_FFN_DENSE;
-        b->F = hb_model_layer_ffn(m, l);
+        b->F = hb_model_layer_ffn(m, l) / tp;
         b->router_w = b->router_b = b->exp_up = b->exp_down = -1;
         b->fc_w = b->fc_b = b->fc2_w = b->fc2_b = -1;
         b->moe_index = b->ffn == HB_FFN_MOE ? y->n_moe++ : -1;
@@ -244,18 +266,31 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
             b->proj_w = weight(y, "proj_w", L_, wdt, C, hdv, mid + 6, 1.0f / sqrtf((float)(hdv > 0 ? hdv : 1)), 0.0f, 1);
             b->qkv_b = b->proj_b = -1;
         } else {
+            const int64_t HqD_full = y->Hq_full * y->D, dqkv_full = (y->Hq_full + 2 * y->Hkv_full) * y->D;
             b->qkv_w = weight(y, "qkv_w", L_, wdt, y->d_qkv, C, id + 2, r_c, 0.0f, 1);
             b->qkv_b = m->bias ? weight(y, "qkv_b", L_, HB_F32, y->d_qkv, 0, id + 3, 0.02f, 0.0f, 1) : -1;
-            b->proj_w = weight(y, "proj_w", L_, wdt, C, HqD, id + 4, 1.0f / sqrtf((float)HqD), 0.0f, 1);
+            b->proj_w = weight(y, "proj_w", L_, wdt, C, HqD, id + 4, 1.0f / sqrtf((float)HqD_full), 0.0f, 1);
             b->proj_b = m->bias ? weight(y, "proj_b", L_, HB_F32, C, 0, id + 5, 0.02f, 0.0f, 1) : -1;
+            if (tp > 1) {
+                shard(y, b->qkv_w, HB_SHARD_QKV, dqkv_full, C);
+                shard(y, b->qkv_b, HB_SHARD_QKV, dqkv_full, 1);
+                shard(y, b->proj_w, HB_SHARD_COLS, C, HqD_full);
+            }
         }
         b->ln2_w = weight(y, "ln2_w", L_, HB_F32, C, 0, id + 6, 0.1f, 1.0f, 1);
         b->ln2_b = ln ? weight(y, "ln2_b", L_, HB_F32, C, 0, id + 7, 0.02f, 0.0f, 1) : -1;
         if (Fl > 0) { /* dense FFN, or a MoE block's shared experts */
+            const int64_t Ff = Fl * tp, dff_full = dffl * tp;
             b->fc_w = weight(y, "fc_w", L_, wdt, dffl, C, id + 8, r_c, 0.0f, 1);
             b->fc_b = m->bias ? weight(y, "fc_b", L_, HB_F32, dffl, 0, id + 9, 0.02f, 0.0f, 1) : -1;
-            b->fc2_w = weight(y, "fc2_w", L_, wdt, C, Fl, id + 10, 1.0f / sqrtf((float)Fl), 0.0f, 1);
+            b->fc2_w = weight(y, "fc2_w", L_, wdt, C, Fl, id + 10, 1.0f / sqrtf((float)Ff), 0.0f, 1);
             b->fc2_b = m->bias ? weight(y, "fc2_b", L_, HB_F32, C, 0, id + 11, 0.02f, 0.0f, 1) : -1;
+            if (tp > 1) {
+                const int sk = m->act == HB_ACT_SWIGLU ? HB_SHARD_GATEUP : HB_SHARD_ROWS;
+                shard(y, b->fc_w, sk, dff_full, C);
+                shard(y, b->fc_b, sk, dff_full, 1);
+                shard(y, b->fc2_w, HB_SHARD_COLS, C, Ff);
+            }
         }
         if (b->ffn == HB_FFN_MOE) {
             /* the router in the embedding dtype, unquantised (DeepSeek-V3's FP8 checkpoint keeps
@@ -295,6 +330,7 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
         y->ff = add(y, HB_ARENA_ACT, "ff", -1, HB_F32, HB_QUANT_NONE, 2, N, y->d_ff, 0, 0);
         y->ffa = add(y, HB_ARENA_ACT, "ffa", -1, HB_F32, HB_QUANT_NONE, 2, N, y->F, 0, 0);
         y->logits = add(y, HB_ARENA_ACT, "logits", -1, HB_F32, HB_QUANT_NONE, 2, y->B, y->V, 0, 0);
+        y->logits_l = vocab_par ? add(y, HB_ARENA_ACT, "logits_l", -1, HB_F32, HB_QUANT_NONE, 2, y->B, y->Vl, 0, 0) : -1;
         y->tokens = add(y, HB_ARENA_ACT, "tokens", -1, HB_F32, HB_QUANT_NONE, 1, N, 0, 0, 0);
         y->next = add(y, HB_ARENA_ACT, "next", -1, HB_F32, HB_QUANT_NONE, 1, y->B, 0, 0, 0);
         /* decode: steps 0 .. G-2 read their input token from row s of hist and write their
@@ -362,6 +398,9 @@ typedef struct tf_state {
     uint64_t seed;
     int64_t *expert_tokens;
     int have_counts;
+    /* tensor parallelism: the group (NULL alone) and this rank's index in it */
+    hb_comm *comm;
+    int64_t trank;
 } tf_state;
 
 /* Tensor id i of the table as an op operand (a 2-D view for matrices, 4-D for caches). */
@@ -465,6 +504,14 @@ static hb_status moe_ffn(hb_backend *be, const hb_model *m, tf_state *st, const 
     return HB_OK;
 }
 
+/* Tensor parallelism: x (n f32) summed over the group in place (the row-parallel matmuls'
+ * partial products); nothing alone. */
+static hb_status tp_sum(hb_backend *be, tf_state *st, void *x, int64_t n) {
+    if (!st->comm || st->lay.tp <= 1) return HB_OK;
+    HB_TRY(be->ops->sync(be));
+    return hb_comm_all_reduce(st->comm, x, x, n, HB_CDT_F32, HB_REDOP_SUM);
+}
+
 /* B sequences of T tokens at positions pos0..pos0+T-1; logits (B, V) of each last token.
  * route_row0: the first row's number for synthetic routing. */
 static hb_status forward(hb_backend *be, const hb_model *m, tf_state *st, const int32_t *tokens,
@@ -498,8 +545,12 @@ static hb_status forward(hb_backend *be, const hb_model *m, tf_state *st, const 
                          .v = hb_t2(qkvp + dq + Hkv * D, HB_F32, N, Hkv * D, dqkv), .B = B, .T = T, .pos0 = pos0));
             HB_TRY(HB_OP(be, attention, .out = att, .q = hb_t2(qkvp, HB_F32, N, dq, dqkv), .k_cache = kc,
                          .v_cache = vc, .B = B, .T = T, .pos0 = pos0));
-            HB_TRY(HB_OP(be, matmul, .out = x, .a = att, .w = TT(st, b->proj_w), .bias = TT(st, b->proj_b),
-                         .beta = 1.0f)); /* residual: beta = 1 */
+            /* residual: beta = 1. Row-parallel under tp: rank 0 adds its partial product (and
+             * the bias) to x, the others write theirs over x, and the all-reduce sums them */
+            const int lead = st->trank == 0;
+            HB_TRY(HB_OP(be, matmul, .out = x, .a = att, .w = TT(st, b->proj_w),
+                         .bias = lead ? TT(st, b->proj_b) : (hb_tensor){0}, .beta = lead ? 1.0f : 0.0f));
+            HB_TRY(tp_sum(be, st, x.data, N * C));
         }
         /* MLP block: x += fc2(act(fc(norm(x)))); MoE: x += shared(h) + combine(experts(h)) */
         HB_TRY(norm(be, m, h, x, TT(st, b->ln2_w), TT(st, b->ln2_b)));
@@ -511,8 +562,10 @@ static hb_status forward(hb_backend *be, const hb_model *m, tf_state *st, const 
                 HB_TRY(HB_OP(be, swiglu, .out = ffa, .in = ff));
             else
                 HB_TRY(HB_OP(be, gelu, .out = ffa, .in = ff));
-            HB_TRY(HB_OP(be, matmul, .out = x, .a = ffa, .w = TT(st, b->fc2_w), .bias = TT(st, b->fc2_b),
-                         .beta = 1.0f));
+            const int lead = st->trank == 0; /* row parallel, as the attention's output */
+            HB_TRY(HB_OP(be, matmul, .out = x, .a = ffa, .w = TT(st, b->fc2_w),
+                         .bias = lead ? TT(st, b->fc2_b) : (hb_tensor){0}, .beta = lead ? 1.0f : 0.0f));
+            HB_TRY(tp_sum(be, st, x.data, N * C));
         }
         if (b->ffn == HB_FFN_MOE) HB_TRY(moe_ffn(be, m, st, b, N, l, route_row0));
     }
@@ -520,6 +573,15 @@ static hb_status forward(hb_backend *be, const hb_model *m, tf_state *st, const 
     for (int64_t b = 0; b < B; b++)
         HB_TRY(norm(be, m, rows_of(st, y->h, b, 1, C, C), rows_of(st, y->x, b * T + T - 1, 1, C, C),
                     TT(st, y->lnf_w), TT(st, y->lnf_b)));
+    if (y->logits_l >= 0) { /* vocab parallel: the rank's columns of the logits, then each row gathered */
+        const hb_tensor ll = rows_of(st, y->logits_l, 0, B, y->Vl, y->Vl);
+        HB_TRY(HB_OP(be, matmul, .out = ll, .a = rows_of(st, y->h, 0, B, C, C), .w = TT(st, y->lm_w)));
+        HB_TRY(be->ops->sync(be));
+        for (int64_t b = 0; b < B; b++)
+            HB_TRY(hb_comm_all_gather(st->comm, (float *)ll.data + b * y->Vl, (float *)P(st, y->logits) + b * y->V, y->Vl,
+                                      HB_CDT_F32));
+        return HB_OK;
+    }
     const hb_tensor lm = TT(st, m->tied ? y->wte : y->lm_w);
     HB_TRY(HB_OP(be, matmul, .out = TT(st, y->logits), .a = rows_of(st, y->h, 0, B, C, C), .w = lm));
     return HB_OK;
@@ -572,11 +634,67 @@ static void tf_free(hb_workload *w) {
 /* Weights from the table's init (quantised ones hold the quantisation of the generated f32
  * values: fill_random computes their scales); an fp8 KV cache gets the static scale 1.0 (the
  * uncalibrated default of inference engines; |k| and |v| stay far below 448 here). */
+/* The rank's part of a sharded weight: the whole tensor generated into a staging buffer, its
+ * rows (HB_SHARD_*) copied out on the host into the rank's tensor (f32/bf16/f16: fp8 with tp
+ * is refused at plan time, its scales would be the whole tensor's). Setup time, never timed. */
+static hb_status fill_shard(hb_backend *be, const hb_case *c, tf_state *st, const hb_tf_tensor *t, int i) {
+    const hb_tf_layout *y = &st->lay;
+    const int64_t es = hb_dtype_size(t->dt), R = t->full_rows, K = t->full_cols, r = st->trank;
+    const int64_t rows = t->ne[0], cols = t->ndim > 1 ? t->ne[1] : 1;
+    void *dev = NULL;
+    char *whole = malloc((size_t)(R * K * es)), *part = malloc((size_t)(rows * cols * es));
+    hb_status s = whole && part ? be->ops->alloc(be, (size_t)(R * K * es), &dev) : HB_ERR_NOMEM;
+    if (s == HB_OK)
+        s = HB_OP(be, fill_random, .dst = t->ndim > 1 ? hb_t2(dev, t->dt, R, K, K) : hb_t1(dev, t->dt, R),
+                  .seed = hb_rng_u64(c->seed, t->init_id), .scale = t->init_scale, .offset = t->init_offset);
+    if (s == HB_OK) s = be->ops->download(be, whole, dev, (size_t)(R * K * es));
+    if (s == HB_OK) s = be->ops->sync(be);
+    if (s == HB_OK) {
+        const size_t rb = (size_t)(K * es); /* a whole row */
+        int64_t o = 0;                     /* rows of part written */
+        const int64_t D = y->D, hq = y->Hq, hkv = y->Hkv;
+        const int64_t kh0 = r * hq * y->Hkv_full / y->Hq_full; /* the first kv head the rank's q heads use */
+        switch (t->shard) {
+        case HB_SHARD_ROWS:
+            memcpy(part, whole + (size_t)(r * rows) * rb, (size_t)rows * rb);
+            break;
+        case HB_SHARD_COLS:
+            for (int64_t j = 0; j < rows; j++)
+                memcpy(part + (size_t)(j * cols * es), whole + (size_t)j * rb + (size_t)(r * cols * es), (size_t)(cols * es));
+            break;
+        case HB_SHARD_QKV: { /* [q heads | k heads | v heads] of the rank */
+            const int64_t src[3] = {r * hq * D, (y->Hq_full + kh0) * D, (y->Hq_full + y->Hkv_full + kh0) * D};
+            const int64_t n[3] = {hq * D, hkv * D, hkv * D};
+            for (int p = 0; p < 3; p++) {
+                memcpy(part + (size_t)o * rb, whole + (size_t)src[p] * rb, (size_t)n[p] * rb);
+                o += n[p];
+            }
+            break;
+        }
+        case HB_SHARD_GATEUP: { /* rows r F.. of the gate half, then of the up half */
+            const int64_t F = rows / 2, Ffull = R / 2;
+            memcpy(part, whole + (size_t)(r * F) * rb, (size_t)F * rb);
+            memcpy(part + (size_t)F * rb, whole + (size_t)(Ffull + r * F) * rb, (size_t)F * rb);
+            break;
+        }
+        default: s = HB_ERR_INTERNAL;
+        }
+    }
+    if (s == HB_OK) s = be->ops->upload(be, P(st, i), part, (size_t)(rows * cols * es));
+    if (s == HB_OK) s = be->ops->sync(be);
+    be->ops->free(be, dev);
+    free(whole);
+    free(part);
+    return s;
+}
+
 static hb_status fill_weights(hb_backend *be, const hb_case *c, tf_state *st) {
     const hb_tf_layout *y = &st->lay;
     for (int i = 0; i < y->n_tensors; i++) {
         const hb_tf_tensor *t = &y->t[i];
-        if (t->arena == HB_ARENA_WEIGHTS) {
+        if (t->arena == HB_ARENA_WEIGHTS && t->shard != HB_SHARD_NONE && y->tp > 1) {
+            HB_TRY(fill_shard(be, c, st, t, i));
+        } else if (t->arena == HB_ARENA_WEIGHTS) {
             HB_TRY(HB_OP(be, fill_random, .dst = TT(st, i), .seed = hb_rng_u64(c->seed, t->init_id),
                          .scale = t->init_scale, .offset = t->init_offset));
         } else if (t->arena == HB_ARENA_KV && t->q == HB_QUANT_TENSOR) {
@@ -642,6 +760,14 @@ static hb_status tf_setup(hb_workload *w, int decode, hb_err *err) {
     st->routing = c->routing;
     st->zipf_s = c->zipf_s;
     st->seed = c->seed;
+    if (y->tp > 1) {
+        /* the harness made a group of tp CPU ranks before dispatch (hb_comm over MPI) */
+        if (!w->group || w->group->size != y->tp || strcmp(be->info.backend, "cpu") != 0)
+            return hb_errf(err, HB_ERR_INTERNAL, "%s: tp %lld without a rank group of %lld CPU ranks", w->desc->name,
+                           (long long)y->tp, (long long)y->tp);
+        st->comm = w->group;
+        st->trank = w->group->rank;
+    }
     if (y->n_moe > 0) {
         st->expert_tokens = calloc((size_t)y->n_moe * (size_t)y->E, sizeof *st->expert_tokens);
         if (!st->expert_tokens) return HB_ERR_NOMEM;
@@ -735,7 +861,7 @@ hb_status hb_workload_generated(hb_workload *w, int32_t **ids, int64_t *rows, in
 /* "prefill llama3-8b[2/32L] bf16 B=1 P=128", "decode ... G=32"; [l/LL] only when truncated,
  * " kv=fp8" only when the KV cache dtype is not auto. */
 static void tf_label(const hb_case *c, int decode, char *buf, int len) {
-    char layers[96] = "", kv[24] = "";
+    char layers[96] = "", kv[48] = "";
     if (c->kv_dtype != HB_KV_AUTO) snprintf(kv, sizeof kv, " kv=%s", hb_kvt_name(c->kv_dtype));
     char moe[64] = "", name[96]; /* " routing=zipf:1.2"; a dense twin is named "<model>-dense[-active]" */
     hb_model_display_name(&c->model, name, sizeof name);
@@ -746,6 +872,8 @@ static void tf_label(const hb_case *c, int decode, char *buf, int len) {
         snprintf(layers, sizeof layers, "[%lld/%lldL]", (long long)c->model.n_layers,
                  (long long)c->model.n_layers_full);
     if (moe[0]) strncat(layers, moe, sizeof layers - strlen(layers) - 1);
+    if (c->tp > 1) snprintf(kv + strlen(kv), sizeof kv - strlen(kv), " tp=%lld", (long long)c->tp);
+    if (c->ep > 1) snprintf(kv + strlen(kv), sizeof kv - strlen(kv), " ep=%lld", (long long)c->ep);
     if (!decode)
         snprintf(buf, len, "prefill %s%s %s%s B=%lld P=%lld", name, layers,
                  hb_case_dtype_name(c), kv, (long long)c->batch, (long long)c->prompt);
@@ -800,11 +928,63 @@ static hb_status tokens_check(const hb_case *c, const char *const **blame, hb_er
     return hb_tokens_read(c->prompt_tokens, c->batch * c->prompt, c->model.vocab, NULL, NULL, err);
 }
 
+/* Model parallelism: tp splits the heads (kv heads split too, or replicated where tp >
+ * kv_heads: one of them divides the other), the ffn width of every layer, and the vocabulary
+ * where tp divides it (else the head is replicated); dense GQA models in f32/bf16/f16 with
+ * generated weights. ep (expert parallelism) is not implemented yet: refused, never faked. */
+static hb_status mp_check(const hb_case *c, const char *const **blame, hb_err *err) {
+    static const char *const k_tp[] = {"tp", "model", NULL}, *const k_ep[] = {"ep", "model", NULL};
+    const hb_model *m = &c->model;
+    if (c->ep > 1) {
+        *blame = k_ep;
+        if (!hb_model_is_moe(m))
+            return hb_errf(err, HB_ERR_INPUT, "ep %lld on the dense model '%s' (accepted: ep 1; ep splits the experts "
+                           "of a MoE model)", (long long)c->ep, m->name);
+        if (m->n_experts % c->ep)
+            return hb_errf(err, HB_ERR_INPUT, "ep %lld does not divide the %lld experts of model '%s' (accepted: an ep "
+                           "that divides the experts)", (long long)c->ep, (long long)m->n_experts, m->name);
+        return hb_errf(err, HB_ERR_INPUT, "ep %lld: expert parallelism is not implemented yet (accepted: ep 1)",
+                       (long long)c->ep);
+    }
+    const int64_t tp = c->tp;
+    if (tp <= 1) return HB_OK;
+    *blame = k_tp;
+    if (m->n_heads % tp)
+        return hb_errf(err, HB_ERR_INPUT, "tp %lld does not divide the %lld heads of model '%s' (accepted: a tp that "
+                       "divides heads)", (long long)tp, (long long)m->n_heads, m->name);
+    if (m->n_kv_heads % tp && tp % m->n_kv_heads)
+        return hb_errf(err, HB_ERR_INPUT, "tp %lld and the %lld kv heads of model '%s': neither divides the other "
+                       "(accepted: a tp that divides kv_heads, or a multiple of kv_heads: those are replicated)",
+                       (long long)tp, (long long)m->n_kv_heads, m->name);
+    for (int64_t l = 0; l < m->n_layers && l < HB_MODEL_MAX_LAYERS; l++)
+        if (hb_model_layer_ffn(m, l) % tp)
+            return hb_errf(err, HB_ERR_INPUT, "tp %lld does not divide ffn_dim %lld of model '%s' (accepted: a tp that "
+                           "divides ffn_dim)", (long long)tp, (long long)hb_model_layer_ffn(m, l), m->name);
+    if (hb_model_is_moe(m) || hb_model_is_mla(m))
+        return hb_errf(err, HB_ERR_INPUT, "tp %lld on model '%s': tensor parallelism of %s blocks is not implemented "
+                       "yet (accepted: tp 1, or dense GQA models)", (long long)tp, m->name,
+                       hb_model_is_moe(m) ? "MoE" : "MLA");
+    if (hb_dtype_is_fp8(c->dtype)) {
+        static const char *const k_dt[] = {"dtype", "tp", NULL};
+        *blame = k_dt;
+        return hb_errf(err, HB_ERR_INPUT, "dtype %s with tp %lld is not implemented yet (accepted with tp > 1: f32, "
+                       "bf16, f16)", hb_case_dtype_name(c), (long long)tp);
+    }
+    if (c->weights[0]) {
+        static const char *const k_w[] = {"weights", "tp", NULL};
+        *blame = k_w;
+        return hb_errf(err, HB_ERR_INPUT, "weights from a checkpoint with tp %lld are not implemented yet (accepted "
+                       "with tp > 1: generated weights)", (long long)tp);
+    }
+    return HB_OK;
+}
+
 /* The positions a case needs must fit the model's position range. */
 static hb_status prefill_check(const hb_case *c, const char *const **blame, hb_err *err) {
     static const char *const keys[] = {"prompt", "model", NULL};
     const hb_model *m = &c->model;
     HB_TRY_QUIET(block_check(c, blame, err));
+    HB_TRY_QUIET(mp_check(c, blame, err));
     *blame = keys;
     if (c->prompt > m->max_seq)
         return hb_errf(err, HB_ERR_INPUT, "prompt %lld exceeds max_seq %lld of model '%s' (accepted: prompt <= %lld)",
@@ -816,6 +996,7 @@ static hb_status decode_check(const hb_case *c, const char *const **blame, hb_er
     static const char *const keys[] = {"gen", "prompt", "model", NULL};
     const hb_model *m = &c->model;
     HB_TRY_QUIET(block_check(c, blame, err));
+    HB_TRY_QUIET(mp_check(c, blame, err));
     *blame = keys;
     if (c->prompt > m->max_seq - c->gen) /* both <= 2^62: the sum might not fit int64_t */
         return hb_errf(err, HB_ERR_INPUT, "prompt %lld + gen %lld = %llu exceeds max_seq %lld of model '%s' "
@@ -826,10 +1007,11 @@ static hb_status decode_check(const hb_case *c, const char *const **blame, hb_er
 }
 
 static const char *const prefill_keys[] = {"model", "layers", "dense_twin", "routing", "dtype", "kv_dtype",
-                                           "quant_block", "batch", "prompt", "weights", "prompt_tokens", NULL};
+                                           "quant_block", "batch", "prompt", "weights", "prompt_tokens", "tp", "ep",
+                                           NULL};
 static const char *const decode_keys[] = {"model", "layers", "dense_twin", "routing", "dtype", "kv_dtype",
                                           "quant_block", "batch", "prompt", "gen", "temperature", "weights",
-                                          "prompt_tokens", NULL};
+                                          "prompt_tokens", "tp", "ep", NULL};
 
 const hb_workload_desc hb_wl_prefill = {
     .name = "prefill",

@@ -38,7 +38,19 @@ typedef struct hb_tf_tensor {
     uint64_t init_id;
     float init_scale, init_offset;
     int per_step;         /* a forward step reads all of it (counts in matrix_bytes) */
+    /* tensor parallelism: which part of the whole (full_rows, full_cols) tensor a rank holds
+     * (HB_SHARD_*); the whole tensor is generated and the rank's part copied, so that tp
+     * ranks hold exactly the values of the tp = 1 model */
+    int shard;
+    int64_t full_rows, full_cols;
 } hb_tf_tensor;
+
+/* How a weight is split over tp ranks (rank r of tp):
+ *   ROWS    rows r R .. r R + R - 1 (column-parallel output features; the vocab-parallel head)
+ *   COLS    columns r K .. (row-parallel input features: proj, fc2)
+ *   QKV     the rank's q heads, and the kv heads they use (replicated where tp > kv_heads)
+ *   GATEUP  rows r F .. of the gate half and of the up half (fused SwiGLU fc) */
+enum { HB_SHARD_NONE = 0, HB_SHARD_ROWS, HB_SHARD_COLS, HB_SHARD_QKV, HB_SHARD_GATEUP };
 
 /* Tensor ids (indices into the table) of one block; -1 = absent. */
 typedef struct hb_tf_block {
@@ -61,7 +73,12 @@ typedef struct hb_tf_block {
 
 typedef struct hb_tf_layout {
     /* shapes */
-    int64_t C, D, Hq, Hkv, F, V, L;
+    int64_t C, D, Hq, Hkv, F, V, L; /* tp > 1: Hq, Hkv, F (and block F) are this rank's */
+    int64_t tp;          /* tensor-parallel ranks (1 alone) */
+    int64_t Hq_full, Hkv_full;
+    int64_t Vl;          /* rows of the lm head this rank computes: V / tp when tp divides V
+                            (vocab parallel, logits all-gathered), else V (replicated head) */
+    int logits_l;        /* activation (B, Vl) of the vocab-parallel head; -1 otherwise */
     int64_t d_qkv;       /* (Hq + 2 Hkv) D */
     int64_t d_ff;        /* 2F for swiglu (gate and up fused), F for gelu; F the widest
                             dense FFN of any block */

@@ -16,6 +16,7 @@ static const hb_workload_desc *const registry[HB_WL_COUNT] = {
     [HB_WL_PREFILL] = &hb_wl_prefill,
     [HB_WL_DECODE] = &hb_wl_decode,
     [HB_WL_TRAIN] = &hb_wl_train,
+    [HB_WL_COLLECTIVE] = &hb_wl_collective,
 };
 
 int hb_workload_descs(const hb_workload_desc *const **list) {
@@ -108,7 +109,22 @@ hb_status hb_workload_setup(hb_backend *be, const hb_case *c, hb_workload **out,
     return hb_workload_setup_group(be, c, NULL, out, err);
 }
 
-hb_status hb_workload_setup_group(hb_backend *be, const hb_case *c, const hb_group *g, hb_workload **out,
+int64_t hb_case_group_size(const hb_case *c) {
+    const hb_workload_desc *d = hb_workload_desc_of(c->workload);
+    if (!d) return 1;
+    int64_t n = 1;
+    if (hb_workload_takes(d, "dp") && c->dp > 1) n *= c->dp;
+    if (hb_workload_takes(d, "tp") && c->tp > 1) n *= c->tp;
+    if (hb_workload_takes(d, "ep") && c->ep > 1) n *= c->ep;
+    if (hb_workload_takes(d, "coll_ranks") && c->coll_ranks > 1) n *= c->coll_ranks;
+    return n;
+}
+
+hb_comm *hb_workload_comm(const hb_workload *w) { return w->group; }
+int hb_workload_has_after_step(const hb_workload *w) { return w->after_step != NULL; }
+hb_status hb_workload_after_step(hb_workload *w) { return w->after_step ? w->after_step(w) : HB_OK; }
+
+hb_status hb_workload_setup_group(hb_backend *be, const hb_case *c, hb_comm *g, hb_workload **out,
                                   hb_err *err) {
     *out = NULL;
     hb_workload *w = calloc(1, sizeof *w);

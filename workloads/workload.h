@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "../backends/backend.h"
+#include "../backends/comm.h" // defines: hb_comm (rank groups' collectives)
 #include "model.h"
 
 typedef enum hb_workload_kind {
@@ -31,6 +32,7 @@ typedef enum hb_workload_kind {
     HB_WL_PREFILL,
     HB_WL_DECODE,
     HB_WL_TRAIN,
+    HB_WL_COLLECTIVE,
     HB_WL_COUNT
 } hb_workload_kind;
 
@@ -92,6 +94,15 @@ typedef struct hb_case {
     int64_t grad_accum;
     hb_train_data data;
     int64_t dp;
+    /* model parallelism (prefill/decode): ranks of a group splitting one model's heads and ffn
+     * (tp) or its experts (ep); 0 reads as 1 */
+    int64_t tp, ep;
+    /* collective: the op, the nccl-tests "size" in bytes, in place (1) or out of place (0),
+     * and the ranks of a group */
+    hb_comm_op coll_op;
+    int64_t coll_bytes;
+    int64_t in_place;
+    int64_t coll_ranks;
     int64_t m, n, k;         /* gemm */
     int64_t stream_n;        /* stream: elements per array */
     hb_stream_op stream_op;
@@ -183,6 +194,9 @@ typedef struct hb_workload_desc {
     /* Allocates and fills the workload's state into w (w->c is the case); sets w->step,
      * w->free_impl, w->out, w->out_n (workload_impl.h). */
     hb_status (*setup)(hb_workload *w, hb_err *err);
+    /* optional (NULL: /summary busbw is NaN): nccl-tests' bus bandwidth factor, busbw = rate x
+     * factor (collective) */
+    double (*bus_factor)(const hb_case *c);
 } hb_workload_desc;
 
 /* All descriptors, indexed by kind: list[k]->kind == k. Returns HB_WL_COUNT. */
@@ -202,18 +216,21 @@ int hb_workload_parse(const char *s, hb_workload_kind *out);  /* 0 ok, -1 unknow
 /* Sets up c's workload (its descriptor's setup) on be. */
 hb_status hb_workload_setup(hb_backend *be, const hb_case *c, hb_workload **out, hb_err *err);
 
-/* A rank group: the ranks that train one model together (train, dp > 1). The harness makes
- * its communicator before dispatch and supplies the collective, so workloads stay free of MPI:
- * allreduce_sum sums n elements (f32, or f64 when f64) of buf in place over the group's ranks;
- * buf is device memory of a backend whose memory the collective can read (the CPU's). */
-typedef struct hb_group {
-    int rank, size;   /* this rank's index in the group, and the group's size (= dp) */
-    hb_status (*allreduce_sum)(void *ctx, void *buf, int64_t n, int f64);
-    void *ctx;
-} hb_group;
-/* hb_workload_setup with this rank's group (NULL: alone). */
-hb_status hb_workload_setup_group(hb_backend *be, const hb_case *c, const hb_group *g, hb_workload **out,
+/* The ranks a case runs on together (one group): dp x tp x ep for the workloads that take
+ * those keys, coll_ranks for collective; 1 for a case every rank runs alone. */
+int64_t hb_case_group_size(const hb_case *c);
+/* hb_workload_setup with this rank's group communicator (NULL: alone; owned by the harness,
+ * which made it before dispatch; the workload's collectives count into its stats). */
+hb_status hb_workload_setup_group(hb_backend *be, const hb_case *c, hb_comm *g, hb_workload **out,
                                   hb_err *err);
+/* The workload's group communicator (NULL alone): the harness aligns window starts and the
+ * end of the window over it. */
+hb_comm *hb_workload_comm(const hb_workload *w);
+/* Untimed work after each step, where the workload has some (collective: every element
+ * checked, inputs restored); HB_OK when it has none. The measurement calls it after every
+ * step and starts the next iteration's time after it. */
+int hb_workload_has_after_step(const hb_workload *w);
+hb_status hb_workload_after_step(hb_workload *w);
 hb_status hb_workload_step(hb_workload *w);
 /* Fingerprint of the first step's output (logits for prefill/decode, C for gemm, the output
  * array for stream); valid after one step. */

@@ -17,7 +17,11 @@ struct hb_workload {
     int64_t out_n;
     int have_fp;
     double fp[HB_FP_LEN];
-    const hb_group *group; /* train with dp > 1: this rank's group (owned by the harness); NULL alone */
+    hb_comm *group;       /* a case on a rank group (dp, tp, ep, collective): its communicator
+                             (owned by the harness); NULL alone */
+    /* optional: untimed work after each step (collective: verify every element, restore the
+     * inputs); the window's wall time includes it, the iteration times do not */
+    hb_status (*after_step)(hb_workload *w);
     int have_loss;        /* train: the last step's mean loss */
     double loss;
 };
@@ -27,5 +31,6 @@ extern const hb_workload_desc hb_wl_stream;  /* stream.c */
 extern const hb_workload_desc hb_wl_prefill; /* transformer.c */
 extern const hb_workload_desc hb_wl_decode;  /* transformer.c */
 extern const hb_workload_desc hb_wl_train;   /* train.c */
+extern const hb_workload_desc hb_wl_collective; /* collective.c */
 
 #endif

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# test_groups.sh HETBENCH MPIRUN - tensor parallelism through the CLI, 2 CPU ranks:
+#  - decode and prefill of tiny with tp=2: both ranks of the group ok, fingerprints within
+#    f32 tolerance of the tp=1 run's, /summary group columns (group 0 of 2, tp 2), and the
+#    all-reduces counted (2 per layer per step, N x C floats each);
+#  - bad input exits 2 before anything runs, naming the key: tp not dividing heads or ffn,
+#    tp x ep not dividing the ranks, ep on a dense model, ep not dividing experts, tp on MoE,
+#    fp8 with tp, tp with --schedule serial.
+set -u
+HB=$1
+MPIRUN=$2
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export OMP_NUM_THREADS=1
+fails=0 checks=0
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+PY=""
+for p in python3 /usr/bin/python3; do "$p" -c "import h5py" 2>/dev/null && { PY=$p; break; }; done
+[[ -n $PY ]] || { echo "SKIP: no python3 with h5py" >&2; exit 77; }
+MPI=("$MPIRUN" --oversubscribe --bind-to none)
+FAST=(--min-seconds 0 --min-iters 3 --warmup 1 --no-ceilings --no-progress --power-hz 0 --backend cpu --share-devices
+      --idle-seconds 0)
+TF=(--workload decode,prefill --model tiny --batch 2 --prompt 8 --gen 4)
+
+checks=$((checks + 1))
+if "${MPI[@]}" -np 2 "$HB" run "${TF[@]}" --tp 2 "${FAST[@]}" --out "$T/tp2.h5" >"$T/o1" 2>"$T/e1" &&
+   "${MPI[@]}" -np 2 "$HB" run "${TF[@]}" --tp 1 "${FAST[@]}" --out "$T/tp1.h5" >"$T/o2" 2>"$T/e2"; then
+  checks=$((checks + 1))
+  "$PY" - "$T/tp2.h5" "$T/tp1.h5" <<'PYEOF' || fail "tp=2 vs tp=1"
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+ok = True
+sa, sb = a["summary"][:], b["summary"][:]
+for cid in (0, 1):
+    f2 = [a["cases/%04d/rank%d" % (cid, r)].attrs["fingerprint"] for r in (0, 1)]
+    f1 = b["cases/%04d/rank0" % cid].attrs["fingerprint"]
+    if not np.array_equal(f2[0], f2[1]): print("case", cid, "ranks of the group differ", f2, file=sys.stderr); ok = False
+    if not np.allclose(f2[0][:3], f1[:3], rtol=1e-5) or f2[0][3] != f1[3]:
+        print("case", cid, "tp=2", f2[0], "tp=1", f1, file=sys.stderr); ok = False
+    for r in (0, 1):
+        row = sa[(sa["case_id"] == cid) & (sa["rank"] == r)][0]
+        one = sb[(sb["case_id"] == cid) & (sb["rank"] == r)][0]
+        if (row["status"], row["group_id"], row["group_size"], row["group_rank"], row["tp"]) != (b"ok", 0, 2, r, 2):
+            print("case", cid, "rank", r, row["status"], row["group_id"], row["group_size"], row["group_rank"], row["tp"],
+                  file=sys.stderr); ok = False
+        both = sa[sa["case_id"] == cid]
+        if row["group_rate"] != min(both["rate"]) or row["group_rate_per_device"] != row["group_rate"] / 2:
+            print("case", cid, "group rate", row["group_rate"], row["group_rate_per_device"], both["rate"], file=sys.stderr); ok = False
+        if one["group_rate"] != one["rate"] or one["group_rate_per_device"] != one["rate"]:
+            print("tp=1 group rate", one["group_rate"], one["rate"], file=sys.stderr); ok = False
+        if (one["group_id"], one["group_size"], one["tp"], one["comm_bytes_per_iter"]) != (-1, 1, 1, 0):
+            print("tp=1 row", one["group_id"], one["group_size"], one["tp"], one["comm_bytes_per_iter"], file=sys.stderr); ok = False
+        # decode (case 0): N = B = 2 rows, prefill (case 1): N = B x P = 16; C = 64; 2 layers x 2
+        # all-reduces of N x C f32, plus the vocab-parallel head's B all-gathers of V/2 floats
+        N = 2 if cid == 0 else 16
+        want = 2 * 2 * N * 64 * 4 + 2 * 128 * 4
+        if row["comm_bytes_per_iter"] != want or not (0 < row["comm_frac"] < 1):
+            print("case", cid, "comm bytes/iter", row["comm_bytes_per_iter"], "want", want, "frac", row["comm_frac"],
+                  file=sys.stderr); ok = False
+        if not (row["flops_per_s"] > 0 and a["cases/%04d" % cid].attrs["flops_per_iter"] < b["cases/%04d" % cid].attrs["flops_per_iter"]):
+            print("case", cid, "per-rank flops not below tp=1's", file=sys.stderr); ok = False
+sys.exit(0 if ok else 1)
+PYEOF
+else
+  fail "the runs failed: $(cat "$T/e1" "$T/e2" | head -c 600)"
+fi
+
+expect2() {
+  local np=$1 pat=$2; shift 2
+  checks=$((checks + 1))
+  "${MPI[@]}" -np "$np" "$HB" run "$@" --out "$T/x.h5" "${FAST[@]}" >"$T/out" 2>"$T/err"
+  local rc=$?
+  [[ $rc -eq 2 ]] || { fail "np $np $* -> exit $rc, expected 2: $(head -c 400 "$T/err")"; return; }
+  grep -Eq -- "$pat" "$T/err" || fail "np $np $* -> '$(head -c 400 "$T/err")' does not match '$pat'"
+  [[ ! -e $T/x.h5 ]] || fail "np $np $* -> wrote a results file"
+}
+expect2 2 "--tp: tp 3 does not divide the 4 heads of model 'tiny'" --workload decode --model tiny --tp 3
+expect2 2 "tp 4 does not divide the 2 ranks of the run" --workload decode --model tiny --tp 4
+expect2 2 "--ep: ep 2 on the dense model 'tiny'" --workload decode --model tiny --ep 2
+expect2 2 "--ep: ep 3 does not divide the 8 experts of model 'tiny-moe'" --workload decode --model tiny-moe --ep 3
+expect2 2 "--ep: ep 2: expert parallelism is not implemented yet" --workload decode --model tiny-moe --ep 2
+expect2 2 "--tp: tp 2 on model 'tiny-moe': tensor parallelism of MoE blocks is not implemented" \
+  --workload prefill --model tiny-moe --tp 2
+expect2 2 "--dtype: dtype fp8 with tp 2 is not implemented yet" --workload decode --model tiny --dtype fp8 --tp 2
+expect2 2 "tp 2 with --schedule serial" --workload decode --model tiny --tp 2 --schedule serial
+# a custom model whose ffn tp does not divide
+cat >"$T/plan.yaml" <<'YEOF'
+models:
+  odd-ffn: {base: tiny, ffn_dim: 162}
+cases:
+  - {workload: prefill, model: odd-ffn, tp: 4}
+YEOF
+expect2 2 "plan.yaml:4: field 'tp': tp 4 does not divide ffn_dim 162" --plan "$T/plan.yaml"
+# hetbench info --group: each rank's group, index and collective library
+checks=$((checks + 1))
+"${MPI[@]}" -np 2 "$HB" info --group 2 --share-devices >"$T/info" 2>&1
+grep -Eq "^ +1 +0 +1 .* cpu .* mpi " "$T/info" || fail "info --group 2: $(head -c 600 "$T/info")"
+checks=$((checks + 1))
+"${MPI[@]}" -np 2 "$HB" info --group 3 --share-devices >"$T/info" 2>&1
+rc=$?
+[[ $rc -eq 2 ]] && grep -q -- "--group: 3 does not divide the 2 ranks" "$T/info" || fail "info --group 3: exit $rc"
+echo "test_groups.sh: $checks checks, $fails failed" >&2
+[[ $fails -eq 0 ]]
