@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_groups.sh HETBENCH MPIRUN - tensor parallelism through the CLI, 2 CPU ranks:
 #  - decode and prefill of tiny with tp=2: both ranks of the group ok, fingerprints within
-#    f32 tolerance of the tp=1 run's, /summary group columns (group 0 of 2, tp 2), and the
+#    f32 tolerance of the tp=1 run's, the same generated tokens, /summary group columns (group 0 of 2, tp 2), and the
 #    all-reduces counted (2 per layer per step, N x C floats each);
 #  - bad input exits 2 before anything runs, naming the key: tp not dividing heads or ffn,
 #    tp x ep not dividing the ranks, ep on a dense model, ep not dividing experts, tp on MoE,
@@ -38,6 +38,11 @@ for cid in (0, 1):
     if not np.array_equal(f2[0], f2[1]): print("case", cid, "ranks of the group differ", f2, file=sys.stderr); ok = False
     if not np.allclose(f2[0][:3], f1[:3], rtol=1e-5) or f2[0][3] != f1[3]:
         print("case", cid, "tp=2", f2[0], "tp=1", f1, file=sys.stderr); ok = False
+    # the greedy tokens (decode: all G = 4 of the first pass; prefill: the argmax) are the same
+    g2 = [a["cases/%04d/rank%d/generated" % (cid, r)][()] for r in (0, 1)]
+    g1 = b["cases/%04d/rank0/generated" % cid][()]
+    if g1.shape != ((2, 4) if cid == 0 else (2, 1)) or not all(np.array_equal(g, g1) for g in g2):
+        print("case", cid, "generated tp=2", [g.tolist() for g in g2], "tp=1", g1.tolist(), file=sys.stderr); ok = False
     for r in (0, 1):
         row = sa[(sa["case_id"] == cid) & (sa["rank"] == r)][0]
         one = sb[(sb["case_id"] == cid) & (sb["rank"] == r)][0]
