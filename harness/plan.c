@@ -42,7 +42,11 @@ enum {
     K_STREAM_N, K_STREAM_OP, K_SEED, K_TEMPERATURE, K_WARMUP, K_MIN_ITERS, K_MIN_SECONDS,
     K_MAX_ITERS, K_KV_DTYPE, K_QUANT_BLOCK, K_REPEAT, K_WEIGHTS, K_PROMPT_TOKENS,
     K_LR, K_BETA1, K_BETA2, K_EPS, K_WEIGHT_DECAY, K_GRAD_ACCUM, K_DATA, K_DP,
-    K_DENSE_TWIN, K_ROUTING, N_KEYS
+    K_DENSE_TWIN, K_ROUTING,
+    /* serve */
+    K_ISL, K_OSL, K_RANGE_RATIO, K_REQUESTS, K_CONCURRENCY, K_ARRIVAL, K_MAX_BATCH_TOKENS, K_MAX_SEQS,
+    K_KV_BLOCKS, K_KV_BLOCK_SIZE, K_SLO_TTFT_S, K_SLO_TPOT_S,
+    N_KEYS
 };
 
 static const char *const key_names[N_KEYS] = {
@@ -51,6 +55,8 @@ static const char *const key_names[N_KEYS] = {
     "max_iters", "kv_dtype", "quant_block", "repeat", "weights", "prompt_tokens",
     "lr", "beta1", "beta2", "eps", "weight_decay", "grad_accum", "data", "dp",
     "dense_twin", "routing",
+    "isl", "osl", "range_ratio", "requests", "concurrency", "arrival", "max_batch_tokens", "max_seqs",
+    "kv_blocks", "kv_block_size", "slo_ttft_s", "slo_tpot_s",
 };
 
 typedef enum vtype {
@@ -67,6 +73,7 @@ typedef enum vtype {
     T_PATH,        /* a file or folder name in text (HB_PATH_LEN - 1 bytes at most, no controls) */
     T_TWIN,        /* HB_TWIN_* in v.e */
     T_ROUTING,     /* v.d: 0 model, -1 balanced, S > 0 zipf:S */
+    T_ARRIVAL,     /* v.d: 0 closed loop, R > 0 poisson:R (requests/s) */
 } vtype;
 
 /* Sets of workloads are bit masks (bit w: kind w). */
@@ -106,6 +113,15 @@ static const struct { vtype type; int common; value def; } key_info[N_KEYS] = {
     [K_DP] = {T_POS_INT, 0, {.i = 1}},
     [K_DENSE_TWIN] = {T_TWIN, 0, {.e = HB_TWIN_NONE}},
     [K_ROUTING] = {T_ROUTING, 0, {.d = 0.0}},
+    /* serve: a closed loop of 10 x concurrency requests by default; range_ratio and the
+     * SLOs are the workload's check */
+    [K_ISL] = {T_POS_INT, 0, {.i = 128}},      [K_OSL] = {T_POS_INT, 0, {.i = 32}},
+    [K_RANGE_RATIO] = {T_NONNEG_REAL, 0, {.d = 0.8}},
+    [K_REQUESTS] = {T_NONNEG_INT, 0, {.i = 0}}, [K_CONCURRENCY] = {T_POS_INT, 0, {.i = 1}},
+    [K_ARRIVAL] = {T_ARRIVAL, 0, {.d = 0.0}},
+    [K_MAX_BATCH_TOKENS] = {T_POS_INT, 0, {.i = 2048}}, [K_MAX_SEQS] = {T_POS_INT, 0, {.i = 256}},
+    [K_KV_BLOCKS] = {T_NONNEG_INT, 0, {.i = 0}}, [K_KV_BLOCK_SIZE] = {T_POS_INT, 0, {.i = 16}},
+    [K_SLO_TTFT_S] = {T_NONNEG_REAL, 0, {.d = 0.0}}, [K_SLO_TPOT_S] = {T_NONNEG_REAL, 0, {.d = 0.0}},
 };
 
 /* `dtype` values: a storage type and, for fp8, its scales (workload.h, hb_case.quant). gemm
@@ -319,6 +335,7 @@ static void accepted(const ctx *c, int key, char *buf, size_t n) {
         break;
     case T_TWIN: snprintf(buf, n, "none, total, active"); break;
     case T_ROUTING: snprintf(buf, n, "model, balanced, zipf:S with S > 0"); break;
+    case T_ARRIVAL: snprintf(buf, n, "closed (a closed loop of concurrency requests), poisson:R with R > 0 requests/s"); break;
     case T_POS_INT: snprintf(buf, n, "integers 1 to " MAX_INT_TEXT); break;
     case T_NONNEG_INT: snprintf(buf, n, "integers 0 to " MAX_INT_TEXT); break;
     case T_U64: snprintf(buf, n, "integers 0 to 18446744073709551615"); break;
@@ -426,6 +443,16 @@ static hb_status parse_item(const ctx *c, const pval *pv, item *it) {
                 return loc_err(c->err, pv->source, it->line, key, "'%s': the zipf exponent must be a number "
                                "> 0 (accepted: %s)", shown(t, sb), acc);
             it->v.d = z;
+        } else break;
+        return HB_OK;
+    case T_ARRIVAL:
+        if (!strcmp(t, "closed")) it->v.d = 0.0;
+        else if (!strncmp(t, "poisson:", 8)) {
+            double r;
+            if (parse_real(t + 8, &r) != 0 || !(r > 0) || r > 1e9)
+                return loc_err(c->err, pv->source, it->line, key, "'%s': the rate must be a number of requests/s "
+                               "> 0 (accepted: %s)", shown(t, sb), acc);
+            it->v.d = r;
         } else break;
         return HB_OK;
     case T_STREAM_OP:
@@ -1041,6 +1068,18 @@ static void set_field(hb_case *k, int key, const value *v) {
         k->routing = v->d == 0.0 ? HB_ROUTING_MODEL : v->d < 0 ? HB_ROUTING_BALANCED : HB_ROUTING_ZIPF;
         k->zipf_s = v->d > 0 ? (float)v->d : 0.0f;
         break;
+    case K_ISL: k->isl = v->i; break;
+    case K_OSL: k->osl = v->i; break;
+    case K_RANGE_RATIO: k->range_ratio = v->d; break;
+    case K_REQUESTS: k->requests = v->i; break;
+    case K_CONCURRENCY: k->concurrency = v->i; break;
+    case K_ARRIVAL: k->arrival_rate = v->d; break;
+    case K_MAX_BATCH_TOKENS: k->max_batch_tokens = v->i; break;
+    case K_MAX_SEQS: k->max_seqs = v->i; break;
+    case K_KV_BLOCKS: k->kv_blocks = v->i; break;
+    case K_KV_BLOCK_SIZE: k->kv_block_size = v->i; break;
+    case K_SLO_TTFT_S: k->slo_ttft_s = v->d; break;
+    case K_SLO_TPOT_S: k->slo_tpot_s = v->d; break;
     default: break;
     }
 }
@@ -1297,6 +1336,21 @@ static void emit_key(sbuf *b, const hb_case *k, int key) {
         if (k->routing == HB_ROUTING_BALANCED) sb_printf(b, ", routing: balanced");
         else if (k->routing == HB_ROUTING_ZIPF) sb_printf(b, ", routing: zipf:%s", fmt_float(k->zipf_s, f));
         break;
+    case K_ISL: sb_printf(b, ", isl: %lld", (long long)k->isl); break;
+    case K_OSL: sb_printf(b, ", osl: %lld", (long long)k->osl); break;
+    case K_RANGE_RATIO: sb_printf(b, ", range_ratio: %.17g", k->range_ratio); break;
+    case K_REQUESTS: sb_printf(b, ", requests: %lld", (long long)k->requests); break;
+    case K_CONCURRENCY: sb_printf(b, ", concurrency: %lld", (long long)k->concurrency); break;
+    case K_ARRIVAL:
+        if (k->arrival_rate > 0) sb_printf(b, ", arrival: poisson:%.17g", k->arrival_rate);
+        else sb_printf(b, ", arrival: closed");
+        break;
+    case K_MAX_BATCH_TOKENS: sb_printf(b, ", max_batch_tokens: %lld", (long long)k->max_batch_tokens); break;
+    case K_MAX_SEQS: sb_printf(b, ", max_seqs: %lld", (long long)k->max_seqs); break;
+    case K_KV_BLOCKS: sb_printf(b, ", kv_blocks: %lld", (long long)k->kv_blocks); break;
+    case K_KV_BLOCK_SIZE: sb_printf(b, ", kv_block_size: %lld", (long long)k->kv_block_size); break;
+    case K_SLO_TTFT_S: sb_printf(b, ", slo_ttft_s: %.17g", k->slo_ttft_s); break;
+    case K_SLO_TPOT_S: sb_printf(b, ", slo_tpot_s: %.17g", k->slo_tpot_s); break;
     default: break; /* the keys every workload takes are written after these */
     }
 }

@@ -27,5 +27,6 @@ extern const hb_workload_desc hb_wl_stream;  /* stream.c */
 extern const hb_workload_desc hb_wl_prefill; /* transformer.c */
 extern const hb_workload_desc hb_wl_decode;  /* transformer.c */
 extern const hb_workload_desc hb_wl_train;   /* train.c */
+extern const hb_workload_desc hb_wl_serve;   /* serve.c */
 
 #endif
