@@ -89,6 +89,15 @@ void hb_summary_fill(const hb_case *c, const hb_cost *k, const hb_record *r, con
         s->active_params = hb_model_n_active_params(&c->model);
     }
     s->expert_imbalance = r->expert_imbalance;
+    /* serve: the last timed stream's latencies (NaN elsewhere) */
+    double *lat[12] = {&s->ttft_p50_s, &s->ttft_p90_s, &s->ttft_p99_s, &s->tpot_p50_s, &s->tpot_p90_s,
+                       &s->tpot_p99_s, &s->itl_p50_s, &s->itl_p90_s, &s->itl_p99_s, &s->e2e_p50_s,
+                       &s->e2e_p90_s, &s->e2e_p99_s};
+    for (int i = 0; i < 12; i++) *lat[i] = r->serve[HB_SV_TTFT_P50 + i];
+    s->interactivity = r->serve[HB_SV_INTERACTIVITY];
+    s->requests_per_s = r->serve[HB_SV_REQ_PS];
+    s->preemptions = isfinite(r->serve[HB_SV_PREEMPTIONS]) ? (int64_t)r->serve[HB_SV_PREEMPTIONS] : 0;
+    s->slo_valid = isfinite(r->serve[HB_SV_SLO]) ? (int32_t)r->serve[HB_SV_SLO] : -1;
     s->stream_n = c->stream_n;
     snprintf(s->backend, sizeof s->backend, "%s", d->backend);
     snprintf(s->device, sizeof s->device, "%s", d->name);

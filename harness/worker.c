@@ -103,6 +103,14 @@ hb_status hb_worker_run_case(hb_worker *w, const hb_case *c, hb_record *rec) {
             rec->n_moe_layers = nl, rec->n_experts = ne;
             rec->expert_imbalance = hb_expert_imbalance(cnt, nl, ne);
         }
+        /* serve: the last stream's statistics and request records */
+        const double *rq;
+        int64_t nr;
+        if (hb_workload_serve(wl, rec->serve, &rq, &nr) && nr > 0 &&
+            (rec->requests = malloc((size_t)nr * HB_SERVE_REQ_COLS * sizeof *rq))) {
+            memcpy(rec->requests, rq, (size_t)nr * HB_SERVE_REQ_COLS * sizeof *rq);
+            rec->n_requests = nr;
+        }
     }
     hb_workload_free(wl);
     if (s == HB_ERR_INTERRUPTED) {

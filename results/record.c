@@ -10,6 +10,9 @@ void hb_record_free(hb_record *r) {
     free(r->power);
     free(r->loss);
     free(r->expert_tokens);
+    free(r->requests);
+    r->requests = NULL;
+    r->n_requests = 0;
     r->iter_seconds = NULL;
     r->power = NULL;
     r->loss = NULL;

@@ -98,6 +98,10 @@ typedef struct hb_record {
     int64_t n_moe_layers, n_experts; /* 0 x 0 for a dense case */
     int64_t *expert_tokens;    /* n_moe_layers x n_experts, owned, NULL for a dense case */
     double expert_imbalance;   /* hb_expert_imbalance of them; NaN for a dense case */
+    /* ---- serve: the last timed stream (workload.h hb_serve_stat; NaN elsewhere) ---- */
+    double serve[HB_SERVE_N_STATS];
+    int64_t n_requests;        /* 0 for other workloads */
+    double *requests;          /* n_requests x HB_SERVE_REQ_COLS, owned */
 } hb_record;
 
 void hb_record_free(hb_record *r); /* frees the owned arrays, not r itself */
@@ -122,6 +126,7 @@ static inline void hb_record_init(hb_record *r, int32_t case_id, int32_t rank) {
     r->loadavg_1m_start = r->loadavg_1m_end = r->cpu_mhz_start = r->cpu_mhz_end = nan;
     r->ref_loop_s_end = nan;
     r->expert_imbalance = nan;
+    for (int i = 0; i < HB_SERVE_N_STATS; i++) r->serve[i] = nan;
 }
 
 /* Row of /devices (one per rank). */
@@ -228,6 +233,15 @@ typedef struct hb_summary_row {
     /* ---- model size (prefill/decode; 0 otherwise) and MoE balance ---- */
     int64_t total_params, active_params; /* of the case's model as run (layers, dense twin) */
     double expert_imbalance;       /* MoE: max over layers of max / mean expert tokens; NaN dense */
+    /* ---- serve (NaN / 0 / -1 elsewhere): latencies of the last timed stream, s ---- */
+    double ttft_p50_s, ttft_p90_s, ttft_p99_s;  /* time to first token */
+    double tpot_p50_s, tpot_p90_s, tpot_p99_s;  /* time per output token after the first */
+    double itl_p50_s, itl_p90_s, itl_p99_s;     /* inter-token latency */
+    double e2e_p50_s, e2e_p90_s, e2e_p99_s;     /* arrival to last token */
+    double interactivity;          /* tokens/s per user: 1 / tpot_p50_s */
+    double requests_per_s;         /* requests / (first arrival .. last finish) */
+    int64_t preemptions;           /* requests preempted (and recomputed) in the stream */
+    int32_t slo_valid;             /* Poisson with an SLO: 1 VALID, 0 INVALID (p99s); -1 none */
 } hb_summary_row;
 
 /* Row of /idle_info: how each rank's idle baseline was measured. */
