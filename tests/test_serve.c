@@ -12,6 +12,7 @@
 
 #include "backends/backend.h"
 #include "backends/dtype.h"
+#include "harness/plan.h"
 #include "hbtest.h"
 #include "workloads/serve.h"
 #include "workloads/workload.h"
@@ -242,7 +243,48 @@ static void test_workload(hb_backend *be) {
     free(ref);
 }
 
-int main(void) {
+/* The shipped serve plans expand as documented, and --model overrides their model. */
+static void test_plans(const char *src) {
+    char path[1024];
+    hb_plan p;
+    hb_err err = {{0}};
+    snprintf(path, sizeof path, "%s/workloads/plans/serve-sweep.yaml", src);
+    CHECK_MSG(hb_plan_from_file(path, NULL, 0, &p, &err) == HB_OK, "%s", err.msg);
+    if (!err.msg[0]) {
+        CHECK(p.n_cases == 24);
+        int n118 = 0, n811 = 0;
+        for (int i = 0; i < p.n_cases; i++) {
+            const hb_case *c = &p.cases[i];
+            CHECK(c->workload == HB_WL_SERVE && !strcmp(c->model.name, "llama3.1-8b") && c->dtype == HB_BF16);
+            n118 += c->isl == 1024 && c->osl == 8192;
+            n811 += c->isl == 8192 && c->osl == 1024;
+            CHECK(hb_case_serve_requests(c) == 10 * c->concurrency);
+        }
+        CHECK(n118 == 8 && n811 == 8 && p.cases[7].concurrency == 128);
+        hb_plan_free(&p);
+    }
+    const hb_kv ov[] = {{"layers", "2"}, {"dtype", "f32"}};
+    CHECK_MSG(hb_plan_from_file(path, ov, 2, &p, &err) == HB_OK, "%s", err.msg);
+    if (!err.msg[0]) {
+        CHECK(p.n_cases == 24 && p.cases[0].model.n_layers == 2 && p.cases[23].dtype == HB_F32);
+        hb_plan_free(&p);
+    }
+    /* a model whose context cannot hold 1k + 8k: refused, naming the plan's line */
+    const hb_kv ov70[] = {{"model", "llama3-70b"}};
+    memset(&err, 0, sizeof err);
+    CHECK(hb_plan_from_file(path, ov70, 1, &p, &err) == HB_ERR_INPUT);
+    CHECK_MSG(strstr(err.msg, "serve-sweep.yaml:") && strstr(err.msg, "exceeds max_seq 8192"), "%s", err.msg);
+    memset(&err, 0, sizeof err);
+    snprintf(path, sizeof path, "%s/workloads/plans/serve-cpu.yaml", src);
+    CHECK_MSG(hb_plan_from_file(path, NULL, 0, &p, &err) == HB_OK, "%s", err.msg);
+    if (!err.msg[0]) {
+        CHECK(p.n_cases == 7 && p.cases[2].workload == HB_WL_SERVE && p.cases[6].concurrency == 16);
+        hb_plan_free(&p);
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) test_plans(argv[1]);
     hb_backend *be = NULL;
     hb_err err = {{0}};
     if (hb_backend_open("cpu", 0, &be, &err) != HB_OK) {
