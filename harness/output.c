@@ -290,6 +290,16 @@ void hb_print_json(FILE *f, const char *label, const hb_summary_row *s, const hb
     fprintf(f, ",\"n_reps\":%d", s->n_reps);
     json_num(f, "rep_rate_min", s->rep_rate_min);
     json_num(f, "rep_rate_max", s->rep_rate_max);
+    if (!strcmp(s->workload, "serve")) { /* the last timed stream's latencies (SCHEMA.md) */
+        const struct { const char *k; double v; } sv[] = {
+            {"ttft_p50_s", s->ttft_p50_s}, {"ttft_p90_s", s->ttft_p90_s}, {"ttft_p99_s", s->ttft_p99_s},
+            {"tpot_p50_s", s->tpot_p50_s}, {"tpot_p90_s", s->tpot_p90_s}, {"tpot_p99_s", s->tpot_p99_s},
+            {"itl_p50_s", s->itl_p50_s}, {"itl_p90_s", s->itl_p90_s}, {"itl_p99_s", s->itl_p99_s},
+            {"e2e_p50_s", s->e2e_p50_s}, {"e2e_p90_s", s->e2e_p90_s}, {"e2e_p99_s", s->e2e_p99_s},
+            {"interactivity", s->interactivity}, {"requests_per_s", s->requests_per_s}};
+        for (size_t i = 0; i < sizeof sv / sizeof sv[0]; i++) json_num(f, sv[i].k, sv[i].v);
+        fprintf(f, ",\"preemptions\":%lld,\"slo_valid\":%d", (long long)s->preemptions, (int)s->slo_valid);
+    }
     fputs("}\n", f);
     fflush(f);
 }
