@@ -57,5 +57,14 @@ for i in range(2):
     assert f[f"cases/{i:04d}"].attrs["arrival_rate"] == 200
 P
 fi
+# the report: one Serving row per case (concurrency and SLOs are part of a case's signature)
+if [[ -e $T/p.h5 ]]; then
+  checks=$((checks + 1))
+  "$HB" run --workload serve --model tiny --isl 16 --osl 4 --concurrency 1,2 --out "$T/c.h5" "${FAST[@]}" >/dev/null 2>&1 || fail "closed-loop run"
+  "$HB" report "$T/p.h5" "$T/c.h5" >"$T/rep.md" 2>"$T/err" || fail "report: $(cat "$T/err")"
+  n=$(sed -n '/^## Serving/,/^## Numerics/p' "$T/rep.md" | grep -c '^| serve tiny')
+  [[ $n -eq 4 ]] || fail "Serving section: $n rows, expected 4: $(cat "$T/rep.md")"
+  grep -q '| VALID |' "$T/rep.md" && grep -q '| \*\*INVALID\*\* |' "$T/rep.md" || fail "Serving section lacks the VALID and INVALID rows"
+fi
 echo "$checks checks, $fails failed"
 [[ $fails -eq 0 ]]
