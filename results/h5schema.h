@@ -189,7 +189,7 @@ static const char *const hb_h5_serve_stats[HB_SERVE_N_STATS] = {
     "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_p50_s", "tpot_p90_s", "tpot_p99_s",
     "itl_p50_s", "itl_p90_s", "itl_p99_s", "e2e_p50_s", "e2e_p90_s", "e2e_p99_s",
     "stream_s", "out_tokens_per_s", "total_tokens_per_s", "requests_per_s", "interactivity",
-    "preemptions", "slo_valid", "scheduler_iterations",
+    "preemptions", "slo_valid", "scheduler_iterations", "kv_blocks_used",
 };
 #define HB_H5_REQUEST_COLUMNS "arrival_s, first_token_s, finish_s, input_tokens, output_tokens, preemptions"
 

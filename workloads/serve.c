@@ -46,7 +46,8 @@ static int64_t blocks_per_request(const hb_case *c) {
     return (c->isl + c->osl + c->kv_block_size - 1) / c->kv_block_size;
 }
 
-/* kv_blocks, or (auto) enough for every request in flight at its longest */
+/* kv_blocks, or (auto) enough for every request in flight at its longest; setup then caps an
+ * auto cache at what the device's free memory holds (size_kv) */
 static int64_t kv_blocks_of(const hb_case *c) {
     if (c->kv_blocks > 0) return c->kv_blocks;
     return in_flight(c) * blocks_per_request(c);
@@ -278,6 +279,7 @@ static hb_status serve_step(hb_workload *w) {
             v[HB_SV_INTERACTIVITY] = ss.interactivity;
             v[HB_SV_PREEMPTIONS] = (double)ss.preemptions;
             v[HB_SV_ITERATIONS] = (double)s.n_iterations;
+            v[HB_SV_KV_BLOCKS] = (double)s.cfg.kv_blocks;
             v[HB_SV_SLO] = NAN;
             if (c->slo_ttft_s > 0 || c->slo_tpot_s > 0)
                 v[HB_SV_SLO] = (c->slo_ttft_s <= 0 || ss.ttft_s[2] <= c->slo_ttft_s) &&
@@ -330,6 +332,25 @@ static hb_status dev_alloc(hb_backend *be, void **p, int64_t nbytes, hb_err *err
     return HB_OK;
 }
 
+/* An auto cache (kv_blocks 0): every request in flight at its longest, or what 90% of the
+ * device's free memory holds beside weights, activations and logits (vLLM's
+ * gpu_memory_utilization), at least one request (the plan's fit check counted that much). */
+static hb_status size_kv(hb_backend *be, const hb_case *c, const hb_tf_layout *y, serve_state *st, hb_err *err) {
+    int64_t free_b = 0, total_b = 0;
+    if (!be->ops->mem_info || be->ops->mem_info(be, &free_b, &total_b) != HB_OK) return HB_OK; /* unknown: as asked */
+    const int64_t per_block = 2 * y->L * c->kv_block_size * y->Hkv * y->D * hb_dtype_size(y->kvt);
+    const int64_t other = y->weight_bytes + y->act_bytes + st->n_seqs_max * y->V * 4;
+    const double budget = 0.9 * (double)free_b - (double)other;
+    const int64_t fit = budget > 0 ? (int64_t)(budget / (double)per_block) : 0;
+    if (fit < st->max_blocks)
+        return hb_errf(err, HB_ERR_TOO_LARGE, "serve: %.2f GiB free hold %lld KV blocks of %lld tokens beside %.2f GiB of "
+                       "weights and activations; one request of isl + osl = %lld tokens needs %lld",
+                       (double)free_b / (1 << 30), (long long)fit, (long long)c->kv_block_size,
+                       (double)other / (1 << 30), (long long)(c->isl + c->osl), (long long)st->max_blocks);
+    if (fit < st->cfg.kv_blocks) st->cfg.kv_blocks = fit;
+    return HB_OK;
+}
+
 static hb_status serve_setup(hb_workload *w, hb_err *err) {
     hb_backend *be = w->be;
     const hb_case *c = &w->c;
@@ -349,6 +370,7 @@ static hb_status serve_setup(hb_workload *w, hb_err *err) {
     st->n_seqs_max = st->cfg.max_seqs;
     st->stride = c->isl + c->osl;
     const int64_t R = st->cfg.requests, mbt = c->max_batch_tokens, ns = st->n_seqs_max;
+    if (c->kv_blocks == 0) HB_TRY(size_kv(be, c, y, st, err));
     st->kv_layer_bytes = st->cfg.kv_blocks * c->kv_block_size * y->Hkv * y->D * hb_dtype_size(y->kvt);
     HB_TRY(dev_alloc(be, (void **)&st->weights, y->arena_bytes[HB_ARENA_WEIGHTS], err));
     HB_TRY(dev_alloc(be, (void **)&st->act, y->arena_bytes[HB_ARENA_ACT], err));
@@ -460,7 +482,9 @@ static hb_status serve_cost(const hb_case *c, hb_cost *k, hb_err *err) {
     k->tokens_out = tout;
     const double waves = ceil((double)cfg.requests / (double)cfg.max_seqs);
     k->bytes = (double)y.matrix_bytes * (double)c->osl * waves;
-    const int64_t kv = 2 * y.L * cfg.kv_blocks * c->kv_block_size * y.Hkv * y.D * hb_dtype_size(y.kvt);
+    /* an auto cache counts one request here: setup sizes it to the free memory (size_kv) */
+    const int64_t kv = 2 * y.L * (c->kv_blocks > 0 ? cfg.kv_blocks : blocks_per_request(c)) * c->kv_block_size * y.Hkv *
+                       y.D * hb_dtype_size(y.kvt);
     k->mem_bytes = y.weight_bytes + y.act_bytes + kv + in_flight(c) * y.V * 4;
     hb_tf_layout_free(&y);
     return HB_OK;

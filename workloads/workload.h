@@ -223,6 +223,7 @@ typedef enum hb_serve_stat {
     HB_SV_PREEMPTIONS,
     HB_SV_SLO,               /* 1 VALID, 0 INVALID, NaN no SLO */
     HB_SV_ITERATIONS,        /* scheduler iterations */
+    HB_SV_KV_BLOCKS,         /* blocks of the paged KV cache as run (auto: sized to memory) */
     HB_SERVE_N_STATS
 } hb_serve_stat;
 /* Columns of a request record: times in s from the stream's start. */
