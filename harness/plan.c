@@ -73,7 +73,7 @@ typedef enum vtype {
     T_PATH,        /* a file or folder name in text (HB_PATH_LEN - 1 bytes at most, no controls) */
     T_TWIN,        /* HB_TWIN_* in v.e */
     T_ROUTING,     /* v.d: 0 model, -1 balanced, S > 0 zipf:S */
-    T_ARRIVAL,     /* v.d: 0 closed loop, R > 0 poisson:R (requests/s) */
+    T_ARRIVAL,     /* v.d: 0 closed loop, R > 0 poisson:R (requests/s), -1 search */
 } vtype;
 
 /* Sets of workloads are bit masks (bit w: kind w). */
@@ -335,7 +335,10 @@ static void accepted(const ctx *c, int key, char *buf, size_t n) {
         break;
     case T_TWIN: snprintf(buf, n, "none, total, active"); break;
     case T_ROUTING: snprintf(buf, n, "model, balanced, zipf:S with S > 0"); break;
-    case T_ARRIVAL: snprintf(buf, n, "closed (a closed loop of concurrency requests), poisson:R with R > 0 requests/s"); break;
+    case T_ARRIVAL:
+        snprintf(buf, n, "closed (a closed loop of concurrency requests), poisson:R with R > 0 requests/s, "
+                 "search (the highest Poisson rate meeting the SLOs)");
+        break;
     case T_POS_INT: snprintf(buf, n, "integers 1 to " MAX_INT_TEXT); break;
     case T_NONNEG_INT: snprintf(buf, n, "integers 0 to " MAX_INT_TEXT); break;
     case T_U64: snprintf(buf, n, "integers 0 to 18446744073709551615"); break;
@@ -447,6 +450,7 @@ static hb_status parse_item(const ctx *c, const pval *pv, item *it) {
         return HB_OK;
     case T_ARRIVAL:
         if (!strcmp(t, "closed")) it->v.d = 0.0;
+        else if (!strcmp(t, "search")) it->v.d = HB_SERVE_RATE_SEARCH;
         else if (!strncmp(t, "poisson:", 8)) {
             double r;
             if (parse_real(t + 8, &r) != 0 || !(r > 0) || r > 1e9)
@@ -1343,6 +1347,7 @@ static void emit_key(sbuf *b, const hb_case *k, int key) {
     case K_CONCURRENCY: sb_printf(b, ", concurrency: %lld", (long long)k->concurrency); break;
     case K_ARRIVAL:
         if (k->arrival_rate > 0) sb_printf(b, ", arrival: poisson:%.17g", k->arrival_rate);
+        else if (k->arrival_rate == HB_SERVE_RATE_SEARCH) sb_printf(b, ", arrival: search");
         else sb_printf(b, ", arrival: closed");
         break;
     case K_MAX_BATCH_TOKENS: sb_printf(b, ", max_batch_tokens: %lld", (long long)k->max_batch_tokens); break;

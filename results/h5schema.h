@@ -181,6 +181,7 @@ static const hb_h5_field hb_h5_summary_fields[] = {
     HB_H5_SUM(requests_per_s, HB_H5_F64),
     HB_H5_SUM(preemptions, HB_H5_I64),
     HB_H5_FIELD_MISSING(hb_summary_row, slo_valid, HB_H5_I32, -1),
+    HB_H5_SUM(arrival_rate, HB_H5_F64),
 };
 
 /* serve: attributes of /cases/<id>/rank<r>, one per hb_serve_stat (workload.h), in its order;
@@ -189,7 +190,7 @@ static const char *const hb_h5_serve_stats[HB_SERVE_N_STATS] = {
     "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_p50_s", "tpot_p90_s", "tpot_p99_s",
     "itl_p50_s", "itl_p90_s", "itl_p99_s", "e2e_p50_s", "e2e_p90_s", "e2e_p99_s",
     "stream_s", "out_tokens_per_s", "total_tokens_per_s", "requests_per_s", "interactivity",
-    "preemptions", "slo_valid", "scheduler_iterations", "kv_blocks_used",
+    "preemptions", "slo_valid", "scheduler_iterations", "kv_blocks_used", "arrival_rate", "search_streams",
 };
 #define HB_H5_REQUEST_COLUMNS "arrival_s, first_token_s, finish_s, input_tokens, output_tokens, preemptions"
 

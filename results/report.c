@@ -103,7 +103,7 @@ static void sig_of(const hb_result_case *rc, const hb_summary_row *row, hb_sig *
         s->kv_blocks = c->kv_blocks, s->kv_block_size = c->kv_block_size;
         s->range_ratio = c->range_ratio, s->arrival_rate = c->arrival_rate;
         s->slo_ttft_s = c->slo_ttft_s, s->slo_tpot_s = c->slo_tpot_s;
-        if (c->arrival_rate > 0) s->concurrency = 0; /* unused by Poisson streams */
+        if (c->arrival_rate != 0) s->concurrency = 0; /* unused by Poisson streams and rate searches */
     }
 }
 

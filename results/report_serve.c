@@ -47,12 +47,12 @@ void hb_report_serve_md(const hb_report *rep, FILE *f) {
                "within `slo_ttft_s` / `slo_tpot_s`), $/M output tokens at the price tier above, and J per output "
                "token with what the joules cover.\n\n");
     fprintf(f, "| case | device | backend | out tok/s | tok/s/user | TTFT p99 ms | TPOT p99 ms | ITL p99 ms | "
-               "req/s | preemptions | SLO | $/M out | J/token out | energy covers |\n");
-    fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+               "req/s | preemptions | rate req/s | SLO | $/M out | J/token out | energy covers |\n");
+    fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < rep->n_groups; i++) {
         const hb_rgroup *g = &rep->groups[i];
         if (strcmp(g->sig.workload, "serve")) continue;
-        double inter = 0, ttft = 0, tpot = 0, itl = 0, rps = 0;
+        double inter = 0, ttft = 0, tpot = 0, itl = 0, rps = 0, rate = 0;
         long long pre = 0;
         int n = 0, slo_any = 0, slo_ok = 1;
         for (int j = 0; j < g->n_entries; j++) {
@@ -61,6 +61,7 @@ void hb_report_serve_md(const hb_report *rep, FILE *f) {
             if (strcmp(r->status, "ok")) continue;
             inter += r->interactivity, ttft += r->ttft_p99_s, tpot += r->tpot_p99_s, itl += r->itl_p99_s;
             rps += r->requests_per_s;
+            rate += r->arrival_rate; /* Poisson: the rate; rate search: the highest valid one */
             pre += r->preemptions;
             n++;
             if (r->slo_valid >= 0) {
@@ -68,7 +69,7 @@ void hb_report_serve_md(const hb_report *rep, FILE *f) {
                 slo_ok &= r->slo_valid == 1;
             }
         }
-        char b[10][224];
+        char b[11][224];
         const double k = n ? 1.0 / n : NAN;
         cell(f, g->label), cell(f, g->device), cell(f, g->backend);
         cell(f, fmt(b[0], sizeof b[0], g->tps[HB_TOK_OUT], "%.1f"));
@@ -79,6 +80,7 @@ void hb_report_serve_md(const hb_report *rep, FILE *f) {
         cell(f, fmt(b[5], sizeof b[5], rps * k, "%.2f"));
         snprintf(b[6], sizeof b[6], "%lld", pre);
         cell(f, b[6]);
+        cell(f, fmt(b[10], sizeof b[10], rate * k, "%.3g"));
         cell(f, !slo_any ? "—" : slo_ok ? "VALID" : "**INVALID**");
         cell(f, g->priced ? fmt(b[7], sizeof b[7], g->usd_mtok[HB_TOK_OUT], "%.4g") : "no price");
         cell(f, fmt(b[8], sizeof b[8], g->j_per_tok[HB_TOK_OUT], "%.4g"));

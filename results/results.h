@@ -242,6 +242,8 @@ typedef struct hb_summary_row {
     double requests_per_s;         /* requests / (first arrival .. last finish) */
     int64_t preemptions;           /* requests preempted (and recomputed) in the stream */
     int32_t slo_valid;             /* Poisson with an SLO: 1 VALID, 0 INVALID (p99s); -1 none */
+    double arrival_rate;           /* the stream's Poisson rate, requests/s; rate search: the highest
+                                      valid rate found (NaN: none); NaN for a closed loop */
 } hb_summary_row;
 
 /* Row of /idle_info: how each rank's idle baseline was measured. */

@@ -17,7 +17,7 @@ BUILD=${HB_BUILD_DIR:-build}
 OUT=${OUT:-bench-serve.h5}
 echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
 "$BUILD/hetbench" run --plan workloads/plans/serve-cpu.yaml --backend cpu --out "$OUT" --force \
-  --warmup 0 --repeat 2 --interleave --json --no-progress "$@" > "$OUT.jsonl"
+  --warmup 0 --repeat 2 --interleave --case-timeout 3000 --json --no-progress "$@" > "$OUT.jsonl"
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$OUT.jsonl" <<'PY'
 import json, sys

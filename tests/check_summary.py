@@ -26,7 +26,7 @@ DBLS = ["window_s", "iter_s_median", "iter_s_mean", "iter_s_p5", "iter_s_p95", "
         "energy_counter_j", "energy_integral_j", "energy_ratio", "peak_w", "idle_w",
         "energy_net_j", "host_energy_j", "host_avg_w", "cpu_util", "other_cpu_s", "steal_s",
         "loadavg_1m", "cpu_mhz", "temperature", "rep_rate_min", "rep_rate_max", "loss_first", "loss_last", "expert_imbalance",
-        "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p90_s", "itl_p99_s", "e2e_p50_s", "e2e_p90_s", "e2e_p99_s", "interactivity", "requests_per_s"]
+        "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p90_s", "itl_p99_s", "e2e_p50_s", "e2e_p90_s", "e2e_p99_s", "interactivity", "requests_per_s", "arrival_rate"]
 COLUMNS = ("case_id", "rank", "workload", "model", "dtype", "kv_dtype", "batch", "prompt", "gen", "seq",
            "layers", "m", "n", "k", "stream_n", "quant_block", "mem_bytes", "backend", "device", "host", "gemm_impl",
            "status", "n_iters", "window_s", "iter_s_median", "iter_s_mean", "iter_s_p5",
@@ -39,7 +39,7 @@ COLUMNS = ("case_id", "rank", "workload", "model", "dtype", "kv_dtype", "batch",
            "timing_valid", "timing_flags", "cpu_util", "other_cpu_s", "steal_s", "ctx_vol",
            "ctx_invol", "thread_ctx_invol", "loadavg_1m", "cpu_mhz", "stream_op", "seed", "temperature",
            "n_reps", "rep_rate_min", "rep_rate_max", "loss_first", "loss_last", "total_params", "active_params", "expert_imbalance",
-           "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p90_s", "itl_p99_s", "e2e_p50_s", "e2e_p90_s", "e2e_p99_s", "interactivity", "requests_per_s", "preemptions", "slo_valid")
+           "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p90_s", "itl_p99_s", "e2e_p50_s", "e2e_p90_s", "e2e_p99_s", "interactivity", "requests_per_s", "preemptions", "slo_valid", "arrival_rate")
 DEVICE_COLUMNS = ("rank", "host", "backend", "vendor", "name", "pci_bus_id", "driver",
                   "runtime", "gemm_impl", "mem_bytes", "numa_node", "cpuset",
                   "n_compute_units", "n_threads", "peak_tflops_f32", "peak_tflops_bf16",

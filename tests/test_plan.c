@@ -401,11 +401,15 @@ static void test_serve(void) {
                         "    slo_ttft_s: 2\n"
                         "    slo_tpot_s: 0.2\n"
                         "    range_ratio: 1\n"
-                        "    kv_blocks: 40\n",
+                        "    kv_blocks: 40\n"
+                        "  - workload: serve\n"
+                        "    arrival: search\n"
+                        "    slo_tpot_s: 0.1\n",
                         &p, &e);
     CHECK_MSG(st == HB_OK, "%s", e.msg);
     if (st == HB_OK) {
-        CHECK(p.n_cases == 3);
+        CHECK(p.n_cases == 4);
+        CHECK(p.cases[3].arrival_rate == HB_SERVE_RATE_SEARCH && strstr(p.cases[3].label, "rate=search"));
         const hb_case *a = &p.cases[0], *b = &p.cases[1], *c = &p.cases[2];
         CHECK(a->isl == 64 && a->osl == 16 && a->concurrency == 1 && b->concurrency == 4);
         CHECK(a->range_ratio == 0.8 && a->requests == 0 && hb_case_serve_requests(b) == 40);
@@ -436,6 +440,7 @@ static void test_serve(void) {
     SERVE_BAD("    slo_ttft_s: 2\n", "plan.yaml:4: field 'slo_ttft_s': an SLO (slo_ttft_s, slo_tpot_s) needs Poisson arrivals");
     SERVE_BAD("    arrival: poisson:0\n", "plan.yaml:4: field 'arrival': 'poisson:0': the rate must be a number");
     SERVE_BAD("    arrival: open\n", "plan.yaml:4: field 'arrival'");
+    SERVE_BAD("    arrival: search\n", "plan.yaml:4: field 'arrival': arrival: search needs an SLO");
     BAD("cases:\n  - workload: serve\n    model: tiny-moe\n", "plan.yaml:3: field 'model': model 'tiny-moe': serve runs dense");
     BAD("cases:\n  - workload: serve\n    model: gpt2-124m\n", "field 'model': model 'gpt2-124m': serve needs rotary");
 #undef SERVE_BAD

@@ -324,7 +324,7 @@ static void summary_row(hb_summary_row *s, int i) {
                      &s->rep_rate_min, &s->rep_rate_max, &s->loss_first, &s->loss_last, &s->expert_imbalance,
                      &s->ttft_p50_s, &s->ttft_p90_s, &s->ttft_p99_s, &s->tpot_p50_s, &s->tpot_p90_s, &s->tpot_p99_s,
                      &s->itl_p50_s, &s->itl_p90_s, &s->itl_p99_s, &s->e2e_p50_s, &s->e2e_p90_s, &s->e2e_p99_s,
-                     &s->interactivity, &s->requests_per_s};
+                     &s->interactivity, &s->requests_per_s, &s->arrival_rate};
     for (int j = 0; j < HB_ARRAY_LEN(dbl); j++) *dbl[j] = 100.0 * i + j + 0.125;
     s->slo_valid = (i % 3) - 1; /* -1 none, 0 INVALID, 1 VALID */
     if (i == 1) /* no meter */

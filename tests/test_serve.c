@@ -278,7 +278,7 @@ static void test_plans(const char *src) {
     snprintf(path, sizeof path, "%s/workloads/plans/serve-cpu.yaml", src);
     CHECK_MSG(hb_plan_from_file(path, NULL, 0, &p, &err) == HB_OK, "%s", err.msg);
     if (!err.msg[0]) {
-        CHECK(p.n_cases == 7 && p.cases[2].workload == HB_WL_SERVE && p.cases[6].concurrency == 16);
+        CHECK(p.n_cases == 7 && p.cases[2].workload == HB_WL_SERVE && p.cases[6].concurrency == 16 && p.cases[6].requests == 32);
         hb_plan_free(&p);
     }
 }

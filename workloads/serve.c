@@ -36,7 +36,7 @@ int64_t hb_case_serve_requests(const hb_case *c) {
 /* Requests in flight at most: the closed loop's concurrency, every request for Poisson; both
  * within max_seqs. */
 static int64_t in_flight(const hb_case *c) {
-    int64_t n = c->arrival_rate > 0 ? hb_case_serve_requests(c) : c->concurrency;
+    int64_t n = c->arrival_rate != 0 ? hb_case_serve_requests(c) : c->concurrency;
     if (n > c->max_seqs) n = c->max_seqs;
     if (n > c->max_batch_tokens) n = c->max_batch_tokens;
     return n > 0 ? n : 1;
@@ -56,7 +56,7 @@ static int64_t kv_blocks_of(const hb_case *c) {
 static hb_serve_cfg cfg_of(const hb_case *c) {
     return (hb_serve_cfg){.isl = c->isl, .osl = c->osl, .range_ratio = c->range_ratio,
                           .requests = hb_case_serve_requests(c), .concurrency = c->concurrency,
-                          .rate = c->arrival_rate, .seed = c->seed, .max_batch_tokens = c->max_batch_tokens,
+                          .rate = c->arrival_rate > 0 ? c->arrival_rate : c->arrival_rate < 0 ? 1.0 : 0.0, .seed = c->seed, .max_batch_tokens = c->max_batch_tokens,
                           .max_seqs = in_flight(c), .block_size = c->kv_block_size, .kv_blocks = kv_blocks_of(c)};
 }
 
@@ -217,8 +217,8 @@ static void sleep_until(double t) {
     nanosleep(&ts, NULL);
 }
 
-/* One whole stream. */
-static hb_status serve_step(hb_workload *w) {
+/* One whole stream at st->cfg (its rate, for Poisson), into st->stats and st->records. */
+static hb_status run_stream(hb_workload *w) {
     serve_state *st = w->impl;
     hb_backend *be = w->be;
     const hb_case *c = &w->c;
@@ -280,6 +280,8 @@ static hb_status serve_step(hb_workload *w) {
             v[HB_SV_PREEMPTIONS] = (double)ss.preemptions;
             v[HB_SV_ITERATIONS] = (double)s.n_iterations;
             v[HB_SV_KV_BLOCKS] = (double)s.cfg.kv_blocks;
+            v[HB_SV_RATE] = s.cfg.rate > 0 ? s.cfg.rate : NAN;
+            v[HB_SV_SEARCH_STREAMS] = 1;
             v[HB_SV_SLO] = NAN;
             if (c->slo_ttft_s > 0 || c->slo_tpot_s > 0)
                 v[HB_SV_SLO] = (c->slo_ttft_s <= 0 || ss.ttft_s[2] <= c->slo_ttft_s) &&
@@ -299,6 +301,59 @@ static hb_status serve_step(hb_workload *w) {
     }
     hb_serve_sched_free(&s);
     return rc;
+}
+
+/* arrival: search - the highest Poisson rate whose p99 TTFT and TPOT meet the SLOs (MLPerf's
+ * Server scenario): a first stream with every request arriving at once (rate 1e6/s) measures
+ * the capacity N / duration; from there the rate doubles (while valid) or halves (while
+ * invalid) until a valid and an invalid rate bracket the answer (12 streams at most), then 4
+ * geometric bisections narrow it to a factor 2^(1/16) (4.4%). The records and statistics are
+ * the highest valid stream's (the last one's when none was valid: rate NaN). */
+static hb_status search_rate(hb_workload *w) {
+    serve_state *st = w->impl;
+    const int64_t R = st->cfg.requests;
+    double *saved = malloc((size_t)(R * HB_SERVE_REQ_COLS) * sizeof *saved), stats[HB_SERVE_N_STATS];
+    if (!saved) return HB_ERR_NOMEM;
+    double lo = NAN, hi = NAN, r;
+    int n = 0;
+    hb_status s;
+#define TRY_RATE(rate_)                                                                                    \
+    do {                                                                                                   \
+        st->cfg.rate = (rate_);                                                                            \
+        if ((s = run_stream(w)) != HB_OK) goto out;                                                        \
+        n++;                                                                                               \
+        if (st->stats[HB_SV_SLO] == 1) {                                                                   \
+            lo = st->cfg.rate;                                                                             \
+            memcpy(saved, st->records, (size_t)(R * HB_SERVE_REQ_COLS) * sizeof *saved);                  \
+            memcpy(stats, st->stats, sizeof stats);                                                        \
+        } else if (isnan(hi) || st->cfg.rate < hi) {                                                       \
+            hi = st->cfg.rate;                                                                             \
+        }                                                                                                  \
+    } while (0)
+    TRY_RATE(1e6);
+    r = st->stats[HB_SV_DURATION] > 0 ? (double)R / st->stats[HB_SV_DURATION] : 1.0;
+    hi = NAN; /* the probe estimates the capacity; it brackets nothing */
+    if (!isnan(lo)) r = lo; /* valid even when everything arrives at once: nothing to search */
+    else
+        for (int k = 0; k < 12 && (isnan(lo) || isnan(hi)); k++) {
+            TRY_RATE(r);
+            r = isnan(hi) ? 2 * r : r / 2;
+        }
+    for (int k = 0; k < 4 && !isnan(lo) && !isnan(hi); k++) TRY_RATE(sqrt(lo * hi));
+    if (!isnan(lo)) {
+        memcpy(st->records, saved, (size_t)(R * HB_SERVE_REQ_COLS) * sizeof *saved);
+        memcpy(st->stats, stats, sizeof stats);
+    }
+    st->stats[HB_SV_RATE] = lo;
+    st->stats[HB_SV_SEARCH_STREAMS] = n;
+#undef TRY_RATE
+out:
+    free(saved);
+    return s;
+}
+
+static hb_status serve_step(hb_workload *w) {
+    return w->c.arrival_rate == HB_SERVE_RATE_SEARCH ? search_rate(w) : run_stream(w);
 }
 
 static void serve_free(hb_workload *w) {
@@ -450,6 +505,7 @@ static void serve_label(const hb_case *c, char *buf, int len) {
         snprintf(layers, sizeof layers, "[%lld/%lldL]", (long long)c->model.n_layers, (long long)c->model.n_layers_full);
     if (c->kv_dtype != HB_KV_AUTO) snprintf(kv, sizeof kv, " kv=%s", hb_kvt_name(c->kv_dtype));
     if (c->arrival_rate > 0) snprintf(load, sizeof load, "poisson:%g", c->arrival_rate);
+    else if (c->arrival_rate == HB_SERVE_RATE_SEARCH) snprintf(load, sizeof load, "rate=search");
     else snprintf(load, sizeof load, "C=%lld", (long long)c->concurrency);
     snprintf(buf, len, "serve %s%s %s%s isl=%lld osl=%lld %s N=%lld", name, layers, hb_case_dtype_name(c), kv,
              (long long)c->isl, (long long)c->osl, load, (long long)hb_case_serve_requests(c));
@@ -532,6 +588,11 @@ static hb_status serve_check(const hb_case *c, const char *const **blame, hb_err
         return hb_errf(err, HB_ERR_INPUT, "max_batch_tokens %lld is too large (accepted: 1 to 16777216)",
                        (long long)c->max_batch_tokens);
     *blame = k_slo;
+    if (c->arrival_rate == HB_SERVE_RATE_SEARCH && !(c->slo_ttft_s > 0 || c->slo_tpot_s > 0)) {
+        static const char *const k_arr[] = {"arrival", NULL};
+        *blame = k_arr;
+        return hb_errf(err, HB_ERR_INPUT, "arrival: search needs an SLO to search against (slo_ttft_s, slo_tpot_s)");
+    }
     if ((c->slo_ttft_s > 0 || c->slo_tpot_s > 0) && c->arrival_rate == 0)
         return hb_errf(err, HB_ERR_INPUT, "an SLO (slo_ttft_s, slo_tpot_s) needs Poisson arrivals (arrival: poisson:R); "
                        "a closed loop has no offered rate to judge");

@@ -116,7 +116,8 @@ typedef struct hb_case {
     double range_ratio;      /* input lengths uniform in [ceil(ratio x isl), isl], (0, 1] */
     int64_t requests;        /* requests per stream; 0 = 10 x concurrency */
     int64_t concurrency;     /* closed loop: requests in flight */
-    double arrival_rate;     /* Poisson arrivals (requests/s); 0 = closed loop */
+    double arrival_rate;     /* Poisson arrivals (requests/s); 0 = closed loop; HB_SERVE_RATE_SEARCH
+                                (arrival: search) = the highest rate whose p99s meet the SLOs */
     int64_t max_batch_tokens; /* tokens fed per scheduler iteration (decode + prefill chunks) */
     int64_t max_seqs;        /* running requests at most */
     int64_t kv_blocks;       /* paged KV cache blocks; 0 = auto (every request in flight, within memory) */
@@ -224,8 +225,12 @@ typedef enum hb_serve_stat {
     HB_SV_SLO,               /* 1 VALID, 0 INVALID, NaN no SLO */
     HB_SV_ITERATIONS,        /* scheduler iterations */
     HB_SV_KV_BLOCKS,         /* blocks of the paged KV cache as run (auto: sized to memory) */
+    HB_SV_RATE,              /* the stream's Poisson rate (requests/s); rate search: the highest
+                                valid one found (NaN: none valid); NaN for a closed loop */
+    HB_SV_SEARCH_STREAMS,    /* rate search: streams run (1 otherwise) */
     HB_SERVE_N_STATS
 } hb_serve_stat;
+#define HB_SERVE_RATE_SEARCH (-1.0)
 /* Columns of a request record: times in s from the stream's start. */
 #define HB_SERVE_REQ_COLS 6 /* arrival_s, first_token_s, finish_s, input_tokens, output_tokens, preemptions */
 /* The requests a case's stream holds (requests, or 10 x concurrency). */
