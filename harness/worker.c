@@ -140,13 +140,23 @@ hb_status hb_record_add_window(hb_record *acc, const hb_record *win) {
         c.power = dup_doubles(win->power, 2 * win->n_power);
         /* train: the loss of the first window's steps (each window sets the model up afresh) */
         c.loss = dup_doubles(win->loss, win->n_loss);
+        /* serve: the window's request records; MoE: its expert counts (owned arrays, never shared) */
+        c.requests = dup_doubles(win->requests, win->n_requests * HB_SERVE_REQ_COLS);
+        const int64_t ne = win->expert_tokens ? win->n_moe_layers * win->n_experts : 0;
+        c.expert_tokens = ne > 0 ? malloc((size_t)ne * sizeof *c.expert_tokens) : NULL;
+        if (c.expert_tokens) memcpy(c.expert_tokens, win->expert_tokens, (size_t)ne * sizeof *c.expert_tokens);
         if ((win->n_iters > 0 && win->iter_seconds && !c.iter_seconds) || (win->n_power > 0 && win->power && !c.power) ||
-            (win->n_loss > 0 && win->loss && !c.loss)) {
+            (win->n_loss > 0 && win->loss && !c.loss) || (win->n_requests > 0 && win->requests && !c.requests) ||
+            (ne > 0 && !c.expert_tokens)) {
             free(c.iter_seconds);
             free(c.power);
             free(c.loss);
+            free(c.requests);
+            free(c.expert_tokens);
             return HB_ERR_NOMEM;
         }
+        if (!c.requests) c.n_requests = 0;
+        if (!c.expert_tokens) c.n_moe_layers = c.n_experts = 0;
         if (!c.loss) c.n_loss = 0;
         if (!c.power) c.n_power = 0;
         c.n_reps = 1;
@@ -166,6 +176,14 @@ hb_status hb_record_add_window(hb_record *acc, const hb_record *win) {
     if (win->n_iters > 0) memcpy(t + acc->n_iters, win->iter_seconds, (size_t)win->n_iters * sizeof *t);
     acc->iter_seconds = t;
     acc->n_iters += win->n_iters;
+    if (win->requests && win->n_requests > 0) { /* serve: the last window's stream */
+        double *q = dup_doubles(win->requests, win->n_requests * HB_SERVE_REQ_COLS);
+        if (!q) return HB_ERR_NOMEM;
+        free(acc->requests);
+        acc->requests = q;
+        acc->n_requests = win->n_requests;
+        memcpy(acc->serve, win->serve, sizeof acc->serve);
+    }
     acc->rep_iters[acc->n_reps++] = win->n_iters;
     acc->window_s += win->window_s;
     /* energy: sums (NaN stays NaN: not measured), the window's flags and validity too */
