@@ -297,6 +297,24 @@ hb_status hb_op_check_attention(hb_backend *be, const hb_attention_args *a) {
     return HB_OK;
 }
 
+/* The paged cache's blocks are (n_blocks, block_size, Hkv, D): the cache checks with B = n_blocks
+ * and no positions; the contents of block_table, seq and pos are device data the backend checks. */
+hb_status hb_op_check_attention_paged(hb_backend *be, const hb_attention_paged_args *a) {
+    const char *op = "attention_paged";
+    TRY(caches_ok(be, op, &a->k_cache, &a->v_cache, a->k_cache.ne[0], 0, 0));
+    if (is_fp8(a->k_cache.dt)) return bad(be, op, "fp8 caches are not supported yet (f32, bf16, f16)");
+    TRY(f32_ok(be, op, "q", &a->q));
+    TRY(f32_ok(be, op, "out", &a->out));
+    const int64_t Hkv = a->k_cache.ne[2], D = a->k_cache.ne[3], N = hb_tensor_rows(&a->q);
+    if (D < 1 || hb_tensor_cols(&a->q) % D) return bad(be, op, "q's %lld columns are not heads of %lld", (long long)hb_tensor_cols(&a->q), (long long)D);
+    const int64_t Hq = hb_tensor_cols(&a->q) / D;
+    if (Hkv < 1 || Hq % Hkv) return bad(be, op, "%lld query heads are not a multiple of %lld kv heads", (long long)Hq, (long long)Hkv);
+    TRY(rows_cols(be, op, "out", &a->out, N, Hq * D));
+    if (N > 0 && (!a->block_table || !a->seq || !a->pos || a->max_blocks < 1 || a->n_seqs < 1))
+        return bad(be, op, "block_table, seq and pos are required (max_blocks, n_seqs >= 1)");
+    return HB_OK;
+}
+
 static hb_status ew_check(hb_backend *be, const char *op, const hb_tensor *out, const hb_tensor *in,
                           int64_t in_factor) {
     TRY(f32_ok(be, op, "out", out));

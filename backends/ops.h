@@ -352,6 +352,21 @@ typedef struct hb_mla_attention_args {
     int absorb;
 } hb_mla_attention_args;
 
+/* Varlen causal GQA attention over a paged KV cache (the serve workload's continuous batch):
+ * caches (n_blocks, block_size, Hkv, D) in their dtype (f32, bf16, f16); row i of q belongs to
+ * sequence seq[i] and is the query at its position pos[i]; position p of sequence s lives in
+ * block block_table[s * max_blocks + p / block_size], slot p % block_size. Row i attends to
+ * positions 0..pos[i] of its sequence (which must be stored already: kv_store into the blocks
+ * first); head h uses kv head h / (Hq / Hkv); scale 1/sqrt(D). Precision exactly attention's
+ * (same order of operations: a sequence laid out in blocks gives attention's bits).
+ * q, out f32 (N, Hq*D) with row strides; block_table, seq, pos int32 device arrays. */
+typedef struct hb_attention_paged_args {
+    hb_tensor out, q, k_cache, v_cache;
+    const int32_t *block_table;
+    int64_t max_blocks, n_seqs;
+    const int32_t *seq, *pos;
+} hb_attention_paged_args;
+
 /* The catalogue: X(name, required). Required ops must be filled by every backend (checked when
  * a module is loaded); optional ones may be NULL and are then reported unsupported. */
 #define HB_OP_LIST_INFER(X) \
@@ -376,7 +391,8 @@ typedef struct hb_mla_attention_args {
     X(moe_permute, 0)       \
     X(matmul_grouped, 0)    \
     X(moe_combine, 0)       \
-    X(mla_attention, 0)
+    X(mla_attention, 0)     \
+    X(attention_paged, 0)
 
 /* Training ops (all optional), after the inference ones: a GPU module that does not implement
  * them fills its table from HB_OP_LIST_INFER and leaves these NULL. */

@@ -143,7 +143,7 @@ static const char *const help_run =
     "With --plan, case flags override that key in every case of the plan where it applies.\n"
     "\n"
     "case flags:\n"
-    "  --workload W       gemm | stream | prefill | decode | train (comma list allowed)\n"
+    "  --workload W       gemm | stream | prefill | decode | train | serve (comma list allowed)\n"
     "  --model M          tiny, gpt2-124m, gpt2-1.5b, llama3-8b, llama3-70b, tiny-moe,\n"
     "                     mixtral-8x7b, tiny-mla, deepseek-v2-lite, deepseek-v3,\n"
     "                     qwen3-30b-a3b, or a plan's model\n"
@@ -176,6 +176,18 @@ static const char *const help_run =
     "  --coll-bytes N     collective: size in bytes (nccl-tests' size column)   [1048576]\n"
     "  --in-place 0|1     collective: out of place (0) or in place (1)          [0]\n"
     "  --coll-ranks N     collective: ranks of a group                          [2]\n"
+    "  --isl N --osl N    serve: input (nominal) and output tokens per request  [128, 32]\n"
+    "  --range-ratio X    serve: input lengths uniform in [X isl, isl], (0, 1]  [0.8]\n"
+    "  --concurrency C    serve: closed loop, C requests in flight              [1]\n"
+    "  --arrival A        serve: closed | poisson:R (R requests/s, seeded) | search\n"
+    "                     (the highest Poisson rate meeting the SLOs)           [closed]\n"
+    "  --requests N       serve: requests per stream, 0 = 10 x concurrency      [0]\n"
+    "  --max-batch-tokens N  serve: tokens per scheduler iteration (decode +\n"
+    "                     chunked prefill)                                      [2048]\n"
+    "  --max-seqs N       serve: running requests at most                       [256]\n"
+    "  --kv-blocks N      serve: paged KV cache blocks, 0 = every request in flight [0]\n"
+    "  --kv-block-size N  serve: tokens per KV block                            [16]\n"
+    "  --slo-ttft-s X --slo-tpot-s X  serve (Poisson): p99 bounds of the VALID verdict\n"
     "  --seed S           weights/inputs seed (same seed = same values on every backend) [1234]\n"
     "measurement:\n"
     "  --warmup N         warm-up iterations                                    [2]\n"
@@ -431,6 +443,10 @@ static const run_flag case_flags[] = {
     {"--dense-twin", "dense_twin"}, {"--routing", "routing"},
     {"--tp", "tp"}, {"--ep", "ep"}, {"--collective", "collective"}, {"--coll-bytes", "coll_bytes"},
     {"--in-place", "in_place"}, {"--coll-ranks", "coll_ranks"},
+    {"--isl", "isl"}, {"--osl", "osl"}, {"--range-ratio", "range_ratio"}, {"--requests", "requests"},
+    {"--concurrency", "concurrency"}, {"--arrival", "arrival"}, {"--max-batch-tokens", "max_batch_tokens"},
+    {"--max-seqs", "max_seqs"}, {"--kv-blocks", "kv_blocks"}, {"--kv-block-size", "kv_block_size"},
+    {"--slo-ttft-s", "slo_ttft_s"}, {"--slo-tpot-s", "slo_tpot_s"},
 };
 
 /* Rank 0 reads the plan; the others get its canonical YAML (the plan file may exist on rank

@@ -102,6 +102,16 @@ void hb_summary_fill(const hb_case *c, const hb_cost *k, const hb_record *r, con
         s->comm_frac = it > 0 ? r->comm_s / it : NAN;
     }
     s->busbw = NAN; /* after the rate, below */
+    /* serve: the last timed stream's latencies (NaN elsewhere) */
+    double *lat[12] = {&s->ttft_p50_s, &s->ttft_p90_s, &s->ttft_p99_s, &s->tpot_p50_s, &s->tpot_p90_s,
+                       &s->tpot_p99_s, &s->itl_p50_s, &s->itl_p90_s, &s->itl_p99_s, &s->e2e_p50_s,
+                       &s->e2e_p90_s, &s->e2e_p99_s};
+    for (int i = 0; i < 12; i++) *lat[i] = r->serve[HB_SV_TTFT_P50 + i];
+    s->interactivity = r->serve[HB_SV_INTERACTIVITY];
+    s->requests_per_s = r->serve[HB_SV_REQ_PS];
+    s->preemptions = isfinite(r->serve[HB_SV_PREEMPTIONS]) ? (int64_t)r->serve[HB_SV_PREEMPTIONS] : 0;
+    s->slo_valid = isfinite(r->serve[HB_SV_SLO]) ? (int32_t)r->serve[HB_SV_SLO] : -1;
+    s->arrival_rate = r->serve[HB_SV_RATE];
     s->stream_n = c->stream_n;
     snprintf(s->backend, sizeof s->backend, "%s", d->backend);
     snprintf(s->device, sizeof s->device, "%s", d->name);
@@ -155,6 +165,15 @@ void hb_summary_fill(const hb_case *c, const hb_cost *k, const hb_record *r, con
     s->latency_p95_s = wd->latency ? st.p95 : NAN;
 
     hb_energy_summary_fill(k, r, s); /* energy_j, avg_w, J/token, tokens/J, flags, detail */
+    if (r->serve[HB_SV_SEARCH_STREAMS] > 1) {
+        /* serve rate search: an iteration ran several streams at different rates; the rates are
+         * the chosen stream's own, and nothing per token can be formed from the window */
+        s->tokens_per_s_out = s->rate = r->serve[HB_SV_OUT_TPS];
+        s->tokens_per_s_total = r->serve[HB_SV_TOTAL_TPS];
+        s->tokens_per_s_in = s->tokens_per_s_total - s->tokens_per_s_out;
+        s->rate_ci_lo = s->rate_ci_hi = s->flops_per_s = s->bytes_per_s = s->mfu = s->bw_util = NAN;
+        s->j_per_token_out = s->j_per_token_total = s->tokens_per_j = NAN;
+    }
     if (r->n_iters == 0) s->window_s = r->window_s;
 
     /* the plan keys that tell cases apart */
@@ -295,6 +314,17 @@ void hb_print_json(FILE *f, const char *label, const hb_summary_row *s, const hb
     fprintf(f, ",\"n_reps\":%d", s->n_reps);
     json_num(f, "rep_rate_min", s->rep_rate_min);
     json_num(f, "rep_rate_max", s->rep_rate_max);
+    if (!strcmp(s->workload, "serve")) { /* the last timed stream's latencies (SCHEMA.md) */
+        const struct { const char *k; double v; } sv[] = {
+            {"ttft_p50_s", s->ttft_p50_s}, {"ttft_p90_s", s->ttft_p90_s}, {"ttft_p99_s", s->ttft_p99_s},
+            {"tpot_p50_s", s->tpot_p50_s}, {"tpot_p90_s", s->tpot_p90_s}, {"tpot_p99_s", s->tpot_p99_s},
+            {"itl_p50_s", s->itl_p50_s}, {"itl_p90_s", s->itl_p90_s}, {"itl_p99_s", s->itl_p99_s},
+            {"e2e_p50_s", s->e2e_p50_s}, {"e2e_p90_s", s->e2e_p90_s}, {"e2e_p99_s", s->e2e_p99_s},
+            {"interactivity", s->interactivity}, {"requests_per_s", s->requests_per_s}};
+        for (size_t i = 0; i < sizeof sv / sizeof sv[0]; i++) json_num(f, sv[i].k, sv[i].v);
+        fprintf(f, ",\"preemptions\":%lld,\"slo_valid\":%d", (long long)s->preemptions, (int)s->slo_valid);
+        json_num(f, "arrival_rate", s->arrival_rate);
+    }
     fputs("}\n", f);
     fflush(f);
 }

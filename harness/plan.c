@@ -45,6 +45,9 @@ enum {
     K_DENSE_TWIN, K_ROUTING,
     /* model parallelism and the collective workload (issue 15) */
     K_TP, K_EP, K_COLLECTIVE, K_COLL_BYTES, K_IN_PLACE, K_COLL_RANKS,
+    /* serve */
+    K_ISL, K_OSL, K_RANGE_RATIO, K_REQUESTS, K_CONCURRENCY, K_ARRIVAL, K_MAX_BATCH_TOKENS, K_MAX_SEQS,
+    K_KV_BLOCKS, K_KV_BLOCK_SIZE, K_SLO_TTFT_S, K_SLO_TPOT_S,
     N_KEYS
 };
 
@@ -55,6 +58,8 @@ static const char *const key_names[N_KEYS] = {
     "lr", "beta1", "beta2", "eps", "weight_decay", "grad_accum", "data", "dp",
     "dense_twin", "routing",
     "tp", "ep", "collective", "coll_bytes", "in_place", "coll_ranks",
+    "isl", "osl", "range_ratio", "requests", "concurrency", "arrival", "max_batch_tokens", "max_seqs",
+    "kv_blocks", "kv_block_size", "slo_ttft_s", "slo_tpot_s",
 };
 
 typedef enum vtype {
@@ -72,6 +77,7 @@ typedef enum vtype {
     T_TWIN,        /* HB_TWIN_* in v.e */
     T_ROUTING,     /* v.d: 0 model, -1 balanced, S > 0 zipf:S */
     T_COLL_OP,     /* hb_comm_op in v.e (not barrier) */
+    T_ARRIVAL,     /* v.d: 0 closed loop, R > 0 poisson:R (requests/s), -1 search */
 } vtype;
 
 /* Sets of workloads are bit masks (bit w: kind w). */
@@ -116,6 +122,15 @@ static const struct { vtype type; int common; value def; } key_info[N_KEYS] = {
     [K_COLL_BYTES] = {T_POS_INT, 0, {.i = 1048576}},
     [K_IN_PLACE] = {T_NONNEG_INT, 0, {.i = 0}},
     [K_COLL_RANKS] = {T_POS_INT, 0, {.i = 2}},
+    /* serve: a closed loop of 10 x concurrency requests by default; range_ratio and the
+     * SLOs are the workload's check */
+    [K_ISL] = {T_POS_INT, 0, {.i = 128}},      [K_OSL] = {T_POS_INT, 0, {.i = 32}},
+    [K_RANGE_RATIO] = {T_NONNEG_REAL, 0, {.d = 0.8}},
+    [K_REQUESTS] = {T_NONNEG_INT, 0, {.i = 0}}, [K_CONCURRENCY] = {T_POS_INT, 0, {.i = 1}},
+    [K_ARRIVAL] = {T_ARRIVAL, 0, {.d = 0.0}},
+    [K_MAX_BATCH_TOKENS] = {T_POS_INT, 0, {.i = 2048}}, [K_MAX_SEQS] = {T_POS_INT, 0, {.i = 256}},
+    [K_KV_BLOCKS] = {T_NONNEG_INT, 0, {.i = 0}}, [K_KV_BLOCK_SIZE] = {T_POS_INT, 0, {.i = 16}},
+    [K_SLO_TTFT_S] = {T_NONNEG_REAL, 0, {.d = 0.0}}, [K_SLO_TPOT_S] = {T_NONNEG_REAL, 0, {.d = 0.0}},
 };
 
 /* `dtype` values: a storage type and, for fp8, its scales (workload.h, hb_case.quant). gemm
@@ -335,6 +350,10 @@ static void accepted(const ctx *c, int key, char *buf, size_t n) {
             cat(buf, n, hb_comm_op_name((hb_comm_op)t));
         }
         break;
+    case T_ARRIVAL:
+        snprintf(buf, n, "closed (a closed loop of concurrency requests), poisson:R with R > 0 requests/s, "
+                 "search (the highest Poisson rate meeting the SLOs)");
+        break;
     case T_POS_INT: snprintf(buf, n, "integers 1 to " MAX_INT_TEXT); break;
     case T_NONNEG_INT: snprintf(buf, n, "integers 0 to " MAX_INT_TEXT); break;
     case T_U64: snprintf(buf, n, "integers 0 to 18446744073709551615"); break;
@@ -442,6 +461,17 @@ static hb_status parse_item(const ctx *c, const pval *pv, item *it) {
                 return loc_err(c->err, pv->source, it->line, key, "'%s': the zipf exponent must be a number "
                                "> 0 (accepted: %s)", shown(t, sb), acc);
             it->v.d = z;
+        } else break;
+        return HB_OK;
+    case T_ARRIVAL:
+        if (!strcmp(t, "closed")) it->v.d = 0.0;
+        else if (!strcmp(t, "search")) it->v.d = HB_SERVE_RATE_SEARCH;
+        else if (!strncmp(t, "poisson:", 8)) {
+            double r;
+            if (parse_real(t + 8, &r) != 0 || !(r > 0) || r > 1e9)
+                return loc_err(c->err, pv->source, it->line, key, "'%s': the rate must be a number of requests/s "
+                               "> 0 (accepted: %s)", shown(t, sb), acc);
+            it->v.d = r;
         } else break;
         return HB_OK;
     case T_STREAM_OP:
@@ -1069,6 +1099,18 @@ static void set_field(hb_case *k, int key, const value *v) {
         k->routing = v->d == 0.0 ? HB_ROUTING_MODEL : v->d < 0 ? HB_ROUTING_BALANCED : HB_ROUTING_ZIPF;
         k->zipf_s = v->d > 0 ? (float)v->d : 0.0f;
         break;
+    case K_ISL: k->isl = v->i; break;
+    case K_OSL: k->osl = v->i; break;
+    case K_RANGE_RATIO: k->range_ratio = v->d; break;
+    case K_REQUESTS: k->requests = v->i; break;
+    case K_CONCURRENCY: k->concurrency = v->i; break;
+    case K_ARRIVAL: k->arrival_rate = v->d; break;
+    case K_MAX_BATCH_TOKENS: k->max_batch_tokens = v->i; break;
+    case K_MAX_SEQS: k->max_seqs = v->i; break;
+    case K_KV_BLOCKS: k->kv_blocks = v->i; break;
+    case K_KV_BLOCK_SIZE: k->kv_block_size = v->i; break;
+    case K_SLO_TTFT_S: k->slo_ttft_s = v->d; break;
+    case K_SLO_TPOT_S: k->slo_tpot_s = v->d; break;
     default: break;
     }
 }
@@ -1335,6 +1377,22 @@ static void emit_key(sbuf *b, const hb_case *k, int key) {
         if (k->routing == HB_ROUTING_BALANCED) sb_printf(b, ", routing: balanced");
         else if (k->routing == HB_ROUTING_ZIPF) sb_printf(b, ", routing: zipf:%s", fmt_float(k->zipf_s, f));
         break;
+    case K_ISL: sb_printf(b, ", isl: %lld", (long long)k->isl); break;
+    case K_OSL: sb_printf(b, ", osl: %lld", (long long)k->osl); break;
+    case K_RANGE_RATIO: sb_printf(b, ", range_ratio: %.17g", k->range_ratio); break;
+    case K_REQUESTS: sb_printf(b, ", requests: %lld", (long long)k->requests); break;
+    case K_CONCURRENCY: sb_printf(b, ", concurrency: %lld", (long long)k->concurrency); break;
+    case K_ARRIVAL:
+        if (k->arrival_rate > 0) sb_printf(b, ", arrival: poisson:%.17g", k->arrival_rate);
+        else if (k->arrival_rate == HB_SERVE_RATE_SEARCH) sb_printf(b, ", arrival: search");
+        else sb_printf(b, ", arrival: closed");
+        break;
+    case K_MAX_BATCH_TOKENS: sb_printf(b, ", max_batch_tokens: %lld", (long long)k->max_batch_tokens); break;
+    case K_MAX_SEQS: sb_printf(b, ", max_seqs: %lld", (long long)k->max_seqs); break;
+    case K_KV_BLOCKS: sb_printf(b, ", kv_blocks: %lld", (long long)k->kv_blocks); break;
+    case K_KV_BLOCK_SIZE: sb_printf(b, ", kv_block_size: %lld", (long long)k->kv_block_size); break;
+    case K_SLO_TTFT_S: sb_printf(b, ", slo_ttft_s: %.17g", k->slo_ttft_s); break;
+    case K_SLO_TPOT_S: sb_printf(b, ", slo_tpot_s: %.17g", k->slo_tpot_s); break;
     default: break; /* the keys every workload takes are written after these */
     }
 }

@@ -137,6 +137,9 @@ static void *pack_record(const hb_record *r, int *nbytes) {
     h.iter_seconds = h.power = h.loss = NULL;
     h.expert_tokens = NULL;
     h.generated = NULL;
+    h.requests = NULL;
+    const size_t nq = r->requests ? (size_t)r->n_requests * HB_SERVE_REQ_COLS : 0;
+    if (!nq) h.n_requests = 0;
     const size_t ne = r->expert_tokens ? (size_t)(r->n_moe_layers * r->n_experts) : 0;
     if (!ne) h.n_moe_layers = h.n_experts = 0;
     const size_t nl = r->loss ? (size_t)r->n_loss : 0;
@@ -145,8 +148,8 @@ static void *pack_record(const hb_record *r, int *nbytes) {
     if (!ng) h.gen_rows = h.gen_cols = 0;
     const size_t o_it = sizeof h, o_pw = o_it + (size_t)r->n_iters * sizeof(double);
     const size_t o_l = o_pw + (size_t)r->n_power * 2 * sizeof(double), o_e = o_l + nl * sizeof(double);
-    const size_t o_g = o_e + ne * sizeof(int64_t);
-    const size_t n = o_g + ng * sizeof(int32_t);
+    const size_t o_g = o_e + ne * sizeof(int64_t), o_q = o_g + ng * sizeof(int32_t);
+    const size_t n = o_q + nq * sizeof(double);
     char *buf = malloc(n);
     if (!buf) return NULL;
     memcpy(buf, &h, sizeof h);
@@ -155,6 +158,7 @@ static void *pack_record(const hb_record *r, int *nbytes) {
     if (nl) memcpy(buf + o_l, r->loss, nl * sizeof(double));
     if (ne) memcpy(buf + o_e, r->expert_tokens, ne * sizeof(int64_t));
     if (ng) memcpy(buf + o_g, r->generated, ng * sizeof(int32_t));
+    if (nq) memcpy(buf + o_q, r->requests, nq * sizeof(double));
     *nbytes = (int)n;
     return buf;
 }
@@ -166,6 +170,8 @@ static hb_status unpack_record(const char *buf, int nbytes, hb_record *r) {
     r->iter_seconds = r->power = r->loss = NULL;
     r->expert_tokens = NULL;
     r->generated = NULL;
+    r->requests = NULL;
+    if (r->n_requests < 0 || r->n_requests > ((int64_t)1 << 40)) return HB_ERR_INTERNAL;
     if (r->n_iters < 0 || r->n_power < 0 || r->n_loss < 0 || r->n_moe_layers < 0 || r->n_experts < 0 ||
         r->n_moe_layers > HB_MODEL_MAX_LAYERS || r->n_experts > 65536 || r->gen_rows < 0 || r->gen_cols < 0 ||
         r->gen_rows > nbytes || r->gen_cols > nbytes)
@@ -175,7 +181,11 @@ static hb_status unpack_record(const char *buf, int nbytes, hb_record *r) {
     const size_t o_it = sizeof *r, o_pw = o_it + (size_t)r->n_iters * sizeof(double);
     const size_t o_l = o_pw + (size_t)r->n_power * 2 * sizeof(double), o_e = o_l + nl * sizeof(double);
     const size_t o_g = o_e + ne * sizeof(int64_t);
-    if ((size_t)nbytes != o_g + ng * sizeof(int32_t)) return HB_ERR_INTERNAL;
+    const size_t nq = (size_t)r->n_requests * HB_SERVE_REQ_COLS, o_q = o_g + ng * sizeof(int32_t);
+    if ((size_t)nbytes != o_q + nq * sizeof(double)) return HB_ERR_INTERNAL;
+    r->requests = nq ? malloc(nq * sizeof(double)) : NULL;
+    if (nq && !r->requests) return HB_ERR_NOMEM;
+    if (nq) memcpy(r->requests, buf + o_q, nq * sizeof(double));
     r->iter_seconds = r->n_iters ? malloc((size_t)r->n_iters * sizeof(double)) : NULL;
     r->power = r->n_power ? malloc((size_t)r->n_power * 2 * sizeof(double)) : NULL;
     r->loss = nl ? malloc(nl * sizeof(double)) : NULL;

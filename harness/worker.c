@@ -121,6 +121,14 @@ hb_status hb_worker_run_case(hb_worker *w, const hb_case *c, hb_record *rec) {
         s = hb_workload_generated(wl, &ids, &gr, &gc);
         if (s == HB_OK) rec->generated = ids, rec->gen_rows = gr, rec->gen_cols = gc;
         else if (!werr.msg[0]) snprintf(werr.msg, sizeof werr.msg, "reading the generated tokens: %.200s", w->be->err);
+        /* serve: the last stream's statistics and request records */
+        const double *rq;
+        int64_t nr;
+        if (hb_workload_serve(wl, rec->serve, &rq, &nr) && nr > 0 &&
+            (rec->requests = malloc((size_t)nr * HB_SERVE_REQ_COLS * sizeof *rq))) {
+            memcpy(rec->requests, rq, (size_t)nr * HB_SERVE_REQ_COLS * sizeof *rq);
+            rec->n_requests = nr;
+        }
     }
     hb_workload_free(wl);
     if (s == HB_ERR_INTERRUPTED) {
@@ -160,8 +168,9 @@ hb_status hb_record_add_window(hb_record *acc, const hb_record *win) {
         c.power = dup_doubles(win->power, 2 * win->n_power);
         /* train: the loss of the first window's steps (each window sets the model up afresh) */
         c.loss = dup_doubles(win->loss, win->n_loss);
-        /* MoE: the first timed iteration's counts (SCHEMA.md), as without --interleave; the
-         * record owns its copy (win's is freed by the caller) */
+        /* MoE: the first timed iteration's counts (SCHEMA.md), as without --interleave; serve: the
+         * window's request records; the record owns its copies (win's are freed by the caller) */
+        c.requests = dup_doubles(win->requests, win->n_requests * HB_SERVE_REQ_COLS);
         const int64_t n_cnt = win->expert_tokens ? win->n_moe_layers * win->n_experts : 0;
         c.expert_tokens = n_cnt > 0 ? malloc((size_t)n_cnt * sizeof *c.expert_tokens) : NULL;
         if (c.expert_tokens) memcpy(c.expert_tokens, win->expert_tokens, (size_t)n_cnt * sizeof *c.expert_tokens);
@@ -169,16 +178,19 @@ hb_status hb_record_add_window(hb_record *acc, const hb_record *win) {
         c.generated = n_gen > 0 ? malloc((size_t)n_gen * sizeof *c.generated) : NULL;
         if (c.generated) memcpy(c.generated, win->generated, (size_t)n_gen * sizeof *c.generated);
         if ((win->n_iters > 0 && win->iter_seconds && !c.iter_seconds) || (win->n_power > 0 && win->power && !c.power) ||
-            (win->n_loss > 0 && win->loss && !c.loss) || (n_cnt > 0 && !c.expert_tokens) || (n_gen > 0 && !c.generated)) {
+            (win->n_loss > 0 && win->loss && !c.loss) || (n_cnt > 0 && !c.expert_tokens) || (n_gen > 0 && !c.generated) ||
+            (win->n_requests > 0 && win->requests && !c.requests)) {
             free(c.iter_seconds);
             free(c.power);
             free(c.loss);
             free(c.expert_tokens);
             free(c.generated);
+            free(c.requests);
             return HB_ERR_NOMEM;
         }
         if (!c.expert_tokens) c.n_moe_layers = c.n_experts = 0;
         if (!c.generated) c.gen_rows = c.gen_cols = 0;
+        if (!c.requests) c.n_requests = 0;
         if (!c.loss) c.n_loss = 0;
         if (!c.power) c.n_power = 0;
         c.n_reps = 1;
@@ -198,6 +210,14 @@ hb_status hb_record_add_window(hb_record *acc, const hb_record *win) {
     if (win->n_iters > 0) memcpy(t + acc->n_iters, win->iter_seconds, (size_t)win->n_iters * sizeof *t);
     acc->iter_seconds = t;
     acc->n_iters += win->n_iters;
+    if (win->requests && win->n_requests > 0) { /* serve: the last window's stream */
+        double *q = dup_doubles(win->requests, win->n_requests * HB_SERVE_REQ_COLS);
+        if (!q) return HB_ERR_NOMEM;
+        free(acc->requests);
+        acc->requests = q;
+        acc->n_requests = win->n_requests;
+        memcpy(acc->serve, win->serve, sizeof acc->serve);
+    }
     acc->rep_iters[acc->n_reps++] = win->n_iters;
     acc->window_s += win->window_s;
     /* energy: sums (NaN stays NaN: not measured), the window's flags and validity too */

@@ -349,6 +349,19 @@ static hb_status read_case_attrs(const rd *c, hid_t g, const char *where, hb_cas
     HB_TRY(get_f32(c, g, where, "weight_decay", &k->weight_decay));
     HB_TRY(get_i64(c, g, where, "grad_accum", &k->grad_accum));
     HB_TRY(get_i64(c, g, where, "dp", &k->dp));
+    /* serve (0.6): absent for other workloads */
+    HB_TRY(get_i64(c, g, where, "isl", &k->isl));
+    HB_TRY(get_i64(c, g, where, "osl", &k->osl));
+    HB_TRY(get_f64(c, g, where, "range_ratio", &k->range_ratio));
+    HB_TRY(get_i64(c, g, where, "requests", &k->requests));
+    HB_TRY(get_i64(c, g, where, "concurrency", &k->concurrency));
+    HB_TRY(get_f64(c, g, where, "arrival_rate", &k->arrival_rate));
+    HB_TRY(get_i64(c, g, where, "max_batch_tokens", &k->max_batch_tokens));
+    HB_TRY(get_i64(c, g, where, "max_seqs", &k->max_seqs));
+    HB_TRY(get_i64(c, g, where, "kv_blocks", &k->kv_blocks));
+    HB_TRY(get_i64(c, g, where, "kv_block_size", &k->kv_block_size));
+    HB_TRY(get_f64(c, g, where, "slo_ttft_s", &k->slo_ttft_s));
+    HB_TRY(get_f64(c, g, where, "slo_tpot_s", &k->slo_tpot_s));
     e = 0;
     HB_TRY(enum_attr(c, g, where, "data", HB_DATA_COUNT, data_name, &e));
     k->data = (hb_train_data)e;
@@ -465,6 +478,10 @@ static hb_status read_record(const rd *c, hid_t g, const char *where, hb_record 
         if (rec->n_loss_warmup < 0 || rec->n_loss_warmup > rec->n_loss)
             return hb_errf(c->err, HB_ERR_INPUT, "%s: %s/loss: warmup = %lld of %lld steps", c->path, where,
                            (long long)rec->n_loss_warmup, (long long)rec->n_loss);
+    }
+    if (H5Lexists(g, "requests", H5P_DEFAULT) > 0) { /* serve (0.6) */
+        HB_TRY(get_f64_dset(c, g, where, "requests", 2, HB_SERVE_REQ_COLS, &rec->requests, &rec->n_requests));
+        for (int i = 0; i < HB_SERVE_N_STATS; i++) HB_TRY(get_f64(c, g, where, hb_h5_serve_stats[i], &rec->serve[i]));
     }
     for (int64_t i = 0; i < 2 * rec->n_power; i++)
         if (!isfinite(rec->power[i]))

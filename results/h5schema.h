@@ -177,7 +177,34 @@ static const hb_h5_field hb_h5_summary_fields[] = {
     HB_H5_SUM(group_rate, HB_H5_F64),
     HB_H5_SUM(group_rate_per_device, HB_H5_F64),
     HB_H5_SUM(group_energy_j, HB_H5_F64),
+    HB_H5_SUM(ttft_p50_s, HB_H5_F64),
+    HB_H5_SUM(ttft_p90_s, HB_H5_F64),
+    HB_H5_SUM(ttft_p99_s, HB_H5_F64),
+    HB_H5_SUM(tpot_p50_s, HB_H5_F64),
+    HB_H5_SUM(tpot_p90_s, HB_H5_F64),
+    HB_H5_SUM(tpot_p99_s, HB_H5_F64),
+    HB_H5_SUM(itl_p50_s, HB_H5_F64),
+    HB_H5_SUM(itl_p90_s, HB_H5_F64),
+    HB_H5_SUM(itl_p99_s, HB_H5_F64),
+    HB_H5_SUM(e2e_p50_s, HB_H5_F64),
+    HB_H5_SUM(e2e_p90_s, HB_H5_F64),
+    HB_H5_SUM(e2e_p99_s, HB_H5_F64),
+    HB_H5_SUM(interactivity, HB_H5_F64),
+    HB_H5_SUM(requests_per_s, HB_H5_F64),
+    HB_H5_SUM(preemptions, HB_H5_I64),
+    HB_H5_FIELD_MISSING(hb_summary_row, slo_valid, HB_H5_I32, -1),
+    HB_H5_SUM(arrival_rate, HB_H5_F64),
 };
+
+/* serve: attributes of /cases/<id>/rank<r>, one per hb_serve_stat (workload.h), in its order;
+ * with the dataset `requests` (HB_SERVE_REQ_COLS columns, named in its `columns` attribute). */
+static const char *const hb_h5_serve_stats[HB_SERVE_N_STATS] = {
+    "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_p50_s", "tpot_p90_s", "tpot_p99_s",
+    "itl_p50_s", "itl_p90_s", "itl_p99_s", "e2e_p50_s", "e2e_p90_s", "e2e_p99_s",
+    "stream_s", "out_tokens_per_s", "total_tokens_per_s", "requests_per_s", "interactivity",
+    "preemptions", "slo_valid", "scheduler_iterations", "kv_blocks_used", "arrival_rate", "search_streams",
+};
+#define HB_H5_REQUEST_COLUMNS "arrival_s, first_token_s, finish_s, input_tokens, output_tokens, preemptions"
 
 #define HB_H5_REC(f, kind) HB_H5_FIELD(hb_record, f, kind)
 

@@ -424,6 +424,20 @@ static herr_t write_case_attrs(hid_t g, const hb_case *c, const hb_cost *cost) {
         r |= attr_i64(g, "in_place", c->in_place);
         r |= attr_i64(g, "coll_ranks", c->coll_ranks);
     }
+    if (hb_workload_takes(wd, "isl")) { /* serve (0.6) */
+        r |= attr_i64(g, "isl", c->isl);
+        r |= attr_i64(g, "osl", c->osl);
+        r |= attr_f64(g, "range_ratio", c->range_ratio);
+        r |= attr_i64(g, "requests", hb_case_serve_requests(c));
+        r |= attr_i64(g, "concurrency", c->concurrency);
+        r |= attr_f64(g, "arrival_rate", c->arrival_rate);
+        r |= attr_i64(g, "max_batch_tokens", c->max_batch_tokens);
+        r |= attr_i64(g, "max_seqs", c->max_seqs);
+        r |= attr_i64(g, "kv_blocks", c->kv_blocks);
+        r |= attr_i64(g, "kv_block_size", c->kv_block_size);
+        r |= attr_f64(g, "slo_ttft_s", c->slo_ttft_s);
+        r |= attr_f64(g, "slo_tpot_s", c->slo_tpot_s);
+    }
     r |= attr_i64(g, "warmup_iters", c->warmup_iters);
     r |= attr_i64(g, "min_iters", c->min_iters);
     r |= attr_f64(g, "min_seconds", c->min_seconds);
@@ -520,6 +534,14 @@ static herr_t write_record(hid_t cg, const hb_record *rec, int replace) {
         if (d >= 0) r |= attr_str(d, "units", "token ids");
         hb_h5_close_id(d);
         hb_h5_close_id(sp);
+    }
+    if (rec->requests && rec->n_requests > 0) { /* serve: the last timed stream */
+        hsize_t rq[2] = {(hsize_t)rec->n_requests, HB_SERVE_REQ_COLS};
+        r |= dset_f64(g, "requests", 2, rq, rec->requests, "s, s, s, tokens, tokens, count");
+        hid_t d = r >= 0 ? H5Dopen2(g, "requests", H5P_DEFAULT) : H5I_INVALID_HID;
+        r |= d < 0 ? -1 : attr_str(d, "columns", HB_H5_REQUEST_COLUMNS);
+        if (d >= 0) H5Dclose(d);
+        for (int i = 0; i < HB_SERVE_N_STATS; i++) r |= attr_f64(g, hb_h5_serve_stats[i], rec->serve[i]);
     }
     r |= attr_str(g, "status", status);
     r |= attr_str(g, "error", error);

@@ -13,6 +13,9 @@ void hb_record_free(hb_record *r) {
     free(r->generated);
     r->generated = NULL;
     r->gen_rows = r->gen_cols = 0;
+    free(r->requests);
+    r->requests = NULL;
+    r->n_requests = 0;
     r->iter_seconds = NULL;
     r->power = NULL;
     r->loss = NULL;

@@ -38,7 +38,7 @@ static void add_distinct(char *buf, size_t len, const char *s) {
 }
 
 static int workload_order(const char *w) {
-    static const char *const order[] = {"gemm", "stream", "prefill", "decode", "train"};
+    static const char *const order[] = {"gemm", "stream", "prefill", "decode", "train", "serve"};
     for (int i = 0; i < HB_ARRAY_LEN(order); i++)
         if (!strcmp(w, order[i])) return i;
     return HB_ARRAY_LEN(order);
@@ -63,6 +63,18 @@ int hb_sig_cmp(const hb_sig *a, const hb_sig *b) {
     if ((c = cmp_i64(a->n, b->n))) return c;
     if ((c = cmp_i64(a->k, b->k))) return c;
     if ((c = strcmp(a->stream_op, b->stream_op))) return c;
+    if ((c = cmp_i64(a->isl, b->isl))) return c;
+    if ((c = cmp_i64(a->osl, b->osl))) return c;
+    if ((c = (a->arrival_rate > b->arrival_rate) - (a->arrival_rate < b->arrival_rate))) return c;
+    if ((c = cmp_i64(a->concurrency, b->concurrency))) return c;
+    if ((c = cmp_i64(a->requests, b->requests))) return c;
+    if ((c = (a->range_ratio > b->range_ratio) - (a->range_ratio < b->range_ratio))) return c;
+    if ((c = cmp_i64(a->max_batch_tokens, b->max_batch_tokens))) return c;
+    if ((c = cmp_i64(a->max_seqs, b->max_seqs))) return c;
+    if ((c = cmp_i64(a->kv_blocks, b->kv_blocks))) return c;
+    if ((c = cmp_i64(a->kv_block_size, b->kv_block_size))) return c;
+    if ((c = (a->slo_ttft_s > b->slo_ttft_s) - (a->slo_ttft_s < b->slo_ttft_s))) return c;
+    if ((c = (a->slo_tpot_s > b->slo_tpot_s) - (a->slo_tpot_s < b->slo_tpot_s))) return c;
     return cmp_i64(a->stream_n, b->stream_n);
 }
 
@@ -84,6 +96,15 @@ static void sig_of(const hb_result_case *rc, const hb_summary_row *row, hb_sig *
     s->n = row->n;
     s->k = row->k;
     s->stream_n = row->stream_n;
+    if (!strcmp(row->workload, "serve")) {
+        const hb_case *c = &rc->c;
+        s->isl = c->isl, s->osl = c->osl, s->requests = hb_case_serve_requests(c), s->concurrency = c->concurrency;
+        s->max_batch_tokens = c->max_batch_tokens, s->max_seqs = c->max_seqs;
+        s->kv_blocks = c->kv_blocks, s->kv_block_size = c->kv_block_size;
+        s->range_ratio = c->range_ratio, s->arrival_rate = c->arrival_rate;
+        s->slo_ttft_s = c->slo_ttft_s, s->slo_tpot_s = c->slo_tpot_s;
+        if (c->arrival_rate != 0) s->concurrency = 0; /* unused by Poisson streams and rate searches */
+    }
 }
 
 static int entry_ok(const hb_rentry *e) { return !strcmp(e->row->status, "ok"); }

@@ -92,6 +92,10 @@ typedef struct hb_sig {
     char kv_dtype[8];   /* a different KV cache computes a different function */
     char stream_op[8];
     int64_t layers, batch, prompt, gen, seq, m, n, k, stream_n, quant_block;
+    /* serve: the stream and the scheduler (0 elsewhere); concurrency 1 and 8 are different cases */
+    int64_t isl, osl, requests, concurrency, max_batch_tokens, max_seqs, kv_blocks, kv_block_size;
+    double range_ratio, arrival_rate;
+    double slo_ttft_s, slo_tpot_s;  /* the verdict's bounds: one row per pair of bounds */
 } hb_sig;
 
 /* Total order of signatures (workload gemm, stream, prefill, decode, others; then the keys). */
@@ -198,6 +202,8 @@ void hb_report_free(hb_report *rep); /* NULL is a no-op */
  * model whose name equals `name` or, failing that, the only one containing it (case-insensitive).
  * HB_ERR_INPUT naming the devices of the files when none or several match. */
 hb_status hb_report_set_baseline(hb_report *rep, const char *name, hb_err *err);
+/* The Markdown "Serving" section (report_serve.c): nothing when no group is a serve case. */
+void hb_report_serve_md(const hb_report *rep, FILE *f);
 
 /* Relative tolerance of fingerprint comparisons for a dtype name (f32 1e-3, bf16/f16 5e-2,
  * fp8 1e-1; unknown: 1e-3). */

@@ -183,6 +183,7 @@ static void write_md(const hb_report *rep, FILE *f) {
             fputc('\n', f);
         }
     }
+    hb_report_serve_md(rep, f);
     fprintf(f, "\n## Numerics\n\nOutput fingerprints (Σ|x| and ‖x‖₂ of the first step's output) of every device that ran "
                "the same case with the same seed, against the CPU backend where present (else the first device); "
                "tolerance: f32 1e-3, bf16/f16 5e-2, fp8 1e-1 relative.\n\n");

@@ -109,6 +109,10 @@ typedef struct hb_record {
     int64_t comm_calls;
     double comm_bytes;         /* bytes this rank sent into its collectives */
     double comm_s;             /* seconds inside them (host wall clock) */
+    /* ---- serve: the last timed stream (workload.h hb_serve_stat; NaN elsewhere) ---- */
+    double serve[HB_SERVE_N_STATS];
+    int64_t n_requests;        /* 0 for other workloads */
+    double *requests;          /* n_requests x HB_SERVE_REQ_COLS, owned */
 } hb_record;
 
 void hb_record_free(hb_record *r); /* frees the owned arrays, not r itself */
@@ -135,6 +139,7 @@ static inline void hb_record_init(hb_record *r, int32_t case_id, int32_t rank) {
     r->expert_imbalance = nan;
     r->group_id = -1;
     r->group_size = 1;
+    for (int i = 0; i < HB_SERVE_N_STATS; i++) r->serve[i] = nan;
 }
 
 /* Row of /devices (one per rank). */
@@ -252,6 +257,17 @@ typedef struct hb_summary_row {
     double group_rate;             /* the slowest rank's rate (the group waits for it); NaN when a rank's row is missing or not ok */
     double group_rate_per_device;  /* group_rate / group_size */
     double group_energy_j;         /* energy_j summed over the group's ranks (NaN when one is not measured) */
+    /* ---- serve (NaN / 0 / -1 elsewhere): latencies of the last timed stream, s ---- */
+    double ttft_p50_s, ttft_p90_s, ttft_p99_s;  /* time to first token */
+    double tpot_p50_s, tpot_p90_s, tpot_p99_s;  /* time per output token after the first */
+    double itl_p50_s, itl_p90_s, itl_p99_s;     /* inter-token latency */
+    double e2e_p50_s, e2e_p90_s, e2e_p99_s;     /* arrival to last token */
+    double interactivity;          /* tokens/s per user: 1 / tpot_p50_s */
+    double requests_per_s;         /* requests / (first arrival .. last finish) */
+    int64_t preemptions;           /* requests preempted (and recomputed) in the stream */
+    int32_t slo_valid;             /* Poisson with an SLO: 1 VALID, 0 INVALID (p99s); -1 none */
+    double arrival_rate;           /* the stream's Poisson rate, requests/s; rate search: the highest
+                                      valid rate found (NaN: none); NaN for a closed loop */
 } hb_summary_row;
 
 /* Row of /idle_info: how each rank's idle baseline was measured. */

@@ -23,7 +23,9 @@ static void test_registry(void) {
         for (int j = 0; j < i; j++) CHECK_MSG(strcmp(wl[j]->name, d->name), "two workloads named %s", d->name);
     }
     hb_workload_kind k;
-    CHECK(hb_workload_parse("serve", &k) == -1 && !hb_workload_find("serve"));
+    CHECK(hb_workload_parse("infer", &k) == -1 && !hb_workload_find("infer"));
+    CHECK(hb_workload_parse("serve", &k) == 0 && k == HB_WL_SERVE && hb_workload_takes(hb_workload_desc_of(k), "isl") &&
+          !hb_workload_takes(hb_workload_desc_of(k), "batch"));
     CHECK(hb_workload_parse("train", &k) == 0 && k == HB_WL_TRAIN && hb_workload_takes(hb_workload_desc_of(k), "seq"));
     CHECK(!strcmp(hb_workload_name(HB_WL_COUNT), "?") && !hb_workload_desc_of(HB_WL_COUNT));
     CHECK(hb_workload_takes(hb_workload_desc_of(HB_WL_DECODE), "gen"));

@@ -85,7 +85,11 @@ static int case_eq(const hb_case *a, const hb_case *b) {
            a->stream_n == b->stream_n && a->stream_op == b->stream_op && a->seed == b->seed &&
            a->temperature == b->temperature && a->warmup_iters == b->warmup_iters &&
            a->min_iters == b->min_iters && a->min_seconds == b->min_seconds &&
-           a->max_iters == b->max_iters && a->routing == b->routing && a->zipf_s == b->zipf_s;
+           a->max_iters == b->max_iters && a->routing == b->routing && a->zipf_s == b->zipf_s &&
+           a->isl == b->isl && a->osl == b->osl && a->range_ratio == b->range_ratio && a->requests == b->requests &&
+           a->concurrency == b->concurrency && a->arrival_rate == b->arrival_rate &&
+           a->max_batch_tokens == b->max_batch_tokens && a->max_seqs == b->max_seqs && a->kv_blocks == b->kv_blocks &&
+           a->kv_block_size == b->kv_block_size && a->slo_ttft_s == b->slo_ttft_s && a->slo_tpot_s == b->slo_tpot_s;
 }
 
 /* Every case carries the label and cost of its workload's descriptor (resolved at expansion). */
@@ -381,6 +385,69 @@ static void test_custom_models(void) {
 }
 
 /* MoE: a custom MoE model, the dense twins, the routing key; their bad input. */
+/* serve: its keys, defaults, the canonical YAML, and every bad input naming its key. */
+static void test_serve(void) {
+    hb_plan p;
+    hb_err e = {{0}};
+    hb_status st = load("cases:\n"
+                        "  - workload: serve\n"
+                        "    model: tiny\n"
+                        "    isl: 64\n"
+                        "    osl: 16\n"
+                        "    concurrency: [1, 4]\n"
+                        "  - workload: serve\n"
+                        "    isl: 32\n"
+                        "    arrival: poisson:2.5\n"
+                        "    slo_ttft_s: 2\n"
+                        "    slo_tpot_s: 0.2\n"
+                        "    range_ratio: 1\n"
+                        "    kv_blocks: 40\n"
+                        "  - workload: serve\n"
+                        "    arrival: search\n"
+                        "    slo_tpot_s: 0.1\n",
+                        &p, &e);
+    CHECK_MSG(st == HB_OK, "%s", e.msg);
+    if (st == HB_OK) {
+        CHECK(p.n_cases == 4);
+        CHECK(p.cases[3].arrival_rate == HB_SERVE_RATE_SEARCH && strstr(p.cases[3].label, "rate=search"));
+        const hb_case *a = &p.cases[0], *b = &p.cases[1], *c = &p.cases[2];
+        CHECK(a->isl == 64 && a->osl == 16 && a->concurrency == 1 && b->concurrency == 4);
+        CHECK(a->range_ratio == 0.8 && a->requests == 0 && hb_case_serve_requests(b) == 40);
+        CHECK(a->max_batch_tokens == 2048 && a->max_seqs == 256 && a->kv_blocks == 0 && a->kv_block_size == 16);
+        CHECK(a->arrival_rate == 0 && c->arrival_rate == 2.5 && c->slo_ttft_s == 2 && c->slo_tpot_s == 0.2);
+        CHECK(c->osl == 32 && c->kv_blocks == 40 && c->range_ratio == 1);
+        CHECK_MSG(!strcmp(b->label, "serve tiny f32 isl=64 osl=16 C=4 N=40"), "%s", b->label);
+        CHECK_MSG(strstr(c->label, "poisson:2.5"), "%s", c->label);
+        /* requests x osl output tokens; the inputs drawn in [0.8 isl, isl] */
+        CHECK(a->cost.tokens_out == 10 * 16 && a->cost.tokens_in >= 10 * 52 && a->cost.tokens_in <= 10 * 64);
+        CHECK(c->cost.tokens_in == 10 * 32); /* range_ratio 1: every input isl long */
+        ROUNDTRIP(&p);
+        hb_plan_free(&p);
+    }
+    const char *h = "cases:\n  - workload: serve\n    model: tiny\n";
+    char buf[512];
+#define SERVE_BAD(extra, want)                         \
+    do {                                               \
+        snprintf(buf, sizeof buf, "%s%s", h, extra);   \
+        BAD(buf, want);                                \
+    } while (0)
+    SERVE_BAD("    isl: 250\n    osl: 7\n", "plan.yaml:5: field 'osl': isl 250 + osl 7 exceeds max_seq 256");
+    SERVE_BAD("    concurrency: 0\n", "plan.yaml:4: field 'concurrency': '0' is not a positive integer");
+    SERVE_BAD("    concurrency: 8\n    requests: 4\n", "plan.yaml:5: field 'requests': requests 4 is less than concurrency 8");
+    SERVE_BAD("    range_ratio: 0\n", "plan.yaml:4: field 'range_ratio': range_ratio 0 is outside (0, 1]");
+    SERVE_BAD("    range_ratio: 1.5\n", "plan.yaml:4: field 'range_ratio': range_ratio 1.5 is outside (0, 1]");
+    SERVE_BAD("    kv_blocks: 3\n", "plan.yaml:4: field 'kv_blocks': kv_blocks 3 of 16 tokens cannot hold one request");
+    SERVE_BAD("    slo_ttft_s: 2\n", "plan.yaml:4: field 'slo_ttft_s': an SLO (slo_ttft_s, slo_tpot_s) needs Poisson arrivals");
+    SERVE_BAD("    arrival: poisson:0\n", "plan.yaml:4: field 'arrival': 'poisson:0': the rate must be a number");
+    SERVE_BAD("    arrival: open\n", "plan.yaml:4: field 'arrival'");
+    SERVE_BAD("    arrival: search\n", "plan.yaml:4: field 'arrival': arrival: search needs an SLO");
+    BAD("cases:\n  - workload: serve\n    model: tiny-moe\n", "plan.yaml:3: field 'model': model 'tiny-moe': serve runs dense");
+    BAD("cases:\n  - workload: serve\n    model: gpt2-124m\n", "field 'model': model 'gpt2-124m': serve needs rotary");
+#undef SERVE_BAD
+    const hb_kv kv[] = {{"workload", "serve"}, {"concurrency", "2"}, {"requests", "1"}};
+    BAD_ARGS(kv, "--requests: requests 1 is less than concurrency 2");
+}
+
 static void test_moe(void) {
     hb_plan p;
     hb_err e = {{0}};
@@ -514,10 +581,18 @@ static void test_args(void) {
 
     int n = 0;
     const char *const *keys = hb_plan_keys(&n);
-    CHECK(n == 40); /* 0.4: repeat; weights, prompt_tokens; train: lr, beta1, beta2, eps, weight_decay, grad_accum, data, dp; MoE: dense_twin, routing */
+    CHECK(n == 52); /* 0.4: repeat; weights, prompt_tokens; train: lr, beta1, beta2, eps, weight_decay, grad_accum, data, dp; MoE: dense_twin, routing; tp/ep/collective: 6; serve: 12 */
     /* model parallelism and collective (issue 15), a contiguous block at the end */
     CHECK(n >= 40 && !strcmp(keys[34], "tp") && !strcmp(keys[35], "ep") && !strcmp(keys[36], "collective") &&
           !strcmp(keys[37], "coll_bytes") && !strcmp(keys[38], "in_place") && !strcmp(keys[39], "coll_ranks"));
+    /* the serve block, in order, after the issue-15 block */
+    static const char *const serve_keys[] = {"isl", "osl", "range_ratio", "requests", "concurrency", "arrival",
+                                             "max_batch_tokens", "max_seqs", "kv_blocks", "kv_block_size",
+                                             "slo_ttft_s", "slo_tpot_s"};
+    int at = -1;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(keys[i], "coll_ranks")) at = i + 1;
+    for (int i = 0; i < 12; i++) CHECK_MSG(at >= 0 && at + i < n && !strcmp(keys[at + i], serve_keys[i]), "serve key %d", i);
     int found = 0;
     for (int i = 0; i < n; i++) found += !strcmp(keys[i], "min_seconds") || !strcmp(keys[i], "workload");
     CHECK(found == 2);
@@ -660,10 +735,10 @@ static void test_bad_files(void) {
     BAD("cases:\n  - workload: gemm\n    batchsize: 2\n",
         "plan.yaml:3: field 'batchsize': unknown key (accepted: workload, model, dtype, batch, prompt, gen, seq, "
         "layers, m, n, k, stream_n, stream_op, seed, temperature, warmup, min_iters, min_seconds, max_iters, kv_dtype, quant_block, "
-        "repeat, weights, prompt_tokens, lr, beta1, beta2, eps, weight_decay, grad_accum, data, dp, dense_twin, routing, tp, ep, collective, coll_bytes, in_place, coll_ranks)");
+        "repeat, weights, prompt_tokens, lr, beta1, beta2, eps, weight_decay, grad_accum, data, dp, dense_twin, routing, tp, ep, collective, coll_bytes, in_place, coll_ranks, isl, osl, range_ratio, requests, concurrency, arrival, max_batch_tokens, max_seqs, kv_blocks, kv_block_size, slo_ttft_s, slo_tpot_s)");
     BAD("defaults:\n  min-seconds: 1\ncases:\n  - workload: gemm\n", "plan.yaml:2: field 'min-seconds': unknown key");
     BAD("cases:\n  - workload: gemm\n    m: 1\n    m: 2\n", "plan.yaml:4: field 'm': given twice (first at line 3)");
-    BAD("cases:\n  - model: tiny\n    batch: 2\n", "plan.yaml:2: field 'workload': required (accepted: gemm, stream, prefill, decode, train, collective)");
+    BAD("cases:\n  - model: tiny\n    batch: 2\n", "plan.yaml:2: field 'workload': required (accepted: gemm, stream, prefill, decode, train, collective, serve)");
     BAD("cases:\n  - workload: gemm\n  - batch: 2\n", "plan.yaml:3: field 'workload': required");
     BAD("cases:\n  - workload: gemm\n    id: -1\n", "plan.yaml:3: field 'id': expected a non-negative integer");
 
@@ -676,8 +751,8 @@ static void test_bad_files(void) {
         "    seed: 7\n"
         "    dtype: fp64\n",
         "plan.yaml:7: field 'dtype': unknown value 'fp64' (accepted: f32, bf16, f16, fp8, fp8-block, e5m2)");
-    BAD("cases:\n  - workload: [gemm, serve]\n",
-        "plan.yaml:2: field 'workload': unknown value 'serve' (accepted: gemm, stream, prefill, decode, train, collective)");
+    BAD("cases:\n  - workload: [gemm, infer]\n",
+        "plan.yaml:2: field 'workload': unknown value 'infer' (accepted: gemm, stream, prefill, decode, train, collective, serve)");
     BAD("cases:\n  - workload: stream\n    stream_op: add\n",
         "plan.yaml:3: field 'stream_op': unknown value 'add' (accepted: copy, triad)");
     BAD("cases:\n  - workload: decode\n    model: llama9\n",
@@ -725,11 +800,11 @@ static void test_bad_files(void) {
         "plan.yaml:4: field 'gen': does not apply to workload gemm (applies to: decode)");
     BAD("cases:\n  - workload: decode\n    seq: 512\n", "plan.yaml:3: field 'seq': does not apply to workload decode");
     BAD("cases:\n  - workload: [gemm, stream]\n    model: tiny\n",
-        "plan.yaml:3: field 'model': does not apply to workloads gemm, stream (applies to: prefill, decode, train)");
+        "plan.yaml:3: field 'model': does not apply to workloads gemm, stream (applies to: prefill, decode, train, serve)");
     BAD("cases:\n  - workload: prefill\n    temperature: 0.5\n",
         "plan.yaml:3: field 'temperature': does not apply to workload prefill (applies to: decode)");
     BAD("cases:\n  - workload: stream\n    dtype: bf16\n",
-        "plan.yaml:3: field 'dtype': does not apply to workload stream (applies to: gemm, prefill, decode, train, collective)");
+        "plan.yaml:3: field 'dtype': does not apply to workload stream (applies to: gemm, prefill, decode, train, collective, serve)");
 
     /* model-dependent limits */
     BAD("cases:\n  - workload: decode\n    model: llama3-8b\n    layers: 40\n",
@@ -814,8 +889,8 @@ static void test_bad_files(void) {
 
 static void test_bad_args(void) {
     const hb_kv none[] = {{"batch", "1"}};
-    bad_args(__LINE__, none, 0, "--workload: required (accepted: gemm, stream, prefill, decode, train, collective)");
-    BAD_ARGS(none, "--workload: required (accepted: gemm, stream, prefill, decode, train, collective)");
+    bad_args(__LINE__, none, 0, "--workload: required (accepted: gemm, stream, prefill, decode, train, collective, serve)");
+    BAD_ARGS(none, "--workload: required (accepted: gemm, stream, prefill, decode, train, collective, serve)");
     const hb_kv a1[] = {{"workload", "prefill"}, {"batch", "0"}};
     BAD_ARGS(a1, "--batch: '0' is not a positive integer (accepted: integers 1 to 4611686018427387904)");
     const hb_kv a2[] = {{"workload", "gemm"}, {"dtype", "f32,fp64"}};
@@ -842,8 +917,8 @@ static void test_bad_args(void) {
     BAD_ARGS(a12, "--m: '8x' is not an integer");
     const hb_kv a13[] = {{"workload", "gemm"}, {"max_iters", "99999999999999999999"}};
     BAD_ARGS(a13, "--max-iters: '99999999999999999999' is too large");
-    const hb_kv a14[] = {{"workload", "serve"}};
-    BAD_ARGS(a14, "--workload: unknown value 'serve' (accepted: gemm, stream, prefill, decode, train, collective)");
+    const hb_kv a14[] = {{"workload", "infer"}};
+    BAD_ARGS(a14, "--workload: unknown value 'infer' (accepted: gemm, stream, prefill, decode, train, collective, serve)");
     const hb_kv a15[] = {{"workload", "gemm"}, {"stream_op", "copy"}};
     BAD_ARGS(a15, "--stream-op: does not apply to workload gemm (applies to: stream)");
     const hb_kv a16[] = {{"workload", "decode"}, {"model", "tiny"}, {"prompt", "300"}};
@@ -965,6 +1040,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     test_registry_keys();
+    test_serve();
     test_expansion_order();
     test_defaults();
     test_custom_models();

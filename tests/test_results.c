@@ -277,6 +277,10 @@ static void known_records(hb_record r[4]) {
     r[0].n_reps = 3; /* --repeat 3: 5 iterations in windows of 2, 2, 1 */
     r[0].rep_iters[0] = 2, r[0].rep_iters[1] = 2, r[0].rep_iters[2] = 1;
     r[0].n_loss = 7, r[0].n_loss_warmup = 2, r[0].loss = loss0;
+    /* serve: two request records and the stream's statistics */
+    static double req0[2 * HB_SERVE_REQ_COLS] = {0, 0.5, 1.25, 100, 8, 0, 0.25, 0.75, 2.5, 90, 8, 1};
+    r[0].n_requests = 2, r[0].requests = req0;
+    for (int i = 0; i < HB_SERVE_N_STATS; i++) r[0].serve[i] = 0.125 * (i + 1);
     r[2].energy_j = 1.25;
     r[2].avg_w = 1.25 / 0.875;
     r[2].peak_w = 56.75;
@@ -305,7 +309,7 @@ static void summary_row(hb_summary_row *s, int i) {
     int64_t *ints[] = {&s->batch, &s->prompt, &s->gen, &s->seq, &s->layers, &s->m,
                        &s->n, &s->k, &s->stream_n, &s->quant_block, &s->mem_bytes, &s->n_iters,
                        &s->ctx_vol, &s->ctx_invol, &s->thread_ctx_invol, &s->seed, &s->total_params,
-                       &s->active_params, &s->tp, &s->ep};
+                       &s->active_params, &s->tp, &s->ep, &s->preemptions};
     for (int j = 0; j < HB_ARRAY_LEN(ints); j++) *ints[j] = 1000 * i + j + 1;
     s->stream_n += (int64_t)1 << 40;
     double *dbl[] = {&s->window_s, &s->iter_s_median, &s->iter_s_mean, &s->iter_s_p5,
@@ -319,8 +323,12 @@ static void summary_row(hb_summary_row *s, int i) {
                      &s->other_cpu_s, &s->steal_s, &s->loadavg_1m, &s->cpu_mhz, &s->temperature,
                      &s->rep_rate_min, &s->rep_rate_max, &s->loss_first, &s->loss_last, &s->expert_imbalance,
                      &s->comm_bytes_per_iter, &s->comm_s_per_iter, &s->comm_frac, &s->busbw, &s->group_rate,
-                     &s->group_rate_per_device, &s->group_energy_j};
+                     &s->group_rate_per_device, &s->group_energy_j,
+                     &s->ttft_p50_s, &s->ttft_p90_s, &s->ttft_p99_s, &s->tpot_p50_s, &s->tpot_p90_s, &s->tpot_p99_s,
+                     &s->itl_p50_s, &s->itl_p90_s, &s->itl_p99_s, &s->e2e_p50_s, &s->e2e_p90_s, &s->e2e_p99_s,
+                     &s->interactivity, &s->requests_per_s, &s->arrival_rate};
     for (int j = 0; j < HB_ARRAY_LEN(dbl); j++) *dbl[j] = 100.0 * i + j + 0.125;
+    s->slo_valid = (i % 3) - 1; /* -1 none, 0 INVALID, 1 VALID */
     if (i == 1) /* no meter */
         s->avg_w = s->energy_j = s->j_per_token_out = s->j_per_token_total = s->tokens_per_j =
             s->energy_counter_j = s->energy_integral_j = s->energy_ratio = s->peak_w =
@@ -506,6 +514,11 @@ static void compare_summary(const hb_summary_row *a, const hb_summary_row *b) {
     CHECK_D(a->group_rate, b->group_rate);
     CHECK_D(a->group_rate_per_device, b->group_rate_per_device);
     CHECK_D(a->group_energy_j, b->group_energy_j);
+    CHECK_D(a->ttft_p99_s, b->ttft_p99_s);
+    CHECK_D(a->tpot_p99_s, b->tpot_p99_s);
+    CHECK_D(a->interactivity, b->interactivity);
+    CHECK_I(a->preemptions, b->preemptions);
+    CHECK_I(a->slo_valid, b->slo_valid);
     CHECK_MSG(memcmp(a, b, sizeof *a) == 0, "summary rows differ bytewise (case %d rank %d)",
               (int)b->case_id, (int)b->rank);
 }
@@ -618,6 +631,10 @@ static void compare_record(const hb_record *a, const hb_record *b) {
     CHECK_I(a->n_loss_warmup, b->n_loss_warmup);
     CHECK(a->n_loss == 0 ? a->loss == NULL : a->loss != NULL);
     for (int64_t i = 0; i < a->n_loss && a->n_loss == b->n_loss && a->loss; i++) CHECK_D(a->loss[i], b->loss[i]);
+    CHECK_I(a->n_requests, b->n_requests);
+    for (int64_t i = 0; i < a->n_requests * HB_SERVE_REQ_COLS && a->n_requests == b->n_requests && a->requests; i++)
+        CHECK_D(a->requests[i], b->requests[i]);
+    for (int i = 0; i < HB_SERVE_N_STATS; i++) CHECK_D(a->serve[i], b->serve[i]);
 }
 
 /* ---- tests ---- */

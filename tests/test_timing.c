@@ -288,9 +288,18 @@ static void test_add_window(void) {
     hb_record acc;
     memset(&acc, 0, sizeof acc);
     hb_record a = window_rec(4, 0.25, 2.0, "ok"), b = window_rec(2, 0.5, 0.5, "ok"), c = window_rec(1, 1, 2, "failed");
+    /* serve: each window's request records are its own array; the merged record keeps the last
+     * window's (a shared pointer was freed twice) */
+    a.n_requests = b.n_requests = 1;
+    a.requests = calloc(HB_SERVE_REQ_COLS, sizeof(double));
+    b.requests = calloc(HB_SERVE_REQ_COLS, sizeof(double));
+    a.requests[0] = 1.0, b.requests[0] = 2.0;
+    a.serve[HB_SV_TTFT_P99] = 1.0, b.serve[HB_SV_TTFT_P99] = 2.0;
     CHECK(hb_record_add_window(&acc, &a) == HB_OK);
     CHECK(acc.iter_seconds != a.iter_seconds); /* a copy: a's arrays stay a's */
+    CHECK(acc.requests && acc.requests != a.requests && acc.requests[0] == 1.0);
     CHECK(hb_record_add_window(&acc, &b) == HB_OK);
+    CHECK(acc.requests && acc.requests != b.requests && acc.requests[0] == 2.0 && acc.serve[HB_SV_TTFT_P99] == 2.0);
     CHECK(acc.n_reps == 2 && acc.rep_iters[0] == 4 && acc.rep_iters[1] == 2 && acc.n_iters == 6);
     CHECK(acc.iter_seconds[3] == 0.25 && acc.iter_seconds[4] == 0.5 && acc.iter_seconds[5] == 0.5);
     CHECK_NEAR(acc.window_s, 2.0, 1e-12);

@@ -17,6 +17,7 @@ static const hb_workload_desc *const registry[HB_WL_COUNT] = {
     [HB_WL_DECODE] = &hb_wl_decode,
     [HB_WL_TRAIN] = &hb_wl_train,
     [HB_WL_COLLECTIVE] = &hb_wl_collective,
+    [HB_WL_SERVE] = &hb_wl_serve,
 };
 
 int hb_workload_descs(const hb_workload_desc *const **list) {

@@ -11,6 +11,10 @@
  *            iteration times are the per-token latencies.
  *   train    one optimizer step on B x T tokens (x grad_accum micro-batches): forward,
  *            cross-entropy, backward, AdamW (train.c).
+ *   serve    one whole request stream (requests of isl/osl tokens, closed loop or Poisson
+ *            arrivals) through the continuous-batching scheduler (serve.c, serve_sched.h);
+ *            the per-request latencies of the last timed stream travel beside the iteration
+ *            times (hb_workload_serve).
  *
  * Each workload is one descriptor (hb_workload_desc, below) filled by its own file, the way
  * nccl-tests has one `struct testColl` per collective: gemm.c, stream.c, transformer.c
@@ -33,6 +37,7 @@ typedef enum hb_workload_kind {
     HB_WL_DECODE,
     HB_WL_TRAIN,
     HB_WL_COLLECTIVE,
+    HB_WL_SERVE,
     HB_WL_COUNT
 } hb_workload_kind;
 
@@ -117,6 +122,18 @@ typedef struct hb_case {
     int weights_model;
     hb_routing routing;      /* MoE models: which experts tokens go to (ops.h) */
     float zipf_s;            /* routing zipf: the exponent S > 0 */
+    /* serve: the request stream and the scheduler (workloads/serve_sched.h) */
+    int64_t isl, osl;        /* nominal input length, output length (tokens) */
+    double range_ratio;      /* input lengths uniform in [ceil(ratio x isl), isl], (0, 1] */
+    int64_t requests;        /* requests per stream; 0 = 10 x concurrency */
+    int64_t concurrency;     /* closed loop: requests in flight */
+    double arrival_rate;     /* Poisson arrivals (requests/s); 0 = closed loop; HB_SERVE_RATE_SEARCH
+                                (arrival: search) = the highest rate whose p99s meet the SLOs */
+    int64_t max_batch_tokens; /* tokens fed per scheduler iteration (decode + prefill chunks) */
+    int64_t max_seqs;        /* running requests at most */
+    int64_t kv_blocks;       /* paged KV cache blocks; 0 = auto (every request in flight, within memory) */
+    int64_t kv_block_size;   /* tokens per KV block */
+    double slo_ttft_s, slo_tpot_s; /* Poisson: p99 bounds of the VALID/INVALID verdict; 0 = none */
     /* measurement protocol */
     int64_t warmup_iters;
     int64_t min_iters;
@@ -209,6 +226,30 @@ int hb_workload_takes(const hb_workload_desc *d, const char *key);
 const char *hb_workload_name(hb_workload_kind w);             /* "?" if out of range */
 int hb_workload_parse(const char *s, hb_workload_kind *out);  /* 0 ok, -1 unknown */
 
+/* ---- serve ---- */
+/* The statistics of a serve stream (hb_workload_serve; /summary columns, SCHEMA.md). */
+typedef enum hb_serve_stat {
+    HB_SV_TTFT_P50 = 0, HB_SV_TTFT_P90, HB_SV_TTFT_P99,
+    HB_SV_TPOT_P50, HB_SV_TPOT_P90, HB_SV_TPOT_P99,
+    HB_SV_ITL_P50, HB_SV_ITL_P90, HB_SV_ITL_P99,
+    HB_SV_E2E_P50, HB_SV_E2E_P90, HB_SV_E2E_P99,
+    HB_SV_DURATION,          /* first arrival to last finish, s */
+    HB_SV_OUT_TPS, HB_SV_TOTAL_TPS, HB_SV_REQ_PS, HB_SV_INTERACTIVITY,
+    HB_SV_PREEMPTIONS,
+    HB_SV_SLO,               /* 1 VALID, 0 INVALID, NaN no SLO */
+    HB_SV_ITERATIONS,        /* scheduler iterations */
+    HB_SV_KV_BLOCKS,         /* blocks of the paged KV cache as run (auto: sized to memory) */
+    HB_SV_RATE,              /* the stream's Poisson rate (requests/s); rate search: the highest
+                                valid one found (NaN: none valid); NaN for a closed loop */
+    HB_SV_SEARCH_STREAMS,    /* rate search: streams run (1 otherwise) */
+    HB_SERVE_N_STATS
+} hb_serve_stat;
+#define HB_SERVE_RATE_SEARCH (-1.0)
+/* Columns of a request record: times in s from the stream's start. */
+#define HB_SERVE_REQ_COLS 6 /* arrival_s, first_token_s, finish_s, input_tokens, output_tokens, preemptions */
+/* The requests a case's stream holds (requests, or 10 x concurrency). */
+int64_t hb_case_serve_requests(const hb_case *c);
+
 /* ---- running a case ---- */
 
 #define HB_FP_LEN 4 /* fingerprint: sum, sum |x|, sqrt(sum x^2), first row's argmax */
@@ -242,6 +283,10 @@ hb_status hb_workload_output(const hb_workload *w, float **host, int64_t *n);
  * other workload) or has not stepped yet. */
 int hb_workload_loss(const hb_workload *w, double *loss);
 void hb_workload_free(hb_workload *w); /* NULL is a no-op */
+/* serve: the statistics and the request records (n x HB_SERVE_REQ_COLS, owned by w) of the
+ * last stream; 0 for other workloads or before a step. */
+int hb_workload_serve(const hb_workload *w, double stats[HB_SERVE_N_STATS], const double **requests,
+                      int64_t *n_requests);
 /* MoE prefill/decode: the tokens each expert received in the first step, (n_layers MoE
  * layers, n_experts) row-major, owned by w; NULL and 0 x 0 for a dense case or before a step. */
 hb_status hb_workload_expert_tokens(const hb_workload *w, const int64_t **counts, int64_t *n_layers,

@@ -32,5 +32,6 @@ extern const hb_workload_desc hb_wl_prefill; /* transformer.c */
 extern const hb_workload_desc hb_wl_decode;  /* transformer.c */
 extern const hb_workload_desc hb_wl_train;   /* train.c */
 extern const hb_workload_desc hb_wl_collective; /* collective.c */
+extern const hb_workload_desc hb_wl_serve;   /* serve.c */
 
 #endif

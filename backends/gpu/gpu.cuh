@@ -280,6 +280,7 @@ GPU_OP_WEAK_(moe_permute)
 GPU_OP_WEAK_(matmul_grouped)
 GPU_OP_WEAK_(moe_combine)
 GPU_OP_WEAK_(mla_attention)
+GPU_OP_WEAK_(attention_paged)
 #undef GPU_OP_WEAK_
 
 /* ---- GEMM engine lifetime (gpu_gemm.cu) ---- */

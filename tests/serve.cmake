@@ -1,0 +1,12 @@
+# serve: the scheduler with a fake clock (invariants, preemption, Poisson arrivals, bad
+# configurations, latency statistics of a hand-made trace) (tests/test_serve_sched.c)
+hb_test(test_serve_sched SOURCES test_serve_sched.c LABELS "unit")
+# serve on the CPU backend: attention_paged vs attention (bits) and a double reference; first
+# logits of a stream vs prefill's, with whole and chunked prefill; preemption and concurrency
+# leave the greedy tokens unchanged (tests/test_serve.c)
+hb_test(test_serve SOURCES test_serve.c LABELS "unit;ref" ARGS ${CMAKE_SOURCE_DIR})
+# serve from the command line: bad input exits 2 naming the flag; Poisson SLO verdicts and the
+# request records checked with h5py (tests/test_serve_cli.sh)
+add_test(NAME test_serve_cli COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_serve_cli.sh $<TARGET_FILE:hetbench>
+         "${HB_H5PY_PYTHON}")
+set_tests_properties(test_serve_cli PROPERTIES LABELS "unit" TIMEOUT 120)

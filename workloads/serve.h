@@ -1,0 +1,15 @@
+/* serve.h - private to workloads/ and its tests: the serve workload's descriptor and the
+ * hooks the equivalence tests (tests/test_serve.c) read a stream's tokens and logits through. */
+#ifndef HB_SERVE_H
+#define HB_SERVE_H
+
+#include "workload.h"
+
+/* Keeps the logits of every request's first output token from the next stream on: (requests,
+ * V) host floats, read with hb_serve_first_logits. */
+hb_status hb_serve_keep_first_logits(hb_workload *w);
+const float *hb_serve_first_logits(const hb_workload *w); /* NULL until asked */
+/* Every request's tokens (requests, isl + osl): its prompt, then the tokens it generated. */
+const int32_t *hb_serve_tokens(const hb_workload *w, int64_t *stride);
+
+#endif
