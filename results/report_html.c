@@ -694,11 +694,29 @@ static int spans_decade(const series *s, int n, int on_y) {
  * token) and output tokens/s per device. Decode rows now: one decode iteration gives each of the
  * B sequences one token, so per-user speed is 1 / p50 iteration time. A serve workload feeds the
  * chart by answering here from its TPOT (1 / TPOT p50) and its output tokens/s. */
-static int interactivity_point(const hb_rgroup *g, double *per_user, double *per_device, char *pt, size_t len) {
+static int interactivity_point(const hb_report *rep, const hb_rgroup *g, double *per_user, double *per_device, char *pt,
+                               size_t len) {
     if (!strcmp(g->sig.workload, "decode") && isfinite(g->lat_p50_s) && g->lat_p50_s > 0 && g->tps[HB_TOK_OUT] > 0) {
         *per_user = 1 / g->lat_p50_s;
         *per_device = g->tps[HB_TOK_OUT];
         snprintf(pt, len, "B=%lld", (long long)g->sig.batch);
+        return 1;
+    }
+    /* serve: the stream's output tokens/s per device against its interactivity (1 / TPOT p50),
+     * the mean over the group's ok rows; one point per concurrency (or Poisson rate) */
+    if (!strcmp(g->sig.workload, "serve") && g->tps[HB_TOK_OUT] > 0) {
+        double u = 0, rate = 0;
+        int n = 0;
+        for (int j = 0; j < g->n_entries; j++) {
+            const hb_summary_row *r = rep->entries[g->entries[j]].row;
+            if (strcmp(r->status, "ok") || !(r->interactivity > 0) || !isfinite(r->interactivity)) continue;
+            u += r->interactivity, rate += r->arrival_rate, n++;
+        }
+        if (!n) return 0;
+        *per_user = u / n;
+        *per_device = g->tps[HB_TOK_OUT];
+        if (g->sig.concurrency > 0) snprintf(pt, len, "C=%lld", (long long)g->sig.concurrency);
+        else snprintf(pt, len, "%.3g req/s", rate / n);
         return 1;
     }
     return 0;
@@ -712,18 +730,25 @@ static void section_interactivity(FILE *f, const hb_report *rep) {
     for (int i = 0; i < rep->n_groups; i++) {
         const hb_rgroup *g = &rep->groups[i];
         double u, d;
-        char pt[16], name[240];
-        if (!interactivity_point(g, &u, &d, pt, sizeof pt)) continue;
-        family(rep, g, "batch", name, sizeof name);
+        char pt[32], name[240];
+        if (!interactivity_point(rep, g, &u, &d, pt, sizeof pt)) continue;
+        if (!strcmp(g->sig.workload, "serve")) /* one curve per device and ISL/OSL */
+            snprintf(name, sizeof name, "%.100s (%.15s): %.60s %s serve %lld/%lld", g->device, g->backend, g->sig.model,
+                     g->sig.dtype, (long long)g->sig.isl, (long long)g->sig.osl);
+        else
+            family(rep, g, "batch", name, sizeof name);
         add_point(rep, g, s, &n, name, LINE_PARETO, u, d, pt);
     }
     if (n == 0) {
-        fputs("<p class=\"none\">No decode results: this chart needs decode cases (a batch sweep, e.g. --batch 1,8,32).</p>\n", f);
+        fputs("<p class=\"none\">No decode or serve results: this chart needs decode cases (a batch sweep, e.g. --batch "
+              "1,8,32) or serve cases (a concurrency sweep, e.g. --concurrency 1,4,16).</p>\n", f);
     } else {
         axis ax = {0, 0, spans_decade(s, n, 0), "interactivity: output tokens/s per user (1 / time per token)"};
         axis ay = {0, 0, spans_decade(s, n, 1), "output tokens/s per device"};
         line_chart(f, "Throughput per device vs interactivity", &ax, &ay, s, n, 900, 380);
-        fputs("<p class=\"cap\">Each point is one decode batch size B. The line joins each device's Pareto front (no other "
+        fputs("<p class=\"cap\">Each point is one decode batch size B (interactivity 1 / time per token) or one serve "
+              "concurrency C or Poisson rate (interactivity 1 / TPOT p50, throughput the stream's output tokens/s per "
+              "device; one curve per ISL/OSL). The line joins each device's Pareto front (no other "
               "point of that device is better on both axes); hollow points are dominated. Up and to the right is better.</p>\n",
               f);
     }

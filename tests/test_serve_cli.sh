@@ -67,6 +67,27 @@ if [[ -e $T/p.h5 ]]; then
   n=$(sed -n '/^## Serving/,/^## Numerics/p' "$T/rep.md" | grep -c '^| serve tiny')
   [[ $n -eq 4 ]] || fail "Serving section: $n rows, expected 4: $(cat "$T/rep.md")"
   grep -q '| VALID |' "$T/rep.md" && grep -q '| \*\*INVALID\*\* |' "$T/rep.md" || fail "Serving section lacks the VALID and INVALID rows"
+  # the HTML throughput-vs-interactivity chart: one curve for the ISL/OSL, one point per
+  # concurrency, placed in the order of /summary's interactivity and tokens_per_s_out
+  checks=$((checks + 1))
+  "$HB" report "$T/c.h5" -o "$T/c.html" 2>"$T/err" || fail "report -o html: $(cat "$T/err")"
+  "$PY" - "$T/c.h5" "$T/c.html" <<'P' || fail "throughput-interactivity chart"
+import re, sys, h5py
+s = h5py.File(sys.argv[1])["summary"][:]
+html = open(sys.argv[2]).read()
+sec = html[html.index('id="throughput-interactivity"'):]
+sec = sec[:sec.index("</svg>")]
+assert re.search(r"<title>[^<]*: tiny f32 serve 16/4</title>", sec), "no serve 16/4 curve"
+pts = {m.group(3): (float(m.group(1)), float(m.group(2)))
+       for m in re.finditer(r'<circle cx="([0-9.]+)" cy="([0-9.]+)"[^>]*/><text[^>]*>(C=[0-9]+)</text>', sec)}
+assert set(pts) == {"C=1", "C=2"}, pts
+row = {int(r["case_id"]): r for r in s}
+c1, c2 = row[0], row[1]  # --concurrency 1,2: cases 0 and 1
+# x grows with interactivity, y (SVG, downwards) shrinks with throughput
+assert (pts["C=1"][0] > pts["C=2"][0]) == (c1["interactivity"] > c2["interactivity"]), (pts, c1["interactivity"], c2["interactivity"])
+assert (pts["C=1"][1] < pts["C=2"][1]) == (c1["tokens_per_s_out"] > c2["tokens_per_s_out"]), (pts, c1["tokens_per_s_out"], c2["tokens_per_s_out"])
+print("chart points", pts, "interactivity", c1["interactivity"], c2["interactivity"], file=sys.stderr)
+P
 fi
 echo "$checks checks, $fails failed"
 [[ $fails -eq 0 ]]
