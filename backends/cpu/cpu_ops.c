@@ -10,6 +10,7 @@
  * The GEMV kernels exist for AVX-512 (F, BW, VL), AVX2+FMA+F16C and portable C; the binary is built for
  * plain x86-64 and picks one at run time (hb_cpu_ctx.isa). */
 #include "cpu_backend.h"
+#include "cpu_kv.h"
 
 #include <cblas.h>  // defines: cblas_sgemm
 #include <limits.h>
@@ -1209,14 +1210,6 @@ hb_status hb_cpu_rope(hb_backend *be, const hb_rope_args *a) {
                : hb_cpu_fail(be, HB_ERR_NOMEM, "cpu: rope: cannot allocate the table");
 }
 
-/* x rounded to the operand type of a cache in kvt (bf16/f16: to nearest even; an fp8 cache
- * computes in bf16), as f32 */
-static inline float round_to(hb_dtype t, float x) {
-    if (t == HB_BF16 || hb_dtype_is_fp8(t)) return hb_bf16_to_f32(hb_f32_to_bf16(x));
-    if (t == HB_F16) return hb_f16_to_f32(hb_f32_to_f16(x));
-    return x;
-}
-
 hb_status hb_cpu_kv_store(hb_backend *be, const hb_kv_store_args *a) {
     (void)be;
     const hb_dtype kvt = a->k_cache.dt;
@@ -1250,44 +1243,6 @@ hb_status hb_cpu_kv_store(hb_backend *be, const hb_kv_store_args *a) {
         }
     }
     return HB_OK;
-}
-
-/* q . k[off .. off + D) with k in kvt */
-static inline float kv_dot(const float *q, const void *k, hb_dtype t, int64_t off, int64_t D) {
-    float s = 0.0f;
-    if (t == HB_F32) {
-        const float *kf = (const float *)k + off;
-#pragma omp simd reduction(+ : s)
-        for (int64_t d = 0; d < D; d++) s += q[d] * kf[d];
-    } else if (t == HB_BF16) {
-        const uint16_t *kh = (const uint16_t *)k + off;
-#pragma omp simd reduction(+ : s)
-        for (int64_t d = 0; d < D; d++) s += q[d] * hb_bf16_to_f32(kh[d]);
-    } else if (t == HB_F16) {
-        const uint16_t *kh = (const uint16_t *)k + off;
-        for (int64_t d = 0; d < D; d++) s += q[d] * hb_f16_to_f32(kh[d]);
-    } else {
-        for (int64_t d = 0; d < D; d++) s += q[d] * load_elem(k, t, off + d);
-    }
-    return s;
-}
-
-/* o += p * v[off .. off + D) with v in kvt */
-static inline void kv_axpy(float *o, float p, const void *v, hb_dtype t, int64_t off, int64_t D) {
-    if (t == HB_F32) {
-        const float *vf = (const float *)v + off;
-#pragma omp simd
-        for (int64_t d = 0; d < D; d++) o[d] += p * vf[d];
-    } else if (t == HB_BF16) {
-        const uint16_t *vh = (const uint16_t *)v + off;
-#pragma omp simd
-        for (int64_t d = 0; d < D; d++) o[d] += p * hb_bf16_to_f32(vh[d]);
-    } else if (t == HB_F16) {
-        const uint16_t *vh = (const uint16_t *)v + off;
-        for (int64_t d = 0; d < D; d++) o[d] += p * hb_f16_to_f32(vh[d]);
-    } else {
-        for (int64_t d = 0; d < D; d++) o[d] += p * load_elem(v, t, off + d);
-    }
 }
 
 hb_status hb_cpu_attention(hb_backend *be, const hb_attention_args *a) {

@@ -8,48 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../dtype.h" // defines: hb_bf16_to_f32, hb_f16_to_f32, hb_f32_to_bf16, hb_f32_to_f16
-
-/* x rounded to the operand type of a bf16/f16 cache, as f32 (attention's round_to) */
-static inline float round_kv(hb_dtype t, float x) {
-    if (t == HB_BF16) return hb_bf16_to_f32(hb_f32_to_bf16(x));
-    if (t == HB_F16) return hb_f16_to_f32(hb_f32_to_f16(x));
-    return x;
-}
-
-/* q . k[off .. off + D) with k in t (f32, bf16, f16): attention's kv_dot */
-static inline float dot_kv(const float *q, const void *k, hb_dtype t, int64_t off, int64_t D) {
-    float s = 0.0f;
-    if (t == HB_F32) {
-        const float *kf = (const float *)k + off;
-#pragma omp simd reduction(+ : s)
-        for (int64_t d = 0; d < D; d++) s += q[d] * kf[d];
-    } else if (t == HB_BF16) {
-        const uint16_t *kh = (const uint16_t *)k + off;
-#pragma omp simd reduction(+ : s)
-        for (int64_t d = 0; d < D; d++) s += q[d] * hb_bf16_to_f32(kh[d]);
-    } else {
-        const uint16_t *kh = (const uint16_t *)k + off;
-        for (int64_t d = 0; d < D; d++) s += q[d] * hb_f16_to_f32(kh[d]);
-    }
-    return s;
-}
-
-/* o += p * v[off .. off + D): attention's kv_axpy */
-static inline void axpy_kv(float *o, float p, const void *v, hb_dtype t, int64_t off, int64_t D) {
-    if (t == HB_F32) {
-        const float *vf = (const float *)v + off;
-#pragma omp simd
-        for (int64_t d = 0; d < D; d++) o[d] += p * vf[d];
-    } else if (t == HB_BF16) {
-        const uint16_t *vh = (const uint16_t *)v + off;
-#pragma omp simd
-        for (int64_t d = 0; d < D; d++) o[d] += p * hb_bf16_to_f32(vh[d]);
-    } else {
-        const uint16_t *vh = (const uint16_t *)v + off;
-        for (int64_t d = 0; d < D; d++) o[d] += p * hb_f16_to_f32(vh[d]);
-    }
-}
+#include "cpu_kv.h" // round_to, kv_dot, kv_axpy (shared with cpu_ops.c attention)
 
 hb_status hb_cpu_attention_paged(hb_backend *be, const hb_attention_paged_args *a) {
     const hb_dtype kvt = a->k_cache.dt;
@@ -97,14 +56,14 @@ hb_status hb_cpu_attention_paged(hb_backend *be, const hb_attention_paged_args *
                 const float *qv = q + i * ldq + h * D;
                 if (kvt != HB_F32) {
                     float *qr = p + max_pos + 1;
-                    for (int64_t d = 0; d < D; d++) qr[d] = round_kv(kvt, qv[d]);
+                    for (int64_t d = 0; d < D; d++) qr[d] = round_to(kvt, qv[d]);
                     qv = qr;
                 }
                 const int64_t hoff = (h / group) * D;
                 float mx = -INFINITY;
                 for (int64_t j = 0; j < L; j++) {
                     const int64_t off = (int64_t)tab[j / bs] * bw + (j % bs) * kvw + hoff;
-                    const float s = dot_kv(qv, k_cache, kvt, off, D) * scale;
+                    const float s = kv_dot(qv, k_cache, kvt, off, D) * scale;
                     p[j] = s;
                     if (s > mx) mx = s;
                 }
@@ -118,8 +77,8 @@ hb_status hb_cpu_attention_paged(hb_backend *be, const hb_attention_paged_args *
                 for (int64_t d = 0; d < D; d++) o[d] = 0.0f;
                 for (int64_t j = 0; j < L; j++) {
                     const int64_t off = (int64_t)tab[j / bs] * bw + (j % bs) * kvw + hoff;
-                    if (kvt == HB_F32) axpy_kv(o, p[j] * inv, v_cache, kvt, off, D);
-                    else axpy_kv(o, round_kv(kvt, p[j]), v_cache, kvt, off, D);
+                    if (kvt == HB_F32) kv_axpy(o, p[j] * inv, v_cache, kvt, off, D);
+                    else kv_axpy(o, round_to(kvt, p[j]), v_cache, kvt, off, D);
                 }
                 if (kvt != HB_F32)
                     for (int64_t d = 0; d < D; d++) o[d] *= inv; /* attention's sv * inv with sv = 1 */
