@@ -6,19 +6,7 @@
 #  - bad input exits 2 before anything runs, naming the key: tp not dividing heads or ffn,
 #    tp x ep not dividing the ranks, ep on a dense model, ep not dividing experts, tp on MoE,
 #    fp8 with tp, tp with --schedule serial.
-set -u
-HB=$1
-MPIRUN=$2
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export OMP_NUM_THREADS=1
-fails=0 checks=0
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-PY=""
-for p in python3 /usr/bin/python3; do "$p" -c "import h5py" 2>/dev/null && { PY=$p; break; }; done
-[[ -n $PY ]] || { echo "SKIP: no python3 with h5py" >&2; exit 77; }
-MPI=("$MPIRUN" --oversubscribe --bind-to none)
+source "$(dirname "$0")/mpi_preamble.sh" "$@"
 FAST=(--min-seconds 0 --min-iters 3 --warmup 1 --no-ceilings --no-progress --power-hz 0 --backend cpu --share-devices
       --idle-seconds 0)
 TF=(--workload decode,prefill --model tiny --batch 2 --prompt 8 --gen 4)

@@ -5,23 +5,11 @@
 #    every other result is still written;
 #  - SIGTERM mid-run leaves a valid `incomplete` file; --resume completes it; --resume with a
 #    different plan is refused.
-set -u
-HB=$1
-MPIRUN=$2
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export OMP_NUM_THREADS=1
-fails=0 checks=0
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-PY=""
-for p in python3 /usr/bin/python3; do "$p" -c "import h5py" 2>/dev/null && { PY=$p; break; }; done
-[[ -n $PY ]] || { echo "SKIP: no python3 with h5py" >&2; exit 77; }
+source "$(dirname "$0")/mpi_preamble.sh" "$@"
 
 # Plain mpirun propagates exit codes but takes the whole job down when a rank dies;
 # --enable-recovery keeps the other ranks alive but always exits 0 (Open MPI 4.1): the
 # dead/hung-rank cases use it and check the file and the message instead (README "Clusters").
-MPI=("$MPIRUN" --oversubscribe --bind-to none)
 MPI_FT=("$MPIRUN" --oversubscribe --bind-to none --enable-recovery)
 FAST=(--min-seconds 0 --min-iters 3 --warmup 0 --no-ceilings --no-progress --backend cpu --share-devices)
 CASES=(--workload gemm,decode --model tiny --m 32 --n 32 --k 32 --prompt 8 --gen 4 --batch 1,2)

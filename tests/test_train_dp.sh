@@ -3,19 +3,7 @@
 #  - dp=2 with batch B gives the loss trajectory of dp=1 with batch 2B on the same tokens
 #    (within reduction-order tolerance), and both ranks of the group report the same loss;
 #  - dp that does not divide the ranks, and dp with --schedule serial, exit 2 before anything runs.
-set -u
-HB=$1
-MPIRUN=$2
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export OMP_NUM_THREADS=1
-fails=0 checks=0
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-PY=""
-for p in python3 /usr/bin/python3; do "$p" -c "import h5py" 2>/dev/null && { PY=$p; break; }; done
-[[ -n $PY ]] || { echo "SKIP: no python3 with h5py" >&2; exit 77; }
-MPI=("$MPIRUN" --oversubscribe --bind-to none)
+source "$(dirname "$0")/mpi_preamble.sh" "$@"
 FAST=(--min-seconds 0 --min-iters 4 --warmup 1 --no-ceilings --no-progress --power-hz 0 --backend cpu --share-devices)
 TRAIN=(--workload train --model tiny --seq 16 --lr 1e-3)
 
