@@ -21,7 +21,8 @@ cp "$src"/backends/*.h "$src"/backends/*.def "$out/tree/backends/" 2>/dev/null |
 cp "$src/harness/status.h" "$out/tree/harness/"
 cp "$src/backends/gpu/gpu.cuh" "$out/tree/backends/gpu/"
 cp "$src/tests/gpu_emu/cuda.h" "$out/tree/backends/gpu/vendor/cuda.h"
-for f in gpu_backend gpu_ops gpu_gemm; do
+for cu in "$src"/backends/gpu/*.cu; do
+  f=$(basename "$cu" .cu)
   perl -0777 -pe 's/([A-Za-z_]\w*(?:<[^<>;()]*>)?)<<<(.*?)>>>\(/emu::launch($2, $1)(/gs;
                   s/extern __shared__ (\w+) (\w+)\[\];/$1 *$2 = ($1 *)emu::dyn_smem;/g' \
     "$src/backends/gpu/$f.cu" >"$out/tree/backends/gpu/$f.cc"
