@@ -296,12 +296,14 @@ hb_status op_embedding(hb_backend *be, const hb_embedding_args *a) {
 
 /* out (N, C) = in / sqrt(mean(in^2) + eps) * w: one block per row. The CPU sums in double; a
  * block of f32 partial sums over <= C/256 elements each is as accurate for C up to 64k. */
-__global__ void rmsnorm_kernel(float *out, int64_t ldo, const float *in, int64_t ldi, const float *w,
-                               int64_t N, int64_t C, float eps) {
+/* Row r sits at (r / n1) * s0 + (r % n1) * s1 (a 2-D view: n1 = N, s1 = ld; a 3-D one, e.g.
+ * the heads inside qkv rows: n1 = heads, s0 = ld, s1 = D), for in (si) and out (so). */
+__global__ void rmsnorm_kernel(float *out, int64_t so0, int64_t so1, const float *in, int64_t si0, int64_t si1,
+                               int64_t n1, const float *w, int64_t N, int64_t C, float eps) {
     __shared__ float sh[32];
     for (int64_t r = blockIdx.x; r < N; r += gridDim.x) {
-        const float *x = in + r * ldi;
-        float *o = out + r * ldo;
+        const float *x = in + (r / n1) * si0 + (r % n1) * si1;
+        float *o = out + (r / n1) * so0 + (r % n1) * so1;
         float ss = 0.0f;
         for (int64_t c = threadIdx.x; c < C; c += blockDim.x) ss += x[c] * x[c];
         ss = block_sum(ss, sh);
@@ -323,8 +325,13 @@ hb_status op_rmsnorm(hb_backend *be, const hb_rmsnorm_args *a) {
     if (N <= 0) return HB_OK;
     GPU_ENTER(be);
     gpu_ctx *c = ctx_of(be);
+    if (a->in.ndim == 3 && (a->out.ndim != 3 || a->out.ne[1] != a->in.ne[1]))
+        return fail(be, HB_ERR_INPUT, "%s: rmsnorm: a 3-D input needs a 3-D output of its shape", HB_GPU_NAME);
+    const int three = a->in.ndim == 3;
+    const int64_t n1 = three ? a->in.ne[1] : N;
     rmsnorm_kernel<<<rows_grid(N), row_threads(C), 0, c->stream>>>(
-        (float *)a->out.data, hb_tensor_ld(&a->out), (const float *)a->in.data, hb_tensor_ld(&a->in),
+        (float *)a->out.data, three ? a->out.st[0] : 0, three ? a->out.st[1] : hb_tensor_ld(&a->out),
+        (const float *)a->in.data, three ? a->in.st[0] : 0, three ? a->in.st[1] : hb_tensor_ld(&a->in), n1,
         (const float *)a->w.data, N, C, a->eps);
     LAUNCH_CHECK(be, "rmsnorm");
     return HB_OK;
