@@ -86,6 +86,12 @@ static inline int64_t hb_tensor_rows(const hb_tensor *t) {
 static inline int64_t hb_tensor_ld(const hb_tensor *t) {
     return t->ndim >= 2 ? t->st[t->ndim - 2] : t->ne[0];
 }
+/* Offset (elements) of row r of the rows x cols view: a 3-D tensor's rows need not be evenly
+ * spaced (e.g. the heads of q inside qkv rows: (N, H, D) with strides (ld, D, 1)). */
+static inline int64_t hb_tensor_row_off(const hb_tensor *t, int64_t r) {
+    if (t->ndim == 3) return (r / t->ne[1]) * t->st[0] + (r % t->ne[1]) * t->st[1];
+    return r * hb_tensor_ld(t);
+}
 /* Whether the elements are densely packed (the 2-D view's ld == cols, and so on outward). */
 int hb_tensor_contiguous(const hb_tensor *t);
 /* Block of one scale on the 2-D view (bm x bk, resolved for tensor/row/block). */

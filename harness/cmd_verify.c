@@ -557,6 +557,29 @@ static void t_norm(vctx *v, int ln) {
         vb_free(v, &bx), vb_free(v, &bw), vb_free(v, &bb2), vb_free(v, &bo);
         free(x), free(w), free(bb);
     }
+    if (ln) return;
+    /* rows of a 3-D view, in place: the first H heads of D inside rows of ld (Qwen3's q norm
+     * inside qkv rows); the other columns must keep their values on both */
+    {
+        const int64_t N = 5, H = 3, D = 32, ld = 5 * D + 8;
+        const char *shape = "N=5 heads=3 D=32 ld=168 (3-D, in place)";
+        float *x = hvec(N * ld, 24, 2.0f, 0.5f), *w = hvec(D, 25, 0.1f, 1.0f);
+        vbuf bx, bw;
+        memset(&bx, 0, sizeof bx), memset(&bw, 0, sizeof bw);
+        if (!x || !w || vb_alloc(v, &bx, (size_t)(N * ld * 4)) || vb_alloc(v, &bw, (size_t)D * 4)) {
+            OOM(v, op, HB_F32, shape);
+        } else {
+            hb_status sd = vb_set(v, &bx, x);
+            if (sd == HB_OK) sd = vb_set(v, &bw, w);
+            hb_tensor td = hb_t3(bx.d, HB_F32, N, H, D), tr = hb_t3(bx.r, HB_F32, N, H, D);
+            td.st[0] = tr.st[0] = ld;
+            if (sd == HB_OK) sd = HB_OP(v->dut, rmsnorm, .out = td, .in = td, .w = hb_t1(bw.d, HB_F32, D), .eps = 1e-6f);
+            hb_status sr = HB_OP(v->ref, rmsnorm, .out = tr, .in = tr, .w = hb_t1(bw.r, HB_F32, D), .eps = 1e-6f);
+            if (statuses(v, op, HB_F32, shape, bound, sr, sd)) check_rows(v, op, HB_F32, shape, &bx, N, ld, ld, bound);
+        }
+        vb_free(v, &bx), vb_free(v, &bw);
+        free(x), free(w);
+    }
 }
 
 /* Bound of matmul by weight dtype: f32 accumulates in f32 on both; with bf16/f16 weights a

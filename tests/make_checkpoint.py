@@ -5,9 +5,14 @@ independent numpy forward (float64) says hetbench must compute from them.
   make_checkpoint.py OUT_DIR ARCH DTYPE LAYOUT
   make_checkpoint.py --break FILE HOW   (a bad file for the error tests; HOW: overlap, unknown-dtype,
                                          drop-tensor, huge-header)
-    ARCH   llama | gpt2
-    DTYPE  F32 | BF16 | F16 | F8   (F8: e4m3 weights with a per-tensor weight_scale, as FP8 Llama
-           checkpoints keep them; norms and embeddings in BF16)
+    ARCH   llama | gpt2 | qwen2 (biased q/k/v, tied head) | qwen3 (head_dim != hidden/heads, q/k
+           norms) | mixtral (softmax top-2 of 4 experts) | qwen3_moe (q/k norms, top-2 of 8) |
+           deepseek_v3 (MLA with q_lora, sigmoid router with correction bias, 4 groups / 2 kept,
+           a shared expert, first layer dense) | deepseek_v2 (MLA without q_lora, softmax
+           greedy top-3, unnormalised, 2 shared experts)
+    DTYPE  F32 | BF16 | F16 | F8 | F8B   (F8: e4m3 weights with a per-tensor weight_scale, as FP8
+           Llama checkpoints keep them; F8B: e4m3 with 128 x 128 block weight_scale_inv, as
+           DeepSeek-V3 publishes them; norms, embeddings and routers in BF16)
     LAYOUT single (model.safetensors) | sharded (two shards and model.safetensors.index.json)
 
 Writes OUT_DIR/config.json, the safetensors file(s), OUT_DIR/prompt.npy (B x P uint32 token ids)
@@ -70,19 +75,34 @@ class Writer:
 
     def add(self, name, x, matrix=True):
         x = np.asarray(x, dtype=np.float64)
-        dt = self.dtype if matrix else ("BF16" if self.dtype == "F8" else self.dtype)
+        dt = self.dtype if matrix else ("BF16" if self.dtype in ("F8", "F8B") else self.dtype)
         if dt == "F32":
             raw, val = x.astype("<f4").tobytes(), x.astype(np.float32).astype(np.float64)
         elif dt == "F16":
             raw, val = x.astype("<f2").tobytes(), x.astype(np.float16).astype(np.float64)
         elif dt == "BF16":
             raw, val = bf16_bits(x).astype("<u2").tobytes(), bf16_round(x)
-        else:  # F8: one scale per tensor, amax / 448
+        elif dt == "F8":  # one scale per tensor, amax / 448
             scale = np.float32(np.abs(x).max() / 448.0)
             codes = e4m3_encode(x / np.float64(scale))
             raw, val = codes.tobytes(), E4M3[codes] * np.float64(scale)
             self.t[name + "_scale"] = ("F32", [], np.float32(scale).tobytes())
-        self.t[name] = ({"F8": "F8_E4M3"}.get(dt, dt), list(x.shape), raw)
+        else:  # F8B: 128 x 128 blocks, each amax / 448 (weight_scale_inv multiplies)
+            r, c = x.shape
+            sr, sc = -(-r // 128), -(-c // 128)
+            scale = np.zeros((sr, sc), dtype=np.float32)
+            codes = np.zeros(x.shape, dtype=np.uint8)
+            val = np.zeros(x.shape)
+            for i in range(sr):
+                for j in range(sc):
+                    blk = x[i * 128:(i + 1) * 128, j * 128:(j + 1) * 128]
+                    scale[i, j] = np.float32(np.abs(blk).max() / 448.0)
+                    cb = e4m3_encode(blk / np.float64(scale[i, j]))
+                    codes[i * 128:(i + 1) * 128, j * 128:(j + 1) * 128] = cb
+                    val[i * 128:(i + 1) * 128, j * 128:(j + 1) * 128] = E4M3[cb] * np.float64(scale[i, j])
+            raw = codes.tobytes()
+            self.t[name + "_scale_inv"] = ("F32", [sr, sc], scale.astype("<f4").tobytes())
+        self.t[name] = ({"F8": "F8_E4M3", "F8B": "F8_E4M3"}.get(dt, dt), list(x.shape), raw)
         return val
 
 
@@ -117,10 +137,49 @@ def rope(x, pos, theta):  # x (T, H, D), rotate-half (Hugging Face Llama)
     return np.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], -1)
 
 
-def attention(q, k, v):  # q (T, Hq, D), k/v (S, Hkv, D); query t at position S - T + t
+def rope_interleaved(x, pos, theta):  # DeepSeek's modeling code: pairs (x0, x1), (x2, x3), ...
+    T, H, D = x.shape
+    x = x.reshape(T, H, D // 2, 2).transpose(0, 1, 3, 2).reshape(T, H, D)
+    return rope(x, pos, theta)
+
+
+def softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def silu(x):
+    return x / (1 + np.exp(-x))
+
+
+def route(logits, cfg, bias):
+    """the experts and weights of one token: Mixtral / Qwen3-MoE / DeepSeek-V2 softmax top-k,
+    DeepSeek-V3 sigmoid with the correction bias and group-limited top-k (noaux_tc)"""
+    E, k = len(logits), cfg["num_experts_per_tok"]
+    if cfg.get("scoring_func") == "sigmoid":
+        s = 1 / (1 + np.exp(-logits))
+        choice = s + bias
+        g = cfg["n_group"]
+        gs = np.array([np.sort(choice.reshape(g, -1)[i])[-2:].sum() for i in range(g)])
+        keep = np.argsort(-gs, kind="stable")[:cfg["topk_group"]]
+        mask = np.full(E, -np.inf)
+        for i in keep:
+            mask[i * (E // g):(i + 1) * (E // g)] = 0
+        ids = np.argsort(-(choice + mask), kind="stable")[:k]
+    else:
+        s = softmax(logits)
+        ids = np.argsort(-s, kind="stable")[:k]
+    w = s[ids]
+    norm = cfg.get("norm_topk_prob", cfg["model_type"] == "mixtral")
+    if norm:
+        w = w / w.sum()
+    return ids, w * cfg.get("routed_scaling_factor", 1.0)
+
+
+def attention(q, k, v):  # q (T, Hq, D), k (S, Hkv, D), v (S, Hkv, Dv); query t at position S - T + t
     T, Hq, D = q.shape
     S, Hkv = k.shape[0], k.shape[1]
-    out = np.zeros_like(q)
+    out = np.zeros((T, Hq, v.shape[-1]))
     for h in range(Hq):
         kh = h // (Hq // Hkv)
         s = q[:, h, :] @ k[:, kh, :].T / np.sqrt(D)
@@ -138,6 +197,140 @@ def gelu(x):
 def fingerprint(logits):
     return [float(logits.sum()), float(np.abs(logits).sum()), float(np.sqrt((logits**2).sum())),
             int(np.argmax(logits[0]))]
+
+
+def family(arch, W, u, C, L, H, V, S):
+    """Qwen2/3, Mixtral, Qwen3-MoE and DeepSeek-V2/V3-shaped tiny models in their Hugging Face
+    names, and their forward (written from the Hugging Face modeling code, not from hetbench)"""
+    theta, eps, F = 10000.0, 1e-6, 96
+    cfg = {"model_type": arch, "hidden_size": C, "num_hidden_layers": L, "num_attention_heads": H,
+           "intermediate_size": F, "vocab_size": V, "max_position_embeddings": S, "rms_norm_eps": eps,
+           "rope_theta": theta, "hidden_act": "silu", "tie_word_embeddings": arch == "qwen2", "rope_scaling": None}
+    mla = arch.startswith("deepseek")
+    Hkv, D = (H, None) if mla else (2, 32 if arch.startswith("qwen3") else C // H)
+    if not mla:
+        cfg["num_key_value_heads"] = Hkv
+        if arch.startswith("qwen3"):
+            cfg["head_dim"] = D
+    moe_first = 0
+    if arch == "mixtral":
+        cfg.update(num_local_experts=4, num_experts_per_tok=2, intermediate_size=48)
+        E, Fe, n_shared = 4, 48, 0
+    elif arch == "qwen3_moe":
+        cfg.update(num_experts=8, num_experts_per_tok=2, moe_intermediate_size=32, norm_topk_prob=True,
+                   decoder_sparse_step=1, mlp_only_layers=[])
+        E, Fe, n_shared = 8, 32, 0
+    elif arch == "deepseek_v3":
+        cfg.update(q_lora_rank=24, kv_lora_rank=32, qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=16,
+                   n_routed_experts=8, num_experts_per_tok=2, n_shared_experts=1, moe_intermediate_size=32,
+                   first_k_dense_replace=1, moe_layer_freq=1, n_group=4, topk_group=2, topk_method="noaux_tc",
+                   scoring_func="sigmoid", norm_topk_prob=True, routed_scaling_factor=2.5)
+        E, Fe, n_shared, moe_first = 8, 32, 1, 1
+    elif arch == "deepseek_v2":
+        cfg.update(q_lora_rank=None, kv_lora_rank=32, qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=16,
+                   n_routed_experts=8, num_experts_per_tok=3, n_shared_experts=2, moe_intermediate_size=24,
+                   first_k_dense_replace=1, moe_layer_freq=1, topk_method="greedy", scoring_func="softmax",
+                   norm_topk_prob=False, routed_scaling_factor=1.0)
+        E, Fe, n_shared, moe_first = 8, 24, 2, 1
+    else:
+        E = 0
+    wte = W.add("model.embed_tokens.weight", u(V, C), matrix=False)
+    lm = wte if cfg["tie_word_embeddings"] else W.add("lm_head.weight", u(V, C, s=C**-0.5))
+    wf = W.add("model.norm.weight", 1 + u(C, s=0.1), matrix=False)
+    layers = []
+    for l in range(L):
+        p = f"model.layers.{l}."
+        w = dict(n1=W.add(p + "input_layernorm.weight", 1 + u(C, s=0.1), matrix=False),
+                 n2=W.add(p + "post_attention_layernorm.weight", 1 + u(C, s=0.1), matrix=False))
+        a = p + "self_attn."
+        if mla:
+            dn, dr, dv, dc, ql = 16, 8, 16, 32, cfg["q_lora_rank"]
+            if ql:
+                w["qa"] = W.add(a + "q_a_proj.weight", u(ql, C, s=C**-0.5))
+                w["qan"] = W.add(a + "q_a_layernorm.weight", 1 + u(ql, s=0.1), matrix=False)
+                w["qb"] = W.add(a + "q_b_proj.weight", u(H * (dn + dr), ql, s=ql**-0.5))
+            else:
+                w["q"] = W.add(a + "q_proj.weight", u(H * (dn + dr), C, s=C**-0.5))
+            w["kva"] = W.add(a + "kv_a_proj_with_mqa.weight", u(dc + dr, C, s=C**-0.5))
+            w["kvan"] = W.add(a + "kv_a_layernorm.weight", 1 + u(dc, s=0.1), matrix=False)
+            w["kvb"] = W.add(a + "kv_b_proj.weight", u(H * (dn + dv), dc, s=dc**-0.5))
+            w["o"] = W.add(a + "o_proj.weight", u(C, H * dv, s=(H * dv) ** -0.5))
+        else:
+            for n, rows in (("q", H * D), ("k", Hkv * D), ("v", Hkv * D)):
+                w[n] = W.add(a + n + "_proj.weight", u(rows, C, s=C**-0.5))
+                if arch == "qwen2":
+                    w[n + "b"] = W.add(a + n + "_proj.bias", u(rows, s=0.5), matrix=False)
+            if arch.startswith("qwen3"):
+                w["qn"] = W.add(a + "q_norm.weight", 1 + u(D, s=0.3), matrix=False)
+                w["kn"] = W.add(a + "k_norm.weight", 1 + u(D, s=0.3), matrix=False)
+            w["o"] = W.add(a + "o_proj.weight", u(C, H * D, s=(H * D) ** -0.5))
+        if E and l >= moe_first:
+            m = p + ("block_sparse_moe." if arch == "mixtral" else "mlp.")
+            w["gate"] = W.add(m + "gate.weight", u(E, C, s=C**-0.5), matrix=False)
+            if arch == "deepseek_v3":
+                w["bias"] = W.add(m + "gate.e_score_correction_bias", u(E, s=0.05), matrix=False)
+            w["experts"] = []
+            for e in range(E):
+                x = m + f"experts.{e}."
+                names = ("w1", "w3", "w2") if arch == "mixtral" else ("gate_proj", "up_proj", "down_proj")
+                w["experts"].append((W.add(x + names[0] + ".weight", u(Fe, C, s=C**-0.5)),
+                                     W.add(x + names[1] + ".weight", u(Fe, C, s=C**-0.5)),
+                                     W.add(x + names[2] + ".weight", u(C, Fe, s=Fe**-0.5))))
+            if n_shared:
+                x, Fs = m + "shared_experts.", n_shared * Fe
+                w["shared"] = (W.add(x + "gate_proj.weight", u(Fs, C, s=C**-0.5)),
+                               W.add(x + "up_proj.weight", u(Fs, C, s=C**-0.5)),
+                               W.add(x + "down_proj.weight", u(C, Fs, s=Fs**-0.5)))
+        else:
+            w["mlp"] = (W.add(p + "mlp.gate_proj.weight", u(F, C, s=C**-0.5)),
+                        W.add(p + "mlp.up_proj.weight", u(F, C, s=C**-0.5)),
+                        W.add(p + "mlp.down_proj.weight", u(C, F, s=F**-0.5)))
+        layers.append(w)
+
+    def mlp(h, g, up, d):
+        return (silu(h @ g.T) * (h @ up.T)) @ d.T
+
+    def forward(tok, pos, cache):
+        x = wte[tok]
+        T = len(tok)
+        for l, w in enumerate(layers):
+            h = rmsnorm(x, w["n1"], eps)
+            if mla:
+                cq = rmsnorm(h @ w["qa"].T, w["qan"], eps) @ w["qb"].T if "qa" in w else h @ w["q"].T
+                q = cq.reshape(T, H, dn + dr)
+                q_pe = rope_interleaved(q[..., dn:], pos, theta)
+                ckv = h @ w["kva"].T
+                c = rmsnorm(ckv[:, :dc], w["kvan"], eps)
+                k_pe = rope_interleaved(ckv[:, None, dc:], pos, theta)  # one shared head
+                kv = (c @ w["kvb"].T).reshape(T, H, dn + dv)
+                k = np.concatenate([kv[..., :dn], np.repeat(k_pe, H, axis=1)], -1)
+                v = kv[..., dn:]
+                q = np.concatenate([q[..., :dn], q_pe], -1)
+            else:
+                q = h @ w["q"].T + w.get("qb", 0)
+                k = h @ w["k"].T + w.get("kb", 0)
+                v = (h @ w["v"].T + w.get("vb", 0)).reshape(T, Hkv, D)
+                q, k = q.reshape(T, H, D), k.reshape(T, Hkv, D)
+                if "qn" in w:
+                    q, k = rmsnorm(q, w["qn"], eps), rmsnorm(k, w["kn"], eps)
+                q, k = rope(q, pos, theta), rope(k, pos, theta)
+            cache[l][0] = np.concatenate([cache[l][0], k]) if cache[l][0] is not None else k
+            cache[l][1] = np.concatenate([cache[l][1], v]) if cache[l][1] is not None else v
+            x = x + attention(q, cache[l][0], cache[l][1]).reshape(T, -1) @ w["o"].T
+            h = rmsnorm(x, w["n2"], eps)
+            if "mlp" in w:
+                x = x + mlp(h, *w["mlp"])
+                continue
+            out = mlp(h, *w["shared"]) if "shared" in w else np.zeros_like(h)
+            for t in range(T):
+                ids, wt = route(h[t] @ w["gate"].T, cfg, w.get("bias", 0))
+                for e, a in zip(ids, wt):
+                    out[t] += a * mlp(h[t:t + 1], *w["experts"][e])[0]
+            x = x + out
+        return rmsnorm(x[-1], wf, eps) @ lm.T
+
+    return cfg, forward
+
 
 
 def main():
@@ -184,6 +377,8 @@ def main():
                 a, b = h @ w["g"].T, h @ w["up"].T
                 x = x + (a / (1 + np.exp(-a)) * b) @ w["d"].T
             return rmsnorm(x[-1], wf, eps) @ lm.T
+    elif arch != "gpt2":
+        cfg, forward = family(arch, W, u, C, L, H, V, S)
     else:
         eps, F, D = 1e-5, 4 * C, C // 4
         cfg = {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "n_embd": C, "n_layer": L, "n_head": H,

@@ -2,8 +2,9 @@
 # test_checkpoint.sh HETBENCH PYTHON SRC - weights from Hugging Face checkpoints and prompts from
 # token files (workloads/checkpoint.c), against an independent numpy forward.
 #
-# tests/make_checkpoint.py writes tiny llama- and gpt2-shaped checkpoints (F32, BF16, F16 and fp8
-# e4m3 with per-tensor scales; one file or two shards with an index) and the fingerprints of the
+# tests/make_checkpoint.py writes tiny checkpoints of every model_type hetbench reads (llama,
+# gpt2, qwen2, qwen3, mixtral, qwen3_moe, deepseek_v3, deepseek_v2; F32, BF16, F16 and fp8 e4m3
+# with per-tensor or block scales; one file or two shards with an index) and the fingerprints of the
 # logits its float64 forward computes from the values the checkpoint holds. hetbench loads the
 # checkpoint into an f32 case, which then computes the same function: the fingerprints (sum,
 # sum |x|, L2, argmax) of the prefill logits and of the first decode step's must agree to f32
@@ -81,6 +82,16 @@ check_model llama F16 single prompt.npy
 check_model llama F8 sharded prompt.npy
 check_model gpt2 F32 sharded prompt.npy
 check_model gpt2 BF16 single prompt.u16
+# the other model_types (Hugging Face names, the numpy forward written from their modeling code):
+# biased q/k/v with a tied head, q/k norms with head_dim != hidden/heads, softmax-routed
+# experts, DeepSeek's MLA (interleaved rope, q_lora or not) with sigmoid group-limited or
+# softmax routing and shared experts; fp8 with per-tensor and 128 x 128 block scales
+check_model qwen2 F32 single prompt.npy
+check_model qwen3 BF16 single prompt.npy
+check_model mixtral F8 sharded prompt.npy
+check_model qwen3_moe F32 single prompt.u16
+check_model deepseek_v3 F8B sharded prompt.npy
+check_model deepseek_v2 F32 single prompt.npy
 
 # converted on load: bf16 and fp8 cases of the same checkpoint, to their precision
 d="$T/llama-F32-single"
@@ -127,6 +138,12 @@ d=$(mk mtype); sed -i 's/"model_type": "llama"/"model_type": "mamba"/' "$d/confi
 expect_refusal "unknown model_type" "config.json: model_type 'mamba' is not supported" --workload prefill --weights "$d"
 d=$(mk scaling); sed -i 's/"rope_scaling": null/"rope_scaling": {"rope_type": "llama3", "factor": 8.0}/' "$d/config.json"
 expect_refusal "rope_scaling" "config.json: field 'rope_scaling' is set" --workload prefill --weights "$d"
+ds="$T/deepseek_v2-F32-single"; d=$(mktemp -d -p "$T"); cp "$ds"/* "$d"/
+sed -i 's/"topk_method": "greedy"/"topk_method": "group_limited_greedy"/' "$d/config.json"
+expect_refusal "DeepSeek-V2's group_limited_greedy" "config.json: field 'topk_method' is 'group_limited_greedy'" --workload prefill --weights "$d"
+expect_refusal "dense twin of a checkpoint" "a dense twin has no checkpoint" --workload prefill --weights "$ds" --dense-twin total
+d=$(mktemp -d -p "$T"); cp "$ds"/* "$d"/; sed -i 's/"moe_layer_freq": 1/"moe_layer_freq": 2/' "$d/config.json"
+expect_refusal "moe_layer_freq" "config.json: field 'moe_layer_freq' is 2" --workload prefill --weights "$d"
 d="$T/llama-BF16-sharded"; d2=$(mktemp -d -p "$T"); cp "$d"/* "$d2"/; rm "$d2/model-00002-of-00002.safetensors"
 expect_refusal "absent shard" "model.safetensors.index.json: shard 'model-00002-of-00002.safetensors' \(of tensor '.*'\) is absent" \
   --workload prefill --weights "$d2"

@@ -72,15 +72,15 @@ int main(void) {
      * is 3.353B counted this way); and the exact counts derived by hand from config.json:
      *   mixtral: 32 x (attention 41,943,040 + 2 norms 8,192 + router 32,768 + 8 x 176,160,768)
      *            + 2 x 131,072,000 embeddings + final norm 4,096
-     *   qwen3:   48 x (attention 18,874,368 + norms 4,096 + router 262,144 + 128 x 4,718,592)
+     *   qwen3:   48 x (attention 18,874,368 + q/k norms 256 + norms 4,096 + router 262,144 + 128 x 4,718,592)
      *            + 2 x 311,164,928 + 2,048 */
     const struct { const char *name; double total, active; int64_t exact, exact_active; } moe[] = {
         {"mixtral-8x7b", 46.7e9, 12.9e9,
          32LL * (41943040 + 8192 + 32768 + 8LL * 176160768) + 2LL * 131072000 + 4096,
          32LL * (41943040 + 8192 + 32768 + 2LL * 176160768) + 2LL * 131072000 + 4096},
         {"qwen3-30b-a3b", 30.5e9, 3.3e9,
-         48LL * (18874368 + 4096 + 262144 + 128LL * 4718592) + 2LL * 311164928 + 2048,
-         48LL * (18874368 + 4096 + 262144 + 8LL * 4718592) + 2LL * 311164928 + 2048},
+         48LL * (18874368 + 256 + 4096 + 262144 + 128LL * 4718592) + 2LL * 311164928 + 2048,
+         48LL * (18874368 + 256 + 4096 + 262144 + 8LL * 4718592) + 2LL * 311164928 + 2048},
     };
     /* DeepSeek (MLA + MoE), by hand from config.json: attention per layer
      *   V3:   wq_a 7168x1536 + q_norm 1536 + wq_b 1536x(128x192) + wkv_a 7168x576 + kv_norm 512

@@ -330,6 +330,107 @@ static hb_status cfg_real(json_t *c, const char *file, const char *key, double d
 
 static int cfg_true(json_t *c, const char *key) { return json_is_true(json_object_get(c, key)); }
 
+static const char *cfg_str(json_t *c, const char *key) { return json_string_value(json_object_get(c, key)); }
+
+/* An integer field that may be null/absent (def) or 0 (q_lora_rank: null = none). */
+static hb_status cfg_int0(json_t *c, const char *file, const char *key, int64_t *v, hb_err *err) {
+    json_t *e = json_object_get(c, key);
+    if (!e || json_is_null(e)) {
+        *v = 0;
+        return HB_OK;
+    }
+    if (!json_is_integer(e) || json_integer_value(e) < 0 || json_integer_value(e) > ((int64_t)1 << 40))
+        return hb_errf(err, HB_ERR_INPUT, "%s: field '%s' must be a non-negative integer or null", file, key);
+    *v = (int64_t)json_integer_value(e);
+    return HB_OK;
+}
+
+/* The fields every rope + rmsnorm + swiglu model_type shares (Llama's names). */
+static hb_status cfg_rope_model(json_t *c, const char *file, hb_model *m, hb_err *err) {
+    int64_t kv, hd;
+    HB_TRY(cfg_int(c, file, "hidden_size", -1, &m->dim, err));
+    HB_TRY(cfg_int(c, file, "num_hidden_layers", -1, &m->n_layers, err));
+    HB_TRY(cfg_int(c, file, "num_attention_heads", -1, &m->n_heads, err));
+    HB_TRY(cfg_int(c, file, "intermediate_size", -1, &m->ffn_dim, err));
+    HB_TRY(cfg_int(c, file, "vocab_size", -1, &m->vocab, err));
+    HB_TRY(cfg_int(c, file, "max_position_embeddings", 2048, &m->max_seq, err));
+    HB_TRY(cfg_real(c, file, "rope_theta", 10000.0, &m->rope_theta, err));
+    HB_TRY(cfg_real(c, file, "rms_norm_eps", 1e-6, &m->norm_eps, err));
+    HB_TRY(cfg_int(c, file, "num_key_value_heads", m->n_heads, &kv, err));
+    m->n_kv_heads = kv;
+    HB_TRY(cfg_int(c, file, "head_dim", m->dim / m->n_heads, &hd, err));
+    if (hd * m->n_heads != m->dim) m->head_dim = hd; /* Qwen3: heads x head_dim != hidden_size */
+    json_t *rs = json_object_get(c, "rope_scaling");
+    const char *act = cfg_str(c, "hidden_act");
+    if (rs && !json_is_null(rs))
+        return hb_errf(err, HB_ERR_INPUT, "%s: field 'rope_scaling' is set: scaled RoPE (Llama 3.1, YaRN) is not supported",
+                       file);
+    if (act && strcmp(act, "silu"))
+        return hb_errf(err, HB_ERR_INPUT, "%s: field 'hidden_act' is '%s' (supported: silu)", file, act);
+    /* a sliding window shorter than the positions: every sequence must fit the window, where
+     * sliding and full attention are the same function (max_seq is capped at it) */
+    json_t *sw = json_object_get(c, "sliding_window");
+    if (sw && json_is_integer(sw) && json_integer_value(sw) > 0 && json_integer_value(sw) < m->max_seq &&
+        (!json_object_get(c, "use_sliding_window") || cfg_true(c, "use_sliding_window")))
+        m->max_seq = (int64_t)json_integer_value(sw);
+    m->norm = HB_NORM_RMSNORM, m->act = HB_ACT_SWIGLU, m->pos = HB_POS_ROPE;
+    m->tied = cfg_true(c, "tie_word_embeddings");
+    return HB_OK;
+}
+
+/* Softmax top-k experts (Mixtral, Qwen3-MoE): the routed width, experts and k. */
+static hb_status cfg_softmax_moe(json_t *c, const char *file, hb_model *m, const char *experts, const char *width,
+                                 int norm_default, hb_err *err) {
+    HB_TRY(cfg_int(c, file, experts, -1, &m->n_experts, err));
+    HB_TRY(cfg_int(c, file, "num_experts_per_tok", -1, &m->top_k, err));
+    HB_TRY(cfg_int(c, file, width, -1, &m->moe_ffn_dim, err));
+    m->router = HB_ROUTER_SOFTMAX, m->routed_scale = 1.0f;
+    json_t *nt = json_object_get(c, "norm_topk_prob");
+    m->norm_topk = nt ? json_is_true(nt) : norm_default;
+    return HB_OK;
+}
+
+static hb_status cfg_deepseek(json_t *c, const char *file, int v3, hb_model *m, hb_err *err) {
+    HB_TRY(cfg_rope_model(c, file, m, err));
+    m->n_kv_heads = m->n_heads, m->head_dim = 0; /* MLA: its own head shapes */
+    HB_TRY(cfg_int0(c, file, "q_lora_rank", &m->q_lora_rank, err));
+    HB_TRY(cfg_int(c, file, "kv_lora_rank", -1, &m->kv_lora_rank, err));
+    HB_TRY(cfg_int(c, file, "qk_nope_head_dim", -1, &m->qk_nope_dim, err));
+    HB_TRY(cfg_int(c, file, "qk_rope_head_dim", -1, &m->qk_rope_dim, err));
+    HB_TRY(cfg_int(c, file, "v_head_dim", -1, &m->v_head_dim, err));
+    HB_TRY(cfg_int0(c, file, "n_routed_experts", &m->n_experts, err));
+    if (m->n_experts) {
+        int64_t freq = 1;
+        HB_TRY(cfg_int(c, file, "num_experts_per_tok", -1, &m->top_k, err));
+        HB_TRY(cfg_int(c, file, "moe_intermediate_size", -1, &m->moe_ffn_dim, err));
+        HB_TRY(cfg_int0(c, file, "n_shared_experts", &m->n_shared, err));
+        HB_TRY(cfg_int0(c, file, "first_k_dense_replace", &m->first_k_dense, err));
+        HB_TRY(cfg_int(c, file, "moe_layer_freq", 1, &freq, err));
+        if (freq != 1)
+            return hb_errf(err, HB_ERR_INPUT, "%s: field 'moe_layer_freq' is %lld (supported: 1, every layer after "
+                           "first_k_dense_replace a MoE layer)", file, (long long)freq);
+        HB_TRY(cfg_real(c, file, "routed_scaling_factor", 1.0, &m->routed_scale, err));
+        m->norm_topk = cfg_true(c, "norm_topk_prob");
+        const char *sf = cfg_str(c, "scoring_func"), *tm = cfg_str(c, "topk_method");
+        if (!sf) sf = "softmax";
+        if (!tm) tm = v3 ? "noaux_tc" : "greedy";
+        if (!strcmp(sf, "softmax")) m->router = HB_ROUTER_SOFTMAX;
+        else if (!strcmp(sf, "sigmoid")) m->router = HB_ROUTER_SIGMOID;
+        else return hb_errf(err, HB_ERR_INPUT, "%s: field 'scoring_func' is '%s' (supported: softmax, sigmoid)", file, sf);
+        if (!strcmp(tm, "noaux_tc")) { /* DeepSeek-V3: bias-corrected choice, groups by their top-2 sum */
+            m->router_bias = 1;
+            HB_TRY(cfg_int0(c, file, "n_group", &m->n_group, err));
+            HB_TRY(cfg_int0(c, file, "topk_group", &m->topk_group, err));
+            if (m->n_group <= 1) m->n_group = 0, m->topk_group = 0;
+        } else if (strcmp(tm, "greedy")) {
+            return hb_errf(err, HB_ERR_INPUT, "%s: field 'topk_method' is '%s' (supported: greedy, noaux_tc; "
+                           "DeepSeek-V2's group_limited_greedy ranks groups by their best expert, not implemented)",
+                           file, tm);
+        }
+    }
+    return HB_OK;
+}
+
 hb_status hb_ckpt_model(const hb_ckpt *ck, hb_model *m, int *has_config, hb_err *err) {
     char file[8192];
     snprintf(file, sizeof file, "%s/config.json", ck->dir);
@@ -340,38 +441,34 @@ hb_status hb_ckpt_model(const hb_ckpt *ck, hb_model *m, int *has_config, hb_err 
     json_t *c = json_load_file(file, JSON_REJECT_DUPLICATES, &je);
     if (!c) return hb_errf(err, HB_ERR_INPUT, "%s: %s (line %d)", file, je.text, je.line);
     hb_status rc = HB_OK;
-    const char *mt = json_string_value(json_object_get(c, "model_type"));
+    const char *mt = json_is_object(c) ? cfg_str(c, "model_type") : NULL;
     const char *base = strrchr(ck->path, '/');
     base = base && base[1] ? base + 1 : ck->path;
     snprintf(m->name, sizeof m->name, "%.63s", base);
-    if (!json_is_object(c) || !mt) {
+    if (!mt) {
         rc = hb_errf(err, HB_ERR_INPUT, "%s: no 'model_type'", file);
-    } else if (!strcmp(mt, "llama") || !strcmp(mt, "mistral")) {
-        int64_t kv;
-        if ((rc = cfg_int(c, file, "hidden_size", -1, &m->dim, err)) || (rc = cfg_int(c, file, "num_hidden_layers", -1, &m->n_layers, err)) ||
-            (rc = cfg_int(c, file, "num_attention_heads", -1, &m->n_heads, err)) ||
-            (rc = cfg_int(c, file, "intermediate_size", -1, &m->ffn_dim, err)) ||
-            (rc = cfg_int(c, file, "vocab_size", -1, &m->vocab, err)) ||
-            (rc = cfg_int(c, file, "max_position_embeddings", 2048, &m->max_seq, err)) ||
-            (rc = cfg_real(c, file, "rope_theta", 10000.0, &m->rope_theta, err)) ||
-            (rc = cfg_real(c, file, "rms_norm_eps", 1e-6, &m->norm_eps, err)))
-            goto out;
-        if ((rc = cfg_int(c, file, "num_key_value_heads", m->n_heads, &kv, err))) goto out;
-        m->n_kv_heads = kv;
-        int64_t hd;
-        if ((rc = cfg_int(c, file, "head_dim", m->dim / m->n_heads, &hd, err))) goto out;
-        const char *act = json_string_value(json_object_get(c, "hidden_act"));
-        json_t *rs = json_object_get(c, "rope_scaling");
-        if (hd * m->n_heads != m->dim)
-            rc = hb_errf(err, HB_ERR_INPUT, "%s: head_dim %lld x heads is not hidden_size (not supported)", file, (long long)hd);
-        else if (rs && !json_is_null(rs))
-            rc = hb_errf(err, HB_ERR_INPUT, "%s: field 'rope_scaling' is set: scaled RoPE (Llama 3.1, YaRN) is not supported", file);
-        else if (cfg_true(c, "attention_bias") || cfg_true(c, "mlp_bias"))
-            rc = hb_errf(err, HB_ERR_INPUT, "%s: attention_bias / mlp_bias: biased llama layers are not supported", file);
-        else if (act && strcmp(act, "silu"))
-            rc = hb_errf(err, HB_ERR_INPUT, "%s: field 'hidden_act' is '%s' (supported: silu)", file, act);
-        m->norm = HB_NORM_RMSNORM, m->act = HB_ACT_SWIGLU, m->pos = HB_POS_ROPE;
-        m->tied = cfg_true(c, "tie_word_embeddings");
+    } else if (!strcmp(mt, "llama") || !strcmp(mt, "mistral") || !strcmp(mt, "mixtral") || !strcmp(mt, "qwen2") ||
+               !strcmp(mt, "qwen3") || !strcmp(mt, "qwen3_moe")) {
+        const int qwen3 = !strncmp(mt, "qwen3", 5);
+        if ((rc = cfg_rope_model(c, file, m, err))) goto out;
+        if (!strcmp(mt, "qwen2")) m->qkv_bias = 1; /* Qwen2: biased q/k/v, nothing else */
+        if (qwen3) m->qk_norm = 1;
+        if ((strcmp(mt, "qwen2") && cfg_true(c, "attention_bias")) || cfg_true(c, "mlp_bias"))
+            rc = hb_errf(err, HB_ERR_INPUT, "%s: attention_bias / mlp_bias: biased %s layers are not supported", file, mt);
+        else if (!strcmp(mt, "mixtral"))
+            rc = cfg_softmax_moe(c, file, m, "num_local_experts", "intermediate_size", 1, err);
+        else if (!strcmp(mt, "qwen3_moe")) {
+            int64_t step = 1;
+            json_t *only = json_object_get(c, "mlp_only_layers");
+            if ((rc = cfg_softmax_moe(c, file, m, "num_experts", "moe_intermediate_size", 0, err)) ||
+                (rc = cfg_int(c, file, "decoder_sparse_step", 1, &step, err)))
+                goto out;
+            if (step != 1 || (only && json_is_array(only) && json_array_size(only) > 0))
+                rc = hb_errf(err, HB_ERR_INPUT, "%s: decoder_sparse_step / mlp_only_layers: dense layers between MoE "
+                             "layers are not supported (every layer a MoE layer)", file);
+        }
+    } else if (!strcmp(mt, "deepseek_v2") || !strcmp(mt, "deepseek_v3")) {
+        rc = cfg_deepseek(c, file, !strcmp(mt, "deepseek_v3"), m, err);
     } else if (!strcmp(mt, "gpt2")) {
         if ((rc = cfg_int(c, file, "n_embd", -1, &m->dim, err)) || (rc = cfg_int(c, file, "n_layer", -1, &m->n_layers, err)) ||
             (rc = cfg_int(c, file, "n_head", -1, &m->n_heads, err)) || (rc = cfg_int(c, file, "vocab_size", -1, &m->vocab, err)) ||
@@ -379,16 +476,18 @@ hb_status hb_ckpt_model(const hb_ckpt *ck, hb_model *m, int *has_config, hb_err 
             (rc = cfg_real(c, file, "layer_norm_epsilon", 1e-5, &m->norm_eps, err)))
             goto out;
         if ((rc = cfg_int(c, file, "n_inner", 4 * m->dim, &m->ffn_dim, err))) goto out;
-        const char *act = json_string_value(json_object_get(c, "activation_function"));
+        const char *act = cfg_str(c, "activation_function");
         if (act && strcmp(act, "gelu_new") && strcmp(act, "gelu_pytorch_tanh"))
             rc = hb_errf(err, HB_ERR_INPUT, "%s: field 'activation_function' is '%s' (supported: gelu_new)", file, act);
         m->n_kv_heads = m->n_heads;
         m->norm = HB_NORM_LAYERNORM, m->act = HB_ACT_GELU, m->pos = HB_POS_LEARNED;
         m->tied = 1, m->bias = 1;
     } else {
-        rc = hb_errf(err, HB_ERR_INPUT, "%s: model_type '%s' is not supported (supported: llama, mistral, gpt2; "
-                     "MoE and MLA checkpoints come with those models)", file, mt);
+        rc = hb_errf(err, HB_ERR_INPUT, "%s: model_type '%s' is not supported (supported: llama, mistral, mixtral, "
+                     "qwen2, qwen3, qwen3_moe, deepseek_v2, deepseek_v3, gpt2)", file, mt);
     }
+    hb_err verr = {{0}};
+    if (rc == HB_OK && hb_model_validate(m, &verr) != HB_OK) rc = hb_errf(err, HB_ERR_INPUT, "%s: %s", file, verr.msg);
     m->n_layers_full = m->n_layers;
 out:
     json_decref(c);
@@ -399,35 +498,108 @@ out:
 
 static arch model_arch(const hb_model *m) { return m->pos == HB_POS_LEARNED ? ARCH_GPT2 : ARCH_LLAMA; }
 
+/* Row orders that differ from the checkpoint's (piece.perm): the source row of row r.
+ *   PERM_MLA_Q   DeepSeek's q rows are per head [nope (dn), rope (dr)]; ours all heads' nope
+ *                parts, then all heads' rope parts (ops.h, mla_attention)
+ *   PERM_ROPE    the last dr rows (kv_a's shared k_pe) only
+ * and in both, DeepSeek's rope pairs are interleaved (x0, x1), (x2, x3), ... (its modeling
+ * code views them as (dr/2, 2) and transposes before a rotate-half), which is rotate-half on
+ * the rows 0, 2, 4, ..., 1, 3, 5, ...: the same function. */
+enum { PERM_NONE = 0, PERM_MLA_Q, PERM_ROPE };
+
 /* One source piece of a destination tensor: rows [row0, row0 + rows) of it come from the
  * checkpoint tensor `name` (shape (rows, cols), or (cols, rows) stored transposed). */
 typedef struct piece {
     char name[160];
     int64_t rows, cols;
     int transposed;
+    int perm;
+    int64_t H, dn, dr; /* PERM_MLA_Q: heads, nope and rope dims; PERM_ROPE: dn = rows before the rope rows */
 } piece;
 
-/* The pieces of weight `what` of layer `l`; 0 pieces when the model has no such tensor. */
+static int64_t deinterleave(int64_t j, int64_t dr) { return j < dr / 2 ? 2 * j : 2 * (j - dr / 2) + 1; }
+
+static int64_t src_row(const piece *p, int64_t r) {
+    switch (p->perm) {
+    case PERM_MLA_Q: {
+        const int64_t nope = p->H * p->dn, hd = p->dn + p->dr;
+        if (r < nope) return (r / p->dn) * hd + r % p->dn;
+        const int64_t o = r - nope;
+        return (o / p->dr) * hd + p->dn + deinterleave(o % p->dr, p->dr);
+    }
+    case PERM_ROPE: return r < p->dn ? r : p->dn + deinterleave(r - p->dn, p->dr);
+    default: return r;
+    }
+}
+
+/* The most pieces one weight has: a stack of E experts' gate and up matrices. */
+static int max_pieces(const hb_model *m) { return 2 * (int)(m->n_experts > 0 ? m->n_experts : 1) + 4; }
+
+/* The pieces of weight `what` of layer `l` (p holds max_pieces(m)); 0 pieces when the model
+ * has no such tensor. */
 static int pieces_of(const hb_ckpt *ck, const hb_model *m, const char *what, int l, piece *p) {
-    const int64_t C = m->dim, D = hb_model_head_dim(m), Hq = m->n_heads, Hkv = m->n_kv_heads, F = m->ffn_dim;
+    const int64_t C = m->dim, D = hb_model_head_dim(m), Hq = m->n_heads, Hkv = m->n_kv_heads;
+    const int64_t F = l >= 0 ? hb_model_layer_ffn(m, l) : m->ffn_dim;
     int n = 0;
 #define PIECE(r, c, t, ...) (snprintf(p[n].name, sizeof p[n].name, __VA_ARGS__), p[n].rows = (r), p[n].cols = (c), \
-                             p[n].transposed = (t), n++)
+                             p[n].transposed = (t), p[n].perm = PERM_NONE, n++)
     if (model_arch(m) == ARCH_LLAMA) {
+        const int moe = l >= 0 && hb_model_layer_moe(m, l);
+        char probe[96];
+        snprintf(probe, sizeof probe, "model.layers.%d.block_sparse_moe.gate.weight", l);
+        const int mixtral = moe && hb_ckpt_find(ck, probe) != NULL; /* Mixtral's names, else Qwen3-MoE's / DeepSeek's */
+        const int64_t E = m->n_experts, Fe = m->moe_ffn_dim, dn = m->qk_nope_dim, dr = m->qk_rope_dim;
+        const int64_t dq = Hq * (dn + dr);
+        /* the dense FFN: a dense layer's, or a MoE layer's shared experts (DeepSeek) */
+        const char *mlp = moe ? "mlp.shared_experts" : "mlp";
         if (!strcmp(what, "wte")) PIECE(m->vocab, C, 0, "model.embed_tokens.weight");
         else if (!strcmp(what, "lm_w")) PIECE(m->vocab, C, 0, "lm_head.weight");
         else if (!strcmp(what, "lnf_w")) PIECE(C, 1, 0, "model.norm.weight");
         else if (!strcmp(what, "ln1_w")) PIECE(C, 1, 0, "model.layers.%d.input_layernorm.weight", l);
         else if (!strcmp(what, "ln2_w")) PIECE(C, 1, 0, "model.layers.%d.post_attention_layernorm.weight", l);
-        else if (!strcmp(what, "qkv_w")) {
-            PIECE(Hq * D, C, 0, "model.layers.%d.self_attn.q_proj.weight", l);
-            PIECE(Hkv * D, C, 0, "model.layers.%d.self_attn.k_proj.weight", l);
-            PIECE(Hkv * D, C, 0, "model.layers.%d.self_attn.v_proj.weight", l);
-        } else if (!strcmp(what, "proj_w")) PIECE(C, Hq * D, 0, "model.layers.%d.self_attn.o_proj.weight", l);
+        else if (!strcmp(what, "qkv_w") || !strcmp(what, "qkv_b")) {
+            const char *k = what[4] == 'w' ? "weight" : "bias";
+            const int64_t c = what[4] == 'w' ? C : 1;
+            PIECE(Hq * D, c, 0, "model.layers.%d.self_attn.q_proj.%s", l, k);
+            PIECE(Hkv * D, c, 0, "model.layers.%d.self_attn.k_proj.%s", l, k);
+            PIECE(Hkv * D, c, 0, "model.layers.%d.self_attn.v_proj.%s", l, k);
+        } else if (!strcmp(what, "q_norm_w")) PIECE(D, 1, 0, "model.layers.%d.self_attn.q_norm.weight", l);
+        else if (!strcmp(what, "k_norm_w")) PIECE(D, 1, 0, "model.layers.%d.self_attn.k_norm.weight", l);
+        else if (!strcmp(what, "proj_w"))
+            PIECE(C, hb_model_is_mla(m) ? Hq * m->v_head_dim : Hq * D, 0, "model.layers.%d.self_attn.o_proj.weight", l);
+        else if (!strcmp(what, "wq") || !strcmp(what, "wq_b")) { /* MLA queries: one matrix, or the up projection */
+            PIECE(dq, what[2] ? m->q_lora_rank : C, 0, "model.layers.%d.self_attn.%s.weight", l, what[2] ? "q_b_proj" : "q_proj");
+            p[n - 1].perm = PERM_MLA_Q, p[n - 1].H = Hq, p[n - 1].dn = dn, p[n - 1].dr = dr;
+        } else if (!strcmp(what, "wq_a")) PIECE(m->q_lora_rank, C, 0, "model.layers.%d.self_attn.q_a_proj.weight", l);
+        else if (!strcmp(what, "q_norm")) PIECE(m->q_lora_rank, 1, 0, "model.layers.%d.self_attn.q_a_layernorm.weight", l);
+        else if (!strcmp(what, "wkv_a")) {
+            PIECE(m->kv_lora_rank + dr, C, 0, "model.layers.%d.self_attn.kv_a_proj_with_mqa.weight", l);
+            p[n - 1].perm = PERM_ROPE, p[n - 1].dn = m->kv_lora_rank, p[n - 1].dr = dr;
+        } else if (!strcmp(what, "kv_norm")) PIECE(m->kv_lora_rank, 1, 0, "model.layers.%d.self_attn.kv_a_layernorm.weight", l);
+        else if (!strcmp(what, "wkv_b"))
+            PIECE(Hq * (dn + m->v_head_dim), m->kv_lora_rank, 0, "model.layers.%d.self_attn.kv_b_proj.weight", l);
         else if (!strcmp(what, "fc_w")) { /* gate rows first: swiglu is silu(in[:, :F]) * in[:, F:] */
-            PIECE(F, C, 0, "model.layers.%d.mlp.gate_proj.weight", l);
-            PIECE(F, C, 0, "model.layers.%d.mlp.up_proj.weight", l);
-        } else if (!strcmp(what, "fc2_w")) PIECE(C, F, 0, "model.layers.%d.mlp.down_proj.weight", l);
+            PIECE(F, C, 0, "model.layers.%d.%s.gate_proj.weight", l, mlp);
+            PIECE(F, C, 0, "model.layers.%d.%s.up_proj.weight", l, mlp);
+        } else if (!strcmp(what, "fc2_w")) PIECE(C, F, 0, "model.layers.%d.%s.down_proj.weight", l, mlp);
+        else if (!strcmp(what, "router_w"))
+            PIECE(E, C, 0, "model.layers.%d.%s.gate.weight", l, mixtral ? "block_sparse_moe" : "mlp");
+        else if (!strcmp(what, "router_b")) PIECE(E, 1, 0, "model.layers.%d.mlp.gate.e_score_correction_bias", l);
+        else if (!strcmp(what, "exp_up"))
+            for (int64_t e = 0; e < E; e++) { /* expert e: its gate rows, then its up rows */
+                if (mixtral) {
+                    PIECE(Fe, C, 0, "model.layers.%d.block_sparse_moe.experts.%lld.w1.weight", l, (long long)e);
+                    PIECE(Fe, C, 0, "model.layers.%d.block_sparse_moe.experts.%lld.w3.weight", l, (long long)e);
+                } else {
+                    PIECE(Fe, C, 0, "model.layers.%d.mlp.experts.%lld.gate_proj.weight", l, (long long)e);
+                    PIECE(Fe, C, 0, "model.layers.%d.mlp.experts.%lld.up_proj.weight", l, (long long)e);
+                }
+            }
+        else if (!strcmp(what, "exp_down"))
+            for (int64_t e = 0; e < E; e++) {
+                if (mixtral) PIECE(C, Fe, 0, "model.layers.%d.block_sparse_moe.experts.%lld.w2.weight", l, (long long)e);
+                else PIECE(C, Fe, 0, "model.layers.%d.mlp.experts.%lld.down_proj.weight", l, (long long)e);
+            }
     } else {
         /* GPT-2's Conv1D weights are stored (in, out): transposed to our (out, in). Hugging
          * Face's GPT2LMHeadModel names them with a "transformer." prefix, GPT2Model without */
@@ -453,11 +625,13 @@ static int pieces_of(const hb_ckpt *ck, const hb_model *m, const char *what, int
     return n;
 }
 
-/* The weights a model has: (name, per layer) in the order of the tensor table. */
+/* The weights a model has: (name, per layer), every name the transformer's tensor table uses. */
 static const struct { const char *name; int per_layer; } weight_names[] = {
-    {"wte", 0},   {"wpe", 0},    {"lm_w", 0},   {"lnf_w", 0},  {"lnf_b", 0},  {"ln1_w", 1},
-    {"ln1_b", 1}, {"qkv_w", 1},  {"qkv_b", 1},  {"proj_w", 1}, {"proj_b", 1}, {"ln2_w", 1},
-    {"ln2_b", 1}, {"fc_w", 1},   {"fc_b", 1},   {"fc2_w", 1},  {"fc2_b", 1},
+    {"wte", 0},      {"wpe", 0},      {"lm_w", 0},     {"lnf_w", 0},    {"lnf_b", 0},   {"ln1_w", 1},
+    {"ln1_b", 1},    {"qkv_w", 1},    {"qkv_b", 1},    {"q_norm_w", 1}, {"k_norm_w", 1}, {"wq", 1},
+    {"wq_a", 1},     {"q_norm", 1},   {"wq_b", 1},     {"wkv_a", 1},    {"kv_norm", 1}, {"wkv_b", 1},
+    {"proj_w", 1},   {"proj_b", 1},   {"ln2_w", 1},    {"ln2_b", 1},    {"fc_w", 1},    {"fc_b", 1},
+    {"fc2_w", 1},    {"fc2_b", 1},    {"router_w", 1}, {"router_b", 1}, {"exp_up", 1},  {"exp_down", 1},
 };
 
 /* The scale of an fp8 tensor: `<name minus ".weight">.weight_scale` (one per tensor, FP8 Llama)
@@ -514,23 +688,41 @@ static hb_status check_piece(const hb_ckpt *ck, const piece *p, hb_err *err) {
     }
 }
 
-static int model_has(const hb_model *m, const char *what) {
+/* Whether layer l (-1: model level) of m has weight `what`. */
+static int model_has(const hb_model *m, const char *what, int l) {
+    const int mla = hb_model_is_mla(m), moe = l >= 0 && hb_model_layer_moe(m, l);
+    const int ln = m->norm == HB_NORM_LAYERNORM;
     if (!strcmp(what, "wpe")) return m->pos == HB_POS_LEARNED;
     if (!strcmp(what, "lm_w")) return !m->tied;
-    if (strstr(what, "_b")) return (m->norm == HB_NORM_LAYERNORM && strstr(what, "ln")) || (m->bias && !strstr(what, "ln"));
+    if (!strcmp(what, "lnf_b") || !strcmp(what, "ln1_b") || !strcmp(what, "ln2_b")) return ln;
+    if (!strcmp(what, "qkv_w")) return !mla;
+    if (!strcmp(what, "qkv_b")) return !mla && (m->bias || m->qkv_bias);
+    if (!strcmp(what, "q_norm_w") || !strcmp(what, "k_norm_w")) return !mla && m->qk_norm;
+    if (!strcmp(what, "wq")) return mla && !m->q_lora_rank;
+    if (!strcmp(what, "wq_a") || !strcmp(what, "q_norm") || !strcmp(what, "wq_b")) return mla && m->q_lora_rank;
+    if (!strcmp(what, "wkv_a") || !strcmp(what, "kv_norm") || !strcmp(what, "wkv_b")) return mla;
+    if (!strcmp(what, "proj_b") || !strcmp(what, "fc_b") || !strcmp(what, "fc2_b")) return m->bias;
+    if (!strcmp(what, "fc_w") || !strcmp(what, "fc2_w")) return hb_model_layer_ffn(m, l) > 0;
+    if (!strcmp(what, "router_w") || !strcmp(what, "exp_up") || !strcmp(what, "exp_down")) return moe;
+    if (!strcmp(what, "router_b")) return moe && m->router_bias;
     return 1;
 }
 
 hb_status hb_ckpt_check(const hb_ckpt *ck, const hb_model *m, hb_err *err) {
-    piece p[4];
-    for (size_t i = 0; i < sizeof weight_names / sizeof weight_names[0]; i++) {
-        if (!model_has(m, weight_names[i].name)) continue;
-        for (int l = 0; l < (weight_names[i].per_layer ? (int)m->n_layers : 1); l++) {
-            const int n = pieces_of(ck, m, weight_names[i].name, weight_names[i].per_layer ? l : -1, p);
-            for (int k = 0; k < n; k++) HB_TRY(check_piece(ck, &p[k], err));
+    if (m->dense_twin)
+        return hb_errf(err, HB_ERR_INPUT, "%s: a dense twin has no checkpoint (its FFN is not the model's)", ck->path);
+    piece *p = malloc((size_t)max_pieces(m) * sizeof *p);
+    if (!p) return hb_errf(err, HB_ERR_NOMEM, "out of host memory");
+    hb_status s = HB_OK;
+    for (size_t i = 0; i < sizeof weight_names / sizeof weight_names[0] && s == HB_OK; i++)
+        for (int l = 0; l < (weight_names[i].per_layer ? (int)m->n_layers : 1) && s == HB_OK; l++) {
+            const int layer = weight_names[i].per_layer ? l : -1;
+            if (!model_has(m, weight_names[i].name, layer)) continue;
+            const int n = pieces_of(ck, m, weight_names[i].name, layer, p);
+            for (int k = 0; k < n && s == HB_OK; k++) s = check_piece(ck, &p[k], err);
         }
-    }
-    return HB_OK;
+    free(p);
+    return s;
 }
 
 static float elem(const hb_st_tensor *t, int64_t i) {
@@ -548,9 +740,20 @@ static float elem(const hb_st_tensor *t, int64_t i) {
     }
 }
 
+static hb_status read_pieces(const hb_ckpt *ck, const hb_model *m, const char *name, int layer, piece *p, float *dst,
+                             int64_t rows, int64_t cols, hb_err *err);
+
 hb_status hb_ckpt_read_f32(const hb_ckpt *ck, const hb_model *m, const char *name, int layer, float *dst,
                            int64_t rows, int64_t cols, hb_err *err) {
-    piece p[4];
+    piece *p = malloc((size_t)max_pieces(m) * sizeof *p);
+    if (!p) return hb_errf(err, HB_ERR_NOMEM, "out of host memory");
+    hb_status s = read_pieces(ck, m, name, layer, p, dst, rows, cols, err);
+    free(p);
+    return s;
+}
+
+static hb_status read_pieces(const hb_ckpt *ck, const hb_model *m, const char *name, int layer, piece *p, float *dst,
+                             int64_t rows, int64_t cols, hb_err *err) {
     const int n = pieces_of(ck, m, name, layer, p);
     if (n == 0) return hb_errf(err, HB_ERR_INTERNAL, "%s: no checkpoint name for weight '%s'", ck->path, name);
     int64_t r0 = 0;
@@ -563,7 +766,7 @@ hb_status hb_ckpt_read_f32(const hb_ckpt *ck, const hb_model *m, const char *nam
         int blocks = 0;
         const hb_st_tensor *s = t->dtype == HB_ST_F8_E4M3 ? fp8_scale(ck, p[k].name, &blocks) : NULL;
         const int64_t sc = t->ndim > 1 ? (t->shape[1] + 127) / 128 : 1;
-        if (!s && !p[k].transposed && t->dtype != HB_ST_F8_E4M3) { /* rows as stored */
+        if (!s && !p[k].transposed && p[k].perm == PERM_NONE && t->dtype != HB_ST_F8_E4M3) { /* rows as stored */
             const int64_t ne = p[k].rows * p[k].cols;
             float *d = dst + r0 * cols;
             if (t->dtype == HB_ST_F32) {
@@ -584,7 +787,7 @@ hb_status hb_ckpt_read_f32(const hb_ckpt *ck, const hb_model *m, const char *nam
         for (int64_t r = 0; r < p[k].rows; r++)
             for (int64_t c = 0; c < p[k].cols; c++) {
                 /* element (r, c) of the piece; stored at (c, r) when transposed */
-                const int64_t sr = p[k].transposed ? c : r, scol = p[k].transposed ? r : c;
+                const int64_t sr = p[k].transposed ? c : src_row(&p[k], r), scol = p[k].transposed ? r : c;
                 const int64_t src_cols = p[k].transposed ? p[k].rows : p[k].cols;
                 float v = elem(t, sr * src_cols + scol);
                 if (s) v *= elem(s, blocks ? (sr / 128) * sc + scol / 128 : 0);

@@ -8,15 +8,15 @@
  * layers, 32 heads / 8 kv, intermediate 14336, 8 experts top-2, vocab 32000, rope_theta 1e6,
  * 32768 positions); Qwen/Qwen3-30B-A3B (hidden 2048, 48 layers, 32 heads / 4 kv of head_dim
  * 128, 128 experts top-8 of moe_intermediate 768, norm_topk_prob, vocab 151936, rope_theta 1e6,
- * 40960 positions; its q/k RMSNorms, 256 parameters a layer, are not modelled);
+ * 40960 positions, per-head q/k RMSNorms of 128 + 128 weights a layer);
  * deepseek-ai/DeepSeek-V2-Lite (hidden 2048, 27 layers, 16 heads, MLA without q_lora, kv_lora
  * 512, nope/rope/v 128/64/128, first layer dense of 10944, then 64 experts top-6 of 1408 + 2
  * shared, softmax, unnormalised, vocab 102400); deepseek-ai/DeepSeek-V3 (hidden 7168, 61
  * layers, 128 heads, q_lora 1536, kv_lora 512, first 3 layers dense of 18432, then 256 experts
  * top-8 of 2048 + 1 shared, sigmoid with e_score_correction_bias, 8 groups / 4 kept, normalised
  * x 2.5, vocab 129280; the MTP module is not counted). Not modelled: YaRN's rope scaling and
- * its softmax mscale (DeepSeek), DeepSeek's interleaved rope (rotate-half here: the weights
- * are synthetic). `tiny-moe` and `tiny-mla` are ours: small enough for the double-precision
+ * its softmax mscale (DeepSeek). DeepSeek's interleaved rope is rotate-half here: a checkpoint's
+ * rope rows are permuted at load (checkpoint.c), which computes the same function. `tiny-moe` and `tiny-mla` are ours: small enough for the double-precision
  * reference in the tests, with every feature (shared experts, a first dense layer; tiny-mla
  * DeepSeek-V3-shaped routing and MLA with a q_lora bottleneck). */
 /* Sources: GPT-2 (Radford et al. 2019, Hugging Face gpt2 / gpt2-xl config.json); Llama 3
@@ -75,7 +75,7 @@ static const hb_model presets[] = {
      .head_dim = 128, .ffn_dim = 6144, .vocab = 151936, .max_seq = 40960, .norm = HB_NORM_RMSNORM,
      .act = HB_ACT_SWIGLU, .pos = HB_POS_ROPE, .rope_theta = 1000000.0f, .norm_eps = 1e-6f,
      .n_experts = 128, .top_k = 8, .moe_ffn_dim = 768, .router = HB_ROUTER_SOFTMAX, .norm_topk = 1,
-     .routed_scale = 1.0f},
+     .routed_scale = 1.0f, .qk_norm = 1},
 };
 
 int hb_model_presets(const hb_model **list) {
@@ -212,6 +212,8 @@ static int64_t attn_params(const hb_model *m) {
     int64_t C = m->dim, D = hb_model_head_dim(m);
     int64_t p = C * (m->n_heads + 2 * m->n_kv_heads) * D + m->n_heads * D * C;
     if (m->bias) p += (m->n_heads + 2 * m->n_kv_heads) * D + C;
+    else if (m->qkv_bias) p += (m->n_heads + 2 * m->n_kv_heads) * D;
+    if (m->qk_norm) p += 2 * D;
     return p;
 }
 
@@ -289,7 +291,15 @@ void hb_model_diff(const hb_model *a, const hb_model *b, char *buf, int len) {
         {"heads", a->n_heads, b->n_heads}, {"kv_heads", a->n_kv_heads, b->n_kv_heads},
         {"ffn_dim", a->ffn_dim, b->ffn_dim}, {"vocab", a->vocab, b->vocab},
         {"max_seq", a->max_seq, b->max_seq}, {"tied_embeddings", a->tied, b->tied},
-        {"bias", a->bias, b->bias},
+        {"bias", a->bias, b->bias},        {"qkv_bias", a->qkv_bias, b->qkv_bias},
+        {"qk_norm", a->qk_norm, b->qk_norm}, {"head_dim", hb_model_head_dim(a), hb_model_head_dim(b)},
+        {"experts", a->n_experts, b->n_experts}, {"top_k", a->top_k, b->top_k},
+        {"shared_experts", a->n_shared, b->n_shared}, {"moe_ffn_dim", a->moe_ffn_dim, b->moe_ffn_dim},
+        {"first_k_dense", a->first_k_dense, b->first_k_dense}, {"n_group", a->n_group, b->n_group},
+        {"topk_group", a->topk_group, b->topk_group}, {"router_bias", a->router_bias, b->router_bias},
+        {"norm_topk", a->norm_topk, b->norm_topk}, {"q_lora_rank", a->q_lora_rank, b->q_lora_rank},
+        {"kv_lora_rank", a->kv_lora_rank, b->kv_lora_rank}, {"qk_nope_dim", a->qk_nope_dim, b->qk_nope_dim},
+        {"qk_rope_dim", a->qk_rope_dim, b->qk_rope_dim}, {"v_head_dim", a->v_head_dim, b->v_head_dim},
     };
     buf[0] = '\0';
     for (int i = 0; i < HB_ARRAY_LEN(f); i++)
@@ -302,6 +312,10 @@ void hb_model_diff(const hb_model *a, const hb_model *b, char *buf, int len) {
     else if (a->pos != b->pos) snprintf(buf, (size_t)len, "positions %s vs %s", hb_pos_name(a->pos), hb_pos_name(b->pos));
     else if (a->pos == HB_POS_ROPE && a->rope_theta != b->rope_theta)
         snprintf(buf, (size_t)len, "rope_theta %g vs %g", (double)a->rope_theta, (double)b->rope_theta);
+    else if (a->n_experts && a->router != b->router)
+        snprintf(buf, (size_t)len, "router %s vs %s", hb_router_name(a->router), hb_router_name(b->router));
+    else if (a->n_experts && a->routed_scale != b->routed_scale)
+        snprintf(buf, (size_t)len, "routed_scaling_factor %g vs %g", (double)a->routed_scale, (double)b->routed_scale);
     else if (a->norm_eps != b->norm_eps)
         snprintf(buf, (size_t)len, "norm_eps %g vs %g", (double)a->norm_eps, (double)b->norm_eps);
 }

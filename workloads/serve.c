@@ -155,6 +155,7 @@ static hb_status iterate(hb_backend *be, const hb_model *m, serve_state *st, con
         HB_TRY(norm(be, m, h, x, TT(st, b->ln1_w), TT(st, b->ln1_b)));
         HB_TRY(HB_OP(be, matmul, .out = rows(qkvp, 0, N, dqkv, dqkv), .a = h, .w = TT(st, b->qkv_w),
                      .bias = TT(st, b->qkv_b))); /* (N, (Hq + 2 Hkv) D) */
+        HB_TRY(hb_tf_qk_norm(be, m, y, b, qkvp, TT(st, b->qn_w), TT(st, b->kn_w), N));
         /* per segment: rope at its positions, then its k and v into its blocks */
         row = 0;
         for (int64_t j = 0; j < s->n_seg; j++) {

@@ -239,6 +239,7 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
         const int L_ = (int)l;
         b->attn = hb_model_is_mla(m) ? HB_ATTN_MLA : HB_ATTN_GQA;
         b->wq_a = b->q_norm = b->wkv_a = b->kv_norm = b->wkv_b = -1;
+        b->qn_w = b->kn_w = -1;
         b->ffn = hb_model_layer_moe(m, l) ? HB_FFN_MOE : HB_FFN_DENSE;
         b->F = hb_model_layer_ffn(m, l) / tp;
         b->router_w = b->router_b = b->exp_up = b->exp_down = -1;
@@ -268,7 +269,11 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
         } else {
             const int64_t HqD_full = y->Hq_full * y->D, dqkv_full = (y->Hq_full + 2 * y->Hkv_full) * y->D;
             b->qkv_w = weight(y, "qkv_w", L_, wdt, y->d_qkv, C, id + 2, r_c, 0.0f, 1);
-            b->qkv_b = m->bias ? weight(y, "qkv_b", L_, HB_F32, y->d_qkv, 0, id + 3, 0.02f, 0.0f, 1) : -1;
+            b->qkv_b = m->bias || m->qkv_bias ? weight(y, "qkv_b", L_, HB_F32, y->d_qkv, 0, id + 3, 0.02f, 0.0f, 1) : -1;
+            if (m->qk_norm) { /* init ids 600000 + 2 l + j */
+                b->qn_w = weight(y, "q_norm_w", L_, HB_F32, y->D, 0, 600000 + (uint64_t)l * 2, 0.1f, 1.0f, 1);
+                b->kn_w = weight(y, "k_norm_w", L_, HB_F32, y->D, 0, 600001 + (uint64_t)l * 2, 0.1f, 1.0f, 1);
+            }
             b->proj_w = weight(y, "proj_w", L_, wdt, C, HqD, id + 4, 1.0f / sqrtf((float)HqD_full), 0.0f, 1);
             b->proj_b = m->bias ? weight(y, "proj_b", L_, HB_F32, C, 0, id + 5, 0.02f, 0.0f, 1) : -1;
             if (tp > 1) {
@@ -425,6 +430,17 @@ static hb_tensor rows_of(const tf_state *st, int i, int64_t r0, int64_t n, int64
     return hb_t2((float *)P(st, i) + r0 * ld, HB_F32, n, cols, ld);
 }
 
+hb_status hb_tf_qk_norm(hb_backend *be, const hb_model *m, const hb_tf_layout *y, const hb_tf_block *b, float *qkv,
+                        hb_tensor qn_w, hb_tensor kn_w, int64_t N) {
+    if (b->qn_w < 0) return HB_OK;
+    const int64_t D = y->D, ld = y->d_qkv;
+    /* the heads of a row as rows of D: (N, H, D) with strides (ld, D, 1), in place */
+    hb_tensor q = hb_t3(qkv, HB_F32, N, y->Hq, D), k = hb_t3(qkv + y->Hq * D, HB_F32, N, y->Hkv, D);
+    q.st[0] = k.st[0] = ld;
+    HB_TRY(HB_OP(be, rmsnorm, .out = q, .in = q, .w = qn_w, .eps = m->norm_eps));
+    return HB_OP(be, rmsnorm, .out = k, .in = k, .w = kn_w, .eps = m->norm_eps);
+}
+
 static hb_status norm(hb_backend *be, const hb_model *m, hb_tensor out, hb_tensor in, hb_tensor w,
                       hb_tensor b) {
     if (m->norm == HB_NORM_LAYERNORM)
@@ -536,6 +552,7 @@ static hb_status forward(hb_backend *be, const hb_model *m, tf_state *st, const 
             /* attention block: x += proj(attention(rope(qkv(norm(x))))) */
             HB_TRY(norm(be, m, h, x, TT(st, b->ln1_w), TT(st, b->ln1_b)));
             HB_TRY(HB_OP(be, matmul, .out = qkv, .a = h, .w = TT(st, b->qkv_w), .bias = TT(st, b->qkv_b))); /* (N, (Hq + 2 Hkv) D) */
+            HB_TRY(hb_tf_qk_norm(be, m, y, b, qkvp, TT(st, b->qn_w), TT(st, b->kn_w), N));
             if (m->pos == HB_POS_ROPE) {
                 /* q (Hq heads) and k (Hkv heads) are adjacent in a qkv row: one launch for both */
                 HB_TRY(HB_OP(be, rope, .x = hb_t2(qkvp, HB_F32, N, (Hq + Hkv) * D, dqkv), .B = B, .T = T,
@@ -723,7 +740,8 @@ static hb_status load_weights(hb_backend *be, const hb_case *c, tf_state *st, hb
     for (int i = 0; i < y->n_tensors && s == HB_OK; i++) {
         const hb_tf_tensor *t = &y->t[i];
         if (t->arena == HB_ARENA_WEIGHTS) {
-            const int64_t rows = t->ne[0], cols = t->ndim > 1 ? t->ne[1] : 1;
+            /* matrices (rows, cols); expert stacks (E, rows, cols) read as (E rows, cols) */
+            const int64_t cols = t->ndim > 1 ? t->ne[t->ndim - 1] : 1, rows = numel(t) / cols;
             s = hb_ckpt_read_f32(ck, &c->model, t->name, t->layer, host, rows, cols, err);
             if (s == HB_OK) s = be->ops->upload(be, dev, host, (size_t)(rows * cols) * sizeof *host);
             if (s == HB_OK) s = HB_OP(be, convert, .dst = TT(st, i), .src = hb_t1(dev, HB_F32, rows * cols));

@@ -68,6 +68,8 @@ typedef struct hb_tf_block {
                                                   (H (dn + dv), dc); qkv_w is q up, proj_w the
                                                   output (C, H dv); k_cache the latent cache
                                                   (B, S, dc + dr), v_cache -1 */
+    int qn_w, kn_w;                            /* per-head q and k RMSNorm weights (D) before
+                                                  rope (Qwen3), or -1 */
     int k_cache, v_cache;
 } hb_tf_block;
 
@@ -121,5 +123,11 @@ hb_status hb_tf_prefill_cost(const hb_case *c, hb_cost *cost, hb_err *err);
 hb_status hb_tf_decode_cost(const hb_case *c, hb_cost *cost, hb_err *err);
 /* Expected distinct experts of one MoE layer touched by n tokens under the case's routing. */
 double hb_tf_expected_experts(const hb_case *c, double n);
+
+/* Qwen3's per-head RMSNorm of q and k inside the qkv rows (N rows of d_qkv), in place, before
+ * rope; nothing when block b has none (qn_w < 0). Shared by the prefill/decode and serve
+ * forwards. */
+hb_status hb_tf_qk_norm(hb_backend *be, const hb_model *m, const hb_tf_layout *y, const hb_tf_block *b, float *qkv,
+                        hb_tensor qn_w, hb_tensor kn_w, int64_t N);
 
 #endif

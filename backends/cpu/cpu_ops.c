@@ -192,15 +192,15 @@ hb_status hb_cpu_embedding(hb_backend *be, const hb_embedding_args *a) {
 
 hb_status hb_cpu_rmsnorm(hb_backend *be, const hb_rmsnorm_args *a) {
     const int64_t N = hb_tensor_rows(&a->in), C = hb_tensor_cols(&a->in);
-    const int64_t ldi = hb_tensor_ld(&a->in), ldo = hb_tensor_ld(&a->out);
     float *out = a->out.data;
     const float *in = a->in.data, *w = a->w.data, eps = a->eps;
     if (C <= 0) return hb_cpu_fail(be, HB_ERR_INPUT, "cpu: rmsnorm: C = %lld", (long long)C);
-    // out (N, C) = in / sqrt(mean(in^2) + eps) * w; the mean in double (C can be 8k+).
+    // out (N, C) = in / sqrt(mean(in^2) + eps) * w; the mean in double (C can be 8k+). Rows of
+    // a 3-D view (the heads inside qkv rows, Qwen3's q/k norms) are placed by hb_tensor_row_off.
 #pragma omp parallel for schedule(static) if (N * C > PAR_MIN)
     for (int64_t r = 0; r < N; r++) {
-        const float *x = in + r * ldi;
-        float *o = out + r * ldo;
+        const float *x = in + hb_tensor_row_off(&a->in, r);
+        float *o = out + hb_tensor_row_off(&a->out, r);
         double ss = 0.0;
 #pragma omp simd reduction(+ : ss)
         for (int64_t c = 0; c < C; c++) ss += (double)x[c] * x[c];
