@@ -340,7 +340,8 @@ static void accepted(const ctx *c, int key, char *buf, size_t n) {
         snprintf(buf, n, "%s, %s", hb_stream_op_name(HB_STREAM_COPY), hb_stream_op_name(HB_STREAM_TRIAD));
         break;
     case T_DATA:
-        snprintf(buf, n, "%s, %s", hb_train_data_name(HB_DATA_SYNTHETIC), hb_train_data_name(HB_DATA_REPEAT));
+        snprintf(buf, n, "%s, %s, or an llm.c token file (.bin)", hb_train_data_name(HB_DATA_SYNTHETIC),
+                 hb_train_data_name(HB_DATA_REPEAT));
         break;
     case T_TWIN: snprintf(buf, n, "none, total, active"); break;
     case T_ROUTING: snprintf(buf, n, "model, balanced, zipf:S with S > 0"); break;
@@ -479,10 +480,18 @@ static hb_status parse_item(const ctx *c, const pval *pv, item *it) {
         else if (!strcmp(t, hb_stream_op_name(HB_STREAM_TRIAD))) it->v.e = HB_STREAM_TRIAD;
         else break;
         return HB_OK;
-    case T_DATA:
-        if (hb_train_data_parse(t, &dat) != 0) break;
-        it->v.e = (int)dat;
+    case T_DATA: {
+        if (hb_train_data_parse(t, &dat) == 0) {
+            it->v.e = (int)dat;
+            return HB_OK;
+        }
+        /* otherwise a token file (checked when the case is: train_check) */
+        int ctl = 0;
+        for (const char *q = t; *q; q++) ctl |= (unsigned char)*q < 0x20 || *q == 0x7f;
+        if (strlen(t) >= HB_PATH_LEN || ctl || !*t) break;
+        it->v.e = HB_DATA_FILE;
         return HB_OK;
+    }
     case T_COLL_OP: {
         hb_comm_op op;
         if (hb_comm_op_parse(t, &op) != 0) break;
@@ -1138,6 +1147,8 @@ static hb_status build_case(ctx *c, const slots *s, const int *idx, hb_case *k) 
             set_field(k, key, val[key] ? &val[key]->v : &key_info[key].def);
     if (val[K_WEIGHTS]) snprintf(k->weights, sizeof k->weights, "%s", val[K_WEIGHTS]->text);
     if (val[K_PROMPT_TOKENS]) snprintf(k->prompt_tokens, sizeof k->prompt_tokens, "%s", val[K_PROMPT_TOKENS]->text);
+    if (val[K_DATA] && val[K_DATA]->v.e == HB_DATA_FILE && applies(c, K_DATA, w))
+        snprintf(k->data_path, sizeof k->data_path, "%s", val[K_DATA]->text);
     hb_ckpt *ck = NULL;
     if (k->weights[0]) { /* the architecture comes from config.json; a model the plan names must match it */
         hb_err why = {{0}};
@@ -1358,7 +1369,10 @@ static void emit_key(sbuf *b, const hb_case *k, int key) {
     case K_EPS: sb_printf(b, ", eps: %s", fmt_float(k->eps, f)); break;
     case K_WEIGHT_DECAY: sb_printf(b, ", weight_decay: %s", fmt_float(k->weight_decay, f)); break;
     case K_GRAD_ACCUM: sb_printf(b, ", grad_accum: %lld", (long long)k->grad_accum); break;
-    case K_DATA: sb_printf(b, ", data: %s", hb_train_data_name(k->data)); break;
+    case K_DATA:
+        if (k->data == HB_DATA_FILE) emit_path(b, "data", k->data_path);
+        else sb_printf(b, ", data: %s", hb_train_data_name(k->data));
+        break;
     case K_DP: sb_printf(b, ", dp: %lld", (long long)k->dp); break;
     case K_TP: /* only where set: plans without model parallelism read as before */
         if (k->tp > 1) sb_printf(b, ", tp: %lld", (long long)k->tp);

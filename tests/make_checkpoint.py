@@ -327,7 +327,7 @@ def family(arch, W, u, C, L, H, V, S):
                 for e, a in zip(ids, wt):
                     out[t] += a * mlp(h[t:t + 1], *w["experts"][e])[0]
             x = x + out
-        return rmsnorm(x[-1], wf, eps) @ lm.T
+        return rmsnorm(x, wf, eps) @ lm.T
 
     return cfg, forward
 
@@ -376,7 +376,7 @@ def main():
                 h = rmsnorm(x, w["n2"], eps)
                 a, b = h @ w["g"].T, h @ w["up"].T
                 x = x + (a / (1 + np.exp(-a)) * b) @ w["d"].T
-            return rmsnorm(x[-1], wf, eps) @ lm.T
+            return rmsnorm(x, wf, eps) @ lm.T
     elif arch != "gpt2":
         cfg, forward = family(arch, W, u, C, L, H, V, S)
     else:
@@ -410,7 +410,7 @@ def main():
                 x = x + attention(q, cache[l][0], cache[l][1]).reshape(len(tok), -1) @ w["o"] + w["ob"]
                 h = layernorm(x, w["n2w"], w["n2b"], eps)
                 x = x + gelu(h @ w["fc"] + w["fcb"]) @ w["pr"] + w["prb"]
-            return layernorm(x[-1], wf, bf, eps) @ wte.T
+            return layernorm(x, wf, bf, eps) @ wte.T
 
     tokens = rng.integers(0, V, size=(B, P)).astype("<u4")
     np.save(os.path.join(out, "prompt.npy"), tokens)
@@ -418,16 +418,32 @@ def main():
     pre, dec, gen = [], [], []
     for b in range(B):
         cache = [[None, None] for _ in range(L)]
-        logits = forward(tokens[b], np.arange(P), cache)
+        logits = forward(tokens[b], np.arange(P), cache)[-1]
         pre.append(logits)
         # greedy: the prompt's argmax, then G-1 decode steps at positions P .. P+G-2
         g = [int(np.argmax(logits))]
         for s in range(G - 1):
-            step = forward(np.array([g[-1]]), np.array([P + s]), cache)
+            step = forward(np.array([g[-1]]), np.array([P + s]), cache)[-1]
             if s == 0:
                 dec.append(step)
             g.append(int(np.argmax(step)))
         gen.append(g)
+    # training data: an llm.c token shard (version 1, uint16) and the cross-entropy the first
+    # step of `train --batch B --seq P` computes on it (rows b: tokens b P .. b P + P - 1,
+    # targets one further), before the optimizer moves anything
+    stream = rng.integers(0, V, size=5 * B * P + 1).astype("<u2")
+    hdr = np.zeros(256, dtype="<i4")
+    hdr[:3] = [20240520, 1, len(stream)]
+    with open(os.path.join(out, "train.bin"), "wb") as f:
+        f.write(hdr.tobytes() + stream.tobytes())
+    losses = []
+    for b in range(B):
+        cache = [[None, None] for _ in range(L)]
+        lg = forward(stream[b * P:(b + 1) * P].astype(np.int64), np.arange(P), cache)
+        lg = lg - lg.max(-1, keepdims=True)
+        lp = lg - np.log(np.exp(lg).sum(-1, keepdims=True))
+        losses += list(-lp[np.arange(P), stream[b * P + 1:(b + 1) * P + 1].astype(np.int64)])
+    train_loss = float(np.mean(losses))
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(cfg, f)
     names = sorted(W.t)
@@ -442,7 +458,7 @@ def main():
             json.dump({"metadata": {}, "weight_map": {n: file for file, ns in shards.items() for n in ns}}, f)
     with open(os.path.join(out, "expect.json"), "w") as f:
         json.dump({"prefill": fingerprint(np.array(pre)), "decode": fingerprint(np.array(dec)), "B": B, "P": P,
-                   "generated": gen}, f)
+                   "generated": gen, "train_loss": train_loss}, f)
 
 
 def break_file(path, how):

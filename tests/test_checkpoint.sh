@@ -103,12 +103,39 @@ for dt in bf16 fp8; do
   else bad "llama F32 -> $dt: $(cat "$T/cmp") $got"; fi
 done
 
+# ---- training from a checkpoint on an llm.c token file: the first step's loss (before the
+# optimizer moves anything) is numpy's cross-entropy of the same weights on the same tokens ----
+train_ok() { # DIR
+  local d=$1 out="$T/train.h5"
+  rm -f "$out"
+  if ! "$HB" run --workload train --weights "$d" --data "$d/train.bin" --batch 2 --seq 8 --min-iters 2 --max-iters 2 \
+       --min-seconds 0 --warmup 0 --no-ceilings --idle-seconds 0 --power-hz 0 --out "$out" --force --no-progress \
+       >"$T/train.log" 2>&1; then
+    echo "run failed: $(tail -c 400 "$T/train.log")"
+    return 1
+  fi
+  "$PY" - "$out" "$d/expect.json" <<'PY'
+import json, sys, h5py
+f = h5py.File(sys.argv[1])
+got = float(f["/cases/0000/rank0/loss"][0])
+want = json.load(open(sys.argv[2]))["train_loss"]
+ok = abs(got - want) <= 2e-6 * abs(want) and f["/cases/0000"].attrs["data"] == "file"
+print("first-step loss %.9g, numpy %.9g" % (got, want))
+sys.exit(0 if ok else 1)
+PY
+}
+for d in "$T/llama-F32-single" "$T/gpt2-BF16-single" "$T/qwen2-F32-single"; do
+  if train_ok "$d" >"$T/cmp" 2>&1; then ok "train --weights $(basename "$d"): $(cat "$T/cmp")"
+  else bad "train --weights $(basename "$d"): $(cat "$T/cmp")"; fi
+done
+
 # ---- bad input: exit 2 before anything runs, naming the file and the tensor or field ----
 expect_refusal() { # NAME PATTERN ARGS...
-  local name=$1 pat=$2
+  local name=$1 pat=$2 shape=(--batch 2 --prompt 8)
   shift 2
+  [[ " $* " == *" --workload train "* ]] && shape=(--batch 2)
   rm -f "$T/bad.h5"
-  "$HB" run --batch 2 --prompt 8 --min-seconds 0 --min-iters 1 --warmup 0 --no-ceilings --idle-seconds 0 --power-hz 0 --out "$T/bad.h5" --no-progress "$@" \
+  "$HB" run "${shape[@]}" --min-seconds 0 --min-iters 1 --warmup 0 --no-ceilings --idle-seconds 0 --power-hz 0 --out "$T/bad.h5" --no-progress "$@" \
     >"$T/bad.log" 2>&1
   local rc=$?
   if [[ $rc -eq 2 ]] && grep -qE -- "$pat" "$T/bad.log" && [[ ! -e $T/bad.h5 ]]; then ok "refused: $name: $(head -c 300 "$T/bad.log")"
@@ -159,5 +186,26 @@ expect_refusal "token id >= vocab" "big.npy: token 0 is 500 \(accepted: 0 to voc
 expect_refusal "prompt tokens beyond the generated model's vocabulary" "big.npy: token 0 is 500 \(accepted: 0 to vocab - 1 = 255\)" \
   --workload decode --model tiny --prompt-tokens "$T/big.npy"
 expect_refusal "fp8-block that does not divide the model" "quant_block" --workload prefill --weights "$base" --dtype fp8-block
+# llm.c token files
+"$PY" - "$T" <<'PY'
+import numpy as np, sys
+t = sys.argv[1]
+def shard(name, magic=20240520, version=1, count=None, toks=np.arange(40), dtype="<u2"):
+    h = np.zeros(256, dtype="<i4")
+    h[:3] = [magic, version, len(toks) if count is None else count]
+    open(f"{t}/{name}", "wb").write(h.tobytes() + np.asarray(toks).astype(dtype).tobytes())
+shard("magic.bin", magic=1234)
+shard("version.bin", version=7)
+shard("count.bin", count=41)
+shard("vocab.bin", toks=np.full(40, 300))
+shard("few.bin", toks=np.arange(10))
+PY
+expect_refusal "token file: magic" "magic.bin: magic 1234 is not llm.c's token shard" --workload train --weights "$base" --data "$T/magic.bin" --seq 8
+expect_refusal "token file: version" "version.bin: version 7" --workload train --weights "$base" --data "$T/version.bin" --seq 8
+expect_refusal "token file: count vs size" "count.bin: the header says 41 tokens" --workload train --weights "$base" --data "$T/count.bin" --seq 8
+expect_refusal "token file: id >= vocab" "vocab.bin: token 0 is 300 \(accepted: 0 to vocab - 1 = 127\)" --workload train --weights "$base" --data "$T/vocab.bin" --seq 8
+expect_refusal "token file: too few tokens" "few.bin: holds 10 tokens, one step needs 17" --workload train --weights "$base" --data "$T/few.bin" --seq 8
+expect_refusal "token file: absent" "nothing.bin: No such file" --workload train --model tiny --data "$T/nothing.bin" --seq 8
+expect_refusal "train from a MoE checkpoint" "training it is not implemented yet" --workload train --weights "$T/mixtral-F8-sharded" --seq 8
 
 exit $fail

@@ -412,8 +412,9 @@ static void test_plan(void) {
     expect_plan_error(e, 2, "--beta2: beta2 1.5");
     const char *f[] = {"workload", "train", "dp", "0"};
     expect_plan_error(f, 2, "--dp: '0' is not a positive integer"); /* dp vs the ranks: at run time (test_train_dp.sh) */
-    const char *g[] = {"workload", "train", "data", "file"};
-    expect_plan_error(g, 2, "--data: unknown value 'file'");
+    /* a value that is not synthetic or repeat is an llm.c token file: checked at plan time */
+    const char *g[] = {"workload", "train", "data", "no-such-file"};
+    expect_plan_error(g, 2, "--data: no-such-file: No such file or directory");
     const char *h[] = {"workload", "train", "dtype", "fp8"};
     expect_plan_error(h, 2, "--dtype: train: dtype fp8");
 }

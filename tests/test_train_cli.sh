@@ -31,7 +31,7 @@ expect2 "--lr: '-1' is negative" --lr -1
 expect2 "--beta1: beta1 1 \(accepted: 0 <= beta1 < 1\)" --beta1 1
 expect2 "--beta2: beta2 2" --beta2 2
 expect2 "dp 2 does not divide the 1 ranks of the run" --dp 2
-expect2 "--data: unknown value 'tokens.bin' \(accepted: synthetic, repeat\)" --data tokens.bin
+expect2 "--data: tokens.bin: No such file or directory" --data tokens.bin
 expect2 "--dtype: train: dtype fp8" --dtype fp8
 expect2 "--grad-accum: '0' is not a positive integer" --grad-accum 0
 

@@ -868,3 +868,69 @@ out:
     if (f.map) munmap((void *)f.map, f.size);
     return rc;
 }
+
+/* ---- llm.c token shards ---- */
+
+hb_status hb_token_shard_open(const char *path, int64_t vocab, int64_t need, hb_token_shard *s, hb_err *err) {
+    memset(s, 0, sizeof *s);
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return hb_errf(err, HB_ERR_INPUT, "%s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return hb_errf(err, HB_ERR_INPUT, "%s: not a regular file", path);
+    }
+    if (sb.st_size < 1024) {
+        close(fd);
+        return hb_errf(err, HB_ERR_INPUT, "%s: %lld bytes, shorter than llm.c's 1024-byte header", path, (long long)sb.st_size);
+    }
+    void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) return hb_errf(err, HB_ERR_INPUT, "%s: mmap: %s", path, strerror(errno));
+    s->map = m, s->size = (size_t)sb.st_size;
+    const uint8_t *h = s->map;
+    int32_t hdr[3];
+    for (int i = 0; i < 3; i++) hdr[i] = (int32_t)((uint32_t)h[4 * i] | (uint32_t)h[4 * i + 1] << 8 | (uint32_t)h[4 * i + 2] << 16 |
+                                                   (uint32_t)h[4 * i + 3] << 24);
+    hb_status rc = HB_OK;
+    if (hdr[0] != 20240520)
+        rc = hb_errf(err, HB_ERR_INPUT, "%s: magic %d is not llm.c's token shard (20240520)", path, hdr[0]);
+    else if (hdr[1] != 1 && hdr[1] != 2)
+        rc = hb_errf(err, HB_ERR_INPUT, "%s: version %d (accepted: 1, uint16 tokens; 2, uint32 tokens)", path, hdr[1]);
+    else if (hdr[2] < 0 || (uint64_t)hdr[2] * (hdr[1] == 1 ? 2u : 4u) != s->size - 1024)
+        rc = hb_errf(err, HB_ERR_INPUT, "%s: the header says %d tokens, the file holds %lld bytes of tokens", path, hdr[2],
+                     (long long)(s->size - 1024));
+    else if (hdr[2] < need)
+        rc = hb_errf(err, HB_ERR_INPUT, "%s: holds %d tokens, one step needs %lld", path, hdr[2], (long long)need);
+    if (rc == HB_OK) {
+        s->n = hdr[2], s->width = hdr[1] == 1 ? 2 : 4;
+        const uint8_t *t = s->map + 1024;
+        for (int64_t i = 0; i < s->n; i++) {
+            const uint32_t v = s->width == 2 ? (uint32_t)(t[2 * i] | t[2 * i + 1] << 8)
+                                             : ((uint32_t)t[4 * i] | (uint32_t)t[4 * i + 1] << 8 |
+                                                (uint32_t)t[4 * i + 2] << 16 | (uint32_t)t[4 * i + 3] << 24);
+            if ((int64_t)v >= vocab) {
+                rc = hb_errf(err, HB_ERR_INPUT, "%s: token %lld is %u (accepted: 0 to vocab - 1 = %lld)", path, (long long)i, v,
+                             (long long)(vocab - 1));
+                break;
+            }
+        }
+    }
+    if (rc != HB_OK) hb_token_shard_close(s);
+    return rc;
+}
+
+void hb_token_shard_close(hb_token_shard *s) {
+    if (s->map) munmap((void *)s->map, s->size);
+    memset(s, 0, sizeof *s);
+}
+
+void hb_token_shard_read(const hb_token_shard *s, int64_t off, int64_t n, int32_t *dst) {
+    const uint8_t *t = s->map + 1024;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t j = off + i;
+        dst[i] = s->width == 2 ? (int32_t)(t[2 * j] | t[2 * j + 1] << 8)
+                               : (int32_t)((uint32_t)t[4 * j] | (uint32_t)t[4 * j + 1] << 8 | (uint32_t)t[4 * j + 2] << 16 |
+                                           (uint32_t)t[4 * j + 3] << 24);
+    }
+}

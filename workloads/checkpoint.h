@@ -66,4 +66,19 @@ hb_status hb_ckpt_read_f32(const hb_ckpt *ck, const hb_model *m, const char *nam
 hb_status hb_tokens_read(const char *path, int64_t n, int64_t vocab, int32_t *dst, int64_t *n_in_file,
                          hb_err *err);
 
+/* An llm.c token shard (its dev/data/data_common.py): 256 little-endian int32 header words
+ * (magic 20240520, version 1 = uint16 tokens / 2 = uint32, the token count), then the tokens.
+ * Opening maps the file and checks the header, the size and every token against vocab, and
+ * that it holds at least `need` tokens: HB_ERR_INPUT naming the file otherwise. */
+typedef struct hb_token_shard {
+    const uint8_t *map;
+    size_t size;
+    int64_t n;   /* tokens */
+    int width;   /* bytes per token: 2 or 4 */
+} hb_token_shard;
+hb_status hb_token_shard_open(const char *path, int64_t vocab, int64_t need, hb_token_shard *s, hb_err *err);
+void hb_token_shard_close(hb_token_shard *s);
+/* dst[i] = token (off + i) of the shard, i < n (off + n <= s->n). */
+void hb_token_shard_read(const hb_token_shard *s, int64_t off, int64_t n, int32_t *dst);
+
 #endif

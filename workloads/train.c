@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h" // defines: hb_ckpt_open, hb_ckpt_read_f32, hb_token_shard_open
 #include "workload_impl.h"
 
 /* ---- layout ---- */
@@ -120,7 +121,7 @@ static hb_status layout_init(const hb_case *c, tr_layout *y, hb_err *err) {
         b->ln1_w = param(y, "ln1_w", l, C, 1, 0, 1, 0);
         b->ln1_b = ln ? param(y, "ln1_b", l, C, 1, 0, 0, 0) : -1;
         b->qkv_w = param(y, "qkv_w", l, y->d_qkv, C, s, 0, 1);
-        b->qkv_b = bias ? param(y, "qkv_b", l, y->d_qkv, 1, 0, 0, 0) : -1;
+        b->qkv_b = bias || m->qkv_bias ? param(y, "qkv_b", l, y->d_qkv, 1, 0, 0, 0) : -1;
         b->proj_w = param(y, "proj_w", l, C, HqD, sres, 0, 1);
         b->proj_b = bias ? param(y, "proj_b", l, C, 1, 0, 0, 0) : -1;
         b->ln2_w = param(y, "ln2_w", l, C, 1, 0, 1, 0);
@@ -184,6 +185,8 @@ typedef struct tr_state {
     int64_t step;          /* optimizer steps taken */
     int64_t dp, grank;     /* data parallel: group size and this rank's index in it (1, 0 alone) */
     float *host_losses;    /* (N) */
+    hb_token_shard shard;  /* data: PATH - the llm.c token file */
+    int32_t *host_stream;  /* (n_stream) its tokens of the current step */
 } tr_state;
 
 static float *F32(const tr_state *st, int a, int64_t off) { return (float *)(void *)st->arena[a] + off; }
@@ -235,6 +238,27 @@ static hb_status init_params(hb_backend *be, const hb_case *c, tr_state *st) {
         }
     }
     free(buf);
+    return s;
+}
+
+/* The parameters from the case's checkpoint (workloads/checkpoint.h maps the names), as f32
+ * master weights; setup time, never timed. */
+static hb_status load_params(hb_backend *be, const hb_case *c, tr_state *st, hb_err *err) {
+    const tr_layout *y = &st->lay;
+    hb_ckpt *ck = NULL;
+    HB_TRY(hb_ckpt_open(c->weights, &ck, err));
+    int64_t maxn = 1;
+    for (int i = 0; i < y->n_t; i++) maxn = y->t[i].rows * y->t[i].cols > maxn ? y->t[i].rows * y->t[i].cols : maxn;
+    float *host = malloc((size_t)maxn * sizeof *host);
+    hb_status s = host ? HB_OK : hb_errf(err, HB_ERR_NOMEM, "out of host memory");
+    for (int i = 0; i < y->n_t && s == HB_OK; i++) {
+        const hb_train_tensor *t = &y->t[i];
+        s = hb_ckpt_read_f32(ck, &c->model, t->name, t->layer, host, t->rows, t->cols, err);
+        if (s == HB_OK) s = be->ops->upload(be, F32(st, A_PARAM, t->off), host, (size_t)(t->rows * t->cols) * sizeof *host);
+        if (s == HB_OK) s = be->ops->sync(be); /* host is reused */
+    }
+    free(host);
+    hb_ckpt_close(ck);
     return s;
 }
 
@@ -371,6 +395,16 @@ static hb_status backward(hb_backend *be, const hb_model *m, tr_state *st, const
  * 0's. One stream covers the step's accum x dp micro-batches of B*T tokens (+1 for the last
  * target), so how the tokens are split over micro-batches and ranks does not change them. */
 static hb_status fill_stream(hb_backend *be, const hb_case *c, tr_state *st, int64_t step) {
+    if (c->data == HB_DATA_FILE) {
+        /* llm.c's loader: step s reads tokens [s (n - 1), s (n - 1) + n) - each step's last
+         * target is the next step's first input - and starts over at the file's beginning
+         * when the next window would run past its end */
+        const int64_t n = st->lay.n_stream, adv = n - 1 > 0 ? n - 1 : 1, fit = (st->shard.n - n) / adv + 1;
+        const int64_t off = (step % fit) * adv;
+        hb_token_shard_read(&st->shard, off, n, st->host_stream);
+        HB_TRY(be->ops->upload(be, st->arena[A_TOK], st->host_stream, (size_t)n * sizeof(int32_t)));
+        return be->ops->sync(be); /* host_stream is reused next step */
+    }
     const uint64_t s = c->data == HB_DATA_REPEAT ? 0 : (uint64_t)step;
     return HB_OP(be, fill_tokens, .dst = (int32_t *)(void *)st->arena[A_TOK], .n = st->lay.n_stream,
                  .seed = hb_rng_u64(hb_rng_u64(c->seed, 6), s), .vocab = st->lay.V);
@@ -436,6 +470,8 @@ static void train_free(hb_workload *w) {
     for (int a = 0; a < N_ARENAS; a++) w->be->ops->free(w->be, st->arena[a]);
     layout_free(&st->lay);
     free(st->host_losses);
+    free(st->host_stream);
+    hb_token_shard_close(&st->shard);
     free(st);
 }
 
@@ -489,8 +525,13 @@ static hb_status train_setup(hb_workload *w, hb_err *err) {
     w->out_n = y->N;
     /* parameters (padding zeroed first), gradients and moments 0 */
     for (int a = A_PARAM; a <= A_V; a++) HB_TRY(zero(be, st->arena[a], HB_F32, y->n_param));
-    HB_TRY(init_params(be, c, st));
+    HB_TRY(c->weights[0] ? load_params(be, c, st, err) : init_params(be, c, st));
     HB_TRY(refresh_lp(be, st));
+    if (c->data == HB_DATA_FILE) {
+        HB_TRY(hb_token_shard_open(c->data_path, y->V, y->n_stream, &st->shard, err));
+        st->host_stream = malloc((size_t)y->n_stream * sizeof *st->host_stream);
+        if (!st->host_stream) return hb_errf(err, HB_ERR_NOMEM, "out of host memory");
+    }
     return HB_OK;
 }
 
@@ -577,10 +618,27 @@ static hb_status train_check(const hb_case *c, const char *const **blame, hb_err
         return hb_errf(err, HB_ERR_INPUT, "seq %lld exceeds max_seq %lld of model '%s' (accepted: seq <= %lld)",
                        (long long)c->seq, (long long)m->max_seq, m->name, (long long)m->max_seq);
     }
+    if (hb_model_is_moe(m) || hb_model_is_mla(m) || m->dense_twin || m->qk_norm || m->head_dim) {
+        static const char *const k_model[] = {"model", NULL};
+        *blame = k_model;
+        return hb_errf(err, HB_ERR_INPUT, "train: model '%s' has %s: training it is not implemented yet (accepted: "
+                       "dense GQA/MHA models without q/k norms)", m->name,
+                       hb_model_is_moe(m) ? "MoE layers" : hb_model_is_mla(m) ? "MLA attention"
+                       : m->dense_twin ? "a dense twin's FFN widths" : m->qk_norm ? "q/k norms (Qwen3)" : "a head_dim other than dim / heads");
+    }
     if (c->dtype != HB_F32 && c->dtype != HB_BF16) {
         *blame = k_dtype;
         return hb_errf(err, HB_ERR_INPUT, "train: dtype %s (accepted: f32, bf16 - bf16 mixed precision: f32 master "
                        "weights, gradients and moments, bf16 copies of the GEMM weights)", hb_case_dtype_name(c));
+    }
+    if (c->data == HB_DATA_FILE) { /* the header, the size and every token, before anything runs */
+        static const char *const k_data[] = {"data", NULL};
+        const int64_t dp = c->dp > 0 ? c->dp : 1, accum = c->grad_accum > 0 ? c->grad_accum : 1;
+        hb_token_shard sh;
+        *blame = k_data;
+        const hb_status ds = hb_token_shard_open(c->data_path, m->vocab, accum * dp * c->batch * c->seq + 1, &sh, err);
+        if (ds != HB_OK) return ds;
+        hb_token_shard_close(&sh);
     }
     if (!(c->lr > 0) || !isfinite(c->lr)) {
         *blame = k_lr;
@@ -600,7 +658,7 @@ static hb_status train_check(const hb_case *c, const char *const **blame, hb_err
 /* ---- the descriptor ---- */
 
 static const char *const train_keys[] = {"model", "layers", "dtype", "batch", "seq", "lr", "beta1", "beta2", "eps",
-                                         "weight_decay", "grad_accum", "data", "dp", NULL};
+                                         "weight_decay", "grad_accum", "data", "dp", "weights", NULL};
 
 const hb_workload_desc hb_wl_train = {
     .name = "train",
@@ -615,10 +673,10 @@ const hb_workload_desc hb_wl_train = {
     .setup = train_setup,
 };
 
-static const char *const data_names[HB_DATA_COUNT] = {"synthetic", "repeat"};
+static const char *const data_names[HB_DATA_COUNT] = {"synthetic", "repeat", "file"};
 const char *hb_train_data_name(hb_train_data d) { return d >= 0 && d < HB_DATA_COUNT ? data_names[d] : "?"; }
 int hb_train_data_parse(const char *s, hb_train_data *out) {
-    for (int i = 0; i < HB_DATA_COUNT; i++)
+    for (int i = 0; i < HB_DATA_FILE; i++)
         if (!strcmp(s, data_names[i])) {
             *out = (hb_train_data)i;
             return 0;

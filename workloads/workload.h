@@ -44,10 +44,11 @@ typedef enum hb_workload_kind {
 typedef enum hb_stream_op { HB_STREAM_COPY = 0, HB_STREAM_TRIAD = 1 } hb_stream_op;
 
 /* train: where the tokens come from. synthetic: a fresh batch of the counter generator every
- * step (the loss stays near ln V); repeat: the first batch every step (the loss must fall). */
-typedef enum hb_train_data { HB_DATA_SYNTHETIC = 0, HB_DATA_REPEAT = 1, HB_DATA_COUNT } hb_train_data;
-const char *hb_train_data_name(hb_train_data d);       /* "synthetic", "repeat" */
-int hb_train_data_parse(const char *s, hb_train_data *out); /* 0 ok, -1 unknown */
+ * step (the loss stays near ln V); repeat: the first batch every step (the loss must fall);
+ * file: an llm.c token shard (hb_case.data_path), read in order. */
+typedef enum hb_train_data { HB_DATA_SYNTHETIC = 0, HB_DATA_REPEAT = 1, HB_DATA_FILE = 2, HB_DATA_COUNT } hb_train_data;
+const char *hb_train_data_name(hb_train_data d);       /* "synthetic", "repeat", "file" */
+int hb_train_data_parse(const char *s, hb_train_data *out); /* synthetic, repeat: 0; else -1 */
 
 const char *hb_stream_op_name(hb_stream_op op);
 
@@ -119,6 +120,7 @@ typedef struct hb_case {
 #define HB_PATH_LEN 256
     char weights[HB_PATH_LEN];
     char prompt_tokens[HB_PATH_LEN];
+    char data_path[HB_PATH_LEN]; /* train, data: PATH (HB_DATA_FILE) */
     int weights_model;
     hb_routing routing;      /* MoE models: which experts tokens go to (ops.h) */
     float zipf_s;            /* routing zipf: the exponent S > 0 */
