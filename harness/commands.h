@@ -6,6 +6,7 @@
 
 int hb_cmd_power(int argc, char **argv);    /* harness/cmd_power.c */
 int hb_cmd_verify(int argc, char **argv);   /* harness/cmd_verify.c */
+int hb_cmd_weights(int argc, char **argv);  /* harness/cmd_weights.c */
 int hb_cmd_report(int argc, char **argv);   /* results/cmd_report.c */
 int hb_cmd_check(int argc, char **argv);    /* results/cmd_report.c */
 int hb_cmd_compare(int argc, char **argv);  /* results/cmd_report.c */

@@ -124,6 +124,7 @@ static const char *const help_main =
     "  info      show the host, backends, devices and every rank's placement\n"
     "  verify    check every op of each GPU backend against the CPU reference\n"
     "  power     read every energy/power meter on this node for a few seconds\n"
+    "  weights   write the generated weights of a model as a Hugging Face checkpoint\n"
     "  report    tables and charts (md, csv, json, html) from results files, with cost per token\n"
     "  check     verdicts on claims (results/claims/*.yaml) against results files\n"
     "  compare   regression gate: NEW vs BASE results files, exit 1 on a regression\n"
@@ -683,11 +684,11 @@ int main(int argc, char **argv) {
     if (argc < 2) { fputs(help_main, stderr); return 2; }
     const char *cmd = argv[1];
     if (strcmp(cmd, "help") == 0 && argc >= 3) { /* help COMMAND = COMMAND --help */
-        static const char *const commands[] = {"run", "list", "info", "verify", "power", "report", "check", "compare"};
+        static const char *const commands[] = {"run", "list", "info", "verify", "power", "weights", "report", "check", "compare"};
         int known = 0;
         for (int i = 0; i < HB_ARRAY_LEN(commands); i++) known |= strcmp(argv[2], commands[i]) == 0;
         if (!known) return usage_error(NULL, "help: unknown command '%s' (accepted: run, list, info, verify, power, "
-                                             "report, check, compare)", argv[2]);
+                                             "weights, report, check, compare)", argv[2]);
         char *args[] = {argv[0], argv[2], "--help", NULL};
         return main(3, args);
     }
@@ -703,7 +704,7 @@ int main(int argc, char **argv) {
     /* commands that need no MPI */
     static const struct { const char *name; int (*fn)(int, char **); } simple[] = {
         {"report", hb_cmd_report}, {"check", hb_cmd_check}, {"compare", hb_cmd_compare},
-        {"power", hb_cmd_power}, {"verify", hb_cmd_verify},
+        {"power", hb_cmd_power}, {"verify", hb_cmd_verify}, {"weights", hb_cmd_weights},
     };
     for (int i = 0; i < HB_ARRAY_LEN(simple); i++)
         if (strcmp(cmd, simple[i].name) == 0) return simple[i].fn(argc - 2, argv + 2);

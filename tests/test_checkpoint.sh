@@ -103,6 +103,36 @@ for dt in bf16 fp8; do
   else bad "llama F32 -> $dt: $(cat "$T/cmp") $got"; fi
 done
 
+# ---- the generator's weights written as a checkpoint (hetbench weights) and loaded back: the
+# same decode, bit for bit (fingerprint and tokens), as the generated run ----
+for m in tiny tiny-mla; do
+  rm -rf "$T/ex-$m"
+  if ! "$HB" weights --model "$m" --out "$T/ex-$m" >"$T/ex.log" 2>&1; then bad "weights --model $m: $(cat "$T/ex.log")"; continue; fi
+  for src in gen ck; do
+    if [[ $src == gen ]]; then a=(--model "$m"); else a=(--weights "$T/ex-$m"); fi
+    "$HB" run --workload decode "${a[@]}" --batch 2 --prompt 8 --gen 4 --min-iters 3 --max-iters 3 --min-seconds 0 --warmup 0 \
+      --no-ceilings --idle-seconds 0 --power-hz 0 --out "$T/id-$src.h5" --force --no-progress >"$T/id.log" 2>&1 || cat "$T/id.log"
+  done
+  if "$PY" - "$T/id-gen.h5" "$T/id-ck.h5" >"$T/cmp" 2>&1 <<'PY'
+import sys, h5py
+a, b = (h5py.File(f)["/cases/0000/rank0"] for f in sys.argv[1:3])
+fa, fb = list(a.attrs["fingerprint"]), list(b.attrs["fingerprint"])
+print("fingerprints %s / %s, tokens %s / %s" % (fa, fb, a["generated"][()].tolist(), b["generated"][()].tolist()))
+sys.exit(0 if fa == fb and (a["generated"][()] == b["generated"][()]).all() else 1)
+PY
+  then ok "generated $m == its exported checkpoint: $(cat "$T/cmp")"; else bad "generated $m vs exported: $(cat "$T/cmp")"; fi
+done
+expect_weights_refusal() { # NAME PATTERN ARGS...
+  local name=$1 pat=$2
+  shift 2
+  "$HB" weights "$@" >"$T/w.log" 2>&1
+  local rc=$?
+  if [[ $rc -eq 2 ]] && grep -qE -- "$pat" "$T/w.log"; then ok "weights refused: $name"; else bad "weights $name: exit $rc $(cat "$T/w.log")"; fi
+}
+expect_weights_refusal "no Hugging Face type" "tiny-moe.*no Hugging Face model_type" --model tiny-moe --out "$T/ex-moe"
+expect_weights_refusal "existing checkpoint" "holds a checkpoint already" --model tiny --out "$T/ex-tiny"
+expect_weights_refusal "no --out" "--out DIR is required" --model tiny
+
 # ---- training from a checkpoint on an llm.c token file: the first step's loss (before the
 # optimizer moves anything) is numpy's cross-entropy of the same weights on the same tokens ----
 train_ok() { # DIR

@@ -547,7 +547,10 @@ static int pieces_of(const hb_ckpt *ck, const hb_model *m, const char *what, int
         const int moe = l >= 0 && hb_model_layer_moe(m, l);
         char probe[96];
         snprintf(probe, sizeof probe, "model.layers.%d.block_sparse_moe.gate.weight", l);
-        const int mixtral = moe && hb_ckpt_find(ck, probe) != NULL; /* Mixtral's names, else Qwen3-MoE's / DeepSeek's */
+        /* Mixtral's names, else Qwen3-MoE's / DeepSeek's (writing, ck NULL: a MoE without shared
+         * experts, q/k norms or MLA is written as Mixtral) */
+        const int mixtral = moe && (ck ? hb_ckpt_find(ck, probe) != NULL
+                                       : !m->n_shared && !m->qk_norm && !hb_model_is_mla(m));
         const int64_t E = m->n_experts, Fe = m->moe_ffn_dim, dn = m->qk_nope_dim, dr = m->qk_rope_dim;
         const int64_t dq = Hq * (dn + dr);
         /* the dense FFN: a dense layer's, or a MoE layer's shared experts (DeepSeek) */
@@ -603,7 +606,7 @@ static int pieces_of(const hb_ckpt *ck, const hb_model *m, const char *what, int
     } else {
         /* GPT-2's Conv1D weights are stored (in, out): transposed to our (out, in). Hugging
          * Face's GPT2LMHeadModel names them with a "transformer." prefix, GPT2Model without */
-        const char *pre = hb_ckpt_find(ck, "transformer.wte.weight") ? "transformer." : "";
+        const char *pre = !ck || hb_ckpt_find(ck, "transformer.wte.weight") ? "transformer." : "";
         if (!strcmp(what, "wte")) PIECE(m->vocab, C, 0, "%swte.weight", pre);
         else if (!strcmp(what, "wpe")) PIECE(m->max_seq, C, 0, "%swpe.weight", pre);
         else if (!strcmp(what, "lnf_w")) PIECE(C, 1, 0, "%sln_f.weight", pre);
@@ -933,4 +936,211 @@ void hb_token_shard_read(const hb_token_shard *s, int64_t off, int64_t n, int32_
                                : (int32_t)((uint32_t)t[4 * j] | (uint32_t)t[4 * j + 1] << 8 | (uint32_t)t[4 * j + 2] << 16 |
                                            (uint32_t)t[4 * j + 3] << 24);
     }
+}
+
+/* ---- writing ---- */
+
+/* The Hugging Face model_type with m's architecture, or NULL (why says which field). */
+static const char *hf_type(const hb_model *m, const char **why) {
+    *why = NULL;
+    if (m->pos == HB_POS_LEARNED) {
+        if (m->norm != HB_NORM_LAYERNORM || m->act != HB_ACT_GELU || !m->tied || !m->bias || m->n_kv_heads != m->n_heads)
+            *why = "learned positions with other than GPT-2's layernorm, gelu, tied head, biases and MHA";
+        return *why ? NULL : "gpt2";
+    }
+    if (m->norm != HB_NORM_RMSNORM || m->act != HB_ACT_SWIGLU || m->bias) {
+        *why = "rope with layernorm, gelu or biases: no Hugging Face model_type has it";
+        return NULL;
+    }
+    if (hb_model_is_mla(m)) {
+        if (!m->n_experts || m->router != HB_ROUTER_SIGMOID || !m->router_bias) {
+            *why = "MLA is written as deepseek_v3: it needs experts with a sigmoid router and its correction bias";
+            return NULL;
+        }
+        return "deepseek_v3";
+    }
+    if (m->dense_twin) {
+        *why = "a dense twin is not a published architecture";
+        return NULL;
+    }
+    if (m->n_experts) {
+        if (m->n_shared || m->first_k_dense || m->router != HB_ROUTER_SOFTMAX || m->router_bias || m->n_group > 1 ||
+            m->routed_scale != 1.0f) {
+            *why = "experts with shared experts, dense first layers or a non-softmax router outside MLA: no Hugging Face "
+                   "model_type has them";
+            return NULL;
+        }
+        if (m->qk_norm) return "qwen3_moe";
+        if (!m->norm_topk || m->head_dim) {
+            *why = "Mixtral renormalises its top-k weights and has head_dim = hidden / heads";
+            return NULL;
+        }
+        return "mixtral";
+    }
+    if (m->qk_norm) return "qwen3";
+    return m->qkv_bias ? "qwen2" : "llama";
+}
+
+typedef struct wtensor {
+    char name[160];
+    int64_t shape[2];
+    int ndim;
+    float *data;
+} wtensor;
+
+static int cmp_wtensor(const void *a, const void *b) { return strcmp(((const wtensor *)a)->name, ((const wtensor *)b)->name); }
+
+static json_t *config_json(const hb_model *m, const char *type) {
+    json_t *c = json_object();
+    json_object_set_new(c, "model_type", json_string(type));
+    if (!strcmp(type, "gpt2")) {
+        json_object_set_new(c, "n_embd", json_integer(m->dim));
+        json_object_set_new(c, "n_layer", json_integer(m->n_layers));
+        json_object_set_new(c, "n_head", json_integer(m->n_heads));
+        json_object_set_new(c, "n_inner", json_integer(m->ffn_dim));
+        json_object_set_new(c, "vocab_size", json_integer(m->vocab));
+        json_object_set_new(c, "n_positions", json_integer(m->max_seq));
+        json_object_set_new(c, "layer_norm_epsilon", json_real(m->norm_eps));
+        json_object_set_new(c, "activation_function", json_string("gelu_new"));
+        return c;
+    }
+    json_object_set_new(c, "hidden_size", json_integer(m->dim));
+    json_object_set_new(c, "num_hidden_layers", json_integer(m->n_layers));
+    json_object_set_new(c, "num_attention_heads", json_integer(m->n_heads));
+    json_object_set_new(c, "num_key_value_heads", json_integer(hb_model_is_mla(m) ? m->n_heads : m->n_kv_heads));
+    json_object_set_new(c, "intermediate_size", json_integer(m->ffn_dim));
+    json_object_set_new(c, "vocab_size", json_integer(m->vocab));
+    json_object_set_new(c, "max_position_embeddings", json_integer(m->max_seq));
+    json_object_set_new(c, "rope_theta", json_real(m->rope_theta));
+    json_object_set_new(c, "rms_norm_eps", json_real(m->norm_eps));
+    json_object_set_new(c, "hidden_act", json_string("silu"));
+    json_object_set_new(c, "tie_word_embeddings", json_boolean(m->tied));
+    json_object_set_new(c, "rope_scaling", json_null());
+    if (m->head_dim) json_object_set_new(c, "head_dim", json_integer(m->head_dim));
+    if (!strcmp(type, "mixtral")) {
+        json_object_set_new(c, "num_local_experts", json_integer(m->n_experts));
+        json_object_set_new(c, "num_experts_per_tok", json_integer(m->top_k));
+        json_object_set_new(c, "intermediate_size", json_integer(m->moe_ffn_dim));
+    } else if (!strcmp(type, "qwen3_moe")) {
+        json_object_set_new(c, "num_experts", json_integer(m->n_experts));
+        json_object_set_new(c, "num_experts_per_tok", json_integer(m->top_k));
+        json_object_set_new(c, "moe_intermediate_size", json_integer(m->moe_ffn_dim));
+        json_object_set_new(c, "norm_topk_prob", json_boolean(m->norm_topk));
+        json_object_set_new(c, "decoder_sparse_step", json_integer(1));
+    } else if (!strcmp(type, "deepseek_v3")) {
+        json_object_set_new(c, "q_lora_rank", m->q_lora_rank ? json_integer(m->q_lora_rank) : json_null());
+        json_object_set_new(c, "kv_lora_rank", json_integer(m->kv_lora_rank));
+        json_object_set_new(c, "qk_nope_head_dim", json_integer(m->qk_nope_dim));
+        json_object_set_new(c, "qk_rope_head_dim", json_integer(m->qk_rope_dim));
+        json_object_set_new(c, "v_head_dim", json_integer(m->v_head_dim));
+        json_object_set_new(c, "n_routed_experts", json_integer(m->n_experts));
+        json_object_set_new(c, "num_experts_per_tok", json_integer(m->top_k));
+        json_object_set_new(c, "n_shared_experts", json_integer(m->n_shared));
+        json_object_set_new(c, "moe_intermediate_size", json_integer(m->moe_ffn_dim));
+        json_object_set_new(c, "first_k_dense_replace", json_integer(m->first_k_dense));
+        json_object_set_new(c, "moe_layer_freq", json_integer(1));
+        json_object_set_new(c, "n_group", json_integer(m->n_group > 1 ? m->n_group : 1));
+        json_object_set_new(c, "topk_group", json_integer(m->n_group > 1 ? m->topk_group : 1));
+        json_object_set_new(c, "topk_method", json_string("noaux_tc"));
+        json_object_set_new(c, "scoring_func", json_string("sigmoid"));
+        json_object_set_new(c, "norm_topk_prob", json_boolean(m->norm_topk));
+        json_object_set_new(c, "routed_scaling_factor", json_real(m->routed_scale));
+    }
+    return c;
+}
+
+hb_status hb_ckpt_write(const char *dir, const hb_model *m, hb_ckpt_get_fn get, void *ctx, hb_err *err) {
+    const char *why, *type = hf_type(m, &why);
+    if (!type) return hb_errf(err, HB_ERR_INPUT, "model '%s': %s", m->name, why);
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) return hb_errf(err, HB_ERR_IO, "%s: %s", dir, strerror(errno));
+    piece *p = malloc((size_t)max_pieces(m) * sizeof *p);
+    int nt = 0, cap = 64;
+    wtensor *wt = malloc((size_t)cap * sizeof *wt);
+    float *whole = NULL;
+    hb_status s = p && wt ? HB_OK : hb_errf(err, HB_ERR_NOMEM, "out of host memory");
+    for (size_t i = 0; i < sizeof weight_names / sizeof weight_names[0] && s == HB_OK; i++)
+        for (int l = 0; l < (weight_names[i].per_layer ? (int)m->n_layers : 1) && s == HB_OK; l++) {
+            const int layer = weight_names[i].per_layer ? l : -1;
+            if (!model_has(m, weight_names[i].name, layer)) continue;
+            const int n = pieces_of(NULL, m, weight_names[i].name, layer, p);
+            int64_t rows = 0;
+            for (int k = 0; k < n; k++) rows += p[k].rows;
+            const int64_t cols = n ? p[0].cols : 1;
+            free(whole);
+            whole = malloc((size_t)(rows * cols) * sizeof *whole);
+            if (!whole) {
+                s = hb_errf(err, HB_ERR_NOMEM, "out of host memory");
+                break;
+            }
+            if ((s = get(ctx, weight_names[i].name, layer, whole, rows, cols, err)) != HB_OK) break;
+            int64_t r0 = 0;
+            for (int k = 0; k < n && s == HB_OK; k++, nt++) {
+                if (nt == cap) {
+                    wtensor *g = realloc(wt, (size_t)(cap *= 2) * sizeof *wt);
+                    if (!g) { s = hb_errf(err, HB_ERR_NOMEM, "out of host memory"); break; }
+                    wt = g;
+                }
+                wtensor *t = &wt[nt];
+                snprintf(t->name, sizeof t->name, "%s", p[k].name);
+                t->ndim = p[k].cols == 1 ? 1 : 2;
+                t->shape[0] = p[k].transposed ? p[k].cols : p[k].rows;
+                t->shape[1] = p[k].transposed ? p[k].rows : p[k].cols;
+                t->data = malloc((size_t)(p[k].rows * p[k].cols) * sizeof *t->data);
+                if (!t->data) { s = hb_errf(err, HB_ERR_NOMEM, "out of host memory"); break; }
+                const int64_t src_cols = p[k].transposed ? p[k].rows : p[k].cols;
+                for (int64_t r = 0; r < p[k].rows; r++)
+                    for (int64_t c = 0; c < p[k].cols; c++) {
+                        const int64_t sr = p[k].transposed ? c : src_row(&p[k], r), sc = p[k].transposed ? r : c;
+                        t->data[sr * src_cols + sc] = whole[(r0 + r) * cols + c];
+                    }
+                r0 += p[k].rows;
+            }
+        }
+    free(whole);
+    free(p);
+    char file[8192];
+    if (s == HB_OK) { /* config.json */
+        json_t *c = config_json(m, type);
+        snprintf(file, sizeof file, "%s/config.json", dir);
+        if (json_dump_file(c, file, JSON_INDENT(2) | JSON_SORT_KEYS) != 0) s = hb_errf(err, HB_ERR_IO, "%s: cannot write", file);
+        json_decref(c);
+    }
+    if (s == HB_OK) { /* model.safetensors: header sorted by name, data in that order */
+        qsort(wt, (size_t)nt, sizeof *wt, cmp_wtensor);
+        json_t *h = json_object();
+        int64_t off = 0;
+        for (int k = 0; k < nt; k++) {
+            const int64_t bytes = wt[k].shape[0] * (wt[k].ndim > 1 ? wt[k].shape[1] : 1) * 4;
+            json_t *e = json_object(), *shape = json_array(), *offs = json_array();
+            for (int d = 0; d < wt[k].ndim; d++) json_array_append_new(shape, json_integer(wt[k].shape[d]));
+            json_array_append_new(offs, json_integer(off));
+            json_array_append_new(offs, json_integer(off + bytes));
+            json_object_set_new(e, "dtype", json_string("F32"));
+            json_object_set_new(e, "shape", shape);
+            json_object_set_new(e, "data_offsets", offs);
+            json_object_set_new(h, wt[k].name, e);
+            off += bytes;
+        }
+        char *text = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(h);
+        snprintf(file, sizeof file, "%s/model.safetensors", dir);
+        FILE *f = text ? fopen(file, "wb") : NULL;
+        if (!f) {
+            s = hb_errf(err, HB_ERR_IO, "%s: %s", file, text ? strerror(errno) : "out of memory");
+        } else {
+            size_t hl = strlen(text), pad = (8 - hl % 8) % 8;
+            uint8_t len[8];
+            for (int b = 0; b < 8; b++) len[b] = (uint8_t)((uint64_t)(hl + pad) >> (8 * b));
+            int bad = fwrite(len, 1, 8, f) != 8 || fwrite(text, 1, hl, f) != hl || fwrite("        ", 1, pad, f) != pad;
+            for (int k = 0; k < nt && !bad; k++) { /* little-endian f32 (the hosts hetbench runs on) */
+                const size_t ne = (size_t)(wt[k].shape[0] * (wt[k].ndim > 1 ? wt[k].shape[1] : 1));
+                bad = fwrite(wt[k].data, 4, ne, f) != ne;
+            }
+            if (fclose(f) != 0 || bad) s = hb_errf(err, HB_ERR_IO, "%s: write failed: %s", file, strerror(errno));
+        }
+        free(text);
+    }
+    for (int k = 0; k < nt; k++) free(wt[k].data);
+    free(wt);
+    return s;
 }

@@ -66,6 +66,16 @@ hb_status hb_ckpt_read_f32(const hb_ckpt *ck, const hb_model *m, const char *nam
 hb_status hb_tokens_read(const char *path, int64_t n, int64_t vocab, int32_t *dst, int64_t *n_in_file,
                          hb_err *err);
 
+/* Writes model m as a Hugging Face checkpoint in folder dir (created if absent): config.json
+ * (model_type llama, qwen2, qwen3, mixtral, qwen3_moe, deepseek_v3 or gpt2, whichever has m's
+ * architecture; HB_ERR_INPUT naming the field when none has) and model.safetensors, every
+ * weight F32 in the Hugging Face names, the exact inverse of hb_ckpt_read_f32. get(ctx, name,
+ * layer, dst, rows, cols) fills one weight of the tensor table as f32 (expert stacks as
+ * (E rows, cols)). Loading the result gives the same weights, bit for bit. */
+typedef hb_status (*hb_ckpt_get_fn)(void *ctx, const char *name, int layer, float *dst, int64_t rows, int64_t cols,
+                                    hb_err *err);
+hb_status hb_ckpt_write(const char *dir, const hb_model *m, hb_ckpt_get_fn get, void *ctx, hb_err *err);
+
 /* An llm.c token shard (its dev/data/data_common.py): 256 little-endian int32 header words
  * (magic 20240520, version 1 = uint16 tokens / 2 = uint32, the token count), then the tokens.
  * Opening maps the file and checks the header, the size and every token against vocab, and

@@ -1056,3 +1056,50 @@ const hb_workload_desc hb_wl_decode = {
     .check = decode_check,
     .setup = decode_setup,
 };
+
+/* ---- the generated weights as a checkpoint (hetbench weights) ---- */
+
+typedef struct export_ctx {
+    hb_backend *be;
+    tf_state *st;
+} export_ctx;
+
+static hb_status export_get(void *ctx, const char *name, int layer, float *dst, int64_t rows, int64_t cols, hb_err *err) {
+    const export_ctx *x = ctx;
+    const hb_tf_layout *y = &x->st->lay;
+    for (int i = 0; i < y->n_tensors; i++) {
+        const hb_tf_tensor *t = &y->t[i];
+        if (t->arena != HB_ARENA_WEIGHTS || t->layer != layer || strcmp(t->name, name)) continue;
+        if (numel(t) != rows * cols)
+            return hb_errf(err, HB_ERR_INTERNAL, "weights: tensor %s of layer %d has %lld elements, the checkpoint %lld", name,
+                           layer, (long long)numel(t), (long long)(rows * cols));
+        HB_TRY(x->be->ops->download(x->be, dst, P(x->st, i), (size_t)(rows * cols) * sizeof *dst));
+        return x->be->ops->sync(x->be);
+    }
+    return hb_errf(err, HB_ERR_INTERNAL, "weights: no tensor %s of layer %d", name, layer);
+}
+
+hb_status hb_tf_export(hb_backend *be, const hb_case *c, const char *dir, hb_err *err) {
+    if (c->dtype != HB_F32 || c->tp > 1)
+        return hb_errf(err, HB_ERR_INPUT, "weights: dtype %s, tp %lld (accepted: dtype f32, tp 1 - the generator's values "
+                       "as f32)", hb_case_dtype_name(c), (long long)c->tp);
+    tf_state *st = calloc(1, sizeof *st);
+    if (!st) return hb_errf(err, HB_ERR_NOMEM, "out of host memory");
+    hb_status s = hb_tf_layout_init(c, 0, &st->lay, err);
+    const hb_tf_layout *y = &st->lay;
+    if (s == HB_OK && be->ops->alloc(be, (size_t)(y->arena_bytes[HB_ARENA_WEIGHTS] > 0 ? y->arena_bytes[HB_ARENA_WEIGHTS] : 256),
+                                     (void **)&st->arena[HB_ARENA_WEIGHTS]) != HB_OK)
+        s = hb_errf(err, HB_ERR_NOMEM, "weights: %.2f GiB of weights do not fit: %s",
+                    (double)y->arena_bytes[HB_ARENA_WEIGHTS] / (1 << 30), be->err);
+    for (int i = 0; i < y->n_tensors && s == HB_OK; i++) /* fill_weights, the weights alone */
+        if (y->t[i].arena == HB_ARENA_WEIGHTS)
+            s = HB_OP(be, fill_random, .dst = TT(st, i), .seed = hb_rng_u64(c->seed, y->t[i].init_id),
+                      .scale = y->t[i].init_scale, .offset = y->t[i].init_offset);
+    if (s == HB_OK) s = be->ops->sync(be);
+    export_ctx x = {be, st};
+    if (s == HB_OK) s = hb_ckpt_write(dir, &c->model, export_get, &x, err);
+    be->ops->free(be, st->arena[HB_ARENA_WEIGHTS]);
+    hb_tf_layout_free(&st->lay);
+    free(st);
+    return s;
+}

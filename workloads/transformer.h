@@ -130,4 +130,9 @@ double hb_tf_expected_experts(const hb_case *c, double n);
 hb_status hb_tf_qk_norm(hb_backend *be, const hb_model *m, const hb_tf_layout *y, const hb_tf_block *b, float *qkv,
                         hb_tensor qn_w, hb_tensor kn_w, int64_t N);
 
+/* Writes the weights case c generates (dtype f32, tp 1) as a Hugging Face checkpoint in dir
+ * (hb_ckpt_write): a run with `weights: dir` then computes exactly what the generated run does.
+ * Generated on backend be (the CPU: every backend generates the same values). */
+hb_status hb_tf_export(hb_backend *be, const hb_case *c, const char *dir, hb_err *err);
+
 #endif
