@@ -5,7 +5,7 @@ independent numpy forward (float64) says hetbench must compute from them.
   make_checkpoint.py OUT_DIR ARCH DTYPE LAYOUT
   make_checkpoint.py --break FILE HOW   (a bad file for the error tests; HOW: overlap, unknown-dtype,
                                          drop-tensor, huge-header)
-    ARCH   llama | gpt2 | qwen2 (biased q/k/v, tied head) | qwen3 (head_dim != hidden/heads, q/k
+    ARCH   llama | gpt2 | mixtral128 (mixtral of width 128) | qwen2 (biased q/k/v, tied head) | qwen3 (head_dim != hidden/heads, q/k
            norms) | mixtral (softmax top-2 of 4 experts) | qwen3_moe (q/k norms, top-2 of 8) |
            deepseek_v3 (MLA with q_lora, sigmoid router with correction bias, 4 groups / 2 kept,
            a shared expert, first layer dense) | deepseek_v2 (MLA without q_lora, softmax
@@ -82,12 +82,12 @@ class Writer:
             raw, val = x.astype("<f2").tobytes(), x.astype(np.float16).astype(np.float64)
         elif dt == "BF16":
             raw, val = bf16_bits(x).astype("<u2").tobytes(), bf16_round(x)
-        elif dt == "F8":  # one scale per tensor, amax / 448
-            scale = np.float32(np.abs(x).max() / 448.0)
+        elif dt == "F8":  # one scale per tensor, a calibrated one (1.25 amax / 448: codes below 448)
+            scale = np.float32(1.25 * np.abs(x).max() / 448.0)
             codes = e4m3_encode(x / np.float64(scale))
             raw, val = codes.tobytes(), E4M3[codes] * np.float64(scale)
             self.t[name + "_scale"] = ("F32", [], np.float32(scale).tobytes())
-        else:  # F8B: 128 x 128 blocks, each amax / 448 (weight_scale_inv multiplies)
+        else:  # F8B: 128 x 128 blocks, each 1.25 amax / 448 (weight_scale_inv multiplies)
             r, c = x.shape
             sr, sc = -(-r // 128), -(-c // 128)
             scale = np.zeros((sr, sc), dtype=np.float32)
@@ -96,7 +96,7 @@ class Writer:
             for i in range(sr):
                 for j in range(sc):
                     blk = x[i * 128:(i + 1) * 128, j * 128:(j + 1) * 128]
-                    scale[i, j] = np.float32(np.abs(blk).max() / 448.0)
+                    scale[i, j] = np.float32(1.25 * np.abs(blk).max() / 448.0)
                     cb = e4m3_encode(blk / np.float64(scale[i, j]))
                     codes[i * 128:(i + 1) * 128, j * 128:(j + 1) * 128] = cb
                     val[i * 128:(i + 1) * 128, j * 128:(j + 1) * 128] = E4M3[cb] * np.float64(scale[i, j])
@@ -214,8 +214,9 @@ def family(arch, W, u, C, L, H, V, S):
             cfg["head_dim"] = D
     moe_first = 0
     if arch == "mixtral":
-        cfg.update(num_local_experts=4, num_experts_per_tok=2, intermediate_size=48)
-        E, Fe, n_shared = 4, 48, 0
+        Fe = 48 if C == 64 else 128
+        cfg.update(num_local_experts=4, num_experts_per_tok=2, intermediate_size=Fe)
+        E, n_shared = 4, 0
     elif arch == "qwen3_moe":
         cfg.update(num_experts=8, num_experts_per_tok=2, moe_intermediate_size=32, norm_topk_prob=True,
                    decoder_sparse_step=1, mlp_only_layers=[])
@@ -339,6 +340,8 @@ def main():
     rng = np.random.default_rng(20261203)
     W = Writer(dtype)
     C, L, H, V, S = 64, 2, 4, 128, 64
+    if arch == "mixtral128":  # widths of 128 x 128 blocks: fp8-block cases keep its e4m3 as stored
+        arch, C = "mixtral", 128
     u = lambda *shape, s=1.0: rng.uniform(-s, s, shape)
     if arch == "llama":
         Hkv, F, D, theta, eps = 2, 96, C // 4, 10000.0, 1e-5

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_checkpoint.sh HETBENCH PYTHON SRC - weights from Hugging Face checkpoints and prompts from
+# test_checkpoint.sh HETBENCH PYTHON SRC [FP8_PROBE] - weights from Hugging Face checkpoints and prompts from
 # token files (workloads/checkpoint.c), against an independent numpy forward.
 #
 # tests/make_checkpoint.py writes tiny checkpoints of every model_type hetbench reads (llama,
@@ -14,7 +14,7 @@
 # Then every kind of bad input must stop the run before anything runs: exit 2, a message naming
 # the file and the tensor or field, no results file.
 set -uo pipefail
-HB=$1 PY=$2 SRC=$3
+HB=$1 PY=$2 SRC=$3 PROBE=${4:-}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fail=0
@@ -102,6 +102,29 @@ for dt in bf16 fp8; do
   if compare "$got" "$want" "$tol" >"$T/cmp" 2>&1; then ok "llama F32 -> $dt: $(cat "$T/cmp")"
   else bad "llama F32 -> $dt: $(cat "$T/cmp") $got"; fi
 done
+
+# ---- e4m3 as stored: an fp8 case keeps a checkpoint's codes and (calibrated, not amax/448)
+# scales where its scale layout is the case's, byte for byte (tests/ckpt_fp8_probe.c reads the
+# device's copy and the file); the rest is re-quantised from f32, and the run says how many ----
+if [[ -n $PROBE ]]; then
+  for x in "F8B fp8-block stored stored stored differs 6 2" "F8 fp8 stored differs differs differs 2 6"; do
+    set -- $x
+    d="$T/m128-$1"
+    "$PY" "$SRC/tests/make_checkpoint.py" "$d" mixtral128 "$1" single || bad "make_checkpoint mixtral128 $1"
+    "$PROBE" "$d" "$2" >"$T/probe" 2>"$T/probe.err"
+    grep -q "e4m3 tensors as stored: $7, re-quantised from f32: $8 " "$T/probe.err" ||
+      bad "the load of $1 into $2 does not say $7 stored, $8 re-quantised: $(cat "$T/probe.err")"
+    want=$(printf 'proj_w %%s: %s\nexp_up %%s: %s\nexp_down %%s: %s\nqkv_w %%s: %s\n' "$3" "$4" "$5" "$6")
+    want=$(printf "$want" 0 0 0 0; echo; printf "$want" 1 1 1 1)
+    if [[ "$(cat "$T/probe")" == "$want" ]]; then ok "e4m3 $1 checkpoint in a $2 case: $(tr '\n' ';' <"$T/probe")"
+    else bad "e4m3 $1 checkpoint in a $2 case: got $(tr '\n' ';' <"$T/probe") want $(echo "$want" | tr '\n' ';')"; fi
+    # ... and the fp8 case computes the function of the stored values (numpy) to fp8 activation precision
+    want=$("$PY" -c "import json; print(json.dumps(json.load(open('$d/expect.json'))['prefill']))")
+    got=$(run_fp "$d" prefill "$d/prompt.npy" "$2")
+    if compare "$got" "$want" 0.02 >"$T/cmp" 2>&1; then ok "mixtral128 $1 -> $2: $(cat "$T/cmp")"
+    else bad "mixtral128 $1 -> $2: $(cat "$T/cmp") $got"; fi
+  done
+fi
 
 # ---- the generator's weights written as a checkpoint (hetbench weights) and loaded back: the
 # same decode, bit for bit (fingerprint and tokens), as the generated run ----

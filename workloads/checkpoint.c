@@ -802,6 +802,46 @@ static hb_status read_pieces(const hb_ckpt *ck, const hb_model *m, const char *n
     return HB_OK;
 }
 
+hb_status hb_ckpt_read_fp8(const hb_ckpt *ck, const hb_model *m, const char *name, int layer, uint8_t *codes,
+                           float *scales, int64_t rows, int64_t cols, int64_t block, hb_err *err) {
+    piece *p = malloc((size_t)max_pieces(m) * sizeof *p);
+    if (!p) return hb_errf(err, HB_ERR_NOMEM, "out of host memory");
+    const int n = pieces_of(ck, m, name, layer, p);
+    hb_status s = n ? HB_OK : hb_errf(err, HB_ERR_UNSUPPORTED, "no checkpoint name");
+    const int64_t sc = block > 0 ? (cols + block - 1) / block : 1;
+    float first = 0.0f;
+    int64_t r0 = 0;
+    for (int k = 0; k < n && s == HB_OK; k++) {
+        const hb_st_tensor *t = hb_ckpt_find(ck, p[k].name);
+        int blocks = 0;
+        const hb_st_tensor *sv = t && t->dtype == HB_ST_F8_E4M3 ? fp8_scale(ck, p[k].name, &blocks) : NULL;
+        if (!sv || p[k].transposed || p[k].perm != PERM_NONE || p[k].cols != cols) {
+            s = hb_errf(err, HB_ERR_UNSUPPORTED, "'%s' is %s", p[k].name,
+                        !sv ? "not e4m3 with a scale" : p[k].perm != PERM_NONE ? "stored in another row order" : "transposed");
+        } else if (block == 0) {
+            const float v = elem(sv, 0);
+            if (blocks) s = hb_errf(err, HB_ERR_UNSUPPORTED, "'%s' has block scales, the case one per tensor", p[k].name);
+            else if (k > 0 && v != first) s = hb_errf(err, HB_ERR_UNSUPPORTED, "the fused pieces of '%s' have different scales", name);
+            first = k == 0 ? v : first;
+        } else if (!blocks || block != 128 || r0 % block || (k + 1 < n && p[k].rows % block)) {
+            s = hb_errf(err, HB_ERR_UNSUPPORTED, "'%s': %s", p[k].name,
+                        !blocks ? "one scale per tensor, the case blocks" : block != 128 ? "128 x 128 blocks, the case another size"
+                                                                           : "the pieces of a fused weight do not fall on 128-row blocks");
+        } else { /* its block rows of scales into the case's grid */
+            const int64_t pr = (p[k].rows + block - 1) / block;
+            for (int64_t i = 0; i < pr; i++)
+                for (int64_t j = 0; j < sc; j++) scales[(r0 / block + i) * sc + j] = elem(sv, i * sc + j);
+        }
+        if (s == HB_OK) memcpy(codes + r0 * cols, t->data, (size_t)(p[k].rows * cols));
+        r0 += p[k].rows;
+    }
+    if (s == HB_OK && r0 != rows) s = hb_errf(err, HB_ERR_INTERNAL, "%s: weight '%s' has %lld of %lld rows", ck->path, name,
+                                              (long long)r0, (long long)rows);
+    if (s == HB_OK && block == 0) scales[0] = first;
+    free(p);
+    return s;
+}
+
 /* ---- token files ---- */
 
 hb_status hb_tokens_read(const char *path, int64_t n, int64_t vocab, int32_t *dst, int64_t *n_in_file, hb_err *err) {

@@ -59,6 +59,15 @@ hb_status hb_ckpt_check(const hb_ckpt *ck, const hb_model *m, hb_err *err);
 hb_status hb_ckpt_read_f32(const hb_ckpt *ck, const hb_model *m, const char *name, int layer, float *dst,
                            int64_t rows, int64_t cols, hb_err *err);
 
+/* One weight's e4m3 codes and scales exactly as the checkpoint stores them, for a case that
+ * keeps weights in e4m3 with the same scale layout: per tensor (block 0: every piece of a fused
+ * weight holds the same weight_scale) or bm x bm blocks (block bm: weight_scale_inv grids,
+ * pieces starting on block rows, no row permutation). codes: rows x cols bytes; scales: the
+ * case's grid, row-major (1 value, or ceil(rows / bm) x ceil(cols / bm)). HB_ERR_UNSUPPORTED
+ * (err says why) when the stored form does not fit: the caller converts from f32 instead. */
+hb_status hb_ckpt_read_fp8(const hb_ckpt *ck, const hb_model *m, const char *name, int layer, uint8_t *codes,
+                           float *scales, int64_t rows, int64_t cols, int64_t block, hb_err *err);
+
 /* Token ids for a prompt: a .npy file (little-endian integer dtype, any shape, C order), or raw
  * little-endian uint16 (.u16) or uint32 (.u32, .bin, anything else) values. Reads the first n
  * ids into dst; HB_ERR_INPUT naming the file when it holds fewer than n, when one is >= vocab

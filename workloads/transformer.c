@@ -737,8 +737,40 @@ static hb_status load_weights(hb_backend *be, const hb_case *c, tf_state *st, hb
         if (y->t[i].arena == HB_ARENA_WEIGHTS) maxn = numel(&y->t[i]) > maxn ? numel(&y->t[i]) : maxn;
     float *host = malloc((size_t)maxn * sizeof *host), *dev = NULL;
     hb_status s = host ? be->ops->alloc(be, (size_t)maxn * sizeof *host, (void **)&dev) : HB_ERR_NOMEM;
+    int64_t n_stored = 0, n_requant = 0;
+    char why[1100] = "";
     for (int i = 0; i < y->n_tensors && s == HB_OK; i++) {
         const hb_tf_tensor *t = &y->t[i];
+        const int64_t tc = t->ndim > 1 ? t->ne[t->ndim - 1] : 1, tr = numel(t) / tc;
+        if (t->arena == HB_ARENA_WEIGHTS && t->dt == HB_FP8_E4M3 &&
+            (t->q == HB_QUANT_TENSOR || (t->q == HB_QUANT_BLOCK && t->bm == t->bk))) {
+            /* e4m3 codes and scales as the checkpoint stores them, where its layout is the
+             * case's; else (fused pieces with different scales, another block grid, a row
+             * permutation, another dtype) re-quantised from f32 below, and counted */
+            hb_err e2 = {{0}};
+            float *sc = (float *)(void *)(st->arena[t->arena] + t->scale_off);
+            const int64_t ns = n_scales(t);
+            float *hs = malloc((size_t)ns * sizeof *hs);
+            hb_status r = hs ? hb_ckpt_read_fp8(ck, &c->model, t->name, t->layer, (uint8_t *)host, hs, tr, tc,
+                                                t->q == HB_QUANT_BLOCK ? t->bm : 0, &e2)
+                             : HB_ERR_NOMEM;
+            if (r == HB_OK) {
+                s = be->ops->upload(be, P(st, i), host, (size_t)(tr * tc));
+                if (s == HB_OK) s = be->ops->upload(be, sc, hs, (size_t)ns * sizeof *hs);
+                if (s == HB_OK) s = be->ops->sync(be);
+                free(hs);
+                n_stored++;
+                total += tr * tc;
+                continue;
+            }
+            free(hs);
+            if (r != HB_ERR_UNSUPPORTED) {
+                s = hb_errf(err, r, "%s", e2.msg);
+                break;
+            }
+            if (!why[0]) snprintf(why, sizeof why, "%s", e2.msg);
+            n_requant++;
+        }
         if (t->arena == HB_ARENA_WEIGHTS) {
             /* matrices (rows, cols); expert stacks (E, rows, cols) read as (E rows, cols) */
             const int64_t cols = t->ndim > 1 ? t->ne[t->ndim - 1] : 1, rows = numel(t) / cols;
@@ -756,7 +788,12 @@ static hb_status load_weights(hb_backend *be, const hb_case *c, tf_state *st, hb
     free(host);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     const double sec = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    if (s == HB_OK)
+    if (s == HB_OK && n_stored + n_requant > 0)
+        fprintf(stderr, "hetbench: weights of %s from %s: %.3f GB in %.2f s (%.2f GB/s); e4m3 tensors as stored: %lld, "
+                "re-quantised from f32: %lld%s%s%s\n", c->model.name, c->weights, (double)total * 1e-9, sec,
+                sec > 0 ? (double)total * 1e-9 / sec : 0.0, (long long)n_stored, (long long)n_requant,
+                why[0] ? " (first: " : "", why, why[0] ? ")" : "");
+    else if (s == HB_OK)
         fprintf(stderr, "hetbench: weights of %s from %s: %.3f GB as f32 in %.2f s (%.2f GB/s), converted to %s\n",
                 c->model.name, c->weights, (double)total * 1e-9, sec, sec > 0 ? (double)total * 1e-9 / sec : 0.0,
                 hb_case_dtype_name(c));
@@ -1102,4 +1139,27 @@ hb_status hb_tf_export(hb_backend *be, const hb_case *c, const char *dir, hb_err
     hb_tf_layout_free(&st->lay);
     free(st);
     return s;
+}
+
+/* ---- test hook ---- */
+
+hb_status hb_tf_weight(const hb_workload *w, const char *name, int layer, void *dst, size_t bytes, float *scales,
+                       int64_t n_scales_cap, hb_err *err) {
+    if (w->desc != &hb_wl_prefill && w->desc != &hb_wl_decode)
+        return hb_errf(err, HB_ERR_INPUT, "hb_tf_weight: not a prefill/decode workload");
+    const tf_state *st = w->impl;
+    const hb_tf_layout *y = &st->lay;
+    for (int i = 0; i < y->n_tensors; i++) {
+        const hb_tf_tensor *t = &y->t[i];
+        if (t->arena != HB_ARENA_WEIGHTS || t->layer != layer || strcmp(t->name, name)) continue;
+        const size_t nb = (size_t)(numel(t) * hb_dtype_size(t->dt));
+        if (bytes != nb || n_scales(t) != n_scales_cap)
+            return hb_errf(err, HB_ERR_INPUT, "hb_tf_weight: %s holds %zu bytes and %lld scales", name, nb,
+                           (long long)n_scales(t));
+        HB_TRY(w->be->ops->download(w->be, dst, P(st, i), nb));
+        if (n_scales_cap)
+            HB_TRY(w->be->ops->download(w->be, scales, st->arena[t->arena] + t->scale_off, (size_t)n_scales_cap * sizeof *scales));
+        return w->be->ops->sync(w->be);
+    }
+    return hb_errf(err, HB_ERR_INPUT, "hb_tf_weight: no weight %s of layer %d", name, layer);
 }

@@ -135,4 +135,10 @@ hb_status hb_tf_qk_norm(hb_backend *be, const hb_model *m, const hb_tf_layout *y
  * Generated on backend be (the CPU: every backend generates the same values). */
 hb_status hb_tf_export(hb_backend *be, const hb_case *c, const char *dir, hb_err *err);
 
+/* Test hook: weight `name` of layer `layer` (-1: model level) of a prefill/decode workload as
+ * stored on the device (bytes: its size in its dtype) and its scales (n_scales_cap: how many it
+ * has, 0 when unquantised); HB_ERR_INPUT when the sizes differ. */
+hb_status hb_tf_weight(const hb_workload *w, const char *name, int layer, void *dst, size_t bytes, float *scales,
+                       int64_t n_scales_cap, hb_err *err);
+
 #endif
