@@ -332,6 +332,19 @@ static int cfg_true(json_t *c, const char *key) { return json_is_true(json_objec
 
 static const char *cfg_str(json_t *c, const char *key) { return json_string_value(json_object_get(c, key)); }
 
+/* A string from config.json as a message shows it: 40 bytes at most, control bytes as '?'
+ * (one line per message, whatever the file holds). Four rotating buffers. */
+static const char *esc(const char *v) {
+    static __thread char buf[4][48];
+    static __thread int k;
+    char *b = buf[k++ & 3];
+    size_t i = 0;
+    for (; v && v[i] && i < 40; i++) b[i] = (unsigned char)v[i] < 0x20 || v[i] == 0x7f ? '?' : v[i];
+    if (v && v[i]) b[i++] = '.', b[i++] = '.', b[i++] = '.';
+    b[i] = '\0';
+    return b;
+}
+
 /* An integer field that may be null/absent (def) or 0 (q_lora_rank: null = none). */
 static hb_status cfg_int0(json_t *c, const char *file, const char *key, int64_t *v, hb_err *err) {
     json_t *e = json_object_get(c, key);
@@ -366,7 +379,7 @@ static hb_status cfg_rope_model(json_t *c, const char *file, hb_model *m, hb_err
         return hb_errf(err, HB_ERR_INPUT, "%s: field 'rope_scaling' is set: scaled RoPE (Llama 3.1, YaRN) is not supported",
                        file);
     if (act && strcmp(act, "silu"))
-        return hb_errf(err, HB_ERR_INPUT, "%s: field 'hidden_act' is '%s' (supported: silu)", file, act);
+        return hb_errf(err, HB_ERR_INPUT, "%s: field 'hidden_act' is '%s' (supported: silu)", file, esc(act));
     /* a sliding window shorter than the positions: every sequence must fit the window, where
      * sliding and full attention are the same function (max_seq is capped at it) */
     json_t *sw = json_object_get(c, "sliding_window");
@@ -416,7 +429,7 @@ static hb_status cfg_deepseek(json_t *c, const char *file, int v3, hb_model *m, 
         if (!tm) tm = v3 ? "noaux_tc" : "greedy";
         if (!strcmp(sf, "softmax")) m->router = HB_ROUTER_SOFTMAX;
         else if (!strcmp(sf, "sigmoid")) m->router = HB_ROUTER_SIGMOID;
-        else return hb_errf(err, HB_ERR_INPUT, "%s: field 'scoring_func' is '%s' (supported: softmax, sigmoid)", file, sf);
+        else return hb_errf(err, HB_ERR_INPUT, "%s: field 'scoring_func' is '%s' (supported: softmax, sigmoid)", file, esc(sf));
         if (!strcmp(tm, "noaux_tc")) { /* DeepSeek-V3: bias-corrected choice, groups by their top-2 sum */
             m->router_bias = 1;
             HB_TRY(cfg_int0(c, file, "n_group", &m->n_group, err));
@@ -425,7 +438,7 @@ static hb_status cfg_deepseek(json_t *c, const char *file, int v3, hb_model *m, 
         } else if (strcmp(tm, "greedy")) {
             return hb_errf(err, HB_ERR_INPUT, "%s: field 'topk_method' is '%s' (supported: greedy, noaux_tc; "
                            "DeepSeek-V2's group_limited_greedy ranks groups by their best expert, not implemented)",
-                           file, tm);
+                           file, esc(tm));
         }
     }
     return HB_OK;
@@ -454,7 +467,7 @@ hb_status hb_ckpt_model(const hb_ckpt *ck, hb_model *m, int *has_config, hb_err 
         if (!strcmp(mt, "qwen2")) m->qkv_bias = 1; /* Qwen2: biased q/k/v, nothing else */
         if (qwen3) m->qk_norm = 1;
         if ((strcmp(mt, "qwen2") && cfg_true(c, "attention_bias")) || cfg_true(c, "mlp_bias"))
-            rc = hb_errf(err, HB_ERR_INPUT, "%s: attention_bias / mlp_bias: biased %s layers are not supported", file, mt);
+            rc = hb_errf(err, HB_ERR_INPUT, "%s: attention_bias / mlp_bias: biased %s layers are not supported", file, esc(mt));
         else if (!strcmp(mt, "mixtral"))
             rc = cfg_softmax_moe(c, file, m, "num_local_experts", "intermediate_size", 1, err);
         else if (!strcmp(mt, "qwen3_moe")) {
@@ -478,13 +491,13 @@ hb_status hb_ckpt_model(const hb_ckpt *ck, hb_model *m, int *has_config, hb_err 
         if ((rc = cfg_int(c, file, "n_inner", 4 * m->dim, &m->ffn_dim, err))) goto out;
         const char *act = cfg_str(c, "activation_function");
         if (act && strcmp(act, "gelu_new") && strcmp(act, "gelu_pytorch_tanh"))
-            rc = hb_errf(err, HB_ERR_INPUT, "%s: field 'activation_function' is '%s' (supported: gelu_new)", file, act);
+            rc = hb_errf(err, HB_ERR_INPUT, "%s: field 'activation_function' is '%s' (supported: gelu_new)", file, esc(act));
         m->n_kv_heads = m->n_heads;
         m->norm = HB_NORM_LAYERNORM, m->act = HB_ACT_GELU, m->pos = HB_POS_LEARNED;
         m->tied = 1, m->bias = 1;
     } else {
         rc = hb_errf(err, HB_ERR_INPUT, "%s: model_type '%s' is not supported (supported: llama, mistral, mixtral, "
-                     "qwen2, qwen3, qwen3_moe, deepseek_v2, deepseek_v3, gpt2)", file, mt);
+                     "qwen2, qwen3, qwen3_moe, deepseek_v2, deepseek_v3, gpt2)", file, esc(mt));
     }
     hb_err verr = {{0}};
     if (rc == HB_OK && hb_model_validate(m, &verr) != HB_OK) rc = hb_errf(err, HB_ERR_INPUT, "%s: %s", file, verr.msg);
@@ -746,6 +759,28 @@ static float elem(const hb_st_tensor *t, int64_t i) {
 static hb_status read_pieces(const hb_ckpt *ck, const hb_model *m, const char *name, int layer, piece *p, float *dst,
                              int64_t rows, int64_t cols, hb_err *err);
 
+/* n elements of t from element i0 as f32 (no scale), the dtype switch outside the loop */
+static void conv_row(const hb_st_tensor *t, int64_t i0, int64_t n, float *d) {
+    const uint8_t *q = t->data;
+    switch (t->dtype) {
+    case HB_ST_F32: memcpy(d, q + 4 * i0, (size_t)n * 4); break;
+    case HB_ST_BF16:
+        for (int64_t i = 0; i < n; i++) {
+            const uint32_t u = (uint32_t)(q[2 * (i0 + i)] | q[2 * (i0 + i) + 1] << 8) << 16;
+            memcpy(d + i, &u, 4);
+        }
+        break;
+    case HB_ST_F16:
+        for (int64_t i = 0; i < n; i++) d[i] = hb_f16_to_f32((uint16_t)(q[2 * (i0 + i)] | q[2 * (i0 + i) + 1] << 8));
+        break;
+    case HB_ST_F8_E4M3:
+        for (int64_t i = 0; i < n; i++) d[i] = hb_e4m3_to_f32(q[i0 + i]);
+        break;
+    default:
+        for (int64_t i = 0; i < n; i++) d[i] = 0.0f;
+    }
+}
+
 hb_status hb_ckpt_read_f32(const hb_ckpt *ck, const hb_model *m, const char *name, int layer, float *dst,
                            int64_t rows, int64_t cols, hb_err *err) {
     piece *p = malloc((size_t)max_pieces(m) * sizeof *p);
@@ -787,15 +822,35 @@ static hb_status read_pieces(const hb_ckpt *ck, const hb_model *m, const char *n
             r0 += p[k].rows;
             continue;
         }
-        for (int64_t r = 0; r < p[k].rows; r++)
-            for (int64_t c = 0; c < p[k].cols; c++) {
-                /* element (r, c) of the piece; stored at (c, r) when transposed */
-                const int64_t sr = p[k].transposed ? c : src_row(&p[k], r), scol = p[k].transposed ? r : c;
-                const int64_t src_cols = p[k].transposed ? p[k].rows : p[k].cols;
-                float v = elem(t, sr * src_cols + scol);
-                if (s) v *= elem(s, blocks ? (sr / 128) * sc + scol / 128 : 0);
-                dst[(r0 + r) * cols + c] = v;
+        if (!p[k].transposed) { /* row by row: a permuted row order, fp8 scales */
+            for (int64_t r = 0; r < p[k].rows; r++) {
+                const int64_t sr = src_row(&p[k], r);
+                float *d = dst + (r0 + r) * cols;
+                conv_row(t, sr * p[k].cols, p[k].cols, d);
+                if (s)
+                    for (int64_t c = 0; c < p[k].cols; c++) d[c] *= elem(s, blocks ? (sr / 128) * sc + c / 128 : 0);
             }
+            r0 += p[k].rows;
+            continue;
+        }
+        /* transposed (GPT-2's Conv1D (in, out)): 16 stored rows (our columns) at a time, so each
+         * of our rows gets a whole cache line per pass */
+        float *tile = malloc((size_t)(16 * p[k].rows) * sizeof *tile);
+        if (!tile) return hb_errf(err, HB_ERR_NOMEM, "out of host memory");
+        for (int64_t c0 = 0; c0 < p[k].cols; c0 += 16) {
+            const int64_t nc = p[k].cols - c0 < 16 ? p[k].cols - c0 : 16;
+            for (int64_t j = 0; j < nc; j++) {
+                float *row = tile + j * p[k].rows;
+                conv_row(t, (c0 + j) * p[k].rows, p[k].rows, row);
+                if (s)
+                    for (int64_t r = 0; r < p[k].rows; r++) row[r] *= elem(s, blocks ? ((c0 + j) / 128) * sc + r / 128 : 0);
+            }
+            for (int64_t r = 0; r < p[k].rows; r++) {
+                float *d = dst + (r0 + r) * cols + c0;
+                for (int64_t j = 0; j < nc; j++) d[j] = tile[j * p[k].rows + r];
+            }
+        }
+        free(tile);
         r0 += p[k].rows;
     }
     if (r0 != rows) return hb_errf(err, HB_ERR_INTERNAL, "%s: weight '%s' has %lld of %lld rows", ck->path, name, (long long)r0, (long long)rows);

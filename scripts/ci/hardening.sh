@@ -57,6 +57,6 @@ echo "hardening: sanitizer build and unit tests: $((SECONDS - t0)) s" >&2
 t0=$SECONDS
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHB_FUZZ=ON -DBUILD_TESTING=OFF \
   -DHB_CUDA=OFF -DHB_HIP=OFF >/dev/null
-cmake --build build-fuzz -j"$J" --target hetbench fuzz_plan fuzz_yaml fuzz_results fuzz_safetensors >/dev/null
+cmake --build build-fuzz -j"$J" --target hetbench fuzz_plan fuzz_yaml fuzz_results fuzz_safetensors fuzz_ckptjson >/dev/null
 bash tests/fuzz/run.sh build-fuzz "$SECS"
 echo "hardening: fuzz build and ${SECS} s per target: $((SECONDS - t0)) s" >&2
