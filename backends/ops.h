@@ -16,6 +16,7 @@
 #ifndef HB_OPS_H
 #define HB_OPS_H
 
+#include <math.h>
 #include <stdint.h>
 
 #include "../harness/status.h"
@@ -95,12 +96,33 @@ typedef struct hb_matmul_batched_args {
 } hb_matmul_batched_args;
 typedef hb_matmul_batched_args hb_gemm_batched; /* API v2 name */
 
+/* Llama 3.1's rope scaling ("rope_type": "llama3"): factor 0 = none. */
+typedef struct hb_rope_scaling {
+    float factor, low_freq, high_freq; /* factor, low_freq_factor, high_freq_factor */
+    int64_t orig_max;                  /* original_max_position_embeddings */
+} hb_rope_scaling;
+
+/* The inverse frequency of pair i of a head of D: theta^(-2i/D), with Llama 3.1's scaling (as
+ * Hugging Face's _compute_llama3_parameters: wavelengths above orig_max / low_freq divided by
+ * factor, below orig_max / high_freq kept, blended between). In double, on host and device. */
+static inline HB_HOSTDEV double hb_rope_freq(int64_t i, int64_t D, double theta, hb_rope_scaling s) {
+    double f = 1.0 / pow(theta, 2.0 * (double)i / (double)D);
+    if (!(s.factor > 0.0f)) return f;
+    const double wavelen = 6.283185307179586 / f, lo = (double)s.orig_max / s.low_freq, hi = (double)s.orig_max / s.high_freq;
+    if (wavelen > lo) return f / s.factor;
+    if (wavelen < hi) return f;
+    const double sm = ((double)s.orig_max / wavelen - s.low_freq) / (s.high_freq - s.low_freq);
+    return (1.0 - sm) * f / s.factor + sm * f;
+}
+
 /* In place on x (B*T rows, f32; H heads of D at the start of each row, x.ne[1] = H * D):
- * rotate-half RoPE (GPT-NeoX / Hugging Face Llama convention) at positions pos0 + t. */
+ * rotate-half RoPE (GPT-NeoX / Hugging Face Llama convention) at positions pos0 + t, pair i
+ * turned by (pos0 + t) hb_rope_freq(i, D, theta, scaling). */
 typedef struct hb_rope_args {
     hb_tensor x;
     int64_t B, T, pos0, H;
     float theta;
+    hb_rope_scaling scaling;
 } hb_rope_args;
 
 /* Caches are (B, S, Hkv, D) in their dtype: f32, bf16, f16, or fp8 (e4m3, e5m2) with a per-tensor

@@ -776,16 +776,22 @@ static void t_matmul_batched(vctx *v) {
 
 static void t_rope(vctx *v) {
     if (!want(v, HB_F32)) return;
-    static const struct { int64_t B, T, H, D, pos0, pad; float theta; } cases[] = {
-        {1, 1, 1, 2, 0, 0, 10000.0f}, {2, 5, 3, 16, 7, 3, 10000.0f},
-        {1, 37, 4, 128, 100, 0, 500000.0f}, {3, 1, 32, 128, 8000, 256, 500000.0f}};
+    /* the last two with Llama 3.1's rope scaling (factor 8, low 1, high 4, original 8192), one
+     * through the GPU's table path (T >= 16), one through its direct path */
+    static const struct { int64_t B, T, H, D, pos0, pad; float theta; int scaled; } cases[] = {
+        {1, 1, 1, 2, 0, 0, 10000.0f, 0}, {2, 5, 3, 16, 7, 3, 10000.0f, 0},
+        {1, 37, 4, 128, 100, 0, 500000.0f, 0}, {3, 1, 32, 128, 8000, 256, 500000.0f, 0},
+        {1, 40, 4, 128, 9000, 0, 500000.0f, 1}, {2, 1, 8, 128, 100000, 8, 500000.0f, 1}};
+    const hb_rope_scaling l31 = {8.0f, 1.0f, 4.0f, 8192};
     const double bound = 2e-5;
     for (int c = 0; c < HB_ARRAY_LEN(cases); c++) {
         const int64_t B = cases[c].B, T = cases[c].T, H = cases[c].H, D = cases[c].D;
         const int64_t ldx = H * D + cases[c].pad, n = B * T * ldx;
         char shape[80];
-        snprintf(shape, sizeof shape, "B=%lld T=%lld H=%lld D=%lld pos0=%lld ldx=%lld", (long long)B,
-                 (long long)T, (long long)H, (long long)D, (long long)cases[c].pos0, (long long)ldx);
+        snprintf(shape, sizeof shape, "B=%lld T=%lld H=%lld D=%lld pos0=%lld ldx=%lld%s", (long long)B,
+                 (long long)T, (long long)H, (long long)D, (long long)cases[c].pos0, (long long)ldx,
+                 cases[c].scaled ? " llama3.1" : "");
+        const hb_rope_scaling sc = cases[c].scaled ? l31 : (hb_rope_scaling){0};
         float *x = hvec(n, 51, 1.0f, 0.0f);
         vbuf bx;
         if (!x || vb_alloc(v, &bx, (size_t)n * 4)) {
@@ -794,9 +800,9 @@ static void t_rope(vctx *v) {
             hb_status sd = vb_set(v, &bx, x); /* in place: the padding must come back unchanged */
             if (sd == HB_OK)
                 sd = HB_OP(v->dut, rope, .x = hb_t2(bx.d, HB_F32, B * T, H * D, ldx), .B = B, .T = T,
-                           .pos0 = cases[c].pos0, .H = H, .theta = cases[c].theta);
+                           .pos0 = cases[c].pos0, .H = H, .theta = cases[c].theta, .scaling = sc);
             hb_status sr = HB_OP(v->ref, rope, .x = hb_t2(bx.r, HB_F32, B * T, H * D, ldx), .B = B, .T = T,
-                                 .pos0 = cases[c].pos0, .H = H, .theta = cases[c].theta);
+                                 .pos0 = cases[c].pos0, .H = H, .theta = cases[c].theta, .scaling = sc);
             if (statuses(v, "rope", HB_F32, shape, bound, sr, sd)) check_f32(v, "rope", HB_F32, shape, &bx, bound);
             vb_free(v, &bx);
         }

@@ -5,7 +5,7 @@ independent numpy forward (float64) says hetbench must compute from them.
   make_checkpoint.py OUT_DIR ARCH DTYPE LAYOUT
   make_checkpoint.py --break FILE HOW   (a bad file for the error tests; HOW: overlap, unknown-dtype,
                                          drop-tensor, huge-header)
-    ARCH   llama | gpt2 | mixtral128 (mixtral of width 128) | qwen2 (biased q/k/v, tied head) | qwen3 (head_dim != hidden/heads, q/k
+    ARCH   llama | llama31 (Llama 3.1's rope scaling) | gpt2 | mixtral128 (mixtral of width 128) | qwen2 (biased q/k/v, tied head) | qwen3 (head_dim != hidden/heads, q/k
            norms) | mixtral (softmax top-2 of 4 experts) | qwen3_moe (q/k norms, top-2 of 8) |
            deepseek_v3 (MLA with q_lora, sigmoid router with correction bias, 4 groups / 2 kept,
            a shared expert, first layer dense) | deepseek_v2 (MLA without q_lora, softmax
@@ -128,9 +128,24 @@ def layernorm(x, w, b, eps):
     return (x - mu) / np.sqrt(((x - mu) ** 2).mean(-1, keepdims=True) + eps) * w + b
 
 
+SCALING = None  # Llama 3.1's rope_scaling of the model being written (llama31)
+
+
+def llama3_inv_freq(inv, sc):  # Hugging Face's _compute_llama3_parameters
+    factor, lo, hi, old = sc["factor"], sc["low_freq_factor"], sc["high_freq_factor"], sc["original_max_position_embeddings"]
+    wavelen = 2 * np.pi / inv
+    out = np.where(wavelen > old / lo, inv / factor, inv)
+    smooth = (old / wavelen - lo) / (hi - lo)
+    smoothed = (1 - smooth) * out / factor + smooth * out
+    medium = ~(wavelen < old / hi) & ~(wavelen > old / lo)
+    return np.where(medium, smoothed, out)
+
+
 def rope(x, pos, theta):  # x (T, H, D), rotate-half (Hugging Face Llama)
     D = x.shape[-1]
     inv = theta ** (-np.arange(0, D, 2) / D)
+    if SCALING:
+        inv = llama3_inv_freq(inv, SCALING)
     ang = pos[:, None] * inv[None, :]
     cos, sin = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
     x1, x2 = x[..., : D // 2], x[..., D // 2:]
@@ -343,12 +358,16 @@ def main():
     if arch == "mixtral128":  # widths of 128 x 128 blocks: fp8-block cases keep its e4m3 as stored
         arch, C = "mixtral", 128
     u = lambda *shape, s=1.0: rng.uniform(-s, s, shape)
-    if arch == "llama":
+    if arch in ("llama", "llama31"):
         Hkv, F, D, theta, eps = 2, 96, C // 4, 10000.0, 1e-5
         cfg = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": C, "num_hidden_layers": L,
                "num_attention_heads": H, "num_key_value_heads": Hkv, "intermediate_size": F, "vocab_size": V,
                "max_position_embeddings": S, "rms_norm_eps": eps, "rope_theta": theta, "hidden_act": "silu",
                "tie_word_embeddings": False, "rope_scaling": None}
+        if arch == "llama31":  # every branch of the scaling: wavelengths 6 .. 19000 around 8 and 32
+            global SCALING
+            SCALING = cfg["rope_scaling"] = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                             "high_freq_factor": 4.0, "original_max_position_embeddings": 32}
         wte = W.add("model.embed_tokens.weight", u(V, C), matrix=False)
         lm = W.add("lm_head.weight", u(V, C, s=C**-0.5))
         wf = W.add("model.norm.weight", 1 + u(C, s=0.1), matrix=False)

@@ -77,6 +77,7 @@ check_model() { # ARCH DTYPE LAYOUT TOKENS
   done
 }
 check_model llama F32 single prompt.npy
+check_model llama31 F32 single prompt.npy
 check_model llama BF16 sharded prompt.u16
 check_model llama F16 single prompt.npy
 check_model llama F8 sharded prompt.npy
@@ -216,8 +217,10 @@ expect_refusal "wrong shape" "model.safetensors: tensor 'model.layers.0.mlp.gate
   --workload prefill --weights "$d"
 d=$(mk mtype); sed -i 's/"model_type": "llama"/"model_type": "mamba"/' "$d/config.json"
 expect_refusal "unknown model_type" "config.json: model_type 'mamba' is not supported" --workload prefill --weights "$d"
-d=$(mk scaling); sed -i 's/"rope_scaling": null/"rope_scaling": {"rope_type": "llama3", "factor": 8.0}/' "$d/config.json"
-expect_refusal "rope_scaling" "config.json: field 'rope_scaling' is set" --workload prefill --weights "$d"
+d=$(mk scaling); sed -i 's/"rope_scaling": null/"rope_scaling": {"rope_type": "yarn", "factor": 40.0}/' "$d/config.json"
+expect_refusal "rope_scaling yarn" "config.json: field 'rope_scaling' has rope_type 'yarn'" --workload prefill --weights "$d"
+d=$(mk scaling2); sed -i 's/"rope_scaling": null/"rope_scaling": {"rope_type": "llama3", "factor": 8.0}/' "$d/config.json"
+expect_refusal "rope_scaling llama3 without its fields" "config.json: field .original_max_position_embeddings. is missing" --workload prefill --weights "$d"
 ds="$T/deepseek_v2-F32-single"; d=$(mktemp -d -p "$T"); cp "$ds"/* "$d"/
 sed -i 's/"topk_method": "greedy"/"topk_method": "group_limited_greedy"/' "$d/config.json"
 expect_refusal "DeepSeek-V2's group_limited_greedy" "config.json: field 'topk_method' is 'group_limited_greedy'" --workload prefill --weights "$d"

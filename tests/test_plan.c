@@ -756,11 +756,11 @@ static void test_bad_files(void) {
     BAD("cases:\n  - workload: stream\n    stream_op: add\n",
         "plan.yaml:3: field 'stream_op': unknown value 'add' (accepted: copy, triad)");
     BAD("cases:\n  - workload: decode\n    model: llama9\n",
-        "plan.yaml:3: field 'model': unknown model 'llama9' (accepted: tiny, gpt2-124m, gpt2-1.5b, llama3-8b, llama3-70b, "
+        "plan.yaml:3: field 'model': unknown model 'llama9' (accepted: tiny, gpt2-124m, gpt2-1.5b, llama3-8b, llama3.1-8b, llama3-70b, "
         "tiny-moe, mixtral-8x7b, tiny-mla, deepseek-v2-lite, deepseek-v3, qwen3-30b-a3b)");
     BAD("models:\n  mine: {base: tiny}\ncases:\n  - workload: decode\n    model: [mine,\n      other]\n",
         "plan.yaml:6: field 'model': unknown model 'other' (accepted: tiny, gpt2-124m, gpt2-1.5b, llama3-8b, "
-        "llama3-70b, tiny-moe, mixtral-8x7b, tiny-mla, deepseek-v2-lite, deepseek-v3, qwen3-30b-a3b, mine)");
+        "llama3.1-8b, llama3-70b, tiny-moe, mixtral-8x7b, tiny-mla, deepseek-v2-lite, deepseek-v3, qwen3-30b-a3b, mine)");
     BAD("cases:\n  - workload: gemm\n    dtype:\n", "plan.yaml:3: field 'dtype': missing value (accepted: f32");
 
     /* types */
@@ -883,7 +883,7 @@ static void test_bad_files(void) {
     BAD_OV("cases:\n  - workload: gemm\n", ov4, 1, "--bogus: unknown option (accepted: --workload, --model,");
     const hb_kv ov5[] = {{"model", "nope"}};
     BAD_OV("models:\n  mine: {base: tiny}\ncases:\n  - workload: decode\n", ov5, 1,
-           "--model: unknown model 'nope' (accepted: tiny, gpt2-124m, gpt2-1.5b, llama3-8b, llama3-70b, tiny-moe, "
+           "--model: unknown model 'nope' (accepted: tiny, gpt2-124m, gpt2-1.5b, llama3-8b, llama3.1-8b, llama3-70b, tiny-moe, "
            "mixtral-8x7b, tiny-mla, deepseek-v2-lite, deepseek-v3, qwen3-30b-a3b, mine)");
 }
 

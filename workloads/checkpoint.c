@@ -375,9 +375,23 @@ static hb_status cfg_rope_model(json_t *c, const char *file, hb_model *m, hb_err
     if (hd * m->n_heads != m->dim) m->head_dim = hd; /* Qwen3: heads x head_dim != hidden_size */
     json_t *rs = json_object_get(c, "rope_scaling");
     const char *act = cfg_str(c, "hidden_act");
-    if (rs && !json_is_null(rs))
-        return hb_errf(err, HB_ERR_INPUT, "%s: field 'rope_scaling' is set: scaled RoPE (Llama 3.1, YaRN) is not supported",
-                       file);
+    if (rs && !json_is_null(rs)) { /* Llama 3.1's; YaRN (DeepSeek, Qwen long context) is not implemented */
+        const char *rt = json_is_object(rs) ? cfg_str(rs, "rope_type") : NULL;
+        if (!rt && json_is_object(rs)) rt = cfg_str(rs, "type");
+        if (!rt || strcmp(rt, "llama3"))
+            return hb_errf(err, HB_ERR_INPUT, "%s: field 'rope_scaling' has rope_type '%s' (supported: llama3, Llama 3.1's; "
+                           "YaRN is not implemented)", file, esc(rt ? rt : "?"));
+        float f = 0, lo = 0, hi = 0;
+        int64_t orig = 0;
+        HB_TRY(cfg_real(rs, file, "factor", -1.0, &f, err));
+        HB_TRY(cfg_real(rs, file, "low_freq_factor", -1.0, &lo, err));
+        HB_TRY(cfg_real(rs, file, "high_freq_factor", -1.0, &hi, err));
+        HB_TRY(cfg_int(rs, file, "original_max_position_embeddings", -1, &orig, err));
+        if (!(f > 0) || !(lo > 0) || !(hi > lo))
+            return hb_errf(err, HB_ERR_INPUT, "%s: rope_scaling: factor, low_freq_factor, high_freq_factor must be > 0 with "
+                           "high_freq_factor > low_freq_factor", file);
+        m->rope_scaling = (hb_rope_scaling){f, lo, hi, orig};
+    }
     if (act && strcmp(act, "silu"))
         return hb_errf(err, HB_ERR_INPUT, "%s: field 'hidden_act' is '%s' (supported: silu)", file, esc(act));
     /* a sliding window shorter than the positions: every sequence must fit the window, where
@@ -1110,7 +1124,17 @@ static json_t *config_json(const hb_model *m, const char *type) {
     json_object_set_new(c, "rms_norm_eps", json_real(m->norm_eps));
     json_object_set_new(c, "hidden_act", json_string("silu"));
     json_object_set_new(c, "tie_word_embeddings", json_boolean(m->tied));
-    json_object_set_new(c, "rope_scaling", json_null());
+    if (m->rope_scaling.factor > 0) {
+        json_t *rs = json_object();
+        json_object_set_new(rs, "rope_type", json_string("llama3"));
+        json_object_set_new(rs, "factor", json_real(m->rope_scaling.factor));
+        json_object_set_new(rs, "low_freq_factor", json_real(m->rope_scaling.low_freq));
+        json_object_set_new(rs, "high_freq_factor", json_real(m->rope_scaling.high_freq));
+        json_object_set_new(rs, "original_max_position_embeddings", json_integer(m->rope_scaling.orig_max));
+        json_object_set_new(c, "rope_scaling", rs);
+    } else {
+        json_object_set_new(c, "rope_scaling", json_null());
+    }
     if (m->head_dim) json_object_set_new(c, "head_dim", json_integer(m->head_dim));
     if (!strcmp(type, "mixtral")) {
         json_object_set_new(c, "num_local_experts", json_integer(m->n_experts));

@@ -162,7 +162,7 @@ static hb_status iterate(hb_backend *be, const hb_model *m, serve_state *st, con
             const hb_serve_seg *g = &s->seg[j];
             const hb_serve_req *r = &s->req[g->req];
             HB_TRY(HB_OP(be, rope, .x = rows(qkvp, row, g->n, (Hq + Hkv) * D, dqkv), .B = 1, .T = g->n, .pos0 = g->pos0,
-                         .H = Hq + Hkv, .theta = m->rope_theta));
+                         .H = Hq + Hkv, .theta = m->rope_theta, .scaling = m->rope_scaling));
             for (int64_t p = g->pos0; p < g->pos0 + g->n;) {
                 const int64_t off = p % bs, cnt = (bs - off) < (g->pos0 + g->n - p) ? bs - off : g->pos0 + g->n - p;
                 const int64_t rr = row + (p - g->pos0);

@@ -311,7 +311,7 @@ static hb_status forward(hb_backend *be, const hb_model *m, tr_state *st, const 
                      .w = WT(st, b->qkv_w), .bias = PT(st, A_PARAM, b->qkv_b)));
         if (m->pos == HB_POS_ROPE)
             HB_TRY(HB_OP(be, rope, .x = hb_t2(qkv, HB_F32, N, (Hq + Hkv) * D, dqkv), .B = y->B, .T = y->T, .pos0 = 0,
-                         .H = Hq + Hkv, .theta = m->rope_theta));
+                         .H = Hq + Hkv, .theta = m->rope_theta, .scaling = m->rope_scaling));
         HB_TRY(HB_OP(be, attention_train, .out = AT(st, A_ACT, v->att, N, dq, dq), .q = hb_t2(qkv, HB_F32, N, dq, dqkv),
                      .k = hb_t2(qkv + dq, HB_F32, N, Hkv * D, dqkv), .v = hb_t2(qkv + dq + Hkv * D, HB_F32, N, Hkv * D, dqkv),
                      .B = y->B, .T = y->T, .Hq = Hq, .Hkv = Hkv));
@@ -377,7 +377,7 @@ static hb_status backward(hb_backend *be, const hb_model *m, tr_state *st, const
                      .v = hb_t2(qkv + dq + Hkv * D, HB_F32, N, Hkv * D, dqkv), .B = y->B, .T = y->T, .Hq = Hq, .Hkv = Hkv));
         if (m->pos == HB_POS_ROPE)
             HB_TRY(HB_OP(be, rope_backward, .x = hb_t2(g, HB_F32, N, (Hq + Hkv) * D, dqkv), .B = y->B, .T = y->T,
-                         .pos0 = 0, .H = Hq + Hkv, .theta = m->rope_theta));
+                         .pos0 = 0, .H = Hq + Hkv, .theta = m->rope_theta, .scaling = m->rope_scaling));
         HB_TRY(HB_OP(be, matmul_backward, .da = dh, .dw = PT(st, A_GRAD, b->qkv_w), .dbias = PT(st, A_GRAD, b->qkv_b),
                      .dout = AT(st, A_DACT, y->dqkv, N, dqkv, dqkv), .a = AT(st, A_ACT, v->h1, N, C, C),
                      .w = WT(st, b->qkv_w)));

@@ -472,9 +472,9 @@ static hb_status mla_block(hb_backend *be, const hb_model *m, tf_state *st, cons
     HB_TRY(HB_OP(be, rmsnorm, .out = c, .in = c, .w = TT(st, b->kv_norm), .eps = m->norm_eps));
     /* rope on every head's rope part (after all heads' nope parts) and on the shared k_pe */
     HB_TRY(HB_OP(be, rope, .x = hb_t2(qp + H * y->dn, HB_F32, N, H * y->dr, dq), .B = B, .T = T, .pos0 = pos0, .H = H,
-                 .theta = m->rope_theta));
+                 .theta = m->rope_theta, .scaling = m->rope_scaling));
     HB_TRY(HB_OP(be, rope, .x = hb_t2(lp + y->dc, HB_F32, N, y->dr, Dl), .B = B, .T = T, .pos0 = pos0, .H = 1,
-                 .theta = m->rope_theta));
+                 .theta = m->rope_theta, .scaling = m->rope_scaling));
     const hb_tensor att = rows_of(st, y->matt, 0, N, H * y->dv, H * y->dv);
     HB_TRY(HB_OP(be, mla_attention, .out = att, .q = q, .latent = lat, .cache = TT(st, b->k_cache),
                  .wkv_b = TT(st, b->wkv_b), .B = B, .T = T, .pos0 = pos0, .H = H, .dn = y->dn, .dr = y->dr,
@@ -556,7 +556,7 @@ static hb_status forward(hb_backend *be, const hb_model *m, tf_state *st, const 
             if (m->pos == HB_POS_ROPE) {
                 /* q (Hq heads) and k (Hkv heads) are adjacent in a qkv row: one launch for both */
                 HB_TRY(HB_OP(be, rope, .x = hb_t2(qkvp, HB_F32, N, (Hq + Hkv) * D, dqkv), .B = B, .T = T,
-                             .pos0 = pos0, .H = Hq + Hkv, .theta = m->rope_theta));
+                             .pos0 = pos0, .H = Hq + Hkv, .theta = m->rope_theta, .scaling = m->rope_scaling));
             }
             HB_TRY(HB_OP(be, kv_store, .k_cache = kc, .v_cache = vc, .k = hb_t2(qkvp + dq, HB_F32, N, Hkv * D, dqkv),
                          .v = hb_t2(qkvp + dq + Hkv * D, HB_F32, N, Hkv * D, dqkv), .B = B, .T = T, .pos0 = pos0));

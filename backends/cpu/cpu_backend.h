@@ -47,7 +47,7 @@ hb_status hb_cpu_scratch(hb_backend *be, int slot, size_t nbytes, float **scratc
 /* RoPE rotation of x's B x T rows of H heads of D (sign -1: the transpose), shared by rope and
  * rope_backward (cpu_ops.c); 0 when its table cannot be allocated. */
 int hb_cpu_rope_rotate(float *x, int64_t ldx, int64_t B, int64_t T, int64_t H, int64_t D, int64_t pos0, float theta,
-                       float sign);
+                       hb_rope_scaling scaling, float sign);
 
 /* ---- ops (cpu_ops.c): hb_cpu_<name> for every op of the catalogue (ops.h) ---- */
 #define HB_CPU_DECL_(name, req) HB_OP_DECLARE(hb_cpu_, name)

@@ -1165,14 +1165,14 @@ hb_status hb_cpu_matmul_batched(hb_backend *be, const hb_matmul_batched_args *g)
  * table (T, D) holds their f32 cos, then their sin, shared by all batches and heads.
  * Returns 0 when the table cannot be allocated. */
 int hb_cpu_rope_rotate(float *x, int64_t ldx, int64_t B, int64_t T, int64_t H, int64_t D,
-                       int64_t pos0, float theta, float sign) {
+                       int64_t pos0, float theta, hb_rope_scaling sc, float sign) {
     const int64_t half = D / 2;
     float *tab = malloc((size_t)(T * D) * sizeof(float));
     if (!tab) return 0;
 #pragma omp parallel for schedule(static) if (T * half > 4096)
     for (int64_t t = 0; t < T; t++)
         for (int64_t i = 0; i < half; i++) {
-            double freq = pow((double)theta, -2.0 * (double)i / (double)D);
+            double freq = hb_rope_freq(i, D, (double)theta, sc);
             double ang = (double)(pos0 + t) * freq;
             tab[t * D + i] = (float)cos(ang);
             tab[t * D + half + i] = sign * (float)sin(ang);
@@ -1205,7 +1205,7 @@ hb_status hb_cpu_rope(hb_backend *be, const hb_rope_args *a) {
                            (long long)D, (long long)H, (long long)ldx, (double)theta,
                            (long long)pos0);
     if (B <= 0 || T <= 0 || H <= 0) return HB_OK;
-    return hb_cpu_rope_rotate(x, ldx, B, T, H, D, pos0, theta, 1.0f)
+    return hb_cpu_rope_rotate(x, ldx, B, T, H, D, pos0, theta, a->scaling, 1.0f)
                ? HB_OK
                : hb_cpu_fail(be, HB_ERR_NOMEM, "cpu: rope: cannot allocate the table");
 }

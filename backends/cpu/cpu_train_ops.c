@@ -178,7 +178,7 @@ hb_status hb_cpu_rope_backward(hb_backend *be, const hb_rope_backward_args *a) {
     if (B <= 0 || T <= 0) return HB_OK;
     // forward (x0, x1) -> (x0 c - x1 s, x0 s + x1 c); its transpose maps (d0, d1) to
     // (d0 c + d1 s, -d0 s + d1 c): the rotation by the opposite angle (cpu_ops.c)
-    return hb_cpu_rope_rotate(x, ldx, B, T, H, D, pos0, a->theta, -1.0f)
+    return hb_cpu_rope_rotate(x, ldx, B, T, H, D, pos0, a->theta, a->scaling, -1.0f)
                ? HB_OK
                : hb_cpu_fail(be, HB_ERR_NOMEM, "cpu: rope_backward: cannot allocate the table");
 }

@@ -378,10 +378,10 @@ hb_status op_layernorm(hb_backend *be, const hb_layernorm_args *a) {
 /* table (T, D/2) of cos, then (T, D/2) of sin, of pos * theta^(-2i/D): in double, like the
  * CPU (an f32 angle at position ~8k is off by ~1e-3 rad). */
 __global__ void rope_table_kernel(float *tab, int64_t T, int64_t half, int64_t D, int64_t pos0,
-                                  float theta) {
+                                  float theta, hb_rope_scaling sc) {
     GRID_STRIDE(idx, T * half) {
         const int64_t t = idx / half, i = idx % half;
-        const double freq = pow((double)theta, -2.0 * (double)i / (double)D);
+        const double freq = hb_rope_freq(i, D, (double)theta, sc);
         const double ang = (double)(pos0 + t) * freq;
         tab[idx] = (float)cos(ang);
         tab[T * half + idx] = (float)sin(ang);
@@ -405,11 +405,11 @@ __global__ void rope_apply_kernel(float *x, int64_t ldx, int64_t N, int64_t T, i
 /* Decode (few positions): the angles computed per element, in double as above, in one launch
  * (a decode step calls rope twice per layer; a table would double the launches). */
 __global__ void rope_direct_kernel(float *x, int64_t ldx, int64_t N, int64_t T, int64_t H,
-                                   int64_t D, int64_t pos0, float theta) {
+                                   int64_t D, int64_t pos0, float theta, hb_rope_scaling sc) {
     const int64_t half = D / 2;
     GRID_STRIDE(idx, N * H * half) {
         const int64_t i = idx % half, rh = idx / half, h = rh % H, row = rh / H, t = row % T;
-        const double freq = pow((double)theta, -2.0 * (double)i / (double)D);
+        const double freq = hb_rope_freq(i, D, (double)theta, sc);
         const double ang = (double)(pos0 + t) * freq;
         const float cs = (float)cos(ang), sn = (float)sin(ang);
         float *v = x + row * ldx + h * D;
@@ -438,14 +438,14 @@ hb_status op_rope(hb_backend *be, const hb_rope_args *a) {
     const int64_t half = D / 2;
     if (T < ROPE_TABLE_MIN_T) {
         rope_direct_kernel<<<grid_for(c, B * T * H * half, THREADS), THREADS, 0, c->stream>>>(
-            x, ldx, B * T, T, H, D, pos0, theta);
+            x, ldx, B * T, T, H, D, pos0, theta, a->scaling);
         LAUNCH_CHECK(be, "rope");
         return HB_OK;
     }
     TRY(ensure_buffer(be, (void **)&c->rope_tab, &c->rope_tab_bytes,
                          (size_t)(T * D) * sizeof(float)));
     rope_table_kernel<<<grid_for(c, T * half, THREADS), THREADS, 0, c->stream>>>(
-        c->rope_tab, T, half, D, pos0, theta);
+        c->rope_tab, T, half, D, pos0, theta, a->scaling);
     LAUNCH_CHECK(be, "rope table");
     rope_apply_kernel<<<grid_for(c, B * T * H * half, THREADS), THREADS, 0, c->stream>>>(
         x, ldx, B * T, T, H, D, c->rope_tab);
