@@ -18,3 +18,8 @@ if(HB_MPIRUN)
   add_test(NAME test_groups COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_groups.sh $<TARGET_FILE:hetbench> ${HB_MPIRUN})
   set_tests_properties(test_groups PROPERTIES LABELS "mpi" SKIP_RETURN_CODE 77 TIMEOUT 300 RUN_SERIAL TRUE)
 endif()
+# expert parallelism through the CLI (2 ranks, one group of ep=2) against ep=1, and its bad input
+if(HB_MPIRUN)
+  add_test(NAME test_ep COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_ep.sh $<TARGET_FILE:hetbench> ${HB_MPIRUN})
+  set_tests_properties(test_ep PROPERTIES LABELS "mpi" SKIP_RETURN_CODE 77 TIMEOUT 300 RUN_SERIAL TRUE)
+endif()

@@ -72,7 +72,7 @@ expect2 2 "--tp: tp 3 does not divide the 4 heads of model 'tiny'" --workload de
 expect2 2 "tp 4 does not divide the 2 ranks of the run" --workload decode --model tiny --tp 4
 expect2 2 "--ep: ep 2 on the dense model 'tiny'" --workload decode --model tiny --ep 2
 expect2 2 "--ep: ep 3 does not divide the 8 experts of model 'tiny-moe'" --workload decode --model tiny-moe --ep 3
-expect2 2 "--ep: ep 2: expert parallelism is not implemented yet" --workload decode --model tiny-moe --ep 2
+expect2 2 "--ep: ep 2 with tp 2: tensor parallelism of MoE blocks is not implemented yet" --workload decode --model tiny-moe --ep 2 --tp 2
 expect2 2 "--tp: tp 2 on model 'tiny-moe': tensor parallelism of MoE blocks is not implemented" \
   --workload prefill --model tiny-moe --tp 2
 expect2 2 "--dtype: dtype fp8 with tp 2 is not implemented yet" --workload decode --model tiny --dtype fp8 --tp 2
