@@ -59,6 +59,15 @@ static void watchdog_arm(double seconds) {
     alarm(seconds > 0 ? (unsigned)ceil(seconds + 10) : 0);
 }
 
+/* The collectives of this rank's groups wait at most until shortly before the coordinator's
+ * deadline for the case (a tenth of the timeout, at most 10 s, earlier), so that the
+ * survivors of a group with a dead or hung rank fail their collective and still send their
+ * record in time (comm.h deadline_s); rank 0, the coordinator, is freed that way too. */
+static void group_deadlines(hb_worker *w, double timeout) {
+    const double d = timeout > 0 ? hb_now_s() + timeout - fmin(10.0, timeout / 10) : 0;
+    for (int g = 0; g < w->n_groups; g++) w->groups[g].deadline_s = d;
+}
+
 /* ---- agreement before dispatch: the first failing rank's status and message, on all ranks ---- */
 static hb_status agree(hb_status s, hb_err *err, int rank, int size) {
     int mine = s != HB_OK ? rank : size, first = size;
@@ -455,6 +464,7 @@ static void worker_loop(hb_worker *w, const hb_plan *plan, const hb_run_opts *o)
         hb_record rec;
         const hb_case one = one_window_of(&plan->cases[cmd[1]]);
         watchdog_arm(case_timeout(o, &plan->cases[cmd[1]]));
+        group_deadlines(w, case_timeout(o, &plan->cases[cmd[1]]));
         hb_worker_run_case(w, cmd[2] ? &one : &plan->cases[cmd[1]], &rec);
         watchdog_arm(0);
         int n = 0;
@@ -494,6 +504,7 @@ static int run_case_everywhere(hb_worker *w, const hb_plan *plan, int i, int one
         if (need[0]) {
             hb_record_free(&recs[0]);
             watchdog_arm(timeout);
+            group_deadlines(w, timeout);
             stop |= hb_worker_run_case(w, c, &recs[0]) == HB_ERR_INTERRUPTED;
             watchdog_arm(0);
         }
@@ -502,6 +513,7 @@ static int run_case_everywhere(hb_worker *w, const hb_plan *plan, int i, int one
         if (need[0]) {
             hb_record_free(&recs[0]);
             watchdog_arm(timeout);
+            group_deadlines(w, timeout);
             stop |= hb_worker_run_case(w, c, &recs[0]) == HB_ERR_INTERRUPTED;
             watchdog_arm(0);
         }
