@@ -271,3 +271,23 @@ void hb_comm_mpi_free(hb_comm *c) {
     free(x);
     c->ctx = NULL;
 }
+
+hb_status hb_comm_nccl_bootstrap(hb_comm *c, hb_nccl_lib *lib, hb_backend *be, MPI_Comm mc, int group_id, hb_err *err) {
+    int grank = 0, gsize = 1;
+    MPI_Comm_rank(mc, &grank);
+    MPI_Comm_size(mc, &gsize);
+    struct {
+        int status;
+        char id[HB_NCCL_ID_BYTES];
+        char msg[400];
+    } b;
+    memset(&b, 0, sizeof b);
+    if (grank == 0) {
+        hb_err e = {{0}};
+        b.status = hb_nccl_unique_id(lib, b.id, &e);
+        snprintf(b.msg, sizeof b.msg, "%.399s", e.msg);
+    }
+    MPI_Bcast(&b, (int)sizeof b, MPI_BYTE, 0, mc);
+    if (b.status != HB_OK) return hb_errf(err, (hb_status)b.status, "group %d: %s", group_id, b.msg);
+    return hb_comm_nccl_init(c, lib, be, b.id, gsize, grank, group_id, err);
+}

@@ -890,18 +890,18 @@ static hb_status tf_setup(hb_workload *w, int decode, hb_err *err) {
     st->zipf_s = c->zipf_s;
     st->seed = c->seed;
     if (y->tp > 1) {
-        /* the harness made a group of tp CPU ranks before dispatch (hb_comm over MPI) */
-        if (!w->group || w->group->size != y->tp || strcmp(be->info.backend, "cpu") != 0)
-            return hb_errf(err, HB_ERR_INTERNAL, "%s: tp %lld without a rank group of %lld CPU ranks", w->desc->name,
+        /* the harness made a group of tp ranks before dispatch (hb_comm over MPI, NCCL or RCCL) */
+        if (!w->group || w->group->size != y->tp)
+            return hb_errf(err, HB_ERR_INTERNAL, "%s: tp %lld without a rank group of %lld ranks", w->desc->name,
                            (long long)y->tp, (long long)y->tp);
         st->comm = w->group;
         st->trank = w->group->rank;
     }
     if (y->ep > 1) {
-        /* experts sharded over a group of ep CPU ranks; attention data parallel (each rank its
+        /* experts sharded over a group of ep ranks; attention data parallel (each rank its
          * own batch: rows erank B .. of the group's) */
-        if (!w->group || w->group->size != y->ep || strcmp(be->info.backend, "cpu") != 0)
-            return hb_errf(err, HB_ERR_INTERNAL, "%s: ep %lld without a rank group of %lld CPU ranks", w->desc->name,
+        if (!w->group || w->group->size != y->ep)
+            return hb_errf(err, HB_ERR_INTERNAL, "%s: ep %lld without a rank group of %lld ranks", w->desc->name,
                            (long long)y->ep, (long long)y->ep);
         st->comm = w->group;
         st->erank = w->group->rank;
