@@ -91,9 +91,9 @@ hb_status hb_nccl_load(const char *backend, hb_nccl_lib **out, hb_err *err) {
     return HB_OK;
 }
 
+/* The library itself stays loaded (no dlclose): NCCL can leave threads behind (a failed
+ * ncclCommInitRank's included) that crash if their code is unmapped; the process ends soon. */
 void hb_nccl_unload(hb_nccl_lib *l) {
-    if (!l) return;
-    dlclose(l->dl);
     free(l);
 }
 

@@ -26,7 +26,7 @@ typedef struct hb_nccl_lib hb_nccl_lib;
 /* Loads the collective library of backend ("cuda" or "hip"; others: HB_ERR_UNSUPPORTED).
  * HB_ERR_UNSUPPORTED with the path and dlerror() when it cannot be loaded or lacks a symbol. */
 hb_status hb_nccl_load(const char *backend, hb_nccl_lib **lib, hb_err *err);
-void hb_nccl_unload(hb_nccl_lib *lib); /* NULL is a no-op; after every comm of it is freed */
+void hb_nccl_unload(hb_nccl_lib *lib); /* NULL is a no-op; after every comm of it is freed (the library stays mapped) */
 /* "NCCL 2.21.5" / "RCCL 2.18.3" (ncclGetVersion), with the library's path: "... (libnccl.so.2)" */
 const char *hb_nccl_version(const hb_nccl_lib *lib);
 const char *hb_nccl_impl(const hb_nccl_lib *lib); /* "nccl", "rccl" */

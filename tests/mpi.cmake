@@ -44,3 +44,11 @@ if(HB_MPIRUN)
            ${HB_MPIRUN} --oversubscribe --bind-to none -np 3 $<TARGET_FILE:test_comm_nccl>)
   set_tests_properties(test_comm_nccl PROPERTIES LABELS "mpi;unit" SKIP_RETURN_CODE 77 TIMEOUT 120 RUN_SERIAL TRUE)
 endif()
+# tp=2 on 2 emulated CUDA ranks through the fake NCCL, against CPU tp=1 (needs test_gpu_emu's module)
+if(HB_MPIRUN AND TEST test_gpu_emu)
+  set_tests_properties(test_gpu_emu PROPERTIES FIXTURES_SETUP gpu_emu_module)
+  add_test(NAME test_nccl_emu COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_nccl_emu.sh $<TARGET_FILE:hetbench> ${HB_MPIRUN}
+           ${CMAKE_CURRENT_BINARY_DIR}/gpu_emu/lib $<TARGET_FILE:fake_nccl>)
+  set_tests_properties(test_nccl_emu PROPERTIES LABELS "mpi;emu" FIXTURES_REQUIRED gpu_emu_module SKIP_RETURN_CODE 77
+                       TIMEOUT 600 RUN_SERIAL TRUE)
+endif()
