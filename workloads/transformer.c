@@ -522,6 +522,13 @@ static hb_status moe_experts_ep(hb_backend *be, tf_state *st, int64_t N, hb_tens
     HB_TRY(be->ops->download(be, hc + E, cnt + E, (size_t)E * sizeof *hc));
     HB_TRY(be->ops->sync(be));
     int64_t R = 0;
+    for (int64_t e = E; e < 2 * E; e++) R += hc[e] > 0 ? hc[e] : 0;
+    if (R > y->R_ep) { /* cannot happen: a token's top_k experts are distinct */
+        snprintf(be->err, sizeof be->err, "ep: %lld rows received, more than the %lld bounded", (long long)R,
+                 (long long)y->R_ep);
+        return HB_ERR_INTERNAL;
+    }
+    R = 0;
     for (int64_t p = 0; p < ep; p++) {
         sc[p] = (int64_t)(ho[(p + 1) * El] - ho[p * El]) * C; /* xp's rows for rank p's experts */
         sd[p] = (int64_t)ho[p * El] * C;
@@ -530,7 +537,6 @@ static hb_status moe_experts_ep(hb_backend *be, tf_state *st, int64_t N, hb_tens
             for (int32_t i = 0; i < hc[E + p * El + j]; i++) hi[R + n++] = (int32_t)j;
         rc[p] = n * C, rd[p] = R * C;
         R += n;
-        if (R > y->R_ep) return HB_ERR_INTERNAL; /* cannot happen: R_ep bounds it */
     }
     const hb_tensor xr = rows_of(st, y->xr, 0, R, C, C), xr2 = rows_of(st, y->xr2, 0, R, C, C);
     int32_t *rows_r = P(st, y->rows_r), *offs_r = P(st, y->offs_r);
