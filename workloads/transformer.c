@@ -188,7 +188,7 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
     if (hb_model_is_moe(m)) {
         y->E = m->n_experts;
         y->K = m->top_k;
-        y->Fe = m->moe_ffn_dim;
+        y->Fe = m->moe_ffn_dim / tp; /* tp: each expert's width split like a dense FFN's */
         /* expert parallelism (mp_check made sure ep divides the experts) */
         y->ep = c->ep > 1 ? c->ep : 1;
     }
@@ -312,10 +312,10 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
             /* ep: the rank's El experts of the stacks, generated as the ep = 1 model's */
             b->exp_up = expert_stack(y, "exp_up", L_, wdt, y->El, d_eup, C, id + 14, r_c);
             b->exp_down = expert_stack(y, "exp_down", L_, wdt, y->El, C, y->Fe, id + 15,
-                                       1.0f / sqrtf((float)(y->Fe > 0 ? y->Fe : 1)));
-            if (y->ep > 1) {
-                shard(y, b->exp_up, HB_SHARD_EXPERTS, y->E, 0);
-                shard(y, b->exp_down, HB_SHARD_EXPERTS, y->E, 0);
+                                       1.0f / sqrtf((float)(m->moe_ffn_dim > 0 ? m->moe_ffn_dim : 1))); /* the whole expert's fan-in (tp) */
+            if (y->ep > 1 || tp > 1) {
+                shard(y, b->exp_up, HB_SHARD_EXP_UP, y->E, 0);
+                shard(y, b->exp_down, HB_SHARD_EXP_DOWN, y->E, 0);
             }
             if (b->exp_up >= 0 && b->exp_down >= 0 && l == m->first_k_dense)
                 y->expert_bytes = (y->t[b->exp_up].ne[1] * C + C * y->Fe) * hb_dtype_size(wdt) +
@@ -565,7 +565,7 @@ static hb_status moe_experts_ep(hb_backend *be, tf_state *st, int64_t N, hb_tens
  * the residual). route_row0 numbers the rows for synthetic routing (a decode step's rows
  * differ from the last step's). The first step records the tokens each expert received. */
 static hb_status moe_ffn(hb_backend *be, const hb_model *m, tf_state *st, const hb_tf_block *b, int64_t N,
-                         int64_t l, int64_t route_row0) {
+                         int64_t l, int64_t route_row0, float beta) {
     const hb_tf_layout *y = &st->lay;
     const int64_t C = y->C, E = y->E, K = y->K, Fe = y->Fe, NK = N * K;
     const hb_tensor h = rows_of(st, y->h, 0, N, C, C), x = rows_of(st, y->x, 0, N, C, C);
@@ -591,7 +591,7 @@ static hb_status moe_ffn(hb_backend *be, const hb_model *m, tf_state *st, const 
     HB_TRY(HB_OP(be, matmul_grouped, .out = rows_of(st, y->ey, 0, NK, C, C),
                  .a = rows_of(st, y->eact, 0, NK, Fe, Fe), .w = TT(st, b->exp_down), .offsets = offs));
     HB_TRY(HB_OP(be, moe_combine, .out = x, .y = rows_of(st, y->ey, 0, NK, C, C), .rows = rows, .weights = rwt,
-                 .top_k = K, .beta = 1.0f));
+                 .top_k = K, .beta = beta));
     if (st->expert_tokens && !st->have_counts) {
         int32_t *o = malloc((size_t)(E + 1) * sizeof *o);
         if (!o) return HB_ERR_NOMEM;
@@ -664,9 +664,14 @@ static hb_status forward(hb_backend *be, const hb_model *m, tf_state *st, const 
             const int lead = st->trank == 0; /* row parallel, as the attention's output */
             HB_TRY(HB_OP(be, matmul, .out = x, .a = ffa, .w = TT(st, b->fc2_w),
                          .bias = lead ? TT(st, b->fc2_b) : (hb_tensor){0}, .beta = lead ? 1.0f : 0.0f));
+            if (b->ffn != HB_FFN_MOE) HB_TRY(tp_sum(be, st, x.data, N * C));
+        }
+        if (b->ffn == HB_FFN_MOE) {
+            /* tp: the routed experts' partial products are added to the shared experts' (or,
+             * without shared experts, to x on rank 0 and to zero elsewhere), then one all-reduce */
+            HB_TRY(moe_ffn(be, m, st, b, N, l, route_row0, b->F > 0 || st->trank == 0 ? 1.0f : 0.0f));
             HB_TRY(tp_sum(be, st, x.data, N * C));
         }
-        if (b->ffn == HB_FFN_MOE) HB_TRY(moe_ffn(be, m, st, b, N, l, route_row0));
     }
     /* final norm of each sequence's last row only, then the lm head: logits (B, V) */
     for (int64_t b = 0; b < B; b++)
@@ -794,8 +799,9 @@ static hb_status fill_shard(hb_backend *be, const hb_case *c, tf_state *st, cons
     return s;
 }
 
-/* The rank's experts erank El .. of a stack, one expert at a time: its f32 values computed on
- * the host at the whole stack's element indices (the values fill_random writes at ep = 1),
+/* The rank's experts erank El .. of a stack (ep), each the rank's slice of it (tp), one expert at
+ * a time: its f32 values computed on the host at the whole stack's element indices (the values
+ * fill_random writes at ep = tp = 1),
  * uploaded into an f32 staging buffer and converted into the stack's dtype (block-quantised
  * fp8: each expert's own blocks and scales; per-tensor fp8 is refused with ep at plan time).
  * Setup time, never timed; the staging holds one expert. */
@@ -807,9 +813,19 @@ static hb_status fill_experts(hb_backend *be, const hb_case *c, tf_state *st, co
     float *host = malloc((size_t)n * sizeof *host), *dev = NULL;
     hb_status s = host ? be->ops->alloc(be, (size_t)n * sizeof *host, (void **)&dev) : HB_ERR_NOMEM;
     if (t->q == HB_QUANT_TENSOR) s = HB_ERR_INTERNAL;
+    /* tp: the rank's rows of the gate and up halves (EXP_UP), its columns (EXP_DOWN) of the
+     * whole expert's (2 Fe tp, C) / (C, Fe tp) matrix */
+    const int64_t tp = st->lay.tp, r = st->trank, up = t->shard == HB_SHARD_EXP_UP;
+    const int64_t Fl = up ? rows / 2 : cols, full = n * tp; /* the whole expert's elements */
     for (int64_t e = 0; e < El && s == HB_OK; e++) {
-        const uint64_t base = (uint64_t)((st->erank * El + e) * n);
-        for (int64_t j = 0; j < n; j++) host[j] = hb_rng_value(seed, base + (uint64_t)j, t->init_scale, t->init_offset);
+        const uint64_t base = (uint64_t)((st->erank * El + e) * full);
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t j = 0; j < cols; j++) {
+                /* the element's index in the whole expert */
+                const int64_t g = up ? ((i < Fl ? r * Fl + i : Fl * tp + r * Fl + (i - Fl)) * cols + j)
+                                     : (i * cols * tp + r * Fl + j);
+                host[i * cols + j] = hb_rng_value(seed, base + (uint64_t)g, t->init_scale, t->init_offset);
+            }
         hb_tensor dst = hb_t2((char *)whole.data + e * n * es, t->dt, rows, cols, cols);
         if (t->q == HB_QUANT_BLOCK) dst = hb_tq(dst, t->q, t->bm, t->bk, whole.q.scale + e * nsc);
         s = be->ops->upload(be, dev, host, (size_t)n * sizeof *host);
@@ -825,7 +841,7 @@ static hb_status fill_weights(hb_backend *be, const hb_case *c, tf_state *st) {
     const hb_tf_layout *y = &st->lay;
     for (int i = 0; i < y->n_tensors; i++) {
         const hb_tf_tensor *t = &y->t[i];
-        if (t->arena == HB_ARENA_WEIGHTS && t->shard == HB_SHARD_EXPERTS && y->ep > 1) {
+        if (t->arena == HB_ARENA_WEIGHTS && (t->shard == HB_SHARD_EXP_UP || t->shard == HB_SHARD_EXP_DOWN)) {
             HB_TRY(fill_experts(be, c, st, t, i));
         } else if (t->arena == HB_ARENA_WEIGHTS && t->shard != HB_SHARD_NONE && y->tp > 1) {
             HB_TRY(fill_shard(be, c, st, t, i));
@@ -1116,7 +1132,7 @@ static hb_status mp_check(const hb_case *c, const char *const **blame, hb_err *e
         if (c->ep > 64)
             return hb_errf(err, HB_ERR_INPUT, "ep %lld is above 64 (accepted: 1 to 64)", (long long)c->ep);
         if (c->tp > 1)
-            return hb_errf(err, HB_ERR_INPUT, "ep %lld with tp %lld: tensor parallelism of MoE blocks is not "
+            return hb_errf(err, HB_ERR_INPUT, "ep %lld with tp %lld: expert and tensor parallelism together are not "
                            "implemented yet (accepted with ep > 1: tp 1)", (long long)c->ep, (long long)c->tp);
         if (hb_dtype_is_fp8(c->dtype) && c->quant != HB_QUANT_BLOCK) {
             static const char *const k_dt[] = {"dtype", "ep", NULL};
@@ -1146,10 +1162,12 @@ static hb_status mp_check(const hb_case *c, const char *const **blame, hb_err *e
         if (hb_model_layer_ffn(m, l) % tp)
             return hb_errf(err, HB_ERR_INPUT, "tp %lld does not divide ffn_dim %lld of model '%s' (accepted: a tp that "
                            "divides ffn_dim)", (long long)tp, (long long)hb_model_layer_ffn(m, l), m->name);
-    if (hb_model_is_moe(m) || hb_model_is_mla(m))
-        return hb_errf(err, HB_ERR_INPUT, "tp %lld on model '%s': tensor parallelism of %s blocks is not implemented "
-                       "yet (accepted: tp 1, or dense GQA models)", (long long)tp, m->name,
-                       hb_model_is_moe(m) ? "MoE" : "MLA");
+    if (hb_model_is_mla(m))
+        return hb_errf(err, HB_ERR_INPUT, "tp %lld on model '%s': tensor parallelism of MLA blocks is not implemented "
+                       "yet (accepted: tp 1, or GQA models)", (long long)tp, m->name);
+    if (hb_model_is_moe(m) && m->moe_ffn_dim % tp)
+        return hb_errf(err, HB_ERR_INPUT, "tp %lld does not divide moe_ffn_dim %lld of model '%s' (accepted: a tp that "
+                       "divides moe_ffn_dim)", (long long)tp, (long long)m->moe_ffn_dim, m->name);
     if (hb_dtype_is_fp8(c->dtype)) {
         static const char *const k_dt[] = {"dtype", "tp", NULL};
         *blame = k_dt;
