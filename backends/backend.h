@@ -27,7 +27,8 @@
 /* 2: matmul takes the activations' dtype (adt); kv_store and attention the cache's (kvt).
  * 3: ops take tensors with quantisation in one parameter struct per op (ops.h); fp8 e4m3 and
  *    e5m2 with per-tensor, per-row and block scales. */
-#define HB_BACKEND_API_VERSION 3
+/* 4: native_stream (the stream a collective library enqueues on, after the ops). */
+#define HB_BACKEND_API_VERSION 4
 
 typedef struct hb_event hb_event; /* opaque, backend-defined */
 
@@ -69,6 +70,10 @@ typedef struct hb_backend_ops {
 #define HB_OP_MEMBER_(name, req) HB_OP_FN(name)
     HB_OP_LIST(HB_OP_MEMBER_)
 #undef HB_OP_MEMBER_
+    /* optional: the vendor stream the ops run on (cudaStream_t / hipStream_t), for a
+     * collective library (NCCL, RCCL: backends/comm_nccl.c) to order its calls after the ops';
+     * NULL member on backends without one (CPU) */
+    void *(*native_stream)(hb_backend *be);
 } hb_backend_ops;
 
 struct hb_backend {

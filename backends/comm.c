@@ -4,7 +4,9 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *const op_names[HB_COMM_N_OPS] = {"all_reduce", "all_gather", "reduce_scatter",
                                                     "all_to_all", "broadcast", "barrier"};
@@ -44,6 +46,14 @@ static int injected_error(hb_comm *c, hb_comm_op op) {
     return 1;
 }
 
+/* HETBENCH_FAULT kind=comm_abort / comm_hang: the rank dies or blocks inside the collective
+ * (the group's other ranks are in theirs); the hang ends with the worker's watchdog */
+static void injected_loss(const hb_comm *c) {
+    if (c->fault == HB_COMM_FAULT_ABORT) abort();
+    if (c->fault == HB_COMM_FAULT_HANG)
+        for (;;) pause();
+}
+
 /* HETBENCH_FAULT kind=corrupt: one bit of the output's first element flipped */
 static void corrupt(const hb_comm *c, void *out, int64_t n) {
     if (c->fault == HB_COMM_FAULT_CORRUPT && n > 0) ((unsigned char *)out)[1] ^= 0x01;
@@ -64,6 +74,7 @@ static hb_status bad(hb_comm *c, const char *what) {
 
 hb_status hb_comm_all_reduce(hb_comm *c, const void *send, void *recv, int64_t n, hb_cdt dt, hb_redop op) {
     if (n < 0 || hb_cdt_size(dt) == 0) return bad(c, "all_reduce: negative count or unknown dtype");
+    injected_loss(c);
     const double t0 = now_s();
     hb_status s = c->ops->all_reduce(c->ctx, send, recv, n, dt, op);
     if (s == HB_OK && injected_error(c, HB_COMM_ALL_REDUCE)) s = HB_ERR_BACKEND;
@@ -73,6 +84,7 @@ hb_status hb_comm_all_reduce(hb_comm *c, const void *send, void *recv, int64_t n
 
 hb_status hb_comm_all_gather(hb_comm *c, const void *send, void *recv, int64_t n, hb_cdt dt) {
     if (n < 0 || hb_cdt_size(dt) == 0) return bad(c, "all_gather: negative count or unknown dtype");
+    injected_loss(c);
     const double t0 = now_s();
     hb_status s = c->ops->all_gather(c->ctx, send, recv, n, dt);
     if (s == HB_OK && injected_error(c, HB_COMM_ALL_GATHER)) s = HB_ERR_BACKEND;
@@ -82,6 +94,7 @@ hb_status hb_comm_all_gather(hb_comm *c, const void *send, void *recv, int64_t n
 
 hb_status hb_comm_reduce_scatter(hb_comm *c, const void *send, void *recv, int64_t n, hb_cdt dt, hb_redop op) {
     if (n < 0 || hb_cdt_size(dt) == 0) return bad(c, "reduce_scatter: negative count or unknown dtype");
+    injected_loss(c);
     const double t0 = now_s();
     hb_status s = c->ops->reduce_scatter(c->ctx, send, recv, n, dt, op);
     if (s == HB_OK && injected_error(c, HB_COMM_REDUCE_SCATTER)) s = HB_ERR_BACKEND;
@@ -97,6 +110,7 @@ hb_status hb_comm_all_to_all(hb_comm *c, const void *send, const int64_t *send_c
             return bad(c, "all_to_all: negative count or displacement");
         n += (double)send_counts[p];
     }
+    injected_loss(c);
     const double t0 = now_s();
     hb_status s = c->ops->all_to_all(c->ctx, send, send_counts, send_displs, recv, recv_counts, recv_displs, dt);
     if (s == HB_OK && injected_error(c, HB_COMM_ALL_TO_ALL)) s = HB_ERR_BACKEND;
@@ -106,6 +120,7 @@ hb_status hb_comm_all_to_all(hb_comm *c, const void *send, const int64_t *send_c
 
 hb_status hb_comm_broadcast(hb_comm *c, void *buf, int64_t n, hb_cdt dt, int root) {
     if (n < 0 || root < 0 || root >= c->size || hb_cdt_size(dt) == 0) return bad(c, "broadcast: bad count or root");
+    injected_loss(c);
     const double t0 = now_s();
     hb_status s = c->ops->broadcast(c->ctx, buf, n, dt, root);
     if (s == HB_OK && injected_error(c, HB_COMM_BROADCAST)) s = HB_ERR_BACKEND;
@@ -114,6 +129,7 @@ hb_status hb_comm_broadcast(hb_comm *c, void *buf, int64_t n, hb_cdt dt, int roo
 }
 
 hb_status hb_comm_barrier(hb_comm *c) {
+    injected_loss(c);
     const double t0 = now_s();
     return count(c, HB_COMM_BARRIER, 0, t0, c->ops->barrier(c->ctx));
 }

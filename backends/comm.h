@@ -63,8 +63,10 @@ typedef struct hb_comm_stats {
 } hb_comm_stats;
 
 /* Injected faults: CORRUPT flips a bit of the first element of every output after the
- * collective; ERROR makes the next collective report a failure after it completed. */
-enum { HB_COMM_FAULT_CORRUPT = 1, HB_COMM_FAULT_ERROR = 2 };
+ * collective; ERROR makes the next collective report a failure after it completed; ABORT and
+ * HANG end the rank (abort()) or block it for good (until the worker's watchdog ends it) inside
+ * its next collective, the other ranks of the group having entered theirs. */
+enum { HB_COMM_FAULT_CORRUPT = 1, HB_COMM_FAULT_ERROR = 2, HB_COMM_FAULT_ABORT = 3, HB_COMM_FAULT_HANG = 4 };
 
 /* A rank group's communicator, made by the harness before dispatch (owned by it). */
 typedef struct hb_comm {
@@ -75,6 +77,13 @@ typedef struct hb_comm {
     void *ctx;
     hb_comm_stats stats;   /* reset by the worker before each case */
     int fault;             /* testing aid (HETBENCH_FAULT, set by the worker per case): HB_COMM_FAULT_* */
+    /* A rank lost inside a collective (dead or hung) would keep the others of its group waiting
+     * for ever: an implementation waits for a collective at most until deadline_s
+     * (CLOCK_MONOTONIC seconds, set by the worker before each case; 0: no limit), then fails it
+     * with HB_ERR_BACKEND and sets lost. The communicator is then unusable (the collective
+     * never completes): every later call on it fails at once, lost stays set for the run. */
+    double deadline_s;
+    int lost;
     char err[256];         /* the last failure's message */
 } hb_comm;
 

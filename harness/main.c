@@ -294,7 +294,9 @@ static int cmd_list(int argc, char **argv) {
 
 /* ---- info ---- */
 /* The collective library a rank of this backend would use in a group (harness/run.c). */
-static const char *comm_lib(const char *backend) { return strcmp(backend, "cpu") == 0 ? "mpi" : "none (NCCL/RCCL not yet)"; }
+static const char *comm_lib(const char *backend) {
+    return strcmp(backend, "cpu") == 0 ? "mpi" : strcmp(backend, "cuda") == 0 ? "nccl" : strcmp(backend, "hip") == 0 ? "rccl" : "none";
+}
 
 static void print_ranks(int json, const hb_rank_info *r, int n, int group) {
     if (!json) {

@@ -59,6 +59,29 @@ static void watchdog_arm(double seconds) {
     alarm(seconds > 0 ? (unsigned)ceil(seconds + 10) : 0);
 }
 
+/* The collectives of this rank's groups wait at most until shortly before the coordinator's
+ * deadline for the case (a tenth of the timeout, at most 10 s, earlier), so that the
+ * survivors of a group with a dead or hung rank fail their collective and still send their
+ * record in time (comm.h deadline_s); rank 0, the coordinator, is freed that way too. */
+static void group_deadlines(hb_worker *w, double timeout) {
+    const double d = timeout > 0 ? hb_now_s() + timeout - fmin(10.0, timeout / 10) : 0;
+    for (int g = 0; g < w->n_groups; g++) w->groups[g].deadline_s = d;
+}
+
+/* /devices coll_lib: the collective library a group of this rank uses (CPU: MPI's version
+ * string; GPU: NCCL or RCCL when the plan has groups, else "") */
+static void coll_lib_fill(hb_device_row *d, const hb_nccl_lib *nccl) {
+    if (nccl) {
+        snprintf(d->coll_lib, sizeof d->coll_lib, "%s", hb_nccl_version(nccl));
+    } else if (strcmp(d->backend, "cpu") == 0) {
+        char v[MPI_MAX_LIBRARY_VERSION_STRING] = "";
+        int n = 0;
+        MPI_Get_library_version(v, &n);
+        v[strcspn(v, ",\n")] = 0; /* "Open MPI v4.1.2" of "Open MPI v4.1.2, package: ..." */
+        snprintf(d->coll_lib, sizeof d->coll_lib, "MPI (%.100s)", v);
+    }
+}
+
 /* ---- agreement before dispatch: the first failing rank's status and message, on all ranks ---- */
 static hb_status agree(hb_status s, hb_err *err, int rank, int size) {
     int mine = s != HB_OK ? rank : size, first = size;
@@ -93,11 +116,12 @@ static const char *group_keys(const hb_case *c, char *buf, size_t n) {
 }
 
 /* The distinct group sizes > 1 of the plan's cases (hb_case_group_size): each must divide the
- * ranks (every rank runs every case, in groups of consecutive ranks), run on CPU ranks (the MPI
- * implementation of hb_comm on host memory; NCCL/RCCL for GPU ranks are not implemented) and
- * not under --schedule serial (a group's ranks must run together). */
+ * ranks (every rank runs every case, in groups of consecutive ranks), have a collective library
+ * (CPU ranks: MPI on host memory; CUDA ranks: NCCL, HIP ranks: RCCL, loaded here into *lib:
+ * a GPU rank without it is refused before anything runs, naming the device and the library)
+ * and not run under --schedule serial (a group's ranks must run together). */
 static hb_status check_groups(const hb_worker *w, const hb_plan *plan, const hb_run_opts *o, int size,
-                              int64_t *sizes, int *n_sizes, hb_err *err) {
+                              int64_t *sizes, int *n_sizes, hb_nccl_lib **lib, hb_err *err) {
     *n_sizes = 0;
     for (int i = 0; i < plan->n_cases; i++) {
         const hb_case *c = &plan->cases[i];
@@ -112,10 +136,13 @@ static hb_status check_groups(const hb_worker *w, const hb_plan *plan, const hb_
                            "(accepted: a group size that divides the number of ranks; each group of consecutive "
                            "ranks runs one instance of the case)", c->id, c->label, keys, prod, size);
         }
-        if (strcmp(w->dev.backend, "cpu") != 0)
-            return hb_errf(err, HB_ERR_INPUT, "case %d (%.159s): %s needs a collective library for backend '%s' "
-                           "(NCCL/RCCL are not supported yet; accepted: groups of CPU ranks, over MPI)",
-                           c->id, c->label, keys, w->dev.backend);
+        if (strcmp(w->dev.backend, "cpu") != 0 && !*lib) {
+            hb_err why = {{0}};
+            if (hb_nccl_load(w->dev.backend, lib, &why) != HB_OK)
+                return hb_errf(err, HB_ERR_INPUT, "case %d (%.159s): %s on %s device %s (%s) needs its collective "
+                               "library: %.400s", c->id, c->label, keys, w->dev.backend, w->dev.pci_bus_id,
+                               w->dev.name, why.msg);
+        }
         if (o->serial)
             return hb_errf(err, HB_ERR_INPUT, "case %d (%.159s): %s with --schedule serial (the ranks of a group run "
                            "together; accepted: --schedule concurrent)", c->id, c->label, keys);
@@ -455,6 +482,7 @@ static void worker_loop(hb_worker *w, const hb_plan *plan, const hb_run_opts *o)
         hb_record rec;
         const hb_case one = one_window_of(&plan->cases[cmd[1]]);
         watchdog_arm(case_timeout(o, &plan->cases[cmd[1]]));
+        group_deadlines(w, case_timeout(o, &plan->cases[cmd[1]]));
         hb_worker_run_case(w, cmd[2] ? &one : &plan->cases[cmd[1]], &rec);
         watchdog_arm(0);
         int n = 0;
@@ -494,6 +522,7 @@ static int run_case_everywhere(hb_worker *w, const hb_plan *plan, int i, int one
         if (need[0]) {
             hb_record_free(&recs[0]);
             watchdog_arm(timeout);
+            group_deadlines(w, timeout);
             stop |= hb_worker_run_case(w, c, &recs[0]) == HB_ERR_INTERRUPTED;
             watchdog_arm(0);
         }
@@ -502,6 +531,7 @@ static int run_case_everywhere(hb_worker *w, const hb_plan *plan, int i, int one
         if (need[0]) {
             hb_record_free(&recs[0]);
             watchdog_arm(timeout);
+            group_deadlines(w, timeout);
             stop |= hb_worker_run_case(w, c, &recs[0]) == HB_ERR_INTERRUPTED;
             watchdog_arm(0);
         }
@@ -529,7 +559,8 @@ static int run_case_everywhere(hb_worker *w, const hb_plan *plan, int i, int one
 
 /* ---- rank 0: the rows of case i from its records (every rank's), into the file and the
  * table; frees the records. Interrupted and skipped (--resume) records are not results. ---- */
-/* The group columns of a case's rows: each group's rate is its slowest rank's (NaN when one
+/* The group columns of a case's rows: each group's rate is its slowest rank's (times ep:
+ * under expert parallelism each rank has its own batch) (NaN when one
  * of its ranks has no ok row), per device that over the group's size, and its energy the sum
  * of its ranks'. A rank alone is its own group. */
 static void group_figures(hb_summary_row *rows, int n) {
@@ -546,7 +577,8 @@ static void group_figures(hb_summary_row *rows, int n) {
             energy += b->energy_j;
         }
         ok &= members == (a->group_size > 1 ? a->group_size : 1);
-        a->group_rate = ok ? rate : NAN;
+        /* ep: attention is data parallel, each rank of the group serves its own batch */
+        a->group_rate = ok ? rate * (double)(a->ep > 1 ? a->ep : 1) : NAN;
         a->group_rate_per_device = a->group_rate / (a->group_size > 1 ? a->group_size : 1);
         a->group_energy_j = ok ? energy : NAN;
     }
@@ -702,8 +734,9 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
     hb_h5 *h5 = NULL;
     unsigned char *need = NULL; /* [case][rank]: run this pair (rank 0) */
     hb_progress *prog = NULL;   /* rank 0, on a terminal */
-    MPI_Comm group_comm[HB_MAX_GROUPS]; /* under w.groups[g] (hb_comm over MPI) */
+    MPI_Comm group_comm[HB_MAX_GROUPS]; /* under w.groups[g] (hb_comm over MPI; NCCL/RCCL's bootstrap) */
     int n_comms = 0;
+    hb_nccl_lib *nccl = NULL; /* GPU ranks with groups: NCCL or RCCL */
     hb_status s = hb_fault_parse(getenv("HETBENCH_FAULT"), w.faults, &w.n_faults, err);
     if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
     /* the output is checked before anything slow happens (a dry run writes nothing: an existing
@@ -727,15 +760,17 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
     if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
     /* rank groups: ranks k*n .. k*n+n-1 form group k of size n; communicators made here, by
      * every rank in the same order, before dispatch */
-    s = check_groups(&w, plan, o, size, w.group_size, &w.n_groups, err);
+    s = check_groups(&w, plan, o, size, w.group_size, &w.n_groups, &nccl, err);
     if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
     for (int g = 0; g < w.n_groups && s == HB_OK; g++) {
         const int n = (int)w.group_size[g];
         MPI_Comm_split(MPI_COMM_WORLD, rank / n, rank, &group_comm[g]);
         n_comms = g + 1;
-        s = hb_comm_mpi_init(&w.groups[g], group_comm[g], rank / n, err);
+        s = nccl ? hb_comm_nccl_bootstrap(&w.groups[g], nccl, w.be, group_comm[g], rank / n, err)
+                 : hb_comm_mpi_init(&w.groups[g], group_comm[g], rank / n, err);
     }
     if ((s = agree(s, err, rank, size)) != HB_OK) goto out;
+    coll_lib_fill(&w.dev, nccl);
     /* idle baseline: every rank at once, before anything heats the devices */
     hb_idle_row idle_row = {.rank = rank};
     s = hb_idle_baseline(w.meter, o->idle_seconds, o->power_hz, o->stop, &idle_row, err);
@@ -900,9 +935,11 @@ hb_status hb_run(const hb_plan *plan, const hb_run_opts *o, int *n_failed, hb_er
 out:
     hb_progress_stop(prog);
     for (int g = 0; g < n_comms; g++) {
-        hb_comm_mpi_free(&w.groups[g]);
+        if (nccl) hb_comm_nccl_free(&w.groups[g]);
+        else hb_comm_mpi_free(&w.groups[g]);
         MPI_Comm_free(&group_comm[g]);
     }
+    hb_nccl_unload(nccl);
     if (h5) hb_h5_close(h5, "incomplete", NULL);
     free(need);
     free(recs);

@@ -42,8 +42,10 @@ hb_status hb_fault_parse(const char *spec, hb_fault *faults, int *n, hb_err *err
                 else if (strcmp(v, "disk-full") == 0) f.kind = HB_FAULT_DISK_FULL;
                 else if (strcmp(v, "corrupt") == 0) f.kind = HB_FAULT_CORRUPT;
                 else if (strcmp(v, "comm_error") == 0) f.kind = HB_FAULT_COMM_ERROR;
+                else if (strcmp(v, "comm_abort") == 0) f.kind = HB_FAULT_COMM_ABORT;
+                else if (strcmp(v, "comm_hang") == 0) f.kind = HB_FAULT_COMM_HANG;
                 else return hb_errf(err, HB_ERR_INPUT, "HETBENCH_FAULT: kind=%s (accepted: error, abort, hang, exit, "
-                                    "disk-full, corrupt, comm_error)", v);
+                                    "disk-full, corrupt, comm_error, comm_abort, comm_hang)", v);
             } else {
                 return hb_errf(err, HB_ERR_INPUT, "HETBENCH_FAULT: unknown key '%s' (accepted: rank, case, kind)", k);
             }
@@ -101,7 +103,8 @@ hb_status hb_worker_run_case(hb_worker *w, const hb_case *c, hb_record *rec) {
     if (g) {
         memset(&g->stats, 0, sizeof g->stats);
         g->err[0] = 0;
-        g->fault = fault == HB_FAULT_CORRUPT ? HB_COMM_FAULT_CORRUPT : fault == HB_FAULT_COMM_ERROR ? HB_COMM_FAULT_ERROR : 0;
+        g->fault = fault == HB_FAULT_CORRUPT ? HB_COMM_FAULT_CORRUPT : fault == HB_FAULT_COMM_ERROR ? HB_COMM_FAULT_ERROR
+                 : fault == HB_FAULT_COMM_ABORT ? HB_COMM_FAULT_ABORT : fault == HB_FAULT_COMM_HANG ? HB_COMM_FAULT_HANG : 0;
     }
     hb_status s = hb_workload_setup_group(w->be, c, g, &wl, &werr);
     if (s == HB_OK) s = hb_measure_case(w->be, w->meter, wl, c, &w->mo, rec, &werr);
@@ -141,7 +144,9 @@ hb_status hb_worker_run_case(hb_worker *w, const hb_case *c, hb_record *rec) {
         snprintf(m, sizeof m, "%s (%.700s)", g->err, werr.msg[0] ? werr.msg : hb_status_str(s));
         memcpy(werr.msg, m, sizeof m);
     }
-    if (s != HB_OK) fail_record(rec, "failed", werr.msg[0] ? werr.msg : hb_status_str(s));
+    /* a collective of the group missed the deadline (or the comm was lost before): the group
+     * is lost, this rank with it */
+    if (s != HB_OK) fail_record(rec, g && g->lost ? "lost" : "failed", werr.msg[0] ? werr.msg : hb_status_str(s));
     if (g) {
         rec->group_id = g->id;
         rec->group_size = g->size;

@@ -16,10 +16,12 @@
  * of the case when it is about to write them); in a rank group's case (backends/comm.h):
  * corrupt (every collective's output gets one wrong element on that rank), comm_error (the
  * rank's first collective completes and then reports an error there: the group fails the
- * case together). case=* or rank=* match any. */
+ * case together), comm_abort / comm_hang (the rank aborts / blocks for good inside its first
+ * collective: the others of its group fail theirs at the deadline, and the group is lost).
+ * case=* or rank=* match any. */
 typedef enum hb_fault_kind {
     HB_FAULT_NONE = 0, HB_FAULT_ERROR, HB_FAULT_ABORT, HB_FAULT_HANG, HB_FAULT_EXIT, HB_FAULT_DISK_FULL, HB_FAULT_CORRUPT,
-    HB_FAULT_COMM_ERROR
+    HB_FAULT_COMM_ERROR, HB_FAULT_COMM_ABORT, HB_FAULT_COMM_HANG
 } hb_fault_kind;
 
 typedef struct hb_fault {

@@ -81,6 +81,7 @@ static const hb_h5_field hb_h5_device_fields[] = {
     HB_H5_DEV(ref_loop_s_end, HB_H5_F64),
     HB_H5_DEV(ref_drift, HB_H5_F64),
     HB_H5_DEV(omp_wait_policy, HB_H5_STR),
+    HB_H5_DEV(coll_lib, HB_H5_STR),
 };
 
 /* /summary, in struct order. */

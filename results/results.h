@@ -193,6 +193,7 @@ typedef struct hb_device_row {
     double ref_loop_s_end;     /* the same after the last case; NaN until then */
     double ref_drift;          /* ref_loop_s_end / ref_loop_s - 1 */
     char omp_wait_policy[64];  /* "PASSIVE (hetbench default)", "ACTIVE (user)", "runtime default" */
+    char coll_lib[160];        /* rank groups' collective library: "MPI (Open MPI v4.1.2)", "NCCL 2.21.5 (libnccl.so.2)" */
 } hb_device_row;
 
 /* Row of /summary (one per (case, rank)). Rates are per device (per rank). */

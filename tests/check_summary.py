@@ -54,7 +54,7 @@ DEVICE_COLUMNS = ("rank", "host", "backend", "vendor", "name", "pci_bus_id", "dr
                   "host_meter", "host_meter_scope", "host_meter_reason",
                   "binding", "slurm_job_id", "slurm_step_id", "slurm_nodelist", "slurm_partition",
                   "slurm_het_group", "llc_bytes", "stream_bytes", "ref_loop_s", "ref_loop_s_end",
-                  "ref_drift", "omp_wait_policy")
+                  "ref_drift", "omp_wait_policy", "coll_lib")
 IDLE_COLUMNS = ("rank", "idle_w", "seconds", "method", "flags", "n_samples", "meter")
 
 failures = 0

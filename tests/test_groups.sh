@@ -4,7 +4,7 @@
 #    f32 tolerance of the tp=1 run's, the same generated tokens, /summary group columns (group 0 of 2, tp 2), and the
 #    all-reduces counted (2 per layer per step, N x C floats each);
 #  - bad input exits 2 before anything runs, naming the key: tp not dividing heads or ffn,
-#    tp x ep not dividing the ranks, ep on a dense model, ep not dividing experts, tp on MoE,
+#    tp x ep not dividing the ranks, ep on a dense model, ep not dividing experts, tp on MLA,
 #    fp8 with tp, tp with --schedule serial.
 source "$(dirname "$0")/mpi_preamble.sh" "$@"
 FAST=(--min-seconds 0 --min-iters 3 --warmup 1 --no-ceilings --no-progress --power-hz 0 --backend cpu --share-devices
@@ -72,9 +72,9 @@ expect2 2 "--tp: tp 3 does not divide the 4 heads of model 'tiny'" --workload de
 expect2 2 "tp 4 does not divide the 2 ranks of the run" --workload decode --model tiny --tp 4
 expect2 2 "--ep: ep 2 on the dense model 'tiny'" --workload decode --model tiny --ep 2
 expect2 2 "--ep: ep 3 does not divide the 8 experts of model 'tiny-moe'" --workload decode --model tiny-moe --ep 3
-expect2 2 "--ep: ep 2: expert parallelism is not implemented yet" --workload decode --model tiny-moe --ep 2
-expect2 2 "--tp: tp 2 on model 'tiny-moe': tensor parallelism of MoE blocks is not implemented" \
-  --workload prefill --model tiny-moe --tp 2
+expect2 2 "--ep: ep 2 with tp 2: expert and tensor parallelism together are not implemented yet" --workload decode --model tiny-moe --ep 2 --tp 2
+expect2 2 "--tp: tp 2 on model 'tiny-mla': tensor parallelism of MLA blocks is not implemented" \
+  --workload prefill --model tiny-mla --tp 2
 expect2 2 "--dtype: dtype fp8 with tp 2 is not implemented yet" --workload decode --model tiny --dtype fp8 --tp 2
 expect2 2 "tp 2 with --schedule serial" --workload decode --model tiny --tp 2 --schedule serial
 # a custom model whose ffn tp does not divide

@@ -73,9 +73,12 @@ static hb_status tf_cost(const hb_case *c, int decode, hb_cost *k, hb_err *err) 
     if (y.dc > 0) kv_token = (double)y.L * (y.dc + y.dr) * (double)hb_dtype_size(y.kvt); /* MLA: the latent */
     double emb_row = y.C * ws * (c->model.pos == HB_POS_LEARNED ? 2 : 1);
     double B = (double)c->batch;
-    /* routed experts: only those the step's tokens touch are read */
+    /* routed experts: only those the step's tokens touch are read; ep: the rank's share of
+     * those the group's ep x tokens touch (a rank computes, on average, as many expert rows
+     * as its own tokens need: its FLOPs are ep = 1's for its batch) */
     const double tokens = decode ? B : B * (double)c->prompt;
-    const double experts = y.n_moe * hb_tf_expected_experts(c, tokens) * (double)y.expert_bytes;
+    const double experts = y.n_moe * hb_tf_expected_experts(c, tokens * (double)y.ep) / (double)y.ep *
+                           (double)y.expert_bytes;
     k->mem_bytes = y.weight_bytes + y.act_bytes + y.kv_bytes;
     if (!decode) {
         double T = (double)c->prompt;

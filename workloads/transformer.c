@@ -184,11 +184,15 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
         y->dn = m->qk_nope_dim, y->dr = m->qk_rope_dim, y->dv = m->v_head_dim;
         y->dc = m->kv_lora_rank, y->dql = m->q_lora_rank;
     }
+    y->ep = 1;
     if (hb_model_is_moe(m)) {
         y->E = m->n_experts;
         y->K = m->top_k;
-        y->Fe = m->moe_ffn_dim;
+        y->Fe = m->moe_ffn_dim / tp; /* tp: each expert's width split like a dense FFN's */
+        /* expert parallelism (mp_check made sure ep divides the experts) */
+        y->ep = c->ep > 1 ? c->ep : 1;
     }
+    y->El = y->E / y->ep;
     y->V = m->vocab;
     y->Vl = tp > 1 && m->vocab % tp == 0 ? m->vocab / tp : m->vocab;
     y->L = m->n_layers;
@@ -201,6 +205,11 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
     const int64_t N = dim_of(y, "batch x prompt", y->B, y->T_max, 0); /* rows of a forward */
     const int64_t NK = dim_of(y, "batch x prompt x top_k", N, y->K, 0);  /* MoE slots */
     const int64_t d_eup = dim_of(y, "2 x moe_ffn_dim", 2, y->Fe, 0);
+    /* ep: the rows the rank's experts may receive (eup/eact hold those, not the rank's own
+     * N k slots: R_ep >= N k since ep min(k, El) >= k when El >= k, and = E >= k otherwise) */
+    y->R_ep = y->ep > 1 ? dim_of(y, "ep x batch x prompt x min(top_k, experts per rank)",
+                                 dim_of(y, "ep x batch x prompt", y->ep, N, 0), y->K < y->El ? y->K : y->El, 0)
+                        : NK;
     if (y->ovf[0]) goto overflow;
     y->wdt = c->dtype;
     y->wq = hb_dtype_is_fp8(c->dtype) ? (c->quant == HB_QUANT_BLOCK ? HB_QUANT_BLOCK : HB_QUANT_TENSOR)
@@ -305,12 +314,17 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
             b->router_w = weight(y, "router_w", L_, edt, y->E, C, id + 12, r_c, 0.0f, 1);
             y->wq = keep;
             b->router_b = m->router_bias ? weight(y, "router_b", L_, HB_F32, y->E, 0, id + 13, 0.02f, 0.0f, 1) : -1;
-            b->exp_up = expert_stack(y, "exp_up", L_, wdt, y->E, d_eup, C, id + 14, r_c);
-            b->exp_down = expert_stack(y, "exp_down", L_, wdt, y->E, C, y->Fe, id + 15,
-                                       1.0f / sqrtf((float)(y->Fe > 0 ? y->Fe : 1)));
+            /* ep: the rank's El experts of the stacks, generated as the ep = 1 model's */
+            b->exp_up = expert_stack(y, "exp_up", L_, wdt, y->El, d_eup, C, id + 14, r_c);
+            b->exp_down = expert_stack(y, "exp_down", L_, wdt, y->El, C, y->Fe, id + 15,
+                                       1.0f / sqrtf((float)(m->moe_ffn_dim > 0 ? m->moe_ffn_dim : 1))); /* the whole expert's fan-in (tp) */
+            if (y->ep > 1 || tp > 1) {
+                shard(y, b->exp_up, HB_SHARD_EXP_UP, y->E, 0);
+                shard(y, b->exp_down, HB_SHARD_EXP_DOWN, y->E, 0);
+            }
             if (b->exp_up >= 0 && b->exp_down >= 0 && l == m->first_k_dense)
                 y->expert_bytes = (y->t[b->exp_up].ne[1] * C + C * y->Fe) * hb_dtype_size(wdt) +
-                                  (n_scales(&y->t[b->exp_up]) + n_scales(&y->t[b->exp_down])) * 4 / y->E;
+                                  (n_scales(&y->t[b->exp_up]) + n_scales(&y->t[b->exp_down])) * 4 / y->El;
         }
         /* caches (B, S, Hkv, D); an fp8 cache has one static scale per tensor. MLA: the latent
          * cache (B, S, dc + dr) alone (an fp8 one holds codes with scale 1) */
@@ -344,6 +358,7 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
         /* MoE: router logits (N, E); ids, weights, rows (N k) as int32 / f32; offsets (E + 1);
          * permuted rows xp (N k, C), expert up (N k, 2 Fe), activation (N k, Fe), out (N k, C) */
         y->rlog = y->ids = y->rwt = y->rows = y->offs = y->xp = y->eup = y->eact = y->ey = -1;
+        y->xr = y->xr2 = y->ids_r = y->rows_r = y->offs_r = y->ones = y->ecnt = -1;
         y->mq = y->mcq = y->mlat = y->matt = -1;
         if (hb_model_is_mla(m)) { /* q (N, H (dn + dr)), q latent (N, q_lora), kv latent (N, dc + dr), out (N, H dv) */
             y->mq = add(y, HB_ARENA_ACT, "mq", -1, HB_F32, HB_QUANT_NONE, 2, N, y->Hq * (y->dn + y->dr), 0, 0);
@@ -358,9 +373,18 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
             y->rows = add(y, HB_ARENA_ACT, "rows", -1, HB_F32, HB_QUANT_NONE, 1, NK, 0, 0, 0);
             y->offs = add(y, HB_ARENA_ACT, "offs", -1, HB_F32, HB_QUANT_NONE, 1, y->E + 1, 0, 0, 0);
             y->xp = add(y, HB_ARENA_ACT, "xp", -1, HB_F32, HB_QUANT_NONE, 2, NK, C, 0, 0);
-            y->eup = add(y, HB_ARENA_ACT, "eup", -1, HB_F32, HB_QUANT_NONE, 2, NK, d_eup, 0, 0);
-            y->eact = add(y, HB_ARENA_ACT, "eact", -1, HB_F32, HB_QUANT_NONE, 2, NK, y->Fe, 0, 0);
+            y->eup = add(y, HB_ARENA_ACT, "eup", -1, HB_F32, HB_QUANT_NONE, 2, y->R_ep, d_eup, 0, 0);
+            y->eact = add(y, HB_ARENA_ACT, "eact", -1, HB_F32, HB_QUANT_NONE, 2, y->R_ep, y->Fe, 0, 0);
             y->ey = add(y, HB_ARENA_ACT, "ey", -1, HB_F32, HB_QUANT_NONE, 2, NK, C, 0, 0);
+            if (y->ep > 1) { /* xp is the dispatch's send buffer, ey the combine's receive buffer */
+                y->xr = add(y, HB_ARENA_ACT, "xr", -1, HB_F32, HB_QUANT_NONE, 2, y->R_ep, C, 0, 0);
+                y->xr2 = add(y, HB_ARENA_ACT, "xr2", -1, HB_F32, HB_QUANT_NONE, 2, y->R_ep, C, 0, 0);
+                y->ids_r = add(y, HB_ARENA_ACT, "ids_r", -1, HB_F32, HB_QUANT_NONE, 1, y->R_ep, 0, 0, 0);
+                y->rows_r = add(y, HB_ARENA_ACT, "rows_r", -1, HB_F32, HB_QUANT_NONE, 1, y->R_ep, 0, 0, 0);
+                y->offs_r = add(y, HB_ARENA_ACT, "offs_r", -1, HB_F32, HB_QUANT_NONE, 1, y->El + 1, 0, 0, 0);
+                y->ones = add(y, HB_ARENA_ACT, "ones", -1, HB_F32, HB_QUANT_NONE, 1, y->R_ep, 0, 0, 0);
+                y->ecnt = add(y, HB_ARENA_ACT, "ecnt", -1, HB_F32, HB_QUANT_NONE, 1, 2 * y->E, 0, 0, 0);
+            }
         }
     }
     if (y->ovf[0]) goto overflow;
@@ -403,9 +427,14 @@ typedef struct tf_state {
     uint64_t seed;
     int64_t *expert_tokens;
     int have_counts;
-    /* tensor parallelism: the group (NULL alone) and this rank's index in it */
+    /* tensor or expert parallelism: the group (NULL alone) and this rank's index in it as a
+     * tp rank (0 under ep) and as an ep rank (0 under tp) */
     hb_comm *comm;
-    int64_t trank;
+    int64_t trank, erank;
+    /* ep: host copies of the offsets (E + 1), the counts (2 E: sent, received), the received
+     * rows' local experts (R_ep), and the all_to_all counts and displacements (6 ep) */
+    int32_t *h_offs, *h_cnt, *h_ids;
+    int64_t *a2a;
 } tf_state;
 
 /* Tensor id i of the table as an op operand (a 2-D view for matrices, 4-D for caches). */
@@ -483,12 +512,76 @@ static hb_status mla_block(hb_backend *be, const hb_model *m, tf_state *st, cons
     return HB_OK;
 }
 
+/* Expert parallelism: the routed part of MoE block b after moe_permute (xp: the rank's N k
+ * slots grouped by expert, hence by the expert's rank, which holds experts p El .. p El +
+ * El - 1). The per-expert counts are exchanged first (an all_to_all of El int32 per pair),
+ * then the rows (all_to_all with counts); the received rows - by source rank, within it by
+ * expert - are permuted by local expert (moe_permute, top_k 1) for one grouped GEMM pair per
+ * expert, put back in received order (moe_combine with weights 1, beta 0), returned (the
+ * reverse all_to_all) into ey in xp's order, and combined with the router weights as the
+ * ep = 1 path does. An expert sees the same rows in the same order as at ep = 1 on the
+ * group's whole batch (sources in rank order, each in slot order). */
+static hb_status moe_experts_ep(hb_backend *be, tf_state *st, int64_t N, hb_tensor x, const hb_tf_block *b) {
+    const hb_tf_layout *y = &st->lay;
+    const int64_t C = y->C, E = y->E, K = y->K, Fe = y->Fe, NK = N * K, El = y->El, ep = y->ep;
+    int32_t *cnt = P(st, y->ecnt), *ho = st->h_offs, *hc = st->h_cnt, *hi = st->h_ids;
+    int64_t *sc = st->a2a, *sd = sc + ep, *rc = sd + ep, *rd = rc + ep, *kc = rd + ep, *kd = kc + ep;
+    HB_TRY(be->ops->download(be, ho, P(st, y->offs), (size_t)(E + 1) * sizeof *ho));
+    HB_TRY(be->ops->sync(be));
+    /* counts: hc[0 .. E) this rank's slots per expert, sent El to each rank; hc[E .. 2E) the
+     * El counts of each source rank for this rank's experts */
+    for (int64_t e = 0; e < E; e++) hc[e] = ho[e + 1] - ho[e];
+    for (int64_t p = 0; p < ep; p++) kc[p] = El, kd[p] = p * El;
+    HB_TRY(be->ops->upload(be, cnt, hc, (size_t)E * sizeof *hc));
+    HB_TRY(be->ops->sync(be));
+    HB_TRY(hb_comm_all_to_all(st->comm, cnt, kc, kd, cnt + E, kc, kd, HB_CDT_I32));
+    HB_TRY(be->ops->download(be, hc + E, cnt + E, (size_t)E * sizeof *hc));
+    HB_TRY(be->ops->sync(be));
+    int64_t R = 0;
+    for (int64_t e = E; e < 2 * E; e++) R += hc[e] > 0 ? hc[e] : 0;
+    if (R > y->R_ep) { /* cannot happen: a token's top_k experts are distinct */
+        snprintf(be->err, sizeof be->err, "ep: %lld rows received, more than the %lld bounded", (long long)R,
+                 (long long)y->R_ep);
+        return HB_ERR_INTERNAL;
+    }
+    R = 0;
+    for (int64_t p = 0; p < ep; p++) {
+        sc[p] = (int64_t)(ho[(p + 1) * El] - ho[p * El]) * C; /* xp's rows for rank p's experts */
+        sd[p] = (int64_t)ho[p * El] * C;
+        int64_t n = 0;
+        for (int64_t j = 0; j < El; j++)
+            for (int32_t i = 0; i < hc[E + p * El + j]; i++) hi[R + n++] = (int32_t)j;
+        rc[p] = n * C, rd[p] = R * C;
+        R += n;
+    }
+    const hb_tensor xr = rows_of(st, y->xr, 0, R, C, C), xr2 = rows_of(st, y->xr2, 0, R, C, C);
+    int32_t *rows_r = P(st, y->rows_r), *offs_r = P(st, y->offs_r);
+    /* dispatch: the rank's slots to their experts' ranks */
+    HB_TRY(hb_comm_all_to_all(st->comm, P(st, y->xp), sc, sd, xr.data, rc, rd, HB_CDT_F32));
+    HB_TRY(be->ops->upload(be, P(st, y->ids_r), hi, (size_t)(R > 0 ? R : 0) * sizeof *hi));
+    HB_TRY(HB_OP(be, moe_permute, .xp = xr2, .x = xr, .ids = P(st, y->ids_r), .top_k = 1, .n_experts = El,
+                 .rows = rows_r, .offsets = offs_r));
+    HB_TRY(HB_OP(be, matmul_grouped, .out = rows_of(st, y->eup, 0, R, 2 * Fe, 2 * Fe), .a = xr2,
+                 .w = TT(st, b->exp_up), .offsets = offs_r));
+    HB_TRY(HB_OP(be, swiglu, .out = rows_of(st, y->eact, 0, R, Fe, Fe), .in = rows_of(st, y->eup, 0, R, 2 * Fe, 2 * Fe)));
+    HB_TRY(HB_OP(be, matmul_grouped, .out = xr2, .a = rows_of(st, y->eact, 0, R, Fe, Fe), .w = TT(st, b->exp_down),
+                 .offsets = offs_r));
+    /* back in received order (xr[i] = xr2[rows_r[i]]) */
+    HB_TRY(HB_OP(be, moe_combine, .out = xr, .y = xr2, .rows = rows_r, .weights = P(st, y->ones), .top_k = 1,
+                 .beta = 0.0f));
+    HB_TRY(be->ops->sync(be));
+    /* combine: every expert output back to its slot's rank, in xp's order */
+    HB_TRY(hb_comm_all_to_all(st->comm, xr.data, rc, rd, P(st, y->ey), sc, sd, HB_CDT_F32));
+    return HB_OP(be, moe_combine, .out = x, .y = rows_of(st, y->ey, 0, NK, C, C), .rows = P(st, y->rows),
+                 .weights = P(st, y->rwt), .top_k = K, .beta = 1.0f);
+}
+
 /* The routed experts of MoE block b on h (N, C), added into x: router logits, top-k, tokens
  * permuted by expert, the experts' SwiGLU as two grouped GEMMs, the weighted combine (beta 1:
  * the residual). route_row0 numbers the rows for synthetic routing (a decode step's rows
  * differ from the last step's). The first step records the tokens each expert received. */
 static hb_status moe_ffn(hb_backend *be, const hb_model *m, tf_state *st, const hb_tf_block *b, int64_t N,
-                         int64_t l, int64_t route_row0) {
+                         int64_t l, int64_t route_row0, float beta) {
     const hb_tf_layout *y = &st->lay;
     const int64_t C = y->C, E = y->E, K = y->K, Fe = y->Fe, NK = N * K;
     const hb_tensor h = rows_of(st, y->h, 0, N, C, C), x = rows_of(st, y->x, 0, N, C, C);
@@ -502,13 +595,19 @@ static hb_status moe_ffn(hb_backend *be, const hb_model *m, tf_state *st, const 
                  .seed = hb_rng_u64(st->seed, 9000 + (uint64_t)l), .row0 = route_row0));
     HB_TRY(HB_OP(be, moe_permute, .xp = rows_of(st, y->xp, 0, NK, C, C), .x = h, .ids = ids, .top_k = K,
                  .n_experts = E, .rows = rows, .offsets = offs));
+    if (y->ep > 1) {
+        HB_TRY(moe_experts_ep(be, st, N, x, b));
+        if (st->expert_tokens && !st->have_counts) /* the rank's own slots per expert (offsets just read) */
+            for (int64_t e = 0; e < E; e++) st->expert_tokens[b->moe_index * E + e] = st->h_offs[e + 1] - st->h_offs[e];
+        return HB_OK;
+    }
     HB_TRY(HB_OP(be, matmul_grouped, .out = rows_of(st, y->eup, 0, NK, 2 * Fe, 2 * Fe),
                  .a = rows_of(st, y->xp, 0, NK, C, C), .w = TT(st, b->exp_up), .offsets = offs));
     HB_TRY(HB_OP(be, swiglu, .out = rows_of(st, y->eact, 0, NK, Fe, Fe), .in = rows_of(st, y->eup, 0, NK, 2 * Fe, 2 * Fe)));
     HB_TRY(HB_OP(be, matmul_grouped, .out = rows_of(st, y->ey, 0, NK, C, C),
                  .a = rows_of(st, y->eact, 0, NK, Fe, Fe), .w = TT(st, b->exp_down), .offsets = offs));
     HB_TRY(HB_OP(be, moe_combine, .out = x, .y = rows_of(st, y->ey, 0, NK, C, C), .rows = rows, .weights = rwt,
-                 .top_k = K, .beta = 1.0f));
+                 .top_k = K, .beta = beta));
     if (st->expert_tokens && !st->have_counts) {
         int32_t *o = malloc((size_t)(E + 1) * sizeof *o);
         if (!o) return HB_ERR_NOMEM;
@@ -582,9 +681,14 @@ static hb_status forward(hb_backend *be, const hb_model *m, tf_state *st, const 
             const int lead = st->trank == 0; /* row parallel, as the attention's output */
             HB_TRY(HB_OP(be, matmul, .out = x, .a = ffa, .w = TT(st, b->fc2_w),
                          .bias = lead ? TT(st, b->fc2_b) : (hb_tensor){0}, .beta = lead ? 1.0f : 0.0f));
+            if (b->ffn != HB_FFN_MOE) HB_TRY(tp_sum(be, st, x.data, N * C));
+        }
+        if (b->ffn == HB_FFN_MOE) {
+            /* tp: the routed experts' partial products are added to the shared experts' (or,
+             * without shared experts, to x on rank 0 and to zero elsewhere), then one all-reduce */
+            HB_TRY(moe_ffn(be, m, st, b, N, l, route_row0, b->F > 0 || st->trank == 0 ? 1.0f : 0.0f));
             HB_TRY(tp_sum(be, st, x.data, N * C));
         }
-        if (b->ffn == HB_FFN_MOE) HB_TRY(moe_ffn(be, m, st, b, N, l, route_row0));
     }
     /* final norm of each sequence's last row only, then the lm head: logits (B, V) */
     for (int64_t b = 0; b < B; b++)
@@ -608,7 +712,9 @@ static hb_status forward(hb_backend *be, const hb_model *m, tf_state *st, const 
 static hb_status prefill_step(hb_workload *w) {
     tf_state *st = w->impl;
     const hb_case *c = &w->c;
-    HB_TRY(forward(w->be, &c->model, st, P(st, st->lay.tokens), c->batch, c->prompt, 0, 0));
+    /* ep: the rank's rows are rows erank N .. of the group's batch (synthetic routing numbers them so) */
+    HB_TRY(forward(w->be, &c->model, st, P(st, st->lay.tokens), c->batch, c->prompt, 0,
+                   st->erank * c->batch * c->prompt));
     st->have_counts = 1;
     if (!w->have_fp) {
         HB_TRY(hb_fingerprint_device(w->be, P(st, st->lay.logits), c->batch * st->lay.V, st->lay.V, w->fp));
@@ -627,7 +733,8 @@ static hb_status decode_step(hb_workload *w) {
     int32_t *hist = P(st, st->lay.hist), *next = P(st, st->lay.next);
     int32_t *in = st->step < c->gen ? hist + st->step * c->batch : next;
     int32_t *out = st->step + 1 < c->gen ? hist + (st->step + 1) * c->batch : next;
-    HB_TRY(forward(w->be, &c->model, st, in, c->batch, 1, pos, c->batch * (c->prompt + st->step)));
+    HB_TRY(forward(w->be, &c->model, st, in, c->batch, 1, pos,
+                   st->lay.ep * c->batch * (c->prompt + st->step) + st->erank * c->batch));
     st->have_counts = 1;
     if (!w->have_fp) {
         HB_TRY(hb_fingerprint_device(w->be, P(st, st->lay.logits), c->batch * st->lay.V, st->lay.V, w->fp));
@@ -645,6 +752,10 @@ static void tf_free(hb_workload *w) {
     for (int a = 0; a < HB_ARENA_COUNT; a++) w->be->ops->free(w->be, st->arena[a]);
     hb_tf_layout_free(&st->lay);
     free(st->expert_tokens);
+    free(st->h_offs);
+    free(st->h_cnt);
+    free(st->h_ids);
+    free(st->a2a);
     free(st);
 }
 
@@ -705,11 +816,51 @@ static hb_status fill_shard(hb_backend *be, const hb_case *c, tf_state *st, cons
     return s;
 }
 
+/* The rank's experts erank El .. of a stack (ep), each the rank's slice of it (tp), one expert at
+ * a time: its f32 values computed on the host at the whole stack's element indices (the values
+ * fill_random writes at ep = tp = 1),
+ * uploaded into an f32 staging buffer and converted into the stack's dtype (block-quantised
+ * fp8: each expert's own blocks and scales; per-tensor fp8 is refused with ep at plan time).
+ * Setup time, never timed; the staging holds one expert. */
+static hb_status fill_experts(hb_backend *be, const hb_case *c, tf_state *st, const hb_tf_tensor *t, int i) {
+    const int64_t El = t->ne[0], rows = t->ne[1], cols = t->ne[2], n = rows * cols, es = hb_dtype_size(t->dt);
+    const int64_t nsc = t->q == HB_QUANT_BLOCK ? ((rows + t->bm - 1) / t->bm) * ((cols + t->bk - 1) / t->bk) : 0;
+    const uint64_t seed = hb_rng_u64(c->seed, t->init_id);
+    const hb_tensor whole = TT(st, i);
+    float *host = malloc((size_t)n * sizeof *host), *dev = NULL;
+    hb_status s = host ? be->ops->alloc(be, (size_t)n * sizeof *host, (void **)&dev) : HB_ERR_NOMEM;
+    if (t->q == HB_QUANT_TENSOR) s = HB_ERR_INTERNAL;
+    /* tp: the rank's rows of the gate and up halves (EXP_UP), its columns (EXP_DOWN) of the
+     * whole expert's (2 Fe tp, C) / (C, Fe tp) matrix */
+    const int64_t tp = st->lay.tp, r = st->trank, up = t->shard == HB_SHARD_EXP_UP;
+    const int64_t Fl = up ? rows / 2 : cols, full = n * tp; /* the whole expert's elements */
+    for (int64_t e = 0; e < El && s == HB_OK; e++) {
+        const uint64_t base = (uint64_t)((st->erank * El + e) * full);
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t j = 0; j < cols; j++) {
+                /* the element's index in the whole expert */
+                const int64_t g = up ? ((i < Fl ? r * Fl + i : Fl * tp + r * Fl + (i - Fl)) * cols + j)
+                                     : (i * cols * tp + r * Fl + j);
+                host[i * cols + j] = hb_rng_value(seed, base + (uint64_t)g, t->init_scale, t->init_offset);
+            }
+        hb_tensor dst = hb_t2((char *)whole.data + e * n * es, t->dt, rows, cols, cols);
+        if (t->q == HB_QUANT_BLOCK) dst = hb_tq(dst, t->q, t->bm, t->bk, whole.q.scale + e * nsc);
+        s = be->ops->upload(be, dev, host, (size_t)n * sizeof *host);
+        if (s == HB_OK) s = HB_OP(be, convert, .dst = dst, .src = hb_t1(dev, HB_F32, n));
+        if (s == HB_OK) s = be->ops->sync(be);
+    }
+    be->ops->free(be, dev);
+    free(host);
+    return s;
+}
+
 static hb_status fill_weights(hb_backend *be, const hb_case *c, tf_state *st) {
     const hb_tf_layout *y = &st->lay;
     for (int i = 0; i < y->n_tensors; i++) {
         const hb_tf_tensor *t = &y->t[i];
-        if (t->arena == HB_ARENA_WEIGHTS && t->shard != HB_SHARD_NONE && y->tp > 1) {
+        if (t->arena == HB_ARENA_WEIGHTS && (t->shard == HB_SHARD_EXP_UP || t->shard == HB_SHARD_EXP_DOWN)) {
+            HB_TRY(fill_experts(be, c, st, t, i));
+        } else if (t->arena == HB_ARENA_WEIGHTS && t->shard != HB_SHARD_NONE && y->tp > 1) {
             HB_TRY(fill_shard(be, c, st, t, i));
         } else if (t->arena == HB_ARENA_WEIGHTS) {
             HB_TRY(HB_OP(be, fill_random, .dst = TT(st, i), .seed = hb_rng_u64(c->seed, t->init_id),
@@ -816,12 +967,26 @@ static hb_status tf_setup(hb_workload *w, int decode, hb_err *err) {
     st->zipf_s = c->zipf_s;
     st->seed = c->seed;
     if (y->tp > 1) {
-        /* the harness made a group of tp CPU ranks before dispatch (hb_comm over MPI) */
-        if (!w->group || w->group->size != y->tp || strcmp(be->info.backend, "cpu") != 0)
-            return hb_errf(err, HB_ERR_INTERNAL, "%s: tp %lld without a rank group of %lld CPU ranks", w->desc->name,
+        /* the harness made a group of tp ranks before dispatch (hb_comm over MPI, NCCL or RCCL) */
+        if (!w->group || w->group->size != y->tp)
+            return hb_errf(err, HB_ERR_INTERNAL, "%s: tp %lld without a rank group of %lld ranks", w->desc->name,
                            (long long)y->tp, (long long)y->tp);
         st->comm = w->group;
         st->trank = w->group->rank;
+    }
+    if (y->ep > 1) {
+        /* experts sharded over a group of ep ranks; attention data parallel (each rank its
+         * own batch: rows erank B .. of the group's) */
+        if (!w->group || w->group->size != y->ep)
+            return hb_errf(err, HB_ERR_INTERNAL, "%s: ep %lld without a rank group of %lld ranks", w->desc->name,
+                           (long long)y->ep, (long long)y->ep);
+        st->comm = w->group;
+        st->erank = w->group->rank;
+        st->h_offs = malloc((size_t)(y->E + 1) * sizeof *st->h_offs);
+        st->h_cnt = malloc((size_t)(2 * y->E) * sizeof *st->h_cnt);
+        st->h_ids = malloc((size_t)y->R_ep * sizeof *st->h_ids);
+        st->a2a = malloc((size_t)(6 * y->ep) * sizeof *st->a2a);
+        if (!st->h_offs || !st->h_cnt || !st->h_ids || !st->a2a) return HB_ERR_NOMEM;
     }
     if (y->n_moe > 0) {
         st->expert_tokens = calloc((size_t)y->n_moe * (size_t)y->E, sizeof *st->expert_tokens);
@@ -842,11 +1007,29 @@ static hb_status tf_setup(hb_workload *w, int decode, hb_err *err) {
         return s;
     }
     const int64_t N = y->B * y->T_max;
-    if (c->prompt_tokens[0]) { /* B prompts of P ids, in the file's order */
+    if (y->ep > 1) { /* the combine's weights that put the expert outputs back in received order */
+        float *one = malloc((size_t)y->R_ep * sizeof *one);
+        if (!one) return HB_ERR_NOMEM;
+        for (int64_t i = 0; i < y->R_ep; i++) one[i] = 1.0f;
+        s = be->ops->upload(be, P(st, y->ones), one, (size_t)y->R_ep * sizeof *one);
+        free(one);
+        HB_TRY(s);
+    }
+    if (c->prompt_tokens[0]) { /* B prompts of P ids, in the file's order; ep: the file holds the
+                                * group's ep B prompts, the rank takes prompts erank B .. */
+        int32_t *tok = malloc((size_t)(N * y->ep) * sizeof *tok);
+        if (!tok) return HB_ERR_NOMEM;
+        s = hb_tokens_read(c->prompt_tokens, N * y->ep, y->V, tok, NULL, err);
+        if (s == HB_OK) s = be->ops->upload(be, P(st, y->tokens), tok + st->erank * N, (size_t)N * sizeof *tok);
+        free(tok);
+        HB_TRY(s);
+    } else if (y->ep > 1) { /* ids erank N .. of the group's ep N (the ep = 1 batch of ep B prompts) */
         int32_t *tok = malloc((size_t)N * sizeof *tok);
         if (!tok) return HB_ERR_NOMEM;
-        s = hb_tokens_read(c->prompt_tokens, N, y->V, tok, NULL, err);
-        if (s == HB_OK) s = be->ops->upload(be, P(st, y->tokens), tok, (size_t)N * sizeof *tok);
+        const uint64_t seed = hb_rng_u64(c->seed, 5);
+        for (int64_t i = 0; i < N; i++)
+            tok[i] = (int32_t)(hb_rng_u64(seed, (uint64_t)(st->erank * N + i)) % (uint64_t)y->V);
+        s = be->ops->upload(be, P(st, y->tokens), tok, (size_t)N * sizeof *tok);
         free(tok);
         HB_TRY(s);
     } else {
@@ -855,7 +1038,7 @@ static hb_status tf_setup(hb_workload *w, int decode, hb_err *err) {
     if (decode) {
         /* the prompt goes through the model once: the KV cache then holds positions 0..P-1 and
          * the first generated token is the argmax of the prompt's last logits */
-        HB_TRY(forward(be, &c->model, st, P(st, y->tokens), c->batch, c->prompt, 0, 0));
+        HB_TRY(forward(be, &c->model, st, P(st, y->tokens), c->batch, c->prompt, 0, st->erank * N));
         HB_TRY(HB_OP(be, argmax, .out = P(st, y->hist), .in = TT(st, y->logits)));
     }
     return HB_OK;
@@ -980,13 +1163,16 @@ static hb_status tokens_check(const hb_case *c, const char *const **blame, hb_er
     static const char *const keys[] = {"prompt_tokens", NULL};
     if (!c->prompt_tokens[0]) return HB_OK;
     *blame = keys;
-    return hb_tokens_read(c->prompt_tokens, c->batch * c->prompt, c->model.vocab, NULL, NULL, err);
+    /* ep: the group's ep x batch prompts (each rank its batch) */
+    const int64_t ep = hb_model_is_moe(&c->model) && c->ep > 1 ? c->ep : 1;
+    return hb_tokens_read(c->prompt_tokens, ep * c->batch * c->prompt, c->model.vocab, NULL, NULL, err);
 }
 
 /* Model parallelism: tp splits the heads (kv heads split too, or replicated where tp >
  * kv_heads: one of them divides the other), the ffn width of every layer, and the vocabulary
  * where tp divides it (else the head is replicated); dense GQA models in f32/bf16/f16 with
- * generated weights. ep (expert parallelism) is not implemented yet: refused, never faked. */
+ * generated weights. ep splits the routed experts of a MoE model (GQA or MLA attention,
+ * data parallel); not with tp yet, nor per-tensor fp8 or checkpoint weights. */
 static hb_status mp_check(const hb_case *c, const char *const **blame, hb_err *err) {
     static const char *const k_tp[] = {"tp", "model", NULL}, *const k_ep[] = {"ep", "model", NULL};
     const hb_model *m = &c->model;
@@ -998,8 +1184,24 @@ static hb_status mp_check(const hb_case *c, const char *const **blame, hb_err *e
         if (m->n_experts % c->ep)
             return hb_errf(err, HB_ERR_INPUT, "ep %lld does not divide the %lld experts of model '%s' (accepted: an ep "
                            "that divides the experts)", (long long)c->ep, (long long)m->n_experts, m->name);
-        return hb_errf(err, HB_ERR_INPUT, "ep %lld: expert parallelism is not implemented yet (accepted: ep 1)",
-                       (long long)c->ep);
+        if (c->ep > 64)
+            return hb_errf(err, HB_ERR_INPUT, "ep %lld is above 64 (accepted: 1 to 64)", (long long)c->ep);
+        if (c->tp > 1)
+            return hb_errf(err, HB_ERR_INPUT, "ep %lld with tp %lld: expert and tensor parallelism together are not "
+                           "implemented yet (accepted with ep > 1: tp 1)", (long long)c->ep, (long long)c->tp);
+        if (hb_dtype_is_fp8(c->dtype) && c->quant != HB_QUANT_BLOCK) {
+            static const char *const k_dt[] = {"dtype", "ep", NULL};
+            *blame = k_dt;
+            return hb_errf(err, HB_ERR_INPUT, "dtype %s (one scale per tensor) with ep %lld is not implemented yet "
+                           "(accepted with ep > 1: f32, bf16, f16, fp8-block)", hb_case_dtype_name(c), (long long)c->ep);
+        }
+        if (c->weights[0]) {
+            static const char *const k_w[] = {"weights", "ep", NULL};
+            *blame = k_w;
+            return hb_errf(err, HB_ERR_INPUT, "weights from a checkpoint with ep %lld are not implemented yet "
+                           "(accepted with ep > 1: generated weights)", (long long)c->ep);
+        }
+        return HB_OK;
     }
     const int64_t tp = c->tp;
     if (tp <= 1) return HB_OK;
@@ -1015,10 +1217,12 @@ static hb_status mp_check(const hb_case *c, const char *const **blame, hb_err *e
         if (hb_model_layer_ffn(m, l) % tp)
             return hb_errf(err, HB_ERR_INPUT, "tp %lld does not divide ffn_dim %lld of model '%s' (accepted: a tp that "
                            "divides ffn_dim)", (long long)tp, (long long)hb_model_layer_ffn(m, l), m->name);
-    if (hb_model_is_moe(m) || hb_model_is_mla(m))
-        return hb_errf(err, HB_ERR_INPUT, "tp %lld on model '%s': tensor parallelism of %s blocks is not implemented "
-                       "yet (accepted: tp 1, or dense GQA models)", (long long)tp, m->name,
-                       hb_model_is_moe(m) ? "MoE" : "MLA");
+    if (hb_model_is_mla(m))
+        return hb_errf(err, HB_ERR_INPUT, "tp %lld on model '%s': tensor parallelism of MLA blocks is not implemented "
+                       "yet (accepted: tp 1, or GQA models)", (long long)tp, m->name);
+    if (hb_model_is_moe(m) && m->moe_ffn_dim % tp)
+        return hb_errf(err, HB_ERR_INPUT, "tp %lld does not divide moe_ffn_dim %lld of model '%s' (accepted: a tp that "
+                       "divides moe_ffn_dim)", (long long)tp, (long long)m->moe_ffn_dim, m->name);
     if (hb_dtype_is_fp8(c->dtype)) {
         static const char *const k_dt[] = {"dtype", "tp", NULL};
         *blame = k_dt;

@@ -49,8 +49,12 @@ typedef struct hb_tf_tensor {
  *   ROWS    rows r R .. r R + R - 1 (column-parallel output features; the vocab-parallel head)
  *   COLS    columns r K .. (row-parallel input features: proj, fc2)
  *   QKV     the rank's q heads, and the kv heads they use (replicated where tp > kv_heads)
- *   GATEUP  rows r F .. of the gate half and of the up half (fused SwiGLU fc) */
-enum { HB_SHARD_NONE = 0, HB_SHARD_ROWS, HB_SHARD_COLS, HB_SHARD_QKV, HB_SHARD_GATEUP };
+ *   GATEUP  rows r F .. of the gate half and of the up half (fused SwiGLU fc)
+ * and the routed experts' stacks over ep ranks (rank e of ep: experts e El .. e El + El - 1 of
+ * full_rows = E) and, within each expert, over tp ranks (rank r of tp: Fe = moe_ffn_dim / tp):
+ *   EXP_UP   rows r Fe .. of the gate half and of the up half of each expert's (2 Fe tp, C)
+ *   EXP_DOWN columns r Fe .. of each expert's (C, Fe tp) */
+enum { HB_SHARD_NONE = 0, HB_SHARD_ROWS, HB_SHARD_COLS, HB_SHARD_QKV, HB_SHARD_GATEUP, HB_SHARD_EXP_UP, HB_SHARD_EXP_DOWN };
 
 /* Tensor ids (indices into the table) of one block; -1 = absent. */
 typedef struct hb_tf_block {
@@ -84,7 +88,12 @@ typedef struct hb_tf_layout {
     int64_t d_qkv;       /* (Hq + 2 Hkv) D */
     int64_t d_ff;        /* 2F for swiglu (gate and up fused), F for gelu; F the widest
                             dense FFN of any block */
-    int64_t E, K, Fe;    /* MoE: experts, active per token, expert width (0: dense model) */
+    int64_t E, K, Fe;    /* MoE: experts, active per token, expert width (0: dense model; tp > 1:
+                            the rank's moe_ffn_dim / tp) */
+    int64_t ep, El;      /* expert parallelism: ranks of the group (1 alone) and the experts
+                            each holds (E / ep): the stacks exp_up/exp_down are (El, ., .) */
+    int64_t R_ep;        /* ep > 1: the most rows a rank's experts can receive in one forward,
+                            ep N min(top_k, El) (every token of the group routed to it) */
     int n_moe;           /* MoE blocks */
     int64_t B, T_max, S; /* batch, longest forward (prompt), KV cache length */
     /* dtypes */
@@ -102,6 +111,11 @@ typedef struct hb_tf_layout {
     int x, h, qkv, att, ff, ffa, logits, tokens, next;    /* activations */
     int hist; /* decode: the tokens at positions P .. P+G-1 of the first pass, G x B int32 (else -1) */
     int rlog, ids, rwt, rows, offs, xp, eup, eact, ey;    /* MoE activations (or -1) */
+    int xr, xr2, ids_r, rows_r, offs_r, ones, ecnt;       /* ep > 1: received rows (R_ep, C) and
+                                                             their permuted copy, their local
+                                                             expert, rows and offsets (El + 1),
+                                                             1.0 weights (R_ep), the counts
+                                                             exchanged (2 E int32); else -1 */
     int mq, mcq, mlat, matt;                              /* MLA activations (or -1) */
     int64_t dn, dr, dv, dc, dql;                          /* MLA: head parts, kv and q lora ranks */
     int64_t arena_bytes[HB_ARENA_COUNT];

@@ -194,6 +194,9 @@ static void gpu_destroy(hb_backend *be) {
     free(be);
 }
 
+/* the stream NCCL / RCCL enqueue on (backends/comm_nccl.c), so collectives follow the ops */
+static void *gpu_native_stream(hb_backend *be) { return (void *)ctx_of(be)->stream; }
+
 static const hb_backend_ops gpu_ops = {
     .destroy = gpu_destroy,
     .mem_info = gpu_mem_info,
@@ -216,6 +219,7 @@ static const hb_backend_ops gpu_ops = {
 #define GPU_OP_NULL_(name, req) .name = NULL,
     HB_OP_LIST_TRAIN(GPU_OP_NULL_)
 #undef GPU_OP_NULL_
+    .native_stream = gpu_native_stream,
 };
 
 /* ---- device description ---- */
