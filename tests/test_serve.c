@@ -376,10 +376,67 @@ static void test_plans(const char *src) {
     }
 }
 
+/* ---- a GPU backend against the CPU (tests/test_gpu_emu.sh: the emulated cuda module) ----
+ * The same streams of tiny on both: whole prompts, chunked prefill (5 tokens per iteration)
+ * with preemption (13 blocks of 4). f32: the same greedy tokens, first-token
+ * logits within verify's model bound (1e-3); bf16 and fp8 caches: the first-token logits
+ * within 3e-2 (verify's bf16 model bound: the attention rows' rounding through two layers). */
+static void test_device(hb_backend *cpu, const char *name) {
+    hb_backend *dev = NULL;
+    hb_err err = {{0}};
+    if (hb_backend_open(name, 0, &dev, &err) != HB_OK) {
+        CHECK_MSG(0, "cannot open %s: %s", name, err.msg);
+        return;
+    }
+    printf("# %s: %s %s\n", name, dev->info.vendor, dev->info.name);
+    hb_model tiny;
+    CHECK(hb_model_find("tiny", &tiny, NULL) == HB_OK);
+    tiny.n_layers_full = tiny.n_layers;
+    enum { ISL = 21, OSL = 9, R = 4 };
+    const int64_t V = tiny.vocab, stride = ISL + OSL;
+    static const struct { const char *what; int64_t conc, mbt, kv_blocks; hb_kvt kvt; double bound; int tokens; } runs[] = {
+        {"whole prompts", R, 2048, 0, HB_KV_AUTO, 1e-3, 1}, {"chunked+preempt", R, 5, 13, HB_KV_AUTO, 1e-3, 1},
+        {"bf16 cache", R, 5, 0, HB_KV_BF16, 3e-2, 0},       {"fp8 cache", R, 5, 0, HB_KV_FP8, 3e-2, 0},
+    };
+    for (int i = 0; i < (int)(sizeof runs / sizeof runs[0]); i++) {
+        hb_case c = serve_case(&tiny, ISL, OSL, R, runs[i].conc);
+        c.max_batch_tokens = runs[i].mbt, c.kv_blocks = runs[i].kv_blocks, c.kv_dtype = runs[i].kvt;
+        stream a, b;
+        if (run_stream(cpu, c, &a) != 0) continue;
+        if (run_stream(dev, c, &b) != 0) {
+            CHECK_MSG(0, "%s: %s: the stream failed: %s", name, runs[i].what, dev->err);
+            stream_free(&a);
+            continue;
+        }
+        const double e = max_rel(b.logits, a.logits, R * V);
+        int64_t nd = 0;
+        for (int64_t k = 0; k < R * stride; k++) nd += a.tokens[k] != b.tokens[k];
+        printf("# %s %-16s first-token logits rel %.3e (bound %.0e), %lld of %d tokens differ, preemptions %g / %g\n",
+               name, runs[i].what, e, runs[i].bound, (long long)nd, R * OSL, a.stats[HB_SV_PREEMPTIONS],
+               b.stats[HB_SV_PREEMPTIONS]);
+        CHECK_MSG(e < runs[i].bound, "%s: %s: first-token logits rel %.3g vs the CPU", name, runs[i].what, e);
+        if (runs[i].tokens) CHECK_MSG(nd == 0, "%s: %s: %lld tokens differ from the CPU's", name, runs[i].what, (long long)nd);
+        for (int64_t r = 0; r < R; r++) /* every request: its input, then osl tokens */
+            CHECK(b.rec[r * HB_SERVE_REQ_COLS + 3] == ISL && b.rec[r * HB_SERVE_REQ_COLS + 4] == OSL);
+        if (runs[i].kv_blocks) CHECK(b.stats[HB_SV_PREEMPTIONS] > 0);
+        stream_free(&a), stream_free(&b);
+    }
+    hb_backend_close(dev);
+}
+
 int main(int argc, char **argv) {
-    if (argc > 1) test_plans(argv[1]);
     hb_backend *be = NULL;
     hb_err err = {{0}};
+    if (argc > 3 && !strcmp(argv[2], "--device")) { /* test_serve SRC --device NAME */
+        if (hb_backend_open("cpu", 0, &be, &err) != HB_OK) {
+            fprintf(stderr, "cannot open cpu backend: %s\n", err.msg);
+            return 1;
+        }
+        test_device(be, argv[3]);
+        hb_backend_close(be);
+        HB_TEST_END();
+    }
+    if (argc > 1) test_plans(argv[1]);
     if (hb_backend_open("cpu", 0, &be, &err) != HB_OK) {
         fprintf(stderr, "cannot open cpu backend: %s\n", err.msg);
         return 1;
