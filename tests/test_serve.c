@@ -376,6 +376,75 @@ static void test_plans(const char *src) {
     }
 }
 
+/* ---- the automatic KV cache (kv_blocks 0): sized from the device's free memory ----
+ * The CPU backend with its mem_info replaced by one reporting `fake_free` bytes. With room for
+ * every request in flight at its longest, the cache holds exactly that (concurrency x
+ * ceil((isl + osl) / block)); with less, what 90% of the free memory holds beside the rest of
+ * the case (vLLM's gpu_memory_utilization): the free memory that the plan's own estimate of the
+ * case with kv_blocks K needs (mem_bytes(K) / 0.9, half a block more) gives exactly K blocks;
+ * fewer blocks than one request needs fails setup (too large), naming the sizes. The capped
+ * cache (12 blocks: preempting) still gives the unconstrained stream's greedy tokens. */
+static int64_t fake_free;
+static hb_status fake_mem_info(hb_backend *be, int64_t *free_bytes, int64_t *total_bytes) {
+    (void)be;
+    *free_bytes = fake_free;
+    *total_bytes = fake_free;
+    return HB_OK;
+}
+
+static void test_kv_sizing(hb_backend *be) {
+    hb_model tiny;
+    CHECK(hb_model_find("tiny", &tiny, NULL) == HB_OK);
+    tiny.n_layers_full = tiny.n_layers;
+    enum { ISL = 21, OSL = 9, R = 8, C = 4, BS = 4 };
+    const int64_t bpr = (ISL + OSL + BS - 1) / BS; /* 8 blocks per request */
+    /* bytes of one block over every layer, k and v, f32: from the model, not the workload */
+    const int64_t per_block = 2 * tiny.n_layers * BS * tiny.n_kv_heads * (tiny.dim / tiny.n_heads) * 4;
+    const hb_backend_ops *real = be->ops;
+    hb_backend_ops ops = *real;
+    ops.mem_info = fake_mem_info;
+    be->ops = &ops;
+    stream ref, capped;
+    /* ample memory: the whole in-flight demand */
+    fake_free = (int64_t)1 << 40;
+    CHECK(run_stream(be, serve_case(&tiny, ISL, OSL, R, C), &ref) == 0);
+    CHECK_MSG(ref.stats[HB_SV_KV_BLOCKS] == C * bpr, "auto cache with ample memory: %g blocks, expected %lld",
+              ref.stats[HB_SV_KV_BLOCKS], (long long)(C * bpr));
+    CHECK(ref.stats[HB_SV_PREEMPTIONS] == 0);
+    for (int64_t K = bpr; K <= bpr + 4; K += 4) { /* 8 (one request) and 12 blocks */
+        hb_case ck = serve_case(&tiny, ISL, OSL, R, C);
+        ck.kv_blocks = K;
+        hb_err err = {{0}};
+        CHECK(hb_case_resolve(&ck, &err) == HB_OK);
+        fake_free = (int64_t)ceil(((double)ck.cost.mem_bytes + 0.5 * (double)per_block) / 0.9);
+        if (run_stream(be, serve_case(&tiny, ISL, OSL, R, C), &capped) != 0) {
+            CHECK_MSG(0, "auto cache in %lld free bytes: the stream failed", (long long)fake_free);
+            stream_free(&capped);
+            continue;
+        }
+        CHECK_MSG(capped.stats[HB_SV_KV_BLOCKS] == K, "auto cache in %lld free bytes: %g blocks, expected %lld",
+                  (long long)fake_free, capped.stats[HB_SV_KV_BLOCKS], (long long)K);
+        if (K > bpr) /* 12 blocks: two requests admitted, one preempted when both grow */
+            CHECK_MSG(capped.stats[HB_SV_PREEMPTIONS] > 0, "%lld blocks for 4 requests of 8: no preemption", (long long)K);
+        CHECK_MSG(!memcmp(capped.tokens, ref.tokens, sizeof(int32_t) * R * (ISL + OSL)), "a capped cache changed the tokens");
+        for (int64_t r = 0; r < R; r++) CHECK(capped.rec[r * HB_SERVE_REQ_COLS + 4] == OSL);
+        stream_free(&capped);
+        if (K == bpr) { /* half a block less than one request: refused at setup */
+            fake_free = (int64_t)(((double)ck.cost.mem_bytes - 0.5 * (double)per_block) / 0.9);
+            hb_case c = serve_case(&tiny, ISL, OSL, R, C);
+            hb_workload *w = NULL;
+            memset(&err, 0, sizeof err);
+            CHECK(hb_case_resolve(&c, &err) == HB_OK);
+            CHECK(hb_workload_setup(be, &c, &w, &err) == HB_ERR_TOO_LARGE);
+            CHECK_MSG(strstr(err.msg, "hold 7 KV blocks of 4 tokens"), "%s", err.msg);
+            CHECK_MSG(strstr(err.msg, "one request of isl + osl = 30 tokens needs 8"), "%s", err.msg);
+            hb_workload_free(w);
+        }
+    }
+    stream_free(&ref);
+    be->ops = real;
+}
+
 /* ---- a GPU backend against the CPU (tests/test_gpu_emu.sh: the emulated cuda module) ----
  * The same streams of tiny on both: whole prompts, chunked prefill (5 tokens per iteration)
  * with preemption (13 blocks of 4). f32: the same greedy tokens, first-token
@@ -447,6 +516,7 @@ int main(int argc, char **argv) {
     test_paged_op(be, HB_FP8_E4M3);
     test_workload(be, "tiny");
     test_workload(be, "tiny-moe");
+    test_kv_sizing(be);
     hb_backend_close(be);
     HB_TEST_END();
 }
