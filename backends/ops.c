@@ -302,7 +302,6 @@ hb_status hb_op_check_attention(hb_backend *be, const hb_attention_args *a) {
 hb_status hb_op_check_attention_paged(hb_backend *be, const hb_attention_paged_args *a) {
     const char *op = "attention_paged";
     TRY(caches_ok(be, op, &a->k_cache, &a->v_cache, a->k_cache.ne[0], 0, 0));
-    if (is_fp8(a->k_cache.dt)) return bad(be, op, "fp8 caches are not supported yet (f32, bf16, f16)");
     TRY(f32_ok(be, op, "q", &a->q));
     TRY(f32_ok(be, op, "out", &a->out));
     const int64_t Hkv = a->k_cache.ne[2], D = a->k_cache.ne[3], N = hb_tensor_rows(&a->q);

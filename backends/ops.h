@@ -375,7 +375,8 @@ typedef struct hb_mla_attention_args {
 } hb_mla_attention_args;
 
 /* Varlen causal GQA attention over a paged KV cache (the serve workload's continuous batch):
- * caches (n_blocks, block_size, Hkv, D) in their dtype (f32, bf16, f16); row i of q belongs to
+ * caches (n_blocks, block_size, Hkv, D) in their dtype (f32, bf16, f16, or fp8 with a per-tensor
+ * scale, as attention's); row i of q belongs to
  * sequence seq[i] and is the query at its position pos[i]; position p of sequence s lives in
  * block block_table[s * max_blocks + p / block_size], slot p % block_size. Row i attends to
  * positions 0..pos[i] of its sequence (which must be stored already: kv_store into the blocks

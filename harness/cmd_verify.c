@@ -964,6 +964,156 @@ static void t_attention(vctx *v) {
     }
 }
 
+/* attention_paged: sequences whose positions sit in shuffled blocks of a paged cache (block
+ * table entries past a sequence's length are -1: never read), rows of several sequences in one
+ * batch: decode rows (a sequence's last position), prefill chunks (its last nq positions),
+ * sequences listed out of order; block sizes 1, 5 (not a power of two), 8, 16, 32; long
+ * contexts (split over key chunks); the bounds of attention. Then a block id outside the cache:
+ * the CPU refuses it, a GPU (device-side ids) writes NaN on that row only. */
+#define PA_MAXS 4
+typedef struct pa_case {
+    int64_t bs, Hq, Hkv, D, pad, n_seqs, len[PA_MAXS], nq[PA_MAXS];
+} pa_case;
+
+typedef struct pa_data {
+    int64_t N, mb, n_blocks, ldq, ldo, ncache;
+    int32_t *table, *seq, *pos;
+} pa_data;
+
+/* the block table, rows' sequences and positions of case pc (host) */
+static int pa_layout(const pa_case *pc, pa_data *d) {
+    int64_t need = 0, mb = 0, N = 0;
+    for (int64_t s = 0; s < pc->n_seqs; s++) {
+        const int64_t nb = (pc->len[s] + pc->bs - 1) / pc->bs;
+        need += nb;
+        mb = nb > mb ? nb : mb;
+        N += pc->nq[s];
+    }
+    d->mb = mb + 1; /* one more column than any sequence uses: -1, never read */
+    d->n_blocks = need + 3;
+    d->N = N;
+    d->ldq = pc->Hq * pc->D + pc->pad;
+    d->ldo = pc->Hq * pc->D + 2 * pc->pad;
+    d->ncache = d->n_blocks * pc->bs * pc->Hkv * pc->D;
+    d->table = malloc((size_t)(pc->n_seqs * d->mb) * sizeof(int32_t));
+    d->seq = malloc((size_t)N * sizeof(int32_t));
+    d->pos = malloc((size_t)N * sizeof(int32_t));
+    int32_t *perm = malloc((size_t)d->n_blocks * sizeof(int32_t));
+    if (!d->table || !d->seq || !d->pos || !perm) {
+        free(perm);
+        return -1;
+    }
+    for (int64_t i = 0; i < d->n_blocks; i++) perm[i] = (int32_t)i;
+    for (int64_t i = d->n_blocks - 1; i > 0; i--) { /* Fisher-Yates, seeded */
+        const int64_t j = (int64_t)(hb_rng_u64(91, (uint64_t)i) % (uint64_t)(i + 1));
+        const int32_t t = perm[i];
+        perm[i] = perm[j], perm[j] = t;
+    }
+    int64_t k = 0, r = 0;
+    for (int64_t s = 0; s < pc->n_seqs; s++)
+        for (int64_t b = 0; b < d->mb; b++)
+            d->table[s * d->mb + b] = b < (pc->len[s] + pc->bs - 1) / pc->bs ? perm[k++] : -1;
+    for (int64_t s = pc->n_seqs - 1; s >= 0; s--) /* the last sequence's rows first */
+        for (int64_t t = 0; t < pc->nq[s]; t++, r++) {
+            d->seq[r] = (int32_t)s;
+            d->pos[r] = (int32_t)(pc->len[s] - pc->nq[s] + t);
+        }
+    free(perm);
+    return 0;
+}
+
+static void t_attention_paged(vctx *v) {
+    static const pa_case cases[] = {
+        {16, 1, 1, 16, 0, 1, {1}, {1}},
+        {16, 8, 2, 64, 3, 4, {1, 17, 64, 300}, {1, 1, 1, 1}},
+        {8, 4, 4, 128, 0, 3, {100, 50, 5}, {1, 20, 5}},
+        {32, 32, 8, 128, 0, 1, {1000}, {2}},
+        {5, 6, 3, 96, 1, 2, {23, 9}, {3, 9}},
+        {16, 2, 1, 256, 0, 2, {70, 33}, {1, 4}},
+        {1, 2, 2, 8, 0, 2, {7, 3}, {7, 1}},
+    };
+    for (int ti = 0; ti < HB_ARRAY_LEN(kv_dtypes); ti++) {
+    const hb_dtype kvt = kv_dtypes[ti];
+    if (!want(v, kvt)) continue;
+    const double bound = attention_bound(kvt);
+    for (int c = 0; c < HB_ARRAY_LEN(cases) + 1; c++) {
+        const int bad_id = c == HB_ARRAY_LEN(cases); /* the last run: case 2 with a bad block id */
+        const pa_case *pc = &cases[bad_id ? 2 : c];
+        const int64_t Hq = pc->Hq, Hkv = pc->Hkv, D = pc->D, bs = pc->bs;
+        pa_data d = {0};
+        char shape[96];
+        int n = snprintf(shape, sizeof shape, "bs=%lld Hq=%lld Hkv=%lld D=%lld len=", (long long)bs, (long long)Hq,
+                         (long long)Hkv, (long long)D);
+        for (int64_t s = 0; s < pc->n_seqs && n > 0 && n < (int)sizeof shape; s++)
+            n += snprintf(shape + n, sizeof shape - (size_t)n, "%s%lld/%lld", s ? "," : "", (long long)pc->len[s],
+                          (long long)pc->nq[s]);
+        const char *op = bad_id ? "attn_paged(bad)" : "attention_paged";
+        float *q = NULL, *kf = NULL, *vf = NULL;
+        void *kd = NULL, *vd = NULL;
+        vbuf bq, bo, bt, bsq, bp;
+        kvcache kc;
+        memset(&bq, 0, sizeof bq), memset(&bo, 0, sizeof bo), memset(&bt, 0, sizeof bt);
+        memset(&bsq, 0, sizeof bsq), memset(&bp, 0, sizeof bp), memset(&kc, 0, sizeof kc);
+        if (pa_layout(pc, &d) == 0) {
+            q = hvec(d.N * d.ldq, 74, 1.0f, 0.0f), kf = hvec(d.ncache, 75, 1.0f, 0.0f), vf = hvec(d.ncache, 76, 1.0f, 0.0f);
+            kd = kf ? kv_bytes(kf, d.ncache, kvt, kv_scale_k) : NULL, vd = vf ? kv_bytes(vf, d.ncache, kvt, kv_scale_v) : NULL;
+        }
+        /* bad_id: the second row's sequence (1, the 20-row chunk) gets a block outside the cache */
+        const int64_t bad_seq = 1, bad_rows0 = pc->nq[2], bad_rows1 = bad_rows0 + pc->nq[1];
+        if (bad_id && d.table) d.table[bad_seq * d.mb] = (int32_t)d.n_blocks;
+        if (!q || !kd || !vd || vb_alloc(v, &bq, (size_t)(d.N * d.ldq) * 4) || kv_alloc(v, &kc, kvt, d.ncache) ||
+            vb_alloc(v, &bo, (size_t)(d.N * d.ldo) * 4) || vb_alloc(v, &bt, (size_t)(pc->n_seqs * d.mb) * 4) ||
+            vb_alloc(v, &bsq, (size_t)d.N * 4) || vb_alloc(v, &bp, (size_t)d.N * 4)) {
+            OOM(v, op, kvt, shape);
+        } else {
+            hb_status sd = vb_set(v, &bq, q);
+            if (sd == HB_OK) sd = vb_set(v, &kc.k, kd);
+            if (sd == HB_OK) sd = vb_set(v, &kc.v, vd);
+            if (sd == HB_OK) sd = vb_set(v, &bt, d.table);
+            if (sd == HB_OK) sd = vb_set(v, &bsq, d.seq);
+            if (sd == HB_OK) sd = vb_set(v, &bp, d.pos);
+            if (sd == HB_OK) sd = vb_poison(v, &bo);
+            if (sd == HB_OK)
+                sd = HB_OP(v->dut, attention_paged, .out = hb_t2(bo.d, HB_F32, d.N, Hq * D, d.ldo),
+                           .q = hb_t2(bq.d, HB_F32, d.N, Hq * D, d.ldq),
+                           .k_cache = kv_tensor(&kc, 0, 1, kvt, d.n_blocks, bs, Hkv, D),
+                           .v_cache = kv_tensor(&kc, 1, 1, kvt, d.n_blocks, bs, Hkv, D), .block_table = bt.d,
+                           .max_blocks = d.mb, .n_seqs = pc->n_seqs, .seq = bsq.d, .pos = bp.d);
+            hb_status sr = HB_OP(v->ref, attention_paged, .out = hb_t2(bo.r, HB_F32, d.N, Hq * D, d.ldo),
+                                 .q = hb_t2(bq.r, HB_F32, d.N, Hq * D, d.ldq),
+                                 .k_cache = kv_tensor(&kc, 0, 0, kvt, d.n_blocks, bs, Hkv, D),
+                                 .v_cache = kv_tensor(&kc, 1, 0, kvt, d.n_blocks, bs, Hkv, D), .block_table = bt.r,
+                                 .max_blocks = d.mb, .n_seqs = pc->n_seqs, .seq = bsq.r, .pos = bp.r);
+            if (!bad_id) {
+                if (statuses(v, op, kvt, shape, bound, sr, sd))
+                    check_rows(v, op, kvt, shape, &bo, d.N, Hq * D, d.ldo, bound);
+            } else if (sr != HB_ERR_INPUT) {
+                row(v, op, kvt, shape, NAN, 0.0, "FAIL", "the CPU did not refuse a block id outside the cache");
+            } else if (sd == HB_ERR_INPUT) {
+                verdict(v, op, kvt, shape, 0.0, 0.0); /* refused (the CPU against itself) */
+            } else if (statuses(v, op, kvt, shape, 0.0, HB_OK, sd)) {
+                /* NaN exactly on the rows of the sequence with the bad block (rows bad_rows0 ..
+                 * bad_rows1 - 1: the rows are listed last sequence first), finite elsewhere */
+                void *hr = NULL, *hd = NULL;
+                hb_status s = vb_get(v, &bo, &hr, &hd);
+                int64_t wrong = 0;
+                for (int64_t i = 0; s == HB_OK && i < d.N; i++)
+                    for (int64_t e = 0; e < Hq * D; e++) {
+                        const float x = ((float *)hd)[i * d.ldo + e];
+                        wrong += (i >= bad_rows0 && i < bad_rows1) ? !isnan(x) : !isfinite(x);
+                    }
+                if (s != HB_OK) row(v, op, kvt, shape, NAN, 0.0, "FAIL", v->dut->err);
+                else verdict(v, op, kvt, shape, (double)wrong / (double)(d.N * Hq * D), 0.0);
+                free(hr), free(hd);
+            }
+        }
+        vb_free(v, &bq), vb_free(v, &bo), vb_free(v, &bt), vb_free(v, &bsq), vb_free(v, &bp), kv_free(v, &kc);
+        free(kd), free(vd), free(q), free(kf), free(vf);
+        free(d.table), free(d.seq), free(d.pos);
+    }
+    }
+}
+
 static void t_elementwise(vctx *v) {
     if (!want(v, HB_F32)) return;
     const double bound = 2e-5;
@@ -1303,6 +1453,7 @@ static int verify_device(hb_backend *ref, const char *name, int index, unsigned 
     t_rope(&v);
     t_kv_store(&v);
     t_attention(&v);
+    t_attention_paged(&v);
     t_elementwise(&v);
     t_select(&v);
     t_moe(&v);

@@ -204,6 +204,21 @@ void hb_report_free(hb_report *rep); /* NULL is a no-op */
 hb_status hb_report_set_baseline(hb_report *rep, const char *name, hb_err *err);
 /* The Markdown "Serving" section (report_serve.c): nothing when no group is a serve case. */
 void hb_report_serve_md(const hb_report *rep, FILE *f);
+/* A serve group's stream figures: the mean over its ok rows (each device's last timed stream)
+ * and the SLO verdict (slo: -1 no SLO, 1 VALID when every ok row's p99s met the bounds, 0
+ * INVALID). n_ok 0 (and NaN means) when no row is ok or g is not a serve group. */
+typedef struct hb_serve_means {
+    int n_ok;
+    double interactivity, ttft_p99_s, tpot_p99_s, itl_p99_s, requests_per_s, arrival_rate;
+    long long preemptions;          /* summed over the rows */
+    int slo;
+} hb_serve_means;
+void hb_report_serve_means(const hb_report *rep, const hb_rgroup *g, hb_serve_means *m);
+/* What a group's joules cover, for the J/token figures: "device only: <meter scope>" for a GPU
+ * meter (a host RAPL reading is recorded beside it, never added: said so), "device = host:
+ * <scope>" for a CPU rank (RAPL packages and DRAM are the device), "not measured" without a
+ * meter; rows that differ are listed with "; ". */
+void hb_report_energy_boundary(const hb_report *rep, const hb_rgroup *g, char *buf, size_t len);
 
 /* Relative tolerance of fingerprint comparisons for a dtype name (f32 1e-3, bf16/f16 5e-2,
  * fp8 1e-1; unknown: 1e-3). */

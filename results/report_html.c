@@ -5,7 +5,8 @@
  * Charts (each labelled so that a screenshot stands alone; one colour per device model and
  * backend): tokens/J; $/M input, output and total tokens (three charts); speedup and J/token
  * relative to --baseline; throughput per device vs interactivity with each device's Pareto
- * front; decode tokens/s vs batch size against the bandwidth-bound ideal; TTFT vs prompt
+ * front, and beside it $/M output tokens vs interactivity; TTFT and TPOT p99 of Poisson serve
+ * cases against their SLOs (VALID/INVALID); decode tokens/s vs batch size against the bandwidth-bound ideal; TTFT vs prompt
  * length; power over time per case; achieved FLOP/s vs the roofline of each device. Labels in a
  * plot go through a placer (no two overlap); a chart with nothing to draw is one line saying
  * why. tests/check_report_layout.py checks the laid-out page in chromium. */
@@ -247,8 +248,9 @@ static void draw_axes(FILE *f, const frame *fr, const axis *ax, const axis *ay, 
     for (int i = 0; i < n; i++) {
         double y = py(fr, ay, t[i]);
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>", fr->x0, y, fr->x1, y);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"end\">%s</text>\n", fr->x0 - 4, y + 4,
-                tick_text(b, sizeof b, t[i]));
+        /* a tick at the bottom edge sits above it, clear of the x axis' first tick label */
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"end\">%s</text>\n", fr->x0 - 4,
+                fr->y0 - y < 6 ? y - 2 : y + 4, tick_text(b, sizeof b, t[i]));
     }
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"axis\" text-anchor=\"middle\">", (fr->x0 + fr->x1) / 2, fr->y0 + 32);
     esc(f, ax->label);
@@ -273,6 +275,10 @@ typedef struct bar {
     const char *colour;
     double light;           /* fill opacity */
     double v, lo, hi;       /* lo/hi NaN: no whisker */
+    int has_ref;            /* this bar's own reference line at ref (an SLO bound) */
+    double ref;
+    char note[48];          /* after the value ("VALID"); bad: drawn as a failure */
+    int bad;
 } bar;
 
 static void bar_chart(FILE *f, const char *title, const char *xlabel, const char *unit, const bar *b, int n,
@@ -282,11 +288,20 @@ static void bar_chart(FILE *f, const char *title, const char *xlabel, const char
     frame fr = {ml, w - mr, mt + n * row, mt};
     double vals[3 * MAX_BARS + 1] = {0};
     int nv = 0;
-    for (int i = 0; i < n; i++) vals[nv++] = b[i].v, vals[nv++] = b[i].lo, vals[nv++] = b[i].hi;
+    double refs[MAX_BARS];
+    for (int i = 0; i < n; i++) {
+        vals[nv++] = b[i].v, vals[nv++] = b[i].lo, vals[nv++] = b[i].hi;
+        refs[i] = b[i].has_ref ? b[i].ref : NAN;
+    }
     if (isfinite(ref_line)) vals[nv++] = ref_line;
     axis ax, ay = {0, 1, 0, ""};
-    axis_fit(&ax, vals, nv, 0, 1);
-    ax.hi = ax.lo + (ax.hi - ax.lo) * 1.25; /* room for the value text */
+    {
+        double vr[4 * MAX_BARS + 1];
+        memcpy(vr, vals, sizeof(double) * (size_t)nv);
+        for (int i = 0; i < n; i++) vr[nv + i] = refs[i];
+        axis_fit(&ax, vr, nv + n, 0, 1);
+    }
+    ax.hi = ax.lo + (ax.hi - ax.lo) * (n && b[0].note[0] ? 1.5 : 1.25); /* room for the value text (and note) */
     snprintf(ax.label, sizeof ax.label, "%s", xlabel);
     svg_open(f, w, h, title);
     draw_axes(f, &fr, &ax, &ay, 0);
@@ -295,15 +310,20 @@ static void bar_chart(FILE *f, const char *title, const char *xlabel, const char
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"lab\">", x0 + 2, y + 12);
         esc(f, b[i].label);
         fputs("</text>\n", f);
-        if (isfinite(ref_line)) /* beside the bar only, never through a label */
-            fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"ref\"/>\n", px(&fr, &ax, ref_line),
-                    yb - 1, px(&fr, &ax, ref_line), yb + hgt + 1);
+        const double rl = isfinite(refs[i]) ? refs[i] : ref_line;
+        if (isfinite(rl)) /* beside the bar only, never through a label */
+            fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"ref\"><title>reference %.4g</title>"
+                       "</line>\n", px(&fr, &ax, rl), yb - 3, px(&fr, &ax, rl), yb + hgt + 3, rl);
         double xe = px(&fr, &ax, b[i].v);
         fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\" fill-opacity=\"%.2f\"><title>",
                 x0, yb, fmax(xe - x0, 0.5), hgt, b[i].colour, b[i].light);
         esc(f, b[i].label);
         fprintf(f, ": %.4g", b[i].v);
         if (isfinite(b[i].lo) && isfinite(b[i].hi)) fprintf(f, " [%.4g, %.4g]", b[i].lo, b[i].hi);
+        if (b[i].note[0]) {
+            fputc(' ', f);
+            esc(f, b[i].note);
+        }
         fputs("</title></rect>\n", f);
         if (isfinite(b[i].lo) && isfinite(b[i].hi)) {
             double a = px(&fr, &ax, b[i].lo), c = px(&fr, &ax, b[i].hi), ym = yb + hgt / 2;
@@ -313,8 +333,16 @@ static void bar_chart(FILE *f, const char *title, const char *xlabel, const char
         }
         char v[48];
         if (!strcmp(unit, "$")) snprintf(v, sizeof v, "$%.4g", b[i].v);
+        else if (!strcmp(unit, "ms")) snprintf(v, sizeof v, "%.4g ms", b[i].v); /* never "3 kms" */
         else si_text(v, sizeof v, b[i].v, unit);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"val\">%s</text>\n", xe + 5, yb + hgt - 3, v);
+        if (isfinite(refs[i])) xe = fmax(xe, px(&fr, &ax, refs[i]));
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"val\">%s", xe + 5, yb + hgt - 3, v);
+        if (b[i].note[0]) {
+            fprintf(f, " <tspan class=\"%s\">", b[i].bad ? "badv" : "okv");
+            esc(f, b[i].note);
+            fputs("</tspan>", f);
+        }
+        fputs("</text>\n", f);
     }
     fputs("</svg>\n", f);
     if (whisker_meaning) {
@@ -360,14 +388,16 @@ static void omitted_line(FILE *f, const omitted *o, const char *what) {
 
 /* ---- lines ---- */
 
-enum { LINE_POINTS = 0, LINE_IDEAL, LINE_PARETO };
+enum { LINE_POINTS = 0, LINE_IDEAL, LINE_PARETO, LINE_PARETO_LOW };
 
 typedef struct series {
     char name[240];
     const char *colour;
     int dash;
     int style;              /* LINE_POINTS: line through labelled points; LINE_IDEAL: dashed, no points;
-                               LINE_PARETO: every point, the line through the non-dominated ones */
+                               LINE_PARETO: every point, the line through the non-dominated ones
+                               (higher y better); LINE_PARETO_LOW: the same with lower y better
+                               (a cost) */
     int n;
     double x[64], y[64];
     char pt[64][16];        /* point labels (batch sizes), may be empty */
@@ -377,13 +407,16 @@ static int drawable(const axis *ax, const axis *ay, double x, double y) {
     return isfinite(x) && isfinite(y) && (!ax->log || x > 0) && (!ay->log || y > 0);
 }
 
-/* Indices of the Pareto front of s (higher x and higher y are both better), by ascending x. */
-static int pareto_front(const series *s, int *idx) {
+/* Indices of the Pareto front of s (higher x better; higher y better, or lower with `low`), by
+ * ascending x. */
+static int pareto_front(const series *s, int *idx, int low) {
     int n = 0;
     for (int i = 0; i < s->n; i++) {
         int dominated = 0;
-        for (int j = 0; j < s->n && !dominated; j++)
-            dominated = j != i && s->x[j] >= s->x[i] && s->y[j] >= s->y[i] && (s->x[j] > s->x[i] || s->y[j] > s->y[i]);
+        for (int j = 0; j < s->n && !dominated; j++) {
+            const double yi = low ? -s->y[i] : s->y[i], yj = low ? -s->y[j] : s->y[j];
+            dominated = j != i && s->x[j] >= s->x[i] && yj >= yi && (s->x[j] > s->x[i] || yj > yi);
+        }
         if (!dominated) idx[n++] = i;
     }
     for (int i = 1; i < n; i++)
@@ -446,16 +479,22 @@ static void line_chart(FILE *f, const char *title, axis *ax, axis *ay, const ser
         fputs("</title>\n", f);
         int idx[64], nf = s[i].n;
         for (int j = 0; j < nf; j++) idx[j] = j;
-        if (s[i].style == LINE_PARETO) nf = pareto_front(&s[i], idx);
+        const int pareto = s[i].style == LINE_PARETO || s[i].style == LINE_PARETO_LOW;
+        if (pareto) nf = pareto_front(&s[i], idx, s[i].style == LINE_PARETO_LOW);
         polyline(f, &fr, ax, ay, &s[i], idx, nf, s[i].style == LINE_IDEAL ? IDEAL_DASH : dashes[s[i].dash % 5],
                  s[i].style == LINE_IDEAL ? 1.6 : 2);
         for (int j = 0; j < s[i].n && s[i].style != LINE_IDEAL; j++) {
             if (!drawable(ax, ay, s[i].x[j], s[i].y[j])) continue;
             double x = px(&fr, ax, s[i].x[j]), y = py(&fr, ay, s[i].y[j]);
-            int on_front = s[i].style != LINE_PARETO;
+            int on_front = !pareto;
             for (int k = 0; k < nf && !on_front; k++) on_front = idx[k] == j;
-            if (on_front) fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>", x, y, s[i].colour);
-            else fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#fff\" stroke=\"%s\"/>", x, y, s[i].colour);
+            /* data-x/-y: the point's values (what tests and scrapers read back) */
+            if (on_front)
+                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\" data-x=\"%.6g\" data-y=\"%.6g\"/>", x, y,
+                        s[i].colour, s[i].x[j], s[i].y[j]);
+            else
+                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#fff\" stroke=\"%s\" data-x=\"%.6g\" data-y=\"%.6g\"/>",
+                        x, y, s[i].colour, s[i].x[j], s[i].y[j]);
             if (s[i].pt[j][0] && !put_label(f, pl, x, y, s[i].pt[j], "pt", 9)) hidden++;
         }
         fputs("</g>\n", f);
@@ -493,6 +532,7 @@ static const char *style =
     ".axis{font-size:12px;fill:#222}.lab{font-size:11px;fill:#222}.pt{font-size:9px;fill:#333}"
     ".na{font-size:11px;fill:#777;font-style:italic}.whisker{stroke:#111;stroke-width:1.2;fill:none}"
     ".legend span{display:inline-block;margin-right:14px;font-size:12px}.val{font-size:10px;fill:#222}"
+    ".badv{fill:#b00;font-weight:bold}.okv{fill:#1a7f37;font-weight:bold}"
     ".ref{stroke:#333;stroke-width:1.5}.lead{stroke:#999;stroke-width:.6}td{overflow-wrap:anywhere}"
     ".sw{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}"
     ".grid2{display:flex;flex-wrap:wrap;gap:8px}.grid2>div{border:1px solid #eee;padding:4px}";
@@ -541,6 +581,7 @@ static void set_bar(const hb_report *rep, const hb_rgroup *g, bar *x) {
     x->colour = device_colour(rep, g->device, g->backend);
     x->light = is_cpu(g) ? 0.6 : 0.9;
     x->lo = x->hi = NAN;
+    x->ref = NAN;
 }
 
 static int first_group_of_device(const hb_report *rep, int i) {
@@ -722,37 +763,123 @@ static int interactivity_point(const hb_report *rep, const hb_rgroup *g, double 
     return 0;
 }
 
+/* The series of a group on the interactivity charts: one curve per device and ISL/OSL (serve)
+ * or per device and case family (decode). */
+static void interactivity_series(const hb_report *rep, const hb_rgroup *g, char *name, size_t len) {
+    if (!strcmp(g->sig.workload, "serve"))
+        snprintf(name, len, "%.100s (%.15s): %.60s %s serve %lld/%lld", g->device, g->backend, g->sig.model,
+                 g->sig.dtype, (long long)g->sig.isl, (long long)g->sig.osl);
+    else
+        family(rep, g, "batch", name, len);
+}
+
+/* Throughput per device vs interactivity, and beside it $/M output tokens vs interactivity
+ * (the same points priced at the report's tier: lower and to the right is better). */
 static void section_interactivity(FILE *f, const hb_report *rep) {
     fputs("<h2 id=\"throughput-interactivity\">Throughput vs interactivity</h2>\n", f);
-    series *s = calloc(MAX_SERIES, sizeof *s);
+    series *s = calloc(2 * MAX_SERIES, sizeof *s);
     if (!s) return;
-    int n = 0;
+    series *c = s + MAX_SERIES;
+    int n = 0, nc = 0, unpriced = 0;
     for (int i = 0; i < rep->n_groups; i++) {
         const hb_rgroup *g = &rep->groups[i];
         double u, d;
         char pt[32], name[240];
         if (!interactivity_point(rep, g, &u, &d, pt, sizeof pt)) continue;
-        if (!strcmp(g->sig.workload, "serve")) /* one curve per device and ISL/OSL */
-            snprintf(name, sizeof name, "%.100s (%.15s): %.60s %s serve %lld/%lld", g->device, g->backend, g->sig.model,
-                     g->sig.dtype, (long long)g->sig.isl, (long long)g->sig.osl);
-        else
-            family(rep, g, "batch", name, sizeof name);
+        interactivity_series(rep, g, name, sizeof name);
         add_point(rep, g, s, &n, name, LINE_PARETO, u, d, pt);
+        if (g->priced && isfinite(g->usd_mtok[HB_TOK_OUT]) && g->usd_mtok[HB_TOK_OUT] > 0)
+            add_point(rep, g, c, &nc, name, LINE_PARETO_LOW, u, g->usd_mtok[HB_TOK_OUT], pt);
+        else unpriced++;
     }
     if (n == 0) {
         fputs("<p class=\"none\">No decode or serve results: this chart needs decode cases (a batch sweep, e.g. --batch "
               "1,8,32) or serve cases (a concurrency sweep, e.g. --concurrency 1,4,16).</p>\n", f);
-    } else {
-        axis ax = {0, 0, spans_decade(s, n, 0), "interactivity: output tokens/s per user (1 / time per token)"};
-        axis ay = {0, 0, spans_decade(s, n, 1), "output tokens/s per device"};
-        line_chart(f, "Throughput per device vs interactivity", &ax, &ay, s, n, 900, 380);
-        fputs("<p class=\"cap\">Each point is one decode batch size B (interactivity 1 / time per token) or one serve "
-              "concurrency C or Poisson rate (interactivity 1 / TPOT p50, throughput the stream's output tokens/s per "
-              "device; one curve per ISL/OSL). The line joins each device's Pareto front (no other "
-              "point of that device is better on both axes); hollow points are dominated. Up and to the right is better.</p>\n",
-              f);
+        free(s);
+        return;
     }
+    fputs("<div class=\"grid2\">\n<div id=\"chart-throughput-interactivity\">\n", f);
+    axis ax = {0, 0, spans_decade(s, n, 0), "interactivity: output tokens/s per user"};
+    axis ay = {0, 0, spans_decade(s, n, 1), "output tokens/s per device"};
+    line_chart(f, "Throughput per device vs interactivity", &ax, &ay, s, n, 600, 380);
+    fputs("</div>\n<div id=\"chart-cost-interactivity\">\n", f);
+    if (!rep->prices) {
+        fputs("<p class=\"none\">$/M output tokens vs interactivity: no prices given (hetbench report --prices FILE).</p>\n",
+              f);
+    } else if (nc == 0) {
+        fputs("<p class=\"none\">$/M output tokens vs interactivity: no price for any of these devices.</p>\n", f);
+    } else {
+        axis cx = {0, 0, spans_decade(c, nc, 0), "interactivity: output tokens/s per user"};
+        axis cy = {0, 0, spans_decade(c, nc, 1), "US$ per million output tokens"};
+        line_chart(f, "US$ per million output tokens vs interactivity", &cx, &cy, c, nc, 600, 380);
+    }
+    fputs("</div>\n</div>\n", f);
+    fputs("<p class=\"cap\">Each point is one decode batch size B (interactivity 1 / time per token) or one serve "
+          "concurrency C or Poisson rate (interactivity 1 / TPOT p50, throughput the stream's output tokens/s per "
+          "device; one curve per device and ISL/OSL). Left: the line joins each device's Pareto front (no other point of "
+          "that device is better on both axes); hollow points are dominated; up and to the right is better. Right: the "
+          "same points at US$ per million output tokens of the price tier above (device-hour price ÷ output tokens per "
+          "hour, plus the energy term unless the tier includes power); the line joins the cheapest-at-each-speed front; "
+          "down and to the right is better.</p>\n", f);
+    if (rep->prices && unpriced && nc)
+        fprintf(f, "<p class=\"none\">%d point%s without a price left out of the cost chart.</p>\n", unpriced,
+                unpriced > 1 ? "s" : "");
     free(s);
+}
+
+/* Poisson serve cases with SLOs: TTFT p99 and TPOT p99 of each (mean over its devices) as bars,
+ * each with its SLO bound as a line and the verdict beside the value (VALID when every device's
+ * p99s met both bounds, MLPerf Server's rule). */
+static void section_slo(FILE *f, const hb_report *rep) {
+    int any = 0;
+    for (int i = 0; i < rep->n_groups && !any; i++)
+        any = !strcmp(rep->groups[i].sig.workload, "serve") && (rep->groups[i].sig.slo_ttft_s > 0 || rep->groups[i].sig.slo_tpot_s > 0);
+    if (!any) return; /* no section for reports without SLO cases */
+    fputs("<h2 id=\"serve-slo\">Serving latency p99 vs the SLOs</h2>\n", f);
+    static const char *const what[2] = {"TTFT", "TPOT"};
+    bar *b = calloc(MAX_BARS, sizeof *b);
+    if (!b) return;
+    for (int k = 0; k < 2; k++) {
+        int n = 0;
+        omitted om = {0};
+        for (int i = 0; i < rep->n_groups && n < MAX_BARS; i++) {
+            const hb_rgroup *g = &rep->groups[i];
+            if (strcmp(g->sig.workload, "serve") || !(g->sig.slo_ttft_s > 0 || g->sig.slo_tpot_s > 0)) continue;
+            hb_serve_means m;
+            hb_report_serve_means(rep, g, &m);
+            const double v = k ? m.tpot_p99_s : m.ttft_p99_s, bound = k ? g->sig.slo_tpot_s : g->sig.slo_ttft_s;
+            if (!m.n_ok || !isfinite(v)) {
+                omit(&om, "no ok stream");
+                continue;
+            }
+            set_bar(rep, g, &b[n]);
+            char rate[48];
+            if (g->sig.arrival_rate > 0) snprintf(rate, sizeof rate, "%.4g req/s", g->sig.arrival_rate);
+            else snprintf(rate, sizeof rate, "search: %.4g req/s", m.arrival_rate);
+            const size_t l = strlen(b[n].label);
+            snprintf(b[n].label + l, sizeof b[n].label - l, " · %s", rate);
+            b[n].v = 1e3 * v;
+            if (bound > 0) b[n].has_ref = 1, b[n].ref = 1e3 * bound;
+            /* the case's verdict covers both bounds; this bar's own bound is marked too */
+            const int met = !(bound > 0) || v <= bound;
+            snprintf(b[n].note, sizeof b[n].note, "%s%s", m.slo == 1 ? "VALID" : m.slo == 0 ? "INVALID" : "no verdict",
+                     bound > 0 ? (met ? " (within)" : " (exceeds)") : " (no bound)");
+            b[n].bad = m.slo == 0;
+            n++;
+        }
+        char title[96], xl[96];
+        snprintf(title, sizeof title, "%s p99 vs its SLO (Poisson arrivals)", what[k]);
+        snprintf(xl, sizeof xl, "%s p99, ms (line: the case's slo_%s_s)", what[k], k ? "tpot" : "ttft");
+        fprintf(f, "<h3>%s</h3>\n", title);
+        if (n) bar_chart(f, title, xl, "ms", b, n, NULL, NAN);
+        else fprintf(f, "<p class=\"none\">No %s p99 to draw.</p>\n", what[k]);
+        omitted_line(f, &om, "Groups");
+    }
+    free(b);
+    fputs("<p class=\"cap\">Each bar is one Poisson serve case on one device model (mean over its devices of each "
+          "device's last timed stream); the vertical line is the case's bound. VALID: every device's TTFT p99 and TPOT "
+          "p99 were within slo_ttft_s and slo_tpot_s (both bounds: a bar within its own bound can belong to an INVALID "
+          "case); (within)/(exceeds) compares this bar with its own bound.</p>\n", f);
 }
 
 /* decode tokens/s vs B with the bandwidth-bound ideal: every decode step reads the weights and the
@@ -1098,7 +1225,7 @@ static void section_tables(FILE *f, const hb_report *rep) {
     }
     fputs("</table>\n<h3>Energy, numerics and configuration</h3>\n<table>\n<tr><th>case</th><th>device (backend)</th>"
           "<th>configuration</th><th>avg W</th><th>J/token out</th><th>J/token total</th><th>tokens/J</th><th>energy</th>"
-          "<th>numerics</th></tr>\n", f);
+          "<th>energy covers</th><th>numerics</th></tr>\n", f);
     for (int i = 0; i < rep->n_groups; i++) {
         const hb_rgroup *g = &rep->groups[i];
         fputs("<tr>", f);
@@ -1110,6 +1237,8 @@ static void section_tables(FILE *f, const hb_report *rep) {
         tdn(f, g->j_per_tok[HB_TOK_OUT], NULL), tdn(f, g->j_per_tok[HB_TOK_TOTAL], NULL), tdn(f, g->tok_per_j, NULL);
         hb_report_energy_note(g, b, sizeof b);
         td_note(f, b, g->n_energy_invalid);
+        hb_report_energy_boundary(rep, g, b, sizeof b);
+        td(f, b, 0);
         if (g->fp == HB_FP_MISMATCH) {
             snprintf(b, sizeof b, "MISMATCH %.2g > %.0e vs %s", g->fp_max_rel, g->fp_tol, g->fp_ref);
             td_note(f, b, 1);
@@ -1171,11 +1300,18 @@ static const char *howto =
     "<li><b>[lo, hi]</b> and the bar whiskers are 95% intervals: for rates the envelope of the per-device bootstrap "
     "intervals (2000 resamples of the iteration times), so they also cover the spread between devices.</li>\n"
     "<li><b>Energy</b> is gross (idle power included) over the timed window. Only devices whose energy passed every "
-    "check are used; the energy column says when some were left out and why. <i>not measured</i> means no meter.</li>\n"
+    "check are used; the energy column says when some were left out and why. <i>not measured</i> means no meter. "
+    "<i>Energy covers</i> says where the boundary of the joules lies: <i>device only</i> for a GPU (its board or "
+    "package meter; the host's CPUs, memory and power supply are outside it, and a host RAPL reading is recorded "
+    "beside it, never added), <i>device = host</i> for a CPU rank (RAPL: its packages and DRAM). J per output token "
+    "of a GPU and of a CPU therefore cover different boundaries.</li>\n"
     "<li><b>$ per million tokens</b> = price per device-hour ÷ tokens per hour × 10⁶, plus electricity × PUE × J per token "
     "unless the price tier already includes power. <i>no price</i>: the prices file has no entry for the device.</li>\n"
-    "<li><b>Throughput vs interactivity</b>: one line per device and model through its Pareto front; each point a decode "
-    "batch size. Up and to the right is better.</li>\n"
+    "<li><b>Throughput vs interactivity</b>: one line per device and model (serve: and ISL/OSL) through its Pareto "
+    "front; each point a decode batch size or a serve concurrency. Up and to the right is better. Beside it, the same "
+    "points in US$ per million output tokens: down and to the right is better.</li>\n"
+    "<li><b>Serving latency p99 vs the SLOs</b>: Poisson serve cases with slo_ttft_s / slo_tpot_s, each p99 against its "
+    "bound, VALID or INVALID (both bounds met by every device).</li>\n"
     "<li><b>Roofline</b>: a point under the slanted line is limited by memory bandwidth, under the flat line by compute; "
     "the distance to the line is the headroom. Ceilings are datasheet peaks (GPUs) or measured (CPU).</li>\n"
     "<li><b>Numerics</b>: output fingerprints of the same case and seed on different devices must agree within the "
@@ -1208,6 +1344,7 @@ hb_status hb_report_write_html(const hb_report *rep, FILE *f, hb_err *err) {
     section_cost(f, rep);
     section_baseline(f, rep);
     section_interactivity(f, rep);
+    section_slo(f, rep);
     section_batch(f, rep);
     section_ttft(f, rep);
     section_power(f, rep);

@@ -43,8 +43,8 @@ find_program(HB_PERL perl)
 find_program(HB_CXX NAMES c++ g++ clang++)
 if(HB_BACKEND_DL AND HB_PERL AND HB_CXX)
   add_test(NAME test_gpu_emu COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_gpu_emu.sh ${PROJECT_SOURCE_DIR}
-           ${CMAKE_CURRENT_BINARY_DIR} $<TARGET_FILE:hetbench> ${HB_CXX})
-  set_tests_properties(test_gpu_emu PROPERTIES LABELS "unit;emu" TIMEOUT 900)
+           ${CMAKE_CURRENT_BINARY_DIR} $<TARGET_FILE:hetbench> ${HB_CXX} $<TARGET_FILE:test_serve>)
+  set_tests_properties(test_gpu_emu PROPERTIES LABELS "unit;emu" TIMEOUT 1500)
 endif()
 
 hb_test(test_gpu_ops SOURCES test_gpu_ops.c LABELS "gpu")

@@ -441,7 +441,7 @@ static void test_serve(void) {
     SERVE_BAD("    arrival: poisson:0\n", "plan.yaml:4: field 'arrival': 'poisson:0': the rate must be a number");
     SERVE_BAD("    arrival: open\n", "plan.yaml:4: field 'arrival'");
     SERVE_BAD("    arrival: search\n", "plan.yaml:4: field 'arrival': arrival: search needs an SLO");
-    BAD("cases:\n  - workload: serve\n    model: tiny-moe\n", "plan.yaml:3: field 'model': model 'tiny-moe': serve runs dense");
+    BAD("cases:\n  - workload: serve\n    model: tiny-mla\n", "plan.yaml:3: field 'model': model 'tiny-mla': serve needs a paged KV cache");
     BAD("cases:\n  - workload: serve\n    model: gpt2-124m\n", "field 'model': model 'gpt2-124m': serve needs rotary");
 #undef SERVE_BAD
     const hb_kv kv[] = {{"workload", "serve"}, {"concurrency", "2"}, {"requests", "1"}};

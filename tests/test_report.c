@@ -142,6 +142,7 @@ static void make(const hb_case *c, const hb_cost *k, const hb_device_row *dev, c
     r->energy_integral_j = NAN;
     r->energy_valid = s->valid;
     r->energy_flags = s->flags;
+    r->host_energy_j = NAN; /* no host meter, as the harness records it */
     memcpy(r->fingerprint, s->fp, sizeof r->fingerprint);
     hb_summary_fill(c, k, r, dev, row); /* the harness's own /summary row */
     if (strcmp(s->status, "ok") != 0) return;
@@ -245,6 +246,53 @@ static hb_status write_file_b(const char *path) {
  * case. */
 static char *render(const hb_report *rep, const char *format);
 
+/* The serve cases of file C: v = 0, 1, 2 closed loop C = 1, 4, 16 (requests 10 C); v = 3, 4
+ * Poisson at 2 and 6 req/s with slo_ttft_s 2, slo_tpot_s 0.2 (requests 40). */
+static const int64_t serve_conc[3] = {1, 4, 16};
+static void serve_fixture(hb_case *c, hb_cost *k, int id, int v) {
+    memset(c, 0, sizeof *c);
+    c->id = id;
+    c->workload = HB_WL_SERVE;
+    snprintf(c->model.name, sizeof c->model.name, "small");
+    c->model.n_layers = c->model.n_layers_full = 2;
+    c->dtype = HB_BF16;
+    c->isl = 128, c->osl = 64, c->range_ratio = 1.0;
+    c->max_batch_tokens = 2048, c->max_seqs = 256, c->kv_block_size = 16;
+    c->seed = 42;
+    c->min_iters = 1, c->max_iters = 1;
+    if (v < 3) {
+        c->concurrency = serve_conc[v];
+        c->requests = 10 * c->concurrency;
+    } else {
+        c->concurrency = 1;
+        c->requests = 40;
+        c->arrival_rate = v == 3 ? 2.0 : 6.0;
+        c->slo_ttft_s = 2.0, c->slo_tpot_s = 0.2;
+    }
+    *k = (hb_cost){.flops = 1e12, .bytes = 1e10, .tokens_in = 128.0 * (double)c->requests,
+                   .tokens_out = 64.0 * (double)c->requests, .mem_bytes = 6000};
+    hb_case_label(c, c->label, sizeof c->label);
+}
+/* Device q's stream of case v: TPOT p50 t(C) = t0 (1 + C / 8) (GPU t0 10 ms, CPU 40 ms); output
+ * tokens/s = C / t(C) (C = 3 for Poisson); the stream lasts tokens_out / that; the GPU draws
+ * 400 W, the CPU 100 W (RAPL: device = host). Poisson TTFT p99: GPU 0.5 s (VALID), CPU 3 s
+ * (INVALID), TPOT p99 1.5 t. */
+typedef struct serve_point {
+    double tpot_p50_s, tpot_p99_s, ttft_p99_s, out_tps, stream_s, energy_j;
+} serve_point;
+static serve_point serve_fixture_point(int v, int q) {
+    const double C = v < 3 ? (double)serve_conc[v] : 3.0, t0 = q ? 0.040 : 0.010;
+    const double R = v < 3 ? 10 * C : 40;
+    serve_point p;
+    p.tpot_p50_s = t0 * (1 + (v < 3 ? C : 1.0) / 8);
+    p.tpot_p99_s = 1.5 * p.tpot_p50_s;
+    p.ttft_p99_s = v < 3 ? 0.1 : q ? 3.0 : 0.5;
+    p.out_tps = C / p.tpot_p50_s;
+    p.stream_s = 64.0 * R / p.out_tps;
+    p.energy_j = (q ? 100.0 : 400.0) * p.stream_s;
+    return p;
+}
+
 #define LONG_GPU "AMD Instinct MI300X OAM 192GB HBM3 (gfx942:sramecc+:xnack-)"
 #define LONG_CPU "AMD EPYC 9654 96-Core Processor"
 static hb_status write_file_sweeps(const char *path) {
@@ -252,6 +300,8 @@ static hb_status write_file_sweeps(const char *path) {
     device(&d[0], 0, "mi01", "hip", "AMD", LONG_GPU, 1307.4, 5300, 304);
     device(&d[1], 1, "mi01", "cpu", "AMD", LONG_CPU, 3.0, 400, 96);
     d[1].peak_tflops_f32 = d[1].peak_tflops_bf16; /* one label for both roofs */
+    snprintf(d[0].meter_scope, sizeof d[0].meter_scope, "GPU board (test)");
+    snprintf(d[1].meter_scope, sizeof d[1].meter_scope, "CPU package 0 + CPU DRAM 0");
     hb_run_meta m = meta("0.4.0", "mi01");
     double idle[2] = {NAN, NAN};
     hb_h5 *h = NULL;
@@ -300,9 +350,56 @@ static hb_status write_file_sweeps(const char *path) {
             st = hb_h5_write_case(h, &c, &k, r, row, 2, &err);
         }
     }
+    /* serve small bf16 isl/osl 128/64 on both devices: a closed-loop sweep C = 1, 4, 16 and two
+     * Poisson cases with SLOs (2 s / 0.2 s): VALID on the GPU, INVALID on the CPU (TTFT) */
+    for (int v = 0; v < 5 && st == HB_OK; v++) {
+        hb_case c;
+        hb_cost k;
+        serve_fixture(&c, &k, id++, v);
+        hb_record r[2];
+        hb_summary_row row[2];
+        spec sps[2];
+        for (int q = 0; q < 2; q++) {
+            serve_point sp = serve_fixture_point(v, q);
+            sps[q] = (spec){q, "ok", 1, {sp.stream_s}, sp.energy_j, sp.stream_s, 1, 0, 0, 0, 0.1, 0.2, {1, 1, 1, 1}, 0, {0}};
+            const double rate = k.tokens_out / sp.stream_s;
+            sps[q].ci_lo = 0.97 * rate, sps[q].ci_hi = 1.03 * rate;
+            hb_record *rr = &r[q];
+            make(&c, &k, &d[q], &sps[q], rr, &row[q]);
+            for (int j = 0; j < HB_SERVE_N_STATS; j++) rr->serve[j] = NAN;
+            rr->serve[HB_SV_TTFT_P99] = sp.ttft_p99_s;
+            rr->serve[HB_SV_TPOT_P50] = sp.tpot_p50_s;
+            rr->serve[HB_SV_TPOT_P99] = sp.tpot_p99_s;
+            rr->serve[HB_SV_INTERACTIVITY] = 1 / sp.tpot_p50_s;
+            rr->serve[HB_SV_OUT_TPS] = rate;
+            rr->serve[HB_SV_RATE] = c.arrival_rate > 0 ? c.arrival_rate : NAN;
+            if (!q) rr->host_energy_j = 50.0 * sp.stream_s; /* a GPU rank's host RAPL beside its board's joules */
+            rr->serve[HB_SV_SLO] = c.slo_ttft_s > 0 ? (sp.ttft_p99_s <= c.slo_ttft_s && sp.tpot_p99_s <= c.slo_tpot_s) : NAN;
+            hb_summary_row keep = row[q];
+            hb_summary_fill(&c, &k, rr, &d[q], &row[q]); /* the serve columns from the record */
+            row[q].rate_ci_lo = keep.rate_ci_lo, row[q].rate_ci_hi = keep.rate_ci_hi;
+            row[q].mfu = keep.mfu, row[q].bw_util = keep.bw_util;
+        }
+        st = hb_h5_write_case(h, &c, &k, r, row, 2, &err);
+    }
     hb_status s2 = hb_h5_close(h, "complete", &err);
     if (st != HB_OK || s2 != HB_OK) fprintf(stderr, "write_file_sweeps: %s\n", err.msg);
     return st != HB_OK ? st : s2;
+}
+
+static double cost(double per_hour, double tps, double kwh, double pue, double j);
+
+/* Whether a line chart (from `sec` to its </svg>) has a point whose data-x and data-y (6
+ * significant digits) are within 1e-5 relative of (x, y). */
+static int chart_has_point(const char *sec, double x, double y) {
+    const char *end = sec ? strstr(sec, "</svg>") : NULL;
+    for (const char *p = sec; p && end && (p = strstr(p, "data-x=\"")) && p < end; p++) {
+        double a, b;
+        if (sscanf(p, "data-x=\"%lf\" data-y=\"%lf\"", &a, &b) == 2 && fabs(a - x) <= 1e-5 * fabs(x) &&
+            fabs(b - y) <= 1e-5 * fabs(y))
+            return 1;
+    }
+    return 0;
 }
 
 /* The HTML of files A, B and C with prices and --baseline: every chart of the report has data
@@ -350,6 +447,42 @@ static void test_html_charts(const char *fa, const char *fb, const char *pp, con
         /* no empty grid: the groups without energy are one line */
         CHECK_MSG(!strstr(html, "class=\"na\""), "a bar without a value is drawn");
         CHECK_CONTAINS(html, "Groups not drawn: ");
+        /* $/M output tokens vs interactivity beside the throughput chart: the GPU's serve points
+         * (the CPU has no price) at interactivity 1 / TPOT p50 and the tier's cost of its
+         * output tokens/s and J/token (400 W / tokens/s), from the fixture's numbers */
+        const char *sec = strstr(html, "id=\"chart-cost-interactivity\"");
+        CHECK_MSG(sec && strstr(html, "id=\"chart-throughput-interactivity\"") < sec, "no cost chart beside the throughput one");
+        CHECK_CONTAINS(html, "US$ per million output tokens vs interactivity");
+        for (int v = 0; sec && v < 3; v++) {
+            const serve_point p = serve_fixture_point(v, 0);
+            const double want_x = 1 / p.tpot_p50_s, want_y = cost(1.8, p.out_tps, 0.10, 1.5, 400.0 / p.out_tps);
+            CHECK_MSG(chart_has_point(sec, want_x, want_y), "cost chart: no point (%.4g, %.4g) for C=%lld", want_x, want_y,
+                      (long long)serve_conc[v]);
+            /* and the same interactivity with the throughput in the chart beside it */
+            CHECK_MSG(chart_has_point(strstr(html, "id=\"chart-throughput-interactivity\""), want_x, p.out_tps),
+                      "throughput chart: no point (%.4g, %.4g)", want_x, p.out_tps);
+        }
+        CHECK_MSG(sec && !chart_has_point(sec, 1 / serve_fixture_point(1, 1).tpot_p50_s,
+                                          cost(1.8, serve_fixture_point(1, 1).out_tps, 0.1, 1.5, 0)),
+                  "an unpriced CPU point is drawn");
+        CHECK_CONTAINS(html, "without a price left out of the cost chart");
+        /* TTFT/TPOT p99 vs the SLOs: the GPU's Poisson cases are VALID, the CPU's INVALID by TTFT
+         * (3 s > 2 s) with its TPOT within its bound; the bounds are the bars' reference lines */
+        CHECK_CONTAINS(html, "<h3>TTFT p99 vs its SLO (Poisson arrivals)</h3>");
+        CHECK_CONTAINS(html, "<h3>TPOT p99 vs its SLO (Poisson arrivals)</h3>");
+        CHECK_CONTAINS(html, LONG_GPU " (hip) · 2 req/s: 500 VALID (within)</title>");
+        CHECK_CONTAINS(html, LONG_GPU " (hip) · 6 req/s: 500 VALID (within)</title>");
+        CHECK_CONTAINS(html, LONG_CPU " (cpu) · 2 req/s: 3000 INVALID (exceeds)</title>");
+        CHECK_CONTAINS(html, LONG_CPU " (cpu) · 6 req/s: 67.5 INVALID (within)</title>");
+        CHECK_CONTAINS(html, "<tspan class=\"badv\">INVALID (exceeds)</tspan>");
+        CHECK_CONTAINS(html, "<title>reference 2000</title>");
+        CHECK_CONTAINS(html, "<title>reference 200</title>");
+        /* what the joules cover, per group */
+        CHECK_CONTAINS(html, "<th>energy covers</th>");
+        CHECK_CONTAINS(html, "<td>device only: GPU board (test)</td>"); /* decode: no host meter */
+        CHECK_CONTAINS(html, "<td>device only: GPU board (test) (host RAPL recorded, not added)</td>"); /* serve */
+        CHECK_CONTAINS(html, "<td>device = host: CPU package 0 + CPU DRAM 0</td>");
+        CHECK_CONTAINS(html, "<td>not measured</td>");
         /* one colour per device: the two AMD devices differ */
         CHECK_MSG(!strstr(html, "#d6202a"), "a vendor colour is used");
     }

@@ -11,8 +11,9 @@
  *
  * Weights are the prefill/decode ones (same layout, same seeds: hb_tf_layout_init with batch 1
  * and max_batch_tokens rows), so request r of a stream with range_ratio 1 sees exactly the
- * prompt of row r of a prefill of `requests` x isl tokens (tests/test_serve.c). Dense GQA
- * models with rope; MoE and MLA models are refused at plan time. */
+ * prompt of row r of a prefill of `requests` x isl tokens (tests/test_serve.c). GQA models
+ * with rope, dense or MoE (the routed experts as in transformer.c, on the iteration's rows);
+ * MLA models are refused at plan time (their latent cache is not paged yet). */
 #include "serve.h"
 
 #include <math.h>
@@ -76,6 +77,8 @@ typedef struct serve_state {
     int64_t kv_layer_bytes;      /* bytes of one layer's k (= v) blocks */
     float *logits;               /* (max_seqs, V) */
     int32_t *d_tok, *d_seq, *d_pos, *d_table, *d_next; /* device int32 */
+    float *d_kv_scale;           /* fp8 cache: its static per-tensor scale 1.0 (device), as
+                                    prefill/decode's (transformer.c) */
     int32_t *h_tok, *h_seq, *h_pos, *h_table, *h_next; /* host staging */
     int32_t *tokens;             /* (requests, isl + osl): prompt, then generated tokens */
     int64_t stride;              /* isl + osl */
@@ -88,6 +91,11 @@ typedef struct serve_state {
     /* tests: the logits of each request's first output token (requests, V), when asked */
     float *first_logits;
     int64_t n_preempt_last;
+    /* MoE: the tokens each expert received over the first stream (n_moe x E), and the rows
+     * fed so far in the current stream (row numbers of synthetic routing) */
+    int64_t *expert_tokens;
+    int have_counts;
+    int64_t rows_fed;
 } serve_state;
 
 static hb_tensor TT(const serve_state *st, int i) {
@@ -118,14 +126,55 @@ static hb_tensor cache_of(const serve_state *st, int64_t l, int which, int64_t b
     const hb_tf_layout *y = &st->lay;
     const int64_t bs = st->cfg.block_size, bw = bs * y->Hkv * y->D * hb_dtype_size(y->kvt);
     char *base = st->kv + (2 * l + which) * st->kv_layer_bytes;
-    if (b < 0) return hb_t4(base, y->kvt, st->cfg.kv_blocks, bs, y->Hkv, y->D);
-    return hb_t4(base + b * bw, y->kvt, 1, bs, y->Hkv, y->D);
+    const hb_tensor t = b < 0 ? hb_t4(base, y->kvt, st->cfg.kv_blocks, bs, y->Hkv, y->D)
+                              : hb_t4(base + b * bw, y->kvt, 1, bs, y->Hkv, y->D);
+    return hb_dtype_is_fp8(y->kvt) ? hb_tq(t, HB_QUANT_TENSOR, 0, 0, st->d_kv_scale) : t;
+}
+
+/* The routed experts of MoE block b on h (N, C), added into x: transformer.c's moe_ffn on the
+ * iteration's rows (router logits, top-k, permutation by expert, two grouped GEMMs, the
+ * weighted combine with beta 1). Learned routing depends on the rows alone, so a request's
+ * tokens do not depend on what it is batched with; synthetic routing numbers the rows of the
+ * stream in feeding order (route_row0). During the first stream each expert's tokens are
+ * counted (a download of E + 1 offsets per MoE layer and iteration: that stream only). */
+static hb_status moe_ffn(hb_backend *be, const hb_model *m, serve_state *st, const hb_case *c, const hb_tf_block *b,
+                         int64_t N, int64_t l) {
+    const hb_tf_layout *y = &st->lay;
+    const int64_t C = y->C, E = y->E, K = y->K, Fe = y->Fe, NK = N * K;
+    const hb_tensor h = rows(A(st, y->h), 0, N, C, C), x = rows(A(st, y->x), 0, N, C, C);
+    int32_t *ids = (int32_t *)(void *)A(st, y->ids), *rws = (int32_t *)(void *)A(st, y->rows);
+    int32_t *offs = (int32_t *)(void *)A(st, y->offs);
+    float *rwt = A(st, y->rwt), *xp = A(st, y->xp), *eup = A(st, y->eup), *eact = A(st, y->eact), *ey = A(st, y->ey);
+    HB_TRY(HB_OP(be, matmul, .out = rows(A(st, y->rlog), 0, N, E, E), .a = h, .w = TT(st, b->router_w)));
+    HB_TRY(HB_OP(be, moe_route, .ids = ids, .weights = rwt, .logits = rows(A(st, y->rlog), 0, N, E, E),
+                 .bias = TT(st, b->router_b), .kind = m->router, .top_k = K, .n_group = m->n_group,
+                 .topk_group = m->topk_group, .norm = m->norm_topk, .scale = m->routed_scale, .mode = c->routing,
+                 .zipf_s = c->zipf_s, .seed = hb_rng_u64(c->seed, 9000 + (uint64_t)l), .row0 = st->rows_fed));
+    HB_TRY(HB_OP(be, moe_permute, .xp = rows(xp, 0, NK, C, C), .x = h, .ids = ids, .top_k = K, .n_experts = E,
+                 .rows = rws, .offsets = offs));
+    HB_TRY(HB_OP(be, matmul_grouped, .out = rows(eup, 0, NK, 2 * Fe, 2 * Fe), .a = rows(xp, 0, NK, C, C),
+                 .w = TT(st, b->exp_up), .offsets = offs));
+    HB_TRY(HB_OP(be, swiglu, .out = rows(eact, 0, NK, Fe, Fe), .in = rows(eup, 0, NK, 2 * Fe, 2 * Fe)));
+    HB_TRY(HB_OP(be, matmul_grouped, .out = rows(ey, 0, NK, C, C), .a = rows(eact, 0, NK, Fe, Fe),
+                 .w = TT(st, b->exp_down), .offsets = offs));
+    HB_TRY(HB_OP(be, moe_combine, .out = x, .y = rows(ey, 0, NK, C, C), .rows = rws, .weights = rwt, .top_k = K,
+                 .beta = 1.0f));
+    if (st->expert_tokens && !st->have_counts) {
+        int32_t *o = malloc((size_t)(E + 1) * sizeof *o);
+        if (!o) return HB_ERR_NOMEM;
+        hb_status s = be->ops->download(be, o, offs, (size_t)(E + 1) * sizeof *o);
+        for (int64_t e = 0; s == HB_OK && e < E; e++) st->expert_tokens[b->moe_index * E + e] += o[e + 1] - o[e];
+        free(o);
+        HB_TRY(s);
+    }
+    return HB_OK;
 }
 
 /* One scheduler iteration through the model: s->seg (n_seg segments, n_tokens rows); the
  * next token of each emitting segment into st->h_next (n_emit of them, in segment order). */
-static hb_status iterate(hb_backend *be, const hb_model *m, serve_state *st, const hb_serve_sched *s,
+static hb_status iterate(hb_backend *be, const hb_case *c, serve_state *st, const hb_serve_sched *s,
                          int64_t *n_emit_out) {
+    const hb_model *m = &c->model;
     const hb_tf_layout *y = &st->lay;
     const int64_t C = y->C, D = y->D, Hq = y->Hq, Hkv = y->Hkv, dq = Hq * D, dqkv = y->d_qkv, V = y->V;
     const int64_t N = s->n_tokens, bs = st->cfg.block_size, mb = st->max_blocks;
@@ -179,14 +228,19 @@ static hb_status iterate(hb_backend *be, const hb_model *m, serve_state *st, con
                      .max_blocks = mb, .n_seqs = s->n_seg, .seq = st->d_seq, .pos = st->d_pos));
         HB_TRY(HB_OP(be, matmul, .out = x, .a = rows(attp, 0, N, dq, dq), .w = TT(st, b->proj_w),
                      .bias = TT(st, b->proj_b), .beta = 1.0f));
+        /* FFN: x += fc2(act(fc(norm(x)))); MoE: x += shared(h) + combine(experts(h)) */
         HB_TRY(norm(be, m, h, x, TT(st, b->ln2_w), TT(st, b->ln2_b)));
-        const int64_t Fl = b->F, dffl = m->act == HB_ACT_SWIGLU ? 2 * Fl : Fl;
-        HB_TRY(HB_OP(be, matmul, .out = rows(ffp, 0, N, dffl, dffl), .a = h, .w = TT(st, b->fc_w), .bias = TT(st, b->fc_b)));
-        if (m->act == HB_ACT_SWIGLU) HB_TRY(HB_OP(be, swiglu, .out = rows(ffap, 0, N, Fl, Fl), .in = rows(ffp, 0, N, dffl, dffl)));
-        else HB_TRY(HB_OP(be, gelu, .out = rows(ffap, 0, N, Fl, Fl), .in = rows(ffp, 0, N, dffl, dffl)));
-        HB_TRY(HB_OP(be, matmul, .out = x, .a = rows(ffap, 0, N, Fl, Fl), .w = TT(st, b->fc2_w), .bias = TT(st, b->fc2_b),
-                     .beta = 1.0f));
+        if (b->F > 0) {
+            const int64_t Fl = b->F, dffl = m->act == HB_ACT_SWIGLU ? 2 * Fl : Fl;
+            HB_TRY(HB_OP(be, matmul, .out = rows(ffp, 0, N, dffl, dffl), .a = h, .w = TT(st, b->fc_w), .bias = TT(st, b->fc_b)));
+            if (m->act == HB_ACT_SWIGLU) HB_TRY(HB_OP(be, swiglu, .out = rows(ffap, 0, N, Fl, Fl), .in = rows(ffp, 0, N, dffl, dffl)));
+            else HB_TRY(HB_OP(be, gelu, .out = rows(ffap, 0, N, Fl, Fl), .in = rows(ffp, 0, N, dffl, dffl)));
+            HB_TRY(HB_OP(be, matmul, .out = x, .a = rows(ffap, 0, N, Fl, Fl), .w = TT(st, b->fc2_w), .bias = TT(st, b->fc2_b),
+                         .beta = 1.0f));
+        }
+        if (b->ffn == HB_FFN_MOE) HB_TRY(moe_ffn(be, m, st, c, b, N, l));
     }
+    st->rows_fed += N;
     /* the final norm of each emitting segment's last row into h row k, then the lm head */
     row = 0;
     for (int64_t j = 0; j < s->n_seg; j++) {
@@ -227,6 +281,7 @@ static hb_status run_stream(hb_workload *w) {
     hb_err err = {{0}};
     const double t0 = now_s();
     HB_TRY(hb_serve_sched_init(&s, &st->cfg, t0, &err));
+    st->rows_fed = 0;
     hb_status rc = HB_OK;
     while (!hb_serve_done(&s)) {
         double now = now_s();
@@ -241,7 +296,7 @@ static hb_status run_stream(hb_workload *w) {
             continue;
         }
         int64_t n_emit = 0;
-        if ((rc = iterate(be, &c->model, st, &s, &n_emit)) != HB_OK) break;
+        if ((rc = iterate(be, c, st, &s, &n_emit)) != HB_OK) break;
         now = now_s();
         if (!w->have_fp && n_emit > 0) {
             if ((rc = hb_fingerprint_device(be, st->logits, n_emit * st->lay.V, st->lay.V, w->fp)) != HB_OK) break;
@@ -298,6 +353,7 @@ static hb_status run_stream(hb_workload *w) {
                 o[5] = (double)r->preemptions;
             }
             st->have_stats = 1;
+            st->have_counts = 1; /* the first stream's expert counts are complete */
         }
     }
     hb_serve_sched_free(&s);
@@ -370,6 +426,7 @@ static void serve_free(hb_workload *w) {
     be->ops->free(be, st->d_pos);
     be->ops->free(be, st->d_table);
     be->ops->free(be, st->d_next);
+    be->ops->free(be, st->d_kv_scale);
     free(st->h_tok);
     free(st->h_seq);
     free(st->h_pos);
@@ -378,6 +435,7 @@ static void serve_free(hb_workload *w) {
     free(st->tokens);
     free(st->records);
     free(st->first_logits);
+    free(st->expert_tokens);
     hb_tf_layout_free(&st->lay);
     free(st);
 }
@@ -413,6 +471,10 @@ static hb_status serve_setup(hb_workload *w, hb_err *err) {
     if (!be->ops->attention_paged)
         return hb_errf(err, HB_ERR_UNSUPPORTED, "serve: backend %s has no attention_paged op (unsupported, not faked)",
                        be->info.name);
+    if (hb_model_is_moe(&c->model) &&
+        (!be->ops->moe_route || !be->ops->moe_permute || !be->ops->matmul_grouped || !be->ops->moe_combine))
+        return hb_errf(err, HB_ERR_UNSUPPORTED, "serve: backend %s has no MoE ops (moe_route, moe_permute, "
+                       "matmul_grouped, moe_combine: unsupported, not faked)", be->info.name);
     serve_state *st = calloc(1, sizeof *st);
     if (!st) return HB_ERR_NOMEM;
     w->impl = st;
@@ -437,6 +499,11 @@ static hb_status serve_setup(hb_workload *w, hb_err *err) {
     HB_TRY(dev_alloc(be, (void **)&st->d_pos, mbt * 4, err));
     HB_TRY(dev_alloc(be, (void **)&st->d_table, mbt * st->max_blocks * 4, err));
     HB_TRY(dev_alloc(be, (void **)&st->d_next, ns * 4, err));
+    if (hb_dtype_is_fp8(y->kvt)) {
+        const float one = 1.0f;
+        HB_TRY(dev_alloc(be, (void **)&st->d_kv_scale, 4, err));
+        HB_TRY(be->ops->upload(be, st->d_kv_scale, &one, sizeof one));
+    }
     st->h_tok = malloc((size_t)mbt * 4);
     st->h_seq = malloc((size_t)mbt * 4);
     st->h_pos = malloc((size_t)mbt * 4);
@@ -444,6 +511,8 @@ static hb_status serve_setup(hb_workload *w, hb_err *err) {
     st->h_next = malloc((size_t)ns * 4);
     st->tokens = malloc((size_t)(R * st->stride) * sizeof *st->tokens);
     st->records = calloc((size_t)(R * HB_SERVE_REQ_COLS), sizeof *st->records);
+    if (y->n_moe > 0 && !(st->expert_tokens = calloc((size_t)(y->n_moe * y->E), sizeof *st->expert_tokens)))
+        return hb_errf(err, HB_ERR_NOMEM, "serve: out of host memory");
     if (!st->h_tok || !st->h_seq || !st->h_pos || !st->h_table || !st->h_next || !st->tokens || !st->records)
         return hb_errf(err, HB_ERR_NOMEM, "serve: out of host memory");
     w->out = st->logits;
@@ -485,6 +554,37 @@ hb_status hb_serve_keep_first_logits(hb_workload *w) {
     return HB_OK;
 }
 
+hb_status hb_serve_expert_tokens(const hb_workload *w, const int64_t **counts, int64_t *n_layers, int64_t *n_experts) {
+    const serve_state *st = w->impl;
+    *counts = NULL;
+    *n_layers = *n_experts = 0;
+    if (w->desc != &hb_wl_serve || !st || !st->expert_tokens || !st->have_counts) return HB_OK;
+    *counts = st->expert_tokens;
+    *n_layers = st->lay.n_moe;
+    *n_experts = st->lay.E;
+    return HB_OK;
+}
+
+hb_status hb_serve_generated(const hb_workload *w, int32_t **ids, int64_t *rows, int64_t *cols) {
+    const serve_state *st = w->impl;
+    *ids = NULL;
+    *rows = *cols = 0;
+    if (w->desc != &hb_wl_serve || !st || !st->have_stats || w->c.osl < 1) return HB_OK;
+    const int64_t R = st->cfg.requests, G = w->c.osl, isl = w->c.isl;
+    int32_t *t = malloc((size_t)(R * G) * sizeof *t);
+    if (!t) return HB_ERR_NOMEM;
+    /* request r's outputs follow its input (n_in tokens, at most isl): tokens[r][n_in ..] */
+    for (int64_t r = 0; r < R; r++) {
+        const int64_t n_in = (int64_t)st->records[r * HB_SERVE_REQ_COLS + 3];
+        const int64_t in = n_in > 0 && n_in <= isl ? n_in : isl;
+        memcpy(t + r * G, st->tokens + r * st->stride + in, (size_t)G * sizeof *t);
+    }
+    *ids = t;
+    *rows = R;
+    *cols = G;
+    return HB_OK;
+}
+
 const float *hb_serve_first_logits(const hb_workload *w) {
     const serve_state *st = w->impl;
     return w->desc == &hb_wl_serve && st ? st->first_logits : NULL;
@@ -513,9 +613,11 @@ static void serve_label(const hb_case *c, char *buf, int len) {
 }
 
 /* One stream: the forward FLOPs of every fed token (matmuls; attention 4 Hq D per query-key
- * pair; the lm head once per output token), tokens_in the prompts' tokens, tokens_out
- * requests x osl. bytes: a lower bound, every weight read once per decode round (osl rounds
- * per wave of `concurrency` requests). Recomputation after a preemption is not counted. */
+ * pair; MoE: the router and top_k routed experts per token; the lm head once per output
+ * token), tokens_in the prompts' tokens, tokens_out requests x osl. bytes: a lower bound, every
+ * weight read once per decode round (osl rounds per wave of `concurrency` requests; MoE: the
+ * experts the round's tokens are expected to touch). Recomputation after a preemption is not
+ * counted. */
 static hb_status serve_cost(const hb_case *c, hb_cost *k, hb_err *err) {
     const hb_case sh = shadow_of(c);
     hb_tf_layout y;
@@ -532,6 +634,8 @@ static hb_status serve_cost(const hb_case *c, hb_cost *k, hb_err *err) {
         const hb_tf_block *b = &y.blocks[l];
         const double Fl = (double)b->F, dff = c->model.act == HB_ACT_SWIGLU ? 2 * Fl : Fl;
         per_tok += 2.0 * (double)y.C * ((double)y.d_qkv + (double)(y.Hq * y.D) + dff + Fl);
+        if (b->ffn == HB_FFN_MOE) /* the router, and K routed experts' SwiGLU per token */
+            per_tok += 2.0 * (double)y.C * (double)y.E + (double)y.K * 6.0 * (double)y.C * (double)y.Fe;
     }
     const double tout = (double)cfg.requests * (double)c->osl, fed = tin + tout - (double)cfg.requests;
     k->flops = per_tok * fed + 4.0 * (double)(y.Hq * y.D) * (double)y.L * pairs + 2.0 * (double)(y.V * y.C) * tout;
@@ -539,6 +643,9 @@ static hb_status serve_cost(const hb_case *c, hb_cost *k, hb_err *err) {
     k->tokens_out = tout;
     const double waves = ceil((double)cfg.requests / (double)cfg.max_seqs);
     k->bytes = (double)y.matrix_bytes * (double)c->osl * waves;
+    if (y.n_moe > 0) /* each decode round reads the experts its in-flight tokens are routed to */
+        k->bytes += (double)y.n_moe * hb_tf_expected_experts(c, (double)cfg.max_seqs) * (double)y.expert_bytes *
+                    (double)c->osl * waves;
     /* an auto cache counts one request here: setup sizes it to the free memory (size_kv) */
     const int64_t kv = 2 * y.L * (c->kv_blocks > 0 ? cfg.kv_blocks : blocks_per_request(c)) * c->kv_block_size * y.Hkv *
                        y.D * hb_dtype_size(y.kvt);
@@ -550,14 +657,14 @@ static hb_status serve_cost(const hb_case *c, hb_cost *k, hb_err *err) {
 static hb_status serve_check(const hb_case *c, const char *const **blame, hb_err *err) {
     static const char *const k_model[] = {"model", NULL}, *const k_len[] = {"osl", "isl", "model", NULL};
     static const char *const k_ratio[] = {"range_ratio", NULL}, *const k_req[] = {"requests", "concurrency", NULL};
-    static const char *const k_kv[] = {"kv_blocks", "kv_block_size", NULL}, *const k_kvt[] = {"kv_dtype", "dtype", NULL};
+    static const char *const k_kv[] = {"kv_blocks", "kv_block_size", NULL};
     static const char *const k_slo[] = {"slo_ttft_s", "slo_tpot_s", "arrival", NULL};
     static const char *const k_mbt[] = {"max_batch_tokens", NULL}, *const k_q[] = {"dtype", NULL};
     const hb_model *m = &c->model;
     *blame = k_model;
-    if (hb_model_is_moe(m) || hb_model_is_mla(m))
-        return hb_errf(err, HB_ERR_INPUT, "model '%s': serve runs dense attention models only so far (MoE and MLA: "
-                       "not yet; a dense twin works: dense_twin: total|active)", m->name);
+    if (hb_model_is_mla(m))
+        return hb_errf(err, HB_ERR_INPUT, "model '%s': serve needs a paged KV cache, and MLA's latent cache is not "
+                       "paged yet (GQA models, dense or MoE, work; so does a dense twin: dense_twin: total|active)", m->name);
     if (m->pos != HB_POS_ROPE)
         return hb_errf(err, HB_ERR_INPUT, "model '%s': serve needs rotary positions (learned position embeddings: "
                        "not yet)", m->name);
@@ -576,9 +683,6 @@ static hb_status serve_check(const hb_case *c, const char *const **blame, hb_err
     if (c->arrival_rate == 0 && c->requests > 0 && c->requests < c->concurrency)
         return hb_errf(err, HB_ERR_INPUT, "requests %lld is less than concurrency %lld (accepted: requests >= "
                        "concurrency, or 0 for 10 x concurrency)", (long long)c->requests, (long long)c->concurrency);
-    *blame = k_kvt;
-    if (hb_dtype_is_fp8(hb_case_kv_dtype(c)))
-        return hb_errf(err, HB_ERR_INPUT, "serve: an fp8 KV cache is not supported yet (accepted: kv_dtype f32, bf16, f16)");
     *blame = k_kv;
     if (c->kv_blocks > 0 && c->kv_blocks < blocks_per_request(c))
         return hb_errf(err, HB_ERR_INPUT, "kv_blocks %lld of %lld tokens cannot hold one request of isl + osl = %lld "
@@ -600,7 +704,7 @@ static hb_status serve_check(const hb_case *c, const char *const **blame, hb_err
     return HB_OK;
 }
 
-static const char *const serve_keys[] = {"model", "layers", "dense_twin", "dtype", "kv_dtype", "isl", "osl",
+static const char *const serve_keys[] = {"model", "layers", "dense_twin", "routing", "dtype", "kv_dtype", "isl", "osl",
                                          "range_ratio", "requests", "concurrency", "arrival", "max_batch_tokens",
                                          "max_seqs", "kv_blocks", "kv_block_size", "slo_ttft_s", "slo_tpot_s", NULL};
 

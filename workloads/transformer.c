@@ -9,6 +9,7 @@
 #include "transformer.h"
 
 #include "checkpoint.h" // defines: hb_ckpt_open, hb_ckpt_read_f32, hb_tokens_read
+#include "serve.h"      // defines: hb_serve_expert_tokens, hb_serve_generated
 
 #include <math.h>
 #include <stdio.h>
@@ -1051,6 +1052,7 @@ hb_status hb_workload_expert_tokens(const hb_workload *w, const int64_t **counts
                                     int64_t *n_experts) {
     *counts = NULL;
     *n_layers = *n_experts = 0;
+    if (w->desc == &hb_wl_serve) return hb_serve_expert_tokens(w, counts, n_layers, n_experts);
     if (w->desc != &hb_wl_prefill && w->desc != &hb_wl_decode) return HB_OK;
     const tf_state *st = w->impl;
     if (!st->expert_tokens || !st->have_counts) return HB_OK;
@@ -1063,6 +1065,7 @@ hb_status hb_workload_expert_tokens(const hb_workload *w, const int64_t **counts
 hb_status hb_workload_generated(hb_workload *w, int32_t **ids, int64_t *rows, int64_t *cols) {
     *ids = NULL;
     *rows = *cols = 0;
+    if (w->desc == &hb_wl_serve) return hb_serve_generated(w, ids, rows, cols);
     const int decode = w->desc == &hb_wl_decode;
     if (!decode && w->desc != &hb_wl_prefill) return HB_OK;
     tf_state *st = w->impl;

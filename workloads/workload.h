@@ -289,15 +289,17 @@ void hb_workload_free(hb_workload *w); /* NULL is a no-op */
  * last stream; 0 for other workloads or before a step. */
 int hb_workload_serve(const hb_workload *w, double stats[HB_SERVE_N_STATS], const double **requests,
                       int64_t *n_requests);
-/* MoE prefill/decode: the tokens each expert received in the first step, (n_layers MoE
- * layers, n_experts) row-major, owned by w; NULL and 0 x 0 for a dense case or before a step. */
+/* MoE prefill/decode: the tokens each expert received in the first step (serve: over the first
+ * stream), (n_layers MoE layers, n_experts) row-major, owned by w; NULL and 0 x 0 for a dense
+ * case or before a step. */
 hb_status hb_workload_expert_tokens(const hb_workload *w, const int64_t **counts, int64_t *n_layers,
                                     int64_t *n_experts);
 /* The token ids a prefill/decode case produced, malloc'ed into *ids as (rows, cols) int32
  * row-major: decode, the B sequences' tokens at positions P .. P+cols-1 of the first pass (the
  * prompt's argmax first; cols = G once G-1 steps ran, fewer before); prefill, each sequence's
- * last-token argmax (cols 1, computed here from the last step's logits, untimed). NULL and 0 x 0
- * for other workloads or before a step. */
+ * last-token argmax (cols 1, computed here from the last step's logits, untimed); serve, the
+ * last stream's requests' output tokens (requests, osl). NULL and 0 x 0 for other workloads or
+ * before a step. */
 hb_status hb_workload_generated(hb_workload *w, int32_t **ids, int64_t *rows, int64_t *cols);
 
 #endif

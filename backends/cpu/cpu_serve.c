@@ -15,8 +15,11 @@ hb_status hb_cpu_attention_paged(hb_backend *be, const hb_attention_paged_args *
     const int64_t n_blocks = a->k_cache.ne[0], bs = a->k_cache.ne[1], Hkv = a->k_cache.ne[2], D = a->k_cache.ne[3];
     const int64_t N = hb_tensor_rows(&a->q), Hq = hb_tensor_cols(&a->q) / D, mb = a->max_blocks;
     const int64_t ldq = hb_tensor_ld(&a->q), ldo = hb_tensor_ld(&a->out);
-    if (kvt != HB_F32 && kvt != HB_BF16 && kvt != HB_F16)
-        return hb_cpu_fail(be, HB_ERR_UNSUPPORTED, "cpu: attention_paged: %s cache (f32, bf16, f16)", hb_dtype_name(kvt));
+    if (kvt != HB_F32 && kvt != HB_BF16 && kvt != HB_F16 && !hb_dtype_is_fp8(kvt))
+        return hb_cpu_fail(be, HB_ERR_UNSUPPORTED, "cpu: attention_paged: %s cache (f32, bf16, f16, fp8)", hb_dtype_name(kvt));
+    /* fp8: the static per-tensor scales, applied to the f32 sums as attention does (1: exact) */
+    const float sk = hb_dtype_is_fp8(kvt) ? a->k_cache.q.scale[0] : 1.0f;
+    const float sv = hb_dtype_is_fp8(kvt) ? a->v_cache.q.scale[0] : 1.0f;
     /* the integer operands are host memory here: every index checked before any is used */
     int64_t max_pos = 0;
     for (int64_t i = 0; i < N; i++) {
@@ -63,7 +66,7 @@ hb_status hb_cpu_attention_paged(hb_backend *be, const hb_attention_paged_args *
                 float mx = -INFINITY;
                 for (int64_t j = 0; j < L; j++) {
                     const int64_t off = (int64_t)tab[j / bs] * bw + (j % bs) * kvw + hoff;
-                    const float s = kv_dot(qv, k_cache, kvt, off, D) * scale;
+                    const float s = kv_dot(qv, k_cache, kvt, off, D) * sk * scale;
                     p[j] = s;
                     if (s > mx) mx = s;
                 }
@@ -81,7 +84,7 @@ hb_status hb_cpu_attention_paged(hb_backend *be, const hb_attention_paged_args *
                     else kv_axpy(o, round_to(kvt, p[j]), v_cache, kvt, off, D);
                 }
                 if (kvt != HB_F32)
-                    for (int64_t d = 0; d < D; d++) o[d] *= inv; /* attention's sv * inv with sv = 1 */
+                    for (int64_t d = 0; d < D; d++) o[d] *= sv * inv; /* as attention */
             }
         free(p);
     }

@@ -1,11 +1,12 @@
 /* gpu.cuh - private interface of the GPU backend (backends/gpu/), compiled as CUDA (nvcc) or
  * as HIP (clang) from the same files.
  *
- * Three files, llm.c's split (kernel -> launcher -> op):
+ * The files, llm.c's split (kernel -> launcher -> op):
  *   gpu_backend.cu  device, memory, events, the ops table, the module/registry entry points
  *   gpu_ops.cu      every op but the GEMMs: generators, casts, norms, rope, attention, ...
  *   gpu_gemm.cu     matmul / matmul_batched: GEMV for decode, cuBLASLt/hipBLASLt/rocBLAS,
  *                   and the built-in tiled GEMM used where no vendor BLAS is available
+ *   gpu_serve.cu    attention_paged: varlen attention over the serve workload's paged KV cache
  * Everything but the extern "C" entry points lives in namespace HB_GPU_NS, so the CUDA and the
  * HIP objects can be linked into one program (HB_BACKEND_DL=OFF) without clashes.
  *
@@ -280,7 +281,6 @@ GPU_OP_WEAK_(moe_permute)
 GPU_OP_WEAK_(matmul_grouped)
 GPU_OP_WEAK_(moe_combine)
 GPU_OP_WEAK_(mla_attention)
-GPU_OP_WEAK_(attention_paged)
 #undef GPU_OP_WEAK_
 
 /* ---- GEMM engine lifetime (gpu_gemm.cu) ---- */

@@ -285,7 +285,11 @@ static inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) {
     p->pciBusID = 0x17;
     return 0;
 }
-static inline cudaError_t cudaDeviceGetPCIBusId(char *s, int n, int) { snprintf(s, n, "0000:17:00.0"); return 0; }
+/* EMU_PCI: the bus id to report (a GPU of a synthetic hwloc topology, for `hetbench run`) */
+static inline cudaError_t cudaDeviceGetPCIBusId(char *s, int n, int) {
+    snprintf(s, n, "%s", getenv("EMU_PCI") ? getenv("EMU_PCI") : "0000:17:00.0");
+    return 0;
+}
 static inline cudaError_t cudaDriverGetVersion(int *v) { *v = 13000; return 0; }
 static inline cudaError_t cudaRuntimeGetVersion(int *v) { *v = 13000; return 0; }
 static inline cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr, int) { *v = 1000000; return 0; }
