@@ -104,6 +104,25 @@ for dt in bf16 fp8; do
   else bad "llama F32 -> $dt: $(cat "$T/cmp") $got"; fi
 done
 
+# ---- serving a checkpoint: 2 requests of the prompt file's 2 x 8 ids, 4 output tokens each,
+# one at a time: the greedy tokens are numpy's ----
+for d in "$T/qwen3-BF16-single" "$T/mixtral-F8-sharded" "$T/llama31-F32-single"; do
+  rm -f "$T/serve.h5"
+  "$HB" run --workload serve --weights "$d" --prompt-tokens "$d/prompt.npy" --isl 8 --osl 4 --requests 2 --concurrency 1 \
+    --range-ratio 1 --warmup 0 --min-iters 1 --min-seconds 0 --no-ceilings --idle-seconds 0 --power-hz 0 --out "$T/serve.h5" \
+    --force --no-progress >"$T/serve.log" 2>&1 || cat "$T/serve.log"
+  if "$PY" - "$T/serve.h5" "$d/expect.json" >"$T/cmp" 2>&1 <<'PY'
+import json, sys, h5py
+got = h5py.File(sys.argv[1])["/cases/0000/rank0/generated"][()].tolist()
+want = json.load(open(sys.argv[2]))["generated"]
+print("serve %s, numpy %s" % (got, want))
+sys.exit(0 if got == want else 1)
+PY
+  then ok "serve --weights $(basename "$d"): $(cat "$T/cmp")"; else bad "serve --weights $(basename "$d"): $(cat "$T/cmp")"; fi
+done
+expect_refusal "serve: too few prompt ids" "prompt.npy: holds 16 token ids, the case needs 24" --workload serve --weights "$T/qwen3-BF16-single" \
+  --prompt-tokens "$T/qwen3-BF16-single/prompt.npy" --isl 8 --osl 4 --requests 3 --concurrency 1
+
 # ---- e4m3 as stored: an fp8 case keeps a checkpoint's codes and (calibrated, not amax/448)
 # scales where its scale layout is the case's, byte for byte (tests/ckpt_fp8_probe.c reads the
 # device's copy and the file); the rest is re-quantised from f32, and the run says how many ----
@@ -188,6 +207,7 @@ expect_refusal() { # NAME PATTERN ARGS...
   local name=$1 pat=$2 shape=(--batch 2 --prompt 8)
   shift 2
   [[ " $* " == *" --workload train "* ]] && shape=(--batch 2)
+  [[ " $* " == *" --workload serve "* ]] && shape=()
   rm -f "$T/bad.h5"
   "$HB" run "${shape[@]}" --min-seconds 0 --min-iters 1 --warmup 0 --no-ceilings --idle-seconds 0 --power-hz 0 --out "$T/bad.h5" --no-progress "$@" \
     >"$T/bad.log" 2>&1

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "../backends/dtype.h" // defines: hb_rng_u64, hb_dtype_size
+#include "checkpoint.h" // defines: hb_tokens_read
 #include "serve_sched.h"
 #include "transformer.h"
 #include "workload_impl.h"
@@ -517,8 +518,13 @@ static hb_status serve_setup(hb_workload *w, hb_err *err) {
         return hb_errf(err, HB_ERR_NOMEM, "serve: out of host memory");
     w->out = st->logits;
     w->out_n = y->V; /* the first emitting row's logits */
-    /* weights as prefill/decode make them (same ids, same seeds) */
-    for (int i = 0; i < y->n_tensors; i++) {
+    /* weights as prefill/decode make them (same ids, same seeds), or the case's checkpoint */
+    if (c->weights[0]) {
+        char *arena[HB_ARENA_COUNT] = {0};
+        arena[HB_ARENA_WEIGHTS] = st->weights;
+        HB_TRY(hb_tf_load_weights(be, c, y, arena, err));
+    }
+    for (int i = 0; i < y->n_tensors && !c->weights[0]; i++) {
         const hb_tf_tensor *t = &y->t[i];
         if (t->arena != HB_ARENA_WEIGHTS) continue;
         hb_status s = HB_OP(be, fill_random, .dst = TT(st, i), .seed = hb_rng_u64(c->seed, t->init_id),
@@ -532,6 +538,15 @@ static hb_status serve_setup(hb_workload *w, hb_err *err) {
     for (int64_t r = 0; r < R; r++)
         for (int64_t t = 0; t < st->stride; t++)
             st->tokens[r * st->stride + t] = t < c->isl ? (int32_t)(hb_rng_u64(ts, (uint64_t)(r * c->isl + t)) % (uint64_t)y->V) : 0;
+    if (c->prompt_tokens[0]) { /* ... or ids r isl .. r isl + isl - 1 of the file (checked at plan time) */
+        int32_t *ids = malloc((size_t)(R * c->isl) * sizeof *ids);
+        if (!ids) return hb_errf(err, HB_ERR_NOMEM, "serve: out of host memory");
+        hb_status s = hb_tokens_read(c->prompt_tokens, R * c->isl, y->V, ids, NULL, err);
+        for (int64_t r = 0; r < R && s == HB_OK; r++)
+            memcpy(st->tokens + r * st->stride, ids + r * c->isl, (size_t)c->isl * sizeof *ids);
+        free(ids);
+        HB_TRY(s);
+    }
     return HB_OK;
 }
 
@@ -701,12 +716,18 @@ static hb_status serve_check(const hb_case *c, const char *const **blame, hb_err
     if ((c->slo_ttft_s > 0 || c->slo_tpot_s > 0) && c->arrival_rate == 0)
         return hb_errf(err, HB_ERR_INPUT, "an SLO (slo_ttft_s, slo_tpot_s) needs Poisson arrivals (arrival: poisson:R); "
                        "a closed loop has no offered rate to judge");
+    if (c->prompt_tokens[0]) { /* request r's ids: isl of them from r isl on (its input length's first ones) */
+        static const char *const k_pt[] = {"prompt_tokens", "requests", "isl", NULL};
+        *blame = k_pt;
+        return hb_tokens_read(c->prompt_tokens, hb_case_serve_requests(c) * c->isl, m->vocab, NULL, NULL, err);
+    }
     return HB_OK;
 }
 
 static const char *const serve_keys[] = {"model", "layers", "dense_twin", "routing", "dtype", "kv_dtype", "isl", "osl",
                                          "range_ratio", "requests", "concurrency", "arrival", "max_batch_tokens",
-                                         "max_seqs", "kv_blocks", "kv_block_size", "slo_ttft_s", "slo_tpot_s", NULL};
+                                         "max_seqs", "kv_blocks", "kv_block_size", "slo_ttft_s", "slo_tpot_s", "weights",
+                                         "prompt_tokens", NULL};
 
 const hb_workload_desc hb_wl_serve = {
     .name = "serve",

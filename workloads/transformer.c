@@ -930,7 +930,7 @@ static hb_status load_weights(hb_backend *be, const hb_case *c, tf_state *st, hb
             if (s == HB_OK) s = be->ops->upload(be, dev, host, (size_t)(rows * cols) * sizeof *host);
             if (s == HB_OK) s = HB_OP(be, convert, .dst = TT(st, i), .src = hb_t1(dev, HB_F32, rows * cols));
             total += rows * cols * (int64_t)sizeof *host;
-        } else if (t->arena == HB_ARENA_KV && t->q == HB_QUANT_TENSOR) {
+        } else if (t->arena == HB_ARENA_KV && t->q == HB_QUANT_TENSOR && st->arena[t->arena]) {
             const float one = 1.0f;
             s = be->ops->upload(be, st->arena[t->arena] + t->scale_off, &one, sizeof one);
         }
@@ -1369,4 +1369,13 @@ hb_status hb_tf_weight(const hb_workload *w, const char *name, int layer, void *
         return w->be->ops->sync(w->be);
     }
     return hb_errf(err, HB_ERR_INPUT, "hb_tf_weight: no weight %s of layer %d", name, layer);
+}
+
+hb_status hb_tf_load_weights(hb_backend *be, const hb_case *c, const hb_tf_layout *y, char *const arena[HB_ARENA_COUNT],
+                             hb_err *err) {
+    tf_state tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.lay = *y; /* a view: not freed */
+    memcpy(tmp.arena, arena, sizeof tmp.arena);
+    return load_weights(be, c, &tmp, err);
 }

@@ -155,4 +155,9 @@ hb_status hb_tf_export(hb_backend *be, const hb_case *c, const char *dir, hb_err
 hb_status hb_tf_weight(const hb_workload *w, const char *name, int layer, void *dst, size_t bytes, float *scales,
                        int64_t n_scales_cap, hb_err *err);
 
+/* The weights of table y from case c's checkpoint into arena[HB_ARENA_WEIGHTS] (the other
+ * arenas may be NULL): what prefill/decode's setup does, for the serve workload. */
+hb_status hb_tf_load_weights(hb_backend *be, const hb_case *c, const hb_tf_layout *y, char *const arena[HB_ARENA_COUNT],
+                             hb_err *err);
+
 #endif
