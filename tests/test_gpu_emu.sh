@@ -10,6 +10,8 @@
 #   warp 64, 64 KiB LDS                       (CDNA wavefronts, 16x16 tiles)
 # fp8 (e4m3, e5m2; per-tensor, per-row and block scales) runs on the kernels every GPU has: the
 # quantising fill/convert, the fp8 GEMV and built-in GEMM, fp8 KV caches in the SIMT attention.
+# MoE and MLA (gpu_moe.cu): router (ties, groups, routings), permutation, grouped GEMM per
+# expert dtype, combine, MLA prefill and absorbed decode, and the tiny-moe / tiny-mla models.
 # What it cannot check: cuBLASLt/hipBLASLt/rocBLAS (the built-in GEMM stands in; so the fp8
 # tensor-core paths, per-tensor and block-scaled, need a GPU), timing, memory-model races
 # between blocks (blocks run one after another).
@@ -44,6 +46,19 @@ run() { # label, environment...
     exit 1
   fi
   grep -q "Emulated GPU" "$out/verify.txt" || { echo "FAIL: the emulated module was not the one loaded" >&2; exit 1; }
+  # every op is implemented by the module: an 'unsupported' row (which verify does not fail)
+  # would mean a kernel file or an op definition went missing
+  grep -qE '^# cuda:0: [0-9]+ passed, 0 failed, 0 unsupported$' "$out/verify.txt" ||
+    { echo "FAIL: unsupported rows on the emulated device: $(grep unsupported "$out/verify.txt" | head -3)" >&2; exit 1; }
+  # the MoE/MLA ops (gpu_moe.cu): each op, each expert dtype, each MLA cache dtype, both models
+  local want
+  for want in 'moe_route\(ties v3 groups 8/4\) f32' 'moe_route\(zipf:1.2\) f32' 'moe_permute +f32 .*skewed' \
+              'moe_combine +f32' 'matmul_grouped +(f32|bf16|f16) ' 'matmul_grouped +fp8 .*w:tensor' \
+              'matmul_grouped +fp8 .*w:128x128' 'mla_attention +(f32|bf16|f16|fp8) ' \
+              'mla_attention\(absorbed\) +(f32|bf16|f16|fp8) ' 'model prefill +(f32|bf16) +tiny-moe' \
+              'model decode +(f32|bf16) +tiny-moe' 'model prefill +(f32|bf16) +tiny-mla' 'model decode +(f32|bf16) +tiny-mla'; do
+    grep -qE "^  $want.* ok\$" "$out/verify.txt" || { echo "FAIL: no passing row '$want' ($label)" >&2; exit 1; }
+  done
   tail -1 "$out/verify.txt"
 }
 run "warp 32, 227 KiB, 132 SMs" EMU_WARP=32 EMU_SMEM=232448 EMU_SM=132
