@@ -63,4 +63,36 @@ run() { # label, environment...
 }
 run "warp 32, 227 KiB, 132 SMs" EMU_WARP=32 EMU_SMEM=232448 EMU_SM=132
 run "warp 64, 64 KiB LDS" EMU_WARP=64 EMU_SMEM=65536 EMU_SM=4
+
+# whole MoE/MLA models through `hetbench run` on the emulated device (placed by a synthetic
+# hwloc topology whose first H100 has the bus id the emulator reports) and on the CPU: the
+# report's fingerprint check (sum |x| and ||x||_2 of the first step's logits within the dtype's
+# tolerance of the CPU) and the tokens each expert received, identical
+echo "# ---- hetbench run on the emulated device: tiny-moe / tiny-mla against the CPU"
+command -v h5dump >/dev/null || { echo "FAIL: h5dump (hdf5-tools, scripts/setup.sh) is needed to compare expert_tokens" >&2; exit 1; }
+cat >"$out/fp.yaml" <<'YAML'
+defaults: {warmup: 0, min_iters: 1, max_iters: 1, min_seconds: 0, seed: 7}
+cases:
+  - {workload: prefill, model: [tiny-moe, tiny-mla], dtype: [f32, bf16], batch: 2, prompt: 9}
+  - {workload: decode, model: [tiny-moe, tiny-mla], dtype: [f32, bf16], batch: 3, prompt: 7, gen: 2}
+YAML
+env EMU_WARP=32 EMU_SMEM=232448 EMU_SM=132 EMU_PCI=0000:18:00.0 HETBENCH_BACKEND_PATH="$out/lib" \
+  HETBENCH_TOPOLOGY="$src/tests/topologies/h100x8-2socket.xml" \
+  "$hb" run --plan "$out/fp.yaml" --backend cuda --no-ceilings --out "$out/emu.h5" --force --no-progress \
+  >"$out/run-emu.txt" 2>&1 || { cat "$out/run-emu.txt" >&2; echo "FAIL: hetbench run on the emulated device" >&2; exit 1; }
+grep -q "Emulated GPU" "$out/run-emu.txt" || { echo "FAIL: the run did not use the emulated device" >&2; exit 1; }
+"$hb" run --plan "$out/fp.yaml" --backend cpu --no-ceilings --out "$out/cpu.h5" --force --no-progress \
+  >"$out/run-cpu.txt" 2>&1 || { cat "$out/run-cpu.txt" >&2; echo "FAIL: hetbench run on the CPU" >&2; exit 1; }
+"$hb" report "$out/cpu.h5" "$out/emu.h5" --format csv >"$out/report.csv" || { echo "FAIL: hetbench report" >&2; exit 1; }
+# columns by name (the header row); the labels hold no commas
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+         { n++; if ($col["fingerprint"] != "ok") { print "FAIL: fingerprint " $col["fingerprint"] ": " $0; bad = 1 } }
+         END { if (n != 16) { print "FAIL: " n " report rows, expected 16 (8 cases x 2 devices)"; bad = 1 } exit bad }' \
+  "$out/report.csv" >&2 || exit 1
+for c in 0000 0001 0002 0003 0004 0005 0006 0007; do
+  a=$(h5dump -d "/cases/$c/rank0/expert_tokens" -y -w 0 "$out/cpu.h5" | sed -n '/DATA {/,/}/p' | tr -s ' \n' ' ')
+  b=$(h5dump -d "/cases/$c/rank0/expert_tokens" -y -w 0 "$out/emu.h5" | sed -n '/DATA {/,/}/p' | tr -s ' \n' ' ')
+  [[ -n $a && $a == "$b" ]] || { echo "FAIL: case $c expert_tokens differ: cpu [$a] emulated [$b]" >&2; exit 1; }
+done
+echo "# 8 cases: fingerprints within tolerance, expert_tokens identical"
 echo "test_gpu_emu: ok"

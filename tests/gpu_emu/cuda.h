@@ -10,7 +10,7 @@
 // function statics (blocks run one at a time), dynamic shared memory one 256 KiB buffer filled
 // with garbage before each block. Launches are synchronous; memory is host memory.
 // Environment: EMU_WARP (32; 64 = CDNA wavefronts), EMU_SMEM (opt-in shared memory per block,
-// 227 KiB; 65536 = AMD LDS), EMU_SM (SM count, 2). No vendor BLAS (HB_HAVE_LT 0): every GEMM,
+// 227 KiB; 65536 = AMD LDS), EMU_SM (SM count, 2), EMU_PCI (the PCI bus id, 0000:17:00.0). No vendor BLAS (HB_HAVE_LT 0): every GEMM,
 // fp8 included, runs on the GEMV and the built-in GEMM.
 #pragma once
 #include <chrono>
@@ -285,7 +285,8 @@ static inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) {
     p->pciBusID = 0x17;
     return 0;
 }
-static inline cudaError_t cudaDeviceGetPCIBusId(char *s, int n, int) { snprintf(s, n, "0000:17:00.0"); return 0; }
+// EMU_PCI: the bus id to report (a GPU of a synthetic hwloc topology, so `hetbench run` places a rank on it)
+static inline cudaError_t cudaDeviceGetPCIBusId(char *s, int n, int) { snprintf(s, n, "%s", getenv("EMU_PCI") ? getenv("EMU_PCI") : "0000:17:00.0"); return 0; }
 static inline cudaError_t cudaDriverGetVersion(int *v) { *v = 13000; return 0; }
 static inline cudaError_t cudaRuntimeGetVersion(int *v) { *v = 13000; return 0; }
 static inline cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr, int) { *v = 1000000; return 0; }
