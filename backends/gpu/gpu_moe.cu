@@ -10,8 +10,10 @@
  *   moe_permute     the CPU's stable counting sort: one block per expert ranks its slots in
  *                   slot order (per-thread contiguous segments + one scan), one thread turns
  *                   the counts into offsets, one block per slot copies its token's row
- *   matmul_grouped  the expert offsets read back to the host (one small copy and a stream
- *                   sync), then one matmul per expert with rows through the existing engine
+ *   matmul_grouped  decode (<= 8 rows in all, f32/bf16/f16 experts): one grouped GEMV launch
+ *                   that reads the offsets on the device; otherwise the expert offsets read
+ *                   back to the host (one small copy and a stream sync), then one matmul per
+ *                   expert with rows through the existing engine
  *                   (gpu_gemm.cu): the GEMV for <= 8 rows, cuBLASLt (or the built-in GEMM) for
  *                   more, every weight dtype and scale recipe matmul has. CUDA 13.0's cuBLASLt
  *                   has no grouped GEMM; cuBLAS's cublasGemmGroupedBatchedEx would add a
@@ -257,6 +259,89 @@ hb_status op_moe_permute(hb_backend *be, const hb_moe_permute_args *a) {
 
 /* ==== grouped GEMM ==== */
 
+/* Decode (a has <= 8 rows, so every expert has <= 8): one launch, the offsets read on the
+ * device, no host round trip. Block (x, e): warp w computes weight row n = x nw + w of expert
+ * e against the expert's rows, lanes along K (coalesced), f32 accumulation as matmul's GEMV.
+ * Experts without rows leave at once. f32/bf16/f16 weights (fp8 quantises a per expert first:
+ * the per-expert path). */
+/* The weights of one 16-byte chunk as f32: 4 (f32) or 8 (bf16, f16), little-endian. */
+template <int DT>
+static __device__ __forceinline__ void unpack_chunk(const uint4 r, float *f) {
+    const uint32_t u[4] = {r.x, r.y, r.z, r.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        if (DT == HB_F32) {
+            f[i] = __uint_as_float(u[i]);
+        } else if (DT == HB_BF16) {
+            f[2 * i] = __uint_as_float(u[i] << 16);
+            f[2 * i + 1] = __uint_as_float(u[i] & 0xffff0000u);
+        } else {
+            f[2 * i] = f16_bits_to_f32(u[i] & 0xffffu);
+            f[2 * i + 1] = f16_bits_to_f32(u[i] >> 16);
+        }
+    }
+}
+
+template <int DT>
+__global__ void __launch_bounds__(256)
+grouped_gemv_kernel(float *out, const float *a, const void *w, const int32_t *offsets, int64_t N, int64_t K, int64_t R,
+                    int vec) {
+    constexpr int EPV = DT == HB_F32 ? 4 : 8; /* elements per 16-byte chunk */
+    const int ws = warpSize, lane = threadIdx.x % ws, nw = blockDim.x / ws;
+    const int64_t e = blockIdx.y, r0 = offsets[e], r1 = offsets[e + 1];
+    const int64_t n = (int64_t)blockIdx.x * nw + threadIdx.x / ws;
+    if (r1 <= r0 || r0 < 0 || r1 > R || n >= N) return; /* whole warps: no shuffle is left waiting */
+    const int M = (int)(r1 - r0);
+    const int64_t wrow = (e * N + n) * K;
+    float acc[8];
+#pragma unroll
+    for (int m = 0; m < 8; m++) acc[m] = 0.0f;
+    int64_t k0 = 0;
+    if (vec) { /* 16-byte loads of the weight row: K * esz % 16 == 0, w 16-byte aligned */
+        const uint4 *wr = (const uint4 *)((const char *)w + wrow * (DT == HB_F32 ? 4 : 2));
+        const int64_t nv = K / EPV;
+        for (int64_t v = lane; v < nv; v += ws) {
+            float wf[EPV];
+            unpack_chunk<DT>(wr[v], wf);
+#pragma unroll
+            for (int m = 0; m < 8; m++)
+                if (m < M) {
+                    const float *ar = a + (r0 + m) * K + v * EPV;
+#pragma unroll
+                    for (int i = 0; i < EPV; i++) acc[m] += ar[i] * wf[i];
+                }
+        }
+        k0 = nv * EPV;
+    }
+    for (int64_t k = k0 + lane; k < K; k += ws) {
+        const float wk = ld_w<DT>(w, wrow + k);
+#pragma unroll
+        for (int m = 0; m < 8; m++)
+            if (m < M) acc[m] += a[(r0 + m) * K + k] * wk;
+    }
+    for (int m = 0; m < M; m++) { /* M is the same for the whole warp */
+        const float v = warp_sum(acc[m]);
+        if (lane == 0) out[(r0 + m) * N + n] = v;
+    }
+}
+
+static hb_status grouped_gemv(hb_backend *be, const hb_matmul_grouped_args *a, int64_t E, int64_t N, int64_t K,
+                              int64_t R) {
+    gpu_ctx *c = ctx_of(be);
+    const int threads = 256, nw = threads / c->warp_size;
+    const dim3 grid((unsigned)((N + nw - 1) / nw), (unsigned)E);
+    float *out = (float *)a->out.data;
+    const float *x = (const float *)a->a.data;
+    const int vec = is_aligned(a->w.data, 16) && (K * hb_dtype_size(a->w.dt)) % 16 == 0;
+    switch (a->w.dt) {
+    case HB_F32: grouped_gemv_kernel<HB_F32><<<grid, threads, 0, c->stream>>>(out, x, a->w.data, a->offsets, N, K, R, vec); break;
+    case HB_BF16: grouped_gemv_kernel<HB_BF16><<<grid, threads, 0, c->stream>>>(out, x, a->w.data, a->offsets, N, K, R, vec); break;
+    default: grouped_gemv_kernel<HB_F16><<<grid, threads, 0, c->stream>>>(out, x, a->w.data, a->offsets, N, K, R, vec); break;
+    }
+    LAUNCH_CHECK(be, "matmul_grouped (gemv)");
+    return HB_OK;
+}
+
 hb_status op_matmul_grouped(hb_backend *be, const hb_matmul_grouped_args *a) {
     const int64_t E = a->w.ne[0], Nw = a->w.ne[1], K = a->w.ne[2], R = hb_tensor_rows(&a->a);
     const int64_t esz = hb_dtype_size(a->w.dt);
@@ -264,9 +349,11 @@ hb_status op_matmul_grouped(hb_backend *be, const hb_matmul_grouped_args *a) {
     if (wdt != HB_F32 && wdt != HB_BF16 && wdt != HB_F16 && !hb_dtype_is_fp8(wdt))
         return fail(be, HB_ERR_UNSUPPORTED, "%s: op 'matmul_grouped' does not support dtype %s", HB_GPU_NAME,
                     dtype_name(wdt));
-    if (E <= 0) return HB_OK;
+    if (E <= 0 || R <= 0) return HB_OK;
     GPU_ENTER(be);
     gpu_ctx *c = ctx_of(be);
+    if (R <= 8 && E <= 65535 && (Nw + 3) / 4 <= INT_MAX && (wdt == HB_F32 || wdt == HB_BF16 || wdt == HB_F16))
+        return grouped_gemv(be, a, E, Nw, K, R);
     /* the per-expert row counts decide the launches: read them back (E + 1 int32) */
     int32_t *off = (int32_t *)malloc((size_t)(E + 1) * sizeof *off);
     if (!off) return fail(be, HB_ERR_NOMEM, "%s: matmul_grouped: cannot allocate %lld offsets", HB_GPU_NAME, (long long)(E + 1));
@@ -354,8 +441,9 @@ __global__ void mla_widen_kernel(float *dst, const void *cache, hb_dtype ct, int
         dst[idx] = ld_any(cache, ct, base + (idx / dc) * Dl + idx % dc);
 }
 
-/* One block per (query row n = n0 + blockIdx.x, head h = blockIdx.y): query t = n % T of
- * sequence b = n / T attends positions 0..pos0+t. Positions are split across the warps (one
+/* One block per (head h = blockIdx.x, query row n = n0 + blockIdx.y): query t = n % T of
+ * sequence b = n / T attends positions 0..pos0+t. The heads of one row are consecutive blocks,
+ * so they run together and read the same cache rows: from DRAM once, the other heads from L2. Positions are split across the warps (one
  * position per warp at a time, its dot product across the lanes), each warp keeps an online
  * softmax (max m, sum l, accumulator o[dv] in shared memory), the warps are merged at the end.
  *   ABS = 1: the key and the value of position s are the latent c_s (dk = dv = dc, cache
@@ -370,7 +458,7 @@ mla_attn_kernel(float *out, int64_t ldo, int64_t ho, const float *qk, int64_t ld
                 int64_t ldkv, int64_t hkv, int64_t dk, int64_t dv, int64_t T, int64_t pos0, int64_t n0, float scale) {
     extern __shared__ float mla_sm[]; /* q[dk + dr], m[nw], l[nw], o[nw][dv] */
     const int ws = warpSize, lane = threadIdx.x % ws, wid = threadIdx.x / ws, nw = blockDim.x / ws;
-    const int64_t n = n0 + blockIdx.x, b = n / T, t = n % T, h = blockIdx.y, L = pos0 + t + 1;
+    const int64_t n = n0 + blockIdx.y, b = n / T, t = n % T, h = blockIdx.x, L = pos0 + t + 1;
     float *qs = mla_sm, *sm_m = qs + dk + dr, *sm_l = sm_m + nw, *sm_o = sm_l + nw;
     for (int64_t i = threadIdx.x; i < dk; i += blockDim.x) qs[i] = qk[n * ldqk + h * hqk + i];
     for (int64_t i = threadIdx.x; i < dr; i += blockDim.x) qs[dk + i] = qr[n * ldqr + h * dr + i];
@@ -438,24 +526,27 @@ static hb_status launch_mla(hb_backend *be, hb_dtype ct, const mla_launch &p) {
     if (smem > 48 * 1024)
         return fail(be, HB_ERR_UNSUPPORTED, "%s: mla_attention: latent/head width needs %zu bytes of shared memory (at most 48 KiB)",
                     HB_GPU_NAME, smem);
-    if (p.rows > INT_MAX || p.H > 65535)
-        return fail(be, HB_ERR_UNSUPPORTED, "%s: mla_attention: %lld rows x %lld heads is too large a grid", HB_GPU_NAME,
-                    (long long)p.rows, (long long)p.H);
-    const dim3 grid((unsigned)p.rows, (unsigned)p.H);
+    if (p.H > INT_MAX)
+        return fail(be, HB_ERR_UNSUPPORTED, "%s: mla_attention: %lld heads", HB_GPU_NAME, (long long)p.H);
+    for (int64_t r0 = 0; r0 < p.rows; r0 += 65535) { /* gridDim.y is at most 65535 */
+        const int64_t nr = p.rows - r0 < 65535 ? p.rows - r0 : 65535;
+        const dim3 grid((unsigned)p.H, (unsigned)nr);
+        const int64_t n0 = p.n0 + r0;
 #define MLA_K(CT)                                                                                                   \
     mla_attn_kernel<CT, ABS><<<grid, MLA_THREADS, smem, c->stream>>>(p.out, p.ldo, p.ho, p.qk, p.ldqk, p.hqk, p.qr, \
                                                                      p.ldqr, p.cache, p.S, p.Dl, p.dc, p.dr, p.kv, \
-                                                                     p.ldkv, p.hkv, p.dk, p.dv, p.T, p.pos0, p.n0, \
+                                                                     p.ldkv, p.hkv, p.dk, p.dv, p.T, p.pos0, n0,   \
                                                                      p.scale)
-    switch (ct) {
-    case HB_F32: MLA_K(HB_F32); break;
-    case HB_BF16: MLA_K(HB_BF16); break;
-    case HB_F16: MLA_K(HB_F16); break;
-    case HB_FP8_E5M2: MLA_K(HB_FP8_E5M2); break;
-    default: MLA_K(HB_FP8_E4M3); break;
-    }
+        switch (ct) {
+        case HB_F32: MLA_K(HB_F32); break;
+        case HB_BF16: MLA_K(HB_BF16); break;
+        case HB_F16: MLA_K(HB_F16); break;
+        case HB_FP8_E5M2: MLA_K(HB_FP8_E5M2); break;
+        default: MLA_K(HB_FP8_E4M3); break;
+        }
 #undef MLA_K
-    LAUNCH_CHECK(be, "mla_attention");
+        LAUNCH_CHECK(be, "mla_attention");
+    }
     return HB_OK;
 }
 
