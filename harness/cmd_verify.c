@@ -1319,58 +1319,65 @@ done:
  * with more (the vendor or the built-in GEMM). Each expert's product is matmul's: the same
  * bounds. */
 static void t_matmul_grouped_more(vctx *v) {
-    enum { E = 6, F = 256, KD = 200 };
-    static const int32_t counts[E] = {0, 1, 5, 8, 9, 40};
-    int32_t off[E + 1];
-    off[0] = 0;
-    for (int e = 0; e < E; e++) off[e + 1] = off[e] + counts[e];
-    const int64_t R = off[E];
-    static const struct { hb_dtype dt; hb_qkind q; } cases[] = {
-        {HB_F32, HB_QUANT_NONE}, {HB_BF16, HB_QUANT_NONE}, {HB_F16, HB_QUANT_NONE},
-        {HB_FP8_E4M3, HB_QUANT_TENSOR}, {HB_FP8_E4M3, HB_QUANT_BLOCK}};
-    for (int ci = 0; ci < HB_ARRAY_LEN(cases); ci++) {
-        const hb_dtype dt = cases[ci].dt;
-        const hb_qkind qk = cases[ci].q;
-        if (!want(v, dt)) continue;
-        const int fp8 = hb_dtype_is_fp8(dt);
-        const double bound = fp8 ? matmul_fp8_bound : matmul_bound(dt);
-        char shape[96];
-        snprintf(shape, sizeof shape, "E=%d N=%d K=%d rows 0,1,5,8,9,40%s", E, F, KD,
-                 qk == HB_QUANT_TENSOR ? " w:tensor" : qk == HB_QUANT_BLOCK ? " w:128x128" : "");
-        float *wf = hvec(E * F * KD, 341, 1.0f / sqrtf((float)KD), 0.0f), *a = hvec(R * KD, 342, 1.0f, 0.0f);
-        if (wf && fp8) /* blocks of different magnitudes, so that the scales differ */
-            for (int64_t i = 0; i < E * F * KD; i++) wf[i] *= ldexpf(1.0f, (int)((i / KD / 128) * 3 + (i % KD / 128) * 5) % 9 - 4);
-        vbuf bw, bws, ba, bo, boff;
-        memset(&bw, 0, sizeof bw), memset(&bws, 0, sizeof bws), memset(&ba, 0, sizeof ba), memset(&bo, 0, sizeof bo);
-        memset(&boff, 0, sizeof boff);
-        hb_status sd = !wf || !a ? HB_ERR_NOMEM : HB_OK;
-        if (sd == HB_OK && fp8) {
-            sd = quantise_both(v, wf, E * F, KD, dt, qk, 128, 128, &bw, &bws);
-        } else if (sd == HB_OK) {
-            void *wd = to_dtype(wf, E * F * KD, dt);
-            sd = wd ? vb_alloc(v, &bw, (size_t)(E * F * KD * hb_dtype_size(dt))) : HB_ERR_NOMEM;
-            if (sd == HB_OK) sd = vb_set(v, &bw, wd);
-            free(wd);
+    /* rows per expert: some with none, <= 8 and more; and a decode batch (8 rows in all: the
+     * GPU's one-launch grouped GEMV) */
+    enum { E = 6, F = 256 };
+    static const int32_t count_sets[3][E] = {{0, 1, 5, 8, 9, 40}, {0, 1, 2, 0, 3, 2}, {0, 1, 2, 0, 3, 2}};
+    static const int64_t kds[3] = {200, 200, 203}; /* 203: rows not a whole number of 16 bytes */
+    for (int cs = 0; cs < 3; cs++) {
+        const int32_t *counts = count_sets[cs];
+        const int64_t KD = kds[cs];
+        int32_t off[E + 1];
+        off[0] = 0;
+        for (int e = 0; e < E; e++) off[e + 1] = off[e] + counts[e];
+        const int64_t R = off[E];
+        static const struct { hb_dtype dt; hb_qkind q; } cases[] = {
+            {HB_F32, HB_QUANT_NONE}, {HB_BF16, HB_QUANT_NONE}, {HB_F16, HB_QUANT_NONE},
+            {HB_FP8_E4M3, HB_QUANT_TENSOR}, {HB_FP8_E4M3, HB_QUANT_BLOCK}};
+        for (int ci = 0; ci < HB_ARRAY_LEN(cases); ci++) {
+            const hb_dtype dt = cases[ci].dt;
+            const hb_qkind qk = cases[ci].q;
+            if (!want(v, dt)) continue;
+            const int fp8 = hb_dtype_is_fp8(dt);
+            const double bound = fp8 ? matmul_fp8_bound : matmul_bound(dt);
+            char shape[96];
+            snprintf(shape, sizeof shape, "E=%d N=%d K=%lld rows %s%s", E, F, (long long)KD, cs ? "0,1,2,0,3,2" : "0,1,5,8,9,40",
+                     qk == HB_QUANT_TENSOR ? " w:tensor" : qk == HB_QUANT_BLOCK ? " w:128x128" : "");
+            float *wf = hvec(E * F * KD, 341, 1.0f / sqrtf((float)KD), 0.0f), *a = hvec(R * KD, 342, 1.0f, 0.0f);
+            if (wf && fp8) /* blocks of different magnitudes, so that the scales differ */
+                for (int64_t i = 0; i < E * F * KD; i++) wf[i] *= ldexpf(1.0f, (int)((i / KD / 128) * 3 + (i % KD / 128) * 5) % 9 - 4);
+            vbuf bw, bws, ba, bo, boff;
+            memset(&bw, 0, sizeof bw), memset(&bws, 0, sizeof bws), memset(&ba, 0, sizeof ba), memset(&bo, 0, sizeof bo);
+            memset(&boff, 0, sizeof boff);
+            hb_status sd = !wf || !a ? HB_ERR_NOMEM : HB_OK;
+            if (sd == HB_OK && fp8) {
+                sd = quantise_both(v, wf, E * F, KD, dt, qk, 128, 128, &bw, &bws);
+            } else if (sd == HB_OK) {
+                void *wd = to_dtype(wf, E * F * KD, dt);
+                sd = wd ? vb_alloc(v, &bw, (size_t)(E * F * KD * hb_dtype_size(dt))) : HB_ERR_NOMEM;
+                if (sd == HB_OK) sd = vb_set(v, &bw, wd);
+                free(wd);
+            }
+            if (sd == HB_OK) sd = vb_alloc(v, &ba, (size_t)(R * KD) * 4);
+            if (sd == HB_OK) sd = vb_set(v, &ba, a);
+            if (sd == HB_OK) sd = vb_alloc(v, &bo, (size_t)(R * F) * 4);
+            if (sd == HB_OK) sd = vb_poison(v, &bo);
+            if (sd == HB_OK) sd = vb_alloc(v, &boff, sizeof off);
+            if (sd == HB_OK) sd = vb_set(v, &boff, off);
+            if (sd != HB_OK) {
+                row(v, "matmul_grouped", dt, shape, NAN, bound, "FAIL", sd == HB_ERR_NOMEM ? "out of memory" : v->ref->err);
+            } else {
+                hb_tensor wd = hb_t3(bw.d, dt, E, F, KD), wr = hb_t3(bw.r, dt, E, F, KD);
+                if (fp8) wd = hb_tq(wd, qk, 128, 128, bws.d), wr = hb_tq(wr, qk, 128, 128, bws.r);
+                hb_status d = HB_OP(v->dut, matmul_grouped, .out = hb_t2(bo.d, HB_F32, R, F, F), .a = hb_t2(ba.d, HB_F32, R, KD, KD),
+                                    .w = wd, .offsets = boff.d);
+                hb_status r = HB_OP(v->ref, matmul_grouped, .out = hb_t2(bo.r, HB_F32, R, F, F), .a = hb_t2(ba.r, HB_F32, R, KD, KD),
+                                    .w = wr, .offsets = boff.r);
+                if (statuses(v, "matmul_grouped", dt, shape, bound, r, d)) check_f32(v, "matmul_grouped", dt, shape, &bo, bound);
+            }
+            vb_free(v, &bw), vb_free(v, &bws), vb_free(v, &ba), vb_free(v, &bo), vb_free(v, &boff);
+            free(wf), free(a);
         }
-        if (sd == HB_OK) sd = vb_alloc(v, &ba, (size_t)(R * KD) * 4);
-        if (sd == HB_OK) sd = vb_set(v, &ba, a);
-        if (sd == HB_OK) sd = vb_alloc(v, &bo, (size_t)(R * F) * 4);
-        if (sd == HB_OK) sd = vb_poison(v, &bo);
-        if (sd == HB_OK) sd = vb_alloc(v, &boff, sizeof off);
-        if (sd == HB_OK) sd = vb_set(v, &boff, off);
-        if (sd != HB_OK) {
-            row(v, "matmul_grouped", dt, shape, NAN, bound, "FAIL", sd == HB_ERR_NOMEM ? "out of memory" : v->ref->err);
-        } else {
-            hb_tensor wd = hb_t3(bw.d, dt, E, F, KD), wr = hb_t3(bw.r, dt, E, F, KD);
-            if (fp8) wd = hb_tq(wd, qk, 128, 128, bws.d), wr = hb_tq(wr, qk, 128, 128, bws.r);
-            hb_status d = HB_OP(v->dut, matmul_grouped, .out = hb_t2(bo.d, HB_F32, R, F, F), .a = hb_t2(ba.d, HB_F32, R, KD, KD),
-                                .w = wd, .offsets = boff.d);
-            hb_status r = HB_OP(v->ref, matmul_grouped, .out = hb_t2(bo.r, HB_F32, R, F, F), .a = hb_t2(ba.r, HB_F32, R, KD, KD),
-                                .w = wr, .offsets = boff.r);
-            if (statuses(v, "matmul_grouped", dt, shape, bound, r, d)) check_f32(v, "matmul_grouped", dt, shape, &bo, bound);
-        }
-        vb_free(v, &bw), vb_free(v, &bws), vb_free(v, &ba), vb_free(v, &bo), vb_free(v, &boff);
-        free(wf), free(a);
     }
 }
 
