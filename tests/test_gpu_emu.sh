@@ -54,7 +54,8 @@ run() { # label, environment...
   local want
   for want in 'moe_route\(ties v3 groups 8/4\) f32' 'moe_route\(zipf:1.2\) f32' 'moe_permute +f32 .*skewed' \
               'moe_combine +f32' 'matmul_grouped +(f32|bf16|f16) ' 'matmul_grouped +fp8 .*w:tensor' \
-              'matmul_grouped +fp8 .*w:128x128' 'mla_attention +(f32|bf16|f16|fp8) ' \
+              'matmul_grouped +fp8 .*w:128x128' 'matmul_grouped +bf16 .*K=20[03] rows 0,1,2,0,3,2' \
+              'mla_attention +(f32|bf16|f16|fp8) ' \
               'mla_attention\(absorbed\) +(f32|bf16|f16|fp8) ' 'model prefill +(f32|bf16) +tiny-moe' \
               'model decode +(f32|bf16) +tiny-moe' 'model prefill +(f32|bf16) +tiny-mla' 'model decode +(f32|bf16) +tiny-mla'; do
     grep -qE "^  $want.* ok\$" "$out/verify.txt" || { echo "FAIL: no passing row '$want' ($label)" >&2; exit 1; }
