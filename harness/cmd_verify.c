@@ -1366,10 +1366,291 @@ done:
     free(lg), free(bias), free(x);
 }
 
+/* More router cases (the shapes of the presets, ties, the synthetic routings): ids exact,
+ * weights f32. Ties: logits on a coarse grid (many equal values, so equal scores, equal group
+ * scores and equal choice values), where the ids must follow the lowest expert index. */
+static void t_moe_route_more(vctx *v) {
+    if (!want(v, HB_F32)) return;
+    static const struct {
+        const char *what;
+        int64_t N, E, k, G, TG;
+        hb_router_kind kind;
+        int bias, norm, ties;
+        float scale;
+        hb_routing mode;
+        float zipf_s;
+    } cases[] = {
+        {"mixtral", 33, 8, 2, 1, 1, HB_ROUTER_SOFTMAX, 0, 1, 0, 1.0f, HB_ROUTING_MODEL, 0},
+        {"qwen3", 19, 128, 8, 1, 1, HB_ROUTER_SOFTMAX, 0, 1, 0, 1.0f, HB_ROUTING_MODEL, 0},
+        {"v2-lite norm=0", 21, 64, 6, 1, 1, HB_ROUTER_SOFTMAX, 0, 0, 0, 1.0f, HB_ROUTING_MODEL, 0},
+        {"v3 groups 8/4", 17, 256, 8, 8, 4, HB_ROUTER_SIGMOID, 1, 1, 0, 2.5f, HB_ROUTING_MODEL, 0},
+        {"ties softmax", 29, 16, 4, 1, 1, HB_ROUTER_SOFTMAX, 0, 1, 1, 1.0f, HB_ROUTING_MODEL, 0},
+        {"ties groups 4/2", 29, 16, 4, 4, 2, HB_ROUTER_SIGMOID, 0, 1, 1, 2.5f, HB_ROUTING_MODEL, 0},
+        {"ties v3 groups 8/4", 13, 256, 8, 8, 4, HB_ROUTER_SIGMOID, 1, 1, 1, 2.5f, HB_ROUTING_MODEL, 0},
+        {"balanced", 23, 16, 4, 1, 1, HB_ROUTER_SOFTMAX, 0, 1, 0, 1.0f, HB_ROUTING_BALANCED, 0},
+        {"zipf:1.2", 23, 64, 6, 1, 1, HB_ROUTER_SOFTMAX, 0, 1, 0, 1.0f, HB_ROUTING_ZIPF, 1.2f},
+    };
+    for (int ci = 0; ci < HB_ARRAY_LEN(cases); ci++) {
+        const int64_t N = cases[ci].N, E = cases[ci].E, K = cases[ci].k, ld = E + 3;
+        char op[48], shape[80];
+        snprintf(op, sizeof op, "moe_route(%s)", cases[ci].what);
+        snprintf(shape, sizeof shape, "N=%lld E=%lld k=%lld ld=%lld groups=%lld/%lld%s", (long long)N, (long long)E,
+                 (long long)K, (long long)ld, (long long)cases[ci].G, (long long)cases[ci].TG, cases[ci].bias ? " +bias" : "");
+        float *lg = hvec(N * ld, 301 + (uint64_t)ci, 2.0f, 0.0f), *bias = hvec(E, 320 + (uint64_t)ci, 0.1f, 0.0f);
+        if (lg && cases[ci].ties) /* a grid of 5 values: most rows and groups have ties */
+            for (int64_t i = 0; i < N * ld; i++) lg[i] = roundf(lg[i]);
+        if (bias && cases[ci].ties) /* an equal bias on pairs of experts keeps ties in the choice values */
+            for (int64_t e = 0; e < E; e++) bias[e] = 0.05f * (float)((e / 2) % 3);
+        vbuf bl, bb, bi, bw;
+        memset(&bl, 0, sizeof bl), memset(&bb, 0, sizeof bb), memset(&bi, 0, sizeof bi), memset(&bw, 0, sizeof bw);
+        if (!lg || !bias || vb_alloc(v, &bl, (size_t)(N * ld) * 4) || vb_alloc(v, &bb, (size_t)E * 4) ||
+            vb_alloc(v, &bi, (size_t)(N * K) * 4) || vb_alloc(v, &bw, (size_t)(N * K) * 4)) {
+            OOM(v, op, HB_F32, shape);
+        } else {
+            hb_status sd = vb_set(v, &bl, lg);
+            if (sd == HB_OK) sd = vb_set(v, &bb, bias);
+            if (sd == HB_OK) sd = vb_poison(v, &bi);
+            if (sd == HB_OK) sd = vb_poison(v, &bw);
+            hb_moe_route_args a = {.logits = hb_t2(bl.d, HB_F32, N, E, ld), .kind = cases[ci].kind, .top_k = K,
+                                   .n_group = cases[ci].G, .topk_group = cases[ci].TG, .norm = cases[ci].norm,
+                                   .scale = cases[ci].scale, .mode = cases[ci].mode, .zipf_s = cases[ci].zipf_s,
+                                   .seed = 99, .row0 = 5, .ids = bi.d, .weights = bw.d};
+            if (cases[ci].bias) a.bias = hb_t1(bb.d, HB_F32, E);
+            hb_status d = sd == HB_OK ? hb_op_moe_route(v->dut, &a) : sd;
+            a.logits.data = bl.r, a.bias.data = cases[ci].bias ? bb.r : NULL, a.ids = bi.r, a.weights = bw.r;
+            hb_status r = hb_op_moe_route(v->ref, &a);
+            if (statuses(v, op, HB_F32, shape, 0.0, r, d)) {
+                check_exact(v, op, HB_F32, shape, &bi, 4);
+                check_f32(v, op, HB_F32, shape, &bw, 1e-5);
+            }
+        }
+        vb_free(v, &bl), vb_free(v, &bb), vb_free(v, &bi), vb_free(v, &bw);
+        free(lg), free(bias);
+    }
+}
+
+/* A permutation of many slots (several per thread of a block), skewed (zipf-like: expert e
+ * gets ~1/(e+1) of the slots; some experts get none), x rows ld apart; then the combine with
+ * beta = 0 into an output with padded rows (the padding must stay poisoned). */
+static void t_moe_permute_more(vctx *v) {
+    if (!want(v, HB_F32)) return;
+    enum { N = 301, E = 64, K = 6, C = 33, LDX = 37, LDO = 35 };
+    char shape[64];
+    snprintf(shape, sizeof shape, "N=%d E=%d k=%d C=%d ldx=%d skewed", N, E, K, C, LDX);
+    int32_t *ids = malloc(sizeof(int32_t) * N * K);
+    float *x = hvec(N * LDX, 331, 1.0f, 0.0f), *w = hvec(N * K, 332, 0.5f, 0.5f);
+    vbuf bi, bx, bxp, brow, boff, bw, bo;
+    memset(&bi, 0, sizeof bi), memset(&bx, 0, sizeof bx), memset(&bxp, 0, sizeof bxp), memset(&brow, 0, sizeof brow);
+    memset(&boff, 0, sizeof boff), memset(&bw, 0, sizeof bw), memset(&bo, 0, sizeof bo);
+    if (!ids || !x || !w || vb_alloc(v, &bi, sizeof(int32_t) * N * K) || vb_alloc(v, &bx, sizeof(float) * N * LDX) ||
+        vb_alloc(v, &bxp, sizeof(float) * N * K * C) || vb_alloc(v, &brow, sizeof(int32_t) * N * K) ||
+        vb_alloc(v, &boff, sizeof(int32_t) * (E + 1)) || vb_alloc(v, &bw, sizeof(float) * N * K) ||
+        vb_alloc(v, &bo, sizeof(float) * N * LDO)) {
+        OOM(v, "moe_permute", HB_F32, shape);
+        goto done;
+    }
+    for (int64_t n = 0; n < N; n++) /* k distinct experts per token, small ones far more often */
+        for (int64_t j = 0; j < K; j++) {
+            int32_t e;
+            for (uint64_t t = 0;; t++) {
+                const float u = hb_rng_unit(333, (uint64_t)(n * K + j) * 64 + t);
+                e = (int32_t)((float)(E / 2) * u * u * u);
+                int dup = 0;
+                for (int64_t i = 0; i < j; i++) dup |= ids[n * K + i] == e;
+                if (!dup) break;
+            }
+            ids[n * K + j] = e;
+        }
+    hb_status sd = vb_set(v, &bi, ids);
+    if (sd == HB_OK) sd = vb_set(v, &bx, x);
+    if (sd == HB_OK) sd = vb_poison(v, &bxp);
+    if (sd == HB_OK) sd = vb_poison(v, &brow);
+    if (sd == HB_OK) sd = vb_poison(v, &boff);
+    hb_status d = sd == HB_OK ? HB_OP(v->dut, moe_permute, .xp = hb_t2(bxp.d, HB_F32, N * K, C, C), .x = hb_t2(bx.d, HB_F32, N, C, LDX),
+                                      .ids = bi.d, .top_k = K, .n_experts = E, .rows = brow.d, .offsets = boff.d) : sd;
+    hb_status r = HB_OP(v->ref, moe_permute, .xp = hb_t2(bxp.r, HB_F32, N * K, C, C), .x = hb_t2(bx.r, HB_F32, N, C, LDX),
+                        .ids = bi.r, .top_k = K, .n_experts = E, .rows = brow.r, .offsets = boff.r);
+    if (statuses(v, "moe_permute", HB_F32, shape, 0.0, r, d)) {
+        check_exact(v, "moe_permute", HB_F32, shape, &bxp, 4);
+        check_exact(v, "moe_permute(rows)", HB_F32, shape, &brow, 4);
+        check_exact(v, "moe_permute(offsets)", HB_F32, shape, &boff, 4);
+    }
+    { /* combine, beta 0, rows LDO apart */
+        char cs[64];
+        snprintf(cs, sizeof cs, "N=%d k=%d C=%d ldo=%d beta=0", N, K, C, LDO);
+        if (sd == HB_OK) sd = vb_ref_to_dut(v, &brow);
+        if (sd == HB_OK) sd = vb_ref_to_dut(v, &bxp);
+        if (sd == HB_OK) sd = vb_set(v, &bw, w);
+        if (sd == HB_OK) sd = vb_poison(v, &bo);
+        hb_status d3 = sd == HB_OK ? HB_OP(v->dut, moe_combine, .out = hb_t2(bo.d, HB_F32, N, C, LDO), .y = hb_t2(bxp.d, HB_F32, N * K, C, C),
+                                           .rows = brow.d, .weights = bw.d, .top_k = K, .beta = 0.0f) : sd;
+        hb_status r3 = HB_OP(v->ref, moe_combine, .out = hb_t2(bo.r, HB_F32, N, C, LDO), .y = hb_t2(bxp.r, HB_F32, N * K, C, C),
+                             .rows = brow.r, .weights = bw.r, .top_k = K, .beta = 0.0f);
+        if (statuses(v, "moe_combine", HB_F32, cs, 2e-5, r3, d3)) check_rows(v, "moe_combine", HB_F32, cs, &bo, N, C, LDO, 2e-5);
+    }
+done:
+    vb_free(v, &bi), vb_free(v, &bx), vb_free(v, &bxp), vb_free(v, &brow), vb_free(v, &boff), vb_free(v, &bw), vb_free(v, &bo);
+    free(ids), free(x), free(w);
+}
+
+/* The grouped GEMM for every weight dtype of the experts (f32, bf16, f16, fp8 e4m3 with a
+ * tensor scale and with 128x128 blocks), experts with no rows, with <= 8 rows (the GEMV) and
+ * with more (the vendor or the built-in GEMM). Each expert's product is matmul's: the same
+ * bounds. */
+static void t_matmul_grouped_more(vctx *v) {
+    /* rows per expert: some with none, <= 8 and more; and a decode batch (8 rows in all: the
+     * GPU's one-launch grouped GEMV) */
+    enum { E = 6, F = 256 };
+    static const int32_t count_sets[3][E] = {{0, 1, 5, 8, 9, 40}, {0, 1, 2, 0, 3, 2}, {0, 1, 2, 0, 3, 2}};
+    static const int64_t kds[3] = {200, 200, 203}; /* 203: rows not a whole number of 16 bytes */
+    for (int cs = 0; cs < 3; cs++) {
+        const int32_t *counts = count_sets[cs];
+        const int64_t KD = kds[cs];
+        int32_t off[E + 1];
+        off[0] = 0;
+        for (int e = 0; e < E; e++) off[e + 1] = off[e] + counts[e];
+        const int64_t R = off[E];
+        static const struct { hb_dtype dt; hb_qkind q; } cases[] = {
+            {HB_F32, HB_QUANT_NONE}, {HB_BF16, HB_QUANT_NONE}, {HB_F16, HB_QUANT_NONE},
+            {HB_FP8_E4M3, HB_QUANT_TENSOR}, {HB_FP8_E4M3, HB_QUANT_BLOCK}};
+        for (int ci = 0; ci < HB_ARRAY_LEN(cases); ci++) {
+            const hb_dtype dt = cases[ci].dt;
+            const hb_qkind qk = cases[ci].q;
+            if (!want(v, dt)) continue;
+            const int fp8 = hb_dtype_is_fp8(dt);
+            const double bound = fp8 ? matmul_fp8_bound : matmul_bound(dt);
+            char shape[96];
+            snprintf(shape, sizeof shape, "E=%d N=%d K=%lld rows %s%s", E, F, (long long)KD, cs ? "0,1,2,0,3,2" : "0,1,5,8,9,40",
+                     qk == HB_QUANT_TENSOR ? " w:tensor" : qk == HB_QUANT_BLOCK ? " w:128x128" : "");
+            float *wf = hvec(E * F * KD, 341, 1.0f / sqrtf((float)KD), 0.0f), *a = hvec(R * KD, 342, 1.0f, 0.0f);
+            if (wf && fp8) /* blocks of different magnitudes, so that the scales differ */
+                for (int64_t i = 0; i < E * F * KD; i++) wf[i] *= ldexpf(1.0f, (int)((i / KD / 128) * 3 + (i % KD / 128) * 5) % 9 - 4);
+            vbuf bw, bws, ba, bo, boff;
+            memset(&bw, 0, sizeof bw), memset(&bws, 0, sizeof bws), memset(&ba, 0, sizeof ba), memset(&bo, 0, sizeof bo);
+            memset(&boff, 0, sizeof boff);
+            hb_status sd = !wf || !a ? HB_ERR_NOMEM : HB_OK;
+            if (sd == HB_OK && fp8) {
+                sd = quantise_both(v, wf, E * F, KD, dt, qk, 128, 128, &bw, &bws);
+            } else if (sd == HB_OK) {
+                void *wd = to_dtype(wf, E * F * KD, dt);
+                sd = wd ? vb_alloc(v, &bw, (size_t)(E * F * KD * hb_dtype_size(dt))) : HB_ERR_NOMEM;
+                if (sd == HB_OK) sd = vb_set(v, &bw, wd);
+                free(wd);
+            }
+            if (sd == HB_OK) sd = vb_alloc(v, &ba, (size_t)(R * KD) * 4);
+            if (sd == HB_OK) sd = vb_set(v, &ba, a);
+            if (sd == HB_OK) sd = vb_alloc(v, &bo, (size_t)(R * F) * 4);
+            if (sd == HB_OK) sd = vb_poison(v, &bo);
+            if (sd == HB_OK) sd = vb_alloc(v, &boff, sizeof off);
+            if (sd == HB_OK) sd = vb_set(v, &boff, off);
+            if (sd != HB_OK) {
+                row(v, "matmul_grouped", dt, shape, NAN, bound, "FAIL", sd == HB_ERR_NOMEM ? "out of memory" : v->ref->err);
+            } else {
+                hb_tensor wd = hb_t3(bw.d, dt, E, F, KD), wr = hb_t3(bw.r, dt, E, F, KD);
+                if (fp8) wd = hb_tq(wd, qk, 128, 128, bws.d), wr = hb_tq(wr, qk, 128, 128, bws.r);
+                hb_status d = HB_OP(v->dut, matmul_grouped, .out = hb_t2(bo.d, HB_F32, R, F, F), .a = hb_t2(ba.d, HB_F32, R, KD, KD),
+                                    .w = wd, .offsets = boff.d);
+                hb_status r = HB_OP(v->ref, matmul_grouped, .out = hb_t2(bo.r, HB_F32, R, F, F), .a = hb_t2(ba.r, HB_F32, R, KD, KD),
+                                    .w = wr, .offsets = boff.r);
+                if (statuses(v, "matmul_grouped", dt, shape, bound, r, d)) check_f32(v, "matmul_grouped", dt, shape, &bo, bound);
+            }
+            vb_free(v, &bw), vb_free(v, &bws), vb_free(v, &ba), vb_free(v, &bo), vb_free(v, &boff);
+            free(wf), free(a);
+        }
+    }
+}
+
+/* MLA attention for every cache dtype (the row's dtype) and wkv_b in bf16 or fp8 with a tensor
+ * scale, prefill (materialised) and decode (absorbed, T = 1 over a longer context), latent
+ * and rope widths wider than a warp. Both sides read the same rounded cache and the same
+ * dequantised wkv_b: only the f32 order differs (bound 1e-4); the cache rows written are
+ * exact. */
+static void t_mla_more(vctx *v) {
+    static const struct { int64_t B, T, pos0, S, H, dn, dr, dv, dc; hb_dtype ct, wt; } cases[] = {
+        {2, 5, 3, 11, 2, 16, 8, 12, 72, HB_BF16, HB_BF16},
+        {3, 1, 70, 80, 3, 32, 40, 24, 96, HB_BF16, HB_BF16},
+        {1, 4, 0, 6, 4, 8, 8, 8, 20, HB_F16, HB_F32},
+        {2, 1, 37, 40, 2, 16, 8, 16, 40, HB_F16, HB_FP8_E4M3},
+        {2, 3, 6, 12, 2, 16, 8, 16, 40, HB_FP8_E4M3, HB_FP8_E4M3},
+        {1, 2, 50, 60, 3, 12, 16, 20, 68, HB_F32, HB_BF16},
+    };
+    for (int ci = 0; ci < HB_ARRAY_LEN(cases); ci++) {
+        const int64_t B = cases[ci].B, T = cases[ci].T, P0 = cases[ci].pos0, S = cases[ci].S, H = cases[ci].H;
+        const int64_t DN = cases[ci].dn, DR = cases[ci].dr, DV = cases[ci].dv, DC = cases[ci].dc, DL = DC + DR, NQ = B * T;
+        const int64_t ldq = H * (DN + DR) + 3, ldl = DL + 2;
+        const hb_dtype ct = cases[ci].ct, wt = cases[ci].wt;
+        if (!want(v, ct)) continue;
+        char ms[96];
+        snprintf(ms, sizeof ms, "B=%lld T=%lld pos0=%lld H=%lld dc=%lld dr=%lld dn=%lld dv=%lld w:%s", (long long)B,
+                 (long long)T, (long long)P0, (long long)H, (long long)DC, (long long)DR, (long long)DN, (long long)DV,
+                 hb_dtype_name(wt));
+        const int64_t nw = H * (DN + DV) * DC, esz = hb_dtype_size(ct);
+        float *q = hvec(NQ * ldq, 351 + (uint64_t)ci, 1.0f, 0.0f), *lt = hvec(NQ * ldl, 352 + (uint64_t)ci, 1.0f, 0.0f);
+        float *ch = hvec(B * S * DL, 353 + (uint64_t)ci, 1.0f, 0.0f), *wk = hvec(nw, 354 + (uint64_t)ci, 0.3f, 0.0f);
+        void *chd = ch ? to_dtype(ch, B * S * DL, ct) : NULL;
+        vbuf bq, blt, bc, bk, bks, bo;
+        memset(&bq, 0, sizeof bq), memset(&blt, 0, sizeof blt), memset(&bc, 0, sizeof bc), memset(&bk, 0, sizeof bk);
+        memset(&bks, 0, sizeof bks), memset(&bo, 0, sizeof bo);
+        hb_status s0 = !q || !lt || !chd || !wk ? HB_ERR_NOMEM : HB_OK;
+        if (s0 == HB_OK && hb_dtype_is_fp8(wt)) {
+            s0 = quantise_both(v, wk, H * (DN + DV), DC, wt, HB_QUANT_TENSOR, 0, 0, &bk, &bks);
+        } else if (s0 == HB_OK) {
+            void *wd = to_dtype(wk, nw, wt);
+            s0 = wd ? vb_alloc(v, &bk, (size_t)(nw * hb_dtype_size(wt))) : HB_ERR_NOMEM;
+            if (s0 == HB_OK) s0 = vb_set(v, &bk, wd);
+            free(wd);
+        }
+        if (s0 == HB_OK) s0 = vb_alloc(v, &bq, sizeof(float) * (size_t)(NQ * ldq));
+        if (s0 == HB_OK) s0 = vb_alloc(v, &blt, sizeof(float) * (size_t)(NQ * ldl));
+        if (s0 == HB_OK) s0 = vb_alloc(v, &bc, (size_t)(B * S * DL * esz));
+        if (s0 == HB_OK) s0 = vb_alloc(v, &bo, sizeof(float) * (size_t)(NQ * H * DV));
+        if (s0 != HB_OK) {
+            OOM(v, "mla_attention", ct, ms);
+        } else {
+            hb_tensor wd = hb_t2(bk.d, wt, H * (DN + DV), DC, DC), wr = hb_t2(bk.r, wt, H * (DN + DV), DC, DC);
+            if (hb_dtype_is_fp8(wt)) wd = hb_tq(wd, HB_QUANT_TENSOR, 0, 0, bks.d), wr = hb_tq(wr, HB_QUANT_TENSOR, 0, 0, bks.r);
+            for (int ab = 0; ab < 2; ab++) {
+                const char *op = ab ? "mla_attention(absorbed)" : "mla_attention";
+                hb_status s4 = vb_set(v, &bq, q);
+                if (s4 == HB_OK) s4 = vb_set(v, &blt, lt);
+                if (s4 == HB_OK) s4 = vb_set(v, &bc, chd);
+                if (s4 == HB_OK) s4 = vb_poison(v, &bo);
+                hb_status d4 = s4 == HB_OK ? HB_OP(v->dut, mla_attention, .out = hb_t2(bo.d, HB_F32, NQ, H * DV, H * DV),
+                                                   .q = hb_t2(bq.d, HB_F32, NQ, H * (DN + DR), ldq),
+                                                   .latent = hb_t2(blt.d, HB_F32, NQ, DL, ldl), .cache = hb_t3(bc.d, ct, B, S, DL),
+                                                   .wkv_b = wd, .B = B, .T = T, .pos0 = P0, .H = H, .dn = DN, .dr = DR,
+                                                   .dv = DV, .absorb = ab) : s4;
+                hb_status r4 = HB_OP(v->ref, mla_attention, .out = hb_t2(bo.r, HB_F32, NQ, H * DV, H * DV),
+                                     .q = hb_t2(bq.r, HB_F32, NQ, H * (DN + DR), ldq),
+                                     .latent = hb_t2(blt.r, HB_F32, NQ, DL, ldl), .cache = hb_t3(bc.r, ct, B, S, DL),
+                                     .wkv_b = wr, .B = B, .T = T, .pos0 = P0, .H = H, .dn = DN, .dr = DR, .dv = DV,
+                                     .absorb = ab);
+                if (statuses(v, op, ct, ms, 1e-4, r4, d4)) {
+                    check_f32(v, op, ct, ms, &bo, 1e-4);
+                    check_exact(v, ab ? "mla_attention(absorbed,cache)" : "mla_attention(cache)", ct, ms, &bc, (size_t)esz);
+                }
+            }
+        }
+        vb_free(v, &bq), vb_free(v, &blt), vb_free(v, &bc), vb_free(v, &bk), vb_free(v, &bks), vb_free(v, &bo);
+        free(q), free(lt), free(ch), free(chd), free(wk);
+    }
+}
+
+/* One model's prefill logits and one decode step's, on both: `tiny` (dense), `tiny-moe`
+ * (softmax router, a shared expert, a first dense layer) and `tiny-mla` (MLA attention with
+ * the absorbed decode, DeepSeek-V3's sigmoid router with groups and bias). */
+static void t_model_one(vctx *v, const char *name);
+
 static void t_model(vctx *v) {
+    t_model_one(v, "tiny");
+    t_model_one(v, "tiny-moe");
+    t_model_one(v, "tiny-mla");
+}
+
+static void t_model_one(vctx *v, const char *name) {
     hb_model m;
-    if (hb_model_find("tiny", &m, NULL) != HB_OK) {
-        row(v, "model", HB_F32, "tiny", NAN, 0.0, "FAIL", "no 'tiny' preset");
+    if (hb_model_find(name, &m, NULL) != HB_OK) {
+        row(v, "model", HB_F32, name, NAN, 0.0, "FAIL", "no such preset");
         return;
     }
     static const struct { hb_workload_kind w; int64_t B, P, G; const char *step; } cases[] = {
@@ -1395,7 +1676,7 @@ static void t_model(vctx *v) {
             if (fp8) k.kv_dtype = HB_KV_F32;
             char op[32], shape[64];
             snprintf(op, sizeof op, "model %s", hb_workload_name(k.workload));
-            snprintf(shape, sizeof shape, "tiny B=%lld P=%lld%s%s logits", (long long)k.batch,
+            snprintf(shape, sizeof shape, "%s B=%lld P=%lld%s%s logits", name, (long long)k.batch,
                      (long long)k.prompt, cases[c].step, fp8 ? " kv=f32" : "");
             hb_workload *wr = NULL, *wd = NULL;
             hb_err er = {{0}}, ed = {{0}};
@@ -1457,6 +1738,10 @@ static int verify_device(hb_backend *ref, const char *name, int index, unsigned 
     t_elementwise(&v);
     t_select(&v);
     t_moe(&v);
+    t_moe_route_more(&v);
+    t_moe_permute_more(&v);
+    t_matmul_grouped_more(&v);
+    t_mla_more(&v);
     t_model(&v);
     printf("# %s:%d: %d passed, %d failed, %d unsupported\n", name, index, v.n_pass, v.n_fail,
            v.n_unsup);

@@ -38,7 +38,8 @@ if(HB_BACKEND_DL)
 endif()
 
 # the GPU kernels executed on the CPU (tests/gpu_emu/cuda.h): every op through `verify`, as a
-# warp-32 H100-shaped device and a wave-64 AMD-shaped one; ~40 s on 2 cores, no GPU needed
+# warp-32 H100-shaped device and a wave-64 AMD-shaped one; ~3-4 min per device on a loaded
+# 2-core machine (the MoE/MLA rows and models included), no GPU needed
 find_program(HB_PERL perl)
 find_program(HB_CXX NAMES c++ g++ clang++)
 if(HB_BACKEND_DL AND HB_PERL AND HB_CXX)

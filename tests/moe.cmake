@@ -9,3 +9,8 @@ if(HB_H5PY_PYTHON)
            $<TARGET_FILE:hetbench> ${HB_H5PY_PYTHON})
   set_tests_properties(test_interleave_moe PROPERTIES LABELS "unit" TIMEOUT 120)
 endif()
+
+# the grouped GEMM against one dense GEMM of the same FLOPs (scripts/bench-moe-gpu.sh): a
+# program that prints figures, not a test
+add_executable(bench_grouped bench_grouped.c)
+target_link_libraries(bench_grouped PRIVATE hbcore)

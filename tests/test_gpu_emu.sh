@@ -10,6 +10,8 @@
 #   warp 64, 64 KiB LDS                       (CDNA wavefronts, 16x16 tiles)
 # fp8 (e4m3, e5m2; per-tensor, per-row and block scales) runs on the kernels every GPU has: the
 # quantising fill/convert, the fp8 GEMV and built-in GEMM, fp8 KV caches in the SIMT attention.
+# MoE and MLA (gpu_moe.cu): router (ties, groups, routings), permutation, grouped GEMM per
+# expert dtype, combine, MLA prefill and absorbed decode, and the tiny-moe / tiny-mla models.
 # What it cannot check: cuBLASLt/hipBLASLt/rocBLAS (the built-in GEMM stands in; so the fp8
 # tensor-core paths, per-tensor and block-scaled, need a GPU), timing, memory-model races
 # between blocks (blocks run one after another).
@@ -49,6 +51,20 @@ run() { # label, environment...
     exit 1
   fi
   grep -q "Emulated GPU" "$out/verify.txt" || { echo "FAIL: the emulated module was not the one loaded" >&2; exit 1; }
+  # every op is implemented by the module: an 'unsupported' row (which verify does not fail)
+  # would mean a kernel file or an op definition went missing
+  grep -qE '^# cuda:0: [0-9]+ passed, 0 failed, 0 unsupported$' "$out/verify.txt" ||
+    { echo "FAIL: unsupported rows on the emulated device: $(grep unsupported "$out/verify.txt" | head -3)" >&2; exit 1; }
+  # the MoE/MLA ops (gpu_moe.cu): each op, each expert dtype, each MLA cache dtype, both models
+  local want
+  for want in 'moe_route\(ties v3 groups 8/4\) f32' 'moe_route\(zipf:1.2\) f32' 'moe_permute +f32 .*skewed' \
+              'moe_combine +f32' 'matmul_grouped +(f32|bf16|f16) ' 'matmul_grouped +fp8 .*w:tensor' \
+              'matmul_grouped +fp8 .*w:128x128' 'matmul_grouped +bf16 .*K=20[03] rows 0,1,2,0,3,2' \
+              'mla_attention +(f32|bf16|f16|fp8) ' \
+              'mla_attention\(absorbed\) +(f32|bf16|f16|fp8) ' 'model prefill +(f32|bf16) +tiny-moe' \
+              'model decode +(f32|bf16) +tiny-moe' 'model prefill +(f32|bf16) +tiny-mla' 'model decode +(f32|bf16) +tiny-mla'; do
+    grep -qE "^  $want.* ok\$" "$out/verify.txt" || { echo "FAIL: no passing row '$want' ($label)" >&2; exit 1; }
+  done
   tail -1 "$out/verify.txt"
 }
 run "warp 32, 227 KiB, 132 SMs" EMU_WARP=32 EMU_SMEM=232448 EMU_SM=132
@@ -81,4 +97,35 @@ if command -v h5dump >/dev/null; then
     { echo "FAIL: the serve case has no (4, 5) generated tokens" >&2; exit 1; }
 fi
 echo "# serve tiny on the emulated cuda device: ok"
+# whole MoE/MLA models through `hetbench run` on the emulated device (placed by a synthetic
+# hwloc topology whose first H100 has the bus id the emulator reports) and on the CPU: the
+# report's fingerprint check (sum |x| and ||x||_2 of the first step's logits within the dtype's
+# tolerance of the CPU) and the tokens each expert received, identical
+echo "# ---- hetbench run on the emulated device: tiny-moe / tiny-mla against the CPU"
+command -v h5dump >/dev/null || { echo "FAIL: h5dump (hdf5-tools, scripts/setup.sh) is needed to compare expert_tokens" >&2; exit 1; }
+cat >"$out/fp.yaml" <<'YAML'
+defaults: {warmup: 0, min_iters: 1, max_iters: 1, min_seconds: 0, seed: 7}
+cases:
+  - {workload: prefill, model: [tiny-moe, tiny-mla], dtype: [f32, bf16], batch: 2, prompt: 9}
+  - {workload: decode, model: [tiny-moe, tiny-mla], dtype: [f32, bf16], batch: 3, prompt: 7, gen: 2}
+YAML
+env EMU_WARP=32 EMU_SMEM=232448 EMU_SM=132 EMU_PCI=0000:18:00.0 HETBENCH_BACKEND_PATH="$out/lib" \
+  HETBENCH_TOPOLOGY="$src/tests/topologies/h100x8-2socket.xml" \
+  "$hb" run --plan "$out/fp.yaml" --backend cuda --no-ceilings --out "$out/emu.h5" --force --no-progress \
+  >"$out/run-emu.txt" 2>&1 || { cat "$out/run-emu.txt" >&2; echo "FAIL: hetbench run on the emulated device" >&2; exit 1; }
+grep -q "Emulated GPU" "$out/run-emu.txt" || { echo "FAIL: the run did not use the emulated device" >&2; exit 1; }
+"$hb" run --plan "$out/fp.yaml" --backend cpu --no-ceilings --out "$out/cpu.h5" --force --no-progress \
+  >"$out/run-cpu.txt" 2>&1 || { cat "$out/run-cpu.txt" >&2; echo "FAIL: hetbench run on the CPU" >&2; exit 1; }
+"$hb" report "$out/cpu.h5" "$out/emu.h5" --format csv >"$out/report.csv" || { echo "FAIL: hetbench report" >&2; exit 1; }
+# columns by name (the header row); the labels hold no commas
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+         { n++; if ($col["fingerprint"] != "ok") { print "FAIL: fingerprint " $col["fingerprint"] ": " $0; bad = 1 } }
+         END { if (n != 16) { print "FAIL: " n " report rows, expected 16 (8 cases x 2 devices)"; bad = 1 } exit bad }' \
+  "$out/report.csv" >&2 || exit 1
+for c in 0000 0001 0002 0003 0004 0005 0006 0007; do
+  a=$(h5dump -d "/cases/$c/rank0/expert_tokens" -y -w 0 "$out/cpu.h5" | sed -n '/DATA {/,/}/p' | tr -s ' \n' ' ')
+  b=$(h5dump -d "/cases/$c/rank0/expert_tokens" -y -w 0 "$out/emu.h5" | sed -n '/DATA {/,/}/p' | tr -s ' \n' ' ')
+  [[ -n $a && $a == "$b" ]] || { echo "FAIL: case $c expert_tokens differ: cpu [$a] emulated [$b]" >&2; exit 1; }
+done
+echo "# 8 cases: fingerprints within tolerance, expert_tokens identical"
 echo "test_gpu_emu: ok"

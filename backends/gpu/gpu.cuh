@@ -7,6 +7,7 @@
  *   gpu_gemm.cu     matmul / matmul_batched: GEMV for decode, cuBLASLt/hipBLASLt/rocBLAS,
  *                   and the built-in tiled GEMM used where no vendor BLAS is available
  *   gpu_serve.cu    attention_paged: varlen attention over the serve workload's paged KV cache
+ *   gpu_moe.cu      Mixture-of-Experts (router, permutation, grouped GEMM, combine) and MLA
  * Everything but the extern "C" entry points lives in namespace HB_GPU_NS, so the CUDA and the
  * HIP objects can be linked into one program (HB_BACKEND_DL=OFF) without clashes.
  *
@@ -73,6 +74,8 @@ struct gpu_ctx {
     size_t att_part_bytes;
     float *rope_tab;        /* rope cos/sin table */
     size_t rope_tab_bytes;
+    void *mla_buf;          /* mla_attention (gpu_moe.cu): f32 wkv_b, q/o latents, K/V */
+    size_t mla_bytes;
 
     void *lt;               /* cublasLtHandle_t / hipblasLtHandle_t / rocblas_handle, or NULL */
     void *workspace;        /* vendor GEMM workspace */
@@ -276,11 +279,6 @@ HB_OP_LIST_INFER(GPU_OP_DECL_) /* the training ops are not implemented on GPUs y
 /* Optional ops this backend does not implement yet: declared weak, so an op without a
  * definition leaves its member of the ops table NULL (reported unsupported, never faked). */
 #define GPU_OP_WEAK_(name) hb_status op_##name(hb_backend *be, const hb_##name##_args *a) __attribute__((weak));
-GPU_OP_WEAK_(moe_route)
-GPU_OP_WEAK_(moe_permute)
-GPU_OP_WEAK_(matmul_grouped)
-GPU_OP_WEAK_(moe_combine)
-GPU_OP_WEAK_(mla_attention)
 #undef GPU_OP_WEAK_
 
 /* ---- GEMM engine lifetime (gpu_gemm.cu) ---- */

@@ -186,6 +186,7 @@ static void gpu_destroy(hb_backend *be) {
             if (c->att_part) (void)cudaFree(c->att_part);
             if (c->rope_tab) (void)cudaFree(c->rope_tab);
             if (c->qscale) (void)cudaFree(c->qscale);
+            if (c->mla_buf) (void)cudaFree(c->mla_buf);
             if (c->stream) (void)cudaStreamDestroy(c->stream);
         }
         (void)cudaGetLastError();

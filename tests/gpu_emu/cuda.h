@@ -10,7 +10,7 @@
 // function statics (blocks run one at a time), dynamic shared memory one 256 KiB buffer filled
 // with garbage before each block. Launches are synchronous; memory is host memory.
 // Environment: EMU_WARP (32; 64 = CDNA wavefronts), EMU_SMEM (opt-in shared memory per block,
-// 227 KiB; 65536 = AMD LDS), EMU_SM (SM count, 2). No vendor BLAS (HB_HAVE_LT 0): every GEMM,
+// 227 KiB; 65536 = AMD LDS), EMU_SM (SM count, 2), EMU_PCI (the PCI bus id, 0000:17:00.0). No vendor BLAS (HB_HAVE_LT 0): every GEMM,
 // fp8 included, runs on the GEMV and the built-in GEMM.
 #pragma once
 #include <chrono>
