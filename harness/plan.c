@@ -1205,6 +1205,7 @@ static hb_status build_case(ctx *c, const slots *s, const int *idx, hb_case *k) 
     }
     if (ck) { /* every weight of the (truncated) model, in a shape and dtype that loads */
         hb_err why = {{0}};
+        hb_ckpt_dtypes(ck, k->weights_stored, sizeof k->weights_stored);
         hb_status cs = hb_ckpt_check(ck, &k->model, &why);
         hb_ckpt_close(ck);
         if (cs != HB_OK) return FAIL(K_WEIGHTS, "%s", why.msg);

@@ -392,6 +392,7 @@ static herr_t write_case_attrs(hid_t g, const hb_case *c, const hb_cost *cost) {
     if (hb_workload_takes(wd, "kv_dtype")) r |= attr_str(g, "kv_dtype", hb_dtype_name(hb_case_kv_dtype(c)));
     if (c->quant == HB_QUANT_BLOCK) r |= attr_i64(g, "quant_block", c->quant_block);
     if (c->weights[0]) r |= attr_str(g, "weights", c->weights);
+    if (c->weights[0]) r |= attr_str(g, "weights_stored", c->weights_stored);
     if (c->prompt_tokens[0]) r |= attr_str(g, "prompt_tokens", c->prompt_tokens);
     if (c->data_path[0]) r |= attr_str(g, "data_path", c->data_path);
     r |= attr_i64(g, "batch", c->batch);

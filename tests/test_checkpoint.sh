@@ -93,6 +93,10 @@ check_model mixtral F8 sharded prompt.npy
 check_model qwen3_moe F32 single prompt.u16
 check_model deepseek_v3 F8B sharded prompt.npy
 check_model deepseek_v2 F32 single prompt.npy
+# the case records what the checkpoint stored (beside its dtype: what was converted)
+run_fp "$T/mixtral-F8-sharded" prefill "$T/mixtral-F8-sharded/prompt.npy" bf16 >/dev/null
+if st=$("$PY" -c "import h5py; print(h5py.File('$T/run.h5')['/cases/0000'].attrs['weights_stored'])") &&
+   [[ $st == "F8_E4M3, BF16, F32" ]]; then ok "weights_stored: $st"; else bad "weights_stored: '$st'"; fi
 
 # converted on load: bf16 and fp8 cases of the same checkpoint, to their precision
 d="$T/llama-F32-single"

@@ -299,6 +299,20 @@ const char *hb_ckpt_file(const hb_ckpt *ck, int shard) { return ck->files[shard]
 const char *hb_ckpt_path(const hb_ckpt *ck) { return ck->path; }
 int64_t hb_ckpt_bytes(const hb_ckpt *ck) { return ck->bytes; }
 
+void hb_ckpt_dtypes(const hb_ckpt *ck, char *buf, size_t len) {
+    int64_t bytes[HB_ST_COUNT] = {0};
+    for (int i = 0; i < ck->n; i++) bytes[ck->t[i].dtype] += ck->t[i].nbytes + 1; /* +1: empty tensors count */
+    buf[0] = '\0';
+    for (;;) {
+        int best = -1;
+        for (int d = 0; d < HB_ST_COUNT; d++)
+            if (bytes[d] > 0 && (best < 0 || bytes[d] > bytes[best])) best = d;
+        if (best < 0) break;
+        snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", buf[0] ? ", " : "", st_dtypes[best].name);
+        bytes[best] = 0;
+    }
+}
+
 /* ---- config.json ---- */
 
 typedef enum arch { ARCH_LLAMA, ARCH_GPT2 } arch;

@@ -39,6 +39,8 @@ void hb_ckpt_close(hb_ckpt *ck);
 const hb_st_tensor *hb_ckpt_find(const hb_ckpt *ck, const char *name);
 const char *hb_ckpt_file(const hb_ckpt *ck, int shard); /* the file a tensor is in */
 const char *hb_ckpt_path(const hb_ckpt *ck);
+/* The distinct dtypes of the checkpoint's tensors, most bytes first ("F8_E4M3, BF16, F32"). */
+void hb_ckpt_dtypes(const hb_ckpt *ck, char *buf, size_t len);
 int64_t hb_ckpt_bytes(const hb_ckpt *ck);               /* tensor data bytes of all files */
 
 /* The architecture in the checkpoint's config.json (HB_ERR_INPUT naming the file and field

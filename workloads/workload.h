@@ -121,6 +121,7 @@ typedef struct hb_case {
     char weights[HB_PATH_LEN];
     char prompt_tokens[HB_PATH_LEN];
     char data_path[HB_PATH_LEN]; /* train, data: PATH (HB_DATA_FILE) */
+    char weights_stored[64];     /* with weights: the checkpoint's tensor dtypes, e.g. "F8_E4M3, BF16, F32" */
     int weights_model;
     hb_routing routing;      /* MoE models: which experts tokens go to (ops.h) */
     float zipf_s;            /* routing zipf: the exponent S > 0 */
