@@ -96,18 +96,42 @@ typedef struct hb_matmul_batched_args {
 } hb_matmul_batched_args;
 typedef hb_matmul_batched_args hb_gemm_batched; /* API v2 name */
 
-/* Llama 3.1's rope scaling ("rope_type": "llama3"): factor 0 = none. */
+/* Rope scaling: none (factor 0), Llama 3.1's ("rope_type": "llama3": factor, low_freq,
+ * high_freq, orig_max) or YaRN ("yarn": factor, low_freq = beta_fast, high_freq = beta_slow,
+ * orig_max, and mag, the attention factor every cos and sin is multiplied by). */
+#define HB_ROPE_LLAMA3 0
+#define HB_ROPE_YARN 1
 typedef struct hb_rope_scaling {
-    float factor, low_freq, high_freq; /* factor, low_freq_factor, high_freq_factor */
+    float factor, low_freq, high_freq; /* factor, low_freq_factor / beta_fast, high_freq_factor / beta_slow */
     int64_t orig_max;                  /* original_max_position_embeddings */
+    int kind;                          /* HB_ROPE_LLAMA3 (0, with factor > 0) or HB_ROPE_YARN */
+    float mag;                         /* YaRN's attention factor (0 is taken as 1) */
 } hb_rope_scaling;
+
+/* YaRN's correction dimension of num_rotations (Hugging Face's find_correction_dim). */
+static inline HB_HOSTDEV double hb_yarn_dim(double rot, int64_t D, double theta, int64_t orig) {
+    return ((double)D * log((double)orig / (rot * 6.283185307179586))) / (2.0 * log(theta));
+}
 
 /* The inverse frequency of pair i of a head of D: theta^(-2i/D), with Llama 3.1's scaling (as
  * Hugging Face's _compute_llama3_parameters: wavelengths above orig_max / low_freq divided by
- * factor, below orig_max / high_freq kept, blended between). In double, on host and device. */
+ * factor, below orig_max / high_freq kept, blended between) or YaRN's (_compute_yarn_parameters:
+ * theta^(-2i/D) / factor below the correction range [floor(dim(beta_fast)), ceil(dim(beta_slow))],
+ * theta^(-2i/D) above it, a linear ramp between). In double, on host and device. */
 static inline HB_HOSTDEV double hb_rope_freq(int64_t i, int64_t D, double theta, hb_rope_scaling s) {
     double f = 1.0 / pow(theta, 2.0 * (double)i / (double)D);
     if (!(s.factor > 0.0f)) return f;
+    if (s.kind == HB_ROPE_YARN) {
+        double lo = floor(hb_yarn_dim(s.low_freq, D, theta, s.orig_max));
+        double hi = ceil(hb_yarn_dim(s.high_freq, D, theta, s.orig_max));
+        lo = lo > 0 ? lo : 0;
+        hi = hi < (double)(D - 1) ? hi : (double)(D - 1);
+        if (lo == hi) hi += 0.001;
+        double ramp = ((double)i - lo) / (hi - lo);
+        ramp = ramp < 0 ? 0 : ramp > 1 ? 1 : ramp;
+        const double extra = 1.0 - ramp; /* the extrapolation's weight */
+        return f / s.factor * (1.0 - extra) + f * extra;
+    }
     const double wavelen = 6.283185307179586 / f, lo = (double)s.orig_max / s.low_freq, hi = (double)s.orig_max / s.high_freq;
     if (wavelen > lo) return f / s.factor;
     if (wavelen < hi) return f;
@@ -115,9 +139,14 @@ static inline HB_HOSTDEV double hb_rope_freq(int64_t i, int64_t D, double theta,
     return (1.0 - sm) * f / s.factor + sm * f;
 }
 
+/* YaRN's factor on cos and sin (1 otherwise). */
+static inline HB_HOSTDEV float hb_rope_mag(hb_rope_scaling s) {
+    return s.factor > 0.0f && s.kind == HB_ROPE_YARN && s.mag > 0.0f ? s.mag : 1.0f;
+}
+
 /* In place on x (B*T rows, f32; H heads of D at the start of each row, x.ne[1] = H * D):
  * rotate-half RoPE (GPT-NeoX / Hugging Face Llama convention) at positions pos0 + t, pair i
- * turned by (pos0 + t) hb_rope_freq(i, D, theta, scaling). */
+ * turned by (pos0 + t) hb_rope_freq(i, D, theta, scaling), cos and sin times hb_rope_mag. */
 typedef struct hb_rope_args {
     hb_tensor x;
     int64_t B, T, pos0, H;

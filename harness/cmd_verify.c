@@ -781,8 +781,12 @@ static void t_rope(vctx *v) {
     static const struct { int64_t B, T, H, D, pos0, pad; float theta; int scaled; } cases[] = {
         {1, 1, 1, 2, 0, 0, 10000.0f, 0}, {2, 5, 3, 16, 7, 3, 10000.0f, 0},
         {1, 37, 4, 128, 100, 0, 500000.0f, 0}, {3, 1, 32, 128, 8000, 256, 500000.0f, 0},
-        {1, 40, 4, 128, 9000, 0, 500000.0f, 1}, {2, 1, 8, 128, 100000, 8, 500000.0f, 1}};
-    const hb_rope_scaling l31 = {8.0f, 1.0f, 4.0f, 8192};
+        {1, 40, 4, 128, 9000, 0, 500000.0f, 1}, {2, 1, 8, 128, 100000, 8, 500000.0f, 1},
+        {1, 33, 16, 64, 5000, 0, 10000.0f, 2}, {2, 1, 128, 64, 150000, 0, 10000.0f, 2}};
+    const hb_rope_scaling l31 = {.factor = 8.0f, .low_freq = 1.0f, .high_freq = 4.0f, .orig_max = 8192};
+    /* DeepSeek-V3's YaRN (factor 40, beta 32 / 1, original 4096) with a cos/sin factor of 1.2 */
+    const hb_rope_scaling yarn = {.factor = 40.0f, .low_freq = 32.0f, .high_freq = 1.0f, .orig_max = 4096,
+                                  .kind = HB_ROPE_YARN, .mag = 1.2f};
     const double bound = 2e-5;
     for (int c = 0; c < HB_ARRAY_LEN(cases); c++) {
         const int64_t B = cases[c].B, T = cases[c].T, H = cases[c].H, D = cases[c].D;
@@ -790,8 +794,8 @@ static void t_rope(vctx *v) {
         char shape[80];
         snprintf(shape, sizeof shape, "B=%lld T=%lld H=%lld D=%lld pos0=%lld ldx=%lld%s", (long long)B,
                  (long long)T, (long long)H, (long long)D, (long long)cases[c].pos0, (long long)ldx,
-                 cases[c].scaled ? " llama3.1" : "");
-        const hb_rope_scaling sc = cases[c].scaled ? l31 : (hb_rope_scaling){0};
+                 cases[c].scaled == 1 ? " llama3.1" : cases[c].scaled == 2 ? " yarn" : "");
+        const hb_rope_scaling sc = cases[c].scaled == 1 ? l31 : cases[c].scaled == 2 ? yarn : (hb_rope_scaling){0};
         float *x = hvec(n, 51, 1.0f, 0.0f);
         vbuf bx;
         if (!x || vb_alloc(v, &bx, (size_t)n * 4)) {

@@ -5,7 +5,7 @@ independent numpy forward (float64) says hetbench must compute from them.
   make_checkpoint.py OUT_DIR ARCH DTYPE LAYOUT
   make_checkpoint.py --break FILE HOW   (a bad file for the error tests; HOW: overlap, unknown-dtype,
                                          drop-tensor, huge-header)
-    ARCH   llama | llama31 (Llama 3.1's rope scaling) | gpt2 | mixtral128 (mixtral of width 128) | qwen2 (biased q/k/v, tied head) | qwen3 (head_dim != hidden/heads, q/k
+    ARCH   llama | llama31 (Llama 3.1's rope scaling) | qwen3y, deepseek_v3y (YaRN) | gpt2 | mixtral128 (mixtral of width 128) | qwen2 (biased q/k/v, tied head) | qwen3 (head_dim != hidden/heads, q/k
            norms) | mixtral (softmax top-2 of 4 experts) | qwen3_moe (q/k norms, top-2 of 8) |
            deepseek_v3 (MLA with q_lora, sigmoid router with correction bias, 4 groups / 2 kept,
            a shared expert, first layer dense) | deepseek_v2 (MLA without q_lora, softmax
@@ -128,7 +128,8 @@ def layernorm(x, w, b, eps):
     return (x - mu) / np.sqrt(((x - mu) ** 2).mean(-1, keepdims=True) + eps) * w + b
 
 
-SCALING = None  # Llama 3.1's rope_scaling of the model being written (llama31)
+SCALING = None  # the rope_scaling of the model being written (llama31: Llama 3.1's; qwen3y, deepseek_v3y: YaRN)
+SOFTMAX_MUL = 1.0  # DeepSeek's YaRN softmax factor mscale(factor, mscale_all_dim)^2
 
 
 def llama3_inv_freq(inv, sc):  # Hugging Face's _compute_llama3_parameters
@@ -141,13 +142,35 @@ def llama3_inv_freq(inv, sc):  # Hugging Face's _compute_llama3_parameters
     return np.where(medium, smoothed, out)
 
 
+def get_mscale(scale, mscale=1.0):
+    return 1.0 if scale <= 1 else 0.1 * mscale * np.log(scale) + 1.0
+
+
+def yarn_inv_freq(D, theta, sc):  # Hugging Face's _compute_yarn_parameters (truncate: True)
+    factor, old = sc["factor"], sc["original_max_position_embeddings"]
+    dim_of = lambda rot: (D * np.log(old / (rot * 2 * np.pi))) / (2 * np.log(theta))
+    lo, hi = max(np.floor(dim_of(sc.get("beta_fast", 32))), 0), min(np.ceil(dim_of(sc.get("beta_slow", 1))), D - 1)
+    if lo == hi:
+        hi += 0.001
+    ramp = np.clip((np.arange(D // 2) - lo) / (hi - lo), 0, 1)
+    extra = 1 - ramp
+    pos_freqs = theta ** (np.arange(0, D, 2) / D)
+    inv = (1 / (factor * pos_freqs)) * (1 - extra) + (1 / pos_freqs) * extra
+    ms, mad = sc.get("mscale"), sc.get("mscale_all_dim")
+    att = get_mscale(factor, ms) / get_mscale(factor, mad) if ms and mad else get_mscale(factor)
+    return inv, att
+
+
 def rope(x, pos, theta):  # x (T, H, D), rotate-half (Hugging Face Llama)
     D = x.shape[-1]
     inv = theta ** (-np.arange(0, D, 2) / D)
-    if SCALING:
+    att = 1.0
+    if SCALING and SCALING["rope_type"] == "yarn":
+        inv, att = yarn_inv_freq(D, theta, SCALING)
+    elif SCALING:
         inv = llama3_inv_freq(inv, SCALING)
     ang = pos[:, None] * inv[None, :]
-    cos, sin = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
+    cos, sin = att * np.cos(ang)[:, None, :], att * np.sin(ang)[:, None, :]
     x1, x2 = x[..., : D // 2], x[..., D // 2:]
     return np.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], -1)
 
@@ -197,7 +220,7 @@ def attention(q, k, v):  # q (T, Hq, D), k (S, Hkv, D), v (S, Hkv, Dv); query t 
     out = np.zeros((T, Hq, v.shape[-1]))
     for h in range(Hq):
         kh = h // (Hq // Hkv)
-        s = q[:, h, :] @ k[:, kh, :].T / np.sqrt(D)
+        s = q[:, h, :] @ k[:, kh, :].T / np.sqrt(D) * SOFTMAX_MUL
         for t in range(T):
             s[t, S - T + t + 1:] = -np.inf
         p = np.exp(s - s.max(-1, keepdims=True))
@@ -217,6 +240,9 @@ def fingerprint(logits):
 def family(arch, W, u, C, L, H, V, S):
     """Qwen2/3, Mixtral, Qwen3-MoE and DeepSeek-V2/V3-shaped tiny models in their Hugging Face
     names, and their forward (written from the Hugging Face modeling code, not from hetbench)"""
+    global SCALING, SOFTMAX_MUL
+    yarn = arch.endswith("y")
+    arch = arch[:-1] if yarn else arch
     theta, eps, F = 10000.0, 1e-6, 96
     cfg = {"model_type": arch, "hidden_size": C, "num_hidden_layers": L, "num_attention_heads": H,
            "intermediate_size": F, "vocab_size": V, "max_position_embeddings": S, "rms_norm_eps": eps,
@@ -227,6 +253,12 @@ def family(arch, W, u, C, L, H, V, S):
         cfg["num_key_value_heads"] = Hkv
         if arch.startswith("qwen3"):
             cfg["head_dim"] = D
+    if yarn and arch == "deepseek_v3":  # DeepSeek-V3's own rope_scaling, with a short original context
+        SCALING = cfg["rope_scaling"] = {"type": "yarn", "rope_type": "yarn", "factor": 40.0, "beta_fast": 32, "beta_slow": 1,
+                                         "mscale": 1.0, "mscale_all_dim": 1.0, "original_max_position_embeddings": 16}
+        SOFTMAX_MUL = get_mscale(40.0, 1.0) ** 2
+    elif yarn:  # Qwen's long-context recipe: no mscale fields, so cos and sin carry get_mscale(factor)
+        SCALING = cfg["rope_scaling"] = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16}
     moe_first = 0
     if arch == "mixtral":
         Fe = 48 if C == 64 else 128

@@ -78,6 +78,8 @@ check_model() { # ARCH DTYPE LAYOUT TOKENS
 }
 check_model llama F32 single prompt.npy
 check_model llama31 F32 single prompt.npy
+check_model qwen3y F32 single prompt.npy
+check_model deepseek_v3y BF16 sharded prompt.npy
 check_model llama BF16 sharded prompt.u16
 check_model llama F16 single prompt.npy
 check_model llama F8 sharded prompt.npy
@@ -241,8 +243,8 @@ expect_refusal "wrong shape" "model.safetensors: tensor 'model.layers.0.mlp.gate
   --workload prefill --weights "$d"
 d=$(mk mtype); sed -i 's/"model_type": "llama"/"model_type": "mamba"/' "$d/config.json"
 expect_refusal "unknown model_type" "config.json: model_type 'mamba' is not supported" --workload prefill --weights "$d"
-d=$(mk scaling); sed -i 's/"rope_scaling": null/"rope_scaling": {"rope_type": "yarn", "factor": 40.0}/' "$d/config.json"
-expect_refusal "rope_scaling yarn" "config.json: field 'rope_scaling' has rope_type 'yarn'" --workload prefill --weights "$d"
+d=$(mk scaling); sed -i 's/"rope_scaling": null/"rope_scaling": {"rope_type": "longrope", "factor": 40.0}/' "$d/config.json"
+expect_refusal "rope_scaling longrope" "config.json: field 'rope_scaling' has rope_type 'longrope'" --workload prefill --weights "$d"
 d=$(mk scaling2); sed -i 's/"rope_scaling": null/"rope_scaling": {"rope_type": "llama3", "factor": 8.0}/' "$d/config.json"
 expect_refusal "rope_scaling llama3 without its fields" "config.json: field .original_max_position_embeddings. is missing" --workload prefill --weights "$d"
 ds="$T/deepseek_v2-F32-single"; d=$(mktemp -d -p "$T"); cp "$ds"/* "$d"/

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,6 +373,37 @@ static hb_status cfg_int0(json_t *c, const char *file, const char *key, int64_t 
     return HB_OK;
 }
 
+/* YaRN's mscale (Hugging Face's get_mscale / DeepSeek's yarn_get_mscale). */
+static double yarn_mscale(double scale, double mscale) { return scale <= 1 ? 1.0 : 0.1 * mscale * log(scale) + 1.0; }
+
+/* rope_scaling of type yarn (after the model's fields): factor, beta_fast (32), beta_slow (1),
+ * original_max_position_embeddings (max_position_embeddings), and the attention factor on cos
+ * and sin: attention_factor, else mscale(factor, mscale) / mscale(factor, mscale_all_dim) when
+ * both are given and nonzero, else mscale(factor, 1); DeepSeek's attention also multiplies its
+ * softmax scale by mscale(factor, mscale_all_dim)^2 (m->q_scale). */
+static hb_status cfg_yarn(json_t *rs, const char *file, hb_model *m, hb_err *err) {
+    float f = 0, bf = 0, bs = 0, af = 0;
+    int64_t orig = 0;
+    json_t *ms = json_object_get(rs, "mscale"), *mad = json_object_get(rs, "mscale_all_dim");
+    HB_TRY(cfg_real(rs, file, "factor", -1.0, &f, err));
+    HB_TRY(cfg_real(rs, file, "beta_fast", 32.0, &bf, err));
+    HB_TRY(cfg_real(rs, file, "beta_slow", 1.0, &bs, err));
+    HB_TRY(cfg_int(rs, file, "original_max_position_embeddings", m->max_seq, &orig, err));
+    if (!(f > 0)) return hb_errf(err, HB_ERR_INPUT, "%s: rope_scaling: field 'factor' must be a positive number", file);
+    if (json_is_false(json_object_get(rs, "truncate")))
+        return hb_errf(err, HB_ERR_INPUT, "%s: rope_scaling: 'truncate': false is not supported", file);
+    if ((ms && !json_is_number(ms) && !json_is_null(ms)) || (mad && !json_is_number(mad) && !json_is_null(mad)))
+        return hb_errf(err, HB_ERR_INPUT, "%s: rope_scaling: 'mscale' and 'mscale_all_dim' must be numbers", file);
+    const double msv = json_is_number(ms) ? json_number_value(ms) : 0, madv = json_is_number(mad) ? json_number_value(mad) : 0;
+    if (json_object_get(rs, "attention_factor") && !json_is_null(json_object_get(rs, "attention_factor")))
+        HB_TRY(cfg_real(rs, file, "attention_factor", 1.0, &af, err));
+    else
+        af = (float)(msv != 0 && madv != 0 ? yarn_mscale(f, msv) / yarn_mscale(f, madv) : yarn_mscale(f, 1.0));
+    m->rope_scaling = (hb_rope_scaling){f, bf, bs, orig, HB_ROPE_YARN, af};
+    if (madv != 0) m->q_scale = (float)(yarn_mscale(f, madv) * yarn_mscale(f, madv));
+    return HB_OK;
+}
+
 /* The fields every rope + rmsnorm + swiglu model_type shares (Llama's names). */
 static hb_status cfg_rope_model(json_t *c, const char *file, hb_model *m, hb_err *err) {
     int64_t kv, hd;
@@ -389,12 +421,13 @@ static hb_status cfg_rope_model(json_t *c, const char *file, hb_model *m, hb_err
     if (hd * m->n_heads != m->dim) m->head_dim = hd; /* Qwen3: heads x head_dim != hidden_size */
     json_t *rs = json_object_get(c, "rope_scaling");
     const char *act = cfg_str(c, "hidden_act");
-    if (rs && !json_is_null(rs)) { /* Llama 3.1's; YaRN (DeepSeek, Qwen long context) is not implemented */
+    if (rs && !json_is_null(rs)) { /* Llama 3.1's, or YaRN (DeepSeek-V2/V3, Qwen's long context) */
         const char *rt = json_is_object(rs) ? cfg_str(rs, "rope_type") : NULL;
         if (!rt && json_is_object(rs)) rt = cfg_str(rs, "type");
+        if (rt && !strcmp(rt, "yarn")) return cfg_yarn(rs, file, m, err);
         if (!rt || strcmp(rt, "llama3"))
             return hb_errf(err, HB_ERR_INPUT, "%s: field 'rope_scaling' has rope_type '%s' (supported: llama3, Llama 3.1's; "
-                           "YaRN is not implemented)", file, esc(rt ? rt : "?"));
+                           "yarn)", file, esc(rt ? rt : "?"));
         float f = 0, lo = 0, hi = 0;
         int64_t orig = 0;
         HB_TRY(cfg_real(rs, file, "factor", -1.0, &f, err));
@@ -404,7 +437,7 @@ static hb_status cfg_rope_model(json_t *c, const char *file, hb_model *m, hb_err
         if (!(f > 0) || !(lo > 0) || !(hi > lo))
             return hb_errf(err, HB_ERR_INPUT, "%s: rope_scaling: factor, low_freq_factor, high_freq_factor must be > 0 with "
                            "high_freq_factor > low_freq_factor", file);
-        m->rope_scaling = (hb_rope_scaling){f, lo, hi, orig};
+        m->rope_scaling = (hb_rope_scaling){.factor = f, .low_freq = lo, .high_freq = hi, .orig_max = orig, .kind = HB_ROPE_LLAMA3};
     }
     if (act && strcmp(act, "silu"))
         return hb_errf(err, HB_ERR_INPUT, "%s: field 'hidden_act' is '%s' (supported: silu)", file, esc(act));
@@ -815,6 +848,9 @@ hb_status hb_ckpt_read_f32(const hb_ckpt *ck, const hb_model *m, const char *nam
     if (!p) return hb_errf(err, HB_ERR_NOMEM, "out of host memory");
     hb_status s = read_pieces(ck, m, name, layer, p, dst, rows, cols, err);
     free(p);
+    /* DeepSeek's YaRN softmax factor, folded into q (linear up to rope, which is linear too) */
+    if (s == HB_OK && m->q_scale > 0 && m->q_scale != 1.0f && (!strcmp(name, "wq") || !strcmp(name, "wq_b")))
+        for (int64_t i = 0; i < rows * cols; i++) dst[i] *= m->q_scale;
     return s;
 }
 
@@ -1138,7 +1174,16 @@ static json_t *config_json(const hb_model *m, const char *type) {
     json_object_set_new(c, "rms_norm_eps", json_real(m->norm_eps));
     json_object_set_new(c, "hidden_act", json_string("silu"));
     json_object_set_new(c, "tie_word_embeddings", json_boolean(m->tied));
-    if (m->rope_scaling.factor > 0) {
+    if (m->rope_scaling.factor > 0 && m->rope_scaling.kind == HB_ROPE_YARN) {
+        json_t *rs = json_object();
+        json_object_set_new(rs, "rope_type", json_string("yarn"));
+        json_object_set_new(rs, "factor", json_real(m->rope_scaling.factor));
+        json_object_set_new(rs, "beta_fast", json_real(m->rope_scaling.low_freq));
+        json_object_set_new(rs, "beta_slow", json_real(m->rope_scaling.high_freq));
+        json_object_set_new(rs, "attention_factor", json_real(hb_rope_mag(m->rope_scaling)));
+        json_object_set_new(rs, "original_max_position_embeddings", json_integer(m->rope_scaling.orig_max));
+        json_object_set_new(c, "rope_scaling", rs);
+    } else if (m->rope_scaling.factor > 0) {
         json_t *rs = json_object();
         json_object_set_new(rs, "rope_type", json_string("llama3"));
         json_object_set_new(rs, "factor", json_real(m->rope_scaling.factor));

@@ -32,7 +32,9 @@ typedef struct hb_model {
     int64_t head_dim;     /* D when it is not dim / heads (Qwen3); 0 = dim / heads */
     int qkv_bias;         /* q/k/v projections carry biases, nothing else does (Qwen2) */
     int qk_norm;          /* per-head RMSNorm of q and k (D weights each) before RoPE (Qwen3) */
-    hb_rope_scaling rope_scaling; /* Llama 3.1's (factor 0: none; ops.h) */
+    hb_rope_scaling rope_scaling; /* Llama 3.1's or YaRN (factor 0: none; ops.h) */
+    float q_scale;        /* DeepSeek's YaRN softmax factor mscale(factor, mscale_all_dim)^2, folded
+                             into the query weights when a checkpoint loads (0: none) */
     /* Mixture-of-Experts FFN (n_experts = 0: every layer dense). Layers 0 .. first_k_dense-1
      * are dense with ffn_dim; the others route each token to top_k of n_experts SwiGLU experts
      * of width moe_ffn_dim, plus n_shared shared experts of that width (one dense SwiGLU of

@@ -43,7 +43,7 @@ static const hb_model presets[] = {
     {.name = "llama3.1-8b", .dim = 4096, .n_layers = 32, .n_heads = 32, .n_kv_heads = 8,
      .ffn_dim = 14336, .vocab = 128256, .max_seq = 131072, .norm = HB_NORM_RMSNORM,
      .act = HB_ACT_SWIGLU, .pos = HB_POS_ROPE, .tied = 0, .bias = 0, .rope_theta = 500000.0f,
-     .norm_eps = 1e-5f, .rope_scaling = {8.0f, 1.0f, 4.0f, 8192}},
+     .norm_eps = 1e-5f, .rope_scaling = {.factor = 8.0f, .low_freq = 1.0f, .high_freq = 4.0f, .orig_max = 8192}},
     {.name = "llama3-70b", .dim = 8192, .n_layers = 80, .n_heads = 64, .n_kv_heads = 8,
      .ffn_dim = 28672, .vocab = 128256, .max_seq = 8192, .norm = HB_NORM_RMSNORM,
      .act = HB_ACT_SWIGLU, .pos = HB_POS_ROPE, .tied = 0, .bias = 0, .rope_theta = 500000.0f,
@@ -319,7 +319,8 @@ void hb_model_diff(const hb_model *a, const hb_model *b, char *buf, int len) {
     else if (a->pos == HB_POS_ROPE && a->rope_theta != b->rope_theta)
         snprintf(buf, (size_t)len, "rope_theta %g vs %g", (double)a->rope_theta, (double)b->rope_theta);
     else if (a->rope_scaling.factor != b->rope_scaling.factor || a->rope_scaling.orig_max != b->rope_scaling.orig_max ||
-             a->rope_scaling.low_freq != b->rope_scaling.low_freq || a->rope_scaling.high_freq != b->rope_scaling.high_freq)
+             a->rope_scaling.low_freq != b->rope_scaling.low_freq || a->rope_scaling.high_freq != b->rope_scaling.high_freq ||
+             (a->rope_scaling.factor > 0 && a->rope_scaling.kind != b->rope_scaling.kind) || a->q_scale != b->q_scale)
         snprintf(buf, (size_t)len, "rope_scaling factor %g vs %g", (double)a->rope_scaling.factor, (double)b->rope_scaling.factor);
     else if (a->n_experts && a->router != b->router)
         snprintf(buf, (size_t)len, "router %s vs %s", hb_router_name(a->router), hb_router_name(b->router));

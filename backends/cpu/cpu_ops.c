@@ -1174,8 +1174,8 @@ int hb_cpu_rope_rotate(float *x, int64_t ldx, int64_t B, int64_t T, int64_t H, i
         for (int64_t i = 0; i < half; i++) {
             double freq = hb_rope_freq(i, D, (double)theta, sc);
             double ang = (double)(pos0 + t) * freq;
-            tab[t * D + i] = (float)cos(ang);
-            tab[t * D + half + i] = sign * (float)sin(ang);
+            tab[t * D + i] = (float)cos(ang) * hb_rope_mag(sc);
+            tab[t * D + half + i] = sign * ((float)sin(ang) * hb_rope_mag(sc));
         }
 #pragma omp parallel for schedule(static) if (B * T * H * D > PAR_MIN)
     for (int64_t row = 0; row < B * T; row++) {

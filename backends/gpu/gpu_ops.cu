@@ -383,8 +383,8 @@ __global__ void rope_table_kernel(float *tab, int64_t T, int64_t half, int64_t D
         const int64_t t = idx / half, i = idx % half;
         const double freq = hb_rope_freq(i, D, (double)theta, sc);
         const double ang = (double)(pos0 + t) * freq;
-        tab[idx] = (float)cos(ang);
-        tab[T * half + idx] = (float)sin(ang);
+        tab[idx] = (float)cos(ang) * hb_rope_mag(sc);
+        tab[T * half + idx] = (float)sin(ang) * hb_rope_mag(sc);
     }
 }
 
@@ -411,7 +411,7 @@ __global__ void rope_direct_kernel(float *x, int64_t ldx, int64_t N, int64_t T, 
         const int64_t i = idx % half, rh = idx / half, h = rh % H, row = rh / H, t = row % T;
         const double freq = hb_rope_freq(i, D, (double)theta, sc);
         const double ang = (double)(pos0 + t) * freq;
-        const float cs = (float)cos(ang), sn = (float)sin(ang);
+        const float cs = (float)cos(ang) * hb_rope_mag(sc), sn = (float)sin(ang) * hb_rope_mag(sc);
         float *v = x + row * ldx + h * D;
         const float x0 = v[i], x1 = v[i + half];
         v[i] = x0 * cs - x1 * sn;
