@@ -196,6 +196,13 @@ wait_job() {
         fi
         if ((SECONDS >= end)); then
             fail "job $id did not end within $lim s: $(timeout 5 squeue -j "$id" 2>&1 | tail -n +2)"
+            # what it was doing: its log and its processes' stacks, for the next reader of CI
+            echo "test_slurm: job $id log:" >&2
+            tail -n 20 "$W"/*"$id"*.out >&2 2>/dev/null
+            for p in $(pgrep -f "hetbench run" 2>/dev/null); do
+                echo "test_slurm: pid $p: $(tr '\0' ' ' </proc/$p/cmdline 2>/dev/null | head -c 200)" >&2
+                timeout 10 gdb -p "$p" -batch -ex "thread apply all bt 8" 2>/dev/null | grep -E '^#|^Thread' | head -40 >&2
+            done
             timeout 5 scancel --full --signal=KILL "$id" 2>/dev/null
             STATE=TIMEOUT EXIT=-
             return 1
