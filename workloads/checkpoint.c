@@ -1033,6 +1033,14 @@ out:
 
 /* ---- llm.c token shards ---- */
 
+/* Token i of a shard: little-endian uint16 or uint32 after the 1024-byte header. */
+static uint32_t shard_tok(const hb_token_shard *s, int64_t i) {
+    const uint8_t *t = s->map + 1024;
+    return s->width == 2 ? (uint32_t)(t[2 * i] | t[2 * i + 1] << 8)
+                         : ((uint32_t)t[4 * i] | (uint32_t)t[4 * i + 1] << 8 | (uint32_t)t[4 * i + 2] << 16 |
+                            (uint32_t)t[4 * i + 3] << 24);
+}
+
 hb_status hb_token_shard_open(const char *path, int64_t vocab, int64_t need, hb_token_shard *s, hb_err *err) {
     memset(s, 0, sizeof *s);
     const int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1066,11 +1074,8 @@ hb_status hb_token_shard_open(const char *path, int64_t vocab, int64_t need, hb_
         rc = hb_errf(err, HB_ERR_INPUT, "%s: holds %d tokens, one step needs %lld", path, hdr[2], (long long)need);
     if (rc == HB_OK) {
         s->n = hdr[2], s->width = hdr[1] == 1 ? 2 : 4;
-        const uint8_t *t = s->map + 1024;
         for (int64_t i = 0; i < s->n; i++) {
-            const uint32_t v = s->width == 2 ? (uint32_t)(t[2 * i] | t[2 * i + 1] << 8)
-                                             : ((uint32_t)t[4 * i] | (uint32_t)t[4 * i + 1] << 8 |
-                                                (uint32_t)t[4 * i + 2] << 16 | (uint32_t)t[4 * i + 3] << 24);
+            const uint32_t v = shard_tok(s, i);
             if ((int64_t)v >= vocab) {
                 rc = hb_errf(err, HB_ERR_INPUT, "%s: token %lld is %u (accepted: 0 to vocab - 1 = %lld)", path, (long long)i, v,
                              (long long)(vocab - 1));
@@ -1088,13 +1093,7 @@ void hb_token_shard_close(hb_token_shard *s) {
 }
 
 void hb_token_shard_read(const hb_token_shard *s, int64_t off, int64_t n, int32_t *dst) {
-    const uint8_t *t = s->map + 1024;
-    for (int64_t i = 0; i < n; i++) {
-        const int64_t j = off + i;
-        dst[i] = s->width == 2 ? (int32_t)(t[2 * j] | t[2 * j + 1] << 8)
-                               : (int32_t)((uint32_t)t[4 * j] | (uint32_t)t[4 * j + 1] << 8 | (uint32_t)t[4 * j + 2] << 16 |
-                                           (uint32_t)t[4 * j + 3] << 24);
-    }
+    for (int64_t i = 0; i < n; i++) dst[i] = (int32_t)shard_tok(s, off + i);
 }
 
 /* ---- writing ---- */
