@@ -16,6 +16,8 @@
 #     completed before the abort;
 #  4. scripts/slurm/hetjob.sbatch, 2 + 2 tasks on partitions "nvidia" (node n0) and "amd"
 #     (node n1): one MPI_COMM_WORLD of 4 ranks, het group and partition recorded per rank;
+#     on Slurm < 24.11, its watchdog for srun's het-step hang (an srun that never ends after
+#     the step, SchedMD ticket 16817) with the exit code from the task reports, 1 and 0;
 #  5. scripts/slurm/sweep-array.sbatch, --array=0-1: one file per index, each with its value.
 # Skips (77) only when Slurm/munge are absent and cannot be installed (or not run as root).
 set -uo pipefail
@@ -271,6 +273,8 @@ CPUJOB=(--ntasks=4 --ntasks-per-node=4 --gpus-per-task=0) # the script's one-GPU
 submit plain "${RUNENV[@]}" "HETBENCH_ARGS=--workload gemm --m 64,32 --n 64 --k 64 $FAST --min-seconds 0" -- \
     "${CPUJOB[@]}" "$SRC/scripts/slurm/hetbench.sbatch" &&
     wait_job "$JOB" 60 && expect_job plain COMPLETED 0:0
+grep -q "srun killed" "$W/hetbench-$JOB.out" 2>/dev/null &&
+    echo "test_slurm: job $JOB: srun's het-step hang (ticket 16817) happened; the watchdog ended it" >&2
 check "$W/hetbench-$JOB.h5" "
 assert st == 'complete', st
 assert f.attrs['mpi_size'] == 4, f.attrs['mpi_size']
@@ -348,11 +352,13 @@ assert all(status(2, r) in ([], ['lost']) for r in range(4))
 # ---- 4. hetjob.sbatch: 2 ranks on partition nvidia (n0) + 2 on amd (n1), one MPI_COMM_WORLD.
 # n0 and n1 are the same machine: Open MPI's shared-memory transport would map the same
 # segment names for "both nodes" and crash, so the ranks talk TCP over loopback here.
-submit het "${RUNENV[@]}" OMPI_MCA_btl=self,tcp OMPI_MCA_btl_tcp_if_include=lo \
+submit het "${RUNENV[@]}" OMPI_MCA_btl=self,tcp OMPI_MCA_btl_tcp_if_include=lo HETJOB_HANG_GRACE=5 \
     "HETBENCH_ARGS=--workload gemm --m 64 --n 64 --k 64 $FAST --min-seconds 0" -- \
     -p nvidia --ntasks=2 --ntasks-per-node=2 --gpus-per-task=0 : \
     -p amd --ntasks=2 --ntasks-per-node=2 --gpus-per-task=0 "$SRC/scripts/slurm/hetjob.sbatch" &&
     wait_job "$JOB" 60 && expect_job het COMPLETED 0:0
+grep -q "srun killed" "$W/hetbench-$JOB.out" 2>/dev/null &&
+    echo "test_slurm: job $JOB: srun's het-step hang (ticket 16817) happened; the watchdog ended it" >&2
 check "$W/hetbench-$JOB.h5" "
 assert st == 'complete', st
 assert f.attrs['mpi_size'] == 4, f.attrs['mpi_size']
@@ -365,6 +371,38 @@ $(slurm_want slurm_step_id "['0'] * 4")
 nl = dev('slurm_nodelist')  # the component's nodes or the whole job's
 want(nl[0] in ('n0', 'n[0-1]') and nl[2] in ('n1', 'n[0-1]'), 'slurm: slurm_nodelist is %r' % nl)
 "
+
+# ---- 4b. Slurm < 24.11 now and then never ends srun after a het step (SchedMD ticket 16817:
+# two PMIx abort agents, one thread id): hetjob.sbatch's watchdog kills it once the step has
+# left squeue, and takes the exit code from srun's task reports. The hang is made certain
+# here by an srun that runs the real one and then sleeps; once with a failed case (rank 2
+# exits 1: "task 2: Exited with exit code 1", exit 1), once without (exit 0).
+if [[ $(srun --version 2>/dev/null) =~ slurm[^\ ]*\ (2[0-3]\.|24\.0) ]]; then
+    mkdir -p "$T/hangbin"
+    cat >"$T/hangbin/srun" <<EOS
+#!/bin/bash
+[[ \${1:-} == --version ]] && exec $(command -v srun) "\$@"
+$(command -v srun) "\$@"
+exec sleep 120
+EOS
+    chmod +x "$T/hangbin/srun"
+    for fault in "rank=2,case=0,kind=error" ""; do
+        submit hung-srun "${RUNENV[@]}" OMPI_MCA_btl=self,tcp OMPI_MCA_btl_tcp_if_include=lo \
+            "PATH=$T/hangbin:$PATH" HETJOB_HANG_GRACE=3 ${fault:+"HETBENCH_FAULT=$fault"} \
+            "HETBENCH_ARGS=--workload gemm --m 64 --n 64 --k 64 $FAST --min-seconds 0" -- \
+            -p nvidia --ntasks=2 --ntasks-per-node=2 --gpus-per-task=0 : \
+            -p amd --ntasks=2 --ntasks-per-node=2 --gpus-per-task=0 "$SRC/scripts/slurm/hetjob.sbatch" &&
+            wait_job "$JOB" 60 && if [[ -n $fault ]]; then expect_job hung-srun FAILED 1:0; else expect_job hung-srun COMPLETED 0:0; fi
+        checks=$((checks + 1))
+        grep -q "srun killed" "$W/hetbench-$JOB.out" 2>/dev/null && grep -q "exit code $([[ -n $fault ]] && echo 1 || echo 0) from srun's task reports" "$W/hetbench-$JOB.out" ||
+            fail "hung-srun: no watchdog lines in the job log: $(tail -n 6 "$W/hetbench-$JOB.out" 2>/dev/null)"
+        check "$W/hetbench-$JOB.h5" "
+assert st == 'complete', st
+assert status(0, 2) == (['failed'] if '$fault' else ['ok']), status(0, 2)
+assert all(status(0, r) == ['ok'] for r in (0, 1, 3))
+"
+    done
+fi
 
 # ---- 5. sweep-array.sbatch: one point per array index, one file each
 submit array "${RUNENV[@]}" SWEEP_FLAG=--m "SWEEP=32 48" \

@@ -169,7 +169,7 @@ static hb_status read_header(hb_ckpt *ck, int k, hb_err *err) {
         ck->bytes += nb;
     }
     /* no two tensors of the file share a byte */
-    qsort(ck->t + first, (size_t)(ck->n - first), sizeof *ck->t, cmp_begin);
+    if (ck->n - first > 1) qsort(ck->t + first, (size_t)(ck->n - first), sizeof *ck->t, cmp_begin);
     for (int i = first + 1; i < ck->n; i++)
         if (ck->t[i].data < ck->t[i - 1].data + ck->t[i - 1].nbytes) {
             rc = hb_errf(err, HB_ERR_INPUT, "%s: tensors '%s' and '%s' overlap", s->file, ck->t[i - 1].name, ck->t[i].name);
@@ -264,7 +264,7 @@ hb_status hb_ckpt_open(const char *path, hb_ckpt **out, hb_err *err) {
         rc = exists(path) ? add_file(ck, path, err) : hb_errf(err, HB_ERR_INPUT, "%s: no such file or folder", path);
     }
     if (rc == HB_OK) {
-        qsort(ck->t, (size_t)ck->n, sizeof *ck->t, cmp_name);
+        if (ck->n > 1) qsort(ck->t, (size_t)ck->n, sizeof *ck->t, cmp_name); /* t is NULL for an empty file */
         for (int i = 1; i < ck->n; i++)
             if (!strcmp(ck->t[i].name, ck->t[i - 1].name)) {
                 rc = hb_errf(err, HB_ERR_INPUT, "%s: tensor '%s' is in %s and %s", path, ck->t[i].name,
@@ -1283,7 +1283,7 @@ hb_status hb_ckpt_write(const char *dir, const hb_model *m, hb_ckpt_get_fn get, 
         json_decref(c);
     }
     if (s == HB_OK) { /* model.safetensors: header sorted by name, data in that order */
-        qsort(wt, (size_t)nt, sizeof *wt, cmp_wtensor);
+        if (nt > 1) qsort(wt, (size_t)nt, sizeof *wt, cmp_wtensor);
         json_t *h = json_object();
         int64_t off = 0;
         for (int k = 0; k < nt; k++) {
