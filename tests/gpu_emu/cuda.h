@@ -3,7 +3,7 @@
 // whose kernel launches `k<<<grid, block, smem, stream>>>(args)` were rewritten to
 // `emu::launch(grid, block, smem, stream, k)(args)`.
 //
-// A block's threads are coroutines on one OS thread (ucontext), run until they wait:
+// A block's threads are coroutines on one OS thread, run until they wait:
 // __syncthreads releases when every thread of the block waits, a warp shuffle when every lane
 // of the warp does; a barrier that can never be released aborts with "emu: deadlock" (a
 // divergent __syncthreads or shuffle is a bug on real hardware too). __shared__ arrays are
@@ -64,19 +64,59 @@ alignas(64) inline unsigned char dyn_smem[256 * 1024];
 // Threads of a block are coroutines on one OS thread (ucontext): __syncthreads and warp
 // shuffles yield to a scheduler that releases a barrier when every live thread of the block (or
 // lane of the warp) waits on it; a barrier that can never be released aborts ("deadlock").
+//
+// The switch between coroutines is a few instructions on x86-64 (callee-saved registers, the
+// stack pointer, MXCSR and the x87 control word - the System V ABI's preserved state):
+// glibc's swapcontext/getcontext make a sigprocmask system call each, which cost most of this
+// emulator's time (two per barrier per thread). Elsewhere ucontext is used. A coroutine's
+// thread runs kernel after kernel: it is created once per block size, not per block.
+#if defined(__x86_64__)
+#define EMU_FAST_SWITCH 1
+// emu_switch(&from_sp, to_sp): saves the current state on its stack, stores that stack pointer
+// in *from_sp, continues where to_sp was saved (or starts a new stack, see start_stack).
+[[gnu::naked, gnu::noinline]] inline void emu_switch(void ** /*from*/, void * /*to*/) {
+    asm volatile("pushq %rbp\n\tpushq %rbx\n\tpushq %r12\n\tpushq %r13\n\tpushq %r14\n\tpushq %r15\n\t"
+                 "subq $8, %rsp\n\tstmxcsr (%rsp)\n\tfnstcw 4(%rsp)\n\t"
+                 "movq %rsp, (%rdi)\n\tmovq %rsi, %rsp\n\t"
+                 "ldmxcsr (%rsp)\n\tfldcw 4(%rsp)\n\taddq $8, %rsp\n\t"
+                 "popq %r15\n\tpopq %r14\n\tpopq %r13\n\tpopq %r12\n\tpopq %rbx\n\tpopq %rbp\n\tret");
+}
+#endif
 struct cthread {
+#if EMU_FAST_SWITCH
+    void *sp = nullptr;
+#else
     ucontext_t ctx;
+#endif
     std::vector<char> stack;
-    int wait = 0; // 0 running, 1 block barrier, 2 warp barrier, 3 done
+    int wait = 0; // 0 running, 1 block barrier, 2 warp barrier, 3 done (waits for the next block)
 };
 struct blockrun {
+#if EMU_FAST_SWITCH
+    void *sched = nullptr;
+#else
     ucontext_t sched;
+#endif
     std::vector<cthread> th;
     std::vector<uint64_t> slot;
     int n = 0;
 };
 inline blockrun *cur = nullptr;
 inline std::function<void()> *cur_job = nullptr;
+inline void to_sched(cthread &t) {
+#if EMU_FAST_SWITCH
+    emu_switch(&t.sp, cur->sched);
+#else
+    swapcontext(&t.ctx, &cur->sched);
+#endif
+}
+inline void to_thread(blockrun *br, cthread &t) {
+#if EMU_FAST_SWITCH
+    emu_switch(&br->sched, t.sp);
+#else
+    swapcontext(&br->sched, &t.ctx);
+#endif
+}
 
 inline void set_ids(int i) {
     tflat = i;
@@ -86,7 +126,7 @@ inline void yield_wait(int kind) {
     const int i = tflat;
     cthread &t = cur->th[i];
     t.wait = kind;
-    swapcontext(&t.ctx, &cur->sched);
+    to_sched(t);
     set_ids(i);
 }
 inline void syncthreads() { yield_wait(1); }
@@ -150,37 +190,69 @@ inline void mma_16816(float d[4], const uint32_t a[4], const uint32_t b[2], bool
     }
 }
 
-inline void trampoline(int i) {
-    set_ids(i);
-    (*cur_job)();
-    cur->th[i].wait = 3;
-    swapcontext(&cur->th[i].ctx, &cur->sched);
+// A coroutine: the thread of index i of every block of this size, one kernel after another.
+inline void thread_main(int i) {
+    for (;;) {
+        set_ids(i);
+        (*cur_job)();
+        cur->th[i].wait = 3;
+        to_sched(cur->th[i]); // resumed for the next block
+    }
 }
+#if EMU_FAST_SWITCH
+inline int starting = 0;
+[[noreturn]] inline void thread_entry() {
+    thread_main(starting);
+    abort();
+}
+// A fresh stack whose first emu_switch "returns" into thread_entry: the 56 bytes emu_switch
+// pops (control words and 6 registers, taken from the current ones), then thread_entry's
+// address, at a 16-byte boundary so that thread_entry starts as a called function would.
+inline void *start_stack(std::vector<char> &stack) {
+    uintptr_t top = ((uintptr_t)(stack.data() + stack.size()) & ~(uintptr_t)15) - 16;
+    uint64_t *p = (uint64_t *)top;
+    p[0] = (uint64_t)(uintptr_t)&thread_entry; // the return address, 16-byte aligned
+    p[1] = 0;                                  // above it: the end of the frame chain
+    uint32_t cw[2];
+    asm volatile("stmxcsr %0\n\tfnstcw %1" : "=m"(cw[0]), "=m"(cw[1]));
+    uint64_t *q = p - 7;
+    memcpy(q, cw, 8);
+    for (int r = 1; r < 7; r++) q[r] = 0;
+    return q;
+}
+#endif
 
 inline void run_block(int n, std::function<void()> &job) {
     static blockrun *br = new blockrun;
-    if (br->n != n) {
+    cur = br;
+    cur_job = &job;
+    if (br->n != n) { // new coroutines (the old ones wait, done, on stacks freed here)
         br->th.assign(n, cthread{});
         for (auto &t : br->th) t.stack.resize(256 * 1024);
         br->slot.assign(n, 0);
         br->n = n;
+        for (int i = 0; i < n; i++) {
+            cthread &t = br->th[i];
+#if EMU_FAST_SWITCH
+            t.sp = start_stack(t.stack);
+#else
+            getcontext(&t.ctx);
+            t.ctx.uc_stack.ss_sp = t.stack.data();
+            t.ctx.uc_stack.ss_size = t.stack.size();
+            t.ctx.uc_link = nullptr;
+            makecontext(&t.ctx, (void (*)())thread_main, 1, i);
+#endif
+        }
     }
-    cur = br;
-    cur_job = &job;
-    for (int i = 0; i < n; i++) {
-        cthread &t = br->th[i];
-        t.wait = 0;
-        getcontext(&t.ctx);
-        t.ctx.uc_stack.ss_sp = t.stack.data();
-        t.ctx.uc_stack.ss_size = t.stack.size();
-        t.ctx.uc_link = nullptr;
-        makecontext(&t.ctx, (void (*)())trampoline, 1, i);
-    }
+    for (auto &t : br->th) t.wait = 0;
     for (;;) {
         bool ran = false;
         for (int i = 0; i < n; i++)
             if (br->th[i].wait == 0) {
-                swapcontext(&br->sched, &br->th[i].ctx);
+#if EMU_FAST_SWITCH
+                starting = i; // read by a coroutine's first entry only
+#endif
+                to_thread(br, br->th[i]);
                 ran = true;
             }
         int done = 0, at_block = 0;
