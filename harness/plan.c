@@ -31,6 +31,9 @@
 
 #define MAX_CASES 100000
 #define MAX_PLAN_BYTES ((size_t)64 << 20) /* 100000 canonical cases are ~25 MB */
+/* every serve case's cost walks its requests at plan time: 100000 cases of a million requests
+ * each would take hours to plan (and weeks to run) */
+#define MAX_PLAN_REQUESTS 10000000
 #define MAX_PLAN_DEPTH 16                 /* a plan nests 5 levels: root, cases, a case, a list, an item */
 #define MAX_INT ((int64_t)1 << 62)
 #define MAX_INT_TEXT "4611686018427387904"
@@ -222,6 +225,7 @@ typedef struct ctx {
     entry *overrides;   /* NULL when none */
     entry *entries;
     int n_entries;
+    int64_t serve_requests; /* of the cases built so far (MAX_PLAN_REQUESTS) */
 } ctx;
 
 static void *ctx_alloc(ctx *c, size_t n, size_t size) {
@@ -1233,6 +1237,14 @@ static hb_status build_case(ctx *c, const slots *s, const int *idx, hb_case *k) 
                         (long long)k->max_iters, (long long)k->min_iters);
         return FAIL(K_MIN_ITERS, "%lld is more than max_iters %lld (accepted: min_iters <= max_iters)",
                     (long long)k->min_iters, (long long)k->max_iters);
+    }
+    if (k->workload == HB_WL_SERVE && (c->serve_requests += hb_case_serve_requests(k)) > MAX_PLAN_REQUESTS) {
+        const int key = val[K_REQUESTS] ? K_REQUESTS : K_CONCURRENCY;
+        if (!val[key])
+            return hb_errf(c->err, HB_ERR_INPUT, "plan: the serve cases hold more than %d requests in all",
+                           MAX_PLAN_REQUESTS);
+        return FAIL(key, "the plan's serve cases hold more than %d requests in all (accepted: at most %d, "
+                    "requests or 10 x concurrency summed over the cases)", MAX_PLAN_REQUESTS, MAX_PLAN_REQUESTS);
     }
     hb_err why = {{0}};
     hb_status rs = hb_case_resolve(k, &why);

@@ -434,6 +434,13 @@ static void test_serve(void) {
     SERVE_BAD("    isl: 250\n    osl: 7\n", "plan.yaml:5: field 'osl': isl 250 + osl 7 exceeds max_seq 256");
     SERVE_BAD("    concurrency: 0\n", "plan.yaml:4: field 'concurrency': '0' is not a positive integer");
     SERVE_BAD("    concurrency: 8\n    requests: 4\n", "plan.yaml:5: field 'requests': requests 4 is less than concurrency 8");
+    /* bounded before the cost walks the requests (a fuzzer's plan of requests: 1e10 ran for minutes) */
+    SERVE_BAD("    requests: 10000000000\n", "plan.yaml:4: field 'requests': requests 10000000000 is too many "
+              "(accepted: requests 0 to 1000000, concurrency 1 to 100000)");
+    SERVE_BAD("    concurrency: 4611686018427387904\n", "plan.yaml:4: field 'concurrency': concurrency "
+              "4611686018427387904 is too many");
+    SERVE_BAD("    requests: 1000000\n    seed: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]\n",
+              "plan.yaml:4: field 'requests': the plan's serve cases hold more than 10000000 requests in all");
     SERVE_BAD("    range_ratio: 0\n", "plan.yaml:4: field 'range_ratio': range_ratio 0 is outside (0, 1]");
     SERVE_BAD("    range_ratio: 1.5\n", "plan.yaml:4: field 'range_ratio': range_ratio 1.5 is outside (0, 1]");
     SERVE_BAD("    kv_blocks: 3\n", "plan.yaml:4: field 'kv_blocks': kv_blocks 3 of 16 tokens cannot hold one request");

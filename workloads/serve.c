@@ -29,6 +29,9 @@
 #include "workload_impl.h"
 
 #define DEFAULT_REQ_PER_C 10
+/* a stream of more requests is a soak test, not a serving benchmark (vLLM's benchmark_serving
+ * defaults to 1000); the bound keeps the plan-time cost and the per-request records finite */
+#define HB_SERVE_MAX_REQUESTS 1000000
 
 int64_t hb_case_serve_requests(const hb_case *c) {
     if (c->requests > 0) return c->requests;
@@ -676,6 +679,13 @@ static hb_status serve_check(const hb_case *c, const char *const **blame, hb_err
     static const char *const k_slo[] = {"slo_ttft_s", "slo_tpot_s", "arrival", NULL};
     static const char *const k_mbt[] = {"max_batch_tokens", NULL}, *const k_q[] = {"dtype", NULL};
     const hb_model *m = &c->model;
+    /* first: the cost and the scheduler walk every request (10 x concurrency by default) */
+    *blame = k_req;
+    if (c->requests > HB_SERVE_MAX_REQUESTS || c->concurrency > HB_SERVE_MAX_REQUESTS / DEFAULT_REQ_PER_C)
+        return hb_errf(err, HB_ERR_INPUT, "%s %lld is too many (accepted: requests 0 to %d, concurrency 1 to %d)",
+                       c->requests > HB_SERVE_MAX_REQUESTS ? "requests" : "concurrency",
+                       (long long)(c->requests > HB_SERVE_MAX_REQUESTS ? c->requests : c->concurrency),
+                       HB_SERVE_MAX_REQUESTS, HB_SERVE_MAX_REQUESTS / DEFAULT_REQ_PER_C);
     *blame = k_model;
     if (hb_model_is_mla(m))
         return hb_errf(err, HB_ERR_INPUT, "model '%s': serve needs a paged KV cache, and MLA's latent cache is not "
