@@ -58,23 +58,42 @@ static const char *key_str(const hb_rgroup *g, int k) {
 
 enum {
     M_RATE, M_TPS_IN, M_TPS_OUT, M_TPS_TOTAL, M_LAT_P50, M_LAT_P95, M_MFU, M_BW_UTIL, M_FLOPS,
-    M_BYTES, M_AVG_W, M_JPT_OUT, M_JPT_TOTAL, M_TPJ, M_USD_IN, M_USD_OUT, M_USD_TOTAL, M_MEM, N_METRICS
+    M_BYTES, M_AVG_W, M_JPT_OUT, M_JPT_TOTAL, M_TPJ, M_USD_IN, M_USD_OUT, M_USD_TOTAL, M_MEM, M_RUN_HOURS, N_METRICS
 };
 static const char *const metric_names[N_METRICS] = {
     "rate", "tokens_per_s_in", "tokens_per_s_out", "tokens_per_s_total", "latency_p50_s",
     "latency_p95_s", "mfu", "bw_util", "flops_per_s", "bytes_per_s", "avg_w", "j_per_token_out",
     "j_per_token_total", "tokens_per_j", "usd_per_mtok_in", "usd_per_mtok_out", "usd_per_mtok_total",
-    "mem_bytes",
+    "mem_bytes", "run_device_hours",
 };
 
 static int metric_is_cost(int m) { return m >= M_USD_IN && m <= M_USD_TOTAL; }
 static int metric_is_energy(int m) { return m >= M_AVG_W && m <= M_TPJ; }
 
-/* value and 95% interval of metric m for group g; lo = hi = value for point metrics (no CI). */
-static void metric_of(const hb_rgroup *g, int m, double *v, double *lo, double *hi) {
+/* A published run (a claim's `run:`): `tokens` trained tokens, each `flops_per_token` FLOPs of
+ * the whole model (0: not given), in `device_hours` (0: not given). */
+typedef struct run_spec {
+    double tokens, flops_per_token, device_hours;
+} run_spec;
+
+/* value and 95% interval of metric m for group g; lo = hi = value for point metrics (no CI).
+ * run_device_hours: the device-hours the run would take at g's per-device rate - its FLOP/s
+ * over the whole model's FLOPs per token when the run gives them (so a model truncated with
+ * `layers` still measures the whole one's rate), else its trained tokens/s as measured. */
+static void metric_of(const run_spec *run, const hb_rgroup *g, int m, double *v, double *lo, double *hi) {
     double rel_lo = g->rate > 0 ? g->rate_lo / g->rate : NAN, rel_hi = g->rate > 0 ? g->rate_hi / g->rate : NAN;
     int k;
     switch (m) {
+    case M_RUN_HOURS:
+        if (run->flops_per_token > 0) {
+            const double work = run->tokens * run->flops_per_token / 3600.0;
+            *v = work / g->flops_per_s, *lo = work / (g->flops_per_s * rel_hi), *hi = work / (g->flops_per_s * rel_lo);
+        } else {
+            const double work = run->tokens / 3600.0;
+            *v = work / g->tps[HB_TOK_TOTAL], *lo = work / g->tps_hi[HB_TOK_TOTAL], *hi = work / g->tps_lo[HB_TOK_TOTAL];
+        }
+        if (!(g->flops_per_s > 0 || g->tps[HB_TOK_TOTAL] > 0)) *v = NAN;
+        break;
     case M_RATE: *v = g->rate, *lo = g->rate_lo, *hi = g->rate_hi; break;
     case M_TPS_IN: case M_TPS_OUT: case M_TPS_TOTAL:
         k = m - M_TPS_IN;
@@ -128,6 +147,7 @@ typedef struct claim {
     int lhs, op;
     double threshold;
     int gate;
+    run_spec run; /* metric run_device_hours */
     int n_pair_on;
     int pair_on[N_KEYS];
     int line;
@@ -242,9 +262,38 @@ bad:
     return hb_ycfg_errf(y, n->line, "expect", "cannot read '%s' (accepted: %s)", hb_ycfg_shown(c->expect, sb), accepted);
 }
 
+/* run: {tokens: T, flops_per_token: F, device_hours: H} - the published run that metric
+ * run_device_hours scales a measured rate to; tokens required, the others optional. */
+static hb_status parse_run(const hb_ycfg *y, const hb_ynode *r, claim *c, int metric_line) {
+    static const char *const keys[] = {"tokens", "flops_per_token", "device_hours"};
+    if (!r) {
+        if (c->metric == M_RUN_HOURS)
+            return hb_ycfg_errf(y, metric_line, "run", "missing: metric run_device_hours needs the published run "
+                                "(accepted: run: {tokens: T, flops_per_token: F, device_hours: H}; tokens required)");
+        return HB_OK;
+    }
+    if (c->metric != M_RUN_HOURS)
+        return hb_ycfg_errf(y, r->line, "run", "given, but metric is %s (accepted: run: with metric run_device_hours)",
+                            metric_names[c->metric]);
+    HB_TRY(hb_ycfg_expect(y, r, r->line, "run", HB_Y_MAP));
+    HB_TRY(hb_ycfg_check_keys(y, r, keys, HB_ARRAY_LEN(keys)));
+    double *dst[] = {&c->run.tokens, &c->run.flops_per_token, &c->run.device_hours};
+    for (int i = 0; i < HB_ARRAY_LEN(keys); i++) {
+        const hb_ynode *v = hb_ycfg_get(r, keys[i]);
+        char f[32];
+        snprintf(f, sizeof f, "run.%s", keys[i]);
+        if (!v) {
+            if (i == 0) return hb_ycfg_errf(y, r->line, f, "missing (the run's trained tokens, e.g. 14.8e12)");
+            continue;
+        }
+        HB_TRY(hb_ycfg_number(y, v, f, 0, 1, dst[i])); /* > 0 */
+    }
+    return HB_OK;
+}
+
 static hb_status parse_claim(const hb_ycfg *y, const hb_ynode *m, claim *c) {
     static const char *const keys[] = {"id", "text", "source", "metric", "a", "b", "expect", "pair_on",
-                                       "gate", "tier", "note"};
+                                       "gate", "tier", "note", "run"};
     char acc[1024], sb[72];
     memset(c, 0, sizeof *c);
     c->line = m->line;
@@ -267,6 +316,7 @@ static hb_status parse_claim(const hb_ycfg *y, const hb_ynode *m, claim *c) {
         list_names(acc, sizeof acc, metric_names, N_METRICS);
         return hb_ycfg_errf(y, mn->line, "metric", "unknown metric '%s' (accepted: %s)", hb_ycfg_shown(metric, sb), acc);
     }
+    HB_TRY(parse_run(y, hb_ycfg_get(m, "run"), c, mn->line));
     HB_TRY(parse_side(y, hb_ycfg_get(m, "a"), "a", &c->a));
     const hb_ynode *b = hb_ycfg_get(m, "b");
     if (b) {
@@ -426,6 +476,23 @@ static void verdict_cmp(int op, double lo, double hi, double x, hb_verdict *v) {
 
 #define MAX_SHOWN 12
 
+/* What run_device_hours rests on: the rate the published run implies per device against the
+ * measured one, and the run's price at the group's $/device-hour. */
+static void run_evidence(const claim *c, const hb_rgroup *g, double hours, FILE *out) {
+    const run_spec *r = &c->run;
+    if (r->flops_per_token > 0)
+        fprintf(out, "      measured %.4g FLOP/s per device = %.4g tokens/s of the whole model (%.4g FLOPs per token)",
+                g->flops_per_s, g->flops_per_s / r->flops_per_token, r->flops_per_token);
+    else fprintf(out, "      measured %.4g trained tokens/s per device (the case's model as measured)", g->tps[HB_TOK_TOTAL]);
+    if (r->device_hours > 0)
+        fprintf(out, "; the published %.4g device-hours for %.4g tokens need %.4g tokens/s per device", r->device_hours,
+                r->tokens, r->tokens / (r->device_hours * 3600.0));
+    fputc('\n', out);
+    if (g->priced)
+        fprintf(out, "      at %.4g $/device-hour (%s / %s): $%.4g for the run\n", g->usd_per_hour, g->price_name, g->tier,
+                hours * g->usd_per_hour);
+}
+
 void hb_claims_eval(const hb_claims *cs, int ci, const hb_report *rep, hb_claim_result *res, FILE *out) {
     const claim *c = &cs->c[ci];
     memset(res, 0, sizeof *res);
@@ -443,7 +510,7 @@ void hb_claims_eval(const hb_claims *cs, int ci, const hb_report *rep, hb_claim_
         if (!side_match(&c->a, a)) continue;
         n_a++;
         double va, la, ha;
-        metric_of(a, c->metric, &va, &la, &ha);
+        metric_of(&c->run, a, c->metric, &va, &la, &ha);
         if (c->lhs == L_VALUE) {
             if (!(va > 0 && la > 0 && ha > 0)) {
                 n_nan++;
@@ -454,6 +521,7 @@ void hb_claims_eval(const hb_claims *cs, int ci, const hb_report *rep, hb_claim_
             if (out && shown++ < MAX_SHOWN) {
                 group_text(a, ga, sizeof ga);
                 fprintf(out, "    a: %s: %s %.4g [%.4g, %.4g]\n", ga, metric_names[c->metric], va, la, ha);
+                if (c->metric == M_RUN_HOURS) run_evidence(c, a, va, out);
             }
             continue;
         }
@@ -462,7 +530,7 @@ void hb_claims_eval(const hb_claims *cs, int ci, const hb_report *rep, hb_claim_
             if (j == i || !side_match(&c->b, b)) continue;
             if (!paired(c, a, b)) continue;
             double vb, lb, hb;
-            metric_of(b, c->metric, &vb, &lb, &hb);
+            metric_of(&c->run, b, c->metric, &vb, &lb, &hb);
             if (!(va > 0 && la > 0 && ha > 0 && vb > 0 && lb > 0 && hb > 0)) {
                 n_nan++;
                 n_disagree += a->files_disagree || b->files_disagree;

@@ -169,6 +169,23 @@ void hb_report_timing_note(const hb_rgroup *g, char *buf, size_t len) {
     }
 }
 
+int hb_report_train_cost(const hb_rgroup *g, double hours_per_btok[3], double usd_per_btok[3]) {
+    const int k = HB_TOK_TOTAL; /* a train case's tokens are its trained tokens (tokens in) */
+    for (int i = 0; i < 3; i++) hours_per_btok[i] = usd_per_btok[i] = NAN;
+    if (strcmp(g->sig.workload, "train") != 0) return 0;
+    if (g->tps[k] > 0) {
+        hours_per_btok[0] = 1e9 / (g->tps[k] * 3600.0);
+        hours_per_btok[1] = g->tps_hi[k] > 0 ? 1e9 / (g->tps_hi[k] * 3600.0) : hours_per_btok[0];
+        hours_per_btok[2] = g->tps_lo[k] > 0 ? 1e9 / (g->tps_lo[k] * 3600.0) : hours_per_btok[0];
+    }
+    if (g->priced) {
+        usd_per_btok[0] = g->usd_mtok[k] * 1e3;
+        usd_per_btok[1] = g->usd_mtok_lo[k] * 1e3;
+        usd_per_btok[2] = g->usd_mtok_hi[k] * 1e3;
+    }
+    return 1;
+}
+
 void hb_report_energy_note(const hb_rgroup *g, char *buf, size_t len) {
     char fl[128];
     int measured = g->n_energy_valid + g->n_energy_invalid;

@@ -259,6 +259,11 @@ void hb_report_energy_note(const hb_rgroup *g, char *buf, size_t len);
  * flags"). The rate is the mean over every ok device either way; this note says when some of
  * them were measured under interference, so that they are never averaged in silently. */
 void hb_report_timing_note(const hb_rgroup *g, char *buf, size_t len);
+/* Training cost of a train group (issue 14): device-hours per billion trained tokens at the
+ * group's per-device trained tokens/s, and (priced groups) dollars per billion trained tokens,
+ * each as value, lo, hi (lo from the throughput interval's top). 0 for groups of other
+ * workloads (outputs NaN). */
+int hb_report_train_cost(const hb_rgroup *g, double hours_per_btok[3], double usd_per_btok[3]);
 
 /* ---------------------------------------------------------------- claims */
 

@@ -183,6 +183,28 @@ static void write_md(const hb_report *rep, FILE *f) {
             fputc('\n', f);
         }
     }
+    int n_train = 0;
+    for (int i = 0; i < rep->n_groups; i++) n_train += !strcmp(rep->groups[i].sig.workload, "train");
+    if (n_train) {
+        fprintf(f, "\n## Training cost\n\nDevice-hours per billion trained tokens = 1e9 / (trained tokens/s per device "
+                   "× 3600), what a run of 1e9 tokens would take on devices that each train at the measured rate "
+                   "(the case's model, layers and batch as measured: a model truncated with `layers` trains faster "
+                   "than the whole one)%s. `[lo, hi]` follows the throughput interval.\n\n",
+                rep->prices ? "; $ per billion trained tokens = $/M total × 1e3 (the cost table's formula)" : "");
+        fprintf(f, "| case | device | backend | trained tokens/s | MFU | device-h / B tokens | $ / B tokens |\n");
+        fprintf(f, "|---|---|---|---|---|---|---|\n");
+        for (int i = 0; i < rep->n_groups; i++) {
+            const hb_rgroup *g = &rep->groups[i];
+            double h[3], u[3];
+            if (!hb_report_train_cost(g, h, u)) continue;
+            md_cell(f, g->label), md_cell(f, g->device), md_cell(f, g->backend);
+            md_cell(f, with_ci(b[0], sizeof b[0], g->tps[HB_TOK_TOTAL], g->tps_lo[HB_TOK_TOTAL], g->tps_hi[HB_TOK_TOTAL], NULL));
+            md_cell(f, num(b[1], sizeof b[1], g->mfu * 100, "%.3g%%"));
+            md_cell(f, with_ci(b[2], sizeof b[2], h[0], h[1], h[2], NULL));
+            md_cell(f, !rep->prices ? "no prices given" : !g->priced ? "no price" : with_ci(b[3], sizeof b[3], u[0], u[1], u[2], NULL));
+            fputs("|\n", f);
+        }
+    }
     hb_report_serve_md(rep, f);
     fprintf(f, "\n## Numerics\n\nOutput fingerprints (Σ|x| and ‖x‖₂ of the first step's output) of every device that ran "
                "the same case with the same seed, against the CPU backend where present (else the first device); "
@@ -426,6 +448,16 @@ static void write_json(const hb_report *rep, FILE *f) {
             jtriple(f, "usd_per_mtok_hi", g->usd_mtok_hi, &cf);
             jtriple(f, "usd_per_mtok_energy", g->usd_mtok_energy, &cf);
             jstr(f, "note", g->cost_note, &cf);
+            fputc('}', f);
+        }
+        double th[3], tu[3];
+        if (hb_report_train_cost(g, th, tu)) { /* train groups only */
+            int tf = 1;
+            jkey(f, "training", &gf);
+            fputc('{', f);
+            jnum(f, "device_hours_per_btok", th[0], &tf), jnum(f, "device_hours_per_btok_lo", th[1], &tf);
+            jnum(f, "device_hours_per_btok_hi", th[2], &tf), jnum(f, "usd_per_btok", tu[0], &tf);
+            jnum(f, "usd_per_btok_lo", tu[1], &tf), jnum(f, "usd_per_btok_hi", tu[2], &tf);
             fputc('}', f);
         }
         jstr(f, "fingerprint", g->fp == HB_FP_NONE ? "not compared" : g->fp == HB_FP_OK ? "ok" : "mismatch", &gf);

@@ -1470,6 +1470,11 @@ static void test_bad_yaml(const char *good_h5) {
     expect_yaml_error(0, CL "    metric: rate\n    a: {}\n    expect: ratio >= 2\n", 7, "expect", "lacks");
     expect_yaml_error(0, CL "    metric: rate\n    a: {}\n    b: {}\n    expect: value >= 2\n", 8, "expect", "b: is given");
     expect_yaml_error(0, CL "    metric: rate\n    a: {}\n    expect: value > 1\n    gate: sometimes\n", 8, "gate", "not a boolean");
+    expect_yaml_error(0, CL "    metric: run_device_hours\n    a: {}\n    expect: value < 1\n", 5, "run", "missing: metric run_device_hours needs");
+    expect_yaml_error(0, CL "    metric: rate\n    run: {tokens: 1}\n    a: {}\n    expect: value < 1\n", 6, "run", "given, but metric is rate");
+    expect_yaml_error(0, CL "    metric: run_device_hours\n    run: {hours: 1}\n    a: {}\n    expect: value < 1\n", 6, "hours", "unknown field");
+    expect_yaml_error(0, CL "    metric: run_device_hours\n    run: {device_hours: 1}\n    a: {}\n    expect: value < 1\n", 6, "run.tokens", "missing");
+    expect_yaml_error(0, CL "    metric: run_device_hours\n    run: {tokens: -5}\n    a: {}\n    expect: value < 1\n", 6, "run.tokens", "");
     expect_yaml_error(0, "claims:\n  - text: t\n    source: s\n    metric: rate\n    a: {}\n    expect: value > 1\n", 2, "id", "missing");
     expect_yaml_error(0, CL "    metric: rate\n    a: {}\n    expect: value > 1\n  - id: c1\n    text: t\n    source: s\n    metric: rate\n    a: {}\n    expect: value > 1\n",
                       8, "id", "given twice");
@@ -1560,6 +1565,102 @@ static void test_moe_claim(void) {
         hb_claims_free(cs);
         hb_report_free(rep);
     }
+}
+
+/* Training cost (issue 14): a train case of gpt2-124m[2L] on an H100 at 0.25 s per step (B=4,
+ * T=64: 1024 tokens/s) gives 1e9 / (1024 x 3600) = 271.3 device-hours per billion trained
+ * tokens, and $ per B tokens = the H100's $/device-hour x that; run_device_hours scales the rate
+ * to a published run - from trained tokens/s, or from FLOP/s over the run's FLOPs per token. */
+static void test_train_cost(void) {
+    char path[512], cp[512];
+    path_in("train-cost.h5", path, sizeof path);
+    hb_device_row d;
+    device(&d, 0, "node01", "cuda", "NVIDIA", H100, 10, 700, 132);
+    hb_run_meta m = meta("0.5.0", "node01");
+    m.mpi_size = 1;
+    double idle = NAN;
+    hb_h5 *h = NULL;
+    hb_err err;
+    CHECK(hb_h5_create(path, 1, &m, &d, 1, &idle, &h, &err) == HB_OK);
+    if (!h) return;
+    hb_case c = {0};
+    c.id = 0, c.workload = HB_WL_TRAIN, c.dtype = HB_BF16, c.batch = 4, c.seq = 64, c.seed = 1;
+    c.min_iters = 2, c.max_iters = 100, c.lr = 1e-4f, c.beta1 = 0.9f, c.beta2 = 0.999f, c.eps = 1e-8f;
+    c.grad_accum = 1, c.dp = 1;
+    CHECK(hb_model_find("gpt2-124m", &c.model, NULL) == HB_OK);
+    c.model.n_layers = 2;
+    CHECK_MSG(hb_case_resolve(&c, &err) == HB_OK, "%s", err.msg);
+    CHECK(c.cost.tokens_in == 256);
+    const double t = 0.25, tps = 256 / t, fps = c.cost.flops / t;
+    /* a train case's rate is its trained tokens/s (the CI in its unit) */
+    const spec sp = {0, "ok", 4, {t, t, t, t}, NAN, 4 * t, 0, HB_ENERGY_NO_METER, 0.9 * tps, 1.1 * tps, 0.3, 0.1,
+                     {1, 1, 1, 1}, 0, {0}};
+    hb_record r;
+    hb_summary_row row;
+    make(&c, &c.cost, &d, &sp, &r, &row);
+    CHECK(hb_h5_write_case(h, &c, &c.cost, &r, &row, 1, &err) == HB_OK);
+    CHECK(hb_h5_close(h, "complete", &err) == HB_OK);
+    hb_report *rep = NULL;
+    const char *paths[] = {path};
+    CHECK_MSG(hb_report_load(paths, 1, &rep, &err) == HB_OK, "%s", err.msg);
+    hb_prices *prices = NULL;
+    CHECK(hb_prices_load(HB_SOURCE_DIR "/results/prices/default.yaml", &prices, &err) == HB_OK);
+    if (!rep || !prices) return;
+    CHECK(hb_report_price(rep, prices, NULL, &err) == HB_OK);
+    CHECK(rep->n_groups == 1 && rep->groups[0].priced);
+    const hb_rgroup *g = &rep->groups[0];
+    double hr[3], usd[3];
+    CHECK(hb_report_train_cost(g, hr, usd));
+    CHECK_NEAR(g->tps[HB_TOK_TOTAL], tps, 1e-9 * tps);
+    CHECK_NEAR(hr[0], 1e9 / (tps * 3600), 1e-6);
+    CHECK_NEAR(hr[1], 1e9 / (1.1 * tps * 3600), 1e-6); /* the fast end of the interval: fewer hours */
+    CHECK_NEAR(hr[2], 1e9 / (0.9 * tps * 3600), 1e-6);
+    CHECK_NEAR(usd[0], g->usd_per_hour * hr[0], 1e-6 * usd[0]); /* a rental tier: power included */
+    /* the markdown and JSON reports carry it */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    CHECK(hb_report_write(rep, "md", f, &err) == HB_OK);
+    fclose(f);
+    char want[64];
+    snprintf(want, sizeof want, "| %.4g [", hr[0]);
+    CHECK_MSG(buf && strstr(buf, "## Training cost") && strstr(buf, want), "no training cost row '%s'", want);
+    free(buf);
+    f = open_memstream(&buf, &len);
+    CHECK(hb_report_write(rep, "json", f, &err) == HB_OK);
+    fclose(f);
+    CHECK(buf && strstr(buf, "\"training\": {\"device_hours_per_btok\": "));
+    free(buf);
+    /* claims: the run from the rate as measured, and from FLOPs per token of a whole model */
+    write_text(path_in("claims-run.yaml", cp, sizeof cp),
+               "claims:\n"
+               "  - id: run-tokens\n    text: t\n    source: s\n    metric: run_device_hours\n"
+               "    run: {tokens: 1.0e9, device_hours: 300}\n    a: {workload: train}\n    expect: value <= 300\n"
+               "  - id: run-flops\n    text: t\n    source: s\n    metric: run_device_hours\n"
+               "    run: {tokens: 1.0e12, flops_per_token: 2.22e11}\n    a: {workload: train, model: gpt2-124m}\n"
+               "    expect: value <= 1.0e3\n");
+    hb_claims *cs = NULL;
+    CHECK_MSG(hb_claims_load(cp, &cs, &err) == HB_OK, "%s", err.msg);
+    if (cs) {
+        hb_claim_result res;
+        f = open_memstream(&buf, &len);
+        hb_claims_print(cs, 0, rep, &res, f);
+        fclose(f);
+        /* 271 h [247, 301]: the interval straddles 300 */
+        CHECK_MSG(res.verdict == HB_VERDICT_INCONCLUSIVE, "%s: %s", hb_verdict_name(res.verdict), res.why);
+        CHECK_NEAR(res.value, hr[0], 1e-6);
+        CHECK_NEAR(res.hi, hr[2], 1e-6);
+        CHECK_MSG(strstr(buf, "need 925.9 tokens/s per device") && strstr(buf, "for the run"), "%s", buf);
+        free(buf);
+        hb_claims_eval(cs, 1, rep, &res, NULL);
+        const double want_h = 1e12 * 2.22e11 / (fps * 3600);
+        CHECK_NEAR(res.value, want_h, 1e-6 * want_h);
+        CHECK(res.verdict == (want_h * 1.0 / 0.9 <= 1e3 ? HB_VERDICT_SUPPORTED : want_h / 1.1 > 1e3 ? HB_VERDICT_REFUTED
+                                                                                                  : HB_VERDICT_INCONCLUSIVE));
+    }
+    hb_claims_free(cs);
+    hb_prices_free(prices);
+    hb_report_free(rep);
 }
 
 /* The shipped worked example results/claims/demo-bf16.yaml decides on CPU-like data: decode with
@@ -1693,6 +1794,7 @@ int main(int argc, char **argv) {
     test_html_charts(fa, fb, pp, html_path);
     test_check_cmd(fa, fb);
     test_moe_claim();
+    test_train_cost();
     test_demo_claims();
     hb_prices_free(prices);
     test_compare();
