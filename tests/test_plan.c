@@ -448,9 +448,16 @@ static void test_serve(void) {
     SERVE_BAD("    arrival: poisson:0\n", "plan.yaml:4: field 'arrival': 'poisson:0': the rate must be a number");
     SERVE_BAD("    arrival: open\n", "plan.yaml:4: field 'arrival'");
     SERVE_BAD("    arrival: search\n", "plan.yaml:4: field 'arrival': arrival: search needs an SLO");
-    BAD("cases:\n  - workload: serve\n    model: tiny-mla\n", "plan.yaml:3: field 'model': model 'tiny-mla': serve needs a paged KV cache");
-    BAD("cases:\n  - workload: serve\n    model: gpt2-124m\n", "field 'model': model 'gpt2-124m': serve needs rotary");
+    BAD("cases:\n  - workload: serve\n    model: tiny-mla\n    dtype: fp8-block\n",
+        "plan.yaml:4: field 'dtype': serve: fp8-block weights are not supported yet");
 #undef SERVE_BAD
+    { /* learned positions serve (each segment embedded at its own positions) */
+        hb_plan q;
+        hb_err qe = {{0}};
+        CHECK_MSG(load("cases:\n  - workload: serve\n    model: gpt2-124m\n    layers: 1\n", &q, &qe) == HB_OK, "%s", qe.msg);
+        if (q.n_cases == 1) CHECK(q.cases[0].model.pos == HB_POS_LEARNED && q.cases[0].cost.flops > 0);
+        hb_plan_free(&q);
+    }
     const hb_kv kv[] = {{"workload", "serve"}, {"concurrency", "2"}, {"requests", "1"}};
     BAD_ARGS(kv, "--requests: requests 1 is less than concurrency 2");
 }

@@ -223,10 +223,8 @@ static float *prefill_logits(hb_backend *be, const hb_model *m, int64_t R, int64
     return ref;
 }
 
-static void test_workload(hb_backend *be, const char *model) {
-    hb_model tiny;
-    CHECK(hb_model_find(model, &tiny, NULL) == HB_OK);
-    tiny.n_layers_full = tiny.n_layers;
+static void test_workload_of(hb_backend *be, hb_model tiny) {
+    const char *model = tiny.name;
     enum { ISL = 21, OSL = 9, R = 4 };
     const int64_t V = tiny.vocab, stride = ISL + OSL;
     /* the reference: prefill of R x ISL tokens, logits (R, V) of the last positions */
@@ -272,7 +270,11 @@ static void test_workload(hb_backend *be, const char *model) {
     hb_case ct = serve_case(&tiny, ISL, OSL, R, R);
     ct.kv_blocks = 13;
     CHECK(run_stream(be, ct, &tight) == 0);
-    CHECK_MSG(tight.stats[HB_SV_PREEMPTIONS] > 0, "no preemption with 13 blocks");
+    if (hb_model_is_mla(&tiny)) /* a latent slot per request, taken at admission: they queue instead */
+        CHECK_MSG(tight.stats[HB_SV_PREEMPTIONS] == 0 && tight.stats[HB_SV_ITERATIONS] > whole.stats[HB_SV_ITERATIONS],
+                  "MLA with 13 blocks of 4 (one slot of 32 tokens): %g preemptions, %g iterations (whole: %g)",
+                  tight.stats[HB_SV_PREEMPTIONS], tight.stats[HB_SV_ITERATIONS], whole.stats[HB_SV_ITERATIONS]);
+    else CHECK_MSG(tight.stats[HB_SV_PREEMPTIONS] > 0, "no preemption with 13 blocks");
     CHECK_MSG(!memcmp(tight.tokens, whole.tokens, sizeof(int32_t) * R * stride), "preemption changed the tokens");
     double np = 0;
     for (int64_t r = 0; r < R; r++) np += tight.rec[r * HB_SERVE_REQ_COLS + 5];
@@ -335,6 +337,27 @@ static void test_workload(hb_backend *be, const char *model) {
     stream_free(&whole), stream_free(&chunked), stream_free(&tight), stream_free(&serial);
     free(ref);
 }
+
+static void test_workload(hb_backend *be, const char *model) {
+    hb_model m;
+    CHECK(hb_model_find(model, &m, NULL) == HB_OK);
+    m.n_layers_full = m.n_layers;
+    test_workload_of(be, m);
+}
+
+/* GPT-2's layout (learned positions, layernorm, GELU, biases, tied head) at tiny's size: the
+ * embedding adds each segment's own positions */
+static hb_model gpt2_tiny(void) {
+    hb_model m;
+    CHECK(hb_model_find("gpt2-124m", &m, NULL) == HB_OK);
+    CHECK(m.pos == HB_POS_LEARNED);
+    snprintf(m.name, sizeof m.name, "gpt2-tiny");
+    m.dim = 64, m.n_layers = m.n_layers_full = 2, m.n_heads = m.n_kv_heads = 4, m.ffn_dim = 256, m.vocab = 256;
+    m.max_seq = 64;
+    return m;
+}
+
+static void test_learned_positions(hb_backend *be) { test_workload_of(be, gpt2_tiny()); }
 
 /* The shipped serve plans expand as documented, and --model overrides their model. */
 static void test_plans(const char *src) {
@@ -458,16 +481,22 @@ static void test_device(hb_backend *cpu, const char *name) {
         return;
     }
     printf("# %s: %s %s\n", name, dev->info.vendor, dev->info.name);
-    hb_model tiny;
-    CHECK(hb_model_find("tiny", &tiny, NULL) == HB_OK);
-    tiny.n_layers_full = tiny.n_layers;
+    hb_model models[3];
+    CHECK(hb_model_find("tiny", &models[0], NULL) == HB_OK);
+    models[0].n_layers_full = models[0].n_layers;
+    models[1] = gpt2_tiny(); /* learned positions: the embedding per segment */
+    CHECK(hb_model_find("tiny-mla", &models[2], NULL) == HB_OK); /* latent slots, mla_attention per request */
+    models[2].n_layers_full = models[2].n_layers;
     enum { ISL = 21, OSL = 9, R = 4 };
-    const int64_t V = tiny.vocab, stride = ISL + OSL;
-    static const struct { const char *what; int64_t conc, mbt, kv_blocks; hb_kvt kvt; double bound; int tokens; } runs[] = {
-        {"whole prompts", R, 2048, 0, HB_KV_AUTO, 1e-3, 1}, {"chunked+preempt", R, 5, 13, HB_KV_AUTO, 1e-3, 1},
-        {"bf16 cache", R, 5, 0, HB_KV_BF16, 3e-2, 0},       {"fp8 cache", R, 5, 0, HB_KV_FP8, 3e-2, 0},
+    const int64_t stride = ISL + OSL;
+    static const struct { const char *what; int model; int64_t conc, mbt, kv_blocks; hb_kvt kvt; double bound; int tokens; } runs[] = {
+        {"whole prompts", 0, R, 2048, 0, HB_KV_AUTO, 1e-3, 1}, {"chunked+preempt", 0, R, 5, 13, HB_KV_AUTO, 1e-3, 1},
+        {"bf16 cache", 0, R, 5, 0, HB_KV_BF16, 3e-2, 0},       {"fp8 cache", 0, R, 5, 0, HB_KV_FP8, 3e-2, 0},
+        {"gpt2 chunked", 1, R, 5, 13, HB_KV_AUTO, 1e-3, 1},    {"mla chunked", 2, R, 5, 0, HB_KV_AUTO, 1e-3, 1},
     };
     for (int i = 0; i < (int)(sizeof runs / sizeof runs[0]); i++) {
+        const hb_model tiny = models[runs[i].model];
+        const int64_t V = tiny.vocab;
         hb_case c = serve_case(&tiny, ISL, OSL, R, runs[i].conc);
         c.max_batch_tokens = runs[i].mbt, c.kv_blocks = runs[i].kv_blocks, c.kv_dtype = runs[i].kvt;
         stream a, b;
@@ -487,7 +516,7 @@ static void test_device(hb_backend *cpu, const char *name) {
         if (runs[i].tokens) CHECK_MSG(nd == 0, "%s: %s: %lld tokens differ from the CPU's", name, runs[i].what, (long long)nd);
         for (int64_t r = 0; r < R; r++) /* every request: its input, then osl tokens */
             CHECK(b.rec[r * HB_SERVE_REQ_COLS + 3] == ISL && b.rec[r * HB_SERVE_REQ_COLS + 4] == OSL);
-        if (runs[i].kv_blocks) CHECK(b.stats[HB_SV_PREEMPTIONS] > 0);
+        if (runs[i].kv_blocks) CHECK(b.stats[HB_SV_PREEMPTIONS] > 0 || hb_model_is_mla(&tiny));
         stream_free(&a), stream_free(&b);
     }
     hb_backend_close(dev);
@@ -516,6 +545,8 @@ int main(int argc, char **argv) {
     test_paged_op(be, HB_FP8_E4M3);
     test_workload(be, "tiny");
     test_workload(be, "tiny-moe");
+    test_workload(be, "tiny-mla"); /* MLA: latent slots, mla_attention per request */
+    test_learned_positions(be);
     test_kv_sizing(be);
     hb_backend_close(be);
     HB_TEST_END();

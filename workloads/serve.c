@@ -5,15 +5,17 @@
  *
  * Each scheduler iteration feeds N tokens (the decode token of every running request, chunks
  * of the waiting prompts) as one (N, C) batch through the model: matmuls, norms and the FFN on
- * all rows; rope and kv_store per segment (a request's run of consecutive positions) into its
+ * all rows; rope (or, for learned positions, the embedding) and kv_store per segment (a
+ * request's run of consecutive positions) into its
  * KV blocks; attention_paged over the blocks; the final norm and lm head only on the rows that
  * yield a token, then argmax (greedy: a preempted request recomputes the tokens it had).
  *
  * Weights are the prefill/decode ones (same layout, same seeds: hb_tf_layout_init with batch 1
  * and max_batch_tokens rows), so request r of a stream with range_ratio 1 sees exactly the
- * prompt of row r of a prefill of `requests` x isl tokens (tests/test_serve.c). GQA models
- * with rope, dense or MoE (the routed experts as in transformer.c, on the iteration's rows);
- * MLA models are refused at plan time (their latent cache is not paged yet). */
+ * prompt of row r of a prefill of `requests` x isl tokens (tests/test_serve.c). GQA/MHA
+ * models with rope or learned positions, dense or MoE (the routed experts as in transformer.c,
+ * on the iteration's rows); MLA models are refused at plan time (their latent cache is not
+ * paged yet). */
 #include "serve.h"
 
 #include <math.h>
@@ -51,18 +53,36 @@ static int64_t blocks_per_request(const hb_case *c) {
     return (c->isl + c->osl + c->kv_block_size - 1) / c->kv_block_size;
 }
 
-/* kv_blocks, or (auto) enough for every request in flight at its longest; setup then caps an
- * auto cache at what the device's free memory holds (size_kv) */
-static int64_t kv_blocks_of(const hb_case *c) {
-    if (c->kv_blocks > 0) return c->kv_blocks;
-    return in_flight(c) * blocks_per_request(c);
+/* MLA keeps each request's latents contiguous (mla_attention reads one sequence's cache as a
+ * (1, S, dc + dr) tensor): the scheduler's block is then a whole request's footprint, isl +
+ * osl rounded up to kv_block_size, taken at admission - an MLA request is never preempted for
+ * a block, and kv_blocks (in kv_block_size blocks) holds kv_blocks / blocks_per_request slots. */
+static int64_t sched_block(const hb_case *c) {
+    return hb_model_is_mla(&c->model) ? blocks_per_request(c) * c->kv_block_size : c->kv_block_size;
 }
+static int64_t sched_blocks_per_request(const hb_case *c) {
+    return hb_model_is_mla(&c->model) ? 1 : blocks_per_request(c);
+}
+
+/* kv_blocks, or (auto) enough for every request in flight at its longest (in the scheduler's
+ * blocks); setup then caps an auto cache at what the device's free memory holds (size_kv) */
+static int64_t kv_blocks_of(const hb_case *c) {
+    if (c->kv_blocks > 0) return hb_model_is_mla(&c->model) ? c->kv_blocks / blocks_per_request(c) : c->kv_blocks;
+    return in_flight(c) * sched_blocks_per_request(c);
+}
+
+/* Bytes of one cached position in one layer's cache, and the caches per layer: k and v
+ * (Hkv x D each), or MLA's latent (dc + dr). */
+static int64_t kv_row_bytes(const hb_tf_layout *y) {
+    return (y->dc > 0 ? y->dc + y->dr : y->Hkv * y->D) * hb_dtype_size(y->kvt);
+}
+static int64_t kv_caches(const hb_tf_layout *y) { return y->dc > 0 ? 1 : 2; }
 
 static hb_serve_cfg cfg_of(const hb_case *c) {
     return (hb_serve_cfg){.isl = c->isl, .osl = c->osl, .range_ratio = c->range_ratio,
                           .requests = hb_case_serve_requests(c), .concurrency = c->concurrency,
                           .rate = c->arrival_rate > 0 ? c->arrival_rate : c->arrival_rate < 0 ? 1.0 : 0.0, .seed = c->seed, .max_batch_tokens = c->max_batch_tokens,
-                          .max_seqs = in_flight(c), .block_size = c->kv_block_size, .kv_blocks = kv_blocks_of(c)};
+                          .max_seqs = in_flight(c), .block_size = sched_block(c), .kv_blocks = kv_blocks_of(c)};
 }
 
 /* the layout's shadow case: one forward of max_batch_tokens rows (weights as prefill's) */
@@ -77,7 +97,8 @@ static hb_case shadow_of(const hb_case *c) {
 typedef struct serve_state {
     hb_tf_layout lay;
     char *weights, *act;         /* the layout's arenas (its KV arena is not used) */
-    char *kv;                    /* per layer: k blocks, v blocks (kv_blocks, bs, Hkv, D) */
+    char *kv;                    /* per layer: k blocks, v blocks (kv_blocks, bs, Hkv, D);
+                                    MLA: latent blocks (kv_blocks, bs, dc + dr) */
     int64_t kv_layer_bytes;      /* bytes of one layer's k (= v) blocks */
     float *logits;               /* (max_seqs, V) */
     int32_t *d_tok, *d_seq, *d_pos, *d_table, *d_next; /* device int32 */
@@ -135,6 +156,53 @@ static hb_tensor cache_of(const serve_state *st, int64_t l, int which, int64_t b
     return hb_dtype_is_fp8(y->kvt) ? hb_tq(t, HB_QUANT_TENSOR, 0, 0, st->d_kv_scale) : t;
 }
 
+/* MLA: layer l's latent block b (one request's slot) as a (1, bs, dc + dr) cache. */
+static hb_tensor mla_slot(const serve_state *st, int64_t l, int64_t b) {
+    const hb_tf_layout *y = &st->lay;
+    const int64_t bs = st->cfg.block_size;
+    return hb_t3(st->kv + l * st->kv_layer_bytes + b * bs * kv_row_bytes(y), y->kvt, 1, bs, y->dc + y->dr);
+}
+
+/* MLA attention of block b on the iteration's rows h (N, C), added into x: transformer.c's
+ * mla_block with the projections on all rows and, per segment, rope at its positions and
+ * mla_attention over its request's latent slot - materialising K/V for prompt rows, absorbing
+ * the up-projections for a decode step (as prefill and decode do, so a request's tokens are
+ * theirs). */
+static hb_status mla_attn(hb_backend *be, const hb_model *m, serve_state *st, const hb_serve_sched *s,
+                          const hb_tf_block *b, int64_t l, int64_t N) {
+    const hb_tf_layout *y = &st->lay;
+    const int64_t C = y->C, H = y->Hq, dq = H * (y->dn + y->dr), Dl = y->dc + y->dr, dvo = H * y->dv;
+    float *qp = A(st, y->mq), *lp = A(st, y->mlat), *ap = A(st, y->matt);
+    const hb_tensor h = rows(A(st, y->h), 0, N, C, C), q = rows(qp, 0, N, dq, dq), lat = rows(lp, 0, N, Dl, Dl);
+    if (y->dql > 0) {
+        const hb_tensor cq = rows(A(st, y->mcq), 0, N, y->dql, y->dql);
+        HB_TRY(HB_OP(be, matmul, .out = cq, .a = h, .w = TT(st, b->wq_a)));
+        HB_TRY(HB_OP(be, rmsnorm, .out = cq, .in = cq, .w = TT(st, b->q_norm), .eps = m->norm_eps));
+        HB_TRY(HB_OP(be, matmul, .out = q, .a = cq, .w = TT(st, b->qkv_w)));
+    } else {
+        HB_TRY(HB_OP(be, matmul, .out = q, .a = h, .w = TT(st, b->qkv_w)));
+    }
+    HB_TRY(HB_OP(be, matmul, .out = lat, .a = h, .w = TT(st, b->wkv_a)));
+    const hb_tensor cn = hb_t2(lp, HB_F32, N, y->dc, Dl);
+    HB_TRY(HB_OP(be, rmsnorm, .out = cn, .in = cn, .w = TT(st, b->kv_norm), .eps = m->norm_eps));
+    int64_t row = 0;
+    for (int64_t j = 0; j < s->n_seg; j++) {
+        const hb_serve_seg *g = &s->seg[j];
+        const hb_serve_req *r = &s->req[g->req];
+        HB_TRY(HB_OP(be, rope, .x = hb_t2(qp + row * dq + H * y->dn, HB_F32, g->n, H * y->dr, dq), .B = 1, .T = g->n,
+                     .pos0 = g->pos0, .H = H, .theta = m->rope_theta, .scaling = m->rope_scaling));
+        HB_TRY(HB_OP(be, rope, .x = hb_t2(lp + row * Dl + y->dc, HB_F32, g->n, y->dr, Dl), .B = 1, .T = g->n,
+                     .pos0 = g->pos0, .H = 1, .theta = m->rope_theta, .scaling = m->rope_scaling));
+        HB_TRY(HB_OP(be, mla_attention, .out = rows(ap, row, g->n, dvo, dvo), .q = rows(qp, row, g->n, dq, dq),
+                     .latent = rows(lp, row, g->n, Dl, Dl), .cache = mla_slot(st, l, r->blocks[0]),
+                     .wkv_b = TT(st, b->wkv_b), .B = 1, .T = g->n, .pos0 = g->pos0, .H = H, .dn = y->dn, .dr = y->dr,
+                     .dv = y->dv, .absorb = g->n == 1 && g->pos0 >= r->n_in));
+        row += g->n;
+    }
+    return HB_OP(be, matmul, .out = rows(A(st, y->x), 0, N, C, C), .a = rows(ap, 0, N, dvo, dvo),
+                 .w = TT(st, b->proj_w), .beta = 1.0f);
+}
+
 /* The routed experts of MoE block b on h (N, C), added into x: transformer.c's moe_ffn on the
  * iteration's rows (router logits, top-k, permutation by expert, two grouped GEMMs, the
  * weighted combine with beta 1). Learned routing depends on the rows alone, so a request's
@@ -174,14 +242,54 @@ static hb_status moe_ffn(hb_backend *be, const hb_model *m, serve_state *st, con
     return HB_OK;
 }
 
+/* GQA attention of block b on the iteration's rows h (N, C), added into x: qkv for all rows;
+ * per segment rope at its positions (rotary models) and its k, v into its blocks; then
+ * attention_paged over the blocks and the output projection. */
+static hb_status gqa_attn(hb_backend *be, const hb_model *m, serve_state *st, const hb_serve_sched *s,
+                          const hb_tf_block *b, int64_t l, int64_t N) {
+    const hb_tf_layout *y = &st->lay;
+    const int64_t C = y->C, D = y->D, Hq = y->Hq, Hkv = y->Hkv, dq = Hq * D, dqkv = y->d_qkv;
+    const int64_t bs = st->cfg.block_size, mb = st->max_blocks;
+    float *qkvp = A(st, y->qkv), *attp = A(st, y->att);
+    const hb_tensor x = rows(A(st, y->x), 0, N, C, C), h = rows(A(st, y->h), 0, N, C, C);
+    int64_t row;
+    HB_TRY(HB_OP(be, matmul, .out = rows(qkvp, 0, N, dqkv, dqkv), .a = h, .w = TT(st, b->qkv_w),
+                 .bias = TT(st, b->qkv_b))); /* (N, (Hq + 2 Hkv) D) */
+    HB_TRY(hb_tf_qk_norm(be, m, y, b, qkvp, TT(st, b->qn_w), TT(st, b->kn_w), N));
+    /* per segment: rope at its positions, then its k and v into its blocks */
+    row = 0;
+    for (int64_t j = 0; j < s->n_seg; j++) {
+        const hb_serve_seg *g = &s->seg[j];
+        const hb_serve_req *r = &s->req[g->req];
+        if (m->pos == HB_POS_ROPE)
+            HB_TRY(HB_OP(be, rope, .x = rows(qkvp, row, g->n, (Hq + Hkv) * D, dqkv), .B = 1, .T = g->n,
+                         .pos0 = g->pos0, .H = Hq + Hkv, .theta = m->rope_theta, .scaling = m->rope_scaling));
+        for (int64_t p = g->pos0; p < g->pos0 + g->n;) {
+            const int64_t off = p % bs, cnt = (bs - off) < (g->pos0 + g->n - p) ? bs - off : g->pos0 + g->n - p;
+            const int64_t rr = row + (p - g->pos0);
+            HB_TRY(HB_OP(be, kv_store, .k_cache = cache_of(st, l, 0, r->blocks[p / bs]),
+                         .v_cache = cache_of(st, l, 1, r->blocks[p / bs]),
+                         .k = rows(qkvp + dq, rr, cnt, Hkv * D, dqkv), .v = rows(qkvp + dq + Hkv * D, rr, cnt, Hkv * D, dqkv),
+                         .B = 1, .T = cnt, .pos0 = off));
+            p += cnt;
+        }
+        row += g->n;
+    }
+    HB_TRY(HB_OP(be, attention_paged, .out = rows(attp, 0, N, dq, dq), .q = rows(qkvp, 0, N, dq, dqkv),
+                 .k_cache = cache_of(st, l, 0, -1), .v_cache = cache_of(st, l, 1, -1), .block_table = st->d_table,
+                 .max_blocks = mb, .n_seqs = s->n_seg, .seq = st->d_seq, .pos = st->d_pos));
+    HB_TRY(HB_OP(be, matmul, .out = x, .a = rows(attp, 0, N, dq, dq), .w = TT(st, b->proj_w),
+                 .bias = TT(st, b->proj_b), .beta = 1.0f));
+    return HB_OK;
+}
+
 /* One scheduler iteration through the model: s->seg (n_seg segments, n_tokens rows); the
  * next token of each emitting segment into st->h_next (n_emit of them, in segment order). */
 static hb_status iterate(hb_backend *be, const hb_case *c, serve_state *st, const hb_serve_sched *s,
                          int64_t *n_emit_out) {
     const hb_model *m = &c->model;
     const hb_tf_layout *y = &st->lay;
-    const int64_t C = y->C, D = y->D, Hq = y->Hq, Hkv = y->Hkv, dq = Hq * D, dqkv = y->d_qkv, V = y->V;
-    const int64_t N = s->n_tokens, bs = st->cfg.block_size, mb = st->max_blocks;
+    const int64_t C = y->C, V = y->V, N = s->n_tokens, mb = st->max_blocks;
     /* host: the rows' tokens, sequences (segment index) and positions; the block table */
     int64_t row = 0, n_emit = 0;
     for (int64_t j = 0; j < s->n_seg; j++) {
@@ -199,39 +307,23 @@ static hb_status iterate(hb_backend *be, const hb_case *c, serve_state *st, cons
     HB_TRY(be->ops->upload(be, st->d_pos, st->h_pos, (size_t)N * sizeof(int32_t)));
     HB_TRY(be->ops->upload(be, st->d_table, st->h_table, (size_t)(s->n_seg * mb) * sizeof(int32_t)));
 
-    float *xp = A(st, y->x), *hp = A(st, y->h), *qkvp = A(st, y->qkv), *attp = A(st, y->att);
-    float *ffp = A(st, y->ff), *ffap = A(st, y->ffa);
+    float *xp = A(st, y->x), *hp = A(st, y->h), *ffp = A(st, y->ff), *ffap = A(st, y->ffa);
     const hb_tensor x = rows(xp, 0, N, C, C), h = rows(hp, 0, N, C, C);
-    HB_TRY(HB_OP(be, embedding, .out = x, .wte = TT(st, y->wte), .tokens = st->d_tok, .B = 1, .T = N, .pos0 = 0));
-    for (int64_t l = 0; l < y->L; l++) {
-        const hb_tf_block *b = &y->blocks[l];
-        HB_TRY(norm(be, m, h, x, TT(st, b->ln1_w), TT(st, b->ln1_b)));
-        HB_TRY(HB_OP(be, matmul, .out = rows(qkvp, 0, N, dqkv, dqkv), .a = h, .w = TT(st, b->qkv_w),
-                     .bias = TT(st, b->qkv_b))); /* (N, (Hq + 2 Hkv) D) */
-        HB_TRY(hb_tf_qk_norm(be, m, y, b, qkvp, TT(st, b->qn_w), TT(st, b->kn_w), N));
-        /* per segment: rope at its positions, then its k and v into its blocks */
+    if (y->wpe < 0) {
+        HB_TRY(HB_OP(be, embedding, .out = x, .wte = TT(st, y->wte), .tokens = st->d_tok, .B = 1, .T = N, .pos0 = 0));
+    } else { /* learned positions (GPT-2): each segment's rows at its own positions */
         row = 0;
         for (int64_t j = 0; j < s->n_seg; j++) {
             const hb_serve_seg *g = &s->seg[j];
-            const hb_serve_req *r = &s->req[g->req];
-            HB_TRY(HB_OP(be, rope, .x = rows(qkvp, row, g->n, (Hq + Hkv) * D, dqkv), .B = 1, .T = g->n, .pos0 = g->pos0,
-                         .H = Hq + Hkv, .theta = m->rope_theta, .scaling = m->rope_scaling));
-            for (int64_t p = g->pos0; p < g->pos0 + g->n;) {
-                const int64_t off = p % bs, cnt = (bs - off) < (g->pos0 + g->n - p) ? bs - off : g->pos0 + g->n - p;
-                const int64_t rr = row + (p - g->pos0);
-                HB_TRY(HB_OP(be, kv_store, .k_cache = cache_of(st, l, 0, r->blocks[p / bs]),
-                             .v_cache = cache_of(st, l, 1, r->blocks[p / bs]),
-                             .k = rows(qkvp + dq, rr, cnt, Hkv * D, dqkv), .v = rows(qkvp + dq + Hkv * D, rr, cnt, Hkv * D, dqkv),
-                             .B = 1, .T = cnt, .pos0 = off));
-                p += cnt;
-            }
+            HB_TRY(HB_OP(be, embedding, .out = rows(xp, row, g->n, C, C), .wte = TT(st, y->wte), .wpe = TT(st, y->wpe),
+                         .tokens = st->d_tok + row, .B = 1, .T = g->n, .pos0 = g->pos0));
             row += g->n;
         }
-        HB_TRY(HB_OP(be, attention_paged, .out = rows(attp, 0, N, dq, dq), .q = rows(qkvp, 0, N, dq, dqkv),
-                     .k_cache = cache_of(st, l, 0, -1), .v_cache = cache_of(st, l, 1, -1), .block_table = st->d_table,
-                     .max_blocks = mb, .n_seqs = s->n_seg, .seq = st->d_seq, .pos = st->d_pos));
-        HB_TRY(HB_OP(be, matmul, .out = x, .a = rows(attp, 0, N, dq, dq), .w = TT(st, b->proj_w),
-                     .bias = TT(st, b->proj_b), .beta = 1.0f));
+    }
+    for (int64_t l = 0; l < y->L; l++) {
+        const hb_tf_block *b = &y->blocks[l];
+        HB_TRY(norm(be, m, h, x, TT(st, b->ln1_w), TT(st, b->ln1_b)));
+        HB_TRY(b->attn == HB_ATTN_MLA ? mla_attn(be, m, st, s, b, l, N) : gqa_attn(be, m, st, s, b, l, N));
         /* FFN: x += fc2(act(fc(norm(x)))); MoE: x += shared(h) + combine(experts(h)) */
         HB_TRY(norm(be, m, h, x, TT(st, b->ln2_w), TT(st, b->ln2_b)));
         if (b->F > 0) {
@@ -456,14 +548,14 @@ static hb_status dev_alloc(hb_backend *be, void **p, int64_t nbytes, hb_err *err
 static hb_status size_kv(hb_backend *be, const hb_case *c, const hb_tf_layout *y, serve_state *st, hb_err *err) {
     int64_t free_b = 0, total_b = 0;
     if (!be->ops->mem_info || be->ops->mem_info(be, &free_b, &total_b) != HB_OK) return HB_OK; /* unknown: as asked */
-    const int64_t per_block = 2 * y->L * c->kv_block_size * y->Hkv * y->D * hb_dtype_size(y->kvt);
+    const int64_t per_block = kv_caches(y) * y->L * st->cfg.block_size * kv_row_bytes(y);
     const int64_t other = y->weight_bytes + y->act_bytes + st->n_seqs_max * y->V * 4;
     const double budget = 0.9 * (double)free_b - (double)other;
     const int64_t fit = budget > 0 ? (int64_t)(budget / (double)per_block) : 0;
     if (fit < st->max_blocks)
         return hb_errf(err, HB_ERR_TOO_LARGE, "serve: %.2f GiB free hold %lld KV blocks of %lld tokens beside %.2f GiB of "
                        "weights and activations; one request of isl + osl = %lld tokens needs %lld",
-                       (double)free_b / (1 << 30), (long long)fit, (long long)c->kv_block_size,
+                       (double)free_b / (1 << 30), (long long)fit, (long long)st->cfg.block_size,
                        (double)other / (1 << 30), (long long)(c->isl + c->osl), (long long)st->max_blocks);
     if (fit < st->cfg.kv_blocks) st->cfg.kv_blocks = fit;
     return HB_OK;
@@ -472,8 +564,11 @@ static hb_status size_kv(hb_backend *be, const hb_case *c, const hb_tf_layout *y
 static hb_status serve_setup(hb_workload *w, hb_err *err) {
     hb_backend *be = w->be;
     const hb_case *c = &w->c;
-    if (!be->ops->attention_paged)
+    if (!hb_model_is_mla(&c->model) && !be->ops->attention_paged)
         return hb_errf(err, HB_ERR_UNSUPPORTED, "serve: backend %s has no attention_paged op (unsupported, not faked)",
+                       be->info.name);
+    if (hb_model_is_mla(&c->model) && !be->ops->mla_attention)
+        return hb_errf(err, HB_ERR_UNSUPPORTED, "serve: backend %s has no mla_attention op (unsupported, not faked)",
                        be->info.name);
     if (hb_model_is_moe(&c->model) &&
         (!be->ops->moe_route || !be->ops->moe_permute || !be->ops->matmul_grouped || !be->ops->moe_combine))
@@ -488,15 +583,15 @@ static hb_status serve_setup(hb_workload *w, hb_err *err) {
     HB_TRY(hb_tf_layout_init(&sh, 0, &st->lay, err));
     const hb_tf_layout *y = &st->lay;
     st->cfg = cfg_of(c);
-    st->max_blocks = blocks_per_request(c);
+    st->max_blocks = sched_blocks_per_request(c);
     st->n_seqs_max = st->cfg.max_seqs;
     st->stride = c->isl + c->osl;
     const int64_t R = st->cfg.requests, mbt = c->max_batch_tokens, ns = st->n_seqs_max;
     if (c->kv_blocks == 0) HB_TRY(size_kv(be, c, y, st, err));
-    st->kv_layer_bytes = st->cfg.kv_blocks * c->kv_block_size * y->Hkv * y->D * hb_dtype_size(y->kvt);
+    st->kv_layer_bytes = st->cfg.kv_blocks * st->cfg.block_size * kv_row_bytes(y);
     HB_TRY(dev_alloc(be, (void **)&st->weights, y->arena_bytes[HB_ARENA_WEIGHTS], err));
     HB_TRY(dev_alloc(be, (void **)&st->act, y->arena_bytes[HB_ARENA_ACT], err));
-    HB_TRY(dev_alloc(be, (void **)&st->kv, 2 * y->L * st->kv_layer_bytes, err));
+    HB_TRY(dev_alloc(be, (void **)&st->kv, kv_caches(y) * y->L * st->kv_layer_bytes, err));
     HB_TRY(dev_alloc(be, (void **)&st->logits, ns * y->V * 4, err));
     HB_TRY(dev_alloc(be, (void **)&st->d_tok, mbt * 4, err));
     HB_TRY(dev_alloc(be, (void **)&st->d_seq, mbt * 4, err));
@@ -641,22 +736,36 @@ static hb_status serve_cost(const hb_case *c, hb_cost *k, hb_err *err) {
     hb_tf_layout y;
     HB_TRY(hb_tf_layout_init(&sh, 0, &y, err));
     const hb_serve_cfg cfg = cfg_of(c);
-    double tin = 0, pairs = 0;
+    /* MLA (cost.c's forward_flops): a prompt materialises K_nope and V of its positions once
+     * (chunks that re-materialise the cached ones are not counted), a decode step is absorbed */
+    const double H = (double)y.Hq, dn = (double)y.dn, dr = (double)y.dr, dv = (double)y.dv, dc = (double)y.dc;
+    const double G1 = (double)c->osl - 1;
+    double tin = 0, pairs = 0, mla = 0;
     for (int64_t i = 0; i < cfg.requests; i++) {
-        const double n_in = (double)hb_serve_input_len(&cfg, i), fed = n_in + (double)c->osl - 1;
+        const double n_in = (double)hb_serve_input_len(&cfg, i), fed = n_in + G1;
         tin += n_in;
         pairs += fed * (fed + 1) / 2;
+        if (y.dc > 0)
+            mla += 2.0 * n_in * dc * H * (dn + dv) + 2.0 * H * (dn + dr + dv) * n_in * (n_in + 1) / 2 +
+                   G1 * H * (2.0 * dn * dc + 2.0 * dc * dv) + 2.0 * H * (2.0 * dc + dr) * (G1 * n_in + G1 * (G1 + 1) / 2);
     }
     double per_tok = 0;
     for (int64_t l = 0; l < y.L; l++) {
         const hb_tf_block *b = &y.blocks[l];
-        const double Fl = (double)b->F, dff = c->model.act == HB_ACT_SWIGLU ? 2 * Fl : Fl;
-        per_tok += 2.0 * (double)y.C * ((double)y.d_qkv + (double)(y.Hq * y.D) + dff + Fl);
+        const double Fl = (double)b->F, dff = c->model.act == HB_ACT_SWIGLU ? 2 * Fl : Fl, C = (double)y.C;
+        if (b->attn == HB_ATTN_MLA) { /* q (down, up or one matrix), kv down, output */
+            const double dq = H * (dn + dr);
+            per_tok += 2.0 * ((y.dql ? C * (double)y.dql + (double)y.dql * dq : C * dq) + C * (dc + dr) + H * dv * C);
+        } else {
+            per_tok += 2.0 * C * ((double)y.d_qkv + (double)(y.Hq * y.D));
+        }
+        per_tok += 2.0 * C * (dff + Fl);
         if (b->ffn == HB_FFN_MOE) /* the router, and K routed experts' SwiGLU per token */
-            per_tok += 2.0 * (double)y.C * (double)y.E + (double)y.K * 6.0 * (double)y.C * (double)y.Fe;
+            per_tok += 2.0 * C * (double)y.E + (double)y.K * 6.0 * C * (double)y.Fe;
     }
     const double tout = (double)cfg.requests * (double)c->osl, fed = tin + tout - (double)cfg.requests;
-    k->flops = per_tok * fed + 4.0 * (double)(y.Hq * y.D) * (double)y.L * pairs + 2.0 * (double)(y.V * y.C) * tout;
+    const double attn = y.dc > 0 ? (double)y.L * mla : 4.0 * (double)(y.Hq * y.D) * (double)y.L * pairs;
+    k->flops = per_tok * fed + attn + 2.0 * (double)(y.V * y.C) * tout;
     k->tokens_in = tin;
     k->tokens_out = tout;
     const double waves = ceil((double)cfg.requests / (double)cfg.max_seqs);
@@ -665,8 +774,8 @@ static hb_status serve_cost(const hb_case *c, hb_cost *k, hb_err *err) {
         k->bytes += (double)y.n_moe * hb_tf_expected_experts(c, (double)cfg.max_seqs) * (double)y.expert_bytes *
                     (double)c->osl * waves;
     /* an auto cache counts one request here: setup sizes it to the free memory (size_kv) */
-    const int64_t kv = 2 * y.L * (c->kv_blocks > 0 ? cfg.kv_blocks : blocks_per_request(c)) * c->kv_block_size * y.Hkv *
-                       y.D * hb_dtype_size(y.kvt);
+    const int64_t kv = kv_caches(&y) * y.L * (c->kv_blocks > 0 ? cfg.kv_blocks : sched_blocks_per_request(c)) *
+                       cfg.block_size * kv_row_bytes(&y);
     k->mem_bytes = y.weight_bytes + y.act_bytes + kv + in_flight(c) * y.V * 4;
     hb_tf_layout_free(&y);
     return HB_OK;
@@ -687,12 +796,6 @@ static hb_status serve_check(const hb_case *c, const char *const **blame, hb_err
                        (long long)(c->requests > HB_SERVE_MAX_REQUESTS ? c->requests : c->concurrency),
                        HB_SERVE_MAX_REQUESTS, HB_SERVE_MAX_REQUESTS / DEFAULT_REQ_PER_C);
     *blame = k_model;
-    if (hb_model_is_mla(m))
-        return hb_errf(err, HB_ERR_INPUT, "model '%s': serve needs a paged KV cache, and MLA's latent cache is not "
-                       "paged yet (GQA models, dense or MoE, work; so does a dense twin: dense_twin: total|active)", m->name);
-    if (m->pos != HB_POS_ROPE)
-        return hb_errf(err, HB_ERR_INPUT, "model '%s': serve needs rotary positions (learned position embeddings: "
-                       "not yet)", m->name);
     *blame = k_q;
     if (c->quant == HB_QUANT_BLOCK)
         return hb_errf(err, HB_ERR_INPUT, "serve: fp8-block weights are not supported yet (accepted: f32, bf16, f16, fp8)");
