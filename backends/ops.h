@@ -231,7 +231,9 @@ typedef struct hb_embedding_backward_args {
 } hb_embedding_backward_args;
 
 /* For out = rmsnorm(in) * w (rms recomputed from in, its mean in double as the forward):
- * din (N, C) = beta * din + d out / d in ^T dout; dw (C) += sum over rows of dout * in / rms. */
+ * din (N, C) = beta * din + d out / d in ^T dout; dw (C) += sum over rows of dout * in / rms.
+ * din, dout and in may be 3-D views (N, H, D) with strides (ld, D, 1), whose N H rows of D are
+ * normalised (the heads inside qkv rows, as rmsnorm's Qwen3 q/k norms). */
 typedef struct hb_rmsnorm_backward_args {
     hb_tensor din, dw, dout, in, w;
     float eps, beta;

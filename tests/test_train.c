@@ -134,6 +134,15 @@ static double ref_loss(const ref *r, const double *p, const int32_t *stream) {
     for (int l = 0; l < r->L; l++) {
         ref_norm(r, h, x, RP(r, p, "ln1_w", l), RP(r, p, "ln1_b", l), N);
         ref_linear(qkv, h, RP(r, p, "qkv_w", l), RP(r, p, "qkv_b", l), N, r->dqkv, C, 0);
+        if (r->m.qk_norm) /* Qwen3: every q and k head RMS-normalised (its own D weights) before rope */
+            for (int64_t i = 0; i < N; i++)
+                for (int64_t hh = 0; hh < r->Hq + r->Hkv; hh++) {
+                    double *v = qkv + i * r->dqkv + hh * D, ss = 0;
+                    const double *w = RP(r, p, hh < r->Hq ? "q_norm_w" : "k_norm_w", l);
+                    for (int64_t d = 0; d < D; d++) ss += v[d] * v[d];
+                    const double rs = 1 / sqrt(ss / (double)D + r->m.norm_eps);
+                    for (int64_t d = 0; d < D; d++) v[d] *= rs * w[d];
+                }
         if (r->m.pos == HB_POS_ROPE) /* rotate-half on the q and k heads at position t */
             for (int64_t i = 0; i < N; i++)
                 for (int64_t hh = 0; hh < r->Hq + r->Hkv; hh++)
@@ -224,6 +233,14 @@ static const hb_model moe_sigmoid_micro = {.name = "moe-sigmoid-micro", .dim = 1
                                            .moe_ffn_dim = 8, .router = HB_ROUTER_SIGMOID, .router_bias = 1,
                                            .norm_topk = 1, .routed_scale = 2.5f};
 
+/* Qwen3-MoE's attention: head_dim 8 (not dim / heads = 4) and per-head q/k norms */
+static const hb_model qwen3_moe_micro = {.name = "qwen3-moe-micro", .dim = 16, .n_layers = 2, .n_layers_full = 2,
+                                         .n_heads = 4, .n_kv_heads = 2, .head_dim = 8, .qk_norm = 1, .ffn_dim = 20,
+                                         .vocab = 40, .max_seq = 16, .norm = HB_NORM_RMSNORM, .act = HB_ACT_SWIGLU,
+                                         .pos = HB_POS_ROPE, .rope_theta = 10000.0f, .norm_eps = 1e-6f,
+                                         .n_experts = 4, .top_k = 2, .moe_ffn_dim = 8, .router = HB_ROUTER_SOFTMAX,
+                                         .norm_topk = 1, .routed_scale = 1.0f};
+
 static hb_case train_case(const hb_model *m, int64_t B, int64_t T, hb_train_data data, float lr) {
     hb_case c = {0};
     c.workload = HB_WL_TRAIN;
@@ -249,7 +266,7 @@ static ref ref_of(const hb_workload *w, const hb_case *c) {
     ref r = {.m = c->model, .C = c->model.dim, .Hq = c->model.n_heads, .Hkv = c->model.n_kv_heads,
              .F = c->model.ffn_dim, .V = c->model.vocab, .L = c->model.n_layers, .B = c->batch, .T = c->seq};
     int64_t n;
-    r.D = r.C / r.Hq;
+    r.D = hb_model_head_dim(&c->model);
     r.dqkv = (r.Hq + 2 * r.Hkv) * r.D;
     for (int64_t l = 0; l < r.L; l++) r.F = hb_model_layer_ffn(&r.m, l) > r.F ? hb_model_layer_ffn(&r.m, l) : r.F;
     r.dff = c->model.act == HB_ACT_SWIGLU ? 2 * r.F : r.F;
@@ -467,6 +484,7 @@ static void test_moe(void) {
      * of the double forward with the routing held fixed */
     test_gradients(&moe_micro, 2, 8, 8);
     test_gradients(&moe_sigmoid_micro, 2, 6, 8);
+    test_gradients(&qwen3_moe_micro, 2, 6, 8);
     hb_model twin;
     CHECK(hb_model_dense_twin(&moe_micro, HB_TWIN_TOTAL, &twin, &err) == HB_OK);
     test_gradients(&twin, 2, 6, 6); /* layer 1 a dense SwiGLU of (4 + 1) x 8 */
@@ -549,11 +567,15 @@ static void test_plan(void) {
     expect_plan_error(g, 2, "--data: no-such-file: No such file or directory");
     const char *h[] = {"workload", "train", "dtype", "fp8"};
     expect_plan_error(h, 2, "--dtype: train: dtype fp8");
-    /* MoE: the router's own routing only; MLA and q/k norms are not trained yet; a twin needs experts */
+    /* MoE: the router's own routing only; MLA is not trained yet; a twin needs experts */
     const char *i[] = {"workload", "train", "model", "tiny-moe", "routing", "balanced"};
     expect_plan_error(i, 3, "--routing: train: routing balanced");
     const char *j[] = {"workload", "train", "model", "tiny-mla"};
     expect_plan_error(j, 2, "--model: train: model 'tiny-mla' has MLA attention");
+    const char *okq[] = {"workload", "train", "model", "qwen3-30b-a3b", "layers", "1"};
+    for (int q = 0; q < 3; q++) kv[q].key = okq[2 * q], kv[q].value = okq[2 * q + 1];
+    CHECK_MSG(hb_plan_from_args(kv, 3, &p, &err) == HB_OK, "%s", err.msg); /* q/k norms and head_dim 128 train */
+    if (p.n_cases == 1) hb_plan_free(&p);
     const char *k[] = {"workload", "train", "model", "tiny", "dense_twin", "total"};
     expect_plan_error(k, 3, "--dense-twin: model 'tiny' has no experts");
     const char *okm[] = {"workload", "train", "model", "tiny-moe", "dense_twin", "total"};

@@ -192,6 +192,34 @@ static void test_norm(int layer) {
     free(xd), free(doutd), free(wd), free(bd), free(gx), free(gw), free(gb);
 }
 
+/* rmsnorm_backward on 3-D views (N, H, D) inside padded rows (Qwen3's per-head q/k norms in
+ * qkv rows) equals it on the same values packed as N H rows of D (the FD-checked case above),
+ * bit for bit: same rows, same order */
+static void test_norm_heads(void) {
+    const int64_t N = 5, H = 3, D = 8, ldx = H * D + 7, ldd = H * D + 2, ldo = H * D + 4, R = N * H;
+    float *x = fvec(N * ldx), *dout = fvec(N * ldd), *din = fvec(N * ldo), *w = fvec(D), *dw = fvec(D);
+    float *xp = fvec(R * D), *dp = fvec(R * D), *dinp = fvec(R * D), *dwp = fvec(D);
+    for (int64_t n = 0; n < N; n++) {
+        rfill(x + n * ldx, NULL, H * D, -2, 2);
+        rfill(dout + n * ldd, NULL, H * D, -1, 1);
+        memcpy(xp + n * H * D, x + n * ldx, (size_t)(H * D) * sizeof *x);
+        memcpy(dp + n * H * D, dout + n * ldd, (size_t)(H * D) * sizeof *x);
+    }
+    rfill(w, NULL, D, 0.5, 1.5);
+    for (int64_t i = 0; i < N * ldo; i++) din[i] = NAN;
+    hb_tensor tx = hb_t3(x, HB_F32, N, H, D), td = hb_t3(dout, HB_F32, N, H, D), to = hb_t3(din, HB_F32, N, H, D);
+    tx.st[0] = ldx, td.st[0] = ldd, to.st[0] = ldo;
+    CHECK(HB_OP(be, rmsnorm_backward, .din = to, .dw = hb_t1(dw, HB_F32, D), .dout = td, .in = tx,
+                .w = hb_t1(w, HB_F32, D), .eps = 1e-6f) == HB_OK);
+    CHECK(HB_OP(be, rmsnorm_backward, .din = hb_t2(dinp, HB_F32, R, D, D), .dw = hb_t1(dwp, HB_F32, D),
+                .dout = hb_t2(dp, HB_F32, R, D, D), .in = hb_t2(xp, HB_F32, R, D, D), .w = hb_t1(w, HB_F32, D),
+                .eps = 1e-6f) == HB_OK);
+    int same = memcmp(dw, dwp, (size_t)D * sizeof *dw) == 0;
+    for (int64_t n = 0; n < N; n++) same &= memcmp(din + n * ldo, dinp + n * H * D, (size_t)(H * D) * sizeof *din) == 0;
+    CHECK_MSG(same, "rmsnorm_backward on (N, H, D) views differs from the packed rows");
+    free(x), free(dout), free(din), free(w), free(dw), free(xp), free(dp), free(dinp), free(dwp);
+}
+
 /* ---- matmul ---- */
 static void test_matmul(hb_dtype wdt) {
     const int64_t M = 9, K = 13, N = 11, lda = 16;
@@ -718,6 +746,7 @@ int main(void) {
     test_embedding();
     test_norm(0);
     test_norm(1);
+    test_norm_heads();
     test_matmul(HB_F32);
     test_matmul(HB_BF16);
     test_rope();

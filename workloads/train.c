@@ -27,6 +27,7 @@ enum { A_PARAM = 0, A_GRAD, A_M, A_V, A_LP, A_ACT, A_DACT, A_TOK, N_ARENAS };
 
 typedef struct tr_block {
     int ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, fc_w, fc_b, fc2_w, fc2_b; /* -1: absent */
+    int qn_w, kn_w;                           /* Qwen3's per-head q/k RMSNorm weights (D); else -1 */
     int router_w, router_b, exp_up, exp_down; /* MoE layers: (E, C), (E), (E 2Fe, C), (E C, Fe); else -1 */
     int64_t F;                                /* the dense FFN's width (a MoE layer's shared experts; 0: none) */
     int moe;
@@ -35,6 +36,7 @@ typedef struct tr_block {
 /* saved activations of one layer: element offsets into A_ACT */
 typedef struct tr_saved {
     int64_t x, h1, qkv, att, xm, h2, ff, ffa; /* x: the residual entering the layer; xm: after attention */
+    int64_t qkr;                              /* q/k norms: qkv before them (N, d_qkv) */
     /* MoE layers: router logits (N, E); ids, weights (N, K); rows (NK); offsets (E + 1) - the
      * int32 arrays in f32 slots -; xp (NK, C), eup (NK, 2 Fe), eact (NK, Fe), ey (NK, C) */
     int64_t rlog, ids, rwt, rows, offs, xp, eup, eact, ey;
@@ -52,6 +54,7 @@ typedef struct tr_layout {
     tr_saved *saved;              /* L */
     int64_t x_final, hf, logits, losses; /* A_ACT */
     int64_t dx, dh, dqkv, datt, dff, dffa; /* A_DACT */
+    int64_t dqkr;                 /* A_DACT, q/k norms: d loss / d qkv before them (N, d_qkv) */
     int64_t drlog, drwt, dey, deact, deup, dxp; /* A_DACT, MoE: rlog's, rwt's, ey's, eact's, eup's, xp's shapes */
     int64_t n_stream;             /* A_TOK: int32 tokens of one step (accum * dp * N + 1) */
     int64_t bytes[N_ARENAS];
@@ -139,6 +142,8 @@ static hb_status layout_init(const hb_case *c, tr_layout *y, hb_err *err) {
         b->ln1_b = ln ? param(y, "ln1_b", l, C, 1, 0, 0, 0) : -1;
         b->qkv_w = param(y, "qkv_w", l, y->d_qkv, C, s, 0, 1);
         b->qkv_b = bias || m->qkv_bias ? param(y, "qkv_b", l, y->d_qkv, 1, 0, 0, 0) : -1;
+        b->qn_w = m->qk_norm ? param(y, "q_norm_w", l, y->D, 1, 0, 1, 0) : -1;
+        b->kn_w = m->qk_norm ? param(y, "k_norm_w", l, y->D, 1, 0, 1, 0) : -1;
         b->proj_w = param(y, "proj_w", l, C, HqD, sres, 0, 1);
         b->proj_b = bias ? param(y, "proj_b", l, C, 1, 0, 0, 0) : -1;
         b->ln2_w = param(y, "ln2_w", l, C, 1, 0, 1, 0);
@@ -175,6 +180,7 @@ static hb_status layout_init(const hb_case *c, tr_layout *y, hb_err *err) {
         v->x = grow(y, &act, "x", N, C);
         v->h1 = grow(y, &act, "h1", N, C);
         v->qkv = grow(y, &act, "qkv", N, y->d_qkv);
+        if (m->qk_norm) v->qkr = grow(y, &act, "qkv before the q/k norms", N, y->d_qkv);
         v->att = grow(y, &act, "att", N, HqD);
         v->xm = grow(y, &act, "xm", N, C);
         v->h2 = grow(y, &act, "h2", N, C);
@@ -202,6 +208,7 @@ static hb_status layout_init(const hb_case *c, tr_layout *y, hb_err *err) {
     y->dx = grow(y, &dact, "dx", N, C);
     y->dh = grow(y, &dact, "dh", N, C);
     y->dqkv = grow(y, &dact, "dqkv", N, y->d_qkv);
+    y->dqkr = m->qk_norm ? grow(y, &dact, "dqkv before the q/k norms", N, y->d_qkv) : y->dqkv;
     y->datt = grow(y, &dact, "datt", N, HqD);
     y->dff = grow(y, &dact, "dff", N, y->d_ff);
     y->dffa = grow(y, &dact, "dffa", N, y->F);
@@ -259,6 +266,12 @@ static hb_tensor WT(const tr_state *st, int i) {
     const hb_train_tensor *t = &st->lay.t[i];
     if (st->lay.lpt == HB_F32) return PT(st, A_PARAM, i);
     return hb_t2((uint16_t *)(void *)st->arena[A_LP] + t->off, st->lay.lpt, t->rows, t->cols, t->cols);
+}
+/* the H heads of D at p in N rows ld apart, as (N, H, D) with strides (ld, D, 1) */
+static hb_tensor heads(float *p, int64_t N, int64_t H, int64_t D, int64_t ld) {
+    hb_tensor t = hb_t3(p, HB_F32, N, H, D);
+    t.st[0] = ld;
+    return t;
 }
 /* an expert stack i (E x rows / E, cols) as matmul_grouped's (E, N, K): its GEMM operand (lp: 1)
  * or, in arena a, its f32 parameter, gradient... */
@@ -429,6 +442,14 @@ static hb_status forward(hb_backend *be, const hb_model *m, tr_state *st, const 
                         PT(st, A_PARAM, b->ln1_w), PT(st, A_PARAM, b->ln1_b)));
         HB_TRY(HB_OP(be, matmul, .out = AT(st, A_ACT, v->qkv, N, dqkv, dqkv), .a = AT(st, A_ACT, v->h1, N, C, C),
                      .w = WT(st, b->qkv_w), .bias = PT(st, A_PARAM, b->qkv_b)));
+        if (b->qn_w >= 0) { /* Qwen3: each q and k head RMS-normalised before rope; the input kept */
+            HB_TRY(be->ops->copy(be, F32(st, A_ACT, v->qkr), qkv, (size_t)(N * dqkv) * sizeof(float)));
+            float *qkr = F32(st, A_ACT, v->qkr);
+            HB_TRY(HB_OP(be, rmsnorm, .out = heads(qkv, N, Hq, D, dqkv), .in = heads(qkr, N, Hq, D, dqkv),
+                         .w = PT(st, A_PARAM, b->qn_w), .eps = m->norm_eps));
+            HB_TRY(HB_OP(be, rmsnorm, .out = heads(qkv + dq, N, Hkv, D, dqkv), .in = heads(qkr + dq, N, Hkv, D, dqkv),
+                         .w = PT(st, A_PARAM, b->kn_w), .eps = m->norm_eps));
+        }
         if (m->pos == HB_POS_ROPE)
             HB_TRY(HB_OP(be, rope, .x = hb_t2(qkv, HB_F32, N, (Hq + Hkv) * D, dqkv), .B = y->B, .T = y->T, .pos0 = 0,
                          .H = Hq + Hkv, .theta = m->rope_theta, .scaling = m->rope_scaling));
@@ -475,7 +496,9 @@ static hb_status backward(hb_backend *be, const hb_model *m, tr_state *st, const
                  .dout = AT(st, A_ACT, y->logits, N, y->V, y->V), .a = AT(st, A_ACT, y->hf, N, C, C), .w = WT(st, head)));
     HB_TRY(norm_bwd(be, m, dx, PT(st, A_GRAD, y->lnf_w), PT(st, A_GRAD, y->lnf_b), dh,
                     AT(st, A_ACT, y->x_final, N, C, C), PT(st, A_PARAM, y->lnf_w), 0.0f));
-    float *g = F32(st, A_DACT, y->dqkv), *qkv;
+    /* g: d loss / d qkv (after the q/k norms); g2: before them (g itself without them), which
+     * takes dv directly */
+    float *g = F32(st, A_DACT, y->dqkv), *g2 = F32(st, A_DACT, y->dqkr), *qkv;
     for (int l = (int)y->L - 1; l >= 0; l--) {
         const tr_block *b = &y->blocks[l];
         const tr_saved *v = &y->saved[l];
@@ -500,14 +523,23 @@ static hb_status backward(hb_backend *be, const hb_model *m, tr_state *st, const
         HB_TRY(HB_OP(be, matmul_backward, .da = datt, .dw = PT(st, A_GRAD, b->proj_w), .dbias = PT(st, A_GRAD, b->proj_b),
                      .dout = dx, .a = AT(st, A_ACT, v->att, N, dq, dq), .w = WT(st, b->proj_w)));
         HB_TRY(HB_OP(be, attention_backward, .dq = hb_t2(g, HB_F32, N, dq, dqkv),
-                     .dk = hb_t2(g + dq, HB_F32, N, Hkv * D, dqkv), .dv = hb_t2(g + dq + Hkv * D, HB_F32, N, Hkv * D, dqkv),
+                     .dk = hb_t2(g + dq, HB_F32, N, Hkv * D, dqkv), .dv = hb_t2(g2 + dq + Hkv * D, HB_F32, N, Hkv * D, dqkv),
                      .dout = datt, .q = hb_t2(qkv, HB_F32, N, dq, dqkv), .k = hb_t2(qkv + dq, HB_F32, N, Hkv * D, dqkv),
                      .v = hb_t2(qkv + dq + Hkv * D, HB_F32, N, Hkv * D, dqkv), .B = y->B, .T = y->T, .Hq = Hq, .Hkv = Hkv));
         if (m->pos == HB_POS_ROPE)
             HB_TRY(HB_OP(be, rope_backward, .x = hb_t2(g, HB_F32, N, (Hq + Hkv) * D, dqkv), .B = y->B, .T = y->T,
                          .pos0 = 0, .H = Hq + Hkv, .theta = m->rope_theta, .scaling = m->rope_scaling));
+        if (b->qn_w >= 0) {
+            float *qkr = F32(st, A_ACT, v->qkr);
+            HB_TRY(HB_OP(be, rmsnorm_backward, .din = heads(g2, N, Hq, D, dqkv), .dw = PT(st, A_GRAD, b->qn_w),
+                         .dout = heads(g, N, Hq, D, dqkv), .in = heads(qkr, N, Hq, D, dqkv), .w = PT(st, A_PARAM, b->qn_w),
+                         .eps = m->norm_eps));
+            HB_TRY(HB_OP(be, rmsnorm_backward, .din = heads(g2 + dq, N, Hkv, D, dqkv), .dw = PT(st, A_GRAD, b->kn_w),
+                         .dout = heads(g + dq, N, Hkv, D, dqkv), .in = heads(qkr + dq, N, Hkv, D, dqkv),
+                         .w = PT(st, A_PARAM, b->kn_w), .eps = m->norm_eps));
+        }
         HB_TRY(HB_OP(be, matmul_backward, .da = dh, .dw = PT(st, A_GRAD, b->qkv_w), .dbias = PT(st, A_GRAD, b->qkv_b),
-                     .dout = AT(st, A_DACT, y->dqkv, N, dqkv, dqkv), .a = AT(st, A_ACT, v->h1, N, C, C),
+                     .dout = AT(st, A_DACT, y->dqkr, N, dqkv, dqkv), .a = AT(st, A_ACT, v->h1, N, C, C),
                      .w = WT(st, b->qkv_w)));
         HB_TRY(norm_bwd(be, m, dx, PT(st, A_GRAD, b->ln1_w), PT(st, A_GRAD, b->ln1_b), dh,
                         AT(st, A_ACT, v->x, N, C, C), PT(st, A_PARAM, b->ln1_w), 1.0f)); /* dx: d / d x */
@@ -761,13 +793,11 @@ static hb_status train_check(const hb_case *c, const char *const **blame, hb_err
         return hb_errf(err, HB_ERR_INPUT, "seq %lld exceeds max_seq %lld of model '%s' (accepted: seq <= %lld)",
                        (long long)c->seq, (long long)m->max_seq, m->name, (long long)m->max_seq);
     }
-    if (hb_model_is_mla(m) || m->qk_norm || m->head_dim) {
+    if (hb_model_is_mla(m)) {
         static const char *const k_model[] = {"model", NULL};
         *blame = k_model;
-        return hb_errf(err, HB_ERR_INPUT, "train: model '%s' has %s: training it is not implemented yet (accepted: "
-                       "GQA/MHA models without q/k norms, dense or MoE, and dense twins)", m->name,
-                       hb_model_is_mla(m) ? "MLA attention" : m->qk_norm ? "q/k norms (Qwen3)"
-                       : "a head_dim other than dim / heads");
+        return hb_errf(err, HB_ERR_INPUT, "train: model '%s' has MLA attention: training it is not implemented yet "
+                       "(accepted: GQA/MHA models, dense or MoE, and dense twins)", m->name);
     }
     if (hb_model_is_moe(m) && c->routing != HB_ROUTING_MODEL) {
         static const char *const k_routing[] = {"routing", NULL};
