@@ -591,6 +591,78 @@ hb_status hb_op_check_moe_combine(hb_backend *be, const hb_moe_combine_args *a) 
     return rows_cols(be, op, "y", &a->y, S, hb_tensor_cols(&a->out));
 }
 
+/* ---- Mixture-of-Experts training ---- */
+
+hb_status hb_op_check_moe_route_backward(hb_backend *be, const hb_moe_route_backward_args *a) {
+    const char *op = "moe_route_backward";
+    TRY(f32_ok(be, op, "logits", &a->logits));
+    TRY(f32_ok(be, op, "dlogits", &a->dlogits));
+    TRY(same_shape(be, op, "dlogits", &a->dlogits, &a->logits));
+    if (!a->ids || !a->dweights) return bad(be, op, "no ids or dweights");
+    const int64_t E = hb_tensor_cols(&a->logits);
+    if (a->kind != HB_ROUTER_SOFTMAX && a->kind != HB_ROUTER_SIGMOID) return bad(be, op, "unknown router kind %d", (int)a->kind);
+    if (a->top_k < 1 || a->top_k > E) return bad(be, op, "top_k %lld of %lld experts", (long long)a->top_k, (long long)E);
+    return HB_OK;
+}
+
+hb_status hb_op_check_moe_permute_backward(hb_backend *be, const hb_moe_permute_backward_args *a) {
+    const char *op = "moe_permute_backward";
+    TRY(f32_ok(be, op, "dx", &a->dx));
+    TRY(f32_ok(be, op, "dxp", &a->dxp));
+    TRY(contiguous_ok(be, op, "dxp", &a->dxp));
+    if (!a->rows) return bad(be, op, "no rows");
+    if (a->top_k < 1) return bad(be, op, "top_k %lld", (long long)a->top_k);
+    int64_t S;
+    if (hb_mul_ovf(hb_tensor_rows(&a->dx), a->top_k, &S) || S > INT32_MAX) return bad(be, op, "too many slots for int32 rows");
+    return rows_cols(be, op, "dxp", &a->dxp, S, hb_tensor_cols(&a->dx));
+}
+
+hb_status hb_op_check_matmul_grouped_backward(hb_backend *be, const hb_matmul_grouped_backward_args *a) {
+    const char *op = "matmul_grouped_backward";
+    TRY(f32_ok(be, op, "a", &a->a));
+    TRY(f32_ok(be, op, "dout", &a->dout));
+    TRY(tensor_ok(be, op, "w", &a->w));
+    TRY(contiguous_ok(be, op, "a", &a->a));
+    TRY(contiguous_ok(be, op, "dout", &a->dout));
+    TRY(contiguous_ok(be, op, "w", &a->w));
+    if (!a->offsets) return bad(be, op, "no offsets");
+    if (a->w.ndim != 3) return bad(be, op, "w must be (E, N, K), got %d dimensions", a->w.ndim);
+    if (a->w.dt != HB_F32 && a->w.dt != HB_BF16 && a->w.dt != HB_F16)
+        return bad(be, op, "w is %s (accepted: f32, bf16, f16)", hb_dtype_name(a->w.dt));
+    if (a->w.q.kind != HB_QUANT_NONE) return bad(be, op, "quantised expert stacks are not supported");
+    const int64_t N = a->w.ne[1], K = a->w.ne[2], R = hb_tensor_rows(&a->a);
+    TRY(rows_cols(be, op, "a", &a->a, R, K));
+    TRY(rows_cols(be, op, "dout", &a->dout, R, N));
+    if (a->da.data) {
+        TRY(f32_ok(be, op, "da", &a->da));
+        TRY(contiguous_ok(be, op, "da", &a->da));
+        TRY(rows_cols(be, op, "da", &a->da, R, K));
+    }
+    if (a->dw.data) {
+        TRY(f32_ok(be, op, "dw", &a->dw));
+        TRY(contiguous_ok(be, op, "dw", &a->dw));
+        if (a->dw.ndim != 3 || a->dw.ne[0] != a->w.ne[0] || a->dw.ne[1] != N || a->dw.ne[2] != K)
+            return bad(be, op, "dw must be w's (E, N, K) = (%lld, %lld, %lld)", (long long)a->w.ne[0], (long long)N,
+                       (long long)K);
+    }
+    return HB_OK;
+}
+
+hb_status hb_op_check_moe_combine_backward(hb_backend *be, const hb_moe_combine_backward_args *a) {
+    const char *op = "moe_combine_backward";
+    TRY(f32_ok(be, op, "dout", &a->dout));
+    TRY(f32_ok(be, op, "y", &a->y));
+    TRY(f32_ok(be, op, "dy", &a->dy));
+    TRY(contiguous_ok(be, op, "y", &a->y));
+    TRY(contiguous_ok(be, op, "dy", &a->dy));
+    if (!a->rows || !a->weights || !a->dweights) return bad(be, op, "no rows, weights or dweights");
+    if (a->top_k < 1) return bad(be, op, "top_k %lld", (long long)a->top_k);
+    int64_t S;
+    if (hb_mul_ovf(hb_tensor_rows(&a->dout), a->top_k, &S)) return bad(be, op, "too many slots");
+    TRY(rows_cols(be, op, "y", &a->y, S, hb_tensor_cols(&a->dout)));
+    return rows_cols(be, op, "dy", &a->dy, S, hb_tensor_cols(&a->dout));
+}
+
 hb_status hb_op_check_mla_attention(hb_backend *be, const hb_mla_attention_args *a) {
     const char *op = "mla_attention";
     TRY(f32_ok(be, op, "out", &a->out));

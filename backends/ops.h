@@ -231,7 +231,9 @@ typedef struct hb_embedding_backward_args {
 } hb_embedding_backward_args;
 
 /* For out = rmsnorm(in) * w (rms recomputed from in, its mean in double as the forward):
- * din (N, C) = beta * din + d out / d in ^T dout; dw (C) += sum over rows of dout * in / rms. */
+ * din (N, C) = beta * din + d out / d in ^T dout; dw (C) += sum over rows of dout * in / rms.
+ * din, dout and in may be 3-D views (N, H, D) with strides (ld, D, 1), whose N H rows of D are
+ * normalised (the heads inside qkv rows, as rmsnorm's Qwen3 q/k norms). */
 typedef struct hb_rmsnorm_backward_args {
     hb_tensor din, dw, dout, in, w;
     float eps, beta;
@@ -419,6 +421,67 @@ typedef struct hb_attention_paged_args {
     const int32_t *seq, *pos;
 } hb_attention_paged_args;
 
+/* ---- Mixture-of-Experts training (optional ops, HB_OP_LIST_TRAIN_MOE) ----
+ * The backward of the MoE forward above, step by step in reverse:
+ *   moe_combine_backward   dy, dweights  from d out
+ *   matmul_grouped_backward (down, then up; swiglu_backward between)  da, dw per expert
+ *   moe_permute_backward   dx            from d xp (the scatter-add of each token's k rows)
+ *   moe_route_backward     dlogits       from dweights (then matmul_backward for the router)
+ * The top-k choice itself is not differentiated (as every framework): the ids of the forward
+ * are given, the weights' dependence on the logits is. All f32; conventions as the training
+ * ops': parameter gradients accumulate, activation gradients are overwritten (or beta * d + ...
+ * where a beta is given). */
+
+/* For weights_nj = scale * s_{ids_nj} (/ (sum_j s_{ids_nj} + 1e-20) if norm), s the router's
+ * scores of logits (N, E) (softmax of the row, or elementwise sigmoid: moe_route's kinds; the
+ * score-correction bias and the group limit only choose, so they get no gradient):
+ *   dlogits (N, E) = d weights / d logits ^T dweights (N, top_k); overwritten, rows of
+ * dlogits and logits with their strides; ids (N, top_k) int32 as moe_route wrote them.
+ * The scores are recomputed from logits in double. */
+typedef struct hb_moe_route_backward_args {
+    hb_tensor dlogits, logits;
+    const int32_t *ids;
+    const float *dweights;
+    hb_router_kind kind;
+    int64_t top_k;
+    int norm;
+    float scale;
+} hb_moe_route_backward_args;
+
+/* For xp[rows[n top_k + j]] = x[n] (moe_permute): dx (N, C) = beta * dx + sum_{j < top_k}
+ * dxp[rows[n top_k + j]], the sum in order j = 0, 1, ... (the scatter-add of rows, written as a
+ * gather per token: deterministic, no atomics). dx with row stride, dxp (N top_k, C) contiguous. */
+typedef struct hb_moe_permute_backward_args {
+    hb_tensor dx, dxp;
+    const int32_t *rows;
+    int64_t top_k;
+    float beta;
+} hb_moe_permute_backward_args;
+
+/* For matmul_grouped out = a @ w[e]^T on expert e's rows offsets[e] .. offsets[e+1]-1: per expert,
+ *   da rows (if da.data) = beta * da + dout rows @ w[e];  dw[e] (if dw.data) += dout rows^T @ a rows;
+ * matmul_backward's contract for each expert's matrix. w (E, N, K) f32, bf16 or f16 (its values
+ * widened: mixed precision), dw (E, N, K) f32, a and da (R, K), dout (R, N), f32 contiguous;
+ * offsets (E + 1) int32 as moe_permute wrote them. Rows of no expert are not touched. */
+typedef struct hb_matmul_grouped_backward_args {
+    hb_tensor da, dw, dout, a, w;
+    const int32_t *offsets;
+    float beta;
+} hb_matmul_grouped_backward_args;
+
+/* For out[n] (+)= sum_j weights[n top_k + j] y[rows[n top_k + j]] (moe_combine):
+ *   dy[rows[n top_k + j]] = weights[n top_k + j] * dout[n]   (dy (N top_k, C) contiguous,
+ *                                                              every row overwritten);
+ *   dweights[n top_k + j] = dout[n] . y[rows[n top_k + j]]   (overwritten; the sum in double).
+ * dout (N, C) with row stride. (d out / d out_old = beta is the caller's.) */
+typedef struct hb_moe_combine_backward_args {
+    hb_tensor dy, dout, y;
+    float *dweights;
+    const int32_t *rows;
+    const float *weights;
+    int64_t top_k;
+} hb_moe_combine_backward_args;
+
 /* The catalogue: X(name, required). Required ops must be filled by every backend (checked when
  * a module is loaded); optional ones may be NULL and are then reported unsupported. */
 #define HB_OP_LIST_INFER(X) \
@@ -461,7 +524,14 @@ typedef struct hb_attention_paged_args {
     X(cross_entropy, 0)          \
     X(adamw, 0)
 
-#define HB_OP_LIST(X) HB_OP_LIST_INFER(X) HB_OP_LIST_TRAIN(X)
+/* Training ops of Mixture-of-Experts FFNs (all optional), after HB_OP_LIST_TRAIN. */
+#define HB_OP_LIST_TRAIN_MOE(X)      \
+    X(moe_route_backward, 0)         \
+    X(moe_permute_backward, 0)       \
+    X(matmul_grouped_backward, 0)    \
+    X(moe_combine_backward, 0)
+
+#define HB_OP_LIST(X) HB_OP_LIST_INFER(X) HB_OP_LIST_TRAIN(X) HB_OP_LIST_TRAIN_MOE(X)
 
 /* Member type of the ops table for op `name`. */
 #define HB_OP_FN(name) hb_status (*name)(hb_backend * be, const hb_##name##_args *a);

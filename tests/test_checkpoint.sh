@@ -203,7 +203,8 @@ print("first-step loss %.9g, numpy %.9g" % (got, want))
 sys.exit(0 if ok else 1)
 PY
 }
-for d in "$T/llama-F32-single" "$T/gpt2-BF16-single" "$T/qwen2-F32-single"; do
+for d in "$T/llama-F32-single" "$T/gpt2-BF16-single" "$T/qwen2-F32-single" "$T/mixtral-F8-sharded" \
+         "$T/qwen3-BF16-single" "$T/qwen3_moe-F32-single"; do
   if train_ok "$d" >"$T/cmp" 2>&1; then ok "train --weights $(basename "$d"): $(cat "$T/cmp")"
   else bad "train --weights $(basename "$d"): $(cat "$T/cmp")"; fi
 done
@@ -288,6 +289,6 @@ expect_refusal "token file: count vs size" "count.bin: the header says 41 tokens
 expect_refusal "token file: id >= vocab" "vocab.bin: token 0 is 300 \(accepted: 0 to vocab - 1 = 127\)" --workload train --weights "$base" --data "$T/vocab.bin" --seq 8
 expect_refusal "token file: too few tokens" "few.bin: holds 10 tokens, one step needs 17" --workload train --weights "$base" --data "$T/few.bin" --seq 8
 expect_refusal "token file: absent" "nothing.bin: No such file" --workload train --model tiny --data "$T/nothing.bin" --seq 8
-expect_refusal "train from a MoE checkpoint" "training it is not implemented yet" --workload train --weights "$T/mixtral-F8-sharded" --seq 8
+expect_refusal "train from an MLA checkpoint" "has MLA attention: training it is not implemented yet" --workload train --weights "$T/deepseek_v2-F32-single" --seq 8
 
 exit $fail

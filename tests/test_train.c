@@ -30,6 +30,11 @@ typedef struct ref {
     int64_t C, D, Hq, Hkv, F, V, L, dqkv, dff, B, T;
     const hb_train_tensor *t;
     int nt;
+    /* MoE: the experts each token of each layer goes to (L, N, top_k). The top-k choice is not
+     * differentiated: freeze = 0 chooses (and stores), freeze = 1 reuses the stored choice, so
+     * finite differences see the loss of a fixed routing, as the backward does */
+    int32_t *ids;
+    int freeze;
 } ref;
 
 /* parameter `name` of layer l (-1: model level), or NULL */
@@ -64,6 +69,58 @@ static void ref_linear(double *out, const double *a, const double *w, const doub
         }
 }
 
+/* x (N, C) += the routed experts of layer l on h (N, C): router scores (softmax or sigmoid),
+ * top-k by score + bias (ties: the lower index), weights renormalised and scaled, each
+ * expert's SwiGLU; ops.h's MoE section, in double */
+static void ref_moe(const ref *r, const double *p, int l, const double *h, double *x) {
+    const int64_t C = r->C, E = r->m.n_experts, K = r->m.top_k, Fe = r->m.moe_ffn_dim, N = r->B * r->T;
+    const double *rw = RP(r, p, "router_w", l), *rb = RP(r, p, "router_b", l);
+    const double *up = RP(r, p, "exp_up", l), *down = RP(r, p, "exp_down", l);
+    double s[64], ch[64], u[128], a[64];
+    for (int64_t n = 0; n < N; n++) {
+        const double *hn = h + n * C;
+        double mx = -INFINITY, sum = 0;
+        for (int64_t e = 0; e < E; e++) {
+            s[e] = 0;
+            for (int64_t c = 0; c < C; c++) s[e] += hn[c] * rw[e * C + c];
+            mx = fmax(mx, s[e]);
+        }
+        if (r->m.router == HB_ROUTER_SOFTMAX) {
+            for (int64_t e = 0; e < E; e++) sum += (s[e] = exp(s[e] - mx));
+            for (int64_t e = 0; e < E; e++) s[e] /= sum;
+        } else {
+            for (int64_t e = 0; e < E; e++) s[e] = 1 / (1 + exp(-s[e]));
+        }
+        int32_t *ids = r->ids + ((int64_t)l * N + n) * K;
+        if (!r->freeze) {
+            for (int64_t e = 0; e < E; e++) ch[e] = s[e] + (rb ? rb[e] : 0);
+            for (int64_t j = 0; j < K; j++) {
+                int64_t best = -1;
+                for (int64_t e = 0; e < E; e++)
+                    if (ch[e] > -INFINITY && (best < 0 || ch[e] > ch[best])) best = e;
+                ids[j] = (int32_t)best;
+                ch[best] = -INFINITY;
+            }
+        }
+        double Z = 1e-20;
+        for (int64_t j = 0; j < K; j++) Z += s[ids[j]];
+        for (int64_t j = 0; j < K; j++) {
+            const int64_t e = ids[j];
+            const double w = s[e] / (r->m.norm_topk ? Z : 1) * r->m.routed_scale;
+            for (int64_t f = 0; f < 2 * Fe; f++) {
+                u[f] = 0;
+                for (int64_t c = 0; c < C; c++) u[f] += hn[c] * up[(e * 2 * Fe + f) * C + c];
+            }
+            for (int64_t f = 0; f < Fe; f++) a[f] = u[f] / (1 + exp(-u[f])) * u[Fe + f];
+            for (int64_t c = 0; c < C; c++) {
+                double y = 0;
+                for (int64_t f = 0; f < Fe; f++) y += a[f] * down[(e * C + c) * Fe + f];
+                x[n * C + c] += w * y;
+            }
+        }
+    }
+}
+
 /* mean cross-entropy of predicting stream[i + 1] from stream[0..i] within each sequence */
 static double ref_loss(const ref *r, const double *p, const int32_t *stream) {
     const int64_t C = r->C, D = r->D, N = r->B * r->T, HqD = r->Hq * r->D, grp = r->Hq / r->Hkv;
@@ -77,6 +134,15 @@ static double ref_loss(const ref *r, const double *p, const int32_t *stream) {
     for (int l = 0; l < r->L; l++) {
         ref_norm(r, h, x, RP(r, p, "ln1_w", l), RP(r, p, "ln1_b", l), N);
         ref_linear(qkv, h, RP(r, p, "qkv_w", l), RP(r, p, "qkv_b", l), N, r->dqkv, C, 0);
+        if (r->m.qk_norm) /* Qwen3: every q and k head RMS-normalised (its own D weights) before rope */
+            for (int64_t i = 0; i < N; i++)
+                for (int64_t hh = 0; hh < r->Hq + r->Hkv; hh++) {
+                    double *v = qkv + i * r->dqkv + hh * D, ss = 0;
+                    const double *w = RP(r, p, hh < r->Hq ? "q_norm_w" : "k_norm_w", l);
+                    for (int64_t d = 0; d < D; d++) ss += v[d] * v[d];
+                    const double rs = 1 / sqrt(ss / (double)D + r->m.norm_eps);
+                    for (int64_t d = 0; d < D; d++) v[d] *= rs * w[d];
+                }
         if (r->m.pos == HB_POS_ROPE) /* rotate-half on the q and k heads at position t */
             for (int64_t i = 0; i < N; i++)
                 for (int64_t hh = 0; hh < r->Hq + r->Hkv; hh++)
@@ -108,18 +174,23 @@ static double ref_loss(const ref *r, const double *p, const int32_t *stream) {
                 }
         ref_linear(x, att, RP(r, p, "proj_w", l), RP(r, p, "proj_b", l), N, C, HqD, 1);
         ref_norm(r, h, x, RP(r, p, "ln2_w", l), RP(r, p, "ln2_b", l), N);
-        ref_linear(ff, h, RP(r, p, "fc_w", l), RP(r, p, "fc_b", l), N, r->dff, C, 0);
-        for (int64_t i = 0; i < N; i++)
-            for (int64_t f = 0; f < r->F; f++) {
-                if (r->m.act == HB_ACT_SWIGLU) {
-                    const double a = ff[i * r->dff + f], g = ff[i * r->dff + r->F + f];
-                    fa[i * r->F + f] = a / (1 + exp(-a)) * g;
-                } else {
-                    const double z = ff[i * r->dff + f];
-                    fa[i * r->F + f] = 0.5 * z * (1 + tanh(sqrt(2 / M_PI) * (z + 0.044715 * z * z * z)));
+        /* the layer's dense FFN (a MoE layer's shared experts, a dense twin's width) */
+        const int64_t F = hb_model_layer_ffn(&r->m, l), dff = r->m.act == HB_ACT_SWIGLU ? 2 * F : F;
+        if (F > 0) {
+            ref_linear(ff, h, RP(r, p, "fc_w", l), RP(r, p, "fc_b", l), N, dff, C, 0);
+            for (int64_t i = 0; i < N; i++)
+                for (int64_t f = 0; f < F; f++) {
+                    if (r->m.act == HB_ACT_SWIGLU) {
+                        const double a = ff[i * dff + f], g = ff[i * dff + F + f];
+                        fa[i * F + f] = a / (1 + exp(-a)) * g;
+                    } else {
+                        const double z = ff[i * dff + f];
+                        fa[i * F + f] = 0.5 * z * (1 + tanh(sqrt(2 / M_PI) * (z + 0.044715 * z * z * z)));
+                    }
                 }
-            }
-        ref_linear(x, fa, RP(r, p, "fc2_w", l), RP(r, p, "fc2_b", l), N, C, r->F, 1);
+            ref_linear(x, fa, RP(r, p, "fc2_w", l), RP(r, p, "fc2_b", l), N, C, F, 1);
+        }
+        if (hb_model_layer_moe(&r->m, l)) ref_moe(r, p, l, h, x);
     }
     ref_norm(r, h, x, RP(r, p, "lnf_w", -1), RP(r, p, "lnf_b", -1), N);
     const double *lm = r->m.tied ? wte : RP(r, p, "lm_w", -1);
@@ -146,6 +217,30 @@ static const hb_model llama_micro = {.name = "llama-micro", .dim = 16, .n_layers
                                      .norm = HB_NORM_RMSNORM, .act = HB_ACT_SWIGLU, .pos = HB_POS_ROPE, .tied = 0,
                                      .bias = 0, .rope_theta = 10000.0f, .norm_eps = 1e-5f};
 
+/* MoE: a dense first layer, then 4 experts top-2 of width 8 plus a shared one, softmax router
+ * renormalised (Mixtral / Qwen3-MoE / DeepSeek-V2 with first_k_dense); and DeepSeek-V3's
+ * sigmoid router with its bias, scaled, no shared expert, every layer MoE */
+static const hb_model moe_micro = {.name = "moe-micro", .dim = 16, .n_layers = 2, .n_layers_full = 2, .n_heads = 4,
+                                   .n_kv_heads = 2, .ffn_dim = 20, .vocab = 40, .max_seq = 16,
+                                   .norm = HB_NORM_RMSNORM, .act = HB_ACT_SWIGLU, .pos = HB_POS_ROPE,
+                                   .rope_theta = 10000.0f, .norm_eps = 1e-5f, .n_experts = 4, .top_k = 2,
+                                   .n_shared = 1, .moe_ffn_dim = 8, .first_k_dense = 1, .router = HB_ROUTER_SOFTMAX,
+                                   .norm_topk = 1, .routed_scale = 1.0f};
+static const hb_model moe_sigmoid_micro = {.name = "moe-sigmoid-micro", .dim = 16, .n_layers = 2, .n_layers_full = 2,
+                                           .n_heads = 4, .n_kv_heads = 2, .ffn_dim = 20, .vocab = 40, .max_seq = 16,
+                                           .norm = HB_NORM_RMSNORM, .act = HB_ACT_SWIGLU, .pos = HB_POS_ROPE,
+                                           .rope_theta = 10000.0f, .norm_eps = 1e-5f, .n_experts = 6, .top_k = 3,
+                                           .moe_ffn_dim = 8, .router = HB_ROUTER_SIGMOID, .router_bias = 1,
+                                           .norm_topk = 1, .routed_scale = 2.5f};
+
+/* Qwen3-MoE's attention: head_dim 8 (not dim / heads = 4) and per-head q/k norms */
+static const hb_model qwen3_moe_micro = {.name = "qwen3-moe-micro", .dim = 16, .n_layers = 2, .n_layers_full = 2,
+                                         .n_heads = 4, .n_kv_heads = 2, .head_dim = 8, .qk_norm = 1, .ffn_dim = 20,
+                                         .vocab = 40, .max_seq = 16, .norm = HB_NORM_RMSNORM, .act = HB_ACT_SWIGLU,
+                                         .pos = HB_POS_ROPE, .rope_theta = 10000.0f, .norm_eps = 1e-6f,
+                                         .n_experts = 4, .top_k = 2, .moe_ffn_dim = 8, .router = HB_ROUTER_SOFTMAX,
+                                         .norm_topk = 1, .routed_scale = 1.0f};
+
 static hb_case train_case(const hb_model *m, int64_t B, int64_t T, hb_train_data data, float lr) {
     hb_case c = {0};
     c.workload = HB_WL_TRAIN;
@@ -171,10 +266,12 @@ static ref ref_of(const hb_workload *w, const hb_case *c) {
     ref r = {.m = c->model, .C = c->model.dim, .Hq = c->model.n_heads, .Hkv = c->model.n_kv_heads,
              .F = c->model.ffn_dim, .V = c->model.vocab, .L = c->model.n_layers, .B = c->batch, .T = c->seq};
     int64_t n;
-    r.D = r.C / r.Hq;
+    r.D = hb_model_head_dim(&c->model);
     r.dqkv = (r.Hq + 2 * r.Hkv) * r.D;
+    for (int64_t l = 0; l < r.L; l++) r.F = hb_model_layer_ffn(&r.m, l) > r.F ? hb_model_layer_ffn(&r.m, l) : r.F;
     r.dff = c->model.act == HB_ACT_SWIGLU ? 2 * r.F : r.F;
     r.nt = hb_train_tensors(w, &r.t, &n);
+    r.ids = calloc((size_t)(r.L * r.B * r.T * (r.m.top_k > 0 ? r.m.top_k : 1)), sizeof *r.ids);
     return r;
 }
 
@@ -249,6 +346,7 @@ static void test_gradients(const hb_model *m, int64_t B, int64_t T, int samples)
     double *g = host_params(w, 1, &n);
     const double lref = ref_loss(&r, p, tok);
     CHECK_MSG(fabs(loss - lref) < 1e-5 * lref, "%s: loss %.9g, reference %.9g", m->name, loss, lref);
+    r.freeze = 1; /* the routing of the point the gradient is taken at */
     uint64_t rs = 88172645463325252ull;
     for (int i = 0; i < r.nt; i++) {
         const hb_train_tensor *t = &r.t[i];
@@ -273,8 +371,10 @@ static void test_gradients(const hb_model *m, int64_t B, int64_t T, int samples)
         }
         CHECK_MSG(emax <= 2e-3 * gmax + 1e-7, "%s: d loss / d %s[%d]: max error %.3g, max |grad| %.3g", m->name, t->name,
                   t->layer, emax, gmax);
+        if (!strcmp(t->name, "router_w") || !strcmp(t->name, "exp_up") || !strcmp(t->name, "exp_down"))
+            CHECK_MSG(gmax > 1e-6, "%s: d loss / d %s[%d] is 0: nothing reached it", m->name, t->name, t->layer);
     }
-    free(p), free(g), free(tok);
+    free(p), free(g), free(tok), free(r.ids);
     hb_workload_free(w);
 }
 
@@ -296,10 +396,12 @@ static void test_training(const hb_model *m, int steps) {
         double loss = 0;
         CHECK(hb_workload_step(w) == HB_OK);
         CHECK(hb_workload_loss(w, &loss) == 1);
+        r.freeze = 0;
         const double lref = ref_loss(&r, p, tok);
         CHECK_MSG(fabs(loss - lref) <= 2e-5 * lref, "%s step %d: loss %.9g, reference %.9g", m->name, s, loss, lref);
         if (s == 1) first = lref;
         last = lref;
+        r.freeze = 1;
         /* the reference step: gradients by central differences, AdamW in double */
         for (int64_t i = 0; i < n; i++) {
             const double x0 = p[i], h = 1e-5;
@@ -323,7 +425,7 @@ static void test_training(const hb_model *m, int steps) {
     double *pw = host_params(w, 0, &n), emax = 0;
     for (int64_t i = 0; i < n; i++) emax = fmax(emax, fabs(pw[i] - p[i]));
     CHECK_MSG(emax < 2e-4, "%s: parameters after %d steps differ from the reference by %.3g", m->name, steps, emax);
-    free(p), free(g), free(mm), free(vv), free(pw);
+    free(p), free(g), free(mm), free(vv), free(pw), free(r.ids);
     hb_workload_free(w);
 }
 
@@ -375,6 +477,54 @@ static void test_behaviour(void) {
     for (int s = 0; s < 3; s++) CHECK_MSG(fabs(a[s] - b[s]) < 1e-5 * a[s], "accum step %d: %.9g vs %.9g", s, b[s], a[s]);
 }
 
+/* ---- Mixture-of-Experts and dense twins ---- */
+static void test_moe(void) {
+    hb_err err = {0};
+    /* gradients of every tensor (router, experts, shared expert...) against finite differences
+     * of the double forward with the routing held fixed */
+    test_gradients(&moe_micro, 2, 8, 8);
+    test_gradients(&moe_sigmoid_micro, 2, 6, 8);
+    test_gradients(&qwen3_moe_micro, 2, 6, 8);
+    hb_model twin;
+    CHECK(hb_model_dense_twin(&moe_micro, HB_TWIN_TOTAL, &twin, &err) == HB_OK);
+    test_gradients(&twin, 2, 6, 6); /* layer 1 a dense SwiGLU of (4 + 1) x 8 */
+    /* several AdamW steps against the reference's, the experts and router included */
+    test_training(&moe_micro, 3);
+
+    hb_model tm, tt;
+    CHECK(hb_model_find("tiny-moe", &tm, &err) == HB_OK);
+    CHECK(hb_model_dense_twin(&tm, HB_TWIN_TOTAL, &tt, &err) == HB_OK);
+    /* the cost: 6 x the matmul parameters a token uses (models.c's active count less the
+     * embedding and the norms) + attention; the memory holds every expert's gradients and moments */
+    hb_case c = train_case(&tm, 2, 16, HB_DATA_REPEAT, 1e-3f), ct = train_case(&tt, 2, 16, HB_DATA_REPEAT, 1e-3f);
+    const double N = 32, T = 16, L = (double)tm.n_layers, C = (double)tm.dim;
+    const double mm = (double)hb_model_n_active_params(&tm) - (double)tm.vocab * C - (2 * L + 1) * C;
+    const double attn = 4.0 * L * (double)tm.n_heads * (C / (double)tm.n_heads) * 2 * T * (T + 1) / 2;
+    CHECK_MSG(fabs(c.cost.flops - 3 * (2 * N * mm + attn)) < 1e-9 * c.cost.flops, "tiny-moe flops %g, expected %g",
+              c.cost.flops, 3 * (2 * N * mm + attn));
+    const double mmt = (double)hb_model_n_active_params(&tt) - (double)tt.vocab * C - (2 * L + 1) * C;
+    CHECK_MSG(fabs(ct.cost.flops - 3 * (2 * N * mmt + attn)) < 1e-9 * ct.cost.flops, "twin flops %g, expected %g",
+              ct.cost.flops, 3 * (2 * N * mmt + attn));
+    CHECK(c.cost.flops < ct.cost.flops);
+    CHECK_MSG(c.cost.mem_bytes >= 16 * hb_model_n_params(&tm), "tiny-moe: %lld bytes for %lld parameters x 16",
+              (long long)c.cost.mem_bytes, (long long)hb_model_n_params(&tm));
+    CHECK(strstr(ct.label, "train tiny-moe-dense f32") == ct.label);
+
+    /* repeat: the loss falls step after step; bit-identical losses for the same seed */
+    double a[12], b[12];
+    run_losses(&c, 12, a);
+    CHECK_MSG(a[11] < a[0] - 1.0, "tiny-moe repeat: loss %g -> %g", a[0], a[11]);
+    for (int s = 1; s < 12; s++) CHECK_MSG(a[s] < a[s - 1], "tiny-moe repeat: step %d loss %g after %g", s, a[s], a[s - 1]);
+    c = train_case(&tm, 2, 16, HB_DATA_SYNTHETIC, 1e-3f);
+    run_losses(&c, 3, a);
+    run_losses(&c, 3, b);
+    CHECK(memcmp(a, b, 3 * sizeof *a) == 0);
+    for (int s = 0; s < 3; s++) CHECK_MSG(fabs(a[s] - log(256.0)) < 0.1, "tiny-moe synthetic step %d: loss %g", s, a[s]);
+    ct = train_case(&tt, 2, 16, HB_DATA_REPEAT, 1e-3f);
+    run_losses(&ct, 4, b);
+    CHECK_MSG(b[3] < b[0], "tiny-moe-dense repeat: loss %g -> %g", b[0], b[3]);
+}
+
 /* ---- plan-time checks: one message naming the key ---- */
 static void expect_plan_error(const char *const *kv_pairs, int n, const char *needle) {
     hb_kv kv[8];
@@ -417,6 +567,24 @@ static void test_plan(void) {
     expect_plan_error(g, 2, "--data: no-such-file: No such file or directory");
     const char *h[] = {"workload", "train", "dtype", "fp8"};
     expect_plan_error(h, 2, "--dtype: train: dtype fp8");
+    /* MoE: the router's own routing only; MLA is not trained yet; a twin needs experts */
+    const char *i[] = {"workload", "train", "model", "tiny-moe", "routing", "balanced"};
+    expect_plan_error(i, 3, "--routing: train: routing balanced");
+    const char *j[] = {"workload", "train", "model", "tiny-mla"};
+    expect_plan_error(j, 2, "--model: train: model 'tiny-mla' has MLA attention");
+    const char *okq[] = {"workload", "train", "model", "qwen3-30b-a3b", "layers", "1"};
+    for (int q = 0; q < 3; q++) kv[q].key = okq[2 * q], kv[q].value = okq[2 * q + 1];
+    CHECK_MSG(hb_plan_from_args(kv, 3, &p, &err) == HB_OK, "%s", err.msg); /* q/k norms and head_dim 128 train */
+    if (p.n_cases == 1) hb_plan_free(&p);
+    const char *k[] = {"workload", "train", "model", "tiny", "dense_twin", "total"};
+    expect_plan_error(k, 3, "--dense-twin: model 'tiny' has no experts");
+    const char *okm[] = {"workload", "train", "model", "tiny-moe", "dense_twin", "total"};
+    for (int q = 0; q < 3; q++) kv[q].key = okm[2 * q], kv[q].value = okm[2 * q + 1];
+    CHECK_MSG(hb_plan_from_args(kv, 3, &p, &err) == HB_OK, "%s", err.msg);
+    if (p.n_cases == 1) {
+        CHECK(p.cases[0].model.dense_twin == HB_TWIN_TOTAL && strstr(p.yaml, "dense_twin: total"));
+        hb_plan_free(&p);
+    }
 }
 
 int main(void) {
@@ -433,6 +601,7 @@ int main(void) {
     test_gradients(&gpt2_micro, 2, 7, 6);
     test_training(&llama_micro, 4);
     test_training(&gpt2_micro, 4);
+    test_moe();
     test_behaviour();
     hb_backend_close(be);
     HB_TEST_END();

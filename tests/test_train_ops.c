@@ -3,7 +3,9 @@
  * independent double-precision forward (L = sum(dout * f(inputs)), so dL/dx is the op's
  * vector-Jacobian product), the fused cross-entropy against its double value and finite
  * differences, attention_train against a double forward, AdamW against its formula in double
- * over several steps. The accumulate/overwrite contracts (beta, dw +=, zero_grad) are
+ * over several steps; the MoE backward ops (router with softmax and sigmoid scores, with and
+ * without top-k renormalisation; permutation; grouped GEMM per expert; combine) against
+ * central differences of their forwards in double. The accumulate/overwrite contracts (beta, dw +=, zero_grad) are
  * checked too, with garbage in the outputs that must be overwritten. */
 #include <math.h>
 #include <stdint.h>
@@ -188,6 +190,34 @@ static void test_norm(int layer) {
                 .dout = hb_t2(dout, HB_F32, N, C, C), .in = xin, .w = hb_t1(w, HB_F32, C), .eps = eps) == HB_ERR_INPUT);
     free(x), free(dout), free(w), free(b), free(din), free(dw), free(db), free(din1);
     free(xd), free(doutd), free(wd), free(bd), free(gx), free(gw), free(gb);
+}
+
+/* rmsnorm_backward on 3-D views (N, H, D) inside padded rows (Qwen3's per-head q/k norms in
+ * qkv rows) equals it on the same values packed as N H rows of D (the FD-checked case above),
+ * bit for bit: same rows, same order */
+static void test_norm_heads(void) {
+    const int64_t N = 5, H = 3, D = 8, ldx = H * D + 7, ldd = H * D + 2, ldo = H * D + 4, R = N * H;
+    float *x = fvec(N * ldx), *dout = fvec(N * ldd), *din = fvec(N * ldo), *w = fvec(D), *dw = fvec(D);
+    float *xp = fvec(R * D), *dp = fvec(R * D), *dinp = fvec(R * D), *dwp = fvec(D);
+    for (int64_t n = 0; n < N; n++) {
+        rfill(x + n * ldx, NULL, H * D, -2, 2);
+        rfill(dout + n * ldd, NULL, H * D, -1, 1);
+        memcpy(xp + n * H * D, x + n * ldx, (size_t)(H * D) * sizeof *x);
+        memcpy(dp + n * H * D, dout + n * ldd, (size_t)(H * D) * sizeof *x);
+    }
+    rfill(w, NULL, D, 0.5, 1.5);
+    for (int64_t i = 0; i < N * ldo; i++) din[i] = NAN;
+    hb_tensor tx = hb_t3(x, HB_F32, N, H, D), td = hb_t3(dout, HB_F32, N, H, D), to = hb_t3(din, HB_F32, N, H, D);
+    tx.st[0] = ldx, td.st[0] = ldd, to.st[0] = ldo;
+    CHECK(HB_OP(be, rmsnorm_backward, .din = to, .dw = hb_t1(dw, HB_F32, D), .dout = td, .in = tx,
+                .w = hb_t1(w, HB_F32, D), .eps = 1e-6f) == HB_OK);
+    CHECK(HB_OP(be, rmsnorm_backward, .din = hb_t2(dinp, HB_F32, R, D, D), .dw = hb_t1(dwp, HB_F32, D),
+                .dout = hb_t2(dp, HB_F32, R, D, D), .in = hb_t2(xp, HB_F32, R, D, D), .w = hb_t1(w, HB_F32, D),
+                .eps = 1e-6f) == HB_OK);
+    int same = memcmp(dw, dwp, (size_t)D * sizeof *dw) == 0;
+    for (int64_t n = 0; n < N; n++) same &= memcmp(din + n * ldo, dinp + n * H * D, (size_t)(H * D) * sizeof *din) == 0;
+    CHECK_MSG(same, "rmsnorm_backward on (N, H, D) views differs from the packed rows");
+    free(x), free(dout), free(din), free(w), free(dw), free(xp), free(dp), free(dinp), free(dwp);
 }
 
 /* ---- matmul ---- */
@@ -478,6 +508,235 @@ static void test_adamw(void) {
     free(p), free(gr), free(m), free(v), free(lp), free(rp), free(rm), free(rv);
 }
 
+/* ---- Mixture-of-Experts ---- */
+
+/* Top-k ids of N rows of E experts, k distinct per row (the test's own draw), for the
+ * permute/combine tests: moe_permute then gives the rows. */
+static void draw_ids(int32_t *ids, int64_t N, int64_t E, int64_t k) {
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t j = 0; j < k; j++) {
+            int32_t e;
+            int dup;
+            do {
+                e = (int32_t)urand(0, (double)E);
+                dup = 0;
+                for (int64_t i = 0; i < j; i++) dup |= ids[n * k + i] == e;
+            } while (dup);
+            ids[n * k + j] = e;
+        }
+}
+
+/* the router's weights of fixed ids as ops.h defines them, in double */
+typedef struct route_ctx {
+    double *logits;
+    const double *dw;
+    const int32_t *ids;
+    int64_t N, E, k;
+    int sigmoid, norm;
+    double scale;
+    double *w; /* if not NULL: the weights */
+} route_ctx;
+static double route_loss(void *p) {
+    const route_ctx *c = p;
+    double L = 0, s[16];
+    for (int64_t n = 0; n < c->N; n++) {
+        const double *l = c->logits + n * c->E;
+        double mx = -INFINITY, sum = 0, Z = 0;
+        for (int64_t e = 0; e < c->E; e++) mx = fmax(mx, l[e]);
+        for (int64_t e = 0; e < c->E; e++) sum += exp(l[e] - mx);
+        for (int64_t e = 0; e < c->E; e++) s[e] = c->sigmoid ? 1 / (1 + exp(-l[e])) : exp(l[e] - mx) / sum;
+        for (int64_t j = 0; j < c->k; j++) Z += s[c->ids[n * c->k + j]];
+        for (int64_t j = 0; j < c->k; j++) {
+            const double w = c->scale * s[c->ids[n * c->k + j]] / (c->norm ? Z + 1e-20 : 1);
+            if (c->w) c->w[n * c->k + j] = w;
+            L += c->dw[n * c->k + j] * w;
+        }
+    }
+    return L;
+}
+static void test_moe_route_backward(hb_router_kind kind, int norm, float scale) {
+    const int64_t N = 7, E = 6, k = 3, ld = 9;
+    float *logits = fvec(N * ld), *dlog = fvec(N * ld), *w = fvec(N * k), *dw = fvec(N * k), *bias = fvec(E);
+    int32_t ids[7 * 3];
+    double *ld_ = dvec(N * E), *dwd = dvec(N * k), *g = dvec(N * E), *wref = dvec(N * k);
+    for (int64_t n = 0; n < N; n++) rfill(logits + n * ld, ld_ + n * E, E, -2, 2);
+    rfill(dw, dwd, N * k, -1, 1);
+    rfill(bias, NULL, E, -0.3, 0.3);
+    for (int64_t i = 0; i < N * ld; i++) dlog[i] = NAN; /* overwritten (its padding is not touched) */
+    /* the forward's choice and weights (with DeepSeek's bias for the sigmoid router: it only chooses) */
+    CHECK(HB_OP(be, moe_route, .ids = ids, .weights = w, .logits = hb_t2(logits, HB_F32, N, E, ld),
+                .bias = kind == HB_ROUTER_SIGMOID ? hb_t1(bias, HB_F32, E) : (hb_tensor){0}, .kind = kind,
+                .top_k = k, .norm = norm, .scale = scale) == HB_OK);
+    route_ctx c = {ld_, dwd, ids, N, E, k, kind == HB_ROUTER_SIGMOID, norm, scale, wref};
+    route_loss(&c);
+    close_all("moe_route weights (the forward, for the reference's formula)", w, wref, N * k, 1e-6);
+    c.w = NULL;
+    CHECK(HB_OP(be, moe_route_backward, .dlogits = hb_t2(dlog, HB_F32, N, E, ld), .logits = hb_t2(logits, HB_F32, N, E, ld),
+                .ids = ids, .dweights = dw, .kind = kind, .top_k = k, .norm = norm, .scale = scale) == HB_OK);
+    fd_grad(route_loss, &c, ld_, N * E, g);
+    float *got = fvec(N * E);
+    for (int64_t n = 0; n < N; n++) memcpy(got + n * E, dlog + n * ld, (size_t)E * sizeof *got);
+    char what[96];
+    snprintf(what, sizeof what, "moe_route_backward %s norm %d scale %g", kind == HB_ROUTER_SIGMOID ? "sigmoid" : "softmax",
+             norm, (double)scale);
+    close_all(what, got, g, N * E, 1e-5);
+    if (kind == HB_ROUTER_SOFTMAX) /* softmax is shift invariant: a row's gradients sum to 0 */
+        for (int64_t n = 0; n < N; n++) {
+            double sum = 0, amax = 0;
+            for (int64_t e = 0; e < E; e++) sum += got[n * E + e], amax = fmax(amax, fabs(got[n * E + e]));
+            CHECK_MSG(fabs(sum) <= 1e-6 * amax + 1e-9, "%s: row %lld sums to %g", what, (long long)n, sum);
+        }
+    ids[4] = (int32_t)E; /* an id outside the experts is refused */
+    CHECK(HB_OP(be, moe_route_backward, .dlogits = hb_t2(dlog, HB_F32, N, E, ld), .logits = hb_t2(logits, HB_F32, N, E, ld),
+                .ids = ids, .dweights = dw, .kind = kind, .top_k = k, .norm = norm, .scale = scale) == HB_ERR_INPUT);
+    CHECK(HB_OP(be, moe_route_backward, .dlogits = hb_t2(dlog, HB_F32, N, E - 1, ld), .logits = hb_t2(logits, HB_F32, N, E, ld),
+                .ids = ids, .dweights = dw, .kind = kind, .top_k = k, .norm = norm, .scale = scale) == HB_ERR_INPUT);
+    free(logits), free(dlog), free(w), free(dw), free(bias), free(ld_), free(dwd), free(g), free(wref), free(got);
+}
+
+/* xp[rows[s]] = x[s / k]: L = sum dxp . xp */
+typedef struct perm_ctx {
+    const double *dxp;
+    double *x;
+    const int32_t *rows;
+    int64_t N, C, k;
+} perm_ctx;
+static double perm_loss(void *p) {
+    const perm_ctx *c = p;
+    double L = 0;
+    for (int64_t s = 0; s < c->N * c->k; s++)
+        for (int64_t q = 0; q < c->C; q++) L += c->dxp[(int64_t)c->rows[s] * c->C + q] * c->x[(s / c->k) * c->C + q];
+    return L;
+}
+static void test_moe_permute_backward(void) {
+    const int64_t N = 9, C = 5, E = 4, k = 2, ld = 8, S = N * k;
+    int32_t ids[18], rows[18], offs[5];
+    float *x = fvec(N * ld), *xp = fvec(S * C), *dxp = fvec(S * C), *dx = fvec(N * ld);
+    double *xd = dvec(N * C), *dxpd = dvec(S * C), *g = dvec(N * C);
+    draw_ids(ids, N, E, k);
+    for (int64_t n = 0; n < N; n++) rfill(x + n * ld, xd + n * C, C, -1, 1);
+    rfill(dxp, dxpd, S * C, -1, 1);
+    CHECK(HB_OP(be, moe_permute, .xp = hb_t2(xp, HB_F32, S, C, C), .x = hb_t2(x, HB_F32, N, C, ld), .ids = ids, .top_k = k,
+                .n_experts = E, .rows = rows, .offsets = offs) == HB_OK);
+    for (int64_t i = 0; i < N * ld; i++) dx[i] = NAN; /* beta 0 overwrites */
+    CHECK(HB_OP(be, moe_permute_backward, .dx = hb_t2(dx, HB_F32, N, C, ld), .dxp = hb_t2(dxp, HB_F32, S, C, C),
+                .rows = rows, .top_k = k, .beta = 0) == HB_OK);
+    perm_ctx c = {dxpd, xd, rows, N, C, k};
+    fd_grad(perm_loss, &c, xd, N * C, g);
+    float *got = fvec(N * C);
+    for (int64_t n = 0; n < N; n++) memcpy(got + n * C, dx + n * ld, (size_t)C * sizeof *got);
+    close_all("moe_permute_backward dx", got, g, N * C, 1e-6);
+    /* beta 1 adds */
+    CHECK(HB_OP(be, moe_permute_backward, .dx = hb_t2(dx, HB_F32, N, C, ld), .dxp = hb_t2(dxp, HB_F32, S, C, C),
+                .rows = rows, .top_k = k, .beta = 1) == HB_OK);
+    for (int64_t n = 0; n < N; n++) memcpy(got + n * C, dx + n * ld, (size_t)C * sizeof *got);
+    for (int64_t i = 0; i < N * C; i++) g[i] *= 2;
+    close_all("moe_permute_backward beta 1", got, g, N * C, 1e-6);
+    CHECK(HB_OP(be, moe_permute_backward, .dx = hb_t2(dx, HB_F32, N, C, ld), .dxp = hb_t2(dxp, HB_F32, S - 1, C, C),
+                .rows = rows, .top_k = k) == HB_ERR_INPUT);
+    free(x), free(xp), free(dxp), free(dx), free(xd), free(dxpd), free(g), free(got);
+}
+
+/* out rows of expert e = a rows @ w[e]^T: L = sum dout . out */
+typedef struct grp_ctx {
+    const double *dout;
+    double *a, *w;
+    const int32_t *offs;
+    int64_t E, N, K;
+} grp_ctx;
+static double grp_loss(void *p) {
+    const grp_ctx *c = p;
+    double L = 0;
+    for (int64_t e = 0; e < c->E; e++)
+        for (int64_t r = c->offs[e]; r < c->offs[e + 1]; r++)
+            for (int64_t n = 0; n < c->N; n++) {
+                double s = 0;
+                for (int64_t q = 0; q < c->K; q++) s += c->a[r * c->K + q] * c->w[(e * c->N + n) * c->K + q];
+                L += c->dout[r * c->N + n] * s;
+            }
+    return L;
+}
+static void test_matmul_grouped_backward(hb_dtype wdt) {
+    const int64_t E = 4, N = 6, K = 5, R = 11;
+    const int32_t offs[5] = {0, 4, 4, 9, 11}; /* expert 1 receives no rows */
+    float *a = fvec(R * K), *wf = fvec(E * N * K), *dout = fvec(R * N), *da = fvec(R * K), *dw = fvec(E * N * K);
+    uint16_t *w16 = calloc((size_t)(E * N * K), 2);
+    double *ad = dvec(R * K), *wd = dvec(E * N * K), *doutd = dvec(R * N), *ga = dvec(R * K), *gw = dvec(E * N * K);
+    rfill(a, ad, R * K, -1, 1);
+    rfill(wf, NULL, E * N * K, -1, 1);
+    rfill(dout, doutd, R * N, -1, 1);
+    rfill(da, NULL, R * K, -1, 1);
+    rfill(dw, NULL, E * N * K, -1, 1); /* accumulates */
+    for (int64_t i = 0; i < E * N * K; i++) { /* the reference uses w's values in its dtype */
+        if (wdt == HB_BF16) w16[i] = hb_f32_to_bf16(wf[i]), wf[i] = hb_bf16_to_f32(w16[i]);
+        wd[i] = wf[i];
+    }
+    float *da0 = fvec(R * K), *dw0 = fvec(E * N * K);
+    memcpy(da0, da, (size_t)(R * K) * sizeof *da);
+    memcpy(dw0, dw, (size_t)(E * N * K) * sizeof *dw);
+    const float beta = 0.5f;
+    const void *w = wdt == HB_BF16 ? (const void *)w16 : (const void *)wf;
+    CHECK(HB_OP(be, matmul_grouped_backward, .da = hb_t2(da, HB_F32, R, K, K), .dw = hb_t3(dw, HB_F32, E, N, K),
+                .dout = hb_t2(dout, HB_F32, R, N, N), .a = hb_t2(a, HB_F32, R, K, K), .w = hb_t3(w, wdt, E, N, K),
+                .offsets = offs, .beta = beta) == HB_OK);
+    grp_ctx c = {doutd, ad, wd, offs, E, N, K};
+    fd_grad(grp_loss, &c, ad, R * K, ga);
+    fd_grad(grp_loss, &c, wd, E * N * K, gw);
+    for (int64_t i = 0; i < R * K; i++) ga[i] += beta * (double)da0[i];
+    for (int64_t i = 0; i < E * N * K; i++) gw[i] += dw0[i];
+    close_all(wdt == HB_BF16 ? "matmul_grouped_backward da (bf16 w)" : "matmul_grouped_backward da", da, ga, R * K, 1e-5);
+    close_all("matmul_grouped_backward dw", dw, gw, E * N * K, 1e-5);
+    /* the empty expert's gradient is what it was */
+    CHECK(memcmp(dw + N * K, dw0 + N * K, (size_t)(N * K) * sizeof *dw) == 0);
+    /* shapes: dw must be w's */
+    CHECK(HB_OP(be, matmul_grouped_backward, .dw = hb_t3(dw, HB_F32, E, N, K - 1), .dout = hb_t2(dout, HB_F32, R, N, N),
+                .a = hb_t2(a, HB_F32, R, K, K), .w = hb_t3(w, wdt, E, N, K), .offsets = offs) == HB_ERR_INPUT);
+    free(a), free(wf), free(dout), free(da), free(dw), free(w16), free(ad), free(wd), free(doutd), free(ga), free(gw);
+    free(da0), free(dw0);
+}
+
+/* out[n] = sum_j weights[n k + j] y[rows[n k + j]]: L = sum dout . out */
+typedef struct comb_ctx {
+    const double *dout;
+    double *y, *w;
+    const int32_t *rows;
+    int64_t N, C, k;
+} comb_ctx;
+static double comb_loss(void *p) {
+    const comb_ctx *c = p;
+    double L = 0;
+    for (int64_t n = 0; n < c->N; n++)
+        for (int64_t j = 0; j < c->k; j++)
+            for (int64_t q = 0; q < c->C; q++)
+                L += c->dout[n * c->C + q] * c->w[n * c->k + j] * c->y[(int64_t)c->rows[n * c->k + j] * c->C + q];
+    return L;
+}
+static void test_moe_combine_backward(void) {
+    const int64_t N = 8, C = 6, E = 5, k = 3, ld = 7, S = N * k;
+    int32_t ids[24], rows[24], offs[6];
+    float *x = fvec(N * C), *xp = fvec(S * C), *y = fvec(S * C), *dy = fvec(S * C), *w = fvec(S), *dw = fvec(S),
+          *dout = fvec(N * ld);
+    double *yd = dvec(S * C), *wd = dvec(S), *doutd = dvec(N * C), *gy = dvec(S * C), *gw = dvec(S);
+    draw_ids(ids, N, E, k);
+    CHECK(HB_OP(be, moe_permute, .xp = hb_t2(xp, HB_F32, S, C, C), .x = hb_t2(x, HB_F32, N, C, C), .ids = ids, .top_k = k,
+                .n_experts = E, .rows = rows, .offsets = offs) == HB_OK);
+    rfill(y, yd, S * C, -1, 1);
+    rfill(w, wd, S, 0, 1);
+    for (int64_t n = 0; n < N; n++) rfill(dout + n * ld, doutd + n * C, C, -1, 1);
+    for (int64_t i = 0; i < S * C; i++) dy[i] = NAN;
+    for (int64_t i = 0; i < S; i++) dw[i] = NAN;
+    CHECK(HB_OP(be, moe_combine_backward, .dy = hb_t2(dy, HB_F32, S, C, C), .dout = hb_t2(dout, HB_F32, N, C, ld),
+                .y = hb_t2(y, HB_F32, S, C, C), .dweights = dw, .rows = rows, .weights = w, .top_k = k) == HB_OK);
+    comb_ctx c = {doutd, yd, wd, rows, N, C, k};
+    fd_grad(comb_loss, &c, yd, S * C, gy);
+    fd_grad(comb_loss, &c, wd, S, gw);
+    close_all("moe_combine_backward dy", dy, gy, S * C, 1e-6);
+    close_all("moe_combine_backward dweights", dw, gw, S, 1e-6);
+    CHECK(HB_OP(be, moe_combine_backward, .dy = hb_t2(dy, HB_F32, S - 1, C, C), .dout = hb_t2(dout, HB_F32, N, C, ld),
+                .y = hb_t2(y, HB_F32, S, C, C), .dweights = dw, .rows = rows, .weights = w, .top_k = k) == HB_ERR_INPUT);
+    free(x), free(xp), free(y), free(dy), free(w), free(dw), free(dout), free(yd), free(wd), free(doutd), free(gy), free(gw);
+}
+
 int main(void) {
     hb_err err = {0};
     if (hb_backend_open("cpu", 0, &be, &err) != HB_OK) {
@@ -487,6 +746,7 @@ int main(void) {
     test_embedding();
     test_norm(0);
     test_norm(1);
+    test_norm_heads();
     test_matmul(HB_F32);
     test_matmul(HB_BF16);
     test_rope();
@@ -495,6 +755,14 @@ int main(void) {
     test_act(1);
     test_cross_entropy();
     test_adamw();
+    test_moe_route_backward(HB_ROUTER_SOFTMAX, 1, 1.0f); /* Mixtral, Qwen3-MoE */
+    test_moe_route_backward(HB_ROUTER_SOFTMAX, 0, 1.0f); /* DeepSeek-V2 */
+    test_moe_route_backward(HB_ROUTER_SIGMOID, 1, 2.5f); /* DeepSeek-V3 */
+    test_moe_route_backward(HB_ROUTER_SIGMOID, 0, 1.0f);
+    test_moe_permute_backward();
+    test_matmul_grouped_backward(HB_F32);
+    test_matmul_grouped_backward(HB_BF16);
+    test_moe_combine_backward();
     hb_backend_close(be);
     HB_TEST_END();
 }

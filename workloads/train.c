@@ -1,5 +1,7 @@
-/* train.c - the train workload: one optimizer step of a dense decoder-only transformer per
- * iteration (forward, cross-entropy, backward, AdamW), written only against the ops table.
+/* train.c - the train workload: one optimizer step of a decoder-only transformer per iteration
+ * (forward, cross-entropy, backward, AdamW), written only against the ops table. A layer's FFN
+ * is dense (its own width: dense twins of MoE models too) or Mixture-of-Experts (router,
+ * top-k, the experts as grouped GEMMs, shared experts as a dense SwiGLU beside them).
  * Fills the descriptor hb_wl_train (workload.h); the test hooks are in train.h.
  *
  * Read top to bottom: layout (the tensor table, shared by the cost and the allocation), state,
@@ -7,7 +9,8 @@
  * llm.c's shape: one allocation per kind of state - parameters, gradients, AdamW m and v (the
  * same offsets in all four), the bf16 copy of the GEMM weights (bf16 training), the
  * activations saved for backward, the activation gradients of one layer (reused layer after
- * layer), the token stream. Shapes: N = B*T rows, C model width, D head dim. */
+ * layer), the token stream. Shapes: N = B*T rows, C model width, D head dim; MoE: E experts,
+ * K = top_k, NK = N*K slots, Fe an expert's width. */
 #include "train.h"
 
 #include <math.h>
@@ -24,15 +27,24 @@ enum { A_PARAM = 0, A_GRAD, A_M, A_V, A_LP, A_ACT, A_DACT, A_TOK, N_ARENAS };
 
 typedef struct tr_block {
     int ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, fc_w, fc_b, fc2_w, fc2_b; /* -1: absent */
+    int qn_w, kn_w;                           /* Qwen3's per-head q/k RMSNorm weights (D); else -1 */
+    int router_w, router_b, exp_up, exp_down; /* MoE layers: (E, C), (E), (E 2Fe, C), (E C, Fe); else -1 */
+    int64_t F;                                /* the dense FFN's width (a MoE layer's shared experts; 0: none) */
+    int moe;
 } tr_block;
 
 /* saved activations of one layer: element offsets into A_ACT */
 typedef struct tr_saved {
     int64_t x, h1, qkv, att, xm, h2, ff, ffa; /* x: the residual entering the layer; xm: after attention */
+    int64_t qkr;                              /* q/k norms: qkv before them (N, d_qkv) */
+    /* MoE layers: router logits (N, E); ids, weights (N, K); rows (NK); offsets (E + 1) - the
+     * int32 arrays in f32 slots -; xp (NK, C), eup (NK, 2 Fe), eact (NK, Fe), ey (NK, C) */
+    int64_t rlog, ids, rwt, rows, offs, xp, eup, eact, ey;
 } tr_saved;
 
 typedef struct tr_layout {
-    int64_t C, D, Hq, Hkv, F, V, L, d_qkv, d_ff, B, T, N, accum;
+    int64_t C, D, Hq, Hkv, F, V, L, d_qkv, d_ff, B, T, N, accum; /* F, d_ff: the widest layer's */
+    int64_t E, K, Fe, NK;         /* MoE (0 for a dense model) */
     hb_dtype lpt;                 /* dtype of the GEMM weights' copy: HB_F32 (none) or bf16 */
     int n_t, cap;
     hb_train_tensor *t;
@@ -42,6 +54,8 @@ typedef struct tr_layout {
     tr_saved *saved;              /* L */
     int64_t x_final, hf, logits, losses; /* A_ACT */
     int64_t dx, dh, dqkv, datt, dff, dffa; /* A_DACT */
+    int64_t dqkr;                 /* A_DACT, q/k norms: d loss / d qkv before them (N, d_qkv) */
+    int64_t drlog, drwt, dey, deact, deup, dxp; /* A_DACT, MoE: rlog's, rwt's, ey's, eact's, eup's, xp's shapes */
     int64_t n_stream;             /* A_TOK: int32 tokens of one step (accum * dp * N + 1) */
     int64_t bytes[N_ARENAS];
     char ovf[160];
@@ -94,14 +108,20 @@ static hb_status layout_init(const hb_case *c, tr_layout *y, hb_err *err) {
         return hb_errf(err, HB_ERR_INPUT, "model '%s': %lld layers (accepted: 1 to %d)", m->name,
                        (long long)m->n_layers, HB_MODEL_MAX_LAYERS);
     y->C = m->dim, y->Hq = m->n_heads, y->Hkv = m->n_kv_heads, y->D = hb_model_head_dim(m);
-    y->F = m->ffn_dim, y->V = m->vocab, y->L = m->n_layers;
+    y->V = m->vocab, y->L = m->n_layers;
     y->d_qkv = (y->Hq + 2 * y->Hkv) * y->D; /* <= 3 dim: the model is validated */
+    y->F = 0; /* the widest dense FFN (a dense twin's; the shared experts'): sizes the gradients of one layer */
+    for (int64_t l = 0; l < y->L; l++) y->F = hb_model_layer_ffn(m, l) > y->F ? hb_model_layer_ffn(m, l) : y->F;
     y->d_ff = m->act == HB_ACT_SWIGLU ? 2 * y->F : y->F;
+    if (hb_model_is_moe(m)) y->E = m->n_experts, y->K = m->top_k, y->Fe = m->moe_ffn_dim;
     y->B = c->batch, y->T = c->seq, y->accum = c->grad_accum > 0 ? c->grad_accum : 1;
     y->lpt = c->dtype == HB_BF16 ? HB_BF16 : HB_F32;
     const int64_t dp = c->dp > 0 ? c->dp : 1;
     if (hb_mul_ovf(y->B, y->T, &y->N) || y->N > ((int64_t)1 << 40))
         return hb_errf(err, HB_ERR_INPUT, "train: batch %lld x seq %lld overflows", (long long)y->B, (long long)y->T);
+    if (hb_mul_ovf(y->N, y->K, &y->NK) || y->NK > INT32_MAX) /* moe_permute's rows are int32 */
+        return hb_errf(err, HB_ERR_INPUT, "train: batch %lld x seq %lld x top_k %lld slots exceed 2^31 (accepted: "
+                       "fewer tokens per step)", (long long)y->B, (long long)y->T, (long long)y->K);
     y->blocks = calloc((size_t)(y->L > 0 ? y->L : 1), sizeof *y->blocks);
     y->saved = calloc((size_t)(y->L > 0 ? y->L : 1), sizeof *y->saved);
     if (!y->blocks || !y->saved) {
@@ -122,14 +142,35 @@ static hb_status layout_init(const hb_case *c, tr_layout *y, hb_err *err) {
         b->ln1_b = ln ? param(y, "ln1_b", l, C, 1, 0, 0, 0) : -1;
         b->qkv_w = param(y, "qkv_w", l, y->d_qkv, C, s, 0, 1);
         b->qkv_b = bias || m->qkv_bias ? param(y, "qkv_b", l, y->d_qkv, 1, 0, 0, 0) : -1;
+        b->qn_w = m->qk_norm ? param(y, "q_norm_w", l, y->D, 1, 0, 1, 0) : -1;
+        b->kn_w = m->qk_norm ? param(y, "k_norm_w", l, y->D, 1, 0, 1, 0) : -1;
         b->proj_w = param(y, "proj_w", l, C, HqD, sres, 0, 1);
         b->proj_b = bias ? param(y, "proj_b", l, C, 1, 0, 0, 0) : -1;
         b->ln2_w = param(y, "ln2_w", l, C, 1, 0, 1, 0);
         b->ln2_b = ln ? param(y, "ln2_b", l, C, 1, 0, 0, 0) : -1;
-        b->fc_w = param(y, "fc_w", l, y->d_ff, C, s, 0, 1);
-        b->fc_b = bias ? param(y, "fc_b", l, y->d_ff, 1, 0, 0, 0) : -1;
-        b->fc2_w = param(y, "fc2_w", l, C, y->F, sres, 0, 1);
-        b->fc2_b = bias ? param(y, "fc2_b", l, C, 1, 0, 0, 0) : -1;
+        b->F = hb_model_layer_ffn(m, l);
+        b->moe = hb_model_layer_moe(m, l);
+        const int64_t dffl = m->act == HB_ACT_SWIGLU ? 2 * b->F : b->F;
+        b->fc_w = b->fc_b = b->fc2_w = b->fc2_b = b->router_w = b->router_b = b->exp_up = b->exp_down = -1;
+        if (b->F > 0) {
+            b->fc_w = param(y, "fc_w", l, dffl, C, s, 0, 1);
+            b->fc_b = bias ? param(y, "fc_b", l, dffl, 1, 0, 0, 0) : -1;
+            b->fc2_w = param(y, "fc2_w", l, C, b->F, sres, 0, 1);
+            b->fc2_b = bias ? param(y, "fc2_b", l, C, 1, 0, 0, 0) : -1;
+        }
+        if (b->moe) { /* the router as a matrix, the experts as residual projections like fc2 */
+            b->router_w = param(y, "router_w", l, y->E, C, s, 0, 1);
+            /* DeepSeek-V3's score-correction bias only chooses: no gradient reaches it (its
+             * balancing update is not modelled), so it stays at 0 */
+            b->router_b = m->router_bias ? param(y, "router_b", l, y->E, 1, 0, 0, 0) : -1;
+            int64_t rows_up = 0, rows_down = 0;
+            if (hb_mul_ovf(y->E, 2 * y->Fe, &rows_up) || hb_mul_ovf(y->E, C, &rows_down)) {
+                snprintf(y->ovf, sizeof y->ovf, "the expert stacks (%lld experts)", (long long)y->E);
+                break;
+            }
+            b->exp_up = param(y, "exp_up", l, rows_up, C, s, 0, 1);
+            b->exp_down = param(y, "exp_down", l, rows_down, y->Fe, sres, 0, 1);
+        }
         if (y->ovf[0]) break;
     }
     /* saved activations of every layer, then what the head needs */
@@ -139,11 +180,26 @@ static hb_status layout_init(const hb_case *c, tr_layout *y, hb_err *err) {
         v->x = grow(y, &act, "x", N, C);
         v->h1 = grow(y, &act, "h1", N, C);
         v->qkv = grow(y, &act, "qkv", N, y->d_qkv);
+        if (m->qk_norm) v->qkr = grow(y, &act, "qkv before the q/k norms", N, y->d_qkv);
         v->att = grow(y, &act, "att", N, HqD);
         v->xm = grow(y, &act, "xm", N, C);
         v->h2 = grow(y, &act, "h2", N, C);
-        v->ff = grow(y, &act, "ff", N, y->d_ff);
-        v->ffa = grow(y, &act, "ffa", N, y->F);
+        const tr_block *b = &y->blocks[l];
+        if (b->F > 0) {
+            v->ff = grow(y, &act, "ff", N, m->act == HB_ACT_SWIGLU ? 2 * b->F : b->F);
+            v->ffa = grow(y, &act, "ffa", N, b->F);
+        }
+        if (b->moe) {
+            v->rlog = grow(y, &act, "router logits", N, y->E);
+            v->ids = grow(y, &act, "expert ids", N, y->K);
+            v->rwt = grow(y, &act, "routing weights", N, y->K);
+            v->rows = grow(y, &act, "permuted rows", y->NK, 1);
+            v->offs = grow(y, &act, "expert offsets", y->E + 1, 1);
+            v->xp = grow(y, &act, "xp", y->NK, C);
+            v->eup = grow(y, &act, "eup", y->NK, 2 * y->Fe);
+            v->eact = grow(y, &act, "eact", y->NK, y->Fe);
+            v->ey = grow(y, &act, "ey", y->NK, C);
+        }
     }
     y->x_final = grow(y, &act, "x", N, C);
     y->hf = grow(y, &act, "hf", N, C);
@@ -152,9 +208,18 @@ static hb_status layout_init(const hb_case *c, tr_layout *y, hb_err *err) {
     y->dx = grow(y, &dact, "dx", N, C);
     y->dh = grow(y, &dact, "dh", N, C);
     y->dqkv = grow(y, &dact, "dqkv", N, y->d_qkv);
+    y->dqkr = m->qk_norm ? grow(y, &dact, "dqkv before the q/k norms", N, y->d_qkv) : y->dqkv;
     y->datt = grow(y, &dact, "datt", N, HqD);
     y->dff = grow(y, &dact, "dff", N, y->d_ff);
     y->dffa = grow(y, &dact, "dffa", N, y->F);
+    if (y->E > 0) {
+        y->drlog = grow(y, &dact, "drlog", N, y->E);
+        y->drwt = grow(y, &dact, "drwt", N, y->K);
+        y->dey = grow(y, &dact, "dey", y->NK, C);
+        y->deact = grow(y, &dact, "deact", y->NK, y->Fe);
+        y->deup = grow(y, &dact, "deup", y->NK, 2 * y->Fe);
+        y->dxp = grow(y, &dact, "dxp", y->NK, C);
+    }
     int64_t tok = 0, streams;
     if (hb_mul_ovf(y->accum, dp, &streams)) streams = INT64_MAX;
     grow(y, &tok, "token stream", streams, N + 1);
@@ -202,6 +267,23 @@ static hb_tensor WT(const tr_state *st, int i) {
     if (st->lay.lpt == HB_F32) return PT(st, A_PARAM, i);
     return hb_t2((uint16_t *)(void *)st->arena[A_LP] + t->off, st->lay.lpt, t->rows, t->cols, t->cols);
 }
+/* the H heads of D at p in N rows ld apart, as (N, H, D) with strides (ld, D, 1) */
+static hb_tensor heads(float *p, int64_t N, int64_t H, int64_t D, int64_t ld) {
+    hb_tensor t = hb_t3(p, HB_F32, N, H, D);
+    t.st[0] = ld;
+    return t;
+}
+/* an expert stack i (E x rows / E, cols) as matmul_grouped's (E, N, K): its GEMM operand (lp: 1)
+ * or, in arena a, its f32 parameter, gradient... */
+static hb_tensor ET(const tr_state *st, int a, int i, int lp) {
+    const hb_train_tensor *t = &st->lay.t[i];
+    const int64_t E = st->lay.E;
+    if (lp && st->lay.lpt != HB_F32)
+        return hb_t3((uint16_t *)(void *)st->arena[A_LP] + t->off, st->lay.lpt, E, t->rows / E, t->cols);
+    return hb_t3(F32(st, lp ? A_PARAM : a, t->off), HB_F32, E, t->rows / E, t->cols);
+}
+/* the int32 array saved at element off of arena a (ids, rows, offsets) */
+static int32_t *I32(const tr_state *st, int a, int64_t off) { return (int32_t *)(void *)st->arena[a] + off; }
 /* (rows, cols) f32 at element off of arena a, rows ld apart */
 static hb_tensor AT(const tr_state *st, int a, int64_t off, int64_t rows, int64_t cols, int64_t ld) {
     return hb_t2(F32(st, a, off), HB_F32, rows, cols, ld);
@@ -291,6 +373,57 @@ static hb_status norm_bwd(hb_backend *be, const hb_model *m, hb_tensor din, hb_t
                  .beta = beta);
 }
 
+/* The routed experts of MoE block b on h2 (N, C), added into x (the residual): router logits,
+ * the router's own top-k, tokens permuted by expert, each expert's SwiGLU as two grouped GEMMs,
+ * the weighted combine. Everything backward needs stays in v's slots. */
+static hb_status moe_forward(hb_backend *be, const hb_model *m, tr_state *st, const tr_block *b, const tr_saved *v,
+                             hb_tensor x) {
+    const tr_layout *y = &st->lay;
+    const int64_t C = y->C, E = y->E, K = y->K, Fe = y->Fe, N = y->N, NK = y->NK;
+    const hb_tensor h = AT(st, A_ACT, v->h2, N, C, C), rlog = AT(st, A_ACT, v->rlog, N, E, E);
+    int32_t *ids = I32(st, A_ACT, v->ids), *rows = I32(st, A_ACT, v->rows), *offs = I32(st, A_ACT, v->offs);
+    float *rwt = F32(st, A_ACT, v->rwt);
+    HB_TRY(HB_OP(be, matmul, .out = rlog, .a = h, .w = WT(st, b->router_w)));
+    HB_TRY(HB_OP(be, moe_route, .ids = ids, .weights = rwt, .logits = rlog, .bias = PT(st, A_PARAM, b->router_b),
+                 .kind = m->router, .top_k = K, .n_group = m->n_group, .topk_group = m->topk_group,
+                 .norm = m->norm_topk, .scale = m->routed_scale, .mode = HB_ROUTING_MODEL));
+    HB_TRY(HB_OP(be, moe_permute, .xp = AT(st, A_ACT, v->xp, NK, C, C), .x = h, .ids = ids, .top_k = K,
+                 .n_experts = E, .rows = rows, .offsets = offs));
+    HB_TRY(HB_OP(be, matmul_grouped, .out = AT(st, A_ACT, v->eup, NK, 2 * Fe, 2 * Fe),
+                 .a = AT(st, A_ACT, v->xp, NK, C, C), .w = ET(st, A_PARAM, b->exp_up, 1), .offsets = offs));
+    HB_TRY(HB_OP(be, swiglu, .out = AT(st, A_ACT, v->eact, NK, Fe, Fe), .in = AT(st, A_ACT, v->eup, NK, 2 * Fe, 2 * Fe)));
+    HB_TRY(HB_OP(be, matmul_grouped, .out = AT(st, A_ACT, v->ey, NK, C, C), .a = AT(st, A_ACT, v->eact, NK, Fe, Fe),
+                 .w = ET(st, A_PARAM, b->exp_down, 1), .offsets = offs));
+    return HB_OP(be, moe_combine, .out = x, .y = AT(st, A_ACT, v->ey, NK, C, C), .rows = rows, .weights = rwt,
+                 .top_k = K, .beta = 1.0f);
+}
+
+/* Its backward: dx (N, C) holds d loss / d x; dh (N, C) gets d loss / d h2 through the routed
+ * experts and the router (overwritten); the router's and the experts' gradients accumulate. */
+static hb_status moe_backward(hb_backend *be, const hb_model *m, tr_state *st, const tr_block *b, const tr_saved *v,
+                              hb_tensor dx, hb_tensor dh) {
+    const tr_layout *y = &st->lay;
+    const int64_t C = y->C, E = y->E, K = y->K, Fe = y->Fe, N = y->N, NK = y->NK;
+    const int32_t *ids = I32(st, A_ACT, v->ids), *rows = I32(st, A_ACT, v->rows), *offs = I32(st, A_ACT, v->offs);
+    const hb_tensor dey = AT(st, A_DACT, y->dey, NK, C, C), deact = AT(st, A_DACT, y->deact, NK, Fe, Fe);
+    const hb_tensor deup = AT(st, A_DACT, y->deup, NK, 2 * Fe, 2 * Fe), dxp = AT(st, A_DACT, y->dxp, NK, C, C);
+    const hb_tensor drlog = AT(st, A_DACT, y->drlog, N, E, E);
+    float *drwt = F32(st, A_DACT, y->drwt);
+    HB_TRY(HB_OP(be, moe_combine_backward, .dy = dey, .dweights = drwt, .dout = dx, .y = AT(st, A_ACT, v->ey, NK, C, C),
+                 .rows = rows, .weights = F32(st, A_ACT, v->rwt), .top_k = K));
+    HB_TRY(HB_OP(be, matmul_grouped_backward, .da = deact, .dw = ET(st, A_GRAD, b->exp_down, 0), .dout = dey,
+                 .a = AT(st, A_ACT, v->eact, NK, Fe, Fe), .w = ET(st, A_PARAM, b->exp_down, 1), .offsets = offs));
+    HB_TRY(HB_OP(be, swiglu_backward, .din = deup, .dout = deact, .in = AT(st, A_ACT, v->eup, NK, 2 * Fe, 2 * Fe)));
+    HB_TRY(HB_OP(be, matmul_grouped_backward, .da = dxp, .dw = ET(st, A_GRAD, b->exp_up, 0), .dout = deup,
+                 .a = AT(st, A_ACT, v->xp, NK, C, C), .w = ET(st, A_PARAM, b->exp_up, 1), .offsets = offs));
+    HB_TRY(HB_OP(be, moe_permute_backward, .dx = dh, .dxp = dxp, .rows = rows, .top_k = K, .beta = 0.0f));
+    /* the routing weights' gradient through the router's scores (the top-k choice is not differentiated) */
+    HB_TRY(HB_OP(be, moe_route_backward, .dlogits = drlog, .logits = AT(st, A_ACT, v->rlog, N, E, E), .ids = ids,
+                 .dweights = drwt, .kind = m->router, .top_k = K, .norm = m->norm_topk, .scale = m->routed_scale));
+    return HB_OP(be, matmul_backward, .da = dh, .dw = PT(st, A_GRAD, b->router_w), .dout = drlog,
+                 .a = AT(st, A_ACT, v->h2, N, C, C), .w = WT(st, b->router_w), .beta = 1.0f);
+}
+
 /* B sequences of T tokens at positions 0..T-1; every activation backward needs is kept. */
 static hb_status forward(hb_backend *be, const hb_model *m, tr_state *st, const int32_t *tokens) {
     const tr_layout *y = &st->lay;
@@ -309,6 +442,14 @@ static hb_status forward(hb_backend *be, const hb_model *m, tr_state *st, const 
                         PT(st, A_PARAM, b->ln1_w), PT(st, A_PARAM, b->ln1_b)));
         HB_TRY(HB_OP(be, matmul, .out = AT(st, A_ACT, v->qkv, N, dqkv, dqkv), .a = AT(st, A_ACT, v->h1, N, C, C),
                      .w = WT(st, b->qkv_w), .bias = PT(st, A_PARAM, b->qkv_b)));
+        if (b->qn_w >= 0) { /* Qwen3: each q and k head RMS-normalised before rope; the input kept */
+            HB_TRY(be->ops->copy(be, F32(st, A_ACT, v->qkr), qkv, (size_t)(N * dqkv) * sizeof(float)));
+            float *qkr = F32(st, A_ACT, v->qkr);
+            HB_TRY(HB_OP(be, rmsnorm, .out = heads(qkv, N, Hq, D, dqkv), .in = heads(qkr, N, Hq, D, dqkv),
+                         .w = PT(st, A_PARAM, b->qn_w), .eps = m->norm_eps));
+            HB_TRY(HB_OP(be, rmsnorm, .out = heads(qkv + dq, N, Hkv, D, dqkv), .in = heads(qkr + dq, N, Hkv, D, dqkv),
+                         .w = PT(st, A_PARAM, b->kn_w), .eps = m->norm_eps));
+        }
         if (m->pos == HB_POS_ROPE)
             HB_TRY(HB_OP(be, rope, .x = hb_t2(qkv, HB_F32, N, (Hq + Hkv) * D, dqkv), .B = y->B, .T = y->T, .pos0 = 0,
                          .H = Hq + Hkv, .theta = m->rope_theta, .scaling = m->rope_scaling));
@@ -318,18 +459,22 @@ static hb_status forward(hb_backend *be, const hb_model *m, tr_state *st, const 
         HB_TRY(be->ops->copy(be, F32(st, A_ACT, v->xm), F32(st, A_ACT, v->x), row_bytes));
         HB_TRY(HB_OP(be, matmul, .out = AT(st, A_ACT, v->xm, N, C, C), .a = AT(st, A_ACT, v->att, N, dq, dq),
                      .w = WT(st, b->proj_w), .bias = PT(st, A_PARAM, b->proj_b), .beta = 1.0f));
-        /* MLP block: x_next = xm + fc2(act(fc(norm(xm)))) */
+        /* MLP block: x_next = xm + fc2(act(fc(norm(xm)))) (+ the routed experts' combine) */
         HB_TRY(norm_fwd(be, m, AT(st, A_ACT, v->h2, N, C, C), AT(st, A_ACT, v->xm, N, C, C),
                         PT(st, A_PARAM, b->ln2_w), PT(st, A_PARAM, b->ln2_b)));
-        HB_TRY(HB_OP(be, matmul, .out = AT(st, A_ACT, v->ff, N, y->d_ff, y->d_ff), .a = AT(st, A_ACT, v->h2, N, C, C),
-                     .w = WT(st, b->fc_w), .bias = PT(st, A_PARAM, b->fc_b)));
-        if (m->act == HB_ACT_SWIGLU)
-            HB_TRY(HB_OP(be, swiglu, .out = AT(st, A_ACT, v->ffa, N, y->F, y->F), .in = AT(st, A_ACT, v->ff, N, y->d_ff, y->d_ff)));
-        else
-            HB_TRY(HB_OP(be, gelu, .out = AT(st, A_ACT, v->ffa, N, y->F, y->F), .in = AT(st, A_ACT, v->ff, N, y->d_ff, y->d_ff)));
         HB_TRY(be->ops->copy(be, F32(st, A_ACT, x_next), F32(st, A_ACT, v->xm), row_bytes));
-        HB_TRY(HB_OP(be, matmul, .out = AT(st, A_ACT, x_next, N, C, C), .a = AT(st, A_ACT, v->ffa, N, y->F, y->F),
-                     .w = WT(st, b->fc2_w), .bias = PT(st, A_PARAM, b->fc2_b), .beta = 1.0f));
+        if (b->F > 0) {
+            const int64_t F = b->F, dff = m->act == HB_ACT_SWIGLU ? 2 * F : F;
+            HB_TRY(HB_OP(be, matmul, .out = AT(st, A_ACT, v->ff, N, dff, dff), .a = AT(st, A_ACT, v->h2, N, C, C),
+                         .w = WT(st, b->fc_w), .bias = PT(st, A_PARAM, b->fc_b)));
+            if (m->act == HB_ACT_SWIGLU)
+                HB_TRY(HB_OP(be, swiglu, .out = AT(st, A_ACT, v->ffa, N, F, F), .in = AT(st, A_ACT, v->ff, N, dff, dff)));
+            else
+                HB_TRY(HB_OP(be, gelu, .out = AT(st, A_ACT, v->ffa, N, F, F), .in = AT(st, A_ACT, v->ff, N, dff, dff)));
+            HB_TRY(HB_OP(be, matmul, .out = AT(st, A_ACT, x_next, N, C, C), .a = AT(st, A_ACT, v->ffa, N, F, F),
+                         .w = WT(st, b->fc2_w), .bias = PT(st, A_PARAM, b->fc2_b), .beta = 1.0f));
+        }
+        if (b->moe) HB_TRY(moe_forward(be, m, st, b, v, AT(st, A_ACT, x_next, N, C, C)));
     }
     /* final norm and the lm head over every position: logits (N, V) */
     HB_TRY(norm_fwd(be, m, AT(st, A_ACT, y->hf, N, C, C), AT(st, A_ACT, y->x_final, N, C, C),
@@ -351,35 +496,50 @@ static hb_status backward(hb_backend *be, const hb_model *m, tr_state *st, const
                  .dout = AT(st, A_ACT, y->logits, N, y->V, y->V), .a = AT(st, A_ACT, y->hf, N, C, C), .w = WT(st, head)));
     HB_TRY(norm_bwd(be, m, dx, PT(st, A_GRAD, y->lnf_w), PT(st, A_GRAD, y->lnf_b), dh,
                     AT(st, A_ACT, y->x_final, N, C, C), PT(st, A_PARAM, y->lnf_w), 0.0f));
-    float *g = F32(st, A_DACT, y->dqkv), *qkv;
+    /* g: d loss / d qkv (after the q/k norms); g2: before them (g itself without them), which
+     * takes dv directly */
+    float *g = F32(st, A_DACT, y->dqkv), *g2 = F32(st, A_DACT, y->dqkr), *qkv;
     for (int l = (int)y->L - 1; l >= 0; l--) {
         const tr_block *b = &y->blocks[l];
         const tr_saved *v = &y->saved[l];
         qkv = F32(st, A_ACT, v->qkv);
-        /* dx holds d loss / d x_next */
-        HB_TRY(HB_OP(be, matmul_backward, .da = AT(st, A_DACT, y->dffa, N, y->F, y->F), .dw = PT(st, A_GRAD, b->fc2_w),
-                     .dbias = PT(st, A_GRAD, b->fc2_b), .dout = dx, .a = AT(st, A_ACT, v->ffa, N, y->F, y->F),
-                     .w = WT(st, b->fc2_w)));
-        const hb_tensor dff = AT(st, A_DACT, y->dff, N, y->d_ff, y->d_ff), ff = AT(st, A_ACT, v->ff, N, y->d_ff, y->d_ff);
-        const hb_tensor dffa = AT(st, A_DACT, y->dffa, N, y->F, y->F);
-        if (m->act == HB_ACT_SWIGLU) HB_TRY(HB_OP(be, swiglu_backward, .din = dff, .dout = dffa, .in = ff));
-        else HB_TRY(HB_OP(be, gelu_backward, .din = dff, .dout = dffa, .in = ff));
-        HB_TRY(HB_OP(be, matmul_backward, .da = dh, .dw = PT(st, A_GRAD, b->fc_w), .dbias = PT(st, A_GRAD, b->fc_b),
-                     .dout = dff, .a = AT(st, A_ACT, v->h2, N, C, C), .w = WT(st, b->fc_w)));
+        /* dx holds d loss / d x_next; dh gets d loss / d h2 (routed experts and router first) */
+        if (b->moe) HB_TRY(moe_backward(be, m, st, b, v, dx, dh));
+        if (b->F > 0) {
+            const int64_t F = b->F, dF = m->act == HB_ACT_SWIGLU ? 2 * F : F;
+            const hb_tensor dffa = AT(st, A_DACT, y->dffa, N, F, F);
+            HB_TRY(HB_OP(be, matmul_backward, .da = dffa, .dw = PT(st, A_GRAD, b->fc2_w), .dbias = PT(st, A_GRAD, b->fc2_b),
+                         .dout = dx, .a = AT(st, A_ACT, v->ffa, N, F, F), .w = WT(st, b->fc2_w)));
+            const hb_tensor dff = AT(st, A_DACT, y->dff, N, dF, dF), ff = AT(st, A_ACT, v->ff, N, dF, dF);
+            if (m->act == HB_ACT_SWIGLU) HB_TRY(HB_OP(be, swiglu_backward, .din = dff, .dout = dffa, .in = ff));
+            else HB_TRY(HB_OP(be, gelu_backward, .din = dff, .dout = dffa, .in = ff));
+            HB_TRY(HB_OP(be, matmul_backward, .da = dh, .dw = PT(st, A_GRAD, b->fc_w), .dbias = PT(st, A_GRAD, b->fc_b),
+                         .dout = dff, .a = AT(st, A_ACT, v->h2, N, C, C), .w = WT(st, b->fc_w),
+                         .beta = b->moe ? 1.0f : 0.0f));
+        }
         HB_TRY(norm_bwd(be, m, dx, PT(st, A_GRAD, b->ln2_w), PT(st, A_GRAD, b->ln2_b), dh,
                         AT(st, A_ACT, v->xm, N, C, C), PT(st, A_PARAM, b->ln2_w), 1.0f)); /* dx: d / d xm */
         const hb_tensor datt = AT(st, A_DACT, y->datt, N, dq, dq);
         HB_TRY(HB_OP(be, matmul_backward, .da = datt, .dw = PT(st, A_GRAD, b->proj_w), .dbias = PT(st, A_GRAD, b->proj_b),
                      .dout = dx, .a = AT(st, A_ACT, v->att, N, dq, dq), .w = WT(st, b->proj_w)));
         HB_TRY(HB_OP(be, attention_backward, .dq = hb_t2(g, HB_F32, N, dq, dqkv),
-                     .dk = hb_t2(g + dq, HB_F32, N, Hkv * D, dqkv), .dv = hb_t2(g + dq + Hkv * D, HB_F32, N, Hkv * D, dqkv),
+                     .dk = hb_t2(g + dq, HB_F32, N, Hkv * D, dqkv), .dv = hb_t2(g2 + dq + Hkv * D, HB_F32, N, Hkv * D, dqkv),
                      .dout = datt, .q = hb_t2(qkv, HB_F32, N, dq, dqkv), .k = hb_t2(qkv + dq, HB_F32, N, Hkv * D, dqkv),
                      .v = hb_t2(qkv + dq + Hkv * D, HB_F32, N, Hkv * D, dqkv), .B = y->B, .T = y->T, .Hq = Hq, .Hkv = Hkv));
         if (m->pos == HB_POS_ROPE)
             HB_TRY(HB_OP(be, rope_backward, .x = hb_t2(g, HB_F32, N, (Hq + Hkv) * D, dqkv), .B = y->B, .T = y->T,
                          .pos0 = 0, .H = Hq + Hkv, .theta = m->rope_theta, .scaling = m->rope_scaling));
+        if (b->qn_w >= 0) {
+            float *qkr = F32(st, A_ACT, v->qkr);
+            HB_TRY(HB_OP(be, rmsnorm_backward, .din = heads(g2, N, Hq, D, dqkv), .dw = PT(st, A_GRAD, b->qn_w),
+                         .dout = heads(g, N, Hq, D, dqkv), .in = heads(qkr, N, Hq, D, dqkv), .w = PT(st, A_PARAM, b->qn_w),
+                         .eps = m->norm_eps));
+            HB_TRY(HB_OP(be, rmsnorm_backward, .din = heads(g2 + dq, N, Hkv, D, dqkv), .dw = PT(st, A_GRAD, b->kn_w),
+                         .dout = heads(g + dq, N, Hkv, D, dqkv), .in = heads(qkr + dq, N, Hkv, D, dqkv),
+                         .w = PT(st, A_PARAM, b->kn_w), .eps = m->norm_eps));
+        }
         HB_TRY(HB_OP(be, matmul_backward, .da = dh, .dw = PT(st, A_GRAD, b->qkv_w), .dbias = PT(st, A_GRAD, b->qkv_b),
-                     .dout = AT(st, A_DACT, y->dqkv, N, dqkv, dqkv), .a = AT(st, A_ACT, v->h1, N, C, C),
+                     .dout = AT(st, A_DACT, y->dqkr, N, dqkv, dqkv), .a = AT(st, A_ACT, v->h1, N, C, C),
                      .w = WT(st, b->qkv_w)));
         HB_TRY(norm_bwd(be, m, dx, PT(st, A_GRAD, b->ln1_w), PT(st, A_GRAD, b->ln1_b), dh,
                         AT(st, A_ACT, v->x, N, C, C), PT(st, A_PARAM, b->ln1_w), 1.0f)); /* dx: d / d x */
@@ -478,6 +638,7 @@ static void train_free(hb_workload *w) {
 /* Every op a step runs, so a backend that lacks one says which before anything is timed. */
 static hb_status have_ops(hb_workload *w, hb_err *err) {
     const hb_backend *be = w->be;
+    const int moe = hb_model_is_moe(&w->c.model);
     const struct { const char *name; int have; } need[] = {
         {"embedding_backward", HB_HAS_OP(be, embedding_backward)}, {"rmsnorm_backward", HB_HAS_OP(be, rmsnorm_backward)},
         {"layernorm_backward", HB_HAS_OP(be, layernorm_backward)}, {"matmul_backward", HB_HAS_OP(be, matmul_backward)},
@@ -485,6 +646,13 @@ static hb_status have_ops(hb_workload *w, hb_err *err) {
         {"attention_backward", HB_HAS_OP(be, attention_backward)}, {"swiglu_backward", HB_HAS_OP(be, swiglu_backward)},
         {"gelu_backward", HB_HAS_OP(be, gelu_backward)}, {"cross_entropy", HB_HAS_OP(be, cross_entropy)},
         {"adamw", HB_HAS_OP(be, adamw)},
+        /* MoE layers: the forward's ops and their backward (HB_OP_LIST_TRAIN_MOE) */
+        {"moe_route", !moe || HB_HAS_OP(be, moe_route)}, {"moe_permute", !moe || HB_HAS_OP(be, moe_permute)},
+        {"matmul_grouped", !moe || HB_HAS_OP(be, matmul_grouped)}, {"moe_combine", !moe || HB_HAS_OP(be, moe_combine)},
+        {"moe_route_backward", !moe || HB_HAS_OP(be, moe_route_backward)},
+        {"moe_permute_backward", !moe || HB_HAS_OP(be, moe_permute_backward)},
+        {"matmul_grouped_backward", !moe || HB_HAS_OP(be, matmul_grouped_backward)},
+        {"moe_combine_backward", !moe || HB_HAS_OP(be, moe_combine_backward)},
     };
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
         if (!need[i].have)
@@ -577,13 +745,19 @@ hb_status hb_train_grad(hb_workload *w, double *loss) {
 /* FLOPs of one step: 3 forwards (forward, and backward at twice its cost: llm.c's and MLPerf's
  * 6 x parameters per token for the matmuls, the lm head included) plus the causal attention
  * (QK^T and AV: 4 D FLOPs per attended key, T (T + 1) / 2 keys per sequence and head), also
- * x 3. */
+ * x 3. A MoE layer counts its router, its shared experts and the top_k experts a token visits
+ * (the active parameters: 6 N_active); the minimum bytes and the memory count every expert. */
 static hb_status train_cost(const hb_case *c, hb_cost *k, hb_err *err) {
     tr_layout y;
     HB_TRY(layout_init(c, &y, err));
     const double N = (double)y.N, T = (double)y.T, B = (double)y.B;
-    const double mm = (double)y.L * ((double)y.C * y.d_qkv + (double)y.Hq * y.D * y.C + (double)y.C * y.d_ff +
-                                     (double)y.F * y.C) + (double)y.C * y.V; /* matmul parameters */
+    double mm = (double)y.C * y.V; /* matmul parameters a token uses: the head, then each layer's */
+    for (int64_t l = 0; l < y.L; l++) {
+        const tr_block *b = &y.blocks[l];
+        const double dff = c->model.act == HB_ACT_SWIGLU ? 2.0 * (double)b->F : (double)b->F;
+        mm += (double)y.C * y.d_qkv + (double)y.Hq * y.D * y.C + (double)y.C * dff + (double)b->F * y.C;
+        if (b->moe) mm += (double)y.C * y.E + (double)y.K * 3.0 * (double)y.C * y.Fe;
+    }
     const double attn = 4.0 * (double)y.L * y.Hq * y.D * B * T * (T + 1) / 2;
     k->flops = 3.0 * (2.0 * N * mm + attn) * (double)y.accum;
     /* minimum traffic: parameters, gradients and both moments read and written once */
@@ -598,14 +772,15 @@ static hb_status train_cost(const hb_case *c, hb_cost *k, hb_err *err) {
 /* ---- label and checks ---- */
 
 static void train_label(const hb_case *c, char *buf, int len) {
-    char layers[32] = "", extra[64] = "";
+    char layers[32] = "", extra[64] = "", name[96];
     if (c->model.n_layers != c->model.n_layers_full)
         snprintf(layers, sizeof layers, "[%lld/%lldL]", (long long)c->model.n_layers, (long long)c->model.n_layers_full);
     int o = 0;
     if (c->grad_accum > 1) o += snprintf(extra + o, sizeof extra - (size_t)o, " accum=%lld", (long long)c->grad_accum);
     if (c->dp > 1 && o < (int)sizeof extra) o += snprintf(extra + o, sizeof extra - (size_t)o, " dp=%lld", (long long)c->dp);
     if (c->data == HB_DATA_REPEAT && o < (int)sizeof extra) snprintf(extra + o, sizeof extra - (size_t)o, " repeat");
-    snprintf(buf, len, "train %s%s %s B=%lld T=%lld%s", c->model.name, layers, hb_case_dtype_name(c),
+    snprintf(buf, len, "train %s%s %s B=%lld T=%lld%s", hb_model_display_name(&c->model, name, sizeof name), layers,
+             hb_case_dtype_name(c),
              (long long)c->batch, (long long)c->seq, extra);
 }
 
@@ -618,13 +793,17 @@ static hb_status train_check(const hb_case *c, const char *const **blame, hb_err
         return hb_errf(err, HB_ERR_INPUT, "seq %lld exceeds max_seq %lld of model '%s' (accepted: seq <= %lld)",
                        (long long)c->seq, (long long)m->max_seq, m->name, (long long)m->max_seq);
     }
-    if (hb_model_is_moe(m) || hb_model_is_mla(m) || m->dense_twin || m->qk_norm || m->head_dim) {
+    if (hb_model_is_mla(m)) {
         static const char *const k_model[] = {"model", NULL};
         *blame = k_model;
-        return hb_errf(err, HB_ERR_INPUT, "train: model '%s' has %s: training it is not implemented yet (accepted: "
-                       "dense GQA/MHA models without q/k norms)", m->name,
-                       hb_model_is_moe(m) ? "MoE layers" : hb_model_is_mla(m) ? "MLA attention"
-                       : m->dense_twin ? "a dense twin's FFN widths" : m->qk_norm ? "q/k norms (Qwen3)" : "a head_dim other than dim / heads");
+        return hb_errf(err, HB_ERR_INPUT, "train: model '%s' has MLA attention: training it is not implemented yet "
+                       "(accepted: GQA/MHA models, dense or MoE, and dense twins)", m->name);
+    }
+    if (hb_model_is_moe(m) && c->routing != HB_ROUTING_MODEL) {
+        static const char *const k_routing[] = {"routing", NULL};
+        *blame = k_routing;
+        return hb_errf(err, HB_ERR_INPUT, "train: routing %s: a MoE model trains on its router's own choice "
+                       "(accepted: model)", c->routing == HB_ROUTING_BALANCED ? "balanced" : "zipf");
     }
     if (c->dtype != HB_F32 && c->dtype != HB_BF16) {
         *blame = k_dtype;
@@ -657,8 +836,9 @@ static hb_status train_check(const hb_case *c, const char *const **blame, hb_err
 
 /* ---- the descriptor ---- */
 
-static const char *const train_keys[] = {"model", "layers", "dtype", "batch", "seq", "lr", "beta1", "beta2", "eps",
-                                         "weight_decay", "grad_accum", "data", "dp", "weights", NULL};
+static const char *const train_keys[] = {"model", "layers", "dense_twin", "routing", "dtype", "batch", "seq", "lr",
+                                         "beta1", "beta2", "eps", "weight_decay", "grad_accum", "data", "dp",
+                                         "weights", NULL};
 
 const hb_workload_desc hb_wl_train = {
     .name = "train",

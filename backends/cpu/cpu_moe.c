@@ -264,3 +264,135 @@ hb_status hb_cpu_mla_attention(hb_backend *be, const hb_mla_attention_args *a) {
     free(W), free(lat), free(kv);
     return st;
 }
+
+/* ---- Mixture-of-Experts training (ops.h, HB_OP_LIST_TRAIN_MOE) ---- */
+
+/* One row: the scores s (E, double) of logits, dweights -> ds (E, double) -> dlogits. */
+static void route_backward_row(const hb_moe_route_backward_args *a, const float *logits, int64_t E,
+                               const int32_t *ids, const float *dw, double *s, double *ds, float *dlogits) {
+    const int64_t k = a->top_k;
+    if (a->kind == HB_ROUTER_SOFTMAX) {
+        double mx = -INFINITY, sum = 0.0;
+        for (int64_t e = 0; e < E; e++) mx = logits[e] > mx ? logits[e] : mx;
+        for (int64_t e = 0; e < E; e++) sum += (s[e] = exp((double)logits[e] - mx));
+        for (int64_t e = 0; e < E; e++) s[e] /= sum;
+    } else {
+        for (int64_t e = 0; e < E; e++) s[e] = 1.0 / (1.0 + exp(-(double)logits[e]));
+    }
+    for (int64_t e = 0; e < E; e++) ds[e] = 0.0;
+    /* w_j = scale s_{i_j} / Z, Z = sum_l s_{i_l} + 1e-20 (norm) or 1:
+     * d w_j / d s_{i_m} = scale ([j = m] / Z - s_{i_j} / Z^2) with norm */
+    double Z = 1.0, wsum = 0.0;
+    if (a->norm) {
+        Z = 1e-20;
+        for (int64_t j = 0; j < k; j++) Z += s[ids[j]];
+        for (int64_t j = 0; j < k; j++) wsum += (double)dw[j] * s[ids[j]];
+    }
+    for (int64_t j = 0; j < k; j++) {
+        double g = (double)dw[j] / Z;
+        if (a->norm) g -= wsum / (Z * Z);
+        ds[ids[j]] += (double)a->scale * g;
+    }
+    if (a->kind == HB_ROUTER_SOFTMAX) { /* d logits_e = s_e (ds_e - sum_f s_f ds_f) */
+        double dot = 0.0;
+        for (int64_t e = 0; e < E; e++) dot += s[e] * ds[e];
+        for (int64_t e = 0; e < E; e++) dlogits[e] = (float)(s[e] * (ds[e] - dot));
+    } else { /* sigmoid' = s (1 - s) */
+        for (int64_t e = 0; e < E; e++) dlogits[e] = (float)(ds[e] * s[e] * (1.0 - s[e]));
+    }
+}
+
+hb_status hb_cpu_moe_route_backward(hb_backend *be, const hb_moe_route_backward_args *a) {
+    const int64_t N = hb_tensor_rows(&a->logits), E = hb_tensor_cols(&a->logits), k = a->top_k;
+    const int64_t ld = hb_tensor_ld(&a->logits), ldd = hb_tensor_ld(&a->dlogits);
+    for (int64_t i = 0; i < N * k; i++)
+        if (a->ids[i] < 0 || a->ids[i] >= E)
+            return hb_cpu_fail(be, HB_ERR_INPUT, "cpu: moe_route_backward: id %d of slot %lld outside %lld experts",
+                               (int)a->ids[i], (long long)i, (long long)E);
+    int nomem = 0;
+#pragma omp parallel reduction(| : nomem) if (N * E > 32768)
+    {
+        double *s = malloc((size_t)E * 2 * sizeof *s);
+        if (!s) nomem = 1;
+        else {
+#pragma omp for schedule(static)
+            for (int64_t n = 0; n < N; n++)
+                route_backward_row(a, (const float *)a->logits.data + n * ld, E, a->ids + n * k, a->dweights + n * k, s,
+                                   s + E, (float *)a->dlogits.data + n * ldd);
+        }
+        free(s);
+    }
+    if (nomem) return hb_cpu_fail(be, HB_ERR_NOMEM, "cpu: moe_route_backward: cannot allocate scores");
+    return HB_OK;
+}
+
+hb_status hb_cpu_moe_permute_backward(hb_backend *be, const hb_moe_permute_backward_args *a) {
+    const int64_t N = hb_tensor_rows(&a->dx), C = hb_tensor_cols(&a->dx), ld = hb_tensor_ld(&a->dx), k = a->top_k;
+    for (int64_t i = 0; i < N * k; i++)
+        if (a->rows[i] < 0 || a->rows[i] >= N * k)
+            return hb_cpu_fail(be, HB_ERR_INPUT, "cpu: moe_permute_backward: row %d of slot %lld outside %lld rows",
+                               (int)a->rows[i], (long long)i, (long long)(N * k));
+    const float *dxp = a->dxp.data, beta = a->beta;
+    float *dx = a->dx.data;
+#pragma omp parallel for schedule(static) if (N * C * k > 32768)
+    for (int64_t n = 0; n < N; n++) {
+        float *o = dx + n * ld;
+        for (int64_t c = 0; c < C; c++) {
+            float acc = beta == 0.0f ? 0.0f : beta * o[c];
+            for (int64_t j = 0; j < k; j++) acc += dxp[(int64_t)a->rows[n * k + j] * C + c];
+            o[c] = acc;
+        }
+    }
+    return HB_OK;
+}
+
+hb_status hb_cpu_matmul_grouped_backward(hb_backend *be, const hb_matmul_grouped_backward_args *a) {
+    const int64_t E = a->w.ne[0], Nw = a->w.ne[1], K = a->w.ne[2], R = hb_tensor_rows(&a->a);
+    const int64_t esz = hb_dtype_size(a->w.dt);
+    if (a->offsets[0] < 0 || a->offsets[E] > R)
+        return hb_cpu_fail(be, HB_ERR_INPUT, "cpu: matmul_grouped_backward: offsets 0 .. %lld outside %lld rows",
+                           (long long)a->offsets[E], (long long)R);
+    for (int64_t e = 0; e < E; e++) {
+        const int64_t r0 = a->offsets[e], n = a->offsets[e + 1] - r0;
+        if (n <= 0) continue; /* an expert without tokens: dw[e] += 0 */
+        /* each expert is matmul_backward of its matrix on its rows (OpenBLAS) */
+        const hb_matmul_backward_args m = {
+            .da = a->da.data ? hb_t2((float *)a->da.data + r0 * K, HB_F32, n, K, K) : (hb_tensor){0},
+            .dw = a->dw.data ? hb_t2((float *)a->dw.data + e * Nw * K, HB_F32, Nw, K, K) : (hb_tensor){0},
+            .dout = hb_t2((const float *)a->dout.data + r0 * Nw, HB_F32, n, Nw, Nw),
+            .a = hb_t2((const float *)a->a.data + r0 * K, HB_F32, n, K, K),
+            .w = hb_t2((const char *)a->w.data + e * Nw * K * esz, a->w.dt, Nw, K, K),
+            .beta = a->beta,
+        };
+        HB_TRY(hb_cpu_matmul_backward(be, &m));
+    }
+    return HB_OK;
+}
+
+hb_status hb_cpu_moe_combine_backward(hb_backend *be, const hb_moe_combine_backward_args *a) {
+    const int64_t N = hb_tensor_rows(&a->dout), C = hb_tensor_cols(&a->dout), ldo = hb_tensor_ld(&a->dout);
+    const int64_t k = a->top_k;
+    for (int64_t i = 0; i < N * k; i++)
+        if (a->rows[i] < 0 || a->rows[i] >= N * k)
+            return hb_cpu_fail(be, HB_ERR_INPUT, "cpu: moe_combine_backward: row %d of slot %lld outside %lld rows",
+                               (int)a->rows[i], (long long)i, (long long)(N * k));
+    const float *dout = a->dout.data, *y = a->y.data;
+    float *dy = a->dy.data;
+#pragma omp parallel for schedule(static) if (N * C * k > 32768)
+    for (int64_t n = 0; n < N; n++) {
+        const float *g = dout + n * ldo;
+        for (int64_t j = 0; j < k; j++) {
+            const int64_t s = n * k + j, r = a->rows[s];
+            const float w = a->weights[s];
+            const float *yr = y + r * C;
+            float *dr = dy + r * C;
+            double dot = 0.0;
+            for (int64_t c = 0; c < C; c++) {
+                dr[c] = w * g[c];
+                dot += (double)g[c] * yr[c];
+            }
+            a->dweights[s] = (float)dot;
+        }
+    }
+    return HB_OK;
+}

@@ -63,8 +63,9 @@ hb_status hb_cpu_embedding_backward(hb_backend *be, const hb_embedding_backward_
 static hb_status norm_backward(hb_backend *be, const char *op, int layer, const hb_tensor *din_t,
                                const hb_tensor *dw_t, const hb_tensor *db_t, const hb_tensor *dout_t,
                                const hb_tensor *in_t, const hb_tensor *w_t, float eps, float beta) {
+    // rows of 3-D views (the heads inside qkv rows: Qwen3's q/k norms) placed as the forward
+    // places them (hb_tensor_row_off)
     const int64_t N = hb_tensor_rows(in_t), C = hb_tensor_cols(in_t);
-    const int64_t ldi = hb_tensor_ld(in_t), ldd = hb_tensor_ld(dout_t), ldx = hb_tensor_ld(din_t);
     const float *in = in_t->data, *dout = dout_t->data, *w = w_t->data;
     float *din = din_t->data, *dw = dw_t->data, *db = db_t ? db_t->data : NULL;
     if (C <= 0 || N <= 0) return HB_OK;
@@ -73,8 +74,8 @@ static hb_status norm_backward(hb_backend *be, const char *op, int layer, const 
     float *mean = stat, *rstd = stat + N;
 #pragma omp parallel for schedule(static) if (N * C > PAR_MIN)
     for (int64_t r = 0; r < N; r++) {
-        const float *x = in + r * ldi, *d = dout + r * ldd;
-        float *o = din + r * ldx;
+        const float *x = in + hb_tensor_row_off(in_t, r), *d = dout + hb_tensor_row_off(dout_t, r);
+        float *o = din + hb_tensor_row_off(din_t, r);
         // the statistics exactly as the forward computes them (cpu_ops.c)
         double sum = 0.0, ss = 0.0;
         float fmean = 0.0f, rs;
@@ -109,7 +110,7 @@ static hb_status norm_backward(hb_backend *be, const char *op, int layer, const 
         int64_t c0, c1;
         col_range(C, omp_get_thread_num(), omp_get_num_threads(), &c0, &c1);
         for (int64_t r = 0; r < N; r++) {
-            const float *x = in + r * ldi, *d = dout + r * ldd;
+            const float *x = in + hb_tensor_row_off(in_t, r), *d = dout + hb_tensor_row_off(dout_t, r);
             for (int64_t c = c0; c < c1; c++) {
                 dw[c] += d[c] * ((x[c] - mean[r]) * rstd[r]);
                 if (db) db[c] += d[c];

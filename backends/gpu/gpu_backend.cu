@@ -219,6 +219,7 @@ static const hb_backend_ops gpu_ops = {
      * unsupported by the wrappers (backend.h) */
 #define GPU_OP_NULL_(name, req) .name = NULL,
     HB_OP_LIST_TRAIN(GPU_OP_NULL_)
+    HB_OP_LIST_TRAIN_MOE(GPU_OP_NULL_) /* MoE training (HB_OP_LIST_TRAIN_MOE): CPU only so far */
 #undef GPU_OP_NULL_
     .native_stream = gpu_native_stream,
 };
