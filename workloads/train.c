@@ -249,6 +249,8 @@ typedef struct tr_state {
     char *arena[N_ARENAS];
     int64_t step;          /* optimizer steps taken */
     int64_t dp, grank;     /* data parallel: group size and this rank's index in it (1, 0 alone) */
+    double *d_loss;        /* dp > 1: the step's loss in device memory, for the group's all-reduce
+                              (NCCL/RCCL reduce device buffers; the CPU's are host memory) */
     float *host_losses;    /* (N) */
     hb_token_shard shard;  /* data: PATH - the llm.c token file */
     int32_t *host_stream;  /* (n_stream) its tokens of the current step */
@@ -605,7 +607,11 @@ static hb_status train_step(hb_workload *w) {
         hb_comm *g = w->group;
         HB_TRY(be->ops->sync(be));
         HB_TRY(hb_comm_all_reduce(g, st->arena[A_GRAD], st->arena[A_GRAD], n, HB_CDT_F32, HB_REDOP_SUM));
-        HB_TRY(hb_comm_all_reduce(g, &loss, &loss, 1, HB_CDT_F64, HB_REDOP_SUM));
+        HB_TRY(be->ops->upload(be, st->d_loss, &loss, sizeof loss));
+        HB_TRY(be->ops->sync(be));
+        HB_TRY(hb_comm_all_reduce(g, st->d_loss, st->d_loss, 1, HB_CDT_F64, HB_REDOP_SUM));
+        HB_TRY(be->ops->download(be, &loss, st->d_loss, sizeof loss));
+        HB_TRY(be->ops->sync(be));
         loss /= (double)st->dp;
     }
     /* one AdamW over the whole arena: padding between tensors is 0 and stays 0 */
@@ -628,6 +634,7 @@ static void train_free(hb_workload *w) {
     tr_state *st = w->impl;
     if (!st) return;
     for (int a = 0; a < N_ARENAS; a++) w->be->ops->free(w->be, st->arena[a]);
+    w->be->ops->free(w->be, st->d_loss);
     layout_free(&st->lay);
     free(st->host_losses);
     free(st->host_stream);
@@ -672,13 +679,15 @@ static hb_status train_setup(hb_workload *w, hb_err *err) {
     HB_TRY(have_ops(w, err));
     st->dp = 1;
     if (c->dp > 1) {
-        /* the harness checked before dispatch that dp divides the ranks and that the backend's
-         * memory is host memory (CPU: hb_comm over MPI on the gradient arena) */
-        if (!w->group || w->group->size != c->dp || strcmp(be->info.backend, "cpu") != 0)
-            return hb_errf(err, HB_ERR_INTERNAL, "train: dp %lld without a rank group of %lld CPU ranks",
-                           (long long)c->dp, (long long)c->dp);
+        /* the harness made the group before dispatch: hb_comm over MPI for CPU ranks (host
+         * memory), NCCL on CUDA ranks and RCCL on HIP ranks (device memory), loaded there */
+        if (!w->group || w->group->size != c->dp)
+            return hb_errf(err, HB_ERR_INTERNAL, "train: dp %lld without a rank group of %lld ranks", (long long)c->dp,
+                           (long long)c->dp);
         st->dp = c->dp;
         st->grank = w->group->rank;
+        if (be->ops->alloc(be, sizeof(double), (void **)&st->d_loss))
+            return hb_errf(err, HB_ERR_NOMEM, "train: allocation of the loss buffer failed: %s", be->err);
     }
     HB_TRY(layout_init(c, &st->lay, err));
     const tr_layout *y = &st->lay;
