@@ -1173,7 +1173,18 @@ static hb_status build_case(ctx *c, const slots *s, const int *idx, hb_case *k) 
             hb_model pm;
             if (resolve_model(c, val[K_MODEL]->text, &pm) == HB_OK) {
                 char diff[160] = "";
+                /* a checkpoint of the preset's first N layers (`hetbench weights --layers N`, or
+                 * a truncated export) is the preset with layers: N or fewer */
+                const int64_t full = pm.n_layers_full, want = val[K_LAYERS] ? val[K_LAYERS]->v.i : full;
+                if (cm.n_layers_full < full) pm.n_layers_full = cm.n_layers_full;
                 hb_model_diff(&pm, &cm, diff, sizeof diff);
+                if (!diff[0] && want > cm.n_layers_full) {
+                    hb_ckpt_close(ck);
+                    return FAIL(val[K_LAYERS] ? K_LAYERS : K_WEIGHTS,
+                                "%s/config.json holds only the first %lld layers of model '%s' (%lld): %s %lld or fewer",
+                                k->weights, (long long)cm.n_layers_full, pm.name, (long long)full,
+                                val[K_LAYERS] ? "accepted: layers" : "add layers:", (long long)cm.n_layers_full);
+                }
                 if (diff[0]) {
                     hb_ckpt_close(ck);
                     return FAIL(K_MODEL, "model '%s' is not the architecture of %s/config.json: %s", pm.name, k->weights, diff);

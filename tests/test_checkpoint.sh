@@ -171,6 +171,24 @@ sys.exit(0 if fa == fb and (a["generated"][()] == b["generated"][()]).all() else
 PY
   then ok "generated $m == its exported checkpoint: $(cat "$T/cmp")"; else bad "generated $m vs exported: $(cat "$T/cmp")"; fi
 done
+# a truncated export (weights --layers 1) is the preset with layers: 1 - named as the preset too
+rm -rf "$T/ex-tiny1"
+if "$HB" weights --model tiny --layers 1 --out "$T/ex-tiny1" >"$T/ex.log" 2>&1; then
+  for src in gen ck; do
+    if [[ $src == gen ]]; then a=(--model tiny --layers 1); else a=(--model tiny --layers 1 --weights "$T/ex-tiny1"); fi
+    "$HB" run --workload decode "${a[@]}" --batch 2 --prompt 8 --gen 4 --min-iters 3 --max-iters 3 --min-seconds 0 --warmup 0 \
+      --no-ceilings --idle-seconds 0 --power-hz 0 --out "$T/id1-$src.h5" --force --no-progress >"$T/id.log" 2>&1 || cat "$T/id.log"
+  done
+  if "$PY" - "$T/id1-gen.h5" "$T/id1-ck.h5" >"$T/cmp" 2>&1 <<'PY'
+import sys, h5py
+a, b = (h5py.File(f)["/cases/0000/rank0"] for f in sys.argv[1:3])
+fa, fb = list(a.attrs["fingerprint"]), list(b.attrs["fingerprint"])
+print("fingerprints %s / %s" % (fa, fb))
+sys.exit(0 if fa == fb and (a["generated"][()] == b["generated"][()]).all() else 1)
+PY
+  then ok "tiny layers 1 == --model tiny --layers 1 --weights of its 1-layer export: $(cat "$T/cmp")"
+  else bad "tiny layers 1 vs its 1-layer export: $(cat "$T/cmp")"; fi
+else bad "weights --model tiny --layers 1: $(cat "$T/ex.log")"; fi
 expect_weights_refusal() { # NAME PATTERN ARGS...
   local name=$1 pat=$2
   shift 2
@@ -259,6 +277,10 @@ expect_refusal "absent shard" "model.safetensors.index.json: shard 'model-00002-
   --workload prefill --weights "$d2"
 expect_refusal "model other than the checkpoint's" "model 'tiny' is not the architecture of .*config.json: ffn_dim 160 vs 96" \
   --workload prefill --weights "$base" --model tiny
+expect_refusal "all of a preset's layers from a 1-layer checkpoint" "ex-tiny1/config.json holds only the first 1 layers of model 'tiny' \\(2\\): add layers: 1 or fewer" \
+  --workload prefill --weights "$T/ex-tiny1" --model tiny
+expect_refusal "layers beyond a truncated checkpoint's" "^hetbench run: --layers: .*holds only the first 1 layers of model 'tiny' \\(2\\): accepted: layers 1 or fewer" \
+  --workload prefill --weights "$T/ex-tiny1" --model tiny --layers 2
 expect_refusal "no such checkpoint" "nowhere: no such file or folder" --workload prefill --weights "$T/nowhere"
 printf '\001\000\002\000' >"$T/short.u16"
 expect_refusal "too few prompt tokens" "short.u16: holds 2 token ids, the case needs 16" --workload prefill --weights "$base" \
