@@ -13,6 +13,7 @@
 #  - tensor parallelism of a MoE model: tiny-moe with tp=2 (each expert's gate/up rows and down
 #    columns split, the shared experts and dense layer as a dense model's, one all-reduce after
 #    shared + routed experts) equals tp=1 on the same batch: tokens, fingerprints, expert_tokens;
+#  - ep=2 and tp=2 with the weights of a Mixtral-shaped checkpoint: ep=1's and tp=1's tokens;
 #  - bad input exits 2 before anything runs, naming the key.
 source "$(dirname "$0")/mpi_preamble.sh" "$@"
 FAST=(--min-seconds 0 --min-iters 3 --warmup 1 --no-ceilings --no-progress --power-hz 0 --backend cpu --share-devices
@@ -126,6 +127,38 @@ sys.exit(0 if np.array_equal(g2, b["cases/0000/rank0/generated"][()]) else 1)
 PYEOF
 else
   fail "prompt file runs failed: $(cat "$T/e1" "$T/e2" | head -c 600)"
+fi
+
+# ep=2 and tp=2 from a Mixtral-shaped checkpoint (tests/make_checkpoint.py: 4 experts, top-2): each
+# rank reads the whole expert stacks and keeps its experts (ep) or each expert's gate/up rows and
+# down columns (tp); ep=2 (batch 2 a rank) gives ep=1's tokens for the group's 4 prompts and its
+# expert_tokens, tp=2 gives tp=1's tokens and fingerprints
+checks=$((checks + 1))
+if "$PY" "$(dirname "$0")/make_checkpoint.py" "$T/mix" mixtral F32 single >"$T/mk.log" 2>&1 &&
+   "${MPI[@]}" -np 2 "$HB" run "${TF[@]}" --weights "$T/mix" --batch 2 --ep 2 "${FAST[@]}" --out "$T/cke2.h5" >"$T/o1" 2>"$T/e1" &&
+   "$HB" run "${TF[@]}" --weights "$T/mix" --batch 4 "${FAST[@]}" --out "$T/cke1.h5" >"$T/o2" 2>"$T/e2" &&
+   "${MPI[@]}" -np 2 "$HB" run "${TF[@]}" --weights "$T/mix" --batch 2 --tp 2 "${FAST[@]}" --out "$T/ckt2.h5" >"$T/o3" 2>"$T/e3" &&
+   "$HB" run "${TF[@]}" --weights "$T/mix" --batch 2 "${FAST[@]}" --out "$T/ckt1.h5" >"$T/o4" 2>"$T/e4"; then
+  checks=$((checks + 1))
+  "$PY" - "$T" <<'PYEOF' || fail "checkpoint ep=2 / tp=2"
+import sys, h5py, numpy as np
+t = sys.argv[1]
+e2, e1, t2, t1 = (h5py.File("%s/%s.h5" % (t, n), "r") for n in ("cke2", "cke1", "ckt2", "ckt1"))
+ok = True
+for cid in (0, 1):
+    c = "cases/%04d/rank%%d" % cid
+    g = np.vstack([e2[c % r + "/generated"][()] for r in (0, 1)])
+    x = sum(e2[c % r + "/expert_tokens"][()] for r in (0, 1))
+    if not np.array_equal(g, e1[c % 0 + "/generated"][()]) or not np.array_equal(x, e1[c % 0 + "/expert_tokens"][()]):
+        print("ep case", cid, g.tolist(), e1[c % 0 + "/generated"][()].tolist(), x.tolist(), file=sys.stderr); ok = False
+    f2, f1 = t2[c % 0].attrs["fingerprint"], t1[c % 0].attrs["fingerprint"]
+    if not np.array_equal(t2[c % 0 + "/generated"][()], t1[c % 0 + "/generated"][()]) or \
+       not np.allclose(f2[:3], f1[:3], rtol=1e-5) or f2[3] != f1[3]:
+        print("tp case", cid, list(f2), list(f1), file=sys.stderr); ok = False
+sys.exit(0 if ok else 1)
+PYEOF
+else
+  fail "checkpoint ep/tp runs failed: $(cat "$T/mk.log" "$T/e1" "$T/e2" "$T/e3" "$T/e4" 2>/dev/null | head -c 800)"
 fi
 
 expect2() {

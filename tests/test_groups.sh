@@ -5,7 +5,8 @@
 #    all-reduces counted (2 per layer per step, N x C floats each);
 #  - bad input exits 2 before anything runs, naming the key: tp not dividing heads or ffn,
 #    tp x ep not dividing the ranks, ep on a dense model, ep not dividing experts, tp on MLA,
-#    fp8 with tp, tp with --schedule serial.
+#    fp8-block with tp, per-tensor fp8 with tp on a MoE model, tp with --schedule serial;
+#  - tp=2 with weights from a checkpoint, and in fp8 (per-tensor scales), equal tp=1.
 source "$(dirname "$0")/mpi_preamble.sh" "$@"
 FAST=(--min-seconds 0 --min-iters 3 --warmup 1 --no-ceilings --no-progress --power-hz 0 --backend cpu --share-devices
       --idle-seconds 0)
@@ -59,6 +60,43 @@ else
   fail "the runs failed: $(cat "$T/e1" "$T/e2" | head -c 600)"
 fi
 
+# tp=2 from a checkpoint (each rank its part of the whole tensors it reads: q/k/v heads, gate/up
+# rows, proj/down columns, the vocab-parallel head) and tp=2 in fp8 (each rank the tp=1 codes of
+# its rows, the whole tensor's scale; row-parallel inputs quantised per rank): decode and prefill
+# equal tp=1 - from the checkpoint to f32 rounding, fp8 to its own precision - the same tokens
+"$HB" weights --model tiny --out "$T/ck" >"$T/w.log" 2>&1 || fail "hetbench weights: $(cat "$T/w.log")"
+for v in "ck --weights $T/ck" "fp8 --model tiny --dtype fp8"; do
+  set -- $v
+  name=$1; shift
+  checks=$((checks + 1))
+  if "${MPI[@]}" -np 2 "$HB" run --workload decode,prefill --batch 2 --prompt 8 --gen 4 "$@" --tp 2 "${FAST[@]}" --out "$T/$name-2.h5" \
+       >"$T/o1" 2>"$T/e1" &&
+     "$HB" run --workload decode,prefill --batch 2 --prompt 8 --gen 4 "$@" "${FAST[@]}" --out "$T/$name-1.h5" >"$T/o2" 2>"$T/e2"; then
+    checks=$((checks + 1))
+    "$PY" - "$T/$name-2.h5" "$T/$name-1.h5" "$name" <<'PYEOF' || fail "$name: tp=2 vs tp=1"
+import sys, h5py, numpy as np
+a, b, name = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r"), sys.argv[3]
+rtol = 1e-5 if name == "ck" else 2e-2  # fp8: the row-parallel inputs' scales are each rank's amax
+ok = True
+for cid in (0, 1):
+    f2 = [a["cases/%04d/rank%d" % (cid, r)].attrs["fingerprint"] for r in (0, 1)]
+    f1 = b["cases/%04d/rank0" % cid].attrs["fingerprint"]
+    g2 = [a["cases/%04d/rank%d/generated" % (cid, r)][()] for r in (0, 1)]
+    g1 = b["cases/%04d/rank0/generated" % cid][()]
+    # sum within rtol of sum |x| (a sum of logits of both signs), sum |x| and L2 within rtol
+    if not np.array_equal(f2[0], f2[1]) or abs(f2[0][0] - f1[0]) > rtol * f1[1] or \
+       not np.allclose(f2[0][1:3], f1[1:3], rtol=rtol) or f2[0][3] != f1[3]:
+        print(name, "case", cid, "tp=2", f2, "tp=1", f1, file=sys.stderr); ok = False
+    if not all(np.array_equal(g, g1) for g in g2):
+        print(name, "case", cid, "generated", [g.tolist() for g in g2], g1.tolist(), file=sys.stderr); ok = False
+    print(name, "case", cid, "fingerprint tp=2 %s tp=1 %s" % (list(f2[0]), list(f1)))
+sys.exit(0 if ok else 1)
+PYEOF
+  else
+    fail "$name: the runs failed: $(cat "$T/e1" "$T/e2" | head -c 600)"
+  fi
+done
+
 expect2() {
   local np=$1 pat=$2; shift 2
   checks=$((checks + 1))
@@ -75,7 +113,8 @@ expect2 2 "--ep: ep 3 does not divide the 8 experts of model 'tiny-moe'" --workl
 expect2 2 "--ep: ep 2 with tp 2: expert and tensor parallelism together are not implemented yet" --workload decode --model tiny-moe --ep 2 --tp 2
 expect2 2 "--tp: tp 2 on model 'tiny-mla': tensor parallelism of MLA blocks is not implemented" \
   --workload prefill --model tiny-mla --tp 2
-expect2 2 "--dtype: dtype fp8 with tp 2 is not implemented yet" --workload decode --model tiny --dtype fp8 --tp 2
+expect2 2 "--dtype: dtype fp8-block with tp 2 is not implemented yet" --workload decode --model tiny --dtype fp8-block --quant-block 32 --tp 2
+expect2 2 "--dtype: dtype fp8 with tp 2 on a MoE model is not implemented yet" --workload decode --model tiny-moe --dtype fp8 --tp 2
 expect2 2 "tp 2 with --schedule serial" --workload decode --model tiny --tp 2 --schedule serial
 # a custom model whose ffn tp does not divide
 cat >"$T/plan.yaml" <<'YEOF'

@@ -763,20 +763,35 @@ static void tf_free(hb_workload *w) {
 /* Weights from the table's init (quantised ones hold the quantisation of the generated f32
  * values: fill_random computes their scales); an fp8 KV cache gets the static scale 1.0 (the
  * uncalibrated default of inference engines; |k| and |v| stay far below 448 here). */
-/* The rank's part of a sharded weight: the whole tensor generated into a staging buffer, its
- * rows (HB_SHARD_*) copied out on the host into the rank's tensor (f32/bf16/f16: fp8 with tp
- * is refused at plan time, its scales would be the whole tensor's). Setup time, never timed. */
-static hb_status fill_shard(hb_backend *be, const hb_case *c, tf_state *st, const hb_tf_tensor *t, int i) {
+/* The rank's part of a sharded weight: the whole tensor made in its dtype in a staging buffer -
+ * generated (from = NULL), or converted from the checkpoint's f32 values `from` (R, K) - and its
+ * rows (HB_SHARD_*) copied out on the host into the rank's tensor. A per-tensor fp8 weight keeps
+ * the whole tensor's scale (each rank's codes are the tp = 1 model's, as inference engines shard
+ * FP8 checkpoints); block scales with tp are refused at plan time. Setup time, never timed. */
+static hb_status stage_shard(hb_backend *be, const hb_case *c, tf_state *st, const hb_tf_tensor *t, int i,
+                             const float *from) {
     const hb_tf_layout *y = &st->lay;
     const int64_t es = hb_dtype_size(t->dt), R = t->full_rows, K = t->full_cols, r = st->trank;
     const int64_t rows = t->ne[0], cols = t->ndim > 1 ? t->ne[1] : 1;
-    void *dev = NULL;
+    const int64_t wb = (R * K * es + 255) / 256 * 256; /* the whole's bytes, then its scale */
+    const int tensor_q = t->q == HB_QUANT_TENSOR;
+    char *dev = NULL;
+    float *devf = NULL, scale = 1.0f;
     char *whole = malloc((size_t)(R * K * es)), *part = malloc((size_t)(rows * cols * es));
-    hb_status s = whole && part ? be->ops->alloc(be, (size_t)(R * K * es), &dev) : HB_ERR_NOMEM;
-    if (s == HB_OK)
-        s = HB_OP(be, fill_random, .dst = t->ndim > 1 ? hb_t2(dev, t->dt, R, K, K) : hb_t1(dev, t->dt, R),
-                  .seed = hb_rng_u64(c->seed, t->init_id), .scale = t->init_scale, .offset = t->init_offset);
+    hb_status s = whole && part ? be->ops->alloc(be, (size_t)(wb + 256), (void **)&dev) : HB_ERR_NOMEM;
+    if (s == HB_OK && t->q == HB_QUANT_BLOCK) s = HB_ERR_INTERNAL;
+    hb_tensor dst = t->ndim > 1 ? hb_t2(dev, t->dt, R, K, K) : hb_t1(dev, t->dt, R);
+    if (tensor_q) dst = hb_tq(dst, HB_QUANT_TENSOR, 0, 0, (float *)(void *)(dev + wb));
+    if (s == HB_OK && from) {
+        s = be->ops->alloc(be, (size_t)(R * K) * sizeof *devf, (void **)&devf);
+        if (s == HB_OK) s = be->ops->upload(be, devf, from, (size_t)(R * K) * sizeof *devf);
+        if (s == HB_OK) s = HB_OP(be, convert, .dst = dst, .src = hb_t1(devf, HB_F32, R * K));
+    } else if (s == HB_OK) {
+        s = HB_OP(be, fill_random, .dst = dst, .seed = hb_rng_u64(c->seed, t->init_id), .scale = t->init_scale,
+                  .offset = t->init_offset);
+    }
     if (s == HB_OK) s = be->ops->download(be, whole, dev, (size_t)(R * K * es));
+    if (s == HB_OK && tensor_q) s = be->ops->download(be, &scale, dev + wb, sizeof scale);
     if (s == HB_OK) s = be->ops->sync(be);
     if (s == HB_OK) {
         const size_t rb = (size_t)(K * es); /* a whole row */
@@ -810,7 +825,9 @@ static hb_status fill_shard(hb_backend *be, const hb_case *c, tf_state *st, cons
         }
     }
     if (s == HB_OK) s = be->ops->upload(be, P(st, i), part, (size_t)(rows * cols * es));
+    if (s == HB_OK && tensor_q) s = be->ops->upload(be, st->arena[t->arena] + t->scale_off, &scale, sizeof scale);
     if (s == HB_OK) s = be->ops->sync(be);
+    be->ops->free(be, devf);
     be->ops->free(be, dev);
     free(whole);
     free(part);
@@ -819,11 +836,13 @@ static hb_status fill_shard(hb_backend *be, const hb_case *c, tf_state *st, cons
 
 /* The rank's experts erank El .. of a stack (ep), each the rank's slice of it (tp), one expert at
  * a time: its f32 values computed on the host at the whole stack's element indices (the values
- * fill_random writes at ep = tp = 1),
+ * fill_random writes at ep = tp = 1), or taken from the whole stack's f32 values `from`
+ * (the checkpoint's (E, rows, cols) at ep = tp = 1),
  * uploaded into an f32 staging buffer and converted into the stack's dtype (block-quantised
  * fp8: each expert's own blocks and scales; per-tensor fp8 is refused with ep at plan time).
  * Setup time, never timed; the staging holds one expert. */
-static hb_status fill_experts(hb_backend *be, const hb_case *c, tf_state *st, const hb_tf_tensor *t, int i) {
+static hb_status fill_experts(hb_backend *be, const hb_case *c, tf_state *st, const hb_tf_tensor *t, int i,
+                              const float *from) {
     const int64_t El = t->ne[0], rows = t->ne[1], cols = t->ne[2], n = rows * cols, es = hb_dtype_size(t->dt);
     const int64_t nsc = t->q == HB_QUANT_BLOCK ? ((rows + t->bm - 1) / t->bm) * ((cols + t->bk - 1) / t->bk) : 0;
     const uint64_t seed = hb_rng_u64(c->seed, t->init_id);
@@ -842,7 +861,8 @@ static hb_status fill_experts(hb_backend *be, const hb_case *c, tf_state *st, co
                 /* the element's index in the whole expert */
                 const int64_t g = up ? ((i < Fl ? r * Fl + i : Fl * tp + r * Fl + (i - Fl)) * cols + j)
                                      : (i * cols * tp + r * Fl + j);
-                host[i * cols + j] = hb_rng_value(seed, base + (uint64_t)g, t->init_scale, t->init_offset);
+                host[i * cols + j] = from ? from[base + (uint64_t)g]
+                                          : hb_rng_value(seed, base + (uint64_t)g, t->init_scale, t->init_offset);
             }
         hb_tensor dst = hb_t2((char *)whole.data + e * n * es, t->dt, rows, cols, cols);
         if (t->q == HB_QUANT_BLOCK) dst = hb_tq(dst, t->q, t->bm, t->bk, whole.q.scale + e * nsc);
@@ -860,9 +880,9 @@ static hb_status fill_weights(hb_backend *be, const hb_case *c, tf_state *st) {
     for (int i = 0; i < y->n_tensors; i++) {
         const hb_tf_tensor *t = &y->t[i];
         if (t->arena == HB_ARENA_WEIGHTS && (t->shard == HB_SHARD_EXP_UP || t->shard == HB_SHARD_EXP_DOWN)) {
-            HB_TRY(fill_experts(be, c, st, t, i));
+            HB_TRY(fill_experts(be, c, st, t, i, NULL));
         } else if (t->arena == HB_ARENA_WEIGHTS && t->shard != HB_SHARD_NONE && y->tp > 1) {
-            HB_TRY(fill_shard(be, c, st, t, i));
+            HB_TRY(stage_shard(be, c, st, t, i, NULL));
         } else if (t->arena == HB_ARENA_WEIGHTS) {
             HB_TRY(HB_OP(be, fill_random, .dst = TT(st, i), .seed = hb_rng_u64(c->seed, t->init_id),
                          .scale = t->init_scale, .offset = t->init_offset));
@@ -894,6 +914,26 @@ static hb_status load_weights(hb_backend *be, const hb_case *c, tf_state *st, hb
     for (int i = 0; i < y->n_tensors && s == HB_OK; i++) {
         const hb_tf_tensor *t = &y->t[i];
         const int64_t tc = t->ndim > 1 ? t->ne[t->ndim - 1] : 1, tr = numel(t) / tc;
+        if (t->arena == HB_ARENA_WEIGHTS && t->shard != HB_SHARD_NONE && (y->tp > 1 || y->ep > 1)) {
+            /* the rank's part (tp, ep): the whole tensor read as at tp = ep = 1 - (rows, cols),
+             * or an expert stack (E rows, cols) - and the part taken as the generator takes it */
+            const int exp = t->shard == HB_SHARD_EXP_UP || t->shard == HB_SHARD_EXP_DOWN;
+            int64_t wr = t->full_rows, wc = t->full_cols > 0 ? t->full_cols : 1;
+            if (exp) {
+                wr = t->full_rows * t->ne[1] * (t->shard == HB_SHARD_EXP_UP ? y->tp : 1);
+                wc = t->ne[2] * (t->shard == HB_SHARD_EXP_DOWN ? y->tp : 1);
+            }
+            float *whole = malloc((size_t)(wr * wc) * sizeof *whole);
+            s = whole ? hb_ckpt_read_f32(ck, &c->model, t->name, t->layer, whole, wr, wc, err) : HB_ERR_NOMEM;
+            if (s == HB_OK) s = exp ? fill_experts(be, c, st, t, i, whole) : stage_shard(be, c, st, t, i, whole);
+            free(whole);
+            total += wr * wc * (int64_t)sizeof *whole;
+            if (hb_dtype_is_fp8(t->dt)) {
+                if (!why[0]) snprintf(why, sizeof why, "tp/ep shards are quantised from the whole tensor's f32 values");
+                n_requant++;
+            }
+            continue;
+        }
         if (t->arena == HB_ARENA_WEIGHTS && t->dt == HB_FP8_E4M3 &&
             (t->q == HB_QUANT_TENSOR || (t->q == HB_QUANT_BLOCK && t->bm == t->bk))) {
             /* e4m3 codes and scales as the checkpoint stores them, where its layout is the
@@ -1198,12 +1238,6 @@ static hb_status mp_check(const hb_case *c, const char *const **blame, hb_err *e
             return hb_errf(err, HB_ERR_INPUT, "dtype %s (one scale per tensor) with ep %lld is not implemented yet "
                            "(accepted with ep > 1: f32, bf16, f16, fp8-block)", hb_case_dtype_name(c), (long long)c->ep);
         }
-        if (c->weights[0]) {
-            static const char *const k_w[] = {"weights", "ep", NULL};
-            *blame = k_w;
-            return hb_errf(err, HB_ERR_INPUT, "weights from a checkpoint with ep %lld are not implemented yet "
-                           "(accepted with ep > 1: generated weights)", (long long)c->ep);
-        }
         return HB_OK;
     }
     const int64_t tp = c->tp;
@@ -1226,17 +1260,15 @@ static hb_status mp_check(const hb_case *c, const char *const **blame, hb_err *e
     if (hb_model_is_moe(m) && m->moe_ffn_dim % tp)
         return hb_errf(err, HB_ERR_INPUT, "tp %lld does not divide moe_ffn_dim %lld of model '%s' (accepted: a tp that "
                        "divides moe_ffn_dim)", (long long)tp, (long long)m->moe_ffn_dim, m->name);
-    if (hb_dtype_is_fp8(c->dtype)) {
+    /* fp8 with one scale per tensor: each rank's codes and the whole tensor's scale (stage_shard);
+     * block scales would have to follow the shards' boundaries, and the experts' per-tensor
+     * scales are each whole stack's */
+    if (hb_dtype_is_fp8(c->dtype) && (c->quant == HB_QUANT_BLOCK || hb_model_is_moe(m))) {
         static const char *const k_dt[] = {"dtype", "tp", NULL};
         *blame = k_dt;
-        return hb_errf(err, HB_ERR_INPUT, "dtype %s with tp %lld is not implemented yet (accepted with tp > 1: f32, "
-                       "bf16, f16)", hb_case_dtype_name(c), (long long)tp);
-    }
-    if (c->weights[0]) {
-        static const char *const k_w[] = {"weights", "tp", NULL};
-        *blame = k_w;
-        return hb_errf(err, HB_ERR_INPUT, "weights from a checkpoint with tp %lld are not implemented yet (accepted "
-                       "with tp > 1: generated weights)", (long long)tp);
+        return hb_errf(err, HB_ERR_INPUT, "dtype %s with tp %lld%s is not implemented yet (accepted with tp > 1: f32, "
+                       "bf16, f16, and fp8 for dense models)", hb_case_dtype_name(c), (long long)tp,
+                       hb_model_is_moe(m) && c->quant != HB_QUANT_BLOCK ? " on a MoE model" : "");
     }
     return HB_OK;
 }
