@@ -183,8 +183,11 @@ if "$HB" weights --model tiny --layers 1 --out "$T/ex-tiny1" >"$T/ex.log" 2>&1; 
 import sys, h5py
 a, b = (h5py.File(f)["/cases/0000/rank0"] for f in sys.argv[1:3])
 fa, fb = list(a.attrs["fingerprint"]), list(b.attrs["fingerprint"])
-print("fingerprints %s / %s" % (fa, fb))
-sys.exit(0 if fa == fb and (a["generated"][()] == b["generated"][()]).all() else 1)
+la, lb = (str(h5py.File(f)["/cases/0000"].attrs["label"]) for f in sys.argv[1:3])
+print("fingerprints %s / %s, labels %s / %s" % (fa, fb, la, lb))
+# the labels tell the generated case from the loaded one
+sys.exit(0 if fa == fb and (a["generated"][()] == b["generated"][()]).all() and "tiny[1/2L]" in la
+         and "tiny@ex-tiny1[1/2L]" in lb else 1)
 PY
   then ok "tiny layers 1 == --model tiny --layers 1 --weights of its 1-layer export: $(cat "$T/cmp")"
   else bad "tiny layers 1 vs its 1-layer export: $(cat "$T/cmp")"; fi

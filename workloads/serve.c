@@ -713,8 +713,8 @@ const int32_t *hb_serve_tokens(const hb_workload *w, int64_t *stride) {
 /* ---- the descriptor ---- */
 
 static void serve_label(const hb_case *c, char *buf, int len) {
-    char layers[48] = "", name[96], load[48], kv[24] = "";
-    hb_model_display_name(&c->model, name, sizeof name);
+    char layers[48] = "", name[144], load[48], kv[24] = "";
+    hb_case_model_name(c, name, sizeof name);
     if (c->model.n_layers != c->model.n_layers_full)
         snprintf(layers, sizeof layers, "[%lld/%lldL]", (long long)c->model.n_layers, (long long)c->model.n_layers_full);
     if (c->kv_dtype != HB_KV_AUTO) snprintf(kv, sizeof kv, " kv=%s", hb_kvt_name(c->kv_dtype));

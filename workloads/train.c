@@ -781,14 +781,14 @@ static hb_status train_cost(const hb_case *c, hb_cost *k, hb_err *err) {
 /* ---- label and checks ---- */
 
 static void train_label(const hb_case *c, char *buf, int len) {
-    char layers[32] = "", extra[64] = "", name[96];
+    char layers[32] = "", extra[64] = "", name[144];
     if (c->model.n_layers != c->model.n_layers_full)
         snprintf(layers, sizeof layers, "[%lld/%lldL]", (long long)c->model.n_layers, (long long)c->model.n_layers_full);
     int o = 0;
     if (c->grad_accum > 1) o += snprintf(extra + o, sizeof extra - (size_t)o, " accum=%lld", (long long)c->grad_accum);
     if (c->dp > 1 && o < (int)sizeof extra) o += snprintf(extra + o, sizeof extra - (size_t)o, " dp=%lld", (long long)c->dp);
     if (c->data == HB_DATA_REPEAT && o < (int)sizeof extra) snprintf(extra + o, sizeof extra - (size_t)o, " repeat");
-    snprintf(buf, len, "train %s%s %s B=%lld T=%lld%s", hb_model_display_name(&c->model, name, sizeof name), layers,
+    snprintf(buf, len, "train %s%s %s B=%lld T=%lld%s", hb_case_model_name(c, name, sizeof name), layers,
              hb_case_dtype_name(c),
              (long long)c->batch, (long long)c->seq, extra);
 }

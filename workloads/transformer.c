@@ -1144,8 +1144,8 @@ hb_status hb_workload_generated(hb_workload *w, int32_t **ids, int64_t *rows, in
 static void tf_label(const hb_case *c, int decode, char *buf, int len) {
     char layers[96] = "", kv[48] = "";
     if (c->kv_dtype != HB_KV_AUTO) snprintf(kv, sizeof kv, " kv=%s", hb_kvt_name(c->kv_dtype));
-    char moe[64] = "", name[96]; /* " routing=zipf:1.2"; a dense twin is named "<model>-dense[-active]" */
-    hb_model_display_name(&c->model, name, sizeof name);
+    char moe[64] = "", name[144]; /* " routing=zipf:1.2"; a dense twin is named "<model>-dense[-active]" */
+    hb_case_model_name(c, name, sizeof name);
     if (hb_model_is_moe(&c->model) && c->routing == HB_ROUTING_BALANCED) snprintf(moe, sizeof moe, " routing=balanced");
     else if (hb_model_is_moe(&c->model) && c->routing == HB_ROUTING_ZIPF)
         snprintf(moe, sizeof moe, " routing=zipf:%g", (double)c->zipf_s);

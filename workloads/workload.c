@@ -43,6 +43,22 @@ int hb_kvt_parse(const char *s, hb_kvt *out) {
     return -1;
 }
 
+const char *hb_case_model_name(const hb_case *c, char *buf, int len) {
+    char name[96];
+    hb_model_display_name(&c->model, name, sizeof name);
+    if (!c->weights[0] || c->weights_model) {
+        snprintf(buf, (size_t)len, "%s", name);
+        return buf;
+    }
+    /* the checkpoint folder's (or file's) last component */
+    char path[sizeof c->weights];
+    snprintf(path, sizeof path, "%s", c->weights);
+    for (size_t n = strlen(path); n > 1 && path[n - 1] == '/'; n--) path[n - 1] = '\0';
+    const char *base = strrchr(path, '/');
+    snprintf(buf, (size_t)len, "%s@%.40s", name, base ? base + 1 : path);
+    return buf;
+}
+
 const char *hb_case_dtype_name(const hb_case *c) {
     if (c->quant == HB_QUANT_BLOCK) return c->dtype == HB_FP8_E5M2 ? "e5m2-block" : "fp8-block";
     return hb_dtype_name(c->dtype);

@@ -152,6 +152,10 @@ typedef struct hb_case {
 /* The name of a case's weight recipe: "f32", "bf16", "f16", "fp8" (per-tensor scales or, for
  * gemm, none), "fp8-block"; "e5m2" likewise. */
 const char *hb_case_dtype_name(const hb_case *c);
+/* The model as case labels name it: hb_model_display_name, and "@<checkpoint folder>" where a
+ * preset's weights come from a checkpoint (weights: with model:), so that the generated and the
+ * loaded case of one preset are told apart. */
+const char *hb_case_model_name(const hb_case *c, char *buf, int len);
 
 /* The KV cache's storage type of a model case: its kv_dtype, or for auto f32 for f32, bf16 for
  * bf16 and fp8, f16 for f16 (as inference engines keep an fp8 model's cache in its bf16
