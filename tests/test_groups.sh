@@ -4,9 +4,10 @@
 #    f32 tolerance of the tp=1 run's, the same generated tokens, /summary group columns (group 0 of 2, tp 2), and the
 #    all-reduces counted (2 per layer per step, N x C floats each);
 #  - bad input exits 2 before anything runs, naming the key: tp not dividing heads or ffn,
-#    tp x ep not dividing the ranks, ep on a dense model, ep not dividing experts, tp on MLA,
+#    tp x ep not dividing the ranks, ep on a dense model, ep not dividing experts,
 #    fp8-block with tp, per-tensor fp8 with tp on a MoE model, tp with --schedule serial;
-#  - tp=2 with weights from a checkpoint, and in fp8 (per-tensor scales), equal tp=1.
+#  - tp=2 with weights from a checkpoint, in fp8 (per-tensor scales), and of MLA models (tiny-mla, a
+#    DeepSeek-V3-shaped checkpoint) equal tp=1.
 source "$(dirname "$0")/mpi_preamble.sh" "$@"
 FAST=(--min-seconds 0 --min-iters 3 --warmup 1 --no-ceilings --no-progress --power-hz 0 --backend cpu --share-devices
       --idle-seconds 0)
@@ -65,7 +66,10 @@ fi
 # its rows, the whole tensor's scale; row-parallel inputs quantised per rank): decode and prefill
 # equal tp=1 - from the checkpoint to f32 rounding, fp8 to its own precision - the same tokens
 "$HB" weights --model tiny --out "$T/ck" >"$T/w.log" 2>&1 || fail "hetbench weights: $(cat "$T/w.log")"
-for v in "ck --weights $T/ck" "fp8 --model tiny --dtype fp8"; do
+# MLA (tiny-mla with its q_lora; a DeepSeek-V3-shaped checkpoint): the heads' q rows (nope and
+# rope parts), wkv_b rows and output columns split, the latent projections and cache replicated
+"$PY" "$(dirname "$0")/make_checkpoint.py" "$T/dsv3" deepseek_v3 F32 single >"$T/mk.log" 2>&1 || fail "make_checkpoint: $(cat "$T/mk.log")"
+for v in "ck --weights $T/ck" "fp8 --model tiny --dtype fp8" "mla --model tiny-mla" "dsv3 --weights $T/dsv3"; do
   set -- $v
   name=$1; shift
   checks=$((checks + 1))
@@ -111,8 +115,6 @@ expect2 2 "tp 4 does not divide the 2 ranks of the run" --workload decode --mode
 expect2 2 "--ep: ep 2 on the dense model 'tiny'" --workload decode --model tiny --ep 2
 expect2 2 "--ep: ep 3 does not divide the 8 experts of model 'tiny-moe'" --workload decode --model tiny-moe --ep 3
 expect2 2 "--ep: ep 2 with tp 2: expert and tensor parallelism together are not implemented yet" --workload decode --model tiny-moe --ep 2 --tp 2
-expect2 2 "--tp: tp 2 on model 'tiny-mla': tensor parallelism of MLA blocks is not implemented" \
-  --workload prefill --model tiny-mla --tp 2
 expect2 2 "--dtype: dtype fp8-block with tp 2 is not implemented yet" --workload decode --model tiny --dtype fp8-block --quant-block 32 --tp 2
 expect2 2 "--dtype: dtype fp8 with tp 2 on a MoE model is not implemented yet" --workload decode --model tiny-moe --dtype fp8 --tp 2
 expect2 2 "tp 2 with --schedule serial" --workload decode --model tiny --tp 2 --schedule serial

@@ -4,6 +4,7 @@
  *   - tiny (llama-like: GQA 4/2, SwiGLU, rope; vocab 256: vocab-parallel head, all-gather),
  *   - a gpt2-like model (layernorm, GELU, biases, learned positions, tied embeddings; vocab
  *     257 that tp does not divide: the head is replicated),
+ *   - tiny-mla (MLA with a q_lora bottleneck: heads split, the latents replicated; MoE layers),
  * in f32 and bf16, every logit of every step equals the tp = 1 model's (computed on the same
  * rank, alone) within the dtype's tolerance, all ranks of a group hold bitwise the same
  * logits, and a rank's weights take 1/tp of the split matrices (the layout is per rank).
@@ -57,7 +58,9 @@ static void check_model(hb_backend *be, const hb_model *m, int64_t tp, hb_comm *
             hb_tf_layout y1, yt;
             CHECK(hb_tf_layout_init(&c1, kinds[k] == HB_WL_DECODE, &y1, NULL) == HB_OK);
             CHECK(hb_tf_layout_init(&ct, kinds[k] == HB_WL_DECODE, &yt, NULL) == HB_OK);
-            CHECK(yt.Hq * tp == y1.Hq && yt.blocks[0].F * tp == y1.blocks[0].F && yt.kv_bytes < y1.kv_bytes);
+            /* GQA: each rank its kv heads' cache; MLA: the latent cache replicated on every rank */
+            CHECK(yt.Hq * tp == y1.Hq && yt.blocks[0].F * tp == y1.blocks[0].F &&
+                  (hb_model_is_mla(m) ? yt.kv_bytes == y1.kv_bytes : yt.kv_bytes < y1.kv_bytes));
             CHECK(ct.cost.flops < c1.cost.flops && ct.cost.mem_bytes < c1.cost.mem_bytes);
             hb_tf_layout_free(&y1);
             hb_tf_layout_free(&yt);
@@ -124,8 +127,9 @@ int main(int argc, char **argv) {
         MPI_Finalize();
         return 1;
     }
-    hb_model tiny, gpt;
+    hb_model tiny, gpt, mla;
     CHECK(hb_model_find("tiny", &tiny, NULL) == HB_OK);
+    CHECK(hb_model_find("tiny-mla", &mla, NULL) == HB_OK); /* MLA heads split, latents replicated */
     CHECK(hb_model_find("gpt2-124m", &gpt, NULL) == HB_OK);
     snprintf(gpt.name, sizeof gpt.name, "gpt2-small-test");
     gpt.dim = 64, gpt.n_layers = 2, gpt.n_heads = 4, gpt.n_kv_heads = 4, gpt.ffn_dim = 256, gpt.vocab = 257;
@@ -139,6 +143,7 @@ int main(int argc, char **argv) {
         CHECK(g.size == tp && g.rank == rank % tp);
         check_model(be, &tiny, tp, &g, rank);
         check_model(be, &gpt, tp, &g, rank);
+        check_model(be, &mla, tp, &g, rank);
         hb_comm_mpi_free(&g);
         MPI_Comm_free(&sub);
     }

@@ -273,9 +273,15 @@ hb_status hb_tf_layout_init(const hb_case *c, int decode, hb_tf_layout *y, hb_er
             b->kv_norm = weight(y, "kv_norm", L_, HB_F32, y->dc, 0, mid + 4, 0.1f, 1.0f, 1);
             b->wkv_b = weight(y, "wkv_b", L_, wdt, dim_of(y, "heads x (qk_nope_dim + v_head_dim)", y->Hq, y->dn + y->dv, 0),
                               y->dc, mid + 5, 1.0f / sqrtf((float)y->dc), 0.0f, 1);
-            const int64_t hdv = dim_of(y, "heads x v_head_dim", y->Hq, y->dv, 0);
-            b->proj_w = weight(y, "proj_w", L_, wdt, C, hdv, mid + 6, 1.0f / sqrtf((float)(hdv > 0 ? hdv : 1)), 0.0f, 1);
+            const int64_t hdv = dim_of(y, "heads x v_head_dim", y->Hq, y->dv, 0), hdv_full = hdv * tp;
+            b->proj_w = weight(y, "proj_w", L_, wdt, C, hdv, mid + 6, 1.0f / sqrtf((float)(hdv_full > 0 ? hdv_full : 1)),
+                               0.0f, 1);
             b->qkv_b = b->proj_b = -1;
+            if (tp > 1) { /* heads split; the latent (wq_a, wkv_a, norms, cache) replicated */
+                shard(y, b->qkv_w, HB_SHARD_MLA_Q, dq * tp, y->dql > 0 ? y->dql : C);
+                shard(y, b->wkv_b, HB_SHARD_ROWS, y->Hq_full * (y->dn + y->dv), y->dc);
+                shard(y, b->proj_w, HB_SHARD_COLS, C, hdv_full);
+            }
         } else {
             const int64_t HqD_full = y->Hq_full * y->D, dqkv_full = (y->Hq_full + 2 * y->Hkv_full) * y->D;
             b->qkv_w = weight(y, "qkv_w", L_, wdt, y->d_qkv, C, id + 2, r_c, 0.0f, 1);
@@ -478,6 +484,8 @@ static hb_status norm(hb_backend *be, const hb_model *m, hb_tensor out, hb_tenso
     return HB_OP(be, rmsnorm, .out = out, .in = in, .w = w, .eps = m->norm_eps);
 }
 
+static hb_status tp_sum(hb_backend *be, tf_state *st, void *x, int64_t n);
+
 /* MLA attention of block b on h (N, C), added into x: q (through the q_lora bottleneck when
  * there is one), the kv latent (normalised) with its shared rope key, both roped, then
  * mla_attention over the latent cache - materialising K/V for a prompt (T > 1), absorbing the
@@ -509,8 +517,9 @@ static hb_status mla_block(hb_backend *be, const hb_model *m, tf_state *st, cons
     HB_TRY(HB_OP(be, mla_attention, .out = att, .q = q, .latent = lat, .cache = TT(st, b->k_cache),
                  .wkv_b = TT(st, b->wkv_b), .B = B, .T = T, .pos0 = pos0, .H = H, .dn = y->dn, .dr = y->dr,
                  .dv = y->dv, .absorb = T == 1));
-    HB_TRY(HB_OP(be, matmul, .out = x, .a = att, .w = TT(st, b->proj_w), .beta = 1.0f));
-    return HB_OK;
+    /* row parallel under tp (as the GQA block's output): rank 0 adds, the others overwrite */
+    HB_TRY(HB_OP(be, matmul, .out = x, .a = att, .w = TT(st, b->proj_w), .beta = st->trank == 0 ? 1.0f : 0.0f));
+    return tp_sum(be, st, x.data, N * C);
 }
 
 /* Expert parallelism: the routed part of MoE block b after moe_permute (xp: the rank's N k
@@ -819,6 +828,12 @@ static hb_status stage_shard(hb_backend *be, const hb_case *c, tf_state *st, con
             const int64_t F = rows / 2, Ffull = R / 2;
             memcpy(part, whole + (size_t)(r * F) * rb, (size_t)F * rb);
             memcpy(part + (size_t)F * rb, whole + (size_t)(Ffull + r * F) * rb, (size_t)F * rb);
+            break;
+        }
+        case HB_SHARD_MLA_Q: { /* the rank's heads' nope rows, then their rope rows */
+            const int64_t nn = hq * y->dn, nr = hq * y->dr;
+            memcpy(part, whole + (size_t)(r * nn) * rb, (size_t)nn * rb);
+            memcpy(part + (size_t)nn * rb, whole + (size_t)(y->Hq_full * y->dn + r * nr) * rb, (size_t)nr * rb);
             break;
         }
         default: s = HB_ERR_INTERNAL;
@@ -1254,9 +1269,6 @@ static hb_status mp_check(const hb_case *c, const char *const **blame, hb_err *e
         if (hb_model_layer_ffn(m, l) % tp)
             return hb_errf(err, HB_ERR_INPUT, "tp %lld does not divide ffn_dim %lld of model '%s' (accepted: a tp that "
                            "divides ffn_dim)", (long long)tp, (long long)hb_model_layer_ffn(m, l), m->name);
-    if (hb_model_is_mla(m))
-        return hb_errf(err, HB_ERR_INPUT, "tp %lld on model '%s': tensor parallelism of MLA blocks is not implemented "
-                       "yet (accepted: tp 1, or GQA models)", (long long)tp, m->name);
     if (hb_model_is_moe(m) && m->moe_ffn_dim % tp)
         return hb_errf(err, HB_ERR_INPUT, "tp %lld does not divide moe_ffn_dim %lld of model '%s' (accepted: a tp that "
                        "divides moe_ffn_dim)", (long long)tp, (long long)m->moe_ffn_dim, m->name);

@@ -50,11 +50,15 @@ typedef struct hb_tf_tensor {
  *   COLS    columns r K .. (row-parallel input features: proj, fc2)
  *   QKV     the rank's q heads, and the kv heads they use (replicated where tp > kv_heads)
  *   GATEUP  rows r F .. of the gate half and of the up half (fused SwiGLU fc)
+ *   MLA_Q   an MLA query matrix (all heads' nope rows H dn, then their rope rows H dr): the
+ *           rank's heads' rows of each part (MLA's wkv_b is ROWS: each head's dn + dv rows
+ *           are adjacent; its output projection COLS; the latent projections replicated)
  * and the routed experts' stacks over ep ranks (rank e of ep: experts e El .. e El + El - 1 of
  * full_rows = E) and, within each expert, over tp ranks (rank r of tp: Fe = moe_ffn_dim / tp):
  *   EXP_UP   rows r Fe .. of the gate half and of the up half of each expert's (2 Fe tp, C)
  *   EXP_DOWN columns r Fe .. of each expert's (C, Fe tp) */
-enum { HB_SHARD_NONE = 0, HB_SHARD_ROWS, HB_SHARD_COLS, HB_SHARD_QKV, HB_SHARD_GATEUP, HB_SHARD_EXP_UP, HB_SHARD_EXP_DOWN };
+enum { HB_SHARD_NONE = 0, HB_SHARD_ROWS, HB_SHARD_COLS, HB_SHARD_QKV, HB_SHARD_GATEUP, HB_SHARD_EXP_UP, HB_SHARD_EXP_DOWN,
+       HB_SHARD_MLA_Q };
 
 /* Tensor ids (indices into the table) of one block; -1 = absent. */
 typedef struct hb_tf_block {
