@@ -7,7 +7,8 @@
 #    tp x ep not dividing the ranks, ep on a dense model, ep not dividing experts,
 #    fp8-block with tp, per-tensor fp8 with tp on a MoE model, tp with --schedule serial;
 #  - tp=2 with weights from a checkpoint, in fp8 (per-tensor scales), and of MLA models (tiny-mla, a
-#    DeepSeek-V3-shaped checkpoint) equal tp=1.
+#    DeepSeek-V3-shaped checkpoint) equal tp=1;
+#  - serve with tp=2 (tiny, tiny-mla, tiny-moe): tp=1's tokens; Poisson arrivals scheduled alike on both ranks.
 source "$(dirname "$0")/mpi_preamble.sh" "$@"
 FAST=(--min-seconds 0 --min-iters 3 --warmup 1 --no-ceilings --no-progress --power-hz 0 --backend cpu --share-devices
       --idle-seconds 0)
@@ -100,6 +101,48 @@ PYEOF
     fail "$name: the runs failed: $(cat "$T/e1" "$T/e2" | head -c 600)"
   fi
 done
+
+# serve with tp=2: the same request streams through the group (each rank its heads and ffn
+# slice, the head vocab-parallel): every request's greedy tokens are tp=1's (tiny, tiny-mla,
+# tiny-moe, closed loop); with Poisson arrivals the ranks schedule at rank 0's clock, so both
+# ranks run the same iterations (the same records of input lengths and tokens)
+for model in tiny tiny-mla tiny-moe; do
+  SV=(--workload serve --model $model --isl 16 --osl 8 --concurrency 4 --requests 8)
+  rm -f "$T/sv2.h5" "$T/sv1.h5"
+  checks=$((checks + 1))
+  if "${MPI[@]}" -np 2 "$HB" run "${SV[@]}" --tp 2 "${FAST[@]}" --out "$T/sv2.h5" >"$T/o1" 2>"$T/e1" &&
+     "$HB" run "${SV[@]}" "${FAST[@]}" --out "$T/sv1.h5" >"$T/o2" 2>"$T/e2"; then
+    checks=$((checks + 1))
+    "$PY" - "$T/sv2.h5" "$T/sv1.h5" <<'PYEOF' || fail "serve $model tp=2 vs tp=1"
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+g2 = [a["cases/0000/rank%d/generated" % r][()] for r in (0, 1)]
+g1 = b["cases/0000/rank0/generated"][()]
+s = a["summary"][:]
+ok = g1.shape == (8, 8) and all(np.array_equal(g, g1) for g in g2)
+ok = ok and all(s["status"] == b"ok") and all(s["tp"] == 2) and all(s["comm_bytes_per_iter"] > 0)
+if not ok: print("generated", [g.tolist() for g in g2], g1.tolist(), s["status"], s["tp"], s["comm_bytes_per_iter"], file=sys.stderr)
+sys.exit(0 if ok else 1)
+PYEOF
+  else
+    fail "serve $model: the runs failed: $(cat "$T/e1" "$T/e2" | head -c 600)"
+  fi
+done
+checks=$((checks + 1))
+if "${MPI[@]}" -np 2 "$HB" run --workload serve --model tiny --isl 16 --osl 8 --arrival poisson:200 --requests 12 --max-seqs 4 \
+     --tp 2 "${FAST[@]}" --out "$T/svp.h5" >"$T/o1" 2>"$T/e1"; then
+  "$PY" - "$T/svp.h5" <<'PYEOF' || fail "serve tp=2 Poisson: the ranks disagree"
+import sys, h5py, numpy as np
+a = h5py.File(sys.argv[1], "r")
+r0, r1 = (a["cases/0000/rank%d" % r] for r in (0, 1))
+q0, q1 = r0["requests"][()], r1["requests"][()]
+ok = np.array_equal(r0["generated"][()], r1["generated"][()]) and np.array_equal(q0[:, [0, 3, 4, 5]], q1[:, [0, 3, 4, 5]])
+if not ok: print(q0.tolist(), q1.tolist(), file=sys.stderr)
+sys.exit(0 if ok else 1)
+PYEOF
+else
+  fail "serve tp=2 Poisson: $(head -c 600 "$T/e1")"
+fi
 
 expect2() {
   local np=$1 pat=$2; shift 2

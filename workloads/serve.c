@@ -121,6 +121,13 @@ typedef struct serve_state {
     int64_t *expert_tokens;
     int have_counts;
     int64_t rows_fed;
+    /* tp > 1: the group (made by the harness), this rank's index in it, the rank's columns of
+     * the vocab-parallel head's logits (max_seqs, Vl), and a device double that carries rank
+     * 0's clock to the group (Poisson arrivals: every rank schedules at rank 0's time) */
+    hb_comm *comm;
+    int64_t trank;
+    float *logits_l;
+    double *d_now;
 } serve_state;
 
 static hb_tensor TT(const serve_state *st, int i) {
@@ -143,6 +150,14 @@ static hb_tensor rows(float *p, int64_t r0, int64_t n, int64_t cols, int64_t ld)
 static hb_status norm(hb_backend *be, const hb_model *m, hb_tensor out, hb_tensor in, hb_tensor w, hb_tensor b) {
     if (m->norm == HB_NORM_LAYERNORM) return HB_OP(be, layernorm, .out = out, .in = in, .w = w, .b = b, .eps = m->norm_eps);
     return HB_OP(be, rmsnorm, .out = out, .in = in, .w = w, .eps = m->norm_eps);
+}
+
+/* tp: x (n f32) summed over the group in place (the row-parallel matmuls' partial products:
+ * rank 0 adds its own into x, the others write theirs over x); nothing alone. */
+static hb_status tp_sum(hb_backend *be, serve_state *st, float *x, int64_t n) {
+    if (!st->comm || st->lay.tp <= 1) return HB_OK;
+    HB_TRY(be->ops->sync(be));
+    return hb_comm_all_reduce(st->comm, x, x, n, HB_CDT_F32, HB_REDOP_SUM);
 }
 
 /* The cache of layer l: k (which 0) or v (1) blocks as one (kv_blocks, bs, Hkv, D) tensor, or
@@ -199,8 +214,9 @@ static hb_status mla_attn(hb_backend *be, const hb_model *m, serve_state *st, co
                      .dv = y->dv, .absorb = g->n == 1 && g->pos0 >= r->n_in));
         row += g->n;
     }
-    return HB_OP(be, matmul, .out = rows(A(st, y->x), 0, N, C, C), .a = rows(ap, 0, N, dvo, dvo),
-                 .w = TT(st, b->proj_w), .beta = 1.0f);
+    HB_TRY(HB_OP(be, matmul, .out = rows(A(st, y->x), 0, N, C, C), .a = rows(ap, 0, N, dvo, dvo),
+                 .w = TT(st, b->proj_w), .beta = st->trank == 0 ? 1.0f : 0.0f));
+    return tp_sum(be, st, A(st, y->x), N * C);
 }
 
 /* The routed experts of MoE block b on h (N, C), added into x: transformer.c's moe_ffn on the
@@ -210,7 +226,7 @@ static hb_status mla_attn(hb_backend *be, const hb_model *m, serve_state *st, co
  * stream in feeding order (route_row0). During the first stream each expert's tokens are
  * counted (a download of E + 1 offsets per MoE layer and iteration: that stream only). */
 static hb_status moe_ffn(hb_backend *be, const hb_model *m, serve_state *st, const hb_case *c, const hb_tf_block *b,
-                         int64_t N, int64_t l) {
+                         int64_t N, int64_t l, float beta) {
     const hb_tf_layout *y = &st->lay;
     const int64_t C = y->C, E = y->E, K = y->K, Fe = y->Fe, NK = N * K;
     const hb_tensor h = rows(A(st, y->h), 0, N, C, C), x = rows(A(st, y->x), 0, N, C, C);
@@ -230,7 +246,7 @@ static hb_status moe_ffn(hb_backend *be, const hb_model *m, serve_state *st, con
     HB_TRY(HB_OP(be, matmul_grouped, .out = rows(ey, 0, NK, C, C), .a = rows(eact, 0, NK, Fe, Fe),
                  .w = TT(st, b->exp_down), .offsets = offs));
     HB_TRY(HB_OP(be, moe_combine, .out = x, .y = rows(ey, 0, NK, C, C), .rows = rws, .weights = rwt, .top_k = K,
-                 .beta = 1.0f));
+                 .beta = beta));
     if (st->expert_tokens && !st->have_counts) {
         int32_t *o = malloc((size_t)(E + 1) * sizeof *o);
         if (!o) return HB_ERR_NOMEM;
@@ -278,9 +294,10 @@ static hb_status gqa_attn(hb_backend *be, const hb_model *m, serve_state *st, co
     HB_TRY(HB_OP(be, attention_paged, .out = rows(attp, 0, N, dq, dq), .q = rows(qkvp, 0, N, dq, dqkv),
                  .k_cache = cache_of(st, l, 0, -1), .v_cache = cache_of(st, l, 1, -1), .block_table = st->d_table,
                  .max_blocks = mb, .n_seqs = s->n_seg, .seq = st->d_seq, .pos = st->d_pos));
+    const int lead = st->trank == 0; /* row parallel under tp */
     HB_TRY(HB_OP(be, matmul, .out = x, .a = rows(attp, 0, N, dq, dq), .w = TT(st, b->proj_w),
-                 .bias = TT(st, b->proj_b), .beta = 1.0f));
-    return HB_OK;
+                 .bias = lead ? TT(st, b->proj_b) : (hb_tensor){0}, .beta = lead ? 1.0f : 0.0f));
+    return tp_sum(be, st, x.data, N * C);
 }
 
 /* One scheduler iteration through the model: s->seg (n_seg segments, n_tokens rows); the
@@ -331,10 +348,15 @@ static hb_status iterate(hb_backend *be, const hb_case *c, serve_state *st, cons
             HB_TRY(HB_OP(be, matmul, .out = rows(ffp, 0, N, dffl, dffl), .a = h, .w = TT(st, b->fc_w), .bias = TT(st, b->fc_b)));
             if (m->act == HB_ACT_SWIGLU) HB_TRY(HB_OP(be, swiglu, .out = rows(ffap, 0, N, Fl, Fl), .in = rows(ffp, 0, N, dffl, dffl)));
             else HB_TRY(HB_OP(be, gelu, .out = rows(ffap, 0, N, Fl, Fl), .in = rows(ffp, 0, N, dffl, dffl)));
-            HB_TRY(HB_OP(be, matmul, .out = x, .a = rows(ffap, 0, N, Fl, Fl), .w = TT(st, b->fc2_w), .bias = TT(st, b->fc2_b),
-                         .beta = 1.0f));
+            const int lead = st->trank == 0; /* row parallel, as the attention's output */
+            HB_TRY(HB_OP(be, matmul, .out = x, .a = rows(ffap, 0, N, Fl, Fl), .w = TT(st, b->fc2_w),
+                         .bias = lead ? TT(st, b->fc2_b) : (hb_tensor){0}, .beta = lead ? 1.0f : 0.0f));
+            if (b->ffn != HB_FFN_MOE) HB_TRY(tp_sum(be, st, xp, N * C));
         }
-        if (b->ffn == HB_FFN_MOE) HB_TRY(moe_ffn(be, m, st, c, b, N, l));
+        if (b->ffn == HB_FFN_MOE) { /* tp: the routed part adds to the shared experts' partial sums */
+            HB_TRY(moe_ffn(be, m, st, c, b, N, l, b->F > 0 || st->trank == 0 ? 1.0f : 0.0f));
+            HB_TRY(tp_sum(be, st, xp, N * C));
+        }
     }
     st->rows_fed += N;
     /* the final norm of each emitting segment's last row into h row k, then the lm head */
@@ -349,7 +371,16 @@ static hb_status iterate(hb_backend *be, const hb_case *c, serve_state *st, cons
     *n_emit_out = n_emit;
     if (n_emit == 0) return HB_OK;
     const hb_tensor lg = hb_t2(st->logits, HB_F32, n_emit, V, V);
-    HB_TRY(HB_OP(be, matmul, .out = lg, .a = rows(hp, 0, n_emit, C, C), .w = TT(st, m->tied ? y->wte : y->lm_w)));
+    if (st->logits_l) { /* vocab parallel: the rank's columns, then each row gathered (as decode's head) */
+        const int64_t Vl = y->Vl;
+        HB_TRY(HB_OP(be, matmul, .out = hb_t2(st->logits_l, HB_F32, n_emit, Vl, Vl), .a = rows(hp, 0, n_emit, C, C),
+                     .w = TT(st, y->lm_w)));
+        HB_TRY(be->ops->sync(be));
+        for (int64_t k = 0; k < n_emit; k++)
+            HB_TRY(hb_comm_all_gather(st->comm, st->logits_l + k * Vl, st->logits + k * V, Vl, HB_CDT_F32));
+    } else {
+        HB_TRY(HB_OP(be, matmul, .out = lg, .a = rows(hp, 0, n_emit, C, C), .w = TT(st, m->tied ? y->wte : y->lm_w)));
+    }
     HB_TRY(HB_OP(be, argmax, .out = st->d_next, .in = lg));
     HB_TRY(be->ops->download(be, st->h_next, st->d_next, (size_t)n_emit * sizeof(int32_t)));
     return be->ops->sync(be);
@@ -381,6 +412,14 @@ static hb_status run_stream(hb_workload *w) {
     hb_status rc = HB_OK;
     while (!hb_serve_done(&s)) {
         double now = now_s();
+        if (st->d_now) { /* tp, Poisson: every rank of the group schedules at rank 0's time */
+            double el = now - t0;
+            if ((rc = be->ops->upload(be, st->d_now, &el, sizeof el)) != HB_OK || (rc = be->ops->sync(be)) != HB_OK ||
+                (rc = hb_comm_broadcast(st->comm, st->d_now, 1, HB_CDT_F64, 0)) != HB_OK ||
+                (rc = be->ops->download(be, &el, st->d_now, sizeof el)) != HB_OK || (rc = be->ops->sync(be)) != HB_OK)
+                break;
+            now = t0 + el;
+        }
         if ((rc = hb_serve_plan(&s, now)) != HB_OK) break;
         if (s.n_seg == 0) {
             double t = hb_serve_next_arrival(&s);
@@ -523,6 +562,8 @@ static void serve_free(hb_workload *w) {
     be->ops->free(be, st->d_table);
     be->ops->free(be, st->d_next);
     be->ops->free(be, st->d_kv_scale);
+    be->ops->free(be, st->logits_l);
+    be->ops->free(be, st->d_now);
     free(st->h_tok);
     free(st->h_seq);
     free(st->h_pos);
@@ -582,12 +623,33 @@ static hb_status serve_setup(hb_workload *w, hb_err *err) {
     const hb_case sh = shadow_of(c);
     HB_TRY(hb_tf_layout_init(&sh, 0, &st->lay, err));
     const hb_tf_layout *y = &st->lay;
+    if (y->tp > 1) { /* the harness made a group of tp ranks before dispatch */
+        if (!w->group || w->group->size != y->tp)
+            return hb_errf(err, HB_ERR_INTERNAL, "serve: tp %lld without a rank group of %lld ranks", (long long)y->tp,
+                           (long long)y->tp);
+        st->comm = w->group;
+        st->trank = w->group->rank;
+    }
     st->cfg = cfg_of(c);
     st->max_blocks = sched_blocks_per_request(c);
     st->n_seqs_max = st->cfg.max_seqs;
     st->stride = c->isl + c->osl;
     const int64_t R = st->cfg.requests, mbt = c->max_batch_tokens, ns = st->n_seqs_max;
     if (c->kv_blocks == 0) HB_TRY(size_kv(be, c, y, st, err));
+    if (st->comm) { /* the group schedules alike: the smallest rank's cache (a max of negated counts) */
+        double *d = NULL, v = -(double)st->cfg.kv_blocks;
+        HB_TRY(dev_alloc(be, (void **)&d, sizeof v, err));
+        hb_status s = be->ops->upload(be, d, &v, sizeof v);
+        if (s == HB_OK) s = be->ops->sync(be);
+        if (s == HB_OK) s = hb_comm_all_reduce(st->comm, d, d, 1, HB_CDT_F64, HB_REDOP_MAX);
+        if (s == HB_OK) s = be->ops->download(be, &v, d, sizeof v);
+        if (s == HB_OK) s = be->ops->sync(be);
+        be->ops->free(be, d);
+        if (s != HB_OK) return hb_errf(err, s, "serve: agreeing on the group's KV blocks: %s", st->comm->err);
+        st->cfg.kv_blocks = (int64_t)-v;
+        if (y->Vl != y->V) HB_TRY(dev_alloc(be, (void **)&st->logits_l, ns * y->Vl * 4, err));
+        if (c->arrival_rate != 0) HB_TRY(dev_alloc(be, (void **)&st->d_now, sizeof(double), err));
+    }
     st->kv_layer_bytes = st->cfg.kv_blocks * st->cfg.block_size * kv_row_bytes(y);
     HB_TRY(dev_alloc(be, (void **)&st->weights, y->arena_bytes[HB_ARENA_WEIGHTS], err));
     HB_TRY(dev_alloc(be, (void **)&st->act, y->arena_bytes[HB_ARENA_ACT], err));
@@ -617,16 +679,12 @@ static hb_status serve_setup(hb_workload *w, hb_err *err) {
     w->out = st->logits;
     w->out_n = y->V; /* the first emitting row's logits */
     /* weights as prefill/decode make them (same ids, same seeds), or the case's checkpoint */
+    char *arena[HB_ARENA_COUNT] = {0};
+    arena[HB_ARENA_WEIGHTS] = st->weights;
     if (c->weights[0]) {
-        char *arena[HB_ARENA_COUNT] = {0};
-        arena[HB_ARENA_WEIGHTS] = st->weights;
-        HB_TRY(hb_tf_load_weights(be, c, y, arena, err));
-    }
-    for (int i = 0; i < y->n_tensors && !c->weights[0]; i++) {
-        const hb_tf_tensor *t = &y->t[i];
-        if (t->arena != HB_ARENA_WEIGHTS) continue;
-        hb_status s = HB_OP(be, fill_random, .dst = TT(st, i), .seed = hb_rng_u64(c->seed, t->init_id),
-                            .scale = t->init_scale, .offset = t->init_offset);
+        HB_TRY(hb_tf_load_weights(be, c, y, arena, st->trank, err));
+    } else { /* under tp each rank its slice of the whole tensors (transformer.c's fill_weights) */
+        hb_status s = hb_tf_fill_weights(be, c, y, arena, st->trank);
         if (s == HB_ERR_UNSUPPORTED) return hb_errf(err, s, "serve: %s weights: %s", hb_case_dtype_name(c), be->err);
         HB_TRY(s);
     }
@@ -765,7 +823,7 @@ static hb_status serve_cost(const hb_case *c, hb_cost *k, hb_err *err) {
     }
     const double tout = (double)cfg.requests * (double)c->osl, fed = tin + tout - (double)cfg.requests;
     const double attn = y.dc > 0 ? (double)y.L * mla : 4.0 * (double)(y.Hq * y.D) * (double)y.L * pairs;
-    k->flops = per_tok * fed + attn + 2.0 * (double)(y.V * y.C) * tout;
+    k->flops = per_tok * fed + attn + 2.0 * (double)(y.Vl * y.C) * tout; /* tp: the rank's head rows */
     k->tokens_in = tin;
     k->tokens_out = tout;
     const double waves = ceil((double)cfg.requests / (double)cfg.max_seqs);
@@ -796,6 +854,7 @@ static hb_status serve_check(const hb_case *c, const char *const **blame, hb_err
                        (long long)(c->requests > HB_SERVE_MAX_REQUESTS ? c->requests : c->concurrency),
                        HB_SERVE_MAX_REQUESTS, HB_SERVE_MAX_REQUESTS / DEFAULT_REQ_PER_C);
     *blame = k_model;
+    if (hb_tf_mp_check(c, blame, err) != HB_OK) return HB_ERR_INPUT; /* tp: as prefill/decode's */
     *blame = k_q;
     if (c->quant == HB_QUANT_BLOCK)
         return hb_errf(err, HB_ERR_INPUT, "serve: fp8-block weights are not supported yet (accepted: f32, bf16, f16, fp8)");
@@ -840,7 +899,7 @@ static hb_status serve_check(const hb_case *c, const char *const **blame, hb_err
 static const char *const serve_keys[] = {"model", "layers", "dense_twin", "routing", "dtype", "kv_dtype", "isl", "osl",
                                          "range_ratio", "requests", "concurrency", "arrival", "max_batch_tokens",
                                          "max_seqs", "kv_blocks", "kv_block_size", "slo_ttft_s", "slo_tpot_s", "weights",
-                                         "prompt_tokens", NULL};
+                                         "prompt_tokens", "tp", NULL};
 
 const hb_workload_desc hb_wl_serve = {
     .name = "serve",

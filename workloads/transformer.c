@@ -901,7 +901,7 @@ static hb_status fill_weights(hb_backend *be, const hb_case *c, tf_state *st) {
         } else if (t->arena == HB_ARENA_WEIGHTS) {
             HB_TRY(HB_OP(be, fill_random, .dst = TT(st, i), .seed = hb_rng_u64(c->seed, t->init_id),
                          .scale = t->init_scale, .offset = t->init_offset));
-        } else if (t->arena == HB_ARENA_KV && t->q == HB_QUANT_TENSOR) {
+        } else if (t->arena == HB_ARENA_KV && t->q == HB_QUANT_TENSOR && st->arena[t->arena]) {
             const float one = 1.0f;
             HB_TRY(be->ops->upload(be, st->arena[t->arena] + t->scale_off, &one, sizeof one));
         }
@@ -1416,10 +1416,23 @@ hb_status hb_tf_weight(const hb_workload *w, const char *name, int layer, void *
 }
 
 hb_status hb_tf_load_weights(hb_backend *be, const hb_case *c, const hb_tf_layout *y, char *const arena[HB_ARENA_COUNT],
-                             hb_err *err) {
+                             int64_t trank, hb_err *err) {
     tf_state tmp;
     memset(&tmp, 0, sizeof tmp);
     tmp.lay = *y; /* a view: not freed */
+    tmp.trank = trank;
     memcpy(tmp.arena, arena, sizeof tmp.arena);
     return load_weights(be, c, &tmp, err);
 }
+
+hb_status hb_tf_fill_weights(hb_backend *be, const hb_case *c, const hb_tf_layout *y, char *const arena[HB_ARENA_COUNT],
+                             int64_t trank) {
+    tf_state tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.lay = *y;
+    tmp.trank = trank;
+    memcpy(tmp.arena, arena, sizeof tmp.arena);
+    return fill_weights(be, c, &tmp);
+}
+
+hb_status hb_tf_mp_check(const hb_case *c, const char *const **blame, hb_err *err) { return mp_check(c, blame, err); }

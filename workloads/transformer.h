@@ -160,8 +160,14 @@ hb_status hb_tf_weight(const hb_workload *w, const char *name, int layer, void *
                        int64_t n_scales_cap, hb_err *err);
 
 /* The weights of table y from case c's checkpoint into arena[HB_ARENA_WEIGHTS] (the other
- * arenas may be NULL): what prefill/decode's setup does, for the serve workload. */
+ * arenas may be NULL), as tp rank trank (0 alone) holds them: what prefill/decode's setup does,
+ * for the serve workload. hb_tf_fill_weights: the generated weights likewise (a quantised
+ * tensor's scales as fill_random computes them). */
 hb_status hb_tf_load_weights(hb_backend *be, const hb_case *c, const hb_tf_layout *y, char *const arena[HB_ARENA_COUNT],
-                             hb_err *err);
+                             int64_t trank, hb_err *err);
+hb_status hb_tf_fill_weights(hb_backend *be, const hb_case *c, const hb_tf_layout *y, char *const arena[HB_ARENA_COUNT],
+                             int64_t trank);
+/* prefill/decode's plan-time checks of tp and ep (exit 2 naming the key), for serve's tp */
+hb_status hb_tf_mp_check(const hb_case *c, const char *const **blame, hb_err *err);
 
 #endif
