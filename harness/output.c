@@ -94,6 +94,7 @@ void hb_summary_fill(const hb_case *c, const hb_cost *k, const hb_record *r, con
     s->group_rank = r->group_rank;
     s->tp = hb_workload_takes(wd, "tp") && c->tp > 1 ? c->tp : 1;
     s->ep = hb_workload_takes(wd, "ep") && c->ep > 1 ? c->ep : 1;
+    s->dp = hb_workload_takes(wd, "dp") && c->dp > 1 ? c->dp : 1;
     {
         double it = 0;
         for (int64_t i = 0; i < r->n_iters; i++) it += r->iter_seconds[i];

@@ -559,8 +559,8 @@ static int run_case_everywhere(hb_worker *w, const hb_plan *plan, int i, int one
 
 /* ---- rank 0: the rows of case i from its records (every rank's), into the file and the
  * table; frees the records. Interrupted and skipped (--resume) records are not results. ---- */
-/* The group columns of a case's rows: each group's rate is its slowest rank's (times ep:
- * under expert parallelism each rank has its own batch) (NaN when one
+/* The group columns of a case's rows: each group's rate is its slowest rank's (times ep and
+ * dp: under expert and data parallelism each rank has its own batch) (NaN when one
  * of its ranks has no ok row), per device that over the group's size, and its energy the sum
  * of its ranks'. A rank alone is its own group. */
 static void group_figures(hb_summary_row *rows, int n) {
@@ -577,8 +577,9 @@ static void group_figures(hb_summary_row *rows, int n) {
             energy += b->energy_j;
         }
         ok &= members == (a->group_size > 1 ? a->group_size : 1);
-        /* ep: attention is data parallel, each rank of the group serves its own batch */
-        a->group_rate = ok ? rate * (double)(a->ep > 1 ? a->ep : 1) : NAN;
+        /* ep: attention is data parallel, each rank of the group serves its own batch; dp:
+         * each rank trains on its own slice of the group's tokens */
+        a->group_rate = ok ? rate * (double)(a->ep > 1 ? a->ep : 1) * (double)(a->dp > 1 ? a->dp : 1) : NAN;
         a->group_rate_per_device = a->group_rate / (a->group_size > 1 ? a->group_size : 1);
         a->group_energy_j = ok ? energy : NAN;
     }

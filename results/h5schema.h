@@ -171,6 +171,7 @@ static const hb_h5_field hb_h5_summary_fields[] = {
     HB_H5_SUM(group_rank, HB_H5_I32),
     HB_H5_SUM(tp, HB_H5_I64),
     HB_H5_SUM(ep, HB_H5_I64),
+    HB_H5_FIELD_MISSING(hb_summary_row, dp, HB_H5_I64, 1),
     HB_H5_SUM(comm_bytes_per_iter, HB_H5_F64),
     HB_H5_SUM(comm_s_per_iter, HB_H5_F64),
     HB_H5_SUM(comm_frac, HB_H5_F64),

@@ -250,6 +250,7 @@ typedef struct hb_summary_row {
     /* ---- rank groups and communication (SCHEMA.md "Rank groups") ---- */
     int32_t group_id, group_size, group_rank; /* -1, 1, 0 for a case a rank runs alone */
     int64_t tp, ep;                /* the case's tensor / expert parallelism (1 elsewhere) */
+    int64_t dp;                    /* train: data-parallel ranks of the group (1 elsewhere) */
     double comm_bytes_per_iter;    /* bytes this rank sent into collectives per timed iteration */
     double comm_s_per_iter;        /* seconds inside them per iteration */
     double comm_frac;              /* their share of the iteration time */

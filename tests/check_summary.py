@@ -18,7 +18,7 @@ ENERGY = ["avg_w", "energy_j", "j_per_token_out", "j_per_token_total", "tokens_p
           "energy_counter_j", "energy_integral_j", "energy_ratio", "peak_w", "idle_w",
           "energy_net_j", "host_energy_j", "host_avg_w"]
 INTS = ["batch", "prompt", "gen", "seq", "layers", "m", "n", "k", "stream_n", "quant_block", "mem_bytes", "n_iters",
-        "ctx_vol", "ctx_invol", "thread_ctx_invol", "seed", "total_params", "active_params", "tp", "ep", "preemptions"]
+        "ctx_vol", "ctx_invol", "thread_ctx_invol", "seed", "total_params", "active_params", "tp", "ep", "dp", "preemptions"]
 DBLS = ["window_s", "iter_s_median", "iter_s_mean", "iter_s_p5", "iter_s_p95", "iter_cv",
         "tokens_per_s_in", "tokens_per_s_out", "tokens_per_s_total", "rate", "rate_ci_lo",
         "rate_ci_hi", "latency_p50_s", "latency_p95_s", "flops_per_s", "bytes_per_s", "mfu",
@@ -41,7 +41,7 @@ COLUMNS = ("case_id", "rank", "workload", "model", "dtype", "kv_dtype", "batch",
            "timing_valid", "timing_flags", "cpu_util", "other_cpu_s", "steal_s", "ctx_vol",
            "ctx_invol", "thread_ctx_invol", "loadavg_1m", "cpu_mhz", "stream_op", "seed", "temperature",
            "n_reps", "rep_rate_min", "rep_rate_max", "loss_first", "loss_last", "total_params", "active_params", "expert_imbalance",
-           "group_id", "group_size", "group_rank", "tp", "ep", "comm_bytes_per_iter", "comm_s_per_iter", "comm_frac",
+           "group_id", "group_size", "group_rank", "tp", "ep", "dp", "comm_bytes_per_iter", "comm_s_per_iter", "comm_frac",
            "busbw", "group_rate", "group_rate_per_device", "group_energy_j",
            "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p90_s", "itl_p99_s", "e2e_p50_s", "e2e_p90_s", "e2e_p99_s", "interactivity", "requests_per_s", "preemptions", "slo_valid", "arrival_rate")
 DEVICE_COLUMNS = ("rank", "host", "backend", "vendor", "name", "pci_bus_id", "driver",

@@ -309,7 +309,7 @@ static void summary_row(hb_summary_row *s, int i) {
     int64_t *ints[] = {&s->batch, &s->prompt, &s->gen, &s->seq, &s->layers, &s->m,
                        &s->n, &s->k, &s->stream_n, &s->quant_block, &s->mem_bytes, &s->n_iters,
                        &s->ctx_vol, &s->ctx_invol, &s->thread_ctx_invol, &s->seed, &s->total_params,
-                       &s->active_params, &s->tp, &s->ep, &s->preemptions};
+                       &s->active_params, &s->tp, &s->ep, &s->dp, &s->preemptions};
     for (int j = 0; j < HB_ARRAY_LEN(ints); j++) *ints[j] = 1000 * i + j + 1;
     s->stream_n += (int64_t)1 << 40;
     double *dbl[] = {&s->window_s, &s->iter_s_median, &s->iter_s_mean, &s->iter_s_p5,
@@ -507,6 +507,7 @@ static void compare_summary(const hb_summary_row *a, const hb_summary_row *b) {
     CHECK_I(a->group_rank, b->group_rank);
     CHECK_I(a->tp, b->tp);
     CHECK_I(a->ep, b->ep);
+    CHECK_I(a->dp, b->dp);
     CHECK_D(a->comm_bytes_per_iter, b->comm_bytes_per_iter);
     CHECK_D(a->comm_s_per_iter, b->comm_s_per_iter);
     CHECK_D(a->comm_frac, b->comm_frac);

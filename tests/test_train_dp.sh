@@ -2,6 +2,7 @@
 # test_train_dp.sh HETBENCH MPIRUN - data-parallel training on CPU ranks under mpirun:
 #  - dp=2 with batch B gives the loss trajectory of dp=1 with batch 2B on the same tokens
 #    (within reduction-order tolerance), and both ranks of the group report the same loss;
+#    /summary: dp 2 and group_rate = 2 x the slower rank's rate;
 #  - dp that does not divide the ranks, and dp with --schedule serial, exit 2 before anything runs.
 source "$(dirname "$0")/mpi_preamble.sh" "$@"
 FAST=(--min-seconds 0 --min-iters 4 --warmup 1 --no-ceilings --no-progress --power-hz 0 --backend cpu --share-devices)
@@ -23,6 +24,16 @@ if len(l2[0]) != 5 or not np.allclose(l2[0], l1[0], rtol=2e-5, atol=0):
     print("dp=2 B=2", l2[0], "dp=1 B=4", l1[0], file=sys.stderr); ok = False
 if a["summary"]["tokens_per_s_in"][0] <= 0 or a["cases/0000"].attrs["tokens_in_per_iter"] != 32:
     print("per-rank tokens", a["cases/0000"].attrs["tokens_in_per_iter"], file=sys.stderr); ok = False
+# the group's rate: each rank trains its own B x T tokens, so dp x the slower rank's
+s, s1 = a["summary"][:], b["summary"][:]
+for row in s:
+    if row["dp"] != 2 or row["group_size"] != 2 or row["group_rate"] != 2 * min(s["rate"]) or \
+       row["group_rate_per_device"] != min(s["rate"]):
+        print("dp=2 group row", row["dp"], row["group_size"], row["group_rate"], row["group_rate_per_device"], s["rate"],
+              file=sys.stderr); ok = False
+for row in s1:
+    if row["dp"] != 1 or row["group_rate"] != row["rate"]:
+        print("dp=1 row", row["dp"], row["group_rate"], row["rate"], file=sys.stderr); ok = False
 sys.exit(0 if ok else 1)
 PYEOF
 else
