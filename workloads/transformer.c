@@ -780,7 +780,11 @@ static void tf_free(hb_workload *w) {
 static hb_status stage_shard(hb_backend *be, const hb_case *c, tf_state *st, const hb_tf_tensor *t, int i,
                              const float *from) {
     const hb_tf_layout *y = &st->lay;
-    const int64_t es = hb_dtype_size(t->dt), R = t->full_rows, K = t->full_cols, r = st->trank;
+    /* block scales: the part is staged in f32 and quantised on its own - the plan made every
+     * shard boundary a block boundary (mp_check), so its blocks are the whole tensor's */
+    const int block_q = t->q == HB_QUANT_BLOCK;
+    const hb_dtype sdt = block_q ? HB_F32 : t->dt;
+    const int64_t es = hb_dtype_size(sdt), R = t->full_rows, K = t->full_cols, r = st->trank;
     const int64_t rows = t->ne[0], cols = t->ndim > 1 ? t->ne[1] : 1;
     const int64_t wb = (R * K * es + 255) / 256 * 256; /* the whole's bytes, then its scale */
     const int tensor_q = t->q == HB_QUANT_TENSOR;
@@ -788,8 +792,7 @@ static hb_status stage_shard(hb_backend *be, const hb_case *c, tf_state *st, con
     float *devf = NULL, scale = 1.0f;
     char *whole = malloc((size_t)(R * K * es)), *part = malloc((size_t)(rows * cols * es));
     hb_status s = whole && part ? be->ops->alloc(be, (size_t)(wb + 256), (void **)&dev) : HB_ERR_NOMEM;
-    if (s == HB_OK && t->q == HB_QUANT_BLOCK) s = HB_ERR_INTERNAL;
-    hb_tensor dst = t->ndim > 1 ? hb_t2(dev, t->dt, R, K, K) : hb_t1(dev, t->dt, R);
+    hb_tensor dst = t->ndim > 1 ? hb_t2(dev, sdt, R, K, K) : hb_t1(dev, sdt, R);
     if (tensor_q) dst = hb_tq(dst, HB_QUANT_TENSOR, 0, 0, (float *)(void *)(dev + wb));
     if (s == HB_OK && from) {
         s = be->ops->alloc(be, (size_t)(R * K) * sizeof *devf, (void **)&devf);
@@ -839,7 +842,12 @@ static hb_status stage_shard(hb_backend *be, const hb_case *c, tf_state *st, con
         default: s = HB_ERR_INTERNAL;
         }
     }
-    if (s == HB_OK) s = be->ops->upload(be, P(st, i), part, (size_t)(rows * cols * es));
+    if (s == HB_OK && block_q) { /* the f32 part into the rank's tensor and its block scales */
+        s = be->ops->upload(be, dev, part, (size_t)(rows * cols * es));
+        if (s == HB_OK) s = HB_OP(be, convert, .dst = TT(st, i), .src = hb_t1(dev, HB_F32, rows * cols));
+    } else if (s == HB_OK) {
+        s = be->ops->upload(be, P(st, i), part, (size_t)(rows * cols * es));
+    }
     if (s == HB_OK && tensor_q) s = be->ops->upload(be, st->arena[t->arena] + t->scale_off, &scale, sizeof scale);
     if (s == HB_OK) s = be->ops->sync(be);
     be->ops->free(be, devf);
@@ -1273,14 +1281,43 @@ static hb_status mp_check(const hb_case *c, const char *const **blame, hb_err *e
         return hb_errf(err, HB_ERR_INPUT, "tp %lld does not divide moe_ffn_dim %lld of model '%s' (accepted: a tp that "
                        "divides moe_ffn_dim)", (long long)tp, (long long)m->moe_ffn_dim, m->name);
     /* fp8 with one scale per tensor: each rank's codes and the whole tensor's scale (stage_shard);
-     * block scales would have to follow the shards' boundaries, and the experts' per-tensor
-     * scales are each whole stack's */
-    if (hb_dtype_is_fp8(c->dtype) && (c->quant == HB_QUANT_BLOCK || hb_model_is_moe(m))) {
+     * the experts' per-tensor scales are each whole stack's (not implemented) */
+    if (hb_dtype_is_fp8(c->dtype) && c->quant != HB_QUANT_BLOCK && hb_model_is_moe(m)) {
         static const char *const k_dt[] = {"dtype", "tp", NULL};
         *blame = k_dt;
-        return hb_errf(err, HB_ERR_INPUT, "dtype %s with tp %lld%s is not implemented yet (accepted with tp > 1: f32, "
-                       "bf16, f16, and fp8 for dense models)", hb_case_dtype_name(c), (long long)tp,
-                       hb_model_is_moe(m) && c->quant != HB_QUANT_BLOCK ? " on a MoE model" : "");
+        return hb_errf(err, HB_ERR_INPUT, "dtype %s with tp %lld on a MoE model is not implemented yet (accepted with "
+                       "tp > 1: f32, bf16, f16, fp8-block, and fp8 for dense models)", hb_case_dtype_name(c), (long long)tp);
+    }
+    /* fp8-block: every shard boundary must be a block boundary, so that each rank's blocks (and
+     * the 1 x quant_block activation tiles of its row-parallel inputs) are the tp = 1 model's */
+    if (c->quant == HB_QUANT_BLOCK) {
+        static const char *const k_qb[] = {"quant_block", "tp", NULL};
+        const int64_t qb = c->quant_block, D = hb_model_head_dim(m), H = m->n_heads / tp;
+        const int64_t hkv = m->n_kv_heads >= tp ? m->n_kv_heads / tp : 1;
+        const int mla = hb_model_is_mla(m);
+        const struct { const char *what; int64_t n; } dims[] = {
+            {"heads / tp x head_dim", mla ? qb : H * D},
+            {"kv_heads / tp x head_dim", mla ? qb : hkv * D},
+            {"heads / tp x qk_nope_dim", mla ? H * m->qk_nope_dim : qb},
+            {"heads / tp x qk_rope_dim", mla ? H * m->qk_rope_dim : qb},
+            {"heads / tp x (qk_nope_dim + v_head_dim)", mla ? H * (m->qk_nope_dim + m->v_head_dim) : qb},
+            {"heads / tp x v_head_dim", mla ? H * m->v_head_dim : qb},
+            {"moe_ffn_dim / tp", hb_model_is_moe(m) ? m->moe_ffn_dim / tp : qb},
+        };
+        for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+            if (qb <= 0 || dims[i].n % qb) {
+                *blame = k_qb;
+                return hb_errf(err, HB_ERR_INPUT, "fp8-block with tp %lld: quant_block %lld does not divide %s = %lld "
+                               "(each rank's share must be whole blocks; accepted: a tp or quant_block that keeps "
+                               "them whole)", (long long)tp, (long long)qb, dims[i].what, (long long)dims[i].n);
+            }
+        for (int64_t l = 0; l < m->n_layers && l < HB_MODEL_MAX_LAYERS; l++)
+            if ((hb_model_layer_ffn(m, l) / tp) % qb) {
+                *blame = k_qb;
+                return hb_errf(err, HB_ERR_INPUT, "fp8-block with tp %lld: quant_block %lld does not divide ffn_dim / tp = "
+                               "%lld (each rank's share must be whole blocks; accepted: a tp or quant_block that keeps "
+                               "them whole)", (long long)tp, (long long)qb, (long long)(hb_model_layer_ffn(m, l) / tp));
+            }
     }
     return HB_OK;
 }
