@@ -8,10 +8,11 @@
  * rerun gives the same bits:
  *   embedding_backward   one thread per column walks the token rows in order
  *   norm backward        one block per row (statistics in double, as the CPU), its mean/rstd
- *                        kept; then one thread per column sums dw (db) over the rows in order
+ *                        kept; then dw (db) as column sums in two passes: chunks of 64 rows in
+ *                        row order, then the chunks in order
  *   matmul_backward      the module's GEMM (gpu_gemm.cu: cuBLASLt, or the built-in GEMM):
  *                        da = dout @ w (a bf16/f16 w widened to f32 first), dw += dout^T @ a;
- *                        dbias one thread per column
+ *                        dbias as the norms' column sums
  *   attention_train      one block per (query, head, sequence): scores in shared memory,
  *   attention_backward   softmax, p @ v; the backward recomputes the row (dq, and the row's
  *                        max, 1/sum and sum p dp kept), then one block per (key, kv head,
@@ -167,19 +168,58 @@ norm_backward_row_kernel(float *din, rowmap md, const float *dout, rowmap mo, co
     }
 }
 
-/* dw[c] += sum_r dout * xhat, db[c] += sum_r dout: thread per column, rows in order. */
-__global__ void norm_backward_col_kernel(float *dw, float *db, const float *dout, rowmap mo, const float *in,
-                                         rowmap mi, const float *stat, int64_t N, int64_t C) {
-    TR_GRID_STRIDE(c, C) {
-        float aw = dw[c], ab = db ? db[c] : 0.0f;
-        for (int64_t r = 0; r < N; r++) {
-            const float d = dout[row_at(mo, r) + c], x = in[row_at(mi, r) + c];
-            aw += d * ((x - stat[r]) * stat[N + r]);
-            ab += d;
-        }
-        dw[c] = aw;
-        if (db) db[c] = ab;
+/* Column sums over rows, in two deterministic passes (a thread per column walking all N rows
+ * would leave most of the device idle for N >> C): chunk y of COL_ROWS rows,
+ *   pw[y C + c] = sum_{r in y} dout[r, c] xhat[r, c]   (pw: norms' dw; xhat from stat)
+ *   pb[y C + c] = sum_{r in y} dout[r, c]              (pb: db, dbias)
+ * each in row order; then dst[c] += the chunks' partials in chunk order. */
+static const int64_t COL_ROWS = 64;
+
+__global__ void colsum_part_kernel(float *pw, float *pb, const float *dout, rowmap mo, const float *in, rowmap mi,
+                                   const float *stat, int64_t N, int64_t C) {
+    const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y;
+    if (c >= C) return; /* no barrier in this kernel */
+    const int64_t r0 = y * COL_ROWS, r1 = r0 + COL_ROWS < N ? r0 + COL_ROWS : N;
+    float aw = 0.0f, ab = 0.0f;
+    for (int64_t r = r0; r < r1; r++) {
+        const float d = dout[row_at(mo, r) + c];
+        if (pw) aw += d * ((in[row_at(mi, r) + c] - stat[r]) * stat[N + r]);
+        ab += d;
     }
+    if (pw) pw[y * C + c] = aw;
+    if (pb) pb[y * C + c] = ab;
+}
+
+__global__ void colsum_fold_kernel(float *dst, const float *part, int64_t nch, int64_t C) {
+    TR_GRID_STRIDE(c, C) {
+        float acc = dst[c];
+        for (int64_t y = 0; y < nch; y++) acc += part[y * C + c];
+        dst[c] = acc;
+    }
+}
+
+static int64_t col_chunks(int64_t N) { return (N + COL_ROWS - 1) / COL_ROWS; }
+
+/* dw (if pw wanted) and db (if db) += column sums of dout (N, C) rows [times xhat]; part holds
+ * 2 col_chunks(N) C floats. */
+static hb_status colsum(hb_backend *be, float *dw, float *db, const float *dout, rowmap mo, const float *in,
+                        rowmap mi, const float *stat, int64_t N, int64_t C, float *part) {
+    gpu_ctx *c = ctx_of(be);
+    const int64_t nch = col_chunks(N);
+    if (nch > 65535) return fail(be, HB_ERR_UNSUPPORTED, "%s: column sums over %lld rows", HB_GPU_NAME, (long long)N);
+    float *pw = dw ? part : NULL, *pb = db ? part + nch * C : NULL;
+    dim3 grid((unsigned)((C + TR_THREADS - 1) / TR_THREADS), (unsigned)nch);
+    colsum_part_kernel<<<grid, TR_THREADS, 0, c->stream>>>(pw, pb, dout, mo, in, mi, stat, N, C);
+    LAUNCH_CHECK(be, "column sums");
+    if (dw) {
+        colsum_fold_kernel<<<grid_for(c, C, TR_THREADS), TR_THREADS, 0, c->stream>>>(dw, pw, nch, C);
+        LAUNCH_CHECK(be, "column sums");
+    }
+    if (db) {
+        colsum_fold_kernel<<<grid_for(c, C, TR_THREADS), TR_THREADS, 0, c->stream>>>(db, pb, nch, C);
+        LAUNCH_CHECK(be, "column sums");
+    }
+    return HB_OK;
 }
 
 static hb_status norm_backward(hb_backend *be, const char *op, int layer, const hb_tensor *din,
@@ -190,17 +230,14 @@ static hb_status norm_backward(hb_backend *be, const char *op, int layer, const 
     if (N <= 0 || C <= 0) return HB_OK;
     GPU_ENTER(be);
     gpu_ctx *c = ctx_of(be);
-    float *stat = NULL;
-    TRY(train_scratch(be, (size_t)(2 * N) * sizeof(float), (void **)&stat));
+    float *stat = NULL; /* (N) mean, (N) rstd, then the column sums' partials */
+    TRY(train_scratch(be, (size_t)(2 * N + 2 * col_chunks(N) * C) * sizeof(float), (void **)&stat));
     norm_backward_row_kernel<<<rows_grid_tr(N), ROW_T, 0, c->stream>>>(
         (float *)din->data, rowmap_of(din), (const float *)dout->data, rowmap_of(dout), (const float *)in->data,
         rowmap_of(in), (const float *)w->data, stat, N, C, eps, beta, layer);
     LAUNCH_CHECK(be, op);
-    norm_backward_col_kernel<<<grid_for(c, C, TR_THREADS), TR_THREADS, 0, c->stream>>>(
-        (float *)dw->data, db ? (float *)db->data : NULL, (const float *)dout->data, rowmap_of(dout),
-        (const float *)in->data, rowmap_of(in), stat, N, C);
-    LAUNCH_CHECK(be, op);
-    return HB_OK;
+    return colsum(be, (float *)dw->data, db ? (float *)db->data : NULL, (const float *)dout->data, rowmap_of(dout),
+                  (const float *)in->data, rowmap_of(in), stat, N, C, stat + 2 * N);
 }
 
 hb_status op_rmsnorm_backward(hb_backend *be, const hb_rmsnorm_backward_args *a) {
@@ -216,15 +253,6 @@ hb_status op_layernorm_backward(hb_backend *be, const hb_layernorm_backward_args
 
 __global__ void widen_kernel(float *dst, const void *src, hb_dtype dt, int64_t n) {
     TR_GRID_STRIDE(i, n) dst[i] = ld_any(src, dt, i);
-}
-
-/* dbias[c] += column sum of dout (M, N): thread per column, rows in order. */
-__global__ void colsum_kernel(float *db, const float *dout, int64_t ldd, int64_t M, int64_t N) {
-    TR_GRID_STRIDE(c, N) {
-        float acc = db[c];
-        for (int64_t r = 0; r < M; r++) acc += dout[r * ldd + c];
-        db[c] = acc;
-    }
 }
 
 /* The backward of out (M, N) = a (M, K) @ w (N, K)^T on raw pointers (matmul_grouped_backward
@@ -264,9 +292,12 @@ static hb_status matmul_backward_raw(hb_backend *be, float *da, int64_t ldda, fl
         g.c = dw, g.ldc = K;
         TRY(op_matmul_batched(be, &g));
     }
-    if (dbias) {
-        colsum_kernel<<<grid_for(c, N, TR_THREADS), TR_THREADS, 0, c->stream>>>(dbias, dout, ldd, M, N);
-        LAUNCH_CHECK(be, "matmul_backward (dbias)");
+    if (dbias) { /* column sums of dout (M, N), in two passes as the norms' */
+        float *part = NULL;
+        TRY(train_scratch(be, (size_t)(2 * col_chunks(M) * N) * sizeof(float), (void **)&part));
+        rowmap mo;
+        mo.n1 = M, mo.s0 = 0, mo.s1 = ldd;
+        TRY(colsum(be, NULL, dbias, dout, mo, (const float *)NULL, mo, (const float *)NULL, M, N, part));
     }
     return HB_OK;
 }
