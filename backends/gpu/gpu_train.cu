@@ -6,7 +6,7 @@
  * Deterministic: no atomics. Every gradient element is summed by one thread in a fixed order
  * (row order, as the CPU), or by a block reduction whose tree does not depend on timing, so a
  * rerun gives the same bits:
- *   embedding_backward   one thread per column walks the token rows in order
+ *   embedding_backward   thread (column, bucket of table rows) walks the token rows in order
  *   norm backward        one block per row (statistics in double, as the CPU), its mean/rstd
  *                        kept; then dw (db) as column sums in two passes: chunks of 64 rows in
  *                        row order, then the chunks in order
@@ -93,20 +93,25 @@ static hb_status train_scratch(hb_backend *be, size_t nbytes, void **p) {
 
 /* ==== embedding ==== */
 
-/* dwte[tokens[i]] += dout row i, dwpe[pos0 + i % T] += row i: thread per column, rows in
- * order (repeated tokens add up in the CPU's order). Tokens outside [0, V) are skipped (the
- * CPU refuses them; they cannot be checked on the host here). */
+/* dwte[tokens[i]] += dout row i, dwpe[pos0 + i % T] += row i. Thread (column c, bucket y of
+ * nb) owns the table rows whose index is y mod nb: it walks the B T token ids (broadcast loads)
+ * and adds the rows of its own, in row order - repeated tokens add up in the CPU's order,
+ * without atomics, and nb times more threads than columns share the work. Tokens outside
+ * [0, V) are skipped (the CPU refuses them; they cannot be checked on the host here). */
 __global__ void embedding_backward_kernel(float *dwte, float *dwpe, const float *dout, int64_t ldd,
                                           const int32_t *tokens, int64_t N, int64_t T, int64_t pos0,
-                                          int64_t C, int64_t V) {
-    TR_GRID_STRIDE(c, C) {
-        for (int64_t i = 0; i < N; i++) {
-            const float d = dout[i * ldd + c];
-            const int64_t tok = tokens[i];
-            if (tok >= 0 && tok < V) dwte[tok * C + c] += d;
-            if (dwpe) dwpe[(pos0 + i % T) * C + c] += d;
-        }
+                                          int64_t C, int64_t V, int64_t nb) {
+    const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y;
+    if (c >= C) return; /* no barrier in this kernel */
+    for (int64_t i = 0; i < N; i++) {
+        const int64_t tok = tokens[i];
+        if (tok >= 0 && tok < V && tok % nb == y) dwte[tok * C + c] += dout[i * ldd + c];
     }
+    if (dwpe)
+        for (int64_t i = 0; i < N; i++) {
+            const int64_t p = pos0 + i % T;
+            if (p % nb == y) dwpe[p * C + c] += dout[i * ldd + c];
+        }
 }
 
 hb_status op_embedding_backward(hb_backend *be, const hb_embedding_backward_args *a) {
@@ -114,9 +119,13 @@ hb_status op_embedding_backward(hb_backend *be, const hb_embedding_backward_args
     if (N <= 0 || C <= 0) return HB_OK;
     GPU_ENTER(be);
     gpu_ctx *c = ctx_of(be);
-    embedding_backward_kernel<<<grid_for(c, C, TR_THREADS), TR_THREADS, 0, c->stream>>>(
+    /* enough buckets for ~1024 threads per SM, at most 64 (each walks all token ids) */
+    int64_t nb = ((int64_t)c->n_sm * 1024 + C - 1) / C;
+    nb = nb < 1 ? 1 : nb > 64 ? 64 : nb;
+    dim3 grid((unsigned)((C + TR_THREADS - 1) / TR_THREADS), (unsigned)nb);
+    embedding_backward_kernel<<<grid, TR_THREADS, 0, c->stream>>>(
         (float *)a->dwte.data, (float *)a->dwpe.data, (const float *)a->dout.data, hb_tensor_ld(&a->dout),
-        a->tokens, N, a->T, a->pos0, C, V);
+        a->tokens, N, a->T, a->pos0, C, V, nb);
     LAUNCH_CHECK(be, "embedding_backward");
     return HB_OK;
 }
