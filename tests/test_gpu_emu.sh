@@ -22,7 +22,7 @@
 # writes a case with status ok and its generated tokens.
 # Training (gpu_train.cu): verify's rows of every training op are required, and `hetbench run
 # --workload train` of tiny and tiny-moe on the warp-32 device takes the CPU's steps (losses
-# within rtol 1e-4, falling).
+# within rtol 1e-4, falling), and a rerun of tiny gives the same losses bit for bit.
 set -euo pipefail
 src=$1 out=$2/gpu_emu hb=$3 cxx=${4:-c++} test_serve=${5:-}
 rm -rf "$out"
@@ -124,7 +124,7 @@ echo "# ---- train on the emulated device (warp 32) vs the CPU: tiny, tiny-moe"
 command -v h5dump >/dev/null || { echo "FAIL: h5dump (hdf5-tools, scripts/setup.sh) is needed to read the losses" >&2; exit 1; }
 TRAIN=(--workload train --batch 2 --seq 16 --data repeat --min-seconds 0 --min-iters 3 --max-iters 3 --warmup 0
        --no-ceilings --no-progress --power-hz 0 --idle-seconds 0 --force)
-losses() { h5dump -d /cases/0000/rank0/loss -y -w 0 -m %.9g "$1" | awk '/DATA \{/ { f = 1; next } f && /\}/ { exit } f' | tr -s ', \n' ' '; }
+losses() { h5dump -d /cases/0000/rank0/loss -y -w 0 -m "${2:-%.9g}" "$1" | awk '/DATA \{/ { f = 1; next } f && /\}/ { exit } f' | tr -s ', \n' ' '; }
 for m in tiny tiny-moe; do
   env "${emu32[@]}" EMU_PCI=0000:18:00.0 HETBENCH_TOPOLOGY="$src/tests/topologies/h100x8-2socket.xml" \
     "$hb" run "${TRAIN[@]}" --model "$m" --backend cuda --out "$out/train-emu-$m.h5" >"$out/train-emu-$m.txt" 2>&1 ||
@@ -144,6 +144,15 @@ for m in tiny tiny-moe; do
       print "# train " m ": losses [" a "] on the emulated device, the CPU'"'"'s within rtol 1e-4"
     }' >&2 || exit 1
 done
+# deterministic kernels (no atomics): a rerun of tiny on the emulated device gives the same
+# losses bit for bit. (The emulator runs blocks one after another, so this guards the host-side
+# and the kernels' own order, not races between blocks; those only a GPU can show.)
+env "${emu32[@]}" EMU_PCI=0000:18:00.0 HETBENCH_TOPOLOGY="$src/tests/topologies/h100x8-2socket.xml" \
+  "$hb" run "${TRAIN[@]}" --model tiny --backend cuda --out "$out/train-emu-tiny-2.h5" >"$out/train-emu-tiny-2.txt" 2>&1 ||
+  { cat "$out/train-emu-tiny-2.txt" >&2; echo "FAIL: the second train run on the emulated device" >&2; exit 1; }
+a=$(losses "$out/train-emu-tiny.h5" %.17g) b=$(losses "$out/train-emu-tiny-2.h5" %.17g)
+[[ -n $a && $a == "$b" ]] || { echo "FAIL: train tiny on the emulated device is not deterministic: [$a] then [$b]" >&2; exit 1; }
+echo "# train tiny rerun on the emulated device: the same losses bit for bit"
 # whole MoE/MLA models through `hetbench run` on the emulated device (placed by a synthetic
 # hwloc topology whose first H100 has the bus id the emulator reports) and on the CPU: the
 # report's fingerprint check (sum |x| and ||x||_2 of the first step's logits within the dtype's
