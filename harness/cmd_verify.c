@@ -1640,6 +1640,502 @@ static void t_mla_more(vctx *v) {
     }
 }
 
+/* ---- training ops (ops.h "training", HB_OP_LIST_TRAIN and HB_OP_LIST_TRAIN_MOE) ----
+ * f32 rows. Parameter gradients accumulate, so they start from values (not poison) and are
+ * compared after the op adds to them; activation gradients start poisoned (beta 0) or from
+ * values (beta 1). Each output is its own row: `op(output)`. */
+
+#define TRB_MAX 12
+
+typedef struct trb {
+    vbuf b[TRB_MAX];
+    int n, oom;
+} trb;
+
+/* A new f32 buffer of n values (seeded; poison with seed 0), on both backends. */
+static vbuf *trb_f32(vctx *v, trb *t, int64_t n, uint64_t seed, float scale, float offset) {
+    vbuf *b = &t->b[t->n++];
+    memset(b, 0, sizeof *b);
+    if (t->oom || vb_alloc(v, b, (size_t)(n > 0 ? n : 1) * 4) != HB_OK) {
+        t->oom = 1;
+        return b;
+    }
+    if (seed == 0) {
+        if (vb_poison(v, b) != HB_OK) t->oom = 1;
+        return b;
+    }
+    float *x = hvec(n, seed, scale, offset);
+    if (!x || vb_set(v, b, x) != HB_OK) t->oom = 1;
+    free(x);
+    return b;
+}
+
+/* A new buffer of n bytes holding h (int32 ids, a bf16 weight). */
+static vbuf *trb_raw(vctx *v, trb *t, const void *h, size_t nbytes) {
+    vbuf *b = &t->b[t->n++];
+    memset(b, 0, sizeof *b);
+    if (t->oom || !h || vb_alloc(v, b, nbytes ? nbytes : 1) != HB_OK || vb_set(v, b, h) != HB_OK) t->oom = 1;
+    return b;
+}
+
+static void trb_free(vctx *v, trb *t) {
+    for (int i = 0; i < t->n; i++) vb_free(v, &t->b[i]);
+    t->n = 0;
+}
+
+/* The device's pointer of b when dut, else the CPU's. */
+#define TP(b) (dut ? (b)->d : (b)->r)
+
+/* Runs the op (a statement using TP and assigning st[dut], hb_status st[2] declared) on the
+ * device, then the CPU. */
+#define TR_RUN(stmt)                                         \
+    st[0] = st[1] = HB_OK;                                   \
+    for (int dut = 1; dut >= 0; dut--) {                     \
+        hb_backend *be = dut ? v->dut : v->ref;              \
+        stmt;                                                \
+    }
+
+/* The outputs' rows after both ran: names[i] for bufs[i]. */
+static void tr_check(vctx *v, const char *op, const char *shape, double bound, hb_status sr, hb_status sd,
+                     int n, const char *const *names, vbuf *const *bufs) {
+    char name[40];
+    for (int i = 0; i < n; i++) {
+        snprintf(name, sizeof name, "%s(%s)", op, names[i]);
+        if (statuses(v, name, HB_F32, shape, bound, sr, sd)) check_f32(v, name, HB_F32, shape, bufs[i], bound);
+    }
+}
+
+static int32_t *tokens_mod(int64_t n, uint64_t seed, int64_t V) {
+    int32_t *t = malloc((size_t)(n > 0 ? n : 1) * sizeof *t);
+    if (t)
+        for (int64_t i = 0; i < n; i++) t[i] = (int32_t)(hb_rng_u64(seed, (uint64_t)i) % (uint64_t)V);
+    return t;
+}
+
+static void t_train_embedding(vctx *v) {
+    static const struct { int64_t B, T, C, V, pos0; int wpe; } cases[] = {{3, 5, 67, 11, 2, 1}, {2, 33, 300, 1000, 0, 0}};
+    for (int c = 0; c < HB_ARRAY_LEN(cases); c++) {
+        const int64_t B = cases[c].B, T = cases[c].T, C = cases[c].C, V = cases[c].V, N = B * T, S = cases[c].pos0 + T;
+        char shape[64];
+        snprintf(shape, sizeof shape, "B=%lld T=%lld C=%lld V=%lld pos0=%lld%s", (long long)B, (long long)T,
+                 (long long)C, (long long)V, (long long)cases[c].pos0, cases[c].wpe ? " +wpe" : "");
+        trb t = {0};
+        int32_t *tok = tokens_mod(N, 201, V);
+        vbuf *bt = trb_raw(v, &t, tok, (size_t)N * 4), *dwte = trb_f32(v, &t, V * C, 202, 0.1f, 0.0f);
+        vbuf *dwpe = trb_f32(v, &t, S * C, 203, 0.1f, 0.0f), *dout = trb_f32(v, &t, N * C, 204, 1.0f, 0.0f);
+        const int w = cases[c].wpe;
+        if (t.oom) OOM(v, "embedding_backward", HB_F32, shape);
+        else {
+            hb_status st[2];
+            TR_RUN(st[dut] = HB_OP(be, embedding_backward, .dwte = hb_t2(TP(dwte), HB_F32, V, C, C),
+                                   .dwpe = w ? hb_t2(TP(dwpe), HB_F32, S, C, C) : (hb_tensor){0},
+                                   .dout = hb_t2(TP(dout), HB_F32, N, C, C), .tokens = TP(bt), .B = B, .T = T,
+                                   .pos0 = cases[c].pos0));
+            const char *names[] = {"dwte", "dwpe"};
+            vbuf *bufs[] = {dwte, dwpe};
+            tr_check(v, "embedding_backward", shape, 1e-6, st[0], st[1], w ? 2 : 1, names, bufs);
+        }
+        trb_free(v, &t);
+        free(tok);
+    }
+}
+
+static void t_train_norm(vctx *v, int ln) {
+    /* the last: rows of a 3-D view (N, H, D) with strides (ld, D, 1), the heads inside qkv rows */
+    static const struct { int64_t N, C, pad, H; float beta; } cases[] = {
+        {7, 67, 3, 0, 0.0f}, {5, 4096, 0, 0, 1.0f}, {300, 257, 1, 0, 0.0f}, {5, 32, 0, 3, 0.0f}};
+    const char *op = ln ? "layernorm_backward" : "rmsnorm_backward";
+    const double bound = 1e-4;
+    for (int c = 0; c < HB_ARRAY_LEN(cases); c++) {
+        const int three = cases[c].H > 0;
+        if (three && ln) continue;
+        const int64_t N = cases[c].N, C = cases[c].C, H = three ? cases[c].H : 1;
+        const int64_t ld = three ? 5 * C + 8 : C + cases[c].pad, n = N * ld;
+        char shape[64];
+        if (three) snprintf(shape, sizeof shape, "N=%lld heads=%lld D=%lld ld=%lld (3-D)", (long long)N, (long long)H, (long long)C, (long long)ld);
+        else snprintf(shape, sizeof shape, "N=%lld C=%lld ld=%lld beta=%g", (long long)N, (long long)C, (long long)ld, (double)cases[c].beta);
+        trb t = {0};
+        vbuf *x = trb_f32(v, &t, n, 211, 2.0f, 0.5f), *w = trb_f32(v, &t, C, 212, 0.1f, 1.0f);
+        vbuf *dout = trb_f32(v, &t, n, 213, 1.0f, 0.0f), *din = trb_f32(v, &t, n, cases[c].beta != 0.0f ? 214 : 0, 1.0f, 0.0f);
+        vbuf *dw = trb_f32(v, &t, C, 215, 0.1f, 0.0f), *db = trb_f32(v, &t, C, 216, 0.1f, 0.0f);
+        if (t.oom) OOM(v, op, HB_F32, shape);
+        else {
+            hb_status st[2];
+            hb_tensor tx[2], to[2], ti[2];
+            for (int d = 0; d < 2; d++) {
+                const vbuf *bx = x, *bo = dout, *bi = din;
+                void *px = d ? bx->d : bx->r, *po = d ? bo->d : bo->r, *pi = d ? bi->d : bi->r;
+                if (three) {
+                    tx[d] = hb_t3(px, HB_F32, N, H, C), to[d] = hb_t3(po, HB_F32, N, H, C), ti[d] = hb_t3(pi, HB_F32, N, H, C);
+                    tx[d].st[0] = to[d].st[0] = ti[d].st[0] = ld;
+                } else {
+                    tx[d] = hb_t2(px, HB_F32, N, C, ld), to[d] = hb_t2(po, HB_F32, N, C, ld), ti[d] = hb_t2(pi, HB_F32, N, C, ld);
+                }
+            }
+            const float beta = cases[c].beta;
+            if (ln) {
+                TR_RUN(st[dut] = HB_OP(be, layernorm_backward, .din = ti[dut], .dw = hb_t1(TP(dw), HB_F32, C),
+                                       .db = hb_t1(TP(db), HB_F32, C), .dout = to[dut], .in = tx[dut],
+                                       .w = hb_t1(TP(w), HB_F32, C), .eps = 1e-5f, .beta = beta));
+                char name[40];
+                snprintf(name, sizeof name, "%s(din)", op);
+                if (statuses(v, name, HB_F32, shape, bound, st[0], st[1]))
+                    check_rows(v, name, HB_F32, shape, din, N, C, ld, bound);
+                const char *names[] = {"dw", "db"};
+                vbuf *bufs[] = {dw, db};
+                tr_check(v, op, shape, bound, st[0], st[1], 2, names, bufs);
+            } else {
+                hb_status st[2];
+                TR_RUN(st[dut] = HB_OP(be, rmsnorm_backward, .din = ti[dut], .dw = hb_t1(TP(dw), HB_F32, C),
+                                       .dout = to[dut], .in = tx[dut], .w = hb_t1(TP(w), HB_F32, C), .eps = 1e-6f,
+                                       .beta = beta));
+                char name[40];
+                snprintf(name, sizeof name, "%s(din)", op);
+                /* 3-D: the columns outside the heads keep the poison on both */
+                if (statuses(v, name, HB_F32, shape, bound, st[0], st[1]))
+                    check_rows(v, name, HB_F32, shape, din, N, three ? H * C : C, ld, bound);
+                const char *names[] = {"dw"};
+                vbuf *bufs[] = {dw};
+                tr_check(v, op, shape, bound, st[0], st[1], 1, names, bufs);
+            }
+        }
+        trb_free(v, &t);
+    }
+}
+
+static void t_train_matmul(vctx *v) {
+    static const struct { int64_t M, N, K, pad; float beta; int bias; } cases[] = {
+        {1, 1, 1, 0, 0.0f, 0}, {33, 130, 257, 3, 0.0f, 1}, {64, 64, 64, 0, 1.0f, 0}, {150, 200, 48, 0, 1.0f, 1}};
+    static const hb_dtype wdts[] = {HB_F32, HB_BF16, HB_F16};
+    const double bound = 1e-4; /* both sides widen w and multiply in f32 */
+    for (int di = 0; di < HB_ARRAY_LEN(wdts); di++) {
+        const hb_dtype wdt = wdts[di];
+        if (!want(v, wdt)) continue;
+        for (int c = 0; c < HB_ARRAY_LEN(cases); c++) {
+            const int64_t M = cases[c].M, N = cases[c].N, K = cases[c].K, ldk = K + cases[c].pad, ldn = N + cases[c].pad;
+            char shape[80];
+            snprintf(shape, sizeof shape, "M=%lld N=%lld K=%lld lda=%lld ldo=%lld beta=%g%s", (long long)M,
+                     (long long)N, (long long)K, (long long)ldk, (long long)ldn, (double)cases[c].beta,
+                     cases[c].bias ? " +dbias" : "");
+            float *wf = hvec(N * K, 221, 0.5f, 0.0f);
+            void *wb = wf ? to_dtype(wf, N * K, wdt) : NULL;
+            trb t = {0};
+            vbuf *w = trb_raw(v, &t, wb, (size_t)(N * K * hb_dtype_size(wdt)));
+            vbuf *a = trb_f32(v, &t, M * ldk, 222, 1.0f, 0.0f), *dout = trb_f32(v, &t, M * ldn, 223, 1.0f, 0.0f);
+            vbuf *da = trb_f32(v, &t, M * ldk, cases[c].beta != 0.0f ? 224 : 0, 1.0f, 0.0f);
+            vbuf *dw = trb_f32(v, &t, N * K, 225, 0.1f, 0.0f), *db = trb_f32(v, &t, N, 226, 0.1f, 0.0f);
+            const int bias = cases[c].bias;
+            if (t.oom) OOM(v, "matmul_backward", wdt, shape);
+            else {
+                hb_status st[2];
+                TR_RUN(st[dut] = HB_OP(be, matmul_backward, .da = hb_t2(TP(da), HB_F32, M, K, ldk),
+                                       .dw = hb_t2(TP(dw), HB_F32, N, K, K),
+                                       .dbias = bias ? hb_t1(TP(db), HB_F32, N) : (hb_tensor){0},
+                                       .dout = hb_t2(TP(dout), HB_F32, M, N, ldn), .a = hb_t2(TP(a), HB_F32, M, K, ldk),
+                                       .w = hb_t2(TP(w), wdt, N, K, K), .beta = cases[c].beta));
+                if (statuses(v, "matmul_backward(da)", wdt, shape, bound, st[0], st[1]))
+                    check_rows(v, "matmul_backward(da)", wdt, shape, da, M, K, ldk, bound);
+                if (statuses(v, "matmul_backward(dw)", wdt, shape, bound, st[0], st[1]))
+                    check_f32(v, "matmul_backward(dw)", wdt, shape, dw, bound);
+                if (bias && statuses(v, "matmul_backward(dbias)", wdt, shape, bound, st[0], st[1]))
+                    check_f32(v, "matmul_backward(dbias)", wdt, shape, db, bound);
+            }
+            trb_free(v, &t);
+            free(wf), free(wb);
+        }
+    }
+}
+
+static void t_train_rope(vctx *v) {
+    static const struct { int64_t B, T, H, D, pos0, pad; int scaled; } cases[] = {
+        {2, 17, 3, 64, 0, 3, 0}, {1, 5, 4, 128, 9000, 0, 1}};
+    const hb_rope_scaling l31 = {.factor = 8.0f, .low_freq = 1.0f, .high_freq = 4.0f, .orig_max = 8192};
+    for (int c = 0; c < HB_ARRAY_LEN(cases); c++) {
+        const int64_t B = cases[c].B, T = cases[c].T, H = cases[c].H, D = cases[c].D, ldx = H * D + cases[c].pad;
+        char shape[80];
+        snprintf(shape, sizeof shape, "B=%lld T=%lld H=%lld D=%lld pos0=%lld ldx=%lld%s", (long long)B, (long long)T,
+                 (long long)H, (long long)D, (long long)cases[c].pos0, (long long)ldx, cases[c].scaled ? " llama3.1" : "");
+        trb t = {0};
+        vbuf *x = trb_f32(v, &t, B * T * ldx, 231, 1.0f, 0.0f);
+        const hb_rope_scaling sc = cases[c].scaled ? l31 : (hb_rope_scaling){0};
+        if (t.oom) OOM(v, "rope_backward", HB_F32, shape);
+        else {
+            hb_status st[2];
+            TR_RUN(st[dut] = HB_OP(be, rope_backward, .x = hb_t2(TP(x), HB_F32, B * T, H * D, ldx), .B = B, .T = T,
+                                   .pos0 = cases[c].pos0, .H = H, .theta = 10000.0f, .scaling = sc));
+            const char *names[] = {"x"};
+            vbuf *bufs[] = {x};
+            tr_check(v, "rope_backward", shape, 2e-5, st[0], st[1], 1, names, bufs);
+        }
+        trb_free(v, &t);
+    }
+}
+
+/* q, k, v as views into fused qkv rows ((Hq + 2 Hkv) D wide), as the train workload lays them;
+ * T = 150 is longer than a block of threads. */
+static void t_train_attention(vctx *v) {
+    static const struct { int64_t B, T, Hq, Hkv, D; } cases[] = {{2, 17, 4, 2, 32}, {1, 150, 2, 1, 16}, {1, 3, 1, 1, 64}};
+    const double bound = 1e-4;
+    for (int c = 0; c < HB_ARRAY_LEN(cases); c++) {
+        const int64_t B = cases[c].B, T = cases[c].T, Hq = cases[c].Hq, Hkv = cases[c].Hkv, D = cases[c].D;
+        const int64_t ld = (Hq + 2 * Hkv) * D, N = B * T, ldo = Hq * D;
+        char shape[80];
+        snprintf(shape, sizeof shape, "B=%lld T=%lld Hq=%lld Hkv=%lld D=%lld (qkv rows)", (long long)B, (long long)T,
+                 (long long)Hq, (long long)Hkv, (long long)D);
+        trb t = {0};
+        vbuf *qkv = trb_f32(v, &t, N * ld, 241, 1.0f, 0.0f), *out = trb_f32(v, &t, N * ldo, 0, 0, 0);
+        vbuf *dout = trb_f32(v, &t, N * ldo, 242, 1.0f, 0.0f), *dqkv = trb_f32(v, &t, N * ld, 0, 0, 0);
+        if (t.oom) OOM(v, "attention_train", HB_F32, shape);
+        else {
+            hb_status st[2];
+#define QKV_T(p, off, w) hb_t2((float *)(p) + (off), HB_F32, N, (w), ld)
+            TR_RUN(st[dut] = HB_OP(be, attention_train, .out = hb_t2(TP(out), HB_F32, N, ldo, ldo),
+                                   .q = QKV_T(TP(qkv), 0, Hq * D), .k = QKV_T(TP(qkv), Hq * D, Hkv * D),
+                                   .v = QKV_T(TP(qkv), (Hq + Hkv) * D, Hkv * D), .B = B, .T = T, .Hq = Hq, .Hkv = Hkv));
+            const char *names[] = {"out"};
+            vbuf *bufs[] = {out};
+            tr_check(v, "attention_train", shape, bound, st[0], st[1], 1, names, bufs);
+            TR_RUN(st[dut] = HB_OP(be, attention_backward, .dq = QKV_T(TP(dqkv), 0, Hq * D),
+                                   .dk = QKV_T(TP(dqkv), Hq * D, Hkv * D), .dv = QKV_T(TP(dqkv), (Hq + Hkv) * D, Hkv * D),
+                                   .dout = hb_t2(TP(dout), HB_F32, N, ldo, ldo), .q = QKV_T(TP(qkv), 0, Hq * D),
+                                   .k = QKV_T(TP(qkv), Hq * D, Hkv * D), .v = QKV_T(TP(qkv), (Hq + Hkv) * D, Hkv * D),
+                                   .B = B, .T = T, .Hq = Hq, .Hkv = Hkv));
+#undef QKV_T
+            const char *names2[] = {"dq,dk,dv"};
+            vbuf *bufs2[] = {dqkv};
+            tr_check(v, "attention_backward", shape, bound, st[0], st[1], 1, names2, bufs2);
+        }
+        trb_free(v, &t);
+    }
+}
+
+static void t_train_elementwise(vctx *v) {
+    static const int64_t sw[][2] = {{7, 333}, {3, 1000}};
+    for (int c = 0; c < HB_ARRAY_LEN(sw); c++) {
+        const int64_t N = sw[c][0], F = sw[c][1];
+        char shape[64];
+        snprintf(shape, sizeof shape, "N=%lld F=%lld", (long long)N, (long long)F);
+        trb t = {0};
+        vbuf *in = trb_f32(v, &t, N * 2 * F, 251, 4.0f, 0.0f), *dout = trb_f32(v, &t, N * F, 252, 1.0f, 0.0f);
+        vbuf *din = trb_f32(v, &t, N * 2 * F, 0, 0, 0);
+        if (t.oom) OOM(v, "swiglu_backward", HB_F32, shape);
+        else {
+            hb_status st[2];
+            TR_RUN(st[dut] = HB_OP(be, swiglu_backward, .din = hb_t2(TP(din), HB_F32, N, 2 * F, 2 * F),
+                                   .dout = hb_t2(TP(dout), HB_F32, N, F, F), .in = hb_t2(TP(in), HB_F32, N, 2 * F, 2 * F)));
+            const char *names[] = {"din"};
+            vbuf *bufs[] = {din};
+            tr_check(v, "swiglu_backward", shape, 2e-5, st[0], st[1], 1, names, bufs);
+        }
+        trb_free(v, &t);
+    }
+    static const int64_t ns[] = {1, 1001, 100003};
+    for (int c = 0; c < HB_ARRAY_LEN(ns); c++) {
+        const int64_t n = ns[c];
+        char shape[64];
+        snprintf(shape, sizeof shape, "n=%lld", (long long)n);
+        trb t = {0};
+        vbuf *in = trb_f32(v, &t, n, 253, 4.0f, 0.0f), *dout = trb_f32(v, &t, n, 254, 1.0f, 0.0f);
+        vbuf *din = trb_f32(v, &t, n, 0, 0, 0);
+        if (t.oom) OOM(v, "gelu_backward", HB_F32, shape);
+        else {
+            hb_status st[2];
+            TR_RUN(st[dut] = HB_OP(be, gelu_backward, .din = hb_t1(TP(din), HB_F32, n), .dout = hb_t1(TP(dout), HB_F32, n),
+                                   .in = hb_t1(TP(in), HB_F32, n)));
+            const char *names[] = {"din"};
+            vbuf *bufs[] = {din};
+            tr_check(v, "gelu_backward", shape, 2e-5, st[0], st[1], 1, names, bufs);
+        }
+        trb_free(v, &t);
+    }
+}
+
+static void t_train_cross_entropy(vctx *v) {
+    /* the last in place (dlogits = logits), a GPT-2-wide vocabulary */
+    static const struct { int64_t N, V, pad; int inplace; } cases[] = {{1, 1, 0, 0}, {5, 1001, 3, 0}, {3, 50257, 0, 1}};
+    for (int c = 0; c < HB_ARRAY_LEN(cases); c++) {
+        const int64_t N = cases[c].N, V = cases[c].V, ld = V + cases[c].pad;
+        const int inplace = cases[c].inplace;
+        char shape[64];
+        snprintf(shape, sizeof shape, "N=%lld V=%lld ld=%lld%s", (long long)N, (long long)V, (long long)ld,
+                 inplace ? " in place" : "");
+        int32_t *tg = tokens_mod(N, 261, V);
+        trb t = {0};
+        vbuf *tgt = trb_raw(v, &t, tg, (size_t)N * 4), *lg = trb_f32(v, &t, N * ld, 262, 6.0f, 0.0f);
+        vbuf *loss = trb_f32(v, &t, N, 0, 0, 0), *dl = inplace ? lg : trb_f32(v, &t, N * ld, 0, 0, 0);
+        const float ds = 1.0f / (float)N;
+        if (t.oom) OOM(v, "cross_entropy", HB_F32, shape);
+        else {
+            hb_status st[2];
+            TR_RUN(st[dut] = HB_OP(be, cross_entropy, .losses = hb_t1(TP(loss), HB_F32, N),
+                                   .dlogits = hb_t2(TP(dl), HB_F32, N, V, ld), .logits = hb_t2(TP(lg), HB_F32, N, V, ld),
+                                   .targets = TP(tgt), .dscale = ds));
+            const char *names[] = {"losses"};
+            vbuf *bufs[] = {loss};
+            tr_check(v, "cross_entropy", shape, 1e-5, st[0], st[1], 1, names, bufs);
+            if (statuses(v, "cross_entropy(dlogits)", HB_F32, shape, 1e-5, st[0], st[1]))
+                check_rows(v, "cross_entropy(dlogits)", HB_F32, shape, dl, N, V, ld, 1e-5);
+        }
+        trb_free(v, &t);
+        free(tg);
+    }
+}
+
+static void t_train_adamw(vctx *v) {
+    static const struct { int64_t n, t; hb_dtype lp; int zero_grad; } cases[] = {
+        {1001, 1, HB_BF16, 1}, {100003, 3, HB_F16, 0}, {7, 10, HB_F32, 1}};
+    for (int c = 0; c < HB_ARRAY_LEN(cases); c++) {
+        const int64_t n = cases[c].n;
+        const hb_dtype lpt = cases[c].lp;
+        char shape[64];
+        snprintf(shape, sizeof shape, "n=%lld t=%lld%s%s%s", (long long)n, (long long)cases[c].t,
+                 lpt != HB_F32 ? " lp=" : "", lpt != HB_F32 ? hb_dtype_name(lpt) : "", cases[c].zero_grad ? " zero_grad" : "");
+        trb t = {0};
+        vbuf *p = trb_f32(v, &t, n, 271, 1.0f, 0.0f), *g = trb_f32(v, &t, n, 272, 0.1f, 0.0f);
+        vbuf *m = trb_f32(v, &t, n, 273, 0.01f, 0.0f), *vv = trb_f32(v, &t, n, 274, 0.001f, 0.002f);
+        vbuf *lp = trb_f32(v, &t, n, 0, 0, 0); /* bf16/f16 use the first half */
+        if (t.oom) OOM(v, "adamw", HB_F32, shape);
+        else {
+            hb_status st[2];
+            TR_RUN(st[dut] = HB_OP(be, adamw, .param = hb_t1(TP(p), HB_F32, n), .grad = hb_t1(TP(g), HB_F32, n),
+                                   .m = hb_t1(TP(m), HB_F32, n), .v = hb_t1(TP(vv), HB_F32, n),
+                                   .param_lp = lpt != HB_F32 ? hb_t1(TP(lp), lpt, n) : (hb_tensor){0}, .lr = 1e-3f,
+                                   .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f,
+                                   .grad_scale = 0.5f, .t = cases[c].t, .zero_grad = cases[c].zero_grad));
+            const char *names[] = {"param", "grad", "m", "v"};
+            vbuf *bufs[] = {p, g, m, vv};
+            tr_check(v, "adamw", shape, 1e-6, st[0], st[1], 4, names, bufs);
+            if (lpt != HB_F32 && statuses(v, "adamw(param_lp)", lpt, shape, 0.0, st[0], st[1])) {
+                /* the rounding of (nearly) the same f32: the fraction of codes that differ */
+                void *hr = NULL, *hd = NULL;
+                if (vb_get(v, lp, &hr, &hd) != HB_OK) row(v, "adamw(param_lp)", lpt, shape, NAN, 0.0, "FAIL", v->dut->err);
+                else verdict(v, "adamw(param_lp)", lpt, shape, diff_frac(hr, hd, n, 2), 1e-3);
+                free(hr), free(hd);
+            }
+        }
+        trb_free(v, &t);
+    }
+}
+
+/* ids (N, k) of distinct experts: (3 n + 5 j) mod E, E coprime with 5 */
+static int32_t *moe_ids(int64_t N, int64_t k, int64_t E) {
+    int32_t *id = malloc((size_t)(N * k) * sizeof *id);
+    if (id)
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t j = 0; j < k; j++) id[n * k + j] = (int32_t)((3 * n + 5 * j) % E);
+    return id;
+}
+
+/* rows: a permutation of the N k slots, s -> (7 s + 3) mod (N k), N k coprime with 7 */
+static int32_t *moe_rows(int64_t S) {
+    int32_t *r = malloc((size_t)S * sizeof *r);
+    if (r)
+        for (int64_t s = 0; s < S; s++) r[s] = (int32_t)((7 * s + 3) % S);
+    return r;
+}
+
+static void t_train_moe(vctx *v) {
+    static const struct { int64_t N, E, k; int kind, norm; float scale; } rc[] = {
+        {9, 8, 2, HB_ROUTER_SOFTMAX, 1, 1.0f}, {5, 64, 6, HB_ROUTER_SOFTMAX, 0, 1.0f}, {7, 256, 8, HB_ROUTER_SIGMOID, 1, 2.5f}};
+    for (int c = 0; c < HB_ARRAY_LEN(rc); c++) {
+        const int64_t N = rc[c].N, E = rc[c].E, k = rc[c].k, ld = E + 1;
+        char shape[64];
+        snprintf(shape, sizeof shape, "N=%lld E=%lld k=%lld %s%s scale=%g", (long long)N, (long long)E, (long long)k,
+                 rc[c].kind == HB_ROUTER_SOFTMAX ? "softmax" : "sigmoid", rc[c].norm ? " norm" : "", (double)rc[c].scale);
+        int32_t *id = moe_ids(N, k, E);
+        trb t = {0};
+        vbuf *ids = trb_raw(v, &t, id, (size_t)(N * k) * 4), *lg = trb_f32(v, &t, N * ld, 281, 3.0f, 0.0f);
+        vbuf *dw = trb_f32(v, &t, N * k, 282, 1.0f, 0.0f), *dl = trb_f32(v, &t, N * ld, 0, 0, 0);
+        if (t.oom) OOM(v, "moe_route_backward", HB_F32, shape);
+        else {
+            hb_status st[2];
+            TR_RUN(st[dut] = HB_OP(be, moe_route_backward, .dlogits = hb_t2(TP(dl), HB_F32, N, E, ld),
+                                   .logits = hb_t2(TP(lg), HB_F32, N, E, ld), .ids = TP(ids), .dweights = TP(dw),
+                                   .kind = (hb_router_kind)rc[c].kind, .top_k = k, .norm = rc[c].norm, .scale = rc[c].scale));
+            if (statuses(v, "moe_route_backward(dlogits)", HB_F32, shape, 1e-5, st[0], st[1]))
+                check_rows(v, "moe_route_backward(dlogits)", HB_F32, shape, dl, N, E, ld, 1e-5);
+        }
+        trb_free(v, &t);
+        free(id);
+    }
+    static const struct { int64_t N, k, C; float beta; } pc[] = {{9, 2, 67, 0.0f}, {33, 4, 130, 1.0f}};
+    for (int c = 0; c < HB_ARRAY_LEN(pc); c++) {
+        const int64_t N = pc[c].N, k = pc[c].k, C = pc[c].C, S = N * k, ld = C + 2;
+        char shape[64];
+        snprintf(shape, sizeof shape, "N=%lld k=%lld C=%lld ld=%lld beta=%g", (long long)N, (long long)k, (long long)C,
+                 (long long)ld, (double)pc[c].beta);
+        int32_t *rw = moe_rows(S);
+        trb t = {0};
+        vbuf *rows = trb_raw(v, &t, rw, (size_t)S * 4), *dxp = trb_f32(v, &t, S * C, 291, 1.0f, 0.0f);
+        vbuf *dx = trb_f32(v, &t, N * ld, pc[c].beta != 0.0f ? 292 : 0, 1.0f, 0.0f);
+        vbuf *dout = trb_f32(v, &t, N * ld, 293, 1.0f, 0.0f), *y = trb_f32(v, &t, S * C, 294, 1.0f, 0.0f);
+        vbuf *wts = trb_f32(v, &t, S, 295, 0.5f, 0.5f), *dy = trb_f32(v, &t, S * C, 0, 0, 0);
+        vbuf *dws = trb_f32(v, &t, S, 0, 0, 0);
+        if (t.oom) OOM(v, "moe_permute_backward", HB_F32, shape);
+        else {
+            hb_status st[2];
+            TR_RUN(st[dut] = HB_OP(be, moe_permute_backward, .dx = hb_t2(TP(dx), HB_F32, N, C, ld),
+                                   .dxp = hb_t2(TP(dxp), HB_F32, S, C, C), .rows = TP(rows), .top_k = k, .beta = pc[c].beta));
+            if (statuses(v, "moe_permute_backward(dx)", HB_F32, shape, 1e-6, st[0], st[1]))
+                check_rows(v, "moe_permute_backward(dx)", HB_F32, shape, dx, N, C, ld, 1e-6);
+            TR_RUN(st[dut] = HB_OP(be, moe_combine_backward, .dy = hb_t2(TP(dy), HB_F32, S, C, C),
+                                   .dout = hb_t2(TP(dout), HB_F32, N, C, ld), .y = hb_t2(TP(y), HB_F32, S, C, C),
+                                   .dweights = TP(dws), .rows = TP(rows), .weights = TP(wts), .top_k = k));
+            const char *names[] = {"dy", "dweights"};
+            vbuf *bufs[] = {dy, dws};
+            tr_check(v, "moe_combine_backward", shape, 1e-6, st[0], st[1], 2, names, bufs);
+        }
+        trb_free(v, &t);
+        free(rw);
+    }
+    /* experts with 3, 0, 9, 1 and 20 rows (R = 33) */
+    static const hb_dtype wdts[] = {HB_F32, HB_BF16, HB_F16};
+    const int32_t off[] = {0, 3, 3, 12, 13, 33};
+    const int64_t E = 5, R = 33, Nw = 40, K = 67;
+    for (int di = 0; di < HB_ARRAY_LEN(wdts); di++) {
+        const hb_dtype wdt = wdts[di];
+        if (!want(v, wdt)) continue;
+        const char *shape = "E=5 N=40 K=67 rows 3,0,9,1,20";
+        float *wf = hvec(E * Nw * K, 301, 0.5f, 0.0f);
+        void *wb = wf ? to_dtype(wf, E * Nw * K, wdt) : NULL;
+        trb t = {0};
+        vbuf *w = trb_raw(v, &t, wb, (size_t)(E * Nw * K * hb_dtype_size(wdt))), *bo = trb_raw(v, &t, off, sizeof off);
+        vbuf *a = trb_f32(v, &t, R * K, 302, 1.0f, 0.0f), *dout = trb_f32(v, &t, R * Nw, 303, 1.0f, 0.0f);
+        vbuf *da = trb_f32(v, &t, R * K, 0, 0, 0), *dw = trb_f32(v, &t, E * Nw * K, 304, 0.1f, 0.0f);
+        if (t.oom) OOM(v, "matmul_grouped_backward", wdt, shape);
+        else {
+            hb_status st[2];
+            TR_RUN(st[dut] = HB_OP(be, matmul_grouped_backward, .da = hb_t2(TP(da), HB_F32, R, K, K),
+                                   .dw = hb_t3(TP(dw), HB_F32, E, Nw, K), .dout = hb_t2(TP(dout), HB_F32, R, Nw, Nw),
+                                   .a = hb_t2(TP(a), HB_F32, R, K, K), .w = hb_t3(TP(w), wdt, E, Nw, K),
+                                   .offsets = TP(bo), .beta = 0.0f));
+            if (statuses(v, "matmul_grouped_backward(da)", wdt, shape, 1e-4, st[0], st[1]))
+                check_f32(v, "matmul_grouped_backward(da)", wdt, shape, da, 1e-4);
+            if (statuses(v, "matmul_grouped_backward(dw)", wdt, shape, 1e-4, st[0], st[1]))
+                check_f32(v, "matmul_grouped_backward(dw)", wdt, shape, dw, 1e-4);
+        }
+        trb_free(v, &t);
+        free(wf), free(wb);
+    }
+}
+
+static void t_train(vctx *v) {
+    if (want(v, HB_F32)) {
+        t_train_embedding(v);
+        t_train_norm(v, 0);
+        t_train_norm(v, 1);
+    }
+    t_train_matmul(v);
+    if (want(v, HB_F32)) {
+        t_train_rope(v);
+        t_train_attention(v);
+        t_train_elementwise(v);
+        t_train_cross_entropy(v);
+        t_train_adamw(v);
+    }
+    t_train_moe(v);
+}
+
 /* One model's prefill logits and one decode step's, on both: `tiny` (dense), `tiny-moe`
  * (softmax router, a shared expert, a first dense layer) and `tiny-mla` (MLA attention with
  * the absorbed decode, DeepSeek-V3's sigmoid router with groups and bias). */
@@ -1746,6 +2242,7 @@ static int verify_device(hb_backend *ref, const char *name, int index, unsigned 
     t_moe_permute_more(&v);
     t_matmul_grouped_more(&v);
     t_mla_more(&v);
+    t_train(&v);
     t_model(&v);
     printf("# %s:%d: %d passed, %d failed, %d unsupported\n", name, index, v.n_pass, v.n_fail,
            v.n_unsup);

@@ -20,6 +20,9 @@
 # prompts, chunked prefill with preemption: the same greedy tokens; bf16 and fp8
 # caches: first-token logits within bounds), and `hetbench run --workload serve --backend cuda`
 # writes a case with status ok and its generated tokens.
+# Training (gpu_train.cu): verify's rows of every training op are required, and `hetbench run
+# --workload train` of tiny and tiny-moe on the warp-32 device takes the CPU's steps (losses
+# within rtol 1e-4, falling), and a rerun of tiny gives the same losses bit for bit.
 set -euo pipefail
 src=$1 out=$2/gpu_emu hb=$3 cxx=${4:-c++} test_serve=${5:-}
 rm -rf "$out"
@@ -65,6 +68,23 @@ run() { # label, environment...
               'model decode +(f32|bf16) +tiny-moe' 'model prefill +(f32|bf16) +tiny-mla' 'model decode +(f32|bf16) +tiny-mla'; do
     grep -qE "^  $want.* ok\$" "$out/verify.txt" || { echo "FAIL: no passing row '$want' ($label)" >&2; exit 1; }
   done
+  # the training ops (gpu_train.cu): every op and output, each weight dtype of the GEMM backwards
+  for want in 'embedding_backward\(dwte\) +f32 .*\+wpe' 'embedding_backward\(dwpe\) +f32' \
+              'rmsnorm_backward\(din\) +f32 .*beta=1' 'rmsnorm_backward\(din\) +f32 .*3-D' 'rmsnorm_backward\(dw\) +f32' \
+              'layernorm_backward\(din\) +f32' 'layernorm_backward\(dw\) +f32' 'layernorm_backward\(db\) +f32' \
+              'matmul_backward\(da\) +f32 .*beta=0' 'matmul_backward\(da\) +f32 .*beta=1' 'matmul_backward\(da\) +bf16 ' \
+              'matmul_backward\(da\) +f16 ' 'matmul_backward\(dw\) +(f32|bf16|f16) ' 'matmul_backward\(dbias\) +f32' \
+              'rope_backward\(x\) +f32 .*llama3.1' 'attention_train\(out\) +f32 .*Hq=4 Hkv=2' 'attention_train\(out\) +f32 .*T=150' \
+              'attention_backward\(dq,dk,dv\) +f32 .*Hq=4 Hkv=2' 'attention_backward\(dq,dk,dv\) +f32 .*T=150' \
+              'swiglu_backward\(din\) +f32' 'gelu_backward\(din\) +f32' 'cross_entropy\(losses\) +f32 .*V=50257' \
+              'cross_entropy\(dlogits\) +f32 .*in place' 'cross_entropy\(dlogits\) +f32 .*ld=1004' 'adamw\(param\) +f32' \
+              'adamw\(m\) +f32' 'adamw\(v\) +f32' 'adamw\(grad\) +f32 .*zero_grad' 'adamw\(param_lp\) +bf16' 'adamw\(param_lp\) +f16' \
+              'moe_route_backward\(dlogits\) +f32 .*softmax norm' 'moe_route_backward\(dlogits\) +f32 .*sigmoid' \
+              'moe_permute_backward\(dx\) +f32 .*beta=0' 'moe_permute_backward\(dx\) +f32 .*beta=1' \
+              'matmul_grouped_backward\(da\) +f32' 'matmul_grouped_backward\(da\) +bf16' 'matmul_grouped_backward\(da\) +f16' \
+              'matmul_grouped_backward\(dw\) +(f32|bf16|f16)' 'moe_combine_backward\(dy\) +f32' 'moe_combine_backward\(dweights\) +f32'; do
+    grep -qE "^  $want.* ok\$" "$out/verify.txt" || { echo "FAIL: no passing training row '$want' ($label)" >&2; exit 1; }
+  done
   tail -1 "$out/verify.txt"
 }
 run "warp 32, 227 KiB, 132 SMs" EMU_WARP=32 EMU_SMEM=232448 EMU_SM=132
@@ -97,6 +117,42 @@ if command -v h5dump >/dev/null; then
     { echo "FAIL: the serve case has no (4, 5) generated tokens" >&2; exit 1; }
 fi
 echo "# serve tiny on the emulated cuda device: ok"
+# training end to end (gpu_train.cu): `hetbench run --workload train` of tiny and tiny-moe on the
+# emulated warp-32 device and on the CPU, same seed and data: every step's loss within rtol 1e-4
+# of the CPU's, and the loss falls (data: repeat)
+echo "# ---- train on the emulated device (warp 32) vs the CPU: tiny, tiny-moe"
+command -v h5dump >/dev/null || { echo "FAIL: h5dump (hdf5-tools, scripts/setup.sh) is needed to read the losses" >&2; exit 1; }
+TRAIN=(--workload train --batch 2 --seq 16 --data repeat --min-seconds 0 --min-iters 3 --max-iters 3 --warmup 0
+       --no-ceilings --no-progress --power-hz 0 --idle-seconds 0 --force)
+losses() { h5dump -d /cases/0000/rank0/loss -y -w 0 -m "${2:-%.9g}" "$1" | awk '/DATA \{/ { f = 1; next } f && /\}/ { exit } f' | tr -s ', \n' ' '; }
+for m in tiny tiny-moe; do
+  env "${emu32[@]}" EMU_PCI=0000:18:00.0 HETBENCH_TOPOLOGY="$src/tests/topologies/h100x8-2socket.xml" \
+    "$hb" run "${TRAIN[@]}" --model "$m" --backend cuda --out "$out/train-emu-$m.h5" >"$out/train-emu-$m.txt" 2>&1 ||
+    { cat "$out/train-emu-$m.txt" >&2; echo "FAIL: hetbench run --workload train --model $m --backend cuda on the emulated device" >&2; exit 1; }
+  grep -Eq "train $m f32 .* ok *\$" "$out/train-emu-$m.txt" || { cat "$out/train-emu-$m.txt" >&2; echo "FAIL: the train $m case is not ok" >&2; exit 1; }
+  "$hb" run "${TRAIN[@]}" --model "$m" --backend cpu --out "$out/train-cpu-$m.h5" >"$out/train-cpu-$m.txt" 2>&1 ||
+    { cat "$out/train-cpu-$m.txt" >&2; echo "FAIL: hetbench run --workload train --model $m --backend cpu" >&2; exit 1; }
+  a=$(losses "$out/train-emu-$m.h5") b=$(losses "$out/train-cpu-$m.h5")
+  awk -v a="$a" -v b="$b" -v m="$m" 'BEGIN {
+      n = split(a, x, " "); k = split(b, y, " ")
+      if (n < 3 || n != k) { print "FAIL: train " m ": " n " emulated losses [" a "], " k " CPU [" b "]"; exit 1 }
+      for (i = 1; i <= n; i++) {
+        d = x[i] - y[i]; d = d < 0 ? -d : d; r = y[i] < 0 ? -y[i] : y[i]
+        if (!(d <= 1e-4 * r)) { print "FAIL: train " m " step " i ": loss " x[i] " emulated, " y[i] " CPU (rtol 1e-4)"; exit 1 }
+      }
+      if (!(x[n] < x[1])) { print "FAIL: train " m ": the loss did not fall [" a "]"; exit 1 }
+      print "# train " m ": losses [" a "] on the emulated device, the CPU'"'"'s within rtol 1e-4"
+    }' >&2 || exit 1
+done
+# deterministic kernels (no atomics): a rerun of tiny on the emulated device gives the same
+# losses bit for bit. (The emulator runs blocks one after another, so this guards the host-side
+# and the kernels' own order, not races between blocks; those only a GPU can show.)
+env "${emu32[@]}" EMU_PCI=0000:18:00.0 HETBENCH_TOPOLOGY="$src/tests/topologies/h100x8-2socket.xml" \
+  "$hb" run "${TRAIN[@]}" --model tiny --backend cuda --out "$out/train-emu-tiny-2.h5" >"$out/train-emu-tiny-2.txt" 2>&1 ||
+  { cat "$out/train-emu-tiny-2.txt" >&2; echo "FAIL: the second train run on the emulated device" >&2; exit 1; }
+a=$(losses "$out/train-emu-tiny.h5" %.17g) b=$(losses "$out/train-emu-tiny-2.h5" %.17g)
+[[ -n $a && $a == "$b" ]] || { echo "FAIL: train tiny on the emulated device is not deterministic: [$a] then [$b]" >&2; exit 1; }
+echo "# train tiny rerun on the emulated device: the same losses bit for bit"
 # whole MoE/MLA models through `hetbench run` on the emulated device (placed by a synthetic
 # hwloc topology whose first H100 has the bus id the emulator reports) and on the CPU: the
 # report's fingerprint check (sum |x| and ||x||_2 of the first step's logits within the dtype's

@@ -7,6 +7,7 @@
 #    logits' fingerprints within f32 tolerance; both ranks ok, one group; /devices coll_lib names
 #    the fake (NCCL 2.21.5); the fake saw the bootstrap (one unique id, both ranks joining) and
 #    the tp all-reduces (N x C f32 in place) and the vocab-parallel head's all-gathers (V/2);
+#  - train with dp=2 over NCCL takes the CPU ranks' dp=2 steps (losses within f32 tolerance);
 #  - no loadable NCCL: exit 2 before anything runs, naming the case, the device and the library.
 source "$(dirname "$0")/mpi_preamble.sh" "$1" "$2"
 EMU=$3 FAKE=$4
@@ -58,6 +59,42 @@ PYEOF
   done
 else
   fail "the runs failed: $(cat "$T/e1" "$T/e2" | head -c 800)"
+fi
+
+# data-parallel training over NCCL: dp=2 on the 2 emulated CUDA ranks takes the CPU ranks' dp=2
+# steps (the same token slices, gradients and loss summed over the group): the same losses
+# within f32 tolerance, both ranks of the group the same; the fake saw the gradient all-reduce
+# (every parameter, f32, in place) and the loss's (one f64)
+TR=(--workload train --model tiny --batch 2 --seq 16 --dp 2 --data repeat)
+checks=$((checks + 1))
+if "${MPI[@]}" -np 2 -x HETBENCH_NCCL_LIBRARY="$FAKE" -x FAKE_NCCL_LOG="$T/tcalls" "$HB" run --backend cuda "${TR[@]}" \
+     "${FAST[@]}" --out "$T/tdp.h5" >"$T/o4" 2>"$T/e4" &&
+   "${MPI[@]}" -np 2 "$HB" run --backend cpu "${TR[@]}" "${FAST[@]}" --out "$T/tcpu.h5" >"$T/o5" 2>"$T/e5"; then
+  checks=$((checks + 1))
+  "$PY" - "$T/tdp.h5" "$T/tcpu.h5" <<'PYEOF' || fail "NCCL dp=2 vs CPU dp=2 training"
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+ok = True
+s = a["summary"][:]
+for r in (0, 1):
+    row = s[s["rank"] == r][0]
+    if (row["status"], row["group_size"]) != (b"ok", 2): print("rank", r, row["status"], row["group_size"], file=sys.stderr); ok = False
+la = [a["cases/0000/rank%d/loss" % r][()] for r in (0, 1)]
+lb = b["cases/0000/rank0/loss"][()]
+if not np.array_equal(la[0], la[1]): print("the group's ranks disagree", la, file=sys.stderr); ok = False
+if len(la[0]) < 2 or not np.allclose(la[0], lb, rtol=1e-4, atol=0): print("losses NCCL", la[0], "CPU", lb, file=sys.stderr); ok = False
+if not la[0][-1] < la[0][0]: print("data: repeat, the loss did not fall", la[0], file=sys.stderr); ok = False
+print("dp=2 losses: NCCL %s, CPU %s" % (la[0], lb))
+sys.exit(0 if ok else 1)
+PYEOF
+  for r in 0 1; do
+    checks=$((checks + 1))
+    L=$T/tcalls.$r
+    grep -qE "^ncclAllReduce count=[0-9]{5,} dt=7 op=0 inplace=1 " "$L" || fail "rank $r: no gradient all-reduce: $(grep AllReduce "$L" | head -3)"
+    grep -q "^ncclAllReduce count=1 dt=8 op=0 inplace=1 " "$L" || fail "rank $r: no f64 loss all-reduce"
+  done
+else
+  fail "the dp runs failed: $(cat "$T/e4" "$T/e5" | head -c 800)"
 fi
 
 checks=$((checks + 1))

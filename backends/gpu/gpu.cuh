@@ -8,6 +8,7 @@
  *                   and the built-in tiled GEMM used where no vendor BLAS is available
  *   gpu_serve.cu    attention_paged: varlen attention over the serve workload's paged KV cache
  *   gpu_moe.cu      Mixture-of-Experts (router, permutation, grouped GEMM, combine) and MLA
+ *   gpu_train.cu    the training ops: backward of every op, cross-entropy, AdamW, MoE backward
  * Everything but the extern "C" entry points lives in namespace HB_GPU_NS, so the CUDA and the
  * HIP objects can be linked into one program (HB_BACKEND_DL=OFF) without clashes.
  *
@@ -76,6 +77,9 @@ struct gpu_ctx {
     size_t rope_tab_bytes;
     void *mla_buf;          /* mla_attention (gpu_moe.cu): f32 wkv_b, q/o latents, K/V */
     size_t mla_bytes;
+    void *train_buf;        /* training ops (gpu_train.cu): norm / attention row statistics,
+                               a bf16/f16 weight widened for matmul_backward */
+    size_t train_bytes;
 
     void *lt;               /* cublasLtHandle_t / hipblasLtHandle_t / rocblas_handle, or NULL */
     void *workspace;        /* vendor GEMM workspace */
@@ -274,7 +278,7 @@ hb_status repack_scales(hb_backend *be, float *dst, int64_t d_rs, int64_t d_cs, 
 /* ---- ops: op_<name>(hb_backend *, const hb_<name>_args *) for the whole catalogue ---- */
 
 #define GPU_OP_DECL_(name, req) HB_OP_DECLARE(op_, name)
-HB_OP_LIST_INFER(GPU_OP_DECL_) /* the training ops are not implemented on GPUs yet: NULL members */
+HB_OP_LIST(GPU_OP_DECL_) /* inference (gpu_ops, gpu_gemm, gpu_moe, gpu_serve) and training (gpu_train) */
 #undef GPU_OP_DECL_
 /* Optional ops this backend does not implement yet: declared weak, so an op without a
  * definition leaves its member of the ops table NULL (reported unsupported, never faked). */

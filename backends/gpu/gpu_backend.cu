@@ -187,6 +187,7 @@ static void gpu_destroy(hb_backend *be) {
             if (c->rope_tab) (void)cudaFree(c->rope_tab);
             if (c->qscale) (void)cudaFree(c->qscale);
             if (c->mla_buf) (void)cudaFree(c->mla_buf);
+            if (c->train_buf) (void)cudaFree(c->train_buf);
             if (c->stream) (void)cudaStreamDestroy(c->stream);
         }
         (void)cudaGetLastError();
@@ -211,16 +212,11 @@ static const hb_backend_ops gpu_ops = {
     .event_destroy = gpu_event_destroy,
     .event_record = gpu_event_record,
     .event_elapsed = gpu_event_elapsed,
-    /* every op of the catalogue (ops.h), in HB_OP_LIST order */
+    /* every op of the catalogue (ops.h), in HB_OP_LIST order: inference, then the training
+     * ops (gpu_train.cu) */
 #define GPU_OP_MEMBER_(name, req) .name = op_##name,
-    HB_OP_LIST_INFER(GPU_OP_MEMBER_)
+    HB_OP_LIST(GPU_OP_MEMBER_)
 #undef GPU_OP_MEMBER_
-    /* the training ops (HB_OP_LIST_TRAIN) are not implemented on GPUs yet: NULL, reported
-     * unsupported by the wrappers (backend.h) */
-#define GPU_OP_NULL_(name, req) .name = NULL,
-    HB_OP_LIST_TRAIN(GPU_OP_NULL_)
-    HB_OP_LIST_TRAIN_MOE(GPU_OP_NULL_) /* MoE training (HB_OP_LIST_TRAIN_MOE): CPU only so far */
-#undef GPU_OP_NULL_
     .native_stream = gpu_native_stream,
 };
 
