@@ -75,6 +75,9 @@ int hb_sig_cmp(const hb_sig *a, const hb_sig *b) {
     if ((c = cmp_i64(a->kv_block_size, b->kv_block_size))) return c;
     if ((c = (a->slo_ttft_s > b->slo_ttft_s) - (a->slo_ttft_s < b->slo_ttft_s))) return c;
     if ((c = (a->slo_tpot_s > b->slo_tpot_s) - (a->slo_tpot_s < b->slo_tpot_s))) return c;
+    if ((c = cmp_i64(a->tp, b->tp))) return c;
+    if ((c = cmp_i64(a->ep, b->ep))) return c;
+    if ((c = cmp_i64(a->dp, b->dp))) return c;
     return cmp_i64(a->stream_n, b->stream_n);
 }
 
@@ -96,6 +99,9 @@ static void sig_of(const hb_result_case *rc, const hb_summary_row *row, hb_sig *
     s->n = row->n;
     s->k = row->k;
     s->stream_n = row->stream_n;
+    s->tp = row->tp > 1 ? row->tp : 1;
+    s->ep = row->ep > 1 ? row->ep : 1;
+    s->dp = row->dp > 1 ? row->dp : 1;
     if (!strcmp(row->workload, "serve")) {
         const hb_case *c = &rc->c;
         s->isl = c->isl, s->osl = c->osl, s->requests = hb_case_serve_requests(c), s->concurrency = c->concurrency;
@@ -226,6 +232,11 @@ static double acc_mean(const mean_acc *a) { return a->n ? a->sum / a->n : NAN; }
 
 /* ---- per-group metrics ---- */
 
+/* A row's share of its rate as one device's: every rank of a tp group reports the group's
+ * tokens (B per iteration through all tp devices), so a device's share is rate / tp; ep and dp
+ * ranks count their own tokens. Per-device tokens/s is what cost and energy per token need. */
+static double per_device(const hb_summary_row *s) { return s->tp > 1 ? 1.0 / (double)s->tp : 1.0; }
+
 /* Each file's interval of the group (envelope of its ok rows' CIs, mean rate): when two
  * files' intervals are disjoint the runs disagree beyond their own noise, and a mean of them
  * would describe neither - g->files_disagree is set and per_file lists them. Rows without a CI
@@ -246,10 +257,11 @@ static hb_status check_files_agree(const hb_report *rep, hb_rgroup *g, hb_err *e
         if (!entry_ok(e) || !isfinite(e->row->rate)) continue;
         if (!isfinite(e->row->rate_ci_lo) || !isfinite(e->row->rate_ci_hi)) no_ci = 1;
         int f = e->file;
+        const double pd = per_device(e->row);
         n[f]++;
-        sum[f] += e->row->rate;
-        lo[f] = fmin(lo[f], isfinite(e->row->rate_ci_lo) ? e->row->rate_ci_lo : e->row->rate);
-        hi[f] = fmax(hi[f], isfinite(e->row->rate_ci_hi) ? e->row->rate_ci_hi : e->row->rate);
+        sum[f] += e->row->rate * pd;
+        lo[f] = fmin(lo[f], (isfinite(e->row->rate_ci_lo) ? e->row->rate_ci_lo : e->row->rate) * pd);
+        hi[f] = fmax(hi[f], (isfinite(e->row->rate_ci_hi) ? e->row->rate_ci_hi : e->row->rate) * pd);
     }
     g->n_files_ok = 0;
     for (int f = 0; f < rep->n_files; f++) g->n_files_ok += n[f] > 0;
@@ -310,18 +322,19 @@ static hb_status compute_group(hb_report *rep, hb_rgroup *g, hb_err *err) {
         else g->n_timing_unknown++;
         if (s->timing_valid >= 0) g->timing_flags |= s->timing_flags;
         if (!g->rate_unit[0]) snprintf(g->rate_unit, sizeof g->rate_unit, "%s", s->rate_unit);
-        acc_add(&rate, s->rate);
-        acc_add(&tps[HB_TOK_IN], s->tokens_per_s_in);
-        acc_add(&tps[HB_TOK_OUT], s->tokens_per_s_out);
-        acc_add(&tps[HB_TOK_TOTAL], s->tokens_per_s_total);
+        const double pd = per_device(s); /* tp: the device's share of the group's tokens */
+        acc_add(&rate, s->rate * pd);
+        acc_add(&tps[HB_TOK_IN], s->tokens_per_s_in * pd);
+        acc_add(&tps[HB_TOK_OUT], s->tokens_per_s_out * pd);
+        acc_add(&tps[HB_TOK_TOTAL], s->tokens_per_s_total * pd);
         acc_add(&flops, s->flops_per_s);
         acc_add(&bytes, s->bytes_per_s);
         acc_add(&mfu, s->mfu);
         acc_add(&bw, s->bw_util);
         acc_add(&mem, (double)e->rc->cost.mem_bytes);
         /* envelope of the per-device CIs; a device without a CI contributes its point */
-        double l = isfinite(s->rate_ci_lo) ? s->rate_ci_lo : s->rate;
-        double h = isfinite(s->rate_ci_hi) ? s->rate_ci_hi : s->rate;
+        double l = (isfinite(s->rate_ci_lo) ? s->rate_ci_lo : s->rate) * pd;
+        double h = (isfinite(s->rate_ci_hi) ? s->rate_ci_hi : s->rate) * pd;
         if (isfinite(s->rate_ci_lo) && isfinite(s->rate_ci_hi)) have_ci = 1;
         if (isfinite(l) && l < lo) lo = l;
         if (isfinite(h) && h > hi) hi = h;
@@ -335,8 +348,8 @@ static hb_status compute_group(hb_report *rep, hb_rgroup *g, hb_err *err) {
         } else {
             g->n_energy_valid++;
             double n = (double)s->n_iters;
-            double t[HB_TOK_N] = {e->rc->cost.tokens_in * n, e->rc->cost.tokens_out * n,
-                                  (e->rc->cost.tokens_in + e->rc->cost.tokens_out) * n};
+            double t[HB_TOK_N] = {e->rc->cost.tokens_in * n * pd, e->rc->cost.tokens_out * n * pd,
+                                  (e->rc->cost.tokens_in + e->rc->cost.tokens_out) * n * pd};
             e_sum += s->energy_j;
             w_sum += s->window_s;
             for (int k = 0; k < HB_TOK_N; k++) tok_sum[k] += t[k];

@@ -96,6 +96,8 @@ typedef struct hb_sig {
     int64_t isl, osl, requests, concurrency, max_batch_tokens, max_seqs, kv_blocks, kv_block_size;
     double range_ratio, arrival_rate;
     double slo_ttft_s, slo_tpot_s;  /* the verdict's bounds: one row per pair of bounds */
+    /* rank groups: tp = 2 and tp = 1 of one model are different deployments (1 in older files) */
+    int64_t tp, ep, dp;
 } hb_sig;
 
 /* Total order of signatures (workload gemm, stream, prefill, decode, others; then the keys). */

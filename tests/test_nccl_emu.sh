@@ -8,6 +8,8 @@
 #    the fake (NCCL 2.21.5); the fake saw the bootstrap (one unique id, both ranks joining) and
 #    the tp all-reduces (N x C f32 in place) and the vocab-parallel head's all-gathers (V/2);
 #  - train with dp=2 over NCCL takes the CPU ranks' dp=2 steps (losses within f32 tolerance);
+#  - ep=2 (tiny-moe) and serve with tp=2 and Poisson arrivals give the CPU's tokens; the fake saw the
+#    serve clock's broadcasts;
 #  - no loadable NCCL: exit 2 before anything runs, naming the case, the device and the library.
 source "$(dirname "$0")/mpi_preamble.sh" "$1" "$2"
 EMU=$3 FAKE=$4
@@ -95,6 +97,43 @@ PYEOF
   done
 else
   fail "the dp runs failed: $(cat "$T/e4" "$T/e5" | head -c 800)"
+fi
+
+# expert parallelism over NCCL: tiny-moe with ep=2 on the 2 emulated CUDA ranks (batch 2 each)
+# gives the CPU's ep=1 tokens at batch 4 (the group's prompts); and serve with tp=2 and Poisson
+# arrivals (rank 0's clock broadcast before each iteration, the KV capacity agreed by a max of
+# negated counts) gives the CPU's tp=1 tokens for every request
+FAST1=(--min-seconds 0 --min-iters 1 --warmup 0 --no-ceilings --no-progress --power-hz 0 --share-devices --idle-seconds 0)
+SV=(--workload serve --model tiny --isl 16 --osl 6 --arrival poisson:100 --requests 6 --max-seqs 3)
+checks=$((checks + 1))
+if "${MPI[@]}" -np 2 -x HETBENCH_NCCL_LIBRARY="$FAKE" "$HB" run --backend cuda --workload decode,prefill --model tiny-moe \
+     --batch 2 --prompt 8 --gen 3 --ep 2 "${FAST1[@]}" --out "$T/ep2.h5" >"$T/o6" 2>"$T/e6" &&
+   "$HB" run --backend cpu --workload decode,prefill --model tiny-moe --batch 4 --prompt 8 --gen 3 "${FAST1[@]}" \
+     --out "$T/ep1.h5" >"$T/o7" 2>"$T/e7" &&
+   "${MPI[@]}" -np 2 -x HETBENCH_NCCL_LIBRARY="$FAKE" -x FAKE_NCCL_LOG="$T/scalls" "$HB" run --backend cuda "${SV[@]}" --tp 2 \
+     "${FAST1[@]}" --out "$T/sv2.h5" >"$T/o8" 2>"$T/e8" &&
+   "$HB" run --backend cpu "${SV[@]}" "${FAST1[@]}" --out "$T/sv1.h5" >"$T/o9" 2>"$T/e9"; then
+  checks=$((checks + 1))
+  "$PY" - "$T" <<'PYEOF' || fail "NCCL ep=2 / serve tp=2 vs the CPU"
+import sys, h5py, numpy as np
+t = sys.argv[1]
+ok = True
+a, b = h5py.File(t + "/ep2.h5", "r"), h5py.File(t + "/ep1.h5", "r")
+for cid in (0, 1):
+    g = np.vstack([a["cases/%04d/rank%d/generated" % (cid, r)][()] for r in (0, 1)])
+    if not np.array_equal(g, b["cases/%04d/rank0/generated" % cid][()]) or not all(a["summary"]["status"] == b"ok"):
+        print("ep case", cid, g.tolist(), b["cases/%04d/rank0/generated" % cid][()].tolist(), file=sys.stderr); ok = False
+a, b = h5py.File(t + "/sv2.h5", "r"), h5py.File(t + "/sv1.h5", "r")
+for r in (0, 1):
+    if not np.array_equal(a["cases/0000/rank%d/generated" % r][()], b["cases/0000/rank0/generated"][()]):
+        print("serve rank", r, a["cases/0000/rank%d/generated" % r][()].tolist(), b["cases/0000/rank0/generated"][()].tolist(),
+              file=sys.stderr); ok = False
+sys.exit(0 if ok else 1)
+PYEOF
+  checks=$((checks + 1))
+  grep -q "^ncclBroadcast count=1 dt=8 " "$T/scalls.1" || fail "serve tp=2: no clock broadcast: $(grep -c . "$T/scalls.1") calls"
+else
+  fail "the ep / serve runs failed: $(cat "$T/e6" "$T/e7" "$T/e8" "$T/e9" | head -c 800)"
 fi
 
 checks=$((checks + 1))

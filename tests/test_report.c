@@ -1577,6 +1577,60 @@ static void test_moe_claim(int train) {
  * T=64: 1024 tokens/s) gives 1e9 / (1024 x 3600) = 271.3 device-hours per billion trained
  * tokens, and $ per B tokens = the H100's $/device-hour x that; run_device_hours scales the rate
  * to a published run - from trained tokens/s, or from FLOP/s over the run's FLOPs per token. */
+/* tp rows: every rank of a tp group reports the group's tokens (B per iteration through both
+ * devices); the report counts each device's share (rate / tp) in per-device rates, tokens/s and
+ * J per token, and keeps the tp = 2 deployment apart from tp = 1 replicas of the same model */
+static void test_tp_rows(void) {
+    char path[512];
+    path_in("tp-rows.h5", path, sizeof path);
+    hb_device_row d[2];
+    device(&d[0], 0, "node01", "cuda", "NVIDIA", H100, 989.5, 3350, 132);
+    device(&d[1], 1, "node01", "cuda", "NVIDIA", H100, 989.5, 3350, 132);
+    hb_run_meta m = meta("0.6.0", "node01");
+    double idle[2] = {NAN, NAN};
+    hb_h5 *h = NULL;
+    hb_err err;
+    CHECK(hb_h5_create(path, 1, &m, d, 2, idle, &h, &err) == HB_OK);
+    if (!h) return;
+    hb_case c;
+    hb_cost k;
+    hb_record r[2];
+    hb_summary_row row[2];
+    const spec s0 = {0, "ok", 4, {0.01, 0.01, 0.01, 0.01}, 20.0, 0.04, 1, 0, 95, 105, 0.3, 0.5, {1, 100, 10, 5}, 0, {0}};
+    spec s1 = s0;
+    s1.rank = 1;
+    for (int tp = 2; tp >= 1; tp--) {
+        decode_case(&c, &k, 2 - tp, 1);
+        c.tp = tp;
+        hb_case_label(&c, c.label, sizeof c.label);
+        make(&c, &k, &d[0], &s0, &r[0], &row[0]);
+        make(&c, &k, &d[1], &s1, &r[1], &row[1]);
+        for (int i = 0; i < 2 && tp > 1; i++) row[i].group_id = 0, row[i].group_size = 2, row[i].group_rank = i;
+        CHECK(row[0].tp == tp && row[1].tp == tp);
+        CHECK(hb_h5_write_case(h, &c, &k, r, row, 2, &err) == HB_OK);
+    }
+    CHECK(hb_h5_close(h, "complete", &err) == HB_OK);
+    hb_report *rep = NULL;
+    const char *paths[] = {path};
+    CHECK_MSG(hb_report_load(paths, 1, &rep, &err) == HB_OK, "%s", err.msg);
+    if (!rep) return;
+    CHECK(rep->n_groups == 2);
+    const hb_rgroup *g1 = NULL, *g2 = NULL;
+    for (int i = 0; i < rep->n_groups; i++) {
+        if (rep->groups[i].sig.tp == 1) g1 = &rep->groups[i];
+        if (rep->groups[i].sig.tp == 2) g2 = &rep->groups[i];
+    }
+    CHECK(g1 && g2);
+    if (!g1 || !g2) return;
+    CHECK(g1->n_ok == 2 && g2->n_ok == 2);
+    CHECK_NEAR(g1->rate, 100.0, 1e-9); /* one token per 10 ms iteration on each replica */
+    CHECK_NEAR(g2->rate, g1->rate / 2, 1e-9);
+    CHECK_NEAR(g2->tps[HB_TOK_TOTAL], g1->tps[HB_TOK_TOTAL] / 2, 1e-9);
+    CHECK_NEAR(g2->rate_lo, 95.0 / 2, 1e-9);
+    CHECK_NEAR(g2->j_per_tok[HB_TOK_TOTAL], 2 * g1->j_per_tok[HB_TOK_TOTAL], 1e-9 * g1->j_per_tok[HB_TOK_TOTAL]);
+    hb_report_free(rep);
+}
+
 static void test_train_cost(void) {
     char path[512], cp[512];
     path_in("train-cost.h5", path, sizeof path);
@@ -1802,6 +1856,7 @@ int main(int argc, char **argv) {
     test_moe_claim(0);
     test_moe_claim(1);
     test_train_cost();
+    test_tp_rows();
     test_demo_claims();
     hb_prices_free(prices);
     test_compare();
