@@ -192,6 +192,18 @@ int hb_report_train_cost(const hb_rgroup *g, double hours_per_btok[3], double us
     return 1;
 }
 
+double hb_report_dp_scaling(const hb_report *rep, const hb_rgroup *g) {
+    if (strcmp(g->sig.workload, "train") != 0 || g->sig.dp <= 1 || !(g->tps[HB_TOK_TOTAL] > 0)) return NAN;
+    for (int i = 0; i < rep->n_groups; i++) {
+        const hb_rgroup *o = &rep->groups[i];
+        if (o->sig.dp != 1) continue;
+        hb_rgroup peer = *o; /* the peer with g's dp compares equal when only dp differs */
+        peer.sig.dp = g->sig.dp;
+        if (group_cmp(&peer, g) == 0 && o->tps[HB_TOK_TOTAL] > 0) return g->tps[HB_TOK_TOTAL] / o->tps[HB_TOK_TOTAL];
+    }
+    return NAN;
+}
+
 void hb_report_energy_note(const hb_rgroup *g, char *buf, size_t len) {
     char fl[128];
     int measured = g->n_energy_valid + g->n_energy_invalid;

@@ -266,6 +266,10 @@ void hb_report_timing_note(const hb_rgroup *g, char *buf, size_t len);
  * each as value, lo, hi (lo from the throughput interval's top). 0 for groups of other
  * workloads (outputs NaN). */
 int hb_report_train_cost(const hb_rgroup *g, double hours_per_btok[3], double usd_per_btok[3]);
+/* Data-parallel scaling of a train group with dp > 1: its per-device trained tokens/s over the
+ * per-device rate of the dp = 1 group of the same case (signature but dp), device, backend and
+ * configuration; 1 = perfect scaling (the all-reduce costs nothing). NaN without such a peer. */
+double hb_report_dp_scaling(const hb_report *rep, const hb_rgroup *g);
 
 /* ---------------------------------------------------------------- claims */
 

@@ -189,10 +189,12 @@ static void write_md(const hb_report *rep, FILE *f) {
         fprintf(f, "\n## Training cost\n\nDevice-hours per billion trained tokens = 1e9 / (trained tokens/s per device "
                    "× 3600), what a run of 1e9 tokens would take on devices that each train at the measured rate "
                    "(the case's model, layers and batch as measured: a model truncated with `layers` trains faster "
-                   "than the whole one)%s. `[lo, hi]` follows the throughput interval.\n\n",
+                   "than the whole one)%s. `[lo, hi]` follows the throughput interval. *dp scaling*: a data-parallel "
+                   "case's trained tokens/s per device over the dp = 1 case's (same model, batch and device; 1 = "
+                   "the all-reduce costs nothing).\n\n",
                 rep->prices ? "; $ per billion trained tokens = $/M total × 1e3 (the cost table's formula)" : "");
-        fprintf(f, "| case | device | backend | trained tokens/s | MFU | device-h / B tokens | $ / B tokens |\n");
-        fprintf(f, "|---|---|---|---|---|---|---|\n");
+        fprintf(f, "| case | device | backend | trained tokens/s | MFU | dp scaling | device-h / B tokens | $ / B tokens |\n");
+        fprintf(f, "|---|---|---|---|---|---|---|---|\n");
         for (int i = 0; i < rep->n_groups; i++) {
             const hb_rgroup *g = &rep->groups[i];
             double h[3], u[3];
@@ -200,6 +202,8 @@ static void write_md(const hb_report *rep, FILE *f) {
             md_cell(f, g->label), md_cell(f, g->device), md_cell(f, g->backend);
             md_cell(f, with_ci(b[0], sizeof b[0], g->tps[HB_TOK_TOTAL], g->tps_lo[HB_TOK_TOTAL], g->tps_hi[HB_TOK_TOTAL], NULL));
             md_cell(f, num(b[1], sizeof b[1], g->mfu * 100, "%.3g%%"));
+            const double sc = hb_report_dp_scaling(rep, g);
+            md_cell(f, g->sig.dp <= 1 ? "dp 1" : isfinite(sc) ? num(b[4], sizeof b[4], sc, "%.3g") : "no dp=1 peer");
             md_cell(f, with_ci(b[2], sizeof b[2], h[0], h[1], h[2], NULL));
             md_cell(f, !rep->prices ? "no prices given" : !g->priced ? "no price" : with_ci(b[3], sizeof b[3], u[0], u[1], u[2], NULL));
             fputs("|\n", f);
@@ -458,6 +462,7 @@ static void write_json(const hb_report *rep, FILE *f) {
             jnum(f, "device_hours_per_btok", th[0], &tf), jnum(f, "device_hours_per_btok_lo", th[1], &tf);
             jnum(f, "device_hours_per_btok_hi", th[2], &tf), jnum(f, "usd_per_btok", tu[0], &tf);
             jnum(f, "usd_per_btok_lo", tu[1], &tf), jnum(f, "usd_per_btok_hi", tu[2], &tf);
+            jnum(f, "dp", (double)g->sig.dp, &tf), jnum(f, "dp_scaling", hb_report_dp_scaling(rep, g), &tf);
             fputc('}', f);
         }
         jstr(f, "fingerprint", g->fp == HB_FP_NONE ? "not compared" : g->fp == HB_FP_OK ? "ok" : "mismatch", &gf);

@@ -1631,6 +1631,62 @@ static void test_tp_rows(void) {
     hb_report_free(rep);
 }
 
+/* dp scaling: a dp=2 train case (each rank its own B x T tokens, 0.3 s a step) against the dp=1
+ * replicas of the same case (0.25 s a step): per device 0.25 / 0.3 of the dp=1 rate */
+static void test_dp_scaling(void) {
+    char path[512];
+    path_in("dp-scaling.h5", path, sizeof path);
+    hb_device_row d[2];
+    device(&d[0], 0, "node01", "cpu", "AMD", "EPYC", 2, 40, 1);
+    device(&d[1], 1, "node01", "cpu", "AMD", "EPYC", 2, 40, 1);
+    hb_run_meta m = meta("0.6.0", "node01");
+    double idle[2] = {NAN, NAN};
+    hb_h5 *h = NULL;
+    hb_err err;
+    CHECK(hb_h5_create(path, 1, &m, d, 2, idle, &h, &err) == HB_OK);
+    if (!h) return;
+    for (int dp = 2; dp >= 1; dp--) {
+        hb_case c = {0};
+        c.id = 2 - dp, c.workload = HB_WL_TRAIN, c.dtype = HB_F32, c.batch = 4, c.seq = 64, c.seed = 1;
+        c.min_iters = 2, c.max_iters = 100, c.lr = 1e-4f, c.beta1 = 0.9f, c.beta2 = 0.999f, c.eps = 1e-8f;
+        c.grad_accum = 1, c.dp = dp;
+        CHECK(hb_model_find("tiny", &c.model, NULL) == HB_OK);
+        CHECK_MSG(hb_case_resolve(&c, &err) == HB_OK, "%s", err.msg);
+        const double t = dp > 1 ? 0.3 : 0.25, tps = 256 / t;
+        const spec sp = {0, "ok", 4, {t, t, t, t}, NAN, 4 * t, 0, HB_ENERGY_NO_METER, 0.9 * tps, 1.1 * tps, 0.3, 0.1,
+                         {1, 1, 1, 1}, 0, {0}};
+        spec s1 = sp;
+        s1.rank = 1;
+        hb_record r[2];
+        hb_summary_row row[2];
+        make(&c, &c.cost, &d[0], &sp, &r[0], &row[0]);
+        make(&c, &c.cost, &d[1], &s1, &r[1], &row[1]);
+        for (int i = 0; i < 2 && dp > 1; i++) row[i].group_id = 0, row[i].group_size = 2, row[i].group_rank = i;
+        CHECK(row[0].dp == dp);
+        CHECK(hb_h5_write_case(h, &c, &c.cost, r, row, 2, &err) == HB_OK);
+    }
+    CHECK(hb_h5_close(h, "complete", &err) == HB_OK);
+    hb_report *rep = NULL;
+    const char *paths[] = {path};
+    CHECK_MSG(hb_report_load(paths, 1, &rep, &err) == HB_OK, "%s", err.msg);
+    if (!rep) return;
+    CHECK(rep->n_groups == 2);
+    for (int i = 0; i < rep->n_groups; i++) {
+        const hb_rgroup *g = &rep->groups[i];
+        const double sc = hb_report_dp_scaling(rep, g);
+        if (g->sig.dp == 2) CHECK_NEAR(sc, 0.25 / 0.3, 1e-9);
+        else CHECK(g->sig.dp == 1 && isnan(sc));
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    CHECK(hb_report_write(rep, "md", f, &err) == HB_OK);
+    fclose(f);
+    CHECK_MSG(buf && strstr(buf, "| 0.833 |") && strstr(buf, "| dp 1 |"), "no dp scaling cells in the training table");
+    free(buf);
+    hb_report_free(rep);
+}
+
 static void test_train_cost(void) {
     char path[512], cp[512];
     path_in("train-cost.h5", path, sizeof path);
@@ -1857,6 +1913,7 @@ int main(int argc, char **argv) {
     test_moe_claim(1);
     test_train_cost();
     test_tp_rows();
+    test_dp_scaling();
     test_demo_claims();
     hb_prices_free(prices);
     test_compare();
