@@ -273,7 +273,12 @@ static hb_status caches_ok(hb_backend *be, const char *op, const hb_tensor *k, c
 
 hb_status hb_op_check_kv_store(hb_backend *be, const hb_kv_store_args *a) {
     const char *op = "kv_store";
-    TRY(caches_ok(be, op, &a->k_cache, &a->v_cache, a->B, a->T, a->pos0));
+    if (a->block_table) { /* paged: (n_blocks, block_size, Hkv, D), rows addressed by seq and pos */
+        TRY(caches_ok(be, op, &a->k_cache, &a->v_cache, a->k_cache.ne[0], 0, 0));
+        if (!a->seq || !a->pos || a->max_blocks < 1) return bad(be, op, "a paged store needs seq, pos and max_blocks >= 1");
+    } else {
+        TRY(caches_ok(be, op, &a->k_cache, &a->v_cache, a->B, a->T, a->pos0));
+    }
     const int64_t w = a->k_cache.ne[2] * a->k_cache.ne[3];
     TRY(f32_ok(be, op, "k", &a->k));
     TRY(f32_ok(be, op, "v", &a->v));

@@ -146,12 +146,15 @@ static inline HB_HOSTDEV float hb_rope_mag(hb_rope_scaling s) {
 
 /* In place on x (B*T rows, f32; H heads of D at the start of each row, x.ne[1] = H * D):
  * rotate-half RoPE (GPT-NeoX / Hugging Face Llama convention) at positions pos0 + t, pair i
- * turned by (pos0 + t) hb_rope_freq(i, D, theta, scaling), cos and sin times hb_rope_mag. */
+ * turned by (pos0 + t) hb_rope_freq(i, D, theta, scaling), cos and sin times hb_rope_mag.
+ * pos (optional, B*T int32 >= 0 on the device): row r at position pos[r] instead (the serve
+ * workload's rows of many requests in one launch); the same angles, so the same bits. */
 typedef struct hb_rope_args {
     hb_tensor x;
     int64_t B, T, pos0, H;
     float theta;
     hb_rope_scaling scaling;
+    const int32_t *pos;
 } hb_rope_args;
 
 /* Caches are (B, S, Hkv, D) in their dtype: f32, bf16, f16, or fp8 (e4m3, e5m2) with a per-tensor
@@ -159,9 +162,15 @@ typedef struct hb_rope_args {
  * inference engines keep an fp8 cache). k and v are f32 (B*T, Hkv*D) with row strides; they
  * are stored rounded to nearest even (fp8: the f32 quotient k / scale, saturating) at
  * positions pos0..pos0+T-1. */
+/* Paged (block_table given): the caches are (n_blocks, block_size, Hkv, D) and row i of the
+ * B*T rows goes to block block_table[seq[i] * max_blocks + pos[i] / block_size], slot
+ * pos[i] % block_size (attention_paged's addressing; pos0 unused) - one launch for every
+ * request of a continuous batch. */
 typedef struct hb_kv_store_args {
     hb_tensor k_cache, v_cache, k, v;
     int64_t B, T, pos0;
+    const int32_t *block_table, *seq, *pos;
+    int64_t max_blocks;
 } hb_kv_store_args;
 
 /* Causal grouped-query attention over the cache: query t of batch b (position pos0 + t)

@@ -812,6 +812,34 @@ static void t_rope(vctx *v) {
         }
         free(x);
     }
+    /* per-row positions (serve: the rows of many requests in one launch), plain and YaRN */
+    static const int32_t pos[] = {5, 0, 300, 7, 8000, 9, 1, 131000, 64, 65, 66};
+    const int64_t N = HB_ARRAY_LEN(pos), H = 4, D = 128, ldx = H * D + 8, n = N * ldx;
+    for (int scaled = 0; scaled < 2; scaled++) {
+        char shape[80];
+        snprintf(shape, sizeof shape, "N=%lld H=%lld D=%lld pos=per row ldx=%lld%s", (long long)N, (long long)H, (long long)D,
+                 (long long)ldx, scaled ? " yarn" : "");
+        const hb_rope_scaling sc = scaled ? yarn : (hb_rope_scaling){0};
+        float *x = hvec(n, 52, 1.0f, 0.0f);
+        vbuf bx, bp;
+        memset(&bp, 0, sizeof bp);
+        if (!x || vb_alloc(v, &bx, (size_t)n * 4) || vb_alloc(v, &bp, sizeof pos)) {
+            OOM(v, "rope(pos)", HB_F32, shape);
+            vb_free(v, &bx);
+        } else {
+            hb_status sd = vb_set(v, &bx, x);
+            if (sd == HB_OK) sd = vb_set(v, &bp, pos);
+            if (sd == HB_OK)
+                sd = HB_OP(v->dut, rope, .x = hb_t2(bx.d, HB_F32, N, H * D, ldx), .B = 1, .T = N, .H = H,
+                           .theta = 500000.0f, .scaling = sc, .pos = bp.d);
+            hb_status sr = HB_OP(v->ref, rope, .x = hb_t2(bx.r, HB_F32, N, H * D, ldx), .B = 1, .T = N, .H = H,
+                                 .theta = 500000.0f, .scaling = sc, .pos = bp.r);
+            if (statuses(v, "rope(pos)", HB_F32, shape, bound, sr, sd)) check_f32(v, "rope(pos)", HB_F32, shape, &bx, bound);
+            vb_free(v, &bx);
+        }
+        vb_free(v, &bp);
+        free(x);
+    }
 }
 
 /* KV caches in f32, bf16, f16 and fp8 e4m3 with static per-tensor scales (--dtype selects
@@ -900,6 +928,50 @@ static void t_kv_store(vctx *v) {
             }
         }
         vb_free(v, &bk), vb_free(v, &bv), kv_free(v, &kc);
+        free(cd);
+        free(k), free(vv), free(cache);
+    }
+    /* paged (serve): 7 rows of 3 sequences into 6 blocks of 4 slots, blocks out of order and one
+     * sequence crossing a block boundary; the other slots must not change */
+    {
+        static const int32_t seq[] = {0, 0, 0, 1, 2, 2, 2}, pos[] = {2, 3, 4, 9, 0, 1, 2};
+        static const int32_t table[] = {4, 1, 0, 5, 3, 2, 0, 0, 0}; /* (3 sequences, 3 blocks) */
+        const int64_t N = HB_ARRAY_LEN(seq), nb = 6, bs = 4, Hkv = 2, D = 16, w = Hkv * D, ld = w + 3;
+        const int64_t nin = N * ld, ncache = nb * bs * w;
+        const char *shape = "paged N=7 blocks=6x4 Hkv=2 D=16 ld=35";
+        float *k = hvec(nin, 64, 1.0f, 0.0f), *vv = hvec(nin, 65, 1.0f, 0.0f), *cache = hvec(ncache, 66, 1.0f, 0.0f);
+        void *cd = cache ? kv_bytes(cache, ncache, kvt, kv_scale_k) : NULL;
+        vbuf bk, bv, bt, bs_, bp;
+        kvcache kc;
+        memset(&bk, 0, sizeof bk), memset(&bv, 0, sizeof bv), memset(&kc, 0, sizeof kc);
+        memset(&bt, 0, sizeof bt), memset(&bs_, 0, sizeof bs_), memset(&bp, 0, sizeof bp);
+        if (!k || !vv || !cd || vb_alloc(v, &bk, (size_t)nin * 4) || vb_alloc(v, &bv, (size_t)nin * 4) ||
+            kv_alloc(v, &kc, kvt, ncache) || vb_alloc(v, &bt, sizeof table) || vb_alloc(v, &bs_, sizeof seq) ||
+            vb_alloc(v, &bp, sizeof pos)) {
+            OOM(v, "kv_store(paged)", kvt, shape);
+        } else {
+            hb_status sd = vb_set(v, &bk, k);
+            if (sd == HB_OK) sd = vb_set(v, &bv, vv);
+            if (sd == HB_OK) sd = vb_set(v, &kc.k, cd);
+            if (sd == HB_OK) sd = vb_set(v, &kc.v, cd);
+            if (sd == HB_OK) sd = vb_set(v, &bt, table);
+            if (sd == HB_OK) sd = vb_set(v, &bs_, seq);
+            if (sd == HB_OK) sd = vb_set(v, &bp, pos);
+            if (sd == HB_OK)
+                sd = HB_OP(v->dut, kv_store, .k_cache = kv_tensor(&kc, 0, 1, kvt, nb, bs, Hkv, D),
+                           .v_cache = kv_tensor(&kc, 1, 1, kvt, nb, bs, Hkv, D), .k = hb_t2(bk.d, HB_F32, N, w, ld),
+                           .v = hb_t2(bv.d, HB_F32, N, w, ld), .B = 1, .T = N, .block_table = bt.d, .seq = bs_.d,
+                           .pos = bp.d, .max_blocks = 3);
+            hb_status sr = HB_OP(v->ref, kv_store, .k_cache = kv_tensor(&kc, 0, 0, kvt, nb, bs, Hkv, D),
+                                 .v_cache = kv_tensor(&kc, 1, 0, kvt, nb, bs, Hkv, D), .k = hb_t2(bk.r, HB_F32, N, w, ld),
+                                 .v = hb_t2(bv.r, HB_F32, N, w, ld), .B = 1, .T = N, .block_table = bt.r, .seq = bs_.r,
+                                 .pos = bp.r, .max_blocks = 3);
+            if (statuses(v, "kv_store(paged)", kvt, shape, 0.0, sr, sd)) {
+                check_exact(v, "kv_store(paged k)", kvt, shape, &kc.k, (size_t)esz);
+                check_exact(v, "kv_store(paged v)", kvt, shape, &kc.v, (size_t)esz);
+            }
+        }
+        vb_free(v, &bk), vb_free(v, &bv), kv_free(v, &kc), vb_free(v, &bt), vb_free(v, &bs_), vb_free(v, &bp);
         free(cd);
         free(k), free(vv), free(cache);
     }

@@ -770,6 +770,52 @@ static void test_rope(hb_backend *be) {
             }
     float x[6] = {0};
     CHECK(HB_OP(be, rope, .x = hb_t2(x, HB_F32, 1, 3, 3), .B = 1, .T = 1, .H = 1, .theta = 10000.0f) == HB_ERR_INPUT); // odd D
+    /* per-row positions: each row bit for bit as a rope of that row alone at its position */
+    {
+        static const int32_t pos[] = {3, 0, 17, 3, 1000, 65535};
+        const int64_t N = HB_ARRAY_LEN(pos), H = 2, D = 64, ldx = H * D + 3;
+        float *y = fvec(N * ldx), *y0 = fvec(N * ldx);
+        trng_fill(&r, y0, N * ldx, -1.0f, 1.0f);
+        memcpy(y, y0, (size_t)(N * ldx) * sizeof(float));
+        const hb_rope_scaling yarn = {.factor = 40.0f, .low_freq = 32.0f, .high_freq = 1.0f, .orig_max = 4096,
+                                      .kind = HB_ROPE_YARN, .mag = 1.2f};
+        CHECK(HB_OP(be, rope, .x = hb_t2(y, HB_F32, N, H * D, ldx), .B = 1, .T = N, .H = H, .theta = 500000.0f,
+                    .scaling = yarn, .pos = pos) == HB_OK);
+        int bad = 0;
+        for (int64_t row = 0; row < N; row++) {
+            CHECK(HB_OP(be, rope, .x = hb_t2(y0 + row * ldx, HB_F32, 1, H * D, ldx), .B = 1, .T = 1, .pos0 = pos[row],
+                        .H = H, .theta = 500000.0f, .scaling = yarn) == HB_OK);
+            bad += memcmp(y + row * ldx, y0 + row * ldx, (size_t)ldx * sizeof(float)) != 0;
+        }
+        CHECK_MSG(bad == 0, "rope with per-row positions: %d rows differ from rope at pos0", bad);
+        free(y), free(y0);
+        const int32_t neg[] = {1, -1};
+        float z[8] = {0};
+        CHECK(HB_OP(be, rope, .x = hb_t2(z, HB_F32, 2, 4, 4), .B = 1, .T = 2, .H = 1, .theta = 10000.0f, .pos = neg) ==
+              HB_ERR_INPUT);
+    }
+}
+
+/* A paged store: rows to (block_table[seq * max_blocks + pos / bs], pos % bs), written by hand;
+ * every other slot keeps its value; a row without a block is refused. */
+static void test_kv_store_paged(hb_backend *be) {
+    enum { NB = 3, BS = 2, W = 4, N = 4 };
+    static const int32_t seq[N] = {0, 0, 1, 1}, pos[N] = {1, 2, 0, 1}, table[4] = {2, 0, 1, 0};
+    float k[N * W], v[N * W], kc[NB * BS * W], vc[NB * BS * W], want_k[NB * BS * W], want_v[NB * BS * W];
+    for (int i = 0; i < N * W; i++) k[i] = (float)(i + 1), v[i] = -(float)(i + 1);
+    for (int i = 0; i < NB * BS * W; i++) kc[i] = vc[i] = want_k[i] = want_v[i] = 1000.0f + (float)i;
+    for (int r = 0; r < N; r++) {
+        const int cell = table[seq[r] * 2 + pos[r] / BS] * BS + pos[r] % BS;
+        for (int j = 0; j < W; j++) want_k[cell * W + j] = k[r * W + j], want_v[cell * W + j] = v[r * W + j];
+    }
+    CHECK(HB_OP(be, kv_store, .k_cache = hb_t4(kc, HB_F32, NB, BS, 1, W), .v_cache = hb_t4(vc, HB_F32, NB, BS, 1, W),
+                .k = hb_t2(k, HB_F32, N, W, W), .v = hb_t2(v, HB_F32, N, W, W), .B = 1, .T = N, .block_table = table,
+                .seq = seq, .pos = pos, .max_blocks = 2) == HB_OK);
+    CHECK(memcmp(kc, want_k, sizeof kc) == 0 && memcmp(vc, want_v, sizeof vc) == 0);
+    static const int32_t far[N] = {1, 2, 0, 4}; /* position 4: block 2 of a 2-block table */
+    CHECK(HB_OP(be, kv_store, .k_cache = hb_t4(kc, HB_F32, NB, BS, 1, W), .v_cache = hb_t4(vc, HB_F32, NB, BS, 1, W),
+                .k = hb_t2(k, HB_F32, N, W, W), .v = hb_t2(v, HB_F32, N, W, W), .B = 1, .T = N, .block_table = table,
+                .seq = seq, .pos = far, .max_blocks = 2) == HB_ERR_INPUT);
 }
 
 /* A cache element as f32, and x rounded to the cache dtype. */
@@ -1118,6 +1164,7 @@ int main(void) {
     test_embedding(be);
     test_norms(be);
     test_rope(be);
+    test_kv_store_paged(be);
     test_attention(be);
     test_elementwise(be);
     test_softmax(be);

@@ -65,7 +65,9 @@ run() { # label, environment...
               'matmul_grouped +fp8 .*w:128x128' 'matmul_grouped +bf16 .*K=20[03] rows 0,1,2,0,3,2' \
               'mla_attention +(f32|bf16|f16|fp8) ' \
               'mla_attention\(absorbed\) +(f32|bf16|f16|fp8) ' 'model prefill +(f32|bf16) +tiny-moe' \
-              'model decode +(f32|bf16) +tiny-moe' 'model prefill +(f32|bf16) +tiny-mla' 'model decode +(f32|bf16) +tiny-mla'; do
+              'model decode +(f32|bf16) +tiny-moe' 'model prefill +(f32|bf16) +tiny-mla' 'model decode +(f32|bf16) +tiny-mla' \
+              'rope\(pos\) +f32 .*per row' 'rope\(pos\) +f32 .*yarn' 'kv_store\(paged k\) +(f32|bf16|f16|fp8) ' \
+              'kv_store\(paged v\) +(f32|bf16|f16|fp8) '; do
     grep -qE "^  $want.* ok\$" "$out/verify.txt" || { echo "FAIL: no passing row '$want' ($label)" >&2; exit 1; }
   done
   # the training ops (gpu_train.cu): every op and output, each weight dtype of the GEMM backwards

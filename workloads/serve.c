@@ -200,14 +200,15 @@ static hb_status mla_attn(hb_backend *be, const hb_model *m, serve_state *st, co
     HB_TRY(HB_OP(be, matmul, .out = lat, .a = h, .w = TT(st, b->wkv_a)));
     const hb_tensor cn = hb_t2(lp, HB_F32, N, y->dc, Dl);
     HB_TRY(HB_OP(be, rmsnorm, .out = cn, .in = cn, .w = TT(st, b->kv_norm), .eps = m->norm_eps));
+    /* rope on every row at its own position (one launch each for q's rope parts and k_pe) */
+    HB_TRY(HB_OP(be, rope, .x = hb_t2(qp + H * y->dn, HB_F32, N, H * y->dr, dq), .B = 1, .T = N, .pos0 = 0, .H = H,
+                 .theta = m->rope_theta, .scaling = m->rope_scaling, .pos = st->d_pos));
+    HB_TRY(HB_OP(be, rope, .x = hb_t2(lp + y->dc, HB_F32, N, y->dr, Dl), .B = 1, .T = N, .pos0 = 0, .H = 1,
+                 .theta = m->rope_theta, .scaling = m->rope_scaling, .pos = st->d_pos));
     int64_t row = 0;
     for (int64_t j = 0; j < s->n_seg; j++) {
         const hb_serve_seg *g = &s->seg[j];
         const hb_serve_req *r = &s->req[g->req];
-        HB_TRY(HB_OP(be, rope, .x = hb_t2(qp + row * dq + H * y->dn, HB_F32, g->n, H * y->dr, dq), .B = 1, .T = g->n,
-                     .pos0 = g->pos0, .H = H, .theta = m->rope_theta, .scaling = m->rope_scaling));
-        HB_TRY(HB_OP(be, rope, .x = hb_t2(lp + row * Dl + y->dc, HB_F32, g->n, y->dr, Dl), .B = 1, .T = g->n,
-                     .pos0 = g->pos0, .H = 1, .theta = m->rope_theta, .scaling = m->rope_scaling));
         HB_TRY(HB_OP(be, mla_attention, .out = rows(ap, row, g->n, dvo, dvo), .q = rows(qp, row, g->n, dq, dq),
                      .latent = rows(lp, row, g->n, Dl, Dl), .cache = mla_slot(st, l, r->blocks[0]),
                      .wkv_b = TT(st, b->wkv_b), .B = 1, .T = g->n, .pos0 = g->pos0, .H = H, .dn = y->dn, .dr = y->dr,
@@ -259,38 +260,27 @@ static hb_status moe_ffn(hb_backend *be, const hb_model *m, serve_state *st, con
 }
 
 /* GQA attention of block b on the iteration's rows h (N, C), added into x: qkv for all rows;
- * per segment rope at its positions (rotary models) and its k, v into its blocks; then
- * attention_paged over the blocks and the output projection. */
+ * rope of every row at its position (rotary models) and its k, v into its request's blocks;
+ * then attention_paged over the blocks and the output projection. */
 static hb_status gqa_attn(hb_backend *be, const hb_model *m, serve_state *st, const hb_serve_sched *s,
                           const hb_tf_block *b, int64_t l, int64_t N) {
     const hb_tf_layout *y = &st->lay;
     const int64_t C = y->C, D = y->D, Hq = y->Hq, Hkv = y->Hkv, dq = Hq * D, dqkv = y->d_qkv;
-    const int64_t bs = st->cfg.block_size, mb = st->max_blocks;
+    const int64_t mb = st->max_blocks;
     float *qkvp = A(st, y->qkv), *attp = A(st, y->att);
     const hb_tensor x = rows(A(st, y->x), 0, N, C, C), h = rows(A(st, y->h), 0, N, C, C);
-    int64_t row;
     HB_TRY(HB_OP(be, matmul, .out = rows(qkvp, 0, N, dqkv, dqkv), .a = h, .w = TT(st, b->qkv_w),
                  .bias = TT(st, b->qkv_b))); /* (N, (Hq + 2 Hkv) D) */
     HB_TRY(hb_tf_qk_norm(be, m, y, b, qkvp, TT(st, b->qn_w), TT(st, b->kn_w), N));
-    /* per segment: rope at its positions, then its k and v into its blocks */
-    row = 0;
-    for (int64_t j = 0; j < s->n_seg; j++) {
-        const hb_serve_seg *g = &s->seg[j];
-        const hb_serve_req *r = &s->req[g->req];
-        if (m->pos == HB_POS_ROPE)
-            HB_TRY(HB_OP(be, rope, .x = rows(qkvp, row, g->n, (Hq + Hkv) * D, dqkv), .B = 1, .T = g->n,
-                         .pos0 = g->pos0, .H = Hq + Hkv, .theta = m->rope_theta, .scaling = m->rope_scaling));
-        for (int64_t p = g->pos0; p < g->pos0 + g->n;) {
-            const int64_t off = p % bs, cnt = (bs - off) < (g->pos0 + g->n - p) ? bs - off : g->pos0 + g->n - p;
-            const int64_t rr = row + (p - g->pos0);
-            HB_TRY(HB_OP(be, kv_store, .k_cache = cache_of(st, l, 0, r->blocks[p / bs]),
-                         .v_cache = cache_of(st, l, 1, r->blocks[p / bs]),
-                         .k = rows(qkvp + dq, rr, cnt, Hkv * D, dqkv), .v = rows(qkvp + dq + Hkv * D, rr, cnt, Hkv * D, dqkv),
-                         .B = 1, .T = cnt, .pos0 = off));
-            p += cnt;
-        }
-        row += g->n;
-    }
+    /* every row at its own position (the rows' positions and sequences, and the block table,
+     * were uploaded for the iteration): rope, then k and v into their blocks - one launch each
+     * for the whole continuous batch, however many requests and blocks it spans */
+    if (m->pos == HB_POS_ROPE)
+        HB_TRY(HB_OP(be, rope, .x = rows(qkvp, 0, N, (Hq + Hkv) * D, dqkv), .B = 1, .T = N, .pos0 = 0, .H = Hq + Hkv,
+                     .theta = m->rope_theta, .scaling = m->rope_scaling, .pos = st->d_pos));
+    HB_TRY(HB_OP(be, kv_store, .k_cache = cache_of(st, l, 0, -1), .v_cache = cache_of(st, l, 1, -1),
+                 .k = rows(qkvp + dq, 0, N, Hkv * D, dqkv), .v = rows(qkvp + dq + Hkv * D, 0, N, Hkv * D, dqkv), .B = 1,
+                 .T = N, .block_table = st->d_table, .seq = st->d_seq, .pos = st->d_pos, .max_blocks = mb));
     HB_TRY(HB_OP(be, attention_paged, .out = rows(attp, 0, N, dq, dq), .q = rows(qkvp, 0, N, dq, dqkv),
                  .k_cache = cache_of(st, l, 0, -1), .v_cache = cache_of(st, l, 1, -1), .block_table = st->d_table,
                  .max_blocks = mb, .n_seqs = s->n_seg, .seq = st->d_seq, .pos = st->d_pos));

@@ -1205,15 +1205,47 @@ hb_status hb_cpu_rope(hb_backend *be, const hb_rope_args *a) {
                            (long long)D, (long long)H, (long long)ldx, (double)theta,
                            (long long)pos0);
     if (B <= 0 || T <= 0 || H <= 0) return HB_OK;
+    if (a->pos) { /* per-row positions: each row's angles as the table computes them */
+        const int32_t *pos = a->pos;
+        const int64_t half = D / 2;
+        for (int64_t r = 0; r < B * T; r++)
+            if (pos[r] < 0) return hb_cpu_fail(be, HB_ERR_INPUT, "cpu: rope: pos[%lld] = %d < 0", (long long)r, pos[r]);
+        double *freq = malloc((size_t)half * sizeof *freq);
+        if (!freq) return hb_cpu_fail(be, HB_ERR_NOMEM, "cpu: rope: cannot allocate the frequencies");
+        for (int64_t i = 0; i < half; i++) freq[i] = hb_rope_freq(i, D, (double)theta, a->scaling);
+        const float mag = hb_rope_mag(a->scaling);
+#pragma omp parallel for schedule(static) if (B * T * H * D > PAR_MIN)
+        for (int64_t row = 0; row < B * T; row++)
+            for (int64_t i = 0; i < half; i++) {
+                const double ang = (double)pos[row] * freq[i];
+                const float cs = (float)cos(ang) * mag, sn = (float)sin(ang) * mag;
+                for (int64_t h = 0; h < H; h++) {
+                    float *v = x + row * ldx + h * D;
+                    const float x0 = v[i], x1 = v[i + half];
+                    v[i] = x0 * cs - x1 * sn;
+                    v[i + half] = x0 * sn + x1 * cs;
+                }
+            }
+        free(freq);
+        return HB_OK;
+    }
     return hb_cpu_rope_rotate(x, ldx, B, T, H, D, pos0, theta, a->scaling, 1.0f)
                ? HB_OK
                : hb_cpu_fail(be, HB_ERR_NOMEM, "cpu: rope: cannot allocate the table");
 }
 
 hb_status hb_cpu_kv_store(hb_backend *be, const hb_kv_store_args *a) {
-    (void)be;
     const hb_dtype kvt = a->k_cache.dt;
     const int64_t B = a->B, T = a->T, pos0 = a->pos0, S = a->k_cache.ne[1];
+    const int32_t *table = a->block_table, *seq = a->seq, *pos = a->pos;
+    const int64_t nblk = a->k_cache.ne[0], mb = a->max_blocks;
+    if (table) /* paged: every row's block and slot in range */
+        for (int64_t r = 0; r < B * T; r++) {
+            const int64_t blk = pos[r] >= 0 && seq[r] >= 0 && pos[r] / S < mb ? table[seq[r] * mb + pos[r] / S] : -1;
+            if (blk < 0 || blk >= nblk)
+                return hb_cpu_fail(be, HB_ERR_INPUT, "cpu: kv_store: row %lld (sequence %d, position %d) has no block "
+                                   "of the %lld", (long long)r, seq[r], pos[r], (long long)nblk);
+        }
     const int64_t w = a->k_cache.ne[2] * a->k_cache.ne[3];
     const int64_t ldk = hb_tensor_ld(&a->k), ldv = hb_tensor_ld(&a->v);
     const float *k = a->k.data, *v = a->v.data;
@@ -1224,7 +1256,9 @@ hb_status hb_cpu_kv_store(hb_backend *be, const hb_kv_store_args *a) {
     // (B*T, ld) rows -> caches (B, S, Hkv, D) at position pos0 + t
 #pragma omp parallel for schedule(static) if (B * T * w > PAR_MIN)
     for (int64_t row = 0; row < B * T; row++) {
-        const int64_t b = row / T, t = row % T, dst = (b * S + pos0 + t) * w;
+        const int64_t b = row / T, t = row % T;
+        const int64_t dst = table ? ((int64_t)table[seq[row] * mb + pos[row] / S] * S + pos[row] % S) * w
+                                  : (b * S + pos0 + t) * w;
         const float *ks = k + row * ldk, *vs = v + row * ldv;
         if (kvt == HB_F32) {
             memcpy((float *)k_cache + dst, ks, (size_t)w * sizeof(float));

@@ -405,12 +405,13 @@ __global__ void rope_apply_kernel(float *x, int64_t ldx, int64_t N, int64_t T, i
 /* Decode (few positions): the angles computed per element, in double as above, in one launch
  * (a decode step calls rope twice per layer; a table would double the launches). */
 __global__ void rope_direct_kernel(float *x, int64_t ldx, int64_t N, int64_t T, int64_t H,
-                                   int64_t D, int64_t pos0, float theta, hb_rope_scaling sc) {
+                                   int64_t D, int64_t pos0, float theta, hb_rope_scaling sc,
+                                   const int32_t *pos) {
     const int64_t half = D / 2;
     GRID_STRIDE(idx, N * H * half) {
         const int64_t i = idx % half, rh = idx / half, h = rh % H, row = rh / H, t = row % T;
         const double freq = hb_rope_freq(i, D, (double)theta, sc);
-        const double ang = (double)(pos0 + t) * freq;
+        const double ang = (double)(pos ? (int64_t)pos[row] : pos0 + t) * freq; /* pos: per-row positions */
         const float cs = (float)cos(ang) * hb_rope_mag(sc), sn = (float)sin(ang) * hb_rope_mag(sc);
         float *v = x + row * ldx + h * D;
         const float x0 = v[i], x1 = v[i + half];
@@ -436,9 +437,9 @@ hb_status op_rope(hb_backend *be, const hb_rope_args *a) {
     GPU_ENTER(be);
     gpu_ctx *c = ctx_of(be);
     const int64_t half = D / 2;
-    if (T < ROPE_TABLE_MIN_T) {
+    if (T < ROPE_TABLE_MIN_T || a->pos) { /* per-row positions: no shared table */
         rope_direct_kernel<<<grid_for(c, B * T * H * half, THREADS), THREADS, 0, c->stream>>>(
-            x, ldx, B * T, T, H, D, pos0, theta, a->scaling);
+            x, ldx, B * T, T, H, D, pos0, theta, a->scaling, a->pos);
         LAUNCH_CHECK(be, "rope");
         return HB_OK;
     }
@@ -462,13 +463,16 @@ hb_status op_rope(hb_backend *be, const hb_rope_args *a) {
 template <int VEC>
 __global__ void kv_store_kernel(void *kc, void *vc, hb_dtype kvt, const float *sk, const float *sv,
                                 const float *k, int64_t ldk, const float *v, int64_t ldv, int64_t N,
-                                int64_t T, int64_t pos0, int64_t w, int64_t S) {
+                                int64_t T, int64_t pos0, int64_t w, int64_t S, const int32_t *table,
+                                const int32_t *seq, const int32_t *pos, int64_t mb) {
     const int64_t wv = w / VEC;
     const bool fp8 = hb_dtype_is_fp8(kvt);
     const float ks = fp8 ? *sk : 1.0f, vs = fp8 ? *sv : 1.0f;
     GRID_STRIDE(idx, N * wv) {
         const int64_t row = idx / wv, j = (idx % wv) * VEC, b = row / T, t = row % T;
-        const int64_t srck = row * ldk + j, srcv = row * ldv + j, dst = (b * S + pos0 + t) * w + j;
+        /* paged (table): the row's block and slot (S = the block size), as attention_paged reads them */
+        const int64_t cell = table ? (int64_t)table[seq[row] * mb + pos[row] / S] * S + pos[row] % S : b * S + pos0 + t;
+        const int64_t srck = row * ldk + j, srcv = row * ldv + j, dst = cell * w + j;
         if (VEC == 4 && kvt == HB_F32) {
             *(float4 *)((float *)kc + dst) = *(const float4 *)(k + srck);
             *(float4 *)((float *)vc + dst) = *(const float4 *)(v + srcv);
@@ -512,7 +516,8 @@ hb_status op_kv_store(hb_backend *be, const hb_kv_store_args *a) {
         return fail(be, HB_ERR_UNSUPPORTED,
                     "%s: kv_store: KV cache dtype %s (f32, bf16, f16, fp8, e5m2)", HB_GPU_NAME,
                     dtype_name(kvt));
-    if (pos0 < 0 || pos0 + T > S || ldk < w || ldv < w)
+    if ((!a->block_table && (pos0 < 0 || pos0 + T > S)) || ldk < w || ldv < w ||
+        (a->block_table && (!a->seq || !a->pos || a->max_blocks <= 0)))
         return fail(be, HB_ERR_INPUT,
                     "%s: kv_store: positions %lld..%lld outside the cache (S=%lld) or a row stride "
                     "(%lld, %lld) < Hkv*D %lld",
@@ -529,10 +534,12 @@ hb_status op_kv_store(hb_backend *be, const hb_kv_store_args *a) {
     const int64_t n = B * T * (vec ? w / 4 : w);
     if (vec)
         kv_store_kernel<4><<<grid_for(c, n, THREADS), THREADS, 0, c->stream>>>(
-            k_cache, v_cache, kvt, sk, sv, k, ldk, v, ldv, B * T, T, pos0, w, S);
+            k_cache, v_cache, kvt, sk, sv, k, ldk, v, ldv, B * T, T, pos0, w, S, a->block_table, a->seq, a->pos,
+            a->max_blocks);
     else
         kv_store_kernel<1><<<grid_for(c, n, THREADS), THREADS, 0, c->stream>>>(
-            k_cache, v_cache, kvt, sk, sv, k, ldk, v, ldv, B * T, T, pos0, w, S);
+            k_cache, v_cache, kvt, sk, sv, k, ldk, v, ldv, B * T, T, pos0, w, S, a->block_table, a->seq, a->pos,
+            a->max_blocks);
     LAUNCH_CHECK(be, "kv_store");
     return HB_OK;
 }
