@@ -170,6 +170,8 @@ static const char *const help_run =
     "  --data D           train: synthetic (fresh tokens each step) | repeat (the\n"
     "                     same batch every step: the loss must fall)            [synthetic]\n"
     "  --dp N             train: ranks that train one model together            [1]\n"
+    "  --recompute R      train: none | attention | full (activations recomputed\n"
+    "                     in backward instead of kept: less memory, more compute) [none]\n"
     "  --tp N             prefill/decode: ranks splitting heads, ffn and vocab  [1]\n"
     "  --ep N             prefill/decode of MoE models: ranks splitting experts [1]\n"
     "  --collective OP    collective: all_reduce | all_gather | reduce_scatter |\n"
@@ -443,7 +445,7 @@ static const run_flag case_flags[] = {
     {"--weights", "weights"}, {"--prompt-tokens", "prompt_tokens"},
     {"--lr", "lr"}, {"--beta1", "beta1"}, {"--beta2", "beta2"}, {"--eps", "eps"},
     {"--weight-decay", "weight_decay"}, {"--grad-accum", "grad_accum"}, {"--data", "data"}, {"--dp", "dp"},
-    {"--dense-twin", "dense_twin"}, {"--routing", "routing"},
+    {"--dense-twin", "dense_twin"}, {"--routing", "routing"}, {"--recompute", "recompute"},
     {"--tp", "tp"}, {"--ep", "ep"}, {"--collective", "collective"}, {"--coll-bytes", "coll_bytes"},
     {"--in-place", "in_place"}, {"--coll-ranks", "coll_ranks"},
     {"--isl", "isl"}, {"--osl", "osl"}, {"--range-ratio", "range_ratio"}, {"--requests", "requests"},

@@ -51,6 +51,8 @@ enum {
     /* serve */
     K_ISL, K_OSL, K_RANGE_RATIO, K_REQUESTS, K_CONCURRENCY, K_ARRIVAL, K_MAX_BATCH_TOKENS, K_MAX_SEQS,
     K_KV_BLOCKS, K_KV_BLOCK_SIZE, K_SLO_TTFT_S, K_SLO_TPOT_S,
+    /* train: activation recomputation */
+    K_RECOMPUTE,
     N_KEYS
 };
 
@@ -63,6 +65,7 @@ static const char *const key_names[N_KEYS] = {
     "tp", "ep", "collective", "coll_bytes", "in_place", "coll_ranks",
     "isl", "osl", "range_ratio", "requests", "concurrency", "arrival", "max_batch_tokens", "max_seqs",
     "kv_blocks", "kv_block_size", "slo_ttft_s", "slo_tpot_s",
+    "recompute",
 };
 
 typedef enum vtype {
@@ -81,6 +84,7 @@ typedef enum vtype {
     T_ROUTING,     /* v.d: 0 model, -1 balanced, S > 0 zipf:S */
     T_COLL_OP,     /* hb_comm_op in v.e (not barrier) */
     T_ARRIVAL,     /* v.d: 0 closed loop, R > 0 poisson:R (requests/s), -1 search */
+    T_RECOMPUTE,   /* hb_recompute in v.e */
 } vtype;
 
 /* Sets of workloads are bit masks (bit w: kind w). */
@@ -120,6 +124,7 @@ static const struct { vtype type; int common; value def; } key_info[N_KEYS] = {
     [K_DP] = {T_POS_INT, 0, {.i = 1}},
     [K_DENSE_TWIN] = {T_TWIN, 0, {.e = HB_TWIN_NONE}},
     [K_ROUTING] = {T_ROUTING, 0, {.d = 0.0}},
+    [K_RECOMPUTE] = {T_RECOMPUTE, 0, {.e = HB_RECOMPUTE_NONE}},
     [K_TP] = {T_POS_INT, 0, {.i = 1}},         [K_EP] = {T_POS_INT, 0, {.i = 1}},
     [K_COLLECTIVE] = {T_COLL_OP, 0, {.e = HB_COMM_ALL_REDUCE}},
     [K_COLL_BYTES] = {T_POS_INT, 0, {.i = 1048576}},
@@ -348,6 +353,7 @@ static void accepted(const ctx *c, int key, char *buf, size_t n) {
                  hb_train_data_name(HB_DATA_REPEAT));
         break;
     case T_TWIN: snprintf(buf, n, "none, total, active"); break;
+    case T_RECOMPUTE: snprintf(buf, n, "none, attention, full"); break;
     case T_ROUTING: snprintf(buf, n, "model, balanced, zipf:S with S > 0"); break;
     case T_COLL_OP:
         for (int t = 0; t < HB_COMM_BARRIER; t++) {
@@ -451,6 +457,13 @@ static hb_status parse_item(const ctx *c, const pval *pv, item *it) {
         if (hb_kvt_parse(t, &kv) != 0) break;
         it->v.e = (int)kv;
         return HB_OK;
+    case T_RECOMPUTE:
+        for (int r = 0; r < HB_RECOMPUTE_COUNT; r++)
+            if (!strcmp(t, hb_recompute_name((hb_recompute)r))) {
+                it->v.e = r;
+                return HB_OK;
+            }
+        break;
     case T_TWIN:
         if (!strcmp(t, "none")) it->v.e = HB_TWIN_NONE;
         else if (!strcmp(t, "total")) it->v.e = HB_TWIN_TOTAL;
@@ -1102,6 +1115,7 @@ static void set_field(hb_case *k, int key, const value *v) {
     case K_GRAD_ACCUM: k->grad_accum = v->i; break;
     case K_DATA: k->data = (hb_train_data)v->e; break;
     case K_DP: k->dp = v->i; break;
+    case K_RECOMPUTE: k->recompute = (hb_recompute)v->e; break;
     case K_TP: k->tp = v->i; break;
     case K_EP: k->ep = v->i; break;
     case K_COLLECTIVE: k->coll_op = (hb_comm_op)v->e; break;
@@ -1398,6 +1412,9 @@ static void emit_key(sbuf *b, const hb_case *k, int key) {
         else sb_printf(b, ", data: %s", hb_train_data_name(k->data));
         break;
     case K_DP: sb_printf(b, ", dp: %lld", (long long)k->dp); break;
+    case K_RECOMPUTE: /* only where set: plans without it read as before */
+        if (k->recompute != HB_RECOMPUTE_NONE) sb_printf(b, ", recompute: %s", hb_recompute_name(k->recompute));
+        break;
     case K_TP: /* only where set: plans without model parallelism read as before */
         if (k->tp > 1) sb_printf(b, ", tp: %lld", (long long)k->tp);
         break;

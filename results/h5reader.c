@@ -247,6 +247,7 @@ static const char *act_name(int i) { return hb_act_name((hb_act)i); }
 static const char *pos_name(int i) { return hb_pos_name((hb_pos)i); }
 static const char *stream_op_name(int i) { return hb_stream_op_name((hb_stream_op)i); }
 static const char *data_name(int i) { return hb_train_data_name((hb_train_data)i); }
+static const char *recompute_name(int i) { return hb_recompute_name((hb_recompute)i); }
 
 static hb_status enum_attr(const rd *c, hid_t g, const char *where, const char *name, int count,
                            const char *(*names)(int), int *v) {
@@ -365,6 +366,9 @@ static hb_status read_case_attrs(const rd *c, hid_t g, const char *where, hb_cas
     e = 0;
     HB_TRY(enum_attr(c, g, where, "data", HB_DATA_COUNT, data_name, &e));
     k->data = (hb_train_data)e;
+    e = 0; /* train: none in files before recompute (0.7) */
+    HB_TRY(enum_attr(c, g, where, "recompute", HB_RECOMPUTE_COUNT, recompute_name, &e));
+    k->recompute = (hb_recompute)e;
     HB_TRY(get_i64(c, g, where, "warmup_iters", &k->warmup_iters));
     HB_TRY(get_i64(c, g, where, "min_iters", &k->min_iters));
     HB_TRY(get_f64(c, g, where, "min_seconds", &k->min_seconds));

@@ -417,6 +417,7 @@ static herr_t write_case_attrs(hid_t g, const hb_case *c, const hb_cost *cost) {
         r |= attr_i64(g, "grad_accum", c->grad_accum);
         r |= attr_str(g, "data", hb_train_data_name(c->data));
         r |= attr_i64(g, "dp", c->dp);
+        r |= attr_str(g, "recompute", hb_recompute_name(c->recompute));
     }
     if (hb_workload_takes(wd, "tp")) r |= attr_i64(g, "tp", c->tp > 1 ? c->tp : 1);
     if (hb_workload_takes(wd, "ep")) r |= attr_i64(g, "ep", c->ep > 1 ? c->ep : 1);

@@ -78,6 +78,7 @@ int hb_sig_cmp(const hb_sig *a, const hb_sig *b) {
     if ((c = cmp_i64(a->tp, b->tp))) return c;
     if ((c = cmp_i64(a->ep, b->ep))) return c;
     if ((c = cmp_i64(a->dp, b->dp))) return c;
+    if ((c = cmp_i64(a->recompute, b->recompute))) return c;
     return cmp_i64(a->stream_n, b->stream_n);
 }
 
@@ -102,6 +103,7 @@ static void sig_of(const hb_result_case *rc, const hb_summary_row *row, hb_sig *
     s->tp = row->tp > 1 ? row->tp : 1;
     s->ep = row->ep > 1 ? row->ep : 1;
     s->dp = row->dp > 1 ? row->dp : 1;
+    s->recompute = !strcmp(row->workload, "train") ? (int)rc->c.recompute : 0;
     if (!strcmp(row->workload, "serve")) {
         const hb_case *c = &rc->c;
         s->isl = c->isl, s->osl = c->osl, s->requests = hb_case_serve_requests(c), s->concurrency = c->concurrency;

@@ -98,6 +98,7 @@ typedef struct hb_sig {
     double slo_ttft_s, slo_tpot_s;  /* the verdict's bounds: one row per pair of bounds */
     /* rank groups: tp = 2 and tp = 1 of one model are different deployments (1 in older files) */
     int64_t tp, ep, dp;
+    int recompute; /* train: hb_recompute (the same function, other speed and memory) */
 } hb_sig;
 
 /* Total order of signatures (workload gemm, stream, prefill, decode, others; then the keys). */

@@ -595,7 +595,8 @@ static void test_args(void) {
 
     int n = 0;
     const char *const *keys = hb_plan_keys(&n);
-    CHECK(n == 52); /* 0.4: repeat; weights, prompt_tokens; train: lr, beta1, beta2, eps, weight_decay, grad_accum, data, dp; MoE: dense_twin, routing; tp/ep/collective: 6; serve: 12 */
+    CHECK(n == 53); /* 0.4: repeat; weights, prompt_tokens; train: lr, beta1, beta2, eps, weight_decay, grad_accum, data, dp; MoE: dense_twin, routing; tp/ep/collective: 6; serve: 12; train: recompute */
+    CHECK(n == 53 && !strcmp(keys[52], "recompute"));
     /* model parallelism and collective (issue 15), a contiguous block at the end */
     CHECK(n >= 40 && !strcmp(keys[34], "tp") && !strcmp(keys[35], "ep") && !strcmp(keys[36], "collective") &&
           !strcmp(keys[37], "coll_bytes") && !strcmp(keys[38], "in_place") && !strcmp(keys[39], "coll_ranks"));
@@ -749,7 +750,7 @@ static void test_bad_files(void) {
     BAD("cases:\n  - workload: gemm\n    batchsize: 2\n",
         "plan.yaml:3: field 'batchsize': unknown key (accepted: workload, model, dtype, batch, prompt, gen, seq, "
         "layers, m, n, k, stream_n, stream_op, seed, temperature, warmup, min_iters, min_seconds, max_iters, kv_dtype, quant_block, "
-        "repeat, weights, prompt_tokens, lr, beta1, beta2, eps, weight_decay, grad_accum, data, dp, dense_twin, routing, tp, ep, collective, coll_bytes, in_place, coll_ranks, isl, osl, range_ratio, requests, concurrency, arrival, max_batch_tokens, max_seqs, kv_blocks, kv_block_size, slo_ttft_s, slo_tpot_s)");
+        "repeat, weights, prompt_tokens, lr, beta1, beta2, eps, weight_decay, grad_accum, data, dp, dense_twin, routing, tp, ep, collective, coll_bytes, in_place, coll_ranks, isl, osl, range_ratio, requests, concurrency, arrival, max_batch_tokens, max_seqs, kv_blocks, kv_block_size, slo_ttft_s, slo_tpot_s, recompute)");
     BAD("defaults:\n  min-seconds: 1\ncases:\n  - workload: gemm\n", "plan.yaml:2: field 'min-seconds': unknown key");
     BAD("cases:\n  - workload: gemm\n    m: 1\n    m: 2\n", "plan.yaml:4: field 'm': given twice (first at line 3)");
     BAD("cases:\n  - model: tiny\n    batch: 2\n", "plan.yaml:2: field 'workload': required (accepted: gemm, stream, prefill, decode, train, collective, serve)");

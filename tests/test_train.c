@@ -525,6 +525,47 @@ static void test_moe(void) {
     CHECK_MSG(b[3] < b[0], "tiny-moe-dense repeat: loss %g -> %g", b[0], b[3]);
 }
 
+/* ---- activation recomputation: the same ops again, so the same bits in less memory ---- */
+static void test_recompute(void) {
+    hb_model tiny, tm, q3;
+    hb_err err = {0};
+    CHECK(hb_model_find("tiny", &tiny, &err) == HB_OK);
+    CHECK(hb_model_find("tiny-moe", &tm, &err) == HB_OK);
+    q3 = qwen3_moe_micro; /* q/k norms: the saved qkv before them is recomputed too */
+    const hb_model *models[3] = {&tiny, &tm, &q3};
+    for (int k = 0; k < 3; k++) {
+        double loss[3][4];
+        double *params[3] = {NULL, NULL, NULL};
+        int64_t mem[3] = {0}, n = 0;
+        double flops[3] = {0};
+        for (int r = 0; r < 3; r++) {
+            hb_case c = train_case(models[k], 2, 16, HB_DATA_REPEAT, 1e-3f);
+            c.recompute = (hb_recompute)r;
+            CHECK(hb_case_resolve(&c, &err) == HB_OK);
+            mem[r] = c.cost.mem_bytes, flops[r] = c.cost.flops;
+            CHECK(r == 0 || strstr(c.label, r == 1 ? " recompute=attention" : " recompute=full"));
+            hb_workload *w = setup(&c);
+            for (int s = 0; s < 4; s++) {
+                loss[r][s] = NAN;
+                if (w && hb_workload_step(w) == HB_OK) hb_workload_loss(w, &loss[r][s]);
+            }
+            if (w) params[r] = host_params(w, 0, &n);
+            hb_workload_free(w);
+        }
+        for (int r = 1; r < 3; r++) {
+            CHECK_MSG(memcmp(loss[r], loss[0], sizeof loss[0]) == 0, "%s recompute %s: losses %.9g.. vs %.9g..",
+                      models[k]->name, hb_recompute_name((hb_recompute)r), loss[r][3], loss[0][3]);
+            CHECK_MSG(params[r] && params[0] && memcmp(params[r], params[0], (size_t)n * sizeof *params[0]) == 0,
+                      "%s recompute %s: parameters after 4 steps differ", models[k]->name, hb_recompute_name((hb_recompute)r));
+            CHECK(flops[r] == flops[0]); /* model FLOPs: MFU does not count the recomputation */
+        }
+        CHECK_MSG(mem[2] < mem[1] && mem[1] < mem[0], "%s memory none %lld attention %lld full %lld", models[k]->name,
+                  (long long)mem[0], (long long)mem[1], (long long)mem[2]);
+        CHECK(loss[0][3] < loss[0][0]);
+        for (int r = 0; r < 3; r++) free(params[r]);
+    }
+}
+
 /* ---- plan-time checks: one message naming the key ---- */
 static void expect_plan_error(const char *const *kv_pairs, int n, const char *needle) {
     hb_kv kv[8];
@@ -560,6 +601,13 @@ static void test_plan(void) {
     expect_plan_error(d, 2, "--beta1: beta1 1");
     const char *e[] = {"workload", "train", "beta2", "1.5"};
     expect_plan_error(e, 2, "--beta2: beta2 1.5");
+    const char *rc[] = {"workload", "train", "recompute", "partial"};
+    expect_plan_error(rc, 2, "--recompute: unknown value 'partial' (accepted: none, attention, full)");
+    const char *rcp[] = {"workload", "train", "recompute", "full"};
+    hb_kv kr[2] = {{rcp[0], rcp[1]}, {rcp[2], rcp[3]}};
+    CHECK(hb_plan_from_args(kr, 2, &p, &err) == HB_OK && p.n_cases == 1 && p.cases[0].recompute == HB_RECOMPUTE_FULL &&
+          strstr(p.yaml, "recompute: full"));
+    hb_plan_free(&p);
     const char *f[] = {"workload", "train", "dp", "0"};
     expect_plan_error(f, 2, "--dp: '0' is not a positive integer"); /* dp vs the ranks: at run time (test_train_dp.sh) */
     /* a value that is not synthetic or repeat is an llm.c token file: checked at plan time */
@@ -602,6 +650,7 @@ int main(void) {
     test_training(&llama_micro, 4);
     test_training(&gpt2_micro, 4);
     test_moe();
+    test_recompute();
     test_behaviour();
     hb_backend_close(be);
     HB_TEST_END();

@@ -46,6 +46,7 @@ typedef struct tr_layout {
     int64_t C, D, Hq, Hkv, F, V, L, d_qkv, d_ff, B, T, N, accum; /* F, d_ff: the widest layer's */
     int64_t E, K, Fe, NK;         /* MoE (0 for a dense model) */
     hb_dtype lpt;                 /* dtype of the GEMM weights' copy: HB_F32 (none) or bf16 */
+    hb_recompute rc;              /* what backward recomputes (saved: the layer's shared buffers) */
     int n_t, cap;
     hb_train_tensor *t;
     tr_block *blocks;             /* L */
@@ -116,6 +117,7 @@ static hb_status layout_init(const hb_case *c, tr_layout *y, hb_err *err) {
     if (hb_model_is_moe(m)) y->E = m->n_experts, y->K = m->top_k, y->Fe = m->moe_ffn_dim;
     y->B = c->batch, y->T = c->seq, y->accum = c->grad_accum > 0 ? c->grad_accum : 1;
     y->lpt = c->dtype == HB_BF16 ? HB_BF16 : HB_F32;
+    y->rc = c->recompute;
     const int64_t dp = c->dp > 0 ? c->dp : 1;
     if (hb_mul_ovf(y->B, y->T, &y->N) || y->N > ((int64_t)1 << 40))
         return hb_errf(err, HB_ERR_INPUT, "train: batch %lld x seq %lld overflows", (long long)y->B, (long long)y->T);
@@ -173,15 +175,53 @@ static hb_status layout_init(const hb_case *c, tr_layout *y, hb_err *err) {
         }
         if (y->ovf[0]) break;
     }
-    /* saved activations of every layer, then what the head needs */
+    /* saved activations of every layer, then what the head needs. recompute: the recomputed
+     * ones (attention: h1, qkv, att; full: all but the layer's input x) live in one set of
+     * buffers shared by every layer (the widest layer's), refilled before each layer's backward */
     int64_t act = 0, dact = 0;
+    const hb_recompute rc = c->recompute;
+    tr_saved sh;
+    memset(&sh, 0, sizeof sh);
+    int any_moe = 0;
+    for (int l = 0; l < y->L; l++) any_moe |= y->blocks[l].moe;
+    if (rc != HB_RECOMPUTE_NONE && y->L > 0 && !y->ovf[0]) {
+        sh.h1 = grow(y, &act, "h1", N, C);
+        sh.qkv = grow(y, &act, "qkv", N, y->d_qkv);
+        if (m->qk_norm) sh.qkr = grow(y, &act, "qkv before the q/k norms", N, y->d_qkv);
+        sh.att = grow(y, &act, "att", N, HqD);
+        if (rc == HB_RECOMPUTE_FULL) {
+            sh.xm = grow(y, &act, "xm", N, C);
+            sh.h2 = grow(y, &act, "h2", N, C);
+            if (y->F > 0) sh.ff = grow(y, &act, "ff", N, y->d_ff), sh.ffa = grow(y, &act, "ffa", N, y->F);
+            if (any_moe) {
+                sh.rlog = grow(y, &act, "router logits", N, y->E);
+                sh.ids = grow(y, &act, "expert ids", N, y->K);
+                sh.rwt = grow(y, &act, "routing weights", N, y->K);
+                sh.rows = grow(y, &act, "permuted rows", y->NK, 1);
+                sh.offs = grow(y, &act, "expert offsets", y->E + 1, 1);
+                sh.xp = grow(y, &act, "xp", y->NK, C);
+                sh.eup = grow(y, &act, "eup", y->NK, 2 * y->Fe);
+                sh.eact = grow(y, &act, "eact", y->NK, y->Fe);
+                sh.ey = grow(y, &act, "ey", y->NK, C);
+            }
+        }
+    }
     for (int l = 0; l < y->L && !y->ovf[0]; l++) {
         tr_saved *v = &y->saved[l];
+        if (rc == HB_RECOMPUTE_FULL) { /* the layer's input alone */
+            *v = sh;
+            v->x = grow(y, &act, "x", N, C);
+            continue;
+        }
         v->x = grow(y, &act, "x", N, C);
-        v->h1 = grow(y, &act, "h1", N, C);
-        v->qkv = grow(y, &act, "qkv", N, y->d_qkv);
-        if (m->qk_norm) v->qkr = grow(y, &act, "qkv before the q/k norms", N, y->d_qkv);
-        v->att = grow(y, &act, "att", N, HqD);
+        if (rc == HB_RECOMPUTE_ATTENTION) {
+            v->h1 = sh.h1, v->qkv = sh.qkv, v->qkr = sh.qkr, v->att = sh.att;
+        } else {
+            v->h1 = grow(y, &act, "h1", N, C);
+            v->qkv = grow(y, &act, "qkv", N, y->d_qkv);
+            if (m->qk_norm) v->qkr = grow(y, &act, "qkv before the q/k norms", N, y->d_qkv);
+            v->att = grow(y, &act, "att", N, HqD);
+        }
         v->xm = grow(y, &act, "xm", N, C);
         v->h2 = grow(y, &act, "h2", N, C);
         const tr_block *b = &y->blocks[l];
@@ -426,20 +466,20 @@ static hb_status moe_backward(hb_backend *be, const hb_model *m, tr_state *st, c
                  .a = AT(st, A_ACT, v->h2, N, C, C), .w = WT(st, b->router_w), .beta = 1.0f);
 }
 
-/* B sequences of T tokens at positions 0..T-1; every activation backward needs is kept. */
-static hb_status forward(hb_backend *be, const hb_model *m, tr_state *st, const int32_t *tokens) {
+/* Layer l's forward from its input saved[l].x: the attention half's activations (h1, qkv,
+ * att: part & LF_ATTN), xm = x + proj(att) (LF_XM), the FFN's and x_next (LF_FFN). */
+enum { LF_ATTN = 1, LF_XM = 2, LF_FFN = 4, LF_ALL = 7 };
+static hb_status layer_forward(hb_backend *be, const hb_model *m, tr_state *st, int l, int part) {
     const tr_layout *y = &st->lay;
     const int64_t C = y->C, D = y->D, Hq = y->Hq, Hkv = y->Hkv, N = y->N, dq = Hq * D, dqkv = y->d_qkv;
     const size_t row_bytes = (size_t)(N * C) * sizeof(float);
-    HB_TRY(HB_OP(be, embedding, .out = AT(st, A_ACT, y->L > 0 ? y->saved[0].x : y->x_final, N, C, C),
-                 .wte = PT(st, A_PARAM, y->wte), .wpe = PT(st, A_PARAM, y->wpe), .tokens = tokens, .B = y->B,
-                 .T = y->T, .pos0 = 0));
-    for (int l = 0; l < y->L; l++) {
+    {
         const tr_block *b = &y->blocks[l];
         const tr_saved *v = &y->saved[l];
         const int64_t x_next = l + 1 < y->L ? y->saved[l + 1].x : y->x_final;
         float *qkv = F32(st, A_ACT, v->qkv);
         /* attention block: xm = x + proj(attention(rope(qkv(norm(x))))) */
+        if (part & LF_ATTN) {
         HB_TRY(norm_fwd(be, m, AT(st, A_ACT, v->h1, N, C, C), AT(st, A_ACT, v->x, N, C, C),
                         PT(st, A_PARAM, b->ln1_w), PT(st, A_PARAM, b->ln1_b)));
         HB_TRY(HB_OP(be, matmul, .out = AT(st, A_ACT, v->qkv, N, dqkv, dqkv), .a = AT(st, A_ACT, v->h1, N, C, C),
@@ -458,9 +498,12 @@ static hb_status forward(hb_backend *be, const hb_model *m, tr_state *st, const 
         HB_TRY(HB_OP(be, attention_train, .out = AT(st, A_ACT, v->att, N, dq, dq), .q = hb_t2(qkv, HB_F32, N, dq, dqkv),
                      .k = hb_t2(qkv + dq, HB_F32, N, Hkv * D, dqkv), .v = hb_t2(qkv + dq + Hkv * D, HB_F32, N, Hkv * D, dqkv),
                      .B = y->B, .T = y->T, .Hq = Hq, .Hkv = Hkv));
+        }
+        if (!(part & LF_XM)) return HB_OK;
         HB_TRY(be->ops->copy(be, F32(st, A_ACT, v->xm), F32(st, A_ACT, v->x), row_bytes));
         HB_TRY(HB_OP(be, matmul, .out = AT(st, A_ACT, v->xm, N, C, C), .a = AT(st, A_ACT, v->att, N, dq, dq),
                      .w = WT(st, b->proj_w), .bias = PT(st, A_PARAM, b->proj_b), .beta = 1.0f));
+        if (!(part & LF_FFN)) return HB_OK;
         /* MLP block: x_next = xm + fc2(act(fc(norm(xm)))) (+ the routed experts' combine) */
         HB_TRY(norm_fwd(be, m, AT(st, A_ACT, v->h2, N, C, C), AT(st, A_ACT, v->xm, N, C, C),
                         PT(st, A_PARAM, b->ln2_w), PT(st, A_PARAM, b->ln2_b)));
@@ -478,6 +521,18 @@ static hb_status forward(hb_backend *be, const hb_model *m, tr_state *st, const 
         }
         if (b->moe) HB_TRY(moe_forward(be, m, st, b, v, AT(st, A_ACT, x_next, N, C, C)));
     }
+    return HB_OK;
+}
+
+/* B sequences of T tokens at positions 0..T-1; every activation backward needs is kept (or,
+ * with recompute, each layer's input, from which backward recomputes the rest). */
+static hb_status forward(hb_backend *be, const hb_model *m, tr_state *st, const int32_t *tokens) {
+    const tr_layout *y = &st->lay;
+    const int64_t C = y->C, N = y->N;
+    HB_TRY(HB_OP(be, embedding, .out = AT(st, A_ACT, y->L > 0 ? y->saved[0].x : y->x_final, N, C, C),
+                 .wte = PT(st, A_PARAM, y->wte), .wpe = PT(st, A_PARAM, y->wpe), .tokens = tokens, .B = y->B,
+                 .T = y->T, .pos0 = 0));
+    for (int l = 0; l < y->L; l++) HB_TRY(layer_forward(be, m, st, l, LF_ALL));
     /* final norm and the lm head over every position: logits (N, V) */
     HB_TRY(norm_fwd(be, m, AT(st, A_ACT, y->hf, N, C, C), AT(st, A_ACT, y->x_final, N, C, C),
                     PT(st, A_PARAM, y->lnf_w), PT(st, A_PARAM, y->lnf_b)));
@@ -505,6 +560,8 @@ static hb_status backward(hb_backend *be, const hb_model *m, tr_state *st, const
         const tr_block *b = &y->blocks[l];
         const tr_saved *v = &y->saved[l];
         qkv = F32(st, A_ACT, v->qkv);
+        /* recompute full: the layer again from its input (the same ops: the same bits) */
+        if (y->rc == HB_RECOMPUTE_FULL) HB_TRY(layer_forward(be, m, st, l, LF_ALL));
         /* dx holds d loss / d x_next; dh gets d loss / d h2 (routed experts and router first) */
         if (b->moe) HB_TRY(moe_backward(be, m, st, b, v, dx, dh));
         if (b->F > 0) {
@@ -522,6 +579,7 @@ static hb_status backward(hb_backend *be, const hb_model *m, tr_state *st, const
         HB_TRY(norm_bwd(be, m, dx, PT(st, A_GRAD, b->ln2_w), PT(st, A_GRAD, b->ln2_b), dh,
                         AT(st, A_ACT, v->xm, N, C, C), PT(st, A_PARAM, b->ln2_w), 1.0f)); /* dx: d / d xm */
         const hb_tensor datt = AT(st, A_DACT, y->datt, N, dq, dq);
+        if (y->rc == HB_RECOMPUTE_ATTENTION) HB_TRY(layer_forward(be, m, st, l, LF_ATTN)); /* h1, qkv, att again */
         HB_TRY(HB_OP(be, matmul_backward, .da = datt, .dw = PT(st, A_GRAD, b->proj_w), .dbias = PT(st, A_GRAD, b->proj_b),
                      .dout = dx, .a = AT(st, A_ACT, v->att, N, dq, dq), .w = WT(st, b->proj_w)));
         HB_TRY(HB_OP(be, attention_backward, .dq = hb_t2(g, HB_F32, N, dq, dqkv),
@@ -787,6 +845,8 @@ static void train_label(const hb_case *c, char *buf, int len) {
     int o = 0;
     if (c->grad_accum > 1) o += snprintf(extra + o, sizeof extra - (size_t)o, " accum=%lld", (long long)c->grad_accum);
     if (c->dp > 1 && o < (int)sizeof extra) o += snprintf(extra + o, sizeof extra - (size_t)o, " dp=%lld", (long long)c->dp);
+    if (c->recompute != HB_RECOMPUTE_NONE && o < (int)sizeof extra)
+        o += snprintf(extra + o, sizeof extra - (size_t)o, " recompute=%s", hb_recompute_name(c->recompute));
     if (c->data == HB_DATA_REPEAT && o < (int)sizeof extra) snprintf(extra + o, sizeof extra - (size_t)o, " repeat");
     snprintf(buf, len, "train %s%s %s B=%lld T=%lld%s", hb_case_model_name(c, name, sizeof name), layers,
              hb_case_dtype_name(c),
@@ -845,7 +905,7 @@ static hb_status train_check(const hb_case *c, const char *const **blame, hb_err
 
 /* ---- the descriptor ---- */
 
-static const char *const train_keys[] = {"model", "layers", "dense_twin", "routing", "dtype", "batch", "seq", "lr",
+static const char *const train_keys[] = {"model", "layers", "dense_twin", "routing", "recompute", "dtype", "batch", "seq", "lr",
                                          "beta1", "beta2", "eps", "weight_decay", "grad_accum", "data", "dp",
                                          "weights", NULL};
 
@@ -863,6 +923,8 @@ const hb_workload_desc hb_wl_train = {
 };
 
 static const char *const data_names[HB_DATA_COUNT] = {"synthetic", "repeat", "file"};
+static const char *const recompute_names[HB_RECOMPUTE_COUNT] = {"none", "attention", "full"};
+const char *hb_recompute_name(hb_recompute r) { return r >= 0 && r < HB_RECOMPUTE_COUNT ? recompute_names[r] : "?"; }
 const char *hb_train_data_name(hb_train_data d) { return d >= 0 && d < HB_DATA_COUNT ? data_names[d] : "?"; }
 int hb_train_data_parse(const char *s, hb_train_data *out) {
     for (int i = 0; i < HB_DATA_FILE; i++)

@@ -48,6 +48,12 @@ typedef enum hb_stream_op { HB_STREAM_COPY = 0, HB_STREAM_TRIAD = 1 } hb_stream_
  * file: an llm.c token shard (hb_case.data_path), read in order. */
 typedef enum hb_train_data { HB_DATA_SYNTHETIC = 0, HB_DATA_REPEAT = 1, HB_DATA_FILE = 2, HB_DATA_COUNT } hb_train_data;
 const char *hb_train_data_name(hb_train_data d);       /* "synthetic", "repeat", "file" */
+/* train: activations recomputed in backward instead of kept from forward (Megatron's selective
+ * and full recomputation): none keeps every layer's; attention keeps each layer's input and
+ * FFN activations and recomputes its attention half (norm, qkv, q/k norms, rope, attention);
+ * full keeps each layer's input only and recomputes the whole layer before its backward. */
+typedef enum hb_recompute { HB_RECOMPUTE_NONE = 0, HB_RECOMPUTE_ATTENTION = 1, HB_RECOMPUTE_FULL = 2, HB_RECOMPUTE_COUNT } hb_recompute;
+const char *hb_recompute_name(hb_recompute r);          /* "none", "attention", "full" */
 int hb_train_data_parse(const char *s, hb_train_data *out); /* synthetic, repeat: 0; else -1 */
 
 const char *hb_stream_op_name(hb_stream_op op);
@@ -100,6 +106,7 @@ typedef struct hb_case {
     int64_t grad_accum;
     hb_train_data data;
     int64_t dp;
+    hb_recompute recompute;
     /* model parallelism (prefill/decode): ranks of a group splitting one model's heads and ffn
      * (tp) or its experts (ep); 0 reads as 1 */
     int64_t tp, ep;
