@@ -4,7 +4,8 @@
 # source); then every fake at once - two NVIDIA GPUs (NVML), one AMD GPU (ROCm SMI), RAPL
 # package + DRAM of two sockets (a live fake powercap tree) - whose JSON must list each meter
 # with the scripted power (GPUs within 1%: the fakes compute exact values; RAPL within 5%: a
-# file rewritten every 5 ms) and the same figures from the counter and the integral.
+# file rewritten every 5 ms by a process of its own, its sampled integral within 15%) and the
+# same figures from the counter and the integral.
 set -u
 HB=$1 FPC=$2 NVML=$3 RSMI=$4 PY=${5:-}
 T=$(mktemp -d)
@@ -65,7 +66,12 @@ for m in d["meters"]:
     win = m["window_s"]
     check(abs(m["avg_w"] - w) <= tol * w, f"{m['meter']}: avg {m['avg_w']} W, scripted {w}")
     for k in ("energy_counter_j", "energy_integral_j"):
-        check(m[k] is not None and abs(m[k] - w * win) <= tol * w * win,
+        # the integral of RAPL's sampled power: the fake's writer process rewrites the counter
+        # every 5 ms on its own clock, and when it is descheduled it catches up in one bigger
+        # step, which the 20 Hz sampler reads as a power spike (seen in CI: +10 %); the counter
+        # itself stays exact. 15 % still catches an integral that is off by a sample's worth
+        t = 0.15 if k == "energy_integral_j" and m["meter"].startswith("rapl:") else tol
+        check(m[k] is not None and abs(m[k] - w * win) <= t * w * win,
               f"{m['meter']}: {k} {m[k]} J, scripted {w * win:.3f}")
     check(m["energy_valid"] == 1 and m["energy_flags"] == 0 and m["flag_names"] == [],
           f"{m['meter']}: flags {m['flag_names']}")
