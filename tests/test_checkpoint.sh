@@ -278,6 +278,12 @@ expect_refusal "moe_layer_freq" "config.json: field 'moe_layer_freq' is 2" --wor
 d="$T/llama-BF16-sharded"; d2=$(mktemp -d -p "$T"); cp "$d"/* "$d2"/; rm "$d2/model-00002-of-00002.safetensors"
 expect_refusal "absent shard" "model.safetensors.index.json: shard 'model-00002-of-00002.safetensors' \(of tensor '.*'\) is absent" \
   --workload prefill --weights "$d2"
+# a shard name with a newline (a JSON "\n": fuzz_ckptjson's finding) is shown on one line
+d3=$(mktemp -d -p "$T"); cp "$d"/* "$d3"/
+sed -i 's/"model-00002-of-00002.safetensors"/"model-2\\nof-2.safetensors"/' "$d3/model.safetensors.index.json"
+expect_refusal "a shard name with a newline" "^hetbench run: --weights: .*index.json: shard 'model-2\?of-2.safetensors' \(of tensor '.*'\) is absent$" \
+  --workload prefill --weights "$d3"
+[[ $(wc -l <"$T/bad.log") -eq 1 ]] && ok "one line for a shard name with a newline" || bad "shard name with a newline: $(cat "$T/bad.log")"
 expect_refusal "model other than the checkpoint's" "model 'tiny' is not the architecture of .*config.json: ffn_dim 160 vs 96" \
   --workload prefill --weights "$base" --model tiny
 expect_refusal "all of a preset's layers from a 1-layer checkpoint" "ex-tiny1/config.json holds only the first 1 layers of model 'tiny' \\(2\\): add layers: 1 or fewer" \

@@ -80,6 +80,20 @@ static int cmp_begin(const void *a, const void *b) {
     return (x->data > y->data) - (x->data < y->data);
 }
 
+/* A name from a JSON file as a message shows it: 200 bytes at most, control bytes as '?' (a
+ * message is one line whatever the file holds: a JSON string may hold "\n"). Two rotating
+ * buffers. */
+static const char *line_safe(const char *v) {
+    static __thread char buf[2][208];
+    static __thread int k;
+    char *b = buf[k++ & 1];
+    size_t i = 0;
+    for (; v && v[i] && i < 200; i++) b[i] = (unsigned char)v[i] < 0x20 || v[i] == 0x7f ? '?' : v[i];
+    if (v && v[i]) b[i++] = '.', b[i++] = '.', b[i++] = '.';
+    b[i] = '\0';
+    return b;
+}
+
 /* Parses and checks the header of files[k]; appends its tensors. */
 static hb_status read_header(hb_ckpt *ck, int k, hb_err *err) {
     shard *s = &ck->files[k];
@@ -120,14 +134,14 @@ static hb_status read_header(hb_ckpt *ck, int k, hb_err *err) {
         json_t *off = json_object_get(v, "data_offsets");
         if (!json_is_object(v) || !json_is_string(dt) || !json_is_array(shape) || !json_is_array(off) ||
             json_array_size(off) != 2) {
-            rc = hb_errf(err, HB_ERR_INPUT, "%s: tensor '%s': needs dtype, shape and data_offsets [begin, end]", s->file, name);
+            rc = hb_errf(err, HB_ERR_INPUT, "%s: tensor '%s': needs dtype, shape and data_offsets [begin, end]", s->file, line_safe(name));
             goto out;
         }
         t->dtype = HB_ST_COUNT;
         for (int d = 0; d < HB_ST_COUNT; d++)
             if (!strcmp(json_string_value(dt), st_dtypes[d].name)) t->dtype = (hb_st_dtype)d;
         if (t->dtype == HB_ST_COUNT) {
-            rc = hb_errf(err, HB_ERR_INPUT, "%s: tensor '%s': unknown dtype '%.32s'", s->file, name, json_string_value(dt));
+            rc = hb_errf(err, HB_ERR_INPUT, "%s: tensor '%s': unknown dtype '%.32s'", s->file, line_safe(name), line_safe(json_string_value(dt)));
             goto out;
         }
         if (json_array_size(shape) > HB_CKPT_MAX_DIMS) {
@@ -140,7 +154,7 @@ static hb_status read_header(hb_ckpt *ck, int k, hb_err *err) {
             json_t *e = json_array_get(shape, (size_t)d);
             if (!json_is_integer(e) || json_integer_value(e) < 0 ||
                 hb_mul_ovf(numel, (int64_t)json_integer_value(e), &numel)) {
-                rc = hb_errf(err, HB_ERR_INPUT, "%s: tensor '%s': shape is not a list of sizes that fit in 64 bits", s->file, name);
+                rc = hb_errf(err, HB_ERR_INPUT, "%s: tensor '%s': shape is not a list of sizes that fit in 64 bits", s->file, line_safe(name));
                 goto out;
             }
             t->shape[d] = (int64_t)json_integer_value(e);
@@ -172,7 +186,7 @@ static hb_status read_header(hb_ckpt *ck, int k, hb_err *err) {
     if (ck->n - first > 1) qsort(ck->t + first, (size_t)(ck->n - first), sizeof *ck->t, cmp_begin);
     for (int i = first + 1; i < ck->n; i++)
         if (ck->t[i].data < ck->t[i - 1].data + ck->t[i - 1].nbytes) {
-            rc = hb_errf(err, HB_ERR_INPUT, "%s: tensors '%s' and '%s' overlap", s->file, ck->t[i - 1].name, ck->t[i].name);
+            rc = hb_errf(err, HB_ERR_INPUT, "%s: tensors '%s' and '%s' overlap", s->file, line_safe(ck->t[i - 1].name), line_safe(ck->t[i].name));
             goto out;
         }
 out:
@@ -218,7 +232,7 @@ static hb_status read_index(hb_ckpt *ck, const char *index, hb_err *err) {
     json_t *v;
     json_object_foreach(wm, name, v) {
         if (!json_is_string(v) || strchr(json_string_value(v), '/') || !strcmp(json_string_value(v), "..")) {
-            rc = hb_errf(err, HB_ERR_INPUT, "%s: weight_map['%s']: not a file name of the folder", index, name);
+            rc = hb_errf(err, HB_ERR_INPUT, "%s: weight_map['%s']: not a file name of the folder", index, line_safe(name));
             goto out;
         }
         char file[8192];
@@ -227,7 +241,8 @@ static hb_status read_index(hb_ckpt *ck, const char *index, hb_err *err) {
         for (int i = 0; i < ck->n_files && !seen; i++) seen = !strcmp(ck->files[i].file, file);
         if (seen) continue;
         if (!exists(file)) {
-            rc = hb_errf(err, HB_ERR_INPUT, "%s: shard '%s' (of tensor '%s') is absent", index, json_string_value(v), name);
+            rc = hb_errf(err, HB_ERR_INPUT, "%s: shard '%s' (of tensor '%s') is absent", index,
+                         line_safe(json_string_value(v)), line_safe(name));
             goto out;
         }
         if ((rc = add_file(ck, file, err)) != HB_OK) goto out;
