@@ -80,19 +80,21 @@ static int cmp_begin(const void *a, const void *b) {
     return (x->data > y->data) - (x->data < y->data);
 }
 
-/* A name from a JSON file as a message shows it: 200 bytes at most, control bytes as '?' (a
- * message is one line whatever the file holds: a JSON string may hold "\n"). Two rotating
- * buffers. */
-static const char *line_safe(const char *v) {
-    static __thread char buf[2][208];
+/* A string from a JSON file as a message shows it: max bytes at most (<= 200), control bytes
+ * as '?' (a message is one line whatever the file holds: a JSON string may hold "\n"). Four
+ * rotating buffers. line_safe: names (tensors, shards); esc: config.json's values. */
+static const char *shown(const char *v, size_t max) {
+    static __thread char buf[4][208];
     static __thread int k;
-    char *b = buf[k++ & 1];
+    char *b = buf[k++ & 3];
     size_t i = 0;
-    for (; v && v[i] && i < 200; i++) b[i] = (unsigned char)v[i] < 0x20 || v[i] == 0x7f ? '?' : v[i];
+    for (; v && v[i] && i < max && i < 200; i++) b[i] = (unsigned char)v[i] < 0x20 || v[i] == 0x7f ? '?' : v[i];
     if (v && v[i]) b[i++] = '.', b[i++] = '.', b[i++] = '.';
     b[i] = '\0';
     return b;
 }
+static const char *line_safe(const char *v) { return shown(v, 200); }
+static const char *esc(const char *v) { return shown(v, 40); }
 
 /* Parses and checks the header of files[k]; appends its tensors. */
 static hb_status read_header(hb_ckpt *ck, int k, hb_err *err) {
@@ -361,19 +363,6 @@ static hb_status cfg_real(json_t *c, const char *file, const char *key, double d
 static int cfg_true(json_t *c, const char *key) { return json_is_true(json_object_get(c, key)); }
 
 static const char *cfg_str(json_t *c, const char *key) { return json_string_value(json_object_get(c, key)); }
-
-/* A string from config.json as a message shows it: 40 bytes at most, control bytes as '?'
- * (one line per message, whatever the file holds). Four rotating buffers. */
-static const char *esc(const char *v) {
-    static __thread char buf[4][48];
-    static __thread int k;
-    char *b = buf[k++ & 3];
-    size_t i = 0;
-    for (; v && v[i] && i < 40; i++) b[i] = (unsigned char)v[i] < 0x20 || v[i] == 0x7f ? '?' : v[i];
-    if (v && v[i]) b[i++] = '.', b[i++] = '.', b[i++] = '.';
-    b[i] = '\0';
-    return b;
-}
 
 /* An integer field that may be null/absent (def) or 0 (q_lora_rank: null = none). */
 static hb_status cfg_int0(json_t *c, const char *file, const char *key, int64_t *v, hb_err *err) {

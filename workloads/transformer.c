@@ -1452,24 +1452,26 @@ hb_status hb_tf_weight(const hb_workload *w, const char *name, int layer, void *
     return hb_errf(err, HB_ERR_INPUT, "hb_tf_weight: no weight %s of layer %d", name, layer);
 }
 
+/* A state viewing another workload's table and arenas (not freed), as tp rank trank. */
+static tf_state view_state(const hb_tf_layout *y, char *const arena[HB_ARENA_COUNT], int64_t trank) {
+    tf_state v;
+    memset(&v, 0, sizeof v);
+    v.lay = *y;
+    v.trank = trank;
+    memcpy(v.arena, arena, sizeof v.arena);
+    return v;
+}
+
 hb_status hb_tf_load_weights(hb_backend *be, const hb_case *c, const hb_tf_layout *y, char *const arena[HB_ARENA_COUNT],
                              int64_t trank, hb_err *err) {
-    tf_state tmp;
-    memset(&tmp, 0, sizeof tmp);
-    tmp.lay = *y; /* a view: not freed */
-    tmp.trank = trank;
-    memcpy(tmp.arena, arena, sizeof tmp.arena);
-    return load_weights(be, c, &tmp, err);
+    tf_state v = view_state(y, arena, trank);
+    return load_weights(be, c, &v, err);
 }
 
 hb_status hb_tf_fill_weights(hb_backend *be, const hb_case *c, const hb_tf_layout *y, char *const arena[HB_ARENA_COUNT],
                              int64_t trank) {
-    tf_state tmp;
-    memset(&tmp, 0, sizeof tmp);
-    tmp.lay = *y;
-    tmp.trank = trank;
-    memcpy(tmp.arena, arena, sizeof tmp.arena);
-    return fill_weights(be, c, &tmp);
+    tf_state v = view_state(y, arena, trank);
+    return fill_weights(be, c, &v);
 }
 
 hb_status hb_tf_mp_check(const hb_case *c, const char *const **blame, hb_err *err) { return mp_check(c, blame, err); }
